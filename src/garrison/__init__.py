@@ -1,0 +1,60 @@
+"""garrison: an asyncio actor-based component runtime.
+
+An application declares components; a lifecycle supervisor starts them in
+dependency order as actors that exchange messages, restarts them by policy,
+reports their health, and stops them in reverse order.
+"""
+
+from __future__ import annotations
+
+from garrison.exceptions import (
+    ActorError,
+    ActorStoppedError,
+    AskTimeoutError,
+    ConfigError,
+    DeadlockError,
+    EdnDepthError,
+    EdnEncodeError,
+    EdnError,
+    EdnSyntaxError,
+    EscalationError,
+    FlushError,
+    GarrisonError,
+    LifecycleError,
+    MailboxFullError,
+    SchemaVersionError,
+    ShutdownError,
+    StartupError,
+    StoreError,
+    StoreLoadError,
+    UnknownMessageError,
+    ValidationError,
+)
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "__version__",
+    # errors
+    "ActorError",
+    "ActorStoppedError",
+    "AskTimeoutError",
+    "ConfigError",
+    "DeadlockError",
+    "EdnDepthError",
+    "EdnEncodeError",
+    "EdnError",
+    "EdnSyntaxError",
+    "EscalationError",
+    "FlushError",
+    "GarrisonError",
+    "LifecycleError",
+    "MailboxFullError",
+    "SchemaVersionError",
+    "ShutdownError",
+    "StartupError",
+    "StoreError",
+    "StoreLoadError",
+    "UnknownMessageError",
+    "ValidationError",
+]

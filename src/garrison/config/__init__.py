@@ -1,0 +1,1 @@
+"""garrison.config."""
