@@ -1,0 +1,199 @@
+"""One OpenTelemetry span per store operation, following the database conventions.
+
+Every store (SQLite, the EDN file, the mode router's own bookkeeping) wraps each
+operation in :func:`store_span`::
+
+    with store_span(DB_SYSTEM_SQLITE, "put", "entries",
+                    query="INSERT INTO entries ... VALUES (?, ?, ...)"):
+        await connection.execute(...)
+
+The span is a CLIENT span named ``"{operation} {collection}"`` carrying the
+database semantic-convention attributes:
+
+- ``db.system.name``: ``"sqlite"`` for :class:`SqliteStore`; the EDN file store
+  is not a database the conventions know, so it uses the custom value
+  ``"garrison.edn"`` (:data:`DB_SYSTEM_EDN_FILE`), namespaced as the
+  conventions ask for values they do not list;
+- ``db.operation.name`` and ``db.collection.name``;
+- ``db.query.text``: the parameterised SQL only. Callers pass the statement
+  with ``?`` placeholders, never a value, so no user data reaches a trace;
+- ``db.operation.batch.size`` when a batch holds more than one item (the
+  conventions reserve it for batches of two or more);
+- on failure, ``error.type`` (the exception's qualified class name), the
+  exception as an event, and ERROR status. Cancellation is not a failure of
+  the database, so a cancelled operation ends its span without an error.
+
+The span is made on the event-loop side and spans the whole ``await``:
+aiosqlite runs statements on its own thread, which does not carry the caller's
+context, so a span started there would lose its parent.
+
+Library code only uses the OpenTelemetry API. When no SDK tracer provider is
+installed the helper costs one function call and a type check: it returns a
+shared no-op context manager instead of building attributes and a span,
+because the database benchmark holds the store to raw sqlite3 throughput.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Final
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Span,
+    SpanKind,
+    Status,
+    StatusCode,
+)
+
+from garrison import __version__
+
+if TYPE_CHECKING:
+    from contextvars import Token
+    from types import TracebackType
+
+    from opentelemetry.context import Context
+    from opentelemetry.trace import Tracer, TracerProvider
+    from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "DB_SYSTEM_EDN_FILE",
+    "DB_SYSTEM_SQLITE",
+    "TRACER_NAME",
+    "store_span",
+    "tracing_enabled",
+]
+
+#: ``db.system.name`` of :class:`SqliteStore` (a value the conventions define).
+DB_SYSTEM_SQLITE: Final = "sqlite"
+#: ``db.system.name`` of the EDN file store: a custom, namespaced value.
+DB_SYSTEM_EDN_FILE: Final = "garrison.edn"
+#: The instrumentation scope name of every store span.
+TRACER_NAME: Final = "garrison.stores"
+
+# Providers that can never record: the API's default proxy (no SDK installed yet)
+# and the explicit no-op provider.
+_NON_RECORDING_PROVIDERS: Final = (ProxyTracerProvider, NoOpTracerProvider)
+
+
+class _NoSpan(AbstractContextManager[Span]):
+    """The context manager handed out while no SDK is installed: does nothing, cheaply."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> Span:
+        return INVALID_SPAN
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        return None
+
+
+_NO_SPAN: Final = _NoSpan()
+
+
+class _StoreSpan(AbstractContextManager[Span]):
+    """A live span made current for the duration of the ``with`` block."""
+
+    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracer")
+
+    def __init__(self, tracer: Tracer, name: str, attributes: dict[str, AttributeValue]) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._attributes = attributes
+        self._span: Span = INVALID_SPAN
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> Span:
+        span = self._tracer.start_span(
+            self._name, kind=SpanKind.CLIENT, attributes=self._attributes
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        try:
+            if exc is not None and isinstance(exc, Exception):
+                cls = type(exc)
+                span.set_attribute("error.type", f"{cls.__module__}.{cls.__qualname__}")
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, str(exc) or cls.__name__))
+        finally:
+            if self._token is not None:
+                otel_context.detach(self._token)
+            span.end()
+
+
+# The tracer of the provider seen last. A provider hands out a new Tracer object
+# per call, so caching it keeps the traced path from paying for that each time;
+# keying on the provider follows a provider that tests or applications replace.
+_tracer_cache: tuple[TracerProvider, Tracer] | None = None
+
+
+def _tracer_for(provider: TracerProvider) -> Tracer:
+    global _tracer_cache
+    cached = _tracer_cache
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    tracer = provider.get_tracer(TRACER_NAME, __version__)
+    _tracer_cache = (provider, tracer)
+    return tracer
+
+
+def tracing_enabled() -> bool:
+    """Whether an SDK tracer provider is installed, so store spans would be recorded."""
+    return not isinstance(trace.get_tracer_provider(), _NON_RECORDING_PROVIDERS)
+
+
+def store_span(
+    system: str,
+    operation: str,
+    collection: str,
+    *,
+    query: str | None = None,
+    batch_size: int | None = None,
+) -> AbstractContextManager[Span]:
+    """A context manager making one CLIENT span for one store operation.
+
+    ``system`` is :data:`DB_SYSTEM_SQLITE` or :data:`DB_SYSTEM_EDN_FILE`;
+    ``operation`` a short verb (``"get"``, ``"put_many"``, ``"scan"``);
+    ``collection`` the table or file name; ``query`` the parameterised statement
+    (placeholders only, never values); ``batch_size`` the number of items of a
+    batch operation (recorded only when greater than one).
+
+    The ``with`` block receives the span, so a caller may add attributes such
+    as ``db.response.returned_rows``; when tracing is off it receives the
+    non-recording invalid span, on which every call is a no-op.
+
+    >>> with store_span(DB_SYSTEM_SQLITE, "get", "entries", query="SELECT 1") as span:
+    ...     span.is_recording()
+    False
+    """
+    provider = trace.get_tracer_provider()
+    if isinstance(provider, _NON_RECORDING_PROVIDERS):
+        return _NO_SPAN
+    attributes: dict[str, AttributeValue] = {
+        "db.system.name": system,
+        "db.operation.name": operation,
+        "db.collection.name": collection,
+    }
+    if query is not None:
+        attributes["db.query.text"] = query
+    if batch_size is not None and batch_size > 1:
+        attributes["db.operation.batch.size"] = batch_size
+    return _StoreSpan(_tracer_for(provider), f"{operation} {collection}", attributes)
