@@ -1,0 +1,374 @@
+"""The live, ready and startup probes, as Kubernetes defines them.
+
+- **live**: the supervisor loop answers, the event loop is not stalled (its lag
+  is measured by a small monitor task), and no component is in a terminal
+  ``failed`` state. It never runs a component's health check, so it never
+  touches the database: a slow disk must not get the process killed.
+- **ready**: every critical component is ``running`` and its health check
+  passes. Checks are cached briefly (``cache_ttl``) so a burst of probes runs
+  each check once, and each is bounded by ``check_timeout`` so a probe never
+  hangs. It fails as soon as a stop begins, so load balancers drain traffic
+  before any component stops.
+- **startup**: every component has started and has finished its startup work
+  (a component whose ``startup_complete`` is false, e.g. the migrator during a
+  blocking migration, holds it back).
+
+Aggregation is worst-of; a failing component that is not critical only makes
+the report ``warn`` (see :func:`garrison.runtime.aggregate`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from garrison.runtime._health import (
+    CheckResult,
+    ComponentHealth,
+    HealthReport,
+    HealthStatus,
+    ProbeKind,
+    aggregate,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+__all__ = ["ComponentView", "HealthProbes", "LoopLagMonitor", "ProbeSettings", "ProbeTarget"]
+
+PROBES: tuple[ProbeKind, ...] = ("live", "ready", "startup")
+
+# Lifecycle states (the values of the runtime's state enum) the probes care about.
+_RUNNING = "running"
+_FAILED = "failed"
+_STARTED_STATES = frozenset({"running", "restarting"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSettings:
+    """Timing of the probes; the defaults suit Kubernetes' default probe timeouts (1 s).
+
+    ``check_timeout`` bounds each component health check (a check that does not
+    answer in time fails). ``cache_ttl`` is how long a check result is reused.
+    The event-loop monitor samples every ``lag_interval`` seconds and the live
+    probe looks at the worst lag of the last ``lag_window`` seconds: at or above
+    ``lag_warn`` it warns, at or above ``lag_fail`` it fails.
+    ``supervisor_timeout`` bounds the supervisor ping.
+    """
+
+    check_timeout: float = 0.8
+    cache_ttl: float = 1.0
+    lag_interval: float = 0.25
+    lag_window: float = 10.0
+    lag_warn: float = 0.5
+    lag_fail: float = 5.0
+    supervisor_timeout: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ComponentView:
+    """What the probes need to know about one component, at one moment.
+
+    ``state`` is the lifecycle state's value (``starting``, ``running``,
+    ``restarting``, ``stopping``, ``stopped``, ``failed``);
+    ``startup_complete`` is false while the component's startup work (a
+    blocking migration…) is still going on; ``check`` runs its health check.
+    """
+
+    name: str
+    state: str
+    critical: bool
+    startup_complete: bool
+    check: Callable[[], Awaitable[CheckResult]]
+
+
+class ProbeTarget(Protocol):
+    """What :class:`HealthProbes` probes: a runtime, seen through three questions."""
+
+    @property
+    def stopping(self) -> bool:
+        """True from the moment a stop begins."""
+
+    def component_views(self) -> Sequence[ComponentView]:
+        """Every declared component, in dependency order."""
+
+    async def ping_supervisor(self) -> None:
+        """Return once the supervisor loop has answered; raise if it cannot."""
+
+
+class LoopLagMonitor:
+    """Measures how late the event loop wakes a task that asked to sleep.
+
+    A small task sleeps ``interval`` seconds at a time and records how much
+    later than asked it woke up; :meth:`worst` is the largest lag of the last
+    ``window`` seconds. Lag that large means callbacks (probes, messages) wait
+    that long too. Start with :meth:`start`, stop with :meth:`aclose`.
+    """
+
+    def __init__(self, *, interval: float = 0.25, window: float = 10.0) -> None:
+        self.interval = interval
+        self.window = window
+        self._samples: collections.deque[tuple[float, float]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._sampled: asyncio.Event | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the sampling task runs."""
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start sampling on the running loop (idempotent)."""
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="garrison.health.loop-lag"
+            )
+
+    async def aclose(self) -> None:
+        """Stop sampling (idempotent)."""
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            # The task's own cancellation is expected; ours must still propagate.
+            await asyncio.wait([task])
+
+    def record(self, lag: float, *, now: float | None = None) -> None:
+        """Add one lag sample (seconds) taken at ``now`` (monotonic)."""
+        now = time.monotonic() if now is None else now
+        self._samples.append((now, lag))
+        while self._samples and self._samples[0][0] < now - self.window:
+            self._samples.popleft()
+        if self._sampled is not None:
+            self._sampled.set()
+            self._sampled = None
+
+    async def wait_sample(self) -> None:
+        """Return after the next sample has been recorded."""
+        if self._sampled is None:
+            self._sampled = asyncio.Event()
+        await self._sampled.wait()
+
+    def worst(self) -> float:
+        """The largest lag (seconds) sampled within the window, 0.0 when none."""
+        cutoff = time.monotonic() - self.window
+        return max((lag for at, lag in self._samples if at >= cutoff), default=0.0)
+
+    async def _run(self) -> None:
+        while True:
+            start = time.monotonic()
+            await asyncio.sleep(self.interval)
+            self.record(max(0.0, time.monotonic() - start - self.interval))
+
+
+async def measure_lag() -> float:
+    """How long one trip through the event loop's ready queue takes right now (seconds)."""
+    start = time.monotonic()
+    await asyncio.sleep(0)
+    return time.monotonic() - start
+
+
+@dataclass(slots=True)
+class _CacheEntry:
+    health: ComponentHealth
+    at: float = field(default=0.0)
+
+
+class HealthProbes:
+    """Evaluates the three probes against a :class:`ProbeTarget` (normally a runtime).
+
+    Health checks are cached for ``settings.cache_ttl`` and run at most once at
+    a time per component: concurrent probes share the check in flight.
+    """
+
+    def __init__(self, target: ProbeTarget, settings: ProbeSettings | None = None) -> None:
+        self.target = target
+        self.settings = settings or ProbeSettings()
+        self.lag_monitor = LoopLagMonitor(
+            interval=self.settings.lag_interval, window=self.settings.lag_window
+        )
+        self._cache: dict[str, _CacheEntry] = {}
+        self._inflight: dict[str, asyncio.Future[ComponentHealth]] = {}
+
+    def start(self) -> None:
+        """Start the event-loop lag monitor (idempotent; probes also start it lazily)."""
+        self.lag_monitor.start()
+
+    async def aclose(self) -> None:
+        """Stop the monitor and cancel health checks still in flight (idempotent)."""
+        await self.lag_monitor.aclose()
+        pending = [f for f in self._inflight.values() if not f.done()]
+        for fut in pending:
+            fut.cancel()
+        if pending:
+            await asyncio.wait(pending)
+        self._inflight.clear()
+
+    async def evaluate(self, probe: ProbeKind = "ready") -> HealthReport:
+        """Run one probe and return its report; never raises for an unhealthy runtime."""
+        if probe == "live":
+            return await self.live()
+        if probe == "ready":
+            return await self.ready()
+        if probe == "startup":
+            return await self.startup()
+        raise ValueError(f"unknown probe {probe!r}; expected one of {', '.join(PROBES)}")
+
+    async def live(self) -> HealthReport:
+        """The liveness probe: supervisor answers, loop not stalled, nothing failed for good."""
+        self.start()
+        checks = [await self._supervisor_health(), await self._loop_health()]
+        for view in self.target.component_views():
+            if view.state == _FAILED:
+                status, output = HealthStatus.FAIL, "component failed and will not be restarted"
+            else:
+                status, output = HealthStatus.PASS, ""
+            checks.append(
+                ComponentHealth(view.name, status, view.critical, view.state, output=output)
+            )
+        return _report("live", checks)
+
+    async def ready(self) -> HealthReport:
+        """The readiness probe: critical components running with passing checks, not stopping."""
+        self.start()
+        views = self.target.component_views()
+        if self.target.stopping:
+            checks = [
+                ComponentHealth(v.name, HealthStatus.FAIL, v.critical, v.state, output="stopping")
+                for v in views
+            ]
+            return HealthReport(
+                "ready", HealthStatus.FAIL, tuple(checks), output="the runtime is stopping"
+            )
+        results = await asyncio.gather(*(self._component_health(v) for v in views))
+        return _report("ready", results)
+
+    async def startup(self) -> HealthReport:
+        """The startup probe: every component started and done with its startup work."""
+        checks = []
+        for view in self.target.component_views():
+            if view.state not in _STARTED_STATES:
+                status, output = HealthStatus.FAIL, f"not started ({view.state})"
+            elif not view.startup_complete:
+                status, output = HealthStatus.FAIL, "startup work still in progress"
+            else:
+                status, output = HealthStatus.PASS, ""
+            # A component that has not started holds startup back whether or
+            # not it is critical: the probe means "everything is up".
+            checks.append(
+                ComponentHealth(view.name, status, critical=True, state=view.state, output=output)
+            )
+        return _report("startup", checks)
+
+    async def _supervisor_health(self) -> ComponentHealth:
+        timeout = self.settings.supervisor_timeout
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                await self.target.ping_supervisor()
+        except TimeoutError:
+            status, output = HealthStatus.FAIL, f"the supervisor did not answer within {timeout:g}s"
+        except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding itself
+            status, output = HealthStatus.FAIL, f"the supervisor cannot answer: {exc!r}"
+        else:
+            status, output = HealthStatus.PASS, ""
+        elapsed_ms = (time.monotonic() - start) * 1000
+        return ComponentHealth(
+            "supervisor",
+            status,
+            output=output,
+            observed={"response_time_ms": round(elapsed_ms, 3)},
+            duration_ms=elapsed_ms,
+            component_type="system",
+        )
+
+    async def _loop_health(self) -> ComponentHealth:
+        settings = self.settings
+        now_lag = await measure_lag()
+        lag = max(now_lag, self.lag_monitor.worst())
+        if lag >= settings.lag_fail:
+            status = HealthStatus.FAIL
+            output = f"the event loop stalled for {lag:.2f}s (limit {settings.lag_fail:g}s)"
+        elif lag >= settings.lag_warn:
+            status = HealthStatus.WARN
+            output = f"the event loop lagged {lag:.2f}s (warning at {settings.lag_warn:g}s)"
+        else:
+            status, output = HealthStatus.PASS, ""
+        return ComponentHealth(
+            "eventloop",
+            status,
+            output=output,
+            observed={"lag_ms": round(lag * 1000, 3), "current_lag_ms": round(now_lag * 1000, 3)},
+            component_type="system",
+        )
+
+    async def _component_health(self, view: ComponentView) -> ComponentHealth:
+        if view.state != _RUNNING:
+            return ComponentHealth(
+                view.name, HealthStatus.FAIL, view.critical, view.state, output=f"{view.state}"
+            )
+        entry = self._cache.get(view.name)
+        if entry is not None and time.monotonic() - entry.at < self.settings.cache_ttl:
+            return _replace_meta(entry.health, view, cached=True)
+        fut = self._inflight.get(view.name)
+        if fut is None or fut.done():
+            fut = asyncio.ensure_future(self._run_check(view))
+            self._inflight[view.name] = fut
+        # Shielded: a probe that gives up (client gone) must not cancel the
+        # check other probes are waiting on; the check is bounded anyway.
+        health = await asyncio.shield(fut)
+        return _replace_meta(health, view, cached=False)
+
+    async def _run_check(self, view: ComponentView) -> ComponentHealth:
+        timeout = self.settings.check_timeout
+        started_at = datetime.now(UTC)
+        start = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                result = await view.check()
+            if not isinstance(result, CheckResult):  # user code may ignore its annotation
+                result = CheckResult.failing(  # type: ignore[unreachable]
+                    f"check_health() returned {type(result).__name__}, not a CheckResult"
+                )
+        except TimeoutError:
+            result = CheckResult.failing(f"health check did not answer within {timeout:g}s")
+        except Exception as exc:  # noqa: BLE001 - a crashing check is reported as a failing check
+            result = CheckResult.failing(f"health check raised {type(exc).__name__}: {exc}")
+        finally:
+            self._inflight.pop(view.name, None)
+        elapsed = time.monotonic() - start
+        health = ComponentHealth.from_result(
+            view.name,
+            result,
+            critical=view.critical,
+            state=view.state,
+            time=started_at,
+            duration_ms=elapsed * 1000,
+        )
+        self._cache[view.name] = _CacheEntry(health, time.monotonic())
+        return health
+
+
+def _replace_meta(health: ComponentHealth, view: ComponentView, *, cached: bool) -> ComponentHealth:
+    return ComponentHealth(
+        health.name,
+        health.status,
+        view.critical,
+        view.state,
+        health.observed,
+        health.output,
+        health.time,
+        health.duration_ms,
+        cached,
+        health.component_type,
+    )
+
+
+def _report(probe: ProbeKind, checks: Sequence[ComponentHealth]) -> HealthReport:
+    status = aggregate((c.status, c.critical) for c in checks)
+    failing = [c.name for c in checks if c.status is HealthStatus.FAIL and c.critical]
+    output = f"failing: {', '.join(failing)}" if failing else ""
+    return HealthReport(probe, status, tuple(checks), output=output)
