@@ -1,0 +1,317 @@
+"""Lossless value encoding for the SQLite store: plain JSON stays plain, the rest is tagged.
+
+Format version 1 (:data:`VALUE_FORMAT_VERSION`; :class:`SqliteStore` records it
+in its meta table and refuses a database written with a newer one).
+
+Plain JSON data is stored as the compact JSON text orjson writes, so SQLite's
+JSON functions (``json_extract(value, '$.user.id')``) query it directly:
+
+- ``None``, ``bool``, ``str``;
+- ``int`` in the signed 64-bit range (SQLite's JSON functions read those as
+  exact integers);
+- finite ``float`` (``-0.0`` included);
+- ``list`` of plain values; ``dict`` whose keys are all ``str`` and whose
+  values are plain, unless the dict is a *marker lookalike* (below).
+
+Every other value is written as a *marker*: a JSON object with exactly one key
+that starts with ``#``. The marker's payload is itself encoded the same way, so
+markers nest, and plain parts inside a tagged value stay queryable.
+
+==================================  =========================================
+Python value                        stored as
+==================================  =========================================
+:class:`Keyword` ``:ns/name``       ``{"#k": "ns/name"}``
+:class:`Symbol`                     ``{"#sym": "ns/name"}``
+:class:`Char`                       ``{"#char": "a"}``
+``tuple`` (an EDN list)             ``{"#list": [...]}``
+:class:`Vector`                     ``{"#vec": [...]}``
+``frozenset`` (an EDN set)          ``{"#set": [...]}``
+``set``                             ``{"#mutset": [...]}``
+``dict`` with a non-``str`` key     ``{"#map": [[key, value], ...]}``
+:class:`FrozenMap`                  ``{"#fmap": [[key, value], ...]}``
+:class:`BigInt` ``42N``             ``{"#N": "42"}``
+``int`` beyond 64 bits              ``{"#int": "123456789012345678901234"}``
+NaN, ±infinity                      ``{"#float": "NaN"}``, ``"Infinity"``, ``"-Infinity"``
+:class:`fractions.Fraction`         ``{"#ratio": "22/7"}``
+:class:`decimal.Decimal`            ``{"#dec": "1.50"}`` (scale and sign kept)
+:class:`datetime.datetime`          ``{"#inst": "2024-05-01T12:00:00.250000+02:00"}``
+:class:`datetime.date`              ``{"#date": "2024-05-01"}``
+:class:`datetime.time`              ``{"#time": "12:00:00"}``
+:class:`uuid.UUID`                  ``{"#uuid": "…"}``
+:class:`Tagged` ``#my/tag v``       ``{"#tag": ["my/tag", v]}``
+a ``dict`` ``{"#x": v}``            ``{"#esc": {"#x": v}}``
+==================================  =========================================
+
+**Escaping.** Every single-key object whose key starts with ``#`` is reserved
+for markers, including ones this version does not define (so a later version
+can add markers without misreading old data). A user's own ``str``-keyed dict
+that happens to have that shape is wrapped in ``#esc``; its values are still
+encoded normally. Decoding an unknown marker raises :class:`StoreError` rather
+than guessing.
+
+**What is and is not kept.** Every EDN value and every plain Python value
+listed above reads back equal and of the same type. A datetime's time zone is
+kept as its UTC offset (a ``zoneinfo`` zone reads back as a fixed offset for
+the same instant); ``fold`` is not kept. Subclasses of ``str``, ``int``,
+``list`` and ``dict`` (other than :class:`BigInt`, :class:`Vector` and
+``bool``) and other mappings and sequences are stored as the plain kind.
+Values with no EDN form (bytes, arbitrary objects) raise
+:class:`EdnEncodeError`, as the EDN file store would.
+
+Encoding is the hot path of every write: a plain value is checked with one
+tight walk and handed to orjson; decoding a text that contains no ``{"#``
+(which orjson writes only for an object whose first key starts with ``#``) is
+a single ``orjson.loads``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import uuid
+from collections.abc import Mapping
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Final
+
+import orjson
+
+from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+
+__all__ = ["VALUE_FORMAT_VERSION", "decode_value", "encode_value"]
+
+#: The version of the stored value format described above.
+VALUE_FORMAT_VERSION: Final = 1
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+_MARKER_HINT: Final = '{"#'
+
+
+def _is_plain(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data that orjson writes losslessly as is."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return True
+    if kind is int:
+        return bool(_INT64_MIN <= value <= _INT64_MAX)
+    if kind is float:
+        # inf - inf and nan - nan are nan, which is unequal to 0.0.
+        return bool(value - value == 0.0)
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not _is_plain(item):
+                return False
+        return not (len(value) == 1 and next(iter(value)).startswith("#"))
+    if kind is list:
+        # A loop, not all(<genexpr>): no generator frame per level, so it is
+        # faster and deep values reach half as far into the recursion limit.
+        for item in value:  # noqa: SIM110
+            if not _is_plain(item):
+                return False
+        return True
+    return False
+
+
+def _tag(value: Any) -> Any:
+    """The JSON-ready structure of any value: plain parts as they are, the rest as markers."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None:
+        return value
+    if kind is int:
+        return value if _INT64_MIN <= value <= _INT64_MAX else {"#int": str(value)}
+    if kind is float:
+        if math.isfinite(value):
+            return value
+        return {
+            "#float": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+        }
+    if kind is dict:
+        if all(type(key) is str for key in value):
+            tagged = {key: _tag(item) for key, item in value.items()}
+            if len(tagged) == 1 and next(iter(tagged)).startswith("#"):
+                return {"#esc": tagged}
+            return tagged
+        return {"#map": [[_tag(key), _tag(item)] for key, item in value.items()]}
+    if kind is list:
+        return [_tag(item) for item in value]
+    if isinstance(value, Keyword):
+        return {"#k": value.text}
+    if isinstance(value, Symbol):
+        return {"#sym": value.text}
+    if isinstance(value, Char):
+        return {"#char": value.value}
+    if isinstance(value, BigInt):
+        return {"#N": str(int(value))}
+    if isinstance(value, Vector):
+        return {"#vec": [_tag(item) for item in value]}
+    if isinstance(value, tuple):
+        return {"#list": [_tag(item) for item in value]}
+    if isinstance(value, frozenset):
+        return {"#set": [_tag(item) for item in value]}
+    if isinstance(value, set):
+        return {"#mutset": [_tag(item) for item in value]}
+    if isinstance(value, FrozenMap):
+        return {"#fmap": [[_tag(key), _tag(item)] for key, item in value.items()]}
+    if isinstance(value, Decimal):
+        return {"#dec": str(value)}
+    if isinstance(value, Fraction):
+        return {"#ratio": f"{value.numerator}/{value.denominator}"}
+    if isinstance(value, dt.datetime):
+        return {"#inst": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {"#date": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {"#time": value.isoformat()}
+    if isinstance(value, uuid.UUID):
+        return {"#uuid": str(value)}
+    if isinstance(value, Tagged):
+        return {"#tag": [value.tag, _tag(value.value)]}
+    # Subclasses of the plain kinds, and other mappings and sequences.
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, int):
+        return _tag(int(value))
+    if isinstance(value, float):
+        return _tag(float(value))
+    if isinstance(value, Mapping):
+        return _tag(dict(value))
+    if isinstance(value, list):
+        return _tag(list(value))
+    raise EdnEncodeError(f"cannot store a value of type {kind.__qualname__}: it has no EDN form")
+
+
+def _dumps(structure: Any) -> str:
+    try:
+        return orjson.dumps(structure).decode()
+    except orjson.JSONEncodeError as exc:
+        if "recursion" not in str(exc).lower():
+            raise EdnEncodeError(f"cannot store this value: {exc}") from exc
+    # orjson stops at 255 levels of nesting; the standard library goes as deep as
+    # Python's recursion limit, and deep legacy data must still be storable.
+    try:
+        return json.dumps(structure, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except RecursionError as exc:
+        raise EdnEncodeError("cannot store this value: it nests too deeply") from exc
+
+
+def encode_value(value: Any) -> str:
+    """The stored JSON text of ``value`` (see the module docstring for the format).
+
+    >>> encode_value({"a": [1, 2.5, None]})
+    '{"a":[1,2.5,null]}'
+    >>> encode_value(Keyword("user/name"))
+    '{"#k":"user/name"}'
+    """
+    try:
+        if _is_plain(value):
+            return _dumps(value)
+        return _dumps(_tag(value))
+    except RecursionError as exc:
+        raise EdnEncodeError("cannot store this value: it nests too deeply") from exc
+
+
+def _hashable(value: Any) -> Any:
+    """``value`` made usable as a map key or set element."""
+    if type(value) is list:
+        return Vector(value)
+    if type(value) is dict:
+        return FrozenMap(value)
+    if type(value) is set:
+        return frozenset(value)
+    return value
+
+
+def _pairs(payload: list[list[Any]]) -> list[tuple[Any, Any]]:
+    return [(_hashable(_untag(key)), _untag(item)) for key, item in payload]
+
+
+def _untag(node: Any) -> Any:
+    """The Python value of a decoded JSON structure, markers turned back into values."""
+    kind = type(node)
+    if kind is list:
+        return [_untag(item) for item in node]
+    if kind is not dict:
+        return node
+    if len(node) == 1:
+        ((marker, payload),) = node.items()
+        if marker.startswith("#"):
+            return _unmark(marker, payload)
+    return {key: _untag(item) for key, item in node.items()}
+
+
+_FLOATS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _unmark(marker: str, payload: Any) -> Any:
+    if marker == "#k":
+        return Keyword(payload)
+    if marker == "#esc":
+        return {key: _untag(item) for key, item in payload.items()}
+    if marker == "#list":
+        return tuple(_untag(item) for item in payload)
+    if marker == "#vec":
+        return Vector(_untag(item) for item in payload)
+    if marker == "#set":
+        return frozenset(_hashable(_untag(item)) for item in payload)
+    if marker == "#mutset":
+        return {_hashable(_untag(item)) for item in payload}
+    if marker == "#map":
+        return dict(_pairs(payload))
+    if marker == "#fmap":
+        return FrozenMap(dict(_pairs(payload)))
+    if marker == "#sym":
+        return Symbol(payload)
+    if marker == "#char":
+        return Char(payload)
+    if marker == "#N":
+        return BigInt(payload)
+    if marker == "#int":
+        return int(payload)
+    if marker == "#float":
+        return _FLOATS[payload]
+    if marker == "#dec":
+        return Decimal(payload)
+    if marker == "#ratio":
+        return Fraction(payload)
+    if marker == "#inst":
+        return dt.datetime.fromisoformat(payload)
+    if marker == "#date":
+        return dt.date.fromisoformat(payload)
+    if marker == "#time":
+        return dt.time.fromisoformat(payload)
+    if marker == "#uuid":
+        return uuid.UUID(payload)
+    if marker == "#tag":
+        tag, inner = payload
+        return Tagged(tag, _untag(inner))
+    raise StoreError(
+        f"stored value uses the marker {marker!r}, unknown to value format "
+        f"{VALUE_FORMAT_VERSION}: was it written by a newer garrison?"
+    )
+
+
+def decode_value(text: str) -> Any:
+    """The value whose stored JSON text is ``text`` (the inverse of :func:`encode_value`).
+
+    >>> decode_value('{"#k":"user/name"}')
+    Keyword('user/name')
+    """
+    try:
+        node = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        if "recursion" not in str(exc).lower():
+            raise StoreError(f"stored value is not valid JSON: {exc}") from exc
+        node = json.loads(text)  # deeper than orjson reads; see _dumps
+    if _MARKER_HINT not in text:
+        return node
+    try:
+        return _untag(node)
+    except RecursionError as exc:
+        raise StoreError("stored value nests too deeply to decode") from exc
+    except StoreError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StoreError(f"stored value has a malformed marker: {exc}") from exc

@@ -1,0 +1,96 @@
+"""The SQLite value format: plain JSON stays plain; everything else reads back exactly."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from value_strategies import json_values, same, values
+
+from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores._values import decode_value, encode_value
+from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+
+
+# Hypothesis warns when it builds the repr of a large recursive strategy; the
+# strategy is large on purpose (every value kind), and warnings are errors here.
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@given(values)
+@settings(max_examples=200)
+def test_every_value_round_trips_exactly(value: Any) -> None:
+    assert same(decode_value(encode_value(value)), value)
+
+
+@given(json_values)
+def test_plain_json_is_stored_as_plain_json(value: Any) -> None:
+    text = encode_value(value)
+    assert orjson.loads(text) == value
+    assert text == orjson.dumps(value).decode()
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [
+        (Keyword("user/name"), '{"#k":"user/name"}'),
+        (Symbol("clojure.core/inc"), '{"#sym":"clojure.core/inc"}'),
+        (Char("a"), '{"#char":"a"}'),
+        ((1, 2), '{"#list":[1,2]}'),
+        (Vector([1]), '{"#vec":[1]}'),
+        (frozenset({1}), '{"#set":[1]}'),
+        ({1}, '{"#mutset":[1]}'),
+        ({1: "a"}, '{"#map":[[1,"a"]]}'),
+        (FrozenMap({"a": 1}), '{"#fmap":[["a",1]]}'),
+        (BigInt(42), '{"#N":"42"}'),
+        (2**64, '{"#int":"18446744073709551616"}'),
+        (math.inf, '{"#float":"Infinity"}'),
+        (Fraction(22, 7), '{"#ratio":"22/7"}'),
+        (Decimal("1.50"), '{"#dec":"1.50"}'),
+        (
+            dt.datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+            '{"#inst":"2024-05-01T12:00:00.250000+02:00"}',
+        ),
+        (dt.date(2024, 5, 1), '{"#date":"2024-05-01"}'),
+        (uuid.UUID(int=1), '{"#uuid":"00000000-0000-0000-0000-000000000001"}'),
+        (Tagged("my/rec", {"a": 1}), '{"#tag":["my/rec",{"a":1}]}'),
+        ({"#k": "not a keyword"}, '{"#esc":{"#k":"not a keyword"}}'),
+        ({"n": 1, "kw": Keyword("a")}, '{"n":1,"kw":{"#k":"a"}}'),
+    ],
+)
+def test_documented_markers(value: Any, stored: str) -> None:
+    assert encode_value(value) == stored
+    assert same(decode_value(stored), value)
+
+
+def test_a_user_dict_shaped_like_a_marker_is_escaped_and_comes_back() -> None:
+    value = {"#k": [Keyword("a"), {"#esc": 1}]}
+    assert decode_value(encode_value(value)) == value
+    assert type(decode_value(encode_value(value))["#k"][0]) is Keyword
+
+
+def test_deep_nesting_beyond_orjson_limit_still_round_trips() -> None:
+    value: Any = "leaf"
+    for _ in range(300):
+        value = [value]
+    assert decode_value(encode_value(value)) == value
+
+
+def test_unknown_marker_is_refused_not_guessed() -> None:
+    with pytest.raises(StoreError, match="newer garrison"):
+        decode_value('{"#future":1}')
+
+
+def test_value_without_edn_form_is_refused() -> None:
+    with pytest.raises(EdnEncodeError, match="bytes"):
+        encode_value(b"raw")
+
+
+def test_corrupt_text_is_a_store_error() -> None:
+    with pytest.raises(StoreError, match="not valid JSON"):
+        decode_value("{")

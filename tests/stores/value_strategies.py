@@ -1,0 +1,123 @@
+"""Hypothesis strategies for every value a store keeps, and an exact-sameness check."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import strategies as st
+
+from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+
+_names = st.from_regex(r"[a-z][a-z0-9*+!_?-]{0,8}(/[a-z][a-z0-9*+!_?-]{0,8})?", fullmatch=True)
+_offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
+    lambda minutes: dt.timezone(dt.timedelta(minutes=minutes))
+)
+
+scalars: st.SearchStrategy[Any] = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**70), max_value=2**70).map(BigInt),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(["#k", "#esc", "#", '{"#k":"x"}', "#unknown"]),
+    _names.map(Keyword),
+    _names.map(Symbol),
+    st.characters(exclude_categories=["Cs"]).map(Char),
+    st.fractions().filter(lambda f: f.denominator != 1),
+    st.decimals(allow_nan=False, allow_infinity=False, places=None),
+    st.decimals(allow_nan=True, allow_infinity=True).filter(lambda d: not d.is_snan()),
+    st.datetimes(timezones=st.none() | _offsets, allow_imaginary=False).map(
+        lambda d: d.replace(fold=0)
+    ),
+    st.dates(),
+    st.uuids(),
+)
+
+
+def _not_nan(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isnan(value)
+    return not (isinstance(value, Decimal) and value.is_nan())
+
+
+hashables: st.SearchStrategy[Any] = st.recursive(
+    # NaN never equals itself, so it cannot be found again as a key or element.
+    scalars.filter(_not_nan),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3).map(Vector),
+        st.lists(inner, max_size=3).map(tuple),
+        st.frozensets(inner, max_size=3),
+        st.dictionaries(inner, inner, max_size=3).map(FrozenMap),
+    ),
+    max_leaves=8,
+)
+
+
+def _tagged(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.builds(Tagged, _names, inner)
+
+
+values: st.SearchStrategy[Any] = st.recursive(
+    scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.lists(inner, max_size=4).map(tuple),
+        st.lists(inner, max_size=4).map(Vector),
+        st.dictionaries(
+            st.text(max_size=6) | st.sampled_from(["#k", "#esc", "#x"]), inner, max_size=4
+        ),
+        st.dictionaries(hashables, inner, max_size=3),
+        st.dictionaries(hashables, inner, max_size=3).map(FrozenMap),
+        st.frozensets(hashables, max_size=3),
+        st.sets(hashables, max_size=3),
+        _tagged(inner),
+    ),
+    max_leaves=20,
+)
+
+#: Plain JSON data: what must stay queryable with SQL JSON functions.
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=6), inner, max_size=4).filter(
+            lambda d: not (len(d) == 1 and next(iter(d)).startswith("#"))
+        )
+    ),
+    max_leaves=20,
+)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, of exactly the same types all the way down, NaN equal to NaN, ``-0.0`` not ``0.0``."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1, a) == math.copysign(1, b)
+        )
+    if isinstance(a, Decimal):
+        return bool((a.is_nan() and b.is_nan()) or str(a) == str(b))
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict | FrozenMap):
+        if len(a) != len(b):
+            return False
+        return all(k in b and same(v, b[k]) for k, v in a.items()) and all(
+            same(k, next(kb for kb in b if kb == k)) for k in a
+        )
+    if isinstance(a, frozenset | set):
+        return bool(a == b)
+    if isinstance(a, Tagged):
+        return bool(a.tag == b.tag and same(a.value, b.value))
+    if isinstance(a, dt.datetime):
+        return bool(a == b and a.isoformat() == b.isoformat())
+    return bool(a == b)
