@@ -1,0 +1,517 @@
+"""EdnFileStore: the legacy single-file EDN memory store.
+
+The whole map lives in memory, as in the legacy system's atom; a writer task
+writes it back to one EDN file (``memory.edn``) with debounced, atomic, durable
+and incremental flushes.
+
+Flush timing
+    Every write marks the store dirty. The writer flushes after a quiet period
+    with no writes (``quiet_period``, 100 ms as in the legacy system) and at
+    most ``max_delay`` (1 s) after the first unflushed write, so a steady
+    stream of writes still reaches disk. :meth:`EdnFileStore.flush` returns
+    once every write made before it is on disk; :meth:`EdnFileStore.aclose`
+    flushes a last time.
+
+Incremental serialisation
+    Each entry's text (``"<key> <value>"``) is cached. A flush serialises only
+    the entries written since the last flush and joins the cached texts of all
+    the others, so flushing 100 changed keys of a 100k-key store costs a small
+    fraction of a full dump. Entries loaded from the file are serialised at the
+    first flush that needs them.
+
+Off the event loop
+    Loading (read + parse), serialising and writing run in worker threads. A
+    flush takes a snapshot on the loop first (which keys changed, their values,
+    the key order) so the map may keep changing while the thread works.
+    Values are held by reference, like the legacy atom's immutable values:
+    do not mutate a value in place after putting it (put a new one instead),
+    because a flush may serialise it at any later moment.
+
+Failures
+    A failed flush (disk full, permission denied, a value with no EDN form)
+    never loses data: the changes stay in memory and marked dirty, the writer
+    retries with exponential backoff (capped at ``max_backoff``), the error is
+    visible as :attr:`EdnFileStore.last_flush_error` and
+    :attr:`EdnFileStore.writer_lag`, an explicit :meth:`flush` raises
+    :class:`~garrison.exceptions.FlushError`, and so does :meth:`aclose` when
+    its final flush fails.
+
+Loading
+    A missing file is an empty store. A file that does not parse (or whose top
+    level is not a map) raises :class:`~garrison.exceptions.StoreLoadError`
+    naming the file, line and column; the store never starts, so the file is
+    never overwritten. Top-level keys that are not keywords keep their exact
+    EDN form through key texts (see :mod:`garrison.stores._keys`).
+
+One process owns a store file: at open, temporary files a crashed writer of
+the same file left behind are removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from garrison.exceptions import EdnError, FlushError
+from garrison.stores._atomic import replace_file
+from garrison.stores._edn_file_format import entry_text, join_entries, load_file
+from garrison.stores._keys import key_text
+from garrison.stores._protocol import MISSING
+from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Sequence
+    from types import TracebackType
+
+__all__ = ["EdnFileStore", "EdnFileStoreStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class EdnFileStoreStatistics:
+    """A snapshot of an :class:`EdnFileStore`'s writer, for health checks and tests."""
+
+    #: Number of entries in memory.
+    entries: int
+    #: Keys written or deleted since the last successful flush.
+    dirty_keys: int
+    #: Seconds since the oldest write that is not on disk yet (0.0 when clean).
+    writer_lag: float
+    #: Successful flushes since open.
+    flushes: int
+    #: Failed flush attempts since open.
+    failed_flushes: int
+    #: The error of the last flush attempt, or ``None`` when it succeeded.
+    last_flush_error: FlushError | None
+    #: Seconds the last successful flush took (serialise + write), 0.0 before any.
+    last_flush_seconds: float
+    #: Bytes written by the last successful flush.
+    last_flush_bytes: int
+    #: Entries the last successful flush had to serialise (the rest reused cached text).
+    last_flush_encoded: int
+
+
+class EdnFileStore:
+    """The legacy EDN memory store: the whole map in memory, flushed to one file.
+
+    Open it with :meth:`open` (or ``async with await EdnFileStore.open(path)``);
+    keys are key texts (``"presence/s-1"`` for ``:presence/s-1``) or EDN keys.
+
+    >>> async def main(path):
+    ...     async with await EdnFileStore.open(path) as store:
+    ...         await store.put("presence/s-1", {"status": "online"})
+    ...         await store.flush()  # on disk now
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        quiet_period: float = 0.1,
+        max_delay: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> None:
+        if quiet_period < 0 or max_delay < 0:
+            raise ValueError("quiet_period and max_delay must not be negative")
+        self.path = Path(path)
+        self.quiet_period = quiet_period
+        self.max_delay = max_delay
+        self.max_backoff = max_backoff
+        self._collection = self.path.name
+        self._data: dict[str, Any] = {}
+        # Only the running flush reads and writes _texts, in its worker thread.
+        self._texts: dict[str, str] = {}
+        self._dirty: set[str] = set()
+        self._generation = 0  # bumped by every write
+        self._flushed_generation = 0  # the generation the file holds
+        self._first_unflushed: float | None = None  # loop time of the oldest unsaved write
+        self._inflight_first: float | None = None  # ditto for writes a running flush carries
+        self._last_write = 0.0
+        self._uncached: set[str] = set()  # loaded entries whose text is not cached yet
+        self._flush_task: asyncio.Task[None] | None = None
+        self._progress = asyncio.Event()  # set (and replaced) after each flush attempt
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._opened = False
+        self._closed = False
+        self._flushes = 0
+        self._failed_flushes = 0
+        self._last_error: FlushError | None = None
+        self._last_flush_seconds = 0.0
+        self._last_flush_bytes = 0
+        self._last_flush_encoded = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        quiet_period: float = 0.1,
+        max_delay: float = 1.0,
+        max_backoff: float = 30.0,
+    ) -> Self:
+        """Load ``path`` (a missing file is an empty store) and start the writer.
+
+        Raises :class:`~garrison.exceptions.StoreLoadError` when the file cannot
+        be read or parsed; the file is left exactly as it was.
+        """
+        store = cls(path, quiet_period=quiet_period, max_delay=max_delay, max_backoff=max_backoff)
+        await store.start()
+        return store
+
+    async def start(self) -> None:
+        """Load the file and start the writer task (what :meth:`open` does)."""
+        if self._opened:
+            raise RuntimeError(f"EdnFileStore({str(self.path)!r}) is already open")
+        with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
+            self._data = await asyncio.to_thread(load_file, self.path)
+        self._uncached = set(self._data)
+        self._opened = True
+        self._writer = asyncio.get_running_loop().create_task(
+            self._write_loop(), name=f"garrison-edn-writer:{self.path.name}"
+        )
+
+    async def __aenter__(self) -> Self:
+        if not self._opened:
+            await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the writer and flush a last time. Idempotent.
+
+        Raises :class:`~garrison.exceptions.FlushError` when the final flush
+        fails; the store is closed anyway and the unsaved data is lost only if
+        the caller drops it (it is still readable through :meth:`snapshot`).
+        """
+        if self._closed:
+            return
+        self._closed = True
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.cancel()
+            # The writer never lets an error escape; this only waits for it to stop.
+            await asyncio.gather(writer, return_exceptions=True)
+        if self._opened:
+            try:
+                await self._flush_to(self._generation)
+            finally:
+                self._signal_progress()
+
+    # ------------------------------------------------------------------ health
+
+    @property
+    def writer_lag(self) -> float:
+        """Seconds since the oldest write not yet on disk; ``0.0`` when all is saved."""
+        oldest = [t for t in (self._first_unflushed, self._inflight_first) if t is not None]
+        if not oldest:
+            return 0.0
+        return max(0.0, time.monotonic() - min(oldest))
+
+    @property
+    def last_flush_error(self) -> FlushError | None:
+        """The error of the most recent flush attempt, ``None`` once a flush succeeds."""
+        return self._last_error
+
+    def statistics(self) -> EdnFileStoreStatistics:
+        """Counters of the writer and the map, for health checks."""
+        return EdnFileStoreStatistics(
+            entries=len(self._data),
+            dirty_keys=len(self._dirty),
+            writer_lag=self.writer_lag,
+            flushes=self._flushes,
+            failed_flushes=self._failed_flushes,
+            last_flush_error=self._last_error,
+            last_flush_seconds=self._last_flush_seconds,
+            last_flush_bytes=self._last_flush_bytes,
+            last_flush_encoded=self._last_flush_encoded,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """A shallow copy of the whole map, keyed by key text (works even when closed)."""
+        return dict(self._data)
+
+    # ------------------------------------------------------------------ reads
+
+    async def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` (pass :data:`MISSING` to tell nil from absent)."""
+        text = key_text(key)
+        with store_span(DB_SYSTEM_EDN_FILE, "get", self._collection):
+            return self._data.get(text, default)
+
+    async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
+        """The values of those ``keys`` that exist, keyed by key text."""
+        texts = [key_text(k) for k in keys]
+        with store_span(DB_SYSTEM_EDN_FILE, "get_many", self._collection, batch_size=len(texts)):
+            data = self._data
+            return {t: data[t] for t in texts if t in data}
+
+    async def scan(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """Entries whose key text starts with ``prefix``, in key order, paginated.
+
+        ``prefix="presence/"`` scans one key namespace. Costs a pass over the
+        keys and a sort of the matches.
+        """
+        with store_span(DB_SYSTEM_EDN_FILE, "scan", self._collection):
+            data = self._data
+            return [(k, data[k]) for k in self._matching(prefix, after, limit)]
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """All key texts starting with ``prefix``, in key order."""
+        with store_span(DB_SYSTEM_EDN_FILE, "keys", self._collection):
+            return self._matching(prefix, None, None)
+
+    async def count(self, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        with store_span(DB_SYSTEM_EDN_FILE, "count", self._collection):
+            if not prefix:
+                return len(self._data)
+            return sum(1 for k in self._data if k.startswith(prefix))
+
+    def _matching(self, prefix: str, after: str | None, limit: int | None) -> list[str]:
+        found = sorted(
+            k for k in self._data if k.startswith(prefix) and (after is None or k > after)
+        )
+        return found if limit is None else found[:limit]
+
+    # ------------------------------------------------------------------ writes
+
+    async def put(self, key: Any, value: Any) -> None:
+        """Set ``key`` to ``value`` in memory; the writer saves it shortly."""
+        text = key_text(key)
+        with store_span(DB_SYSTEM_EDN_FILE, "put", self._collection):
+            self._check_open()
+            self._data[text] = value
+            self._mark_dirty((text,))
+
+    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+        """Set many keys at once (all in memory before any flush can see them)."""
+        pairs = [(key_text(k), v) for k, v in items]
+        with store_span(DB_SYSTEM_EDN_FILE, "put_many", self._collection, batch_size=len(pairs)):
+            self._check_open()
+            self._data.update(pairs)
+            self._mark_dirty(t for t, _ in pairs)
+
+    async def delete(self, key: Any) -> bool:
+        """Remove ``key``; ``True`` if it existed."""
+        text = key_text(key)
+        with store_span(DB_SYSTEM_EDN_FILE, "delete", self._collection):
+            self._check_open()
+            if self._data.pop(text, MISSING) is MISSING:
+                return False
+            self._mark_dirty((text,))
+            return True
+
+    async def delete_many(self, keys: Iterable[Any]) -> int:
+        """Remove many keys; the number that existed."""
+        texts = [key_text(k) for k in keys]
+        with store_span(DB_SYSTEM_EDN_FILE, "delete_many", self._collection, batch_size=len(texts)):
+            self._check_open()
+            data = self._data
+            gone = [t for t in texts if data.pop(t, MISSING) is not MISSING]
+            self._mark_dirty(gone)
+            return len(gone)
+
+    async def clear(self) -> None:
+        """Remove every entry (the file becomes ``{}`` at the next flush)."""
+        with store_span(DB_SYSTEM_EDN_FILE, "clear", self._collection):
+            self._check_open()
+            gone = list(self._data)
+            self._data.clear()
+            self._mark_dirty(gone)
+
+    def _check_open(self) -> None:
+        if self._closed or not self._opened:
+            state = "closed" if self._closed else "not open yet"
+            raise RuntimeError(f"EdnFileStore({str(self.path)!r}) is {state}")
+
+    def _mark_dirty(self, texts: Iterable[str]) -> None:
+        before = len(self._dirty)
+        self._dirty.update(texts)
+        if len(self._dirty) == before and self._flushed_generation == self._generation:
+            return  # nothing changed (e.g. deleting absent keys)
+        now = time.monotonic()
+        self._generation += 1
+        self._last_write = now
+        if self._first_unflushed is None:
+            self._first_unflushed = now
+        self._wakeup.set()
+
+    # ------------------------------------------------------------------ flushing
+
+    async def flush(self) -> None:
+        """Return once every write made before this call is on disk.
+
+        Raises :class:`~garrison.exceptions.FlushError` if writing fails (the
+        data stays in memory and the writer keeps retrying).
+        """
+        self._check_open()
+        await self._flush_to(self._generation)
+
+    async def _flush_to(self, target: int) -> None:
+        """Make sure generation ``target`` is on disk, starting a flush if needed.
+
+        The flush itself runs as its own task that callers await through
+        :func:`asyncio.shield`: a worker thread cannot be interrupted, so a
+        cancelled caller must not release the store to a second, overlapping
+        flush while the first thread still writes.
+        """
+        while self._flushed_generation < target:
+            running = self._flush_task
+            if running is not None and not running.done():
+                with contextlib.suppress(FlushError):
+                    await asyncio.shield(running)
+                continue  # someone else's flush may have covered our target
+            task = asyncio.get_running_loop().create_task(self._flush_once())
+            task.add_done_callback(_retrieve_result)
+            self._flush_task = task
+            await asyncio.shield(task)
+
+    async def _flush_once(self) -> None:
+        """One flush of everything written so far; raises FlushError on failure."""
+        generation = self._generation
+        dirty, self._dirty = self._dirty, set()
+        self._inflight_first, self._first_unflushed = self._first_unflushed, None
+        data = self._data
+        changed = [(k, data[k]) for k in dirty | self._uncached if k in data]
+        deleted = [k for k in dirty if k not in data]
+        order = list(data)
+        started = time.perf_counter()
+        try:
+            with store_span(DB_SYSTEM_EDN_FILE, "flush", self._collection, batch_size=len(dirty)):
+                size = await asyncio.to_thread(self._write_snapshot, changed, deleted, order)
+        except Exception as exc:
+            self._restore_dirty(dirty)
+            self._failed_flushes += 1
+            error = _flush_error(self.path, exc)
+            self._last_error = error
+            self._signal_progress()
+            raise error from exc
+        except asyncio.CancelledError:
+            # Only at loop teardown (callers are shielded); keep the keys dirty anyway.
+            self._restore_dirty(dirty)
+            raise
+        self._uncached.clear()
+        self._inflight_first = None
+        self._flushed_generation = max(self._flushed_generation, generation)
+        self._flushes += 1
+        self._last_error = None
+        self._last_flush_seconds = time.perf_counter() - started
+        self._last_flush_bytes = size
+        self._last_flush_encoded = len(changed)
+        self._signal_progress()
+
+    def _signal_progress(self) -> None:
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    async def wait_flushed(self) -> None:
+        """Wait until the writer has saved every write made before this call.
+
+        Unlike :meth:`flush` it does not hurry the writer: it returns when the
+        debounced flush happens. Raises :class:`~garrison.exceptions.FlushError`
+        if the store closes before those writes could be saved.
+        """
+        target = self._generation
+        while self._flushed_generation < target:
+            if self._closed and (self._flush_task is None or self._flush_task.done()):
+                raise self._last_error or FlushError(f"{str(self.path)!r} closed unsaved")
+            await self._progress.wait()
+
+    def _restore_dirty(self, dirty: set[str]) -> None:
+        # Writes made during the failed flush are already in self._dirty; only
+        # the oldest unsaved timestamp must be carried back.
+        self._dirty |= dirty
+        inflight, self._inflight_first = self._inflight_first, None
+        if inflight is not None and (
+            self._first_unflushed is None or inflight < self._first_unflushed
+        ):
+            self._first_unflushed = inflight
+
+    def _write_snapshot(
+        self, changed: list[tuple[str, Any]], deleted: list[str], order: list[str]
+    ) -> int:
+        """Serialise what changed, join every entry's text and replace the file.
+
+        Runs in a worker thread, one at a time; it alone touches ``_texts``.
+        ``changed`` holds the values of the snapshot, so later writes on the
+        loop do not matter here.
+        """
+        texts = self._texts
+        for text in deleted:
+            texts.pop(text, None)
+        # Encode everything before touching the cache, so a value with no EDN
+        # form leaves the cache as it was.
+        fresh = {text: entry_text(text, value) for text, value in changed}
+        texts.update(fresh)
+        payload = join_entries([texts[t] for t in order])
+        replace_file(self.path, payload)
+        return len(payload)
+
+    async def _write_loop(self) -> None:
+        """The writer task: debounce, flush, back off after failures."""
+        backoff = 0.0
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            if self._flushed_generation >= self._generation:
+                continue
+            if backoff:
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))
+            else:
+                await self._debounce()
+            try:
+                await self._flush_to(self._generation)
+            except FlushError:
+                backoff = min(self.max_backoff, max(self.quiet_period, 0.05, backoff * 2))
+                self._wakeup.set()  # retry even if no new write arrives
+            else:
+                backoff = 0.0
+                if self._flushed_generation < self._generation:
+                    self._wakeup.set()
+
+    async def _debounce(self) -> None:
+        """Wait for a quiet period after the last write, at most max_delay after the first."""
+        while True:
+            first = self._first_unflushed
+            if first is None:
+                return
+            due = min(self._last_write + self.quiet_period, first + self.max_delay)
+            remaining = due - time.monotonic()
+            if remaining <= 0:
+                return
+            # A timer, not synchronisation: the quiet period is the point.
+            await asyncio.sleep(remaining)
+
+
+def _retrieve_result(task: asyncio.Task[None]) -> None:
+    # A flush whose awaiting caller was cancelled still has its error recorded
+    # in last_flush_error; retrieving it here keeps asyncio from logging it.
+    if not task.cancelled():
+        task.exception()
+
+
+def _flush_error(path: Path, exc: Exception) -> FlushError:
+    if isinstance(exc, EdnError):
+        reason = f"a value has no EDN form: {exc}"
+    elif isinstance(exc, OSError):
+        reason = f"{exc.strerror or exc} (errno {exc.errno})"
+    else:
+        reason = repr(exc)
+    return FlushError(f"could not write {str(path)!r}: {reason}; the data is kept in memory")

@@ -1,0 +1,282 @@
+"""EdnFileStore: loading, the map operations, debounced atomic flushes, failures."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from garrison.exceptions import FlushError, StoreLoadError
+from garrison.stores._edn_file import EdnFileStore
+from garrison.stores._protocol import MISSING, KeyValueStore
+from garrison.stores.edn import Keyword, loads
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+def read_file(path: Path) -> object:
+    return loads(path.read_text(encoding="utf-8"))
+
+
+async def test_a_missing_file_is_an_empty_store_and_a_flush_creates_it(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        assert isinstance(store, KeyValueStore)
+        assert await store.count() == 0
+        assert not path.exists()
+        await store.put("presence/s-1", {Keyword("status"): "online"})
+        await store.flush()
+        assert read_file(path) == {Keyword("presence/s-1"): {Keyword("status"): "online"}}
+
+
+async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        await store.put_many([("a/1", 1), ("a/2", [1, "two", None]), ("b/1", "x")])
+    async with await EdnFileStore.open(path) as store:
+        assert await store.scan() == [("a/1", 1), ("a/2", [1, "two", None]), ("b/1", "x")]
+
+
+async def test_reads_writes_scans_and_counts(tmp_path: Path) -> None:
+    async with await EdnFileStore.open(tmp_path / "m.edn") as store:
+        await store.put_many([(f"s/{i:02}", i) for i in range(10)])
+        await store.put("t/x", None)
+        await store.put(Keyword("t/y"), 2)  # an EDN key names the same entry as its text
+        assert await store.get("t/y") == 2
+        assert await store.get("t/x", MISSING) is None  # nil is a value
+        assert await store.get("t/zz", MISSING) is MISSING
+        assert await store.get_many(["s/01", "nope", "t/x"]) == {"s/01": 1, "t/x": None}
+        assert await store.count("s/") == 10
+        assert await store.keys("t/") == ["t/x", "t/y"]
+        assert await store.scan("s/", after="s/03", limit=2) == [("s/04", 4), ("s/05", 5)]
+        assert await store.delete("s/00") is True
+        assert await store.delete("s/00") is False
+        assert await store.delete_many(["s/01", "s/02", "missing"]) == 2
+        assert await store.count() == 9
+        await store.clear()
+        assert await store.count() == 0
+        await store.flush()
+    assert read_file(tmp_path / "m.edn") == {}
+
+
+async def test_a_file_that_does_not_parse_is_refused_and_left_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    original = b'{:a/b 1\n :c/d [1 2\n :e/f "x"}'
+    path.write_bytes(original)
+    with pytest.raises(StoreLoadError) as info:
+        await EdnFileStore.open(path)
+    message = str(info.value)
+    assert str(path) in message
+    cause = info.value.__cause__
+    assert cause is not None
+    assert f":{cause.line}:{cause.column}:" in message  # type: ignore[attr-defined]
+    assert path.read_bytes() == original
+
+
+async def test_a_top_level_that_is_not_a_map_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    path.write_bytes(b"[1 2 3]")
+    with pytest.raises(StoreLoadError, match="not a map"):
+        await EdnFileStore.open(path)
+    assert path.read_bytes() == b"[1 2 3]"
+
+
+async def test_non_keyword_top_level_keys_stay_lossless(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    path.write_text('{"s" 1, 42 :x, :k/w 4}', encoding="utf-8")
+    async with await EdnFileStore.open(path) as store:
+        assert await store.keys() == sorted(['#edn "s"', "#edn 42", "k/w"])
+        await store.put("k/w", 5)
+    assert read_file(path) == {"s": 1, 42: Keyword("x"), Keyword("k/w"): 5}
+
+
+async def test_a_write_is_saved_after_the_quiet_period(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path, quiet_period=0.05, max_delay=1.0) as store:
+        started = time.monotonic()
+        await store.put("a/b", 1)
+        assert store.writer_lag >= 0.0
+        await store.wait_flushed()
+        elapsed = time.monotonic() - started
+        assert 0.05 <= elapsed < 0.9
+        assert read_file(path) == {Keyword("a/b"): 1}
+        assert store.writer_lag == 0.0
+
+
+async def test_a_steady_stream_of_writes_still_reaches_disk(tmp_path: Path) -> None:
+    # Writes every 10 ms never leave a 50 ms quiet period; max_delay bounds the wait.
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path, quiet_period=0.05, max_delay=0.15) as store:
+        stop = asyncio.Event()
+
+        async def stream() -> int:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                await store.put("stream/n", n)
+                await asyncio.sleep(0.01)  # the workload's pace, not synchronisation
+            return n
+
+        writer = asyncio.create_task(stream())
+        await store.put("first/write", True)
+        started = time.monotonic()
+        await store.wait_flushed()
+        elapsed = time.monotonic() - started
+        stop.set()
+        await writer
+        assert elapsed < 0.6, "max_delay did not bound the wait under a steady write stream"
+        assert Keyword("first/write") in read_file(path)  # type: ignore[operator]
+
+
+async def test_a_flush_reserialises_only_changed_entries(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        await store.put_many([(f"k/{i}", {Keyword("i"): i}) for i in range(500)])
+        await store.flush()
+        assert store.statistics().last_flush_encoded == 500
+        await store.put("k/7", "changed")
+        await store.delete("k/8")
+        await store.flush()
+        assert store.statistics().last_flush_encoded == 1
+        expected: dict[Keyword, object]
+        expected = {Keyword(f"k/{i}"): {Keyword("i"): i} for i in range(500) if i != 8}
+        expected[Keyword("k/7")] = "changed"
+        assert read_file(path) == expected
+    # After a reopen the loaded entries are encoded once, at the first flush.
+    async with await EdnFileStore.open(path) as store:
+        await store.put("k/new", 1)
+        await store.flush()
+        assert store.statistics().last_flush_encoded == 500
+
+
+async def test_flush_is_atomic_keeps_permissions_and_leaves_no_temp_files(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.edn"
+    path.write_text("{:a 1}", encoding="utf-8")
+    path.chmod(0o640)
+    stale = tmp_path / ".memory.edn.garrison-tmp-1-dead"
+    stale.write_text("{:half", encoding="utf-8")  # a crashed writer's leftover
+    async with await EdnFileStore.open(path) as store:
+        assert not stale.exists()
+        await store.put("b", 2)
+        await store.flush()
+    assert sorted(os.listdir(tmp_path)) == ["memory.edn"]
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert read_file(path) == {Keyword("a"): 1, Keyword("b"): 2}
+
+
+async def test_a_failing_flush_keeps_the_data_reports_it_and_recovers(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    store = await EdnFileStore.open(path, quiet_period=0.01, max_delay=0.05, max_backoff=0.05)
+    try:
+        await store.put("a/b", 1)
+        await store.flush()
+        # A directory where the file should be: os.replace fails (a real OSError,
+        # which even root gets, unlike a permission bit).
+        path.unlink()
+        path.mkdir()
+        await store.put("a/c", 2)
+        with pytest.raises(FlushError, match="kept in memory") as info:
+            await store.flush()
+        assert isinstance(info.value.__cause__, OSError)
+        assert store.last_flush_error is not None
+        assert store.statistics().dirty_keys == 1
+        assert store.writer_lag > 0.0
+        assert await store.get("a/c") == 2
+        path.rmdir()
+        # The writer retries with backoff on its own; no new write is needed.
+        await store.wait_flushed()
+        assert store.statistics().last_flush_error is None
+        assert store.statistics().failed_flushes >= 1
+        assert read_file(path) == {Keyword("a/b"): 1, Keyword("a/c"): 2}
+    finally:
+        if path.is_dir():
+            path.rmdir()
+        await store.aclose()
+
+
+async def test_close_reports_a_final_flush_that_fails(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    store = await EdnFileStore.open(path)
+    await store.put("a/b", 1)
+    path.mkdir()
+    with pytest.raises(FlushError):
+        await store.aclose()
+    assert store.snapshot() == {"a/b": 1}  # still readable for a last-ditch save
+    await store.aclose()  # idempotent
+
+
+async def test_a_value_with_no_edn_form_fails_the_flush_but_not_the_others(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        await store.put("good/1", 1)
+        await store.put("bad/1", object())
+        with pytest.raises(FlushError, match="no EDN form"):
+            await store.flush()
+        await store.delete("bad/1")
+        await store.flush()
+    assert read_file(path) == {Keyword("good/1"): 1}
+
+
+async def test_concurrent_writers_and_flushes_lose_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path, quiet_period=0.001, max_delay=0.005) as store:
+
+        async def worker(w: int) -> None:
+            for i in range(200):
+                await store.put(f"w{w}/{i % 20}", i)
+                if i % 50 == 0:
+                    await store.flush()
+                await asyncio.sleep(0)
+
+        await asyncio.gather(*(worker(w) for w in range(4)))
+    expected = {Keyword(f"w{w}/{k}"): 180 + k for w in range(4) for k in range(20)}
+    assert read_file(path) == expected
+
+
+async def test_a_cancelled_flush_caller_loses_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        await store.put_many([(f"k/{i}", "v" * 100) for i in range(2000)])
+        caller = asyncio.create_task(store.flush())
+        await asyncio.sleep(0)  # let the flush start its thread
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await store.put("k/last", 1)
+    data = read_file(path)
+    assert isinstance(data, dict)
+    assert len(data) == 2001
+
+
+async def test_every_operation_makes_a_span(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    async with await EdnFileStore.open(tmp_path / "memory.edn") as store:
+        await store.put_many([("a", 1), ("b", 2)])
+        await store.get("a")
+        await store.flush()
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    assert {"load memory.edn", "put_many memory.edn", "get memory.edn", "flush memory.edn"} <= set(
+        spans
+    )
+    attributes = spans["put_many memory.edn"].attributes or {}
+    assert attributes["db.system.name"] == "garrison.edn"
+    assert attributes["db.operation.batch.size"] == 2
+
+
+async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
+    store = await EdnFileStore.open(tmp_path / "memory.edn")
+    await store.aclose()
+    with pytest.raises(RuntimeError, match="closed"):
+        await store.put("a", 1)
+    assert os.listdir(tmp_path) == []
