@@ -1,0 +1,311 @@
+"""A small asyncio HTTP/1.1 server for the probe app, so ``garrison run`` needs no uvicorn.
+
+It serves one ASGI app (normally :class:`~garrison.runtime.HealthApp`) and is
+built for probes, not for traffic: requests are bounded (request line and
+headers ``max_header_bytes``, body ``max_body_bytes``), slow clients time out,
+connections are capped at ``max_connections``, responses are buffered (a probe
+answer is a few hundred bytes) and sent with a ``content-length``, and keep-alive
+connections are closed after ``idle_timeout``. Lifespan events are not sent: the
+runtime that owns the server starts and stops it. ``aclose()`` stops accepting,
+lets requests in progress finish for up to ``grace`` seconds, then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import unquote
+
+import structlog
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, MutableMapping
+    from types import TracebackType
+
+    ASGIApp = Callable[
+        [
+            MutableMapping[str, Any],
+            Callable[[], Awaitable[MutableMapping[str, Any]]],
+            Callable[[MutableMapping[str, Any]], Awaitable[None]],
+        ],
+        Awaitable[None],
+    ]
+
+__all__ = ["ProbeServer"]
+
+log = structlog.get_logger("garrison.health")
+
+
+class _BadRequestError(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class ProbeServer:
+    """Serve an ASGI app over HTTP/1.1 on ``host:port`` (``port=0`` picks a free port).
+
+    >>> async with ProbeServer(HealthApp(probes), port=0) as server:  # doctest: +SKIP
+    ...     print(server.url)  # http://127.0.0.1:41234
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_header_bytes: int = 16 * 1024,
+        max_body_bytes: int = 64 * 1024,
+        header_timeout: float = 5.0,
+        idle_timeout: float = 5.0,
+        max_connections: int = 64,
+        grace: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self.max_header_bytes = max_header_bytes
+        self.max_body_bytes = max_body_bytes
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.grace = grace
+        self._server: asyncio.Server | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    @property
+    def port(self) -> int:
+        """The port actually bound (useful with ``port=0``); raises before :meth:`start`."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the probe server is not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the running server."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Bind and start accepting connections (idempotent)."""
+        if self._server is not None:
+            return
+        self._server = await asyncio.start_server(
+            self._accept, self.host, self.requested_port, limit=self.max_header_bytes
+        )
+        log.info("health.server.listening", url=self.url)
+
+    async def aclose(self) -> None:
+        """Stop accepting, finish requests in progress (up to ``grace`` s), close (idempotent)."""
+        if self._server is None or self._closing:
+            return
+        self._closing = True
+        self._server.close()
+        if self._connections:
+            _, pending = await asyncio.wait(set(self._connections), timeout=self.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        log.info("health.server.closed")
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._closing or len(self._connections) >= self.max_connections:
+            writer.close()
+            return
+        task = asyncio.get_running_loop().create_task(self._serve_connection(reader, writer))
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            first = True
+            while not self._closing:
+                timeout = self.header_timeout if first else self.idle_timeout
+                first = False
+                try:
+                    async with asyncio.timeout(timeout):
+                        request = await self._read_request(reader)
+                except TimeoutError:
+                    return
+                except _BadRequestError as exc:
+                    await _write_error(writer, exc.status, str(exc))
+                    return
+                if request is None:
+                    return
+                keep_alive = await self._handle(request, reader, writer)
+                if not keep_alive:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError):
+            return  # the client went away; nothing to answer
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+
+    async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, Any] | None:
+        try:
+            head = await reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial.strip():
+                raise _BadRequestError(400, "incomplete request") from exc
+            return None  # a clean close between requests
+        except asyncio.LimitOverrunError as exc:
+            raise _BadRequestError(431, "request headers too large") from exc
+        lines = head.decode("latin-1").split("\r\n")
+        parts = lines[0].split(" ")
+        if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+            raise _BadRequestError(400, "malformed request line")
+        method, target, version = parts
+        headers: list[tuple[bytes, bytes]] = []
+        for line in lines[1:]:
+            if not line:
+                continue
+            name, sep, value = line.partition(":")
+            if not sep or not name or name != name.strip():
+                raise _BadRequestError(400, "malformed header line")
+            headers.append((name.lower().encode("latin-1"), value.strip().encode("latin-1")))
+        fields = dict(headers)
+        if b"transfer-encoding" in fields:
+            raise _BadRequestError(501, "chunked request bodies are not supported")
+        try:
+            length = int(fields.get(b"content-length", b"0"))
+        except ValueError as exc:
+            raise _BadRequestError(400, "bad content-length") from exc
+        if length < 0:
+            raise _BadRequestError(400, "bad content-length")
+        if length > self.max_body_bytes:
+            raise _BadRequestError(413, "request body too large")
+        body = await reader.readexactly(length) if length else b""
+        raw_path, _, query = target.partition("?")
+        connection = fields.get(b"connection", b"").lower()
+        keep_alive = (
+            connection != b"close" if version == "HTTP/1.1" else connection == b"keep-alive"
+        )
+        return {
+            "method": method.upper(),
+            "raw_path": raw_path,
+            "query": query,
+            "version": version[5:],
+            "headers": headers,
+            "body": body,
+            "keep_alive": keep_alive,
+        }
+
+    async def _handle(
+        self,
+        request: dict[str, Any],
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+    ) -> bool:
+        sockname = writer.get_extra_info("sockname")
+        peername = writer.get_extra_info("peername")
+        scope: dict[str, Any] = {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.3"},
+            "http_version": request["version"],
+            "method": request["method"],
+            "scheme": "http",
+            "path": unquote(request["raw_path"]),
+            "raw_path": request["raw_path"].encode("latin-1"),
+            "query_string": request["query"].encode("latin-1"),
+            "root_path": "",
+            "headers": request["headers"],
+            "client": tuple(peername[:2]) if peername else None,
+            "server": tuple(sockname[:2]) if sockname else None,
+        }
+        done = asyncio.Event()
+        body_sent = False
+        start: dict[str, Any] | None = None
+        chunks: list[bytes] = []
+
+        async def receive() -> dict[str, Any]:
+            nonlocal body_sent
+            if not body_sent:
+                body_sent = True
+                return {"type": "http.request", "body": request["body"], "more_body": False}
+            await done.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: MutableMapping[str, Any]) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = dict(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    done.set()
+
+        try:
+            await self.app(scope, receive, send)
+        except Exception:
+            log.exception("health.server.app_error", path=scope["path"])
+            if start is None:
+                await _write_error(writer, 500, "internal error")
+            return False
+        finally:
+            done.set()
+        if start is None:
+            await _write_error(writer, 500, "the app sent no response")
+            return False
+        keep_alive = bool(request["keep_alive"]) and not self._closing
+        await _write_response(
+            writer, start, b"".join(chunks), head=request["method"] == "HEAD", keep_alive=keep_alive
+        )
+        return keep_alive
+
+
+async def _write_response(
+    writer: asyncio.StreamWriter,
+    start: dict[str, Any],
+    body: bytes,
+    *,
+    head: bool,
+    keep_alive: bool,
+) -> None:
+    status = int(start["status"])
+    reason = _reason(status)
+    lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
+    for name, value in start.get("headers", []):
+        lowered = bytes(name).lower()
+        if lowered == b"connection" or (lowered == b"content-length" and not head):
+            continue
+        lines.append(bytes(name) + b": " + bytes(value))
+    if not head:
+        lines.append(b"content-length: " + str(len(body)).encode())
+    lines.append(b"connection: " + (b"keep-alive" if keep_alive else b"close"))
+    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body))
+    await writer.drain()
+
+
+async def _write_error(writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    body = ('{"error":"' + message.replace('"', "'") + '"}').encode()
+    start = {"status": status, "headers": [(b"content-type", b"application/json")]}
+    with contextlib.suppress(ConnectionError):
+        await _write_response(writer, start, body, head=False, keep_alive=False)
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
