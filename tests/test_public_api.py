@@ -7,7 +7,7 @@ import types
 
 import pytest
 
-PUBLIC_MODULES = ["garrison", "garrison.exceptions", "garrison.stores.edn"]
+PUBLIC_MODULES = ["garrison", "garrison.exceptions", "garrison.stores.edn", "garrison.telemetry"]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
