@@ -11,8 +11,9 @@ import pytest
 
 from garrison.exceptions import FlushError, StoreLoadError
 from garrison.stores._edn_file import EdnFileStore
+from garrison.stores._keys import edn_key
 from garrison.stores._protocol import MISSING, KeyValueStore
-from garrison.stores.edn import Keyword, loads
+from garrison.stores.edn import Keyword, dumps, loads
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -280,3 +281,17 @@ async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         await store.put("a", 1)
     assert os.listdir(tmp_path) == []
+
+
+async def test_an_incremental_file_is_byte_for_byte_a_whole_dump(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with await EdnFileStore.open(path) as store:
+        await store.put_many(
+            [(f"k/{i}", {Keyword("n"): i, Keyword("s"): {"x"}}) for i in range(50)]
+        )
+        await store.flush()
+        await store.put("k/3", [1.5, None, "é"])
+        await store.delete("k/4")
+        await store.flush()
+        expected = {edn_key(k): v for k, v in store.snapshot().items()}
+    assert path.read_text(encoding="utf-8") == dumps(expected)

@@ -3,50 +3,45 @@
 The file is one EDN map. :class:`~garrison.stores._edn_file.EdnFileStore`
 caches each entry's text (``"<key> <value>"``, from :func:`entry_text`) and
 builds the file by joining the cached texts (:func:`join_entries`), so only
-changed entries are serialised again. One entry per line keeps the file
-diffable and greppable.
+changed entries are serialised again. The result is exactly what the codec's
+``dumps`` writes for the whole map (Clojure's ``pr-str`` form, on one line).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 from garrison.exceptions import EdnSyntaxError, StoreLoadError
 from garrison.stores._atomic import remove_stale_temp_files
-from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, key_text
-from garrison.stores.edn._types import Keyword
+from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
+from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry, loads
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["ENTRY_SEPARATOR", "entry_text", "join_entries", "load_file"]
-
-#: Between two entries of the top-level map.
-ENTRY_SEPARATOR: Final = "\n "
+__all__ = ["entry_text", "join_entries", "load_file"]
 
 
 def entry_text(text: str, value: Any) -> str:
-    """The ``"<key> <value>"`` text of one top-level entry."""
-    # The codec is imported on first use so that importing garrison.stores stays
-    # cheap for programs (and the crash test's writer) until they touch a file.
-    from garrison.stores.edn import dumps  # noqa: PLC0415
-
-    # A "#edn " key text holds the key's EDN form already; a keyword goes through
-    # the codec, which rejects texts that are no valid keyword.
-    if text.startswith(EDN_KEY_PREFIX):
-        return f"{text[len(EDN_KEY_PREFIX) :]} {dumps(value)}"
-    return f"{dumps(Keyword(text))} {dumps(value)}"
+    """The ``"<key> <value>"`` text of one top-level entry, as ``dumps`` writes it in a map."""
+    # edn_key turns the key text back into the EDN key: a Keyword for the
+    # usual namespaced keys, the parsed value for "#edn " texts.
+    key = Keyword(text) if not text.startswith(EDN_KEY_PREFIX) else edn_key(text)
+    return dumps_entry(key, value)
 
 
 def join_entries(texts: list[str]) -> bytes:
-    """The whole file for these entry texts, in this order, as UTF-8."""
-    return ("{" + ENTRY_SEPARATOR.join(texts) + "}\n").encode()
+    """The whole file for these entry texts, in this order, as UTF-8.
+
+    Byte for byte what ``dumps`` writes for the whole map (the codec promises
+    that joining its entry texts with ``MAP_ENTRY_SEPARATOR`` equals ``dumps``),
+    so the file looks the same whether written incrementally or at once.
+    """
+    return ("{" + MAP_ENTRY_SEPARATOR.join(texts) + "}").encode()
 
 
 def load_file(path: Path) -> dict[str, Any]:
     """Read and parse the store file into a map keyed by key text (in a thread)."""
-    from garrison.stores.edn import loads  # noqa: PLC0415 - see entry_text
-
     remove_stale_temp_files(path)
     try:
         raw = path.read_bytes()
