@@ -164,6 +164,14 @@ async def test_ready_fails_the_moment_a_stop_begins(probes_factory: Make) -> Non
     assert db.calls == 1
 
 
+async def test_begin_drain_fails_ready_but_not_live(probes_factory: Make) -> None:
+    probes = probes_factory(Target([Part("database")]))
+    probes.begin_drain()
+    assert probes.draining
+    assert (await probes.ready()).status is F
+    assert (await probes.live()).status is P
+
+
 async def test_live_never_runs_checks_and_fails_on_a_terminally_failed_component(
     probes_factory: Make,
 ) -> None:

@@ -192,6 +192,21 @@ class HealthProbes:
         )
         self._cache: dict[str, _CacheEntry] = {}
         self._inflight: dict[str, asyncio.Future[ComponentHealth]] = {}
+        self._draining = False
+
+    @property
+    def draining(self) -> bool:
+        """True after :meth:`begin_drain`, or once the target has begun to stop."""
+        return self._draining or self.target.stopping
+
+    def begin_drain(self) -> None:
+        """Make readiness fail from now on, before anything stops.
+
+        ``garrison run`` calls this on SIGTERM/SIGINT, waits the configured
+        drain delay so load balancers stop sending traffic, then stops the
+        runtime. Liveness is unaffected: a draining process is alive.
+        """
+        self._draining = True
 
     def start(self) -> None:
         """Start the event-loop lag monitor (idempotent; probes also start it lazily)."""
@@ -235,7 +250,7 @@ class HealthProbes:
         """The readiness probe: critical components running with passing checks, not stopping."""
         self.start()
         views = self.target.component_views()
-        if self.target.stopping:
+        if self.draining:
             checks = [
                 ComponentHealth(v.name, HealthStatus.FAIL, v.critical, v.state, output="stopping")
                 for v in views
