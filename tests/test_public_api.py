@@ -7,7 +7,13 @@ import types
 
 import pytest
 
-PUBLIC_MODULES = ["garrison", "garrison.exceptions", "garrison.stores.edn", "garrison.telemetry"]
+PUBLIC_MODULES = [
+    "garrison",
+    "garrison.exceptions",
+    "garrison.stores.edn",
+    "garrison.telemetry",
+    "garrison.stores",
+]
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)

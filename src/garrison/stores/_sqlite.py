@@ -1,0 +1,528 @@
+"""SqliteStore: the operational key-value store on one aiosqlite connection.
+
+The store owns one connection (aiosqlite runs it on a dedicated thread, so no
+statement blocks the event loop) and follows :class:`KeyValueStore`. On top of
+that it keeps an append-only history of every change (``history``,
+``changed_since``, ``get(key, as_of=...)``), queries values by JSON path
+(``find``, optionally backed by expression indexes), keeps small settings
+(``get_meta`` / ``set_meta``), and backs up and restores the database while in
+use (see :mod:`garrison.stores._sqlite_backup`).
+
+Every write is one explicit ``BEGIN IMMEDIATE`` transaction: all of a
+``put_many`` or none of it, with its history rows. Writes of concurrent tasks
+on the same store are serialised by a lock, because transactions on a shared
+connection would otherwise interleave. Every public operation makes exactly
+one span (:func:`store_span`), on the event-loop side around its awaits.
+
+Times are microseconds since the Unix epoch (UTC) in the database, aware
+:class:`datetime.datetime` in the API. The store never hands out a time older
+than one it already wrote, so history stays ordered if the wall clock steps
+back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import aiosqlite
+
+from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._keys import key_namespace, key_text
+from garrison.stores._protocol import MISSING
+from garrison.stores._schema import ensure_schema, expression_index_sql, json_path_sql
+from garrison.stores._sqlite_types import Change, KindClassifier, classifier_for, to_micros
+from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from os import PathLike
+    from types import TracebackType
+
+__all__ = ["SqliteStore"]
+
+_ENTRIES: Final = "entries"
+_HISTORY: Final = "history"
+_META: Final = "meta"
+_FORMAT_META: Final = "garrison.value_format"
+
+_UPSERT: Final = (
+    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1) "
+    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
+    "value = excluded.value, updated_at = excluded.updated_at, version = version + 1"
+)
+# Keys travel as one JSON array parameter: one statement for any number of keys,
+# never near SQLite's bound-variable limit.
+_KEYS_IN: Final = "key IN (SELECT value FROM json_each(?1))"
+_GET: Final = "SELECT value FROM entries WHERE key = ?"
+_GET_MANY: Final = f"SELECT key, value FROM entries WHERE {_KEYS_IN}"
+_RECORD_DELETES: Final = (
+    "INSERT INTO history (key, op, value, version, at) "
+    f"SELECT key, 'delete', NULL, version + 1, ?2 FROM entries WHERE {_KEYS_IN}"
+)
+_DELETE: Final = f"DELETE FROM entries WHERE {_KEYS_IN}"
+_RECORD_CLEAR: Final = (
+    "INSERT INTO history (key, op, value, version, at) "
+    "SELECT key, 'delete', NULL, version + 1, ?1 FROM entries"
+)
+_AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
+_HISTORY_OF: Final = (
+    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq"
+)
+_CHANGES: Final = (
+    "SELECT seq, key, op, value, version, at FROM history WHERE at > ? AND seq > ? "
+    "ORDER BY at, seq LIMIT ?"
+)
+_SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _prefix_bounds(prefix: str) -> tuple[str, str] | None:
+    """``(low, high)`` such that ``low <= key < high`` iff key starts with ``prefix``.
+
+    A key range rather than LIKE, so SQLite walks the primary key index. SQLite
+    compares text as UTF-8 bytes, whose order is code point order.
+    """
+    if not prefix:
+        return None
+    head = prefix.rstrip("\U0010ffff")
+    if not head:
+        return (prefix, "\U0010ffff" * (len(prefix) + 1))
+    return (prefix, head[:-1] + chr(ord(head[-1]) + 1))
+
+
+class SqliteStore:
+    """A :class:`KeyValueStore` on one SQLite file, with history, find and backup.
+
+    ``path`` is the database file (created when missing). ``synchronous`` is
+    SQLite's durability level (``"NORMAL"``: safe against application crashes,
+    the last commits may be lost on power failure; ``"FULL"``: every commit
+    survives power loss, slower). ``busy_timeout`` (seconds) is how long a write
+    waits for another process's lock. ``kinds`` names the entity kind of each
+    key: a mapping namespace → kind, or a callable ``(key_text, namespace) ->
+    kind``; by default the kind is the key's namespace. ``indexes`` lists JSON
+    paths (``"$.user.id"``) to keep expression indexes on, for :meth:`find`.
+
+    Use it as an async context manager, or ``await store.open()`` and
+    ``await store.aclose()``::
+
+        async with SqliteStore("data/garrison.db") as store:
+            await store.put("session/abc", {"user": 42})
+            sessions = await store.scan("session/", limit=100)
+    """
+
+    def __init__(
+        self,
+        path: str | PathLike[str],
+        *,
+        synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL",
+        busy_timeout: float = 5.0,
+        kinds: Mapping[str, str] | KindClassifier | None = None,
+        indexes: Sequence[str] = (),
+    ) -> None:
+        if synchronous not in _SYNCHRONOUS:
+            raise StoreError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
+        self.path = str(path)
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self.indexes = tuple(indexes)
+        for index_path in self.indexes:
+            json_path_sql(index_path)  # refuse a bad path now, not at open
+        self._classify = classifier_for(kinds)
+        self._conn: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._last_micros = 0
+        self._closed = False
+
+    def __repr__(self) -> str:
+        state = "open" if self._conn is not None else ("closed" if self._closed else "new")
+        return f"<SqliteStore {self.path!r} {state}>"
+
+    # -- lifecycle -------------------------------------------------------------
+
+    async def open(self) -> SqliteStore:
+        """Open the connection, apply pending schema upgrades, create declared indexes.
+
+        Raises :class:`SchemaVersionError` for a database written by a newer
+        garrison, and :class:`StoreLoadError` when the file is not a usable
+        garrison database; the file is left untouched in both cases.
+        """
+        if self._conn is not None:
+            return self
+        if self._closed:
+            raise StoreError(f"{self.path}: the store was closed; make a new SqliteStore")
+        # isolation_level=None: no implicit transactions; the store issues its own.
+        conn = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await conn
+            await self._configure(conn)
+            await ensure_schema(conn, self.path)
+            await self._after_schema(conn)
+        except aiosqlite.DatabaseError as exc:
+            await self._close_connection(conn)
+            raise StoreLoadError(f"{self.path}: cannot open the database: {exc}") from exc
+        except BaseException:
+            await self._close_connection(conn)
+            raise
+        self._conn = conn
+        return self
+
+    async def _configure(self, conn: aiosqlite.Connection) -> None:
+        timeout_ms = max(0, int(self.busy_timeout * 1000))
+        await conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+        rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
+        if self.path != ":memory:" and str(rows[0][0]).lower() != "wal":
+            raise StoreLoadError(f"{self.path}: could not switch the database to WAL mode")
+        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+
+    async def _after_schema(self, conn: aiosqlite.Connection) -> None:
+        """Check the value format, create declared indexes, and resume the clock."""
+        rows = list(await conn.execute_fetchall(_META_GET, (_FORMAT_META,)))
+        if rows:
+            stored = int(decode_value(rows[0][0]))
+            if stored > VALUE_FORMAT_VERSION:
+                raise StoreLoadError(
+                    f"{self.path}: values use format {stored}, newer than this garrison's "
+                    f"{VALUE_FORMAT_VERSION}"
+                )
+        else:
+            await conn.execute(_META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
+        for index_path in self.indexes:
+            await conn.execute(expression_index_sql(index_path))
+        if self.indexes:
+            await conn.execute("ANALYZE entries")
+        rows = list(await conn.execute_fetchall("SELECT max(at) FROM history"))
+        self._last_micros = max(self._last_micros, int(rows[0][0] or 0))
+
+    async def __aenter__(self) -> SqliteStore:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection and stop its thread. Idempotent.
+
+        The close runs to completion even if the caller is cancelled meanwhile:
+        a connection left open keeps its (non-daemon) thread, and with it the
+        process, alive.
+        """
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._close_connection(conn)
+
+    @staticmethod
+    async def _close_connection(conn: aiosqlite.Connection) -> None:
+        await asyncio.shield(conn.close())
+
+    @property
+    def connection(self) -> aiosqlite.Connection:
+        """The open connection (for the backup helpers and tests). Raises when closed."""
+        if self._conn is None:
+            state = "closed" if self._closed else "not open yet"
+            raise StoreError(f"{self.path}: the store is {state}")
+        return self._conn
+
+    # -- helpers ---------------------------------------------------------------
+
+    def _now(self) -> int:
+        """A commit time: wall-clock microseconds, never before the last one written."""
+        now = time.time_ns() // 1000
+        if now <= self._last_micros:
+            now = self._last_micros + 1
+        self._last_micros = now
+        return now
+
+    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        return list(await self.connection.execute_fetchall(sql, params))
+
+    def _decode(self, text: str, key: str) -> Any:
+        try:
+            return decode_value(text)
+        except StoreError as exc:
+            raise StoreError(f"{self.path}: {exc}", key=key) from exc
+
+    def _row(self, key: Any, value: Any, now: int, kind: str | None) -> tuple[Any, ...]:
+        text = key if type(key) is str and key else key_text(key)
+        namespace = key_namespace(text)
+        return (
+            text,
+            namespace,
+            kind if kind is not None else self._classify(text, namespace),
+            encode_value(value),
+            now,
+        )
+
+    async def _write(self, statements: Sequence[tuple[str, Any, bool]]) -> int:
+        """Run ``(sql, params, many)`` statements in one transaction.
+
+        Returns the row count of the last statement (triggers not included).
+        """
+        conn = self.connection
+        async with self._write_lock:
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                rowcount = 0
+                for sql, params, many in statements:
+                    if many:
+                        cursor = await conn.executemany(sql, params)
+                    else:
+                        cursor = await conn.execute(sql, params)
+                    rowcount = cursor.rowcount
+                await conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback(conn)
+                raise
+            return rowcount
+
+    @staticmethod
+    async def _rollback(conn: aiosqlite.Connection) -> None:
+        # OperationalError: no transaction left (BEGIN failed, or COMMIT went through).
+        with contextlib.suppress(aiosqlite.OperationalError):
+            await asyncio.shield(conn.execute("ROLLBACK"))
+
+    # -- reads -----------------------------------------------------------------
+
+    async def get(self, key: str, default: Any = None, *, as_of: Any = None) -> Any:
+        """The value of ``key``, or ``default`` when it has none.
+
+        ``as_of`` (an aware :class:`datetime.datetime`, or POSIX seconds) reads
+        the value the key had at that time, from the history.
+        """
+        text = key if type(key) is str and key else key_text(key)
+        if as_of is not None:
+            micros = to_micros(as_of)
+            with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=_AS_OF):
+                rows = await self._fetch(_AS_OF, (text, micros))
+            if not rows or rows[0][0] == "delete":
+                return default
+            return self._decode(rows[0][1], text)
+        with store_span(DB_SYSTEM_SQLITE, "get", _ENTRIES, query=_GET):
+            rows = await self._fetch(_GET, (text,))
+        return self._decode(rows[0][0], text) if rows else default
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """The values of those ``keys`` that exist, by key text (absent keys left out)."""
+        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        if not texts:
+            return {}
+        with store_span(
+            DB_SYSTEM_SQLITE, "get_many", _ENTRIES, query=_GET_MANY, batch_size=len(texts)
+        ):
+            rows = await self._fetch(_GET_MANY, (encode_value(texts),))
+        return {key: self._decode(text, key) for key, text in rows}
+
+    def _range(self, prefix: str, after: str | None) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        bounds = _prefix_bounds(prefix)
+        if bounds is not None:
+            clauses.append("key >= ? AND key < ?")
+            params.extend(bounds)
+        if after is not None:
+            clauses.append("key > ?")
+            params.append(after)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    async def scan(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """Entries whose key text starts with ``prefix``, in key order.
+
+        Paginate with ``after`` (the last key of the previous page, exclusive)
+        and ``limit``. ``prefix="session/"`` scans the ``session`` namespace.
+        """
+        where, params = self._range(prefix, after)
+        sql = f"SELECT key, value FROM entries{where} ORDER BY key LIMIT ?"
+        with store_span(DB_SYSTEM_SQLITE, "scan", _ENTRIES, query=sql):
+            rows = await self._fetch(sql, [*params, -1 if limit is None else limit])
+        return [(key, self._decode(text, key)) for key, text in rows]
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """All key texts starting with ``prefix``, in key order."""
+        where, params = self._range(prefix, None)
+        sql = f"SELECT key FROM entries{where} ORDER BY key"
+        with store_span(DB_SYSTEM_SQLITE, "keys", _ENTRIES, query=sql):
+            rows = await self._fetch(sql, params)
+        return [row[0] for row in rows]
+
+    async def count(self, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        where, params = self._range(prefix, None)
+        sql = f"SELECT count(*) FROM entries{where}"
+        with store_span(DB_SYSTEM_SQLITE, "count", _ENTRIES, query=sql):
+            rows = await self._fetch(sql, params)
+        return int(rows[0][0])
+
+    async def find(
+        self,
+        path: str,
+        *,
+        eq: Any = MISSING,
+        lt: Any = MISSING,
+        le: Any = MISSING,
+        gt: Any = MISSING,
+        ge: Any = MISSING,
+        prefix: str = "",
+        kind: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, Any]]:
+        """Entries whose value at JSON ``path`` matches, in key order.
+
+        ``path`` is ``$.field`` or ``$.a.b[0].c``. ``eq`` matches equal values
+        (``eq=None`` matches JSON null and absent fields); ``lt``/``le``/``gt``/
+        ``ge`` bound a range and combine with each other. Plain JSON values are
+        compared as SQL compares them (numbers with numbers, text with text);
+        another value (a keyword, a date) matches when its stored form is equal.
+        ``prefix``, ``kind``, ``after`` and ``limit`` narrow and paginate as in
+        :meth:`scan`. Declare the path in ``indexes=`` to make this an index
+        search rather than a table scan.
+        """
+        expression = json_path_sql(path)
+        where, params = self._range(prefix, after)
+        clauses = [where[len(" WHERE ") :]] if where else []
+        if eq is not MISSING:
+            if eq is None:
+                clauses.append(f"{expression} IS NULL")
+            else:
+                clauses.append(f"{expression} = ?")
+                params.append(_sql_operand(eq))
+        for operator, bound in (("<", lt), ("<=", le), (">", gt), (">=", ge)):
+            if bound is not MISSING:
+                clauses.append(f"{expression} {operator} ?")
+                params.append(_sql_operand(bound))
+        if kind is not None:
+            clauses.append("kind = ?")
+            params.append(kind)
+        condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        sql = f"SELECT key, value FROM entries{condition} ORDER BY key LIMIT ?"
+        with store_span(DB_SYSTEM_SQLITE, "find", _ENTRIES, query=sql):
+            rows = await self._fetch(sql, [*params, -1 if limit is None else limit])
+        return [(key, self._decode(text, key)) for key, text in rows]
+
+    async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
+        """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
+        text = key if type(key) is str and key else key_text(key)
+        with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=_HISTORY_OF):
+            rows = await self._fetch(_HISTORY_OF, (text,))
+        if limit is not None:
+            rows = rows[-limit:] if limit > 0 else []
+        return [self._change(row) for row in rows]
+
+    async def changed_since(
+        self, since: Any, *, after_seq: int = 0, limit: int | None = None
+    ) -> list[Change]:
+        """Every change made after ``since``, in the order it was made (a change feed).
+
+        ``since`` is an aware datetime or POSIX seconds. To follow the feed
+        page by page, pass the last change's ``seq`` as ``after_seq``.
+        """
+        micros = to_micros(since)
+        with store_span(DB_SYSTEM_SQLITE, "changed_since", _HISTORY, query=_CHANGES):
+            rows = await self._fetch(_CHANGES, (micros, after_seq, -1 if limit is None else limit))
+        return [self._change(row) for row in rows]
+
+    def _change(self, row: Sequence[Any]) -> Change:
+        seq, key, op, text, version, at = row
+        value = MISSING if text is None else self._decode(text, key)
+        return Change(seq=seq, key=key, op=op, value=value, version=version, at_micros=at)
+
+    # -- writes ----------------------------------------------------------------
+
+    async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
+        """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
+        row = self._row(key, value, self._now(), kind)
+        with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=_UPSERT):
+            await self._write(((_UPSERT, row, False),))
+
+    async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
+        """Set many keys in one transaction: all of them or, on error, none."""
+        now = self._now()
+        make = self._row
+        rows = [make(key, value, now, kind) for key, value in items]
+        if not rows:
+            return
+        with store_span(
+            DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=_UPSERT, batch_size=len(rows)
+        ):
+            await self._write(((_UPSERT, rows, True),))
+
+    async def delete(self, key: str) -> bool:
+        """Remove ``key``; ``True`` if it existed."""
+        text = key if type(key) is str and key else key_text(key)
+        param = encode_value([text])
+        with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=_DELETE):
+            changed = await self._write(
+                ((_RECORD_DELETES, (param, self._now()), False), (_DELETE, (param,), False))
+            )
+        return changed > 0
+
+    async def delete_many(self, keys: Iterable[str]) -> int:
+        """Remove many keys in one transaction; return how many existed."""
+        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        if not texts:
+            return 0
+        param = encode_value(texts)
+        with store_span(
+            DB_SYSTEM_SQLITE, "delete_many", _ENTRIES, query=_DELETE, batch_size=len(texts)
+        ):
+            return await self._write(
+                ((_RECORD_DELETES, (param, self._now()), False), (_DELETE, (param,), False))
+            )
+
+    async def clear(self) -> None:
+        """Remove every entry (each removal is recorded in the history)."""
+        with store_span(DB_SYSTEM_SQLITE, "clear", _ENTRIES, query="DELETE FROM entries"):
+            await self._write(
+                ((_RECORD_CLEAR, (self._now(),), False), ("DELETE FROM entries", (), False))
+            )
+
+    # -- meta and health -------------------------------------------------------
+
+    async def get_meta(self, name: str, default: Any = None) -> Any:
+        """The setting ``name`` from the meta table, or ``default``.
+
+        Names starting with ``garrison.`` are used by garrison itself (the value
+        format, the mode router's mode).
+        """
+        with store_span(DB_SYSTEM_SQLITE, "get_meta", _META, query=_META_GET):
+            rows = await self._fetch(_META_GET, (name,))
+        return self._decode(rows[0][0], name) if rows else default
+
+    async def set_meta(self, name: str, value: Any) -> None:
+        """Store the setting ``name`` (any storable value), durably, in its own transaction."""
+        with store_span(DB_SYSTEM_SQLITE, "set_meta", _META, query=_META_SET):
+            await self._write(((_META_SET, (name, encode_value(value)), False),))
+
+    async def ping(self) -> None:
+        """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""
+        with store_span(DB_SYSTEM_SQLITE, "ping", _ENTRIES, query="SELECT 1"):
+            await self._fetch("SELECT 1")
+
+
+_META_GET: Final = "SELECT value FROM meta WHERE name = ?"
+_META_SET: Final = (
+    "INSERT INTO meta (name, value) VALUES (?, ?) "
+    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+
+
+def _sql_operand(value: Any) -> Any:
+    """The SQL value to compare a ``json_extract`` result with."""
+    kind = type(value)
+    if kind is str or kind is int or kind is float:
+        return value
+    if kind is bool:
+        return int(value)  # json_extract returns 1 and 0 for true and false
+    return encode_value(value)

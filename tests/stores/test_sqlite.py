@@ -1,0 +1,228 @@
+"""SqliteStore core: open, durability settings, get/put/delete/scan, meta, spans, close."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from value_strategies import same, values
+
+from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores._protocol import MISSING, KeyValueStore
+from garrison.stores._sqlite import SqliteStore
+from garrison.stores.edn import Keyword
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "garrison.db") as opened:
+        yield opened
+
+
+async def test_is_a_key_value_store(store: SqliteStore) -> None:
+    assert isinstance(store, KeyValueStore)
+
+
+async def test_put_get_delete(store: SqliteStore) -> None:
+    assert await store.get("session/a") is None
+    assert await store.get("session/a", MISSING) is MISSING
+    await store.put("session/a", {"user": 1})
+    await store.put("session/a", None)
+    assert await store.get("session/a", MISSING) is None  # nil is a value, not absence
+    assert await store.delete("session/a") is True
+    assert await store.delete("session/a") is False
+    assert await store.get("session/a", MISSING) is MISSING
+
+
+async def test_keyword_and_str_keys_name_the_same_entry(store: SqliteStore) -> None:
+    await store.put(Keyword("presence/s-1"), 1)  # type: ignore[arg-type]
+    assert await store.get("presence/s-1") == 1
+
+
+async def test_put_many_get_many_delete_many(store: SqliteStore) -> None:
+    await store.put_many((f"k/{i:04}", i) for i in range(2000))
+    keys = [f"k/{i:04}" for i in range(0, 2000, 3)] + ["k/none"]
+    found = await store.get_many(keys)
+    assert found == {f"k/{i:04}": i for i in range(0, 2000, 3)}
+    assert await store.delete_many([*keys, "k/none"]) == len(keys) - 1
+    assert await store.count("k/") == 2000 - (len(keys) - 1)
+
+
+async def test_put_many_is_all_or_nothing(store: SqliteStore) -> None:
+    await store.put("a/keep", 1)
+    with pytest.raises(EdnEncodeError):
+        await store.put_many([("a/new", 1), ("a/bad", object()), ("a/keep", 2)])
+    assert await store.scan("a/") == [("a/keep", 1)]
+
+
+async def test_scan_by_prefix_and_namespace_with_pagination(store: SqliteStore) -> None:
+    await store.put_many(
+        [("user/1", 1), ("user/2", 2), ("user/3", 3), ("users/x", 0), ("usea/x", 0), ("u", 9)]
+    )
+    assert [k for k, _ in await store.scan("user/")] == ["user/1", "user/2", "user/3"]
+    page1 = await store.scan("user/", limit=2)
+    page2 = await store.scan("user/", after=page1[-1][0], limit=2)
+    assert page1 == [("user/1", 1), ("user/2", 2)]
+    assert page2 == [("user/3", 3)]
+    assert await store.keys("user") == ["user/1", "user/2", "user/3", "users/x"]
+    assert await store.count() == 6
+    assert await store.count("user/") == 3
+
+
+async def test_scan_prefix_at_the_top_of_unicode(store: SqliteStore) -> None:
+    top = "\U0010ffff"
+    await store.put_many([(f"x{top}", 1), (f"x{top}{top}a", 2), ("y", 3)])
+    assert [v for _, v in await store.scan(f"x{top}")] == [1, 2]
+
+
+async def test_scan_uses_the_primary_key_not_a_table_scan(store: SqliteStore) -> None:
+    plan = await store.connection.execute_fetchall(
+        "EXPLAIN QUERY PLAN SELECT key, value FROM entries "
+        "WHERE key >= ? AND key < ? ORDER BY key LIMIT ?",
+        ("a/", "a0", 10),
+    )
+    assert "SEARCH entries USING PRIMARY KEY" in " ".join(str(row[3]) for row in plan)
+
+
+async def test_clear_removes_everything(store: SqliteStore) -> None:
+    await store.put_many([("a/1", 1), ("b/2", 2)])
+    await store.clear()
+    assert await store.count() == 0
+    assert [c.op for c in await store.history("a/1")] == ["put", "delete"]
+
+
+async def test_plain_json_is_queryable_with_sql(store: SqliteStore, tmp_path: Path) -> None:
+    await store.put("user/1", {"name": "ada", "tags": ["x"], "role": Keyword("admin")})
+    rows = await store.connection.execute_fetchall(
+        "SELECT json_extract(value, '$.name'), json_extract(value, '$.tags[0]'), "
+        "namespace, kind, version FROM entries"
+    )
+    assert [tuple(r) for r in rows] == [("ada", "x", "user", "user", 1)]
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(value=values)
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")  # see test_values.py
+async def test_every_value_reads_back_exactly_through_sqlite(
+    store: SqliteStore, value: Any
+) -> None:
+    await store.put("v/x", value)
+    assert same(await store.get("v/x"), value)
+    ((_key, scanned),) = await store.scan("v/")
+    assert same(scanned, value)
+
+
+async def test_entity_kind_from_mapping_callable_or_override(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "a.db", kinds={"presence": "session"}) as store:
+        await store.put_many([("presence/1", 1), ("user/1", 1), ("bare", 1)])
+        await store.put("presence/2", 1, kind="special")
+        rows = await store.connection.execute_fetchall("SELECT key, kind FROM entries ORDER BY key")
+        assert dict(rows) == {  # type: ignore[arg-type]
+            "bare": None,
+            "presence/1": "session",
+            "presence/2": "special",
+            "user/1": "user",
+        }
+    async with SqliteStore(tmp_path / "b.db", kinds=lambda key, ns: key.upper()) as store:
+        await store.put("a/b", 1)
+        rows = await store.connection.execute_fetchall("SELECT kind FROM entries")
+        assert [r[0] for r in rows] == ["A/B"]
+
+
+async def test_meta_round_trips_and_survives_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "m.db"
+    async with SqliteStore(path) as store:
+        assert await store.get_meta("garrison.mode") is None
+        await store.set_meta("garrison.mode", "dual-write")
+        await store.set_meta("app/thing", {"a": Keyword("b")})
+    async with SqliteStore(path) as store:
+        assert await store.get_meta("garrison.mode") == "dual-write"
+        assert await store.get_meta("app/thing") == {"a": Keyword("b")}
+        assert await store.get_meta("garrison.value_format") == 1
+
+
+async def test_pragmas_wal_synchronous_busy_timeout_foreign_keys(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "p.db", synchronous="FULL", busy_timeout=2.5) as store:
+        conn = store.connection
+
+        async def pragma(name: str) -> Any:
+            return next(iter(await conn.execute_fetchall(f"PRAGMA {name}")))[0]
+
+        assert await pragma("journal_mode") == "wal"
+        assert await pragma("synchronous") == 2  # FULL
+        assert await pragma("busy_timeout") == 2500
+        assert await pragma("foreign_keys") == 1
+    async with SqliteStore(tmp_path / "n.db") as store:
+        rows = list(await store.connection.execute_fetchall("PRAGMA synchronous"))
+        assert rows[0][0] == 1  # NORMAL
+
+
+async def test_data_survives_reopen_and_other_connections_see_it(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    async with SqliteStore(path) as store:
+        await store.put("a/1", [1, 2])
+    with sqlite3.connect(path) as raw:
+        assert raw.execute("SELECT value FROM entries").fetchone() == ("[1,2]",)
+    raw.close()
+    async with SqliteStore(path) as store:
+        assert await store.get("a/1") == [1, 2]
+
+
+async def test_aclose_is_idempotent_and_closed_store_refuses_work(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "c.db")
+    await store.open()
+    await store.ping()
+    await store.aclose()
+    await store.aclose()
+    with pytest.raises(StoreError, match="closed"):
+        await store.get("a/b")
+    with pytest.raises(StoreError, match="closed"):
+        await store.open()
+
+
+async def test_every_operation_makes_exactly_one_span(
+    store: SqliteStore, span_exporter: InMemorySpanExporter
+) -> None:
+    await store.put_many([("a/1", 1), ("a/2", 2)])
+    await store.get("a/1")
+    await store.get_many(["a/1", "a/2", "a/3"])
+    await store.scan("a/")
+    await store.delete("a/1")
+    await store.ping()
+    spans = span_exporter.get_finished_spans()
+    assert [s.name for s in spans] == [
+        "put_many entries",
+        "get entries",
+        "get_many entries",
+        "scan entries",
+        "delete entries",
+        "ping entries",
+    ]
+    attributes = dict(spans[0].attributes or {})
+    assert attributes["db.system.name"] == "sqlite"
+    assert attributes["db.operation.batch.size"] == 2
+    assert "?" in str(attributes["db.query.text"])
+    for span in spans:  # never a value in a span
+        assert "a/1" not in str(dict(span.attributes or {}))
+
+
+async def test_a_failed_operation_marks_its_span(
+    store: SqliteStore, span_exporter: InMemorySpanExporter
+) -> None:
+    await store.connection.execute("DROP TABLE meta")
+    with pytest.raises(sqlite3.OperationalError):
+        await store.set_meta("x", 1)
+    (span,) = span_exporter.get_finished_spans()
+    assert (span.attributes or {})["error.type"] == "sqlite3.OperationalError"
