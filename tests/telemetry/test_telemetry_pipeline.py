@@ -121,7 +121,7 @@ async def test_an_application_provider_is_used_not_replaced(
     app_provider = TracerProvider(shutdown_on_exit=False)
     trace.set_tracer_provider(app_provider)
     with caplog.at_level(logging.INFO, logger="garrison.telemetry"):
-        pipeline = setup_telemetry(TelemetryConfig(enabled=True))
+        pipeline = setup_telemetry(TelemetryConfig(export=True))
     assert pipeline.state == "application"
     assert trace.get_tracer_provider() is app_provider
     assert "application installed" in caplog.text

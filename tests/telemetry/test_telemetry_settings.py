@@ -39,7 +39,7 @@ def test_a_signal_endpoint_is_used_as_is() -> None:
 
 def test_the_environment_wins_over_the_file() -> None:
     config = TelemetryConfig(
-        enabled=True,
+        export=True,
         service_name="from-file",
         endpoint="http://file:4318",
         compression="none",
@@ -67,7 +67,7 @@ def test_the_environment_wins_over_the_file() -> None:
 
 
 def test_the_file_applies_when_the_environment_is_silent() -> None:
-    config = TelemetryConfig(enabled=True, endpoint="http://file:4318", compression="gzip")
+    config = TelemetryConfig(export=True, endpoint="http://file:4318", compression="gzip")
     settings = resolve_settings(config, {})
     assert settings.enabled
     assert settings.traces_endpoint == "http://file:4318/v1/traces"
@@ -92,7 +92,7 @@ def test_resource_attributes_are_decoded_and_service_name_wins() -> None:
 
 def test_sdk_disabled_beats_everything() -> None:
     settings = resolve_settings(
-        TelemetryConfig(enabled=True),
+        TelemetryConfig(export=True),
         {"OTEL_SDK_DISABLED": "TRUE", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
     )
     assert not settings.enabled

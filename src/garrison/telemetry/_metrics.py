@@ -3,8 +3,11 @@
 Components record into the instruments :func:`metrics` returns; whether the
 numbers go anywhere is decided by the meter provider the telemetry component
 (or the application) installs. Before an SDK is installed the API's proxy
-meter hands out instruments that forward to the real ones once it is, so the
-instruments can be created once per process and cached.
+meter hands out instruments that forward to the real ones once it is. The
+instruments are cached per global meter provider, so a call after a provider
+was installed gets instruments of that provider, and a hot path pays one
+identity check. Components that record often should fetch them in
+``on_start`` (telemetry has started by then) and keep them.
 
 Names and units follow the semantic conventions where one exists
 (``db.client.operation.duration`` in seconds, with ``db.system.name`` and
@@ -13,7 +16,6 @@ Names and units follow the semantic conventions where one exists
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -62,14 +64,26 @@ class Instruments:
     migration_remaining: UpDownCounter
 
 
-@functools.cache
+_cache: tuple[object, Instruments] | None = None
+
+
 def metrics() -> Instruments:
-    """garrison's instruments, created once per process from the global meter provider.
+    """garrison's instruments from the current global meter provider (cached per provider).
 
     >>> from garrison.telemetry import metrics
     >>> metrics().restarts.add(1, {"garrison.component": "database"})
     """
-    meter = otel_metrics.get_meter(METER_NAME, __version__)
+    global _cache
+    provider = otel_metrics.get_meter_provider()
+    cached = _cache
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    instruments = _create(otel_metrics.get_meter(METER_NAME, __version__, provider))
+    _cache = (provider, instruments)
+    return instruments
+
+
+def _create(meter: otel_metrics.Meter) -> Instruments:
     return Instruments(
         store_operation_duration=meter.create_histogram(
             "db.client.operation.duration",

@@ -5,7 +5,7 @@ garrison invents no variable for anything OTEL_* already names. Resolution is a
 pure function of a config object and an environment mapping, so it is tested
 without touching ``os.environ``.
 
-When does garrison build the SDK? When the config says ``enabled = true``, or
+When does garrison build the SDK? When the config says ``export = true``, or
 when the environment clearly asks for an export pipeline: any of
 ``OTEL_TRACES_EXPORTER``, ``OTEL_EXPORTER_OTLP_ENDPOINT``,
 ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_PROTOCOL``,
@@ -21,13 +21,14 @@ from __future__ import annotations
 import math
 import os
 import urllib.parse
+
+# Needed at run time, not only for type checking: the config loader resolves the
+# dataclass annotations with typing.get_type_hints().
+from collections.abc import Mapping  # noqa: TC003
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final, Literal
+from typing import Final, Literal
 
 from garrison.exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from collections.abc import Mapping
 
 __all__ = ["SAMPLERS", "TelemetryConfig", "TelemetrySettings", "resolve_settings"]
 
@@ -61,13 +62,15 @@ class TelemetryConfig:
     """The ``[components.telemetry]`` section of ``garrison.toml``.
 
     Every field has an OTEL_* counterpart that overrides it when set. The
-    defaults leave the SDK off, so ``garrison run`` works with no collector.
+    defaults leave the SDK off, so ``garrison run`` works with no collector;
+    ``export = true`` (or the OTEL_* variables) turn it on.
 
     ``log_format`` is ``"json"``, ``"console"`` or ``None`` (leave logging to
-    the application); ``log_level`` is a stdlib level name.
+    the application); ``log_level`` is a stdlib level name. ``flush_timeout``
+    bounds the flush on stop (seconds; the runtime's stop timeout bounds it too).
     """
 
-    enabled: bool = False
+    export: bool = False
     service_name: str | None = None
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     traces_exporter: tuple[str, ...] = ("otlp",)
@@ -80,6 +83,12 @@ class TelemetryConfig:
     sampler_arg: float | None = None
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
+    flush_timeout: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.flush_timeout <= 0:
+            msg = f"flush_timeout must be greater than zero, got {self.flush_timeout!r}"
+            raise ValueError(msg)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +142,7 @@ def resolve_settings(
     if disabled not in ("", "true", "false"):
         raise ConfigError(f"expected true or false, got {disabled!r}", path="OTEL_SDK_DISABLED")
     enabled = disabled != "true" and (
-        config.enabled or disabled == "false" or any(v in env for v in _SWITCHES_ON)
+        config.export or disabled == "false" or any(v in env for v in _SWITCHES_ON)
     )
 
     protocol = (

@@ -1,0 +1,113 @@
+"""The built-in ``telemetry`` component: the OpenTelemetry SDK and structured logs.
+
+It starts before every other component (``starts_first``), so their
+``component.start`` spans are captured, and stops after them, flushing what is
+queued. Configure it in ``garrison.toml``::
+
+    [components.telemetry]
+    export = false          # OTEL_* variables switch it on without editing the file
+    log_format = "json"     # or "console"; leave it out to keep your own logging
+    log_level = "INFO"
+
+or with the standard variables only (they win over the file)::
+
+    OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 OTEL_SERVICE_NAME=shop garrison run
+
+The component is not critical: a broken exporter makes health ``warn``, never
+takes the application down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, ClassVar, Final
+
+from garrison.runtime._component import Component
+from garrison.runtime._health import CheckResult
+from garrison.telemetry._logging import configure_logging
+from garrison.telemetry._sdk import setup_telemetry
+from garrison.telemetry._settings import TelemetryConfig
+
+if TYPE_CHECKING:
+    from garrison.telemetry._processor import SpanExportStatistics
+    from garrison.telemetry._sdk import TelemetryPipeline
+
+__all__ = ["DROP_WARNING_WINDOW", "TelemetryComponent", "TelemetryConfig"]
+
+#: Health stays ``warn`` for this many seconds after the last dropped span.
+DROP_WARNING_WINDOW: Final = 300.0
+
+
+class TelemetryComponent(Component):
+    """Sets up the OpenTelemetry SDK (and, if asked, structlog) for the whole runtime.
+
+    On start it resolves its config against the OTEL_* environment and installs
+    the SDK, unless the application already installed a tracer provider (then
+    that one is used, and only flushed on stop) or nothing asks for export. On
+    stop it flushes and shuts the providers down off the event loop, within
+    ``flush_timeout`` (and the runtime's stop timeout). :meth:`check_health`
+    warns while spans are being dropped or the exporter is failing.
+    """
+
+    name = "telemetry"
+    starts_first: ClassVar[bool] = True
+    critical: ClassVar[bool] = False
+    config_class: ClassVar[type[TelemetryConfig]] = TelemetryConfig
+
+    config: TelemetryConfig | None = None
+    _pipeline: TelemetryPipeline | None = None
+
+    async def on_start(self) -> None:
+        """Configure logging if asked, then install the SDK (off the loop: it reads files)."""
+        config = self.config or TelemetryConfig()
+        if config.log_format is not None:
+            configure_logging(json=config.log_format == "json", level=config.log_level)
+        self._pipeline = await asyncio.to_thread(setup_telemetry, config)
+
+    async def on_stop(self) -> None:
+        """Flush and shut down what :meth:`on_start` installed, bounded by ``flush_timeout``."""
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            config = self.config or TelemetryConfig()
+            await pipeline.aclose(timeout=config.flush_timeout)
+
+    @property
+    def pipeline(self) -> TelemetryPipeline | None:
+        """The running pipeline (``None`` before start and after stop)."""
+        return self._pipeline
+
+    def statistics(self) -> tuple[SpanExportStatistics, ...]:
+        """Per-exporter span counters: queued, dropped, exported, failed."""
+        return () if self._pipeline is None else self._pipeline.statistics()
+
+    async def check_health(self) -> CheckResult:
+        """``warn`` while spans are dropped or the exporter fails; ``pass`` otherwise."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return CheckResult.passing(state="stopped")
+        if pipeline.state == "stale":
+            return CheckResult.warning(
+                "the process-wide tracer provider was shut down by an earlier runtime; "
+                "spans are not exported",
+                state=pipeline.state,
+            )
+        stats = pipeline.statistics()
+        observed: dict[str, object] = {
+            "state": pipeline.state,
+            "spans_exported": sum(s.spans_exported for s in stats),
+            "spans_dropped": sum(s.spans_dropped for s in stats),
+            "spans_failed": sum(s.spans_failed for s in stats),
+        }
+        problems: list[str] = []
+        for s in stats:
+            recent = s.seconds_since_last_drop
+            if recent is not None and recent < DROP_WARNING_WINDOW:
+                problems.append(
+                    f"{s.exporter}: {s.spans_dropped} spans dropped (queue of {s.queue_capacity} "
+                    f"full, last {recent:.0f}s ago)"
+                )
+            if s.last_export_ok is False:
+                problems.append(f"{s.exporter}: export failing ({s.last_export_error})")
+        if problems:
+            return CheckResult.warning("; ".join(problems), **observed)
+        return CheckResult.passing(**observed)
