@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from garrison.stores.edn import dumps, loads
 from garrison.stores.edn._types import Keyword
 
 __all__ = ["EDN_KEY_PREFIX", "StringKey", "edn_key", "key_namespace", "key_text"]
@@ -50,8 +51,6 @@ def key_text(key: Any) -> str:
         return key
     if isinstance(key, Keyword):
         return key.text
-    from garrison.stores.edn import dumps  # noqa: PLC0415 - the codec lands in a later commit
-
     raw = str(key) if isinstance(key, StringKey) else key
     return EDN_KEY_PREFIX + dumps(raw)
 
@@ -63,8 +62,6 @@ def edn_key(text: str) -> Any:
     Keyword('presence/s-1')
     """
     if text.startswith(EDN_KEY_PREFIX):
-        from garrison.stores.edn import loads  # noqa: PLC0415 - ditto
-
         return loads(text[len(EDN_KEY_PREFIX) :])
     return Keyword(text)
 

@@ -1,0 +1,161 @@
+"""The codec's entry points: ``loads``/``load``/``iter_values`` and ``dumps``/``dump``."""
+
+from __future__ import annotations
+
+from typing import IO, TYPE_CHECKING, Any, Final
+
+from garrison.exceptions import EdnSyntaxError
+from garrison.stores.edn._reader import iter_text_values, syntax_error
+from garrison.stores.edn._writer import encode, encode_key
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+__all__ = ["MAP_ENTRY_SEPARATOR", "dump", "dumps", "dumps_entry", "iter_values", "load", "loads"]
+
+#: What :func:`dumps` writes between two map entries, as Clojure's printer does.
+#: ``"{" + MAP_ENTRY_SEPARATOR.join(entry_texts) + "}"`` equals ``dumps`` of the map.
+MAP_ENTRY_SEPARATOR: Final = ", "
+
+_NOTHING: Final = object()
+
+
+def _text(data: str | bytes | bytearray | memoryview) -> str:
+    if isinstance(data, str):
+        text = data
+    else:
+        raw = bytes(data)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            prefix = raw[: exc.start].decode("utf-8", "replace")
+            raise syntax_error(prefix, len(prefix), f"invalid UTF-8 ({exc.reason})") from exc
+    # A byte order mark is not whitespace in EDN, but editors add it.
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -> Any:
+    """Read exactly one EDN value from ``data`` (text, or UTF-8 bytes).
+
+    ``strict=False`` (the default) reads everything Clojure's printer writes,
+    including keywords such as ``:embed-token/5fe3`` that Clojure cannot read
+    back, and lets the last of duplicate map keys win. ``strict=True`` accepts
+    only what ``clojure.edn`` accepts and rejects duplicate keys and set
+    elements.
+
+    >>> loads('{:user/id 1, :tags #{"a"}}')
+    {Keyword('user/id'): 1, Keyword('tags'): frozenset({'a'})}
+
+    Raises :class:`~garrison.exceptions.EdnSyntaxError` (with line, column and
+    an excerpt) for anything that is not one EDN value.
+    """
+    text = _text(data)
+    result: Any = _NOTHING
+    # Run the reader to the end: a second value (or a syntax error after the
+    # first) must raise rather than be silently ignored.
+    for value in iter_text_values(text, strict=strict, single=True):
+        result = value
+    if result is _NOTHING:
+        raise syntax_error(text, len(text), "no value (the input is empty or only comments)")
+    return result
+
+
+def load(fp: IO[str] | IO[bytes], *, strict: bool = False) -> Any:
+    """Read exactly one EDN value from an open file (text or binary mode).
+
+    Errors name the file: :class:`~garrison.exceptions.EdnSyntaxError` ``source``
+    is ``fp.name`` when the file has one.
+    """
+    data = fp.read()
+    try:
+        return loads(data, strict=strict)
+    except EdnSyntaxError as exc:
+        name = getattr(fp, "name", None)
+        if isinstance(name, str):
+            raise exc.with_source(name) from exc.__cause__
+        raise
+
+
+def iter_values(
+    source: str | bytes | bytearray | memoryview | IO[str] | IO[bytes], *, strict: bool = False
+) -> Iterator[Any]:
+    """Yield every top-level value of a text or an open file, in order.
+
+    Values are read one at a time, so a stream of many records can be consumed
+    as it is parsed; the whole text is held in memory. A syntax error is raised
+    when the iteration reaches it, after the values before it were yielded.
+
+    >>> list(iter_values("1 [2] {:a 3}"))
+    [1, [2], {Keyword('a'): 3}]
+    """
+    if isinstance(source, str | bytes | bytearray | memoryview):
+        yield from iter_text_values(_text(source), strict=strict)
+        return
+    name = getattr(source, "name", None)
+    try:
+        yield from iter_text_values(_text(source.read()), strict=strict)
+    except EdnSyntaxError as exc:
+        if isinstance(name, str):
+            raise exc.with_source(name) from exc.__cause__
+        raise
+
+
+def dumps(
+    value: Any,
+    *,
+    sort_keys: bool = False,
+    strict: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> str:
+    """The EDN text of ``value``, in the form Clojure's ``pr-str`` writes.
+
+    - ``sort_keys=True``: map entries and set elements in the order of their
+      EDN text, so equal values always give the same text.
+    - ``strict=True``: refuse keywords and symbols that ``clojure.edn`` cannot
+      read back (such as ``:ns/5fe3``) instead of writing them as Clojure's
+      printer does.
+    - ``default``: called with any value that has no EDN form; it returns a
+      value that has one (like ``json.dumps``). Without it such values raise
+      :class:`~garrison.exceptions.EdnEncodeError`.
+
+    >>> dumps({Keyword("user/id"): 1, Keyword("tags"): ["a", 2.5]})
+    '{:user/id 1, :tags ["a" 2.5]}'
+
+    Any nesting depth is written (the writer does not recurse).
+    """
+    return encode(value, sort_keys=sort_keys, strict=strict, default=default)
+
+
+def dump(
+    value: Any,
+    fp: IO[str],
+    *,
+    sort_keys: bool = False,
+    strict: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> None:
+    """Write the EDN text of ``value`` to an open text file (see :func:`dumps`)."""
+    fp.write(encode(value, sort_keys=sort_keys, strict=strict, default=default))
+
+
+def dumps_entry(
+    key: Any,
+    value: Any,
+    *,
+    sort_keys: bool = False,
+    strict: bool = False,
+    default: Callable[[Any], Any] | None = None,
+) -> str:
+    """The text of one map entry, ``key value``, exactly as :func:`dumps` writes it in a map.
+
+    Lets a store cache the text of each entry and rebuild the whole map cheaply:
+
+    >>> entries = [dumps_entry(Keyword("a"), 1), dumps_entry(Keyword("b"), [2])]
+    >>> "{" + MAP_ENTRY_SEPARATOR.join(entries) + "}" == dumps({Keyword("a"): 1, Keyword("b"): [2]})
+    True
+
+    With ``sort_keys``, sort the entries by :func:`dumps` of their keys to match
+    ``dumps(..., sort_keys=True)``.
+    """
+    key_text = encode_key(key, sort_keys=sort_keys, strict=strict)
+    return key_text + " " + encode(value, sort_keys=sort_keys, strict=strict, default=default)

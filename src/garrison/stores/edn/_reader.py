@@ -1,0 +1,487 @@
+"""The EDN reader: text to Python values (see :mod:`garrison.stores.edn._types`).
+
+One master regular expression splits the text into tokens at C speed
+(``re.finditer``); a single loop turns tokens into values with an explicit
+stack, so nesting depth is limited only by memory, never by Python's recursion
+limit. Nothing read is ever evaluated.
+
+Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
+
+- Duplicate map keys and set elements are an error in strict mode (as in
+  Clojure's reader). In lenient mode (the default) the last value of a key wins
+  and repeated set elements collapse, so a file is never refused for them.
+- Lenient mode reads keywords and symbols Clojure prints but cannot read back,
+  such as ``:embed-token/5fe3`` (a name starting with a digit); strict mode
+  accepts exactly the symbols and keywords ``clojure.edn`` accepts.
+- ``#inst`` with more than microsecond precision stays a :class:`Tagged` value
+  (Python's ``datetime`` cannot hold it), so nothing is rounded away.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, Final
+
+from garrison.exceptions import EdnDepthError, EdnSyntaxError
+from garrison.stores.edn._types import (
+    CHAR_NAMES,
+    BigInt,
+    Char,
+    FrozenMap,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["iter_text_values", "parse_inst", "syntax_error"]
+
+# Characters that end a token (EDN whitespace, commas, delimiters, and the
+# macro characters Clojure's reader stops at).
+_TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a password
+
+# Group numbers of the master pattern; ``match.lastindex`` names the token kind.
+_STRING, _KEYWORD, _INT, _FLOAT, _SYMBOL, _OPEN_MAP, _OPEN_VEC, _CLOSE = 1, 2, 3, 4, 5, 6, 7, 8
+_END = 18
+_OPEN_LIST, _OPEN_SET, _DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER = (
+    9,
+    10,
+    11,
+    12,
+    13,
+    14,
+    15,
+    16,
+    17,
+)
+
+_MASTER: Final = re.compile(
+    # Whitespace, commas and comments before the token. Possessive so that a
+    # trailing comment is never re-read as a token by backtracking.
+    r"(?:[\s,]++|;[^\n]*+)*+"
+    r"(?:"
+    r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 1 string body
+    rf"|:({_TOKEN_CHAR}*)"  # 2 keyword text
+    rf"|([+-]?(?:0|[1-9][0-9]*))(?!{_TOKEN_CHAR})"  # 3 plain int
+    rf"|([+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+))(?!{_TOKEN_CHAR})"  # 4 float
+    # 5 symbol, nil, true, false (a sign followed by a digit starts a number)
+    rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
+    r"|(\{)"  # 6
+    r"|(\[)"  # 7
+    r"|([\])}])"  # 8 any closer
+    r"|(\()"  # 9
+    r"|(#\{)"  # 10
+    r"|(#_)"  # 11
+    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 12 namespaced map: namespace
+    rf"|##({_TOKEN_CHAR}*)"  # 13 ##Inf ##-Inf ##NaN
+    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 14 tag
+    rf"|\\(.{_TOKEN_CHAR}*)"  # 15 character
+    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 16 any other number (N, M, ratio, radix, bad)
+    r"|([^\s,;])"  # 17 anything else: an error
+    # 18 the end, after trailing whitespace and comments: without it finditer
+    # would search on from inside a trailing comment.
+    r"|(\Z)"
+    r")",
+    re.DOTALL,
+)
+
+# Frame kinds of the parse stack. Collections sort below _TOP so that one
+# comparison decides "append to the open collection".
+_VEC, _LIST, _MAP, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9, 10
+_OPENERS: Final = frozenset((_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET))
+_CLOSERS: Final = {_VEC: "]", _LIST: ")", _MAP: "}", _SET: "}", _NSMAP: "}"}
+_KIND_NAMES: Final = {_VEC: "vector", _LIST: "list", _MAP: "map", _SET: "set", _NSMAP: "map"}
+_CONSTANTS: Final[dict[str, Any]] = {"nil": None, "true": True, "false": False}
+_SYMBOLIC_VALUES: Final = {"Inf": float("inf"), "-Inf": float("-inf"), "NaN": float("nan")}
+
+_ESCAPE: Final = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([0-7]{1,3})|(.))", re.DOTALL)
+_SIMPLE_ESCAPES: Final = {
+    "t": "\t",
+    "r": "\r",
+    "n": "\n",
+    "\\": "\\",
+    '"': '"',
+    "b": "\b",
+    "f": "\f",
+}
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+# Numbers other than plain ints and floats, in the order Clojure's reader tries them.
+_NUMBER_FORMS: Final = re.compile(
+    r"(?P<sign>[+-]?)(?:"
+    r"(?P<int>0|[1-9][0-9]*)(?P<int_n>N)?"
+    r"|0[xX](?P<hex>[0-9A-Fa-f]+)(?P<hex_n>N)?"
+    r"|0(?P<octal>[0-7]+)(?P<octal_n>N)?"
+    r"|(?P<radix>[1-9][0-9]?)[rR](?P<digits>[0-9A-Za-z]+)(?P<radix_n>N)?"
+    r"|(?P<bad_octal>0[0-9]+)"
+    r"|(?P<numerator>[0-9]+)/(?P<denominator>[0-9]+)"
+    r"|(?P<float>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)(?P<decimal>M)?"
+    r")"
+)
+# Clojure's own symbol pattern (LispReader/EdnReader ``symbolPat``), for strict mode.
+_CLOJURE_SYMBOL: Final = re.compile(r":?([^0-9/].*/)?(/|[^0-9/][^/]*)", re.DOTALL)
+_INST: Final = re.compile(
+    r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})"
+    r"(?:[Tt]([0-9]{2})(?::([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?)?)?)?"
+    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
+)
+
+
+def _where(text: str, pos: int) -> dict[str, Any]:
+    pos = max(0, min(pos, len(text)))
+    line = text.count("\n", 0, pos) + 1
+    line_start = text.rfind("\n", 0, pos) + 1
+    excerpt = text[max(line_start, pos - 20) : pos + 20].split("\n", 1)[0].rstrip("\r")
+    return {"line": line, "column": pos - line_start + 1, "excerpt": excerpt}
+
+
+def syntax_error(text: str, pos: int, message: str) -> EdnSyntaxError:
+    """An :class:`EdnSyntaxError` for ``pos`` in ``text`` (1-based line and column, excerpt)."""
+    return EdnSyntaxError(message, **_where(text, pos))
+
+
+def _unescape(body: str, text: str, pos: int) -> str:
+    """Decode the escapes of a string body that holds at least one backslash."""
+
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) is not None:
+            return chr(int(m.group(1), 16))
+        if m.group(2) is not None:
+            code = int(m.group(2), 8)
+            if code > 0o377:
+                raise syntax_error(text, pos + m.start(), "octal escape out of range")
+            return chr(code)
+        simple = _SIMPLE_ESCAPES.get(m.group(3))
+        if simple is None:
+            raise syntax_error(text, pos + m.start(), f"unsupported escape \\{m.group(3)}")
+        return simple
+
+    out = _ESCAPE.sub(one, body)
+    if _SURROGATE.search(out):
+        # \uD83D\uDE00 is one code point written as a UTF-16 pair; lone halves stay as they are.
+        out = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+    return out
+
+
+def _read_char(token: str, text: str, pos: int) -> Char:
+    if len(token) == 1:
+        return Char(token)
+    named = CHAR_NAMES.get(token)
+    if named is not None:
+        return Char(named)
+    if token[0] == "u" and len(token) == 5:
+        try:
+            return Char(chr(int(token[1:], 16)))
+        except ValueError:
+            pass
+    if token[0] == "o" and 2 <= len(token) <= 4:
+        try:
+            code = int(token[1:], 8)
+        except ValueError:
+            code = -1
+        if 0 <= code <= 0o377:
+            return Char(chr(code))
+    raise syntax_error(text, pos, f"unsupported character \\{token}")
+
+
+def _read_number(token: str, text: str, pos: int) -> Any:
+    m = _NUMBER_FORMS.fullmatch(token)
+    if m is None or m["bad_octal"] is not None:
+        raise syntax_error(text, pos, f"invalid number {token}")
+    sign = -1 if m["sign"] == "-" else 1
+    if m["float"] is not None:
+        if m["decimal"]:
+            return Decimal(m["sign"] + m["float"])
+        return float(m["sign"] + m["float"])
+    if m["numerator"] is not None:
+        denominator = int(m["denominator"])
+        if denominator == 0:
+            raise syntax_error(text, pos, f"ratio with zero denominator {token}")
+        return Fraction(sign * int(m["numerator"]), denominator)
+    for digits, base, big in (("int", 10, "int_n"), ("hex", 16, "hex_n"), ("octal", 8, "octal_n")):
+        if m[digits] is not None:
+            value = sign * int(m[digits], base)
+            return BigInt(value) if m[big] else value
+    radix = int(m["radix"])
+    try:
+        if not 2 <= radix <= 36:
+            raise ValueError(radix)
+        value = sign * int(m["digits"], radix)
+    except ValueError:
+        raise syntax_error(text, pos, f"invalid number {token}") from None
+    return BigInt(value) if m["radix_n"] else value
+
+
+def parse_inst(value: str) -> datetime | None:
+    """Parse the text of an ``#inst`` as Clojure does; ``None`` when it is not one.
+
+    Partial forms (``"2024"``, ``"2024-05-01T10:00"``) mean the start of that
+    period, like ``clojure.instant``. A missing offset means UTC.
+    """
+    m = _INST.fullmatch(value)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = m.groups()
+    if fraction is not None and len(fraction) > 6:
+        return None
+    micro = int(fraction.ljust(6, "0")) if fraction else 0
+    if sign is None:
+        tz: timezone = UTC
+    else:
+        offset = timedelta(hours=int(off_h), minutes=int(off_m))
+        if offset >= timedelta(hours=24):
+            return None
+        tz = timezone(-offset if sign == "-" else offset) if offset else UTC
+    try:
+        return datetime(
+            int(year),
+            int(month or 1),
+            int(day or 1),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            micro,
+            tzinfo=tz,
+        )
+    except ValueError:
+        return None
+
+
+def _apply_tag(tag: str, value: Any, text: str, pos: int) -> Any:
+    if tag == "inst":
+        if type(value) is not str:
+            raise syntax_error(text, pos, "#inst needs a string")
+        when = parse_inst(value)
+        if when is not None:
+            return when
+        fine = _INST.fullmatch(value)
+        if fine is not None and fine.group(7) is not None and len(fine.group(7)) > 6:
+            # Nanosecond timestamps: keep the text rather than round it.
+            return Tagged(tag, value)
+        raise syntax_error(text, pos, f"invalid #inst {value!r}")
+    if tag == "uuid":
+        if type(value) is not str:
+            raise syntax_error(text, pos, "#uuid needs a string")
+        try:
+            return uuid.UUID(value)
+        except ValueError:
+            raise syntax_error(text, pos, f"invalid #uuid {value!r}") from None
+    return Tagged(tag, value)
+
+
+def _freeze(value: Any) -> Any:
+    """The hashable form of a value used as a map key or set element."""
+    kind = type(value)
+    if kind is list:
+        return Vector(_freeze(v) for v in value)
+    if kind is dict:
+        return FrozenMap({_freeze(k): _freeze(v) for k, v in value.items()})
+    if kind is tuple:
+        return tuple(_freeze(v) for v in value)
+    if kind is Tagged:
+        return Tagged(value.tag, _freeze(value.value))
+    return value
+
+
+def _check_named(text: str, body: str, pos: int, *, keyword: bool, strict: bool) -> None:
+    what = "keyword" if keyword else "symbol"
+    if not body or (keyword and body.startswith(":")):
+        if keyword and body.startswith(":"):
+            raise syntax_error(text, pos, f"auto-resolved keyword ::{body[1:]} is not EDN")
+        raise syntax_error(text, pos, f"empty {what}")
+    if strict:
+        full = (":" if keyword else "") + body
+        m = _CLOJURE_SYMBOL.fullmatch(full)
+        ns = m.group(1) if m else None
+        if m is None or (ns is not None and ns.endswith(":/")) or m.group(2).endswith(":"):
+            raise syntax_error(text, pos, f"invalid {what} {full} (strict mode)")
+
+
+def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, strict: bool) -> Any:
+    """Close a collection: ``items`` holds its elements (alternating keys and values for maps)."""
+    if kind == _VEC:
+        return items
+    if kind == _LIST:
+        return tuple(items)
+    if kind == _SET:
+        try:
+            result: Any = frozenset(items)
+        except TypeError:
+            try:
+                result = frozenset(_freeze(v) for v in items)
+            except RecursionError:
+                raise EdnDepthError(
+                    "set element nested too deeply to be made hashable", **_where(text, start)
+                ) from None
+        if len(result) != len(items) and strict:
+            raise syntax_error(text, start, "duplicate set element (strict mode)")
+        return result
+    if len(items) % 2:
+        raise syntax_error(text, start, "map literal must contain an even number of forms")
+    if kind == _NSMAP:
+        for i in range(0, len(items), 2):
+            key = items[i]
+            key_type = type(key)
+            if key_type is Keyword or key_type is Symbol:
+                if key.namespace is None:
+                    items[i] = key_type(f"{extra}/{key.text}")
+                elif key.namespace == "_":
+                    items[i] = key_type(key.name)
+    it = iter(items)
+    try:
+        result = dict(zip(it, it, strict=True))
+    except TypeError:
+        it = iter(items)
+        try:
+            result = {_freeze(k): v for k, v in zip(it, it, strict=True)}
+        except RecursionError:
+            raise EdnDepthError(
+                "map key nested too deeply to be made hashable", **_where(text, start)
+            ) from None
+    if len(result) * 2 != len(items) and strict:
+        raise syntax_error(text, start, "duplicate map key (strict mode)")
+    return result
+
+
+def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -> Iterator[Any]:
+    """Yield each top-level value of ``text`` in order (the reader's core loop).
+
+    With ``single``, a second top-level value is an error (``loads``).
+    """
+    count = 0
+    closed_at = 0
+    keywords: dict[str, Keyword] = {}
+    symbols: dict[str, Any] = dict(_CONSTANTS)
+    stack: list[tuple[int, int, list[Any], str]] = []
+    items: list[Any] = []
+    kind, start, extra = _TOP, 0, ""
+    append = items.append
+    value: Any
+    for m in _MASTER.finditer(text):
+        group = m.lastindex
+        if group == _KEYWORD:
+            body = m.group(2)
+            value = keywords.get(body)
+            if value is None:
+                _check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
+                value = keywords[body] = Keyword(body)
+        elif group == _STRING:
+            value = m.group(1)
+            if "\\" in value:
+                value = _unescape(value, text, m.start(1))
+        elif group == _INT:
+            value = int(m.group(3))
+        elif group in _OPENERS:
+            stack.append((kind, start, items, extra))
+            kind = _MAP if group == _OPEN_MAP else _VEC if group == _OPEN_VEC else _LIST
+            if group == _OPEN_SET:
+                kind = _SET
+            start = m.start(group)
+            items = []
+            append = items.append
+            continue
+        elif group == _CLOSE:
+            closer = m.group(8)
+            if _CLOSERS.get(kind) != closer:
+                if kind == _TOP:
+                    raise syntax_error(text, m.start(8), f"unmatched delimiter {closer}")
+                if kind >= _TAGGED:
+                    raise syntax_error(text, m.start(8), "a tag or #_ needs a form to apply to")
+                raise syntax_error(
+                    text,
+                    m.start(8),
+                    f"{_KIND_NAMES[kind]} opened at line {syntax_error(text, start, '').line} "
+                    f"closed by {closer}",
+                )
+            value = _build(kind, items, extra, text, start, strict=strict)
+            closed_at = start
+            kind, start, items, extra = stack.pop()
+            append = items.append
+        elif group == _SYMBOL:
+            body = m.group(5)
+            value = symbols.get(body, symbols)
+            if value is symbols:
+                _check_named(text, body, m.start(5), keyword=False, strict=strict)
+                value = symbols[body] = Symbol(body)
+        elif group == _FLOAT:
+            value = float(m.group(4))
+        elif group == _NS_MAP:
+            namespace = m.group(12)
+            if not namespace or namespace.startswith(":"):
+                raise syntax_error(
+                    text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
+                )
+            stack.append((kind, start, items, extra))
+            kind, start, items, extra = _NSMAP, m.start(), [], namespace
+            append = items.append
+            continue
+        elif group == _TAG:
+            stack.append((kind, start, items, extra))
+            kind, start, extra = _TAGGED, m.start(14) - 1, m.group(14)
+            continue
+        elif group == _DISCARD:
+            stack.append((kind, start, items, extra))
+            kind, start, extra = _DISCARDED, m.start(11), ""
+            continue
+        elif group == _CHAR:
+            value = _read_char(m.group(15), text, m.start(15) - 1)
+        elif group == _NUMBER:
+            value = _read_number(m.group(16), text, m.start(16))
+        elif group == _SYMBOLIC:
+            value = _SYMBOLIC_VALUES.get(m.group(13))
+            if value is None:
+                raise syntax_error(text, m.start(13) - 2, f"unknown symbolic value ##{m.group(13)}")
+        elif group == _END:
+            break
+        else:
+            raise _unexpected(text, m.start(_OTHER))
+        if kind < _TOP:
+            append(value)
+            continue
+        # Slow path: prefix forms (#tag, #_) waiting for this value, or the top level.
+        while kind >= _TAGGED:
+            if kind == _DISCARDED:
+                kind, start, items, extra = stack.pop()
+                append = items.append
+                break
+            value = _apply_tag(extra, value, text, start)
+            kind, start, items, extra = stack.pop()
+            append = items.append
+        else:
+            if kind == _TOP:
+                if single and count:
+                    at = closed_at if group == _CLOSE else m.start(group or 0)
+                    raise syntax_error(text, at, "more than one value (loads reads exactly one)")
+                count += 1
+                yield value
+            else:
+                append(value)
+    if kind != _TOP:
+        if kind >= _TAGGED:
+            raise syntax_error(text, start, "a tag or #_ at the end of input has no form")
+        raise syntax_error(text, start, f"unterminated {_KIND_NAMES[kind]} (end of input)")
+
+
+def _unexpected(text: str, pos: int) -> EdnSyntaxError:
+    # Find the first non-space position for an exact column.
+    while pos < len(text) and text[pos] in " \t\r\n\f\v,":
+        pos += 1
+    if pos >= len(text):
+        return syntax_error(text, pos, "unexpected end of input")
+    char = text[pos]
+    if char == '"':
+        return syntax_error(text, pos, "unterminated string")
+    if char == "#":
+        following = text[pos + 1 : pos + 2]
+        if following == "=":
+            return syntax_error(text, pos, "#= (read-eval) is never evaluated and is not EDN")
+        if following == ":":
+            return syntax_error(text, pos, "namespaced map needs a namespace and a map")
+        return syntax_error(text, pos, f"unsupported dispatch #{following}")
+    return syntax_error(text, pos, f"unexpected character {char!r}")
