@@ -109,9 +109,18 @@ class LoopLagMonitor:
     that long too. Start with :meth:`start`, stop with :meth:`aclose`.
     """
 
-    def __init__(self, *, interval: float = 0.25, window: float = 10.0) -> None:
+    def __init__(
+        self,
+        *,
+        interval: float = 0.25,
+        window: float = 10.0,
+        until: Callable[[], bool] | None = None,
+    ) -> None:
         self.interval = interval
         self.window = window
+        # Checked after every sample: the task ends by itself once the thing it
+        # watches is gone, so an embedded runtime leaves no task behind.
+        self._until = until
         self._samples: collections.deque[tuple[float, float]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._sampled: asyncio.Event | None = None
@@ -158,7 +167,7 @@ class LoopLagMonitor:
         return max((lag for at, lag in self._samples if at >= cutoff), default=0.0)
 
     async def _run(self) -> None:
-        while True:
+        while self._until is None or not self._until():
             start = time.monotonic()
             await asyncio.sleep(self.interval)
             self.record(max(0.0, time.monotonic() - start - self.interval))
@@ -184,11 +193,19 @@ class HealthProbes:
     a time per component: concurrent probes share the check in flight.
     """
 
-    def __init__(self, target: ProbeTarget, settings: ProbeSettings | None = None) -> None:
+    def __init__(
+        self,
+        target: ProbeTarget,
+        settings: ProbeSettings | None = None,
+        *,
+        monitor_until: Callable[[], bool] | None = None,
+    ) -> None:
         self.target = target
         self.settings = settings or ProbeSettings()
         self.lag_monitor = LoopLagMonitor(
-            interval=self.settings.lag_interval, window=self.settings.lag_window
+            interval=self.settings.lag_interval,
+            window=self.settings.lag_window,
+            until=monitor_until,
         )
         self._cache: dict[str, _CacheEntry] = {}
         self._inflight: dict[str, asyncio.Future[ComponentHealth]] = {}
