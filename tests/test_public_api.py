@@ -11,6 +11,7 @@ PUBLIC_MODULES = [
     "garrison",
     "garrison.exceptions",
     "garrison.stores.edn",
+    "garrison.edn",
     "garrison.telemetry",
     "garrison.stores",
 ]
