@@ -14,6 +14,8 @@ PUBLIC_MODULES = [
     "garrison.edn",
     "garrison.telemetry",
     "garrison.stores",
+    "garrison.runtime",
+    "garrison.config",
 ]
 
 

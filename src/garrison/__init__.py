@@ -7,6 +7,7 @@ reports their health, and stops them in reverse order.
 
 from __future__ import annotations
 
+from garrison.config import GarrisonConfig, load_config
 from garrison.exceptions import (
     ActorError,
     ActorStoppedError,
@@ -30,11 +31,36 @@ from garrison.exceptions import (
     UnknownMessageError,
     ValidationError,
 )
+from garrison.runtime import (
+    Actor,
+    ActorRef,
+    ActorStatistics,
+    Component,
+    ComponentState,
+    Envelope,
+    Runtime,
+    handler,
+    open_actor,
+    open_runtime,
+)
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "__version__",
+    # runtime
+    "Actor",
+    "ActorRef",
+    "ActorStatistics",
+    "Component",
+    "ComponentState",
+    "Envelope",
+    "GarrisonConfig",
+    "Runtime",
+    "handler",
+    "load_config",
+    "open_actor",
+    "open_runtime",
     # errors
     "ActorError",
     "ActorStoppedError",

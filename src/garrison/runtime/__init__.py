@@ -1,1 +1,41 @@
-"""garrison.runtime."""
+"""Actors, components, the lifecycle supervisor and the runtime that embeds them.
+
+* :class:`Actor` / :func:`handler` / :class:`ActorRef`: typed messages handled
+  one at a time (or in batches) by an actor's own task.
+* :class:`Component`: an actor with a name, dependencies, lifecycle hooks,
+  typed config and a health check.
+* :func:`open_runtime` / :class:`Runtime`: start, supervise and stop components.
+"""
+
+from __future__ import annotations
+
+from garrison.runtime._actor import Actor, handler
+from garrison.runtime._component import Component, ComponentState
+from garrison.runtime._envelope import Envelope
+from garrison.runtime._graph import ComponentGraph, ComponentSpec
+from garrison.runtime._health import CheckResult, HealthStatus, worst
+from garrison.runtime._ref import ActorRef, ActorStatistics
+from garrison.runtime._runtime import BUILTIN_COMPONENTS, Runtime, StateListener, open_runtime
+from garrison.runtime._standalone import open_actor
+from garrison.runtime._tracing import tracing_active
+
+__all__ = [
+    "Actor",
+    "ActorRef",
+    "ActorStatistics",
+    "BUILTIN_COMPONENTS",
+    "CheckResult",
+    "Component",
+    "ComponentGraph",
+    "ComponentSpec",
+    "ComponentState",
+    "Envelope",
+    "HealthStatus",
+    "Runtime",
+    "StateListener",
+    "handler",
+    "open_actor",
+    "open_runtime",
+    "tracing_active",
+    "worst",
+]

@@ -1,0 +1,126 @@
+"""The envelope: one message in a mailbox, with its reply slot and trace context.
+
+Batch handlers (``Actor.receive_batch``) work with envelopes directly: they read
+``message``, answer with :meth:`Envelope.reply` or :meth:`Envelope.fail`, and
+open a per-message handler span with :meth:`Envelope.handler_span`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+
+from garrison.runtime._tracing import tracer, tracing_active
+
+if TYPE_CHECKING:
+    import asyncio
+    from collections.abc import Iterator
+
+    from opentelemetry.trace import Span, SpanContext
+
+__all__ = ["ASK_CHAIN", "Envelope"]
+
+# Identities of the actors whose handlers are, in this logical call chain,
+# waiting on the current code. An ask to any of them could never complete.
+ASK_CHAIN: ContextVar[tuple[int, ...]] = ContextVar("garrison_ask_chain", default=())
+
+
+class Envelope:
+    """One queued message: the message, where its reply goes, and who sent it.
+
+    ``message``
+        The message object as sent.
+    ``is_ask``
+        True for :meth:`ActorRef.ask` (a caller waits for :meth:`reply` or
+        :meth:`fail`); false for ``tell``.
+    ``context`` / ``sender_span``
+        The sender's OpenTelemetry context and span context, captured only when
+        tracing is live and the sender was inside a valid span (else ``None``).
+    ``chain``
+        The actors waiting on this message (deadlock detection).
+    """
+
+    __slots__ = ("_failed", "chain", "context", "future", "message", "sender_span")
+
+    def __init__(
+        self,
+        message: object,
+        future: asyncio.Future[Any] | None,
+        chain: tuple[int, ...] = (),
+        context: Context | None = None,
+        sender_span: SpanContext | None = None,
+    ) -> None:
+        self.message = message
+        self.future = future
+        self.chain = chain
+        self.context = context
+        self.sender_span = sender_span
+        self._failed = False
+
+    @property
+    def is_ask(self) -> bool:
+        """True when a caller waits for this message's reply."""
+        return self.future is not None
+
+    @property
+    def done(self) -> bool:
+        """True once answered (or for a tell, never waited on; or the asker gave up)."""
+        return self.future is None or self.future.done()
+
+    @property
+    def failed(self) -> bool:
+        """True when :meth:`fail` was called on this envelope."""
+        return self._failed
+
+    def reply(self, value: object) -> None:
+        """Deliver ``value`` to the asker. A no-op for a tell or an asker that gave up."""
+        future = self.future
+        if future is not None and not future.done():
+            future.set_result(value)
+
+    def fail(self, exc: BaseException) -> None:
+        """Raise ``exc`` in the asker. For a tell, only marks the message failed."""
+        self._failed = True
+        future = self.future
+        if future is not None and not future.done():
+            future.set_exception(exc)
+
+    @contextlib.contextmanager
+    def handler_span(self, actor: str) -> Iterator[Span | None]:
+        """Open the span of handling this message in ``actor`` (``None`` when not tracing).
+
+        An ask's span is a child of the asker's span; a tell's span starts a new
+        trace with a link to the sender's span.
+        """
+        if not tracing_active():
+            yield None
+            return
+        kind = "ask" if self.future is not None else "tell"
+        name = f"{actor} handle {type(self.message).__name__}"
+        attributes = {
+            "garrison.actor": actor,
+            "garrison.message.type": type(self.message).__qualname__,
+            "garrison.message.kind": kind,
+        }
+        if self.future is not None:
+            parent = self.context if self.context is not None else Context()
+            links = None
+        else:
+            parent = Context()
+            links = [trace.Link(self.sender_span)] if self.sender_span is not None else None
+        with tracer().start_as_current_span(
+            name,
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+        ) as span:
+            yield span
+
+    def __repr__(self) -> str:
+        kind = "ask" if self.future is not None else "tell"
+        return f"<Envelope {kind} {self.message!r}>"

@@ -1,0 +1,147 @@
+"""ActorRef: the only way to reach an actor, and its statistics."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from garrison.exceptions import AskTimeoutError, DeadlockError, UnknownMessageError
+from garrison.runtime._envelope import ASK_CHAIN, Envelope
+from garrison.runtime._tracing import capture_sender, tracing_active
+
+if TYPE_CHECKING:
+    from garrison.runtime._cell import ActorCell
+
+__all__ = ["ActorRef", "ActorStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStatistics:
+    """A snapshot of one actor's counters.
+
+    ``processed`` counts every message handled (including failed ones);
+    ``failed`` those whose handler raised; ``restarts`` how often a supervisor
+    restarted the actor.
+    """
+
+    name: str
+    mailbox_depth: int
+    mailbox_capacity: int
+    processed: int
+    failed: int
+    restarts: int
+
+
+class ActorRef:
+    """A handle to a running actor: send with ``tell`` or ``ask``.
+
+    Refs stay valid across restarts of a supervised actor: messages sent while
+    it restarts wait in its mailbox for the new instance.
+    """
+
+    __slots__ = ("_cell",)
+
+    def __init__(self, cell: ActorCell) -> None:
+        self._cell = cell
+
+    @property
+    def name(self) -> str:
+        """The actor's name."""
+        return self._cell.name
+
+    def _check(self, message: object) -> tuple[int, ...]:
+        cell = self._cell
+        if not cell.actor_class.accepts(type(message)):
+            raise UnknownMessageError(
+                f"actor {cell.name!r} has no handler for {type(message).__qualname__}",
+                actor=cell.name,
+            )
+        return ASK_CHAIN.get()
+
+    async def tell(self, message: object) -> None:
+        """Queue ``message`` without waiting for it to be handled.
+
+        Waits while the mailbox is full (backpressure). Raises
+        :class:`~garrison.ActorStoppedError` if the actor takes no messages, and
+        :class:`~garrison.DeadlockError` if an actor would wait on its own full
+        mailbox.
+        """
+        chain = self._check(message)
+        cell = self._cell
+        _, sender_span = capture_sender() if tracing_active() else (None, None)
+        envelope = Envelope(message, None, (), None, sender_span)
+        if cell.mailbox.full and cell.ident in chain:
+            raise DeadlockError(
+                f"actor {cell.name!r} would wait on its own full mailbox", actor=cell.name
+            )
+        await cell.mailbox.put(envelope)
+
+    def tell_nowait(self, message: object) -> None:
+        """Queue ``message`` or raise :class:`~garrison.MailboxFullError` at once."""
+        self._check(message)
+        _, sender_span = capture_sender() if tracing_active() else (None, None)
+        self._cell.mailbox.put_nowait(Envelope(message, None, (), None, sender_span))
+
+    async def ask(self, message: object, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the documented ask API
+        """Send ``message`` and return the handler's reply.
+
+        Raises the handler's own exception (with a note naming the actor and
+        message), :class:`~garrison.AskTimeoutError` after ``timeout`` seconds
+        (covering both the wait for mailbox space and for the reply),
+        :class:`~garrison.DeadlockError` when the target is already waiting on
+        this caller (a self-ask or an ask cycle), and
+        :class:`~garrison.UnknownMessageError` for a type it does not handle.
+        """
+        chain = self._check(message)
+        cell = self._cell
+        if chain and cell.ident in chain:
+            raise DeadlockError(
+                f"ask to actor {cell.name!r} with {type(message).__qualname__} would wait on "
+                "itself (the actor is already waiting on this caller)",
+                actor=cell.name,
+            )
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if tracing_active():
+            context, sender_span = capture_sender()
+            envelope = Envelope(message, future, chain, context, sender_span)
+        else:
+            envelope = Envelope(message, future, chain)
+        mailbox = cell.mailbox
+        if timeout is None:
+            if mailbox.full:
+                await mailbox.put(envelope)
+            else:
+                mailbox.put_nowait(envelope)
+            return await future
+        try:
+            async with asyncio.timeout(timeout):
+                await mailbox.put(envelope)
+                return await future
+        except TimeoutError as exc:
+            raise AskTimeoutError(
+                f"no reply from actor {cell.name!r} to {type(message).__qualname__} "
+                f"within {timeout:g}s",
+                actor=cell.name,
+            ) from exc
+
+    def statistics(self) -> ActorStatistics:
+        """Mailbox depth and capacity, messages processed and failed, restarts."""
+        cell = self._cell
+        return ActorStatistics(
+            name=cell.name,
+            mailbox_depth=len(cell.mailbox),
+            mailbox_capacity=cell.mailbox.capacity,
+            processed=cell.processed,
+            failed=cell.failed,
+            restarts=cell.restarts,
+        )
+
+    def __repr__(self) -> str:
+        return f"<ActorRef {self._cell.name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ActorRef) and other._cell is self._cell
+
+    def __hash__(self) -> int:
+        return hash(self._cell.ident)

@@ -1,0 +1,425 @@
+"""The embedding surface: :func:`open_runtime` and :class:`Runtime`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, get_args
+
+import structlog
+
+from garrison.config import (
+    ComponentSettings,
+    GarrisonConfig,
+    RestartType,
+    build_config,
+    environment_layer,
+    load_config,
+    merge_settings,
+    parse_section,
+)
+from garrison.exceptions import ConfigError, EscalationError, LifecycleError, ShutdownError
+from garrison.runtime._component import Component, ComponentState
+from garrison.runtime._graph import ComponentGraph, ComponentSpec
+from garrison.runtime._ref import ActorRef, ActorStatistics
+from garrison.runtime._runtime_health import probes_for
+from garrison.runtime._supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from types import TracebackType
+
+    from garrison.runtime._health import HealthReport, ProbeKind
+
+__all__ = ["BUILTIN_COMPONENTS", "Runtime", "StateListener", "open_runtime"]
+
+log = structlog.get_logger("garrison.runtime")
+
+#: Components that need no ``factory`` in the config (imported only when used).
+BUILTIN_COMPONENTS: Mapping[str, str] = {
+    "database": "garrison.components.database:DatabaseComponent",
+    "telemetry": "garrison.components.telemetry:TelemetryComponent",
+    "migrator": "garrison.components.migrator:MigratorComponent",
+}
+
+#: ``listener(component, old_state, new_state)``, called on every lifecycle transition.
+StateListener = Callable[[str, ComponentState, ComponentState], None]
+
+
+class Runtime:
+    """A running set of supervised components. Create it with :func:`open_runtime`.
+
+    Lifecycle observation (for health probes and dashboards):
+    :meth:`state` / :meth:`states`, :meth:`add_state_listener`, :attr:`started`
+    (startup finished), :attr:`stopping` (a full stop has begun),
+    :meth:`wait_ready`, :meth:`wait_stopping`.
+    """
+
+    def __init__(self, config: GarrisonConfig, components: Sequence[type[Component]] = ()) -> None:
+        self.config = config
+        self.data_dir = config.runtime.data_dir
+        self.graph = ComponentGraph(_build_specs(config, components))
+        self._supervisor = Supervisor(
+            self.graph,
+            config.runtime,
+            create=self._create,
+            on_state=self._state_changed,
+            on_escalation=self._escalated,
+        )
+        self._refs = {name: ActorRef(slot.cell) for name, slot in self._supervisor.slots.items()}
+        self._listeners: list[StateListener] = []
+        self._changed = asyncio.Event()
+        self._started = False
+        self._entered = False
+        self._host: asyncio.Task[Any] | None = None
+        self._cancelled_host = False
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Create the data directory and start every component (see ``Supervisor``)."""
+        data_dir = self.data_dir.expanduser()
+        if not data_dir.is_absolute():
+            data_dir = Path.cwd() / data_dir
+        self.data_dir = data_dir
+        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        await self._supervisor.start()
+        self._started = True
+        self._notify()
+        log.info("runtime.started", components=list(self.graph.order))
+
+    async def aclose(self) -> None:
+        """Stop every component in reverse dependency order. Idempotent.
+
+        Raises :class:`~garrison.ShutdownError` naming the components that did
+        not stop cleanly (all the others were still stopped).
+        """
+        failures = await self._supervisor.stop()
+        self._notify()
+        log.info("runtime.stopped", failures=sorted(failures))
+        if failures:
+            raise ShutdownError(failures)
+
+    async def __aenter__(self) -> Runtime:
+        self._host = asyncio.current_task()
+        await self.start()
+        self._entered = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._entered = False
+        try:
+            await self.aclose()
+        except ShutdownError:
+            if exc is None and self._supervisor.escalation is None:
+                raise
+            log.warning("runtime.stop_failed_during_error", exc_info=True)
+        escalation = self._supervisor.escalation
+        if escalation is not None:
+            if self._cancelled_host and self._host is not None:
+                self._host.uncancel()
+            raise escalation
+
+    def _escalated(self, error: EscalationError) -> None:
+        self._notify()
+        # Like a task group: interrupt the body of `async with` so the
+        # escalation surfaces there instead of waiting for the body to finish.
+        if self._entered and self._host is not None and not self._host.done():
+            self._cancelled_host = True
+            self._host.cancel(msg=str(error))
+
+    # -- lookup ------------------------------------------------------------------
+
+    def ref(self, name: str) -> ActorRef:
+        """The ref of component ``name`` (valid across its restarts)."""
+        try:
+            return self._refs[name]
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def component(self, name: str) -> Component:
+        """The live instance of ``name`` (for facades); fails while it is not running."""
+        instance = self._supervisor.instance(self.ref(name).name)
+        if instance is None:
+            state = self.state(name)
+            raise LifecycleError(f"component {name!r} is {state}; it has no live instance")
+        return instance
+
+    @property
+    def component_names(self) -> list[str]:
+        """Every enabled component, in start order."""
+        return list(self.graph.order)
+
+    def spec(self, name: str) -> ComponentSpec:
+        """The resolved declaration of ``name`` (class, dependencies, restart, critical)."""
+        try:
+            return self.graph.specs[name]
+        except KeyError:
+            raise self._unknown(name) from None
+
+    def _unknown(self, name: str) -> ConfigError:
+        known = ", ".join(self.graph.order) or "none"
+        return ConfigError(f"no component named {name!r} (known: {known})", path=name)
+
+    # -- observation ---------------------------------------------------------------
+
+    def state(self, name: str) -> ComponentState:
+        """The lifecycle state of ``name``."""
+        self.ref(name)
+        return self._supervisor.slots[name].state
+
+    def states(self) -> dict[str, ComponentState]:
+        """Every component's state, in start order."""
+        return {name: slot.state for name, slot in self._supervisor.slots.items()}
+
+    def last_error(self, name: str) -> BaseException | None:
+        """Why ``name`` last failed to start or was marked failed (``None`` if it did not)."""
+        self.ref(name)
+        return self._supervisor.slots[name].error
+
+    async def health(self, probe: ProbeKind = "ready") -> HealthReport:
+        """Evaluate the ``"live"``, ``"ready"`` or ``"startup"`` probe; never hangs.
+
+        ``report.status`` is pass/warn/fail, ``report.to_dict(verbose=True)``
+        the ``application/health+json`` document (see docs/operations.md).
+        """
+        return await probes_for(self).evaluate(probe)
+
+    def statistics(self) -> dict[str, ActorStatistics]:
+        """Per-component actor statistics (mailbox depth, processed, failed, restarts)."""
+        return {name: ref.statistics() for name, ref in self._refs.items()}
+
+    @property
+    def started(self) -> bool:
+        """True once every component has started once (the startup phase is over)."""
+        return self._started
+
+    @property
+    def stopping(self) -> bool:
+        """True once a full stop has begun (shutdown or escalation); it never resets."""
+        return self._supervisor.stopping
+
+    @property
+    def escalation(self) -> EscalationError | None:
+        """The escalation that stopped this runtime, if any."""
+        return self._supervisor.escalation
+
+    @property
+    def ready(self) -> bool:
+        """Started, not stopping, and every critical component running."""
+        if not self._started or self.stopping:
+            return False
+        return all(
+            slot.state is ComponentState.RUNNING
+            for slot in self._supervisor.slots.values()
+            if slot.spec.critical
+        )
+
+    def add_state_listener(self, listener: StateListener) -> Callable[[], None]:
+        """Call ``listener(name, old, new)`` on every transition; returns a remover.
+
+        Listeners run synchronously in the supervisor: keep them quick. An
+        exception from one is logged and ignored.
+        """
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    async def wait_ready(self) -> None:
+        """Wait until :attr:`ready`; raise :class:`~garrison.LifecycleError` if stopping."""
+        while not self.ready:
+            if self.stopping:
+                raise LifecycleError("the runtime is stopping; it will not become ready")
+            await self._next_change()
+
+    async def wait_stopping(self) -> None:
+        """Wait until a full stop has begun (e.g. after an escalation)."""
+        while not self.stopping:
+            await self._next_change()
+
+    async def _next_change(self) -> None:
+        await self._changed.wait()
+
+    def _state_changed(self, name: str, old: ComponentState, new: ComponentState) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(name, old, new)
+            except Exception:
+                log.exception("runtime.listener_failed", component=name)
+        self._notify()
+
+    def _notify(self) -> None:
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+
+    def _create(self, spec: ComponentSpec) -> Component:
+        instance = spec.component_class()
+        instance.bind(name=spec.name, config=spec.config, data_dir=self.data_dir, runtime=self)
+        return instance
+
+
+ConfigSource = GarrisonConfig | Mapping[str, Any] | str | os.PathLike[str] | None
+
+
+@contextlib.asynccontextmanager
+async def open_runtime(
+    config: ConfigSource = None,
+    *,
+    components: Sequence[type[Component]] = (),
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Runtime]:
+    """Start a runtime for the duration of the block; stop it on exit.
+
+    ``config`` is a :class:`~garrison.config.GarrisonConfig`, a path to a TOML
+    file, a mapping shaped like the TOML, or ``None`` (defaults). File and
+    mapping configs take ``GARRISON_*`` variables from ``environ``
+    (``os.environ`` when ``None``). ``components`` are Component classes given in
+    code (their ``[components.<name>]`` table, if any, still applies).
+    ``overrides`` win over everything: ``stop_timeout=2`` sets
+    ``runtime.stop_timeout``; ``__`` nests (``restart__max_restarts=1``,
+    ``components__cache__size=10``)::
+
+        async with garrison.open_runtime("config/garrison.toml", components=[Cache]) as rt:
+            await rt.wait_ready()
+            await rt.ref("cache").ask(Get("k"))
+
+    An escalation interrupts the block and is raised from it as
+    :class:`~garrison.EscalationError`; a failed start raises
+    :class:`~garrison.StartupError` before the block runs.
+    """
+    resolved = await _resolve_config(config, environ, overrides)
+    runtime = Runtime(resolved, components)
+    async with runtime:
+        yield runtime
+
+
+async def _resolve_config(
+    config: ConfigSource, environ: Mapping[str, str] | None, overrides: Mapping[str, Any]
+) -> GarrisonConfig:
+    layer: dict[str, Any] = {}
+    for key, value in overrides.items():
+        parts = key.split("__")
+        if parts[0] not in ("runtime", "components") and not key.startswith("sections__"):
+            parts = ["runtime", *parts]
+        node = layer
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    if isinstance(config, GarrisonConfig):
+        if not layer:
+            return config
+        return build_config(merge_settings(_as_mapping(config), layer), source=config.source)
+    if config is None or isinstance(config, Mapping):
+        data = merge_settings({}, config or {})
+        merge_settings(data, environment_layer(os.environ if environ is None else environ))
+        return build_config(merge_settings(data, layer))
+    path = Path(config)
+    return await asyncio.to_thread(load_config, path, environ=environ, overrides=layer)
+
+
+def _as_mapping(config: GarrisonConfig) -> dict[str, Any]:
+    runtime = dataclasses.asdict(config.runtime)
+    components: dict[str, Any] = {}
+    for name, settings in config.components.items():
+        table: dict[str, Any] = dict(settings.options)
+        for key in ("factory", "depends_on", "restart", "critical"):
+            value = getattr(settings, key)
+            if value is not None:
+                table[key] = value
+        table["enabled"] = settings.enabled
+        components[name] = table
+    return {"runtime": runtime, "components": components, **config.sections}
+
+
+def _build_specs(
+    config: GarrisonConfig, components: Sequence[type[Component]]
+) -> list[ComponentSpec]:
+    classes: dict[str, type[Component]] = {}
+    for cls in components:
+        if not (isinstance(cls, type) and issubclass(cls, Component)):
+            raise ConfigError(f"components must be Component subclasses, got {cls!r}")
+        if not cls.name:
+            raise ConfigError(f"component class {cls.__qualname__} has no name")
+        if cls.name in classes:
+            raise ConfigError(f"duplicate component name {cls.name!r}", path=cls.name)
+        classes[cls.name] = cls
+    names = [*classes, *(n for n in config.components if n not in classes)]
+    disabled = {n for n, s in config.components.items() if not s.enabled}
+    specs: list[ComponentSpec] = []
+    for name in names:
+        settings = config.components.get(name, ComponentSettings())
+        if not settings.enabled:
+            continue
+        path = f"components.{name}"
+        cls = classes.get(name) or _import_factory(name, settings.factory)
+        depends_on = settings.depends_on if settings.depends_on is not None else cls.depends_on
+        for dep in depends_on:
+            if dep in disabled:
+                raise ConfigError(
+                    f"component {name!r} depends on {dep!r}, which is disabled",
+                    path=f"{path}.depends_on",
+                )
+        restart = settings.restart or cls.restart
+        if restart not in get_args(RestartType):
+            raise ConfigError(
+                f"expected one of {', '.join(get_args(RestartType))}, got {restart!r}",
+                path=f"{path}.restart",
+            )
+        if cls.config_class is not None:
+            typed = parse_section(cls.config_class, settings.options, path=path)
+        elif settings.options:
+            key = sorted(settings.options)[0]
+            raise ConfigError(
+                f"unknown key ({cls.__qualname__} takes no settings of its own)",
+                path=f"{path}.{key}",
+            )
+        else:
+            typed = None
+        specs.append(
+            ComponentSpec(
+                name=name,
+                component_class=cls,
+                depends_on=tuple(depends_on),
+                restart=restart,
+                critical=cls.critical if settings.critical is None else settings.critical,
+                starts_first=cls.starts_first,
+                config=typed,
+                options=settings.options,
+            )
+        )
+    return specs
+
+
+def _import_factory(name: str, factory: str | None) -> type[Component]:
+    path = f"components.{name}.factory"
+    target = factory or BUILTIN_COMPONENTS.get(name)
+    if target is None:
+        raise ConfigError(
+            f'component {name!r} needs a factory ("package.module:Class"); '
+            f"built-ins without one: {', '.join(BUILTIN_COMPONENTS)}",
+            path=path,
+        )
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f'expected "package.module:Class", got {target!r}', path=path)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"cannot import module {module_name!r}: {exc}", path=path) from exc
+    try:
+        cls = getattr(module, attr)
+    except AttributeError as exc:
+        raise ConfigError(f"module {module_name!r} has no {attr!r}", path=path) from exc
+    if not (isinstance(cls, type) and issubclass(cls, Component)):
+        raise ConfigError(f"{target!r} is not a Component subclass", path=path)
+    return cls
