@@ -142,3 +142,19 @@ async def test_two_runtimes_have_their_own_probes(tmp_path: Path) -> None:
         assert (await probes_for(b).ready()).status is W
         await probes_for(a).aclose()
         await probes_for(b).aclose()
+
+
+async def test_runtime_health_returns_the_report_of_each_probe(tmp_path: Path) -> None:
+    async with garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path)) as rt:
+        ready = await rt.health("ready")
+        assert ready.probe == "ready"
+        assert ready.status is P
+        assert ready.to_dict()["checks"] == {"store": [{"status": "pass"}]}
+        assert (await rt.health()).probe == "ready"
+        assert (await rt.health("live")).ok
+        assert (await rt.health("startup")).ok
+    # After the stop: not ready, and the reason says so.
+    after = await rt.health("ready")
+    assert after.status is F
+    assert after.output == "the runtime is stopping"
+    await probes_for(rt).aclose()
