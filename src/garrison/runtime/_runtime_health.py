@@ -111,8 +111,13 @@ def _not_running(name: str, state: ComponentState) -> Callable[[], Awaitable[Che
 
 
 def probes_for(runtime: Runtime, settings: ProbeSettings | None = None) -> HealthProbes:
-    """The probes of ``runtime`` (created with ``settings`` on first use, then reused)."""
+    """The probes of ``runtime``, created on first use and reused after.
+
+    ``settings``, when given, replace the probes' timings from now on.
+    """
     probes = _PROBES.get(runtime)
+    if probes is not None and settings is not None:
+        probes.settings = settings
     if probes is None:
         target = RuntimeProbeTarget(runtime)
         probes = HealthProbes(target, settings, monitor_until=lambda: target.finished)

@@ -20,6 +20,9 @@ The ``[health]`` table of the config::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -27,17 +30,27 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from garrison.config import parse_section
-from garrison.exceptions import StartupError
+from garrison.exceptions import ConfigError, StartupError
 from garrison.runtime._asgi import HealthApp
 from garrison.runtime._http import ProbeServer
 from garrison.runtime._probes import HealthProbes, ProbeSettings
+from garrison.runtime._runtime_health import probes_for
 from garrison.runtime._status_file import StatusFileWriter
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    import argparse
+    from collections.abc import AsyncIterator, Mapping
     from types import TracebackType
 
-__all__ = ["DEFAULT_HEALTH_PORT", "HealthService", "HealthSettings"]
+    from garrison.runtime._runtime import Runtime
+
+__all__ = [
+    "DEFAULT_HEALTH_PORT",
+    "HealthService",
+    "HealthSettings",
+    "add_health_arguments",
+    "serving_health",
+]
 
 log = structlog.get_logger("garrison.health")
 
@@ -110,6 +123,15 @@ class HealthService:
         """Readiness fails from now on (see :meth:`HealthProbes.begin_drain`)."""
         self.probes.begin_drain()
 
+    async def drain(self) -> None:
+        """Fail readiness now, then wait ``drain_delay`` so balancers stop sending traffic."""
+        self.begin_drain()
+        log.info("health.draining", delay_s=self.settings.drain_delay)
+        if self.settings.drain_delay > 0:
+            # A deliberate delay, not synchronisation: load balancers need
+            # time to see the failing readiness before anything stops.
+            await asyncio.sleep(self.settings.drain_delay)
+
     async def start(self) -> None:
         """Start the lag monitor, the HTTP server and the status file writer."""
         settings = self.settings
@@ -164,3 +186,53 @@ class HealthService:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def add_health_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--health-host`` and ``--health-port`` (they override the ``[health]`` table)."""
+    parser.add_argument(
+        "--health-host",
+        default=None,
+        help="address the probe server listens on (default: [health] host, else 127.0.0.1)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=int,
+        default=None,
+        help=f"probe server port; 0 picks a free one (default: [health] port, "
+        f"else {DEFAULT_HEALTH_PORT})",
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving_health(
+    runtime: Runtime, *, host: str | None = None, port: int | None = None
+) -> AsyncIterator[HealthService]:
+    """Serve ``runtime``'s probes (HTTP and/or status file) per its ``[health]`` table.
+
+    Enter it *before* starting the runtime, so the startup probe answers while
+    components start (a long migration shows as "startup: fail", not as a
+    dead process)::
+
+        runtime = Runtime(config)
+        async with serving_health(runtime, port=0) as health, runtime:
+            await stop_requested.wait()
+            await health.drain()   # readiness fails, drain_delay passes
+        # components stopped, then the probe server closed
+
+    ``host`` / ``port`` (the command line) override the config.
+    """
+    settings = HealthSettings.from_section(runtime.config.section("health"))
+    changes: dict[str, Any] = {}
+    if host is not None:
+        changes["host"] = host
+    if port is not None:
+        changes["port"] = port
+    if changes:
+        try:
+            settings = dataclasses.replace(settings, **changes)
+        except ValueError as exc:
+            raise ConfigError(str(exc), path="health") from exc
+    probes = probes_for(runtime, settings.probe_settings())
+    async with HealthService(probes, settings) as service:
+        yield service
