@@ -23,8 +23,8 @@ from _crash_writer import KEYS, expected_state
 from garrison.stores.edn import Keyword, loads
 
 WRITER = Path(__file__).with_name("_crash_writer.py")
-KILLS_PER_LANE = 105
-LANES = 2  # two writers on two files at once: the kills are cheap, the starts are not
+KILLS_PER_LANE = 120
+LANES = 2  # two writers on two files at once
 
 
 def on_disk(path: Path) -> dict[str, Any]:
@@ -44,43 +44,53 @@ def lane(folder: Path, seed: int) -> tuple[int, int, int]:
     previous = 0
     mid_write = 0
     flushes_seen = 0
-    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
-    for _ in range(KILLS_PER_LANE):
-        child = subprocess.Popen(
-            [sys.executable, str(WRITER), str(path)],
-            stdout=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert child.stdout is not None
-        try:
-            ready = child.stdout.readline().split()
+    zygote = subprocess.Popen(
+        [sys.executable, str(WRITER), str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    assert zygote.stdin is not None
+    assert zygote.stdout is not None
+    try:
+        for _ in range(KILLS_PER_LANE):
+            zygote.stdin.write("go\n")
+            zygote.stdin.flush()
+            ready = zygote.stdout.readline().split()
             assert ready[:1] == ["ready"], f"writer did not start: {ready}"
-            assert int(ready[1]) == previous, "the writer loaded a different state than was left"
+            pid, loaded = int(ready[1]), int(ready[2])
+            assert loaded == previous, "the writer loaded a different state than was left"
             durable = previous
-            # The kill moment: after a random number of confirmed flushes (0-3),
-            # while the debounced writer keeps flushing on its own in between.
-            for _ in range(rng.randrange(4)):
-                word, value = child.stdout.readline().split()
-                assert word == "flushed"
-                durable = int(value)
-                flushes_seen += 1
-        finally:
-            child.send_signal(signal.SIGKILL)
-            child.wait()
-            child.stdout.close()
-        assert child.returncode == -signal.SIGKILL
-        mid_write += any(name != "memory.edn" for name in os.listdir(folder))
-        state = on_disk(path)
-        n = state.get("state/n", 0)
-        assert n >= durable, f"state {n} on disk, but {durable} was reported flushed"
-        assert n >= previous, f"state went back from {previous} to {n}"
-        expected = expected_state(n)
-        if state != expected:
-            # Between put_many and delete of one step, tmp/{n-1} is still there.
-            expected[f"tmp/{n - 1}"] = n - 1
-            assert state == expected, f"file is not a complete state (state/n = {n})"
-        previous = n
+            try:
+                # The kill moment: after a random number of confirmed flushes
+                # (0-3), while the debounced writer keeps flushing on its own.
+                for _ in range(rng.randrange(4)):
+                    word, value = zygote.stdout.readline().split()
+                    assert word == "flushed"
+                    durable = int(value)
+                    flushes_seen += 1
+            finally:
+                os.kill(pid, signal.SIGKILL)
+            # Lines the writer printed before dying, then the zygote's report.
+            while not (line := zygote.stdout.readline()).startswith("exited"):
+                assert line.startswith("flushed"), line
+            assert line.split() == ["exited", str(pid), str(-signal.SIGKILL)]
+            mid_write += any(name != "memory.edn" for name in os.listdir(folder))
+            state = on_disk(path)
+            n = state.get("state/n", 0)
+            assert n >= durable, f"state {n} on disk, but {durable} was reported flushed"
+            assert n >= previous, f"state went back from {previous} to {n}"
+            expected = expected_state(n)
+            if state != expected:
+                # Between put_many and delete of one step, tmp/{n-1} is still there.
+                expected[f"tmp/{n - 1}"] = n - 1
+                assert state == expected, f"file is not a complete state (state/n = {n})"
+            previous = n
+    finally:
+        zygote.stdin.close()
+        zygote.wait(timeout=10)
+        zygote.stdout.close()
     return previous, mid_write, flushes_seen
 
 

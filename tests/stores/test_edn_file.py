@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison.exceptions import FlushError, StoreLoadError
+from garrison.exceptions import FlushError, StoreError, StoreLoadError
 from garrison.stores._edn_file import EdnFileStore
 from garrison.stores._keys import edn_key
 from garrison.stores._protocol import MISSING, KeyValueStore
@@ -27,7 +27,7 @@ def read_file(path: Path) -> object:
 
 async def test_a_missing_file_is_an_empty_store_and_a_flush_creates_it(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         assert isinstance(store, KeyValueStore)
         assert await store.count() == 0
         assert not path.exists()
@@ -38,14 +38,14 @@ async def test_a_missing_file_is_an_empty_store_and_a_flush_creates_it(tmp_path:
 
 async def test_data_survives_close_and_reopen(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put_many([("a/1", 1), ("a/2", [1, "two", None]), ("b/1", "x")])
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         assert await store.scan() == [("a/1", 1), ("a/2", [1, "two", None]), ("b/1", "x")]
 
 
 async def test_reads_writes_scans_and_counts(tmp_path: Path) -> None:
-    async with await EdnFileStore.open(tmp_path / "m.edn") as store:
+    async with EdnFileStore(tmp_path / "m.edn") as store:
         await store.put_many([(f"s/{i:02}", i) for i in range(10)])
         await store.put("t/x", None)
         await store.put(Keyword("t/y"), 2)  # an EDN key names the same entry as its text
@@ -71,7 +71,7 @@ async def test_a_file_that_does_not_parse_is_refused_and_left_untouched(tmp_path
     original = b'{:a/b 1\n :c/d [1 2\n :e/f "x"}'
     path.write_bytes(original)
     with pytest.raises(StoreLoadError) as info:
-        await EdnFileStore.open(path)
+        await EdnFileStore(path).open()
     message = str(info.value)
     assert str(path) in message
     cause = info.value.__cause__
@@ -84,14 +84,14 @@ async def test_a_top_level_that_is_not_a_map_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
     path.write_bytes(b"[1 2 3]")
     with pytest.raises(StoreLoadError, match="not a map"):
-        await EdnFileStore.open(path)
+        await EdnFileStore(path).open()
     assert path.read_bytes() == b"[1 2 3]"
 
 
 async def test_non_keyword_top_level_keys_stay_lossless(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
     path.write_text('{"s" 1, 42 :x, :k/w 4}', encoding="utf-8")
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         assert await store.keys() == sorted(['#edn "s"', "#edn 42", "k/w"])
         await store.put("k/w", 5)
     assert read_file(path) == {"s": 1, 42: Keyword("x"), Keyword("k/w"): 5}
@@ -99,7 +99,7 @@ async def test_non_keyword_top_level_keys_stay_lossless(tmp_path: Path) -> None:
 
 async def test_a_write_is_saved_after_the_quiet_period(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path, quiet_period=0.05, max_delay=1.0) as store:
+    async with EdnFileStore(path, quiet_period=0.05, max_delay=1.0) as store:
         started = time.monotonic()
         await store.put("a/b", 1)
         assert store.writer_lag >= 0.0
@@ -113,7 +113,7 @@ async def test_a_write_is_saved_after_the_quiet_period(tmp_path: Path) -> None:
 async def test_a_steady_stream_of_writes_still_reaches_disk(tmp_path: Path) -> None:
     # Writes every 10 ms never leave a 50 ms quiet period; max_delay bounds the wait.
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path, quiet_period=0.05, max_delay=0.15) as store:
+    async with EdnFileStore(path, quiet_period=0.05, max_delay=0.15) as store:
         stop = asyncio.Event()
 
         async def stream() -> int:
@@ -137,7 +137,7 @@ async def test_a_steady_stream_of_writes_still_reaches_disk(tmp_path: Path) -> N
 
 async def test_a_flush_reserialises_only_changed_entries(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put_many([(f"k/{i}", {Keyword("i"): i}) for i in range(500)])
         await store.flush()
         assert store.statistics().last_flush_encoded == 500
@@ -150,7 +150,7 @@ async def test_a_flush_reserialises_only_changed_entries(tmp_path: Path) -> None
         expected[Keyword("k/7")] = "changed"
         assert read_file(path) == expected
     # After a reopen the loaded entries are encoded once, at the first flush.
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put("k/new", 1)
         await store.flush()
         assert store.statistics().last_flush_encoded == 500
@@ -164,7 +164,7 @@ async def test_flush_is_atomic_keeps_permissions_and_leaves_no_temp_files(
     path.chmod(0o640)
     stale = tmp_path / ".memory.edn.garrison-tmp-1-dead"
     stale.write_text("{:half", encoding="utf-8")  # a crashed writer's leftover
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         assert not stale.exists()
         await store.put("b", 2)
         await store.flush()
@@ -175,7 +175,7 @@ async def test_flush_is_atomic_keeps_permissions_and_leaves_no_temp_files(
 
 async def test_a_failing_flush_keeps_the_data_reports_it_and_recovers(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    store = await EdnFileStore.open(path, quiet_period=0.01, max_delay=0.05, max_backoff=0.05)
+    store = await EdnFileStore(path, quiet_period=0.01, max_delay=0.05, max_backoff=0.05).open()
     try:
         await store.put("a/b", 1)
         await store.flush()
@@ -205,7 +205,7 @@ async def test_a_failing_flush_keeps_the_data_reports_it_and_recovers(tmp_path: 
 
 async def test_close_reports_a_final_flush_that_fails(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    store = await EdnFileStore.open(path)
+    store = await EdnFileStore(path).open()
     await store.put("a/b", 1)
     path.mkdir()
     with pytest.raises(FlushError):
@@ -218,7 +218,7 @@ async def test_a_value_with_no_edn_form_fails_the_flush_but_not_the_others(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put("good/1", 1)
         await store.put("bad/1", object())
         with pytest.raises(FlushError, match="no EDN form"):
@@ -230,7 +230,7 @@ async def test_a_value_with_no_edn_form_fails_the_flush_but_not_the_others(
 
 async def test_concurrent_writers_and_flushes_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path, quiet_period=0.001, max_delay=0.005) as store:
+    async with EdnFileStore(path, quiet_period=0.001, max_delay=0.005) as store:
 
         async def worker(w: int) -> None:
             for i in range(200):
@@ -246,7 +246,7 @@ async def test_concurrent_writers_and_flushes_lose_nothing(tmp_path: Path) -> No
 
 async def test_a_cancelled_flush_caller_loses_nothing(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put_many([(f"k/{i}", "v" * 100) for i in range(2000)])
         caller = asyncio.create_task(store.flush())
         await asyncio.sleep(0)  # let the flush start its thread
@@ -262,7 +262,7 @@ async def test_a_cancelled_flush_caller_loses_nothing(tmp_path: Path) -> None:
 async def test_every_operation_makes_a_span(
     tmp_path: Path, span_exporter: InMemorySpanExporter
 ) -> None:
-    async with await EdnFileStore.open(tmp_path / "memory.edn") as store:
+    async with EdnFileStore(tmp_path / "memory.edn") as store:
         await store.put_many([("a", 1), ("b", 2)])
         await store.get("a")
         await store.flush()
@@ -276,16 +276,16 @@ async def test_every_operation_makes_a_span(
 
 
 async def test_writes_after_close_are_refused(tmp_path: Path) -> None:
-    store = await EdnFileStore.open(tmp_path / "memory.edn")
+    store = await EdnFileStore(tmp_path / "memory.edn").open()
     await store.aclose()
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(StoreError, match="closed"):
         await store.put("a", 1)
     assert os.listdir(tmp_path) == []
 
 
 async def test_an_incremental_file_is_byte_for_byte_a_whole_dump(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
-    async with await EdnFileStore.open(path) as store:
+    async with EdnFileStore(path) as store:
         await store.put_many(
             [(f"k/{i}", {Keyword("n"): i, Keyword("s"): {"x"}}) for i in range(50)]
         )

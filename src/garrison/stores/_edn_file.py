@@ -57,7 +57,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from garrison.exceptions import EdnError, FlushError
+from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, join_entries, load_file
 from garrison.stores._keys import key_text
@@ -99,11 +99,12 @@ class EdnFileStoreStatistics:
 class EdnFileStore:
     """The legacy EDN memory store: the whole map in memory, flushed to one file.
 
-    Open it with :meth:`open` (or ``async with await EdnFileStore.open(path)``);
-    keys are key texts (``"presence/s-1"`` for ``:presence/s-1``) or EDN keys.
+    Use it as an async context manager, or ``await store.open()`` and
+    ``await store.aclose()``; keys are key texts (``"presence/s-1"`` for
+    ``:presence/s-1``) or EDN keys.
 
     >>> async def main(path):
-    ...     async with await EdnFileStore.open(path) as store:
+    ...     async with EdnFileStore(path) as store:
     ...         await store.put("presence/s-1", {"status": "online"})
     ...         await store.flush()  # on disk now
     """
@@ -148,28 +149,17 @@ class EdnFileStore:
 
     # ------------------------------------------------------------------ lifecycle
 
-    @classmethod
-    async def open(
-        cls,
-        path: str | os.PathLike[str],
-        *,
-        quiet_period: float = 0.1,
-        max_delay: float = 1.0,
-        max_backoff: float = 30.0,
-    ) -> Self:
-        """Load ``path`` (a missing file is an empty store) and start the writer.
+    async def open(self) -> Self:
+        """Load the file (a missing file is an empty store), start the writer; return self.
 
         Raises :class:`~garrison.exceptions.StoreLoadError` when the file cannot
-        be read or parsed; the file is left exactly as it was.
+        be read or parsed; the file is left exactly as it was. Opening an open
+        store does nothing; a closed store cannot be opened again.
         """
-        store = cls(path, quiet_period=quiet_period, max_delay=max_delay, max_backoff=max_backoff)
-        await store.start()
-        return store
-
-    async def start(self) -> None:
-        """Load the file and start the writer task (what :meth:`open` does)."""
-        if self._opened:
-            raise RuntimeError(f"EdnFileStore({str(self.path)!r}) is already open")
+        if self._opened and not self._closed:
+            return self
+        if self._closed:
+            raise StoreError(f"{self.path}: the store was closed; make a new EdnFileStore")
         with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
             self._data = await asyncio.to_thread(load_file, self.path)
         self._uncached = set(self._data)
@@ -177,11 +167,10 @@ class EdnFileStore:
         self._writer = asyncio.get_running_loop().create_task(
             self._write_loop(), name=f"garrison-edn-writer:{self.path.name}"
         )
+        return self
 
     async def __aenter__(self) -> Self:
-        if not self._opened:
-            await self.start()
-        return self
+        return await self.open()
 
     async def __aexit__(
         self,
@@ -339,7 +328,7 @@ class EdnFileStore:
     def _check_open(self) -> None:
         if self._closed or not self._opened:
             state = "closed" if self._closed else "not open yet"
-            raise RuntimeError(f"EdnFileStore({str(self.path)!r}) is {state}")
+            raise StoreError(f"{self.path}: the store is {state}")
 
     def _mark_dirty(self, texts: Iterable[str]) -> None:
         before = len(self._dirty)
