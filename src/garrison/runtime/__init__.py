@@ -10,13 +10,40 @@
 from __future__ import annotations
 
 from garrison.runtime._actor import Actor, handler
+from garrison.runtime._asgi import HealthApp
 from garrison.runtime._component import Component, ComponentState
 from garrison.runtime._envelope import Envelope
 from garrison.runtime._graph import ComponentGraph, ComponentSpec
-from garrison.runtime._health import CheckResult, HealthStatus, worst
+from garrison.runtime._health import (
+    HEALTH_CONTENT_TYPE,
+    CheckResult,
+    ComponentHealth,
+    HealthReport,
+    HealthStatus,
+    ProbeKind,
+    aggregate,
+    worst,
+)
+from garrison.runtime._http import ProbeServer
+from garrison.runtime._probes import (
+    ComponentView,
+    HealthProbes,
+    LoopLagMonitor,
+    ProbeSettings,
+    ProbeTarget,
+)
 from garrison.runtime._ref import ActorRef, ActorStatistics
 from garrison.runtime._runtime import BUILTIN_COMPONENTS, Runtime, StateListener, open_runtime
+from garrison.runtime._runtime_health import RuntimeProbeTarget, probes_for
+from garrison.runtime._serve import (
+    DEFAULT_HEALTH_PORT,
+    HealthService,
+    HealthSettings,
+    add_health_arguments,
+    serving_health,
+)
 from garrison.runtime._standalone import open_actor
+from garrison.runtime._status_file import StatusFileWriter, read_status_file
 from garrison.runtime._tracing import tracing_active
 
 __all__ = [
@@ -38,4 +65,26 @@ __all__ = [
     "open_runtime",
     "tracing_active",
     "worst",
+    # health: probes, reports, serving them
+    "ComponentHealth",
+    "ComponentView",
+    "DEFAULT_HEALTH_PORT",
+    "HEALTH_CONTENT_TYPE",
+    "HealthApp",
+    "HealthProbes",
+    "HealthReport",
+    "HealthService",
+    "HealthSettings",
+    "LoopLagMonitor",
+    "ProbeKind",
+    "ProbeServer",
+    "ProbeSettings",
+    "ProbeTarget",
+    "RuntimeProbeTarget",
+    "StatusFileWriter",
+    "add_health_arguments",
+    "aggregate",
+    "probes_for",
+    "read_status_file",
+    "serving_health",
 ]
