@@ -45,6 +45,7 @@ __all__ = [
     "APPLICATION_ID",
     "MIGRATIONS",
     "SCHEMA_VERSION",
+    "check_database",
     "ensure_schema",
     "expression_index_sql",
     "json_path_sql",
@@ -106,18 +107,15 @@ async def _scalar(conn: aiosqlite.Connection, sql: str) -> int:
     return int(rows[0][0])
 
 
-async def ensure_schema(
-    conn: aiosqlite.Connection,
-    path: str,
-    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+async def check_database(
+    conn: aiosqlite.Connection, path: str, newest: int = SCHEMA_VERSION
 ) -> int:
-    """Bring the database on ``conn`` to the newest schema; return the version found.
+    """Check, changing nothing, that ``conn`` holds a garrison store of a known schema.
 
-    Raises :class:`SchemaVersionError` for a database written by a newer
-    garrison, and :class:`StoreLoadError` for a file that is some other
-    application's database. Nothing is changed in either case.
+    Returns the schema version found (0 for an empty file). Raises
+    :class:`SchemaVersionError` for a database written by a newer garrison,
+    and :class:`StoreLoadError` for some other application's database.
     """
-    newest = len(migrations)
     app_id = await _scalar(conn, "PRAGMA application_id")
     found = await _scalar(conn, "PRAGMA user_version")
     if app_id not in (0, APPLICATION_ID):
@@ -136,6 +134,20 @@ async def ensure_schema(
             f"{path}: database schema version {found} was written by a newer garrison; "
             f"this version knows schema versions up to {newest}"
         )
+    return found
+
+
+async def ensure_schema(
+    conn: aiosqlite.Connection,
+    path: str,
+    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+) -> int:
+    """Bring the database on ``conn`` to the newest schema; return the version found.
+
+    Checks first with :func:`check_database`; nothing is changed when that fails.
+    """
+    newest = len(migrations)
+    found = await check_database(conn, path, newest)
     for version in range(found + 1, newest + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 import time
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -32,7 +33,12 @@ import aiosqlite
 from garrison.exceptions import StoreError, StoreLoadError
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._protocol import MISSING
-from garrison.stores._schema import ensure_schema, expression_index_sql, json_path_sql
+from garrison.stores._schema import (
+    check_database,
+    ensure_schema,
+    expression_index_sql,
+    json_path_sql,
+)
 from garrison.stores._sqlite_types import Change, KindClassifier, classifier_for, to_micros
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
@@ -40,6 +46,7 @@ from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_v
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
     from os import PathLike
+    from pathlib import Path
     from types import TracebackType
 
 __all__ = ["SqliteStore"]
@@ -78,6 +85,8 @@ _CHANGES: Final = (
     "ORDER BY at, seq LIMIT ?"
 )
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+# Close tasks in flight (see SqliteStore._close_connection).
+_closing: set[asyncio.Future[None]] = set()
 
 
 def _prefix_bounds(prefix: str) -> tuple[str, str] | None:
@@ -158,6 +167,8 @@ class SqliteStore:
         conn = aiosqlite.connect(self.path, isolation_level=None)
         try:
             await conn
+            # Identify the file before anything (such as the switch to WAL) writes to it.
+            await check_database(conn, self.path)
             await self._configure(conn)
             await ensure_schema(conn, self.path)
             await self._after_schema(conn)
@@ -193,8 +204,6 @@ class SqliteStore:
             await conn.execute(_META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
-        if self.indexes:
-            await conn.execute("ANALYZE entries")
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM history"))
         self._last_micros = max(self._last_micros, int(rows[0][0] or 0))
 
@@ -222,8 +231,23 @@ class SqliteStore:
             await self._close_connection(conn)
 
     @staticmethod
-    async def _close_connection(conn: aiosqlite.Connection) -> None:
-        await asyncio.shield(conn.close())
+    async def _close_connection(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
+        async def shutdown() -> None:
+            try:
+                if optimize:
+                    # SQLite's advice for long-lived connections: refresh planner
+                    # statistics at close, bounded so a big database stays quick.
+                    await conn.execute("PRAGMA analysis_limit = 400")
+                    await conn.execute("PRAGMA optimize")
+            except sqlite3.Error:
+                pass  # only an optimisation; closing is what matters
+            finally:
+                await conn.close()
+
+        task = asyncio.ensure_future(shutdown())
+        _closing.add(task)  # a strong reference while it may outlive a cancelled caller
+        task.add_done_callback(_closing.discard)
+        await asyncio.shield(task)
 
     @property
     def connection(self) -> aiosqlite.Connection:
@@ -487,6 +511,36 @@ class SqliteStore:
             await self._write(
                 ((_RECORD_CLEAR, (self._now(),), False), ("DELETE FROM entries", (), False))
             )
+
+    # -- backup and restore ----------------------------------------------------
+
+    async def backup(self, target: str | PathLike[str]) -> Path:
+        """Copy the database to the file ``target`` while the store stays in use.
+
+        Uses SQLite's online backup API; ``target`` only ever holds a complete
+        backup (written beside it, fsynced, renamed). Returns the absolute path.
+        """
+        from garrison.stores._sqlite_backup import backup_store  # noqa: PLC0415 - cycle
+
+        return await backup_store(self, target)
+
+    async def restore(self, source: str | PathLike[str]) -> None:
+        """Replace the store's data with the backup file ``source``.
+
+        The backup is checked first (``PRAGMA integrity_check``, a garrison
+        store, a schema this version reads); a backup that fails raises
+        :class:`StoreLoadError` (or :class:`SchemaVersionError`) and the
+        current database is left exactly as it was. A backup of an older
+        schema is upgraded after the copy.
+        """
+        from garrison.stores._sqlite_backup import restore_store  # noqa: PLC0415 - cycle
+
+        await restore_store(self, source)
+
+    async def _after_restore(self) -> None:
+        conn = self.connection
+        await ensure_schema(conn, self.path)
+        await self._after_schema(conn)
 
     # -- meta and health -------------------------------------------------------
 

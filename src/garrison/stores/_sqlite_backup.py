@@ -1,0 +1,141 @@
+"""Online backup and checked restore of a :class:`SqliteStore`.
+
+Backup uses SQLite's online backup API on the store's own connection while the
+store stays in use: the copy is made under the store's write lock (so it never
+holds half of one of the store's own transactions) and other processes may
+keep reading and writing. The copy is written to a temporary file next to the
+target, switched to a single-file journal mode, fsynced and renamed into
+place, so the backup path only ever holds a complete backup.
+
+Restore first opens the backup read-only and runs ``PRAGMA integrity_check``,
+and checks that it is a garrison store of a schema version this garrison can
+read. Only then is it copied over the live database, again with the backup
+API, which replaces the destination in one transaction: a backup that fails
+any check, or a copy that fails midway, leaves the current database exactly as
+it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import aiosqlite
+
+from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
+from garrison.stores._schema import APPLICATION_ID, SCHEMA_VERSION
+from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+
+if TYPE_CHECKING:
+    from os import PathLike
+
+    from garrison.stores._sqlite import SqliteStore
+
+__all__ = ["backup_store", "check_backup", "restore_store"]
+
+_DATABASE: Final = "main"
+# How many integrity problems to name in an error before summarising.
+_PROBLEMS_SHOWN: Final = 3
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Directories cannot be opened for fsync on every platform (Windows).
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path) -> None:
+    """Make the copy one self-contained file, put it on disk, and move it into place."""
+    try:
+        dest.execute("PRAGMA journal_mode = DELETE")
+    finally:
+        dest.close()
+    with temp.open("rb+") as handle:
+        os.fsync(handle.fileno())
+    temp.replace(target)
+    _fsync_dir(target.parent)
+
+
+async def backup_store(store: SqliteStore, target: str | PathLike[str]) -> Path:
+    """Copy ``store``'s database to ``target`` while it stays in use; return the path."""
+    target_path = await asyncio.to_thread(Path(target).resolve)
+    temp = target_path.with_name(f".{target_path.name}.{uuid.uuid4().hex}.tmp")
+    conn = store.connection
+    with store_span(DB_SYSTEM_SQLITE, "backup", _DATABASE):
+        dest = await asyncio.to_thread(sqlite3.connect, temp, check_same_thread=False)
+        try:
+            async with store._write_lock:  # the backup is part of the store
+                await conn.backup(dest)
+            await asyncio.to_thread(_finish_backup, dest, temp, target_path)
+        except BaseException:
+            dest.close()
+            await asyncio.to_thread(temp.unlink, missing_ok=True)
+            raise
+    return target_path
+
+
+def check_backup(source: str | PathLike[str]) -> str:
+    """Check that ``source`` is a sound garrison backup; return its read-only URI.
+
+    Raises :class:`StoreLoadError` for a missing, unreadable, corrupt or
+    foreign file, :class:`SchemaVersionError` for one of a newer schema. Blocking:
+    run it off the event loop (:meth:`SqliteStore.restore` does).
+    """
+    path = Path(source)
+    if not path.is_file():
+        raise StoreLoadError(f"{path}: no backup file there")
+    uri = f"{path.resolve().as_uri()}?mode=ro"
+    try:
+        conn = sqlite3.connect(uri, uri=True)
+    except sqlite3.Error as exc:
+        raise StoreLoadError(f"{path}: cannot open the backup: {exc}") from exc
+    try:
+        problems = [row[0] for row in conn.execute("PRAGMA integrity_check")]
+        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreLoadError(f"{path}: the backup is not a readable database: {exc}") from exc
+    finally:
+        conn.close()
+    if problems != ["ok"]:
+        shown = "; ".join(problems[:_PROBLEMS_SHOWN])
+        more = (
+            f" (and {len(problems) - _PROBLEMS_SHOWN} more)"
+            if len(problems) > _PROBLEMS_SHOWN
+            else ""
+        )
+        raise StoreLoadError(f"{path}: the backup fails PRAGMA integrity_check: {shown}{more}")
+    if app_id != APPLICATION_ID:
+        raise StoreLoadError(f"{path}: not a garrison store backup (application_id {app_id:#x})")
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"{path}: the backup has schema version {version}, written by a newer garrison; "
+            f"this version knows up to {SCHEMA_VERSION}"
+        )
+    return uri
+
+
+async def restore_store(store: SqliteStore, source: str | PathLike[str]) -> None:
+    """Replace ``store``'s data with the backup at ``source`` after checking it."""
+    conn = store.connection
+    with store_span(DB_SYSTEM_SQLITE, "restore", _DATABASE):
+        uri = await asyncio.to_thread(check_backup, source)
+        # The write lock: no transaction of the store may straddle the copy.
+        async with aiosqlite.connect(uri, uri=True) as backup, store._write_lock:
+            try:
+                await backup.backup(conn)
+            except sqlite3.Error as exc:
+                raise StoreError(
+                    f"{store.path}: restoring from {source} failed; "
+                    f"the database was left as it was: {exc}"
+                ) from exc
+        await store._after_restore()  # upgrades, indexes, clock
