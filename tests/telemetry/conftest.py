@@ -29,6 +29,10 @@ def otel_globals(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(trace, "_TRACER_PROVIDER_SET_ONCE", Once())
     monkeypatch.setattr(metrics_internal, "_METER_PROVIDER", None)
     monkeypatch.setattr(metrics_internal, "_METER_PROVIDER_SET_ONCE", Once())
+    # The API's proxy remembers the provider it was pointed at last.
+    proxy = metrics_internal._PROXY_METER_PROVIDER
+    monkeypatch.setattr(proxy, "_real_meter_provider", None)
+    monkeypatch.setattr(proxy, "_meters", [])
     monkeypatch.setattr(_sdk, "_installed", None)
     assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
     assert type(metrics.get_meter_provider()).__name__ == "_ProxyMeterProvider"
