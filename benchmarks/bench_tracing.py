@@ -1,0 +1,164 @@
+"""What tracing costs per ask and per store operation.
+
+Three cases, each in a fresh interpreter (OpenTelemetry lets a process install
+its global tracer provider once):
+
+(a) ``none``: no SDK installed; the API's no-op path (the baseline);
+(b) ``always_on``: the SDK as garrison installs it (TracerProvider and
+    garrison's counting batch processor) with always-on sampling and an
+    exporter that accepts every batch and does nothing;
+(c) ``ratio_1pct``: the same with ``parentbased_traceidratio`` at 1%.
+
+Per case it times ``ask`` round trips to a standalone actor and SqliteStore
+``put`` + ``get`` on a real database file (WAL, synchronous=NORMAL). Rounds
+alternate the cases so background load hits them alike; each figure is the
+median over rounds, and the spread (max over min) is printed to show the noise.
+
+    .venv-test/bin/python benchmarks/bench_tracing.py [--rounds 5] [--asks 20000] [--ops 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, report
+from garrison.runtime import Actor, handler, open_actor
+from garrison.stores import SqliteStore
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+CASES = ("none", "always_on", "ratio_1pct")
+
+
+@dataclass(frozen=True)
+class Ping:
+    n: int
+
+
+class Echo(Actor):
+    @handler
+    async def ping(self, message: Ping) -> int:
+        return message.n
+
+
+def _install(case: str) -> None:
+    if case == "none":
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    from garrison.telemetry import CountingSpanProcessor
+
+    class NoOpExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    sampler = ALWAYS_ON if case == "always_on" else ParentBased(TraceIdRatioBased(0.01))
+    provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+    provider.add_span_processor(CountingSpanProcessor(NoOpExporter()))
+    trace.set_tracer_provider(provider)
+
+
+async def _measure(asks: int, ops: int) -> dict[str, float]:
+    async with open_actor(Echo(), name="echo") as ref:
+        for i in range(500):  # warm up
+            await ref.ask(Ping(i))
+        started = time.perf_counter()
+        for i in range(asks):
+            await ref.ask(Ping(i))
+        ask_seconds = (time.perf_counter() - started) / asks
+
+    with tempfile.TemporaryDirectory() as tmp:
+        async with SqliteStore(Path(tmp) / "bench.sqlite3") as store:
+            for i in range(100):
+                await store.put(f"warm/{i}", {"n": i})
+            started = time.perf_counter()
+            for i in range(ops):
+                await store.put(f"user/{i}", {"n": i, "name": "x" * 20})
+                await store.get(f"user/{i}")
+            store_seconds = (time.perf_counter() - started) / (2 * ops)
+    return {"ask": ask_seconds, "store": store_seconds}
+
+
+def _worker(case: str, asks: int, ops: int) -> None:
+    _install(case)
+    print(json.dumps(asyncio.run(_measure(asks, ops))))
+
+
+def _run_case(case: str, asks: int, ops: int) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", case, "--asks", str(asks), "--ops", str(ops)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--asks", type=int, default=20_000)
+    parser.add_argument("--ops", type=int, default=2_000)
+    parser.add_argument("--worker", choices=CASES, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        _worker(args.worker, args.asks, args.ops)
+        return
+
+    print(machine())
+    print(f"rounds={args.rounds} asks={args.asks} store ops={2 * args.ops} (put+get) per round")
+    runs: dict[str, dict[str, list[float]]] = {c: {"ask": [], "store": []} for c in CASES}
+    for _ in range(args.rounds):
+        for case in CASES:
+            result = _run_case(case, args.asks, args.ops)
+            for what in ("ask", "store"):
+                runs[case][what].append(result[what])
+    base = {w: statistics.median(runs["none"][w]) for w in ("ask", "store")}
+    for what, label in (("ask", "ask round trip"), ("store", "store operation")):
+        spread = max(runs["none"][what]) / min(runs["none"][what]) - 1
+        print(
+            f"(a) no SDK, {label}: {base[what] * 1e6:.1f} us "
+            f"(spread {spread * 100:.0f}% over rounds)"
+        )
+        for case, name in (
+            ("always_on", "(b) always-on, no-op exporter"),
+            ("ratio_1pct", "(c) 1% ratio"),
+        ):
+            values = runs[case][what]
+            median = statistics.median(values)
+            spread = max(values) / min(values) - 1
+            report(
+                f"{name}, {label} (us)",
+                median * 1e6,
+                base[what] * 1e6,
+                unit="us",
+                higher_is_better=False,
+            )
+            print(
+                f"    overhead {(median - base[what]) * 1e6:+.1f} us/op "
+                f"({(median / base[what] - 1) * 100:+.0f}%), spread {spread * 100:.0f}%"
+            )
+
+
+if __name__ == "__main__":
+    main()
