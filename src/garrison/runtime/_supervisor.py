@@ -25,11 +25,11 @@ from garrison.runtime._tracing import tracer, tracing_active
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from garrison.config import RuntimeSettings
+    from garrison.config import RestartSettings, RuntimeSettings
     from garrison.runtime._component import Component
     from garrison.runtime._graph import ComponentGraph, ComponentSpec
 
-__all__ = ["Supervisor"]
+__all__ = ["Supervisor", "backoff_delay"]
 
 log = structlog.get_logger("garrison.runtime")
 
@@ -302,13 +302,8 @@ class Supervisor:
         return len(self._restart_times) > policy.max_restarts
 
     def backoff_delay(self, name: str) -> float:
-        """Seconds to wait before restarting ``name`` again (exponential, with jitter)."""
-        policy = self.settings.restart
-        attempt = max(len(self._history[name]), 1)
-        growth = policy.backoff_multiplier ** (attempt - 1)
-        delay = min(policy.backoff_max, policy.backoff_initial * growth)
-        spread = policy.backoff_jitter
-        return max(0.0, delay * random.uniform(1 - spread, 1 + spread))
+        """Seconds to wait before restarting ``name`` again (see :func:`backoff_delay`)."""
+        return backoff_delay(self.settings.restart, len(self._history[name]))
 
     def _restart_targets(self, name: str) -> list[str]:
         strategy = self.settings.restart.strategy
@@ -381,6 +376,23 @@ class Supervisor:
         """Lifecycle details of one component (state, last error)."""
         slot = self.slots[name]
         return {"state": slot.state, "error": slot.error}
+
+
+def backoff_delay(policy: RestartSettings, attempt: int, rng: random.Random | None = None) -> float:
+    """The wait before restart number ``attempt`` (1-based, counted within the period).
+
+    ``backoff_initial * backoff_multiplier ** (attempt - 1)``, capped at
+    ``backoff_max``, then spread uniformly by ``± backoff_jitter`` so that
+    components crashing together do not restart in lockstep.
+    """
+    growth = policy.backoff_multiplier ** (max(attempt, 1) - 1)
+    delay = min(policy.backoff_max, policy.backoff_initial * growth)
+    spread = policy.backoff_jitter
+    factor = (rng or _RANDOM).uniform(1 - spread, 1 + spread)
+    return max(0.0, delay * factor)
+
+
+_RANDOM = random.Random()
 
 
 class _NullSpan:
