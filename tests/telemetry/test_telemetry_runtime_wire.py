@@ -119,3 +119,20 @@ async def test_a_runtime_run_arrives_as_connected_traces(
 
     assert {s.resource["service.name"] for s in spans} == {"shop-service"}
     assert {r.content_encoding for r in receiver.requests if r.path == "/v1/traces"} == {"gzip"}
+
+
+async def test_an_invalid_otel_variable_fails_the_start_and_names_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from garrison.exceptions import ConfigError, StartupError
+
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "sometimes")
+    config = {"runtime": {"data_dir": str(tmp_path)}, "components": {"telemetry": {}}}
+    with pytest.raises(StartupError) as info:
+        async with open_runtime(config, components=[Shop], environ={}):
+            pass
+    assert info.value.component == "telemetry"
+    assert "shop" in info.value.not_started
+    cause = info.value.__cause__
+    assert isinstance(cause, ConfigError)
+    assert cause.path == "OTEL_TRACES_SAMPLER"
