@@ -98,6 +98,7 @@ _VEC, _LIST, _MAP, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9
 _OPENERS: Final = frozenset((_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET))
 _CLOSERS: Final = {_VEC: "]", _LIST: ")", _MAP: "}", _SET: "}", _NSMAP: "}"}
 _KIND_NAMES: Final = {_VEC: "vector", _LIST: "list", _MAP: "map", _SET: "set", _NSMAP: "map"}
+_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _CONSTANTS: Final[dict[str, Any]] = {"nil": None, "true": True, "false": False}
 _SYMBOLIC_VALUES: Final = {"Inf": float("inf"), "-Inf": float("-inf"), "NaN": float("nan")}
 
@@ -203,7 +204,12 @@ def _read_number(token: str, text: str, pos: int) -> Any:
         denominator = int(m["denominator"])
         if denominator == 0:
             raise syntax_error(text, pos, f"ratio with zero denominator {token}")
-        return Fraction(sign * int(m["numerator"]), denominator)
+        ratio = Fraction(sign * int(m["numerator"]), denominator)
+        if ratio.denominator != 1:
+            return ratio
+        # Clojure's reader turns a whole ratio (6/1, 0/5) into an integer.
+        whole = ratio.numerator
+        return whole if _LONG_MIN <= whole <= _LONG_MAX else BigInt(whole)
     for digits, base, big in (("int", 10, "int_n"), ("hex", 16, "hex_n"), ("octal", 8, "octal_n")):
         if m[digits] is not None:
             value = sign * int(m[digits], base)
@@ -319,6 +325,9 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
                 raise EdnDepthError(
                     "set element nested too deeply to be made hashable", **_where(text, start)
                 ) from None
+        if Tagged in map(type, result):
+            # A tagged element keeps its hashable twin (Vector, FrozenMap) inside.
+            result = frozenset(_freeze(v) for v in items)
         if len(result) != len(items) and strict:
             raise syntax_error(text, start, "duplicate set element (strict mode)")
         return result
@@ -344,6 +353,9 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
             raise EdnDepthError(
                 "map key nested too deeply to be made hashable", **_where(text, start)
             ) from None
+    if Tagged in map(type, result):
+        it = iter(items)
+        result = {_freeze(k): v for k, v in zip(it, it, strict=True)}
     if len(result) * 2 != len(items) and strict:
         raise syntax_error(text, start, "duplicate map key (strict mode)")
     return result

@@ -29,7 +29,7 @@ map may hold ``:a``, ``a`` and ``"a"`` as three different keys.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar, Final
 
 __all__ = ["BigInt", "Char", "FrozenMap", "Keyword", "Symbol", "Tagged", "Vector"]
@@ -172,6 +172,16 @@ class Vector(tuple[Any, ...]):
 
     __slots__ = ()
 
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, list):
+            return list(self) == other
+        return tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    __hash__ = tuple.__hash__
+
     def __repr__(self) -> str:
         return f"Vector({list(self)!r})"
 
@@ -238,8 +248,10 @@ class Tagged:
         return type(other) is Tagged and other.tag == self.tag and other.value == self.value
 
     def __hash__(self) -> int:
-        value = self.value if isinstance(self.value, Hashable) else repr(self.value)
-        return hash(("tagged", self.tag, value))
+        # By tag alone: the value may be a list or a dict, and an equal value
+        # may be its hashable twin (Vector, FrozenMap), so nothing else is
+        # guaranteed to hash alike. Tagged keys are rare; collisions are cheap.
+        return hash(("tagged", self.tag))
 
     def __repr__(self) -> str:
         return f"Tagged({self.tag!r}, {self.value!r})"
