@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import sqlite3
 from typing import TYPE_CHECKING
@@ -102,3 +103,30 @@ async def test_commit_times_never_go_backwards(store: SqliteStore, tmp_path: Pat
         await reopened.put("t/1", "after")
         last = (await reopened.history("t/1"))[-1]
         assert last.at_micros > times[-1]
+
+
+async def test_change_feed_misses_nothing_under_concurrent_writers(store: SqliteStore) -> None:
+    await store.put("c/start", 0)
+    (mark,) = await store.history("c/start")
+
+    async def writer(n: int) -> None:
+        for i in range(5):
+            await store.put(f"c/{n}", i)
+
+    async with asyncio.TaskGroup() as group:
+        for n in range(8):
+            group.create_task(writer(n))
+    feed = await store.changed_since(mark.at)
+    assert len(feed) == 40
+    assert [c.seq for c in feed] == sorted(c.seq for c in feed)
+    assert [c.at_micros for c in feed] == sorted(c.at_micros for c in feed)
+    for n in range(8):
+        assert [c.value for c in feed if c.key == f"c/{n}"] == [0, 1, 2, 3, 4]
+
+
+async def test_feed_starts_strictly_after_the_given_time(store: SqliteStore) -> None:
+    await store.put("b/1", 1)
+    await store.put("b/2", 2)
+    first, second = await store.changed_since(0)
+    assert [c.key for c in await store.changed_since(first.at)] == ["b/2"]  # exclusive
+    assert await store.changed_since(second.at) == []

@@ -26,12 +26,12 @@ import asyncio
 import contextlib
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import aiosqlite
 
 from garrison.exceptions import StoreError, StoreLoadError
-from garrison.stores._keys import key_namespace, key_text
+from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace, key_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
     check_database,
@@ -39,12 +39,18 @@ from garrison.stores._schema import (
     expression_index_sql,
     json_path_sql,
 )
-from garrison.stores._sqlite_types import Change, KindClassifier, classifier_for, to_micros
+from garrison.stores._sqlite_types import (
+    Change,
+    KindClassifier,
+    by_namespace_kind,
+    classifier_for,
+    to_micros,
+)
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -80,11 +86,16 @@ _AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER B
 _HISTORY_OF: Final = (
     "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq"
 )
+_NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
 _CHANGES: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE at > ? AND seq > ? "
-    "ORDER BY at, seq LIMIT ?"
+    "SELECT seq, key, op, value, version, at FROM history WHERE seq >= coalesce("
+    f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {_NEXT_SEQ}) "
+    "AND seq > ?2 ORDER BY seq LIMIT ?3"
 )
+_RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?, {_NEXT_SEQ})"
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+# One statement of a write transaction: (sql, parameters, executemany?).
+_Statement: TypeAlias = tuple[str, Any, bool]
 # Close tasks in flight (see SqliteStore._close_connection).
 _closing: set[asyncio.Future[None]] = set()
 
@@ -287,15 +298,25 @@ class SqliteStore:
             now,
         )
 
-    async def _write(self, statements: Sequence[tuple[str, Any, bool]]) -> int:
-        """Run ``(sql, params, many)`` statements in one transaction.
+    async def _write(
+        self, build: Callable[[int], Sequence[_Statement]], *, history: bool = True
+    ) -> int:
+        """Run the statements ``build(now)`` makes in one transaction committed at ``now``.
 
+        ``now`` is taken under the write lock, so commit times increase in
+        commit order. ``build`` runs before ``BEGIN``: a value that cannot be
+        encoded fails the call without touching the database. ``history``
+        records the transaction in ``commits`` (every write of entries does).
         Returns the row count of the last statement (triggers not included).
         """
         conn = self.connection
         async with self._write_lock:
+            now = self._now()
+            statements = build(now)
             await conn.execute("BEGIN IMMEDIATE")
             try:
+                if history:
+                    await conn.execute(_RECORD_COMMIT, (now,))
                 rowcount = 0
                 for sql, params, many in statements:
                     if many:
@@ -466,50 +487,67 @@ class SqliteStore:
 
     async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
-        row = self._row(key, value, self._now(), kind)
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=_UPSERT):
-            await self._write(((_UPSERT, row, False),))
+            await self._write(lambda now: ((_UPSERT, self._row(key, value, now, kind), False),))
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
         """Set many keys in one transaction: all of them or, on error, none."""
-        now = self._now()
-        make = self._row
-        rows = [make(key, value, now, kind) for key, value in items]
-        if not rows:
+        batch = items if isinstance(items, list | tuple) else list(items)
+        if not batch:
             return
+
+        def build(now: int) -> tuple[_Statement]:
+            # The hot loop of bulk writes: _row inlined, the default classifier skipped.
+            classify = self._classify
+            by_namespace = kind is None and classify is by_namespace_kind
+            rows: list[tuple[Any, ...]] = []
+            append = rows.append
+            for key, value in batch:
+                text = key if type(key) is str and key else key_text(key)
+                slash = text.find("/")
+                namespace = (
+                    text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
+                )
+                if by_namespace:
+                    entity = namespace
+                else:
+                    entity = kind if kind is not None else classify(text, namespace)
+                append((text, namespace, entity, encode_value(value), now))
+            return ((_UPSERT, rows, True),)
+
         with store_span(
-            DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=_UPSERT, batch_size=len(rows)
+            DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=_UPSERT, batch_size=len(batch)
         ):
-            await self._write(((_UPSERT, rows, True),))
+            await self._write(build)
+
+    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[_Statement, _Statement]]:
+        param = encode_value(texts)
+        return lambda now: (
+            (_RECORD_DELETES, (param, now), False),
+            (_DELETE, (param,), False),
+        )
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
         text = key if type(key) is str and key else key_text(key)
-        param = encode_value([text])
         with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=_DELETE):
-            changed = await self._write(
-                ((_RECORD_DELETES, (param, self._now()), False), (_DELETE, (param,), False))
-            )
-        return changed > 0
+            return await self._write(self._deletes([text])) > 0
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys in one transaction; return how many existed."""
         texts = [key if type(key) is str and key else key_text(key) for key in keys]
         if not texts:
             return 0
-        param = encode_value(texts)
         with store_span(
             DB_SYSTEM_SQLITE, "delete_many", _ENTRIES, query=_DELETE, batch_size=len(texts)
         ):
-            return await self._write(
-                ((_RECORD_DELETES, (param, self._now()), False), (_DELETE, (param,), False))
-            )
+            return await self._write(self._deletes(texts))
 
     async def clear(self) -> None:
         """Remove every entry (each removal is recorded in the history)."""
         with store_span(DB_SYSTEM_SQLITE, "clear", _ENTRIES, query="DELETE FROM entries"):
             await self._write(
-                ((_RECORD_CLEAR, (self._now(),), False), ("DELETE FROM entries", (), False))
+                lambda now: ((_RECORD_CLEAR, (now,), False), ("DELETE FROM entries", (), False))
             )
 
     # -- backup and restore ----------------------------------------------------
@@ -557,7 +595,8 @@ class SqliteStore:
     async def set_meta(self, name: str, value: Any) -> None:
         """Store the setting ``name`` (any storable value), durably, in its own transaction."""
         with store_span(DB_SYSTEM_SQLITE, "set_meta", _META, query=_META_SET):
-            await self._write(((_META_SET, (name, encode_value(value)), False),))
+            text = encode_value(value)
+            await self._write(lambda _now: ((_META_SET, (name, text), False),), history=False)
 
     async def ping(self) -> None:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Change", "KindClassifier", "classifier_for", "to_micros"]
+__all__ = ["Change", "KindClassifier", "by_namespace_kind", "classifier_for", "to_micros"]
 
 #: Names the entity kind of a key: ``(key_text, namespace) -> kind`` (``None``: no kind).
 KindClassifier: TypeAlias = "Callable[[str, str | None], str | None]"
@@ -56,7 +56,8 @@ def to_micros(moment: Any) -> int:
     raise TypeError(f"expected an aware datetime or POSIX seconds, got {type(moment).__name__}")
 
 
-def _by_namespace(_key: str, namespace: str | None) -> str | None:
+def by_namespace_kind(_key: str, namespace: str | None) -> str | None:
+    """The default classifier: a key's entity kind is its namespace."""
     return namespace
 
 
@@ -66,7 +67,7 @@ def classifier_for(kinds: Mapping[str, str] | KindClassifier | None) -> KindClas
     With a mapping, a namespace it does not list is its own kind.
     """
     if kinds is None:
-        return _by_namespace
+        return by_namespace_kind
     if callable(kinds):
         return kinds
     table = dict(kinds)

@@ -70,7 +70,7 @@ import datetime as dt
 import json
 import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Final
@@ -88,30 +88,48 @@ VALUE_FORMAT_VERSION: Final = 1
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _MARKER_HINT: Final = '{"#'
+_PLAIN_SCALARS: Final = frozenset({str, bool, type(None)})
+
+
+def _plain_items(items: Iterable[Any]) -> bool:
+    """Whether every one of ``items`` is plain. Scalars are checked inline, without a
+    call each: this loop is most of the cost of encoding a typical record."""
+    for item in items:
+        kind = type(item)
+        if kind in _PLAIN_SCALARS:
+            continue
+        if kind is int:
+            if _INT64_MIN <= item <= _INT64_MAX:
+                continue
+            return False
+        if kind is float:
+            # inf - inf and nan - nan are nan, which is unequal to 0.0.
+            if item - item == 0.0:
+                continue
+            return False
+        if not _is_plain(item):
+            return False
+    return True
 
 
 def _is_plain(value: Any) -> bool:
     """Whether ``value`` is plain JSON data that orjson writes losslessly as is."""
     kind = type(value)
-    if kind is str or kind is bool or value is None:
+    if kind is dict:
+        for key in value:
+            if type(key) is not str:
+                return False
+        if len(value) == 1 and next(iter(value)).startswith("#"):
+            return False  # a marker lookalike: escaped by _tag
+        return _plain_items(value.values())
+    if kind is list:
+        return _plain_items(value)
+    if kind in _PLAIN_SCALARS:
         return True
     if kind is int:
         return bool(_INT64_MIN <= value <= _INT64_MAX)
     if kind is float:
-        # inf - inf and nan - nan are nan, which is unequal to 0.0.
         return bool(value - value == 0.0)
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not _is_plain(item):
-                return False
-        return not (len(value) == 1 and next(iter(value)).startswith("#"))
-    if kind is list:
-        # A loop, not all(<genexpr>): no generator frame per level, so it is
-        # faster and deep values reach half as far into the recursion limit.
-        for item in value:  # noqa: SIM110
-            if not _is_plain(item):
-                return False
-        return True
     return False
 
 
