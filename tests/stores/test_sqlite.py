@@ -226,3 +226,18 @@ async def test_a_failed_operation_marks_its_span(
         await store.set_meta("x", 1)
     (span,) = span_exporter.get_finished_spans()
     assert (span.attributes or {})["error.type"] == "sqlite3.OperationalError"
+
+
+async def test_non_keyword_keys_stay_distinct_and_lossless(store: SqliteStore) -> None:
+    from garrison.stores._keys import StringKey, edn_key
+
+    await store.put(StringKey("a/b"), "string key")
+    await store.put("a/b", "keyword key")
+    await store.put(42, "number key")  # type: ignore[arg-type]
+    keys = await store.keys()
+    assert len(keys) == 3
+    assert {type(edn_key(k)).__name__ for k in keys} == {"Keyword", "str", "int"}
+    assert await store.get(StringKey("a/b")) == "string key"
+    assert await store.get("a/b") == "keyword key"
+    rows = await store.connection.execute_fetchall("SELECT key, namespace FROM entries")
+    assert {row[0]: row[1] for row in rows}['#edn "a/b"'] is None
