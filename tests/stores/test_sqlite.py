@@ -222,10 +222,17 @@ async def test_a_failed_operation_marks_its_span(
     store: SqliteStore, span_exporter: InMemorySpanExporter
 ) -> None:
     await store.connection.execute("DROP TABLE meta")
-    with pytest.raises(sqlite3.OperationalError):
+    with pytest.raises(StoreError, match="no such table: meta") as info:
         await store.set_meta("x", 1)
+    assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    assert info.value.key == "x"
+    assert str(store.path) in str(info.value)
     (span,) = span_exporter.get_finished_spans()
-    assert (span.attributes or {})["error.type"] == "sqlite3.OperationalError"
+    attributes = span.attributes or {}
+    assert attributes["error.type"] == "garrison.exceptions.StoreError"
+    assert attributes["db.response.status_code"] == "SQLITE_ERROR"
+    with pytest.raises(StoreError, match="no such table: meta"):
+        await store.get_meta("x")  # reads too
 
 
 async def test_non_keyword_keys_stay_distinct_and_lossless(store: SqliteStore) -> None:

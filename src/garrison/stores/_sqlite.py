@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import aiosqlite
+from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace, key_text
@@ -278,8 +279,22 @@ class SqliteStore:
         self._last_micros = now
         return now
 
-    async def _fetch(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        return list(await self.connection.execute_fetchall(sql, params))
+    async def _fetch(
+        self, sql: str, params: Sequence[Any] = (), *, key: str | None = None
+    ) -> list[Any]:
+        conn = self.connection
+        try:
+            return list(await conn.execute_fetchall(sql, params))
+        except sqlite3.Error as exc:
+            raise self._failure(sql, exc, key) from exc
+
+    def _failure(self, sql: str, exc: sqlite3.Error, key: str | None) -> StoreError:
+        """A :class:`StoreError` naming the file, statement, SQLite error and key."""
+        code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+        # The store span is current here: give it the database's own error code.
+        trace.get_current_span().set_attribute("db.response.status_code", code)
+        verb = sql.split(None, 1)[0].upper()
+        return StoreError(f"{self.path}: {verb} failed with {code}: {exc}", key=key)
 
     def _decode(self, text: str, key: str) -> Any:
         try:
@@ -299,7 +314,11 @@ class SqliteStore:
         )
 
     async def _write(
-        self, build: Callable[[int], Sequence[_Statement]], *, history: bool = True
+        self,
+        build: Callable[[int], Sequence[_Statement]],
+        *,
+        history: bool = True,
+        key: str | None = None,
     ) -> int:
         """Run the statements ``build(now)`` makes in one transaction committed at ``now``.
 
@@ -313,21 +332,26 @@ class SqliteStore:
         async with self._write_lock:
             now = self._now()
             statements = build(now)
-            await conn.execute("BEGIN IMMEDIATE")
+            sql = "BEGIN IMMEDIATE"
             try:
-                if history:
-                    await conn.execute(_RECORD_COMMIT, (now,))
-                rowcount = 0
-                for sql, params, many in statements:
-                    if many:
-                        cursor = await conn.executemany(sql, params)
-                    else:
-                        cursor = await conn.execute(sql, params)
-                    rowcount = cursor.rowcount
-                await conn.execute("COMMIT")
-            except BaseException:
-                await self._rollback(conn)
-                raise
+                await conn.execute(sql)
+                try:
+                    if history:
+                        await conn.execute(_RECORD_COMMIT, (now,))
+                    rowcount = 0
+                    for sql, params, many in statements:
+                        if many:
+                            cursor = await conn.executemany(sql, params)
+                        else:
+                            cursor = await conn.execute(sql, params)
+                        rowcount = cursor.rowcount
+                    sql = "COMMIT"
+                    await conn.execute(sql)
+                except BaseException:
+                    await self._rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise self._failure(sql, exc, key) from exc
             return rowcount
 
     @staticmethod
@@ -348,12 +372,12 @@ class SqliteStore:
         if as_of is not None:
             micros = to_micros(as_of)
             with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=_AS_OF):
-                rows = await self._fetch(_AS_OF, (text, micros))
+                rows = await self._fetch(_AS_OF, (text, micros), key=text)
             if not rows or rows[0][0] == "delete":
                 return default
             return self._decode(rows[0][1], text)
         with store_span(DB_SYSTEM_SQLITE, "get", _ENTRIES, query=_GET):
-            rows = await self._fetch(_GET, (text,))
+            rows = await self._fetch(_GET, (text,), key=text)
         return self._decode(rows[0][0], text) if rows else default
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -460,7 +484,7 @@ class SqliteStore:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
         text = key if type(key) is str and key else key_text(key)
         with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=_HISTORY_OF):
-            rows = await self._fetch(_HISTORY_OF, (text,))
+            rows = await self._fetch(_HISTORY_OF, (text,), key=text)
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [self._change(row) for row in rows]
@@ -488,7 +512,9 @@ class SqliteStore:
     async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=_UPSERT):
-            await self._write(lambda now: ((_UPSERT, self._row(key, value, now, kind), False),))
+            await self._write(
+                lambda now: ((_UPSERT, self._row(key, value, now, kind), False),), key=str(key)
+            )
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
         """Set many keys in one transaction: all of them or, on error, none."""
@@ -531,7 +557,7 @@ class SqliteStore:
         """Remove ``key``; ``True`` if it existed."""
         text = key if type(key) is str and key else key_text(key)
         with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=_DELETE):
-            return await self._write(self._deletes([text])) > 0
+            return await self._write(self._deletes([text]), key=text) > 0
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys in one transaction; return how many existed."""
@@ -589,14 +615,16 @@ class SqliteStore:
         format, the mode router's mode).
         """
         with store_span(DB_SYSTEM_SQLITE, "get_meta", _META, query=_META_GET):
-            rows = await self._fetch(_META_GET, (name,))
+            rows = await self._fetch(_META_GET, (name,), key=name)
         return self._decode(rows[0][0], name) if rows else default
 
     async def set_meta(self, name: str, value: Any) -> None:
         """Store the setting ``name`` (any storable value), durably, in its own transaction."""
         with store_span(DB_SYSTEM_SQLITE, "set_meta", _META, query=_META_SET):
             text = encode_value(value)
-            await self._write(lambda _now: ((_META_SET, (name, text), False),), history=False)
+            await self._write(
+                lambda _now: ((_META_SET, (name, text), False),), history=False, key=name
+            )
 
     async def ping(self) -> None:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""
