@@ -108,8 +108,10 @@ def _run_case(case: str, asks: int, ops: int) -> dict[str, float]:
         [sys.executable, __file__, "--worker", case, "--asks", str(asks), "--ops", str(ops)],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if out.returncode != 0:
+        raise SystemExit(f"case {case} failed:\n{out.stderr}")
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
