@@ -48,19 +48,12 @@ __all__ = ["iter_text_values", "parse_inst", "syntax_error"]
 _TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a password
 
 # Group numbers of the master pattern; ``match.lastindex`` names the token kind.
-_STRING, _KEYWORD, _INT, _FLOAT, _SYMBOL, _OPEN_MAP, _OPEN_VEC, _CLOSE = 1, 2, 3, 4, 5, 6, 7, 8
-_END = 18
-_OPEN_LIST, _OPEN_SET, _DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER = (
-    9,
-    10,
-    11,
-    12,
-    13,
-    14,
-    15,
-    16,
-    17,
-)
+# The reader loop spells them as literals (a constant is cheaper than a global
+# on this path); the names here document them. Openers are 6..9 so that the
+# frame kind of a collection is ``group - 5``.
+_STRING, _KEYWORD, _INT, _FLOAT, _SYMBOL = 1, 2, 3, 4, 5
+_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET, _CLOSE, _INST_FAST = 6, 7, 8, 9, 10, 11
+_DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER, _END = 12, 13, 14, 15, 16, 17, 18, 19
 
 _MASTER: Final = re.compile(
     # Whitespace, commas and comments before the token. Possessive so that a
@@ -75,17 +68,20 @@ _MASTER: Final = re.compile(
     rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
     r"|(\{)"  # 6
     r"|(\[)"  # 7
-    r"|([\])}])"  # 8 any closer
-    r"|(\()"  # 9
-    r"|(#\{)"  # 10
-    r"|(#_)"  # 11
-    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 12 namespaced map: namespace
-    rf"|##({_TOKEN_CHAR}*)"  # 13 ##Inf ##-Inf ##NaN
-    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 14 tag
-    rf"|\\(.{_TOKEN_CHAR}*)"  # 15 character
-    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 16 any other number (N, M, ratio, radix, bad)
-    r"|([^\s,;])"  # 17 anything else: an error
-    # 18 the end, after trailing whitespace and comments: without it finditer
+    r"|(\()"  # 8
+    r"|(#\{)"  # 9
+    r"|([\])}])"  # 10 any closer
+    # 11 the #inst Clojure prints, straight to datetime.fromisoformat
+    r'|#inst[\s,]*+"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
+    r'(?:\.[0-9]{3}(?:[0-9]{3})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))"'
+    r"|(#_)"  # 12
+    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 13 namespaced map: namespace
+    rf"|##({_TOKEN_CHAR}*)"  # 14 ##Inf ##-Inf ##NaN
+    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 15 tag
+    rf"|\\(.{_TOKEN_CHAR}*)"  # 16 character
+    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 17 any other number (N, M, ratio, radix, bad)
+    r"|([^\s,;])"  # 18 anything else: an error
+    # 19 the end, after trailing whitespace and comments: without it finditer
     # would search on from inside a trailing comment.
     r"|(\Z)"
     r")",
@@ -93,25 +89,22 @@ _MASTER: Final = re.compile(
 )
 
 # Frame kinds of the parse stack. Collections sort below _TOP so that one
-# comparison decides "append to the open collection".
-_VEC, _LIST, _MAP, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9, 10
-_OPENERS: Final = frozenset((_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET))
+# comparison decides "append to the open collection"; a collection's kind is
+# its opener's group number minus 5.
+_MAP, _VEC, _LIST, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9, 10
 _CLOSERS: Final = {_VEC: "]", _LIST: ")", _MAP: "}", _SET: "}", _NSMAP: "}"}
 _KIND_NAMES: Final = {_VEC: "vector", _LIST: "list", _MAP: "map", _SET: "set", _NSMAP: "map"}
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _CONSTANTS: Final[dict[str, Any]] = {"nil": None, "true": True, "false": False}
 _SYMBOLIC_VALUES: Final = {"Inf": float("inf"), "-Inf": float("-inf"), "NaN": float("nan")}
 
-_ESCAPE: Final = re.compile(r"\\(?:u([0-9a-fA-F]{4})|([0-7]{1,3})|(.))", re.DOTALL)
-_SIMPLE_ESCAPES: Final = {
-    "t": "\t",
-    "r": "\r",
-    "n": "\n",
-    "\\": "\\",
-    '"': '"',
-    "b": "\b",
-    "f": "\f",
-}
+# A string body whose escapes are all EDN's (Clojure's reader): \t \r \n \b \f \\ \"
+# \uXXXX and octal up to \377 (three digits at most, as Clojure reads them).
+_VALID_ESCAPES: Final = re.compile(
+    r'(?:[^\\]++|\\(?:[tnrbf"\\]|u[0-9a-fA-F]{4}|[0-3][0-7]{0,2}|[4-7][0-7]?(?![0-7])))*+',
+    re.DOTALL,
+)
+_ESCAPE: Final = re.compile(r"\\(?:[tnrbf\"\\]|u[0-9a-fA-F]{4}|[0-7]{1,3}|.?)", re.DOTALL)
 _SURROGATE: Final = re.compile("[\ud800-\udfff]")
 # Numbers other than plain ints and floats, in the order Clojure's reader tries them.
 _NUMBER_FORMS: Final = re.compile(
@@ -149,25 +142,27 @@ def syntax_error(text: str, pos: int, message: str) -> EdnSyntaxError:
 
 def _unescape(body: str, text: str, pos: int) -> str:
     """Decode the escapes of a string body that holds at least one backslash."""
-
-    def one(m: re.Match[str]) -> str:
-        if m.group(1) is not None:
-            return chr(int(m.group(1), 16))
-        if m.group(2) is not None:
-            code = int(m.group(2), 8)
-            if code > 0o377:
-                raise syntax_error(text, pos + m.start(), "octal escape out of range")
-            return chr(code)
-        simple = _SIMPLE_ESCAPES.get(m.group(3))
-        if simple is None:
-            raise syntax_error(text, pos + m.start(), f"unsupported escape \\{m.group(3)}")
-        return simple
-
-    out = _ESCAPE.sub(one, body)
-    if _SURROGATE.search(out):
-        # \uD83D\uDE00 is one code point written as a UTF-16 pair; lone halves stay as they are.
+    if _VALID_ESCAPES.fullmatch(body) is None:
+        raise _bad_escape(body, text, pos)
+    # EDN's escapes are a subset of Python's, so the C codec decodes them;
+    # backslashreplace carries the non-Latin-1 text through it unchanged.
+    out = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    if "\\u" in body and _SURROGATE.search(out):
+        # \uD83D\uDE00 is one code point written as a UTF-16 pair; lone halves stay.
         out = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
     return out
+
+
+def _bad_escape(body: str, text: str, pos: int) -> EdnSyntaxError:
+    for m in _ESCAPE.finditer(body):
+        escape = m.group()
+        if escape[1:2].isdigit() and int(escape[1:], 8) > 0o377:
+            return syntax_error(text, pos + m.start(), "octal escape out of range")
+        if escape[1:2] == "u" and len(escape) != 6:
+            return syntax_error(text, pos + m.start(), "\\u needs four hex digits")
+        if len(escape) < 2 or escape[1] not in 'tnrbf"\\u01234567':
+            return syntax_error(text, pos + m.start(), f"unsupported escape {escape}")
+    return syntax_error(text, pos, "invalid escape")
 
 
 def _read_char(token: str, text: str, pos: int) -> Char:
@@ -375,56 +370,67 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
     kind, start, extra = _TOP, 0, ""
     append = items.append
     value: Any
+    closers = _CLOSERS
+    fromisoformat = datetime.fromisoformat
+    group: int
     for m in _MASTER.finditer(text):
-        group = m.lastindex
-        if group == _KEYWORD:
-            body = m.group(2)
+        # Never None: every alternative of _MASTER is a group.
+        group = m.lastindex  # type: ignore[assignment]
+        # Literal group numbers and kinds: see _MASTER and the frame kinds above.
+        if group == 2:  # keyword
+            body = m[2]
             value = keywords.get(body)
             if value is None:
                 _check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
                 value = keywords[body] = Keyword(body)
-        elif group == _STRING:
-            value = m.group(1)
+        elif group == 1:  # string
+            value = m[1]
             if "\\" in value:
                 value = _unescape(value, text, m.start(1))
-        elif group == _INT:
-            value = int(m.group(3))
-        elif group in _OPENERS:
+        elif group == 3:  # int
+            value = int(m[3])
+        elif group == 10:  # closer
+            closer = m[10]
+            if closers.get(kind) != closer:
+                raise _mismatched(text, m.start(10), closer, kind, start)
+            if kind == 2:  # vector
+                value = items
+            elif kind == 1 and not len(items) & 1:  # map, the common case inline
+                it = iter(items)
+                try:
+                    value = dict(zip(it, it, strict=False))  # even length checked above
+                except TypeError:
+                    value = _build(kind, items, extra, text, start, strict=strict)
+                else:
+                    if (strict and len(value) * 2 != len(items)) or Tagged in map(type, value):
+                        value = _build(kind, items, extra, text, start, strict=strict)
+            else:
+                value = _build(kind, items, extra, text, start, strict=strict)
+            closed_at = start
+            kind, start, items, extra = stack.pop()
+            append = items.append
+        elif 6 <= group <= 9:  # { [ ( #{
             stack.append((kind, start, items, extra))
-            kind = _MAP if group == _OPEN_MAP else _VEC if group == _OPEN_VEC else _LIST
-            if group == _OPEN_SET:
-                kind = _SET
+            kind = group - 5
             start = m.start(group)
             items = []
             append = items.append
             continue
-        elif group == _CLOSE:
-            closer = m.group(8)
-            if _CLOSERS.get(kind) != closer:
-                if kind == _TOP:
-                    raise syntax_error(text, m.start(8), f"unmatched delimiter {closer}")
-                if kind >= _TAGGED:
-                    raise syntax_error(text, m.start(8), "a tag or #_ needs a form to apply to")
-                raise syntax_error(
-                    text,
-                    m.start(8),
-                    f"{_KIND_NAMES[kind]} opened at line {syntax_error(text, start, '').line} "
-                    f"closed by {closer}",
-                )
-            value = _build(kind, items, extra, text, start, strict=strict)
-            closed_at = start
-            kind, start, items, extra = stack.pop()
-            append = items.append
-        elif group == _SYMBOL:
-            body = m.group(5)
+        elif group == 5:  # symbol, nil, true, false
+            body = m[5]
             value = symbols.get(body, symbols)
             if value is symbols:
                 _check_named(text, body, m.start(5), keyword=False, strict=strict)
                 value = symbols[body] = Symbol(body)
-        elif group == _FLOAT:
-            value = float(m.group(4))
-        elif group == _NS_MAP:
-            namespace = m.group(12)
+        elif group == 4:  # float
+            value = float(m[4])
+        elif group == 11:  # #inst as Clojure prints it
+            try:
+                value = fromisoformat(m[11])
+            except ValueError:
+                value = _apply_tag("inst", m[11], text, m.start())
+        elif group == 13:  # #:ns{
+            namespace = m[13]
             if not namespace or namespace.startswith(":"):
                 raise syntax_error(
                     text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
@@ -433,27 +439,27 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             kind, start, items, extra = _NSMAP, m.start(), [], namespace
             append = items.append
             continue
-        elif group == _TAG:
+        elif group == 15:  # #tag
             stack.append((kind, start, items, extra))
-            kind, start, extra = _TAGGED, m.start(14) - 1, m.group(14)
+            kind, start, extra = _TAGGED, m.start(15) - 1, m[15]
             continue
-        elif group == _DISCARD:
+        elif group == 12:  # #_
             stack.append((kind, start, items, extra))
-            kind, start, extra = _DISCARDED, m.start(11), ""
+            kind, start, extra = _DISCARDED, m.start(12), ""
             continue
-        elif group == _CHAR:
-            value = _read_char(m.group(15), text, m.start(15) - 1)
-        elif group == _NUMBER:
-            value = _read_number(m.group(16), text, m.start(16))
-        elif group == _SYMBOLIC:
-            value = _SYMBOLIC_VALUES.get(m.group(13))
+        elif group == 16:  # character
+            value = _read_char(m[16], text, m.start(16) - 1)
+        elif group == 17:  # other numbers
+            value = _read_number(m[17], text, m.start(17))
+        elif group == 14:  # ##Inf ##-Inf ##NaN
+            value = _SYMBOLIC_VALUES.get(m[14])
             if value is None:
-                raise syntax_error(text, m.start(13) - 2, f"unknown symbolic value ##{m.group(13)}")
-        elif group == _END:
+                raise syntax_error(text, m.start(14) - 2, f"unknown symbolic value ##{m[14]}")
+        elif group == 19:  # end of input
             break
         else:
-            raise _unexpected(text, m.start(_OTHER))
-        if kind < _TOP:
+            raise _unexpected(text, m.start(18))
+        if kind < 8:  # inside a collection
             append(value)
             continue
         # Slow path: prefix forms (#tag, #_) waiting for this value, or the top level.
@@ -468,7 +474,7 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
         else:
             if kind == _TOP:
                 if single and count:
-                    at = closed_at if group == _CLOSE else m.start(group or 0)
+                    at = closed_at if group == 10 else m.start(group)
                     raise syntax_error(text, at, "more than one value (loads reads exactly one)")
                 count += 1
                 yield value
@@ -478,6 +484,16 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
         if kind >= _TAGGED:
             raise syntax_error(text, start, "a tag or #_ at the end of input has no form")
         raise syntax_error(text, start, f"unterminated {_KIND_NAMES[kind]} (end of input)")
+
+
+def _mismatched(text: str, pos: int, closer: str, kind: int, start: int) -> EdnSyntaxError:
+    if kind == _TOP:
+        return syntax_error(text, pos, f"unmatched delimiter {closer}")
+    if kind >= _TAGGED:
+        return syntax_error(text, pos, "a tag or #_ needs a form to apply to")
+    opened = _where(text, start)["line"]
+    what = _KIND_NAMES[kind]
+    return syntax_error(text, pos, f"{what} opened at line {opened} closed by {closer}")
 
 
 def _unexpected(text: str, pos: int) -> EdnSyntaxError:

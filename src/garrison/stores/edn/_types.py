@@ -49,13 +49,18 @@ class _Named:
     def __init__(self, text: str) -> None:
         if not isinstance(text, str) or not text:
             raise ValueError(f"{type(self).__name__} text must be a non-empty str, got {text!r}")
-        self.text = text
+        # object.__setattr__ skips the immutability guard: the codec creates
+        # one keyword per distinct text it reads, so this is on a hot path.
+        setattr_ = object.__setattr__
+        setattr_(self, "text", text)
         slash = text.find("/")
         if slash <= 0 or text == "/":
-            self.namespace, self.name = None, text
+            setattr_(self, "namespace", None)
+            setattr_(self, "name", text)
         else:
-            self.namespace, self.name = text[:slash], text[slash + 1 :]
-        self._hash = hash((self._salt, text))
+            setattr_(self, "namespace", text[:slash])
+            setattr_(self, "name", text[slash + 1 :])
+        setattr_(self, "_hash", hash((self._salt, text)))
 
     @classmethod
     def from_parts(cls, namespace: str | None, name: str) -> Any:

@@ -1,0 +1,139 @@
+"""EDN codec: garrison's loads/dumps against edn_format on a memory.edn-like file.
+
+Generates a ~20 MB map shaped like the legacy store (namespaced keyword keys,
+nested maps, strings with escapes and non-ASCII, sets, #inst, #uuid), then
+times ``loads`` and ``dumps`` for both codecs in the same run (medians of
+``--repeat`` runs) and the peak memory of one ``loads`` each (tracemalloc).
+
+    .venv-test/bin/python benchmarks/bench_edn.py            # ~20 MB, 3 runs
+    .venv-test/bin/python benchmarks/bench_edn.py --mb 2     # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, peak_memory, report, time_call
+from garrison.stores.edn import Keyword, dumps, loads
+
+_WORDS = [
+    "alpha", "Zürich", "naïve", "日本語", "emoji 😀", "tab\tsep", "quote\"d", "back\\slash",
+    "line\nbreak", "plain", "session", "presence", "learning", "tag", "index", "café",
+]  # fmt: skip
+
+
+def _text(rng: random.Random) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 12)))
+
+
+def _entry(rng: random.Random, i: int) -> tuple[Keyword, Any]:
+    """One top-level entry, in one of the shapes the legacy store holds."""
+    kind = rng.randrange(5)
+    start = datetime(2023, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**8))
+    if kind == 0:
+        key = Keyword(f"session/{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}")
+        return key, {
+            Keyword("session/id"): uuid.UUID(int=rng.getrandbits(128)),
+            Keyword("session/user"): Keyword(f"user/u{rng.randint(1, 5000)}"),
+            Keyword("session/started"): start,
+            Keyword("session/tags"): frozenset(Keyword(rng.choice(_WORDS[10:])) for _ in range(3)),
+            Keyword("session/messages"): [
+                {
+                    Keyword("message/role"): Keyword(rng.choice(["user", "assistant"])),
+                    Keyword("message/text"): _text(rng),
+                    Keyword("message/at"): start + timedelta(seconds=n),
+                    Keyword("message/tokens"): rng.randint(1, 4000),
+                }
+                for n in range(rng.randint(1, 8))
+            ],
+        }
+    if kind == 1:
+        return Keyword(f"presence/s-{i}"), {
+            Keyword("presence/online?"): rng.random() < 0.5,
+            Keyword("presence/last-seen"): start,
+            Keyword("presence/score"): rng.random() * 100,
+        }
+    if kind == 2:
+        token = uuid.UUID(int=rng.getrandbits(128)).hex
+        return Keyword(f"embed-token/{token}"), [rng.random() for _ in range(16)]
+    if kind == 3:
+        return Keyword(f"learning/tag-index-{i}"), {
+            Keyword(rng.choice(_WORDS[10:])): frozenset(rng.randint(0, 10**6) for _ in range(8)),
+            Keyword("learning/notes"): _text(rng),
+            Keyword("learning/weights"): (rng.random(), rng.random(), None, True),
+        }
+    return Keyword(f"cache/k{i}"), {
+        "raw-key": _text(rng),
+        Keyword("cache/hits"): rng.randint(0, 10**9),
+        Keyword("cache/expires"): start,
+    }
+
+
+def build(megabytes: float, seed: int = 7) -> str:
+    """A memory.edn-like text of about ``megabytes`` MB."""
+    rng = random.Random(seed)
+    state: dict[Keyword, Any] = {}
+    target = int(megabytes * 1_000_000)
+    size = 0
+    i = 0
+    while size < target:
+        key, value = _entry(rng, i)
+        state[key] = value
+        i += 1
+        if i % 2000 == 0:
+            size = len(dumps(state).encode())
+    return dumps(state)
+
+
+def main() -> None:
+    """Run the comparison and print one line per figure."""
+    import edn_format
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=20.0, help="size of the generated file")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement (median)")
+    args = parser.parse_args()
+
+    text = build(args.mb)
+    mb = len(text.encode()) / 1e6
+    print(machine())
+    print(f"file: {mb:.1f} MB, {text.count(':session/id')} sessions")
+
+    # Peak memory first, while nothing else is alive.
+    _, ours_peak = peak_memory(lambda: loads(text))
+    _, theirs_peak = peak_memory(lambda: edn_format.loads(text))
+
+    ours_value = loads(text)
+    theirs_value = edn_format.loads(text)
+
+    ours_load, runs_ours_load = time_call(lambda: loads(text), repeat=args.repeat)
+    theirs_load, runs_theirs_load = time_call(lambda: edn_format.loads(text), repeat=args.repeat)
+    ours_dump, runs_ours_dump = time_call(lambda: dumps(ours_value), repeat=args.repeat)
+    theirs_dump, runs_theirs_dump = time_call(
+        lambda: edn_format.dumps(theirs_value), repeat=args.repeat
+    )
+    for name, runs in (
+        ("garrison loads", runs_ours_load),
+        ("edn_format loads", runs_theirs_load),
+        ("garrison dumps", runs_ours_dump),
+        ("edn_format dumps", runs_theirs_dump),
+    ):
+        print(f"  {name:<18} runs: " + ", ".join(f"{r:.2f}s" for r in runs))
+    report("loads throughput (MB/s)", mb / ours_load, mb / theirs_load, unit="MB/s",
+           higher_is_better=True)  # fmt: skip
+    report("dumps throughput (MB/s)", mb / ours_dump, mb / theirs_dump, unit="MB/s",
+           higher_is_better=True)  # fmt: skip
+    report("loads peak memory (MB)", ours_peak / 1e6, theirs_peak / 1e6, unit="MB",
+           higher_is_better=False)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
