@@ -7,7 +7,7 @@ The ``[health]`` table of the config::
 
     [health]
     host = "127.0.0.1"      # loopback by default: probes are for the local kubelet/agent
-    port = 8090             # 0 picks a free port (logged); serve = false turns HTTP off
+    port = 8090             # 0 (the default) picks a free port and logs it; serve = false: no HTTP
     serve = true
     status_file = ""        # e.g. "/run/myapp/health.json": also write health to a file
     status_interval = 5.0   # seconds between status file writes
@@ -54,8 +54,11 @@ __all__ = [
 
 log = structlog.get_logger("garrison.health")
 
-#: The probe port when neither the config nor the command line names one.
-DEFAULT_HEALTH_PORT = 8090
+#: The probe port when neither the config nor the command line names one: a free
+#: port, logged. A fixed default would make every second garrison on a machine
+#: (tests, a developer's run next to a service) fail to start; deployments name
+#: their port in ``[health] port`` (the shipped config uses 8090).
+DEFAULT_HEALTH_PORT = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,8 +202,8 @@ def add_health_arguments(parser: argparse.ArgumentParser) -> None:
         "--health-port",
         type=int,
         default=None,
-        help=f"probe server port; 0 picks a free one (default: [health] port, "
-        f"else {DEFAULT_HEALTH_PORT})",
+        help="probe server port; 0 picks a free one and logs it "
+        "(default: [health] port, else 0)",
     )
 
 
