@@ -289,3 +289,12 @@ def test_unresolvable_annotation_is_a_clear_error() -> None:
             pass
 
     assert Explicit.accepts(Local)
+
+
+def test_a_handler_cannot_shadow_an_actor_method() -> None:
+    with pytest.raises(TypeError, match="would replace the actor method 'crash'"):
+
+        class Shadow(Actor):
+            @handler
+            async def crash(self, msg: Boom) -> None:  # type: ignore[override]
+                pass

@@ -33,6 +33,26 @@ T = TypeVar("T")
 
 _HANDLER_ATTR = "__garrison_handles__"
 _NO_TYPE = object()
+# Methods the runtime calls on actors and components; a handler must not shadow them.
+_RESERVED = frozenset(
+    {
+        "accepts",
+        "actor_name",
+        "bind",
+        "check_health",
+        "crash",
+        "find_handler",
+        "handler_table",
+        "on_start",
+        "on_stop",
+        "receive_batch",
+        "ref",
+        "runtime",
+        "self_ref",
+        "spawn",
+        "stop",
+    }
+)
 
 
 @overload
@@ -114,6 +134,13 @@ class Actor:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        for attr, value in vars(cls).items():
+            if getattr(value, _HANDLER_ATTR, None) is not None and attr in _RESERVED:
+                msg = (
+                    f"handler {cls.__qualname__}.{attr} would replace the actor method "
+                    f"{attr!r}; give the handler another name"
+                )
+                raise TypeError(msg)
         # Resolved lazily: annotations may name classes defined later in the module.
         cls._handlers = {}
         cls.__garrison_resolved__ = False  # type: ignore[attr-defined]

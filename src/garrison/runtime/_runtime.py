@@ -108,6 +108,10 @@ class Runtime:
     async def __aenter__(self) -> Runtime:
         self._host = asyncio.current_task()
         await self.start()
+        if self._supervisor.escalation is not None:
+            # Escalated while the last components were starting: nothing runs.
+            await self._supervisor.stop()
+            raise self._supervisor.escalation
         self._entered = True
         return self
 

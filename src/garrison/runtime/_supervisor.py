@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from garrison.exceptions import EscalationError, StartupError
+from garrison.exceptions import EscalationError, LifecycleError, StartupError
 from garrison.runtime._cell import ActorCell, ExitKind, wait_bounded
 from garrison.runtime._component import ComponentState
 from garrison.runtime._tracing import tracer, tracing_active
@@ -118,6 +118,11 @@ class Supervisor:
                     failure = failure or (name, result)
                 else:
                     started.append(name)
+            if self._stopping:
+                # An escalation (a component crashing through its restarts)
+                # stopped everything while later levels were still to start.
+                await self.stop()
+                raise self.escalation or LifecycleError("the runtime stopped while starting")
             if failure is not None:
                 name, cause = failure
                 not_started = [n for n in self.graph.order if n not in started]

@@ -1,0 +1,208 @@
+"""``garrison run``: a real process started from a config, stopped by a signal."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from garrison.cli import _run as run_module
+from garrison.cli import build_parser, main
+
+APP = '''
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from garrison.runtime import Component, handler
+
+
+@dataclass(frozen=True)
+class Crash:
+    pass
+
+
+class Worker(Component):
+    name = "worker"
+
+
+class Broken(Component):
+    name = "broken"
+
+    async def on_start(self) -> None:
+        raise OSError("cannot bind port 9")
+
+
+class Flaky(Component):
+    """Crashes right after every start: the supervisor must escalate."""
+
+    name = "flaky"
+
+    async def on_start(self) -> None:
+        self.self_ref.tell_nowait(Crash())
+
+    @handler
+    async def crash_on_message(self, msg: Crash) -> None:
+        self.crash(RuntimeError("flaky again"))
+'''
+
+
+@pytest.fixture
+def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    (tmp_path / "cli_test_app.py").write_text(APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # In-process runs must not reconfigure logging for the rest of the suite.
+    monkeypatch.setattr(run_module, "_configure_logging", lambda _: None)
+    yield tmp_path
+    sys.modules.pop("cli_test_app", None)
+
+
+def write_config(directory: Path, components: str) -> Path:
+    path = directory / "garrison.toml"
+    body = f"""
+    [runtime]
+    data_dir = "{(directory / "data").as_posix()}"
+    stop_timeout = 2.0
+
+    [runtime.restart]
+    max_restarts = 2
+    backoff_initial = 0.0
+
+    [health]
+    port = 0  # a free port: tests run in parallel with others
+    """
+    path.write_text(textwrap.dedent(body) + textwrap.dedent(components), encoding="utf-8")
+    return path
+
+
+def wait_for_line(log: Path, needle: str, process: subprocess.Popen[bytes]) -> None:
+    # Observing another process: poll its log with a deadline.
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if needle in log.read_text(encoding="utf-8"):
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    pytest.fail(f"{needle!r} never appeared; log:\n{log.read_text(encoding='utf-8')}")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_run_starts_logs_and_stops_cleanly_on_a_signal(
+    app_dir: Path, signum: signal.Signals
+) -> None:
+    config = write_config(
+        app_dir,
+        """
+        [components.worker]
+        factory = "cli_test_app:Worker"
+        """,
+    )
+    log = app_dir / "run.log"
+    env = {**os.environ, "PYTHONPATH": f"{app_dir}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "garrison.cli",
+                "run",
+                "--config",
+                str(config),
+                "--log-format",
+                "json",
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=app_dir,
+        )
+        try:
+            wait_for_line(log, "runtime.running", process)
+            process.send_signal(signum)
+            assert process.wait(timeout=20) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    names = [e["event"] for e in events]
+    for expected in ("component.started", "runtime.stop_requested", "component.stopped"):
+        assert expected in names
+    started = next(e for e in events if e["event"] == "component.started")
+    assert started["component"] == "worker"
+    assert "duration_ms" in started
+    assert (app_dir / "data").is_dir()
+
+
+def test_failed_start_exits_1_with_one_paragraph(
+    app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_config(
+        app_dir,
+        """
+        [components.worker]
+        factory = "cli_test_app:Worker"
+
+        [components.broken]
+        factory = "cli_test_app:Broken"
+        depends_on = ["worker"]
+        """,
+    )
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "component 'broken' failed to start" in err
+    assert "cannot bind port 9" in err
+    assert "['worker']" in err  # started then stopped again
+
+
+def test_escalation_exits_1(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        app_dir,
+        """
+        [components.flaky]
+        factory = "cli_test_app:Flaky"
+        """,
+    )
+    assert main(["run", "--config", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "crashed more than 2 times" in err
+    assert "flaky again" in err
+
+
+def test_bad_config_exits_2(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_config(
+        app_dir,
+        """
+        [components.worker]
+        factory = "cli_test_app:Worker"
+        colour = "blue"
+        """,
+    )
+    assert main(["run", "--config", str(config)]) == 2
+    assert "components.worker.colour: unknown key" in capsys.readouterr().err
+
+
+def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[2]
+    assert run_module.default_config_path(repo) == repo / "config" / "garrison.toml"
+    packaged = run_module.default_config_path(tmp_path)
+    assert packaged.name == "default.toml"
+    # The packaged copy is the embedded default, byte for byte.
+    assert packaged.read_bytes() == (repo / "config" / "garrison.toml").read_bytes()
+
+
+def test_commands_are_registered_from_their_modules() -> None:
+    parser = build_parser()
+    args = parser.parse_args(["run", "--config", "x.toml"])
+    assert args.func is run_module.run
+    assert args.config == Path("x.toml")
