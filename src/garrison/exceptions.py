@@ -27,7 +27,8 @@ attributes as well as in its message, and wraps its cause with ``raise … from`
         ├── StoreLoadError       a store file that cannot be read; nothing was overwritten
         ├── SchemaVersionError   a database written by a newer garrison
         ├── FlushError           the EDN writer could not write the file (data kept in memory)
-        └── ValidationError      the two sides of a migration disagree
+        ├── ValidationError      the two sides of a migration disagree
+        └── ChangesLostError     a change-feed subscriber lost changes and must resync
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ __all__ = [
     "ActorError",
     "ActorStoppedError",
     "AskTimeoutError",
+    "ChangesLostError",
     "ConfigError",
     "DeadlockError",
     "EdnDepthError",
@@ -228,3 +230,17 @@ class FlushError(StoreError):
 
 class ValidationError(StoreError):
     """The EDN and SQLite sides disagree."""
+
+
+class ChangesLostError(StoreError):
+    """A change-feed subscriber missed changes; read the current state again and re-watch.
+
+    ``prefix`` is the watched prefix; ``reason`` is ``"overflow"`` (the
+    subscriber fell more than its buffer behind), ``"restart"`` (the database
+    component restarted) or ``"restore"`` (the data was replaced from a backup).
+    """
+
+    def __init__(self, message: str, *, prefix: str, reason: str) -> None:
+        super().__init__(message)
+        self.prefix = prefix
+        self.reason = reason
