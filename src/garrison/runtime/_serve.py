@@ -202,8 +202,7 @@ def add_health_arguments(parser: argparse.ArgumentParser) -> None:
         "--health-port",
         type=int,
         default=None,
-        help="probe server port; 0 picks a free one and logs it "
-        "(default: [health] port, else 0)",
+        help="probe server port; 0 picks a free one and logs it (default: [health] port, else 0)",
     )
 
 
