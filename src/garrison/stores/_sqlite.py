@@ -51,7 +51,7 @@ from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -97,6 +97,17 @@ _RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?, {_NEXT_
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 # One statement of a write transaction: (sql, parameters, executemany?).
 _Statement: TypeAlias = tuple[str, Any, bool]
+# Rows per executemany of a put_many: big enough that a thread hop is noise,
+# small enough that encoding the next chunk overlaps SQLite writing this one.
+_CHUNK_ROWS: Final = 2000
+
+
+def _collect(future: asyncio.Future[Any]) -> None:
+    """Retrieve a statement's outcome that nobody awaits any more (no "never retrieved")."""
+    if not future.cancelled():
+        future.exception()
+
+
 # Close tasks in flight (see SqliteStore._close_connection).
 _closing: set[asyncio.Future[None]] = set()
 
@@ -315,39 +326,50 @@ class SqliteStore:
 
     async def _write(
         self,
-        build: Callable[[int], Sequence[_Statement]],
+        build: Callable[[int], Iterable[_Statement]],
         *,
         history: bool = True,
         key: str | None = None,
     ) -> int:
-        """Run the statements ``build(now)`` makes in one transaction committed at ``now``.
+        """Run the statements ``build(now)`` yields in one transaction committed at ``now``.
 
         ``now`` is taken under the write lock, so commit times increase in
-        commit order. ``build`` runs before ``BEGIN``: a value that cannot be
-        encoded fails the call without touching the database. ``history``
-        records the transaction in ``commits`` (every write of entries does).
-        Returns the row count of the last statement (triggers not included).
+        commit order. The first statement is built before ``BEGIN``, so a value
+        that cannot be encoded usually fails the call without touching the
+        database; later ones (the chunks of a big ``put_many``) are built on
+        the event loop while SQLite runs the previous one on the connection's
+        thread, which releases the GIL while it works. Any failure rolls the
+        whole transaction back. ``history`` records the transaction in
+        ``commits`` (every write of entries does). Returns the row count of
+        the last statement (triggers not included).
         """
         conn = self.connection
         async with self._write_lock:
             now = self._now()
-            statements = build(now)
+            statements = iter(build(now))
+            statement = next(statements, None)
             sql = "BEGIN IMMEDIATE"
+            pending: asyncio.Future[aiosqlite.Cursor] | None = None
             try:
                 await conn.execute(sql)
                 try:
                     if history:
                         await conn.execute(_RECORD_COMMIT, (now,))
                     rowcount = 0
-                    for sql, params, many in statements:
-                        if many:
-                            cursor = await conn.executemany(sql, params)
-                        else:
-                            cursor = await conn.execute(sql, params)
-                        rowcount = cursor.rowcount
+                    while statement is not None:
+                        sql, params, many = statement
+                        run = conn.executemany(sql, params) if many else conn.execute(sql, params)
+                        pending = asyncio.ensure_future(run)
+                        statement = next(statements, None)  # overlaps with SQLite's work
+                        rowcount = (await pending).rowcount
+                        pending = None
                     sql = "COMMIT"
                     await conn.execute(sql)
                 except BaseException:
+                    if pending is not None:
+                        # Still queued or running on the thread: the ROLLBACK queues
+                        # behind it; only its outcome needs collecting.
+                        pending.add_done_callback(_collect)
                     await self._rollback(conn)
                     raise
             except sqlite3.Error as exc:
@@ -522,24 +544,25 @@ class SqliteStore:
         if not batch:
             return
 
-        def build(now: int) -> tuple[_Statement]:
+        def build(now: int) -> Iterator[_Statement]:
             # The hot loop of bulk writes: _row inlined, the default classifier skipped.
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
-            rows: list[tuple[Any, ...]] = []
-            append = rows.append
-            for key, value in batch:
-                text = key if type(key) is str and key else key_text(key)
-                slash = text.find("/")
-                namespace = (
-                    text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
-                )
-                if by_namespace:
-                    entity = namespace
-                else:
-                    entity = kind if kind is not None else classify(text, namespace)
-                append((text, namespace, entity, encode_value(value), now))
-            return ((_UPSERT, rows, True),)
+            for first in range(0, len(batch), _CHUNK_ROWS):
+                rows: list[tuple[Any, ...]] = []
+                append = rows.append
+                for key, value in batch[first : first + _CHUNK_ROWS]:
+                    text = key if type(key) is str and key else key_text(key)
+                    slash = text.find("/")
+                    namespace = (
+                        text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
+                    )
+                    if by_namespace:
+                        entity = namespace
+                    else:
+                        entity = kind if kind is not None else classify(text, namespace)
+                    append((text, namespace, entity, encode_value(value), now))
+                yield (_UPSERT, rows, True)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=_UPSERT, batch_size=len(batch)
