@@ -60,6 +60,8 @@ Default = Callable[[Any], Any]
 
 
 def _float(value: float) -> str:
+    if value - value == 0:  # finite (inf - inf and nan - nan are nan)
+        return repr(value)
     if math.isnan(value):
         return "##NaN"
     if value in (math.inf, -math.inf):
@@ -94,17 +96,20 @@ def _char(value: Char) -> str:
 
 
 def _datetime(value: datetime) -> str:
-    offset = value.utcoffset()
-    if offset is None:
-        raise EdnEncodeError(
-            f"naive datetime {value.isoformat()} has no EDN form: #inst needs a time zone "
-            "(use datetime(..., tzinfo=UTC))"
-        )
-    utc = value.astimezone(UTC)
-    fraction = f"{utc.microsecond:06d}"
-    if fraction.endswith("000"):
-        fraction = fraction[:3]
-    return f'#inst "{utc.year:04d}-{utc:%m-%dT%H:%M:%S}.{fraction}-00:00"'
+    if value.tzinfo is not UTC:
+        offset = value.utcoffset()
+        if offset is None:
+            raise EdnEncodeError(
+                f"naive datetime {value.isoformat()} has no EDN form: #inst needs a time zone "
+                "(use datetime(..., tzinfo=UTC))"
+            )
+        value = value.astimezone(UTC)
+    if value.year < 1000:
+        # isoformat would not pad the year the way #inst needs it.
+        return f'#inst "{value.year:04d}-{value:%m-%dT%H:%M:%S}.{value.microsecond:06d}-00:00"'
+    spec = "microseconds" if value.microsecond % 1000 else "milliseconds"
+    # Clojure prints #inst with -00:00; isoformat ends a UTC time with +00:00.
+    return '#inst "' + value.isoformat(timespec=spec)[:-6] + '-00:00"'
 
 
 def _uuid(value: uuid.UUID) -> str:
@@ -127,8 +132,8 @@ def _named(value: Keyword | Symbol, strict: bool) -> str:
 _SCALARS: Final[dict[type, Callable[[Any], str]]] = {
     str: _encode_str,
     int: int.__repr__,
-    bool: lambda v: "true" if v else "false",
-    type(None): lambda _: "nil",
+    bool: {True: "true", False: "false"}.__getitem__,
+    type(None): {None: "nil"}.__getitem__,
     float: _float,
     BigInt: lambda v: f"{int(v)}N",
     Decimal: _decimal,
@@ -182,7 +187,7 @@ class _Writer:
         self.write(key, out)
         return "".join(out)
 
-    def _coerce(self, value: Any, attempt: int) -> Any:
+    def coerce(self, value: Any, attempt: int = 0) -> Any:
         """Map a value of a type outside the table (a subclass, or via ``default``)."""
         for base, scalar in _SCALAR_BASES:
             if isinstance(value, base):
@@ -284,7 +289,7 @@ class _Writer:
                             append(_named(item, strict))
                             new_kind = 0
                         else:
-                            item = self._coerce(item, coerced)  # noqa: PLW2901 - converted value
+                            item = self.coerce(item, coerced)  # noqa: PLW2901 - converted value
                             kind_of = type(item)
                             coerced += 1
                             continue
@@ -323,6 +328,117 @@ def _entry_text(entry: tuple[_Raw, Any]) -> str:
     return entry[0].text
 
 
+class _NamedTexts(dict[Any, str]):
+    """Keyword/symbol -> text, filled on first use: a hit is one C-level lookup."""
+
+    __slots__ = ("strict",)
+
+    def __init__(self, strict: bool) -> None:
+        super().__init__()
+        self.strict = strict
+
+    def __missing__(self, key: Any) -> str:
+        text = self[key] = _named(key, self.strict)
+        return text
+
+
+# Containers nested deeper than this are handed to the iterative writer, so the
+# recursive fast path never comes near Python's recursion limit.
+_RECURSION_DEPTH: Final = 48
+_GLUED: Final = frozenset((dict, list, tuple, Vector, FrozenMap))
+_KNOWN: Final = _GLUED | {frozenset, set, Tagged}
+
+
+def _encoder(
+    *, sort_keys: bool, strict: bool, default: Default | None
+) -> Callable[[Any, int], str]:
+    """A function ``(value, depth) -> text`` for one ``dumps`` call's options.
+
+    Recursive with comprehensions and joins (the fast path); scalars are
+    written by C-level functions from a per-call table, keywords and symbols
+    from per-call caches.
+    """
+    scalars = dict(_SCALARS)
+    scalars[Keyword] = _NamedTexts(strict).__getitem__
+    scalars[Symbol] = _NamedTexts(strict).__getitem__
+    get = scalars.get
+    slow = _Writer(sort_keys=sort_keys, strict=strict, default=default)
+
+    def iterative(value: Any) -> str:
+        out: list[str] = []
+        slow.write(value, out)
+        return "".join(out)
+
+    def enc(value: Any, depth: int) -> str:
+        kind = type(value)
+        if depth > _RECURSION_DEPTH and kind in _GLUED:
+            return iterative(value)
+        d = depth + 1
+        f: Callable[[Any], str] | None
+        g: Callable[[Any], str] | None
+        if kind is dict or kind is FrozenMap:
+            if sort_keys:
+                entries = sorted(
+                    [
+                        (
+                            f(k) if (f := get(type(k))) is not None else enc(k, d),
+                            g(v) if (g := get(type(v))) is not None else enc(v, d),
+                        )
+                        for k, v in value.items()
+                    ]
+                )
+                return "{" + ", ".join([k + " " + v for k, v in entries]) + "}"
+            return (
+                "{"
+                + ", ".join(
+                    [
+                        (f(k) if (f := get(type(k))) is not None else enc(k, d))
+                        + " "
+                        + (g(v) if (g := get(type(v))) is not None else enc(v, d))
+                        for k, v in value.items()
+                    ]
+                )
+                + "}"
+            )
+        if kind is list or kind is Vector or kind is tuple:
+            body = " ".join([f(v) if (f := get(type(v))) is not None else enc(v, d) for v in value])
+            return ("(" + body + ")") if kind is tuple else ("[" + body + "]")
+        if kind is frozenset or kind is set:
+            texts = [f(v) if (f := get(type(v))) is not None else enc(v, d) for v in value]
+            if sort_keys:
+                texts.sort()
+            return "#{" + " ".join(texts) + "}"
+        f = get(kind)
+        if f is not None:
+            return f(value)
+        if kind is Tagged:
+            tag: str = value.tag
+            if _TAG.fullmatch(tag) is None:
+                raise EdnEncodeError(f"{value!r}: tag {tag!r} is not an EDN tag")
+            inner = value.value
+            return "#" + tag + ("" if type(inner) in _GLUED else " ") + enc(inner, d)
+        if kind is _Raw:
+            return str(value.text)
+        # A subclass, or a value for ``default`` to convert (it may take a few rounds).
+        attempt = 0
+        while True:
+            value = slow.coerce(value, attempt)
+            attempt += 1
+            if type(value) in scalars or type(value) in _KNOWN or type(value) is _Raw:
+                text: str = enc(value, depth)
+                return text
+
+    return enc
+
+
+def _escape_surrogates(text: str) -> str:
+    if not text.isascii() and _SURROGATE.search(text):
+        # Lone surrogates can only come from strings (keywords, symbols and tags
+        # refuse them; chars are escaped), so escaping them in place is exact.
+        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return text
+
+
 def encode(
     value: Any,
     *,
@@ -331,16 +447,10 @@ def encode(
     default: Default | None = None,
 ) -> str:
     """The EDN text of ``value`` (the body of :func:`garrison.stores.edn.dumps`)."""
-    out: list[str] = []
-    _Writer(sort_keys=sort_keys, strict=strict, default=default).write(value, out)
-    text = "".join(out)
-    if not text.isascii() and _SURROGATE.search(text):
-        # Lone surrogates can only come from strings (keywords, symbols and tags
-        # refuse them; chars are escaped), so escaping them in place is exact.
-        text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-    return text
+    enc = _encoder(sort_keys=sort_keys, strict=strict, default=default)
+    return _escape_surrogates(enc(value, 0))
 
 
 def encode_key(key: Any, *, sort_keys: bool = False, strict: bool = False) -> str:
     """The text of one map key as :func:`encode` writes it inside a map."""
-    return _Writer(sort_keys=sort_keys, strict=strict, default=None).key(key)
+    return encode(key, sort_keys=sort_keys, strict=strict)
