@@ -63,6 +63,17 @@ async def test_put_many_is_all_or_nothing(store: SqliteStore) -> None:
     assert await store.scan("a/") == [("a/keep", 1)]
 
 
+async def test_put_many_is_all_or_nothing_across_chunks(store: SqliteStore) -> None:
+    rows: list[tuple[str, object]] = [(f"big/{i:05}", i) for i in range(5000)]
+    rows[4500] = ("big/bad", object())  # fails in the third chunk, after two were written
+    with pytest.raises(EdnEncodeError):
+        await store.put_many(rows)
+    assert await store.count("big/") == 0
+    assert await store.changed_since(0) == []
+    await store.put_many(rows[:10])  # and the store is still usable
+    assert await store.count("big/") == 10
+
+
 async def test_scan_by_prefix_and_namespace_with_pagination(store: SqliteStore) -> None:
     await store.put_many(
         [("user/1", 1), ("user/2", 2), ("user/3", 3), ("users/x", 0), ("usea/x", 0), ("u", 9)]
