@@ -79,7 +79,16 @@ async def test_ready_live_and_startup_of_a_running_runtime(tmp_path: Path) -> No
         # The non-critical cache fails its check: the whole is warn, still 200.
         assert ready.status is W
         assert ready.http_status == 200
-        assert ready.check("store").observed == {"latency_ms": 0.2}
+        observed = ready.check("store").observed
+        # The check's own values, its response time, and the runtime's counters.
+        assert observed["latency_ms"] == 0.2
+        assert observed["responseTime_ms"] >= 0
+        assert observed["mailbox_depth"] == 0
+        assert observed["mailbox_capacity"] == 1000
+        assert observed["restarts"] == 0
+        verbose = ready.to_dict(verbose=True)["checks"]
+        assert verbose["store:responseTime"][0]["observedUnit"] == "ms"
+        assert "observedUnit" not in verbose["store:mailbox_depth"][0]
         assert ready.check("cache").critical is False
         live = await probes.evaluate("live")
         assert live.status is P

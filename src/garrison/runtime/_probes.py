@@ -24,7 +24,7 @@ import collections
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from garrison.runtime._health import (
     CheckResult,
@@ -36,7 +36,7 @@ from garrison.runtime._health import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 __all__ = ["ComponentView", "HealthProbes", "LoopLagMonitor", "ProbeSettings", "ProbeTarget"]
 
@@ -77,6 +77,9 @@ class ComponentView:
     ``restarting``, ``stopping``, ``stopped``, ``failed``);
     ``startup_complete`` is false while the component's startup work (a
     blocking migration…) is still going on; ``check`` runs its health check.
+    ``observed`` holds what the runtime itself knows and costs nothing to read
+    (mailbox depth, restarts); it is reported by every probe, next to what
+    the check observed.
     """
 
     name: str
@@ -84,6 +87,7 @@ class ComponentView:
     critical: bool
     startup_complete: bool
     check: Callable[[], Awaitable[CheckResult]]
+    observed: Mapping[str, Any] = field(default_factory=dict)
 
 
 class ProbeTarget(Protocol):
@@ -259,7 +263,14 @@ class HealthProbes:
             else:
                 status, output = HealthStatus.PASS, ""
             checks.append(
-                ComponentHealth(view.name, status, view.critical, view.state, output=output)
+                ComponentHealth(
+                    view.name,
+                    status,
+                    view.critical,
+                    view.state,
+                    observed=view.observed,
+                    output=output,
+                )
             )
         return _report("live", checks)
 
@@ -372,6 +383,12 @@ class HealthProbes:
         finally:
             self._inflight.pop(view.name, None)
         elapsed = time.monotonic() - start
+        # The draft's conventional measurement: how long the check took.
+        result = CheckResult(
+            result.status,
+            {"responseTime_ms": round(elapsed * 1000, 3), **result.observed},
+            result.output,
+        )
         health = ComponentHealth.from_result(
             view.name,
             result,
@@ -390,7 +407,7 @@ def _replace_meta(health: ComponentHealth, view: ComponentView, *, cached: bool)
         health.status,
         view.critical,
         view.state,
-        health.observed,
+        {**view.observed, **health.observed},
         health.output,
         health.time,
         health.duration_ms,

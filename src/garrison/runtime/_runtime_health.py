@@ -66,6 +66,7 @@ class RuntimeProbeTarget:
     def component_views(self) -> list[ComponentView]:
         """Every enabled component, in start order."""
         runtime = self.runtime
+        statistics = runtime.statistics()
         views = []
         for name, state in runtime.states().items():
             instance = _live_instance(runtime, name) if state is ComponentState.RUNNING else None
@@ -75,8 +76,20 @@ class RuntimeProbeTarget:
             else:
                 complete = bool(instance.startup_complete)
                 check = instance.check_health
+            stats = statistics.get(name)
+            observed = (
+                {
+                    "mailbox_depth": stats.mailbox_depth,
+                    "mailbox_capacity": stats.mailbox_capacity,
+                    "restarts": stats.restarts,
+                }
+                if stats is not None
+                else {}
+            )
             views.append(
-                ComponentView(name, state.value, runtime.spec(name).critical, complete, check)
+                ComponentView(
+                    name, state.value, runtime.spec(name).critical, complete, check, observed
+                )
             )
         return views
 
