@@ -92,6 +92,8 @@ async def test_scan_prefix_at_the_top_of_unicode(store: SqliteStore) -> None:
     top = "\U0010ffff"
     await store.put_many([(f"x{top}", 1), (f"x{top}{top}a", 2), ("y", 3)])
     assert [v for _, v in await store.scan(f"x{top}")] == [1, 2]
+    await store.put_many([(top, 4), (top * 5 + "z", 5)])
+    assert [v for _, v in await store.scan(top)] == [4, 5]  # no upper bound exists
 
 
 async def test_scan_uses_the_primary_key_not_a_table_scan(store: SqliteStore) -> None:

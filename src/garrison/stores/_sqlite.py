@@ -40,6 +40,22 @@ from garrison.stores._schema import (
     expression_index_sql,
     json_path_sql,
 )
+from garrison.stores._sqlite_sql import (
+    AS_OF,
+    CHANGES,
+    DELETE,
+    GET,
+    GET_MANY,
+    HISTORY_OF,
+    META_GET,
+    META_SET,
+    RECORD_CLEAR,
+    RECORD_COMMIT,
+    RECORD_DELETES,
+    UPSERT,
+    find_query,
+    range_clause,
+)
 from garrison.stores._sqlite_types import (
     Change,
     KindClassifier,
@@ -63,37 +79,6 @@ _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 
-_UPSERT: Final = (
-    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1) "
-    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
-    "value = excluded.value, updated_at = excluded.updated_at, version = version + 1"
-)
-# Keys travel as one JSON array parameter: one statement for any number of keys,
-# never near SQLite's bound-variable limit.
-_KEYS_IN: Final = "key IN (SELECT value FROM json_each(?1))"
-_GET: Final = "SELECT value FROM entries WHERE key = ?"
-_GET_MANY: Final = f"SELECT key, value FROM entries WHERE {_KEYS_IN}"
-_RECORD_DELETES: Final = (
-    "INSERT INTO history (key, op, value, version, at) "
-    f"SELECT key, 'delete', NULL, version + 1, ?2 FROM entries WHERE {_KEYS_IN}"
-)
-_DELETE: Final = f"DELETE FROM entries WHERE {_KEYS_IN}"
-_RECORD_CLEAR: Final = (
-    "INSERT INTO history (key, op, value, version, at) "
-    "SELECT key, 'delete', NULL, version + 1, ?1 FROM entries"
-)
-_AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
-_HISTORY_OF: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq"
-)
-_NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
-_CHANGES: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE seq >= coalesce("
-    f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {_NEXT_SEQ}) "
-    "AND seq > ?2 ORDER BY seq LIMIT ?3"
-)
-_RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?, {_NEXT_SEQ})"
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 # One statement of a write transaction: (sql, parameters, executemany?).
 _Statement: TypeAlias = tuple[str, Any, bool]
@@ -110,20 +95,6 @@ def _collect(future: asyncio.Future[Any]) -> None:
 
 # Close tasks in flight (see SqliteStore._close_connection).
 _closing: set[asyncio.Future[None]] = set()
-
-
-def _prefix_bounds(prefix: str) -> tuple[str, str] | None:
-    """``(low, high)`` such that ``low <= key < high`` iff key starts with ``prefix``.
-
-    A key range rather than LIKE, so SQLite walks the primary key index. SQLite
-    compares text as UTF-8 bytes, whose order is code point order.
-    """
-    if not prefix:
-        return None
-    head = prefix.rstrip("\U0010ffff")
-    if not head:
-        return (prefix, "\U0010ffff" * (len(prefix) + 1))
-    return (prefix, head[:-1] + chr(ord(head[-1]) + 1))
 
 
 class SqliteStore:
@@ -215,7 +186,7 @@ class SqliteStore:
 
     async def _after_schema(self, conn: aiosqlite.Connection) -> None:
         """Check the value format, create declared indexes, and resume the clock."""
-        rows = list(await conn.execute_fetchall(_META_GET, (_FORMAT_META,)))
+        rows = list(await conn.execute_fetchall(META_GET, (_FORMAT_META,)))
         if rows:
             stored = int(decode_value(rows[0][0]))
             if stored > VALUE_FORMAT_VERSION:
@@ -224,7 +195,7 @@ class SqliteStore:
                     f"{VALUE_FORMAT_VERSION}"
                 )
         else:
-            await conn.execute(_META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
+            await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM history"))
@@ -354,7 +325,7 @@ class SqliteStore:
                 await conn.execute(sql)
                 try:
                     if history:
-                        await conn.execute(_RECORD_COMMIT, (now,))
+                        await conn.execute(RECORD_COMMIT, (now,))
                     rowcount = 0
                     while statement is not None:
                         sql, params, many = statement
@@ -393,13 +364,13 @@ class SqliteStore:
         text = key if type(key) is str and key else key_text(key)
         if as_of is not None:
             micros = to_micros(as_of)
-            with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=_AS_OF):
-                rows = await self._fetch(_AS_OF, (text, micros), key=text)
+            with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=AS_OF):
+                rows = await self._fetch(AS_OF, (text, micros), key=text)
             if not rows or rows[0][0] == "delete":
                 return default
             return self._decode(rows[0][1], text)
-        with store_span(DB_SYSTEM_SQLITE, "get", _ENTRIES, query=_GET):
-            rows = await self._fetch(_GET, (text,), key=text)
+        with store_span(DB_SYSTEM_SQLITE, "get", _ENTRIES, query=GET):
+            rows = await self._fetch(GET, (text,), key=text)
         return self._decode(rows[0][0], text) if rows else default
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
@@ -408,22 +379,10 @@ class SqliteStore:
         if not texts:
             return {}
         with store_span(
-            DB_SYSTEM_SQLITE, "get_many", _ENTRIES, query=_GET_MANY, batch_size=len(texts)
+            DB_SYSTEM_SQLITE, "get_many", _ENTRIES, query=GET_MANY, batch_size=len(texts)
         ):
-            rows = await self._fetch(_GET_MANY, (encode_value(texts),))
+            rows = await self._fetch(GET_MANY, (encode_value(texts),))
         return {key: self._decode(text, key) for key, text in rows}
-
-    def _range(self, prefix: str, after: str | None) -> tuple[str, list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        bounds = _prefix_bounds(prefix)
-        if bounds is not None:
-            clauses.append("key >= ? AND key < ?")
-            params.extend(bounds)
-        if after is not None:
-            clauses.append("key > ?")
-            params.append(after)
-        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     async def scan(
         self, prefix: str = "", *, after: str | None = None, limit: int | None = None
@@ -433,7 +392,7 @@ class SqliteStore:
         Paginate with ``after`` (the last key of the previous page, exclusive)
         and ``limit``. ``prefix="session/"`` scans the ``session`` namespace.
         """
-        where, params = self._range(prefix, after)
+        where, params = range_clause(prefix, after)
         sql = f"SELECT key, value FROM entries{where} ORDER BY key LIMIT ?"
         with store_span(DB_SYSTEM_SQLITE, "scan", _ENTRIES, query=sql):
             rows = await self._fetch(sql, [*params, -1 if limit is None else limit])
@@ -441,7 +400,7 @@ class SqliteStore:
 
     async def keys(self, prefix: str = "") -> list[str]:
         """All key texts starting with ``prefix``, in key order."""
-        where, params = self._range(prefix, None)
+        where, params = range_clause(prefix, None)
         sql = f"SELECT key FROM entries{where} ORDER BY key"
         with store_span(DB_SYSTEM_SQLITE, "keys", _ENTRIES, query=sql):
             rows = await self._fetch(sql, params)
@@ -449,7 +408,7 @@ class SqliteStore:
 
     async def count(self, prefix: str = "") -> int:
         """How many keys start with ``prefix``."""
-        where, params = self._range(prefix, None)
+        where, params = range_clause(prefix, None)
         sql = f"SELECT count(*) FROM entries{where}"
         with store_span(DB_SYSTEM_SQLITE, "count", _ENTRIES, query=sql):
             rows = await self._fetch(sql, params)
@@ -480,24 +439,9 @@ class SqliteStore:
         :meth:`scan`. Declare the path in ``indexes=`` to make this an index
         search rather than a table scan.
         """
-        expression = json_path_sql(path)
-        where, params = self._range(prefix, after)
-        clauses = [where[len(" WHERE ") :]] if where else []
-        if eq is not MISSING:
-            if eq is None:
-                clauses.append(f"{expression} IS NULL")
-            else:
-                clauses.append(f"{expression} = ?")
-                params.append(_sql_operand(eq))
-        for operator, bound in (("<", lt), ("<=", le), (">", gt), (">=", ge)):
-            if bound is not MISSING:
-                clauses.append(f"{expression} {operator} ?")
-                params.append(_sql_operand(bound))
-        if kind is not None:
-            clauses.append("kind = ?")
-            params.append(kind)
-        condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
-        sql = f"SELECT key, value FROM entries{condition} ORDER BY key LIMIT ?"
+        sql, params = find_query(
+            path, eq=eq, lt=lt, le=le, gt=gt, ge=ge, prefix=prefix, kind=kind, after=after
+        )
         with store_span(DB_SYSTEM_SQLITE, "find", _ENTRIES, query=sql):
             rows = await self._fetch(sql, [*params, -1 if limit is None else limit])
         return [(key, self._decode(text, key)) for key, text in rows]
@@ -505,8 +449,8 @@ class SqliteStore:
     async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
         text = key if type(key) is str and key else key_text(key)
-        with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=_HISTORY_OF):
-            rows = await self._fetch(_HISTORY_OF, (text,), key=text)
+        with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=HISTORY_OF):
+            rows = await self._fetch(HISTORY_OF, (text,), key=text)
         if limit is not None:
             rows = rows[-limit:] if limit > 0 else []
         return [self._change(row) for row in rows]
@@ -520,8 +464,8 @@ class SqliteStore:
         page by page, pass the last change's ``seq`` as ``after_seq``.
         """
         micros = to_micros(since)
-        with store_span(DB_SYSTEM_SQLITE, "changed_since", _HISTORY, query=_CHANGES):
-            rows = await self._fetch(_CHANGES, (micros, after_seq, -1 if limit is None else limit))
+        with store_span(DB_SYSTEM_SQLITE, "changed_since", _HISTORY, query=CHANGES):
+            rows = await self._fetch(CHANGES, (micros, after_seq, -1 if limit is None else limit))
         return [self._change(row) for row in rows]
 
     def _change(self, row: Sequence[Any]) -> Change:
@@ -533,9 +477,9 @@ class SqliteStore:
 
     async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
-        with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=_UPSERT):
+        with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(
-                lambda now: ((_UPSERT, self._row(key, value, now, kind), False),), key=str(key)
+                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=str(key)
             )
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
@@ -562,24 +506,24 @@ class SqliteStore:
                     else:
                         entity = kind if kind is not None else classify(text, namespace)
                     append((text, namespace, entity, encode_value(value), now))
-                yield (_UPSERT, rows, True)
+                yield (UPSERT, rows, True)
 
         with store_span(
-            DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=_UPSERT, batch_size=len(batch)
+            DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
             await self._write(build)
 
     def _deletes(self, texts: list[str]) -> Callable[[int], tuple[_Statement, _Statement]]:
         param = encode_value(texts)
         return lambda now: (
-            (_RECORD_DELETES, (param, now), False),
-            (_DELETE, (param,), False),
+            (RECORD_DELETES, (param, now), False),
+            (DELETE, (param,), False),
         )
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
         text = key if type(key) is str and key else key_text(key)
-        with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=_DELETE):
+        with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=DELETE):
             return await self._write(self._deletes([text]), key=text) > 0
 
     async def delete_many(self, keys: Iterable[str]) -> int:
@@ -588,7 +532,7 @@ class SqliteStore:
         if not texts:
             return 0
         with store_span(
-            DB_SYSTEM_SQLITE, "delete_many", _ENTRIES, query=_DELETE, batch_size=len(texts)
+            DB_SYSTEM_SQLITE, "delete_many", _ENTRIES, query=DELETE, batch_size=len(texts)
         ):
             return await self._write(self._deletes(texts))
 
@@ -596,7 +540,7 @@ class SqliteStore:
         """Remove every entry (each removal is recorded in the history)."""
         with store_span(DB_SYSTEM_SQLITE, "clear", _ENTRIES, query="DELETE FROM entries"):
             await self._write(
-                lambda now: ((_RECORD_CLEAR, (now,), False), ("DELETE FROM entries", (), False))
+                lambda now: ((RECORD_CLEAR, (now,), False), ("DELETE FROM entries", (), False))
             )
 
     # -- backup and restore ----------------------------------------------------
@@ -637,36 +581,19 @@ class SqliteStore:
         Names starting with ``garrison.`` are used by garrison itself (the value
         format, the mode router's mode).
         """
-        with store_span(DB_SYSTEM_SQLITE, "get_meta", _META, query=_META_GET):
-            rows = await self._fetch(_META_GET, (name,), key=name)
+        with store_span(DB_SYSTEM_SQLITE, "get_meta", _META, query=META_GET):
+            rows = await self._fetch(META_GET, (name,), key=name)
         return self._decode(rows[0][0], name) if rows else default
 
     async def set_meta(self, name: str, value: Any) -> None:
         """Store the setting ``name`` (any storable value), durably, in its own transaction."""
-        with store_span(DB_SYSTEM_SQLITE, "set_meta", _META, query=_META_SET):
+        with store_span(DB_SYSTEM_SQLITE, "set_meta", _META, query=META_SET):
             text = encode_value(value)
             await self._write(
-                lambda _now: ((_META_SET, (name, text), False),), history=False, key=name
+                lambda _now: ((META_SET, (name, text), False),), history=False, key=name
             )
 
     async def ping(self) -> None:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""
         with store_span(DB_SYSTEM_SQLITE, "ping", _ENTRIES, query="SELECT 1"):
             await self._fetch("SELECT 1")
-
-
-_META_GET: Final = "SELECT value FROM meta WHERE name = ?"
-_META_SET: Final = (
-    "INSERT INTO meta (name, value) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
-)
-
-
-def _sql_operand(value: Any) -> Any:
-    """The SQL value to compare a ``json_extract`` result with."""
-    kind = type(value)
-    if kind is str or kind is int or kind is float:
-        return value
-    if kind is bool:
-        return int(value)  # json_extract returns 1 and 0 for true and false
-    return encode_value(value)
