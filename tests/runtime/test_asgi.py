@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
+from typing import Any
 
 import httpx
 import pytest
@@ -146,3 +147,16 @@ async def test_served_by_a_real_uvicorn_server_on_loopback(board: Switchboard) -
         server.should_exit = True
         await task
         sock.close()
+
+
+async def test_a_websocket_handshake_is_refused() -> None:
+    sent: list[dict[str, object]] = []
+
+    async def receive() -> dict[str, object]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(dict(message))
+
+    await HealthApp(Switchboard())({"type": "websocket", "path": "/readyz"}, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1000}]

@@ -64,8 +64,12 @@ class HealthApp:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            # Nothing here speaks websocket: refuse the handshake politely.
+            await receive()
+            await send({"type": "websocket.close", "code": 1000})
+            return
         if scope["type"] != "http":
-            # Websockets and other protocols: nothing here for them.
             return
         path = _relative_path(scope)
         probe = ROUTES.get(path.rstrip("/") or path)

@@ -112,6 +112,7 @@ class ProbeServer:
                 task.cancel()
             if pending:
                 await asyncio.wait(pending)
+        await self._server.wait_closed()
         log.info("health.server.closed")
 
     async def __aenter__(self) -> Self:
