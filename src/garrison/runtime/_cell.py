@@ -8,6 +8,7 @@ messages and the statistics survive the restart.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import enum
 import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,7 +19,7 @@ from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageErr
 from garrison.runtime._actor import Actor
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
-from garrison.runtime._tracing import tracing_active
+from garrison.runtime._tracing import _trace_api, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -69,6 +70,8 @@ class ActorCell:
         self.ident = next(_idents)
         self.mailbox: Mailbox[Envelope] = Mailbox(name, capacity)
         self.actor_class = actor_class
+        #: message type -> handler; the send-time check reads it directly.
+        self.dispatch = actor_class.handler_table()
         self.actor: Actor | None = None
         self.task: asyncio.Task[None] | None = None
         self.on_exit = on_exit
@@ -93,6 +96,7 @@ class ActorCell:
         self.incarnation += 1
         self.actor = actor
         self.actor_class = type(actor)
+        self.dispatch = self.actor_class.handler_table()
         actor._cell = self
         self.crash_error = None
         self._halting = False
@@ -108,29 +112,80 @@ class ActorCell:
         task.add_done_callback(self._loop_done)
 
     async def _run(self, actor: Actor) -> None:
+        # The one-message-at-a-time path is the ask round trip everybody pays
+        # for, so it is written out here rather than calling handle(): one
+        # coroutine and a handful of method calls fewer per message.
         mailbox = self.mailbox
+        items = mailbox._items
+        actor_type = type(actor)
         batch_size = actor.max_batch
-        one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
-        handle = self.handle
+        one_by_one = batch_size == 1 and actor_type.receive_batch is Actor.receive_batch
+        dispatch = actor_type.handler_table()
+        own_chain = (self.ident,)
+        current_chain: tuple[int, ...] | None = None
+        set_chain = ASK_CHAIN.set
         while not self._halting:
-            if not len(mailbox):
+            if not items:
                 if mailbox.closed:
                     return
                 await mailbox.wait()
                 continue
-            if one_by_one:
-                await handle(actor, mailbox.popleft())
-            else:
+            if not one_by_one:
                 await self._run_batch(actor, mailbox.take(batch_size))
+                current_chain = None
+                continue
+            envelope = mailbox.popleft()
+            message = envelope.message
+            fn = dispatch.get(type(message)) or actor_type.find_handler(type(message))
+            if fn is None:
+                self._unhandled(envelope)
+                continue
+            # The chain of actors waiting on this message, for deadlock
+            # detection in asks the handler makes. Set (never reset) in this
+            # task's own context, and only when it changes.
+            chain = (*envelope.chain, self.ident) if envelope.chain else own_chain
+            if chain != current_chain:
+                set_chain(chain)
+                current_chain = chain
+            try:
+                if _trace_api._TRACER_PROVIDER is not None and tracing_active():
+                    with envelope.handler_span(self.name):
+                        result = await fn(actor, message)
+                else:
+                    result = await fn(actor, message)
+            except asyncio.CancelledError:
+                envelope.fail(self._stopped_error("while handling the message"))
+                raise
+            except Exception as exc:  # noqa: BLE001 - a handler error goes back to its sender
+                self._handler_failed(envelope, exc)
+            else:
+                future = envelope.future
+                if future is not None and not future.done():
+                    future.set_result(result)
+            self.processed += 1
+
+    def _unhandled(self, envelope: Envelope) -> None:
+        self.processed += 1
+        self.failed += 1
+        envelope.fail(self._unknown(envelope.message))
+
+    def _handler_failed(self, envelope: Envelope, exc: Exception) -> None:
+        self.failed += 1
+        message = envelope.message
+        if envelope.future is not None:
+            exc.add_note(f"raised by actor {self.name!r} handling {message!r}")
+            envelope.fail(exc)
+        else:
+            log.warning(
+                "actor.message_failed", actor=self.name, message=repr(message), exc_info=exc
+            )
 
     async def handle(self, actor: Actor, envelope: Envelope) -> None:
         """Run the handler of one envelope; count it; deliver reply or error."""
         message = envelope.message
         fn = type(actor).find_handler(type(message))
         if fn is None:
-            self.processed += 1
-            self.failed += 1
-            envelope.fail(self._unknown(message))
+            self._unhandled(envelope)
             return
         token = ASK_CHAIN.set((*envelope.chain, self.ident))
         try:
@@ -142,15 +197,8 @@ class ActorCell:
         except asyncio.CancelledError:
             envelope.fail(self._stopped_error("while handling the message"))
             raise
-        except Exception as exc:
-            self.failed += 1
-            if envelope.future is not None:
-                exc.add_note(f"raised by actor {self.name!r} handling {message!r}")
-                envelope.fail(exc)
-            else:
-                log.warning(
-                    "actor.message_failed", actor=self.name, message=repr(message), exc_info=exc
-                )
+        except Exception as exc:  # noqa: BLE001 - a handler error goes back to its sender
+            self._handler_failed(envelope, exc)
         else:
             envelope.reply(result)
         finally:
@@ -206,7 +254,13 @@ class ActorCell:
 
     def spawn(self, coro: Coroutine[Any, Any, T], *, name: str | None = None) -> asyncio.Task[T]:
         """Start a background task whose exception crashes this actor."""
-        task = asyncio.get_running_loop().create_task(coro, name=name or f"{self.name}:background")
+        # Background work is not part of the handler that started it: it may
+        # ask its own actor without that being a deadlock.
+        context = contextvars.copy_context()
+        context.run(ASK_CHAIN.set, ())
+        task = asyncio.get_running_loop().create_task(
+            coro, name=name or f"{self.name}:background", context=context
+        )
         self._background.add(task)
         task.add_done_callback(self._background_done)
         return task

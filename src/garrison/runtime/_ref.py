@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from garrison.exceptions import AskTimeoutError, DeadlockError, UnknownMessageError
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
-from garrison.runtime._tracing import capture_sender, tracing_active
+from garrison.runtime._tracing import _trace_api, capture_sender, tracing_active
 
 if TYPE_CHECKING:
     from garrison.runtime._cell import ActorCell
@@ -52,7 +52,7 @@ class ActorRef:
 
     def _check(self, message: object) -> tuple[int, ...]:
         cell = self._cell
-        if not cell.actor_class.accepts(type(message)):
+        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
             raise UnknownMessageError(
                 f"actor {cell.name!r} has no handler for {type(message).__qualname__}",
                 actor=cell.name,
@@ -93,8 +93,11 @@ class ActorRef:
         this caller (a self-ask or an ask cycle), and
         :class:`~garrison.UnknownMessageError` for a type it does not handle.
         """
-        chain = self._check(message)
         cell = self._cell
+        # The send-time checks of _check(), inlined: this is the hot path.
+        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
+            self._check(message)
+        chain = ASK_CHAIN.get()
         if chain and cell.ident in chain:
             raise DeadlockError(
                 f"ask to actor {cell.name!r} with {type(message).__qualname__} would wait on "
@@ -102,17 +105,17 @@ class ActorRef:
                 actor=cell.name,
             )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if tracing_active():
+        if _trace_api._TRACER_PROVIDER is not None and tracing_active():
             context, sender_span = capture_sender()
             envelope = Envelope(message, future, chain, context, sender_span)
         else:
             envelope = Envelope(message, future, chain)
         mailbox = cell.mailbox
         if timeout is None:
-            if mailbox.full:
-                await mailbox.put(envelope)
-            else:
+            if mailbox.closed or len(mailbox._items) < mailbox.capacity:
                 mailbox.put_nowait(envelope)
+            else:
+                await mailbox.put(envelope)
             return await future
         try:
             async with asyncio.timeout(timeout):

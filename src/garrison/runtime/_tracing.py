@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.trace import SpanContext, Tracer
 
-__all__ = ["capture_sender", "tracer", "tracing_active"]
+__all__ = ["_trace_api", "capture_sender", "tracer", "tracing_active"]
 
 _TRACER_NAME = "garrison.runtime"
 
