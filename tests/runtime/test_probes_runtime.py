@@ -167,3 +167,38 @@ async def test_runtime_health_returns_the_report_of_each_probe(tmp_path: Path) -
     assert after.status is F
     assert after.output == "the runtime is stopping"
     await probes_for(rt).aclose()
+
+
+class Crashy(Component):
+    name = "crashy"
+    restart = "temporary"  # never restarted: a crash leaves it failed for good
+    go: ClassVar[asyncio.Event | None] = None
+
+    async def on_start(self) -> None:
+        self.spawn(self._work())
+
+    async def _work(self) -> None:
+        go = type(self).go
+        assert go is not None
+        await go.wait()
+        raise RuntimeError("worker blew up")
+
+
+async def test_live_fails_once_a_critical_component_failed_for_good(tmp_path: Path) -> None:
+    failed = asyncio.Event()
+    Crashy.go = asyncio.Event()
+    async with garrison.runtime.open_runtime(
+        components=[Store, Crashy], data_dir=str(tmp_path)
+    ) as rt:
+        assert (await rt.health("live")).status is P
+        rt.add_state_listener(lambda name, old, new: failed.set() if new == "failed" else None)
+        Crashy.go.set()
+        await failed.wait()
+        live = await rt.health("live")
+        assert live.status is F
+        assert live.check("crashy").output == "component failed and will not be restarted"
+        assert live.check("store").status is P
+        ready = await rt.health("ready")
+        assert ready.status is F
+        assert ready.check("crashy").state == "failed"
+        await probes_for(rt).aclose()
