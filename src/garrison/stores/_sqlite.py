@@ -322,10 +322,13 @@ class SqliteStore:
             sql = "BEGIN IMMEDIATE"
             pending: asyncio.Future[aiosqlite.Cursor] | None = None
             try:
-                await conn.execute(sql)
                 try:
                     if history:
-                        await conn.execute(RECORD_COMMIT, (now,))
+                        # One thread hop for both: executescript cannot bind, so the
+                        # commit time (an int from _now(), "%d"-formatted) is inlined.
+                        await conn.executescript(f"{sql}; {RECORD_COMMIT % now};")
+                    else:
+                        await conn.execute(sql)
                     rowcount = 0
                     while statement is not None:
                         sql, params, many = statement

@@ -62,7 +62,9 @@ CHANGES: Final = (
     f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {NEXT_SEQ}) "
     "AND seq > ?2 ORDER BY seq LIMIT ?3"
 )
-RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?, {NEXT_SEQ})"
+# A %-template for executescript, which cannot bind parameters: only ever
+# formatted with the store's own integer clock.
+RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (%d, {NEXT_SEQ})"
 META_GET: Final = "SELECT value FROM meta WHERE name = ?"
 META_SET: Final = (
     "INSERT INTO meta (name, value) VALUES (?, ?) "
