@@ -185,6 +185,10 @@ def setup_telemetry(
         )
         return TelemetryPipeline(settings, "application", tracer_provider=current)
     if not settings.enabled:
+        _log.info(
+            "OpenTelemetry export is off; set OTEL_EXPORTER_OTLP_ENDPOINT (or another "
+            "OTEL_* exporter variable) or export = true in [components.telemetry] to turn it on"
+        )
         return TelemetryPipeline(settings, "disabled")
 
     resource = Resource.create(dict(settings.resource_attributes))
