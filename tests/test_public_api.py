@@ -8,6 +8,7 @@ import types
 import pytest
 
 PUBLIC_MODULES = [
+    "garrison.components.database",
     "garrison",
     "garrison.exceptions",
     "garrison.stores.edn",

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from types import TracebackType
 
+    from garrison.components.database import Store
     from garrison.runtime._health import HealthReport, ProbeKind
 
 __all__ = ["BUILTIN_COMPONENTS", "Runtime", "StateListener", "open_runtime"]
@@ -160,6 +161,17 @@ class Runtime:
         return instance
 
     @property
+    def store(self) -> Store:
+        """The typed facade of the ``database`` component (see ``garrison.components.database``).
+
+        ``await rt.store.put("session/abc", {...})``; a new, cheap
+        :class:`~garrison.components.database.Store` each time.
+        """
+        from garrison.components.database import Store  # noqa: PLC0415 - only when used
+
+        return Store(self)
+
+    @property
     def component_names(self) -> list[str]:
         """Every enabled component, in start order."""
         return list(self.graph.order)
@@ -239,10 +251,23 @@ class Runtime:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     async def wait_ready(self) -> None:
-        """Wait until :attr:`ready`; raise :class:`~garrison.LifecycleError` if stopping."""
+        """Wait until :attr:`ready`.
+
+        Raises :class:`~garrison.LifecycleError` when it cannot happen any more:
+        the runtime is stopping, or a critical component has failed for good.
+        """
         while not self.ready:
             if self.stopping:
                 raise LifecycleError("the runtime is stopping; it will not become ready")
+            failed = [
+                name
+                for name, slot in self._supervisor.slots.items()
+                if slot.spec.critical and slot.state is ComponentState.FAILED
+            ]
+            if failed:
+                raise LifecycleError(
+                    f"critical component(s) {failed} failed and will not be restarted"
+                )
             await self._next_change()
 
     async def wait_stopping(self) -> None:

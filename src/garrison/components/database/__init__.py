@@ -1,0 +1,66 @@
+"""The built-in ``database`` component: one actor owning the SQLite connection and the EDN file.
+
+* :class:`DatabaseComponent` and its settings :class:`DatabaseConfig`
+  (``[components.database]``);
+* :class:`Store` (``rt.store``, :func:`store_of`): the typed facade
+  application code uses;
+* the messages it handles, for sending them directly with ``ask``;
+* the change feed's :class:`ChangeEvent`, :class:`Watch` and
+  :class:`Subscription`, and :class:`DatabaseStatistics`.
+"""
+
+from __future__ import annotations
+
+from garrison.components.database._actor import DatabaseComponent
+from garrison.components.database._config import DatabaseConfig
+from garrison.components.database._facade import Store, Watch, store_of
+from garrison.components.database._feed import ChangeEvent, Subscription
+from garrison.components.database._messages import (
+    Backup,
+    Count,
+    Delete,
+    DeleteMany,
+    Find,
+    Flush,
+    Get,
+    GetAsOf,
+    GetMany,
+    GetStatistics,
+    History,
+    Put,
+    PutMany,
+    Restore,
+    Scan,
+    SetMode,
+    Subscribe,
+)
+from garrison.components.database._statistics import DatabaseStatistics
+
+__all__ = [
+    "ChangeEvent",
+    "DatabaseComponent",
+    "DatabaseConfig",
+    "DatabaseStatistics",
+    "Store",
+    "Subscription",
+    "Watch",
+    "store_of",
+    # messages
+    "Backup",
+    "Count",
+    "Delete",
+    "DeleteMany",
+    "Find",
+    "Flush",
+    "Get",
+    "GetAsOf",
+    "GetMany",
+    "GetStatistics",
+    "History",
+    "Put",
+    "PutMany",
+    "Restore",
+    "Scan",
+    "SetMode",
+    "Subscribe",
+]

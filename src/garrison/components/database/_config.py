@@ -1,0 +1,108 @@
+"""``[components.database]``: where the two stores live and how the actor batches.
+
+::
+
+    [components.database]
+    sqlite_path = "garrison.db"    # relative paths are under [runtime] data_dir
+    edn_path = "memory.edn"
+    mode = "sqlite-only"           # only for a database that has no mode yet
+    synchronous = "NORMAL"
+    cache_size = 10000             # entries; 0 turns the read cache off
+    batch_limit = 512              # most operations one transaction or query carries
+    flush_quiet_period = 0.1       # EDN writer debounce (seconds)
+    flush_max_delay = 1.0          # ... and the longest an EDN write waits for disk
+    watch_buffer = 1000            # changes buffered per watcher before it loses them
+    indexes = ["$.user.id"]        # JSON paths with expression indexes, for find()
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+__all__ = ["DatabaseConfig"]
+
+ModeName = Literal["edn-only", "dual-write", "sqlite-first", "sqlite-only"]
+Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    """The settings of the ``database`` component (all optional).
+
+    ``sqlite_path`` / ``edn_path``
+        The SQLite database and the legacy EDN file. Relative paths are taken
+        relative to the runtime's ``data_dir``; the defaults are
+        ``<data_dir>/garrison.db`` and ``<data_dir>/memory.edn``.
+    ``mode``
+        The mode a database starts in when it has none recorded yet. After
+        that the mode recorded in the database wins (switch it with
+        ``garrison mode set`` or :meth:`Store.set_mode`), so a restart never
+        undoes an operator's switch. Left out: ``edn-only`` when the EDN file
+        exists (a legacy installation), ``sqlite-only`` otherwise.
+    ``synchronous``
+        SQLite's durability level: ``NORMAL`` survives application crashes,
+        ``FULL`` also power loss (slower commits).
+    ``busy_timeout``
+        Seconds a write waits for another process's lock on the database.
+    ``cache_size``
+        Entries in the LRU read cache; ``0`` disables it.
+    ``batch_limit``
+        The most operations one transaction (writes) or one query (reads)
+        carries; each turn of the actor takes what is queued, up to this.
+    ``flush_quiet_period`` / ``flush_max_delay``
+        The EDN writer's debounce and the longest a write waits for the file.
+    ``watch_buffer``
+        Changes buffered per :meth:`Store.watch` subscriber; past that the
+        subscriber loses its place (see :class:`ChangesLostError`).
+    ``indexes``
+        JSON paths (``"$.user.id"``) with expression indexes, for ``find``.
+    ``health_timeout``
+        Seconds the health check's ``SELECT 1`` may take before it fails.
+    ``max_writer_lag``
+        Seconds of unflushed EDN writes past which health fails.
+    """
+
+    sqlite_path: Path | None = None
+    edn_path: Path | None = None
+    mode: ModeName | None = None
+    synchronous: Synchronous = "NORMAL"
+    busy_timeout: float = 5.0
+    cache_size: int = 10_000
+    batch_limit: int = 512
+    flush_quiet_period: float = 0.1
+    flush_max_delay: float = 1.0
+    watch_buffer: int = 1000
+    indexes: tuple[str, ...] = ()
+    health_timeout: float = 1.0
+    max_writer_lag: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("cache_size",):
+            if getattr(self, name) < 0:
+                msg = f"{name} must be zero or more, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        for name in ("batch_limit", "watch_buffer"):
+            if getattr(self, name) < 1:
+                msg = f"{name} must be at least 1, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        for name in ("health_timeout", "max_writer_lag"):
+            if getattr(self, name) <= 0:
+                msg = f"{name} must be greater than zero, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+        for name in ("busy_timeout", "flush_quiet_period", "flush_max_delay"):
+            if getattr(self, name) < 0:
+                msg = f"{name} must be zero or more, got {getattr(self, name)!r}"
+                raise ValueError(msg)
+
+    def resolve_paths(self, data_dir: Path) -> tuple[Path, Path]:
+        """``(sqlite_path, edn_path)``: defaults applied, relative paths under ``data_dir``."""
+        sqlite = self.sqlite_path or Path("garrison.db")
+        edn = self.edn_path or Path("memory.edn")
+        sqlite = sqlite.expanduser()
+        edn = edn.expanduser()
+        return (
+            sqlite if sqlite.is_absolute() else data_dir / sqlite,
+            edn if edn.is_absolute() else data_dir / edn,
+        )

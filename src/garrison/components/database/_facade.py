@@ -1,0 +1,283 @@
+"""The typed :class:`Store` facade: application code's way into the database component.
+
+::
+
+    async with garrison.open_runtime("config/garrison.toml") as rt:
+        store = rt.store                      # or Store(rt), or store_of(rt)
+        await store.put("session/abc", {"user": 42})
+        session = await store.get("session/abc")
+        async with store.watch("session/") as changes:
+            async for change in changes:
+                print(change.op, change.key, change.value)
+
+Each method is one ``ask`` to the component, so a :class:`Store` is cheap,
+holds no connection, stays valid across restarts of the component (its
+messages wait in the mailbox while it restarts), and may be shared by any
+number of tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from garrison.components.database._messages import (
+    Backup,
+    Count,
+    Delete,
+    DeleteMany,
+    Find,
+    Flush,
+    Get,
+    GetAsOf,
+    GetMany,
+    GetStatistics,
+    History,
+    Put,
+    PutMany,
+    Restore,
+    Scan,
+    SetMode,
+    Subscribe,
+)
+from garrison.runtime._ref import ActorRef
+from garrison.stores._keys import key_text
+from garrison.stores._mode import Mode
+from garrison.stores._protocol import MISSING
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable
+    from types import TracebackType
+
+    from garrison.components.database._feed import ChangeEvent, Subscription
+    from garrison.components.database._statistics import DatabaseStatistics
+    from garrison.runtime._runtime import Runtime
+    from garrison.stores._mode import ModeSwitch
+    from garrison.stores._sqlite_types import Change
+
+__all__ = ["Store", "Watch", "store_of"]
+
+
+def _text(key: Any) -> str:
+    return key if type(key) is str and key else key_text(key)
+
+
+class Store:
+    """Typed access to the ``database`` component of a runtime.
+
+    ``target`` is a :class:`~garrison.Runtime` (the component named ``name``
+    in it) or an :class:`~garrison.ActorRef` to a database component.
+    ``timeout`` (seconds) bounds every call (``None``: wait as long as it
+    takes); it raises :class:`~garrison.AskTimeoutError`.
+
+    Keys are key texts (a ``str`` is the keyword with that text:
+    ``"session/abc"`` is ``:session/abc``) or any EDN key. Values are EDN or
+    plain Python values. Store errors raise :class:`~garrison.StoreError` and
+    its subclasses; an unstorable value raises
+    :class:`~garrison.EdnEncodeError` (and fails that call only).
+    """
+
+    __slots__ = ("_ref", "timeout")
+
+    def __init__(
+        self, target: Runtime | ActorRef, *, name: str = "database", timeout: float | None = None
+    ) -> None:
+        self._ref = target if isinstance(target, ActorRef) else target.ref(name)
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"<Store {self._ref.name!r}>"
+
+    @property
+    def ref(self) -> ActorRef:
+        """The ref of the database component this store talks to."""
+        return self._ref
+
+    async def _ask(self, message: object) -> Any:
+        return await self._ref.ask(message, timeout=self.timeout)
+
+    # -- reads -------------------------------------------------------------------
+
+    async def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key``, or ``default`` (pass ``MISSING`` to tell nil from absent)."""
+        result: Any = await self._ask(Get(_text(key), default))
+        return result
+
+    async def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
+        """``{key_text: value}`` for those of ``keys`` that exist."""
+        result: dict[str, Any] = await self._ask(GetMany(tuple(_text(k) for k in keys)))
+        return result
+
+    async def scan(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """``(key_text, value)`` of keys starting with ``prefix``, in key order.
+
+        Paginate with ``limit`` and ``after`` (the last key of the previous page).
+        """
+        result: list[tuple[str, Any]] = await self._ask(Scan(prefix, after, limit))
+        return result
+
+    async def count(self, prefix: str = "") -> int:
+        """How many keys start with ``prefix``."""
+        result: int = await self._ask(Count(prefix))
+        return result
+
+    async def find(
+        self,
+        path: str,
+        *,
+        eq: Any = MISSING,
+        lt: Any = MISSING,
+        le: Any = MISSING,
+        gt: Any = MISSING,
+        ge: Any = MISSING,
+        prefix: str = "",
+        kind: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[tuple[str, Any]]:
+        """Entries whose value at JSON ``path`` (``"$.user.id"``) matches, in key order.
+
+        Runs on SQLite (not available in ``edn-only`` mode); declare the path
+        in ``indexes`` to make it an index search. See ``SqliteStore.find``.
+        """
+        result: list[tuple[str, Any]] = await self._ask(
+            Find(path, eq, lt, le, gt, ge, prefix, kind, after, limit)
+        )
+        return result
+
+    async def history(self, key: Any, *, limit: int | None = None) -> list[Change]:
+        """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
+        result: list[Change] = await self._ask(History(_text(key), limit))
+        return result
+
+    async def get_as_of(self, key: Any, at: Any, default: Any = None) -> Any:
+        """The value ``key`` had at ``at`` (an aware datetime or POSIX seconds)."""
+        result: Any = await self._ask(GetAsOf(_text(key), at, default))
+        return result
+
+    # -- writes ------------------------------------------------------------------
+
+    async def put(self, key: Any, value: Any) -> None:
+        """Set ``key`` to ``value``; returns once the write is committed."""
+        await self._ask(Put(_text(key), value))
+
+    async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
+        """Set several keys in one transaction (all or none); returns once committed."""
+        pairs = items.items() if isinstance(items, Mapping) else items
+        await self._ask(PutMany(tuple((_text(k), v) for k, v in pairs)))
+
+    async def delete(self, key: Any) -> bool:
+        """Remove ``key``; ``True`` if it existed."""
+        result: bool = await self._ask(Delete(_text(key)))
+        return result
+
+    async def delete_many(self, keys: Iterable[Any]) -> int:
+        """Remove several keys; how many existed."""
+        result: int = await self._ask(DeleteMany(tuple(_text(k) for k in keys)))
+        return result
+
+    async def flush(self) -> None:
+        """Wait until every earlier write is on disk in the EDN file as well."""
+        await self._ask(Flush())
+
+    # -- operations ----------------------------------------------------------------
+
+    async def mode(self) -> Mode:
+        """The current mode of the mode router."""
+        stats = await self.statistics()
+        return Mode(stats.mode)
+
+    async def set_mode(
+        self, mode: Mode | str, *, force: bool = False, reason: str = ""
+    ) -> ModeSwitch:
+        """Switch the store's mode (see ``ModeRouter.switch_mode``); returns the recorded switch."""
+        result: ModeSwitch = await self._ask(SetMode(str(Mode(mode)), force, reason))
+        return result
+
+    async def backup(self, path: str | os.PathLike[str]) -> Path:
+        """Copy the SQLite database to ``path`` while in use; returns the absolute path."""
+        result: Path = await self._ask(Backup(Path(path)))
+        return result
+
+    async def restore(self, path: str | os.PathLike[str]) -> None:
+        """Replace the SQLite data with the backup at ``path`` (checked before anything changes)."""
+        await self._ask(Restore(Path(path)))
+
+    async def statistics(self) -> DatabaseStatistics:
+        """Cache hit ratio, batching, feed and store counters."""
+        result: DatabaseStatistics = await self._ask(GetStatistics())
+        return result
+
+    # -- change feed ---------------------------------------------------------------
+
+    def watch(self, prefix: str = "", *, buffer: int | None = None) -> Watch:
+        """Committed changes of keys starting with ``prefix``, in commit order.
+
+        Use it as ``async with store.watch(p) as changes: async for c in changes``
+        (subscribed when the block is entered), or directly as
+        ``async for c in store.watch(p)`` (subscribed at the first iteration).
+        It raises :class:`~garrison.ChangesLostError` when the watcher fell more
+        than ``buffer`` changes behind (default: the ``watch_buffer`` setting),
+        or the component restarted, or a backup was restored: read the current
+        state again and watch anew. It ends when the runtime stops.
+        """
+        return Watch(self, prefix, buffer)
+
+
+class Watch:
+    """A change-feed iterator made by :meth:`Store.watch`."""
+
+    __slots__ = ("_buffer", "_prefix", "_store", "_subscription")
+
+    def __init__(self, store: Store, prefix: str, buffer: int | None) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._buffer = buffer
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> Watch:
+        """Subscribe now (changes committed from here on are delivered); idempotent."""
+        if self._subscription is None:
+            self._subscription = await self._store._ask(Subscribe(self._prefix, self._buffer))
+        return self
+
+    @property
+    def pending(self) -> int:
+        """Changes received and not read yet."""
+        return 0 if self._subscription is None else self._subscription.pending
+
+    def close(self) -> None:
+        """Unsubscribe; iteration ends after what is already buffered."""
+        if self._subscription is not None:
+            self._subscription.close()
+
+    async def __aenter__(self) -> Watch:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __aiter__(self) -> Watch:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        subscription = self._subscription
+        if subscription is None:
+            await self.start()
+            subscription = self._subscription
+            assert subscription is not None
+        return await subscription.__anext__()
+
+
+def store_of(runtime: Runtime, name: str = "database", *, timeout: float | None = None) -> Store:
+    """The :class:`Store` of the database component ``name`` in ``runtime``."""
+    return Store(runtime, name=name, timeout=timeout)

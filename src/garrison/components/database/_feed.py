@@ -1,0 +1,195 @@
+"""The change feed: committed changes, in commit order, to every watcher of a prefix.
+
+The actor publishes each write group right after it commits, synchronously and
+without awaiting, so subscribers see changes in exactly the order they were
+committed, and only committed ones.
+
+Backpressure, by design, never reaches writers: each subscriber has a bounded
+buffer (``watch_buffer``). A subscriber that falls further behind than that
+*loses its place*: its buffer is dropped and its next read raises
+:class:`~garrison.ChangesLostError` (``reason="overflow"``). It then knows the
+changes it holds are incomplete, reads the current state again (``scan``), and
+watches anew. The same error (``reason="restart"`` or ``"restore"``) ends a
+feed when the database component restarts or a backup is restored, since
+changes may be missed across either. When the runtime stops, feeds simply end.
+
+Subscriptions are held weakly: a watcher that is dropped (a loop that
+``break``-s out and lets go of the iterator) unsubscribes itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import weakref
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+from garrison.exceptions import ChangesLostError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+__all__ = ["ChangeEvent", "ChangeFeed", "Subscription"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    """One committed change.
+
+    ``key`` is the key text, ``op`` ``"put"`` or ``"delete"``, ``value`` the
+    value written (:data:`~garrison.stores._protocol.MISSING` for a delete).
+    ``seq`` increases by one per change in commit order within one run of the
+    component; ``at`` is the commit time (POSIX seconds).
+    """
+
+    seq: int
+    key: str
+    op: Literal["put", "delete"]
+    value: Any
+    at: float
+
+
+class Subscription:
+    """One watcher's bounded buffer; iterate it with ``async for``.
+
+    Made by the actor for a :class:`~garrison.components.database.Subscribe`
+    message; :meth:`Store.watch` wraps it.
+    """
+
+    __slots__ = ("__weakref__", "_buffer", "_ended", "_lost", "_waiter", "capacity", "prefix")
+
+    def __init__(self, prefix: str, capacity: int) -> None:
+        self.prefix = prefix
+        self.capacity = capacity
+        self._buffer: deque[ChangeEvent] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost: ChangesLostError | None = None
+        self._ended = False
+
+    @property
+    def pending(self) -> int:
+        """Changes buffered and not read yet."""
+        return len(self._buffer)
+
+    @property
+    def closed(self) -> bool:
+        """True once the feed ended or lost its place (reads drain, then end or raise)."""
+        return self._ended or self._lost is not None
+
+    def _offer(self, event: ChangeEvent) -> bool:
+        """Buffer ``event``; False (and the subscriber loses its place) when full."""
+        if self._ended or self._lost is not None:
+            return True
+        if len(self._buffer) >= self.capacity:
+            self._buffer.clear()
+            self._lost = ChangesLostError(
+                f"watcher of {self.prefix!r} fell more than {self.capacity} changes behind "
+                "and lost its place; read the current state and watch again",
+                prefix=self.prefix,
+                reason="overflow",
+            )
+            self._wake()
+            return False
+        self._buffer.append(event)
+        self._wake()
+        return True
+
+    def _end(self, error: ChangesLostError | None) -> None:
+        if error is not None and self._lost is None:
+            self._lost = error
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        while True:
+            if self._lost is not None:
+                # The overflow dropped the buffer already; a restart/restore keeps
+                # what was delivered before it, so drain that first.
+                if self._buffer:
+                    return self._buffer.popleft()
+                raise self._lost
+            if self._buffer:
+                return self._buffer.popleft()
+            if self._ended:
+                raise StopAsyncIteration
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    def close(self) -> None:
+        """Stop receiving changes (iteration ends after what is buffered)."""
+        self._end(None)
+
+
+class ChangeFeed:
+    """The actor's side of the feed: subscribers by prefix, publishing after each commit."""
+
+    def __init__(self, default_capacity: int) -> None:
+        self.default_capacity = default_capacity
+        self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        self._seq = 0
+        self.published = 0
+        self.overflows = 0
+
+    @property
+    def watchers(self) -> int:
+        """Live subscriptions."""
+        return sum(1 for s in self._subscribers if not s.closed)
+
+    def subscribe(self, prefix: str, capacity: int | None = None) -> Subscription:
+        """A new subscription to changes of keys starting with ``prefix``."""
+        size = self.default_capacity if capacity is None else capacity
+        if size < 1:
+            raise ValueError(f"a watch buffer must hold at least 1 change, got {size}")
+        subscription = Subscription(prefix, size)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def publish(self, changes: Iterable[tuple[str, Literal["put", "delete"], Any]]) -> None:
+        """Deliver committed ``(key, op, value)`` changes, in order, to matching watchers."""
+        subscribers = [s for s in self._subscribers if not s.closed]
+        if not subscribers:
+            # Nobody listens: still number the changes so seq counts commits.
+            for _ in changes:
+                self._seq += 1
+            return
+        at = time.time()
+        for key, op, value in changes:
+            self._seq += 1
+            event = ChangeEvent(self._seq, key, op, value, at)
+            self.published += 1
+            for subscriber in subscribers:
+                if key.startswith(subscriber.prefix) and not subscriber._offer(event):
+                    self.overflows += 1
+
+    def close(self, error: ChangesLostError | None = None) -> None:
+        """End every subscription: cleanly (``error=None``) or with ``error``."""
+        for subscriber in list(self._subscribers):
+            subscriber._end(error)
+        self._subscribers = weakref.WeakSet()
+
+    def lose_all(self, reason: str) -> None:
+        """Make every current subscriber lose its place (e.g. after a restore)."""
+        for subscriber in list(self._subscribers):
+            subscriber._end(
+                ChangesLostError(
+                    f"watcher of {subscriber.prefix!r} lost its place: {reason}; "
+                    "read the current state and watch again",
+                    prefix=subscriber.prefix,
+                    reason=reason,
+                )
+            )
+        self._subscribers = weakref.WeakSet()

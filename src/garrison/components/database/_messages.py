@@ -1,0 +1,193 @@
+"""The messages the ``database`` component handles, one frozen dataclass per operation.
+
+Application code normally uses the :class:`~garrison.components.database.Store`
+facade, which sends these with ``ask``. Sending them directly works too::
+
+    await rt.ref("database").ask(Put("session/abc", {"user": 42}))
+
+Keys are key texts (a ``str`` means the keyword with that text) or any EDN key
+(see :func:`garrison.stores._keys.key_text`). Replies are given per message.
+
+:class:`Put`, :class:`PutMany`, :class:`Delete` and :class:`DeleteMany` are
+*writes*; :class:`Get` and :class:`GetMany` are *point reads*. The actor groups
+consecutive writes into one transaction and consecutive point reads into one
+query; every other message is handled on its own, in mailbox order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
+from typing import Any
+
+from garrison.stores._protocol import MISSING
+
+__all__ = [
+    "Backup",
+    "Count",
+    "Delete",
+    "DeleteMany",
+    "Find",
+    "Flush",
+    "Get",
+    "GetAsOf",
+    "GetMany",
+    "GetStatistics",
+    "History",
+    "Put",
+    "PutMany",
+    "Restore",
+    "Scan",
+    "SetMode",
+    "Subscribe",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Put:
+    """Set ``key`` to ``value``. Replies ``None`` once the write is committed."""
+
+    key: Any
+    value: Any
+
+
+@dataclass(frozen=True, slots=True)
+class PutMany:
+    """Set several keys in one transaction. Replies ``None`` once committed."""
+
+    items: tuple[tuple[Any, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """Remove ``key``. Replies ``True`` if it existed."""
+
+    key: Any
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteMany:
+    """Remove several keys. Replies how many existed."""
+
+    keys: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Get:
+    """Read ``key``. Replies its value, or ``default`` when it has none."""
+
+    key: Any
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class GetMany:
+    """Read several keys. Replies ``{key_text: value}`` for those that exist."""
+
+    keys: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GetAsOf:
+    """Read the value ``key`` had at ``at`` (aware datetime or POSIX seconds), from history.
+
+    Replies the value or ``default``. Needs the SQLite side (any mode but ``edn-only``).
+    """
+
+    key: Any
+    at: Any
+    default: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Entries whose key text starts with ``prefix``, in key order, paginated.
+
+    Replies a list of ``(key_text, value)``.
+    """
+
+    prefix: str = ""
+    after: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """How many keys start with ``prefix``. Replies an ``int``."""
+
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Find:
+    """Entries whose value at the JSON ``path`` matches (see ``SqliteStore.find``).
+
+    Replies a list of ``(key_text, value)``. Needs the SQLite side.
+    """
+
+    path: str
+    eq: Any = MISSING
+    lt: Any = MISSING
+    le: Any = MISSING
+    gt: Any = MISSING
+    ge: Any = MISSING
+    prefix: str = ""
+    kind: str | None = None
+    after: str | None = None
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """Every recorded change of ``key``, oldest first. Replies a list of ``Change``."""
+
+    key: Any
+    limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SetMode:
+    """Switch the mode router to ``mode``. Replies the recorded ``ModeSwitch``."""
+
+    mode: str
+    force: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Flush:
+    """Wait until every earlier write is on disk in the EDN file too. Replies ``None``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """Copy the SQLite database to ``path`` while in use. Replies the absolute path."""
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Restore:
+    """Replace the SQLite data with the backup at ``path`` (checked first). Replies ``None``.
+
+    Watchers lose their place (:class:`ChangesLostError`, reason ``"restore"``)
+    and the read cache is emptied.
+    """
+
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class GetStatistics:
+    """Replies a :class:`DatabaseStatistics` snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class Subscribe:
+    """Start a change feed of keys under ``prefix``. Replies a :class:`Subscription`.
+
+    ``buffer`` overrides the configured ``watch_buffer`` for this subscriber.
+    """
+
+    prefix: str = ""
+    buffer: int | None = None

@@ -1,0 +1,44 @@
+"""What :meth:`Store.statistics` reports: the cache, batching, the feed and the stores."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["DatabaseStatistics"]
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseStatistics:
+    """A snapshot of the ``database`` component (counters since it last started)."""
+
+    #: The mode router's current mode (``"sqlite-only"``, ...).
+    mode: str
+    #: Read-cache capacity in entries (0: off), entries held, hits, misses.
+    cache_capacity: int
+    cache_entries: int
+    cache_hits: int
+    cache_misses: int
+    #: ``cache_hits / (cache_hits + cache_misses)``; 0.0 before any cached read.
+    cache_hit_ratio: float
+    #: Write transactions / read queries the actor ran for grouped operations.
+    write_batches: int
+    read_batches: int
+    #: Operations (messages) that went through those groups.
+    batched_writes: int
+    batched_reads: int
+    #: The most messages one group carried.
+    largest_batch: int
+    #: Live change-feed subscribers, changes published, subscribers that overflowed.
+    watchers: int
+    changes_published: int
+    watch_overflows: int
+    #: Seconds since the oldest EDN write not yet on disk (0.0 when all is saved).
+    edn_writer_lag: float
+    #: The EDN writer's last flush error, or ``None``.
+    edn_last_flush_error: str | None
+    #: Keys whose SQLite side is behind EDN, and whether a full repair is pending.
+    repair_backlog: int
+    full_repair_pending: bool
+    #: The SQLite and EDN files.
+    sqlite_path: str
+    edn_path: str

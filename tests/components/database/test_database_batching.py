@@ -1,0 +1,146 @@
+"""Group commit and grouped reads: fewer transactions, order kept, one bad caller fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import database_runtime
+
+from garrison import EdnEncodeError
+from garrison.components.database import Get, Put
+from garrison.stores._protocol import MISSING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from garrison import Runtime
+
+
+async def test_concurrent_writers_share_transactions(runtime: Runtime) -> None:
+    store = runtime.store
+
+    async def writer(n: int) -> None:
+        for i in range(20):
+            await store.put(f"w{n}/{i}", {"n": n, "i": i})
+
+    await asyncio.gather(*(writer(n) for n in range(32)))
+    stats = await store.statistics()
+    assert stats.batched_writes == 640
+    assert stats.write_batches < 640 / 4  # group commit: many writes per transaction
+    assert stats.largest_batch > 1
+    assert await store.count() == 640
+    assert await store.get("w31/19") == {"n": 31, "i": 19}
+
+
+async def test_batch_limit_caps_a_transaction(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path, batch_limit=8) as rt:
+        await asyncio.gather(*(rt.store.put(f"k/{i}", i) for i in range(100)))
+        stats = await rt.store.statistics()
+        assert stats.largest_batch <= 8
+        assert stats.write_batches >= 100 // 8
+        assert await rt.store.count("k/") == 100
+
+
+async def test_reads_see_earlier_writes_in_mailbox_order(runtime: Runtime) -> None:
+    ref = runtime.ref("database")
+    # gather starts the asks in order and each queues its message at its first
+    # step, so the mailbox holds put, get, put, get, put: one drain, five groups.
+    results = await asyncio.gather(
+        ref.ask(Put("k/1", "first")),
+        ref.ask(Get("k/1")),
+        ref.ask(Put("k/1", "second")),
+        ref.ask(Get("k/1")),
+        ref.ask(Put("k/1", "third")),
+    )
+    assert list(results) == [None, "first", None, "second", None]
+    assert await runtime.store.get("k/1") == "third"
+
+
+async def test_interleaved_callers_read_their_own_writes(runtime: Runtime) -> None:
+    store = runtime.store
+
+    async def session(n: int) -> list[int]:
+        seen = []
+        for i in range(10):
+            await store.put(f"s/{n}", i)
+            seen.append(await store.get(f"s/{n}"))
+        return seen
+
+    results = await asyncio.gather(*(session(n) for n in range(16)))
+    assert all(seen == list(range(10)) for seen in results)
+
+
+@pytest.mark.parametrize("mode", ["sqlite-only", "dual-write", "edn-only"])
+async def test_one_unstorable_value_fails_only_its_caller(tmp_path: Path, mode: str) -> None:
+    async with database_runtime(tmp_path, mode=mode) as rt:
+        store = rt.store
+        results = await asyncio.gather(
+            store.put("a/1", 1),
+            store.put("a/2", object()),
+            store.put_many([("a/3", 3), ("a/4", b"bytes")]),
+            store.put("a/5", 5),
+            return_exceptions=True,
+        )
+        assert results[0] is None
+        assert isinstance(results[1], EdnEncodeError)
+        assert isinstance(results[2], EdnEncodeError)
+        assert results[3] is None
+        assert await store.get_many(["a/1", "a/2", "a/3", "a/4", "a/5"]) == {"a/1": 1, "a/5": 5}
+        assert await store.get("a/3", MISSING) is MISSING  # put_many is all or nothing
+        await store.flush()  # and the EDN writer is not stuck on a bad value
+
+
+async def test_deletes_in_one_group_report_what_existed(runtime: Runtime) -> None:
+    store = runtime.store
+    await store.put_many([("d/1", 1), ("d/2", 2)])
+    results = await asyncio.gather(
+        store.delete("d/1"),
+        store.delete("d/1"),
+        store.delete_many(["d/1", "d/2", "d/3"]),
+        store.delete("d/9"),
+    )
+    assert list(results) == [True, False, 1, False]
+    assert await store.count("d/") == 0
+
+
+async def test_batched_ops_get_handler_spans_linked_to_one_batch_span(
+    runtime: Runtime, span_exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry import trace
+
+    tracer = trace.get_tracer("test")
+    store = runtime.store
+
+    async def request(i: int) -> None:
+        with tracer.start_as_current_span(f"request {i}"):
+            await store.put(f"t/{i}", i)
+
+    await asyncio.gather(*(request(i) for i in range(5)))
+    spans = span_exporter.get_finished_spans()
+    handlers = [s for s in spans if s.name == "database handle Put"]
+    requests = {s.name: s for s in spans if s.name.startswith("request")}
+    assert len(handlers) == 5
+    # Each handler span is a child of its own caller's span.
+    for handler in handlers:
+        assert handler.parent is not None
+        parents = [r for r in requests.values() if r.context.span_id == handler.parent.span_id]
+        assert len(parents) == 1
+        assert parents[0].context.trace_id == handler.context.trace_id
+    batches = [s for s in spans if s.name == "database put batch"]
+    assert batches
+    by_id = {h.context.span_id: h for h in handlers}
+    covered: set[int] = set()
+    for batch in batches:
+        assert batch.parent is not None
+        assert batch.parent.span_id in by_id
+        covered.add(batch.parent.span_id)
+        covered.update(link.context.span_id for link in batch.links)
+        sql = [
+            s for s in spans if s.parent is not None and s.parent.span_id == batch.context.span_id
+        ]
+        assert any(s.name == "put_many entries" for s in sql)
+    assert covered == set(by_id)  # every message reaches its batch by parent or link

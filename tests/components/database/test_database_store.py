@@ -1,0 +1,147 @@
+"""The Store facade over a real runtime: every operation, keys, modes, errors."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import pytest
+from conftest import database_runtime
+
+from garrison import EdnEncodeError, StoreError
+from garrison.components.database import DatabaseStatistics, Put, Store, store_of
+from garrison.edn import Keyword
+from garrison.stores import Mode
+from garrison.stores._keys import StringKey
+from garrison.stores._protocol import MISSING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from garrison import Runtime
+
+
+async def test_put_get_delete_through_rt_store(runtime: Runtime) -> None:
+    store = runtime.store
+    await store.put("session/abc", {"user": 42, "tags": ["a", "b"]})
+    assert await store.get("session/abc") == {"user": 42, "tags": ["a", "b"]}
+    assert await store.get("session/none") is None
+    assert await store.get("session/none", "fallback") == "fallback"
+    await store.put("session/nil", None)
+    assert await store.get("session/nil", MISSING) is None
+    assert await store.get("session/gone", MISSING) is MISSING
+    assert await store.delete("session/abc") is True
+    assert await store.delete("session/abc") is False
+    assert await store.get("session/abc") is None
+
+
+async def test_keyword_and_other_edn_keys_name_entries(runtime: Runtime) -> None:
+    store = Store(runtime)
+    await store.put(Keyword("presence/s-1"), "online")
+    assert await store.get("presence/s-1") == "online"  # a str key is that keyword
+    await store.put(StringKey("plain"), 1)
+    await store.put(42, "int key")
+    assert await store.get(StringKey("plain")) == 1
+    assert await store.get("plain") is None  # the keyword :plain is another entry
+    assert await store.get(42) == "int key"
+    with pytest.raises(ValueError, match="empty"):
+        await store.put("", 1)
+
+
+async def test_many_at_once_scan_count_and_pagination(runtime: Runtime) -> None:
+    store = store_of(runtime)
+    await store.put_many({f"user/{i:02}": {"n": i} for i in range(10)})
+    await store.put_many([("other/x", 1)])
+    found = await store.get_many(["user/01", "user/05", "user/missing"])
+    assert found == {"user/01": {"n": 1}, "user/05": {"n": 5}}
+    assert await store.count("user/") == 10
+    first = await store.scan("user/", limit=4)
+    assert [k for k, _ in first] == ["user/00", "user/01", "user/02", "user/03"]
+    rest = await store.scan("user/", after=first[-1][0])
+    assert len(rest) == 6
+    assert await store.delete_many(["user/00", "user/01", "user/none"]) == 2
+    assert await store.count("user/") == 8
+
+
+async def test_find_history_and_as_of(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path, indexes=["$.user"]) as rt:
+        store = rt.store
+        await store.put("session/a", {"user": 1})
+        await store.put("session/b", {"user": 2})
+        assert await store.find("$.user", eq=2) == [("session/b", {"user": 2})]
+        assert [k for k, _ in await store.find("$.user", ge=1, prefix="session/")] == [
+            "session/a",
+            "session/b",
+        ]
+        before = datetime.now(UTC)
+        time.sleep(0.002)  # noqa: ASYNC251 - a wall-clock gap between two commits, not sync
+        await store.put("session/a", {"user": 3})
+        history = await store.history("session/a")
+        assert [c.value for c in history] == [{"user": 1}, {"user": 3}]
+        assert await store.get_as_of("session/a", before) == {"user": 1}
+        assert await store.get_as_of("session/zz", before, "none") == "none"
+
+
+async def test_a_write_is_committed_when_put_returns(runtime: Runtime) -> None:
+    await runtime.store.put("order/1", {"total": 10})
+    stats = await runtime.store.statistics()
+    # Another connection (another process would do the same) sees it at once.
+    other = sqlite3.connect(stats.sqlite_path)
+    try:
+        rows = other.execute("SELECT value FROM entries WHERE key = 'order/1'").fetchall()
+    finally:
+        other.close()
+    assert rows == [('{"total":10}',)]
+
+
+async def test_messages_can_be_sent_directly(runtime: Runtime) -> None:
+    ref = runtime.ref("database")
+    assert await ref.ask(Put("k/1", 1)) is None
+    assert await runtime.store.get("k/1") == 1
+
+
+async def test_mode_switch_and_statistics(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path, mode="dual-write") as rt:
+        store = rt.store
+        assert await store.mode() is Mode.DUAL_WRITE
+        await store.put("a/1", 1)
+        await store.flush()
+        assert "a/1" in (tmp_path / "memory.edn").read_text(encoding="utf-8")
+        switch = await store.set_mode("sqlite-first", reason="test")
+        assert switch.previous is Mode.DUAL_WRITE
+        assert await store.mode() is Mode.SQLITE_FIRST
+        assert await store.get("a/1") == 1
+        stats = await store.statistics()
+        assert isinstance(stats, DatabaseStatistics)
+        assert stats.mode == "sqlite-first"
+    # The mode is recorded in the database: a restart keeps it whatever the config says.
+    async with database_runtime(tmp_path, mode="dual-write") as rt:
+        assert await rt.store.mode() is Mode.SQLITE_FIRST
+
+
+async def test_a_legacy_edn_file_starts_in_edn_only(tmp_path: Path) -> None:
+    (tmp_path / "memory.edn").write_text('{:presence/s-1 {:status "online"}}', encoding="utf-8")
+    async with database_runtime(tmp_path) as rt:
+        assert await rt.store.mode() is Mode.EDN_ONLY
+        assert await rt.store.get("presence/s-1") == {Keyword("status"): "online"}
+        with pytest.raises(StoreError, match="edn-only"):
+            await rt.store.find("$.status", eq="online")
+
+
+async def test_backup_and_restore_through_the_store(runtime: Runtime, tmp_path: Path) -> None:
+    store = runtime.store
+    await store.put("a/1", "before")
+    target = await store.backup(tmp_path / "backups" / "one.db")
+    assert target.is_file()
+    await store.put("a/1", "after")
+    assert await store.get("a/1") == "after"  # cached now
+    await store.restore(target)
+    assert await store.get("a/1") == "before"  # the cache was emptied by the restore
+
+
+async def test_unstorable_values_fail_the_call(runtime: Runtime) -> None:
+    with pytest.raises(EdnEncodeError):
+        await runtime.store.put("a/bad", object())
+    assert await runtime.store.get("a/bad", MISSING) is MISSING
