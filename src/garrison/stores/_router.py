@@ -1,0 +1,626 @@
+"""ModeRouter: the four migration modes between the EDN file and SQLite.
+
+========================  ===================================  =====================
+mode                      reads                                writes
+========================  ===================================  =====================
+``edn-only``              EDN                                  EDN
+``dual-write``            EDN                                  EDN, then SQLite
+``sqlite-first``          SQLite; EDN on a miss or an error    EDN, then SQLite
+``sqlite-only``           SQLite                               SQLite
+========================  ===================================  =====================
+
+Writes in the two middle modes always succeed on EDN (the in-memory map, saved
+by its writer). When the SQLite side of a write fails, the write still
+succeeds, its keys join the *repair backlog*, and a repair pass copies their
+EDN values (or their absence) to SQLite once it works again. A write is never
+lost, and because every write reaches EDN first, switching back (a rollback)
+loses nothing either.
+
+Decisions the issue leaves open, made here:
+
+- **The backlog survives a restart.** It is kept in a small JSON file next to
+  the EDN file (``memory.edn.sqlite-backlog.json``), written atomically
+  before the failed write returns: SQLite cannot hold it, since SQLite is what
+  failed. Besides keys it holds a *full* flag, set when SQLite may be behind on
+  keys nobody recorded: after ``clear()`` failed on SQLite, and on entering
+  ``dual-write`` or ``sqlite-first`` from ``edn-only`` (whose writes never
+  reached SQLite). A full repair compares both sides and fixes every difference.
+- **sqlite-first reads around the backlog.** A key in the backlog is read from
+  EDN, SQLite being known to be stale for it; while the full flag is set, every
+  read goes to EDN. Scans merge both sides (SQLite wins, EDN fills what SQLite
+  lacks), since a range read from SQLite cannot tell which keys it misses. A
+  fallback hit of ``get``/``get_many`` is written back to SQLite.
+- **sqlite-only is guarded both ways.** Entering it requires an empty backlog
+  and a clean :meth:`ModeRouter.validate`; leaving it does too (its writes never
+  reached EDN), unless forced. :meth:`ModeRouter.restore_edn_from_sqlite` levels
+  EDN for a rollback.
+- **The mode lives in SQLite's meta table** (``garrison.router.mode``), each
+  switch is appended to ``garrison.router.mode_history`` and recorded as a span
+  event. A switch whose record cannot be written does not happen.
+- The router does not own the two stores: closing them is the caller's job,
+  after :meth:`ModeRouter.aclose`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import sqlite3
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final, Self
+
+import orjson
+from opentelemetry import trace
+
+from garrison.exceptions import StoreError, ValidationError
+from garrison.stores._atomic import replace_file
+from garrison.stores._compare import Comparison, compare_stores
+from garrison.stores._keys import key_text
+from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
+from garrison.stores._protocol import MISSING
+from garrison.stores._tracing import TRACER_NAME
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+    from pathlib import Path
+    from types import TracebackType
+
+    from garrison.stores._edn_file import EdnFileStore
+    from garrison.stores._sqlite import SqliteStore
+
+__all__ = ["SQLITE_FAILURES", "ModeRouter"]
+
+log = logging.getLogger(__name__)
+
+MODE_META: Final = "garrison.router.mode"
+HISTORY_META: Final = "garrison.router.mode_history"
+_REPAIR_PAGE: Final = 500
+
+#: What a failing SQLite side raises: SQLite's own errors, garrison's store
+#: errors (undecodable values), OSError (disk, permissions) and ValueError
+#: (aiosqlite's "connection closed"). Anything else is a bug and propagates.
+SQLITE_FAILURES: Final = (sqlite3.Error, StoreError, OSError, ValueError)
+
+
+class ModeRouter:
+    """A :class:`KeyValueStore` routing each operation to EDN, SQLite or both by mode.
+
+    ::
+
+        async with EdnFileStore("memory.edn") as edn, SqliteStore("garrison.db") as db:
+            async with ModeRouter(edn, db) as store:      # mode read from db's meta table
+                await store.switch_mode(Mode.DUAL_WRITE, reason="start migration")
+                await store.put("session/abc", {"user": 42})
+
+    ``default_mode`` applies only when the database has no mode yet.
+    ``repair_interval`` is the first retry delay of the background repair
+    pass (doubling up to ``max_repair_interval`` while SQLite keeps failing).
+    """
+
+    def __init__(
+        self,
+        edn: EdnFileStore,
+        sqlite: SqliteStore,
+        *,
+        default_mode: Mode | str = Mode.EDN_ONLY,
+        repair_interval: float = 0.5,
+        max_repair_interval: float = 30.0,
+        backlog_path: Path | None = None,
+    ) -> None:
+        self.edn = edn
+        self.sqlite = sqlite
+        self.default_mode = Mode(default_mode)
+        self.repair_interval = repair_interval
+        self.max_repair_interval = max_repair_interval
+        self.backlog_path = backlog_path or edn.path.with_name(
+            edn.path.name + ".sqlite-backlog.json"
+        )
+        self._mode = self.default_mode
+        self._backlog: set[str] = set()
+        self._full_repair = False
+        self._lock = asyncio.Lock()  # orders writes against repairs and switches
+        self._repair_wakeup = asyncio.Event()
+        self._level = asyncio.Event()  # set while SQLite is known to be level with EDN
+        self._level.set()
+        self._repairer: asyncio.Task[None] | None = None
+        self._last_error: str | None = None
+        self._repaired = 0
+        self._fallback_reads = 0
+        self._opened = False
+        self._closed = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def open(self) -> Self:
+        """Read the persisted mode and backlog, and start the repair task; return self."""
+        if self._opened:
+            return self
+        stored = await self.sqlite.get_meta(MODE_META)
+        if stored is None:
+            await self.sqlite.set_meta(MODE_META, str(self.default_mode))
+            self._mode = self.default_mode
+        else:
+            try:
+                self._mode = Mode(stored)
+            except ValueError as exc:
+                raise StoreError(f"unknown store mode {stored!r} in {MODE_META}") from exc
+        self._backlog, self._full_repair = await asyncio.to_thread(_read_backlog, self.backlog_path)
+        self._opened = True
+        self._repairer = asyncio.get_running_loop().create_task(
+            self._repair_loop(), name="garrison-router-repair"
+        )
+        if self.needs_repair:
+            self._level.clear()
+            self._repair_wakeup.set()
+        return self
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop the repair task (the backlog stays on disk for the next open). Idempotent.
+
+        The two stores stay open: their owner closes them.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        repairer, self._repairer = self._repairer, None
+        if repairer is not None:
+            repairer.cancel()
+            await asyncio.gather(repairer, return_exceptions=True)
+
+    # ------------------------------------------------------------------ mode
+
+    @property
+    def mode(self) -> Mode:
+        """The current mode."""
+        return self._mode
+
+    @property
+    def repair_backlog(self) -> frozenset[str]:
+        """Keys whose SQLite side is known to be behind EDN."""
+        return frozenset(self._backlog)
+
+    def statistics(self) -> RouterStatistics:
+        """Mode, backlog and fallback counters, for health checks."""
+        return RouterStatistics(
+            mode=self._mode,
+            repair_backlog=len(self._backlog),
+            full_repair_pending=self._full_repair,
+            last_sqlite_error=self._last_error,
+            repaired=self._repaired,
+            fallback_reads=self._fallback_reads,
+        )
+
+    async def history(self) -> list[dict[str, Any]]:
+        """Every recorded mode switch, oldest first (from the meta table)."""
+        return list(await self.sqlite.get_meta(HISTORY_META, []))
+
+    async def validate(self, prefix: str = "") -> Comparison:
+        """Compare the EDN and SQLite sides key by key (see :func:`compare_stores`)."""
+        return await compare_stores(
+            self.edn, self.sqlite, prefix=prefix, left_name="edn", right_name="sqlite"
+        )
+
+    async def switch_mode(
+        self, mode: Mode | str, *, force: bool = False, reason: str = ""
+    ) -> ModeSwitch:
+        """Switch to ``mode``, persist it and record the switch.
+
+        Entering or leaving ``sqlite-only`` requires an empty repair backlog and
+        a clean validation; otherwise :class:`~garrison.exceptions.ValidationError`
+        is raised and the mode is unchanged, unless ``force`` is true. Raises
+        :class:`~garrison.exceptions.StoreError` (mode unchanged) when SQLite
+        cannot record the switch.
+        """
+        target = Mode(mode)
+        tracer = trace.get_tracer(TRACER_NAME)
+        with tracer.start_as_current_span("switch_mode garrison.router") as span:
+            async with self._lock:
+                previous = self._mode
+                validation: str | None = None
+                if Mode.SQLITE_ONLY in (previous, target) and previous is not target:
+                    comparison = await self.validate()
+                    validation = comparison.summary()
+                    pending = len(self._backlog) + self._full_repair
+                    if (pending or not comparison.clean) and not force:
+                        raise ValidationError(
+                            f"cannot switch from {previous} to {target}: {validation}; "
+                            f"repair backlog {len(self._backlog)} keys"
+                            + (", full repair pending" if self._full_repair else "")
+                            + " (repair() first, or force=True)"
+                        )
+                switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
+                try:
+                    history = await self.history()
+                    history.append(switch.to_record())
+                    await self.sqlite.set_meta(HISTORY_META, history)
+                    await self.sqlite.set_meta(MODE_META, str(target))
+                except SQLITE_FAILURES as exc:
+                    raise StoreError(
+                        f"cannot switch from {previous} to {target}: SQLite could not record "
+                        f"the switch ({_describe(exc)}); the mode is unchanged"
+                    ) from exc
+                self._mode = target
+                if previous is Mode.EDN_ONLY and target.writes_sqlite and target.writes_edn:
+                    # edn-only writes never reached SQLite: compare and repair all.
+                    await self._set_backlog(full=True)
+                attributes = {k: v for k, v in switch.to_record().items() if v is not None}
+                span.add_event("garrison.store.mode_switch", attributes)
+                log.info("store mode switched from %s to %s (%s)", previous, target, reason)
+                if target.writes_sqlite and target.writes_edn and self.needs_repair:
+                    self._repair_wakeup.set()
+                return switch
+
+    # ------------------------------------------------------------------ repair
+
+    @property
+    def needs_repair(self) -> bool:
+        """Whether SQLite is (or may be) behind EDN."""
+        return bool(self._backlog) or self._full_repair
+
+    async def wait_repaired(self) -> None:
+        """Wait until the repair backlog is empty and no full repair is pending.
+
+        The background repair pass gets there once SQLite works again (in the
+        dual modes); this only waits for it.
+        """
+        while self.needs_repair:
+            if self._level.is_set():  # a backlog change not signalled yet: never spin
+                self._level.clear()
+            await self._level.wait()
+
+    async def repair(self) -> int:
+        """Bring SQLite level with EDN for the backlog (or everything, if a full
+        repair is pending); return how many keys were written or deleted.
+
+        Raises the SQLite error when it still fails; what was repaired so far
+        stays repaired.
+        """
+        async with self._lock:
+            return await self._repair_locked()
+
+    async def _repair_locked(self) -> int:
+        repaired = 0
+        if self._full_repair:
+            comparison = await self.validate()
+            self._backlog.update(comparison.only_left, comparison.only_right)
+            self._backlog.update(comparison.different)
+            self._full_repair = False
+            await self._save_backlog()
+        pending = sorted(self._backlog)
+        for start in range(0, len(pending), _REPAIR_PAGE):
+            page = pending[start : start + _REPAIR_PAGE]
+            values = await self.edn.get_many(page)
+            gone = [key for key in page if key not in values]
+            try:
+                if values:
+                    await self.sqlite.put_many(list(values.items()))
+                if gone:
+                    await self.sqlite.delete_many(gone)
+            except SQLITE_FAILURES as exc:
+                self._last_error = _describe(exc)
+                await self._save_backlog()
+                raise
+            self._backlog.difference_update(page)
+            repaired += len(page)
+        self._repaired += repaired
+        if repaired:
+            self._last_error = None
+            await self._save_backlog()
+        return repaired
+
+    async def restore_edn_from_sqlite(self) -> int:
+        """Make EDN an exact copy of SQLite (a rollback out of sqlite-only); return the count.
+
+        Waits until the copy is on disk.
+        """
+        async with self._lock:
+            entries: list[tuple[str, Any]] = []
+            after: str | None = None
+            while page := await self.sqlite.scan(after=after, limit=_REPAIR_PAGE * 4):
+                entries.extend(page)
+                after = page[-1][0]
+            await self.edn.clear()
+            await self.edn.put_many(entries)
+            await self.edn.flush()
+            await self._set_backlog(keys=(), full=False)
+            return len(entries)
+
+    async def _repair_loop(self) -> None:
+        delay = self.repair_interval
+        while True:
+            await self._repair_wakeup.wait()
+            self._repair_wakeup.clear()
+            # A timer, not synchronisation: give a failing SQLite time to recover.
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            if not (self.needs_repair and self._mode.writes_sqlite and self._mode.writes_edn):
+                delay = self.repair_interval
+                continue
+            try:
+                await self.repair()
+            except SQLITE_FAILURES:
+                log.warning("store repair pass failed; retrying in %.1fs", delay, exc_info=True)
+                delay = min(self.max_repair_interval, delay * 2)
+                self._repair_wakeup.set()
+            else:
+                delay = self.repair_interval
+                if self.needs_repair:
+                    self._repair_wakeup.set()
+
+    async def _set_backlog(
+        self, *, add: Iterable[str] = (), keys: Iterable[str] | None = None, full: bool = False
+    ) -> None:
+        if keys is not None:
+            self._backlog = set(keys)
+            self._full_repair = full
+        else:
+            self._backlog.update(add)
+            self._full_repair = self._full_repair or full
+        await self._save_backlog()
+
+    async def _save_backlog(self) -> None:
+        if self.needs_repair:
+            self._level.clear()
+        else:
+            self._level.set()
+        try:
+            await asyncio.to_thread(
+                _write_backlog, self.backlog_path, sorted(self._backlog), self._full_repair
+            )
+        except OSError:
+            # The in-memory backlog still drives repairs; only a restart would lose it.
+            log.warning("could not save the repair backlog to %s", self.backlog_path, exc_info=True)
+
+    async def _sqlite_failed(
+        self, keys: Iterable[str], exc: Exception, *, full: bool = False
+    ) -> None:
+        self._last_error = _describe(exc)
+        log.warning("SQLite side of a write failed; queued for repair: %s", self._last_error)
+        trace.get_current_span().add_event(
+            "garrison.store.repair_queued", {"error.type": type(exc).__qualname__}
+        )
+        await self._set_backlog(add=keys, full=full)
+        self._repair_wakeup.set()
+
+    async def _repaired_by_write(self, keys: Iterable[str]) -> None:
+        # A write that reached both sides levels its keys: SQLite now has EDN's value.
+        if self._backlog:
+            before = len(self._backlog)
+            self._backlog.difference_update(keys)
+            if len(self._backlog) != before:
+                await self._save_backlog()
+
+    # ------------------------------------------------------------------ reads
+
+    def _edn_reads(self, keys: Iterable[str] = ()) -> bool:
+        """Whether a read of ``keys`` must come from EDN in the current mode."""
+        mode = self._mode
+        if mode in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
+            return True
+        if mode is Mode.SQLITE_ONLY:
+            return False
+        return self._full_repair or any(k in self._backlog for k in keys)
+
+    async def get(self, key: Any, default: Any = None) -> Any:
+        """The value of ``key`` from the side the mode reads, or ``default``."""
+        text = key_text(key)
+        if self._edn_reads((text,)):
+            return await self.edn.get(text, default)
+        if self._mode is Mode.SQLITE_ONLY:
+            return await self.sqlite.get(text, default)
+        try:
+            value = await self.sqlite.get(text, MISSING)
+        except SQLITE_FAILURES as exc:
+            self._note_read_error(exc)
+            value = MISSING
+        if value is MISSING:
+            value = await self.edn.get(text, MISSING)
+            if value is MISSING:
+                return default
+            self._fallback_reads += 1
+            await self._write_back({text: value})
+        return value
+
+    async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
+        """The values of those ``keys`` that exist, by key text."""
+        texts = [key_text(k) for k in keys]
+        if self._mode is Mode.SQLITE_ONLY:
+            return await self.sqlite.get_many(texts)
+        if self._mode is not Mode.SQLITE_FIRST or self._full_repair:
+            return await self.edn.get_many(texts)
+        from_edn = [t for t in texts if t in self._backlog]
+        asked = [t for t in texts if t not in self._backlog]
+        try:
+            found = await self.sqlite.get_many(asked)
+        except SQLITE_FAILURES as exc:
+            self._note_read_error(exc)
+            found = {}
+        missing = [t for t in asked if t not in found]
+        fallback = await self.edn.get_many(missing)
+        if fallback:
+            self._fallback_reads += len(fallback)
+            await self._write_back(fallback)
+        found.update(fallback)
+        found.update(await self.edn.get_many(from_edn))
+        return {t: found[t] for t in texts if t in found}
+
+    async def _write_back(self, values: dict[str, Any]) -> None:
+        """Copy EDN values found by a sqlite-first fallback into SQLite (best effort)."""
+        async with self._lock:
+            if self._mode is not Mode.SQLITE_FIRST:
+                return
+            current = await self.edn.get_many(list(values))
+            # Only values still current: a write that raced us already went to both.
+            items = [(k, v) for k, v in values.items() if k in current and current[k] is v]
+            items = [(k, v) for k, v in items if k not in self._backlog]
+            if not items:
+                return
+            try:
+                await self.sqlite.put_many(items)
+            except SQLITE_FAILURES as exc:
+                await self._sqlite_failed([k for k, _ in items], exc)
+
+    def _note_read_error(self, exc: Exception) -> None:
+        log.warning("SQLite read failed; answering from EDN: %s", _describe(exc))
+        trace.get_current_span().add_event(
+            "garrison.store.read_fallback", {"error.type": type(exc).__qualname__}
+        )
+
+    async def _merged_keys(self, prefix: str) -> tuple[list[str], set[str]]:
+        """sqlite-first: the union of both sides' keys and the ones SQLite answers."""
+        edn_keys = await self.edn.keys(prefix)
+        try:
+            sqlite_keys = set(await self.sqlite.keys(prefix))
+        except SQLITE_FAILURES as exc:
+            self._note_read_error(exc)
+            return edn_keys, set()
+        sqlite_keys -= self._backlog
+        merged = set(edn_keys) | sqlite_keys
+        return sorted(merged), sqlite_keys
+
+    async def scan(
+        self, prefix: str = "", *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """Entries under ``prefix`` in key order, paginated, from the side(s) the mode reads."""
+        if self._mode is Mode.SQLITE_ONLY:
+            return await self.sqlite.scan(prefix, after=after, limit=limit)
+        if self._edn_reads():
+            return await self.edn.scan(prefix, after=after, limit=limit)
+        keys, from_sqlite = await self._merged_keys(prefix)
+        if after is not None:
+            keys = [k for k in keys if k > after]
+        if limit is not None:
+            keys = keys[:limit]
+        values: dict[str, Any] = {}
+        sqlite_part = [k for k in keys if k in from_sqlite]
+        if sqlite_part:
+            try:
+                values = await self.sqlite.get_many(sqlite_part)
+            except SQLITE_FAILURES as exc:
+                self._note_read_error(exc)
+        values.update(await self.edn.get_many([k for k in keys if k not in values]))
+        return [(k, values[k]) for k in keys if k in values]
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """All key texts under ``prefix``, in key order."""
+        if self._mode is Mode.SQLITE_ONLY:
+            return await self.sqlite.keys(prefix)
+        if self._edn_reads():
+            return await self.edn.keys(prefix)
+        return (await self._merged_keys(prefix))[0]
+
+    async def count(self, prefix: str = "") -> int:
+        """How many keys are under ``prefix``."""
+        if self._mode is Mode.SQLITE_ONLY:
+            return await self.sqlite.count(prefix)
+        if self._edn_reads():
+            return await self.edn.count(prefix)
+        return len((await self._merged_keys(prefix))[0])
+
+    # ------------------------------------------------------------------ writes
+
+    async def put(self, key: Any, value: Any) -> None:
+        """Set ``key`` on the side(s) the mode writes."""
+        await self.put_many([(key, value)])
+
+    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+        """Set many keys; in the dual modes EDN always succeeds and SQLite is repaired later."""
+        pairs = [(key_text(k), v) for k, v in items]
+        if not pairs:
+            return
+        async with self._lock:
+            mode = self._mode
+            if mode is Mode.SQLITE_ONLY:
+                await self.sqlite.put_many(pairs)
+                return
+            await self.edn.put_many(pairs)
+            if mode is Mode.EDN_ONLY:
+                return
+            try:
+                await self.sqlite.put_many(pairs)
+            except SQLITE_FAILURES as exc:
+                await self._sqlite_failed([k for k, _ in pairs], exc)
+            else:
+                await self._repaired_by_write(k for k, _ in pairs)
+
+    async def delete(self, key: Any) -> bool:
+        """Remove ``key``; ``True`` if it existed (on the side the mode reads)."""
+        return await self.delete_many([key]) > 0
+
+    async def delete_many(self, keys: Iterable[Any]) -> int:
+        """Remove many keys; the number that existed."""
+        texts = list(dict.fromkeys(key_text(k) for k in keys))
+        if not texts:
+            return 0
+        async with self._lock:
+            mode = self._mode
+            if mode is Mode.SQLITE_ONLY:
+                return await self.sqlite.delete_many(texts)
+            existed = await self.edn.delete_many(texts)
+            if mode is Mode.EDN_ONLY:
+                return existed
+            try:
+                in_sqlite = await self.sqlite.delete_many(texts)
+            except SQLITE_FAILURES as exc:
+                await self._sqlite_failed(texts, exc)
+                return existed
+            await self._repaired_by_write(texts)
+            # In sqlite-first a key may exist on the SQLite side only (forced switch).
+            return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
+
+    async def clear(self) -> None:
+        """Remove every entry on the side(s) the mode writes."""
+        async with self._lock:
+            mode = self._mode
+            if mode is Mode.SQLITE_ONLY:
+                await self.sqlite.clear()
+                return
+            await self.edn.clear()
+            if mode is Mode.EDN_ONLY:
+                return
+            try:
+                await self.sqlite.clear()
+            except SQLITE_FAILURES as exc:
+                # Which keys SQLite still holds is unknown here: repair them all.
+                await self._sqlite_failed((), exc, full=True)
+            else:
+                await self._set_backlog(keys=(), full=False)
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _read_backlog(path: Path) -> tuple[set[str], bool]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return set(), False
+    try:
+        data = orjson.loads(raw)
+        return set(data["keys"]), bool(data["full"])
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise StoreError(
+            f"{path}: the SQLite repair backlog is unreadable ({exc}); delete it and run a "
+            "full repair (switch_mode to edn-only and back) to rebuild it"
+        ) from exc
+
+
+def _write_backlog(path: Path, keys: list[str], full: bool) -> None:
+    if not keys and not full:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        return
+    replace_file(path, orjson.dumps({"keys": keys, "full": full}))
