@@ -157,14 +157,22 @@ async def test_the_sdk_is_built_from_the_environment() -> None:
         assert await pipeline.aclose(timeout=5)
 
 
-async def test_a_second_setup_after_close_reports_stale(caplog: pytest.LogCaptureFixture) -> None:
-    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"}
+async def test_a_second_setup_reuses_the_provider_with_fresh_processors(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "console"}
     first = setup_telemetry(None, environ=env)
     await first.aclose(timeout=5)
-    with caplog.at_level(logging.WARNING, logger="garrison.telemetry"):
-        second = setup_telemetry(None, environ=env)
-    assert second.state == "stale"
-    assert "one per process" in caplog.text
+    with caplog.at_level(logging.INFO, logger="garrison.telemetry"):
+        second = setup_telemetry(None, environ={**env, "OTEL_TRACES_EXPORTER": "console"})
+    assert second.state == "sdk"
+    assert second.tracer_provider is first.tracer_provider
+    assert trace.get_tracer_provider() is first.tracer_provider
+    assert "reusing the tracer provider" in caplog.text
+    assert "metrics are not exported" in caplog.text
+    (stats,) = second.statistics()
+    assert stats.exporter == "console:ConsoleSpanExporter"
+    await second.aclose(timeout=5)
 
 
 def test_grpc_without_its_exporter_is_a_clear_error() -> None:

@@ -136,3 +136,26 @@ async def test_an_invalid_otel_variable_fails_the_start_and_names_it(
     cause = info.value.__cause__
     assert isinstance(cause, ConfigError)
     assert cause.path == "OTEL_TRACES_SAMPLER"
+
+
+async def test_a_runtime_opened_again_in_the_same_process_exports_again(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    config = {"runtime": {"data_dir": str(tmp_path)}, "components": {"telemetry": {}}}
+    for run in (1, 2):
+        async with open_runtime(config, components=[Shop], environ={}) as runtime:
+            await runtime.ref("shop").ask(Checkout(f"o-{run}"))
+
+        # Everything of this run was flushed by the time the runtime stopped.
+        def arrived(got: list[ReceivedSpan], run: int = run) -> bool:
+            return _count(got, "component.stop shop") >= run
+
+        spans = receiver.wait_for_spans(arrived)
+    assert _count(spans, "component.start shop") == 2
+    assert _count(spans, "shop handle Checkout") == 2
+
+
+def _count(spans: list[ReceivedSpan], name: str) -> int:
+    return sum(s.name == name for s in spans)

@@ -85,12 +85,6 @@ class TelemetryComponent(Component):
         pipeline = self._pipeline
         if pipeline is None:
             return CheckResult.passing(state="stopped")
-        if pipeline.state == "stale":
-            return CheckResult.warning(
-                "the process-wide tracer provider was shut down by an earlier runtime; "
-                "spans are not exported",
-                state=pipeline.state,
-            )
         stats = pipeline.statistics()
         observed: dict[str, object] = {
             "state": pipeline.state,

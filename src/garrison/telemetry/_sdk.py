@@ -10,9 +10,14 @@ API only. :func:`setup_telemetry` decides between three outcomes:
   :class:`CountingSpanProcessor` per exporter) and a ``MeterProvider`` with a
   periodic reader per metrics exporter, and installs both globally.
 
-OpenTelemetry allows one global provider per process. A second setup in the
-same process after an earlier garrison pipeline was closed therefore cannot
-install a fresh one; it logs a warning and reports the state as ``"stale"``.
+OpenTelemetry allows one global provider per process, so a pipeline's close
+shuts down its span processors (exporting what is queued) but leaves the
+provider installed. A later setup in the same process (a runtime opened again,
+or the telemetry component restarted by a ``one_for_all`` supervisor) attaches
+fresh processors to that provider: spans are exported again, with the resource
+and sampler of the first setup. The meter provider cannot be revived the same
+way (it has no way to add readers), so after such a restart metrics are not
+exported; the setup logs a warning saying so.
 """
 
 from __future__ import annotations
@@ -52,10 +57,10 @@ __all__ = ["TelemetryPipeline", "setup_telemetry"]
 
 _log = logging.getLogger("garrison.telemetry")
 
-State = Literal["sdk", "application", "disabled", "stale"]
+State = Literal["sdk", "application", "disabled"]
 
 # The provider garrison installed in this process, to tell it apart from one
-# the application installed (see the module docstring on "stale").
+# the application installed (see the module docstring on restarts).
 _installed: TracerProvider | None = None
 _install_lock = threading.Lock()
 
@@ -71,8 +76,7 @@ class TelemetryPipeline:
     """What :func:`setup_telemetry` set up; closes it with :meth:`aclose`.
 
     ``state`` is ``"sdk"`` (garrison's own providers are installed),
-    ``"application"`` (the application's provider is used), ``"disabled"`` or
-    ``"stale"``.
+    ``"application"`` (the application's provider is used) or ``"disabled"``.
     """
 
     def __init__(
@@ -144,9 +148,11 @@ class TelemetryPipeline:
 
     def _close_sync(self, timeout_millis: int) -> None:
         provider = self.tracer_provider
-        if self.state == "sdk" and isinstance(provider, TracerProvider):
-            # shutdown() exports what is queued before it stops each processor.
-            provider.shutdown()
+        if self.state == "sdk":
+            # Each processor exports what is queued before it stops. The provider
+            # itself stays installed for a later setup (see the module docstring).
+            for processor in self._processors:
+                processor.shutdown()
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=timeout_millis)
         elif self.state == "application":
@@ -171,13 +177,8 @@ def setup_telemetry(
     settings = resolve_settings(config, environ)
     current = trace.get_tracer_provider()
     if not isinstance(current, trace.ProxyTracerProvider):
-        if current is _installed:
-            _log.warning(
-                "an earlier garrison runtime in this process installed the global tracer "
-                "provider and shut it down; OpenTelemetry allows one per process, so this "
-                "runtime's spans are not exported"
-            )
-            return TelemetryPipeline(settings, "stale")
+        if current is _installed and isinstance(current, TracerProvider):
+            return _reattach(current, settings, environ)
         _log.info(
             "using the tracer provider the application installed (%s); garrison does not "
             "replace it",
@@ -192,20 +193,8 @@ def setup_telemetry(
         return TelemetryPipeline(settings, "disabled")
 
     resource = Resource.create(dict(settings.resource_attributes))
-    span_exporters = [_span_exporter(name, settings) for name in settings.traces_exporter]
+    processors = _processors(settings, environ)
     readers = [_metric_reader(name, settings) for name in settings.metrics_exporter]
-    batch = {name: _env_int(environ, name, default) for name, default in _BSP_DEFAULTS.items()}
-    processors = tuple(
-        CountingSpanProcessor(
-            exporter,
-            max_queue_size=batch["OTEL_BSP_MAX_QUEUE_SIZE"],
-            schedule_delay_millis=batch["OTEL_BSP_SCHEDULE_DELAY"],
-            max_export_batch_size=batch["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
-            export_timeout_millis=batch["OTEL_BSP_EXPORT_TIMEOUT"],
-            name=f"{name}:{type(exporter).__name__}",
-        )
-        for name, exporter in zip(settings.traces_exporter, span_exporters, strict=True)
-    )
     # shutdown_on_exit=False: garrison closes the provider itself, bounded by the
     # stop timeout; the SDK's atexit hook would wait up to 30 s per processor.
     provider = TracerProvider(sampler=_sampler(settings), resource=resource, shutdown_on_exit=False)
@@ -237,6 +226,47 @@ def setup_telemetry(
         meter_provider=meter_provider,
         processors=processors,
     )
+
+
+def _processors(
+    settings: TelemetrySettings, environ: Mapping[str, str]
+) -> tuple[CountingSpanProcessor, ...]:
+    batch = {name: _env_int(environ, name, default) for name, default in _BSP_DEFAULTS.items()}
+    span_exporters = [_span_exporter(name, settings) for name in settings.traces_exporter]
+    return tuple(
+        CountingSpanProcessor(
+            exporter,
+            max_queue_size=batch["OTEL_BSP_MAX_QUEUE_SIZE"],
+            schedule_delay_millis=batch["OTEL_BSP_SCHEDULE_DELAY"],
+            max_export_batch_size=batch["OTEL_BSP_MAX_EXPORT_BATCH_SIZE"],
+            export_timeout_millis=batch["OTEL_BSP_EXPORT_TIMEOUT"],
+            name=f"{name}:{type(exporter).__name__}",
+        )
+        for name, exporter in zip(settings.traces_exporter, span_exporters, strict=True)
+    )
+
+
+def _reattach(
+    provider: TracerProvider, settings: TelemetrySettings, environ: Mapping[str, str]
+) -> TelemetryPipeline:
+    """A setup after an earlier garrison pipeline in this process was closed."""
+    if not settings.enabled:
+        return TelemetryPipeline(settings, "disabled")
+    processors = _processors(settings, environ)
+    for processor in processors:
+        provider.add_span_processor(processor)
+    _log.info(
+        "reusing the tracer provider garrison installed earlier in this process "
+        "(OpenTelemetry allows one per process): new exporters %s, the first setup's "
+        "resource and sampler",
+        ",".join(settings.traces_exporter) or "none",
+    )
+    if settings.metrics_exporter:
+        _log.warning(
+            "metrics are not exported after telemetry was restarted in the same process: "
+            "the global meter provider was shut down and cannot be installed again"
+        )
+    return TelemetryPipeline(settings, "sdk", tracer_provider=provider, processors=processors)
 
 
 def _env_int(environ: Mapping[str, str], name: str, default: int) -> int:
