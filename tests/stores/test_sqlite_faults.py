@@ -68,3 +68,14 @@ async def test_operations_on_a_closed_store_are_refused_clearly(tmp_path: Path) 
     for call in (store.get("a/1"), store.put("a/1", 1), store.scan(), store.ping()):
         with pytest.raises(StoreError, match="closed"):
             await call
+
+
+async def test_a_connection_closed_underneath_gives_store_errors(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "gone.db") as store:
+        await store.put("a/1", 1)
+        await store.connection.close()
+        with pytest.raises(StoreError, match="connection closed"):
+            await store.get("a/1")
+        with pytest.raises(StoreError, match="connection closed") as info:
+            await store.put("a/1", 2)
+        assert info.value.key == "a/1"

@@ -267,12 +267,19 @@ class SqliteStore:
         conn = self.connection
         try:
             return list(await conn.execute_fetchall(sql, params))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, ValueError) as exc:
             raise self._failure(sql, exc, key) from exc
 
-    def _failure(self, sql: str, exc: sqlite3.Error, key: str | None) -> StoreError:
-        """A :class:`StoreError` naming the file, statement, SQLite error and key."""
-        code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
+    def _failure(self, sql: str, exc: Exception, key: str | None) -> StoreError:
+        """A :class:`StoreError` naming the file, statement, SQLite error and key.
+
+        ``exc`` is a ``sqlite3.Error``, or the ``ValueError`` aiosqlite raises
+        when its connection was closed underneath the store.
+        """
+        if isinstance(exc, ValueError):
+            code = "connection closed"
+        else:
+            code = getattr(exc, "sqlite_errorname", None) or type(exc).__name__
         # The store span is current here: give it the database's own error code.
         trace.get_current_span().set_attribute("db.response.status_code", code)
         verb = sql.split(None, 1)[0].upper()
@@ -346,14 +353,15 @@ class SqliteStore:
                         pending.add_done_callback(_collect)
                     await self._rollback(conn)
                     raise
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError) as exc:
                 raise self._failure(sql, exc, key) from exc
             return rowcount
 
     @staticmethod
     async def _rollback(conn: aiosqlite.Connection) -> None:
-        # OperationalError: no transaction left (BEGIN failed, or COMMIT went through).
-        with contextlib.suppress(aiosqlite.OperationalError):
+        # OperationalError: no transaction left (BEGIN failed, or COMMIT went through);
+        # ValueError: aiosqlite's connection is closed, which ended the transaction.
+        with contextlib.suppress(aiosqlite.OperationalError, ValueError):
             await asyncio.shield(conn.execute("ROLLBACK"))
 
     # -- reads -----------------------------------------------------------------
