@@ -56,6 +56,16 @@ async def test_put_many_get_many_delete_many(store: SqliteStore) -> None:
     assert await store.count("k/") == 2000 - (len(keys) - 1)
 
 
+async def test_get_many_and_delete_many_beyond_the_bound_variable_limit(
+    store: SqliteStore,
+) -> None:
+    await store.put_many((f"k/{i}", i) for i in range(0, 40_000, 400))
+    keys = [f"k/{i}" for i in range(40_000)]  # more than SQLite's 32,766 variables
+    assert len(await store.get_many(keys)) == 100
+    assert await store.delete_many(keys) == 100
+    assert await store.count() == 0
+
+
 async def test_put_many_is_all_or_nothing(store: SqliteStore) -> None:
     await store.put("a/keep", 1)
     with pytest.raises(EdnEncodeError):
