@@ -316,29 +316,33 @@ class DatabaseComponent(Component):
         limit = self._settings.batch_limit
         count = len(batch)
         index = 0
-        while index < count:
+        while index < count and self._broken is None:
             envelope = batch[index]
             kind = _GROUPED.get(type(envelope.message))
             if kind is None:
                 await self._handle_one(envelope)
                 index += 1
-                continue
-            end = index + 1
-            while end < count and end - index < limit:
-                if _GROUPED.get(type(batch[end].message)) is not kind:
-                    break
-                end += 1
-            group = batch[index:end] if end - index < count else batch
-            index = end
-            if self._broken is not None:
-                for member in group:
-                    member.fail(self._broken_error())
-                continue
-            self._largest_batch = max(self._largest_batch, len(group))
-            if tracing_active():
-                await self._traced_group(kind, group)
             else:
-                await self._run_group(kind, group)
+                end = index + 1
+                while end < count and end - index < limit:
+                    if _GROUPED.get(type(batch[end].message)) is not kind:
+                        break
+                    end += 1
+                group = batch[index:end] if end - index < count else batch
+                index = end
+                self._largest_batch = max(self._largest_batch, len(group))
+                if tracing_active():
+                    await self._traced_group(kind, group)
+                else:
+                    await self._run_group(kind, group)
+        if self._broken is not None:
+            # We crashed: let the cancellation land here, before the loop takes
+            # more from the mailbox, so queued messages wait for the restarted
+            # instance. The rest of this batch fails with ActorStoppedError (its
+            # callers were never told their operation succeeded).
+            await asyncio.sleep(0)
+            for envelope in batch[index:]:
+                envelope.fail(self._broken_error())
 
     async def _run_group(self, kind: str, group: list[Envelope]) -> None:
         if kind == _PUT:
