@@ -18,7 +18,7 @@ from _lifecycle_components import (
 )
 
 from garrison.config import RestartSettings
-from garrison.exceptions import ActorStoppedError, EscalationError
+from garrison.exceptions import ActorStoppedError, EscalationError, LifecycleError
 from garrison.runtime import Component, ComponentState, Runtime, open_runtime
 from garrison.runtime._supervisor import backoff_delay
 
@@ -229,3 +229,25 @@ def test_backoff_grows_exponentially_up_to_the_cap_with_bounded_jitter() -> None
     delays = [backoff_delay(jittery, 1, rng) for _ in range(200)]
     assert all(0.75 <= d <= 1.25 for d in delays)
     assert max(delays) - min(delays) > 0.3  # really spread, not constant
+
+
+async def test_wait_ready_fails_once_a_critical_component_is_failed_for_good(
+    tmp_path: Path,
+) -> None:
+    comps = [make("once", events=[], restart="temporary")]
+    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+        seen = Transitions(rt)
+        await rt.ref("once").tell(Crash("gone"))
+        await seen.wait_for("once", ComponentState.FAILED)
+        assert not rt.ready
+        with pytest.raises(LifecycleError, match="'once'"):
+            await rt.wait_ready()
+
+
+async def test_transient_component_that_crashes_is_restarted(tmp_path: Path) -> None:
+    comps = [make("job", events=[], restart="transient")]
+    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+        seen = Transitions(rt)
+        await rt.ref("job").tell(Crash())
+        await seen.wait_for("job", RUNNING)
+        assert rt.statistics()["job"].restarts == 1

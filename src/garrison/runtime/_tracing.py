@@ -34,9 +34,23 @@ def tracing_active() -> bool:
     return provider is not None and not isinstance(provider, trace.NoOpTracerProvider)
 
 
+_cached: tuple[object, Tracer] | None = None
+
+
 def tracer() -> Tracer:
-    """The runtime's tracer (resolved through the global provider each time)."""
-    return trace.get_tracer(_TRACER_NAME)
+    """The runtime's tracer from the current global provider.
+
+    Cached per provider: an SDK provider builds a new Tracer (and scope) on
+    every ``get_tracer`` call, which would cost microseconds per message.
+    """
+    global _cached  # a one-entry cache keyed by the provider
+    provider = _trace_api._TRACER_PROVIDER
+    cached = _cached
+    if cached is not None and cached[0] is provider:
+        return cached[1]
+    result = trace.get_tracer(_TRACER_NAME)
+    _cached = (provider, result)
+    return result
 
 
 def capture_sender() -> tuple[Context | None, SpanContext | None]:
