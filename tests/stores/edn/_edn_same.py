@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from garrison.stores.edn import FrozenMap, Tagged, Vector
+from garrison.stores.edn import FrozenMap, Tagged, Vector, dumps
 
 # A value and its hashable twin are the same EDN kind.
 _KIND: dict[type, type] = {Vector: list, FrozenMap: dict, set: frozenset}
@@ -16,6 +16,14 @@ _KIND: dict[type, type] = {Vector: list, FrozenMap: dict, set: frozenset}
 def _kind(value: Any) -> type:
     kind = type(value)
     return _KIND.get(kind, kind)
+
+
+def _texts(collection: Any) -> list[str]:
+    if isinstance(collection, Mapping):
+        return sorted(
+            dumps(k, sort_keys=True) + " " + dumps(v, sort_keys=True) for k, v in collection.items()
+        )
+    return sorted(dumps(m, sort_keys=True) for m in collection)
 
 
 def same(a: Any, b: Any) -> bool:
@@ -38,19 +46,20 @@ def same(a: Any, b: Any) -> bool:
             if len(x) != len(y):
                 return False
             keys = {k: k for k in y}
-            for k, v in x.items():
-                if k not in keys:
-                    return False
-                pending.append((k, keys[k]))
-                pending.append((v, y[k]))
+            if all(k in keys for k in x):
+                for k, v in x.items():
+                    pending.append((k, keys[k]))
+                    pending.append((v, y[k]))
+            elif _texts(x) != _texts(y):  # a NaN key: compare written forms
+                return False
         elif isinstance(x, frozenset | set):
             if len(x) != len(y):
                 return False
             members = {m: m for m in y}
-            for m in x:
-                if m not in members:
-                    return False
-                pending.append((m, members[m]))
+            if all(m in members for m in x):
+                pending.extend((m, members[m]) for m in x)
+            elif _texts(x) != _texts(y):  # NaN is never "in" a set: compare written forms
+                return False
         elif isinstance(x, list | tuple):
             if len(x) != len(y):
                 return False

@@ -156,7 +156,7 @@ def _unescape(body: str, text: str, pos: int) -> str:
 def _bad_escape(body: str, text: str, pos: int) -> EdnSyntaxError:
     for m in _ESCAPE.finditer(body):
         escape = m.group()
-        if escape[1:2].isdigit() and int(escape[1:], 8) > 0o377:
+        if escape[1:2] in set("01234567") and int(escape[1:], 8) > 0o377:
             return syntax_error(text, pos + m.start(), "octal escape out of range")
         if escape[1:2] == "u" and len(escape) != 6:
             return syntax_error(text, pos + m.start(), "\\u needs four hex digits")
@@ -186,7 +186,32 @@ def _read_char(token: str, text: str, pos: int) -> Char:
     raise syntax_error(text, pos, f"unsupported character \\{token}")
 
 
+def _long_int(digits: str) -> int:
+    """``int(digits)`` for decimal integers past Python's ``int(str)`` digit limit.
+
+    Decimal parses any length, and its conversion to int is arithmetic.
+    """
+    return int(Decimal(digits))
+
+
 def _read_number(token: str, text: str, pos: int) -> Any:
+    try:
+        return _read_number_form(token, text, pos)
+    except EdnSyntaxError:
+        raise
+    except ValueError:
+        # int(str) refuses more than 4300 digits: big N integers and ratios.
+        m = _NUMBER_FORMS.fullmatch(token)
+        if m is None or (m["int"] is None and m["numerator"] is None):
+            raise syntax_error(text, pos, f"invalid number {token[:40]}") from None
+        if m["int"] is not None:
+            value = _long_int(m["sign"] + m["int"])
+            return BigInt(value) if m["int_n"] else value
+        ratio = Fraction(_long_int(m["sign"] + m["numerator"]), _long_int(m["denominator"]))
+        return ratio if ratio.denominator != 1 else BigInt(ratio.numerator)
+
+
+def _read_number_form(token: str, text: str, pos: int) -> Any:
     m = _NUMBER_FORMS.fullmatch(token)
     if m is None or m["bad_octal"] is not None:
         raise syntax_error(text, pos, f"invalid number {token}")
@@ -388,7 +413,10 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             if "\\" in value:
                 value = _unescape(value, text, m.start(1))
         elif group == 3:  # int
-            value = int(m[3])
+            try:
+                value = int(m[3])
+            except ValueError:  # over Python's 4300-digit limit for int(str)
+                value = _long_int(m[3])
         elif group == 10:  # closer
             closer = m[10]
             if closers.get(kind) != closer:

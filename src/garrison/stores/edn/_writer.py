@@ -350,7 +350,7 @@ _KNOWN: Final = _GLUED | {frozenset, set, Tagged}
 
 
 def _encoder(
-    *, sort_keys: bool, strict: bool, default: Default | None
+    *, sort_keys: bool, strict: bool, default: Default | None, long_ints: bool = False
 ) -> Callable[[Any, int], str]:
     """A function ``(value, depth) -> text`` for one ``dumps`` call's options.
 
@@ -361,6 +361,9 @@ def _encoder(
     scalars = dict(_SCALARS)
     scalars[Keyword] = _NamedTexts(strict).__getitem__
     scalars[Symbol] = _NamedTexts(strict).__getitem__
+    if long_ints:
+        scalars[int] = lambda v: str(Decimal(v))
+        scalars[BigInt] = lambda v: f"{Decimal(v)}N"
     get = scalars.get
     slow = _Writer(sort_keys=sort_keys, strict=strict, default=default)
 
@@ -448,6 +451,13 @@ def encode(
 ) -> str:
     """The EDN text of ``value`` (the body of :func:`garrison.stores.edn.dumps`)."""
     enc = _encoder(sort_keys=sort_keys, strict=strict, default=default)
+    try:
+        return _escape_surrogates(enc(value, 0))
+    except ValueError as exc:
+        if "integer string conversion" not in str(exc):
+            raise
+    # An int past Python's 4300-digit str() limit: write ints through Decimal.
+    enc = _encoder(sort_keys=sort_keys, strict=strict, default=default, long_ints=True)
     return _escape_surrogates(enc(value, 0))
 
 
