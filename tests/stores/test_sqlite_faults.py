@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison.exceptions import StoreError
+from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
 
 if TYPE_CHECKING:
@@ -79,3 +79,22 @@ async def test_a_connection_closed_underneath_gives_store_errors(tmp_path: Path)
         with pytest.raises(StoreError, match="connection closed") as info:
             await store.put("a/1", 2)
         assert info.value.key == "a/1"
+
+
+async def test_reads_never_see_another_tasks_uncommitted_rows(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "rc.db") as store:
+        running = threading.Event()
+
+        def progress() -> int:
+            running.set()
+            return 0
+
+        await store.connection.set_progress_handler(progress, 1000)
+        rows: list[tuple[str, object]] = [(f"big/{i:05}", i) for i in range(5000)]
+        rows[4500] = ("big/bad", object())  # the third chunk fails: everything rolls back
+        writer = asyncio.create_task(store.put_many(rows))
+        assert await asyncio.to_thread(running.wait, 30)  # the first chunk is being written
+        assert await store.get("big/00000", "absent") == "absent"
+        with pytest.raises(EdnEncodeError):
+            await writer
+        await store.connection.set_progress_handler(None, 0)  # type: ignore[arg-type]

@@ -11,7 +11,9 @@ use (see :mod:`garrison.stores._sqlite_backup`).
 Every write is one explicit ``BEGIN IMMEDIATE`` transaction: all of a
 ``put_many`` or none of it, with its history rows. Writes of concurrent tasks
 on the same store are serialised by a lock, because transactions on a shared
-connection would otherwise interleave. Every public operation makes exactly
+connection would otherwise interleave; a read that arrives while a write
+transaction is open waits for it, because on the same connection it would
+see the uncommitted rows (reads never wait for one another). Every public operation makes exactly
 one span (:func:`store_span`), on the event-loop side around its awaits.
 
 Times are microseconds since the Unix epoch (UTC) in the database, aware
@@ -266,6 +268,11 @@ class SqliteStore:
     ) -> list[Any]:
         conn = self.connection
         try:
+            if self._write_lock.locked():
+                # Another task's transaction is open on this same connection, where
+                # it would be visible: wait for it, so reads only see committed data.
+                async with self._write_lock:
+                    return list(await conn.execute_fetchall(sql, params))
             return list(await conn.execute_fetchall(sql, params))
         except (sqlite3.Error, ValueError) as exc:
             raise self._failure(sql, exc, key) from exc
