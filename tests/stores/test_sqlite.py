@@ -241,6 +241,35 @@ async def test_every_operation_makes_exactly_one_span(
         assert "a/1" not in str(dict(span.attributes or {}))
 
 
+async def test_the_other_operations_make_one_span_each_too(
+    store: SqliteStore, span_exporter: InMemorySpanExporter
+) -> None:
+    await store.put("a/1", {"n": 1})
+    await store.get("a/1", as_of=0)
+    await store.find("$.n", eq=1)
+    await store.history("a/1")
+    await store.changed_since(0)
+    await store.keys("a/")
+    await store.count()
+    await store.delete_many(["a/1", "a/2"])
+    await store.clear()
+    await store.set_meta("x", 1)
+    await store.get_meta("x")
+    assert [s.name for s in span_exporter.get_finished_spans()] == [
+        "put entries",
+        "get history",
+        "find entries",
+        "history history",
+        "changed_since history",
+        "keys entries",
+        "count entries",
+        "delete_many entries",
+        "clear entries",
+        "set_meta meta",
+        "get_meta meta",
+    ]
+
+
 async def test_a_failed_operation_marks_its_span(
     store: SqliteStore, span_exporter: InMemorySpanExporter
 ) -> None:
