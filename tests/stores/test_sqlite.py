@@ -176,6 +176,21 @@ async def test_meta_round_trips_and_survives_reopen(tmp_path: Path) -> None:
         assert await store.get_meta("garrison.value_format") == 1
 
 
+async def test_set_meta_many_is_one_transaction(store: SqliteStore) -> None:
+    await store.set_meta_many({"garrison.mode": "dual-write", "switches": [1]})
+    assert await store.get_meta("garrison.mode") == "dual-write"
+    with pytest.raises(EdnEncodeError):
+        await store.set_meta_many([("garrison.mode", "sqlite-only"), ("switches", object())])
+    assert await store.get_meta("garrison.mode") == "dual-write"
+    await store.connection.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON meta WHEN NEW.name = 'b' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    with pytest.raises(StoreError, match="refused"):
+        await store.set_meta_many([("a", 1), ("b", 2)])
+    assert await store.get_meta("a") is None  # the first was rolled back with the second
+
+
 async def test_pragmas_wal_synchronous_busy_timeout_foreign_keys(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "p.db", synchronous="FULL", busy_timeout=2.5) as store:
         conn = store.connection

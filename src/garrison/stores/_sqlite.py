@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
 
 import aiosqlite
@@ -69,7 +70,7 @@ from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -610,6 +611,21 @@ class SqliteStore:
             await self._write(
                 lambda _now: ((META_SET, (name, text), False),), history=False, key=name
             )
+
+    async def set_meta_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+        """Store several settings in one transaction: all of them or none.
+
+        For settings that must change together, such as a mode and the record
+        of the switch to it.
+        """
+        pairs = list(items.items() if isinstance(items, Mapping) else items)
+        if not pairs:
+            return
+        rows = [(name, encode_value(value)) for name, value in pairs]
+        with store_span(
+            DB_SYSTEM_SQLITE, "set_meta_many", _META, query=META_SET, batch_size=len(rows)
+        ):
+            await self._write(lambda _now: ((META_SET, rows, True),), history=False)
 
     async def ping(self) -> None:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""
