@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from garrison.runtime._actor import Actor, handler
 from garrison.runtime._asgi import HealthApp
+from garrison.runtime._assembly import BUILTIN_COMPONENTS
 from garrison.runtime._component import Component, ComponentState
 from garrison.runtime._envelope import Envelope
 from garrison.runtime._graph import ComponentGraph, ComponentSpec
@@ -33,7 +34,7 @@ from garrison.runtime._probes import (
     ProbeTarget,
 )
 from garrison.runtime._ref import ActorRef, ActorStatistics
-from garrison.runtime._runtime import BUILTIN_COMPONENTS, Runtime, StateListener, open_runtime
+from garrison.runtime._runtime import Runtime, StateListener, open_runtime
 from garrison.runtime._runtime_health import RuntimeProbeTarget, probes_for
 from garrison.runtime._serve import (
     DEFAULT_HEALTH_PORT,
