@@ -28,15 +28,16 @@ aiosqlite runs statements on its own thread, which does not carry the caller's
 context, so a span started there would lose its parent.
 
 Library code only uses the OpenTelemetry API. When no SDK tracer provider is
-installed the helper costs one function call and a type check: it returns a
+installed the helper costs two function calls and a type check: it returns a
 shared no-op context manager instead of building attributes and a span,
 because the database benchmark holds the store to raw sqlite3 throughput.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -78,6 +79,31 @@ TRACER_NAME: Final = "garrison.stores"
 # Providers that can never record: the API's default proxy (no SDK installed yet)
 # and the explicit no-op provider.
 _NON_RECORDING_PROVIDERS: Final = (ProxyTracerProvider, NoOpTracerProvider)
+# Whether the API may load a provider named by the environment on first use.
+_PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_UNKNOWN: Final = object()
+
+
+def _recording_provider() -> TracerProvider | None:
+    """The installed SDK provider, or ``None`` while spans could not be recorded.
+
+    Reads the API's module global rather than calling
+    ``trace.get_tracer_provider()``, which looks up ``os.environ`` on every
+    call while no provider is set: microseconds per store operation, for
+    nothing. (garrison.runtime does the same.) The public getter is still used
+    when the environment names a provider for the API to load, and if a future
+    API drops the global.
+    """
+    provider: Any = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is None:
+        if not _PROVIDER_FROM_ENV:
+            return None
+        provider = trace.get_tracer_provider()
+    elif provider is _UNKNOWN:
+        provider = trace.get_tracer_provider()
+    if isinstance(provider, _NON_RECORDING_PROVIDERS):
+        return None
+    return cast("TracerProvider", provider)
 
 
 class _NoSpan(AbstractContextManager[Span]):
@@ -157,7 +183,7 @@ def _tracer_for(provider: TracerProvider) -> Tracer:
 
 def tracing_enabled() -> bool:
     """Whether an SDK tracer provider is installed, so store spans would be recorded."""
-    return not isinstance(trace.get_tracer_provider(), _NON_RECORDING_PROVIDERS)
+    return _recording_provider() is not None
 
 
 def store_span(
@@ -184,8 +210,8 @@ def store_span(
     ...     span.is_recording()
     False
     """
-    provider = trace.get_tracer_provider()
-    if isinstance(provider, _NON_RECORDING_PROVIDERS):
+    provider = _recording_provider()
+    if provider is None:
         return _NO_SPAN
     attributes: dict[str, AttributeValue] = {
         "db.system.name": system,
