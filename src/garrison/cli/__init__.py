@@ -24,6 +24,7 @@ __all__ = ["COMMAND_MODULES", "build_parser", "main"]
 COMMAND_MODULES: list[str] = [
     "garrison.cli._run",
     "garrison.cli._probe",
+    "garrison.cli._store",
 ]
 
 

@@ -6,11 +6,11 @@ import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import database_runtime
 
 from garrison import ChangesLostError
 from garrison.components.database._cache import ReadCache
 from garrison.stores._protocol import MISSING
+from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -8,12 +8,12 @@ import threading
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import database_runtime
 
-from garrison import ActorStoppedError, ComponentState, FlushError, StoreError
+from garrison import ActorStoppedError, ComponentState, FlushError, StartupError, StoreError
 from garrison.components.database import DatabaseComponent, Put
 from garrison.edn import Keyword, loads
 from garrison.runtime import HealthStatus
+from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -160,3 +160,15 @@ async def test_edn_flush_failures_keep_data_and_warn(tmp_path: Path) -> None:
         assert (await _database(rt).check_health()).status is HealthStatus.PASS
     edn = loads((edn_dir / "memory.edn").read_text(encoding="utf-8"))
     assert edn == {Keyword("a/1"): 1, Keyword("a/2"): 2}
+
+
+async def test_a_second_runtime_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path) as rt:
+        await rt.store.put("a/1", 1)
+        with pytest.raises(StartupError) as info:
+            async with database_runtime(tmp_path):
+                pass
+        assert "in use by a running garrison" in str(info.value.__cause__)
+        assert await rt.store.get("a/1") == 1
+    async with database_runtime(tmp_path) as rt:  # released at stop
+        assert await rt.store.get("a/1") == 1

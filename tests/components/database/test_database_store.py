@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import database_runtime
 
 from garrison import EdnEncodeError, StoreError
 from garrison.components.database import DatabaseStatistics, Put, Store, store_of
@@ -16,6 +15,7 @@ from garrison.edn import Keyword
 from garrison.stores import Mode
 from garrison.stores._keys import StringKey
 from garrison.stores._protocol import MISSING
+from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -70,18 +70,16 @@ from garrison.components.database._messages import (
     SetMode,
     Subscribe,
 )
+from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.runtime._tracing import tracer, tracing_active
-from garrison.stores._edn_file import EdnFileStore
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch
 from garrison.stores._protocol import MISSING
-from garrison.stores._router import ModeRouter
-from garrison.stores._sqlite import SqliteStore
 from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
@@ -90,6 +88,9 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from garrison.runtime._envelope import Envelope
+    from garrison.stores._edn_file import EdnFileStore
+    from garrison.stores._router import ModeRouter
+    from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_types import Change
 
 __all__ = ["DatabaseComponent"]
@@ -126,8 +127,7 @@ class DatabaseComponent(Component):
 
     config: DatabaseConfig | None = None
     _router: ModeRouter | None = None
-    _sqlite: SqliteStore | None = None
-    _edn: EdnFileStore | None = None
+    _stack: StoreStack | None = None
 
     def __init__(self) -> None:
         self._settings = DatabaseConfig()
@@ -143,35 +143,12 @@ class DatabaseComponent(Component):
     # ------------------------------------------------------------------ lifecycle
 
     async def on_start(self) -> None:
-        """Open SQLite, then the EDN file, then the mode router (closing what opened on failure)."""
+        """Take the owner lock, open SQLite, the EDN file and the mode router."""
         settings = self._settings = self.config or DatabaseConfig()
         self._cache = ReadCache(settings.cache_size)
         self._feed = ChangeFeed(settings.watch_buffer)
-        sqlite_path, edn_path = settings.resolve_paths(self.data_dir)
-        legacy = await asyncio.to_thread(_prepare_directories, sqlite_path, edn_path)
-        initial = settings.mode or (Mode.EDN_ONLY if legacy else Mode.SQLITE_ONLY)
-        sqlite = SqliteStore(
-            sqlite_path,
-            synchronous=settings.synchronous,
-            busy_timeout=settings.busy_timeout,
-            indexes=settings.indexes,
-        )
-        edn = EdnFileStore(
-            edn_path,
-            quiet_period=settings.flush_quiet_period,
-            max_delay=settings.flush_max_delay,
-        )
-        router = ModeRouter(edn, sqlite, default_mode=initial)
-        opened = False
-        try:
-            await sqlite.open()
-            await edn.open()
-            await router.open()
-            opened = True
-        finally:
-            if not opened:
-                await _close_all(router, edn, sqlite)
-        self._sqlite, self._edn, self._router = sqlite, edn, router
+        self._stack = await open_stack(settings, self.data_dir)
+        self._router = self._stack.router
 
     async def on_stop(self) -> None:
         """End the feeds, stop the router, flush the EDN file a last time, close SQLite.
@@ -184,10 +161,10 @@ class DatabaseComponent(Component):
             self._feed.close()
         else:
             self._feed.lose_all("restart")
-        router, edn, sqlite = self._router, self._edn, self._sqlite
-        self._router = self._edn = self._sqlite = None
-        if router is not None and edn is not None and sqlite is not None:
-            await _close_all(router, edn, sqlite)
+        stack, self._stack = self._stack, None
+        self._router = None
+        if stack is not None:
+            await stack.aclose()
 
     # ------------------------------------------------------------------ access
 
@@ -671,22 +648,3 @@ def _no_span() -> Iterator[None]:
 
 def _make_parent(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-
-
-def _prepare_directories(sqlite_path: Path, edn_path: Path) -> bool:
-    """Create the stores' directories; True when the EDN file exists (a legacy install)."""
-    sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    edn_path.parent.mkdir(parents=True, exist_ok=True)
-    return edn_path.exists()
-
-
-async def _close_all(router: ModeRouter, edn: EdnFileStore, sqlite: SqliteStore) -> None:
-    """Close router, EDN (final flush) and SQLite, each even if another fails."""
-    errors: list[Exception] = []
-    for close in (router.aclose, edn.aclose, sqlite.aclose):
-        try:
-            await close()
-        except Exception as exc:  # noqa: BLE001 - every closer must run; the first error is raised
-            errors.append(exc)
-    if errors:
-        raise errors[0]

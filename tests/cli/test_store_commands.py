@@ -1,0 +1,122 @@
+"""``garrison get/put/scan/mode/backup/restore/stats`` on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+from garrison import open_runtime
+from garrison.cli import main
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "garrison.toml"
+    path.write_text(
+        f'[runtime]\ndata_dir = "{tmp_path / "data"}"\n\n[components.database]\ncache_size = 100\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], config: Path, *args: str) -> tuple[int, str, str]:
+    status = main([*args, "--config", str(config)])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_put_get_scan_in_json_and_edn(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    assert run(capsys, config, "put", "session/abc", '{"user": 42}')[0] == 0
+    assert run(capsys, config, "put", ":session/def", '{:tags #{"a"}}')[0] == 0
+    assert run(capsys, config, "get", "session/abc") == (0, '{"user" 42}\n', "")
+    assert run(capsys, config, "get", ":session/abc", "--json") == (0, '{"user":42}\n', "")
+    assert run(capsys, config, "get", "session/def")[1] == '{:tags #{"a"}}\n'
+    status, out, _ = run(capsys, config, "scan", "session/")
+    assert status == 0
+    assert out.splitlines() == ['session/abc\t{"user" 42}', 'session/def\t{:tags #{"a"}}']
+    status, out, _ = run(
+        capsys, config, "scan", "session/", "--limit", "1", "--after", "session/abc"
+    )
+    assert out.splitlines() == ['session/def\t{:tags #{"a"}}']
+
+
+def test_errors_have_exit_statuses(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    status, _, err = run(capsys, config, "get", "session/abc")
+    assert status == 1
+    assert "no database" in err
+    run(capsys, config, "put", "a/1", "1")
+    status, _, err = run(capsys, config, "get", "a/none")
+    assert (status, err) == (1, "garrison: no such key: a/none\n")
+    status, _, err = run(capsys, config, "put", "a/2", "{:unclosed", "--edn")
+    assert status == 2
+    assert "neither JSON nor EDN" in err
+    config.write_text("[components.database]\ncache_size = -1\n", encoding="utf-8")
+    status, _, err = run(capsys, config, "get", "a/1")
+    assert status == 2
+    assert "components.database" in err
+
+
+def test_mode_get_and_set(capsys: pytest.CaptureFixture[str], config: Path) -> None:
+    run(capsys, config, "put", "a/1", "1")
+    assert run(capsys, config, "mode")[1] == "sqlite-only\n"
+    status, _, err = run(capsys, config, "mode", "set", "dual-write")
+    assert status == 1
+    assert "cannot switch" in err  # EDN does not hold a/1: the switch needs --force
+    status, out, _ = run(capsys, config, "mode", "set", "dual-write", "--force")
+    assert (status, out.startswith("sqlite-only -> dual-write")) == (0, True)
+    assert run(capsys, config, "mode", "get")[1] == "dual-write\n"
+    # In dual-write the CLI writes the EDN file too.
+    run(capsys, config, "put", "a/2", "2")
+    assert run(capsys, config, "get", "a/2")[1] == "2\n"
+
+
+def test_backup_and_guarded_restore(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    run(capsys, config, "put", "a/1", '"before"')
+    status, out, _ = run(capsys, config, "backup", str(tmp_path / "backups" / "b.db"))
+    assert status == 0
+    assert out.strip().endswith("b.db")
+    run(capsys, config, "put", "a/1", '"after"')
+    status, _, err = run(capsys, config, "restore", str(tmp_path / "backups" / "b.db"))
+    assert status == 1
+    assert "--force" in err
+    assert run(capsys, config, "get", "a/1")[1] == '"after"\n'
+    status, out, _ = run(capsys, config, "restore", str(tmp_path / "backups" / "b.db"), "--force")
+    assert (status, out) == (0, f"restored 1 entries from {tmp_path / 'backups' / 'b.db'}\n")
+    assert run(capsys, config, "get", "a/1")[1] == '"before"\n'
+    stats = json.loads(run(capsys, config, "stats")[1])
+    assert stats["mode"] == "sqlite-only"
+    assert stats["sqlite_entries"] == 1
+
+
+async def test_writes_refuse_while_a_runtime_owns_the_database(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    async with open_runtime(config, environ={}) as rt:
+        await rt.store.put("a/1", 1)
+        status = await asyncio.to_thread(main, ["put", "a/1", "2", "--config", str(config)])
+        assert status == 1
+        assert "in use by a running garrison" in capsys.readouterr().err
+        # Reads and backups work alongside the running runtime.
+        status = await asyncio.to_thread(main, ["get", "a/1", "--config", str(config)])
+        assert (status, capsys.readouterr().out) == (0, "1\n")
+        backup = str(tmp_path / "live.db")
+        assert await asyncio.to_thread(main, ["backup", backup, "--config", str(config)]) == 0
+        assert await rt.store.get("a/1") == 1
+
+
+def test_the_installed_command_runs(config: Path) -> None:
+    put = [sys.executable, "-m", "garrison.cli", "put", "k/1", "[1, 2]", "--config", str(config)]
+    subprocess.run(put, check=True, timeout=30)
+    get = [sys.executable, "-m", "garrison.cli", "get", "k/1", "--config", str(config)]
+    done = subprocess.run(get, check=True, timeout=30, capture_output=True, text=True)
+    assert done.stdout == "[1 2]\n"
