@@ -9,8 +9,10 @@ its global tracer provider once):
     exporter that accepts every batch and does nothing;
 (c) ``ratio_1pct``: the same with ``parentbased_traceidratio`` at 1%.
 
-Per case it times ``ask`` round trips to a standalone actor and SqliteStore
-``put`` + ``get`` on a real database file (WAL, synchronous=NORMAL). Rounds
+Per case it times ``ask`` round trips to a standalone actor, SqliteStore
+``put`` + ``get`` on a real database file (WAL, synchronous=NORMAL), and the
+same operations through the database component of a runtime (the Store facade:
+ask, batch, SQLite), which is what an application's store call costs. Rounds
 alternate the cases so background load hits them alike; each figure is the
 median over rounds, and the spread (max over min) is printed to show the noise.
 
@@ -34,7 +36,8 @@ from typing import TYPE_CHECKING
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, report
-from garrison.runtime import Actor, handler, open_actor
+from garrison.components.database import store_of
+from garrison.runtime import Actor, handler, open_actor, open_runtime
 from garrison.stores import SqliteStore
 
 if TYPE_CHECKING:
@@ -95,7 +98,21 @@ async def _measure(asks: int, ops: int) -> dict[str, float]:
                 await store.put(f"user/{i}", {"n": i, "name": "x" * 20})
                 await store.get(f"user/{i}")
             store_seconds = (time.perf_counter() - started) / (2 * ops)
-    return {"ask": ask_seconds, "store": store_seconds}
+
+        config = {
+            "runtime": {"data_dir": tmp},
+            "components": {"database": {"mode": "sqlite-only"}},
+        }
+        async with open_runtime(config, environ={}) as runtime:
+            facade = store_of(runtime)
+            for i in range(100):
+                await facade.put(f"warm/{i}", {"n": i})
+            started = time.perf_counter()
+            for i in range(ops):
+                await facade.put(f"user/{i}", {"n": i, "name": "x" * 20})
+                await facade.get(f"user/{i}")
+            database_seconds = (time.perf_counter() - started) / (2 * ops)
+    return {"ask": ask_seconds, "store": store_seconds, "database": database_seconds}
 
 
 def _worker(case: str, asks: int, ops: int) -> None:
@@ -129,14 +146,20 @@ def main() -> None:
 
     print(machine())
     print(f"rounds={args.rounds} asks={args.asks} store ops={2 * args.ops} (put+get) per round")
-    runs: dict[str, dict[str, list[float]]] = {c: {"ask": [], "store": []} for c in CASES}
+    kinds = ("ask", "store", "database")
+    runs: dict[str, dict[str, list[float]]] = {c: {k: [] for k in kinds} for c in CASES}
     for _ in range(args.rounds):
         for case in CASES:
             result = _run_case(case, args.asks, args.ops)
-            for what in ("ask", "store"):
+            for what in kinds:
                 runs[case][what].append(result[what])
-    base = {w: statistics.median(runs["none"][w]) for w in ("ask", "store")}
-    for what, label in (("ask", "ask round trip"), ("store", "store operation")):
+    base = {w: statistics.median(runs["none"][w]) for w in kinds}
+    labels = (
+        ("ask", "ask round trip"),
+        ("store", "SqliteStore operation"),
+        ("database", "database component operation"),
+    )
+    for what, label in labels:
         spread = max(runs["none"][what]) / min(runs["none"][what]) - 1
         print(
             f"(a) no SDK, {label}: {base[what] * 1e6:.1f} us "
