@@ -6,7 +6,7 @@ once per module (a module-scoped fixture), not once per test.
 Use it from a test module (``tests/`` must be on ``sys.path``; a conftest in
 the test's folder can add it, see ``tests/stores/edn/conftest.py``)::
 
-    from _clojure import require_clojure, run_clojure
+    from tests._clojure import require_clojure, run_clojure
 
     pytestmark = pytest.mark.clojure
 

@@ -6,7 +6,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_components import Crash, Ping, Transitions, make
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -14,6 +13,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from garrison.runtime import Actor, ComponentState, handler, open_actor, open_runtime
 from garrison.runtime._tracing import tracing_active
+from tests.runtime._lifecycle_components import Crash, Ping, Transitions, make
 
 
 @pytest.fixture

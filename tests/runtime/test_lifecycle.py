@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 import pytest
-from _lifecycle_components import Ping, Sleep, hang, make
 
 from garrison.config import GarrisonConfig
 from garrison.exceptions import (
@@ -18,6 +17,7 @@ from garrison.exceptions import (
     StartupError,
 )
 from garrison.runtime import Component, ComponentState, Runtime, open_runtime
+from tests.runtime._lifecycle_components import Ping, Sleep, hang, make
 
 FAST: dict[str, Any] = {"start_timeout": 2.0, "stop_timeout": 0.3}
 
@@ -71,6 +71,7 @@ async def test_failed_start_stops_what_started_and_names_everything(tmp_path: ob
     assert isinstance(err.__cause__, OSError)
     assert "port in use" in str(err)
     assert "start web" not in events
+    assert "stop api" not in events  # on_stop only ever follows a successful on_start
     assert events[-2:] in (["stop side", "stop db"], ["stop db", "stop side"])
 
 

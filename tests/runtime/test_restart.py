@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _lifecycle_components import (
+
+from garrison.config import RestartSettings
+from garrison.exceptions import ActorStoppedError, EscalationError, LifecycleError
+from garrison.runtime import Component, ComponentState, Runtime, open_runtime
+from garrison.runtime._supervisor import backoff_delay
+from tests.runtime._lifecycle_components import (
     Crash,
     CrashInBackground,
     Ping,
@@ -16,11 +21,6 @@ from _lifecycle_components import (
     Transitions,
     make,
 )
-
-from garrison.config import RestartSettings
-from garrison.exceptions import ActorStoppedError, EscalationError, LifecycleError
-from garrison.runtime import Component, ComponentState, Runtime, open_runtime
-from garrison.runtime._supervisor import backoff_delay
 
 RUNNING = ComponentState.RUNNING
 

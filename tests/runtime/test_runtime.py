@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from _lifecycle_components import Ping, make
 
 from garrison.exceptions import ConfigError, LifecycleError
 from garrison.runtime import ComponentState, open_runtime
+from tests.runtime._lifecycle_components import Ping, make
 
 MODULE = """
 from __future__ import annotations

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _crash_writer import KEYS, expected_state
 
 from garrison.stores.edn import Keyword, loads
+from tests.stores._crash_writer import KEYS, expected_state
 
 WRITER = Path(__file__).with_name("_crash_writer.py")
 KILLS_PER_LANE = 120

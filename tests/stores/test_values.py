@@ -12,11 +12,11 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
-from value_strategies import json_values, same, values
 
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._values import decode_value, encode_value
 from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+from tests.stores.value_strategies import json_values, same, values
 
 
 # Hypothesis warns when it builds the repr of a large recursive strategy; the

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 import pytest
-from _otlp_receiver import OtlpReceiver
+
+from tests.telemetry._otlp_receiver import OtlpReceiver
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

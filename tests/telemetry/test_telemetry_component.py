@@ -14,7 +14,7 @@ from garrison.runtime._health import HealthStatus
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-from _otlp_receiver import OtlpReceiver
+from tests.telemetry._otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.usefixtures("otel_globals", "clean_env")
 

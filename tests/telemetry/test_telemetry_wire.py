@@ -15,9 +15,9 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from _otlp_receiver import OtlpReceiver, ReceivedSpan
+    from tests.telemetry._otlp_receiver import OtlpReceiver, ReceivedSpan
 
-from _otlp_receiver import OtlpReceiver
+from tests.telemetry._otlp_receiver import OtlpReceiver
 
 pytestmark = pytest.mark.usefixtures("otel_globals", "clean_env")
 

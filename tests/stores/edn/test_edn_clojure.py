@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from _edn_same import explain, same
 
-from _clojure import require_clojure, run_clojure
 from garrison.stores.edn import (
     BigInt,
     Char,
@@ -29,6 +27,8 @@ from garrison.stores.edn import (
     dumps,
     loads,
 )
+from tests._clojure import require_clojure, run_clojure
+from tests.stores.edn._edn_same import explain, same
 
 if TYPE_CHECKING:
     from collections.abc import Callable

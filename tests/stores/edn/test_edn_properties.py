@@ -9,13 +9,13 @@ from typing import Any
 
 import edn_format
 import pytest
-from _edn_same import explain, same
-from edn_strategies import names, values
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from garrison.exceptions import EdnSyntaxError
 from garrison.stores.edn import Char, Keyword, Symbol, dumps, iter_values, loads
+from tests.stores.edn._edn_same import explain, same
+from tests.stores.edn.edn_strategies import names, values
 
 _fast = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
