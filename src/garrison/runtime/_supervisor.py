@@ -158,7 +158,6 @@ class Supervisor:
     async def _bring_up(self, slot: _Slot) -> None:
         cell = slot.cell
         instance = self._create(slot.spec)
-        slot.instance = instance
         cell.attach(instance)
         task = asyncio.get_running_loop().create_task(
             instance.on_start(), name=f"{slot.spec.name}:on_start"
@@ -174,6 +173,8 @@ class Supervisor:
         if exc is not None:
             await cell.cancel_background()
             raise exc
+        # Only a started instance is ever stopped: on_stop may rely on on_start.
+        slot.instance = instance
         cell.run()
 
     # -- stop --------------------------------------------------------------------
