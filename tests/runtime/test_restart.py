@@ -251,3 +251,19 @@ async def test_transient_component_that_crashes_is_restarted(tmp_path: Path) -> 
         await rt.ref("job").tell(Crash())
         await seen.wait_for("job", RUNNING)
         assert rt.statistics()["job"].restarts == 1
+
+
+async def test_stopping_during_a_restart_backoff_does_not_wait_for_it(tmp_path: Path) -> None:
+    comps = [make("a", events=[]), make("b", "a", events=[])]
+    loop = asyncio.get_running_loop()
+    async with open_runtime(
+        components=comps, **settings(tmp_path, backoff_initial=30.0, backoff_jitter=0.0)
+    ) as rt:
+        seen = Transitions(rt)
+        await rt.ref("a").tell(Crash())
+        await seen.wait_for("a", ComponentState.RESTARTING)
+        begun = loop.time()
+    assert loop.time() - begun < 5
+    assert set(rt.states().values()) == {ComponentState.STOPPED}
+    with pytest.raises(ActorStoppedError):
+        await rt.ref("a").ask(Ping())

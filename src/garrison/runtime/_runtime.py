@@ -66,6 +66,8 @@ class Runtime:
 
     async def start(self) -> None:
         """Create the data directory and start every component (see ``Supervisor``)."""
+        if self._started or self.stopping:
+            raise LifecycleError("a Runtime starts once; open a new one to start again")
         data_dir = self.data_dir.expanduser()
         if not data_dir.is_absolute():
             data_dir = Path.cwd() / data_dir

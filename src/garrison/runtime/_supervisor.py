@@ -209,8 +209,12 @@ class Supervisor:
         """Stop one component; returns the error if it did not stop cleanly (never raises)."""
         name = slot.spec.name
         if slot.instance is None:
+            # Never started, already stopped, or between instances (a stop that
+            # interrupted a restart's backoff): nothing to run, only to settle.
             if final:
                 slot.cell.fail_pending()
+                if slot.state is not ComponentState.FAILED:
+                    self._set_state(slot, ComponentState.STOPPED)
             return None
         instance, slot.instance = slot.instance, None
         if final:
