@@ -57,6 +57,8 @@ async def test_the_final_write_on_stop_says_not_ready(tmp_path: Path) -> None:
     doc = await asyncio.to_thread(read_status_file, path)
     assert doc["status"] == "fail"
     assert doc["stopped"] is True
+    # A stopped runtime is a definite "fail" for every probe, not "unknown".
     assert await asyncio.to_thread(probe_file, str(path), "ready") == 1
-    assert await asyncio.to_thread(probe_file, str(path), "live") == 0
+    assert await asyncio.to_thread(probe_file, str(path), "live") == 1
+    assert await asyncio.to_thread(probe_file, str(path), "live", max_age=0.0) == 1
     await probes.aclose()

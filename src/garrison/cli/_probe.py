@@ -96,7 +96,7 @@ def probe_url(
         doc = {"status": "pass" if status == 200 else "fail"}
     if not isinstance(doc, dict):
         doc = {"status": "pass" if status == 200 else "fail"}
-    return _verdict(probe, doc, status == 200, verbose=verbose)
+    return _verdict(probe, doc, ok=status == 200, verbose=verbose)
 
 
 def probe_file(
@@ -110,6 +110,14 @@ def probe_file(
         return _unknown(f"cannot read status file {path}: {exc.strerror or exc}")
     except ValueError as exc:
         return _unknown(str(exc))
+    if doc.get("stopped") is True:
+        # A clean stop wrote this last document: a definite "no", however old.
+        return _verdict(
+            probe,
+            {"status": "fail", "output": f"the runtime stopped at {doc['time']}"},
+            ok=False,
+            verbose=verbose,
+        )
     if max_age is None:
         interval = doc.get("interval")
         max_age = 3 * float(interval) if isinstance(interval, int | float) else _DEFAULT_MAX_AGE
@@ -123,10 +131,10 @@ def probe_file(
     if not isinstance(report, dict):
         return _unknown(f"status file {path} has no {probe!r} probe")
     ok = report.get("status") in {"pass", "warn"}
-    return _verdict(probe, report, ok, verbose=verbose)
+    return _verdict(probe, report, ok=ok, verbose=verbose)
 
 
-def _verdict(probe: str, doc: dict[str, Any], ok: bool, *, verbose: bool) -> int:
+def _verdict(probe: str, doc: dict[str, Any], *, ok: bool, verbose: bool) -> int:
     status = doc.get("status", "pass" if ok else "fail")
     line = f"{probe}: {status}"
     if doc.get("output"):
