@@ -39,6 +39,8 @@ async def test_history_records_every_change_in_order(store: SqliteStore) -> None
     assert [c.seq for c in changes] == sorted(c.seq for c in changes)
     assert all(c.at.tzinfo is dt.UTC for c in changes)
     assert [c.value for c in await store.history("user/1", limit=1)] == [{"v": 3}]
+    assert [c.version for c in await store.history("user/1", limit=2)] == [3, 1]
+    assert await store.history("user/1", limit=0) == []
 
 
 async def test_entry_times_and_version(store: SqliteStore) -> None:

@@ -469,10 +469,10 @@ class SqliteStore:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
         text = key if type(key) is str and key else key_text(key)
         with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=HISTORY_OF):
-            rows = await self._fetch(HISTORY_OF, (text,), key=text)
-        if limit is not None:
-            rows = rows[-limit:] if limit > 0 else []
-        return [self._change(row) for row in rows]
+            rows = await self._fetch(
+                HISTORY_OF, (text, -1 if limit is None else max(limit, 0)), key=text
+            )
+        return [self._change(row) for row in reversed(rows)]
 
     async def changed_since(
         self, since: Any, *, after_seq: int = 0, limit: int | None = None

@@ -53,8 +53,10 @@ RECORD_CLEAR: Final = (
     "SELECT key, 'delete', NULL, version + 1, ?1 FROM entries"
 )
 AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
+# Newest first, so a limit reads only the rows it returns; the caller reverses.
 HISTORY_OF: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq"
+    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? "
+    "ORDER BY seq DESC LIMIT ?"
 )
 NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
 CHANGES: Final = (
