@@ -92,7 +92,7 @@ def workdir(tmp_path: Path) -> Path:
             [health]
             drain_delay = 1.5
             status_file = "{tmp_path / "health.json"}"
-            status_interval = 0.5
+            status_interval = 1.0
             """
         )
     )
