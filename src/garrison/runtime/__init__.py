@@ -26,13 +26,8 @@ from garrison.runtime._health import (
     worst,
 )
 from garrison.runtime._http import ProbeServer
-from garrison.runtime._probes import (
-    ComponentView,
-    HealthProbes,
-    LoopLagMonitor,
-    ProbeSettings,
-    ProbeTarget,
-)
+from garrison.runtime._loop_lag import LoopLagMonitor
+from garrison.runtime._probes import ComponentView, HealthProbes, ProbeSettings, ProbeTarget
 from garrison.runtime._ref import ActorRef, ActorStatistics
 from garrison.runtime._runtime import Runtime, StateListener, open_runtime
 from garrison.runtime._runtime_health import RuntimeProbeTarget, probes_for
