@@ -11,9 +11,10 @@ wait on it with a deadline instead of sleeping::
         ...
         spans = receiver.wait_for_spans(lambda spans: any(s.name == "x" for s in spans))
 
-Reusable by any test that needs to see exported telemetry on the wire; import
-it as ``from _otlp_receiver import OtlpReceiver`` from a test module in this
-folder (pytest puts the folder on ``sys.path``).
+Reusable by any test that needs to see exported telemetry on the wire:
+``from tests.telemetry._otlp_receiver import OtlpReceiver``. Note that the
+global provider must be fresh for each test; see the ``otel_globals`` fixture
+in ``tests/telemetry/conftest.py``.
 """
 
 from __future__ import annotations
