@@ -190,3 +190,34 @@ def test_garrison_probe_against_nothing_is_exit_2(env: dict[str, str], tmp_path:
     missing = _probe(env, "live", "--file", str(tmp_path / "nope.json"))
     assert missing.returncode == 2
     assert "cannot read status file" in missing.stderr
+
+
+def test_garrison_run_with_a_busy_health_port_fails_with_one_paragraph(
+    workdir: Path, env: dict[str, str]
+) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        done = subprocess.run(
+            [
+                *GARRISON,
+                "run",
+                "--config",
+                str(workdir / "garrison.toml"),
+                "--health-port",
+                str(port),
+            ],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode == 1
+    paragraph = [line for line in done.stderr.splitlines() if line.startswith("garrison:")]
+    assert len(paragraph) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in paragraph[0]
+    assert "--health-port" in paragraph[0]
