@@ -208,3 +208,13 @@ async def test_keyword_overrides_win_over_environment(tmp_path: Path) -> None:
     ) as rt:
         assert rt.ref("a").statistics().mailbox_capacity == 7
         assert rt.config.runtime.stop_timeout == 3.0
+
+
+def test_built_in_components_need_no_factory() -> None:
+    from garrison.config import build_config
+    from garrison.runtime import BUILTIN_COMPONENTS, Runtime
+
+    runtime = Runtime(build_config({"components": {"telemetry": {}}}))
+    cls = runtime.spec("telemetry").component_class
+    assert f"{cls.__module__}:{cls.__qualname__}" == BUILTIN_COMPONENTS["telemetry"]
+    assert runtime.graph.levels == [["telemetry"]]
