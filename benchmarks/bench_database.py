@@ -1,0 +1,501 @@
+"""The database component under load: group commit and grouped reads vs their baselines.
+
+Every garrison figure is an application's view: ``await store.put(...)`` /
+``await store.get(...)`` through the Store facade (an ask to the database
+actor, which batches, talks to SQLite on aiosqlite's thread, and answers a
+write only after its commit), in ``sqlite-only`` mode, ``synchronous=NORMAL``,
+WAL, read cache off. Values are ~100-byte JSON maps.
+
+Writes: ``--writers`` concurrent tasks share ``--ops`` puts. Baselines in the
+same run, on the same rows and serialising with orjson in the timed region:
+raw ``sqlite3`` ``executemany`` in one transaction, into a bare
+``(key PRIMARY KEY, value)`` table ("raw kv") and into garrison's own schema
+with its history ("raw schema"); aiosqlite with one ``await execute`` and one
+``await commit`` per row (``--aiosqlite-rows`` rows, scaled per operation);
+diskcache ``Cache.set`` (``--diskcache-rows``, scaled).
+
+Reads: ``--readers`` concurrent tasks share ``--ops`` point gets of existing
+keys in random order, vs raw ``sqlite3`` point reads (one ``SELECT`` per key,
+plus ``orjson.loads``) and aiosqlite ``execute_fetchall`` per key.
+
+Tracing (``--tracing``): the same write and read runs in fresh interpreters with
+no SDK, with the SDK as garrison installs it (batch processor, always-on
+sampler, an exporter that does nothing), and with a 1% parent-based ratio
+sampler; the cost per operation is the difference from no SDK.
+
+Memory (``--memory-keys``): in a fresh interpreter, fill a sqlite-only database
+with N keys (put_many of 10k), then do 200k random point gets through the
+store with the configured read cache, and report resident memory (VmRSS); run
+for N/10 and N keys to show it does not grow with the data.
+
+Rounds interleave garrison and its baselines so background load hits them
+alike; each figure is a median, and the spread (max-min over median) is printed.
+
+    .venv-test/bin/python benchmarks/bench_database.py [--ops 200000] [--repeat 3]
+        [--tracing] [--memory-keys 1000000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+import diskcache
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, report
+from garrison import open_runtime
+from garrison.stores._schema import MIGRATIONS
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    from garrison import Runtime
+
+Row = tuple[str, dict[str, Any]]
+
+
+def make_rows(count: int, seed: int = 7) -> list[Row]:
+    """Keys ``user/00000042`` and ~100-byte JSON maps."""
+    rng = random.Random(seed)
+    return [
+        (
+            f"user/{i:08}",
+            {
+                "name": f"user-{i:08}",
+                "age": rng.randrange(90),
+                "tags": ["alpha", "beta"],
+                "active": i % 3 == 0,
+                "score": round(rng.random() * 100, 3),
+                "city": "Lisbon",
+            },
+        )
+        for i in range(count)
+    ]
+
+
+def _spread(values: list[float]) -> str:
+    return f"{(max(values) - min(values)) / statistics.median(values):.0%}"
+
+
+# -- garrison --------------------------------------------------------------------
+
+
+def _config(folder: Path, cache_size: int = 0) -> dict[str, Any]:
+    return {
+        "runtime": {"data_dir": str(folder), "mailbox_capacity": 1000},
+        "components": {
+            "database": {"mode": "sqlite-only", "cache_size": cache_size, "synchronous": "NORMAL"}
+        },
+    }
+
+
+async def _garrison_writes(rt: Runtime, rows: list[Row], writers: int) -> float:
+    store = rt.store
+    slices = [rows[i::writers] for i in range(writers)]
+
+    async def writer(part: list[Row]) -> None:
+        put = store.put
+        for key, value in part:
+            await put(key, value)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(writer(part) for part in slices))
+    return time.perf_counter() - start
+
+
+async def _garrison_reads(rt: Runtime, keys: list[str], readers: int) -> float:
+    store = rt.store
+    slices = [keys[i::readers] for i in range(readers)]
+
+    async def reader(part: list[str]) -> None:
+        get = store.get
+        for key in part:
+            if await get(key) is None:
+                raise AssertionError(key)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(reader(part) for part in slices))
+    return time.perf_counter() - start
+
+
+async def garrison_round(
+    folder: Path, rows: list[Row], keys: list[str], writers: int, readers: int
+) -> tuple[float, float]:
+    """(write seconds, read seconds) through a fresh runtime's database component."""
+    async with open_runtime(_config(folder), environ={}) as rt:
+        writes = await _garrison_writes(rt, rows, writers)
+        reads = await _garrison_reads(rt, keys, readers)
+    return writes, reads
+
+
+# -- baselines -------------------------------------------------------------------
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return conn
+
+
+def raw_kv_writes(path: Path, rows: list[Row]) -> float:
+    conn = _connect(path)
+    conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID")
+    start = time.perf_counter()
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany(
+        "INSERT INTO kv (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        [(key, orjson.dumps(value).decode()) for key, value in rows],
+    )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def raw_schema_writes(path: Path, rows: list[Row]) -> float:
+    conn = _connect(path)
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    start = time.perf_counter()
+    now = time.time_ns() // 1000
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("INSERT INTO commits (at, first_seq) VALUES (?, 0)", (now,))
+    conn.executemany(
+        "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
+        "VALUES (?1, ?2, ?2, ?3, ?4, ?4, 1) ON CONFLICT (key) DO UPDATE SET "
+        "value = excluded.value, updated_at = excluded.updated_at, version = version + 1",
+        [(key, "user", orjson.dumps(value).decode(), now) for key, value in rows],
+    )
+    conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+def raw_reads(path: Path, keys: list[str]) -> float:
+    conn = _connect(path)
+    start = time.perf_counter()
+    for key in keys:
+        row = conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        orjson.loads(row[0])
+    elapsed = time.perf_counter() - start
+    conn.close()
+    return elapsed
+
+
+async def aiosqlite_writes(path: Path, rows: list[Row]) -> float:
+    async with aiosqlite.connect(path) as conn:
+        await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute("PRAGMA synchronous = NORMAL")
+        await conn.execute("CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID")
+        await conn.commit()
+        start = time.perf_counter()
+        for key, value in rows:
+            await conn.execute(
+                "INSERT INTO kv (key, value) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, orjson.dumps(value).decode()),
+            )
+            await conn.commit()
+        return time.perf_counter() - start
+
+
+async def aiosqlite_reads(path: Path, keys: list[str]) -> float:
+    async with aiosqlite.connect(path) as conn:
+        start = time.perf_counter()
+        for key in keys:
+            rows = await conn.execute_fetchall("SELECT value FROM kv WHERE key = ?", (key,))
+            orjson.loads(next(iter(rows))[0])
+        return time.perf_counter() - start
+
+
+def diskcache_writes(folder: Path, rows: list[Row]) -> float:
+    with diskcache.Cache(str(folder)) as cache:
+        start = time.perf_counter()
+        for key, value in rows:
+            cache.set(key, value)
+        return time.perf_counter() - start
+
+
+# -- the comparison run ----------------------------------------------------------
+
+
+def run_throughput(args: argparse.Namespace) -> None:
+    rows = make_rows(args.ops)
+    keys = [key for key, _ in rows]
+    random.Random(11).shuffle(keys)
+    small = rows[: args.aiosqlite_rows]
+    cached = rows[: args.diskcache_rows]
+    runs: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "garrison writes",
+            "raw kv writes",
+            "raw schema writes",
+            "aiosqlite writes",
+            "diskcache writes",
+            "garrison reads",
+            "raw reads",
+            "aiosqlite reads",
+        )
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        for i in range(args.repeat):
+            writes, reads = asyncio.run(
+                garrison_round(base / f"g{i}", rows, keys, args.writers, args.readers)
+            )
+            runs["garrison writes"].append(writes / len(rows))
+            runs["garrison reads"].append(reads / len(keys))
+            kv = base / f"kv{i}.db"
+            runs["raw kv writes"].append(raw_kv_writes(kv, rows) / len(rows))
+            runs["raw reads"].append(raw_reads(kv, keys) / len(keys))
+            read_keys = keys[: args.aiosqlite_rows * 4]
+            runs["aiosqlite reads"].append(
+                asyncio.run(aiosqlite_reads(kv, read_keys)) / len(read_keys)
+            )
+            runs["raw schema writes"].append(
+                raw_schema_writes(base / f"schema{i}.db", rows) / len(rows)
+            )
+            runs["aiosqlite writes"].append(
+                asyncio.run(aiosqlite_writes(base / f"aio{i}.db", small)) / len(small)
+            )
+            runs["diskcache writes"].append(diskcache_writes(base / f"dc{i}", cached) / len(cached))
+    print(
+        f"{args.ops} ops, {args.writers} writers / {args.readers} readers, median of "
+        f"{args.repeat} rounds (aiosqlite writes on {len(small)} rows, reads on "
+        f"{args.aiosqlite_rows * 4} keys; diskcache on {len(cached)} rows; scaled per op)"
+    )
+    for name, values in runs.items():
+        median = statistics.median(values)
+        print(
+            f"  {name:<18} {median * 1e6:9.2f} us/op  {1 / median:12,.0f} ops/s  "
+            f"spread {_spread(values)}"
+        )
+    g_write = 1 / statistics.median(runs["garrison writes"])
+    g_read = 1 / statistics.median(runs["garrison reads"])
+    for name, target in (
+        ("raw kv writes", 0.5),
+        ("raw schema writes", 0.5),
+        ("aiosqlite writes", 15),
+        ("diskcache writes", 10),
+    ):
+        ratio = report(
+            f"writes vs {name} (issue: >= {target}x)",
+            g_write,
+            1 / statistics.median(runs[name]),
+            unit="ops/s",
+            higher_is_better=True,
+        )
+        del ratio
+    for name, target in (("raw reads", 0.5), ("aiosqlite reads", 10)):
+        report(
+            f"reads vs {name} (issue: >= {target}x)",
+            g_read,
+            1 / statistics.median(runs[name]),
+            unit="ops/s",
+            higher_is_better=True,
+        )
+
+
+# -- tracing (children) ----------------------------------------------------------
+
+TRACING_CASES = ("none", "always_on", "ratio_1pct")
+
+
+def _install_tracing(case: str) -> None:
+    if case == "none":
+        return
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased, TraceIdRatioBased
+
+    from garrison.telemetry import CountingSpanProcessor
+
+    class NoOpExporter(SpanExporter):
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    sampler = ALWAYS_ON if case == "always_on" else ParentBased(TraceIdRatioBased(0.01))
+    provider = TracerProvider(sampler=sampler, shutdown_on_exit=False)
+    provider.add_span_processor(CountingSpanProcessor(NoOpExporter()))
+    trace.set_tracer_provider(provider)
+
+
+def tracing_child(case: str, ops: int, writers: int, readers: int) -> None:
+    _install_tracing(case)
+    rows = make_rows(ops)
+    keys = [key for key, _ in rows]
+    random.Random(11).shuffle(keys)
+    with tempfile.TemporaryDirectory() as tmp:
+        writes, reads = asyncio.run(garrison_round(Path(tmp), rows, keys, writers, readers))
+    print(json.dumps({"write": writes / ops, "read": reads / ops}))
+
+
+def run_tracing(args: argparse.Namespace) -> None:
+    results: dict[str, dict[str, list[float]]] = {
+        c: {"write": [], "read": []} for c in TRACING_CASES
+    }
+    for _ in range(args.repeat):
+        for case in TRACING_CASES:
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--child-tracing",
+                    case,
+                    "--ops",
+                    str(args.trace_ops),
+                    "--writers",
+                    str(args.writers),
+                    "--readers",
+                    str(args.readers),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            for kind in ("write", "read"):
+                results[case][kind].append(figures[kind])
+    print(
+        f"tracing: {args.trace_ops} ops per run, median of {args.repeat} rounds, cases alternated"
+    )
+    for kind in ("write", "read"):
+        base = statistics.median(results["none"][kind])
+        for case in TRACING_CASES:
+            values = results[case][kind]
+            median = statistics.median(values)
+            extra = (median - base) * 1e6
+            print(
+                f"  {kind:<5} {case:<11} {median * 1e6:8.2f} us/op  tracing cost "
+                f"{extra:+7.2f} us/op  spread {_spread(values)}"
+            )
+
+
+# -- memory (children) -----------------------------------------------------------
+
+
+def _database_bytes(path: str) -> int:
+    wal = Path(path + "-wal")
+    return os.path.getsize(path) + (wal.stat().st_size if wal.exists() else 0)
+
+
+def _rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def _memory(keys_count: int, cache_size: int, gets: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        async with open_runtime(_config(Path(tmp), cache_size), environ={}) as rt:
+            store = rt.store
+            rng = random.Random(3)
+            start_rss = _rss_mib()
+            chunk = 10_000
+            for first in range(0, keys_count, chunk):
+                await store.put_many(
+                    (f"user/{i:08}", {"name": f"user-{i:08}", "age": i % 90, "pad": "x" * 40})
+                    for i in range(first, min(first + chunk, keys_count))
+                )
+            filled_rss = _rss_mib()
+
+            async def reader(n: int) -> None:
+                for _ in range(n):
+                    await store.get(f"user/{rng.randrange(keys_count):08}")
+
+            await asyncio.gather(*(reader(gets // 64) for _ in range(64)))
+            read_rss = _rss_mib()
+            stats = await store.statistics()
+            size = await asyncio.to_thread(_database_bytes, stats.sqlite_path) / 2**20
+    return {
+        "keys": keys_count,
+        "cache_size": cache_size,
+        "start_mib": start_rss,
+        "filled_mib": filled_rss,
+        "after_reads_mib": read_rss,
+        "db_mib": size,
+        "hit_ratio": stats.cache_hit_ratio,
+    }
+
+
+def run_memory(args: argparse.Namespace) -> None:
+    print(f"memory: sqlite-only, read cache {args.memory_cache} entries, 200k random gets")
+    for count in (args.memory_keys // 10, args.memory_keys):
+        done = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--child-memory",
+                str(count),
+                "--memory-cache",
+                str(args.memory_cache),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        m = json.loads(done.stdout.strip().splitlines()[-1])
+        print(
+            f"  {m['keys']:>9,} keys  db file {m['db_mib']:7.1f} MiB  RSS at start "
+            f"{m['start_mib']:6.1f} MiB, filled {m['filled_mib']:6.1f} MiB, after reads "
+            f"{m['after_reads_mib']:6.1f} MiB  (hit ratio {m['hit_ratio']:.2f})"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--ops", type=int, default=200_000)
+    parser.add_argument("--writers", type=int, default=64)
+    parser.add_argument("--readers", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--aiosqlite-rows", type=int, default=3_000)
+    parser.add_argument("--diskcache-rows", type=int, default=40_000)
+    parser.add_argument("--tracing", action="store_true", help="also measure tracing cost")
+    parser.add_argument("--trace-ops", type=int, default=200_000)
+    parser.add_argument("--memory-keys", type=int, default=0, help="also measure memory")
+    parser.add_argument("--memory-cache", type=int, default=10_000)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--child-tracing", choices=TRACING_CASES, help=argparse.SUPPRESS)
+    parser.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_tracing:
+        tracing_child(args.child_tracing, args.ops, args.writers, args.readers)
+        return
+    if args.child_memory:
+        print(json.dumps(asyncio.run(_memory(args.child_memory, args.memory_cache, 200_000))))
+        return
+    print(machine())
+    if not args.skip_throughput:
+        run_throughput(args)
+    if args.tracing:
+        run_tracing(args)
+    if args.memory_keys:
+        run_memory(args)
+
+
+if __name__ == "__main__":
+    main()
