@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from typing import TYPE_CHECKING
 
 import aiosqlite
@@ -113,3 +114,20 @@ async def test_aclose_completes_even_when_the_caller_is_cancelled(tmp_path: Path
     # The worker thread must still stop (a live one would keep the process alive).
     await asyncio.to_thread(conn._thread.join, 10)
     assert not conn._thread.is_alive()
+
+
+def _worker_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
+
+
+async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
+    before = _worker_threads()
+    with pytest.raises(StoreLoadError, match="cannot open"):
+        await SqliteStore(tmp_path / "missing-dir" / "x.db").open()
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"not a database" * 500)
+    with pytest.raises(StoreLoadError):
+        await SqliteStore(junk).open()
+    for thread in _worker_threads() - before:
+        await asyncio.to_thread(thread.join, 10)
+    assert not {t for t in _worker_threads() - before if t.is_alive()}

@@ -162,18 +162,20 @@ class SqliteStore:
             raise StoreError(f"{self.path}: the store was closed; make a new SqliteStore")
         # isolation_level=None: no implicit transactions; the store issues its own.
         conn = aiosqlite.connect(self.path, isolation_level=None)
+        connected = False
         try:
             await conn
+            connected = True
             # Identify the file before anything (such as the switch to WAL) writes to it.
             await check_database(conn, self.path)
             await self._configure(conn)
             await ensure_schema(conn, self.path)
             await self._after_schema(conn)
         except aiosqlite.DatabaseError as exc:
-            await self._close_connection(conn)
+            await self._abandon(conn, connected=connected)
             raise StoreLoadError(f"{self.path}: cannot open the database: {exc}") from exc
         except BaseException:
-            await self._close_connection(conn)
+            await self._abandon(conn, connected=connected)
             raise
         self._conn = conn
         return self
@@ -226,6 +228,18 @@ class SqliteStore:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._close_connection(conn)
+
+    @classmethod
+    async def _abandon(cls, conn: aiosqlite.Connection, *, connected: bool) -> None:
+        """Release the connection of an open that failed, thread included."""
+        if connected:
+            await cls._close_connection(conn)
+            return
+        # aiosqlite has already told its thread to stop when the connect failed;
+        # wait for it, so that it never outlives the event loop it reports to.
+        thread = getattr(conn, "_thread", None)
+        if thread is not None and thread.is_alive():
+            await asyncio.to_thread(thread.join, 10)
 
     @staticmethod
     async def _close_connection(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
