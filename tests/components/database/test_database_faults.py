@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison import ActorStoppedError, ComponentState, FlushError, StartupError, StoreError
+from garrison import (
+    ActorStoppedError,
+    ChangesLostError,
+    ComponentState,
+    FlushError,
+    StartupError,
+    StoreError,
+)
 from garrison.components.database import DatabaseComponent, Put
 from garrison.edn import Keyword, loads
 from garrison.runtime import HealthStatus
@@ -85,12 +92,19 @@ async def test_a_closed_connection_crashes_the_actor_and_the_restart_recovers(
 ) -> None:
     async with database_runtime(tmp_path) as rt:
         store = rt.store
+        watch = await store.watch("ok/").start()
         await asyncio.gather(*(store.put(f"ok/{i}", i) for i in range(50)))
         # Break the connection under the actor, as a dead connection thread would.
         await _database(rt).sqlite.connection.close()
         with pytest.raises(StoreError, match="restarting after a storage failure"):
             await store.put("lost/1", 1)
         await _running_again(rt, 1)
+        # The watcher got every committed change, then learns it must resync.
+        delivered = [await anext(watch) for _ in range(50)]
+        assert {c.key for c in delivered} == {f"ok/{i}" for i in range(50)}
+        with pytest.raises(ChangesLostError) as lost:
+            await anext(watch)
+        assert lost.value.reason == "restart"
         await store.put("after/1", 1)
         assert await store.count("ok/") == 50
         assert await store.get("after/1") == 1
