@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from garrison.exceptions import (
+    ActorError,
     ActorStoppedError,
     AskTimeoutError,
     DeadlockError,
@@ -298,3 +299,46 @@ def test_a_handler_cannot_shadow_an_actor_method() -> None:
             @handler
             async def crash(self, msg: Boom) -> None:  # type: ignore[override]
                 pass
+
+
+@dataclass(frozen=True)
+class TellSelf:
+    count: int
+
+
+class SelfTeller(Actor):
+    @handler
+    async def tell_self(self, msg: TellSelf) -> None:
+        for _ in range(msg.count):
+            await self.self_ref.tell(Add(1))
+
+    @handler
+    async def add(self, msg: Add) -> None:
+        pass
+
+
+async def test_telling_ones_own_full_mailbox_is_a_deadlock_error() -> None:
+    async with open_actor(SelfTeller(), name="teller", capacity=3) as ref:
+        await ref.ask(TellSelf(3))  # fits: no error
+        with pytest.raises(DeadlockError, match="its own full mailbox"):
+            await ref.ask(TellSelf(10), timeout=5)
+
+
+class Forgetful(Actor):
+    max_batch = 10
+
+    @handler
+    async def add(self, msg: Add) -> None:
+        raise AssertionError("receive_batch handles Add")
+
+    async def receive_batch(self, batch: list[Envelope]) -> None:
+        for envelope in batch:
+            if isinstance(envelope.message, Add) and envelope.message.amount:
+                envelope.reply(envelope.message.amount)
+
+
+async def test_an_ask_a_batch_handler_leaves_unanswered_fails_clearly() -> None:
+    async with open_actor(Forgetful(), name="forgetful") as ref:
+        assert await ref.ask(Add(3)) == 3
+        with pytest.raises(ActorError, match="'forgetful' did not answer Add\\(amount=0\\)"):
+            await ref.ask(Add(0), timeout=5)
