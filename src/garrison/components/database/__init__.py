@@ -5,6 +5,7 @@
 * :class:`Store` (``rt.store``, :func:`store_of`): the typed facade
   application code uses;
 * the messages it handles, for sending them directly with ``ask``;
+* :data:`MISSING`, the ``default`` that tells an absent key from a ``None`` value;
 * the change feed's :class:`ChangeEvent`, :class:`Watch` and
   :class:`Subscription`, and :class:`DatabaseStatistics`.
 """
@@ -35,8 +36,10 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._statistics import DatabaseStatistics
+from garrison.stores._protocol import MISSING
 
 __all__ = [
+    "MISSING",
     "ChangeEvent",
     "DatabaseComponent",
     "DatabaseConfig",
