@@ -15,6 +15,8 @@ same operations through the database component of a runtime (the Store facade:
 ask, batch, SQLite), which is what an application's store call costs. Rounds
 alternate the cases so background load hits them alike; each figure is the
 median over rounds, and the spread (max over min) is printed to show the noise.
+On a loaded machine the difference of the best rounds ("best round vs best
+baseline round") is the steadier estimate of the intrinsic cost.
 
     .venv-test/bin/python benchmarks/bench_tracing.py [--rounds 5] [--asks 20000] [--ops 2000]
 """
@@ -179,9 +181,11 @@ def main() -> None:
                 unit="us",
                 higher_is_better=False,
             )
+            best = min(values) - min(runs["none"][what])
             print(
                 f"    overhead {(median - base[what]) * 1e6:+.1f} us/op "
-                f"({(median / base[what] - 1) * 100:+.0f}%), spread {spread * 100:.0f}%"
+                f"({(median / base[what] - 1) * 100:+.0f}%), spread {spread * 100:.0f}%; "
+                f"best round vs best baseline round {best * 1e6:+.1f} us/op"
             )
 
 
