@@ -38,11 +38,11 @@ from garrison.exceptions import StoreError, StoreLoadError
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace, key_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
-    check_database,
     ensure_schema,
     expression_index_sql,
     json_path_sql,
 )
+from garrison.stores._sqlite_connection import close, connect
 from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
@@ -94,10 +94,6 @@ def _collect(future: asyncio.Future[Any]) -> None:
     """Retrieve a statement's outcome that nobody awaits any more (no "never retrieved")."""
     if not future.cancelled():
         future.exception()
-
-
-# Close tasks in flight (see SqliteStore._close_connection).
-_closing: set[asyncio.Future[None]] = set()
 
 
 class SqliteStore:
@@ -160,34 +156,19 @@ class SqliteStore:
             return self
         if self._closed:
             raise StoreError(f"{self.path}: the store was closed; make a new SqliteStore")
-        # isolation_level=None: no implicit transactions; the store issues its own.
-        conn = aiosqlite.connect(self.path, isolation_level=None)
-        connected = False
+        conn = await connect(
+            self.path, synchronous=self.synchronous, busy_timeout=self.busy_timeout
+        )
         try:
-            await conn
-            connected = True
-            # Identify the file before anything (such as the switch to WAL) writes to it.
-            await check_database(conn, self.path)
-            await self._configure(conn)
-            await ensure_schema(conn, self.path)
             await self._after_schema(conn)
         except aiosqlite.DatabaseError as exc:
-            await self._abandon(conn, connected=connected)
+            await close(conn)
             raise StoreLoadError(f"{self.path}: cannot open the database: {exc}") from exc
         except BaseException:
-            await self._abandon(conn, connected=connected)
+            await close(conn)
             raise
         self._conn = conn
         return self
-
-    async def _configure(self, conn: aiosqlite.Connection) -> None:
-        timeout_ms = max(0, int(self.busy_timeout * 1000))
-        await conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
-        rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
-        if self.path != ":memory:" and str(rows[0][0]).lower() != "wal":
-            raise StoreLoadError(f"{self.path}: could not switch the database to WAL mode")
-        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        await conn.execute("PRAGMA foreign_keys = ON")
 
     async def _after_schema(self, conn: aiosqlite.Connection) -> None:
         """Check the value format, create declared indexes, and resume the clock."""
@@ -227,38 +208,7 @@ class SqliteStore:
         self._closed = True
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._close_connection(conn)
-
-    @classmethod
-    async def _abandon(cls, conn: aiosqlite.Connection, *, connected: bool) -> None:
-        """Release the connection of an open that failed, thread included."""
-        if connected:
-            await cls._close_connection(conn)
-            return
-        # aiosqlite has already told its thread to stop when the connect failed;
-        # wait for it, so that it never outlives the event loop it reports to.
-        thread = getattr(conn, "_thread", None)
-        if thread is not None and thread.is_alive():
-            await asyncio.to_thread(thread.join, 10)
-
-    @staticmethod
-    async def _close_connection(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
-        async def shutdown() -> None:
-            try:
-                if optimize:
-                    # SQLite's advice for long-lived connections: refresh planner
-                    # statistics at close, bounded so a big database stays quick.
-                    await conn.execute("PRAGMA analysis_limit = 400")
-                    await conn.execute("PRAGMA optimize")
-            except sqlite3.Error:
-                pass  # only an optimisation; closing is what matters
-            finally:
-                await conn.close()
-
-        task = asyncio.ensure_future(shutdown())
-        _closing.add(task)  # a strong reference while it may outlive a cancelled caller
-        task.add_done_callback(_closing.discard)
-        await asyncio.shield(task)
+            await close(conn, optimize=True)
 
     @property
     def connection(self) -> aiosqlite.Connection:

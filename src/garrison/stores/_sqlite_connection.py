@@ -1,0 +1,105 @@
+"""Opening and closing the SQLite store's one connection, reliably.
+
+:func:`connect` makes the aiosqlite connection (its own thread), identifies the
+file before anything writes to it, sets the pragmas and brings the schema up
+to date; when any step fails it releases the connection *and its thread*
+before raising. :func:`close` finishes even when its caller is cancelled.
+Both matter because aiosqlite's worker thread is not a daemon: a connection
+left open keeps the process alive, and a thread that outlives its event loop
+dies with "Event loop is closed".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from typing import Final
+
+import aiosqlite
+
+from garrison.exceptions import StoreLoadError
+from garrison.stores._schema import check_database, ensure_schema
+
+__all__ = ["close", "connect"]
+
+# Close tasks in flight (see close()): strong references while they may outlive
+# a cancelled caller.
+_closing: set[asyncio.Future[None]] = set()
+_ANALYSIS_LIMIT: Final = 400
+
+
+async def _configure(
+    conn: aiosqlite.Connection, path: str, *, synchronous: str, busy_timeout: float
+) -> None:
+    timeout_ms = max(0, int(busy_timeout * 1000))
+    await conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+    rows = list(await conn.execute_fetchall("PRAGMA journal_mode = WAL"))
+    if path != ":memory:" and str(rows[0][0]).lower() != "wal":
+        raise StoreLoadError(f"{path}: could not switch the database to WAL mode")
+    await conn.execute(f"PRAGMA synchronous = {synchronous}")
+    await conn.execute("PRAGMA foreign_keys = ON")
+
+
+async def connect(path: str, *, synchronous: str, busy_timeout: float) -> aiosqlite.Connection:
+    """An open, configured connection to the garrison store at ``path``, schema current.
+
+    ``synchronous`` must already be one of SQLite's level names (it is put
+    into the pragma as is). Raises :class:`SchemaVersionError` or
+    :class:`StoreLoadError` with the file left untouched when it is not a
+    garrison store this version can use.
+    """
+    # isolation_level=None: no implicit transactions; the store issues its own.
+    conn = aiosqlite.connect(path, isolation_level=None)
+    connected = False
+    try:
+        await conn
+        connected = True
+        # Identify the file before anything (such as the switch to WAL) writes to it.
+        await check_database(conn, path)
+        await _configure(conn, path, synchronous=synchronous, busy_timeout=busy_timeout)
+        await ensure_schema(conn, path)
+    except aiosqlite.DatabaseError as exc:
+        await _abandon(conn, connected=connected)
+        raise StoreLoadError(f"{path}: cannot open the database: {exc}") from exc
+    except BaseException:
+        await _abandon(conn, connected=connected)
+        raise
+    return conn
+
+
+async def _abandon(conn: aiosqlite.Connection, *, connected: bool) -> None:
+    """Release the connection of a failed open, thread included."""
+    if connected:
+        await close(conn)
+        return
+    # aiosqlite has already told its thread to stop when the connect failed, but
+    # does not wait; wait here, so the thread never outlives the loop it reports to.
+    thread = getattr(conn, "_thread", None)
+    if thread is not None and thread.is_alive():
+        await asyncio.to_thread(thread.join, 10)
+
+
+async def close(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
+    """Close ``conn`` and stop its thread; completes even if the caller is cancelled.
+
+    ``optimize`` first runs ``PRAGMA optimize`` (SQLite's advice for
+    long-lived connections: refresh the planner's statistics at close),
+    bounded so that a big database still closes quickly.
+    """
+
+    async def shutdown() -> None:
+        try:
+            if optimize:
+                await conn.execute(f"PRAGMA analysis_limit = {_ANALYSIS_LIMIT}")
+                await conn.execute("PRAGMA optimize")
+        except (sqlite3.Error, ValueError):
+            # Only an optimisation; closing is what matters. (ValueError: aiosqlite's
+            # connection was already closed underneath.)
+            pass
+        finally:
+            await conn.close()
+
+    task = asyncio.ensure_future(shutdown())
+    _closing.add(task)
+    task.add_done_callback(_closing.discard)
+    await asyncio.shield(task)
