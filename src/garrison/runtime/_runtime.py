@@ -308,6 +308,8 @@ async def open_runtime(
     :class:`~garrison.StartupError` before the block runs.
     """
     resolved = await resolve_config(config, environ, overrides)
-    runtime = Runtime(resolved, components)
+    # Building a runtime imports the configured factories: file I/O that must
+    # not block the event loop (nothing in the constructor needs the loop).
+    runtime = await asyncio.to_thread(Runtime, resolved, components)
     async with runtime:
         yield runtime
