@@ -3,16 +3,19 @@
 Startup costs about a second, so batch many checks into one script and run it
 once per module (a module-scoped fixture), not once per test.
 
-Use it from a test module (``tests/`` must be on ``sys.path``; a conftest in
-the test's folder can add it, see ``tests/stores/edn/conftest.py``)::
+Use it from a test module::
 
     from tests._clojure import require_clojure, run_clojure
 
     pytestmark = pytest.mark.clojure
 
-    def test_reads_back(tmp_path):
-        require_clojure()
-        out = run_clojure('(println (+ 1 2))')
+    def test_adds():
+        assert run_clojure("(println (+ 1 2))") == "3\n"
+
+``run_clojure`` skips (or fails, see below) by itself; call ``require_clojure()``
+first in a fixture that prepares files before running Clojure. Pass file paths
+as extra arguments: the script sees them as ``*command-line-args*``. Read and
+write files with ``:encoding "UTF-8"`` (Java 17's default follows the locale).
 
 A missing ``clojure`` command is a visible skip, except when the environment
 variable ``GARRISON_REQUIRE_CLOJURE=1`` is set (``.ci/run`` sets it): then it is
