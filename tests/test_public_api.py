@@ -8,6 +8,7 @@ import types
 import pytest
 
 PUBLIC_MODULES = [
+    "garrison.components.migrator",
     "garrison.components.database",
     "garrison",
     "garrison.exceptions",

@@ -1,0 +1,42 @@
+"""The migrator: ``memory.edn`` into SQLite, validated, resumable, and back again.
+
+* :func:`migrate` moves the EDN map into a :class:`~garrison.stores.SqliteStore`
+  in batches, one transaction each, sessions first; idempotent and resumable.
+* :func:`validate` compares both sides key by key.
+* :func:`export` writes the database back as EDN, atomically (the rollback).
+* :class:`MigratorComponent` does the same inside a runtime, with
+  ``auto = "off" | "background" | "blocking"``.
+"""
+
+from __future__ import annotations
+
+from garrison.components.migrator._export import export
+from garrison.components.migrator._migrate import PROGRESS_META, migrate
+from garrison.components.migrator._plan import (
+    DEFAULT_KIND_MAPPING,
+    DEFAULT_ORDER,
+    KindMapping,
+    normalize_prefixes,
+)
+from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
+from garrison.components.migrator._report import ExportSummary, MigrationSummary, ValidationReport
+from garrison.components.migrator._validate import validate
+
+__all__ = [
+    # engine
+    "migrate",
+    "validate",
+    "export",
+    "PROGRESS_META",
+    # plan
+    "KindMapping",
+    "DEFAULT_KIND_MAPPING",
+    "DEFAULT_ORDER",
+    "normalize_prefixes",
+    # results and progress
+    "MigrationSummary",
+    "ValidationReport",
+    "ExportSummary",
+    "MigrationProgress",
+    "ProgressReporter",
+]

@@ -1,0 +1,89 @@
+"""Comparing a value read from the EDN file with the text the database holds, and short diffs.
+
+The fast path compares the database's stored text with the encoding of the
+file's value: the value encoding is lossless and deterministic, so equal
+texts mean equal values, and no database value has to be decoded. When the
+texts differ (another map order, a different value) the stored value is
+decoded and compared strictly with :func:`garrison.stores._compare.same_value`
+(``1``, ``1.0`` and ``true`` differ; so do a vector and a list).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+
+from garrison.exceptions import EdnError, StoreError
+from garrison.stores._compare import same_value
+from garrison.stores._values import decode_value, encode_value
+from garrison.stores.edn import dumps
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from garrison.stores import SqliteStore
+
+__all__ = ["fetch_stored", "same_as_stored", "short_diff"]
+
+# Read-only access to the stored text of many keys at once: the store's own
+# get_many decodes every value, which validation does not need when the texts
+# already agree. Same table and key-list form as SqliteStore's get_many.
+_STORED: Final = "SELECT key, value FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+_TEXT_LIMIT: Final = 60
+
+
+async def fetch_stored(store: SqliteStore, keys: Sequence[str]) -> dict[str, str]:
+    """The stored (encoded) value text of those ``keys`` that exist."""
+    if not keys:
+        return {}
+    rows = await store.connection.execute_fetchall(_STORED, (orjson.dumps(list(keys)).decode(),))
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
+def same_as_stored(value: Any, stored: str, key: str) -> tuple[bool, Any]:
+    """``(same, stored value)``: whether the stored text holds ``value`` exactly.
+
+    The stored value is decoded only when the texts differ (else it is ``value``).
+    """
+    try:
+        if encode_value(value) == stored:
+            return True, value
+    except EdnError:
+        pass  # no stored form: it cannot be the same
+    try:
+        decoded = decode_value(stored)
+    except StoreError as exc:
+        raise StoreError(f"cannot decode the stored value: {exc}", key=key) from exc
+    return same_value(value, decoded), decoded
+
+
+def _text(value: Any) -> str:
+    try:
+        text = dumps(value, sort_keys=True)
+    except EdnError:
+        text = repr(value)
+    return text if len(text) <= _TEXT_LIMIT else text[: _TEXT_LIMIT - 1] + "…"
+
+
+def short_diff(edn_value: Any, sqlite_value: Any, *, limit: int = 3) -> str:
+    """A one-line readable difference: changed, added and removed map keys, or both values.
+
+    >>> from garrison.stores.edn import Keyword
+    >>> short_diff({Keyword("a"): 1, Keyword("b"): 2}, {Keyword("a"): 1, Keyword("b"): 3})
+    ':b edn 2 != sqlite 3'
+    """
+    if isinstance(edn_value, dict) and isinstance(sqlite_value, dict):
+        parts: list[str] = []
+        for key in edn_value:
+            if key not in sqlite_value:
+                parts.append(f"{_text(key)} only in edn")
+            elif not same_value(edn_value[key], sqlite_value[key]):
+                parts.append(
+                    f"{_text(key)} edn {_text(edn_value[key])} != sqlite {_text(sqlite_value[key])}"
+                )
+        parts += [f"{_text(key)} only in sqlite" for key in sqlite_value if key not in edn_value]
+        if parts:
+            more = f"; … {len(parts) - limit} more" if len(parts) > limit else ""
+            return "; ".join(parts[:limit]) + more
+    return f"edn {_text(edn_value)} != sqlite {_text(sqlite_value)}"

@@ -1,0 +1,138 @@
+"""Export: the database written back as one EDN map, the rollback path.
+
+The entries are read a page at a time in key order and written to a
+temporary file beside the target (the EDN file store's temp-file naming, so a
+crashed export's leftover is recognised and removed by
+:func:`remove_stale_temp_files`); the file is fsynced and renamed over the
+target, and the folder fsynced. A reader (Clojure, the EDN file store, a
+process starting after a crash) sees the whole old file or the whole new one.
+The text is what the EDN file store writes (Clojure's ``pr-str`` form), keys
+turned back into the EDN keys they stand for, every value with its EDN kind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import time
+from typing import IO, TYPE_CHECKING, Final
+
+from opentelemetry import trace
+
+from garrison.components.migrator._progress import MigrationProgress
+from garrison.components.migrator._report import ExportSummary
+from garrison.components.migrator._source import absolute_path
+from garrison.exceptions import StoreError
+from garrison.stores._atomic import TEMP_MARKER, fsync_directory
+from garrison.stores._keys import EDN_KEY_PREFIX, edn_key
+from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
+
+if TYPE_CHECKING:
+    from os import PathLike
+    from pathlib import Path
+    from typing import Any
+
+    from garrison.components.migrator._progress import ProgressListener
+    from garrison.stores import SqliteStore
+
+__all__ = ["export"]
+
+_PAGE: Final = 2000
+
+_tracer = trace.get_tracer("garrison.migrator")
+
+
+def _open_temp(target: Path) -> tuple[Path, IO[bytes]]:
+    if target.is_dir():
+        raise StoreError(f"cannot export to {str(target)!r}: it is a folder")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}{TEMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}")
+    # Closed by _finish or _abandon: the file stays open across the awaits between pages.
+    return tmp, open(tmp, "xb")
+
+
+def _entry(text: str, value: Any) -> str:
+    # The key text back to the EDN key it stands for (a keyword, or the "#edn " form).
+    key = edn_key(text) if text.startswith(EDN_KEY_PREFIX) else Keyword(text)
+    return dumps_entry(key, value)
+
+
+def _write_page(fp: IO[bytes], rows: list[tuple[str, Any]], first: bool) -> int:
+    text = MAP_ENTRY_SEPARATOR.join(_entry(key, value) for key, value in rows)
+    data = ((MAP_ENTRY_SEPARATOR if not first and rows else "") + text).encode()
+    fp.write(data)
+    return len(data)
+
+
+def _finish(fp: IO[bytes], tmp: Path, target: Path) -> None:
+    fp.write(b"}")
+    fp.flush()
+    os.fsync(fp.fileno())
+    fp.close()
+    os.replace(tmp, target)
+    fsync_directory(target.parent)
+
+
+def _abandon(fp: IO[bytes], tmp: Path) -> None:
+    with contextlib.suppress(OSError):
+        fp.close()
+    with contextlib.suppress(OSError):
+        tmp.unlink()
+
+
+async def export(
+    store: SqliteStore,
+    edn: str | PathLike[str],
+    *,
+    prefix: str = "",
+    listener: ProgressListener | None = None,
+    progress: MigrationProgress | None = None,
+) -> ExportSummary:
+    """Write every entry of ``store`` (under ``prefix``) to the EDN file ``edn``, atomically.
+
+    The store may change while an export runs (it reads page by page); pause
+    writes, or export in a mode where the database is not written, when the
+    file must be one moment's data.
+    """
+    target = absolute_path(edn)
+    state = progress if progress is not None else MigrationProgress("export")
+    notify = listener if listener is not None else (lambda _progress: None)
+    started = time.perf_counter()
+    with _tracer.start_as_current_span("migrator.export") as span:
+        span.set_attribute("garrison.migration.target", str(target))
+        state.set_phase("export", total=await store.count(prefix))
+        notify(state)
+        tmp, fp = await asyncio.to_thread(_open_temp, target)
+        written = 1
+        keys = 0
+        try:
+            await asyncio.to_thread(fp.write, b"{")
+            after: str | None = None
+            while True:
+                rows = await store.scan(prefix, after=after, limit=_PAGE)
+                if not rows:
+                    break
+                written += await asyncio.to_thread(_write_page, fp, rows, keys == 0)
+                keys += len(rows)
+                after = rows[-1][0]
+                state.done = keys
+                notify(state)
+            await asyncio.to_thread(_finish, fp, tmp, target)
+            written += 1
+        except BaseException:
+            # BaseException on purpose: a cancelled export must not leave its
+            # temporary file behind; the error or cancellation is re-raised.
+            await asyncio.shield(asyncio.to_thread(_abandon, fp, tmp))
+            raise
+        span.set_attribute("garrison.migration.keys", keys)
+        state.set_phase("done", total=keys, done=keys)
+        notify(state)
+    return ExportSummary(
+        database=store.path,
+        target=str(target),
+        keys=keys,
+        bytes_written=written,
+        seconds=time.perf_counter() - started,
+    )

@@ -1,0 +1,275 @@
+"""The migration engine: ``memory.edn`` into a :class:`SqliteStore`, batch by batch.
+
+1. The whole file is parsed first (in a worker thread, see
+   :func:`read_source`): a file that does not parse stops the run with file,
+   line and column, and nothing is written.
+2. The selected entries are ordered by entity kind (:func:`plan_entries`)
+   and written in batches of ``batch_size`` keys of one kind, each batch one
+   ``put_many`` transaction that also stores the key's kind.
+3. Before a batch is written, the database's current values of its keys are
+   read: a key already holding the same value is left alone (so running the
+   migration again changes nothing, not even the history), a key holding
+   *different* data is a conflict, reported with a short diff and left as it
+   is unless ``overwrite=True``.
+4. After each committed batch a progress record is stored in the meta table
+   (``garrison.migrator.progress``): the file's SHA-256, the options, and how
+   many keys of the plan are done. ``resume=True`` continues after the last
+   recorded batch when the file and options are the same. A kill between a
+   batch's commit and its progress record only means that batch is read
+   again on resume and found unchanged (step 3), so nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
+
+from opentelemetry import trace
+
+from garrison.components.migrator._diff import fetch_stored, same_as_stored, short_diff
+from garrison.components.migrator._plan import (
+    DEFAULT_KIND_MAPPING,
+    DEFAULT_ORDER,
+    KindMapping,
+    plan_entries,
+)
+from garrison.components.migrator._progress import MigrationProgress
+from garrison.components.migrator._report import MigrationSummary
+from garrison.components.migrator._source import SourceFile, absolute_path, read_source
+from garrison.exceptions import StoreError
+from garrison.telemetry import metrics
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from os import PathLike
+
+    from garrison.components.migrator._progress import ProgressListener
+    from garrison.stores import SqliteStore
+
+__all__ = ["PROGRESS_META", "migrate"]
+
+#: The meta-table entry holding the progress record of the last migration.
+PROGRESS_META: Final = "garrison.migrator.progress"
+_RECORD_VERSION: Final = 1
+_DIFFS_KEPT: Final = 50
+
+_tracer = trace.get_tracer("garrison.migrator")
+
+
+def _plan_identity(
+    source: SourceFile, prefixes: Sequence[str], kinds: KindMapping, order: Sequence[str]
+) -> dict[str, Any]:
+    """What must be the same for a resume to continue where the last run stopped."""
+    return {
+        "source": source.path,
+        "sha256": source.sha256,
+        "size": source.size,
+        "prefixes": list(prefixes),
+        "order": list(order),
+        "kinds": {
+            "namespaces": dict(sorted(kinds.namespaces.items())),
+            "keys": dict(sorted(kinds.keys.items())),
+            "default": kinds.default,
+        },
+    }
+
+
+async def _resume_point(store: SqliteStore | None, identity: dict[str, Any], total: int) -> int:
+    """How many keys of the plan an earlier run committed (0 when there is nothing to resume)."""
+    if store is None:
+        return 0
+    record = await store.get_meta(PROGRESS_META)
+    if not isinstance(record, dict) or record.get("version") != _RECORD_VERSION:
+        return 0
+    previous = record.get("plan")
+    if previous != identity:
+        changed = sorted(
+            name
+            for name in identity
+            if not isinstance(previous, dict) or previous.get(name) != identity[name]
+        )
+        raise StoreError(
+            f"cannot resume: the interrupted run had a different {', '.join(changed)} "
+            f"(it read {record.get('plan', {}).get('source')!r}); run without --resume "
+            "to migrate again from the start (unchanged keys are left alone)"
+        )
+    done = int(record.get("done", 0))
+    return min(max(done, 0), total)
+
+
+def _record(
+    identity: dict[str, Any], summary: MigrationSummary, done: int, *, finished: bool
+) -> dict[str, Any]:
+    return {
+        "version": _RECORD_VERSION,
+        "plan": identity,
+        "done": done,
+        "total": summary.total,
+        "finished": finished,
+        "written": summary.written,
+        "unchanged": summary.unchanged,
+        "conflicts": len(summary.conflicts),
+        "updated_at": datetime.now(UTC).isoformat(),
+    }
+
+
+def _compare_batch(
+    batch: list[tuple[str, Any]], stored: dict[str, str]
+) -> list[tuple[str, bool, Any]]:
+    """For each existing key of the batch: (key, same?, stored value) (runs in a thread)."""
+    out: list[tuple[str, bool, Any]] = []
+    for key, value in batch:
+        text = stored.get(key)
+        if text is not None:
+            same, decoded = same_as_stored(value, text, key)
+            out.append((key, same, decoded))
+    return out
+
+
+async def migrate(
+    store: SqliteStore | None,
+    edn: str | PathLike[str],
+    *,
+    prefixes: Sequence[str] = (),
+    batch_size: int = 1000,
+    resume: bool = False,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    kinds: KindMapping = DEFAULT_KIND_MAPPING,
+    order: Sequence[str] = DEFAULT_ORDER,
+    listener: ProgressListener | None = None,
+    progress: MigrationProgress | None = None,
+    database: str | None = None,
+) -> MigrationSummary:
+    """Migrate the EDN file ``edn`` into ``store``; return what happened.
+
+    ``prefixes`` are key-text prefixes (see :func:`normalize_prefixes`);
+    empty means every key. ``store`` may be ``None`` only for a dry run
+    against a database that does not exist yet. ``listener`` is called with
+    ``progress`` after every batch. Raises :class:`EdnSyntaxError` (file, line,
+    column) for a file that does not parse, with nothing written.
+
+    >>> async with SqliteStore("garrison.db") as store:           # doctest: +SKIP
+    ...     summary = await migrate(store, "memory.edn", prefixes=["session/"])
+    ...     print(summary.render())
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+    if store is None and not dry_run:
+        raise StoreError("a migration that writes needs an open store")
+    path = absolute_path(edn)
+    state = progress if progress is not None else MigrationProgress("migrate")
+    notify = listener if listener is not None else (lambda _progress: None)
+    started = time.perf_counter()
+    with _tracer.start_as_current_span("migrator.migrate") as span:
+        span.set_attribute("garrison.migration.source", str(path))
+        span.set_attribute("garrison.migration.dry_run", dry_run)
+        state.set_phase("read")
+        notify(state)
+        source = await asyncio.to_thread(read_source, path, prefixes=prefixes)
+        plan = plan_entries(source.entries, kinds, order)
+        total = len(source.entries)
+        summary = MigrationSummary(
+            source=str(path),
+            database=database or (store.path if store is not None else "(none)"),
+            dry_run=dry_run,
+            total=total,
+            file_keys=source.total_keys,
+            bytes_read=source.size,
+            by_kind={kind: len(keys) for kind, keys in plan},
+            order=[kind for kind, _ in plan],
+            filtered_out=source.total_keys - total - len(source.duplicate_keys),
+            lenient_keys=source.lenient_keys,
+            duplicate_keys=source.duplicate_keys,
+        )
+        identity = _plan_identity(source, prefixes, kinds, order)
+        skip = await _resume_point(store, identity, total) if resume else 0
+        summary.resumed = resume and skip > 0
+        summary.resumed_from = skip
+        instruments = metrics()
+        instruments.migration_remaining.add(total - skip)
+        state.set_phase("migrate", total=total, done=skip)
+        notify(state)
+        position = 0
+        try:
+            for kind, keys in plan:
+                span.add_event(
+                    "migrator.kind", {"garrison.migration.kind": kind, "keys": len(keys)}
+                )
+                state.kind = kind
+                begin = max(0, skip - position)
+                for first in range(begin, len(keys), batch_size):
+                    batch_keys = keys[first : first + batch_size]
+                    batch = [(key, source.entries[key]) for key in batch_keys]
+                    await _one_batch(
+                        store, batch, kind, summary, dry_run=dry_run, overwrite=overwrite
+                    )
+                    done = position + first + len(batch)
+                    if store is not None and not dry_run:
+                        await store.set_meta(
+                            PROGRESS_META, _record(identity, summary, done, finished=False)
+                        )
+                    instruments.migration_remaining.add(-len(batch))
+                    state.done = done
+                    notify(state)
+                position += len(keys)
+            if store is not None and not dry_run:
+                await store.set_meta(
+                    PROGRESS_META, _record(identity, summary, total, finished=True)
+                )
+        except BaseException:
+            # Keys not processed are no longer "remaining" for this (ended) run.
+            instruments.migration_remaining.add(-(total - state.done))
+            raise
+        summary.seconds = time.perf_counter() - started
+        state.set_phase("done", total=total, done=total)
+        notify(state)
+        span.set_attributes(
+            {
+                "garrison.migration.keys": total,
+                "garrison.migration.written": summary.written,
+                "garrison.migration.unchanged": summary.unchanged,
+                "garrison.migration.conflicts": len(summary.conflicts),
+                "garrison.migration.batches": summary.batches,
+            }
+        )
+    return summary
+
+
+async def _one_batch(
+    store: SqliteStore | None,
+    batch: list[tuple[str, Any]],
+    kind: str,
+    summary: MigrationSummary,
+    *,
+    dry_run: bool,
+    overwrite: bool,
+) -> None:
+    stored = await fetch_stored(store, [key for key, _ in batch]) if store is not None else {}
+    writes = batch
+    if stored:
+        verdicts = await asyncio.to_thread(_compare_batch, batch, stored)
+        values = dict(batch)
+        skip: set[str] = set()
+        for key, same, existing in verdicts:
+            if same:
+                summary.unchanged += 1
+                skip.add(key)
+            elif overwrite:
+                summary.overwritten += 1
+            else:
+                summary.conflicts.append(key)
+                skip.add(key)
+                if len(summary.diffs) < _DIFFS_KEPT:
+                    summary.diffs[key] = short_diff(values[key], existing)
+        writes = [(key, value) for key, value in batch if key not in skip]
+    outcome = metrics().migration_keys
+    if writes and not dry_run and store is not None:
+        await store.put_many(writes, kind=kind)
+    summary.written += len(writes)
+    summary.batches += 1
+    outcome.add(len(writes), {"garrison.migration.outcome": "migrated"})
+    if len(writes) != len(batch):
+        outcome.add(len(batch) - len(writes), {"garrison.migration.outcome": "skipped"})

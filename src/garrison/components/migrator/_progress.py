@@ -1,0 +1,179 @@
+"""Progress of a long migration: a bar on a terminal, structured log lines otherwise.
+
+The engine updates one :class:`MigrationProgress` after every batch and hands
+it to its listeners. :class:`ProgressReporter` is the listener the CLI uses:
+on a TTY it redraws one line (``[#####-----] 52% 52,000/100,000 keys
+14,800 keys/s ETA 3s``); elsewhere (a log file, CI, a pipe) it writes one
+``logfmt`` line per interval, which log collectors parse and which a test can
+wait for. The component turns the same object into health details and metrics.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Final, TypeAlias
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+__all__ = ["MigrationProgress", "ProgressListener", "ProgressReporter"]
+
+_BAR_WIDTH: Final = 24
+
+
+@dataclass(slots=True)
+class MigrationProgress:
+    """Where a running operation is: ``done`` of ``total`` keys in the current ``phase``.
+
+    ``phase`` is ``"read"``, ``"migrate"``, ``"validate"``, ``"export"`` or
+    ``"done"``. ``resumed_from`` is how many keys an earlier, interrupted run
+    had already committed (they count in ``done`` but not in the rate).
+    """
+
+    operation: str
+    phase: str = "read"
+    done: int = 0
+    total: int = 0
+    resumed_from: int = 0
+    kind: str | None = None
+    started: float = field(default_factory=time.monotonic)
+    phase_started: float = field(default_factory=time.monotonic)
+
+    def set_phase(self, phase: str, *, total: int | None = None, done: int = 0) -> None:
+        """Start a new phase (resets the rate clock)."""
+        self.phase = phase
+        self.done = done
+        self.resumed_from = done
+        if total is not None:
+            self.total = total
+        self.phase_started = time.monotonic()
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the current phase started."""
+        return time.monotonic() - self.phase_started
+
+    @property
+    def rate(self) -> float:
+        """Keys per second in this phase (keys done before a resume left out)."""
+        elapsed = self.elapsed
+        return (self.done - self.resumed_from) / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Estimated seconds left in this phase, or ``None`` before there is a rate."""
+        rate = self.rate
+        if rate <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / rate)
+
+    @property
+    def fraction(self) -> float:
+        """``done / total`` (1.0 for an empty phase)."""
+        return self.done / self.total if self.total else 1.0
+
+    def as_dict(self) -> dict[str, object]:
+        """Plain data for health details, status replies and logs."""
+        eta = self.eta
+        return {
+            "operation": self.operation,
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+            "kind": self.kind,
+            "rate": round(self.rate, 1),
+            "eta_s": None if eta is None else round(eta, 1),
+        }
+
+
+#: Called with the progress after every batch and at every phase change.
+ProgressListener: TypeAlias = "Callable[[MigrationProgress], None]"
+
+
+class ProgressReporter:
+    """Renders :class:`MigrationProgress` to a stream (stderr by default).
+
+    ``tty=None`` asks the stream (``isatty()``). Log lines are written at most
+    every ``interval`` seconds, plus one at each phase change and at the end.
+    """
+
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        tty: bool | None = None,
+        interval: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty()) if callable(isatty) else False
+        self.tty = tty
+        self.interval = interval
+        self._clock = clock
+        self._last_line = float("-inf")
+        self._phase: str | None = None
+        self._drawn = False
+
+    def __call__(self, progress: MigrationProgress) -> None:
+        """Show ``progress`` (a listener for the engine)."""
+        now = self._clock()
+        new_phase = progress.phase != self._phase
+        if new_phase and self._drawn:
+            self.stream.write("\n")
+            self._drawn = False
+        self._phase = progress.phase
+        if self.tty:
+            if progress.phase != "done":
+                self.stream.write("\r" + self.bar(progress) + "\x1b[K")
+                self._drawn = True
+            self.stream.flush()
+            return
+        if new_phase or progress.done >= progress.total or now - self._last_line >= self.interval:
+            self._last_line = now
+            self.stream.write(self.log_line(progress) + "\n")
+            self.stream.flush()
+
+    @staticmethod
+    def bar(progress: MigrationProgress) -> str:
+        """The one-line bar: phase, bar, percent, count, rate and ETA."""
+        filled = int(_BAR_WIDTH * progress.fraction)
+        eta = progress.eta
+        eta_text = "--" if eta is None else _duration(eta)
+        return (
+            f"{progress.phase:<8} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] "
+            f"{progress.fraction:4.0%} {progress.done:,}/{progress.total:,} keys "
+            f"{progress.rate:,.0f} keys/s ETA {eta_text}"
+        )
+
+    @staticmethod
+    def log_line(progress: MigrationProgress) -> str:
+        """One ``logfmt`` line: ``event=migrator.progress operation=migrate phase=... done=...``."""
+        fields = {"event": "migrator.progress", **progress.as_dict()}
+        parts = []
+        for name, value in fields.items():
+            if value is None:
+                continue
+            parts.append(f"{name}={value}")
+        return " ".join(parts)
+
+    def close(self) -> None:
+        """End the bar's line (call once at the end)."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+
+def _duration(seconds: float) -> str:
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, seconds = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"

@@ -1,0 +1,208 @@
+"""Reading ``memory.edn`` for a migration: every entry parsed before anything is written.
+
+:func:`read_source` parses the file's top-level map *entry by entry*: the
+outer ``{`` and ``}`` are blanked (replaced by spaces, so every line and
+column stays where it was) and the codec's :func:`iter_values` yields the
+keys and values in turn. No map of the whole file is built by the codec and
+no second copy of the data exists at any time; only the entries under the
+requested prefixes are kept. A file whose shape the fast path cannot
+recognise (a comment after the map, a ``#:ns{}`` map at the top) is read with
+``loads`` instead, with the same result.
+
+The whole file is parsed before the caller writes anything, so a file that
+does not parse stops the migration with file, line and column and nothing
+written. It also reports what the lenient reader had to accept: keys that
+are (or whose values hold) keywords Clojure cannot read back, such as
+``:embed-token/5fe3``, and duplicate keys (the last value wins, as in the
+lenient reader).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
+from garrison.stores._keys import StringKey, key_text
+from garrison.stores.edn import Keyword, dumps, iter_values, loads
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from os import PathLike
+
+__all__ = ["SourceFile", "absolute_path", "clojure_readable_keyword", "read_source"]
+
+_OPEN: Final = re.compile(r"(?:[\s,]++|;[^\n]*+)*+\{")
+_TRAILING: Final = " \t\r\n\f\v,"
+_TOKEN_END: Final = r'(?=[\s,()\[\]{}"\\;]|\Z)'  # noqa: S105 - a regex, not a password
+# Keyword bodies that strict mode might reject: a part starting with a digit
+# after "/", a trailing ":" or "/", ":/" (see clojure_readable_keyword, which
+# decides). A cheap C-speed pre-filter; the codec's strict writer decides.
+_SUSPECT_TOKEN: Final = re.compile(
+    r':([^\s,()\[\]{}"\\;]*?(?:/[0-9]|:/|[:/]' + _TOKEN_END + r')[^\s,()\[\]{}"\\;]*)'
+)
+_SUSPECT_KEY: Final = re.compile(r"/[0-9]|:/|[:/]\Z|\A/.")
+
+
+@dataclass(slots=True)
+class SourceFile:
+    """What :func:`read_source` found in a ``memory.edn``.
+
+    ``entries`` maps key texts to values in file order (only keys under the
+    requested prefixes). ``lenient_keys`` lists the keys whose key or value
+    holds a keyword Clojure's reader would refuse; ``duplicate_keys`` the keys
+    written more than once (the last value was taken).
+    """
+
+    path: str
+    size: int
+    sha256: str
+    entries: dict[str, Any]
+    total_keys: int
+    lenient_keys: list[str] = field(default_factory=list)
+    duplicate_keys: list[str] = field(default_factory=list)
+
+
+def clojure_readable_keyword(text: str) -> bool:
+    """Whether ``clojure.edn`` reads the keyword ``:text`` back (strict mode's rule)."""
+    try:
+        dumps(Keyword(text), strict=True)
+    except EdnEncodeError:
+        return False
+    return True
+
+
+def absolute_path(path: str | PathLike[str]) -> Path:
+    """``path`` made absolute against the working directory (no file system access)."""
+    return Path(os.path.abspath(path))
+
+
+def _located(exc: EdnSyntaxError, path: Path) -> EdnSyntaxError:
+    located = exc.with_source(str(path))
+    located.__cause__ = exc
+    return located
+
+
+def _decode(raw: bytes, path: Path) -> str:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise EdnSyntaxError(
+            f"invalid UTF-8 ({exc.reason})", line=line, column=column, source=str(path)
+        ) from exc
+    # A byte order mark becomes a space: same columns, and EDN skips it.
+    return " " + text[1:] if text.startswith("\ufeff") else text
+
+
+def _pairs(text: str, path: Path) -> Any:
+    """Yield (key, value) of the top-level map of ``text``, one entry at a time."""
+    opening = _OPEN.match(text)
+    end = len(text.rstrip(_TRAILING)) - 1
+    if opening is None or end < opening.end() or text[end] != "}":
+        # Not the plain shape: let loads read it (and report what is wrong).
+        whole = loads(text)
+        if not isinstance(whole, dict):
+            raise EdnSyntaxError(
+                f"the top level is {type(whole).__name__}, not a map", line=1, column=1
+            )
+        yield from whole.items()
+        return
+    brace = opening.end() - 1
+    inner = text[:brace] + " " + text[brace + 1 : end] + " " + text[end + 1 :]
+    values = iter_values(inner)
+    missing = object()
+    for key in values:
+        value = next(values, missing)
+        if value is missing:
+            line = text.count("\n", 0, end) + 1
+            column = end - (text.rfind("\n", 0, end) + 1) + 1
+            raise EdnSyntaxError(
+                "map literal must contain an even number of forms (a key has no value)",
+                line=line,
+                column=column,
+            )
+        yield key, value
+
+
+def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = True) -> SourceFile:
+    """Parse the whole file at ``path`` (blocking: run it in a worker thread).
+
+    ``lenient=False`` skips the search for lenient-only keywords (validation
+    does not report them). Raises :class:`EdnSyntaxError` naming the file, line and column when the
+    file is not one EDN map, :class:`StoreLoadError` when it cannot be read.
+    """
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise StoreLoadError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    text = _decode(raw, path)
+    size = len(raw)
+    del raw
+    wanted = tuple(prefixes)
+    entries: dict[str, Any] = {}
+    duplicates: list[str] = []
+    total = 0
+    try:
+        for key, value in _pairs(text, path):
+            if type(key) is Keyword:
+                name = key.text
+            else:
+                name = key_text(StringKey(key) if type(key) is str else key)
+            total += 1
+            if wanted and not name.startswith(wanted):
+                continue
+            if name in entries:
+                duplicates.append(name)
+            entries[name] = value
+    except EdnSyntaxError as exc:
+        # The blanked braces can shift what the reader blames (an unclosed
+        # vector rather than the brace that closed it too early): read the
+        # original text once more so the error is exactly the codec's.
+        try:
+            loads(text)
+        except EdnSyntaxError as exact:
+            raise _located(exact, path) from exact.__cause__
+        raise _located(exc, path) from exc.__cause__
+    lenient_keys = _lenient_keys(text, entries) if lenient else []
+    return SourceFile(
+        path=str(path),
+        size=size,
+        sha256=digest,
+        entries=entries,
+        total_keys=total,
+        lenient_keys=lenient_keys,
+        duplicate_keys=sorted(set(duplicates)),
+    )
+
+
+def _lenient_keys(text: str, entries: dict[str, Any]) -> list[str]:
+    """Keys that are, or whose values hold, keywords ``clojure.edn`` cannot read back."""
+    found = {
+        name
+        for name in entries
+        if _SUSPECT_KEY.search(name) is not None and not clojure_readable_keyword(name)
+    }
+    occurrences = Counter(m.group(1) for m in _SUSPECT_TOKEN.finditer(text))
+    # Where every occurrence of a bad keyword is a key, no value needs a look;
+    # otherwise ask the strict writer about each value (the rare slow path).
+    if any(
+        count > (1 if body in entries else 0)
+        for body, count in occurrences.items()
+        if not clojure_readable_keyword(body)
+    ):
+        for name, value in entries.items():
+            if name in found:
+                continue
+            try:
+                dumps(value, strict=True)
+            except EdnEncodeError:
+                found.add(name)
+    return sorted(found)

@@ -1,0 +1,99 @@
+"""Validation and export against real files and a real SQLite database."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from garrison.components.migrator import export, migrate, validate
+from garrison.exceptions import StoreError
+from garrison.stores._compare import same_value
+from garrison.stores.edn import Keyword, loads
+
+from .conftest import MEMORY_EDN
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from garrison.stores import SqliteStore
+
+
+async def test_validate_reports_missing_keys_on_each_side_and_short_diffs(
+    store: SqliteStore, memory_edn: Path
+) -> None:
+    await migrate(store, memory_edn)
+    await store.delete("webhook/w1")
+    await store.put("session/extra", 1)
+    await store.put("presence/s-1", {Keyword("online?"): False, Keyword("last-seen"): None})
+    await store.put("learning/index", {Keyword("count"): 2.0})  # 2 and 2.0 are different EDN
+
+    report = await validate(store, memory_edn)
+
+    assert not report.agree
+    assert report.comparison.only_left == ("webhook/w1",)
+    assert report.comparison.only_right == ("session/extra",)
+    assert report.comparison.different == ("learning/index", "presence/s-1")
+    assert report.diffs["learning/index"] == ":count edn 2 != sqlite 2.0"
+    assert report.diffs["presence/s-1"] == (
+        ":online? edn true != sqlite false; "
+        ':last-seen edn #inst "2024-05-01T10:00:00.000-00:00" != sqlite nil'
+    )
+    text = report.render()
+    assert text.startswith("DISAGREE")
+    assert "missing in the database (only in the EDN file): 1\n  webhook/w1" in text
+    assert "missing in the EDN file (only in the database): 1\n  session/extra" in text
+    assert report.as_dict()["only_in_sqlite"] == ["session/extra"]
+
+
+async def test_validate_agrees_when_map_order_differs(store: SqliteStore, tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    path.write_text("{:session/a {:x 1, :y [1 2], :z #{:a :b}}}", encoding="utf-8")
+    await store.put("session/a", {Keyword("z"): frozenset({Keyword("b"), Keyword("a")}),
+                                  Keyword("y"): [1, 2], Keyword("x"): 1})  # fmt: skip
+
+    report = await validate(store, path)
+
+    assert report.agree, report.render()
+    assert report.render().startswith("AGREE")
+
+
+async def test_export_writes_the_same_data_back_atomically(
+    store: SqliteStore, memory_edn: Path, tmp_path: Path
+) -> None:
+    await migrate(store, memory_edn)
+    target = tmp_path / "rollback" / "memory.edn"
+    target.parent.mkdir()
+    target.write_text("{:old/data 1}", encoding="utf-8")
+
+    summary = await export(store, target)
+
+    assert summary.keys == 11
+    assert summary.bytes_written == target.stat().st_size
+    exported = loads(target.read_text(encoding="utf-8"))
+    original = loads(MEMORY_EDN)
+    assert exported.keys() == original.keys()
+    for key, value in original.items():
+        assert same_value(exported[key], value), key
+    assert sorted(p.name for p in target.parent.iterdir()) == ["memory.edn"]  # no temp left
+    # The exported file migrates back into a fresh database as the same data.
+    assert (await validate(store, target)).agree
+
+
+async def test_export_of_an_empty_database_is_an_empty_map(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    target = tmp_path / "memory.edn"
+
+    summary = await export(store, target)
+
+    assert summary.keys == 0
+    assert target.read_text(encoding="utf-8") == "{}"
+
+
+async def test_export_into_a_folder_is_refused_and_leaves_nothing(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="it is a folder"):
+        await export(store, tmp_path)
+    assert not [p.name for p in tmp_path.iterdir() if "garrison-tmp" in p.name]  # noqa: ASYNC240
