@@ -351,16 +351,17 @@ _KNOWN: Final = _GLUED | {frozenset, set, Tagged}
 
 def _encoder(
     *, sort_keys: bool, strict: bool, default: Default | None, long_ints: bool = False
-) -> Callable[[Any, int], str]:
-    """A function ``(value, depth) -> text`` for one ``dumps`` call's options.
+) -> tuple[Callable[[Any, int], str], list[dict[Any, str]]]:
+    """A function ``(value, depth) -> text`` for one set of options, and its caches.
 
     Recursive with comprehensions and joins (the fast path); scalars are
     written by C-level functions from a per-call table, keywords and symbols
     from per-call caches.
     """
     scalars = dict(_SCALARS)
-    scalars[Keyword] = _NamedTexts(strict).__getitem__
-    scalars[Symbol] = _NamedTexts(strict).__getitem__
+    keyword_texts, symbol_texts = _NamedTexts(strict), _NamedTexts(strict)
+    scalars[Keyword] = keyword_texts.__getitem__
+    scalars[Symbol] = symbol_texts.__getitem__
     if long_ints:
         scalars[int] = lambda v: str(Decimal(v))
         scalars[BigInt] = lambda v: f"{Decimal(v)}N"
@@ -431,7 +432,7 @@ def _encoder(
                 text: str = enc(value, depth)
                 return text
 
-    return enc
+    return enc, [keyword_texts, symbol_texts, slow.named]
 
 
 def _escape_surrogates(text: str) -> str:
@@ -450,15 +451,37 @@ def encode(
     default: Default | None = None,
 ) -> str:
     """The EDN text of ``value`` (the body of :func:`garrison.stores.edn.dumps`)."""
-    enc = _encoder(sort_keys=sort_keys, strict=strict, default=default)
+    enc = _cached_encoder(sort_keys, strict) if default is None else None
+    if enc is None:
+        enc = _encoder(sort_keys=sort_keys, strict=strict, default=default)[0]
     try:
         return _escape_surrogates(enc(value, 0))
     except ValueError as exc:
         if "integer string conversion" not in str(exc):
             raise
     # An int past Python's 4300-digit str() limit: write ints through Decimal.
-    enc = _encoder(sort_keys=sort_keys, strict=strict, default=default, long_ints=True)
+    enc = _encoder(sort_keys=sort_keys, strict=strict, default=default, long_ints=True)[0]
     return _escape_surrogates(enc(value, 0))
+
+
+# Encoders for the option sets without ``default``, kept between calls so that
+# the many small calls of a store (one dumps_entry per changed entry) reuse the
+# keyword texts instead of rebuilding them. The caches are emptied past a bound.
+_ENCODERS: dict[tuple[bool, bool], tuple[Callable[[Any, int], str], list[dict[Any, str]]]] = {}
+_CACHE_LIMIT: Final = 1 << 16
+
+
+def _cached_encoder(sort_keys: bool, strict: bool) -> Callable[[Any, int], str]:
+    entry = _ENCODERS.get((sort_keys, strict))
+    if entry is None:
+        entry = _ENCODERS[(sort_keys, strict)] = _encoder(
+            sort_keys=sort_keys, strict=strict, default=None
+        )
+    enc, caches = entry
+    for cache in caches:
+        if len(cache) > _CACHE_LIMIT:
+            cache.clear()
+    return enc
 
 
 def encode_key(key: Any, *, sort_keys: bool = False, strict: bool = False) -> str:
