@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
-from garrison.stores._edn_file_format import entry_text, join_entries, load_file
+from garrison.stores._edn_file_format import entry_text, file_pieces, load_file
 from garrison.stores._keys import key_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
@@ -78,7 +78,7 @@ class EdnFileStoreStatistics:
 
     #: Number of entries in memory.
     entries: int
-    #: Keys written or deleted since the last successful flush.
+    #: Keys written or deleted and not on disk yet (including those a running flush saves).
     dirty_keys: int
     #: Seconds since the oldest write that is not on disk yet (0.0 when clean).
     writer_lag: float
@@ -126,13 +126,14 @@ class EdnFileStore:
         self._collection = self.path.name
         self._data: dict[str, Any] = {}
         # Only the running flush reads and writes _texts, in its worker thread.
-        self._texts: dict[str, str] = {}
+        self._texts: dict[str, bytes] = {}
         self._dirty: set[str] = set()
         self._generation = 0  # bumped by every write
         self._flushed_generation = 0  # the generation the file holds
         self._first_unflushed: float | None = None  # loop time of the oldest unsaved write
         self._inflight_first: float | None = None  # ditto for writes a running flush carries
         self._last_write = 0.0
+        self._inflight: set[str] = set()  # keys the running flush is saving
         self._uncached: set[str] = set()  # loaded entries whose text is not cached yet
         self._flush_task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()  # set (and replaced) after each flush attempt
@@ -220,7 +221,7 @@ class EdnFileStore:
         """Counters of the writer and the map, for health checks."""
         return EdnFileStoreStatistics(
             entries=len(self._data),
-            dirty_keys=len(self._dirty),
+            dirty_keys=len(self._dirty | self._inflight),
             writer_lag=self.writer_lag,
             flushes=self._flushes,
             failed_flushes=self._failed_flushes,
@@ -376,6 +377,7 @@ class EdnFileStore:
         """One flush of everything written so far; raises FlushError on failure."""
         generation = self._generation
         dirty, self._dirty = self._dirty, set()
+        self._inflight = dirty
         self._inflight_first, self._first_unflushed = self._first_unflushed, None
         data = self._data
         changed = [(k, data[k]) for k in dirty | self._uncached if k in data]
@@ -397,6 +399,7 @@ class EdnFileStore:
             self._restore_dirty(dirty)
             raise
         self._uncached.clear()
+        self._inflight = set()
         self._inflight_first = None
         self._flushed_generation = max(self._flushed_generation, generation)
         self._flushes += 1
@@ -427,6 +430,7 @@ class EdnFileStore:
         # Writes made during the failed flush are already in self._dirty; only
         # the oldest unsaved timestamp must be carried back.
         self._dirty |= dirty
+        self._inflight = set()
         inflight, self._inflight_first = self._inflight_first, None
         if inflight is not None and (
             self._first_unflushed is None or inflight < self._first_unflushed
@@ -449,7 +453,7 @@ class EdnFileStore:
         # form leaves the cache as it was.
         fresh = {text: entry_text(text, value) for text, value in changed}
         texts.update(fresh)
-        payload = join_entries([texts[t] for t in order])
+        payload = b"".join(file_pieces([texts[t] for t in order]))
         replace_file(self.path, payload)
         return len(payload)
 

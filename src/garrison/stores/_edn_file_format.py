@@ -1,15 +1,15 @@
 """The store file's format: parsing it into key texts, and writing it entry by entry.
 
 The file is one EDN map. :class:`~garrison.stores._edn_file.EdnFileStore`
-caches each entry's text (``"<key> <value>"``, from :func:`entry_text`) and
-builds the file by joining the cached texts (:func:`join_entries`), so only
+caches each entry's text (``", <key> <value>"``, from :func:`entry_text`) and
+writes the file as the cached texts one after the other (:func:`file_pieces`), so only
 changed entries are serialised again. The result is exactly what the codec's
 ``dumps`` writes for the whole map (Clojure's ``pr-str`` form, on one line).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError, StoreLoadError
 from garrison.stores._atomic import remove_stale_temp_files
@@ -19,25 +19,39 @@ from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry, loads
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["entry_text", "join_entries", "load_file"]
+__all__ = ["entry_text", "file_pieces", "load_file"]
+
+_SEPARATOR: Final = MAP_ENTRY_SEPARATOR.encode()
 
 
-def entry_text(text: str, value: Any) -> str:
-    """The ``"<key> <value>"`` text of one top-level entry, as ``dumps`` writes it in a map."""
+def entry_text(text: str, value: Any) -> bytes:
+    """One top-level entry as cached for the file: ``", <key> <value>"`` in UTF-8.
+
+    The entry is ``dumps_entry`` of the key and value (what ``dumps`` writes
+    for it inside a map), with the codec's separator in front, so the whole
+    file is the cached pieces one after the other (see :func:`file_pieces`).
+    Bytes, not text: joining and writing 100k cached pieces then needs no
+    encoding of the whole file at every flush.
+    """
     # edn_key turns the key text back into the EDN key: a Keyword for the
     # usual namespaced keys, the parsed value for "#edn " texts.
     key = Keyword(text) if not text.startswith(EDN_KEY_PREFIX) else edn_key(text)
-    return dumps_entry(key, value)
+    return _SEPARATOR + dumps_entry(key, value).encode()
 
 
-def join_entries(texts: list[str]) -> bytes:
-    """The whole file for these entry texts, in this order, as UTF-8.
+def file_pieces(entries: list[bytes]) -> list[bytes]:
+    """The whole file as pieces to join in order, from cached :func:`entry_text` values.
 
     Byte for byte what ``dumps`` writes for the whole map (the codec promises
-    that joining its entry texts with ``MAP_ENTRY_SEPARATOR`` equals ``dumps``),
+    that its entry texts joined with ``MAP_ENTRY_SEPARATOR`` equal ``dumps``),
     so the file looks the same whether written incrementally or at once.
     """
-    return ("{" + MAP_ENTRY_SEPARATOR.join(texts) + "}").encode()
+    if not entries:
+        return [b"{}"]
+    pieces = list(entries)
+    pieces[0] = b"{" + entries[0][len(_SEPARATOR) :]
+    pieces.append(b"}")
+    return pieces
 
 
 def load_file(path: Path) -> dict[str, Any]:
