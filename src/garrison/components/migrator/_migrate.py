@@ -142,13 +142,16 @@ async def migrate(
     listener: ProgressListener | None = None,
     progress: MigrationProgress | None = None,
     database: str | None = None,
+    source: SourceFile | None = None,
 ) -> MigrationSummary:
     """Migrate the EDN file ``edn`` into ``store``; return what happened.
 
     ``prefixes`` are key-text prefixes (see :func:`normalize_prefixes`);
     empty means every key. ``store`` may be ``None`` only for a dry run
     against a database that does not exist yet. ``listener`` is called with
-    ``progress`` after every batch. Raises :class:`EdnSyntaxError` (file, line,
+    ``progress`` after every batch. ``source`` is the file already read with
+    :func:`read_source` (so a caller can refuse a bad file before it opens,
+    and so creates, the database). Raises :class:`EdnSyntaxError` (file, line,
     column) for a file that does not parse, with nothing written.
 
     >>> async with SqliteStore("garrison.db") as store:           # doctest: +SKIP
@@ -168,7 +171,8 @@ async def migrate(
         span.set_attribute("garrison.migration.dry_run", dry_run)
         state.set_phase("read")
         notify(state)
-        source = await asyncio.to_thread(read_source, path, prefixes=prefixes)
+        if source is None:
+            source = await asyncio.to_thread(read_source, path, prefixes=prefixes)
         plan = plan_entries(source.entries, kinds, order)
         total = len(source.entries)
         summary = MigrationSummary(

@@ -1,0 +1,276 @@
+"""``garrison migrate``, ``garrison validate`` and ``garrison export``: the migrator on files.
+
+::
+
+    garrison migrate --edn PATH --db PATH [--prefix P]... [--batch-size N] [--resume]
+                     [--dry-run] [--overwrite]
+    garrison validate --edn PATH --db PATH [--prefix P]...
+    garrison export --db PATH --edn PATH
+
+``--prefix`` takes a namespace (``session``) or a key prefix (``session/abc``)
+and may repeat. Paths left out come from ``--config`` (default
+``./config/garrison.toml``, else the packaged default): the ``database``
+component's ``sqlite_path``/``edn_path`` under ``[runtime] data_dir``, and
+the ``migrator`` section's prefixes, order, batch size and kind mapping.
+
+Progress goes to stderr: a bar on a terminal, ``logfmt`` lines otherwise.
+The summary or report goes to stdout. Exit status: 0 done / the two sides
+agree; 1 conflicts were left unwritten / the two sides disagree; 2 the run
+could not be made (a file that does not parse, a missing database, a bad
+config, a running garrison that owns the database), with nothing written.
+``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
+lock, like the other operator commands that write; ``validate`` only reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from garrison.components.database._lock import DatabaseLock
+from garrison.components.migrator._config import MigratorConfig
+from garrison.components.migrator._export import export
+from garrison.components.migrator._migrate import migrate
+from garrison.components.migrator._plan import normalize_prefixes
+from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
+from garrison.components.migrator._source import absolute_path, read_source
+from garrison.components.migrator._validate import validate
+from garrison.config import load_config, parse_section
+from garrison.exceptions import EdnSyntaxError, GarrisonError, StoreLoadError
+from garrison.stores import SqliteStore
+
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import AsyncIterator, Callable, Coroutine
+
+__all__ = ["register", "run_export", "run_migrate", "run_validate"]
+
+EXIT_OK = 0
+EXIT_DIFFERENT = 1
+EXIT_ERROR = 2
+
+
+def _common(parser: argparse.ArgumentParser, *, prefixes: bool = True) -> None:
+    parser.add_argument("--edn", type=Path, help="the EDN file (memory.edn)")
+    parser.add_argument("--db", type=Path, help="the SQLite database")
+    if prefixes:
+        parser.add_argument(
+            "--prefix",
+            action="append",
+            default=None,
+            metavar="P",
+            help="only keys in this namespace or with this prefix (repeatable)",
+        )
+    parser.add_argument(
+        "--config", type=Path, default=None, help="take paths and options left out from here"
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the summary as JSON instead of text"
+    )
+    parser.add_argument(
+        "--progress-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="seconds between progress log lines when stderr is not a terminal (default 1)",
+    )
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``migrate``, ``validate`` and ``export`` to the ``garrison`` CLI."""
+    doc = __doc__.split("::")[0].strip() if __doc__ else None
+    migrate_parser: argparse.ArgumentParser = subparsers.add_parser(
+        "migrate", help="copy memory.edn into SQLite (resumable, idempotent)", description=doc
+    )
+    _common(migrate_parser)
+    migrate_parser.add_argument("--batch-size", type=int, default=None, metavar="N")
+    migrate_parser.add_argument(
+        "--resume", action="store_true", help="continue after the last committed batch"
+    )
+    migrate_parser.add_argument(
+        "--dry-run", action="store_true", help="read and compare only; write nothing"
+    )
+    migrate_parser.add_argument(
+        "--overwrite", action="store_true", help="replace keys the database holds differently"
+    )
+    migrate_parser.set_defaults(func=run_migrate)
+    validate_parser: argparse.ArgumentParser = subparsers.add_parser(
+        "validate", help="compare memory.edn and SQLite key by key (exit 1 if they differ)"
+    )
+    _common(validate_parser)
+    validate_parser.set_defaults(func=run_validate)
+    export_parser: argparse.ArgumentParser = subparsers.add_parser(
+        "export", help="write the SQLite data back to an EDN file, atomically (rollback)"
+    )
+    _common(export_parser, prefixes=False)
+    export_parser.set_defaults(func=run_export)
+    return migrate_parser
+
+
+def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
+    """The EDN path, database path and migrator settings: arguments over the config."""
+    settings = MigratorConfig()
+    edn, db = args.edn, args.db
+    if edn is None or db is None or args.config is not None:
+        from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
+        from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
+
+        path = args.config if args.config is not None else default_config_path()
+        config = load_config(path)
+        database = config.components.get("database")
+        db_config = parse_section(
+            DatabaseConfig,
+            database.options if database is not None else {},
+            path="components.database",
+        )
+        sqlite_default, edn_default = db_config.resolve_paths(config.runtime.data_dir)
+        migrator = config.components.get("migrator")
+        options = dict(migrator.options) if migrator is not None else {}
+        settings = parse_section(MigratorConfig, options, path="components.migrator")
+        data_dir = config.runtime.data_dir
+        if settings.edn_path:
+            edn_default = data_dir / settings.edn_path
+        if settings.sqlite_path:
+            sqlite_default = data_dir / settings.sqlite_path
+        edn = edn if edn is not None else edn_default
+        db = db if db is not None else sqlite_default
+    return edn, db, settings
+
+
+def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
+    given = getattr(args, "prefix", None)
+    return normalize_prefixes(given) if given else settings.key_prefixes()
+
+
+def _print(summary: Any, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(summary.render() + "\n")
+
+
+def _guarded(
+    command: str, args: argparse.Namespace, body: Callable[[], Coroutine[Any, Any, int]]
+) -> int:
+    try:
+        return asyncio.run(body())
+    except (GarrisonError, OSError, ValueError) as exc:
+        sys.stderr.write(f"garrison {command}: {exc}\n")
+        if command == "migrate":
+            if isinstance(exc, EdnSyntaxError | StoreLoadError):
+                sys.stderr.write(f"garrison {command}: nothing was written\n")
+            else:
+                sys.stderr.write(
+                    f"garrison {command}: batches committed before the error are kept; "
+                    "fix the cause and run again with --resume\n"
+                )
+        return EXIT_ERROR
+
+
+def _reporter(args: argparse.Namespace) -> ProgressReporter:
+    return ProgressReporter(sys.stderr, interval=args.progress_interval)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """``garrison migrate``; returns the exit status."""
+
+    async def body() -> int:
+        edn, db, settings = _settings(args)
+        prefixes = _prefixes(args, settings)
+        batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
+        reporter = _reporter(args)
+        options: dict[str, Any] = {
+            "prefixes": prefixes,
+            "batch_size": batch_size,
+            "resume": args.resume,
+            "dry_run": args.dry_run,
+            "overwrite": args.overwrite or settings.overwrite,
+            "kinds": settings.kind_mapping(),
+            "order": settings.order,
+            "listener": reporter,
+        }
+        try:
+            # Read (and so check) the file before the database is opened:
+            # a file that does not parse must not even create the database.
+            reporter(MigrationProgress("migrate"))
+            options["source"] = await asyncio.to_thread(
+                read_source, absolute_path(edn), prefixes=prefixes
+            )
+            if args.dry_run and not await asyncio.to_thread(db.exists):
+                summary = await migrate(None, edn, database=str(db), **options)
+            else:
+                async with _owner_lock(db, needed=not args.dry_run), SqliteStore(db) as store:
+                    summary = await migrate(store, edn, **options)
+        finally:
+            reporter.close()
+        _print(summary, args.json)
+        return EXIT_OK if summary.ok else EXIT_DIFFERENT
+
+    return _guarded("migrate", args, body)
+
+
+@contextlib.asynccontextmanager
+async def _owner_lock(db: Path, *, needed: bool) -> AsyncIterator[None]:
+    """The database's owner lock, as the operator commands that write take it.
+
+    A running garrison holds it: its read cache and mode router would not see
+    our writes, and its EDN writer would overwrite an exported memory.edn.
+    """
+    if not needed:
+        yield
+        return
+    lock = DatabaseLock(db)
+    await lock.acquire()
+    try:
+        yield
+    finally:
+        await lock.release()
+
+
+async def _existing_store(db: Path) -> SqliteStore:
+    if not await asyncio.to_thread(db.is_file):
+        raise FileNotFoundError(f"no database at {str(db)!r}")
+    return await SqliteStore(db).open()
+
+
+def run_validate(args: argparse.Namespace) -> int:
+    """``garrison validate``; returns 0 when both sides agree, 1 when not."""
+
+    async def body() -> int:
+        edn, db, settings = _settings(args)
+        reporter = _reporter(args)
+        store = await _existing_store(db)
+        try:
+            report = await validate(
+                store, edn, prefixes=_prefixes(args, settings), listener=reporter
+            )
+        finally:
+            reporter.close()
+            await store.aclose()
+        _print(report, args.json)
+        return EXIT_OK if report.agree else EXIT_DIFFERENT
+
+    return _guarded("validate", args, body)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """``garrison export``; returns 0 when the file was written."""
+
+    async def body() -> int:
+        edn, db, _ = _settings(args)
+        reporter = _reporter(args)
+        async with _owner_lock(db, needed=True):
+            store = await _existing_store(db)
+            try:
+                summary = await export(store, edn, listener=reporter)
+            finally:
+                reporter.close()
+                await store.aclose()
+        _print(summary, args.json)
+        return EXIT_OK
+
+    return _guarded("export", args, body)

@@ -1,0 +1,69 @@
+"""The ``[components.migrator]`` settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from garrison.components.migrator._plan import DEFAULT_ORDER, KindMapping, normalize_prefixes
+
+__all__ = ["AutoMode", "MigratorConfig"]
+
+#: ``off``: migrate only when asked; ``background``: migrate (and validate)
+#: after start while the runtime is ready; ``blocking``: startup is complete
+#: only after the migration and its validation.
+AutoMode = Literal["off", "background", "blocking"]
+
+
+@dataclass(frozen=True, slots=True)
+class MigratorConfig:
+    """The settings of the ``migrator`` component (all optional).
+
+    ``auto``
+        ``"off"`` (default), ``"background"`` or ``"blocking"`` (see
+        :data:`AutoMode`). An automatic run resumes an interrupted one.
+    ``edn_path`` / ``sqlite_path``
+        The files to migrate between. Left out: the ``database`` component's
+        (the database's own SQLite store is used; the EDN file is only read).
+    ``prefixes``
+        Key namespaces or prefixes to migrate (``["session", "presence"]``);
+        empty means every key.
+    ``order``
+        Entity kinds migrated first, in this order; the rest follow by name.
+    ``batch_size``
+        Keys per transaction.
+    ``overwrite``
+        Replace keys the database holds with different data (default: report them).
+    ``namespaces`` / ``keys`` / ``default_kind``
+        Changes to the kind mapping: namespace → kind, exact key → kind, and
+        the kind of everything else (merged over the legacy plan's mapping).
+    ``validate``
+        Validate after an automatic migration (a blocking start fails when the
+        two sides disagree).
+    """
+
+    auto: AutoMode = "off"
+    edn_path: str | None = None
+    sqlite_path: str | None = None
+    prefixes: tuple[str, ...] = ()
+    order: tuple[str, ...] = DEFAULT_ORDER
+    batch_size: int = 1000
+    overwrite: bool = False
+    namespaces: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    default_kind: str = "cache"
+    validate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        normalize_prefixes(self.prefixes)
+        self.kind_mapping()
+
+    def kind_mapping(self) -> KindMapping:
+        """The kind mapping these settings describe."""
+        return KindMapping.from_config(self.namespaces, self.keys, self.default_kind)
+
+    def key_prefixes(self) -> tuple[str, ...]:
+        """``prefixes`` as key-text prefixes (``session`` → ``session/``)."""
+        return normalize_prefixes(self.prefixes)
