@@ -44,18 +44,16 @@ Decisions the issue leaves open, made here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final, Self
 
-import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, ValidationError
-from garrison.stores._atomic import replace_file
+from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
@@ -118,12 +116,9 @@ class ModeRouter:
             edn.path.name + ".sqlite-backlog.json"
         )
         self._mode = self.default_mode
-        self._backlog: set[str] = set()
-        self._full_repair = False
+        self._backlog = RepairBacklog(self.backlog_path)
         self._lock = asyncio.Lock()  # orders writes against repairs and switches
         self._repair_wakeup = asyncio.Event()
-        self._level = asyncio.Event()  # set while SQLite is known to be level with EDN
-        self._level.set()
         self._repairer: asyncio.Task[None] | None = None
         self._last_error: str | None = None
         self._repaired = 0
@@ -146,13 +141,12 @@ class ModeRouter:
                 self._mode = Mode(stored)
             except ValueError as exc:
                 raise StoreError(f"unknown store mode {stored!r} in {MODE_META}") from exc
-        self._backlog, self._full_repair = await asyncio.to_thread(_read_backlog, self.backlog_path)
+        await self._backlog.load()
         self._opened = True
         self._repairer = asyncio.get_running_loop().create_task(
             self._repair_loop(), name="garrison-router-repair"
         )
         if self.needs_repair:
-            self._level.clear()
             self._repair_wakeup.set()
         return self
 
@@ -190,14 +184,14 @@ class ModeRouter:
     @property
     def repair_backlog(self) -> frozenset[str]:
         """Keys whose SQLite side is known to be behind EDN."""
-        return frozenset(self._backlog)
+        return frozenset(self._backlog.keys)
 
     def statistics(self) -> RouterStatistics:
         """Mode, backlog and fallback counters, for health checks."""
         return RouterStatistics(
             mode=self._mode,
             repair_backlog=len(self._backlog),
-            full_repair_pending=self._full_repair,
+            full_repair_pending=self._backlog.full,
             last_sqlite_error=self._last_error,
             repaired=self._repaired,
             fallback_reads=self._fallback_reads,
@@ -233,12 +227,12 @@ class ModeRouter:
                 if Mode.SQLITE_ONLY in (previous, target) and previous is not target:
                     comparison = await self.validate()
                     validation = comparison.summary()
-                    pending = len(self._backlog) + self._full_repair
+                    pending = len(self._backlog) + self._backlog.full
                     if (pending or not comparison.clean) and not force:
                         raise ValidationError(
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
-                            + (", full repair pending" if self._full_repair else "")
+                            + (", full repair pending" if self._backlog.full else "")
                             + " (repair() first, or force=True)"
                         )
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
@@ -255,7 +249,7 @@ class ModeRouter:
                 self._mode = target
                 if previous is Mode.EDN_ONLY and target.writes_sqlite and target.writes_edn:
                     # edn-only writes never reached SQLite: compare and repair all.
-                    await self._set_backlog(full=True)
+                    await self._backlog.add((), full=True)
                 attributes = {k: v for k, v in switch.to_record().items() if v is not None}
                 span.add_event("garrison.store.mode_switch", attributes)
                 log.info("store mode switched from %s to %s (%s)", previous, target, reason)
@@ -268,7 +262,7 @@ class ModeRouter:
     @property
     def needs_repair(self) -> bool:
         """Whether SQLite is (or may be) behind EDN."""
-        return bool(self._backlog) or self._full_repair
+        return self._backlog.pending
 
     async def wait_repaired(self) -> None:
         """Wait until the repair backlog is empty and no full repair is pending.
@@ -276,10 +270,7 @@ class ModeRouter:
         The background repair pass gets there once SQLite works again (in the
         dual modes); this only waits for it.
         """
-        while self.needs_repair:
-            if self._level.is_set():  # a backlog change not signalled yet: never spin
-                self._level.clear()
-            await self._level.wait()
+        await self._backlog.wait_empty()
 
     async def repair(self) -> int:
         """Bring SQLite level with EDN for the backlog (or everything, if a full
@@ -293,13 +284,14 @@ class ModeRouter:
 
     async def _repair_locked(self) -> int:
         repaired = 0
-        if self._full_repair:
+        if self._backlog.full:
             comparison = await self.validate()
-            self._backlog.update(comparison.only_left, comparison.only_right)
-            self._backlog.update(comparison.different)
-            self._full_repair = False
-            await self._save_backlog()
-        pending = sorted(self._backlog)
+            if comparison.clean and not self._backlog.keys:
+                self._last_error = None  # before reset() wakes wait_repaired()
+            await self._backlog.reset(
+                {*self._backlog.keys, *comparison.mismatched_keys}, full=False
+            )
+        pending = sorted(self._backlog.keys)
         for start in range(0, len(pending), _REPAIR_PAGE):
             page = pending[start : start + _REPAIR_PAGE]
             values = await self.edn.get_many(page)
@@ -311,14 +303,12 @@ class ModeRouter:
                     await self.sqlite.delete_many(gone)
             except SQLITE_FAILURES as exc:
                 self._last_error = _describe(exc)
-                await self._save_backlog()
                 raise
-            self._backlog.difference_update(page)
-            repaired += len(page)
-        self._repaired += repaired
-        if repaired:
+            # SQLite works again; cleared before discard() wakes wait_repaired().
             self._last_error = None
-            await self._save_backlog()
+            self._repaired += len(page)
+            await self._backlog.discard(page)
+            repaired += len(page)
         return repaired
 
     async def restore_edn_from_sqlite(self) -> int:
@@ -335,7 +325,7 @@ class ModeRouter:
             await self.edn.clear()
             await self.edn.put_many(entries)
             await self.edn.flush()
-            await self._set_backlog(keys=(), full=False)
+            await self._backlog.reset()
             return len(entries)
 
     async def _repair_loop(self) -> None:
@@ -359,30 +349,6 @@ class ModeRouter:
                 if self.needs_repair:
                     self._repair_wakeup.set()
 
-    async def _set_backlog(
-        self, *, add: Iterable[str] = (), keys: Iterable[str] | None = None, full: bool = False
-    ) -> None:
-        if keys is not None:
-            self._backlog = set(keys)
-            self._full_repair = full
-        else:
-            self._backlog.update(add)
-            self._full_repair = self._full_repair or full
-        await self._save_backlog()
-
-    async def _save_backlog(self) -> None:
-        if self.needs_repair:
-            self._level.clear()
-        else:
-            self._level.set()
-        try:
-            await asyncio.to_thread(
-                _write_backlog, self.backlog_path, sorted(self._backlog), self._full_repair
-            )
-        except OSError:
-            # The in-memory backlog still drives repairs; only a restart would lose it.
-            log.warning("could not save the repair backlog to %s", self.backlog_path, exc_info=True)
-
     async def _sqlite_failed(
         self, keys: Iterable[str], exc: Exception, *, full: bool = False
     ) -> None:
@@ -391,16 +357,12 @@ class ModeRouter:
         trace.get_current_span().add_event(
             "garrison.store.repair_queued", {"error.type": type(exc).__qualname__}
         )
-        await self._set_backlog(add=keys, full=full)
+        await self._backlog.add(keys, full=full)
         self._repair_wakeup.set()
 
     async def _repaired_by_write(self, keys: Iterable[str]) -> None:
         # A write that reached both sides levels its keys: SQLite now has EDN's value.
-        if self._backlog:
-            before = len(self._backlog)
-            self._backlog.difference_update(keys)
-            if len(self._backlog) != before:
-                await self._save_backlog()
+        await self._backlog.discard(keys)
 
     # ------------------------------------------------------------------ reads
 
@@ -411,7 +373,7 @@ class ModeRouter:
             return True
         if mode is Mode.SQLITE_ONLY:
             return False
-        return self._full_repair or any(k in self._backlog for k in keys)
+        return self._backlog.full or any(k in self._backlog for k in keys)
 
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key`` from the side the mode reads, or ``default``."""
@@ -438,7 +400,7 @@ class ModeRouter:
         texts = [key_text(k) for k in keys]
         if self._mode is Mode.SQLITE_ONLY:
             return await self.sqlite.get_many(texts)
-        if self._mode is not Mode.SQLITE_FIRST or self._full_repair:
+        if self._mode is not Mode.SQLITE_FIRST or self._backlog.full:
             return await self.edn.get_many(texts)
         from_edn = [t for t in texts if t in self._backlog]
         asked = [t for t in texts if t not in self._backlog]
@@ -486,7 +448,7 @@ class ModeRouter:
         except SQLITE_FAILURES as exc:
             self._note_read_error(exc)
             return edn_keys, set()
-        sqlite_keys -= self._backlog
+        sqlite_keys -= self._backlog.keys
         merged = set(edn_keys) | sqlite_keys
         return sorted(merged), sqlite_keys
 
@@ -596,31 +558,8 @@ class ModeRouter:
                 # Which keys SQLite still holds is unknown here: repair them all.
                 await self._sqlite_failed((), exc, full=True)
             else:
-                await self._set_backlog(keys=(), full=False)
+                await self._backlog.reset()
 
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-def _read_backlog(path: Path) -> tuple[set[str], bool]:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return set(), False
-    try:
-        data = orjson.loads(raw)
-        return set(data["keys"]), bool(data["full"])
-    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise StoreError(
-            f"{path}: the SQLite repair backlog is unreadable ({exc}); delete it and run a "
-            "full repair (switch_mode to edn-only and back) to rebuild it"
-        ) from exc
-
-
-def _write_backlog(path: Path, keys: list[str], full: bool) -> None:
-    if not keys and not full:
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-        return
-    replace_file(path, orjson.dumps({"keys": keys, "full": full}))
