@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison.exceptions import StoreError, ValidationError
-from garrison.stores import EdnFileStore, Mode, ModeRouter, SqliteStore
+from garrison.stores import EdnFileStore, Mode, ModeRouter, SqliteStore, compare_stores
 from garrison.stores._protocol import MISSING, KeyValueStore
 from garrison.stores.edn import Keyword, loads
 
@@ -261,3 +261,30 @@ async def test_a_switch_is_recorded_as_a_span_event(
     event = spans[0].events[0]
     assert event.name == "garrison.store.mode_switch"
     assert dict(event.attributes or {})["to"] == "dual-write"
+
+
+async def test_compare_stores_reports_each_kind_of_difference(sides: Sides) -> None:
+    await sides.edn.put_many([("a/1", 1), ("a/2", [1, 2]), ("a/3", "same")])
+    await sides.sqlite.put_many([("a/2", (1, 2)), ("a/3", "same"), ("b/1", None)])
+    comparison = await compare_stores(sides.edn, sides.sqlite, left_name="edn", right_name="db")
+    assert comparison.only_left == ("a/1",)
+    assert comparison.only_right == ("b/1",)
+    assert comparison.different == ("a/2",)  # a vector is not a list in EDN
+    assert comparison.common == 2
+    assert not comparison.clean
+    assert comparison.mismatched_keys == ("a/1", "a/2", "b/1")
+    assert comparison.summary() == (
+        "1 only in edn (a/1); 1 only in db (b/1); 1 with different values (a/2); "
+        "2 keys on both sides"
+    )
+    assert (await compare_stores(sides.edn, sides.edn)).clean
+
+
+async def test_a_router_that_cannot_read_its_mode_refuses_to_open(tmp_path: Path) -> None:
+    sides = Sides(tmp_path)
+    await sides.edn.open()
+    await sides.sqlite.open()
+    await sides.sqlite.connection.close()
+    with pytest.raises(StoreError, match="cannot read the store mode"):
+        await sides.router.open()
+    await sides.close()

@@ -132,9 +132,16 @@ class ModeRouter:
         """Read the persisted mode and backlog, and start the repair task; return self."""
         if self._opened:
             return self
-        stored = await self.sqlite.get_meta(MODE_META)
+        try:
+            stored = await self.sqlite.get_meta(MODE_META)
+            if stored is None:
+                await self.sqlite.set_meta(MODE_META, str(self.default_mode))
+        except SQLITE_FAILURES as exc:
+            # Without the persisted mode the router cannot know where the data is.
+            raise StoreError(
+                f"cannot read the store mode from {self.sqlite.path}: {_describe(exc)}"
+            ) from exc
         if stored is None:
-            await self.sqlite.set_meta(MODE_META, str(self.default_mode))
             self._mode = self.default_mode
         else:
             try:
