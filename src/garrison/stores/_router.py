@@ -44,6 +44,7 @@ Decisions the issue leaves open, made here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import sqlite3
@@ -245,9 +246,16 @@ class ModeRouter:
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
                 try:
                     history = await self.history()
-                    history.append(switch.to_record())
-                    await self.sqlite.set_meta(HISTORY_META, history)
-                    await self.sqlite.set_meta(MODE_META, str(target))
+                    await self.sqlite.set_meta(HISTORY_META, [*history, switch.to_record()])
+                    try:
+                        await self.sqlite.set_meta(MODE_META, str(target))
+                    except SQLITE_FAILURES:
+                        # Two meta writes are two transactions: take the record
+                        # back (best effort) so history never shows a switch
+                        # that did not happen.
+                        with contextlib.suppress(*SQLITE_FAILURES):
+                            await self.sqlite.set_meta(HISTORY_META, history)
+                        raise
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
                         f"cannot switch from {previous} to {target}: SQLite could not record "
