@@ -10,7 +10,16 @@
 
 from __future__ import annotations
 
+from garrison.components.migrator._component import MigratorComponent
+from garrison.components.migrator._config import AutoMode, MigratorConfig
 from garrison.components.migrator._export import export
+from garrison.components.migrator._messages import (
+    Export,
+    Migrate,
+    MigrationJob,
+    Status,
+    Validate,
+)
 from garrison.components.migrator._migrate import PROGRESS_META, migrate
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
@@ -23,6 +32,15 @@ from garrison.components.migrator._report import ExportSummary, MigrationSummary
 from garrison.components.migrator._validate import validate
 
 __all__ = [
+    # component
+    "MigratorComponent",
+    "MigratorConfig",
+    "AutoMode",
+    "Migrate",
+    "Validate",
+    "Export",
+    "Status",
+    "MigrationJob",
     # engine
     "migrate",
     "validate",

@@ -83,6 +83,8 @@ async def _resume_point(store: SqliteStore | None, identity: dict[str, Any], tot
     record = await store.get_meta(PROGRESS_META)
     if not isinstance(record, dict) or record.get("version") != _RECORD_VERSION:
         return 0
+    if record.get("finished"):
+        return 0  # nothing was interrupted: a full (idempotent) pass
     previous = record.get("plan")
     if previous != identity:
         changed = sorted(

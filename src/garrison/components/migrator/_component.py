@@ -1,0 +1,287 @@
+"""``MigratorComponent``: the migrator inside a runtime, on the ``database`` component's store.
+
+It works on the database component's own :class:`SqliteStore` (so no second
+connection writes the file; the store's write lock orders its transactions
+with the database actor's) and reads the EDN file the database component
+names, unless ``edn_path`` / ``sqlite_path`` say otherwise.
+
+``auto`` (see :class:`MigratorConfig`):
+
+- ``off``: nothing happens until a :class:`Migrate` message;
+- ``background``: right after start a migration (resuming an interrupted
+  one) and, with ``validate = true``, a validation run while the runtime is
+  already ready; progress shows in health and in the migration metrics;
+- ``blocking``: the same, but the component reports its startup unfinished
+  (``startup_complete``) until the migration *and* its validation have
+  succeeded, so the startup probe fails until then. A failed or disagreeing
+  run leaves startup unfinished and health failing, with the reason.
+
+Jobs run as tasks owned by the actor, one at a time; the handlers reply at
+once with a :class:`MigrationJob`, so :class:`Status` answers during a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import structlog
+
+from garrison.components.migrator._config import MigratorConfig
+from garrison.components.migrator._export import export
+from garrison.components.migrator._messages import (
+    Export,
+    Migrate,
+    MigrationJob,
+    Status,
+    Validate,
+)
+from garrison.components.migrator._migrate import migrate
+from garrison.components.migrator._plan import normalize_prefixes
+from garrison.components.migrator._progress import MigrationProgress
+from garrison.components.migrator._report import MigrationSummary, ValidationReport
+from garrison.components.migrator._validate import validate
+from garrison.exceptions import StoreError, ValidationError
+from garrison.runtime import CheckResult, Component, handler
+from garrison.stores import SqliteStore
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Coroutine
+    from pathlib import Path
+
+__all__ = ["MigratorComponent"]
+
+log = structlog.get_logger("garrison.migrator")
+
+
+class MigratorComponent(Component):
+    """Migrates ``memory.edn`` into the database component's SQLite store, on request or at start.
+
+    Messages: :class:`Migrate`, :class:`Validate`, :class:`Export` (each
+    replies with a :class:`MigrationJob`) and :class:`Status`.
+    """
+
+    name = "migrator"
+    depends_on: ClassVar[tuple[str, ...]] = ("database",)
+    critical: ClassVar[bool] = False
+    config_class: ClassVar[type[Any] | None] = MigratorConfig
+    config: MigratorConfig
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._job: MigrationJob | None = None
+        self._last_outcome: dict[str, Any] = {}
+
+    async def on_start(self) -> None:
+        """Start the automatic run for ``auto = "background"`` or ``"blocking"``."""
+        if self.config.auto == "off":
+            return
+        if self.config.auto == "blocking":
+            self.startup_complete = False
+        self._start("migrate", self._auto_run, automatic=True)
+
+    async def on_stop(self) -> None:
+        """Cancel a running job (a migration resumes from its last batch next time)."""
+        job = self._job
+        if job is not None and not job.done:
+            job.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await job.task
+
+    @property
+    def current_job(self) -> MigrationJob | None:
+        """The running job, or the last one (``None`` before the first)."""
+        return self._job
+
+    # -- paths and store -------------------------------------------------------
+
+    def _paths(self) -> tuple[Path | None, Path]:
+        """(own SQLite path or None for the database component's store, EDN path)."""
+        database = self.runtime.component("database")
+        edn_default: Path | None = None
+        resolve = getattr(database.config, "resolve_paths", None)
+        if callable(resolve):
+            _, edn_default = resolve(database.data_dir)
+        edn = self.data_dir / self.config.edn_path if self.config.edn_path else edn_default
+        if edn is None:
+            raise StoreError("the migrator needs edn_path: the database component names none")
+        own = self.data_dir / self.config.sqlite_path if self.config.sqlite_path else None
+        return own, edn
+
+    @contextlib.asynccontextmanager
+    async def _store(self, own: Path | None) -> AsyncIterator[SqliteStore]:
+        if own is not None:
+            async with SqliteStore(own) as store:
+                yield store
+            return
+        shared = getattr(self.runtime.component("database"), "sqlite", None)
+        if not isinstance(shared, SqliteStore):
+            raise StoreError("the database component offers no SQLite store")
+        yield shared
+
+    # -- jobs ------------------------------------------------------------------
+
+    def _start(
+        self,
+        operation: str,
+        work: Callable[[MigrationProgress], Coroutine[Any, Any, Any]],
+        *,
+        automatic: bool = False,
+    ) -> MigrationJob:
+        current = self._job
+        if current is not None and not current.done:
+            raise StoreError(
+                f"the migrator is busy with a {current.operation} "
+                f"({current.progress.phase} {current.progress.done}/{current.progress.total})"
+            )
+        progress = MigrationProgress(operation)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        job = MigrationJob(operation, progress, future, automatic=automatic)
+        self._job = job
+        self.spawn(self._run(job, work), name=f"migrator-{operation}")
+        return job
+
+    async def _run(
+        self, job: MigrationJob, work: Callable[[MigrationProgress], Coroutine[Any, Any, Any]]
+    ) -> None:
+        # Failures are the job's outcome (health, result()), not a crash of the
+        # component: a bad memory.edn must not make the supervisor restart it.
+        try:
+            result = await work(job.progress)
+        except asyncio.CancelledError:
+            job.task.cancel()
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure is the job's reported outcome
+            log.warning("migrator.job_failed", operation=job.operation, error=str(exc))
+            self._last_outcome = {"operation": job.operation, "error": str(exc)}
+            job.task.set_exception(exc)
+            job.task.exception()  # retrieved: the outcome is reported through health
+            return
+        self._last_outcome = {"operation": job.operation, **_outcome(result)}
+        job.task.set_result(result)
+
+    async def _auto_run(
+        self, progress: MigrationProgress
+    ) -> tuple[MigrationSummary, ValidationReport | None]:
+        summary = await self._migrate(progress, Migrate(resume=True))
+        if not summary.ok:
+            shown = ", ".join(summary.conflicts[:5])
+            raise ValidationError(
+                f"{len(summary.conflicts)} keys hold different data in the database and were "
+                f"not overwritten ({shown}); set overwrite = true, or resolve them and restart"
+            )
+        report = await self._validate(progress, Validate()) if self.config.validate else None
+        if report is not None and not report.agree:
+            raise ValidationError(
+                f"after the automatic migration the two sides disagree: "
+                f"{report.comparison.summary()}"
+            )
+        self.startup_complete = True
+        log.info("migrator.auto_done", keys=summary.total, written=summary.written)
+        return summary, report
+
+    async def _migrate(self, progress: MigrationProgress, msg: Migrate) -> MigrationSummary:
+        own, edn = self._paths()
+        config = self.config
+        async with self._store(own) as store:
+            return await migrate(
+                store,
+                edn,
+                prefixes=self._prefixes(msg.prefixes),
+                batch_size=msg.batch_size or config.batch_size,
+                resume=msg.resume,
+                dry_run=msg.dry_run,
+                overwrite=config.overwrite if msg.overwrite is None else msg.overwrite,
+                kinds=config.kind_mapping(),
+                order=msg.order if msg.order is not None else config.order,
+                progress=progress,
+            )
+
+    async def _validate(self, progress: MigrationProgress, msg: Validate) -> ValidationReport:
+        own, edn = self._paths()
+        async with self._store(own) as store:
+            return await validate(
+                store, edn, prefixes=self._prefixes(msg.prefixes), progress=progress
+            )
+
+    def _prefixes(self, given: tuple[str, ...] | None) -> tuple[str, ...]:
+        return normalize_prefixes(given) if given is not None else self.config.key_prefixes()
+
+    # -- messages --------------------------------------------------------------
+
+    @handler
+    async def on_migrate(self, msg: Migrate) -> MigrationJob:
+        """Start a migration (and optionally a validation after it)."""
+
+        async def work(progress: MigrationProgress) -> Any:
+            summary = await self._migrate(progress, msg)
+            if not msg.validate:
+                return summary
+            return summary, await self._validate(progress, Validate(msg.prefixes))
+
+        return self._start("migrate", work)
+
+    @handler
+    async def on_validate(self, msg: Validate) -> MigrationJob:
+        """Start a validation."""
+        return self._start("validate", lambda progress: self._validate(progress, msg))
+
+    @handler
+    async def on_export(self, msg: Export) -> MigrationJob:
+        """Start an export of the database to EDN."""
+
+        async def work(progress: MigrationProgress) -> Any:
+            own, edn = self._paths()
+            target = self.data_dir / msg.path if msg.path else edn
+            async with self._store(own) as store:
+                return await export(store, target, progress=progress)
+
+        return self._start("export", work)
+
+    @handler
+    async def on_status(self, msg: Status) -> dict[str, Any]:
+        """The running or last job's progress and the last outcome."""
+        return self.status()
+
+    def status(self) -> dict[str, Any]:
+        """What :class:`Status` replies (plain data)."""
+        job = self._job
+        return {
+            "auto": self.config.auto,
+            "running": job is not None and not job.done,
+            "progress": job.progress.as_dict() if job is not None else None,
+            "last": dict(self._last_outcome),
+            "startup_complete": self.startup_complete,
+        }
+
+    async def check_health(self) -> CheckResult:
+        """Passing with the progress while idle or running; failing after a failed automatic run."""
+        job = self._job
+        observed: dict[str, Any] = {}
+        if job is not None:
+            observed = {f"migration_{k}": v for k, v in job.progress.as_dict().items()}
+        error = self._last_outcome.get("error")
+        if error is not None:
+            if job is not None and job.automatic:
+                message = f"automatic {job.operation} failed: {error}"
+                return CheckResult.failing(message, **observed)
+            return CheckResult.warning(
+                f"last {self._last_outcome['operation']} failed: {error}", **observed
+            )
+        if self._last_outcome.get("conflicts") or self._last_outcome.get("agree") is False:
+            return CheckResult.warning("the last run left differences; see the status", **observed)
+        return CheckResult.passing(**observed)
+
+
+def _outcome(result: Any) -> dict[str, Any]:
+    parts = result if isinstance(result, tuple) else (result,)
+    outcome: dict[str, Any] = {}
+    for part in parts:
+        if isinstance(part, MigrationSummary):
+            outcome.update(keys=part.total, written=part.written, conflicts=len(part.conflicts))
+        elif isinstance(part, ValidationReport):
+            outcome.update(agree=part.agree, different=len(part.comparison.mismatched_keys))
+        elif part is not None:
+            outcome.update(part.as_dict())
+    return outcome

@@ -1,0 +1,162 @@
+"""MigratorComponent in a real runtime on the database component's store."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from garrison import open_runtime
+from garrison.components.migrator import (
+    Export,
+    Migrate,
+    MigrationJob,
+    MigrationSummary,
+    MigratorComponent,
+    Status,
+    Validate,
+    ValidationReport,
+)
+from garrison.exceptions import EdnSyntaxError, StoreError
+from garrison.stores.edn import Keyword, loads
+
+from .conftest import MEMORY_EDN, write_sessions
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from garrison import Runtime
+
+
+@contextlib.asynccontextmanager
+async def migrator_runtime(data_dir: Path, **migrator: Any) -> AsyncIterator[Runtime]:
+    """database (sqlite-only, its EDN file is memory.edn in data_dir) + migrator."""
+    config = {
+        "runtime": {"data_dir": str(data_dir), "stop_timeout": 10.0},
+        "components": {"database": {"mode": "sqlite-only"}, "migrator": migrator},
+    }
+    async with open_runtime(config, environ={}) as rt:
+        yield rt
+
+
+def _job(rt: Runtime) -> MigrationJob | None:
+    migrator = rt.component("migrator")
+    assert isinstance(migrator, MigratorComponent)
+    return migrator.current_job
+
+
+async def test_migrate_validate_export_by_message(tmp_path: Path) -> None:
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path) as rt:
+        migrator = rt.ref("migrator")
+
+        job = await migrator.ask(Migrate(prefixes=("session", "presence"), validate=True))
+        assert isinstance(job, MigrationJob)
+        summary, report = await job.result()
+
+        assert isinstance(summary, MigrationSummary)
+        assert summary.written == 2
+        assert isinstance(report, ValidationReport)
+        assert report.agree
+        # The data is in the database component's store, readable through its facade.
+        assert (await rt.store.get("presence/s-1"))[Keyword("online?")] is True
+
+        everything = await (await migrator.ask(Migrate())).result()
+        assert everything.written == 9
+        assert everything.unchanged == 2
+        assert (await (await migrator.ask(Validate())).result()).agree
+
+        exported = await (await migrator.ask(Export(path="rollback.edn"))).result()
+        assert exported.keys == 11
+        assert loads((tmp_path / "rollback.edn").read_text("utf-8")).keys() == (
+            loads(MEMORY_EDN).keys()
+        )
+        status = await migrator.ask(Status())
+        assert status["running"] is False
+        assert status["last"]["operation"] == "export"
+        assert status["progress"]["phase"] == "done"
+
+
+async def test_a_failed_job_is_reported_not_a_crash(tmp_path: Path) -> None:
+    # Not the database component's own EDN file: that one must parse for it to start.
+    (tmp_path / "legacy.edn").write_text("{:session/a [1 2}", encoding="utf-8")
+    async with migrator_runtime(tmp_path, edn_path="legacy.edn") as rt:
+        job = await rt.ref("migrator").ask(Migrate())
+
+        with pytest.raises(EdnSyntaxError, match=r"legacy\.edn:1:17"):
+            await job.result()
+
+        report = await rt.health("ready")
+        migrator_health = report.check("migrator")
+        assert migrator_health.status == "warn"
+        assert "last migrate failed" in migrator_health.output
+        assert rt.state("migrator") == "running"
+
+
+async def test_one_job_at_a_time_and_status_answers_while_it_runs(tmp_path: Path) -> None:
+    write_sessions(tmp_path / "memory.edn", 5_000)
+    async with migrator_runtime(tmp_path) as rt:
+        migrator = rt.ref("migrator")
+        job = await migrator.ask(Migrate(batch_size=50))
+
+        with pytest.raises(StoreError, match="busy with a migrate"):
+            await migrator.ask(Validate())
+        status = await migrator.ask(Status())
+        assert status["running"] is True
+        assert status["progress"]["operation"] == "migrate"
+
+        summary = await job.result()
+        assert summary.written == 5_000
+
+
+async def test_auto_background_is_ready_at_once_and_shows_progress_in_health(
+    tmp_path: Path,
+) -> None:
+    write_sessions(tmp_path / "memory.edn", 5_000)
+    async with migrator_runtime(tmp_path, auto="background", batch_size=50) as rt:
+        ready = await rt.health("ready")
+        assert ready.status != "fail"
+        assert (await rt.health("startup")).status == "pass"
+        observed = (await rt.health("ready")).check("migrator").observed
+        assert observed["migration_operation"] == "migrate"
+
+        job = _job(rt)  # the automatic job
+        assert job is not None
+        summary, report = await job.result()
+
+        assert summary.written == 5_000
+        assert report.agree
+        health = (await rt.health("ready")).check("migrator")
+        assert health.status == "pass"
+        assert job.progress.phase == "done"
+
+
+async def test_auto_blocking_holds_startup_until_migrated_and_validated(tmp_path: Path) -> None:
+    write_sessions(tmp_path / "memory.edn", 5_000)
+    async with migrator_runtime(tmp_path, auto="blocking", batch_size=50) as rt:
+        assert (await rt.health("startup")).status == "fail"
+        job = _job(rt)
+        assert job is not None
+        await job.result()
+
+        assert (await rt.health("startup")).status == "pass"
+        assert await rt.store.count() == 5_000
+
+
+async def test_auto_blocking_with_conflicts_never_completes_startup(tmp_path: Path) -> None:
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path) as rt:
+        await rt.store.put("project/p1", "different")
+    async with migrator_runtime(tmp_path, auto="blocking") as rt:
+        job = _job(rt)
+        assert job is not None
+        with pytest.raises(Exception, match="hold different data"):
+            await job.result()
+
+        assert (await rt.health("startup")).status == "fail"
+        health = (await rt.health("ready")).check("migrator")
+        assert health.status == "fail"
+        assert "automatic migrate failed" in health.output
+        assert await rt.store.get("project/p1") == "different"
