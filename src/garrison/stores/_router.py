@@ -44,7 +44,6 @@ Decisions the issue leaves open, made here:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import sqlite3
@@ -246,16 +245,11 @@ class ModeRouter:
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
                 try:
                     history = await self.history()
-                    await self.sqlite.set_meta(HISTORY_META, [*history, switch.to_record()])
-                    try:
-                        await self.sqlite.set_meta(MODE_META, str(target))
-                    except SQLITE_FAILURES:
-                        # Two meta writes are two transactions: take the record
-                        # back (best effort) so history never shows a switch
-                        # that did not happen.
-                        with contextlib.suppress(*SQLITE_FAILURES):
-                            await self.sqlite.set_meta(HISTORY_META, history)
-                        raise
+                    # One transaction: the record of a switch never exists
+                    # without the switch, nor the switch without its record.
+                    await self.sqlite.set_meta_many(
+                        {HISTORY_META: [*history, switch.to_record()], MODE_META: str(target)}
+                    )
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
                         f"cannot switch from {previous} to {target}: SQLite could not record "
