@@ -186,3 +186,15 @@ async def test_a_second_runtime_on_the_same_database_refuses_to_start(tmp_path: 
         assert await rt.store.get("a/1") == 1
     async with database_runtime(tmp_path) as rt:  # released at stop
         assert await rt.store.get("a/1") == 1
+
+
+async def test_a_ping_slower_than_the_health_timeout_fails_health(tmp_path: Path) -> None:
+    # One microsecond: no thread round trip can answer in time.
+    async with database_runtime(tmp_path, health_timeout=1e-6) as rt:
+        result = await _database(rt).check_health()
+        assert result.status is HealthStatus.FAIL
+        assert "did not answer SELECT 1 within" in result.output
+        assert "ping_ms" not in result.observed
+        # A slow answer is not a broken connection: nothing restarts.
+        await rt.store.put("a/1", 1)
+        assert rt.statistics()["database"].restarts == 0
