@@ -8,7 +8,7 @@
     mode = "sqlite-only"           # only for a database that has no mode yet
     synchronous = "NORMAL"
     cache_size = 10000             # entries; 0 turns the read cache off
-    batch_limit = 512              # most operations one transaction or query carries
+    batch_limit = 512              # most messages one transaction or read query groups
     flush_quiet_period = 0.1       # EDN writer debounce (seconds)
     flush_max_delay = 1.0          # ... and the longest an EDN write waits for disk
     watch_buffer = 1000            # changes buffered per watcher before it loses them
@@ -49,8 +49,9 @@ class DatabaseConfig:
     ``cache_size``
         Entries in the LRU read cache; ``0`` disables it.
     ``batch_limit``
-        The most operations one transaction (writes) or one query (reads)
-        carries; each turn of the actor takes what is queued, up to this.
+        The most messages one write transaction or one read query groups
+        (a single ``put_many`` of many items is one message); each turn of
+        the actor takes what is queued and cuts it into groups of at most this.
     ``flush_quiet_period`` / ``flush_max_delay``
         The EDN writer's debounce and the longest a write waits for the file.
     ``watch_buffer``
