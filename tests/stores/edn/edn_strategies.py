@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
@@ -49,6 +50,13 @@ scalars: st.SearchStrategy[Any] = st.one_of(
 
 
 def _freeze(value: Any) -> Any:
+    """The hashable twin of a generated value, for map keys and set elements.
+
+    NaN becomes 0.5 there: Python keeps two NaN objects apart in a set while
+    EDN (and Clojure, whose boxed NaN equals itself) sees one repeated element.
+    """
+    if isinstance(value, float) and math.isnan(value):
+        return 0.5
     if isinstance(value, list):
         return Vector(_freeze(v) for v in value)
     if isinstance(value, tuple):

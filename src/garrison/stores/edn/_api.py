@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
-from garrison.stores.edn._reader import iter_text_values, syntax_error
+from garrison.stores.edn._atoms import syntax_error
+from garrison.stores.edn._reader import iter_text_values
 from garrison.stores.edn._writer import encode, encode_key
 
 if TYPE_CHECKING:

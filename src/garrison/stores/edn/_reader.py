@@ -20,28 +20,26 @@ Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
 from __future__ import annotations
 
 import re
-import uuid
-from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
-from fractions import Fraction
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnDepthError, EdnSyntaxError
-from garrison.stores.edn._types import (
-    CHAR_NAMES,
-    BigInt,
-    Char,
-    FrozenMap,
-    Keyword,
-    Symbol,
-    Tagged,
-    Vector,
+from garrison.stores.edn._atoms import (
+    apply_tag,
+    check_named,
+    long_int,
+    read_char,
+    read_number,
+    syntax_error,
+    unescape,
+    where,
 )
+from garrison.stores.edn._types import FrozenMap, Keyword, Symbol, Tagged, Vector
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["iter_text_values", "parse_inst", "syntax_error"]
+__all__ = ["iter_text_values"]
 
 # Characters that end a token (EDN whitespace, commas, delimiters, and the
 # macro characters Clojure's reader stops at).
@@ -94,211 +92,8 @@ _MASTER: Final = re.compile(
 _MAP, _VEC, _LIST, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9, 10
 _CLOSERS: Final = {_VEC: "]", _LIST: ")", _MAP: "}", _SET: "}", _NSMAP: "}"}
 _KIND_NAMES: Final = {_VEC: "vector", _LIST: "list", _MAP: "map", _SET: "set", _NSMAP: "map"}
-_LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 _CONSTANTS: Final[dict[str, Any]] = {"nil": None, "true": True, "false": False}
 _SYMBOLIC_VALUES: Final = {"Inf": float("inf"), "-Inf": float("-inf"), "NaN": float("nan")}
-
-# A string body whose escapes are all EDN's (Clojure's reader): \t \r \n \b \f \\ \"
-# \uXXXX and octal up to \377 (three digits at most, as Clojure reads them).
-_VALID_ESCAPES: Final = re.compile(
-    r'(?:[^\\]++|\\(?:[tnrbf"\\]|u[0-9a-fA-F]{4}|[0-3][0-7]{0,2}|[4-7][0-7]?(?![0-7])))*+',
-    re.DOTALL,
-)
-_ESCAPE: Final = re.compile(r"\\(?:[tnrbf\"\\]|u[0-9a-fA-F]{4}|[0-7]{1,3}|.?)", re.DOTALL)
-_SURROGATE: Final = re.compile("[\ud800-\udfff]")
-# Numbers other than plain ints and floats, in the order Clojure's reader tries them.
-_NUMBER_FORMS: Final = re.compile(
-    r"(?P<sign>[+-]?)(?:"
-    r"(?P<int>0|[1-9][0-9]*)(?P<int_n>N)?"
-    r"|0[xX](?P<hex>[0-9A-Fa-f]+)(?P<hex_n>N)?"
-    r"|0(?P<octal>[0-7]+)(?P<octal_n>N)?"
-    r"|(?P<radix>[1-9][0-9]?)[rR](?P<digits>[0-9A-Za-z]+)(?P<radix_n>N)?"
-    r"|(?P<bad_octal>0[0-9]+)"
-    r"|(?P<numerator>[0-9]+)/(?P<denominator>[0-9]+)"
-    r"|(?P<float>[0-9]+(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)(?P<decimal>M)?"
-    r")"
-)
-# Clojure's own symbol pattern (LispReader/EdnReader ``symbolPat``), for strict mode.
-_CLOJURE_SYMBOL: Final = re.compile(r":?([^0-9/].*/)?(/|[^0-9/][^/]*)", re.DOTALL)
-_INST: Final = re.compile(
-    r"([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})"
-    r"(?:[Tt]([0-9]{2})(?::([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?)?)?)?)?"
-    r"(?:([Zz])|([+-])([0-9]{2}):([0-9]{2}))?"
-)
-
-
-def _where(text: str, pos: int) -> dict[str, Any]:
-    pos = max(0, min(pos, len(text)))
-    line = text.count("\n", 0, pos) + 1
-    line_start = text.rfind("\n", 0, pos) + 1
-    excerpt = text[max(line_start, pos - 20) : pos + 20].split("\n", 1)[0].rstrip("\r")
-    return {"line": line, "column": pos - line_start + 1, "excerpt": excerpt}
-
-
-def syntax_error(text: str, pos: int, message: str) -> EdnSyntaxError:
-    """An :class:`EdnSyntaxError` for ``pos`` in ``text`` (1-based line and column, excerpt)."""
-    return EdnSyntaxError(message, **_where(text, pos))
-
-
-def _unescape(body: str, text: str, pos: int) -> str:
-    """Decode the escapes of a string body that holds at least one backslash."""
-    if _VALID_ESCAPES.fullmatch(body) is None:
-        raise _bad_escape(body, text, pos)
-    # EDN's escapes are a subset of Python's, so the C codec decodes them;
-    # backslashreplace carries the non-Latin-1 text through it unchanged.
-    out = body.encode("latin-1", "backslashreplace").decode("unicode_escape")
-    if "\\u" in body and _SURROGATE.search(out):
-        # \uD83D\uDE00 is one code point written as a UTF-16 pair; lone halves stay.
-        out = out.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-    return out
-
-
-def _bad_escape(body: str, text: str, pos: int) -> EdnSyntaxError:
-    for m in _ESCAPE.finditer(body):
-        escape = m.group()
-        if escape[1:2] in set("01234567") and int(escape[1:], 8) > 0o377:
-            return syntax_error(text, pos + m.start(), "octal escape out of range")
-        if escape[1:2] == "u" and len(escape) != 6:
-            return syntax_error(text, pos + m.start(), "\\u needs four hex digits")
-        if len(escape) < 2 or escape[1] not in 'tnrbf"\\u01234567':
-            return syntax_error(text, pos + m.start(), f"unsupported escape {escape}")
-    return syntax_error(text, pos, "invalid escape")
-
-
-def _read_char(token: str, text: str, pos: int) -> Char:
-    if len(token) == 1:
-        return Char(token)
-    named = CHAR_NAMES.get(token)
-    if named is not None:
-        return Char(named)
-    if token[0] == "u" and len(token) == 5:
-        try:
-            return Char(chr(int(token[1:], 16)))
-        except ValueError:
-            pass
-    if token[0] == "o" and 2 <= len(token) <= 4:
-        try:
-            code = int(token[1:], 8)
-        except ValueError:
-            code = -1
-        if 0 <= code <= 0o377:
-            return Char(chr(code))
-    raise syntax_error(text, pos, f"unsupported character \\{token}")
-
-
-def _long_int(digits: str) -> int:
-    """``int(digits)`` for decimal integers past Python's ``int(str)`` digit limit.
-
-    Decimal parses any length, and its conversion to int is arithmetic.
-    """
-    return int(Decimal(digits))
-
-
-def _read_number(token: str, text: str, pos: int) -> Any:
-    try:
-        return _read_number_form(token, text, pos)
-    except EdnSyntaxError:
-        raise
-    except ValueError:
-        # int(str) refuses more than 4300 digits: big N integers and ratios.
-        m = _NUMBER_FORMS.fullmatch(token)
-        if m is None or (m["int"] is None and m["numerator"] is None):
-            raise syntax_error(text, pos, f"invalid number {token[:40]}") from None
-        if m["int"] is not None:
-            value = _long_int(m["sign"] + m["int"])
-            return BigInt(value) if m["int_n"] else value
-        ratio = Fraction(_long_int(m["sign"] + m["numerator"]), _long_int(m["denominator"]))
-        return ratio if ratio.denominator != 1 else BigInt(ratio.numerator)
-
-
-def _read_number_form(token: str, text: str, pos: int) -> Any:
-    m = _NUMBER_FORMS.fullmatch(token)
-    if m is None or m["bad_octal"] is not None:
-        raise syntax_error(text, pos, f"invalid number {token}")
-    sign = -1 if m["sign"] == "-" else 1
-    if m["float"] is not None:
-        if m["decimal"]:
-            return Decimal(m["sign"] + m["float"])
-        return float(m["sign"] + m["float"])
-    if m["numerator"] is not None:
-        denominator = int(m["denominator"])
-        if denominator == 0:
-            raise syntax_error(text, pos, f"ratio with zero denominator {token}")
-        ratio = Fraction(sign * int(m["numerator"]), denominator)
-        if ratio.denominator != 1:
-            return ratio
-        # Clojure's reader turns a whole ratio (6/1, 0/5) into an integer.
-        whole = ratio.numerator
-        return whole if _LONG_MIN <= whole <= _LONG_MAX else BigInt(whole)
-    for digits, base, big in (("int", 10, "int_n"), ("hex", 16, "hex_n"), ("octal", 8, "octal_n")):
-        if m[digits] is not None:
-            value = sign * int(m[digits], base)
-            return BigInt(value) if m[big] else value
-    radix = int(m["radix"])
-    try:
-        if not 2 <= radix <= 36:
-            raise ValueError(radix)
-        value = sign * int(m["digits"], radix)
-    except ValueError:
-        raise syntax_error(text, pos, f"invalid number {token}") from None
-    return BigInt(value) if m["radix_n"] else value
-
-
-def parse_inst(value: str) -> datetime | None:
-    """Parse the text of an ``#inst`` as Clojure does; ``None`` when it is not one.
-
-    Partial forms (``"2024"``, ``"2024-05-01T10:00"``) mean the start of that
-    period, like ``clojure.instant``. A missing offset means UTC.
-    """
-    m = _INST.fullmatch(value)
-    if m is None:
-        return None
-    year, month, day, hour, minute, second, fraction, _zulu, sign, off_h, off_m = m.groups()
-    if fraction is not None and len(fraction) > 6:
-        return None
-    micro = int(fraction.ljust(6, "0")) if fraction else 0
-    if sign is None:
-        tz: timezone = UTC
-    else:
-        offset = timedelta(hours=int(off_h), minutes=int(off_m))
-        if offset >= timedelta(hours=24):
-            return None
-        tz = timezone(-offset if sign == "-" else offset) if offset else UTC
-    try:
-        return datetime(
-            int(year),
-            int(month or 1),
-            int(day or 1),
-            int(hour or 0),
-            int(minute or 0),
-            int(second or 0),
-            micro,
-            tzinfo=tz,
-        )
-    except ValueError:
-        return None
-
-
-def _apply_tag(tag: str, value: Any, text: str, pos: int) -> Any:
-    if tag == "inst":
-        if type(value) is not str:
-            raise syntax_error(text, pos, "#inst needs a string")
-        when = parse_inst(value)
-        if when is not None:
-            return when
-        fine = _INST.fullmatch(value)
-        if fine is not None and fine.group(7) is not None and len(fine.group(7)) > 6:
-            # Nanosecond timestamps: keep the text rather than round it.
-            return Tagged(tag, value)
-        raise syntax_error(text, pos, f"invalid #inst {value!r}")
-    if tag == "uuid":
-        if type(value) is not str:
-            raise syntax_error(text, pos, "#uuid needs a string")
-        try:
-            return uuid.UUID(value)
-        except ValueError:
-            raise syntax_error(text, pos, f"invalid #uuid {value!r}") from None
-    return Tagged(tag, value)
 
 
 def _freeze(value: Any) -> Any:
@@ -315,20 +110,6 @@ def _freeze(value: Any) -> Any:
     return value
 
 
-def _check_named(text: str, body: str, pos: int, *, keyword: bool, strict: bool) -> None:
-    what = "keyword" if keyword else "symbol"
-    if not body or (keyword and body.startswith(":")):
-        if keyword and body.startswith(":"):
-            raise syntax_error(text, pos, f"auto-resolved keyword ::{body[1:]} is not EDN")
-        raise syntax_error(text, pos, f"empty {what}")
-    if strict:
-        full = (":" if keyword else "") + body
-        m = _CLOJURE_SYMBOL.fullmatch(full)
-        ns = m.group(1) if m else None
-        if m is None or (ns is not None and ns.endswith(":/")) or m.group(2).endswith(":"):
-            raise syntax_error(text, pos, f"invalid {what} {full} (strict mode)")
-
-
 def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, strict: bool) -> Any:
     """Close a collection: ``items`` holds its elements (alternating keys and values for maps)."""
     if kind == _VEC:
@@ -343,7 +124,7 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
                 result = frozenset(_freeze(v) for v in items)
             except RecursionError:
                 raise EdnDepthError(
-                    "set element nested too deeply to be made hashable", **_where(text, start)
+                    "set element nested too deeply to be made hashable", **where(text, start)
                 ) from None
         if Tagged in map(type, result):
             # A tagged element keeps its hashable twin (Vector, FrozenMap) inside.
@@ -371,7 +152,7 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
             result = {_freeze(k): v for k, v in zip(it, it, strict=True)}
         except RecursionError:
             raise EdnDepthError(
-                "map key nested too deeply to be made hashable", **_where(text, start)
+                "map key nested too deeply to be made hashable", **where(text, start)
             ) from None
     if Tagged in map(type, result):
         it = iter(items)
@@ -406,17 +187,17 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             body = m[2]
             value = keywords.get(body)
             if value is None:
-                _check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
+                check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
                 value = keywords[body] = Keyword(body)
         elif group == 1:  # string
             value = m[1]
             if "\\" in value:
-                value = _unescape(value, text, m.start(1))
+                value = unescape(value, text, m.start(1))
         elif group == 3:  # int
             try:
                 value = int(m[3])
             except ValueError:  # over Python's 4300-digit limit for int(str)
-                value = _long_int(m[3])
+                value = long_int(m[3])
         elif group == 10:  # closer
             closer = m[10]
             if closers.get(kind) != closer:
@@ -448,7 +229,7 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             body = m[5]
             value = symbols.get(body, symbols)
             if value is symbols:
-                _check_named(text, body, m.start(5), keyword=False, strict=strict)
+                check_named(text, body, m.start(5), keyword=False, strict=strict)
                 value = symbols[body] = Symbol(body)
         elif group == 4:  # float
             value = float(m[4])
@@ -456,7 +237,7 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             try:
                 value = fromisoformat(m[11])
             except ValueError:
-                value = _apply_tag("inst", m[11], text, m.start())
+                value = apply_tag("inst", m[11], text, m.start())
         elif group == 13:  # #:ns{
             namespace = m[13]
             if not namespace or namespace.startswith(":"):
@@ -476,9 +257,9 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             kind, start, extra = _DISCARDED, m.start(12), ""
             continue
         elif group == 16:  # character
-            value = _read_char(m[16], text, m.start(16) - 1)
+            value = read_char(m[16], text, m.start(16) - 1)
         elif group == 17:  # other numbers
-            value = _read_number(m[17], text, m.start(17))
+            value = read_number(m[17], text, m.start(17))
         elif group == 14:  # ##Inf ##-Inf ##NaN
             value = _SYMBOLIC_VALUES.get(m[14])
             if value is None:
@@ -496,7 +277,7 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 kind, start, items, extra = stack.pop()
                 append = items.append
                 break
-            value = _apply_tag(extra, value, text, start)
+            value = apply_tag(extra, value, text, start)
             kind, start, items, extra = stack.pop()
             append = items.append
         else:
@@ -519,7 +300,7 @@ def _mismatched(text: str, pos: int, closer: str, kind: int, start: int) -> EdnS
         return syntax_error(text, pos, f"unmatched delimiter {closer}")
     if kind >= _TAGGED:
         return syntax_error(text, pos, "a tag or #_ needs a form to apply to")
-    opened = _where(text, start)["line"]
+    opened = where(text, start)["line"]
     what = _KIND_NAMES[kind]
     return syntax_error(text, pos, f"{what} opened at line {opened} closed by {closer}")
 
