@@ -3,7 +3,7 @@
 ::
 
     garrison migrate --edn PATH --db PATH [--prefix P]... [--batch-size N] [--resume]
-                     [--dry-run] [--overwrite]
+                     [--dry-run] [--overwrite] [--validate]
     garrison validate --edn PATH --db PATH [--prefix P]...
     garrison export --db PATH --edn PATH
 
@@ -46,6 +46,8 @@ from garrison.stores import SqliteStore
 if TYPE_CHECKING:
     import argparse
     from collections.abc import AsyncIterator, Callable, Coroutine
+
+    from garrison.components.migrator._report import ValidationReport
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
@@ -96,6 +98,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     migrate_parser.add_argument(
         "--overwrite", action="store_true", help="replace keys the database holds differently"
+    )
+    migrate_parser.add_argument(
+        "--validate",
+        action="store_true",
+        help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
     )
     migrate_parser.set_defaults(func=run_migrate)
     validate_parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -183,6 +190,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         reporter = _reporter(args)
+        report: ValidationReport | None = None
         options: dict[str, Any] = {
             "prefixes": prefixes,
             "batch_size": batch_size,
@@ -205,9 +213,18 @@ def run_migrate(args: argparse.Namespace) -> int:
             else:
                 async with _owner_lock(db, needed=not args.dry_run), SqliteStore(db) as store:
                     summary = await migrate(store, edn, **options)
+                    if args.validate and not args.dry_run:
+                        report = await validate(
+                            store, edn, prefixes=prefixes, source=options["source"],
+                            listener=reporter,
+                        )  # fmt: skip
         finally:
             reporter.close()
         _print(summary, args.json)
+        if report is not None:
+            _print(report, args.json)
+            if not report.agree:
+                return EXIT_DIFFERENT
         return EXIT_OK if summary.ok else EXIT_DIFFERENT
 
     return _guarded("migrate", args, body)

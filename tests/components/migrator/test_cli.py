@@ -39,7 +39,9 @@ def test_migrate_then_validate_then_export(
 ) -> None:
     db = tmp_path / "garrison.db"
 
-    status = main(["migrate", "--edn", str(memory_edn), "--db", str(db), "--batch-size", "4"])
+    status = main(
+        ["migrate", "--edn", str(memory_edn), "--db", str(db), "--batch-size", "4", "--validate"]
+    )
 
     out, err = capsys.readouterr()
     assert status == 0
@@ -49,6 +51,7 @@ def test_migrate_then_validate_then_export(
     assert "skipped: none" in out
     assert "keywords Clojure cannot read back (migrated as read): 1\n  embed-token/5fe3" in out
     assert "event=migrator.progress operation=migrate phase=migrate done=11 total=11" in err
+    assert "\nAGREE: " in out  # --validate reports after the summary
 
     assert main(["validate", "--edn", str(memory_edn), "--db", str(db)]) == 0
     assert capsys.readouterr().out.startswith("AGREE")

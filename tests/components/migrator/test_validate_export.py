@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison.components.migrator import export, migrate, validate
+from garrison.components.migrator._source import read_source
 from garrison.exceptions import StoreError
 from garrison.stores._compare import same_value
 from garrison.stores.edn import Keyword, loads
@@ -97,3 +98,27 @@ async def test_export_into_a_folder_is_refused_and_leaves_nothing(
     with pytest.raises(StoreError, match="it is a folder"):
         await export(store, tmp_path)
     assert not [p.name for p in tmp_path.iterdir() if "garrison-tmp" in p.name]  # noqa: ASYNC240
+
+
+async def test_validate_reuses_a_parse_only_while_the_file_is_unchanged(
+    store: SqliteStore, memory_edn: Path
+) -> None:
+    source = read_source(memory_edn)
+    await migrate(store, memory_edn, source=source)
+    assert (await validate(store, memory_edn, source=source)).agree
+
+    changed = MEMORY_EDN.replace(":cache/k1 nil", ":cache/k1 1")
+    memory_edn.write_text(changed, encoding="utf-8")  # noqa: ASYNC240 - a tiny test fixture file
+
+    report = await validate(store, memory_edn, source=source)
+    assert report.comparison.different == ("cache/k1",)
+
+
+async def test_a_byte_order_mark_is_skipped(store: SqliteStore, tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    path.write_bytes(b"\xef\xbb\xbf" + MEMORY_EDN.encode())
+
+    summary = await migrate(store, path)
+
+    assert summary.written == 11
+    assert (await validate(store, path)).agree

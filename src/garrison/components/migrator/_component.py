@@ -41,6 +41,7 @@ from garrison.components.migrator._migrate import migrate
 from garrison.components.migrator._plan import normalize_prefixes
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary, ValidationReport
+from garrison.components.migrator._source import SourceFile, read_source
 from garrison.components.migrator._validate import validate
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
@@ -164,14 +165,18 @@ class MigratorComponent(Component):
     async def _auto_run(
         self, progress: MigrationProgress
     ) -> tuple[MigrationSummary, ValidationReport | None]:
-        summary = await self._migrate(progress, Migrate(resume=True))
+        _, edn = self._paths()
+        source = await asyncio.to_thread(read_source, edn, prefixes=self._prefixes(None))
+        summary = await self._migrate(progress, Migrate(resume=True), source)
         if not summary.ok:
             shown = ", ".join(summary.conflicts[:5])
             raise ValidationError(
                 f"{len(summary.conflicts)} keys hold different data in the database and were "
                 f"not overwritten ({shown}); set overwrite = true, or resolve them and restart"
             )
-        report = await self._validate(progress, Validate()) if self.config.validate else None
+        report = None
+        if self.config.validate:
+            report = await self._validate(progress, Validate(), source)
         if report is not None and not report.agree:
             raise ValidationError(
                 f"after the automatic migration the two sides disagree: "
@@ -181,7 +186,9 @@ class MigratorComponent(Component):
         log.info("migrator.auto_done", keys=summary.total, written=summary.written)
         return summary, report
 
-    async def _migrate(self, progress: MigrationProgress, msg: Migrate) -> MigrationSummary:
+    async def _migrate(
+        self, progress: MigrationProgress, msg: Migrate, source: SourceFile | None = None
+    ) -> MigrationSummary:
         own, edn = self._paths()
         config = self.config
         async with self._store(own) as store:
@@ -196,13 +203,16 @@ class MigratorComponent(Component):
                 kinds=config.kind_mapping(),
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
+                source=source,
             )
 
-    async def _validate(self, progress: MigrationProgress, msg: Validate) -> ValidationReport:
+    async def _validate(
+        self, progress: MigrationProgress, msg: Validate, source: SourceFile | None = None
+    ) -> ValidationReport:
         own, edn = self._paths()
         async with self._store(own) as store:
             return await validate(
-                store, edn, prefixes=self._prefixes(msg.prefixes), progress=progress
+                store, edn, prefixes=self._prefixes(msg.prefixes), progress=progress, source=source
             )
 
     def _prefixes(self, given: tuple[str, ...] | None) -> tuple[str, ...]:

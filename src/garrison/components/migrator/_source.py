@@ -1,11 +1,11 @@
 """Reading ``memory.edn`` for a migration: every entry parsed before anything is written.
 
 :func:`read_source` parses the file's top-level map *entry by entry*: the
-outer ``{`` and ``}`` are blanked (replaced by spaces, so every line and
-column stays where it was) and the codec's :func:`iter_values` yields the
-keys and values in turn. No map of the whole file is built by the codec and
-no second copy of the data exists at any time; only the entries under the
-requested prefixes are kept. A file whose shape the fast path cannot
+outer ``{`` and ``}`` are blanked in the file's bytes (replaced by spaces, so
+every line and column stays where it was) and the codec's
+:func:`iter_values` yields the keys and values in turn. The text is decoded
+once and no map of the whole file is built by the codec; only the entries
+under the requested prefixes are kept. A file whose shape the fast path cannot
 recognise (a comment after the map, a ``#:ns{}`` map at the top) is read with
 ``loads`` instead, with the same result.
 
@@ -32,13 +32,14 @@ from garrison.stores._keys import StringKey, key_text
 from garrison.stores.edn import Keyword, dumps, iter_values, loads
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from os import PathLike
 
 __all__ = ["SourceFile", "absolute_path", "clojure_readable_keyword", "read_source"]
 
-_OPEN: Final = re.compile(r"(?:[\s,]++|;[^\n]*+)*+\{")
-_TRAILING: Final = " \t\r\n\f\v,"
+_OPEN: Final = re.compile(rb"(?:[\s,]++|;[^\n]*+)*+\{")
+_TRAILING: Final = b" \t\r\n\f\v,"
+_BOM: Final = b"\xef\xbb\xbf"
 _TOKEN_END: Final = r'(?=[\s,()\[\]{}"\\;]|\Z)'  # noqa: S105 - a regex, not a password
 # Keyword bodies that strict mode might reject: a part starting with a digit
 # after "/", a trailing ":" or "/", ":/" (see clojure_readable_keyword, which
@@ -66,6 +67,14 @@ class SourceFile:
     total_keys: int
     lenient_keys: list[str] = field(default_factory=list)
     duplicate_keys: list[str] = field(default_factory=list)
+    prefixes: tuple[str, ...] = ()
+
+    def still_current(self) -> bool:
+        """Whether the file still holds exactly the bytes that were read (blocking)."""
+        try:
+            return hashlib.sha256(Path(self.path).read_bytes()).hexdigest() == self.sha256
+        except OSError:
+            return False
 
 
 def clojure_readable_keyword(text: str) -> bool:
@@ -88,46 +97,52 @@ def _located(exc: EdnSyntaxError, path: Path) -> EdnSyntaxError:
     return located
 
 
-def _decode(raw: bytes, path: Path) -> str:
+def _decode(raw: bytes | bytearray, path: Path) -> str:
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise EdnSyntaxError(
             f"invalid UTF-8 ({exc.reason})", line=line, column=column, source=str(path)
         ) from exc
-    # A byte order mark becomes a space: same columns, and EDN skips it.
-    return " " + text[1:] if text.startswith("\ufeff") else text
 
 
-def _pairs(text: str, path: Path) -> Any:
-    """Yield (key, value) of the top-level map of ``text``, one entry at a time."""
-    opening = _OPEN.match(text)
-    end = len(text.rstrip(_TRAILING)) - 1
-    if opening is None or end < opening.end() or text[end] != "}":
-        # Not the plain shape: let loads read it (and report what is wrong).
-        whole = loads(text)
-        if not isinstance(whole, dict):
-            raise EdnSyntaxError(
-                f"the top level is {type(whole).__name__}, not a map", line=1, column=1
-            )
-        yield from whole.items()
+def _blank_braces(raw: bytearray) -> bool:
+    """Turn the outer ``{`` and ``}`` of a plain top-level map into spaces, in place.
+
+    Done on the bytes, before decoding, so the text exists once (a 25 MB file
+    with one emoji is a 100 MB ``str``). False when the file does not have that
+    shape (a comment after the map, ``#:ns{}``, not a map): then nothing changed.
+    """
+    opening = _OPEN.match(raw)
+    end = len(raw.rstrip(_TRAILING)) - 1
+    if opening is None or end < opening.end() or raw[end] != ord("}"):
+        return False
+    raw[opening.end() - 1] = raw[end] = ord(" ")
+    return True
+
+
+def _whole_map(text: str) -> Any:
+    whole = loads(text)
+    if not isinstance(whole, dict):
+        raise EdnSyntaxError(
+            f"the top level is {type(whole).__name__}, not a map", line=1, column=1
+        )
+    return whole.items()
+
+
+def _entries(text: str, blanked: bool) -> Iterator[tuple[Any, Any]]:
+    """Yield (key, value) of the top-level map, one entry at a time."""
+    if not blanked:
+        yield from _whole_map(text)
         return
-    brace = opening.end() - 1
-    inner = text[:brace] + " " + text[brace + 1 : end] + " " + text[end + 1 :]
-    values = iter_values(inner)
+    values = iter_values(text)
     missing = object()
     for key in values:
         value = next(values, missing)
         if value is missing:
-            line = text.count("\n", 0, end) + 1
-            column = end - (text.rfind("\n", 0, end) + 1) + 1
-            raise EdnSyntaxError(
-                "map literal must contain an even number of forms (a key has no value)",
-                line=line,
-                column=column,
-            )
+            raise EdnSyntaxError("a map key has no value", line=1, column=1)
         yield key, value
 
 
@@ -135,23 +150,27 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
     """Parse the whole file at ``path`` (blocking: run it in a worker thread).
 
     ``lenient=False`` skips the search for lenient-only keywords (validation
-    does not report them). Raises :class:`EdnSyntaxError` naming the file, line and column when the
-    file is not one EDN map, :class:`StoreLoadError` when it cannot be read.
+    does not report them). Raises :class:`EdnSyntaxError` naming the file,
+    line and column when the file is not one EDN map, :class:`StoreLoadError`
+    when it cannot be read.
     """
     try:
-        raw = path.read_bytes()
+        raw = bytearray(path.read_bytes())
     except OSError as exc:
         raise StoreLoadError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     digest = hashlib.sha256(raw).hexdigest()
-    text = _decode(raw, path)
     size = len(raw)
+    if raw.startswith(_BOM):
+        del raw[: len(_BOM)]  # editors add it; it is not EDN whitespace
+    blanked = _blank_braces(raw)
+    text = _decode(raw, path)
     del raw
     wanted = tuple(prefixes)
     entries: dict[str, Any] = {}
     duplicates: list[str] = []
     total = 0
     try:
-        for key, value in _pairs(text, path):
+        for key, value in _entries(text, blanked):
             if type(key) is Keyword:
                 name = key.text
             else:
@@ -163,11 +182,17 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
                 duplicates.append(name)
             entries[name] = value
     except EdnSyntaxError as exc:
-        # The blanked braces can shift what the reader blames (an unclosed
-        # vector rather than the brace that closed it too early): read the
-        # original text once more so the error is exactly the codec's.
+        if not blanked:
+            raise _located(exc, path) from exc.__cause__
+        # With the braces blanked the reader may blame the wrong place (an
+        # unclosed vector rather than the brace that closed it too early):
+        # read the original file once more so the error is exactly the codec's.
+        del text, entries
+        original = path.read_bytes()
         try:
-            loads(text)
+            _whole_map(
+                _decode(original[len(_BOM) :] if original.startswith(_BOM) else original, path)
+            )
         except EdnSyntaxError as exact:
             raise _located(exact, path) from exact.__cause__
         raise _located(exc, path) from exc.__cause__
@@ -180,6 +205,7 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
         total_keys=total,
         lenient_keys=lenient_keys,
         duplicate_keys=sorted(set(duplicates)),
+        prefixes=wanted,
     )
 
 

@@ -70,6 +70,9 @@ async def validate(
 ) -> ValidationReport:
     """Compare every key under ``prefixes`` (every key when empty) of the file and the store.
 
+    ``source`` is the file as :func:`read_source` read it for the migration
+    just made; it is used only when the file still has the same SHA-256 (and
+    the same prefixes), which proves a new parse would give the same values.
     Raises :class:`EdnSyntaxError` (file, line, column) when the file does
     not parse. The store may change while a validation runs; validate with
     writes paused (or in a mode that writes both sides) when it must be exact.
@@ -80,6 +83,12 @@ async def validate(
     started = time.perf_counter()
     with _tracer.start_as_current_span("migrator.validate") as span:
         span.set_attribute("garrison.migration.source", str(path))
+        if source is not None and (
+            source.path != str(path)
+            or source.prefixes != tuple(prefixes)
+            or not await asyncio.to_thread(source.still_current)
+        ):
+            source = None  # another file, other prefixes, or changed since: read it again
         if source is None:
             state.set_phase("read")
             notify(state)
