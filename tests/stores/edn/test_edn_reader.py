@@ -12,7 +12,7 @@ from fractions import Fraction
 import pytest
 
 from garrison import edn
-from garrison.exceptions import EdnSyntaxError
+from garrison.exceptions import EdnDepthError, EdnSyntaxError
 from garrison.stores.edn import (
     BigInt,
     Char,
@@ -318,3 +318,18 @@ def test_negative_zero_offset_means_utc() -> None:
     value = loads('#inst "2020-02-29T23:59:59.999-00:00"')
     assert value.tzinfo is UTC
     assert loads('#inst "2020-02-29T23:59:59-05:00"').tzinfo == timezone(-timedelta(hours=5))
+
+
+def test_a_map_key_nested_too_deep_to_hash_is_a_depth_error() -> None:
+    depth = 5000
+    with pytest.raises(EdnDepthError) as info:
+        loads("{" + "[" * depth + "]" * depth + " 1}")
+    assert (info.value.line, info.value.column) == (1, 1)
+
+
+def test_integers_past_pythons_digit_limit_read_and_write_back() -> None:
+    digits = "7" * 5000
+    assert loads(digits) == int(digits[:4000]) * 10**1000 + int(digits[4000:])
+    assert type(loads(digits + "N")) is BigInt
+    assert edn.dumps(loads(digits + "N")) == digits + "N"
+    assert loads(f"1/{digits}") == Fraction(1, loads(digits))

@@ -189,3 +189,11 @@ def test_dump_writes_to_a_file() -> None:
     out = io.StringIO()
     dump({K("a"): [1]}, out)
     assert out.getvalue() == "{:a [1]}"
+
+
+def test_strict_and_lenient_calls_do_not_share_what_they_accepted() -> None:
+    odd = {K("embed-token/5fe3"): 1}
+    assert dumps(odd) == "{:embed-token/5fe3 1}"
+    with pytest.raises(EdnEncodeError, match="strict"):
+        dumps(odd, strict=True)
+    assert dumps_entry(K("embed-token/5fe3"), 1) == ":embed-token/5fe3 1"
