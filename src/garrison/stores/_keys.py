@@ -52,7 +52,8 @@ def key_text(key: Any) -> str:
     if isinstance(key, Keyword):
         return key.text
     raw = str(key) if isinstance(key, StringKey) else key
-    return EDN_KEY_PREFIX + dumps(raw)
+    # Sorted, so a map or set used as a key has exactly one text.
+    return EDN_KEY_PREFIX + dumps(raw, sort_keys=True)
 
 
 def edn_key(text: str) -> Any:
