@@ -8,17 +8,17 @@ open a per-message handler span with :meth:`Envelope.handler_span`.
 from __future__ import annotations
 
 import contextlib
+from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from garrison.runtime._tracing import tracer, tracing_active
+from garrison.runtime._tracing import keep_parent, tracer, tracing_active
 
 if TYPE_CHECKING:
     import asyncio
-    from contextlib import AbstractContextManager
 
     from opentelemetry.trace import Span, SpanContext
 
@@ -27,6 +27,8 @@ __all__ = ["ASK_CHAIN", "Envelope"]
 # Identities of the actors whose handlers are, in this logical call chain,
 # waiting on the current code. An ask to any of them could never complete.
 ASK_CHAIN: ContextVar[tuple[int, ...]] = ContextVar("garrison_ask_chain", default=())
+# Handed out while no SDK is installed; nullcontext is reentrant, so one will do.
+_NO_TRACING: AbstractContextManager[None] = contextlib.nullcontext()
 
 
 class Envelope:
@@ -96,30 +98,41 @@ class Envelope:
         trace with a link to the sender's span. Use it as ``with
         envelope.handler_span(name): ...``; the span records an exception
         raised inside it.
+
+        When the asker's span is not sampled, no span is made (garrison's rule
+        for its own spans, see :mod:`garrison.runtime._tracing`): the asker's
+        span becomes current for the block, so nested spans skip too, and the
+        block receives a non-recording span of it.
         """
         if not tracing_active():
-            return contextlib.nullcontext()
-        message_type = type(self.message)
-        if self.future is not None:
-            parent = self.context if self.context is not None else Context()
+            return _NO_TRACING
+        future = self.future
+        if future is not None:
+            sender = self.sender_span
+            if sender is not None and not sender.trace_flags.sampled:
+                # Checked before the name and attributes are built: at a 1%
+                # sampling ratio this is nearly every ask in a sampled-out trace.
+                return keep_parent(sender)
+            context = self.context
+            parent = context if context is not None else Context()
             links = None
             kind = "ask"
         else:
             parent = Context()
-            links = [trace.Link(self.sender_span)] if self.sender_span is not None else None
+            sender = self.sender_span
+            links = [trace.Link(sender)] if sender is not None else None
             kind = "tell"
-        # Returned directly (not wrapped in a generator): one context-manager
-        # layer less per traced message.
-        return tracer().start_as_current_span(
+        message_type = type(self.message)
+        return tracer().start_current_unchecked(
             f"{actor} handle {message_type.__name__}",
-            context=parent,
-            kind=trace.SpanKind.CONSUMER,
-            links=links,
-            attributes={
+            parent,
+            trace.SpanKind.CONSUMER,
+            {
                 "garrison.actor": actor,
                 "garrison.message.type": message_type.__qualname__,
                 "garrison.message.kind": kind,
             },
+            links,
         )
 
     def __repr__(self) -> str:

@@ -6,23 +6,53 @@ asks :func:`tracing_active`, which is one attribute read: until an application
 installs a real tracer provider, no context is captured and no span is made.
 The check runs on every message, so a provider installed later is picked up at
 once.
+
+garrison's rule for its own spans
+---------------------------------
+When the parent of one of garrison's internal spans (an ask's handler span, a
+database batch span, a store span, a lifecycle span) is valid but *not
+sampled*, garrison makes no span at all: the unsampled parent simply stays
+current, so code nested inside sees the same parent and skips too. Under the
+SDK's default ``ParentBased`` samplers (``parentbased_always_on``,
+``parentbased_traceidratio``, ...) that is exactly the decision the SDK would
+reach, minus the ~10 µs the SDK spends building a non-recording span and the
+context-manager layers around it. A sampler configured to sample children of
+unsampled parents (``ParentBased(local_parent_not_sampled=ALWAYS_ON)``) gets
+no garrison spans under unsampled parents; a root span (no valid parent) is
+always left to the sampler. Application spans are never affected: the rule
+lives in garrison's tracer wrapper (:func:`tracer`), not in the provider.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Final
 
 import opentelemetry.trace as _trace_api
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanKind, Status, StatusCode
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from contextvars import Token
+    from types import TracebackType
+
     from opentelemetry.context import Context
-    from opentelemetry.trace import SpanContext, Tracer
+    from opentelemetry.trace import Link, Span, SpanContext, Tracer
+    from opentelemetry.util.types import Attributes
 
-__all__ = ["_trace_api", "capture_sender", "tracer", "tracing_active"]
+__all__ = [
+    "GarrisonTracer",
+    "_trace_api",
+    "capture_sender",
+    "is_unsampled",
+    "keep_parent",
+    "tracer",
+    "tracing_active",
+]
 
-_TRACER_NAME = "garrison.runtime"
+_TRACER_NAME: Final = "garrison.runtime"
 
 
 def tracing_active() -> bool:
@@ -34,10 +64,184 @@ def tracing_active() -> bool:
     return provider is not None and not isinstance(provider, trace.NoOpTracerProvider)
 
 
-_cached: tuple[object, Tracer] | None = None
+def is_unsampled(span_context: SpanContext) -> bool:
+    """True for a valid span context whose trace is not sampled (garrison skips its child spans)."""
+    return span_context.is_valid and not span_context.trace_flags.sampled
 
 
-def tracer() -> Tracer:
+class _CurrentSpan(AbstractContextManager["Span"]):
+    """Start a span on enter, make it current, record an exception, end it on exit.
+
+    What the SDK's ``start_as_current_span`` does, without its two generator
+    context managers (``_agnosticcontextmanager`` around ``use_span``), which
+    cost about a third of an unsampled span.
+    """
+
+    __slots__ = (
+        "_attributes",
+        "_context",
+        "_kind",
+        "_links",
+        "_name",
+        "_span",
+        "_token",
+        "_tracer",
+    )
+
+    def __init__(
+        self,
+        tracer: Tracer,
+        name: str,
+        *,
+        context: Context | None,
+        kind: SpanKind,
+        attributes: Attributes,
+        links: Sequence[Link] | None,
+    ) -> None:
+        self._tracer = tracer
+        self._name = name
+        self._context = context
+        self._kind = kind
+        self._attributes = attributes
+        self._links = links
+        self._span: Span = INVALID_SPAN
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> Span:
+        span = self._tracer.start_span(
+            self._name, self._context, self._kind, self._attributes, self._links
+        )
+        self._span = span
+        self._token = otel_context.attach(trace.set_span_in_context(span))
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        span = self._span
+        try:
+            if self._token is not None:
+                otel_context.detach(self._token)
+            # As the API's use_span: only an Exception is a failure (not a
+            # cancellation), and an explicitly set status is not overwritten
+            # by the SDK.
+            if isinstance(exc, Exception) and span.is_recording():
+                span.record_exception(exc)
+                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            span.end()
+
+
+class _KeepParent(AbstractContextManager["Span"]):
+    """No span: the unsampled parent is (made) current for the block instead."""
+
+    __slots__ = ("_attach", "_span", "_token")
+
+    def __init__(self, parent: SpanContext, attach: bool) -> None:
+        # A fresh non-recording span rather than the parent's own object: the
+        # parent may be a recording span (a RECORD_ONLY sampler decision), and
+        # what the block does to "its" span must not land on the parent.
+        self._span: Span = NonRecordingSpan(parent)
+        self._attach = attach
+        self._token: Token[Context] | None = None
+
+    def __enter__(self) -> Span:
+        if self._attach:
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._token is not None:
+            otel_context.detach(self._token)
+
+
+def keep_parent(parent: SpanContext, *, attach: bool = True) -> AbstractContextManager[Span]:
+    """The context manager used in place of a span under an unsampled ``parent``.
+
+    With ``attach`` (the parent came from a captured context, not the current
+    one) the parent is made current for the block, so nested code sees it and
+    skips its spans too. The block receives a non-recording span of ``parent``.
+    """
+    return _KeepParent(parent, attach)
+
+
+class GarrisonTracer:
+    """The tracer garrison makes its own spans with: the provider's, plus the rule above.
+
+    Same call shape as the API's ``Tracer`` for what garrison uses:
+    ``start_as_current_span`` (a context manager yielding the span) and
+    ``start_span``. Under a valid, unsampled parent neither asks the SDK.
+    """
+
+    __slots__ = ("_tracer",)
+
+    def __init__(self, tracer: Tracer) -> None:
+        self._tracer = tracer
+
+    def start_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+    ) -> Span:
+        """A new span, or a non-recording span of the parent when that is unsampled."""
+        parent = trace.get_current_span(context).get_span_context()
+        if is_unsampled(parent):
+            return NonRecordingSpan(parent)
+        return self._tracer.start_span(name, context, kind, attributes, links)
+
+    def start_as_current_span(
+        self,
+        name: str,
+        context: Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+    ) -> AbstractContextManager[Span]:
+        """A span current for a ``with`` block; records an exception raised inside it.
+
+        Under an unsampled parent no span is made: the parent stays (or, for
+        an explicit ``context``, becomes) current for the block.
+        """
+        parent = trace.get_current_span(context).get_span_context()
+        if is_unsampled(parent):
+            return _KeepParent(parent, context is not None)
+        return _CurrentSpan(
+            self._tracer, name, context=context, kind=kind, attributes=attributes, links=links
+        )
+
+    def start_current_unchecked(
+        self,
+        name: str,
+        context: Context | None,
+        kind: SpanKind,
+        attributes: Attributes,
+        links: Sequence[Link] | None,
+    ) -> AbstractContextManager[Span]:
+        """:meth:`start_as_current_span` for a caller that has applied the rule itself.
+
+        The handler span knows its parent from the envelope (or that it has
+        none), so checking the context again would be wasted work per message.
+        """
+        return _CurrentSpan(
+            self._tracer, name, context=context, kind=kind, attributes=attributes, links=links
+        )
+
+
+_cached: tuple[object, GarrisonTracer] | None = None
+
+
+def tracer() -> GarrisonTracer:
     """The runtime's tracer from the current global provider.
 
     Cached per provider: an SDK provider builds a new Tracer (and scope) on
@@ -48,7 +252,7 @@ def tracer() -> Tracer:
     cached = _cached
     if cached is not None and cached[0] is provider:
         return cached[1]
-    result = trace.get_tracer(_TRACER_NAME)
+    result = GarrisonTracer(trace.get_tracer(_TRACER_NAME))
     _cached = (provider, result)
     return result
 

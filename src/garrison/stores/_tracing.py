@@ -31,6 +31,13 @@ Library code only uses the OpenTelemetry API. When no SDK tracer provider is
 installed the helper costs two function calls and a type check: it returns a
 shared no-op context manager instead of building attributes and a span,
 because the database benchmark holds the store to raw sqlite3 throughput.
+The same no-op is returned under a valid but unsampled current span
+(garrison's rule for its own spans, see :mod:`garrison.runtime._tracing`): with
+a 1% parent-based sampler nearly every operation runs in a sampled-out trace,
+and asking the SDK for a non-recording span there would cost ~10 µs per
+operation for the decision a ``ParentBased`` sampler makes anyway. The
+attributes are still passed when the span is started (not set afterwards),
+because the conventions mark them as inputs to the sampling decision.
 """
 
 from __future__ import annotations
@@ -203,8 +210,10 @@ def store_span(
     batch operation (recorded only when greater than one).
 
     The ``with`` block receives the span, so a caller may add attributes such
-    as ``db.response.returned_rows``; when tracing is off it receives the
-    non-recording invalid span, on which every call is a no-op.
+    as ``db.response.returned_rows``; when tracing is off, or when the current
+    span is valid but not sampled (then no span is made at all and the
+    unsampled parent stays current), it receives the non-recording invalid
+    span, on which every call is a no-op.
 
     >>> with store_span(DB_SYSTEM_SQLITE, "get", "entries", query="SELECT 1") as span:
     ...     span.is_recording()
@@ -212,6 +221,12 @@ def store_span(
     """
     provider = _recording_provider()
     if provider is None:
+        return _NO_SPAN
+    parent = trace.get_current_span().get_span_context()
+    if parent.is_valid and not parent.trace_flags.sampled:
+        # garrison's rule for its own spans (garrison.runtime._tracing): under
+        # an unsampled parent no span is made and the parent stays current,
+        # which is what a ParentBased sampler would decide, ~10 us cheaper.
         return _NO_SPAN
     attributes: dict[str, AttributeValue] = {
         "db.system.name": system,
