@@ -143,3 +143,13 @@ async def test_a_dropped_watcher_unsubscribes(runtime: Runtime) -> None:
     async with with_block:
         assert (await store.statistics()).watchers == 1
     assert (await store.statistics()).watchers == 0
+
+
+async def test_concurrent_readers_of_a_hot_key_count_as_hits(runtime: Runtime) -> None:
+    store = runtime.store
+    await store.put("hot/1", "value")
+    assert await store.get("hot/1") == "value"  # one miss fills the cache
+    results = await asyncio.gather(*(store.get("hot/1") for _ in range(20)))
+    assert results == ["value"] * 20
+    stats = await store.statistics()
+    assert (stats.cache_hits, stats.cache_misses) == (20, 1)

@@ -464,17 +464,23 @@ class DatabaseComponent(Component):
             return
         values: dict[str, Any] = {}
         misses: list[str] = []
-        wanted = dict.fromkeys(t for _, texts in accepted for t in texts)
         if cache.enabled:
+            # Counted per requested key, so many readers of one hot key count as hits.
             uncached = ReadCache.UNCACHED
-            for text in wanted:
-                value = cache.lookup(text)
-                if value is uncached:
-                    misses.append(text)
-                else:
-                    values[text] = value
+            missed: set[str] = set()
+            for _, texts in accepted:
+                for text in texts:
+                    if text in values:
+                        cache.hits += 1
+                    elif text in missed:
+                        cache.misses += 1
+                    elif (value := cache.lookup(text)) is uncached:
+                        misses.append(text)
+                        missed.add(text)
+                    else:
+                        values[text] = value
         else:
-            misses = list(wanted)
+            misses = list(dict.fromkeys(t for _, texts in accepted for t in texts))
         if misses:
             try:
                 if len(misses) == 1:
