@@ -43,28 +43,21 @@ import asyncio
 import contextlib
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Final, cast
-
-from opentelemetry import trace
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
+from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
 from garrison.components.database._messages import (
     Backup,
     Count,
-    Delete,
-    DeleteMany,
     Find,
     Flush,
-    Get,
     GetAsOf,
-    GetMany,
     GetStatistics,
     History,
-    Put,
-    PutMany,
     Restore,
     Scan,
     SetMode,
@@ -72,20 +65,16 @@ from garrison.components.database._messages import (
 )
 from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
-from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.exceptions import StoreError
 from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
-from garrison.runtime._tracing import tracer, tracing_active
+from garrison.runtime._tracing import tracing_active
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch
-from garrison.stores._protocol import MISSING
-from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
-
-    from opentelemetry.trace import Span
+    from collections.abc import Iterator
 
     from garrison.runtime._envelope import Envelope
     from garrison.stores._edn_file import EdnFileStore
@@ -94,18 +83,6 @@ if TYPE_CHECKING:
     from garrison.stores._sqlite_types import Change
 
 __all__ = ["DatabaseComponent"]
-
-_PUT: Final = "put"
-_DELETE: Final = "delete"
-_READ: Final = "read"
-_GROUPED: Final[dict[type, str]] = {
-    Put: _PUT,
-    PutMany: _PUT,
-    Delete: _DELETE,
-    DeleteMany: _DELETE,
-    Get: _READ,
-    GetMany: _READ,
-}
 
 
 def _text(key: Any) -> str:
@@ -134,11 +111,7 @@ class DatabaseComponent(Component):
         self._cache = ReadCache(0)
         self._feed = ChangeFeed(1)
         self._broken: BaseException | None = None
-        self._write_batches = 0
-        self._read_batches = 0
-        self._batched_writes = 0
-        self._batched_reads = 0
-        self._largest_batch = 0
+        self._groups: GroupRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -149,6 +122,7 @@ class DatabaseComponent(Component):
         self._feed = ChangeFeed(settings.watch_buffer)
         self._stack = await open_stack(settings, self.data_dir)
         self._router = self._stack.router
+        self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
 
     async def on_stop(self) -> None:
         """End the feeds, stop the router, flush the EDN file a last time, close SQLite.
@@ -176,6 +150,12 @@ class DatabaseComponent(Component):
         return self._router
 
     @property
+    def _group_runner(self) -> GroupRunner:
+        if self._groups is None:
+            raise StoreError(f"the {self.name!r} component is not running")
+        return self._groups
+
+    @property
     def sqlite(self) -> SqliteStore:
         """The SQLite store (owned by this actor: do not use it from other tasks)."""
         return self.router.sqlite
@@ -188,6 +168,7 @@ class DatabaseComponent(Component):
     def statistics(self) -> DatabaseStatistics:
         """A snapshot of the cache, batching, feed and store counters."""
         router = self.router
+        groups = self._group_runner
         stats = router.statistics()
         edn = router.edn
         error = edn.last_flush_error
@@ -199,11 +180,11 @@ class DatabaseComponent(Component):
             cache_hits=cache.hits,
             cache_misses=cache.misses,
             cache_hit_ratio=cache.hit_ratio,
-            write_batches=self._write_batches,
-            read_batches=self._read_batches,
-            batched_writes=self._batched_writes,
-            batched_reads=self._batched_reads,
-            largest_batch=self._largest_batch,
+            write_batches=groups.write_batches,
+            read_batches=groups.read_batches,
+            batched_writes=groups.batched_writes,
+            batched_reads=groups.batched_reads,
+            largest_batch=groups.largest_batch,
             watchers=self._feed.watchers,
             changes_published=self._feed.published,
             watch_overflows=self._feed.overflows,
@@ -286,7 +267,7 @@ class DatabaseComponent(Component):
     @classmethod
     def accepts(cls, message_type: type) -> bool:
         """Grouped operations have no ``@handler``; every message of this package is accepted."""
-        return message_type in _GROUPED or super().accepts(message_type)
+        return message_type in GROUPED or super().accepts(message_type)
 
     async def receive_batch(self, batch: list[Envelope]) -> None:
         """Cut ``batch`` into groups (see the module docstring) and run them in order."""
@@ -295,23 +276,19 @@ class DatabaseComponent(Component):
         index = 0
         while index < count and self._broken is None:
             envelope = batch[index]
-            kind = _GROUPED.get(type(envelope.message))
+            kind = GROUPED.get(type(envelope.message))
             if kind is None:
                 await self._handle_one(envelope)
                 index += 1
             else:
                 end = index + 1
                 while end < count and end - index < limit:
-                    if _GROUPED.get(type(batch[end].message)) is not kind:
+                    if GROUPED.get(type(batch[end].message)) is not kind:
                         break
                     end += 1
                 group = batch[index:end] if end - index < count else batch
                 index = end
-                self._largest_batch = max(self._largest_batch, len(group))
-                if tracing_active():
-                    await self._traced_group(kind, group)
-                else:
-                    await self._run_group(kind, group)
+                await self._group_runner.run(kind, group)
         if self._broken is not None:
             # We crashed: let the cancellation land here, before the loop takes
             # more from the mailbox, so queued messages wait for the restarted
@@ -321,188 +298,12 @@ class DatabaseComponent(Component):
             for envelope in batch[index:]:
                 envelope.fail(self._broken_error())
 
-    async def _run_group(self, kind: str, group: list[Envelope]) -> None:
-        if kind == _PUT:
-            await self._put_group(group)
-        elif kind == _READ:
-            await self._read_group(group)
-        else:
-            await self._delete_group(group)
-
-    async def _traced_group(self, kind: str, group: list[Envelope]) -> None:
-        with contextlib.ExitStack() as stack:
-            spans = [stack.enter_context(e.handler_span(self.name)) for e in group]
-            first = spans[0]
-            parent = trace.set_span_in_context(first) if first is not None else None
-            links = [trace.Link(s.get_span_context()) for s in spans[1:] if s is not None]
-            with tracer().start_as_current_span(
-                f"{self.name} {kind} batch",
-                context=parent,
-                links=links,
-                attributes={"garrison.batch.size": len(group), "garrison.batch.kind": kind},
-            ):
-                await self._run_group(kind, group)
-            for envelope, span in zip(group, spans, strict=True):
-                if span is not None and envelope.failed:
-                    _mark_failed(span, envelope)
-
-    def _group_failed(self, envelopes: Sequence[Envelope], exc: Exception) -> None:
-        """A store operation for ``envelopes`` failed: none was committed or read."""
-        if is_fatal(exc):
-            self._break(exc)
-            error: BaseException = self._broken_error()
-            error.__cause__ = exc
-        else:
-            error = exc
-        for envelope in envelopes:
-            envelope.fail(error)
-
-    # -- puts
-
-    async def _put_group(self, group: list[Envelope]) -> None:
-        router = self.router
-        check_values = router.mode.writes_edn
-        accepted: list[tuple[Envelope, list[tuple[str, Any]]]] = []
-        for envelope in group:
-            message = envelope.message
-            try:
-                if type(message) is Put:
-                    pairs = [(_text(message.key), message.value)]
-                else:
-                    pairs = [(_text(k), v) for k, v in cast("PutMany", message).items]
-                if check_values:
-                    for _, value in pairs:
-                        encode_value(value)
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
-            accepted.append((envelope, pairs))
-        if not accepted:
-            return
-        items = [pair for _, pairs in accepted for pair in pairs]
-        try:
-            await router.put_many(items)
-        except EdnEncodeError:
-            # sqlite-only: nothing was written (values are encoded before BEGIN).
-            accepted = _drop_unencodable(accepted)
-            items = [pair for _, pairs in accepted for pair in pairs]
-            if not items:
-                return
-            try:
-                await router.put_many(items)
-            except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-                self._group_failed([e for e, _ in accepted], exc)
-                return
-        except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-            self._group_failed([e for e, _ in accepted], exc)
-            return
-        self._write_batches += 1
-        self._batched_writes += len(accepted)
-        self._cache.invalidate(key for key, _ in items)
-        self._feed.publish((key, "put", value) for key, value in items)
-        for envelope, _ in accepted:
-            envelope.reply(None)
-
-    # -- deletes
-
-    async def _delete_group(self, group: list[Envelope]) -> None:
-        router = self.router
-        accepted: list[tuple[Envelope, list[str]]] = []
-        for envelope in group:
-            message = envelope.message
-            try:
-                if type(message) is Delete:
-                    texts = [_text(message.key)]
-                else:
-                    texts = list(dict.fromkeys(_text(k) for k in cast("DeleteMany", message).keys))
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
-            accepted.append((envelope, texts))
-        if not accepted:
-            return
-        every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
-        try:
-            existing = await router.get_many(every) if every else {}
-            if every:
-                await router.delete_many(every)
-        except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-            self._group_failed([e for e, _ in accepted], exc)
-            return
-        self._write_batches += 1
-        self._batched_writes += len(accepted)
-        self._cache.invalidate(every)
-        self._feed.publish((key, "delete", MISSING) for key in every if key in existing)
-        removed: set[str] = set()
-        for envelope, texts in accepted:
-            # Within a group, a key existed for the first delete that names it only.
-            gone = [t for t in texts if t in existing and t not in removed]
-            removed.update(gone)
-            if type(envelope.message) is Delete:
-                envelope.reply(bool(gone))
-            else:
-                envelope.reply(len(gone))
-
-    # -- point reads
-
-    async def _read_group(self, group: list[Envelope]) -> None:
-        router = self.router
-        cache = self._cache
-        accepted: list[tuple[Envelope, list[str]]] = []
-        for envelope in group:
-            message = envelope.message
-            try:
-                if type(message) is Get:
-                    texts = [_text(message.key)]
-                else:
-                    texts = [_text(k) for k in cast("GetMany", message).keys]
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
-            accepted.append((envelope, texts))
-        if not accepted:
-            return
-        values: dict[str, Any] = {}
-        misses: list[str] = []
-        if cache.enabled:
-            # Counted per requested key, so many readers of one hot key count as hits.
-            uncached = ReadCache.UNCACHED
-            missed: set[str] = set()
-            for _, texts in accepted:
-                for text in texts:
-                    if text in values:
-                        cache.hits += 1
-                    elif text in missed:
-                        cache.misses += 1
-                    elif (value := cache.lookup(text)) is uncached:
-                        misses.append(text)
-                        missed.add(text)
-                    else:
-                        values[text] = value
-        else:
-            misses = list(dict.fromkeys(t for _, texts in accepted for t in texts))
-        if misses:
-            try:
-                if len(misses) == 1:
-                    value = await router.get(misses[0], MISSING)
-                    found = {} if value is MISSING else {misses[0]: value}
-                else:
-                    found = await router.get_many(misses)
-            except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-                self._group_failed([e for e, _ in accepted], exc)
-                return
-            for text in misses:
-                values[text] = found.get(text, MISSING)
-            cache.store_found(misses, found)
-            self._read_batches += 1
-        self._batched_reads += len(accepted)
-        for envelope, texts in accepted:
-            message = envelope.message
-            if type(message) is Get:
-                value = values[texts[0]]
-                envelope.reply(message.default if value is MISSING else value)
-            else:
-                envelope.reply({t: values[t] for t in texts if values[t] is not MISSING})
+    def _fatal(self, exc: Exception) -> BaseException:
+        """A group hit a storage failure: crash, and tell its callers why."""
+        self._break(exc)
+        error = self._broken_error()
+        error.__cause__ = exc
+        return error
 
     # ------------------------------------------------------------------ one by one
 
@@ -511,9 +312,9 @@ class DatabaseComponent(Component):
         message = envelope.message
         fn = type(self).find_handler(type(message))
         if fn is None:
-            kind = next((k for t, k in _GROUPED.items() if isinstance(message, t)), None)
+            kind = next((k for t, k in GROUPED.items() if isinstance(message, t)), None)
             if kind is not None:  # a subclass of a grouped message: a group of one
-                await self._run_group(kind, [envelope])
+                await self._group_runner.run(kind, [envelope])
                 return
             envelope.fail(StoreError(f"the database cannot handle {type(message).__qualname__}"))
             return
@@ -528,7 +329,7 @@ class DatabaseComponent(Component):
                     self._break(exc)
                 envelope.fail(exc)
                 if span is not None:
-                    _mark_failed(span, envelope)
+                    mark_failed(span, envelope)
             else:
                 envelope.reply(result)
 
@@ -619,32 +420,6 @@ class DatabaseComponent(Component):
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
         return self._feed.subscribe(message.prefix, message.buffer)
-
-
-def _drop_unencodable(
-    accepted: list[tuple[Envelope, list[tuple[str, Any]]]],
-) -> list[tuple[Envelope, list[tuple[str, Any]]]]:
-    """Fail the callers whose values cannot be stored; return the others."""
-    kept: list[tuple[Envelope, list[tuple[str, Any]]]] = []
-    for envelope, pairs in accepted:
-        try:
-            for _, value in pairs:
-                encode_value(value)
-        except Exception as exc:  # noqa: BLE001 - a bad value fails its own caller only
-            envelope.fail(exc)
-            continue
-        kept.append((envelope, pairs))
-    return kept
-
-
-def _mark_failed(span: Span, envelope: Envelope) -> None:
-    future = envelope.future
-    if future is not None and future.done() and not future.cancelled():
-        exc = future.exception()
-        if exc is not None:
-            span.record_exception(exc)
-            span.set_attribute("error.type", type(exc).__qualname__)
-    span.set_status(trace.Status(trace.StatusCode.ERROR))
 
 
 @contextlib.contextmanager

@@ -1,0 +1,299 @@
+"""Running one group of grouped messages: puts, deletes or point reads, in one store call.
+
+:class:`DatabaseComponent` cuts each mailbox drain into groups (see its module
+docstring) and hands each to :meth:`GroupRunner.run`, which answers every
+envelope of the group: a put after its transaction committed, a read with its
+value, a caller whose key or value is unusable with its own error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from opentelemetry import trace
+
+from garrison.components.database._cache import ReadCache
+from garrison.components.database._faults import is_fatal
+from garrison.components.database._messages import (
+    Delete,
+    DeleteMany,
+    Get,
+    GetMany,
+    Put,
+    PutMany,
+)
+from garrison.exceptions import EdnEncodeError
+from garrison.runtime._tracing import tracer, tracing_active
+from garrison.stores._keys import key_text
+from garrison.stores._protocol import MISSING
+from garrison.stores._values import encode_value
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from opentelemetry.trace import Span
+
+    from garrison.components.database._feed import ChangeFeed
+    from garrison.runtime._envelope import Envelope
+    from garrison.stores._router import ModeRouter
+
+__all__ = ["GROUPED", "GroupRunner", "mark_failed"]
+
+PUT: Final = "put"
+DELETE: Final = "delete"
+READ: Final = "read"
+#: Message type -> the kind of group it joins (consecutive messages of one kind group).
+GROUPED: Final[dict[type, str]] = {
+    Put: PUT,
+    PutMany: PUT,
+    Delete: DELETE,
+    DeleteMany: DELETE,
+    Get: READ,
+    GetMany: READ,
+}
+
+
+def _text(key: Any) -> str:
+    return key if type(key) is str and key else key_text(key)
+
+
+class GroupRunner:
+    """Runs groups against the mode router, with the read cache and the change feed.
+
+    ``on_fatal(exc)`` is called when the store failed in a way that breaks the
+    connection (see :mod:`._faults`); it returns the error to give the callers.
+    """
+
+    def __init__(
+        self,
+        actor_name: str,
+        router: ModeRouter,
+        cache: ReadCache,
+        feed: ChangeFeed,
+        on_fatal: Callable[[Exception], BaseException],
+    ) -> None:
+        self.actor_name = actor_name
+        self.router = router
+        self.cache = cache
+        self.feed = feed
+        self._on_fatal = on_fatal
+        self.write_batches = 0
+        self.read_batches = 0
+        self.batched_writes = 0
+        self.batched_reads = 0
+        self.largest_batch = 0
+
+    async def run(self, kind: str, group: list[Envelope]) -> None:
+        """Run ``group`` (messages of ``kind``) and answer each of its envelopes."""
+        self.largest_batch = max(self.largest_batch, len(group))
+        if tracing_active():
+            await self._traced_group(kind, group)
+        else:
+            await self._run_group(kind, group)
+
+    async def _run_group(self, kind: str, group: list[Envelope]) -> None:
+        if kind == PUT:
+            await self._put_group(group)
+        elif kind == READ:
+            await self._read_group(group)
+        else:
+            await self._delete_group(group)
+
+    async def _traced_group(self, kind: str, group: list[Envelope]) -> None:
+        name = self.actor_name
+        with contextlib.ExitStack() as stack:
+            spans = [stack.enter_context(e.handler_span(name)) for e in group]
+            first = spans[0]
+            parent = trace.set_span_in_context(first) if first is not None else None
+            links = [trace.Link(s.get_span_context()) for s in spans[1:] if s is not None]
+            with tracer().start_as_current_span(
+                f"{name} {kind} batch",
+                context=parent,
+                links=links,
+                attributes={"garrison.batch.size": len(group), "garrison.batch.kind": kind},
+            ):
+                await self._run_group(kind, group)
+            for envelope, span in zip(group, spans, strict=True):
+                if span is not None and envelope.failed:
+                    mark_failed(span, envelope)
+
+    def _group_failed(self, envelopes: Sequence[Envelope], exc: Exception) -> None:
+        """A store operation for ``envelopes`` failed: none was committed or read."""
+        error: BaseException = self._on_fatal(exc) if is_fatal(exc) else exc
+        for envelope in envelopes:
+            envelope.fail(error)
+
+    # -- puts
+
+    async def _put_group(self, group: list[Envelope]) -> None:
+        router = self.router
+        check_values = router.mode.writes_edn
+        accepted: list[tuple[Envelope, list[tuple[str, Any]]]] = []
+        for envelope in group:
+            message = envelope.message
+            try:
+                if type(message) is Put:
+                    pairs = [(_text(message.key), message.value)]
+                else:
+                    pairs = [(_text(k), v) for k, v in cast("PutMany", message).items]
+                if check_values:
+                    for _, value in pairs:
+                        encode_value(value)
+            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
+                envelope.fail(exc)
+                continue
+            accepted.append((envelope, pairs))
+        if not accepted:
+            return
+        items = [pair for _, pairs in accepted for pair in pairs]
+        try:
+            await router.put_many(items)
+        except EdnEncodeError:
+            # sqlite-only: nothing was written (values are encoded before BEGIN).
+            accepted = _drop_unencodable(accepted)
+            items = [pair for _, pairs in accepted for pair in pairs]
+            if not items:
+                return
+            try:
+                await router.put_many(items)
+            except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+                self._group_failed([e for e, _ in accepted], exc)
+                return
+        except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+            self._group_failed([e for e, _ in accepted], exc)
+            return
+        self.write_batches += 1
+        self.batched_writes += len(accepted)
+        self.cache.invalidate(key for key, _ in items)
+        self.feed.publish((key, "put", value) for key, value in items)
+        for envelope, _ in accepted:
+            envelope.reply(None)
+
+    # -- deletes
+
+    async def _delete_group(self, group: list[Envelope]) -> None:
+        router = self.router
+        accepted: list[tuple[Envelope, list[str]]] = []
+        for envelope in group:
+            message = envelope.message
+            try:
+                if type(message) is Delete:
+                    texts = [_text(message.key)]
+                else:
+                    texts = list(dict.fromkeys(_text(k) for k in cast("DeleteMany", message).keys))
+            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
+                envelope.fail(exc)
+                continue
+            accepted.append((envelope, texts))
+        if not accepted:
+            return
+        every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
+        try:
+            existing = await router.get_many(every) if every else {}
+            if every:
+                await router.delete_many(every)
+        except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+            self._group_failed([e for e, _ in accepted], exc)
+            return
+        self.write_batches += 1
+        self.batched_writes += len(accepted)
+        self.cache.invalidate(every)
+        self.feed.publish((key, "delete", MISSING) for key in every if key in existing)
+        removed: set[str] = set()
+        for envelope, texts in accepted:
+            # Within a group, a key existed for the first delete that names it only.
+            gone = [t for t in texts if t in existing and t not in removed]
+            removed.update(gone)
+            if type(envelope.message) is Delete:
+                envelope.reply(bool(gone))
+            else:
+                envelope.reply(len(gone))
+
+    # -- point reads
+
+    async def _read_group(self, group: list[Envelope]) -> None:
+        router = self.router
+        cache = self.cache
+        accepted: list[tuple[Envelope, list[str]]] = []
+        for envelope in group:
+            message = envelope.message
+            try:
+                if type(message) is Get:
+                    texts = [_text(message.key)]
+                else:
+                    texts = [_text(k) for k in cast("GetMany", message).keys]
+            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
+                envelope.fail(exc)
+                continue
+            accepted.append((envelope, texts))
+        if not accepted:
+            return
+        values: dict[str, Any] = {}
+        misses: list[str] = []
+        if cache.enabled:
+            # Counted per requested key, so many readers of one hot key count as hits.
+            uncached = ReadCache.UNCACHED
+            missed: set[str] = set()
+            for _, texts in accepted:
+                for text in texts:
+                    if text in values:
+                        cache.hits += 1
+                    elif text in missed:
+                        cache.misses += 1
+                    elif (value := cache.lookup(text)) is uncached:
+                        misses.append(text)
+                        missed.add(text)
+                    else:
+                        values[text] = value
+        else:
+            misses = list(dict.fromkeys(t for _, texts in accepted for t in texts))
+        if misses:
+            try:
+                if len(misses) == 1:
+                    value = await router.get(misses[0], MISSING)
+                    found = {} if value is MISSING else {misses[0]: value}
+                else:
+                    found = await router.get_many(misses)
+            except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+                self._group_failed([e for e, _ in accepted], exc)
+                return
+            for text in misses:
+                values[text] = found.get(text, MISSING)
+            cache.store_found(misses, found)
+            self.read_batches += 1
+        self.batched_reads += len(accepted)
+        for envelope, texts in accepted:
+            message = envelope.message
+            if type(message) is Get:
+                value = values[texts[0]]
+                envelope.reply(message.default if value is MISSING else value)
+            else:
+                envelope.reply({t: values[t] for t in texts if values[t] is not MISSING})
+
+
+def _drop_unencodable(
+    accepted: list[tuple[Envelope, list[tuple[str, Any]]]],
+) -> list[tuple[Envelope, list[tuple[str, Any]]]]:
+    """Fail the callers whose values cannot be stored; return the others."""
+    kept: list[tuple[Envelope, list[tuple[str, Any]]]] = []
+    for envelope, pairs in accepted:
+        try:
+            for _, value in pairs:
+                encode_value(value)
+        except Exception as exc:  # noqa: BLE001 - a bad value fails its own caller only
+            envelope.fail(exc)
+            continue
+        kept.append((envelope, pairs))
+    return kept
+
+
+def mark_failed(span: Span, envelope: Envelope) -> None:
+    """Record on ``span`` the error ``envelope`` was failed with."""
+    future = envelope.future
+    if future is not None and future.done() and not future.cancelled():
+        exc = future.exception()
+        if exc is not None:
+            span.record_exception(exc)
+            span.set_attribute("error.type", type(exc).__qualname__)
+    span.set_status(trace.Status(trace.StatusCode.ERROR))
