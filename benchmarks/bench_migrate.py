@@ -1,0 +1,174 @@
+"""Migrator: migrate + validate a 100k-key, ~25 MB memory.edn against edn_format's parse of it.
+
+Generates a legacy ``memory.edn`` (sessions, presence, collab sessions,
+projects, learning records and their indexes, embed tokens, webhooks, cache
+entries; keywords, strings with escapes and non-ASCII, sets, lists, #inst,
+#uuid, ratios, BigInts, ``:embed-token/5fe3``-style keys), then in the same run:
+
+- baseline: ``edn_format.loads`` of the file text (parse only), median of
+  ``--repeat`` runs, and its peak memory (tracemalloc);
+- garrison A: ``migrate()`` into a fresh SQLite file, then a separate
+  ``validate()`` that reads and parses the file again (what ``garrison
+  migrate`` followed by ``garrison validate`` does);
+- garrison B: ``migrate()`` then ``validate(source=...)`` reusing the parsed
+  file after checking its SHA-256 (what ``garrison migrate --validate`` and the
+  component's automatic runs do);
+
+each end to end (reading the file included), median of ``--repeat`` runs on a
+fresh database, and the peak memory of one run. tracemalloc sees Python
+allocations only (SQLite's own page cache is not counted on either side); both
+peaks include reading the file.
+
+    .venv-test/bin/python benchmarks/bench_migrate.py               # 100k keys, 3 runs
+    .venv-test/bin/python benchmarks/bench_migrate.py --keys 10000  # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, peak_memory, report
+from garrison.components.migrator import migrate, validate
+from garrison.components.migrator._source import read_source
+from garrison.stores import SqliteStore
+from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
+
+K = Keyword
+_WORDS = [
+    "alpha", "Zürich", "naïve", "日本語", "emoji 😀", "tab\tsep", 'quote"d', "back\\slash",
+    "line\nbreak", "plain", "session", "presence", "learning", "tag", "index", "café",
+]  # fmt: skip
+
+
+def _text(rng: random.Random, words: int) -> str:
+    return " ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, words)))
+
+
+def _entry(rng: random.Random, i: int) -> tuple[Keyword, Any]:
+    start = datetime(2023, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 10**8))
+    kind = i % 10
+    if kind in (0, 1):
+        return K(f"session/{uuid.UUID(int=rng.getrandbits(128)).hex[:12]}"), {
+            K("session/id"): uuid.UUID(int=rng.getrandbits(128)),
+            K("session/user"): K(f"user/u{rng.randint(1, 5000)}"),
+            K("session/started"): start,
+            K("session/tags"): frozenset(K(rng.choice(_WORDS[10:])) for _ in range(2)),
+            K("session/messages"): [
+                {K("role"): K("user"), K("text"): _text(rng, 20), K("tokens"): rng.randint(1, 900)}
+                for _ in range(rng.randint(2, 5))
+            ],
+        }
+    if kind == 2:
+        return K(f"presence/s-{i}"), {K("online?"): rng.random() < 0.5, K("last-seen"): start}
+    if kind == 3:
+        return K(f"collab-session/c-{i}"), {K("peers"): [K(f"user/u{rng.randint(1, 99)}")]}
+    if kind == 4:
+        return K(f"project/p-{i}"), {
+            K("name"): _text(rng, 8),
+            K("members"): [K(f"user/u{rng.randint(1, 5000)}") for _ in range(3)],
+            K("budget"): rng.choice([1.5, 22, 10**20]),
+        }
+    if kind in (5, 6):
+        return K(f"learning/r-{i}"), {
+            K("notes"): _text(rng, 40),
+            K("weights"): (rng.random(), rng.random(), None, True),
+            K("ratio"): rng.choice([1, 2, 3]) / 7 if rng.random() < 0.5 else 0.5,
+        }
+    if kind == 7:
+        token = uuid.UUID(int=rng.getrandbits(128)).hex
+        return K(f"embed-token/{token}"), [round(rng.random(), 6) for _ in range(6)]
+    if kind == 8:
+        return K(f"webhook/w-{i}"), {
+            K("url"): f"https://example.org/hooks/{i}",
+            K("on"): {K("push")},
+        }
+    return K(f"cache/k{i}"), {"raw-key": _text(rng, 30), K("hits"): rng.randint(0, 10**9)}
+
+
+def build(keys: int, seed: int = 11) -> str:
+    """A memory.edn text with ``keys`` top-level keys (~250 bytes each on average)."""
+    rng = random.Random(seed)
+    entries = [dumps_entry(*_entry(rng, i)) for i in range(keys - 2)]
+    index = {K(w): frozenset(rng.sample(range(keys), 20)) for w in _WORDS[10:]}
+    entries.append(dumps_entry(K("learning/tag-index"), index))
+    entries.append(dumps_entry(K("learning/index"), {K("count"): keys}))
+    return "{" + MAP_ENTRY_SEPARATOR.join(entries) + "}"
+
+
+async def _migrate_validate(edn: Path, db: Path, *, reuse: bool) -> tuple[int, bool]:
+    for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
+        stale.unlink(missing_ok=True)
+    async with SqliteStore(db) as store:
+        if reuse:
+            source = await asyncio.to_thread(read_source, edn)
+            summary = await migrate(store, edn, source=source)
+            result = await validate(store, edn, source=source)
+        else:
+            summary = await migrate(store, edn)
+            result = await validate(store, edn)
+    return summary.written, result.agree
+
+
+def main() -> None:
+    """Generate the file, run both sides, print the comparison."""
+    import edn_format
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--keys", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-migrate-") as tmp:
+        edn = Path(tmp) / "memory.edn"
+        db = Path(tmp) / "garrison.db"
+        text = build(args.keys)
+        edn.write_text(text, encoding="utf-8")
+        mb = edn.stat().st_size / 1e6
+        print(machine())
+        print(f"file: {mb:.1f} MB, {args.keys} keys")
+
+        runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
+        for _ in range(args.repeat):  # alternate the cases so load changes hit all alike
+            start = time.perf_counter()
+            edn_format.loads(text)
+            runs["edn_format"].append(time.perf_counter() - start)
+            for case, reuse in (("A", False), ("B", True)):
+                start = time.perf_counter()
+                written, agree = asyncio.run(_migrate_validate(edn, db, reuse=reuse))
+                runs[case].append(time.perf_counter() - start)
+                assert written == args.keys, (case, written)
+                assert agree, case
+        for name, values in runs.items():
+            spread = max(values) / min(values) - 1
+            print(f"  {name:<11} runs: " + ", ".join(f"{v:.2f}s" for v in values)
+                  + f"  (spread {spread:.0%})")  # fmt: skip
+        baseline = statistics.median(runs["edn_format"])
+        for case, label in (
+            ("A", "migrate + separate validate"),
+            ("B", "migrate + validate (reuse)"),
+        ):
+            ours = statistics.median(runs[case])
+            report(f"{label} vs edn_format parse (s)", ours, baseline, unit="s",
+                   higher_is_better=False)  # fmt: skip
+            print(f"    fraction of edn_format's parse time: {ours / baseline:.2f} (target < 0.33)")
+
+        _, theirs_peak = peak_memory(lambda: edn_format.loads(edn.read_text(encoding="utf-8")))
+        _, ours_peak = peak_memory(lambda: asyncio.run(_migrate_validate(edn, db, reuse=False)))
+        report("peak memory, A vs edn_format parse (MB)", ours_peak / 1e6, theirs_peak / 1e6,
+               unit="MB", higher_is_better=False)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
