@@ -160,3 +160,14 @@ async def test_auto_blocking_with_conflicts_never_completes_startup(tmp_path: Pa
         assert health.status == "fail"
         assert "automatic migrate failed" in health.output
         assert await rt.store.get("project/p1") == "different"
+
+
+async def test_export_over_the_database_components_own_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path) as rt:
+        with pytest.raises(StoreError, match="the database component's own EDN file"):
+            await rt.ref("migrator").ask(Export())
+        with pytest.raises(StoreError, match="own EDN file"):
+            await rt.ref("migrator").ask(Export(path="memory.edn"))
+
+    assert (tmp_path / "memory.edn").read_text(encoding="utf-8") == MEMORY_EDN

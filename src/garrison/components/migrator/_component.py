@@ -241,9 +241,19 @@ class MigratorComponent(Component):
     async def on_export(self, msg: Export) -> MigrationJob:
         """Start an export of the database to EDN."""
 
+        own, edn = self._paths()
+        target = self.data_dir / msg.path if msg.path else edn
+        if own is None and await asyncio.to_thread(_same_file, target, edn):
+            # The database component holds that file in memory and rewrites it
+            # on its own flushes: an export under it would be overwritten (or
+            # ignored until a restart). The rollback export runs with the
+            # runtime stopped: `garrison export`.
+            raise StoreError(
+                f"{target} is the database component's own EDN file; export elsewhere "
+                "(Export(path=...)), or stop the runtime and run `garrison export`"
+            )
+
         async def work(progress: MigrationProgress) -> Any:
-            own, edn = self._paths()
-            target = self.data_dir / msg.path if msg.path else edn
             async with self._store(own) as store:
                 return await export(store, target, progress=progress)
 
@@ -282,6 +292,13 @@ class MigratorComponent(Component):
         if self._last_outcome.get("conflicts") or self._last_outcome.get("agree") is False:
             return CheckResult.warning("the last run left differences; see the status", **observed)
         return CheckResult.passing(**observed)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False
 
 
 def _outcome(result: Any) -> dict[str, Any]:

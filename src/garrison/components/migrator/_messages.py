@@ -49,7 +49,12 @@ class Validate:
 
 @dataclass(frozen=True, slots=True)
 class Export:
-    """Write the database back to ``path`` (default: the EDN file itself) as EDN, atomically."""
+    """Write the database back to ``path`` (relative to the data folder) as EDN, atomically.
+
+    Not to the database component's own EDN file while it runs (it would
+    overwrite the export at its next flush): for that rollback, stop the
+    runtime and run ``garrison export``.
+    """
 
     path: str | None = None
 

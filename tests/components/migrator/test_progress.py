@@ -1,0 +1,108 @@
+"""Progress output (bar on a terminal, logfmt lines otherwise) and the migration's telemetry."""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from garrison.components.migrator import MigrationProgress, ProgressReporter, migrate, validate
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from garrison.stores import SqliteStore
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_terminal_gets_one_redrawn_bar_with_count_rate_and_eta() -> None:
+    out = io.StringIO()
+    reporter = ProgressReporter(out, tty=True)
+    progress = MigrationProgress("migrate")
+    progress.set_phase("migrate", total=200)
+    progress.phase_started -= 2.0  # two seconds in
+    progress.done = 100
+
+    reporter(progress)
+    reporter.close()
+
+    text = out.getvalue()
+    assert text.startswith("\r")
+    assert "[############------------]  50% 100/200 keys 50 keys/s ETA 2s" in text
+    assert text.endswith("\n")
+
+
+def test_elsewhere_logfmt_lines_at_most_once_per_interval() -> None:
+    out = io.StringIO()
+    clock = _Clock()
+    reporter = ProgressReporter(out, tty=False, interval=1.0, clock=clock)
+    progress = MigrationProgress("migrate")
+    progress.set_phase("migrate", total=300)
+
+    for done in (100, 200):  # same instant: only the phase change and nothing else
+        progress.done = done
+        reporter(progress)
+    clock.now = 1.5
+    progress.done = 250
+    reporter(progress)
+    progress.done = 300
+    reporter(progress)  # the end is always written
+
+    lines = out.getvalue().splitlines()
+    assert [line.split(" done=")[1].split(" ")[0] for line in lines] == ["100", "250", "300"]
+    assert lines[0].startswith("event=migrator.progress operation=migrate phase=migrate done=100")
+    assert "total=300" in lines[0]
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """An SDK tracer provider installed as the global one for this test only."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    yield exporter
+    provider.shutdown()
+
+
+async def test_migration_and_validation_spans_carry_the_counts(
+    store: SqliteStore, memory_edn: Path, spans: InMemorySpanExporter
+) -> None:
+    await migrate(store, memory_edn, batch_size=5)
+    await validate(store, memory_edn)
+
+    finished = {span.name: span for span in spans.get_finished_spans()}
+    migration = finished["migrator.migrate"]
+    assert migration.attributes is not None
+    assert migration.attributes["garrison.migration.keys"] == 11
+    assert migration.attributes["garrison.migration.written"] == 11
+    assert migration.attributes["garrison.migration.conflicts"] == 0
+    kinds = [
+        event.attributes["garrison.migration.kind"]
+        for event in migration.events
+        if event.attributes
+    ]
+    assert kinds == ["session", "project", "learning", "cache", "index"]
+    validation = finished["migrator.validate"]
+    assert validation.attributes is not None
+    assert validation.attributes["garrison.migration.agree"] is True
+    # The store's own spans are children of the migration's span.
+    puts = [span for span in spans.get_finished_spans() if span.name.startswith("put_many")]
+    assert puts
+    assert all(
+        span.parent is not None and span.parent.span_id == migration.context.span_id
+        for span in puts
+    )
