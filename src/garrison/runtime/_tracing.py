@@ -176,29 +176,15 @@ def keep_parent(parent: SpanContext, *, attach: bool = True) -> AbstractContextM
 class GarrisonTracer:
     """The tracer garrison makes its own spans with: the provider's, plus the rule above.
 
-    Same call shape as the API's ``Tracer`` for what garrison uses:
-    ``start_as_current_span`` (a context manager yielding the span) and
-    ``start_span``. Under a valid, unsampled parent neither asks the SDK.
+    Same call shape as the API's ``Tracer.start_as_current_span`` (a context
+    manager yielding the span), which is all garrison uses. Under a valid,
+    unsampled parent it does not ask the SDK.
     """
 
     __slots__ = ("_tracer",)
 
     def __init__(self, tracer: Tracer) -> None:
         self._tracer = tracer
-
-    def start_span(
-        self,
-        name: str,
-        context: Context | None = None,
-        kind: SpanKind = SpanKind.INTERNAL,
-        attributes: Attributes = None,
-        links: Sequence[Link] | None = None,
-    ) -> Span:
-        """A new span, or a non-recording span of the parent when that is unsampled."""
-        parent = trace.get_current_span(context).get_span_context()
-        if is_unsampled(parent):
-            return NonRecordingSpan(parent)
-        return self._tracer.start_span(name, context, kind, attributes, links)
 
     def start_as_current_span(
         self,
