@@ -186,7 +186,7 @@ async def migrate(
             bytes_read=source.size,
             by_kind={kind: len(keys) for kind, keys in plan},
             order=[kind for kind, _ in plan],
-            filtered_out=source.total_keys - total - len(source.duplicate_keys),
+            filtered_out=source.filtered_out,
             lenient_keys=source.lenient_keys,
             duplicate_keys=source.duplicate_keys,
         )

@@ -68,6 +68,8 @@ class SourceFile:
     lenient_keys: list[str] = field(default_factory=list)
     duplicate_keys: list[str] = field(default_factory=list)
     prefixes: tuple[str, ...] = ()
+    #: Keys of the file left out by the prefix filter.
+    filtered_out: int = 0
 
     def still_current(self) -> bool:
         """Whether the file still holds exactly the bytes that were read (blocking)."""
@@ -169,6 +171,7 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
     entries: dict[str, Any] = {}
     duplicates: list[str] = []
     total = 0
+    filtered_out = 0
     try:
         for key, value in _entries(text, blanked):
             if type(key) is Keyword:
@@ -177,6 +180,7 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
                 name = key_text(StringKey(key) if type(key) is str else key)
             total += 1
             if wanted and not name.startswith(wanted):
+                filtered_out += 1
                 continue
             if name in entries:
                 duplicates.append(name)
@@ -206,6 +210,7 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
         lenient_keys=lenient_keys,
         duplicate_keys=sorted(set(duplicates)),
         prefixes=wanted,
+        filtered_out=filtered_out,
     )
 
 
