@@ -73,8 +73,42 @@ def syntax_error(text: str, pos: int, message: str) -> EdnSyntaxError:
     return EdnSyntaxError(message, **where(text, pos))
 
 
+# The escapes Clojure's printer writes (pr-str), other than ``\\\\`` and ``\\u``.
+_SIMPLE_ESCAPES: Final = (
+    ('\\"', '"'),
+    ("\\n", "\n"),
+    ("\\t", "\t"),
+    ("\\r", "\r"),
+    ("\\f", "\f"),
+    ("\\b", "\b"),
+)
+
+
+def _unescape_simple(body: str) -> str | None:
+    """Decode a body whose escapes are all ``\\\\ \\" \\n \\t \\r \\f \\b``; else ``None``.
+
+    Splitting on ``\\\\`` first is exact: scanning from the left, the first
+    two adjacent backslashes always form one escape (any earlier backslash
+    escapes a character that is not a backslash), so the pieces hold only the
+    other escapes, and no replacement can create or consume a backslash pair.
+    """
+    pieces = body.split("\\\\") if "\\\\" in body else [body]
+    for i, piece in enumerate(pieces):
+        if "\\" in piece:
+            for escape, char in _SIMPLE_ESCAPES:
+                if escape in piece:
+                    piece = piece.replace(escape, char)  # noqa: PLW2901 - decoded in place
+            if "\\" in piece:
+                return None  # \u, octal, or an invalid escape: the full decoder decides
+            pieces[i] = piece
+    return "\\".join(pieces)
+
+
 def unescape(body: str, text: str, pos: int) -> str:
     """Decode the escapes of a string body that holds at least one backslash."""
+    simple = _unescape_simple(body)
+    if simple is not None:
+        return simple
     if _VALID_ESCAPES.fullmatch(body) is None:
         raise _bad_escape(body, text, pos)
     # EDN's escapes are a subset of Python's, so the C codec decodes them;

@@ -47,11 +47,32 @@ _TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a passwo
 
 # Group numbers of the master pattern; ``match.lastindex`` names the token kind.
 # The reader loop spells them as literals (a constant is cheaper than a global
-# on this path); the names here document them. Openers are 6..9 so that the
-# frame kind of a collection is ``group - 5``.
-_STRING, _KEYWORD, _INT, _FLOAT, _SYMBOL = 1, 2, 3, 4, 5
-_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET, _CLOSE, _INST_FAST = 6, 7, 8, 9, 10, 11
-_DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER, _END = 12, 13, 14, 15, 16, 17, 18, 19
+# on this path); the names here document them. Openers are 16..19 so that the
+# frame kind of a collection is ``group - 15``.
+_STRING = 1
+# A keyword followed by a simple scalar (2 is the keyword, 3..8 the scalar's
+# kind): most map entries, read in one match and one loop step instead of two.
+_PAIR_KEY, _PAIR_STRING, _PAIR_INT, _PAIR_FLOAT, _PAIR_INST, _PAIR_KEYWORD = 2, 3, 4, 5, 6, 7
+_PAIR_CONSTANT, _KEYWORD, _INT, _FLOAT, _SYMBOL = 8, 9, 10, 11, 12
+_FLOAT_VECTOR, _INT_VECTOR, _INT_SET = 13, 14, 15
+_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET, _CLOSE, _INST_FAST = 16, 17, 18, 19, 20, 21
+_DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER, _END = 22, 23, 24, 25, 26, 27, 28, 29
+
+# A plain int or float token, exactly as the int and float groups read them.
+# Flat vectors of floats (embeddings) and vectors and sets of ints are common
+# in the legacy store; read whole, they cost one match and one C-level ``map``
+# instead of one loop step per number. Each number must be followed by a
+# separator or the closer, so a comment, a tag or any other token inside makes
+# the fast alternative fail and the collection is read token by token.
+_INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]*)(?!{_TOKEN_CHAR})"
+_FLOAT_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
+# At most 18 digits: longer ints take the token path (``int(str)`` has a limit).
+_SHORT_INT: Final = r"[+-]?(?:0|[1-9][0-9]{0,17})"
+# The #inst Clojure prints, straight to datetime.fromisoformat.
+_INST_TEXT: Final = (
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.[0-9]{3}(?:[0-9]{3})?)?(?:Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 _MASTER: Final = re.compile(
     # Whitespace, commas and comments before the token. Possessive so that a
@@ -59,27 +80,38 @@ _MASTER: Final = re.compile(
     r"(?:[\s,]++|;[^\n]*+)*+"
     r"(?:"
     r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 1 string body
-    rf"|:({_TOKEN_CHAR}*)"  # 2 keyword text
-    rf"|([+-]?(?:0|[1-9][0-9]*))(?!{_TOKEN_CHAR})"  # 3 plain int
-    rf"|([+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+))(?!{_TOKEN_CHAR})"  # 4 float
-    # 5 symbol, nil, true, false (a sign followed by a digit starts a number)
+    # 2..8 a keyword, whitespace, then a string without escapes, an int, a
+    # float, an #inst, a keyword or a constant (anything else: group 9 alone)
+    rf"|:({_TOKEN_CHAR}*)[\s,]++(?:"
+    r'"([^"\\]*+)"'  # 3
+    rf"|({_INT_TOKEN})"  # 4
+    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 5
+    rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 6
+    rf"|:({_TOKEN_CHAR}*)"  # 7
+    rf"|(nil|true|false)(?!{_TOKEN_CHAR})"  # 8
+    r")"
+    rf"|:({_TOKEN_CHAR}*)"  # 9 keyword text
+    rf"|({_INT_TOKEN})"  # 10 plain int
+    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 11 float
+    # 12 symbol, nil, true, false (a sign followed by a digit starts a number)
     rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
-    r"|(\{)"  # 6
-    r"|(\[)"  # 7
-    r"|(\()"  # 8
-    r"|(#\{)"  # 9
-    r"|([\])}])"  # 10 any closer
-    # 11 the #inst Clojure prints, straight to datetime.fromisoformat
-    r'|#inst[\s,]*+"([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}'
-    r'(?:\.[0-9]{3}(?:[0-9]{3})?)?(?:Z|[+-][0-9]{2}:[0-9]{2}))"'
-    r"|(#_)"  # 12
-    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 13 namespaced map: namespace
-    rf"|##({_TOKEN_CHAR}*)"  # 14 ##Inf ##-Inf ##NaN
-    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 15 tag
-    rf"|\\(.{_TOKEN_CHAR}*)"  # 16 character
-    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 17 any other number (N, M, ratio, radix, bad)
-    r"|([^\s,;])"  # 18 anything else: an error
-    # 19 the end, after trailing whitespace and comments: without it finditer
+    rf"|\[((?:[\s,]*+{_FLOAT_TEXT}(?=[\s,\]]))++)[\s,]*+\]"  # 13 [floats]
+    rf"|\[((?:[\s,]*+{_SHORT_INT}(?=[\s,\]]))++)[\s,]*+\]"  # 14 [ints]
+    rf"|#\{{((?:[\s,]*+{_SHORT_INT}(?=[\s,}}]))++)[\s,]*+\}}"  # 15 #{{ints}}
+    r"|(\{)"  # 16
+    r"|(\[)"  # 17
+    r"|(\()"  # 18
+    r"|(#\{)"  # 19
+    r"|([\])}])"  # 20 any closer
+    rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 21 the #inst Clojure prints
+    r"|(#_)"  # 22
+    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 23 namespaced map: namespace
+    rf"|##({_TOKEN_CHAR}*)"  # 24 ##Inf ##-Inf ##NaN
+    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 25 tag
+    rf"|\\(.{_TOKEN_CHAR}*)"  # 26 character
+    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 27 any other number (N, M, ratio, radix, bad)
+    r"|([^\s,;])"  # 28 anything else: an error
+    # 29 the end, after trailing whitespace and comments: without it finditer
     # would search on from inside a trailing comment.
     r"|(\Z)"
     r")",
@@ -182,113 +214,169 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
     for m in _MASTER.finditer(text):
         # Never None: every alternative of _MASTER is a group.
         group = m.lastindex  # type: ignore[assignment]
-        # Literal group numbers and kinds: see _MASTER and the frame kinds above.
-        if group == 2:  # keyword
+        # Literal group numbers and kinds: see _MASTER and the frame kinds
+        # above. Tests are ordered by how often each token occurs.
+        if group <= 8 and group != 1:  # a keyword and a scalar
             body = m[2]
-            value = keywords.get(body)
-            if value is None:
+            key = keywords.get(body)
+            if key is None:
                 check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
-                value = keywords[body] = Keyword(body)
-        elif group == 1:  # string
-            value = m[1]
-            if "\\" in value:
-                value = unescape(value, text, m.start(1))
-        elif group == 3:  # int
-            try:
-                value = int(m[3])
-            except ValueError:  # over Python's 4300-digit limit for int(str)
-                value = long_int(m[3])
-        elif group == 10:  # closer
-            closer = m[10]
-            if closers.get(kind) != closer:
-                raise _mismatched(text, m.start(10), closer, kind, start)
-            if kind == 2:  # vector
-                value = items
-            elif kind == 1 and not len(items) & 1:  # map, the common case inline
-                it = iter(items)
+                key = keywords[body] = Keyword(body)
+            if group == 7:
+                body = m[7]
+                value = keywords.get(body)
+                if value is None:
+                    check_named(text, body, m.start(7) - 1, keyword=True, strict=strict)
+                    value = keywords[body] = Keyword(body)
+            elif group == 4:
                 try:
-                    value = dict(zip(it, it, strict=False))  # even length checked above
-                except TypeError:
-                    value = _build(kind, items, extra, text, start, strict=strict)
-                else:
-                    if (strict and len(value) * 2 != len(items)) or Tagged in map(type, value):
-                        value = _build(kind, items, extra, text, start, strict=strict)
+                    value = int(m[4])
+                except ValueError:  # over Python's 4300-digit limit for int(str)
+                    value = long_int(m[4])
+            elif group == 6:
+                try:
+                    value = fromisoformat(m[6])
+                except ValueError:
+                    value = apply_tag("inst", m[6], text, m.start(6))
+            elif group == 3:
+                value = m[3]
+            elif group == 5:
+                value = float(m[5])
             else:
-                value = _build(kind, items, extra, text, start, strict=strict)
-            closed_at = start
-            kind, start, items, extra = stack.pop()
-            append = items.append
-        elif 6 <= group <= 9:  # { [ ( #{
-            stack.append((kind, start, items, extra))
-            kind = group - 5
-            start = m.start(group)
-            items = []
-            append = items.append
-            continue
-        elif group == 5:  # symbol, nil, true, false
-            body = m[5]
-            value = symbols.get(body, symbols)
-            if value is symbols:
-                check_named(text, body, m.start(5), keyword=False, strict=strict)
-                value = symbols[body] = Symbol(body)
-        elif group == 4:  # float
-            value = float(m[4])
-        elif group == 11:  # #inst as Clojure prints it
-            try:
-                value = fromisoformat(m[11])
-            except ValueError:
-                value = apply_tag("inst", m[11], text, m.start())
-        elif group == 13:  # #:ns{
-            namespace = m[13]
-            if not namespace or namespace.startswith(":"):
-                raise syntax_error(
-                    text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
-                )
-            stack.append((kind, start, items, extra))
-            kind, start, items, extra = _NSMAP, m.start(), [], namespace
-            append = items.append
-            continue
-        elif group == 15:  # #tag
-            stack.append((kind, start, items, extra))
-            kind, start, extra = _TAGGED, m.start(15) - 1, m[15]
-            continue
-        elif group == 12:  # #_
-            stack.append((kind, start, items, extra))
-            kind, start, extra = _DISCARDED, m.start(12), ""
-            continue
-        elif group == 16:  # character
-            value = read_char(m[16], text, m.start(16) - 1)
-        elif group == 17:  # other numbers
-            value = read_number(m[17], text, m.start(17))
-        elif group == 14:  # ##Inf ##-Inf ##NaN
-            value = _SYMBOLIC_VALUES.get(m[14])
-            if value is None:
-                raise syntax_error(text, m.start(14) - 2, f"unknown symbolic value ##{m[14]}")
-        elif group == 19:  # end of input
-            break
+                value = _CONSTANTS[m[8]]
+            if kind < 8:  # inside a collection: the common case
+                append(key)
+                append(value)
+                continue
+            # A prefix form or the top level waits: the two values go one at a time.
+            pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1), (value, m.start(group)))
         else:
-            raise _unexpected(text, m.start(18))
-        if kind < 8:  # inside a collection
-            append(value)
-            continue
-        # Slow path: prefix forms (#tag, #_) waiting for this value, or the top level.
-        while kind >= _TAGGED:
-            if kind == _DISCARDED:
+            if group == 9:  # keyword
+                body = m[9]
+                value = keywords.get(body)
+                if value is None:
+                    check_named(text, body, m.start(9) - 1, keyword=True, strict=strict)
+                    value = keywords[body] = Keyword(body)
+            elif group == 20:  # closer
+                closer = m[20]
+                if closers.get(kind) != closer:
+                    raise _mismatched(text, m.start(20), closer, kind, start)
+                if kind == 2:  # vector
+                    value = items
+                elif kind == 1 and not len(items) & 1:  # map, the common case inline
+                    it = iter(items)
+                    try:
+                        value = dict(zip(it, it, strict=False))  # even length checked above
+                    except TypeError:
+                        value = _build(kind, items, extra, text, start, strict=strict)
+                    else:
+                        if (strict and len(value) * 2 != len(items)) or Tagged in map(type, value):
+                            value = _build(kind, items, extra, text, start, strict=strict)
+                else:
+                    value = _build(kind, items, extra, text, start, strict=strict)
+                closed_at = start
                 kind, start, items, extra = stack.pop()
                 append = items.append
+            elif 16 <= group <= 19:  # { [ ( #{
+                stack.append((kind, start, items, extra))
+                kind = group - 15
+                start = m.start(group)
+                items = []
+                append = items.append
+                continue
+            elif group == 1:  # string
+                value = m[1]
+                if "\\" in value:
+                    value = unescape(value, text, m.start(1))
+            elif group == 11:  # float
+                value = float(m[11])
+            elif group == 10:  # int
+                try:
+                    value = int(m[10])
+                except ValueError:  # over Python's 4300-digit limit for int(str)
+                    value = long_int(m[10])
+            elif group == 21:  # #inst as Clojure prints it
+                try:
+                    value = fromisoformat(m[21])
+                except ValueError:
+                    value = apply_tag("inst", m[21], text, m.start())
+            elif group == 13:  # a vector of floats
+                body = m[13]
+                value = list(map(float, (body.replace(",", " ") if "," in body else body).split()))
+                closed_at = m.start(13) - 1
+            elif group == 14:  # a vector of ints (at most 18 digits each)
+                body = m[14]
+                value = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
+                closed_at = m.start(14) - 1
+            elif group == 15:  # a set of ints: _build checks duplicates in strict mode
+                body = m[15]
+                numbers = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
+                closed_at = m.start(15) - 2
+                value = _build(_SET, numbers, "", text, closed_at, strict=strict)
+            elif group == 12:  # symbol, nil, true, false
+                body = m[12]
+                value = symbols.get(body, symbols)
+                if value is symbols:
+                    check_named(text, body, m.start(12), keyword=False, strict=strict)
+                    value = symbols[body] = Symbol(body)
+            elif group == 23:  # #:ns{
+                namespace = m[23]
+                if not namespace or namespace.startswith(":"):
+                    raise syntax_error(
+                        text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
+                    )
+                stack.append((kind, start, items, extra))
+                kind, start, items, extra = _NSMAP, m.start(), [], namespace
+                append = items.append
+                continue
+            elif group == 25:  # #tag
+                stack.append((kind, start, items, extra))
+                kind, start, extra = _TAGGED, m.start(25) - 1, m[25]
+                continue
+            elif group == 22:  # #_
+                stack.append((kind, start, items, extra))
+                kind, start, extra = _DISCARDED, m.start(22), ""
+                continue
+            elif group == 26:  # character
+                value = read_char(m[26], text, m.start(26) - 1)
+            elif group == 27:  # other numbers
+                value = read_number(m[27], text, m.start(27))
+            elif group == 24:  # ##Inf ##-Inf ##NaN
+                value = _SYMBOLIC_VALUES.get(m[24])
+                if value is None:
+                    raise syntax_error(text, m.start(24) - 2, f"unknown symbolic value ##{m[24]}")
+            elif group == 29:  # end of input
                 break
-            value = apply_tag(extra, value, text, start)
-            kind, start, items, extra = stack.pop()
-            append = items.append
-        else:
-            if kind == _TOP:
-                if single and count:
-                    at = closed_at if group == 10 else m.start(group)
-                    raise syntax_error(text, at, "more than one value (loads reads exactly one)")
-                count += 1
-                yield value
             else:
+                raise _unexpected(text, m.start(28))
+            if kind < 8:  # inside a collection
                 append(value)
+                continue
+            at = closed_at if group == 20 or 13 <= group <= 15 else m.start(group)
+            pending = ((value, at),)
+        # Slow path: prefix forms (#tag, #_) waiting for these values, or the top level.
+        for value, at in pending:
+            if kind < 8:  # a tag was applied and its collection takes the rest
+                append(value)
+                continue
+            while kind >= _TAGGED:
+                if kind == _DISCARDED:
+                    kind, start, items, extra = stack.pop()
+                    append = items.append
+                    break
+                value = apply_tag(extra, value, text, start)  # noqa: PLW2901 - the tagged value
+                kind, start, items, extra = stack.pop()
+                append = items.append
+            else:
+                if kind == _TOP:
+                    if single and count:
+                        raise syntax_error(
+                            text, at, "more than one value (loads reads exactly one)"
+                        )
+                    count += 1
+                    yield value
+                else:
+                    append(value)
     if kind != _TOP:
         if kind >= _TAGGED:
             raise syntax_error(text, start, "a tag or #_ at the end of input has no form")
