@@ -14,9 +14,10 @@ from garrison.components.migrator import (
     normalize_prefixes,
     validate,
 )
-from garrison.exceptions import EdnSyntaxError, StoreError
+from garrison.components.migrator._source import clojure_readable_keyword
+from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
 from garrison.stores import SqliteStore
-from garrison.stores.edn import Keyword, loads
+from garrison.stores.edn import Keyword, dumps, loads
 
 from .conftest import MEMORY_EDN, write_sessions
 
@@ -269,3 +270,18 @@ async def test_progress_reaches_the_listener(store: SqliteStore, memory_edn: Pat
     assert migrating[0] == (0, 11)
     assert migrating[-1] == (11, 11)
     assert seen[-1] == ("done", 11, 11)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a/5b", "embed-token/5fe3", "a/b", "5a/b", "a/b/5", "a/5b/c", "x:", "a:/b", "a/", "/a", "a"],
+)
+def test_the_readable_keyword_check_agrees_with_the_strict_writer(text: str) -> None:
+    try:
+        dumps(Keyword(text), strict=True)
+    except EdnEncodeError:
+        readable = False
+    else:
+        readable = True
+
+    assert clojure_readable_keyword(text) is readable

@@ -45,9 +45,14 @@ _TOKEN_END: Final = r'(?=[\s,()\[\]{}"\\;]|\Z)'  # noqa: S105 - a regex, not a p
 # after "/", a trailing ":" or "/", ":/" (see clojure_readable_keyword, which
 # decides). A cheap C-speed pre-filter; the codec's strict writer decides.
 _SUSPECT_TOKEN: Final = re.compile(
-    r':([^\s,()\[\]{}"\\;]*?(?:/[0-9]|:/|[:/]' + _TOKEN_END + r')[^\s,()\[\]{}"\\;]*)'
+    # Possessive and stopping at the first "/" or ":": linear, and a URL in a
+    # string ("https://host/1") is not taken for a keyword.
+    r':([^\s,()\[\]{}"\\;/:]*+(?:/[0-9]|:/|[:/]' + _TOKEN_END + r')[^\s,()\[\]{}"\\;]*+)'
 )
 _SUSPECT_KEY: Final = re.compile(r"/[0-9]|:/|[:/]\Z|\A/.")
+# ns/name with one slash and a name starting with a digit: never readable
+# (Clojure's symbol pattern needs a name that starts with neither digit nor "/").
+_DIGIT_NAME: Final = re.compile(r"[^/]+/[0-9][^/]*")
 
 
 @dataclass(slots=True)
@@ -81,6 +86,8 @@ class SourceFile:
 
 def clojure_readable_keyword(text: str) -> bool:
     """Whether ``clojure.edn`` reads the keyword ``:text`` back (strict mode's rule)."""
+    if _DIGIT_NAME.fullmatch(text) is not None:
+        return False  # the common case (:embed-token/5fe3), without the writer's setup
     try:
         dumps(Keyword(text), strict=True)
     except EdnEncodeError:
@@ -225,9 +232,8 @@ def _lenient_keys(text: str, entries: dict[str, Any]) -> list[str]:
     # Where every occurrence of a bad keyword is a key, no value needs a look;
     # otherwise ask the strict writer about each value (the rare slow path).
     if any(
-        count > (1 if body in entries else 0)
+        count > (1 if body in entries else 0) and not clojure_readable_keyword(body)
         for body, count in occurrences.items()
-        if not clojure_readable_keyword(body)
     ):
         for name, value in entries.items():
             if name in found:
