@@ -89,7 +89,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "migrate", help="copy memory.edn into SQLite (resumable, idempotent)", description=doc
     )
     _common(migrate_parser)
-    migrate_parser.add_argument("--batch-size", type=int, default=None, metavar="N")
+    migrate_parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        metavar="N",
+        help="keys per transaction (default: the config's batch_size, 1000)",
+    )
     migrate_parser.add_argument(
         "--resume", action="store_true", help="continue after the last committed batch"
     )
