@@ -89,6 +89,7 @@ _NON_RECORDING_PROVIDERS: Final = (ProxyTracerProvider, NoOpTracerProvider)
 # Whether the API may load a provider named by the environment on first use.
 _PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
 _UNKNOWN: Final = object()
+_last_provider: tuple[object, TracerProvider | None] = (object(), None)  # matches no provider
 
 
 def _recording_provider() -> TracerProvider | None:
@@ -101,16 +102,25 @@ def _recording_provider() -> TracerProvider | None:
     when the environment names a provider for the API to load, and if a future
     API drops the global.
     """
+    global _last_provider  # a one-entry cache keyed by the provider
     provider: Any = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    last = _last_provider
+    if last[0] is provider:
+        # The same provider as last time: skip the isinstance against the
+        # API's ABCs, which costs about a microsecond per store operation.
+        return last[1]
     if provider is None:
         if not _PROVIDER_FROM_ENV:
             return None
         provider = trace.get_tracer_provider()
     elif provider is _UNKNOWN:
         provider = trace.get_tracer_provider()
-    if isinstance(provider, _NON_RECORDING_PROVIDERS):
-        return None
-    return cast("TracerProvider", provider)
+    recording = None if isinstance(provider, _NON_RECORDING_PROVIDERS) else provider
+    if provider is getattr(trace, "_TRACER_PROVIDER", _UNKNOWN):
+        # Cached only when it is the global itself (not one the getter made
+        # from the environment or a proxy standing in while none is set).
+        _last_provider = (provider, recording)
+    return cast("TracerProvider | None", recording)
 
 
 class _NoSpan(AbstractContextManager[Span]):
