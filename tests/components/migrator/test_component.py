@@ -171,3 +171,13 @@ async def test_export_over_the_database_components_own_file_is_refused(tmp_path:
             await rt.ref("migrator").ask(Export(path="memory.edn"))
 
     assert (tmp_path / "memory.edn").read_text(encoding="utf-8") == MEMORY_EDN
+
+
+async def test_auto_blocking_without_a_legacy_file_completes_startup(tmp_path: Path) -> None:
+    async with migrator_runtime(tmp_path, auto="blocking") as rt:
+        job = _job(rt)
+        assert job is not None
+        assert await job.result() == (None, None)
+
+        assert (await rt.health("startup")).status == "pass"
+        assert (await rt.health("ready")).check("migrator").status == "pass"

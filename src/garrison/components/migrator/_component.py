@@ -15,6 +15,8 @@ names, unless ``edn_path`` / ``sqlite_path`` say otherwise.
   (``startup_complete``) until the migration *and* its validation have
   succeeded, so the startup probe fails until then. A failed or disagreeing
   run leaves startup unfinished and health failing, with the reason.
+  With no EDN file at all (a fresh installation) there is nothing to
+  migrate: the automatic run succeeds at once.
 
 Jobs run as tasks owned by the actor, one at a time; the handlers reply at
 once with a :class:`MigrationJob`, so :class:`Status` answers during a run.
@@ -164,8 +166,13 @@ class MigratorComponent(Component):
 
     async def _auto_run(
         self, progress: MigrationProgress
-    ) -> tuple[MigrationSummary, ValidationReport | None]:
+    ) -> tuple[MigrationSummary | None, ValidationReport | None]:
         _, edn = self._paths()
+        if not await asyncio.to_thread(edn.exists):
+            # A fresh installation has no legacy file: nothing to migrate is success.
+            log.info("migrator.auto_nothing_to_do", edn=str(edn))
+            self.startup_complete = True
+            return None, None
         source = await asyncio.to_thread(read_source, edn, prefixes=self._prefixes(None))
         summary = await self._migrate(progress, Migrate(resume=True), source)
         if not summary.ok:
