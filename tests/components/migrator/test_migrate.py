@@ -285,3 +285,28 @@ def test_the_readable_keyword_check_agrees_with_the_strict_writer(text: str) -> 
         readable = True
 
     assert clojure_readable_keyword(text) is readable
+
+
+async def test_conflicts_found_before_an_interruption_are_still_reported_after_resume(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "memory.edn"
+    write_sessions(path, 40)
+    await store.put("session/k000001", "someone else's data")
+
+    def stop(progress: MigrationProgress) -> None:
+        if progress.phase == "migrate" and progress.done >= 10:
+            raise _InterruptedError
+
+    with pytest.raises(_InterruptedError):
+        await migrate(store, path, batch_size=10, listener=stop)
+    record: Any = await store.get_meta(PROGRESS_META)
+    assert record["conflict_keys"] == ["session/k000001"]  # found in the first batch
+
+    resumed = await migrate(store, path, batch_size=10, resume=True)
+
+    assert resumed.resumed_from == 10
+    assert resumed.conflicts == ["session/k000001"]
+    assert not resumed.ok
+    assert "conflicts 1" in resumed.render()
+    assert await store.get("session/k000001") == "someone else's data"

@@ -178,7 +178,7 @@ class MigratorComponent(Component):
         if not summary.ok:
             shown = ", ".join(summary.conflicts[:5])
             raise ValidationError(
-                f"{len(summary.conflicts)} keys hold different data in the database and were "
+                f"{summary.conflict_count} keys hold different data in the database and were "
                 f"not overwritten ({shown}); set overwrite = true, or resolve them and restart"
             )
         report = None
@@ -313,7 +313,7 @@ def _outcome(result: Any) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     for part in parts:
         if isinstance(part, MigrationSummary):
-            outcome.update(keys=part.total, written=part.written, conflicts=len(part.conflicts))
+            outcome.update(keys=part.total, written=part.written, conflicts=part.conflict_count)
         elif isinstance(part, ValidationReport):
             outcome.update(agree=part.agree, different=len(part.comparison.mismatched_keys))
         elif part is not None:

@@ -54,6 +54,7 @@ __all__ = ["PROGRESS_META", "migrate"]
 PROGRESS_META: Final = "garrison.migrator.progress"
 _RECORD_VERSION: Final = 1
 _DIFFS_KEPT: Final = 50
+_CONFLICTS_KEPT: Final = 1000
 
 _tracer = trace.get_tracer("garrison.migrator")
 
@@ -76,15 +77,17 @@ def _plan_identity(
     }
 
 
-async def _resume_point(store: SqliteStore | None, identity: dict[str, Any], total: int) -> int:
-    """How many keys of the plan an earlier run committed (0 when there is nothing to resume)."""
+async def _resume_point(
+    store: SqliteStore | None, identity: dict[str, Any], total: int
+) -> tuple[int, dict[str, Any]]:
+    """How many keys of the plan an earlier run committed, and its record ((0, {}): nothing)."""
     if store is None:
-        return 0
+        return 0, {}
     record = await store.get_meta(PROGRESS_META)
     if not isinstance(record, dict) or record.get("version") != _RECORD_VERSION:
-        return 0
+        return 0, {}
     if record.get("finished"):
-        return 0  # nothing was interrupted: a full (idempotent) pass
+        return 0, {}  # nothing was interrupted: a full (idempotent) pass
     previous = record.get("plan")
     if previous != identity:
         changed = sorted(
@@ -98,7 +101,7 @@ async def _resume_point(store: SqliteStore | None, identity: dict[str, Any], tot
             "to migrate again from the start (unchanged keys are left alone)"
         )
     done = int(record.get("done", 0))
-    return min(max(done, 0), total)
+    return min(max(done, 0), total), record
 
 
 def _record(
@@ -112,7 +115,10 @@ def _record(
         "finished": finished,
         "written": summary.written,
         "unchanged": summary.unchanged,
-        "conflicts": len(summary.conflicts),
+        "conflicts": len(summary.conflicts) + summary.unlisted_conflicts,
+        # Kept so that a resumed run still reports (and exits 1 for) the
+        # conflicts found before the interruption; capped to keep it small.
+        "conflict_keys": summary.conflicts[:_CONFLICTS_KEPT],
         "updated_at": datetime.now(UTC).isoformat(),
     }
 
@@ -191,9 +197,13 @@ async def migrate(
             duplicate_keys=source.duplicate_keys,
         )
         identity = _plan_identity(source, prefixes, kinds, order)
-        skip = await _resume_point(store, identity, total) if resume else 0
+        skip, earlier = await _resume_point(store, identity, total) if resume else (0, {})
         summary.resumed = resume and skip > 0
         summary.resumed_from = skip
+        if earlier:
+            listed = [str(key) for key in earlier.get("conflict_keys", [])]
+            summary.conflicts.extend(listed)
+            summary.unlisted_conflicts = max(0, int(earlier.get("conflicts", 0)) - len(listed))
         instruments = metrics()
         instruments.migration_remaining.add(total - skip)
         state.set_phase("migrate", total=total, done=skip)
@@ -271,11 +281,12 @@ async def _one_batch(
                 if len(summary.diffs) < _DIFFS_KEPT:
                     summary.diffs[key] = short_diff(values[key], existing)
         writes = [(key, value) for key, value in batch if key not in skip]
-    outcome = metrics().migration_keys
     if writes and not dry_run and store is not None:
         await store.put_many(writes, kind=kind)
     summary.written += len(writes)
     summary.batches += 1
-    outcome.add(len(writes), {"garrison.migration.outcome": "migrated"})
-    if len(writes) != len(batch):
-        outcome.add(len(batch) - len(writes), {"garrison.migration.outcome": "skipped"})
+    if not dry_run:
+        outcome = metrics().migration_keys
+        outcome.add(len(writes), {"garrison.migration.outcome": "migrated"})
+        if len(writes) != len(batch):
+            outcome.add(len(batch) - len(writes), {"garrison.migration.outcome": "skipped"})

@@ -55,6 +55,8 @@ class MigrationSummary:
     by_kind: dict[str, int] = field(default_factory=dict)
     order: list[str] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+    #: Conflicts of an interrupted earlier run beyond the keys its record lists.
+    unlisted_conflicts: int = 0
     diffs: dict[str, str] = field(default_factory=dict)
     filtered_out: int = 0
     lenient_keys: list[str] = field(default_factory=list)
@@ -63,7 +65,12 @@ class MigrationSummary:
     @property
     def ok(self) -> bool:
         """True when every selected key is in the database with the file's value."""
-        return not self.conflicts
+        return not self.conflicts and not self.unlisted_conflicts
+
+    @property
+    def conflict_count(self) -> int:
+        """Every conflict, listed or not (an interrupted run's included after a resume)."""
+        return len(self.conflicts) + self.unlisted_conflicts
 
     def as_dict(self) -> dict[str, Any]:
         """Plain data (for the component's replies, logs and JSON output)."""
@@ -84,6 +91,7 @@ class MigrationSummary:
             "by_kind": dict(self.by_kind),
             "order": list(self.order),
             "conflicts": list(self.conflicts),
+            "unlisted_conflicts": self.unlisted_conflicts,
             "filtered_out": self.filtered_out,
             "lenient_keys": list(self.lenient_keys),
             "duplicate_keys": list(self.duplicate_keys),
@@ -97,7 +105,7 @@ class MigrationSummary:
             f"{'DRY RUN: ' if self.dry_run else ''}migrated {self.source} -> {self.database}",
             f"keys: {self.total} selected of {self.file_keys} in the file; "
             f"{verb} {self.written}, unchanged {self.unchanged}, "
-            f"conflicts {len(self.conflicts)}"
+            f"conflicts {self.conflict_count}"
             + (f", overwritten {self.overwritten}" if self.overwritten else ""),
             "by kind: "
             + ", ".join(
@@ -113,17 +121,17 @@ class MigrationSummary:
         skipped: list[str] = []
         if self.filtered_out:
             skipped.append(f"{self.filtered_out} outside the --prefix filter")
-        if self.conflicts:
+        if self.conflict_count:
             skipped.append(
-                f"{len(self.conflicts)} hold different data in the database "
+                f"{self.conflict_count} hold different data in the database "
                 "(not overwritten; --overwrite replaces them)"
             )
         lines.append("skipped: " + ("; ".join(skipped) if skipped else "none"))
         lines.extend(
             f"  conflict {key}: {self.diffs.get(key, '')}" for key in self.conflicts[:_SHOWN]
         )
-        if len(self.conflicts) > _SHOWN:
-            lines.append(f"  … and {len(self.conflicts) - _SHOWN} more conflicts")
+        if self.conflict_count > _SHOWN:
+            lines.append(f"  … and {self.conflict_count - _SHOWN} more conflicts")
         lines += _listed(
             "keys with keywords Clojure cannot read back (migrated as read)", self.lenient_keys
         )
