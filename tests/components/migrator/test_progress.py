@@ -6,10 +6,15 @@ import io
 from typing import TYPE_CHECKING
 
 import pytest
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
+from opentelemetry.metrics import _internal as metrics_internal
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, NumberDataPoint
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
 
 from garrison.components.migrator import MigrationProgress, ProgressReporter, migrate, validate
 
@@ -106,3 +111,45 @@ async def test_migration_and_validation_spans_carry_the_counts(
         span.parent is not None and span.parent.span_id == migration.context.span_id
         for span in puts
     )
+
+
+@pytest.fixture
+def metric_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
+    """An SDK meter provider installed globally for this test only (the API sets it once)."""
+    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER", None)
+    monkeypatch.setattr(metrics_internal, "_METER_PROVIDER_SET_ONCE", Once())
+    proxy = metrics_internal._PROXY_METER_PROVIDER
+    monkeypatch.setattr(proxy, "_real_meter_provider", None)
+    monkeypatch.setattr(proxy, "_meters", [])
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    otel_metrics.set_meter_provider(provider)
+    yield reader
+    provider.shutdown()
+
+
+def _points(reader: InMemoryMetricReader) -> dict[str, dict[str, int]]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    found: dict[str, dict[str, int]] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                for point in metric.data.data_points:
+                    assert isinstance(point, NumberDataPoint)  # counters only here
+                    label = str(dict(point.attributes or {}).get("garrison.migration.outcome", ""))
+                    found.setdefault(metric.name, {})[label] = int(point.value)
+    return found
+
+
+async def test_migration_metrics_count_keys_by_outcome_and_the_remaining_work(
+    store: SqliteStore, memory_edn: Path, metric_reader: InMemoryMetricReader
+) -> None:
+    await store.put("project/p1", "different")
+
+    await migrate(store, memory_edn, batch_size=4)
+    await validate(store, memory_edn)
+
+    points = _points(metric_reader)
+    assert points["garrison.migration.keys"] == {"migrated": 10, "skipped": 1, "validated": 11}
+    assert points["garrison.migration.remaining"] == {"": 0}
