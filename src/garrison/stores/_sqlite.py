@@ -9,12 +9,14 @@ that it keeps an append-only history of every change (``history``,
 use (see :mod:`garrison.stores._sqlite_backup`).
 
 Every write is one explicit ``BEGIN IMMEDIATE`` transaction: all of a
-``put_many`` or none of it, with its history rows. Writes of concurrent tasks
-on the same store are serialised by a lock, because transactions on a shared
-connection would otherwise interleave; a read that arrives while a write
-transaction is open waits for it, because on the same connection it would
-see the uncommitted rows (reads never wait for one another). Every public operation makes exactly
-one span (:func:`store_span`), on the event-loop side around its awaits.
+``put_many`` or none of it, with its history rows, run from ``BEGIN`` to
+``COMMIT`` as one call on the connection's thread (one thread hop, see
+:mod:`garrison.stores._sqlite_transaction`), which also encodes the values.
+Writes of concurrent tasks are serialised by a lock, which also keeps backup
+and restore from straddling a transaction; a read that arrives while the
+lock is held waits for it (reads never wait for one another). Every public
+operation makes exactly one span (:func:`store_span`), on the event-loop side
+around its awaits.
 
 Times are microseconds since the Unix epoch (UTC) in the database, aware
 :class:`datetime.datetime` in the API. The store never hands out a time older
@@ -29,7 +31,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import aiosqlite
 from opentelemetry import trace
@@ -42,7 +44,7 @@ from garrison.stores._schema import (
     expression_index_sql,
     json_path_sql,
 )
-from garrison.stores._sqlite_connection import close, connect
+from garrison.stores._sqlite_connection import close, connect, raw_connection, run_in_thread
 from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
@@ -53,12 +55,12 @@ from garrison.stores._sqlite_sql import (
     META_GET,
     META_SET,
     RECORD_CLEAR,
-    RECORD_COMMIT,
     RECORD_DELETES,
     UPSERT,
     find_query,
     range_clause,
 )
+from garrison.stores._sqlite_transaction import BEGIN, Statement, Transaction
 from garrison.stores._sqlite_types import (
     Change,
     KindClassifier,
@@ -83,17 +85,17 @@ _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
-# One statement of a write transaction: (sql, parameters, executemany?).
-_Statement: TypeAlias = tuple[str, Any, bool]
-# Rows per executemany of a put_many: big enough that a thread hop is noise,
-# small enough that encoding the next chunk overlaps SQLite writing this one.
-_CHUNK_ROWS: Final = 2000
 
 
-def _collect(future: asyncio.Future[Any]) -> None:
-    """Retrieve a statement's outcome that nobody awaits any more (no "never retrieved")."""
-    if not future.cancelled():
-        future.exception()
+async def _settled(conn: aiosqlite.Connection) -> None:
+    """Wait until the connection's thread has finished what was queued before (shielded)."""
+    # ValueError: the connection closed meanwhile, which ended any transaction too.
+    with contextlib.suppress(ValueError):
+        await asyncio.shield(run_in_thread(conn, _nothing))
+
+
+def _nothing() -> None:
+    """A no-op to queue behind a cancelled transaction (see _settled)."""
 
 
 class SqliteStore:
@@ -105,7 +107,8 @@ class SqliteStore:
     survives power loss, slower). ``busy_timeout`` (seconds) is how long a write
     waits for another process's lock. ``kinds`` names the entity kind of each
     key: a mapping namespace → kind, or a callable ``(key_text, namespace) ->
-    kind``; by default the kind is the key's namespace. ``indexes`` lists JSON
+    kind`` (called on the connection's thread, so it must be a pure function);
+    by default the kind is the key's namespace. ``indexes`` lists JSON
     paths (``"$.user.id"``) to keep expression indexes on, for :meth:`find`.
 
     Use it as an async context manager, or ``await store.open()`` and
@@ -257,6 +260,12 @@ class SqliteStore:
         verb = sql.split(None, 1)[0].upper()
         return StoreError(f"{self.path}: {verb} failed with {code}: {exc}", key=key)
 
+    def _raw(self, conn: aiosqlite.Connection, key: str | None) -> sqlite3.Connection:
+        try:
+            return raw_connection(conn)
+        except ValueError as exc:  # aiosqlite's connection was closed underneath the store
+            raise self._failure(BEGIN, exc, key) from exc
+
     def _decode(self, text: str, key: str) -> Any:
         try:
             return decode_value(text)
@@ -276,65 +285,39 @@ class SqliteStore:
 
     async def _write(
         self,
-        build: Callable[[int], Iterable[_Statement]],
+        build: Callable[[int], Iterable[Statement]],
         *,
         history: bool = True,
         key: str | None = None,
     ) -> int:
         """Run the statements ``build(now)`` yields in one transaction committed at ``now``.
 
-        ``now`` is taken under the write lock, so commit times increase in
-        commit order. The first statement is built before ``BEGIN``, so a value
-        that cannot be encoded usually fails the call without touching the
-        database; later ones (the chunks of a big ``put_many``) are built on
-        the event loop while SQLite runs the previous one on the connection's
-        thread, which releases the GIL while it works. Any failure rolls the
-        whole transaction back. ``history`` records the transaction in
-        ``commits`` (every write of entries does). Returns the row count of
-        the last statement (triggers not included).
+        The whole transaction is one call on the connection's thread (see
+        :mod:`garrison.stores._sqlite_transaction`), and so is ``build``:
+        values are encoded there. ``now`` is taken under the write lock, so
+        commit times increase in commit order. Any failure rolls the whole
+        transaction back; an unencodable value raises its
+        :class:`EdnEncodeError` with nothing written. If the caller is
+        cancelled, the transaction rolls back (unless its ``COMMIT`` had
+        begun) before the lock is released. ``history`` records the
+        transaction in ``commits`` (every write of entries does). Returns
+        the row count of the last statement (triggers not included).
         """
         conn = self.connection
         async with self._write_lock:
-            now = self._now()
-            statements = iter(build(now))
-            statement = next(statements, None)
-            sql = "BEGIN IMMEDIATE"
-            pending: asyncio.Future[aiosqlite.Cursor] | None = None
+            job = Transaction(self._raw(conn, key), build, self._now(), record=history)
             try:
-                try:
-                    if history:
-                        # One thread hop for both: executescript cannot bind, so the
-                        # commit time (an int from _now(), "%d"-formatted) is inlined.
-                        await conn.executescript(f"{sql}; {RECORD_COMMIT % now};")
-                    else:
-                        await conn.execute(sql)
-                    rowcount = 0
-                    while statement is not None:
-                        sql, params, many = statement
-                        run = conn.executemany(sql, params) if many else conn.execute(sql, params)
-                        pending = asyncio.ensure_future(run)
-                        statement = next(statements, None)  # overlaps with SQLite's work
-                        rowcount = (await pending).rowcount
-                        pending = None
-                    sql = "COMMIT"
-                    await conn.execute(sql)
-                except BaseException:
-                    if pending is not None:
-                        # Still queued or running on the thread: the ROLLBACK queues
-                        # behind it; only its outcome needs collecting.
-                        pending.add_done_callback(_collect)
-                    await self._rollback(conn)
-                    raise
-            except (sqlite3.Error, ValueError) as exc:
-                raise self._failure(sql, exc, key) from exc
-            return rowcount
-
-    @staticmethod
-    async def _rollback(conn: aiosqlite.Connection) -> None:
-        # OperationalError: no transaction left (BEGIN failed, or COMMIT went through);
-        # ValueError: aiosqlite's connection is closed, which ended the transaction.
-        with contextlib.suppress(aiosqlite.OperationalError, ValueError):
-            await asyncio.shield(conn.execute("ROLLBACK"))
+                return await run_in_thread(conn, job.run)
+            except asyncio.CancelledError:
+                job.cancel()
+                await _settled(conn)
+                raise
+            except sqlite3.Error as exc:
+                raise self._failure(job.sql or BEGIN, exc, key) from exc
+            except ValueError as exc:
+                if job.sql is not None:
+                    raise  # from building the statements (a bad key), not from aiosqlite
+                raise self._failure(BEGIN, exc, key) from exc
 
     # -- reads -----------------------------------------------------------------
 
@@ -471,32 +454,29 @@ class SqliteStore:
         if not batch:
             return
 
-        def build(now: int) -> Iterator[_Statement]:
-            # The hot loop of bulk writes: _row inlined, the default classifier skipped.
+        def rows(now: int) -> Iterator[tuple[Any, ...]]:
+            # The hot loop of bulk writes, consumed by executemany on the connection's
+            # thread: _row inlined, the default classifier skipped.
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
-            for first in range(0, len(batch), _CHUNK_ROWS):
-                rows: list[tuple[Any, ...]] = []
-                append = rows.append
-                for key, value in batch[first : first + _CHUNK_ROWS]:
-                    text = key if type(key) is str and key else key_text(key)
-                    slash = text.find("/")
-                    namespace = (
-                        text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
-                    )
-                    if by_namespace:
-                        entity = namespace
-                    else:
-                        entity = kind if kind is not None else classify(text, namespace)
-                    append((text, namespace, entity, encode_value(value), now))
-                yield (UPSERT, rows, True)
+            for key, value in batch:
+                text = key if type(key) is str and key else key_text(key)
+                slash = text.find("/")
+                namespace = (
+                    text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
+                )
+                if by_namespace:
+                    entity = namespace
+                else:
+                    entity = kind if kind is not None else classify(text, namespace)
+                yield (text, namespace, entity, encode_value(value), now)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
-            await self._write(build)
+            await self._write(lambda now: ((UPSERT, rows(now), True),))
 
-    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[_Statement, _Statement]]:
+    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, Statement]]:
         param = encode_value(texts)
         return lambda now: (
             (RECORD_DELETES, (param, now), False),

@@ -55,8 +55,7 @@ RECORD_CLEAR: Final = (
 AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
 # Newest first, so a limit reads only the rows it returns; the caller reverses.
 HISTORY_OF: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? "
-    "ORDER BY seq DESC LIMIT ?"
+    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq DESC LIMIT ?"
 )
 NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
 CHANGES: Final = (
@@ -64,9 +63,7 @@ CHANGES: Final = (
     f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {NEXT_SEQ}) "
     "AND seq > ?2 ORDER BY seq LIMIT ?3"
 )
-# A %-template for executescript, which cannot bind parameters: only ever
-# formatted with the store's own integer clock.
-RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (%d, {NEXT_SEQ})"
+RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?1, {NEXT_SEQ})"
 META_GET: Final = "SELECT value FROM meta WHERE name = ?"
 META_SET: Final = (
     "INSERT INTO meta (name, value) VALUES (?, ?) "

@@ -17,7 +17,7 @@ Batching
     A put whose value cannot be stored fails that caller alone: in modes that
     write the EDN file values are checked before the group is written; in
     ``sqlite-only`` the group is written optimistically and, if a value turns
-    out unencodable (nothing was written, encoding precedes ``BEGIN``), the
+    out unencodable (the transaction rolls back: nothing was written), the
     bad callers are failed and the rest written again.
 
 Tracing

@@ -150,7 +150,7 @@ class GroupRunner:
         try:
             await router.put_many(items)
         except EdnEncodeError:
-            # sqlite-only: nothing was written (values are encoded before BEGIN).
+            # sqlite-only: nothing was written (the transaction rolled back).
             accepted = _drop_unencodable(accepted)
             items = [pair for _, pairs in accepted for pair in pairs]
             if not items:
