@@ -310,3 +310,29 @@ async def test_conflicts_found_before_an_interruption_are_still_reported_after_r
     assert not resumed.ok
     assert "conflicts 1" in resumed.render()
     assert await store.get("session/k000001") == "someone else's data"
+
+
+class _WriterBetweenReadAndWrite(SqliteStore):
+    """A real store on which "the application" writes a key just before each batch's put_many."""
+
+    key = "session/k000001"
+
+    async def put_many(self, items: Any, *, kind: str | None = None) -> None:
+        if any(key == self.key for key, _ in items):
+            await super().put(self.key, "the application's newer value")
+        await super().put_many(items, kind=kind)
+
+
+async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "memory.edn"
+    write_sessions(path, 20)
+    async with _WriterBetweenReadAndWrite(tmp_path / "garrison.db") as store:
+        summary = await migrate(store, path, batch_size=5)
+
+        assert summary.raced == ["session/k000001"]
+        assert not summary.ok
+        assert "changed while they were migrated" in summary.render()
+        report = await validate(store, path)
+        assert report.agree  # here the file's value won; validation is the judge

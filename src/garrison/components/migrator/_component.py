@@ -175,7 +175,7 @@ class MigratorComponent(Component):
             return None, None
         source = await asyncio.to_thread(read_source, edn, prefixes=self._prefixes(None))
         summary = await self._migrate(progress, Migrate(resume=True), source)
-        if not summary.ok:
+        if summary.conflict_count:
             shown = ", ".join(summary.conflicts[:5])
             raise ValidationError(
                 f"{summary.conflict_count} keys hold different data in the database and were "
@@ -184,6 +184,12 @@ class MigratorComponent(Component):
         report = None
         if self.config.validate:
             report = await self._validate(progress, Validate(), source)
+        elif summary.raced:
+            # Without a validation nothing shows whether they kept the older value.
+            raise ValidationError(
+                f"{len(summary.raced)} keys were written by someone else during the "
+                "migration and validate = false: validate before relying on the data"
+            )
         if report is not None and not report.agree:
             raise ValidationError(
                 f"after the automatic migration the two sides disagree: "

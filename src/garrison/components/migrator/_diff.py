@@ -24,12 +24,22 @@ if TYPE_CHECKING:
 
     from garrison.stores import SqliteStore
 
-__all__ = ["fetch_stored", "same_as_stored", "short_diff"]
+__all__ = [
+    "fetch_stored",
+    "fetch_stored_versions",
+    "fetch_versions",
+    "same_as_stored",
+    "short_diff",
+]
 
 # Read-only access to the stored text of many keys at once: the store's own
 # get_many decodes every value, which validation does not need when the texts
 # already agree. Same table and key-list form as SqliteStore's get_many.
 _STORED: Final = "SELECT key, value FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+_STORED_VERSIONS: Final = (
+    "SELECT key, value, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+)
+_VERSIONS: Final = "SELECT key, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
 _TEXT_LIMIT: Final = 60
 
 
@@ -39,6 +49,26 @@ async def fetch_stored(store: SqliteStore, keys: Sequence[str]) -> dict[str, str
         return {}
     rows = await store.connection.execute_fetchall(_STORED, (orjson.dumps(list(keys)).decode(),))
     return {str(row[0]): str(row[1]) for row in rows}
+
+
+async def fetch_stored_versions(
+    store: SqliteStore, keys: Sequence[str]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """The stored value texts and versions of those ``keys`` that exist, read together."""
+    if not keys:
+        return {}, {}
+    rows = await store.connection.execute_fetchall(
+        _STORED_VERSIONS, (orjson.dumps(list(keys)).decode(),)
+    )
+    return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): int(r[2]) for r in rows}
+
+
+async def fetch_versions(store: SqliteStore, keys: Sequence[str]) -> dict[str, int]:
+    """The version (writes since creation) of those ``keys`` that exist."""
+    if not keys:
+        return {}
+    rows = await store.connection.execute_fetchall(_VERSIONS, (orjson.dumps(list(keys)).decode(),))
+    return {str(row[0]): int(row[1]) for row in rows}
 
 
 def same_as_stored(value: Any, stored: str, key: str) -> tuple[bool, Any]:

@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
-from garrison.components.migrator._diff import fetch_stored, same_as_stored, short_diff
+from garrison.components.migrator._diff import (
+    fetch_stored_versions,
+    fetch_versions,
+    same_as_stored,
+    short_diff,
+)
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
     DEFAULT_ORDER,
@@ -254,6 +259,28 @@ async def migrate(
     return summary
 
 
+async def _check_races(
+    store: SqliteStore,
+    writes: list[tuple[str, Any]],
+    before: dict[str, int],
+    summary: MigrationSummary,
+) -> None:
+    """Report keys another writer touched around this batch's write.
+
+    Reading a key and writing the batch are two transactions, so a write by
+    the application between them (possible in ``dual-write`` while the
+    runtime serves) would be overwritten by the file's older value. Each
+    write adds one to a key's version, so any other number than ours means
+    someone else wrote it too: reported (never silent), and a validation
+    shows whether the database now holds the older value.
+    """
+    after = await fetch_versions(store, [key for key, _ in writes])
+    for key, _ in writes:
+        expected = before.get(key, 0) + 1
+        if after.get(key) != expected:
+            summary.raced.append(key)
+
+
 async def _one_batch(
     store: SqliteStore | None,
     batch: list[tuple[str, Any]],
@@ -263,7 +290,10 @@ async def _one_batch(
     dry_run: bool,
     overwrite: bool,
 ) -> None:
-    stored = await fetch_stored(store, [key for key, _ in batch]) if store is not None else {}
+    keys = [key for key, _ in batch]
+    # Values and versions read together: the versions are those the decision
+    # to write (or not) was made on, which the race check compares with.
+    stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
     writes = batch
     if stored:
         verdicts = await asyncio.to_thread(_compare_batch, batch, stored)
@@ -283,6 +313,7 @@ async def _one_batch(
         writes = [(key, value) for key, value in batch if key not in skip]
     if writes and not dry_run and store is not None:
         await store.put_many(writes, kind=kind)
+        await _check_races(store, writes, before, summary)
     summary.written += len(writes)
     summary.batches += 1
     if not dry_run:

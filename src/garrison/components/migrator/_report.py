@@ -57,6 +57,8 @@ class MigrationSummary:
     conflicts: list[str] = field(default_factory=list)
     #: Conflicts of an interrupted earlier run beyond the keys its record lists.
     unlisted_conflicts: int = 0
+    #: Keys another writer wrote around the migrator's own write of them.
+    raced: list[str] = field(default_factory=list)
     diffs: dict[str, str] = field(default_factory=dict)
     filtered_out: int = 0
     lenient_keys: list[str] = field(default_factory=list)
@@ -65,7 +67,7 @@ class MigrationSummary:
     @property
     def ok(self) -> bool:
         """True when every selected key is in the database with the file's value."""
-        return not self.conflicts and not self.unlisted_conflicts
+        return not self.conflicts and not self.unlisted_conflicts and not self.raced
 
     @property
     def conflict_count(self) -> int:
@@ -92,6 +94,7 @@ class MigrationSummary:
             "order": list(self.order),
             "conflicts": list(self.conflicts),
             "unlisted_conflicts": self.unlisted_conflicts,
+            "raced": list(self.raced),
             "filtered_out": self.filtered_out,
             "lenient_keys": list(self.lenient_keys),
             "duplicate_keys": list(self.duplicate_keys),
@@ -132,6 +135,11 @@ class MigrationSummary:
         )
         if self.conflict_count > _SHOWN:
             lines.append(f"  … and {self.conflict_count - _SHOWN} more conflicts")
+        lines += _listed(
+            "keys another writer changed while they were migrated (validate; in dual-write "
+            "the EDN side is right: migrate again with --overwrite)",
+            self.raced,
+        )
         lines += _listed(
             "keys with keywords Clojure cannot read back (migrated as read)", self.lenient_keys
         )
