@@ -5,6 +5,7 @@ to it whenever the input leaves the common shape."""
 from __future__ import annotations
 
 import math
+import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -140,3 +141,34 @@ def test_non_finite_and_long_numbers_keep_their_path() -> None:
     value = loads("[##Inf 1.5]")
     assert math.isinf(value[0])
     assert loads("{:a " + "9" * 5000 + "}")[K("a")] == int(Decimal("9" * 5000))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{:a "x\\ty" :b #uuid "6f1c6d4e-8a3b-4c1e-9f0a-2b7d5e8c9a10"}',
+         {K("a"): "x\ty", K("b"): uuid.UUID("6f1c6d4e-8a3b-4c1e-9f0a-2b7d5e8c9a10")}),
+        ('{:a {:b [1 {:c (2)}]} :d #{:e} :f [] :g ()}',
+         {K("a"): {K("b"): [1, {K("c"): (2,)}]}, K("d"): frozenset({K("e")}), K("f"): [],
+          K("g"): ()}),
+        ('{:a #uuid "not-a-uuid-at-all"}', None),
+        ('{:a "\\/"}', None),
+        ('{:a "raw\nnewline \\u00e9"}', {K("a"): "raw\nnewline é"}),
+    ],
+)  # fmt: skip
+def test_pairs_with_escaped_strings_uuids_and_openers(text: str, expected: Any) -> None:
+    if expected is None:
+        with pytest.raises(EdnSyntaxError):
+            loads(text)
+        return
+    assert loads(text) == expected
+
+
+def test_a_key_and_an_opener_outside_collections() -> None:
+    assert list(iter_values(":a {:b 1} :c [2]")) == [K("a"), {K("b"): 1}, K("c"), [2]]
+    assert loads("[#_ :a {:b 1}]") == [{K("b"): 1}]
+    assert loads("#_ :a {:b 1}") == {K("b"): 1}
+    assert loads("[#t :a [1]]") == [Tagged("t", K("a")), [1]]
+    with pytest.raises(EdnSyntaxError, match="more than one value") as info:
+        loads(":a\n {:b 1}")
+    assert (info.value.line, info.value.column) == (2, 2)

@@ -7,15 +7,19 @@ loop in :mod:`garrison.stores.edn._reader`.
 
 from __future__ import annotations
 
+import json.decoder
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
 from garrison.stores.edn._types import CHAR_NAMES, BigInt, Char, Tagged
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = [
     "apply_tag",
@@ -29,6 +33,11 @@ __all__ = [
     "where",
 ]
 
+# json's C string scanner (its pure-Python twin where the C module is missing);
+# typeshed does not declare json.decoder.scanstring, which exists at run time.
+_scanstring: Final[Callable[[str, int, bool], tuple[str, int]]] = (
+    getattr(json.decoder, "c_scanstring", None) or json.decoder.scanstring  # type: ignore[attr-defined]
+)
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
 
 # A string body whose escapes are all EDN's (Clojure's reader): \t \r \n \b \f \\ \"
@@ -73,42 +82,22 @@ def syntax_error(text: str, pos: int, message: str) -> EdnSyntaxError:
     return EdnSyntaxError(message, **where(text, pos))
 
 
-# The escapes Clojure's printer writes (pr-str), other than ``\\\\`` and ``\\u``.
-_SIMPLE_ESCAPES: Final = (
-    ('\\"', '"'),
-    ("\\n", "\n"),
-    ("\\t", "\t"),
-    ("\\r", "\r"),
-    ("\\f", "\f"),
-    ("\\b", "\b"),
-)
-
-
-def _unescape_simple(body: str) -> str | None:
-    """Decode a body whose escapes are all ``\\\\ \\" \\n \\t \\r \\f \\b``; else ``None``.
-
-    Splitting on ``\\\\`` first is exact: scanning from the left, the first
-    two adjacent backslashes always form one escape (any earlier backslash
-    escapes a character that is not a backslash), so the pieces hold only the
-    other escapes, and no replacement can create or consume a backslash pair.
-    """
-    pieces = body.split("\\\\") if "\\\\" in body else [body]
-    for i, piece in enumerate(pieces):
-        if "\\" in piece:
-            for escape, char in _SIMPLE_ESCAPES:
-                if escape in piece:
-                    piece = piece.replace(escape, char)  # noqa: PLW2901 - decoded in place
-            if "\\" in piece:
-                return None  # \u, octal, or an invalid escape: the full decoder decides
-            pieces[i] = piece
-    return "\\".join(pieces)
-
-
 def unescape(body: str, text: str, pos: int) -> str:
-    """Decode the escapes of a string body that holds at least one backslash."""
-    simple = _unescape_simple(body)
-    if simple is not None:
-        return simple
+    """Decode the escapes of a string body that holds at least one backslash.
+
+    ``pos`` is where the body starts in ``text``.
+    """
+    if "\\u" not in body and "\\/" not in body:
+        # JSON's string escapes without \u and \/ are exactly EDN's short
+        # escapes (\" \\ \b \f \n \r \t), and json's C scanner decodes them
+        # in place; any other escape (octal, invalid) makes it raise, and the
+        # full decoder below decides. strict=False: EDN strings may hold raw
+        # control characters.
+        try:
+            # The C scanner takes its arguments by position only.
+            return _scanstring(text, pos, False)[0]  # noqa: FBT003
+        except ValueError:
+            pass
     if _VALID_ESCAPES.fullmatch(body) is None:
         raise _bad_escape(body, text, pos)
     # EDN's escapes are a subset of Python's, so the C codec decodes them;

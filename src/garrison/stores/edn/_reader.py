@@ -20,6 +20,7 @@ Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -47,16 +48,18 @@ _TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a passwo
 
 # Group numbers of the master pattern; ``match.lastindex`` names the token kind.
 # The reader loop spells them as literals (a constant is cheaper than a global
-# on this path); the names here document them. Openers are 16..19 so that the
-# frame kind of a collection is ``group - 15``.
+# on this path); the names here document them. Openers are 18..21 so that the
+# frame kind of a collection is ``group - 17``.
 _STRING = 1
-# A keyword followed by a simple scalar (2 is the keyword, 3..8 the scalar's
-# kind): most map entries, read in one match and one loop step instead of two.
+# A keyword followed by a simple scalar or an opener (2 is the keyword, 3..10
+# what follows): most map entries, read in one match and one loop step.
 _PAIR_KEY, _PAIR_STRING, _PAIR_INT, _PAIR_FLOAT, _PAIR_INST, _PAIR_KEYWORD = 2, 3, 4, 5, 6, 7
-_PAIR_CONSTANT, _KEYWORD, _INT, _FLOAT, _SYMBOL = 8, 9, 10, 11, 12
-_FLOAT_VECTOR, _INT_VECTOR, _INT_SET = 13, 14, 15
-_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET, _CLOSE, _INST_FAST = 16, 17, 18, 19, 20, 21
-_DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER, _END = 22, 23, 24, 25, 26, 27, 28, 29
+_PAIR_CONSTANT, _PAIR_UUID, _PAIR_OPEN = 8, 9, 10
+_KEYWORD, _INT, _FLOAT, _SYMBOL = 11, 12, 13, 14
+_FLOAT_VECTOR, _INT_VECTOR, _INT_SET = 15, 16, 17
+_OPEN_MAP, _OPEN_VEC, _OPEN_LIST, _OPEN_SET, _CLOSE, _INST_FAST = 18, 19, 20, 21, 22, 23
+_DISCARD, _NS_MAP, _SYMBOLIC, _TAG, _CHAR, _NUMBER, _OTHER, _END = 24, 25, 26, 27, 28, 29, 30, 31
+_OPENER_KINDS: Final = {"{": 1, "[": 2, "(": 3, "#{": 4}
 
 # A plain int or float token, exactly as the int and float groups read them.
 # Flat vectors of floats (embeddings) and vectors and sets of ints are common
@@ -68,6 +71,8 @@ _INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]*)(?!{_TOKEN_CHAR})"
 _FLOAT_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
 # At most 18 digits: longer ints take the token path (``int(str)`` has a limit).
 _SHORT_INT: Final = r"[+-]?(?:0|[1-9][0-9]{0,17})"
+# A #uuid as Clojure prints it, straight to uuid.UUID.
+_UUID_TEXT: Final = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 # The #inst Clojure prints, straight to datetime.fromisoformat.
 _INST_TEXT: Final = (
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}"
@@ -80,38 +85,40 @@ _MASTER: Final = re.compile(
     r"(?:[\s,]++|;[^\n]*+)*+"
     r"(?:"
     r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 1 string body
-    # 2..8 a keyword, whitespace, then a string without escapes, an int, a
-    # float, an #inst, a keyword or a constant (anything else: group 9 alone)
+    # 2..10 a keyword, whitespace, then a string, an int, a float, an #inst,
+    # a keyword, a constant, a #uuid or an opener (else: group 11 alone)
     rf"|:({_TOKEN_CHAR}*)[\s,]++(?:"
-    r'"([^"\\]*+)"'  # 3
+    r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 3
     rf"|({_INT_TOKEN})"  # 4
     rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 5
     rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 6
     rf"|:({_TOKEN_CHAR}*)"  # 7
     rf"|(nil|true|false)(?!{_TOKEN_CHAR})"  # 8
+    rf'|#uuid[\s,]*+"({_UUID_TEXT})"'  # 9
+    r"|([\[{(]|#\{)"  # 10 an opener: the key is its collection's first item
     r")"
-    rf"|:({_TOKEN_CHAR}*)"  # 9 keyword text
-    rf"|({_INT_TOKEN})"  # 10 plain int
-    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 11 float
-    # 12 symbol, nil, true, false (a sign followed by a digit starts a number)
+    rf"|:({_TOKEN_CHAR}*)"  # 11 keyword text
+    rf"|({_INT_TOKEN})"  # 12 plain int
+    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 13 float
+    # 14 symbol, nil, true, false (a sign followed by a digit starts a number)
     rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
-    rf"|\[((?:[\s,]*+{_FLOAT_TEXT}(?=[\s,\]]))++)[\s,]*+\]"  # 13 [floats]
-    rf"|\[((?:[\s,]*+{_SHORT_INT}(?=[\s,\]]))++)[\s,]*+\]"  # 14 [ints]
-    rf"|#\{{((?:[\s,]*+{_SHORT_INT}(?=[\s,}}]))++)[\s,]*+\}}"  # 15 #{{ints}}
-    r"|(\{)"  # 16
-    r"|(\[)"  # 17
-    r"|(\()"  # 18
-    r"|(#\{)"  # 19
-    r"|([\])}])"  # 20 any closer
-    rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 21 the #inst Clojure prints
-    r"|(#_)"  # 22
-    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 23 namespaced map: namespace
-    rf"|##({_TOKEN_CHAR}*)"  # 24 ##Inf ##-Inf ##NaN
-    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 25 tag
-    rf"|\\(.{_TOKEN_CHAR}*)"  # 26 character
-    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 27 any other number (N, M, ratio, radix, bad)
-    r"|([^\s,;])"  # 28 anything else: an error
-    # 29 the end, after trailing whitespace and comments: without it finditer
+    rf"|\[((?:[\s,]*+{_FLOAT_TEXT}(?=[\s,\]]))++)[\s,]*+\]"  # 15 [floats]
+    rf"|\[((?:[\s,]*+{_SHORT_INT}(?=[\s,\]]))++)[\s,]*+\]"  # 16 [ints]
+    rf"|#\{{((?:[\s,]*+{_SHORT_INT}(?=[\s,}}]))++)[\s,]*+\}}"  # 17 #{{ints}}
+    r"|(\{)"  # 18
+    r"|(\[)"  # 19
+    r"|(\()"  # 20
+    r"|(#\{)"  # 21
+    r"|([\])}])"  # 22 any closer
+    rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 23 the #inst Clojure prints
+    r"|(#_)"  # 24
+    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 25 namespaced map: namespace
+    rf"|##({_TOKEN_CHAR}*)"  # 26 ##Inf ##-Inf ##NaN
+    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 27 tag
+    rf"|\\(.{_TOKEN_CHAR}*)"  # 28 character
+    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 29 any other number (N, M, ratio, radix, bad)
+    r"|([^\s,;])"  # 30 anything else: an error
+    # 31 the end, after trailing whitespace and comments: without it finditer
     # would search on from inside a trailing comment.
     r"|(\Z)"
     r")",
@@ -216,13 +223,24 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
         group = m.lastindex  # type: ignore[assignment]
         # Literal group numbers and kinds: see _MASTER and the frame kinds
         # above. Tests are ordered by how often each token occurs.
-        if group <= 8 and group != 1:  # a keyword and a scalar
+        if group <= 10 and group != 1:  # a keyword and a scalar or an opener
             body = m[2]
             key = keywords.get(body)
             if key is None:
                 check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
                 key = keywords[body] = Keyword(body)
-            if group == 7:
+            if group == 10:  # the key, then a collection opens
+                if kind < 8:
+                    append(key)
+                    stack.append((kind, start, items, extra))
+                    kind = _OPENER_KINDS[m[10]]
+                    start = m.start(10)
+                    items = []
+                    append = items.append
+                    continue
+                # The opener is handled after the slow path has taken the key.
+                pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1),)
+            elif group == 7:
                 body = m[7]
                 value = keywords.get(body)
                 if value is None:
@@ -240,27 +258,32 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                     value = apply_tag("inst", m[6], text, m.start(6))
             elif group == 3:
                 value = m[3]
+                if "\\" in value:
+                    value = unescape(value, text, m.start(3))
             elif group == 5:
                 value = float(m[5])
-            else:
+            elif group == 8:
                 value = _CONSTANTS[m[8]]
-            if kind < 8:  # inside a collection: the common case
-                append(key)
-                append(value)
-                continue
-            # A prefix form or the top level waits: the two values go one at a time.
-            pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1), (value, m.start(group)))
+            else:  # a canonical #uuid: always valid
+                value = uuid.UUID(m[9])
+            if group != 10:
+                if kind < 8:  # inside a collection: the common case
+                    append(key)
+                    append(value)
+                    continue
+                # A prefix form or the top level waits: the two values go one at a time.
+                pending = ((key, m.start(2) - 1), (value, m.start(group)))
         else:
-            if group == 9:  # keyword
-                body = m[9]
+            if group == 11:  # keyword
+                body = m[11]
                 value = keywords.get(body)
                 if value is None:
-                    check_named(text, body, m.start(9) - 1, keyword=True, strict=strict)
+                    check_named(text, body, m.start(11) - 1, keyword=True, strict=strict)
                     value = keywords[body] = Keyword(body)
-            elif group == 20:  # closer
-                closer = m[20]
+            elif group == 22:  # closer
+                closer = m[22]
                 if closers.get(kind) != closer:
-                    raise _mismatched(text, m.start(20), closer, kind, start)
+                    raise _mismatched(text, m.start(22), closer, kind, start)
                 if kind == 2:  # vector
                     value = items
                 elif kind == 1 and not len(items) & 1:  # map, the common case inline
@@ -277,9 +300,9 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 closed_at = start
                 kind, start, items, extra = stack.pop()
                 append = items.append
-            elif 16 <= group <= 19:  # { [ ( #{
+            elif 18 <= group <= 21:  # { [ ( #{
                 stack.append((kind, start, items, extra))
-                kind = group - 15
+                kind = group - 17
                 start = m.start(group)
                 items = []
                 append = items.append
@@ -288,39 +311,39 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 value = m[1]
                 if "\\" in value:
                     value = unescape(value, text, m.start(1))
-            elif group == 11:  # float
-                value = float(m[11])
-            elif group == 10:  # int
+            elif group == 13:  # float
+                value = float(m[13])
+            elif group == 12:  # int
                 try:
-                    value = int(m[10])
+                    value = int(m[12])
                 except ValueError:  # over Python's 4300-digit limit for int(str)
-                    value = long_int(m[10])
-            elif group == 21:  # #inst as Clojure prints it
+                    value = long_int(m[12])
+            elif group == 23:  # #inst as Clojure prints it
                 try:
-                    value = fromisoformat(m[21])
+                    value = fromisoformat(m[23])
                 except ValueError:
-                    value = apply_tag("inst", m[21], text, m.start())
-            elif group == 13:  # a vector of floats
-                body = m[13]
-                value = list(map(float, (body.replace(",", " ") if "," in body else body).split()))
-                closed_at = m.start(13) - 1
-            elif group == 14:  # a vector of ints (at most 18 digits each)
-                body = m[14]
-                value = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
-                closed_at = m.start(14) - 1
-            elif group == 15:  # a set of ints: _build checks duplicates in strict mode
+                    value = apply_tag("inst", m[23], text, m.start())
+            elif group == 15:  # a vector of floats
                 body = m[15]
+                value = list(map(float, (body.replace(",", " ") if "," in body else body).split()))
+                closed_at = m.start(15) - 1
+            elif group == 16:  # a vector of ints (at most 18 digits each)
+                body = m[16]
+                value = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
+                closed_at = m.start(16) - 1
+            elif group == 17:  # a set of ints: _build checks duplicates in strict mode
+                body = m[17]
                 numbers = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
-                closed_at = m.start(15) - 2
+                closed_at = m.start(17) - 2
                 value = _build(_SET, numbers, "", text, closed_at, strict=strict)
-            elif group == 12:  # symbol, nil, true, false
-                body = m[12]
+            elif group == 14:  # symbol, nil, true, false
+                body = m[14]
                 value = symbols.get(body, symbols)
                 if value is symbols:
-                    check_named(text, body, m.start(12), keyword=False, strict=strict)
+                    check_named(text, body, m.start(14), keyword=False, strict=strict)
                     value = symbols[body] = Symbol(body)
-            elif group == 23:  # #:ns{
-                namespace = m[23]
+            elif group == 25:  # #:ns{
+                namespace = m[25]
                 if not namespace or namespace.startswith(":"):
                     raise syntax_error(
                         text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
@@ -329,30 +352,30 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 kind, start, items, extra = _NSMAP, m.start(), [], namespace
                 append = items.append
                 continue
-            elif group == 25:  # #tag
+            elif group == 27:  # #tag
                 stack.append((kind, start, items, extra))
-                kind, start, extra = _TAGGED, m.start(25) - 1, m[25]
+                kind, start, extra = _TAGGED, m.start(27) - 1, m[27]
                 continue
-            elif group == 22:  # #_
+            elif group == 24:  # #_
                 stack.append((kind, start, items, extra))
-                kind, start, extra = _DISCARDED, m.start(22), ""
+                kind, start, extra = _DISCARDED, m.start(24), ""
                 continue
-            elif group == 26:  # character
-                value = read_char(m[26], text, m.start(26) - 1)
-            elif group == 27:  # other numbers
-                value = read_number(m[27], text, m.start(27))
-            elif group == 24:  # ##Inf ##-Inf ##NaN
-                value = _SYMBOLIC_VALUES.get(m[24])
+            elif group == 28:  # character
+                value = read_char(m[28], text, m.start(28) - 1)
+            elif group == 29:  # other numbers
+                value = read_number(m[29], text, m.start(29))
+            elif group == 26:  # ##Inf ##-Inf ##NaN
+                value = _SYMBOLIC_VALUES.get(m[26])
                 if value is None:
-                    raise syntax_error(text, m.start(24) - 2, f"unknown symbolic value ##{m[24]}")
-            elif group == 29:  # end of input
+                    raise syntax_error(text, m.start(26) - 2, f"unknown symbolic value ##{m[26]}")
+            elif group == 31:  # end of input
                 break
             else:
-                raise _unexpected(text, m.start(28))
+                raise _unexpected(text, m.start(30))
             if kind < 8:  # inside a collection
                 append(value)
                 continue
-            at = closed_at if group == 20 or 13 <= group <= 15 else m.start(group)
+            at = closed_at if group == 22 or 15 <= group <= 17 else m.start(group)
             pending = ((value, at),)
         # Slow path: prefix forms (#tag, #_) waiting for these values, or the top level.
         for value, at in pending:
@@ -377,6 +400,12 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                     yield value
                 else:
                     append(value)
+        if group == 10:  # the opener that followed the key
+            stack.append((kind, start, items, extra))
+            kind = _OPENER_KINDS[m[10]]
+            start = m.start(10)
+            items = []
+            append = items.append
     if kind != _TOP:
         if kind >= _TAGGED:
             raise syntax_error(text, start, "a tag or #_ at the end of input has no form")
