@@ -4,6 +4,7 @@ to it whenever the input leaves the common shape."""
 
 from __future__ import annotations
 
+import gc
 import math
 import uuid
 from datetime import UTC, datetime
@@ -172,3 +173,22 @@ def test_a_key_and_an_opener_outside_collections() -> None:
     with pytest.raises(EdnSyntaxError, match="more than one value") as info:
         loads(":a\n {:b 1}")
     assert (info.value.line, info.value.column) == (2, 2)
+
+
+def test_large_loads_leave_the_garbage_collector_as_they_found_it() -> None:
+    big = "[" + " ".join(['{:a "x" :b [1.5 2.5]}'] * 5000) + "]"
+    assert len(big) > 1 << 16
+    was_enabled = gc.isenabled()
+    try:
+        gc.enable()
+        assert len(loads(big)) == 5000
+        assert gc.isenabled()
+        with pytest.raises(EdnSyntaxError):
+            loads(big + " }")
+        assert gc.isenabled()
+        gc.disable()
+        assert len(loads(big)) == 5000
+        assert not gc.isenabled()
+    finally:
+        if was_enabled:
+            gc.enable()

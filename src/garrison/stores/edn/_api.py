@@ -52,6 +52,11 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
 
     Raises :class:`~garrison.exceptions.EdnSyntaxError` (with line, column and
     an excerpt) for anything that is not one EDN value.
+
+    For texts of 64 KiB and more, Python's cyclic garbage collector is paused
+    during the call (the values read contain no reference cycles, and its
+    passes over the growing result cost about 15% of the time); it is enabled
+    again when the call returns or raises, unless it was already disabled.
     """
     text = _text(data)
     result: Any = _NOTHING
