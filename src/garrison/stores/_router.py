@@ -406,9 +406,9 @@ class ModeRouter:
 
     async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, by key text."""
-        texts = [key_text(k) for k in keys]
         if self._mode is Mode.SQLITE_ONLY:
-            return await self.sqlite.get_many(texts)
+            return await self.sqlite.get_many(keys)  # which takes key texts of its own
+        texts = [key_text(k) for k in keys]
         if self._mode is not Mode.SQLITE_FIRST or self._backlog.full:
             return await self.edn.get_many(texts)
         from_edn = [t for t in texts if t in self._backlog]
@@ -508,14 +508,16 @@ class ModeRouter:
 
     async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
         """Set many keys; in the dual modes EDN always succeeds and SQLite is repaired later."""
-        pairs = [(key_text(k), v) for k, v in items]
-        if not pairs:
+        batch = items if isinstance(items, list | tuple) else list(items)
+        if not batch:
             return
         async with self._lock:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
-                await self.sqlite.put_many(pairs)
+                # The hot path: SqliteStore makes the key texts itself, on its thread.
+                await self.sqlite.put_many(batch)
                 return
+            pairs = [(key_text(k), v) for k, v in batch]
             await self.edn.put_many(pairs)
             if mode is Mode.EDN_ONLY:
                 return

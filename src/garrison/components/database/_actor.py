@@ -84,6 +84,8 @@ if TYPE_CHECKING:
 
 __all__ = ["DatabaseComponent"]
 
+_GROUPED_TYPES = tuple(GROUPED)
+
 
 def _text(key: Any) -> str:
     return key if type(key) is str and key else key_text(key)
@@ -266,8 +268,16 @@ class DatabaseComponent(Component):
 
     @classmethod
     def accepts(cls, message_type: type) -> bool:
-        """Grouped operations have no ``@handler``; every message of this package is accepted."""
-        return message_type in GROUPED or super().accepts(message_type)
+        """Grouped operations have no ``@handler``; every message of this package is accepted.
+
+        So are subclasses of the grouped messages (an application's own kind
+        of put): each is handled as a group of one.
+        """
+        return (
+            message_type in GROUPED
+            or super().accepts(message_type)
+            or issubclass(message_type, _GROUPED_TYPES)
+        )
 
     async def receive_batch(self, batch: list[Envelope]) -> None:
         """Cut ``batch`` into groups (see the module docstring) and run them in order."""

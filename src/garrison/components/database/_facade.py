@@ -102,12 +102,14 @@ class Store:
 
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` (pass ``MISSING`` to tell nil from absent)."""
-        result: Any = await self._ask(Get(_text(key), default))
+        # The hot paths ask the ref directly: one coroutine frame fewer per call.
+        result: Any = await self._ref.ask(Get(_text(key), default), timeout=self.timeout)
         return result
 
     async def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
         """``{key_text: value}`` for those of ``keys`` that exist."""
-        result: dict[str, Any] = await self._ask(GetMany(tuple(_text(k) for k in keys)))
+        message = GetMany(tuple(_text(k) for k in keys))
+        result: dict[str, Any] = await self._ref.ask(message, timeout=self.timeout)
         return result
 
     async def scan(
@@ -163,16 +165,16 @@ class Store:
 
     async def put(self, key: Any, value: Any) -> None:
         """Set ``key`` to ``value``; returns once the write is committed."""
-        await self._ask(Put(_text(key), value))
+        await self._ref.ask(Put(_text(key), value), timeout=self.timeout)
 
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         """Set several keys in one transaction (all or none); returns once committed."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        await self._ask(PutMany(tuple((_text(k), v) for k, v in pairs)))
+        await self._ref.ask(PutMany(tuple((_text(k), v) for k, v in pairs)), timeout=self.timeout)
 
     async def delete(self, key: Any) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        result: bool = await self._ask(Delete(_text(key)))
+        result: bool = await self._ref.ask(Delete(_text(key)), timeout=self.timeout)
         return result
 
     async def delete_many(self, keys: Iterable[Any]) -> int:

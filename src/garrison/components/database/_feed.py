@@ -149,6 +149,15 @@ class ChangeFeed:
         """Live subscriptions."""
         return sum(1 for s in self._subscribers if not s.closed)
 
+    @property
+    def listening(self) -> bool:
+        """Whether any subscription may want changes: a cheap check before building them."""
+        return bool(self._subscribers)
+
+    def skip(self, count: int) -> None:
+        """Number ``count`` committed changes that nobody listens to (seq counts them all)."""
+        self._seq += count
+
     def subscribe(self, prefix: str, capacity: int | None = None) -> Subscription:
         """A new subscription to changes of keys starting with ``prefix``."""
         size = self.default_capacity if capacity is None else capacity

@@ -129,45 +129,58 @@ class GroupRunner:
     async def _put_group(self, group: list[Envelope]) -> None:
         router = self.router
         check_values = router.mode.writes_edn
-        accepted: list[tuple[Envelope, list[tuple[str, Any]]]] = []
+        # The hot path of every write: the group's (key text, value) pairs in one
+        # list, built without a list per message.
+        accepted: list[Envelope] = []
+        items: list[tuple[str, Any]] = []
+        append = items.append
         for envelope in group:
             message = envelope.message
             try:
                 if type(message) is Put:
-                    pairs = [(_text(message.key), message.value)]
-                else:
-                    pairs = [(_text(k), v) for k, v in cast("PutMany", message).items]
-                if check_values:
-                    for _, value in pairs:
+                    key = message.key
+                    value = message.value
+                    if check_values:
                         encode_value(value)
+                    append((key if type(key) is str and key else key_text(key), value))
+                else:
+                    pairs = _put_pairs(message)
+                    if check_values:
+                        for _, value in pairs:
+                            encode_value(value)
+                    items.extend(pairs)
             except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
                 envelope.fail(exc)
                 continue
-            accepted.append((envelope, pairs))
+            accepted.append(envelope)
         if not accepted:
             return
-        items = [pair for _, pairs in accepted for pair in pairs]
         try:
             await router.put_many(items)
         except EdnEncodeError:
             # sqlite-only: nothing was written (the transaction rolled back).
-            accepted = _drop_unencodable(accepted)
-            items = [pair for _, pairs in accepted for pair in pairs]
+            accepted, items = _drop_unencodable(accepted)
             if not items:
+                for envelope in accepted:  # only empty PutMany messages are left
+                    envelope.reply(None)
                 return
             try:
                 await router.put_many(items)
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-                self._group_failed([e for e, _ in accepted], exc)
+                self._group_failed(accepted, exc)
                 return
         except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
-            self._group_failed([e for e, _ in accepted], exc)
+            self._group_failed(accepted, exc)
             return
         self.write_batches += 1
         self.batched_writes += len(accepted)
         self.cache.invalidate(key for key, _ in items)
-        self.feed.publish((key, "put", value) for key, value in items)
-        for envelope, _ in accepted:
+        feed = self.feed
+        if feed.listening:
+            feed.publish((key, "put", value) for key, value in items)
+        else:
+            feed.skip(len(items))
+        for envelope in accepted:
             envelope.reply(None)
 
     # -- deletes
@@ -178,7 +191,7 @@ class GroupRunner:
         for envelope in group:
             message = envelope.message
             try:
-                if type(message) is Delete:
+                if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
                     texts = [_text(message.key)]
                 else:
                     texts = list(dict.fromkeys(_text(k) for k in cast("DeleteMany", message).keys))
@@ -205,7 +218,7 @@ class GroupRunner:
             # Within a group, a key existed for the first delete that names it only.
             gone = [t for t in texts if t in existing and t not in removed]
             removed.update(gone)
-            if type(envelope.message) is Delete:
+            if isinstance(envelope.message, Delete):
                 envelope.reply(bool(gone))
             else:
                 envelope.reply(len(gone))
@@ -213,79 +226,101 @@ class GroupRunner:
     # -- point reads
 
     async def _read_group(self, group: list[Envelope]) -> None:
-        router = self.router
         cache = self.cache
-        accepted: list[tuple[Envelope, list[str]]] = []
+        # Per accepted envelope: the key text of a Get, or the key texts of a GetMany.
+        accepted: list[tuple[Envelope, str | list[str]]] = []
+        wanted: list[str] = []
         for envelope in group:
             message = envelope.message
             try:
-                if type(message) is Get:
-                    texts = [_text(message.key)]
+                if isinstance(message, Get):
+                    key = message.key
+                    text = key if type(key) is str and key else key_text(key)
+                    wanted.append(text)
+                    accepted.append((envelope, text))
                 else:
                     texts = [_text(k) for k in cast("GetMany", message).keys]
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
+                    wanted.extend(texts)
+                    accepted.append((envelope, texts))
+            except Exception as exc:  # noqa: BLE001 - a bad key fails its own caller only
                 envelope.fail(exc)
-                continue
-            accepted.append((envelope, texts))
         if not accepted:
             return
         values: dict[str, Any] = {}
-        misses: list[str] = []
-        if cache.enabled:
-            # Counted per requested key, so many readers of one hot key count as hits.
-            uncached = ReadCache.UNCACHED
-            missed: set[str] = set()
-            for _, texts in accepted:
-                for text in texts:
-                    if text in values:
-                        cache.hits += 1
-                    elif text in missed:
-                        cache.misses += 1
-                    elif (value := cache.lookup(text)) is uncached:
-                        misses.append(text)
-                        missed.add(text)
-                    else:
-                        values[text] = value
-        else:
-            misses = list(dict.fromkeys(t for _, texts in accepted for t in texts))
+        misses = self._cached(wanted, values) if cache.enabled else list(dict.fromkeys(wanted))
         if misses:
             try:
                 if len(misses) == 1:
-                    value = await router.get(misses[0], MISSING)
+                    value = await self.router.get(misses[0], MISSING)
                     found = {} if value is MISSING else {misses[0]: value}
                 else:
-                    found = await router.get_many(misses)
+                    found = await self.router.get_many(misses)
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed([e for e, _ in accepted], exc)
                 return
-            for text in misses:
-                values[text] = found.get(text, MISSING)
             cache.store_found(misses, found)
             self.read_batches += 1
-        self.batched_reads += len(accepted)
-        for envelope, texts in accepted:
-            message = envelope.message
-            if type(message) is Get:
-                value = values[texts[0]]
-                envelope.reply(message.default if value is MISSING else value)
+            if values:
+                values.update(found)
             else:
-                envelope.reply({t: values[t] for t in texts if values[t] is not MISSING})
+                values = found
+        self.batched_reads += len(accepted)
+        get = values.get
+        for envelope, wanted_texts in accepted:
+            if type(wanted_texts) is str:
+                value = get(wanted_texts, MISSING)
+                envelope.reply(cast("Get", envelope.message).default if value is MISSING else value)
+            else:
+                envelope.reply(
+                    {t: v for t in wanted_texts if (v := get(t, MISSING)) is not MISSING}
+                )
+
+    def _cached(self, wanted: list[str], values: dict[str, Any]) -> list[str]:
+        """Fill ``values`` from the cache; return the keys to read, each once, in order.
+
+        Counted per requested key, so many readers of one hot key count as hits.
+        """
+        cache = self.cache
+        uncached = ReadCache.UNCACHED
+        misses: list[str] = []
+        missed: set[str] = set()
+        for text in wanted:
+            if text in values:
+                cache.hits += 1
+            elif text in missed:
+                cache.misses += 1
+            elif (value := cache.lookup(text)) is uncached:
+                misses.append(text)
+                missed.add(text)
+            else:
+                values[text] = value
+        return misses
+
+
+def _put_pairs(message: Any) -> list[tuple[str, Any]]:
+    """The (key text, value) pairs a :class:`Put` or :class:`PutMany` writes."""
+    if isinstance(message, Put):  # a subclass too (it comes as a group of one)
+        return [(_text(message.key), message.value)]
+    return [(_text(k), v) for k, v in cast("PutMany", message).items]
 
 
 def _drop_unencodable(
-    accepted: list[tuple[Envelope, list[tuple[str, Any]]]],
-) -> list[tuple[Envelope, list[tuple[str, Any]]]]:
-    """Fail the callers whose values cannot be stored; return the others."""
-    kept: list[tuple[Envelope, list[tuple[str, Any]]]] = []
-    for envelope, pairs in accepted:
+    accepted: list[Envelope],
+) -> tuple[list[Envelope], list[tuple[str, Any]]]:
+    """Fail the callers whose values cannot be stored; return the others and their pairs."""
+    kept: list[Envelope] = []
+    items: list[tuple[str, Any]] = []
+    for envelope in accepted:
+        pairs = _put_pairs(envelope.message)
         try:
             for _, value in pairs:
                 encode_value(value)
         except Exception as exc:  # noqa: BLE001 - a bad value fails its own caller only
             envelope.fail(exc)
             continue
-        kept.append((envelope, pairs))
-    return kept
+        kept.append(envelope)
+        items.extend(pairs)
+    return kept, items
 
 
 def mark_failed(span: Span, envelope: Envelope) -> None:
