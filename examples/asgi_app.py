@@ -41,6 +41,7 @@ from garrison.runtime import (
     probes_for,
     serving_health,
 )
+from garrison.telemetry import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -105,6 +106,9 @@ def create_app(data_dir: str, *, health_port: int = 0, drain_delay: float = 1.0)
     )
 
 
+# This module is the application, so it decides how logs look (garrison never
+# configures logging on its own).
+configure_logging(json=False)
 app = create_app(os.environ.get("APP_DATA_DIR", "data"))
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from garrison.components.database import ChangeEvent, Store, Watch, store_of
 from garrison.config import build_config
 from garrison.runtime import CheckResult, Component, Runtime, handler, serving_health
+from garrison.telemetry import configure_logging
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ if __name__ == "__main__":
     parser.add_argument("--visits", type=int, default=5)
     parser.add_argument("--serve", action="store_true", help="keep running until a signal")
     args = parser.parse_args()
+    configure_logging(json=False)  # the application decides how logs look
     with tempfile.TemporaryDirectory() as scratch:
         asyncio.run(
             main(

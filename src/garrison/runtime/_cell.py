@@ -13,8 +13,7 @@ import enum
 import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
 from garrison.runtime._actor import Actor
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["ActorCell", "ExitKind", "wait_bounded"]
 
 T = TypeVar("T")
-log = structlog.get_logger("garrison.runtime")
+log = get_logger("garrison.runtime")
 _idents = itertools.count(1)
 # How long a task that ignores cancellation is waited for before it is abandoned.
 _CANCEL_GRACE = 0.5

@@ -18,7 +18,7 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote
 
-import structlog
+from garrison._log import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, MutableMapping
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ProbeServer"]
 
-log = structlog.get_logger("garrison.health")
+log = get_logger("garrison.health")
 
 
 class _BadRequestError(Exception):

@@ -8,8 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.exceptions import ConfigError, EscalationError, LifecycleError, ShutdownError
 from garrison.runtime._assembly import ConfigSource, build_specs, resolve_config
 from garrison.runtime._component import Component, ComponentState
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Runtime", "StateListener", "open_runtime"]
 
-log = structlog.get_logger("garrison.runtime")
+log = get_logger("garrison.runtime")
 
 #: ``listener(component, old_state, new_state)``, called on every lifecycle transition.
 StateListener = Callable[[str, ComponentState, ComponentState], None]

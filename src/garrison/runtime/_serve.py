@@ -27,8 +27,7 @@ import errno
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.config import parse_section
 from garrison.exceptions import ConfigError, StartupError
 from garrison.runtime._asgi import HealthApp
@@ -52,7 +51,7 @@ __all__ = [
     "serving_health",
 ]
 
-log = structlog.get_logger("garrison.health")
+log = get_logger("garrison.health")
 
 #: The probe port when neither the config nor the command line names one: a free
 #: port, logged. A fixed default would make every second garrison on a machine

@@ -5,8 +5,7 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.runtime._cell import ActorCell, ExitKind
 from garrison.runtime._ref import ActorRef
 
@@ -17,7 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_actor"]
 
-log = structlog.get_logger("garrison.runtime")
+log = get_logger("garrison.runtime")
 
 
 def _unsupervised_exit(cell: ActorCell, kind: ExitKind, error: BaseException | None) -> None:

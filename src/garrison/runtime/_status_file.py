@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import structlog
 
+from garrison._log import get_logger
 from garrison.runtime._probes import PROBES
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = ["StatusFileWriter", "read_status_file"]
 
-log = structlog.get_logger("garrison.health")
+log = get_logger("garrison.health")
 
 
 class StatusFileWriter:

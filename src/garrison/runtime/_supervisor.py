@@ -15,8 +15,7 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.exceptions import EscalationError, LifecycleError, StartupError
 from garrison.runtime._cell import ActorCell, ExitKind, wait_bounded
 from garrison.runtime._component import ComponentState
@@ -31,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Supervisor", "backoff_delay"]
 
-log = structlog.get_logger("garrison.runtime")
+log = get_logger("garrison.runtime")
 
 
 class _Slot:

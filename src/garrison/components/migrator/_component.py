@@ -28,8 +28,7 @@ import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
-import structlog
-
+from garrison._log import get_logger
 from garrison.components.migrator._config import MigratorConfig
 from garrison.components.migrator._export import export
 from garrison.components.migrator._messages import (
@@ -55,7 +54,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MigratorComponent"]
 
-log = structlog.get_logger("garrison.migrator")
+log = get_logger("garrison.migrator")
 
 
 class MigratorComponent(Component):
