@@ -13,7 +13,17 @@ from typing import Any
 import pytest
 
 from garrison.exceptions import EdnEncodeError
-from garrison.stores.edn import BigInt, Keyword, Symbol, Tagged, Vector, dumps, loads
+from garrison.stores.edn import (
+    MAP_ENTRY_SEPARATOR,
+    BigInt,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+    dumps,
+    dumps_entry,
+    loads,
+)
 from garrison.stores.edn._writer import _Writer
 
 K = Keyword
@@ -113,3 +123,18 @@ def test_deep_nesting_hands_over_to_the_iterative_writer() -> None:
     with pytest.raises(EdnEncodeError, match="no EDN form"):
         dumps({K("v"): [value, object()]})
     assert dumps([1.5, {K("a"): 1}]) == "[1.5 {:a 1}]"
+
+
+def test_entries_join_to_the_whole_map_on_every_path() -> None:
+    value = {
+        K("floats"): [0.5, 1e-05, 2.5],
+        K("fast"): [0.5, 1.5],
+        K("inf"): [1.5, math.inf],
+        K("nan"): math.nan,
+        K("sym"): Symbol("inf"),
+        K("when"): datetime(2024, 5, 1, tzinfo=UTC),
+        "text": 'with "quotes"\n',
+        (1, 2): Tagged("t", math.inf),
+    }
+    entries = [dumps_entry(k, v) for k, v in value.items()]
+    assert "{" + MAP_ENTRY_SEPARATOR.join(entries) + "}" == dumps(value) == _exact(value)
