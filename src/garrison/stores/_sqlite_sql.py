@@ -42,7 +42,14 @@ UPSERT: Final = (
 # never near SQLite's bound-variable limit.
 KEYS_IN: Final = "key IN (SELECT value FROM json_each(?1))"
 GET: Final = "SELECT value FROM entries WHERE key = ?"
-GET_MANY: Final = f"SELECT key, value FROM entries WHERE {KEYS_IN}"
+# A join, not KEYS_IN: SQLite then looks each key up in turn instead of first
+# building and sorting a temporary index of them (~10% of a 64-key read). A key
+# asked twice comes back twice; callers collect the rows into a dict. CROSS JOIN
+# pins the asked keys as the outer loop, so it can never become a table scan.
+GET_MANY: Final = (
+    "SELECT entries.key, entries.value FROM json_each(?1) AS asked "
+    "CROSS JOIN entries ON entries.key = asked.value"
+)
 RECORD_DELETES: Final = (
     "INSERT INTO history (key, op, value, version, at) "
     f"SELECT key, 'delete', NULL, version + 1, ?2 FROM entries WHERE {KEYS_IN}"
