@@ -32,11 +32,14 @@ with N keys (put_many of 10k), then do 200k random point gets through the
 store with the configured read cache, and report resident memory (VmRSS); run
 for N/10 and N keys to show it does not grow with the data.
 
+``--garrison-only``: one garrison round, wall and CPU time per op, to compare
+two checkouts run alternately (``PYTHONPATH=<other checkout>/src``).
+
 Rounds interleave garrison and its baselines so background load hits them
 alike; each figure is a median, and the spread (max-min over median) is printed.
 
     .venv-test/bin/python benchmarks/bench_database.py [--ops 200000] [--repeat 3]
-        [--tracing] [--memory-keys 1000000]
+        [--tracing] [--memory-keys 1000000] [--garrison-only]
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import garrison
 from _common import machine, report
 from garrison import open_runtime
 from garrison.stores._schema import MIGRATIONS
@@ -148,6 +152,40 @@ async def garrison_round(
         writes = await _garrison_writes(rt, rows, writers)
         reads = await _garrison_reads(rt, keys, readers)
     return writes, reads
+
+
+async def _garrison_only(ops: int, writers: int, readers: int) -> dict[str, float]:
+    rows = make_rows(ops)
+    keys = [key for key, _ in rows]
+    random.Random(11).shuffle(keys)
+    with tempfile.TemporaryDirectory() as tmp:
+        async with open_runtime(_config(Path(tmp)), environ={}) as rt:
+            cpu = time.process_time()
+            writes = await _garrison_writes(rt, rows, writers)
+            write_cpu = time.process_time() - cpu
+            cpu = time.process_time()
+            reads = await _garrison_reads(rt, keys, readers)
+            read_cpu = time.process_time() - cpu
+    return {
+        "write": writes / ops,
+        "write_cpu": write_cpu / ops,
+        "read": reads / ops,
+        "read_cpu": read_cpu / ops,
+    }
+
+
+def run_garrison_only(args: argparse.Namespace) -> None:
+    """One garrison round, wall and CPU time per op: for before/after runs of two checkouts.
+
+    CPU time (both threads of the process) moves much less than wall time when
+    other processes load the machine.
+    """
+    f = asyncio.run(_garrison_only(args.ops, args.writers, args.readers))
+    print(
+        f"{Path(garrison.__file__).parent}: put {f['write'] * 1e6:.2f} us/op "
+        f"(CPU {f['write_cpu'] * 1e6:.2f}), get {f['read'] * 1e6:.2f} us/op "
+        f"(CPU {f['read_cpu'] * 1e6:.2f})"
+    )
 
 
 # -- baselines -------------------------------------------------------------------
@@ -508,6 +546,9 @@ def main() -> None:
     parser.add_argument("--memory-keys", type=int, default=0, help="also measure memory")
     parser.add_argument("--memory-cache", type=int, default=10_000)
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--garrison-only", action="store_true", help="one garrison round, wall and CPU per op"
+    )
     parser.add_argument("--child-tracing", choices=TRACING_CASES, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -516,6 +557,9 @@ def main() -> None:
         return
     if args.child_memory:
         print(json.dumps(asyncio.run(_memory(args.child_memory, args.memory_cache, 200_000))))
+        return
+    if args.garrison_only:
+        run_garrison_only(args)
         return
     print(machine())
     if not args.skip_throughput:
