@@ -192,3 +192,16 @@ def test_large_loads_leave_the_garbage_collector_as_they_found_it() -> None:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def test_a_key_before_a_numeric_vector_or_set_keeps_the_whole_vector_path() -> None:
+    value = loads("{:v [1.5 2.5] :w [1 2] :s #{1 2} :x [:a 1] :y #{:b} :z [ -1.5]}")
+    assert value == {
+        K("v"): [1.5, 2.5],
+        K("w"): [1, 2],
+        K("s"): frozenset({1, 2}),
+        K("x"): [K("a"), 1],
+        K("y"): frozenset({K("b")}),
+        K("z"): [-1.5],
+    }
+    assert [type(v) for v in value[K("v")]] == [float, float]

@@ -95,7 +95,10 @@ _MASTER: Final = re.compile(
     rf"|:({_TOKEN_CHAR}*)"  # 7
     rf"|(nil|true|false)(?!{_TOKEN_CHAR})"  # 8
     rf'|#uuid[\s,]*+"({_UUID_TEXT})"'  # 9
-    r"|([\[{(]|#\{)"  # 10 an opener: the key is its collection's first item
+    # 10 an opener: the key is its collection's first item. Not a vector or
+    # set that starts with a number, so that the whole-vector alternatives
+    # below (15..17) read those in one step.
+    r"|(\{|\(|\[(?![\s,]*+[+-]?[0-9])|#\{(?![\s,]*+[+-]?[0-9]))"
     r")"
     rf"|:({_TOKEN_CHAR}*)"  # 11 keyword text
     rf"|({_INT_TOKEN})"  # 12 plain int
