@@ -90,13 +90,21 @@ _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 
 async def _settled(conn: aiosqlite.Connection) -> None:
     """Wait until the connection's thread has finished what was queued before (shielded)."""
+    waiter = asyncio.ensure_future(run_in_thread(conn, _nothing))
+    waiter.add_done_callback(_collect)  # if we are cancelled again, nobody else will
     # ValueError: the connection closed meanwhile, which ended any transaction too.
     with contextlib.suppress(ValueError):
-        await asyncio.shield(run_in_thread(conn, _nothing))
+        await asyncio.shield(waiter)
 
 
 def _nothing() -> None:
     """A no-op to queue behind a cancelled transaction (see _settled)."""
+
+
+def _collect(future: asyncio.Future[Any]) -> None:
+    """Retrieve an outcome nobody may await any more (no "never retrieved" report)."""
+    if not future.cancelled():
+        future.exception()
 
 
 class SqliteStore:
