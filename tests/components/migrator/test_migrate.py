@@ -14,9 +14,10 @@ from garrison.components.migrator import (
     normalize_prefixes,
     validate,
 )
+from garrison.components.migrator import _migrate as _migrate_module
 from garrison.components.migrator._source import clojure_readable_keyword
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
-from garrison.stores import SqliteStore
+from garrison.stores import SqliteStore, _sqlite_bulk
 from garrison.stores.edn import Keyword, dumps, loads
 
 from .conftest import MEMORY_EDN, write_sessions
@@ -312,23 +313,23 @@ async def test_conflicts_found_before_an_interruption_are_still_reported_after_r
     assert await store.get("session/k000001") == "someone else's data"
 
 
-class _WriterBetweenReadAndWrite(SqliteStore):
-    """A real store on which "the application" writes a key just before each batch's put_many."""
-
-    key = "session/k000001"
-
-    async def put_many(self, items: Any, *, kind: str | None = None) -> None:
-        if any(key == self.key for key, _ in items):
-            await super().put(self.key, "the application's newer value")
-        await super().put_many(items, kind=kind)
-
-
 async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # "The application" writes a key on the real store just before the write
+    # transaction of the batch holding it (after the migrator's check).
+    raced_key = "session/k000001"
+    put_rows = _sqlite_bulk.put_rows
+
+    async def application_writes_first(store: SqliteStore, rows: Any) -> None:
+        if any(row[0] == raced_key for row in rows):
+            await store.put(raced_key, "the application's newer value")
+        await put_rows(store, rows)
+
+    monkeypatch.setattr(_migrate_module, "put_rows", application_writes_first)
     path = tmp_path / "memory.edn"
     write_sessions(path, 20)
-    async with _WriterBetweenReadAndWrite(tmp_path / "garrison.db") as store:
+    async with SqliteStore(tmp_path / "garrison.db") as store:
         summary = await migrate(store, path, batch_size=5)
 
         assert summary.raced == ["session/k000001"]
@@ -336,3 +337,22 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
         assert "changed while they were migrated" in summary.render()
         report = await validate(store, path)
         assert report.agree  # here the file's value won; validation is the judge
+
+
+async def test_keys_of_a_kind_are_written_in_key_order(store: SqliteStore, tmp_path: Path) -> None:
+    # Key order appends to the database's key index (fast for big files);
+    # sessions still come first, whatever order the file lists them in.
+    path = tmp_path / "memory.edn"
+    path.write_text(
+        "{:project/b 1, :session/z 2, :presence/a 3, :project/a 4, :session/b 5}",
+        encoding="utf-8",
+    )
+    await migrate(store, path, batch_size=2)
+    changes = await store.changed_since(0)
+    assert [change.key for change in changes] == [
+        "presence/a",
+        "session/b",
+        "session/z",
+        "project/a",
+        "project/b",
+    ]

@@ -123,3 +123,23 @@ async def test_a_byte_order_mark_is_skipped(store: SqliteStore, tmp_path: Path) 
 
     assert summary.written == 11
     assert (await validate(store, path)).agree
+
+
+async def test_validate_after_a_migration_still_sees_later_changes_to_the_database(
+    store: SqliteStore, memory_edn: Path
+) -> None:
+    # The migration leaves digests of what it wrote for the validation to
+    # compare with; a value changed afterwards must still be found, and one
+    # re-written as an equal value with another text must still agree.
+    source = read_source(memory_edn)
+    await migrate(store, memory_edn, source=source)
+    assert len(source.stored_digests) == len(source.entries)
+    await store.put("project/p1", {Keyword("name"): "Geneva"})
+    collab = source.entries["collab-session/c1"]
+    await store.put("collab-session/c1", dict(reversed(list(collab.items()))))
+
+    report = await validate(store, memory_edn, source=source)
+
+    assert report.comparison.different == ("project/p1",)
+    assert ':name edn "Zürich" != sqlite "Geneva"' in report.diffs["project/p1"]
+    assert report.comparison.common == len(source.entries)

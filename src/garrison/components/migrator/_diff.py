@@ -10,6 +10,7 @@ decoded and compared strictly with :func:`garrison.stores._compare.same_value`
 
 from __future__ import annotations
 
+import hashlib
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
@@ -30,6 +31,7 @@ __all__ = [
     "fetch_versions",
     "same_as_stored",
     "short_diff",
+    "text_digest",
 ]
 
 # Read-only access to the stored text of many keys at once: the store's own
@@ -71,13 +73,16 @@ async def fetch_versions(store: SqliteStore, keys: Sequence[str]) -> dict[str, i
     return {str(row[0]): int(row[1]) for row in rows}
 
 
-def same_as_stored(value: Any, stored: str, key: str) -> tuple[bool, Any]:
+def same_as_stored(
+    value: Any, stored: str, key: str, *, encoded: str | None = None
+) -> tuple[bool, Any]:
     """``(same, stored value)``: whether the stored text holds ``value`` exactly.
 
+    ``encoded`` is ``encode_value(value)`` when the caller has it already.
     The stored value is decoded only when the texts differ (else it is ``value``).
     """
     try:
-        if encode_value(value) == stored:
+        if (encode_value(value) if encoded is None else encoded) == stored:
             return True, value
     except EdnError:
         pass  # no stored form: it cannot be the same
@@ -86,6 +91,17 @@ def same_as_stored(value: Any, stored: str, key: str) -> tuple[bool, Any]:
     except StoreError as exc:
         raise StoreError(f"cannot decode the stored value: {exc}", key=key) from exc
     return same_value(value, decoded), decoded
+
+
+def text_digest(text: str) -> bytes:
+    """A 128-bit BLAKE2b digest of a stored value text.
+
+    A migration keeps these (16 bytes a key instead of the text) for the keys
+    it wrote or found unchanged, so that the validation right after it can
+    tell equal texts apart from different ones without encoding each value
+    of the file again; a collision is as likely as a random 128-bit match.
+    """
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
 def _text(value: Any) -> str:

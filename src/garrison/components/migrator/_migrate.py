@@ -33,6 +33,7 @@ from garrison.components.migrator._diff import (
     fetch_versions,
     same_as_stored,
     short_diff,
+    text_digest,
 )
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
@@ -44,10 +45,11 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
 from garrison.exceptions import StoreError
+from garrison.stores._sqlite_bulk import EncodedRow, encode_rows, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
@@ -132,16 +134,28 @@ def _record(
 
 
 def _compare_batch(
-    batch: list[tuple[str, Any]], stored: dict[str, str]
+    batch: list[tuple[str, Any]], rows: list[EncodedRow], stored: dict[str, str]
 ) -> list[tuple[str, bool, Any]]:
     """For each existing key of the batch: (key, same?, stored value) (runs in a thread)."""
     out: list[tuple[str, bool, Any]] = []
-    for key, value in batch:
+    for (key, value), row in zip(batch, rows, strict=True):
         text = stored.get(key)
         if text is not None:
-            same, decoded = same_as_stored(value, text, key)
+            same, decoded = same_as_stored(value, text, key, encoded=row[3])
             out.append((key, same, decoded))
     return out
+
+
+def _batches(
+    plan: list[tuple[str, list[str]]], skip: int, batch_size: int
+) -> Iterator[tuple[str, list[str], int]]:
+    """(kind, keys, keys of the plan done after it) of every batch after the first ``skip`` keys."""
+    position = 0
+    for kind, keys in plan:
+        for first in range(max(0, skip - position), len(keys), batch_size):
+            batch_keys = keys[first : first + batch_size]
+            yield kind, batch_keys, position + first + len(batch_keys)
+        position += len(keys)
 
 
 async def migrate(
@@ -216,29 +230,39 @@ async def migrate(
         instruments.migration_remaining.add(total - skip)
         state.set_phase("migrate", total=total, done=skip)
         notify(state)
-        position = 0
+        entries = source.entries
+        current_kind = None
         try:
-            for kind, keys in plan:
-                span.add_event(
-                    "migrator.kind", {"garrison.migration.kind": kind, "keys": len(keys)}
-                )
-                state.kind = kind
-                begin = max(0, skip - position)
-                for first in range(begin, len(keys), batch_size):
-                    batch_keys = keys[first : first + batch_size]
-                    batch = [(key, source.entries[key]) for key in batch_keys]
-                    await _one_batch(
-                        store, batch, kind, summary, dry_run=dry_run, overwrite=overwrite
+            for kind, batch_keys, done in _batches(plan, skip, batch_size):
+                if kind != current_kind:
+                    current_kind = state.kind = kind
+                    span.add_event(
+                        "migrator.kind",
+                        {"garrison.migration.kind": kind, "keys": summary.by_kind[kind]},
                     )
-                    done = position + first + len(batch)
-                    if store is not None and not dry_run:
-                        await store.set_meta(
-                            PROGRESS_META, _record(identity, summary, done, finished=False)
-                        )
-                    instruments.migration_remaining.add(-len(batch))
-                    state.done = done
-                    notify(state)
-                position += len(keys)
+                batch = [(key, entries[key]) for key in batch_keys]
+                # Encoded here once, in a worker thread (the event loop stays
+                # free): the texts serve the comparison with what the database
+                # holds, the write, and the digests for the validation.
+                # (Encoding batch n+1 while batch n is written was tried: no
+                # faster, as both need the GIL for most of their time.)
+                rows = await asyncio.to_thread(encode_rows, batch, kind=kind)
+                await _one_batch(
+                    store,
+                    batch,
+                    rows,
+                    summary,
+                    source.stored_digests,
+                    dry_run=dry_run,
+                    overwrite=overwrite,
+                )
+                if store is not None and not dry_run:
+                    await store.set_meta(
+                        PROGRESS_META, _record(identity, summary, done, finished=False)
+                    )
+                instruments.migration_remaining.add(-len(batch))
+                state.done = done
+                notify(state)
             if store is not None and not dry_run:
                 await store.set_meta(
                     PROGRESS_META, _record(identity, summary, total, finished=True)
@@ -264,7 +288,7 @@ async def migrate(
 
 async def _check_races(
     store: SqliteStore,
-    writes: list[tuple[str, Any]],
+    writes: Sequence[tuple[str, Any]] | Sequence[EncodedRow],
     before: dict[str, int],
     summary: MigrationSummary,
 ) -> None:
@@ -277,8 +301,9 @@ async def _check_races(
     someone else wrote it too: reported (never silent), and a validation
     shows whether the database now holds the older value.
     """
-    after = await fetch_versions(store, [key for key, _ in writes])
-    for key, _ in writes:
+    after = await fetch_versions(store, [write[0] for write in writes])
+    for write in writes:
+        key = write[0]
         expected = before.get(key, 0) + 1
         if after.get(key) != expected:
             summary.raced.append(key)
@@ -287,25 +312,35 @@ async def _check_races(
 async def _one_batch(
     store: SqliteStore | None,
     batch: list[tuple[str, Any]],
-    kind: str,
+    rows: list[EncodedRow],
     summary: MigrationSummary,
+    digests: dict[str, bytes],
     *,
     dry_run: bool,
     overwrite: bool,
 ) -> None:
+    """Compare one batch with the database and write what is new or (if asked) different.
+
+    ``rows`` are the batch's values encoded (:func:`encode_rows`), in batch
+    order; ``digests`` receives the digest of every key the database now
+    holds the file's value for (see :attr:`SourceFile.stored_digests`).
+    """
     keys = [key for key, _ in batch]
     # Values and versions read together: the versions are those the decision
     # to write (or not) was made on, which the race check compares with.
     stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
-    writes = batch
+    writes = rows
+    unchanged: list[EncodedRow] = []
     if stored:
-        verdicts = await asyncio.to_thread(_compare_batch, batch, stored)
+        verdicts = await asyncio.to_thread(_compare_batch, batch, rows, stored)
         values = dict(batch)
         skip: set[str] = set()
-        for key, same, existing in verdicts:
-            if same:
+        same: set[str] = set()
+        for key, is_same, existing in verdicts:
+            if is_same:
                 summary.unchanged += 1
                 skip.add(key)
+                same.add(key)
             elif overwrite:
                 summary.overwritten += 1
             else:
@@ -313,10 +348,16 @@ async def _one_batch(
                 skip.add(key)
                 if len(summary.diffs) < _DIFFS_KEPT:
                     summary.diffs[key] = short_diff(values[key], existing)
-        writes = [(key, value) for key, value in batch if key not in skip]
+        writes = [row for row in rows if row[0] not in skip]
+        unchanged = [row for row in rows if row[0] in same]
     if writes and not dry_run and store is not None:
-        await store.put_many(writes, kind=kind)
+        await put_rows(store, writes)
         await _check_races(store, writes, before, summary)
+    if not dry_run:
+        # Digests are cheap next to the encoding; a validation right after
+        # the migration compares stored texts with them.
+        for row in (*writes, *unchanged):
+            digests[row[0]] = text_digest(row[3])
     summary.written += len(writes)
     summary.batches += 1
     if not dry_run:

@@ -75,6 +75,10 @@ class SourceFile:
     prefixes: tuple[str, ...] = ()
     #: Keys of the file left out by the prefix filter.
     filtered_out: int = 0
+    #: Filled by :func:`migrate`: key -> :func:`text_digest` of the stored
+    #: text it wrote (or found already stored) for that key's value, which
+    #: :func:`validate` reusing this source compares instead of encoding again.
+    stored_digests: dict[str, bytes] = field(default_factory=dict)
 
     def still_current(self) -> bool:
         """Whether the file still holds exactly the bytes that were read (blocking)."""

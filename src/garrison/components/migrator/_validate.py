@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
-from garrison.components.migrator._diff import fetch_stored, same_as_stored, short_diff
+from garrison.components.migrator._diff import (
+    fetch_stored,
+    same_as_stored,
+    short_diff,
+    text_digest,
+)
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
@@ -40,9 +45,18 @@ _tracer = trace.get_tracer("garrison.migrator")
 
 
 def _compare_page(
-    page: list[str], entries: dict[str, Any], stored: dict[str, str], want_diffs: int
+    page: list[str],
+    entries: dict[str, Any],
+    stored: dict[str, str],
+    want_diffs: int,
+    digests: dict[str, bytes],
 ) -> tuple[list[str], dict[str, str]]:
-    """Keys of ``page`` whose values differ, and diffs for the first ``want_diffs`` (a thread)."""
+    """Keys of ``page`` whose values differ, and diffs for the first ``want_diffs`` (a thread).
+
+    ``digests`` holds the digests of the stored texts a migration of this
+    very parse wrote: a stored text with the same digest is the encoding of
+    the file's value, so that value need not be encoded again.
+    """
     different: list[str] = []
     diffs: dict[str, str] = {}
     for key in page:
@@ -50,6 +64,9 @@ def _compare_page(
         value = entries[key]
         if text is None:
             different.append(key)  # deleted from the database while we compared
+            continue
+        expected = digests.get(key)
+        if expected is not None and text_digest(text) == expected:
             continue
         same, existing = same_as_stored(value, text, key)
         if not same:
@@ -94,6 +111,7 @@ async def validate(
             notify(state)
             source = await asyncio.to_thread(read_source, path, prefixes=prefixes, lenient=False)
         entries = source.entries
+        digests = source.stored_digests
         sqlite_keys: set[str] = set()
         for prefix in prefixes or ("",):
             sqlite_keys.update(await store.keys(prefix))
@@ -106,7 +124,7 @@ async def validate(
             page = common[start : start + _PAGE]
             stored = await fetch_stored(store, page)
             page_different, page_diffs = await asyncio.to_thread(
-                _compare_page, page, entries, stored, _DIFFS_SHOWN - len(diffs)
+                _compare_page, page, entries, stored, _DIFFS_SHOWN - len(diffs), digests
             )
             different += page_different
             diffs.update(page_diffs)

@@ -1,0 +1,108 @@
+"""Bulk loading (encode_rows + put_rows) makes exactly the database put_many makes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from garrison.exceptions import EdnEncodeError
+from garrison.stores import SqliteStore
+from garrison.stores._sqlite_bulk import encode_rows, put_rows
+from garrison.stores._values import encode_value
+from garrison.stores.edn import BigInt, Keyword, Tagged, Vector
+
+from .value_strategies import values
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+K = Keyword
+_ITEMS: list[tuple[Any, Any]] = [
+    ("session/abc", {K("user"): K("user/u1"), K("tags"): frozenset({K("a"), K("b")})}),
+    ("presence/s-1", {K("last-seen"): dt.datetime(2024, 5, 1, 10, tzinfo=dt.UTC)}),
+    ("project/p1", {"name": "Zürich 😀", "ratio": Fraction(22, 7), "big": BigInt(12**20)}),
+    ("learning/r1", (K("a"), Vector([1, 2.5, None]), Tagged("my/tag", [1]))),
+    ("embed-token/5fe3", [0.25, -1.0, float("inf")]),
+    ("plain", {"#k": "a marker lookalike"}),
+    (K("cache/k1"), None),
+    (uuid.UUID(int=7), "a non-keyword key"),
+]
+
+
+async def _dump(path: Path) -> dict[str, Any]:
+    """Everything the two ways of writing must agree on (times relative to the commits)."""
+    async with SqliteStore(path) as store:
+        conn = store.connection
+        commits = [
+            tuple(r)
+            for r in await conn.execute_fetchall("SELECT at, first_seq FROM commits ORDER BY at")
+        ]
+        order = {at: i for i, (at, _) in enumerate(commits)}
+        entries = await conn.execute_fetchall(
+            "SELECT key, namespace, kind, value, created_at, updated_at, version "
+            "FROM entries ORDER BY key"
+        )
+        history = await conn.execute_fetchall(
+            "SELECT seq, key, op, value, version, at FROM history ORDER BY seq"
+        )
+        return {
+            "commits": [first for _, first in commits],
+            "entries": [(*row[:4], order[row[4]], order[row[5]], row[6]) for row in entries],
+            "history": [(*row[:5], order[row[5]]) for row in history],
+        }
+
+
+async def test_put_rows_writes_what_put_many_writes(tmp_path: Path) -> None:
+    changed = [(key, ["changed", value]) for key, value in _ITEMS[:3]]
+    async with SqliteStore(tmp_path / "put_many.db") as store:
+        await store.put_many(_ITEMS, kind="session")
+        await store.put_many(changed, kind="project")
+    async with SqliteStore(tmp_path / "bulk.db") as store:
+        await put_rows(store, encode_rows(_ITEMS, kind="session"))
+        await put_rows(store, encode_rows(changed, kind="project"))
+        assert await store.get("project/p1") == ["changed", _ITEMS[2][1]]
+        assert [c.version for c in await store.history("session/abc")] == [1, 2]
+
+    expected = await _dump(tmp_path / "put_many.db")
+    assert await _dump(tmp_path / "bulk.db") == expected
+    assert len(expected["commits"]) == 2
+    assert len(expected["history"]) == len(_ITEMS) + len(changed)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(values, min_size=1, max_size=4))
+def test_encode_rows_stores_the_texts_put_many_stores(batch: list[Any]) -> None:
+    rows = encode_rows([(f"k/{i}", value) for i, value in enumerate(batch)], kind="cache")
+    assert [row[3] for row in rows] == [encode_value(value) for value in batch]
+    assert {(row[1], row[2]) for row in rows} == {("k", "cache")}
+
+
+async def test_a_value_with_no_stored_form_fails_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(EdnEncodeError, match="no EDN form"):
+        encode_rows([("session/a", 1), ("session/b", object())], kind="session")
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        await put_rows(store, [])
+        assert await store.count() == 0
+        assert await store.changed_since(0) == []
+
+
+async def test_put_rows_makes_the_put_many_span(
+    tmp_path: Path, span_exporter: InMemorySpanExporter
+) -> None:
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        await put_rows(store, encode_rows(_ITEMS[:2], kind="session"))
+        assert await store.get("session/abc") == _ITEMS[0][1]
+    spans = [s for s in span_exporter.get_finished_spans() if s.name.startswith("put_many")]
+    assert len(spans) == 1
+    assert spans[0].attributes is not None
+    assert spans[0].attributes.get("db.operation.batch.size") == 2
