@@ -144,3 +144,32 @@ async def test_batched_ops_get_handler_spans_linked_to_one_batch_span(
         ]
         assert [s.name for s in sql] == ["put_many entries"]  # one store span per batch
     assert covered == set(by_id)  # every message reaches its batch by parent or link
+
+
+async def test_a_batch_span_links_only_to_recorded_handler_spans(
+    runtime: Runtime, span_exporter: InMemorySpanExporter
+) -> None:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+    tracer = trace.get_tracer("test")
+    store = runtime.store
+
+    async def sampled(i: int) -> None:
+        with tracer.start_as_current_span(f"request {i}"):
+            await store.put(f"s/{i}", i)
+
+    async def unsampled(i: int) -> None:
+        # A caller inside a trace its own sampler dropped (e.g. at a 1% ratio).
+        dropped = SpanContext(0x1234 + i, 0x5678 + i, False, TraceFlags(TraceFlags.DEFAULT))
+        with trace.use_span(NonRecordingSpan(dropped)):
+            await store.put(f"u/{i}", i)
+
+    await asyncio.gather(sampled(0), *(unsampled(i) for i in range(4)), sampled(1))
+    spans = span_exporter.get_finished_spans()
+    exported = {s.context.span_id for s in spans}
+    batches = [s for s in spans if s.name == "database put batch"]
+    assert batches
+    assert all(link.context.span_id in exported for b in batches for link in b.links)
+    assert len([s for s in spans if s.name == "database handle Put"]) == 2
+    assert await store.count() == 6

@@ -106,7 +106,13 @@ class GroupRunner:
             spans = [stack.enter_context(e.handler_span(name)) for e in group]
             first = spans[0]
             parent = trace.set_span_in_context(first) if first is not None else None
-            links = [trace.Link(s.get_span_context()) for s in spans[1:] if s is not None]
+            # Links only to spans that are recorded: at a 1% sampling ratio the
+            # others are nearly all of them, and a link to them leads nowhere.
+            links = [
+                trace.Link(context)
+                for s in spans[1:]
+                if s is not None and (context := s.get_span_context()).trace_flags.sampled
+            ]
             with tracer().start_as_current_span(
                 f"{name} {kind} batch",
                 context=parent,
