@@ -24,14 +24,14 @@ from garrison.stores.edn import (
     dumps_entry,
     loads,
 )
-from garrison.stores.edn._writer import _Writer
+from garrison.stores.edn._writer import Writer
 
 K = Keyword
 
 
 def _exact(value: Any, *, sort_keys: bool = False) -> str:
     out: list[str] = []
-    _Writer(sort_keys=sort_keys, strict=False, default=None).write(value, out)
+    Writer(sort_keys=sort_keys, strict=False, default=None).write(value, out)
     return "".join(out)
 
 

@@ -7,8 +7,8 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
 from garrison.stores.edn._atoms import syntax_error
+from garrison.stores.edn._encoder import encode, encode_key
 from garrison.stores.edn._reader import iter_text_values
-from garrison.stores.edn._writer import encode, encode_key
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
