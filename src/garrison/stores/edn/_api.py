@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import threading
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
@@ -22,6 +24,30 @@ MAP_ENTRY_SEPARATOR: Final = ", "
 _NOTHING: Final = object()
 # Texts at least this long are read with the cyclic garbage collector paused.
 _PAUSE_GC_FROM: Final = 1 << 16
+
+# loads runs in worker threads, several at once: the collector is paused by the
+# first of them and enabled again by the last, and only if it was enabled when
+# the first began, so concurrent calls never leave it off nor turn it on early.
+_gc_lock = threading.Lock()
+_gc_pausers = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    global _gc_pausers, _gc_was_enabled  # one process-wide pause count
+    with _gc_lock:
+        if _gc_pausers == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_pausers += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_pausers -= 1
+            if _gc_pausers == 0 and _gc_was_enabled:
+                gc.enable()
 
 
 def _text(data: str | bytes | bytearray | memoryview) -> str:
@@ -66,17 +92,12 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
     # 15% of the time of a large file. The collector is paused for the call (it
     # runs as usual afterwards, and an application that disabled it keeps it
     # disabled); small texts do not pay for the toggle.
-    pause = len(text) >= _PAUSE_GC_FROM and gc.isenabled()
-    if pause:
-        gc.disable()
-    try:
+    pause = _collector_paused() if len(text) >= _PAUSE_GC_FROM else contextlib.nullcontext()
+    with pause:
         # Run the reader to the end: a second value (or a syntax error after
         # the first) must raise rather than be silently ignored.
         for value in iter_text_values(text, strict=strict, single=True):
             result = value
-    finally:
-        if pause:
-            gc.enable()
     if result is _NOTHING:
         raise syntax_error(text, len(text), "no value (the input is empty or only comments)")
     return result
