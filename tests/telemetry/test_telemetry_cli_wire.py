@@ -1,7 +1,7 @@
 """``garrison run`` as a subprocess, exporting to the test's OTLP receiver; SIGTERM flushes.
 
-The health developer's probe requests are not traced yet; once they are, this
-test should also wait for a probe span (issue 7 asks for it).
+The spans of its start and of a health probe answered over HTTP arrive, all
+flushed by the SIGTERM shutdown.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from typing import TYPE_CHECKING
 
 import orjson
@@ -70,6 +71,17 @@ class _Lines:
             except orjson.JSONDecodeError:
                 continue
         return names
+
+    def field(self, event: str, name: str) -> str:
+        """The value of field ``name`` of the first ``event`` log line."""
+        for line in self.lines:
+            try:
+                record = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                continue
+            if record.get("event") == event:
+                return str(record[name])
+        raise KeyError(f"no {event!r} log event")
 
     def wait_for(self, event: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -131,6 +143,9 @@ factory = "wire_components:Greeter"
     logs = _Lines(process.stderr)
     try:
         logs.wait_for("runtime.running", timeout=30)
+        url = logs.field("health.server.listening", "url")
+        with urllib.request.urlopen(url + "/readyz", timeout=10) as response:
+            assert response.status == 200
         assert receiver.spans == []
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0, "".join(logs.lines)
@@ -142,9 +157,11 @@ factory = "wire_components:Greeter"
         assert process.stderr is not None
         process.stderr.close()
 
-    spans = receiver.wait_for_spans(lambda got: len(got) >= 2, timeout=5)
+    spans = receiver.wait_for_spans(lambda got: len(got) >= 3, timeout=5)
     names = {s.name for s in spans}
     assert "component.start greeter" in names
     assert "component.stop greeter" in names
+    (probe,) = [s for s in spans if s.name == "health.probe ready"]
+    assert probe.attributes["garrison.health.status"] == "pass"
     assert {s.resource["service.name"] for s in spans} == {"garrison-run-test"}
     assert "runtime.stop_requested" in logs.events()

@@ -34,6 +34,7 @@ from garrison.runtime._health import (
     aggregate,
 )
 from garrison.runtime._loop_lag import LoopLagMonitor, measure_lag
+from garrison.runtime._tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -164,14 +165,23 @@ class HealthProbes:
         self._inflight.clear()
 
     async def evaluate(self, probe: ProbeKind = "ready") -> HealthReport:
-        """Run one probe and return its report; never raises for an unhealthy runtime."""
-        if probe == "live":
-            return await self.live()
-        if probe == "ready":
-            return await self.ready()
-        if probe == "startup":
-            return await self.startup()
-        raise ValueError(f"unknown probe {probe!r}; expected one of {', '.join(PROBES)}")
+        """Run one probe and return its report; never raises for an unhealthy runtime.
+
+        With tracing live, each evaluation is one span ``health.probe <probe>``
+        carrying the probe and its resulting status, so a collector shows when
+        and why a runtime was reported unready.
+        """
+        run = {"live": self.live, "ready": self.ready, "startup": self.startup}.get(probe)
+        if run is None:
+            raise ValueError(f"unknown probe {probe!r}; expected one of {', '.join(PROBES)}")
+        if not tracing_active():
+            return await run()
+        with tracer().start_as_current_span(
+            f"health.probe {probe}", attributes={"garrison.health.probe": probe}
+        ) as span:
+            report = await run()
+            span.set_attribute("garrison.health.status", str(report.status))
+            return report
 
     async def live(self) -> HealthReport:
         """The liveness probe: supervisor answers, loop not stalled, nothing failed for good."""
