@@ -107,17 +107,28 @@ def build(keys: int, seed: int = 11) -> str:
     return "{" + MAP_ENTRY_SEPARATOR.join(entries) + "}"
 
 
-async def _migrate_validate(edn: Path, db: Path, *, reuse: bool) -> tuple[int, bool]:
+async def _migrate_validate(
+    edn: Path, db: Path, *, reuse: bool, phases: dict[str, list[float]] | None = None
+) -> tuple[int, bool]:
     for stale in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
         stale.unlink(missing_ok=True)
+    marks = [time.perf_counter()]
     async with SqliteStore(db) as store:
         if reuse:
             source = await asyncio.to_thread(read_source, edn)
+            marks.append(time.perf_counter())
             summary = await migrate(store, edn, source=source)
+            marks.append(time.perf_counter())
             result = await validate(store, edn, source=source)
+            marks.append(time.perf_counter())
         else:
             summary = await migrate(store, edn)
             result = await validate(store, edn)
+    if phases is not None and reuse:
+        for name, begin, end in zip(
+            ("read", "migrate", "validate"), marks, marks[1:], strict=False
+        ):
+            phases.setdefault(name, []).append(end - begin)
     return summary.written, result.agree
 
 
@@ -140,13 +151,14 @@ def main() -> None:
         print(f"file: {mb:.1f} MB, {args.keys} keys")
 
         runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
+        phases: dict[str, list[float]] = {}
         for _ in range(args.repeat):  # alternate the cases so load changes hit all alike
             start = time.perf_counter()
             edn_format.loads(text)
             runs["edn_format"].append(time.perf_counter() - start)
             for case, reuse in (("A", False), ("B", True)):
                 start = time.perf_counter()
-                written, agree = asyncio.run(_migrate_validate(edn, db, reuse=reuse))
+                written, agree = asyncio.run(_migrate_validate(edn, db, reuse=reuse, phases=phases))
                 runs[case].append(time.perf_counter() - start)
                 assert written == args.keys, (case, written)
                 assert agree, case
@@ -154,6 +166,10 @@ def main() -> None:
             spread = max(values) / min(values) - 1
             print(f"  {name:<11} runs: " + ", ".join(f"{v:.2f}s" for v in values)
                   + f"  (spread {spread:.0%})")  # fmt: skip
+        print(
+            "  B by phase (medians): "
+            + ", ".join(f"{name} {statistics.median(v):.2f}s" for name, v in phases.items())
+        )
         baseline = statistics.median(runs["edn_format"])
         for case, label in (
             ("A", "migrate + separate validate"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,7 +16,7 @@ from garrison.components.migrator import (
     validate,
 )
 from garrison.components.migrator import _migrate as _migrate_module
-from garrison.components.migrator._source import clojure_readable_keyword
+from garrison.components.migrator._source import clojure_readable_keyword, read_source
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
 from garrison.stores import SqliteStore, _sqlite_bulk
 from garrison.stores.edn import Keyword, dumps, loads
@@ -356,3 +357,25 @@ async def test_keys_of_a_kind_are_written_in_key_order(store: SqliteStore, tmp_p
         "project/a",
         "project/b",
     ]
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_big_file_leaves_the_garbage_collector_as_it_was(
+    tmp_path: Path, enabled: bool
+) -> None:
+    # The parse pauses the collector (see read_source); the application's
+    # choice of on or off must survive it, also when the file does not parse.
+    good = tmp_path / "memory.edn"
+    write_sessions(good, 2000, padding=40)
+    bad = tmp_path / "bad.edn"
+    bad.write_text(good.read_text(encoding="utf-8")[:-3] + "[}", encoding="utf-8")
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assert len(read_source(good).entries) == 2000
+        assert gc.isenabled() is enabled
+        with pytest.raises(EdnSyntaxError):
+            read_source(bad)
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
