@@ -8,16 +8,13 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from garrison.exceptions import EdnEncodeError
 from garrison.stores import SqliteStore
+from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_bulk import encode_rows, put_rows
 from garrison.stores._values import encode_value
 from garrison.stores.edn import BigInt, Keyword, Tagged, Vector
-
-from .value_strategies import values
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,12 +74,13 @@ async def test_put_rows_writes_what_put_many_writes(tmp_path: Path) -> None:
     assert len(expected["history"]) == len(_ITEMS) + len(changed)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(values, min_size=1, max_size=4))
-def test_encode_rows_stores_the_texts_put_many_stores(batch: list[Any]) -> None:
-    rows = encode_rows([(f"k/{i}", value) for i, value in enumerate(batch)], kind="cache")
-    assert [row[3] for row in rows] == [encode_value(value) for value in batch]
-    assert {(row[1], row[2]) for row in rows} == {("k", "cache")}
+@pytest.mark.parametrize(("key", "value"), _ITEMS)
+def test_encode_rows_stores_the_text_put_many_stores(key: Any, value: Any) -> None:
+    ((text, namespace, kind, stored),) = encode_rows([(key, value)], kind="cache")
+    assert text == key_text(key)
+    assert namespace == key_namespace(text)
+    assert kind == "cache"
+    assert stored == encode_value(value)
 
 
 async def test_a_value_with_no_stored_form_fails_before_anything_is_written(
