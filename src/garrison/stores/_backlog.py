@@ -76,12 +76,14 @@ class RepairBacklog:
 
     async def save(self) -> None:
         """Write the backlog file (or remove it when nothing is pending), off the loop."""
-        self._signal()
         try:
             await asyncio.to_thread(_write, self.path, sorted(self.keys), self.full)
         except OSError:
             # The in-memory backlog still drives repairs; only a restart would lose it.
             log.warning("could not save the repair backlog to %s", self.path, exc_info=True)
+        finally:
+            # After the file: whoever wait_empty() wakes finds the file gone too.
+            self._signal()
 
     async def wait_empty(self) -> None:
         """Wait until nothing is pending."""
