@@ -82,6 +82,8 @@ async def test_application_span_to_database_handler_to_sqlite(
         sqlite = [s for s in below if s.attributes.get("db.system.name") == "sqlite"]
         assert [s.name for s in sqlite] == [f"{operation} entries"], [s.name for s in below]
         (statement,) = sqlite
+        # A lone operation is a group of one: no batch span in between.
+        assert statement.parent_span_id == handlers[handler_name].span_id
         assert statement.trace_id == trace_id
         assert statement.kind == SPAN_KIND_CLIENT
         assert statement.attributes["db.operation.name"] == operation

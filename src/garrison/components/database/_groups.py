@@ -102,6 +102,15 @@ class GroupRunner:
 
     async def _traced_group(self, kind: str, group: list[Envelope]) -> None:
         name = self.actor_name
+        if len(group) == 1:
+            # A group of one needs no batch span: the store span goes straight
+            # under the message's handler span (one SDK span less per lone op).
+            (envelope,) = group
+            with envelope.handler_span(name) as span:
+                await self._run_group(kind, group)
+            if span is not None and envelope.failed:
+                mark_failed(span, envelope)
+            return
         with contextlib.ExitStack() as stack:
             spans = [stack.enter_context(e.handler_span(name)) for e in group]
             first = spans[0]
