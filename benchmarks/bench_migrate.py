@@ -15,7 +15,9 @@ entries; keywords, strings with escapes and non-ASCII, sets, lists, #inst,
   component's automatic runs do);
 
 each end to end (reading the file included), median of ``--repeat`` runs on a
-fresh database, and the peak memory of one run. tracemalloc sees Python
+fresh database, and the peak memory of one run. Every run is made in a fresh
+interpreter (the script calls itself with ``--case``), so no case pays for the
+objects another one left alive. tracemalloc sees Python
 allocations only (SQLite's own page cache is not counted on either side); both
 peaks include reading the file.
 
