@@ -6,7 +6,12 @@
 2. The selected entries are ordered by entity kind (:func:`plan_entries`)
    and written in batches of ``batch_size`` keys of one kind, each batch one
    ``put_many`` transaction that also stores the key's kind.
-3. Before a batch is written, the database's current values of its keys are
+3. Each batch's values are encoded once, in a worker thread
+   (:func:`~garrison.stores._sqlite_bulk.encode_rows`); the texts serve the
+   comparison below, the write (:func:`~garrison.stores._sqlite_bulk.put_rows`,
+   exactly what ``put_many`` writes) and the digests a validation of the same
+   parse compares with (:attr:`SourceFile.stored_digests`).
+   Before a batch is written, the database's current values of its keys are
    read: a key already holding the same value is left alone (so running the
    migration again changes nothing, not even the history), a key holding
    *different* data is a conflict, reported with a short diff and left as it
