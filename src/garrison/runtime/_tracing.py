@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING, Final
 import opentelemetry.trace as _trace_api
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, NonRecordingSpan, SpanKind, Status, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanKind
+
+from garrison._spans import CurrentSpan as _CurrentSpan
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -79,72 +81,6 @@ def tracing_active() -> bool:
 def is_unsampled(span_context: SpanContext) -> bool:
     """True for a valid span context whose trace is not sampled (garrison skips its child spans)."""
     return span_context.is_valid and not span_context.trace_flags.sampled
-
-
-class _CurrentSpan(AbstractContextManager["Span"]):
-    """Start a span on enter, make it current, record an exception, end it on exit.
-
-    What the SDK's ``start_as_current_span`` does, without its two generator
-    context managers (``_agnosticcontextmanager`` around ``use_span``), which
-    cost about a third of an unsampled span.
-    """
-
-    __slots__ = (
-        "_attributes",
-        "_context",
-        "_kind",
-        "_links",
-        "_name",
-        "_span",
-        "_token",
-        "_tracer",
-    )
-
-    def __init__(
-        self,
-        tracer: Tracer,
-        name: str,
-        *,
-        context: Context | None,
-        kind: SpanKind,
-        attributes: Attributes,
-        links: Sequence[Link] | None,
-    ) -> None:
-        self._tracer = tracer
-        self._name = name
-        self._context = context
-        self._kind = kind
-        self._attributes = attributes
-        self._links = links
-        self._span: Span = INVALID_SPAN
-        self._token: Token[Context] | None = None
-
-    def __enter__(self) -> Span:
-        span = self._tracer.start_span(
-            self._name, self._context, self._kind, self._attributes, self._links
-        )
-        self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span))
-        return span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        span = self._span
-        try:
-            if self._token is not None:
-                otel_context.detach(self._token)
-            # As the API's use_span: only an Exception is a failure (not a
-            # cancellation), and an explicitly set status is not overwritten
-            # by the SDK.
-            if isinstance(exc, Exception) and span.is_recording():
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        finally:
-            span.end()
 
 
 class _KeepParent(AbstractContextManager["Span"]):

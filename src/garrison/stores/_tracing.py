@@ -46,7 +46,6 @@ import os
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import (
     INVALID_SPAN,
@@ -54,17 +53,14 @@ from opentelemetry.trace import (
     ProxyTracerProvider,
     Span,
     SpanKind,
-    Status,
-    StatusCode,
 )
 
 from garrison import __version__
+from garrison._spans import CurrentSpan
 
 if TYPE_CHECKING:
-    from contextvars import Token
     from types import TracebackType
 
-    from opentelemetry.context import Context
     from opentelemetry.trace import Tracer, TracerProvider
     from opentelemetry.util.types import AttributeValue
 
@@ -143,45 +139,6 @@ class _NoSpan(AbstractContextManager[Span]):
 _NO_SPAN: Final = _NoSpan()
 
 
-class _StoreSpan(AbstractContextManager[Span]):
-    """A live span made current for the duration of the ``with`` block."""
-
-    __slots__ = ("_attributes", "_name", "_span", "_token", "_tracer")
-
-    def __init__(self, tracer: Tracer, name: str, attributes: dict[str, AttributeValue]) -> None:
-        self._tracer = tracer
-        self._name = name
-        self._attributes = attributes
-        self._span: Span = INVALID_SPAN
-        self._token: Token[Context] | None = None
-
-    def __enter__(self) -> Span:
-        span = self._tracer.start_span(
-            self._name, kind=SpanKind.CLIENT, attributes=self._attributes
-        )
-        self._span = span
-        self._token = otel_context.attach(trace.set_span_in_context(span))
-        return span
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        span = self._span
-        try:
-            if exc is not None and isinstance(exc, Exception):
-                cls = type(exc)
-                span.set_attribute("error.type", f"{cls.__module__}.{cls.__qualname__}")
-                span.record_exception(exc)
-                span.set_status(Status(StatusCode.ERROR, str(exc) or cls.__name__))
-        finally:
-            if self._token is not None:
-                otel_context.detach(self._token)
-            span.end()
-
-
 # The tracer of the provider seen last. A provider hands out a new Tracer object
 # per call, so caching it keeps the traced path from paying for that each time;
 # keying on the provider follows a provider that tests or applications replace.
@@ -247,4 +204,12 @@ def store_span(
         attributes["db.query.text"] = query
     if batch_size is not None and batch_size > 1:
         attributes["db.operation.batch.size"] = batch_size
-    return _StoreSpan(_tracer_for(provider), f"{operation} {collection}", attributes)
+    return CurrentSpan(
+        _tracer_for(provider),
+        f"{operation} {collection}",
+        context=None,
+        kind=SpanKind.CLIENT,
+        attributes=attributes,
+        links=None,
+        error_type=True,
+    )
