@@ -1,4 +1,5 @@
-"""The span context manager garrison's own spans use (runtime and stores alike).
+"""What garrison's own spans share (runtime and stores alike): whether a real
+tracer provider is installed, and the span context manager.
 
 A leaf module with no garrison imports, so every package can use it without
 import cycles. OpenTelemetry API only.
@@ -6,12 +7,19 @@ import cycles. OpenTelemetry API only.
 
 from __future__ import annotations
 
+import os
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import INVALID_SPAN, Status, StatusCode
+from opentelemetry.trace import (
+    INVALID_SPAN,
+    NoOpTracerProvider,
+    ProxyTracerProvider,
+    Status,
+    StatusCode,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -19,10 +27,50 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from opentelemetry.context import Context
-    from opentelemetry.trace import Link, Span, SpanKind, Tracer
+    from opentelemetry.trace import Link, Span, SpanKind, Tracer, TracerProvider
     from opentelemetry.util.types import Attributes
 
-__all__ = ["CurrentSpan"]
+__all__ = ["CurrentSpan", "recording_provider"]
+
+
+# Providers that can never record: the API's default proxy (no SDK installed yet)
+# and the explicit no-op provider.
+_NON_RECORDING_PROVIDERS: Final = (ProxyTracerProvider, NoOpTracerProvider)
+# Whether the API may load a provider named by the environment on first use.
+_PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
+_UNKNOWN: Final = object()
+_last_provider: tuple[object, TracerProvider | None] = (object(), None)  # matches no provider
+
+
+def recording_provider() -> TracerProvider | None:
+    """The installed SDK provider, or ``None`` while spans could not be recorded.
+
+    Reads the API's module global rather than calling
+    ``trace.get_tracer_provider()``, which looks up ``os.environ`` on every
+    call while no provider is set: microseconds per message or store operation, for
+    nothing. The public getter is still used
+    when the environment names a provider for the API to load, and if a future
+    API drops the global.
+    """
+    global _last_provider  # a one-entry cache keyed by the provider
+    provider: Any = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    last = _last_provider
+    if last[0] is provider:
+        # The same provider as last time: skip the isinstance against the
+        # API's ABCs, which costs about a microsecond per store operation.
+        return last[1]
+    if provider is None:
+        if not _PROVIDER_FROM_ENV:
+            return None
+        provider = trace.get_tracer_provider()
+    elif provider is _UNKNOWN:
+        provider = trace.get_tracer_provider()
+    recording = None if isinstance(provider, _NON_RECORDING_PROVIDERS) else provider
+    if provider is getattr(trace, "_TRACER_PROVIDER", _UNKNOWN):
+        # Cached only when it is the global itself (not one the getter made
+        # from the environment or a proxy standing in while none is set).
+        _last_provider = (provider, recording)
+    return cast("TracerProvider | None", recording)
 
 
 class CurrentSpan(AbstractContextManager["Span"]):

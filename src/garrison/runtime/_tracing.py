@@ -34,6 +34,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanKind
 
 from garrison._spans import CurrentSpan as _CurrentSpan
+from garrison._spans import recording_provider
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,25 +58,9 @@ __all__ = [
 _TRACER_NAME: Final = "garrison.runtime"
 
 
-# The provider seen last and whether it is a real one: most calls find the
-# same provider and answer with one identity check, instead of an isinstance
-# against the API's ABCs (four of them per ask).
-_last_provider: tuple[object, bool] = (None, False)
-
-
 def tracing_active() -> bool:
     """True when a real (non no-op) tracer provider is installed globally."""
-    global _last_provider  # a one-entry cache keyed by the provider
-    # The module global, not trace.get_tracer_provider(): the public getter
-    # consults os.environ on every call while no provider is set, which is
-    # too slow for a per-message check.
-    provider = _trace_api._TRACER_PROVIDER
-    last = _last_provider
-    if last[0] is provider:
-        return last[1]
-    active = provider is not None and not isinstance(provider, trace.NoOpTracerProvider)
-    _last_provider = (provider, active)
-    return active
+    return recording_provider() is not None
 
 
 def is_unsampled(span_context: SpanContext) -> bool:

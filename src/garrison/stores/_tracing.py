@@ -42,21 +42,18 @@ because the conventions mark them as inputs to the sampling decision.
 
 from __future__ import annotations
 
-import os
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import trace
 from opentelemetry.trace import (
     INVALID_SPAN,
-    NoOpTracerProvider,
-    ProxyTracerProvider,
     Span,
     SpanKind,
 )
 
 from garrison import __version__
-from garrison._spans import CurrentSpan
+from garrison._spans import CurrentSpan, recording_provider
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -78,45 +75,6 @@ DB_SYSTEM_SQLITE: Final = "sqlite"
 DB_SYSTEM_EDN_FILE: Final = "garrison.edn"
 #: The instrumentation scope name of every store span.
 TRACER_NAME: Final = "garrison.stores"
-
-# Providers that can never record: the API's default proxy (no SDK installed yet)
-# and the explicit no-op provider.
-_NON_RECORDING_PROVIDERS: Final = (ProxyTracerProvider, NoOpTracerProvider)
-# Whether the API may load a provider named by the environment on first use.
-_PROVIDER_FROM_ENV: Final = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
-_UNKNOWN: Final = object()
-_last_provider: tuple[object, TracerProvider | None] = (object(), None)  # matches no provider
-
-
-def _recording_provider() -> TracerProvider | None:
-    """The installed SDK provider, or ``None`` while spans could not be recorded.
-
-    Reads the API's module global rather than calling
-    ``trace.get_tracer_provider()``, which looks up ``os.environ`` on every
-    call while no provider is set: microseconds per store operation, for
-    nothing. (garrison.runtime does the same.) The public getter is still used
-    when the environment names a provider for the API to load, and if a future
-    API drops the global.
-    """
-    global _last_provider  # a one-entry cache keyed by the provider
-    provider: Any = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
-    last = _last_provider
-    if last[0] is provider:
-        # The same provider as last time: skip the isinstance against the
-        # API's ABCs, which costs about a microsecond per store operation.
-        return last[1]
-    if provider is None:
-        if not _PROVIDER_FROM_ENV:
-            return None
-        provider = trace.get_tracer_provider()
-    elif provider is _UNKNOWN:
-        provider = trace.get_tracer_provider()
-    recording = None if isinstance(provider, _NON_RECORDING_PROVIDERS) else provider
-    if provider is getattr(trace, "_TRACER_PROVIDER", _UNKNOWN):
-        # Cached only when it is the global itself (not one the getter made
-        # from the environment or a proxy standing in while none is set).
-        _last_provider = (provider, recording)
-    return cast("TracerProvider | None", recording)
 
 
 class _NoSpan(AbstractContextManager[Span]):
@@ -157,7 +115,7 @@ def _tracer_for(provider: TracerProvider) -> Tracer:
 
 def tracing_enabled() -> bool:
     """Whether an SDK tracer provider is installed, so store spans would be recorded."""
-    return _recording_provider() is not None
+    return recording_provider() is not None
 
 
 def store_span(
@@ -186,7 +144,7 @@ def store_span(
     ...     span.is_recording()
     False
     """
-    provider = _recording_provider()
+    provider = recording_provider()
     if provider is None:
         return _NO_SPAN
     parent = trace.get_current_span().get_span_context()
