@@ -7,12 +7,8 @@ stops them and exits 0.
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,47 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.cli._process import Process
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-
-
-class Process:
-    """A running example whose output is collected by a reader thread."""
-
-    def __init__(self, argv: list[str], cwd: Path) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd, env=env
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.output())
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)  # observing another process: polling with a deadline
-        raise AssertionError(f"{pattern!r} never appeared; output:\n{self.output()}")
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
 
 
 @pytest.fixture

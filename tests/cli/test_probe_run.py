@@ -12,13 +12,14 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.cli._process import Process
 
 COMPONENT = """
 from garrison.runtime import CheckResult, Component
@@ -32,49 +33,6 @@ class Slow(Component):
 """
 
 GARRISON = [sys.executable, "-c", "import sys; from garrison.cli import main; sys.exit(main())"]
-
-
-class Process:
-    """A running `garrison run` whose output is collected by a reader thread."""
-
-    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=env,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait(timeout=10)
-        self._reader.join(timeout=10)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.output())
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)  # observing another process: polling with a deadline
-        raise AssertionError(f"{pattern!r} never appeared; output:\n{self.output()}")
 
 
 @pytest.fixture
