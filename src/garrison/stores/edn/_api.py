@@ -8,6 +8,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
+from garrison.stores.edn import _accel
 from garrison.stores.edn._atoms import syntax_error
 from garrison.stores.edn._encoder import encode, encode_key
 from garrison.stores.edn._reader import iter_text_values
@@ -93,7 +94,18 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
     # runs as usual afterwards, and an application that disabled it keeps it
     # disabled); small texts do not pay for the toggle.
     pause = _collector_paused() if len(text) >= _PAUSE_GC_FROM else contextlib.nullcontext()
+    # Read at call time: the test suite switches the accelerator off this way.
+    reader = _accel.reader
     with pause:
+        if reader is not None:
+            # The C reader answers for the texts it fully understands; for any
+            # other (an error, a rare construct, very deep nesting) it raises
+            # Unsupported and the pure reader, the one definition of the
+            # language, gives the value or the precise error.
+            try:
+                return reader.loads(text, strict)
+            except reader.Unsupported:
+                pass
         # Run the reader to the end: a second value (or a syntax error after
         # the first) must raise rather than be silently ignored.
         for value in iter_text_values(text, strict=strict, single=True):
@@ -132,15 +144,39 @@ def iter_values(
     [1, [2], {Keyword('a'): 3}]
     """
     if isinstance(source, str | bytes | bytearray | memoryview):
-        yield from iter_text_values(_text(source), strict=strict)
+        yield from _iter_text(_text(source), strict=strict)
         return
     name = getattr(source, "name", None)
     try:
-        yield from iter_text_values(_text(source.read()), strict=strict)
+        yield from _iter_text(_text(source.read()), strict=strict)
     except EdnSyntaxError as exc:
         if isinstance(name, str):
             raise exc.with_source(name) from exc.__cause__
         raise
+
+
+def _iter_text(text: str, *, strict: bool) -> Iterator[Any]:
+    """The top-level values of ``text``: the C reader's while it can, then the pure reader's."""
+    reader = _accel.reader  # at call time, like loads
+    if reader is None:
+        yield from iter_text_values(text, strict=strict)
+        return
+    scanner = reader.Scanner(text, strict)
+    while True:
+        try:
+            value = next(scanner)
+        except StopIteration:
+            return
+        except reader.Unsupported:
+            break
+        yield value
+    # The pure reader takes over where the C reader stopped: it reads the
+    # values already given again (without yielding them) so that its line and
+    # column numbers, and its error, are those of the whole text.
+    values = iter_text_values(text, strict=strict)
+    for _ in range(scanner.count):
+        next(values)
+    yield from values
 
 
 def dumps(
