@@ -14,14 +14,16 @@ same text either way.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from operator import add, call
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn import _accel
 from garrison.stores.edn._types import BigInt, FrozenMap, Keyword, Symbol, Tagged, Vector
 from garrison.stores.edn._writer import (
     SCALARS,
@@ -32,6 +34,9 @@ from garrison.stores.edn._writer import (
     Writer,
     named_text,
 )
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = ["encode", "encode_key"]
 
@@ -247,7 +252,40 @@ def encode(
     strict: bool = False,
     default: Default | None = None,
 ) -> str:
-    """The EDN text of ``value`` (the body of :func:`garrison.stores.edn.dumps`)."""
+    """The EDN text of ``value`` (the body of :func:`garrison.stores.edn.dumps`).
+
+    With the C writer (:data:`garrison.stores.edn._accel.writer`), the text is
+    written in C; whatever it leaves to Python (its ``Fallback`` signal) and
+    every error is decided by the pure writer below, which writes the whole
+    value again: the text, or the exception, is the pure writer's either way.
+    A ``default`` hook may therefore be called again for a value that fails.
+    """
+    writer = _accel.writer  # read per call: tests switch the accelerator off
+    if writer is not None:
+        if writer is not _configured[0]:
+            _configure(writer)
+        coerce = (
+            _COERCE[strict]
+            if default is None
+            else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+        )
+        try:
+            text: str = writer.encode(value, sort_keys, strict, coerce)
+        except Exception:  # noqa: BLE001, S110 - the pure writer below gives the text or the error
+            pass
+        else:
+            return text
+    return encode_pure(value, sort_keys=sort_keys, strict=strict, default=default)
+
+
+def encode_pure(
+    value: Any,
+    *,
+    sort_keys: bool = False,
+    strict: bool = False,
+    default: Default | None = None,
+) -> str:
+    """:func:`encode` without the C writer: the reference text, the fallback, the errors."""
     enc = _cached_encoder(sort_keys, strict) if default is None else None
     if enc is None:
         enc = _encoder(sort_keys=sort_keys, strict=strict, default=default)[0]
@@ -285,6 +323,42 @@ def _cached_encoder(sort_keys: bool, strict: bool) -> Callable[[Any], str]:
         if len(cache) > _CACHE_LIMIT:
             cache.clear()
     return enc
+
+
+# What the C writer calls for values it does not write itself: coerce (a
+# subclass, or a value for ``default``) per ``strict``; without ``default`` the
+# writers hold no per-call state, so one each serves every call and thread.
+_COERCE: Final = {
+    strict: Writer(sort_keys=False, strict=strict, default=None).coerce for strict in (False, True)
+}
+# The C writer module that _configure has set up (tests may swap modules).
+_configured: list[ModuleType | None] = [None]
+
+
+def _long_int_text(value: int) -> str:
+    # int(str) and str(int) refuse more than sys.get_int_max_str_digits()
+    # digits; Decimal's conversion is arithmetic (the pure writer's long_ints).
+    return str(Decimal(int(value)))
+
+
+def _configure(writer: ModuleType) -> None:
+    """Give the C writer the codec's types and the pure writer's helpers."""
+    writer.configure(
+        keyword=Keyword,
+        symbol=Symbol,
+        bigint=BigInt,
+        vector=Vector,
+        frozen_map=FrozenMap,
+        tagged=Tagged,
+        raw=Raw,
+        uuid=uuid.UUID,
+        scalars=SCALARS,
+        tag_match=TAG.fullmatch,
+        named_text=named_text,
+        long_int_text=_long_int_text,
+        orjson_dumps=orjson.dumps,
+    )
+    _configured[0] = writer
 
 
 def encode_key(key: Any, *, sort_keys: bool = False, strict: bool = False) -> str:
