@@ -51,6 +51,17 @@ static PyObject *fromisoformat_fn; /* datetime.datetime.fromisoformat */
 static PyObject *str_inst, *str_empty;
 static int helpers_ready = 0;
 
+/* Keywords, symbols and canonical UUIDs are made here without running their
+ * Python __init__ (a third of the time of a file with many distinct keys),
+ * with the very attributes __init__ would set. Only when the classes have the
+ * exact layout this code knows (checked once); otherwise the class is called. */
+static int layouts_checked = 0;
+static int named_fast = 0;
+static PyObject *keyword_salt, *symbol_salt; /* Keyword._salt, Symbol._salt */
+static int uuid_fast = 0;
+static PyObject *safe_uuid_unknown; /* uuid.SafeUUID.unknown */
+static PyObject *str_text, *str_namespace, *str_name, *str_hash, *str_int, *str_is_safe;
+
 static PyObject *
 attr_of(const char *module_name, const char *name)
 {
@@ -61,6 +72,97 @@ attr_of(const char *module_name, const char *name)
     PyObject *value = PyObject_GetAttrString(module, name);
     Py_DECREF(module);
     return value;
+}
+
+/* 1 when cls.__slots__ == the given names, 0 when not, -1 on error. */
+static int
+slots_are(PyObject *cls, const char *const *names, Py_ssize_t count)
+{
+    PyObject *own = PyObject_GetAttrString(cls, "__dict__");
+    if (own == NULL) {
+        return -1;
+    }
+    PyObject *slots = PyMapping_GetItemString(own, "__slots__");
+    int has_new = PyMapping_HasKeyString(own, "__new__");
+    Py_DECREF(own);
+    if (slots == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    int same = !has_new && PyTuple_Check(slots) && PyTuple_GET_SIZE(slots) == count;
+    for (Py_ssize_t i = 0; same && i < count; i++) {
+        PyObject *item = PyTuple_GET_ITEM(slots, i);
+        same = PyUnicode_Check(item) && PyUnicode_CompareWithASCIIString(item, names[i]) == 0;
+    }
+    Py_DECREF(slots);
+    return same;
+}
+
+/* 1 when cls.attr is base.attr, 0 when not, -1 on error. */
+static int
+same_attr(PyObject *cls, PyObject *base, const char *attr)
+{
+    PyObject *a = PyObject_GetAttrString(cls, attr);
+    PyObject *b = a == NULL ? NULL : PyObject_GetAttrString(base, attr);
+    int same = b == NULL ? -1 : a == b;
+    Py_XDECREF(a);
+    Py_XDECREF(b);
+    return same;
+}
+
+/* Decide whether the fast constructors may be used (see named_fast). */
+static int
+check_layouts(void)
+{
+    static const char *const named_slots[] = {"_hash", "name", "namespace", "text"};
+    static const char *const uuid_slots[] = {"int", "is_safe", "__weakref__"};
+    PyObject *named_base = attr_of("garrison.stores.edn._types", "_Named");
+    if (named_base == NULL) {
+        return -1;
+    }
+    int ok = slots_are(named_base, named_slots, 4);
+    if (ok == 1) {
+        ok = slots_are(Keyword_type, NULL, 0);
+    }
+    if (ok == 1) {
+        ok = slots_are(Symbol_type, NULL, 0);
+    }
+    if (ok == 1) {
+        ok = same_attr(Keyword_type, named_base, "__init__");
+    }
+    if (ok == 1) {
+        ok = same_attr(Symbol_type, named_base, "__init__");
+    }
+    Py_DECREF(named_base);
+    if (ok < 0) {
+        return -1;
+    }
+    if (ok == 1) {
+        keyword_salt = PyObject_GetAttrString(Keyword_type, "_salt");
+        symbol_salt = keyword_salt == NULL ? NULL : PyObject_GetAttrString(Symbol_type, "_salt");
+        if (symbol_salt == NULL) {
+            Py_CLEAR(keyword_salt);
+            return -1;
+        }
+        named_fast = 1;
+    }
+    ok = slots_are(uuid_type, uuid_slots, 3);
+    if (ok < 0) {
+        return -1;
+    }
+    if (ok == 1) {
+        PyObject *safe = attr_of("uuid", "SafeUUID");
+        if (safe == NULL) {
+            return -1;
+        }
+        safe_uuid_unknown = PyObject_GetAttrString(safe, "unknown");
+        Py_DECREF(safe);
+        if (safe_uuid_unknown == NULL) {
+            return -1;
+        }
+        uuid_fast = 1;
+    }
+    return 0;
 }
 
 static int
@@ -124,6 +226,12 @@ load_helpers(void)
             Py_DECREF(value);
         }
     }
+    if (!layouts_checked) {
+        if (check_layouts() < 0) {
+            return -1;
+        }
+        layouts_checked = 1;
+    }
     helpers_ready = 1;
     return 0;
 }
@@ -133,7 +241,8 @@ load_helpers(void)
 
 typedef struct {
     Py_hash_t hash;
-    PyObject *text; /* the name's str (owned) */
+    Py_ssize_t start; /* where the name first occurs in the parser's text */
+    Py_ssize_t length;
     PyObject *value; /* the Keyword or Symbol (owned) */
 } NameEntry;
 
@@ -150,7 +259,6 @@ names_clear(NameTable *table)
         return;
     }
     for (Py_ssize_t i = 0; i <= table->mask; i++) {
-        Py_XDECREF(table->entries[i].text);
         Py_XDECREF(table->entries[i].value);
     }
     PyMem_Free(table->entries);
@@ -238,61 +346,99 @@ is_token_char(Py_UCS4 c)
     return c < 128 ? !(ascii_class[c] & 4) : !Py_UNICODE_ISSPACE(c);
 }
 
+/* The scanning loops, once per storage kind of the str (1, 2 or 4 bytes per
+ * character), so that the inner loops index a typed array. */
+#define DEFINE_SCANNERS(SUFFIX, T)                                                      \
+    static Py_ssize_t token_end_##SUFFIX(const T *s, Py_ssize_t i, Py_ssize_t len)     \
+    {                                                                                  \
+        while (i < len && is_token_char(s[i])) {                                       \
+            i++;                                                                       \
+        }                                                                              \
+        return i;                                                                      \
+    }                                                                                  \
+    static Py_ssize_t space_end_##SUFFIX(const T *s, Py_ssize_t i, Py_ssize_t len)     \
+    {                                                                                  \
+        while (i < len) {                                                              \
+            Py_UCS4 c = s[i];                                                          \
+            if (c < 128 ? (ascii_class[c] & 3) : Py_UNICODE_ISSPACE(c)) {              \
+                i++;                                                                   \
+            }                                                                          \
+            else if (c == ';') {                                                       \
+                while (i < len && s[i] != '\n') {                                      \
+                    i++;                                                               \
+                }                                                                      \
+            }                                                                          \
+            else {                                                                     \
+                break;                                                                 \
+            }                                                                          \
+        }                                                                              \
+        return i;                                                                      \
+    }                                                                                  \
+    static Py_ssize_t string_end_##SUFFIX(const T *s, Py_ssize_t i, Py_ssize_t len,    \
+                                          int *escaped)                                \
+    {                                                                                  \
+        while (i < len) {                                                              \
+            T c = s[i];                                                                \
+            if (c == '"') {                                                            \
+                return i;                                                              \
+            }                                                                          \
+            if (c == '\\') {                                                           \
+                *escaped = 1;                                                          \
+                i += 2;                                                                \
+            }                                                                          \
+            else {                                                                     \
+                i++;                                                                   \
+            }                                                                          \
+        }                                                                              \
+        return -1;                                                                     \
+    }
+
+DEFINE_SCANNERS(1, Py_UCS1)
+DEFINE_SCANNERS(2, Py_UCS2)
+DEFINE_SCANNERS(4, Py_UCS4)
+
+/* The end of the token that starts at i. */
 static inline Py_ssize_t
 token_end(Parser *p, Py_ssize_t i)
 {
-    if (p->kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *s = p->data;
-        while (i < p->len && is_token_char(s[i])) {
-            i++;
-        }
-        return i;
+    switch (p->kind) {
+    case PyUnicode_1BYTE_KIND:
+        return token_end_1(p->data, i, p->len);
+    case PyUnicode_2BYTE_KIND:
+        return token_end_2(p->data, i, p->len);
+    default:
+        return token_end_4(p->data, i, p->len);
     }
-    while (i < p->len && is_token_char(CH(p, i))) {
-        i++;
-    }
-    return i;
 }
 
 /* Skip whitespace, commas and ; comments. */
 static inline void
 skip_space(Parser *p)
 {
-    Py_ssize_t i = p->pos;
-    Py_ssize_t len = p->len;
-    if (p->kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *s = p->data;
-        while (i < len) {
-            Py_UCS1 c = s[i];
-            if (c < 128 ? (ascii_class[c] & 3) : Py_UNICODE_ISSPACE(c)) {
-                i++;
-            }
-            else if (c == ';') {
-                const void *nl = memchr(s + i, '\n', (size_t)(len - i));
-                i = nl == NULL ? len : (const Py_UCS1 *)nl - s;
-            }
-            else {
-                break;
-            }
-        }
+    switch (p->kind) {
+    case PyUnicode_1BYTE_KIND:
+        p->pos = space_end_1(p->data, p->pos, p->len);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        p->pos = space_end_2(p->data, p->pos, p->len);
+        break;
+    default:
+        p->pos = space_end_4(p->data, p->pos, p->len);
     }
-    else {
-        while (i < len) {
-            Py_UCS4 c = CH(p, i);
-            if (c == ',' || is_space(c)) {
-                i++;
-            }
-            else if (c == ';') {
-                while (i < len && CH(p, i) != '\n') {
-                    i++;
-                }
-            }
-            else {
-                break;
-            }
-        }
+}
+
+/* The closing quote of the string whose body starts at i; -1 if none. */
+static inline Py_ssize_t
+string_end(Parser *p, Py_ssize_t i, int *escaped)
+{
+    switch (p->kind) {
+    case PyUnicode_1BYTE_KIND:
+        return string_end_1(p->data, i, p->len, escaped);
+    case PyUnicode_2BYTE_KIND:
+        return string_end_2(p->data, i, p->len, escaped);
+    default:
+        return string_end_4(p->data, i, p->len, escaped);
     }
-    p->pos = i;
 }
 
 static PyObject *read_form(Parser *p);
@@ -345,42 +491,110 @@ push(Parser *p, PyObject *value)
     return 0;
 }
 
+/* A hash of the raw storage of text[start:end] (names are short: a
+ * multiply-and-rotate over 8-byte words is plenty). */
 static uint64_t
 hash_span(Parser *p, Py_ssize_t start, Py_ssize_t end)
 {
-    uint64_t h = 1469598103934665603ULL;
-    if (p->kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *s = p->data;
-        for (Py_ssize_t i = start; i < end; i++) {
-            h = (h ^ s[i]) * 1099511628211ULL;
-        }
+    const unsigned char *bytes = (const unsigned char *)p->data + start * p->kind;
+    size_t n = (size_t)(end - start) * (size_t)p->kind;
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ n;
+    while (n >= 8) {
+        uint64_t word;
+        memcpy(&word, bytes, 8);
+        h = (h ^ word) * 0xFF51AFD7ED558CCDULL;
+        h ^= h >> 32;
+        bytes += 8;
+        n -= 8;
     }
-    else {
-        for (Py_ssize_t i = start; i < end; i++) {
-            h = (h ^ CH(p, i)) * 1099511628211ULL;
-        }
-    }
+    uint64_t tail = 0;
+    memcpy(&tail, bytes, n);
+    h = (h ^ tail) * 0xC4CEB9FE1A85EC53ULL;
     return h ^ (h >> 29);
 }
 
-static int
-span_equals(Parser *p, Py_ssize_t start, Py_ssize_t end, PyObject *text)
+static inline int hex_value(Py_UCS4 c);
+
+/* A Keyword or Symbol as _Named.__init__ makes it (see named_fast). */
+static PyObject *
+make_named(PyObject *type, PyObject *salt, PyObject *text)
 {
-    Py_ssize_t n = end - start;
-    if (PyUnicode_GET_LENGTH(text) != n) {
-        return 0;
+    if (!named_fast) {
+        return PyObject_CallOneArg(type, text);
     }
-    int kind = PyUnicode_KIND(text);
-    const void *data = PyUnicode_DATA(text);
-    if (kind == p->kind) {
-        return memcmp((const char *)p->data + start * kind, data, (size_t)(n * kind)) == 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t slash = PyUnicode_FindChar(text, '/', 0, n, 1);
+    if (slash == -2) {
+        return NULL;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyUnicode_READ(kind, data, i) != CH(p, start + i)) {
-            return 0;
+    PyObject *namespace, *name;
+    if (slash <= 0) { /* also "/" itself */
+        namespace = Py_None;
+        Py_INCREF(namespace);
+        name = text;
+        Py_INCREF(name);
+    }
+    else {
+        namespace = PyUnicode_Substring(text, 0, slash);
+        name = namespace == NULL ? NULL : PyUnicode_Substring(text, slash + 1, n);
+    }
+    PyObject *pair = name == NULL ? NULL : PyTuple_Pack(2, salt, text);
+    Py_hash_t h = pair == NULL ? -1 : PyObject_Hash(pair);
+    PyObject *hash = h == -1 ? NULL : PyLong_FromSsize_t(h);
+    PyTypeObject *tp = (PyTypeObject *)type;
+    PyObject *obj = hash == NULL ? NULL : tp->tp_alloc(tp, 0);
+    /* object.__setattr__, as __init__ does: the class's own refuses. */
+    if (obj != NULL
+        && (PyObject_GenericSetAttr(obj, str_text, text) < 0
+            || PyObject_GenericSetAttr(obj, str_namespace, namespace) < 0
+            || PyObject_GenericSetAttr(obj, str_name, name) < 0
+            || PyObject_GenericSetAttr(obj, str_hash, hash) < 0)) {
+        Py_CLEAR(obj);
+    }
+    Py_XDECREF(namespace);
+    Py_XDECREF(name);
+    Py_XDECREF(pair);
+    Py_XDECREF(hash);
+    return obj;
+}
+
+/* uuid.UUID(text) for the canonical 8-4-4-4-12 form, as its __init__ makes it. */
+static PyObject *
+make_uuid(PyObject *text)
+{
+    char digits[33];
+    int canonical = uuid_fast && PyUnicode_GET_LENGTH(text) == 36;
+    if (canonical) {
+        int kind = PyUnicode_KIND(text);
+        const void *data = PyUnicode_DATA(text);
+        int d = 0;
+        for (Py_ssize_t i = 0; i < 36 && canonical; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, data, i);
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                canonical = c == '-';
+            }
+            else if (hex_value(c) >= 0) {
+                digits[d++] = (char)c;
+            }
+            else {
+                canonical = 0;
+            }
         }
+        digits[32] = '\0';
     }
-    return 1;
+    if (!canonical) {
+        return PyObject_CallOneArg(uuid_type, text);
+    }
+    PyObject *value = PyLong_FromString(digits, NULL, 16);
+    PyTypeObject *tp = (PyTypeObject *)uuid_type;
+    PyObject *obj = value == NULL ? NULL : tp->tp_alloc(tp, 0);
+    if (obj != NULL
+        && (PyObject_GenericSetAttr(obj, str_int, value) < 0
+            || PyObject_GenericSetAttr(obj, str_is_safe, safe_uuid_unknown) < 0)) {
+        Py_CLEAR(obj);
+    }
+    Py_XDECREF(value);
+    return obj;
 }
 
 /* The Keyword (keyword=1) or Symbol named by text[start:end], from the
@@ -397,7 +611,11 @@ named(Parser *p, NameTable *table, Py_ssize_t start, Py_ssize_t end, Py_ssize_t 
             if (entry->value == NULL) {
                 break;
             }
-            if (entry->hash == hash && span_equals(p, start, end, entry->text)) {
+            /* Both spans are in the same buffer: equal names, equal bytes. */
+            if (entry->hash == hash && entry->length == end - start
+                && memcmp((const char *)p->data + start * p->kind,
+                          (const char *)p->data + entry->start * p->kind,
+                          (size_t)((end - start) * p->kind)) == 0) {
                 Py_INCREF(entry->value);
                 return entry->value;
             }
@@ -424,13 +642,14 @@ named(Parser *p, NameTable *table, Py_ssize_t start, Py_ssize_t end, Py_ssize_t 
         }
         Py_DECREF(checked);
     }
-    PyObject *value = PyObject_CallOneArg(keyword ? Keyword_type : Symbol_type, text);
+    PyObject *value = keyword ? make_named(Keyword_type, keyword_salt, text)
+                              : make_named(Symbol_type, symbol_salt, text);
     if (value == NULL) {
         Py_DECREF(text);
         return helper_failed();
     }
+    Py_DECREF(text);
     if ((table->used + 1) * 2 > table->mask + 1 && names_grow(table) < 0) {
-        Py_DECREF(text);
         Py_DECREF(value);
         return NULL;
     }
@@ -439,12 +658,14 @@ named(Parser *p, NameTable *table, Py_ssize_t start, Py_ssize_t end, Py_ssize_t 
         j = (j + 1) & table->mask;
     }
     table->entries[j].hash = hash;
-    table->entries[j].text = text; /* the table keeps this reference */
+    table->entries[j].start = start;
+    table->entries[j].length = end - start;
     Py_INCREF(value);
     table->entries[j].value = value;
     table->used++;
     return value;
 }
+
 
 /* A ":keyword" at p->pos. */
 static PyObject *
@@ -596,44 +817,6 @@ decode_escaped(Parser *p, Py_ssize_t start, Py_ssize_t end)
         o++;
     }
     return out;
-}
-
-/* Find the closing quote of the string whose body starts at i; -1 if none. */
-static Py_ssize_t
-string_end(Parser *p, Py_ssize_t i, int *escaped)
-{
-    Py_ssize_t len = p->len;
-    if (p->kind == PyUnicode_1BYTE_KIND) {
-        const Py_UCS1 *s = p->data;
-        while (i < len) {
-            Py_UCS1 c = s[i];
-            if (c == '"') {
-                return i;
-            }
-            if (c == '\\') {
-                *escaped = 1;
-                i += 2;
-            }
-            else {
-                i++;
-            }
-        }
-        return -1;
-    }
-    while (i < len) {
-        Py_UCS4 c = CH(p, i);
-        if (c == '"') {
-            return i;
-        }
-        if (c == '\\') {
-            *escaped = 1;
-            i += 2;
-        }
-        else {
-            i++;
-        }
-    }
-    return -1;
 }
 
 static PyObject *
@@ -848,7 +1031,7 @@ read_tagged(Parser *p, Py_ssize_t at, Py_ssize_t name_start, Py_ssize_t name_end
         }
     }
     else if (uuid) {
-        out = PyUnicode_CheckExact(value) ? PyObject_CallOneArg(uuid_type, value) : NULL;
+        out = PyUnicode_CheckExact(value) ? make_uuid(value) : NULL;
         if (out == NULL) {
             out = helper_failed();
         }
@@ -1355,7 +1538,14 @@ PyInit__creader(void)
     init_classes();
     str_inst = PyUnicode_InternFromString("inst");
     str_empty = PyUnicode_InternFromString("");
-    if (str_inst == NULL || str_empty == NULL) {
+    str_text = PyUnicode_InternFromString("text");
+    str_namespace = PyUnicode_InternFromString("namespace");
+    str_name = PyUnicode_InternFromString("name");
+    str_hash = PyUnicode_InternFromString("_hash");
+    str_int = PyUnicode_InternFromString("int");
+    str_is_safe = PyUnicode_InternFromString("is_safe");
+    if (str_inst == NULL || str_empty == NULL || str_text == NULL || str_namespace == NULL
+        || str_name == NULL || str_hash == NULL || str_int == NULL || str_is_safe == NULL) {
         return NULL;
     }
     if (PyType_Ready(&Scanner_type) < 0) {
