@@ -1,4 +1,4 @@
-"""Build the optional C accelerators of the EDN codec.
+"""Build garrison's optional C accelerators (the EDN codec, the stored-value encoder).
 
 Everything else about the package is declared in pyproject.toml. Each
 extension is ``optional``: without a C compiler (or Python's headers) the
@@ -14,22 +14,28 @@ from pathlib import Path
 from setuptools import Extension, setup
 
 _HERE = Path(__file__).parent
-_EDN = Path("src", "garrison", "stores", "edn")
-_ACCELERATORS = ("_creader", "_cwriter")
+_SRC = Path("src")
+#: Extension modules, each built from the C file of the same name beside it.
+_ACCELERATORS = (
+    "garrison.stores.edn._creader",
+    "garrison.stores.edn._cwriter",
+    "garrison.stores._cvalues",
+)
 
 
 def _extensions() -> list[Extension]:
     if os.environ.get("GARRISON_NO_EXTENSIONS"):
         return []
+    sources = {name: _SRC.joinpath(*name.split(".")).with_suffix(".c") for name in _ACCELERATORS}
     return [
         Extension(
-            f"garrison.stores.edn.{name}",
-            [str(_EDN / f"{name}.c")],
+            name,
+            [str(source)],
             optional=True,
             extra_compile_args=["-O2", "-std=c11"] if os.name == "posix" else [],
         )
-        for name in _ACCELERATORS
-        if (_HERE / _EDN / f"{name}.c").exists()
+        for name, source in sources.items()
+        if (_HERE / source).exists()
     ]
 
 
