@@ -11,16 +11,21 @@ same run, on the same rows and serialising with orjson in the timed region:
 raw ``sqlite3`` ``executemany`` in one transaction, into a bare
 ``(key PRIMARY KEY, value)`` table ("raw kv") and into garrison's own schema
 with its history ("raw schema"); aiosqlite with one ``await execute`` and one
-``await commit`` per row into the bare table, from as many concurrent tasks
-sharing one connection as garrison has writers (a naive application), and
-from one task (``--single-task-rows`` rows, a reference only); diskcache
-``Cache.set`` (``--diskcache-rows`` rows; it never awaits, so tasks would not
-change it).
+``await commit`` per row into the bare table, from one task
+(``--single-task-rows`` rows): the issue's "one await and one commit per
+row", where every commit carries exactly one row; this is the compared
+baseline. For reference only, the same from as many concurrent tasks sharing
+one connection as garrison has writers (a naive application): there one
+task's commit also commits the rows other tasks wrote since (an accidental
+group commit, with weaker guarantees than garrison's), so it is not one
+commit per row. diskcache ``Cache.set`` (``--diskcache-rows`` rows; it never
+awaits, so tasks would not change it).
 
 Reads: ``--readers`` concurrent tasks share ``--ops`` point gets of existing
 keys in random order, vs raw ``sqlite3`` point reads (one ``SELECT`` per key,
-plus ``orjson.loads``) and aiosqlite ``execute_fetchall`` per key from as
-many tasks on one connection (and from one task, for reference).
+plus ``orjson.loads``) and aiosqlite ``execute_fetchall`` per key from one
+task (the compared baseline) and, for reference, from as many tasks on one
+connection.
 
 Tracing (``--tracing``): the same write and read runs in fresh interpreters with
 no SDK, with the SDK as garrison installs it (batch processor, always-on
@@ -353,8 +358,9 @@ def run_throughput(args: argparse.Namespace) -> None:
             runs["diskcache writes"].append(diskcache_writes(base / f"dc{i}", cached) / len(cached))
     print(
         f"{args.ops} ops, {args.writers} writers / {args.readers} readers, median of "
-        f"{args.repeat} rounds; aiosqlite with {args.writers}/{args.readers} tasks on one "
-        f"connection on the same {args.ops} rows/keys, with 1 task on {len(single)}; "
+        f"{args.repeat} rounds; aiosqlite (one await + one commit per row) from 1 task on "
+        f"{len(single)} rows/keys (the compared baseline), and from {args.writers}/"
+        f"{args.readers} tasks on one connection on the same {args.ops} (reference only); "
         f"diskcache on {len(cached)} rows; per op"
     )
     for name, values in runs.items():
@@ -366,18 +372,18 @@ def run_throughput(args: argparse.Namespace) -> None:
     g_write = 1 / statistics.median(runs["garrison writes"])
     g_read = 1 / statistics.median(runs["garrison reads"])
     comparisons = (
-        ("writes", g_write, "raw kv writes", "0.5x"),
-        ("writes", g_write, "raw schema writes", "0.5x"),
-        ("writes", g_write, "aiosqlite writes", "15x"),
-        ("writes", g_write, "aiosqlite 1-task writes", "none, reference"),
-        ("writes", g_write, "diskcache writes", "10x"),
-        ("reads", g_read, "raw reads", "0.5x"),
-        ("reads", g_read, "aiosqlite reads", "10x"),
-        ("reads", g_read, "aiosqlite 1-task reads", "none, reference"),
+        ("writes", g_write, "raw kv writes", ">= 0.5x"),
+        ("writes", g_write, "raw schema writes", ">= 0.5x"),
+        ("writes", g_write, "aiosqlite 1-task writes", ">= 15x"),
+        ("writes", g_write, "aiosqlite writes", "none: reference, accidental group commit"),
+        ("writes", g_write, "diskcache writes", ">= 10x"),
+        ("reads", g_read, "raw reads", ">= 0.5x"),
+        ("reads", g_read, "aiosqlite 1-task reads", ">= 10x"),
+        ("reads", g_read, "aiosqlite reads", "none: reference, 64 tasks on one connection"),
     )
     for kind, ours, name, target in comparisons:
         report(
-            f"{kind} vs {name} (issue: >= {target})",
+            f"{kind} vs {name} (issue: {target})",
             ours,
             1 / statistics.median(runs[name]),
             unit="ops/s",
@@ -539,7 +545,7 @@ def main() -> None:
     parser.add_argument("--writers", type=int, default=64)
     parser.add_argument("--readers", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--single-task-rows", type=int, default=5_000)
+    parser.add_argument("--single-task-rows", type=int, default=20_000)
     parser.add_argument("--diskcache-rows", type=int, default=40_000)
     parser.add_argument("--tracing", action="store_true", help="also measure tracing cost")
     parser.add_argument("--trace-ops", type=int, default=200_000)
