@@ -17,6 +17,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <float.h>
 #include <stdint.h>
 #include <string.h>
 #include <structmember.h>
@@ -835,6 +836,82 @@ read_string(Parser *p, int *escaped)
     return decode_escaped(p, start, end);
 }
 
+/* Clinger's fast path: a decimal whose digits fit in 53 bits, scaled by at
+ * most 10^22, is one exactly rounded IEEE multiplication or division of two
+ * exact doubles, so the result is the correctly rounded value float() gives.
+ * Only where doubles are evaluated in double precision (not x87). Returns 0
+ * when the token needs the full conversion. The token is a valid float. */
+static const double powers_of_ten[] = {
+    1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,  1e8,  1e9,  1e10, 1e11,
+    1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+};
+
+static int
+exact_float(Parser *p, Py_ssize_t i, Py_ssize_t end, double *out)
+{
+#if defined(FLT_EVAL_METHOD) && FLT_EVAL_METHOD == 0
+    int negative = 0;
+    Py_UCS4 c = CH(p, i);
+    if (c == '+' || c == '-') {
+        negative = c == '-';
+        i++;
+    }
+    uint64_t mantissa = 0;
+    int digits = 0; /* significant digits taken, leading zeros excluded */
+    long scale = 0; /* the power of ten the mantissa is multiplied by */
+    int fraction = 0;
+    for (; i < end; i++) {
+        c = CH(p, i);
+        if (c == '.') {
+            fraction = 1;
+            continue;
+        }
+        if (!is_digit(c)) {
+            break;
+        }
+        if (mantissa == 0 && c == '0') {
+            scale -= fraction;
+            continue;
+        }
+        if (++digits > 16) {
+            return 0;
+        }
+        mantissa = mantissa * 10 + (c - '0');
+        scale -= fraction;
+    }
+    if (i < end) { /* an exponent: e, optional sign, digits */
+        i++;
+        int exponent_negative = 0;
+        c = CH(p, i);
+        if (c == '+' || c == '-') {
+            exponent_negative = c == '-';
+            i++;
+        }
+        long exponent = 0;
+        for (; i < end; i++) {
+            if (exponent > 100000) {
+                return 0;
+            }
+            exponent = exponent * 10 + (long)(CH(p, i) - '0');
+        }
+        scale += exponent_negative ? -exponent : exponent;
+    }
+    if (mantissa > ((uint64_t)1 << 53) || scale < -22 || scale > 22) {
+        return mantissa == 0 ? (*out = negative ? -0.0 : 0.0, 1) : 0;
+    }
+    double value = (double)mantissa;
+    value = scale < 0 ? value / powers_of_ten[-scale] : value * powers_of_ten[scale];
+    *out = negative ? -value : value;
+    return 1;
+#else
+    (void)p;
+    (void)i;
+    (void)end;
+    (void)out;
+    return 0;
+#endif
+}
+
 /* ints of up to 18 digits and plain floats here; every other number
  * (N, M, ratios, radix, octal, hex, long ints, invalid) via _atoms.read_number. */
 static PyObject *
@@ -894,6 +971,10 @@ read_number(Parser *p)
             }
         }
         if (is_float) {
+            double quick;
+            if (exact_float(p, start, end, &quick)) {
+                return PyFloat_FromDouble(quick);
+            }
             char small[64];
             Py_ssize_t n = end - start;
             char *buffer = n < (Py_ssize_t)sizeof(small) ? small : PyMem_Malloc((size_t)n + 1);
