@@ -18,9 +18,15 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <float.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+#ifndef Py_T_PYSSIZET /* before 3.12, the member types live in structmember.h */
 #include <structmember.h>
+#define Py_T_PYSSIZET T_PYSSIZET
+#define Py_READONLY READONLY
+#endif
 
 /* Deeper nesting is left to the pure reader, which keeps an explicit stack:
  * this reader recurses, and a worker thread's C stack is finite. */
@@ -1573,7 +1579,7 @@ Scanner_next(Scanner *self)
 }
 
 static PyMemberDef Scanner_members[] = {
-    {"count", T_PYSSIZET, offsetof(Scanner, count), READONLY,
+    {"count", Py_T_PYSSIZET, offsetof(Scanner, count), Py_READONLY,
      "How many values the scanner has returned."},
     {NULL, 0, 0, 0, NULL},
 };
