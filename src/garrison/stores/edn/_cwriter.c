@@ -596,9 +596,9 @@ compare_entries(const void *a, const void *b)
  * `sep` between them. */
 static int
 sort_region(Writer *w, Entries *e, Py_ssize_t region, const char *sep, Py_ssize_t sep_len,
-            int unique_keys, Py_ssize_t surrogates_before)
+            int unique_keys, int surrogates_in_keys)
 {
-    if (w->surrogates != surrogates_before)
+    if (surrogates_in_keys)
         /* The pure writer sorts before escaping them: \uXXXX would order differently. */
         return fallback(w, "lone surrogates in sorted texts");
     Py_ssize_t size = w->len - region;
@@ -643,7 +643,7 @@ write_dict(Writer *w, PyObject *d)
     Py_ssize_t size = PyDict_GET_SIZE(d), pos = 0;
     PyObject *key, *value;
     Entries entries = {NULL, 0, 0};
-    Py_ssize_t region = w->len, surrogates = w->surrogates;
+    Py_ssize_t region = w->len, key_surrogates = 0;
     int rc = 0;
     while (rc == 0 && PyDict_Next(d, &pos, &key, &value)) {
         Py_INCREF(key);
@@ -651,10 +651,11 @@ write_dict(Writer *w, PyObject *d)
         Py_ssize_t start = w->len;
         if (!w->sort_keys && start != region)
             rc = PUT_LITERAL(w, ", ");
-        Py_ssize_t key_start = w->len;
+        Py_ssize_t key_start = w->len, surrogates = w->surrogates;
         if (rc == 0)
             rc = write_value(w, key);
         Py_ssize_t key_end = w->len;
+        key_surrogates += w->surrogates - surrogates;
         if (rc == 0)
             rc = put1(w, ' ');
         if (rc == 0)
@@ -667,7 +668,7 @@ write_dict(Writer *w, PyObject *d)
             rc = fallback(w, "a map changed size while it was written");
     }
     if (rc == 0 && w->sort_keys && entries.count > 1)
-        rc = sort_region(w, &entries, region, ", ", 2, 1, surrogates);
+        rc = sort_region(w, &entries, region, ", ", 2, 1, key_surrogates != 0);
     PyMem_Free(entries.items);
     return rc < 0 ? -1 : put1(w, '}');
 }
@@ -723,7 +724,7 @@ write_set(Writer *w, PyObject *v)
     if (rc == 0 && PyErr_Occurred())
         rc = -1;
     if (rc == 0 && w->sort_keys && entries.count > 1)
-        rc = sort_region(w, &entries, region, " ", 1, 0, surrogates);
+        rc = sort_region(w, &entries, region, " ", 1, 0, w->surrogates != surrogates);
     PyMem_Free(entries.items);
     return rc < 0 ? -1 : put1(w, '}');
 }

@@ -96,7 +96,11 @@ def _encoder(
     keyword_texts, symbol_texts = _NamedTexts(strict), _NamedTexts(strict)
     # Map keys are written with the space that separates them from their value.
     keyword_keys = _NamedTexts(strict, " ")
-    slow = Writer(sort_keys=sort_keys, strict=strict, default=default)
+    scalars = dict(SCALARS)
+    if long_ints:
+        scalars[int] = _long_int_text
+        scalars[BigInt] = _long_bigint_text
+    slow = Writer(sort_keys=sort_keys, strict=strict, default=default, scalars=scalars)
     depth = 0
 
     def iterative(value: Any) -> str:
@@ -184,14 +188,11 @@ def _encoder(
         depth -= 1
         return text
 
-    table: dict[type, Callable[[Any], str]] = dict(SCALARS)
+    table = dict(scalars)
     table[float] = float.__repr__
     table[Keyword] = keyword_texts.__getitem__
     table[Symbol] = symbol_texts.__getitem__
     table[Raw] = _raw_text
-    if long_ints:
-        table[int] = lambda v: str(Decimal(v))
-        table[BigInt] = lambda v: f"{Decimal(v)}N"
     for kind in _KNOWN:
         table[kind] = container
     values = _Dispatch(table, other).__getitem__
@@ -207,6 +208,16 @@ def _encoder(
         return text
 
     return encode_value, [keyword_texts, symbol_texts, keyword_keys, slow.named]
+
+
+def _long_int_text(value: int) -> str:
+    # str(int) refuses more than sys.get_int_max_str_digits() digits; Decimal's
+    # conversion is arithmetic.
+    return str(Decimal(int(value)))
+
+
+def _long_bigint_text(value: int) -> str:
+    return _long_int_text(value) + "N"
 
 
 _FLOAT_ONLY: Final = frozenset((float,))
@@ -333,12 +344,6 @@ _COERCE: Final = {
 }
 # The C writer module that _configure has set up (tests may swap modules).
 _configured: list[ModuleType | None] = [None]
-
-
-def _long_int_text(value: int) -> str:
-    # int(str) and str(int) refuse more than sys.get_int_max_str_digits()
-    # digits; Decimal's conversion is arithmetic (the pure writer's long_ints).
-    return str(Decimal(int(value)))
 
 
 def _configure(writer: ModuleType) -> None:

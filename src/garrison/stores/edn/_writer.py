@@ -173,13 +173,22 @@ _CLOSER: Final = {_VEC: "]", _LIST: ")", _SET: "}", _MAP: "}"}
 class Writer:
     """One ``dumps`` call's options and caches."""
 
-    __slots__ = ("default", "named", "sort_keys", "strict")
+    __slots__ = ("default", "named", "scalars", "sort_keys", "strict")
 
-    def __init__(self, *, sort_keys: bool, strict: bool, default: Default | None) -> None:
+    def __init__(
+        self,
+        *,
+        sort_keys: bool,
+        strict: bool,
+        default: Default | None,
+        scalars: Mapping[type, Callable[[Any], str]] = SCALARS,
+    ) -> None:
         self.sort_keys = sort_keys
         self.strict = strict
         self.default = default
         self.named: dict[Any, str] = {}
+        # The encoder passes writers for ints past str()'s digit limit here.
+        self.scalars = scalars
 
     def key(self, key: Any) -> str:
         """The text of one map key (keys are usually keywords: cached)."""
@@ -224,7 +233,7 @@ class Writer:
     def write(self, value: Any, out: list[str]) -> None:
         """Append the EDN text of ``value`` to ``out`` (iteratively, any depth)."""
         append = out.append
-        scalars = SCALARS
+        scalars = self.scalars
         named = self.named
         strict = self.strict
         sort_keys = self.sort_keys

@@ -1,0 +1,323 @@
+"""The C writer (``_cwriter``) writes the pure writer's text, or hands the value over.
+
+These tests call the C module directly, so that a hand-over (its ``Fallback``)
+is seen rather than hidden by ``dumps``, and check that ``dumps`` then gives
+the pure writer's text. They run once, with the accelerator; the rest of the
+EDN suite runs both ways.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+import sys
+import uuid
+from collections import OrderedDict
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from fractions import Fraction
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn import (
+    BigInt,
+    Char,
+    FrozenMap,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+    _accel,
+    dumps,
+    dumps_entry,
+)
+from garrison.stores.edn._encoder import _COERCE, _configure, encode_pure
+from garrison.stores.edn._writer import Writer
+
+K = Keyword
+
+
+@pytest.fixture(autouse=True)
+def codec() -> str:
+    """Overrides the folder's two-way fixture: these tests are about the C writer only."""
+    if _accel.writer is None:
+        message = "the C writer is not built or is disabled"
+        if os.environ.get("GARRISON_REQUIRE_EXTENSIONS", "") not in ("", "0"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return "accelerated"
+
+
+def c_writer() -> ModuleType:
+    writer = _accel.writer
+    assert writer is not None
+    _configure(writer)
+    return writer
+
+
+def c_encode(
+    value: Any, *, sort_keys: bool = False, strict: bool = False, default: Any = None
+) -> str:
+    coerce = (
+        _COERCE[strict]
+        if default is None
+        else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+    )
+    text: str = c_writer().encode(value, sort_keys, strict, coerce)
+    return text
+
+
+def same_as_pure(value: Any, **options: Any) -> str:
+    text = c_encode(value, **options)
+    assert text == encode_pure(value, **options)
+    assert dumps(value, **options) == text
+    return text
+
+
+class Number(int):
+    def __repr__(self) -> str:
+        return "Number!"
+
+
+class Text(str):
+    __slots__ = ()
+
+
+class Real(float):
+    pass
+
+
+class Things(list[Any]):
+    pass
+
+
+def test_scalars_are_written_as_the_pure_writer_writes_them() -> None:
+    values = [
+        None, True, False, 0, -1, 2**63 - 1, -(2**63), 2**63, -(2**64) - 1, 10**40,
+        BigInt(0), BigInt(-5), BigInt(10**30), 1.5, -0.0, 0.0, 1e-4, 9.99e-5, 1e16, 1e22,
+        5e-324, 1.7976931348623157e308, math.inf, -math.inf, math.nan, Decimal("1.50"),
+        Fraction(1, 3), Char("a"), Char("\n"), Char("\u00e9"), K("a"), K("ns/name"),
+        Symbol("clojure.core/inc"), Symbol("/"), "", "plain", 'q"uote\\', "\x00\x1f\x7f\t\n\r\b\f",
+        "Zürich 日本語 😀", "\ud800", "a\udfffb", "\U0010ffff", uuid.UUID(int=0),
+        uuid.UUID(int=2**128 - 1), uuid.uuid4(),
+    ]  # fmt: skip
+    for value in values:
+        same_as_pure(value)
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(2024, 5, 1, 10, 0, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 0, 0, 123000, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 0, 0, 123456, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 0, 0, 1, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC),
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 5, 1, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+        datetime(2024, 5, 1, 10, 0, tzinfo=timezone.utc),  # noqa: UP017 - the same object as UTC
+    ],
+)
+def test_instants_are_written_in_utc_with_milli_or_microseconds(when: datetime) -> None:
+    text = same_as_pure(when)
+    assert text.startswith('#inst "')
+    assert text.endswith('-00:00"')
+
+
+def test_naive_datetime_raises_the_pure_writers_error() -> None:
+    naive = datetime(2024, 5, 1)
+    with pytest.raises(EdnEncodeError, match="naive datetime"):
+        c_encode(naive)
+    with pytest.raises(EdnEncodeError, match="naive datetime"):
+        dumps([naive])
+
+
+def test_containers_as_clojure_prints_them() -> None:
+    value = {
+        K("a"): [1, (2, 3), Vector([4]), frozenset({5}), set()],
+        "s": {None: FrozenMap({K("z"): Tagged("my.ns/Rec", {K("x"): 1})})},
+        1.5: Tagged("t", 3),
+        (1, 2): Tagged("v", Vector([])),
+    }
+    text = same_as_pure(value)
+    assert text.startswith('{:a [1 (2 3) [4] #{5} #{}], "s" {nil {:z #my.ns/Rec{:x 1}}}')
+    assert text.endswith(", 1.5 #t 3, (1 2) #v[]}")
+    assert same_as_pure(value, sort_keys=True) != text
+
+
+def test_sorted_maps_and_sets_order_by_text() -> None:
+    value = {
+        K("b"): frozenset({"é", "e", "z", K("a"), 10, 9, "\U0001f600", "\uffff"}),
+        K("a"): {3: 1, 20: 2, "x": 3},
+        "a": 1,
+        Symbol("a"): 2,
+    }
+    text = same_as_pure(value, sort_keys=True)
+    assert text == (
+        '{"a" 1, :a {"x" 3, 20 2, 3 1}, :b #{"e" "z" "é" "\uffff" "\U0001f600" 10 9 :a}, a 2}'
+    )
+
+
+def test_subclasses_and_default_values_go_through_coerce() -> None:
+    value = [
+        Number(5), Text("t"), Real(2.5), Things([1]), OrderedDict([(K("a"), 1)]),
+        BigInt(7), Vector([Things([])]),
+    ]  # fmt: skip
+    assert same_as_pure(value) == '[5 "t" 2.5 [1] {:a 1} 7N [[]]]'
+
+    def default(obj: Any) -> Any:
+        if isinstance(obj, complex):
+            return [obj.real, obj.imag]
+        if isinstance(obj, date):
+            return obj.isoformat()
+        if isinstance(obj, bytes):
+            return Tagged("bytes", obj.hex())
+        raise TypeError(obj)
+
+    mapping = {K("c"): 1 + 2j, K("d"): date(2024, 1, 2), K("b"): b"\x01"}
+    text = same_as_pure(mapping, default=default, sort_keys=True)
+    assert text == '{:b #bytes "01", :c [1.0 2.0], :d "2024-01-02"}'
+
+
+def test_values_without_an_edn_form_raise_the_pure_writers_error() -> None:
+    for value in [object(), [1, b"x"], {K("a"): {1, 2, date(2024, 1, 1)}}]:
+        with pytest.raises(EdnEncodeError) as c_error:
+            c_encode(value)
+        with pytest.raises(EdnEncodeError) as pure_error:
+            encode_pure(value)
+        assert str(c_error.value) == str(pure_error.value)
+        assert "has no EDN form" in str(c_error.value)
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_keyword_checks_and_errors_follow_the_pure_writer(strict: bool) -> None:
+    for bad in [K("a b"), K(":a"), Symbol("x]"), K("a\ud800")]:
+        with pytest.raises(EdnEncodeError) as caught:
+            c_encode({K("fine"): [bad]}, strict=strict)
+        with pytest.raises(EdnEncodeError) as pure:
+            encode_pure({K("fine"): [bad]}, strict=strict)
+        assert str(caught.value) == str(pure.value)
+    lenient_only = K("embed-token/5fe3")
+    assert same_as_pure(lenient_only) == ":embed-token/5fe3"
+    if strict:
+        with pytest.raises(EdnEncodeError, match="strict mode"):
+            dumps(lenient_only, strict=True)
+    # A second call answers from the cache: the same text, and the same refusal.
+    assert same_as_pure(lenient_only) == ":embed-token/5fe3"
+
+
+def test_invalid_tag_is_handed_to_the_pure_writer_for_its_error() -> None:
+    writer = c_writer()
+    with pytest.raises(writer.Fallback):
+        c_encode(Tagged("1bad", 1))
+    with pytest.raises(EdnEncodeError, match="is not an EDN tag"):
+        dumps([Tagged("1bad", 1)])
+
+
+def test_huge_ints_past_the_str_digit_limit() -> None:
+    big = 7 * 10**5000 + 3
+    assert same_as_pure([big, BigInt(-big)]) == f"[{Decimal(big)} -{Decimal(big)}N]"
+    # With a non-finite float beside it (the pure encoder's iterative writer then writes it).
+    assert same_as_pure([math.inf, {big: math.nan}]) == f"[##Inf {{{Decimal(big)} ##NaN}}]"
+
+
+@pytest.mark.parametrize(
+    ("value", "options"),
+    [
+        # Distinct keys, one text: the pure writer's order decides.
+        ({"2024-01-01": 1, date(2024, 1, 1): 2}, {"sort_keys": True, "default": str}),
+        # Sorted before escaping: \ud800 sorts above "\ue000"'s UTF-8 only once escaped.
+        (frozenset({"\ud800", "\ue000", "a"}), {"sort_keys": True}),
+        ({"\ud800": 1, "\ue000": 2}, {"sort_keys": True}),
+    ],
+)
+def test_fallbacks_give_the_pure_text(value: Any, options: dict[str, Any]) -> None:
+    writer = c_writer()
+    with pytest.raises(writer.Fallback):
+        c_encode(value, **options)
+    assert dumps(value, **options) == encode_pure(value, **options)
+
+
+def test_lone_surrogates_outside_sorted_texts_are_escaped_in_c() -> None:
+    assert same_as_pure(frozenset({"\ud800"})) == '#{"\\ud800"}'
+    # Under sort_keys only keys and set elements are compared: values may hold them.
+    assert same_as_pure({"b": "\ud800", "a": 1}, sort_keys=True) == '{"a" 1, "b" "\\ud800"}'
+    assert (
+        same_as_pure({"\udc00": Tagged("t", "\ud83d\ude00")}) == '{"\\udc00" #t "\\ud83d\\ude00"}'
+    )
+
+
+def test_deep_nesting_is_left_to_the_pure_writer_and_any_depth_works() -> None:
+    writer = c_writer()
+    shallow: Any = 0
+    for _ in range(writer.MAX_DEPTH):
+        shallow = [shallow]
+    assert c_encode(shallow) == "[" * writer.MAX_DEPTH + "0" + "]" * writer.MAX_DEPTH
+    with pytest.raises(writer.Fallback):
+        c_encode([shallow])
+    deep: Any = None
+    for _ in range(100_000):
+        deep = {K("k"): (deep,)}
+    assert dumps(deep) == "{:k (" * 100_000 + "nil" + ")}" * 100_000
+
+
+def test_map_changed_by_a_default_hook_is_handed_over() -> None:
+    data: dict[Any, Any] = {}
+
+    def default(obj: Any) -> Any:
+        data[len(data) + 100] = 0
+        return str(obj)
+
+    data.update({K("a"): b"x", K("b"): 1})
+    with pytest.raises(c_writer().Fallback):
+        c_encode(data, default=default)
+
+
+def test_entries_and_keys_match_dumps() -> None:
+    value = [1.5, {K("x"): None}]
+    for sort_keys in (False, True):
+        entry = dumps_entry(K("k"), value, sort_keys=sort_keys)
+        assert entry == ":k " + encode_pure(value, sort_keys=sort_keys)
+
+
+def test_strings_are_not_given_a_cached_utf8_copy() -> None:
+    text = "日本語 " * 1000
+    size = sys.getsizeof(text)
+    c_encode([text, K("k"), {text: text}])
+    # PyUnicode_AsUTF8 would have stored a UTF-8 copy inside the object.
+    assert sys.getsizeof(text) == size
+
+
+def test_no_leak_over_repeated_calls() -> None:
+    writer = c_writer()
+
+    def default(obj: Any) -> Any:
+        return repr(obj)
+
+    value = {
+        K("a"): [1.5, 2.5, math.nan, 10**30, BigInt(3), "é\ud800", Number(1), Text("x")],
+        K("b"): {frozenset({K("x"), Symbol("y")}): Tagged("t", (datetime.now(UTC), uuid.uuid4()))},
+        K("c"): [Decimal("1.5"), Fraction(1, 2), Char("c"), 7 * 10**5000, object()],
+    }
+
+    def run() -> None:
+        for sort_keys in (False, True):
+            c_encode(value, sort_keys=sort_keys, default=default)
+        for failing in ([object()], frozenset({"\ud800", "a"}), Tagged("1", 1)):
+            with pytest.raises((EdnEncodeError, writer.Fallback)):
+                c_encode(failing, sort_keys=True)
+
+    for _ in range(3):
+        run()
+    gc.collect()
+    before = sys.getallocatedblocks()
+    for _ in range(300):
+        run()
+    gc.collect()
+    # A leaked object or buffer per call would add hundreds of blocks.
+    assert sys.getallocatedblocks() - before < 100
