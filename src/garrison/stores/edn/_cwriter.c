@@ -24,12 +24,21 @@
 #include <math.h>
 #include <string.h>
 #include <stdlib.h>
+#include <stdint.h>
 
 /* Deeper than this, the pure writer (iterative, any depth) writes the text. A
  * level costs about 320 bytes of C stack, so 512 levels fit in small thread stacks. */
 #define MAX_DEPTH 512
 /* Keyword, symbol and tag caches are emptied when they reach this size. */
 #define CACHE_LIMIT 65536
+
+/* Keywords and symbols remembered by address, per strict mode (a power of two). */
+#define NAMED_SLOTS 4096
+
+typedef struct {
+    PyObject *obj;   /* a Keyword or Symbol */
+    PyObject *bytes; /* its EDN text, UTF-8 */
+} NamedSlot;
 
 typedef struct {
     int configured;
@@ -51,6 +60,7 @@ typedef struct {
     PyObject *tags;          /* set of tags known to be valid */
     PyObject *s_text, *s_tag, *s_value, *s_int, *s_data;
     PyObject *sixty_four;
+    NamedSlot *slots[2]; /* [strict?], NAMED_SLOTS each */
 } State;
 
 static inline State *
@@ -332,9 +342,10 @@ orjson_matches_repr(const char *p, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
         char c = p[i];
-        if (c == 'e' || c == 'E' || c == 'n' || c == 'N' || c == 'I')
+        if (c >= 'A') /* letters: e E (exponent), n (null), N I (NaN, Infinity) */
             return 0;
-        if (c == '0' && n - i >= 6 && memcmp(p + i, "0.0000", 6) == 0)
+        /* "0.0000" starts where orjson writes a number below 1e-4 without an exponent. */
+        if (c == '.' && i > 0 && p[i - 1] == '0' && n - i >= 5 && memcmp(p + i + 1, "0000", 4) == 0)
             return 0;
     }
     return 1;
@@ -501,10 +512,27 @@ write_uuid(Writer *w, PyObject *v)
 
 /* -------------------------------------------------------- keywords, symbols */
 
+/* Remember that keyword/symbol object `v` is written `bytes` (one slot per
+ * address: a hit costs no attribute read and no dict lookup). The slot holds
+ * strong references, so the address cannot be reused while it is there. */
+static void
+remember_named(State *st, int strict, PyObject *v, PyObject *bytes)
+{
+    NamedSlot *slot = &st->slots[strict][((uintptr_t)v >> 4) & (NAMED_SLOTS - 1)];
+    PyObject *old_obj = slot->obj, *old_bytes = slot->bytes;
+    slot->obj = Py_NewRef(v);
+    slot->bytes = Py_NewRef(bytes);
+    Py_XDECREF(old_obj);
+    Py_XDECREF(old_bytes);
+}
+
 static int
 write_named(Writer *w, PyObject *v, int symbol)
 {
     State *st = w->st;
+    NamedSlot *slot = &st->slots[w->strict][((uintptr_t)v >> 4) & (NAMED_SLOTS - 1)];
+    if (slot->obj == v)
+        return put(w, PyBytes_AS_STRING(slot->bytes), PyBytes_GET_SIZE(slot->bytes));
     PyObject *text = PyObject_GetAttr(v, st->s_text);
     if (text == NULL)
         return -1;
@@ -513,8 +541,12 @@ write_named(Writer *w, PyObject *v, int symbol)
     if (cacheable) {
         PyObject *hit = PyDict_GetItemWithError(cache, text);
         if (hit != NULL) {
+            Py_INCREF(hit);
             Py_DECREF(text);
-            return put(w, PyBytes_AS_STRING(hit), PyBytes_GET_SIZE(hit));
+            remember_named(st, w->strict, v, hit);
+            int rc = put(w, PyBytes_AS_STRING(hit), PyBytes_GET_SIZE(hit));
+            Py_DECREF(hit);
+            return rc;
         }
         if (PyErr_Occurred()) {
             Py_DECREF(text);
@@ -539,6 +571,8 @@ write_named(Writer *w, PyObject *v, int symbol)
             if (PyDict_GET_SIZE(cache) >= CACHE_LIMIT)
                 PyDict_Clear(cache);
             rc = PyDict_SetItem(cache, text, bytes);
+            if (rc == 0)
+                remember_named(st, w->strict, v, bytes);
             Py_DECREF(bytes);
         }
     }
@@ -973,6 +1007,19 @@ PyDoc_STRVAR(configure_doc,
 "Give the writer the codec's types and helper functions (once, before encode).");
 
 static void
+clear_slots(State *st)
+{
+    for (int k = 0; k < 2; k++) {
+        if (st->slots[k] == NULL)
+            continue;
+        for (int i = 0; i < NAMED_SLOTS; i++) {
+            Py_CLEAR(st->slots[k][i].obj);
+            Py_CLEAR(st->slots[k][i].bytes);
+        }
+    }
+}
+
+static void
 state_clear_refs(State *st)
 {
     Py_CLEAR(st->keyword_type);
@@ -1014,6 +1061,7 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
     for (int s = 0; s < 2; s++)
         for (int k = 0; k < 2; k++)
             PyDict_Clear(st->named[s][k]);
+    clear_slots(st);
     if (PySet_Clear(st->tags) < 0)
         return NULL;
     st->configured = 1;
@@ -1049,6 +1097,14 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
         for (int k = 0; k < 2; k++)
             Py_VISIT(st->named[s][k]);
     Py_VISIT(st->tags);
+    for (int k = 0; k < 2; k++) {
+        if (st->slots[k] == NULL)
+            continue;
+        for (int i = 0; i < NAMED_SLOTS; i++) {
+            Py_VISIT(st->slots[k][i].obj);
+            Py_VISIT(st->slots[k][i].bytes);
+        }
+    }
     return 0;
 }
 
@@ -1069,6 +1125,7 @@ module_clear(PyObject *module)
     Py_CLEAR(st->s_int);
     Py_CLEAR(st->s_data);
     Py_CLEAR(st->sixty_four);
+    clear_slots(st);
     return 0;
 }
 
@@ -1076,6 +1133,11 @@ static void
 module_free(void *module)
 {
     module_clear((PyObject *)module);
+    State *st = get_state((PyObject *)module);
+    for (int k = 0; k < 2; k++) {
+        PyMem_Free(st->slots[k]);
+        st->slots[k] = NULL;
+    }
 }
 
 static struct PyModuleDef module_def = {
@@ -1112,6 +1174,13 @@ PyInit__cwriter(void)
                 goto error;
     if ((st->tags = PySet_New(NULL)) == NULL)
         goto error;
+    for (int k = 0; k < 2; k++) {
+        st->slots[k] = PyMem_Calloc(NAMED_SLOTS, sizeof(NamedSlot));
+        if (st->slots[k] == NULL) {
+            PyErr_NoMemory();
+            goto error;
+        }
+    }
     if ((st->s_text = PyUnicode_InternFromString("text")) == NULL ||
         (st->s_tag = PyUnicode_InternFromString("tag")) == NULL ||
         (st->s_value = PyUnicode_InternFromString("value")) == NULL ||
