@@ -12,6 +12,8 @@ import gc
 import math
 import os
 import sys
+import threading
+import time
 import uuid
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -321,3 +323,30 @@ def test_no_leak_over_repeated_calls() -> None:
     gc.collect()
     # A leaked object or buffer per call would add hundreds of blocks.
     assert sys.getallocatedblocks() - before < 100
+
+
+def test_a_large_dumps_lets_other_threads_run() -> None:
+    # About 9 MB of text: without the writer's periodic GIL release the main
+    # thread could not run at all until the worker's C call returned.
+    value = [{K("k"): "x" * 30, K("n"): 12345}] * 200_000
+    started = threading.Event()
+    finished = threading.Event()
+    texts: list[str] = []
+
+    def worker() -> None:
+        started.set()
+        texts.append(dumps(value))
+        finished.set()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    started.wait()
+    turns, last = 0, time.perf_counter()
+    while not finished.is_set():
+        now = time.perf_counter()
+        if now - last > 0.001:  # the thread was switched out and came back: one turn
+            turns += 1
+        last = now
+    thread.join()
+    assert len(texts[0]) > 8_000_000
+    assert turns >= 4

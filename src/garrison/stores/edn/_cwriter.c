@@ -29,6 +29,10 @@
 /* Deeper than this, the pure writer (iterative, any depth) writes the text. A
  * level costs about 320 bytes of C stack, so 512 levels fit in small thread stacks. */
 #define MAX_DEPTH 512
+/* After about this much output, other threads get a chance at the GIL (as the
+ * eval loop gives them every few milliseconds): a large dumps in a worker
+ * thread must not stall the event loop's thread for its whole duration. */
+#define YIELD_BYTES (512 * 1024)
 /* Keyword, symbol and tag caches are emptied when they reach this size. */
 #define CACHE_LIMIT 65536
 
@@ -77,6 +81,7 @@ typedef struct {
     PyObject *coerce;
     Py_ssize_t surrogates; /* lone surrogates written so far */
     int depth;
+    Py_ssize_t next_yield; /* output length at which to let other threads run */
 } Writer;
 
 /* ------------------------------------------------------------------ buffer */
@@ -128,6 +133,19 @@ put1(Writer *w, char c)
         return -1;
     w->buf[w->len++] = c;
     return 0;
+}
+
+/* Called between elements, where every object the writer is in holds a strong
+ * reference; a container another thread changes meanwhile is caught by the
+ * size checks (maps) or the iterator (sets), and lists are re-read per index. */
+static inline void
+maybe_yield(Writer *w)
+{
+    if (w->len >= w->next_yield) {
+        w->next_yield = w->len + YIELD_BYTES;
+        Py_BEGIN_ALLOW_THREADS
+        Py_END_ALLOW_THREADS
+    }
 }
 
 static int
@@ -698,6 +716,8 @@ write_dict(Writer *w, PyObject *d)
             rc = entries_add(&entries, key_start, key_end, w->len);
         Py_DECREF(key);
         Py_DECREF(value);
+        if (rc == 0)
+            maybe_yield(w);
         if (rc == 0 && PyDict_GET_SIZE(d) != size)
             rc = fallback(w, "a map changed size while it was written");
     }
@@ -728,6 +748,7 @@ write_sequence(Writer *w, PyObject *v, char open, char close)
         Py_DECREF(item);
         if (rc < 0)
             return -1;
+        maybe_yield(w);
     }
     return put1(w, close);
 }
@@ -753,6 +774,8 @@ write_set(Writer *w, PyObject *v)
         if (rc == 0 && w->sort_keys)
             rc = entries_add(&entries, start, w->len, w->len);
         Py_DECREF(item);
+        if (rc == 0)
+            maybe_yield(w);
     }
     Py_DECREF(it);
     if (rc == 0 && PyErr_Occurred())
@@ -993,7 +1016,7 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int strict = PyObject_IsTrue(args[2]);
     if (sort_keys < 0 || strict < 0)
         return NULL;
-    Writer w = {st, NULL, 0, 0, sort_keys, strict, args[3], 0, 0};
+    Writer w = {st, NULL, 0, 0, sort_keys, strict, args[3], 0, 0, YIELD_BYTES};
     PyObject *result = NULL;
     if (write_value(&w, args[0]) == 0)
         result = PyUnicode_DecodeUTF8(w.buf ? w.buf : "", w.len, "strict");
