@@ -1,14 +1,25 @@
-"""The fast EDN encoder behind ``dumps``: C-level dispatch per container.
+"""The fast EDN encoder behind ``dumps``: the C writer, and C-level dispatch per container.
 
 :mod:`garrison.stores.edn._writer` holds the mapping decisions, the scalar
 writers and the exact iterative writer; this module writes the same text
-faster. Inside a container, every element's text comes from a chain of
-C-level ``map`` calls (``type`` -> the writer for that exact type ->
-``operator.call``), so a scalar whose writer is a C function costs no Python
-frame. Whatever the fast path cannot write exactly (non-finite floats,
-subclasses, values for ``default``, nesting deeper than
-``_RECURSION_DEPTH``) is handed to the iterative writer, so the output is the
-same text either way.
+faster, in two ways:
+
+- :func:`encode` first asks the C writer (``_cwriter.c``, when built; see
+  :mod:`garrison.stores.edn._accel`). It writes the codec's own kinds and
+  Python's built-in ones itself, calls the pure writer's scalar functions
+  for the rest (``Decimal``, ``Fraction``, ``Char``, non-UTC ``datetime``) and
+  ``Writer.coerce`` for subclasses and ``default``. Where it cannot be sure of
+  the pure text (map keys with equal texts under ``sort_keys``, lone
+  surrogates in texts it must sort, nesting past its ``MAX_DEPTH``) and on
+  any error, :func:`encode_pure` writes the whole value instead, so the text
+  and the errors are always the pure encoder's.
+- :func:`encode_pure`: inside a container, every element's text comes from a
+  chain of C-level ``map`` calls (``type`` -> the writer for that exact type
+  -> ``operator.call``), so a scalar whose writer is a C function costs no
+  Python frame. Whatever this path cannot write exactly (non-finite floats,
+  subclasses, values for ``default``, nesting deeper than
+  ``_RECURSION_DEPTH``) is handed to the iterative writer, so the output is
+  the same text either way.
 """
 
 from __future__ import annotations
