@@ -8,6 +8,7 @@ rounds interleaving the four cases, medians and per-round ratios of
 
     .venv-test/bin/python benchmarks/bench_edn.py            # ~20 MB, 3 rounds
     .venv-test/bin/python benchmarks/bench_edn.py --mb 2     # a quick look
+    .venv-test/bin/python benchmarks/bench_edn.py --pure     # also loads without the C reader
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, peak_memory, report
-from garrison.stores.edn import Keyword, dumps, loads
+from garrison.stores.edn import Keyword, _accel, dumps, loads
 
 _WORDS = [
     "alpha", "Zürich", "naïve", "日本語", "emoji 😀", "tab\tsep", "quote\"d", "back\\slash",
@@ -113,6 +114,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=20.0, help="size of the generated file")
     parser.add_argument("--repeat", type=int, default=3, help="rounds (medians are reported)")
+    parser.add_argument(
+        "--pure",
+        action="store_true",
+        help="also time loads with the C reader off (the pure-Python reader) in the same rounds",
+    )
     args = parser.parse_args()
 
     text = build(args.mb)
@@ -127,10 +133,14 @@ def main() -> None:
     ours_value = loads(text)
     theirs_value = edn_format.loads(text)
     runs: dict[str, list[float]] = {name: [] for name in _CASES}
+    if args.pure:
+        runs["garrison pure loads"] = []
     # Rounds interleave the four cases so that load from other processes hits
     # both codecs alike; each round gives its own ratio.
     for _ in range(args.repeat):
         runs["garrison loads"].append(_cpu_seconds(lambda: loads(text)))
+        if args.pure:
+            runs["garrison pure loads"].append(_cpu_seconds(lambda: _pure_loads(text)))
         runs["edn_format loads"].append(_cpu_seconds(lambda: edn_format.loads(text)))
         runs["garrison dumps"].append(_cpu_seconds(lambda: dumps(ours_value)))
         runs["edn_format dumps"].append(_cpu_seconds(lambda: edn_format.dumps(theirs_value)))
@@ -147,6 +157,15 @@ def main() -> None:
             higher_is_better=True,
         )
         print(f"  per-round {op} ratios: " + ", ".join(f"{r:.2f}x" for r in ratios))
+    if args.pure:
+        ours, pure = runs["garrison loads"], runs["garrison pure loads"]
+        ratios = sorted(p / o for p, o in zip(pure, ours, strict=True))
+        built = "C reader" if _accel.reader is not None else "no C reader (pure both times)"
+        print(
+            f"garrison loads, {built}: {mb / statistics.median(ours):.1f} MB/s; pure-Python"
+            f" reader: {mb / statistics.median(pure):.1f} MB/s; per-round ratios "
+            + ", ".join(f"{r:.2f}x" for r in ratios)
+        )
     report(
         "loads peak memory (MB)",
         ours_peak / 1e6,
@@ -157,6 +176,16 @@ def main() -> None:
 
 
 _CASES = ("garrison loads", "edn_format loads", "garrison dumps", "edn_format dumps")
+
+
+def _pure_loads(text: str) -> Any:
+    """``loads`` with the C reader switched off, as ``GARRISON_NO_EXTENSIONS=1`` would."""
+    reader = _accel.reader
+    _accel.reader = None
+    try:
+        return loads(text)
+    finally:
+        _accel.reader = reader
 
 
 if __name__ == "__main__":
