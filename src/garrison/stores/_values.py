@@ -58,27 +58,37 @@ the same instant); ``fold`` is not kept. Subclasses of ``str``, ``int``,
 Values with no EDN form (bytes, arbitrary objects) raise
 :class:`EdnEncodeError`, as the EDN file store would.
 
-Encoding is the hot path of every write: a plain value is checked with one
-tight walk and handed to orjson; decoding a text that contains no ``{"#``
-(which orjson writes only for an object whose first key starts with ``#``) is
-a single ``orjson.loads``.
+Encoding is the hot path of every write. The optional C accelerator
+``garrison.stores._cvalues`` (built by ``setup.py`` when a C compiler is
+available; off with ``GARRISON_NO_EXTENSIONS=1``) writes the text in one pass
+and hands anything unusual (deep nesting, lone surrogates, parts it cannot
+write) back to the pure-Python encoder below, which stays the reference: the
+two give byte-identical texts, as stored digests and comparisons require. In
+the pure encoder a plain value is checked with one tight walk and handed to
+orjson. Decoding a text that contains no ``{"#`` (which orjson writes only for
+an object whose first key starts with ``#``) is a single ``orjson.loads``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import math
 import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
 from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores.edn._accel import disabled_by_environment
 from garrison.stores.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+
+if TYPE_CHECKING:
+    from types import ModuleType
 
 __all__ = ["VALUE_FORMAT_VERSION", "decode_value", "encode_value"]
 
@@ -215,6 +225,23 @@ def _dumps(structure: Any) -> str:
         raise EdnEncodeError("cannot store this value: it nests too deeply") from exc
 
 
+def _load_accelerator() -> ModuleType | None:
+    """The configured C encoder, or ``None`` (not built, or turned off by the environment)."""
+    if disabled_by_environment():
+        return None
+    try:
+        module = importlib.import_module("garrison.stores._cvalues")
+    except ImportError:
+        return None
+    module.configure(keyword=Keyword, symbol=Symbol, vector=Vector, tag=_tag)
+    return module
+
+
+#: The C encoder (``garrison.stores._cvalues``) or ``None``; read at each call,
+#: so tests can compare both paths by setting it to ``None``.
+accelerator: ModuleType | None = _load_accelerator()
+
+
 def encode_value(value: Any) -> str:
     """The stored JSON text of ``value`` (see the module docstring for the format).
 
@@ -223,6 +250,15 @@ def encode_value(value: Any) -> str:
     >>> encode_value(Keyword("user/name"))
     '{"#k":"user/name"}'
     """
+    if accelerator is not None:
+        text: str | None = accelerator.encode(value)
+        if text is not None:
+            return text
+    return encode_value_pure(value)
+
+
+def encode_value_pure(value: Any) -> str:
+    """:func:`encode_value` without the C accelerator: the reference the accelerator matches."""
     try:
         if _is_plain(value):
             return _dumps(value)
