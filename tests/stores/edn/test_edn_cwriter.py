@@ -11,6 +11,8 @@ from __future__ import annotations
 import gc
 import math
 import os
+import random
+import struct
 import sys
 import threading
 import time
@@ -109,6 +111,20 @@ def test_scalars_are_written_as_the_pure_writer_writes_them() -> None:
     ]  # fmt: skip
     for value in values:
         same_as_pure(value)
+
+
+def test_floats_are_written_as_repr_writes_them() -> None:
+    rng = random.Random(5)
+    floats = [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(3000)]
+    floats += [rng.random() * 10.0 ** rng.randint(-8, 20) for _ in range(3000)]
+    floats += [1e-4, 9.999999999999999e-05, 1e16, 9999999999999998.0, 0.1, 100.00001, -0.0]
+    floats = [f for f in floats if math.isfinite(f)]
+    for start in range(0, len(floats), 16):
+        chunk = floats[start : start + 16]
+        texts = " ".join(map(repr, chunk))
+        # A list of floats goes to orjson in one call; a tuple float by float.
+        assert c_encode(chunk) == "[" + texts + "]"
+        assert c_encode(tuple(chunk)) == "(" + texts + ")"
 
 
 @pytest.mark.parametrize(

@@ -235,6 +235,11 @@ encode_char(char *o, Py_UCS4 c, int json, Py_ssize_t *surrogates)
 static int
 write_chars(Writer *w, PyObject *s, int json)
 {
+#if PY_VERSION_HEX < 0x030C0000
+    /* Only strings built with the legacy wstr API can be unready (gone in 3.12). */
+    if (PyUnicode_READY(s) < 0)
+        return -1;
+#endif
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
     const void *data = PyUnicode_DATA(s);
@@ -359,8 +364,8 @@ static int
 orjson_matches_repr(const char *p, Py_ssize_t n)
 {
     for (Py_ssize_t i = 0; i < n; i++) {
-        char c = p[i];
-        if (c >= 'A') /* letters: e E (exponent), n (null), N I (NaN, Infinity) */
+        char c = p[i], lower = (char)(c | 0x20);
+        if (lower >= 'a' && lower <= 'z') /* e E (exponent), null, NaN, Infinity */
             return 0;
         /* "0.0000" starts where orjson writes a number below 1e-4 without an exponent. */
         if (c == '.' && i > 0 && p[i - 1] == '0' && n - i >= 5 && memcmp(p + i + 1, "0000", 4) == 0)
