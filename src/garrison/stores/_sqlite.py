@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -45,7 +46,13 @@ from garrison.stores._schema import (
     expression_index_sql,
     json_path_sql,
 )
-from garrison.stores._sqlite_connection import close, connect, raw_connection, run_in_thread
+from garrison.stores._sqlite_connection import (
+    Checkpointer,
+    close,
+    connect,
+    raw_connection,
+    run_in_thread,
+)
 from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
@@ -79,6 +86,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
 
 _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
@@ -119,6 +128,11 @@ class SqliteStore:
     kind`` (called on the connection's thread, so it must be a pure function);
     by default the kind is the key's namespace. ``indexes`` lists JSON
     paths (``"$.user.id"``) to keep expression indexes on, for :meth:`find`.
+    ``checkpoint_every`` is how many write transactions pass between two
+    checkpoints of the write-ahead log, made by a second connection in the
+    background so that no write waits for one (see
+    :class:`~garrison.stores._sqlite_connection.Checkpointer`); ``0`` leaves
+    them to SQLite, which makes them inside the commit of a write.
 
     Use it as an async context manager, or ``await store.open()`` and
     ``await store.aclose()``::
@@ -136,6 +150,7 @@ class SqliteStore:
         busy_timeout: float = 5.0,
         kinds: Mapping[str, str] | KindClassifier | None = None,
         indexes: Sequence[str] = (),
+        checkpoint_every: int = 256,
     ) -> None:
         if synchronous not in _SYNCHRONOUS:
             raise StoreError(f"synchronous must be one of {_SYNCHRONOUS}, not {synchronous!r}")
@@ -143,10 +158,14 @@ class SqliteStore:
         self.synchronous = synchronous
         self.busy_timeout = busy_timeout
         self.indexes = tuple(indexes)
+        if checkpoint_every < 0:
+            raise StoreError(f"checkpoint_every must be 0 or more, not {checkpoint_every!r}")
+        self.checkpoint_every = checkpoint_every
         for index_path in self.indexes:
             json_path_sql(index_path)  # refuse a bad path now, not at open
         self._classify = classifier_for(kinds)
         self._conn: aiosqlite.Connection | None = None
+        self._checkpointer: Checkpointer | None = None
         self._write_lock = asyncio.Lock()
         self._last_micros = 0
         self._closed = False
@@ -180,7 +199,24 @@ class SqliteStore:
             await close(conn)
             raise
         self._conn = conn
+        await self._start_checkpointer(conn)
         return self
+
+    async def _start_checkpointer(self, conn: aiosqlite.Connection) -> None:
+        """Checkpoint from a second connection (see Checkpointer); without it, as SQLite does."""
+        if not self.checkpoint_every or self.path == ":memory:" or self.path.startswith("file:"):
+            return  # no WAL to move, or a URI that a second connect may not reach alike
+        checkpointer = Checkpointer(
+            self.path, busy_timeout=self.busy_timeout, every=self.checkpoint_every
+        )
+        try:
+            await checkpointer.open()
+            await conn.execute(f"PRAGMA wal_autocheckpoint = {Checkpointer.SAFETY_NET_PAGES}")
+        except Exception as exc:  # SQLite's own checkpoints still work without it
+            await checkpointer.aclose()
+            log.warning("%s: no background checkpointer: %s", self.path, exc, exc_info=exc)
+            return
+        self._checkpointer = checkpointer
 
     async def _after_schema(self, conn: aiosqlite.Connection) -> None:
         """Check the value format, create declared indexes, and resume the clock."""
@@ -218,9 +254,15 @@ class SqliteStore:
         process, alive.
         """
         self._closed = True
+        checkpointer, self._checkpointer = self._checkpointer, None
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await close(conn, optimize=True)
+        try:
+            if checkpointer is not None:
+                await checkpointer.aclose()
+        finally:
+            if conn is not None:
+                # The last connection to close also checkpoints what is left.
+                await close(conn, optimize=True)
 
     @property
     def connection(self) -> aiosqlite.Connection:
@@ -316,7 +358,7 @@ class SqliteStore:
         async with self._write_lock:
             job = Transaction(self._raw(conn, key), build, self._now(), record=history)
             try:
-                return await run_in_thread(conn, job.run)
+                rowcount = await run_in_thread(conn, job.run)
             except asyncio.CancelledError:
                 job.cancel()
                 await _settled(conn)
@@ -327,6 +369,9 @@ class SqliteStore:
                 if job.sql is not None:
                     raise  # from building the statements (a bad key), not from aiosqlite
                 raise self._failure(BEGIN, exc, key) from exc
+        if self._checkpointer is not None:
+            self._checkpointer.note_commit()
+        return rowcount
 
     # -- reads -----------------------------------------------------------------
 

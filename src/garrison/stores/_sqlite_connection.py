@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import aiosqlite
 
+from garrison._log import get_logger
 from garrison.exceptions import StoreLoadError
 from garrison.stores._schema import check_database, ensure_schema
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["close", "connect", "raw_connection", "run_in_thread"]
+__all__ = ["Checkpointer", "close", "connect", "raw_connection", "run_in_thread"]
 
 T = TypeVar("T")
 
@@ -31,6 +32,7 @@ T = TypeVar("T")
 # a cancelled caller.
 _closing: set[asyncio.Future[None]] = set()
 _ANALYSIS_LIMIT: Final = 400
+log = get_logger("garrison.stores")
 
 
 async def _configure(
@@ -133,3 +135,117 @@ async def close(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
     _closing.add(task)
     task.add_done_callback(_closing.discard)
     await asyncio.shield(task)
+
+
+class Checkpointer:
+    """Moves the WAL into the database file from a second connection, off the writer's path.
+
+    In WAL mode SQLite copies the log back into the database file (a
+    *checkpoint*) inside the ``COMMIT`` that takes the log past
+    ``wal_autocheckpoint`` pages, so every thousandth page or so one writer's
+    commit also copies and fsyncs megabytes: about as much time per row as
+    the write itself (see docs/performance.md). Here the writer's own
+    automatic checkpoint is only a safety net (:data:`SAFETY_NET_PAGES`),
+    and this object runs ``PRAGMA wal_checkpoint(PASSIVE)`` on its own
+    connection, with its own thread, after every ``every`` committed write
+    transactions: the copy and the fsyncs happen while the writer goes on
+    (SQLite lets a passive checkpoint run beside one writer), and a
+    checkpoint that copies a bigger log at once copies each page it holds
+    once, however often it changed. Durability is unchanged: a commit is in
+    the log exactly as before; the checkpoint only moves it.
+
+    The log file is reused from its start once a checkpoint has copied all
+    of it; under writes that never pause, that happens when the safety net
+    makes the writer copy the little the last background checkpoint left,
+    so the file stays under about 40 MiB. A failing checkpoint is logged and
+    counted (:attr:`failures`), never raised into a write: the safety net
+    still bounds the log. ``every`` is
+    how many write transactions trigger one; ``checkpoints`` counts those run.
+    """
+
+    #: The writer's own automatic checkpoint threshold, in pages, once a
+    #: Checkpointer runs (SQLite's default is 1000): it only acts if this
+    #: object falls far behind.
+    SAFETY_NET_PAGES: Final = 10_000
+
+    def __init__(self, path: str, *, busy_timeout: float, every: int = 256) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self.every = every
+        self.checkpoints = 0
+        #: The log's size in pages, and how many of them are in the database
+        #: file, as the last checkpoint left them.
+        self.log_pages = 0
+        self.copied_pages = 0
+        self.failures = 0
+        self.last_error: BaseException | None = None
+        self._writes = 0
+        self._conn: aiosqlite.Connection | None = None
+        self._running: asyncio.Future[Any] | None = None
+
+    async def open(self) -> None:
+        """Open the checkpointing connection (its thread starts here)."""
+        conn = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            await conn
+            timeout_ms = max(0, int(self.busy_timeout * 1000))
+            await conn.execute(f"PRAGMA busy_timeout = {timeout_ms}")
+            # It never writes, so it never checkpoints by itself at commit either.
+            await conn.execute("PRAGMA wal_autocheckpoint = 0")
+        except BaseException:
+            await _abandon(conn, connected=conn._connection is not None)
+            raise
+        self._conn = conn
+
+    def note_commit(self) -> None:
+        """A write transaction committed: start a checkpoint every ``every`` of them.
+
+        Called on the event loop after each commit; never waits, never raises.
+        """
+        self._writes += 1
+        if self._writes < self.every or self._conn is None:
+            return
+        running = self._running
+        if running is not None and not running.done():
+            return  # the next commit will ask again
+        self._writes = 0
+        future = asyncio.ensure_future(self._checkpoint(self._conn))
+        future.add_done_callback(_collect_outcome)
+        self._running = future
+
+    async def _checkpoint(self, conn: aiosqlite.Connection) -> None:
+        try:
+            # Fetched to the end: a statement left open would keep a read lock,
+            # and with it the writer from starting the log over.
+            rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+        except Exception as exc:  # not raised: the writer's safety net still bounds the log
+            self.failures += 1
+            self.last_error = exc
+            log.warning("sqlite.checkpoint_failed", path=self.path, exc_info=exc)
+        else:
+            self.checkpoints += 1
+            if rows:
+                _busy, self.log_pages, self.copied_pages = rows[0]
+
+    async def wait_idle(self) -> None:
+        """Wait until no checkpoint is running (one started before has finished)."""
+        running = self._running
+        if running is not None and not running.done():
+            await asyncio.wait((running,))
+
+    async def aclose(self) -> None:
+        """Close the connection and its thread (after a running checkpoint). Idempotent.
+
+        Completes even if the caller is cancelled meanwhile (see :func:`close`).
+        """
+        conn, self._conn = self._conn, None
+        self._running = None
+        if conn is not None:
+            # Queued behind a running checkpoint on the connection's thread.
+            await close(conn)
+
+
+def _collect_outcome(future: asyncio.Future[Any]) -> None:
+    """Retrieve an outcome nobody awaits (no "never retrieved" report)."""
+    if not future.cancelled():
+        future.exception()
