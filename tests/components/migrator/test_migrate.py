@@ -340,6 +340,32 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
         assert report.agree  # here the file's value won; validation is the judge
 
 
+async def test_overwritten_and_deleted_keys_touched_around_the_write_are_raced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keys that existed before (versions above 1) and a key deleted right
+    # after the batch's write are reported too; untouched keys are not.
+    path = tmp_path / "memory.edn"
+    write_sessions(path, 20)
+    put_rows = _sqlite_bulk.put_rows
+
+    async def application_writes_after(store: SqliteStore, rows: Any) -> None:
+        await put_rows(store, rows)
+        if any(row[0] == "cache/k000000" for row in rows):
+            await store.put("cache/k000000", "newer")
+            await store.delete("cache/k000005")
+
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        for key in ("cache/k000000", "cache/k000005", "cache/k000010"):
+            await store.put(key, "older")
+            await store.put(key, "older still")  # version 2
+        monkeypatch.setattr(_migrate_module, "put_rows", application_writes_after)
+        summary = await migrate(store, path, batch_size=50, overwrite=True)
+
+        assert summary.overwritten == 3
+        assert sorted(summary.raced) == ["cache/k000000", "cache/k000005"]
+
+
 async def test_keys_of_a_kind_are_written_in_key_order(store: SqliteStore, tmp_path: Path) -> None:
     # Key order appends to the database's key index (fast for big files);
     # sessions still come first, whatever order the file lists them in.

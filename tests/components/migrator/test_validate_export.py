@@ -12,7 +12,7 @@ from garrison.exceptions import StoreError
 from garrison.stores._compare import same_value
 from garrison.stores.edn import Keyword, loads
 
-from .conftest import MEMORY_EDN
+from .conftest import MEMORY_EDN, write_sessions
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -143,3 +143,28 @@ async def test_validate_after_a_migration_still_sees_later_changes_to_the_databa
     assert report.comparison.different == ("project/p1",)
     assert ':name edn "Zürich" != sqlite "Geneva"' in report.diffs["project/p1"]
     assert report.comparison.common == len(source.entries)
+
+
+async def test_validate_walks_many_pages_and_overlapping_prefixes_once(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # More keys than one page of the walk, prefixes that cover each other,
+    # and differences on both sides of a page boundary.
+    path = tmp_path / "memory.edn"
+    keys = write_sessions(path, 12000)
+    await migrate(store, path)
+    await store.delete("session/k000006")
+    await store.put("session/k000011", {Keyword("id"): -1})
+    await store.put("session/k011996", {Keyword("id"): -1})
+    await store.put("session/zz-extra", 1)
+    await store.put("cache/k999999", 1)  # outside the prefixes: not compared
+
+    report = await validate(store, path, prefixes=["session/", "session/k00", "session/"])
+
+    sessions = sum(1 for key in keys if key.startswith("session/"))
+    assert report.edn_keys == sessions == 2400
+    assert report.comparison.common == sessions - 1
+    assert report.comparison.only_left == ("session/k000006",)
+    assert report.comparison.only_right == ("session/zz-extra",)
+    assert report.comparison.different == ("session/k000011", "session/k011996")
+    assert report.sqlite_keys == sessions

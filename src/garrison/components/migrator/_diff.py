@@ -17,6 +17,7 @@ import orjson
 
 from garrison.exceptions import EdnError, StoreError
 from garrison.stores._compare import same_value
+from garrison.stores._sqlite_sql import range_clause
 from garrison.stores._values import decode_value, encode_value
 from garrison.stores.edn import dumps
 
@@ -26,31 +27,44 @@ if TYPE_CHECKING:
     from garrison.stores import SqliteStore
 
 __all__ = [
-    "fetch_stored",
     "fetch_stored_versions",
-    "fetch_versions",
     "same_as_stored",
+    "scan_stored",
     "short_diff",
     "text_digest",
+    "unexpected_versions",
 ]
 
-# Read-only access to the stored text of many keys at once: the store's own
-# get_many decodes every value, which validation does not need when the texts
-# already agree. Same table and key-list form as SqliteStore's get_many.
-_STORED: Final = "SELECT key, value FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+# Read-only access to the stored texts of many keys at once: the store's own
+# get_many decodes every value, which the comparisons do not need when the
+# texts already agree. Same table and key-list form as SqliteStore's get_many.
 _STORED_VERSIONS: Final = (
     "SELECT key, value, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
 )
-_VERSIONS: Final = "SELECT key, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+# ?1 is a JSON object {key: expected version}; a missing key's version is NULL.
+_UNEXPECTED_VERSIONS: Final = (
+    "SELECT expected.key FROM json_each(?1) AS expected "
+    "LEFT JOIN entries ON entries.key = expected.key "
+    "WHERE entries.version IS NOT expected.value"
+)
 _TEXT_LIMIT: Final = 60
 
 
-async def fetch_stored(store: SqliteStore, keys: Sequence[str]) -> dict[str, str]:
-    """The stored (encoded) value text of those ``keys`` that exist."""
-    if not keys:
-        return {}
-    rows = await store.connection.execute_fetchall(_STORED, (orjson.dumps(list(keys)).decode(),))
-    return {str(row[0]): str(row[1]) for row in rows}
+async def scan_stored(
+    store: SqliteStore, prefix: str, after: str | None, limit: int
+) -> list[tuple[str, str]]:
+    """Up to ``limit`` (key, stored text) pairs under ``prefix`` after key ``after``, in key order.
+
+    One walk of the primary key index a page at a time (the store's own key
+    range for a prefix), instead of listing the keys and then looking each up.
+    """
+    # The clause holds only placeholders; prefix and page start are bound.
+    where, params = range_clause(prefix, after)
+    rows = await store.connection.execute_fetchall(
+        f"SELECT key, value FROM entries{where} ORDER BY key LIMIT ?",
+        (*params, limit),
+    )
+    return [(str(row[0]), str(row[1])) for row in rows]
 
 
 async def fetch_stored_versions(
@@ -65,12 +79,18 @@ async def fetch_stored_versions(
     return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): int(r[2]) for r in rows}
 
 
-async def fetch_versions(store: SqliteStore, keys: Sequence[str]) -> dict[str, int]:
-    """The version (writes since creation) of those ``keys`` that exist."""
-    if not keys:
-        return {}
-    rows = await store.connection.execute_fetchall(_VERSIONS, (orjson.dumps(list(keys)).decode(),))
-    return {str(row[0]): int(row[1]) for row in rows}
+async def unexpected_versions(store: SqliteStore, expected: dict[str, int]) -> list[str]:
+    """Those keys of ``expected`` whose version is not the one given (or that are gone).
+
+    The comparison runs in SQLite, so only the (usually no) keys that differ
+    come back: cheaper than reading the version of every key of a batch.
+    """
+    if not expected:
+        return []
+    rows = await store.connection.execute_fetchall(
+        _UNEXPECTED_VERSIONS, (orjson.dumps(expected).decode(),)
+    )
+    return [str(row[0]) for row in rows]
 
 
 def same_as_stored(

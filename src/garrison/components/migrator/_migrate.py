@@ -35,10 +35,10 @@ from opentelemetry import trace
 
 from garrison.components.migrator._diff import (
     fetch_stored_versions,
-    fetch_versions,
     same_as_stored,
     short_diff,
     text_digest,
+    unexpected_versions,
 )
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
@@ -306,12 +306,10 @@ async def _check_races(
     someone else wrote it too: reported (never silent), and a validation
     shows whether the database now holds the older value.
     """
-    after = await fetch_versions(store, [write[0] for write in writes])
-    for write in writes:
-        key = write[0]
-        expected = before.get(key, 0) + 1
-        if after.get(key) != expected:
-            summary.raced.append(key)
+    get = before.get
+    summary.raced += await unexpected_versions(
+        store, {write[0]: get(write[0], 0) + 1 for write in writes}
+    )
 
 
 async def _one_batch(

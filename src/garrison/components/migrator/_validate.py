@@ -4,8 +4,9 @@ Both sides are restricted to the same key prefixes. The result is a
 :class:`~garrison.stores.Comparison` (the mode router's type: keys only in
 the file, keys only in the database, keys whose values differ) plus a short
 readable diff for the first differing keys. Values are compared strictly
-(see :mod:`garrison.components.migrator._diff`); the database's values are
-read a page at a time and compared in a worker thread, so the event loop
+(see :mod:`garrison.components.migrator._diff`); the database's keys and
+stored texts are read together in key order a page at a time (one walk of
+its primary key index) and compared in a worker thread, so the event loop
 stays free.
 """
 
@@ -18,8 +19,8 @@ from typing import TYPE_CHECKING, Any, Final
 from opentelemetry import trace
 
 from garrison.components.migrator._diff import (
-    fetch_stored,
     same_as_stored,
+    scan_stored,
     short_diff,
     text_digest,
 )
@@ -45,35 +46,47 @@ _tracer = trace.get_tracer("garrison.migrator")
 
 
 def _compare_page(
-    page: list[str],
+    page: list[tuple[str, str]],
     entries: dict[str, Any],
-    stored: dict[str, str],
     want_diffs: int,
     digests: dict[str, bytes],
-) -> tuple[list[str], dict[str, str]]:
-    """Keys of ``page`` whose values differ, and diffs for the first ``want_diffs`` (a thread).
+) -> tuple[int, list[str], dict[str, str]]:
+    """How many keys of ``page`` the file has, those whose values differ, and diffs (a thread).
 
-    ``digests`` holds the digests of the stored texts a migration of this
-    very parse wrote: a stored text with the same digest is the encoding of
-    the file's value, so that value need not be encoded again.
+    ``page`` holds (key, stored text) pairs from the database; keys the file
+    does not have are counted elsewhere. ``digests`` holds the digests of the
+    stored texts a migration of this very parse wrote: a stored text with the
+    same digest is the encoding of the file's value, so that value need not
+    be encoded again.
     """
+    common = 0
     different: list[str] = []
     diffs: dict[str, str] = {}
-    for key in page:
-        text = stored.get(key)
-        value = entries[key]
-        if text is None:
-            different.append(key)  # deleted from the database while we compared
+    expected_digests = digests.get
+    for key, text in page:
+        if key not in entries:
             continue
-        expected = digests.get(key)
+        common += 1
+        expected = expected_digests(key)
         if expected is not None and text_digest(text) == expected:
             continue
+        value = entries[key]
         same, existing = same_as_stored(value, text, key)
         if not same:
             different.append(key)
             if len(diffs) < want_diffs:
                 diffs[key] = short_diff(value, existing)
-    return different, diffs
+    return common, different, diffs
+
+
+def _disjoint(prefixes: Sequence[str]) -> list[str]:
+    """``prefixes`` without those another one covers, so no key is scanned twice."""
+    kept: list[str] = []
+    # Sorted, every string a prefix covers directly follows that prefix.
+    for prefix in sorted(set(prefixes or ("",))):
+        if not kept or not prefix.startswith(kept[-1]):
+            kept.append(prefix)
+    return kept
 
 
 async def validate(
@@ -112,29 +125,39 @@ async def validate(
             source = await asyncio.to_thread(read_source, path, prefixes=prefixes, lenient=False)
         entries = source.entries
         digests = source.stored_digests
+        # One walk over the database's keys under the prefixes, a page of
+        # (key, stored text) at a time, compared in a worker thread. Until the
+        # walk ends, the number of keys both sides have is not known: progress
+        # counts the file's keys met so far against the file's key count.
         sqlite_keys: set[str] = set()
-        for prefix in prefixes or ("",):
-            sqlite_keys.update(await store.keys(prefix))
-        common = sorted(entries.keys() & sqlite_keys)
-        state.set_phase("validate", total=len(common))
+        state.set_phase("validate", total=len(entries))
         notify(state)
+        common = 0
         different: list[str] = []
         diffs: dict[str, str] = {}
-        for start in range(0, len(common), _PAGE):
-            page = common[start : start + _PAGE]
-            stored = await fetch_stored(store, page)
-            page_different, page_diffs = await asyncio.to_thread(
-                _compare_page, page, entries, stored, _DIFFS_SHOWN - len(diffs), digests
-            )
-            different += page_different
-            diffs.update(page_diffs)
-            state.done = start + len(page)
-            notify(state)
+        for prefix in _disjoint(prefixes):
+            after: str | None = None
+            while True:
+                page = await scan_stored(store, prefix, after, _PAGE)
+                if not page:
+                    break
+                after = page[-1][0]
+                sqlite_keys.update(key for key, _ in page)
+                page_common, page_different, page_diffs = await asyncio.to_thread(
+                    _compare_page, page, entries, _DIFFS_SHOWN - len(diffs), digests
+                )
+                common += page_common
+                different += page_different
+                diffs.update(page_diffs)
+                state.done = common
+                notify(state)
+                if len(page) < _PAGE:
+                    break
         comparison = Comparison(
             only_left=tuple(sorted(entries.keys() - sqlite_keys)),
             only_right=tuple(sorted(sqlite_keys - entries.keys())),
-            different=tuple(different),
-            common=len(common),
+            different=tuple(sorted(different)),
+            common=common,
             left="edn",
             right="sqlite",
         )
@@ -147,7 +170,7 @@ async def validate(
             diffs=diffs,
             seconds=time.perf_counter() - started,
         )
-        metrics().migration_keys.add(len(common), {"garrison.migration.outcome": "validated"})
+        metrics().migration_keys.add(common, {"garrison.migration.outcome": "validated"})
         span.set_attributes(
             {
                 "garrison.migration.agree": report.agree,
@@ -157,6 +180,6 @@ async def validate(
                 "garrison.migration.different": len(comparison.different),
             }
         )
-        state.set_phase("done", total=len(common), done=len(common))
+        state.set_phase("done", total=common, done=common)
         notify(state)
     return report
