@@ -42,6 +42,7 @@
 typedef struct {
     PyObject *obj;   /* a Keyword or Symbol */
     PyObject *bytes; /* its EDN text, UTF-8 */
+    int used;        /* hit since it was last spared: a one-off name does not evict it */
 } NamedSlot;
 
 typedef struct {
@@ -542,6 +543,12 @@ static void
 remember_named(State *st, int strict, PyObject *v, PyObject *bytes)
 {
     NamedSlot *slot = &st->slots[strict][((uintptr_t)v >> 4) & (NAMED_SLOTS - 1)];
+    if (slot->used) {
+        /* A second chance (as a CLOCK cache gives): many distinct names, such
+         * as a store's top-level keys, must not push out the frequent ones. */
+        slot->used = 0;
+        return;
+    }
     PyObject *old_obj = slot->obj, *old_bytes = slot->bytes;
     slot->obj = Py_NewRef(v);
     slot->bytes = Py_NewRef(bytes);
@@ -554,8 +561,10 @@ write_named(Writer *w, PyObject *v, int symbol)
 {
     State *st = w->st;
     NamedSlot *slot = &st->slots[w->strict][((uintptr_t)v >> 4) & (NAMED_SLOTS - 1)];
-    if (slot->obj == v)
+    if (slot->obj == v) {
+        slot->used = 1;
         return put(w, PyBytes_AS_STRING(slot->bytes), PyBytes_GET_SIZE(slot->bytes));
+    }
     PyObject *text = PyObject_GetAttr(v, st->s_text);
     if (text == NULL)
         return -1;
@@ -1043,6 +1052,7 @@ clear_slots(State *st)
         for (int i = 0; i < NAMED_SLOTS; i++) {
             Py_CLEAR(st->slots[k][i].obj);
             Py_CLEAR(st->slots[k][i].bytes);
+            st->slots[k][i].used = 0;
         }
     }
 }
