@@ -24,7 +24,7 @@ from tests.stores.edn.edn_strategies import values
 
 creader = pytest.importorskip("garrison.stores.edn._creader", reason="the C reader is not built")
 
-_fast = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+_fast = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # The characters EDN texts are made of, and a few that test the edges
 # (non-ASCII whitespace, a separator control character, an astral character).
@@ -124,7 +124,7 @@ def _mutated(draw: st.DrawFn) -> str:
     return text
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_mutated(), st.booleans())
 def test_mutated_texts_give_the_same_value_or_error(text: str, strict: bool) -> None:
     _assert_same_outcome(text, strict=strict)

@@ -173,6 +173,8 @@ check_layouts(void)
     return 0;
 }
 
+static int verify_constructors(void);
+
 static int
 load_helpers(void)
 {
@@ -235,7 +237,7 @@ load_helpers(void)
         }
     }
     if (!layouts_checked) {
-        if (check_layouts() < 0) {
+        if (check_layouts() < 0 || verify_constructors() < 0) {
             return -1;
         }
         layouts_checked = 1;
@@ -603,6 +605,63 @@ make_uuid(PyObject *text)
     }
     Py_XDECREF(value);
     return obj;
+}
+
+/* 1 when a and b have equal values of the named attributes, 0 if not, -1 on error. */
+static int
+same_attrs(PyObject *a, PyObject *b, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        PyObject *x = PyObject_GetAttrString(a, names[i]);
+        PyObject *y = x == NULL ? NULL : PyObject_GetAttrString(b, names[i]);
+        int same = y == NULL ? -1 : PyObject_RichCompareBool(x, y, Py_EQ);
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        if (same != 1) {
+            return same;
+        }
+    }
+    return 1;
+}
+
+/* The layout check cannot see how __init__ computes the values: compare the
+ * fast constructors with the classes on a few probes, once, and use the
+ * classes themselves if anything differs. */
+static int
+verify_constructors(void)
+{
+    static const char *const named_attrs[] = {"text", "namespace", "name", "_hash"};
+    static const char *const uuid_attrs[] = {"int", "is_safe"};
+    static const char *const probes[] = {"probe", "ns/probe", "/", "a/b/c"};
+    for (size_t i = 0; named_fast && i < 2 * sizeof(probes) / sizeof(probes[0]); i++) {
+        PyObject *type = i % 2 ? Symbol_type : Keyword_type;
+        PyObject *salt = i % 2 ? symbol_salt : keyword_salt;
+        PyObject *text = PyUnicode_FromString(probes[i / 2]);
+        PyObject *made = text == NULL ? NULL : PyObject_CallOneArg(type, text);
+        PyObject *fast = made == NULL ? NULL : make_named(type, salt, text);
+        int same = fast == NULL ? -1 : same_attrs(made, fast, named_attrs, 4);
+        Py_XDECREF(text);
+        Py_XDECREF(made);
+        Py_XDECREF(fast);
+        if (same < 0) {
+            return -1;
+        }
+        named_fast = same;
+    }
+    if (uuid_fast) {
+        PyObject *text = PyUnicode_FromString("f81d4fae-7dec-11d0-a765-00a0c91e6bf6");
+        PyObject *made = text == NULL ? NULL : PyObject_CallOneArg(uuid_type, text);
+        PyObject *fast = made == NULL ? NULL : make_uuid(text);
+        int same = fast == NULL ? -1 : same_attrs(made, fast, uuid_attrs, 2);
+        Py_XDECREF(text);
+        Py_XDECREF(made);
+        Py_XDECREF(fast);
+        if (same < 0) {
+            return -1;
+        }
+        uuid_fast = same;
+    }
+    return 0;
 }
 
 /* The Keyword (keyword=1) or Symbol named by text[start:end], from the
