@@ -1508,6 +1508,12 @@ parser_init(Parser *p, PyObject *text, int strict)
         PyErr_Format(PyExc_TypeError, "text must be a str, not %.100s", Py_TYPE(text)->tp_name);
         return -1;
     }
+#if PY_VERSION_HEX < 0x030C0000
+    /* A str made by the legacy (pre-PEP 393) C API has no kind or data yet. */
+    if (PyUnicode_READY(text) < 0) {
+        return -1;
+    }
+#endif
     if (load_helpers() < 0) {
         return -1;
     }
