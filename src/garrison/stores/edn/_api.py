@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import threading
 from typing import IO, TYPE_CHECKING, Any, Final
 
@@ -179,8 +180,8 @@ def _iter_text(text: str, *, strict: bool) -> Iterator[Any]:
     # values already given again (without yielding them) so that its line and
     # column numbers, and its error, are those of the whole text.
     values = iter_text_values(text, strict=strict)
-    for _ in range(scanner.count):
-        next(values)
+    for _ in itertools.islice(values, scanner.count):
+        pass
     yield from values
 
 
