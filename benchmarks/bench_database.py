@@ -40,6 +40,10 @@ for N/10 and N keys to show it does not grow with the data.
 ``--garrison-only``: one garrison round, wall and CPU time per op, to compare
 two checkouts run alternately (``PYTHONPATH=<other checkout>/src``).
 
+``--checkpoint-cost``: raw ``sqlite3``, ``--ops`` rows in 64-row transactions
+into garrison's schema, with SQLite's in-commit WAL checkpoints and without:
+what they cost a writer, and why SqliteStore checkpoints in the background.
+
 Rounds interleave garrison and its baselines so background load hits them
 alike; each figure is a median, and the spread (max-min over median) is printed.
 
@@ -73,6 +77,8 @@ import garrison
 from _common import machine, report
 from garrison import open_runtime
 from garrison.stores._schema import MIGRATIONS
+from garrison.stores._sqlite_sql import RECORD_COMMIT, UPSERT
+from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -237,6 +243,58 @@ def raw_schema_writes(path: Path, rows: list[Row]) -> float:
     elapsed = time.perf_counter() - start
     conn.close()
     return elapsed
+
+
+def raw_schema_group_commits(
+    path: Path, rows: list[Row], autocheckpoint: int
+) -> tuple[float, float]:
+    """(wall, CPU) seconds: 64-row transactions into garrison's schema, as the actor writes.
+
+    ``autocheckpoint`` is SQLite's ``wal_autocheckpoint`` (1000 is its default;
+    0 turns its checkpoints off, as SqliteStore's writer does in effect).
+    """
+    conn = _connect(path)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    start, cpu = time.perf_counter(), time.thread_time()
+    now = time.time_ns() // 1000
+    for first in range(0, len(rows), 64):
+        now += 1
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(RECORD_COMMIT, (now,))
+        conn.executemany(
+            UPSERT,
+            [
+                (key, "user", "user", encode_value(value), now)
+                for key, value in rows[first : first + 64]
+            ],
+        )
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - start, time.thread_time() - cpu
+    conn.close()
+    return elapsed
+
+
+def run_checkpoint_cost(args: argparse.Namespace) -> None:
+    """What SQLite's in-commit checkpoints cost a writer (why SqliteStore moves them off)."""
+    rows = make_rows(args.ops)
+    results: dict[int, list[tuple[float, float]]] = {1000: [], 0: []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeat):
+            for setting, values in results.items():
+                values.append(
+                    raw_schema_group_commits(Path(tmp) / f"c{i}-{setting}.db", rows, setting)
+                )
+    print(f"raw sqlite3, {args.ops} rows in 64-row transactions into garrison's schema, per row:")
+    for setting, values in results.items():
+        walls = [wall / len(rows) for wall, _ in values]
+        cpus = [cpu / len(rows) for _, cpu in values]
+        label = "SQLite's checkpoints (1000 pages)" if setting else "no checkpoints in the writer"
+        print(
+            f"  {label:<34} wall {statistics.median(walls) * 1e6:6.2f} us "
+            f"(spread {_spread(walls)}), CPU {statistics.median(cpus) * 1e6:6.2f} us"
+        )
 
 
 def raw_reads(path: Path, keys: list[str]) -> float:
@@ -555,6 +613,11 @@ def main() -> None:
     parser.add_argument(
         "--garrison-only", action="store_true", help="one garrison round, wall and CPU per op"
     )
+    parser.add_argument(
+        "--checkpoint-cost",
+        action="store_true",
+        help="raw sqlite3 group commits with and without SQLite's in-commit checkpoints",
+    )
     parser.add_argument("--child-tracing", choices=TRACING_CASES, help=argparse.SUPPRESS)
     parser.add_argument("--child-memory", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -566,6 +629,10 @@ def main() -> None:
         return
     if args.garrison_only:
         run_garrison_only(args)
+        return
+    if args.checkpoint_cost:
+        print(machine())
+        run_checkpoint_cost(args)
         return
     print(machine())
     if not args.skip_throughput:
