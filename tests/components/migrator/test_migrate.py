@@ -405,3 +405,23 @@ def test_reading_a_big_file_leaves_the_garbage_collector_as_it_was(
         assert gc.isenabled() is enabled
     finally:
         (gc.enable if was else gc.disable)()
+
+
+async def test_a_value_that_cannot_be_stored_stops_after_the_batches_before_it(
+    store: SqliteStore, tmp_path: Path
+) -> None:
+    # Batches are encoded one ahead of their write; the error still surfaces
+    # only when its own batch comes, after every earlier batch is committed
+    # and recorded, so --resume starts at the batch that holds it.
+    path = tmp_path / "memory.edn"
+    parts = [f":cache/k{i:03d} {{:id {i}}}" for i in range(30)]
+    parts[17] = ':cache/k017 "lone \\ud800 surrogate"'
+    path.write_text("{" + ", ".join(parts) + "}", encoding="utf-8")
+
+    with pytest.raises(EdnEncodeError, match="surrogates"):
+        await migrate(store, path, batch_size=5)
+
+    assert await store.count() == 15
+    record = await store.get_meta(PROGRESS_META)
+    assert record["done"] == 15
+    assert not record["finished"]

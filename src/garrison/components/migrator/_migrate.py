@@ -6,8 +6,9 @@
 2. The selected entries are ordered by entity kind (:func:`plan_entries`)
    and written in batches of ``batch_size`` keys of one kind, each batch one
    ``put_many`` transaction that also stores the key's kind.
-3. Each batch's values are encoded once, in a worker thread
-   (:func:`~garrison.stores._sqlite_bulk.encode_rows`); the texts serve the
+3. Each batch's values are encoded once, in a worker thread, while the batch
+   before it is written (:class:`~garrison.components.migrator._ahead.EncodeAhead`,
+   :func:`~garrison.stores._sqlite_bulk.encode_rows`); the texts serve the
    comparison below, the write (:func:`~garrison.stores._sqlite_bulk.put_rows`,
    exactly what ``put_many`` writes) and the digests a validation of the same
    parse compares with (:attr:`SourceFile.stored_digests`).
@@ -33,11 +34,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
+from garrison.components.migrator._ahead import EncodeAhead as _EncodeAhead
 from garrison.components.migrator._diff import (
     fetch_stored_versions,
     same_as_stored,
     short_diff,
-    text_digest,
     unexpected_versions,
 )
 from garrison.components.migrator._plan import (
@@ -50,7 +51,7 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
 from garrison.exceptions import StoreError
-from garrison.stores._sqlite_bulk import EncodedRow, encode_rows, put_rows
+from garrison.stores._sqlite_bulk import EncodedRow, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -237,27 +238,26 @@ async def migrate(
         notify(state)
         entries = source.entries
         current_kind = None
+        # Batch n + 1 is encoded in a worker thread while batch n is compared
+        # and written: SQLite releases the GIL while it steps (most of a
+        # write), and the C value encoder is quick enough to fit beside it.
+        ahead = _EncodeAhead(_batches(plan, skip, batch_size), entries, digests=not dry_run)
         try:
-            for kind, batch_keys, done in _batches(plan, skip, batch_size):
+            while (encoded := await ahead.next()) is not None:
+                kind, batch, done, rows, row_digests = encoded
                 if kind != current_kind:
                     current_kind = state.kind = kind
                     span.add_event(
                         "migrator.kind",
                         {"garrison.migration.kind": kind, "keys": summary.by_kind[kind]},
                     )
-                batch = [(key, entries[key]) for key in batch_keys]
-                # Encoded here once, in a worker thread (the event loop stays
-                # free): the texts serve the comparison with what the database
-                # holds, the write, and the digests for the validation.
-                # (Encoding batch n+1 while batch n is written was tried: no
-                # faster, as both need the GIL for most of their time.)
-                rows = await asyncio.to_thread(encode_rows, batch, kind=kind)
                 await _one_batch(
                     store,
                     batch,
                     rows,
                     summary,
                     source.stored_digests,
+                    row_digests=row_digests,
                     dry_run=dry_run,
                     overwrite=overwrite,
                 )
@@ -276,6 +276,8 @@ async def migrate(
             # Keys not processed are no longer "remaining" for this (ended) run.
             instruments.migration_remaining.add(-(total - state.done))
             raise
+        finally:
+            ahead.close()
         summary.seconds = time.perf_counter() - started
         state.set_phase("done", total=total, done=total)
         notify(state)
@@ -319,48 +321,55 @@ async def _one_batch(
     summary: MigrationSummary,
     digests: dict[str, bytes],
     *,
+    row_digests: list[bytes],
     dry_run: bool,
     overwrite: bool,
 ) -> None:
     """Compare one batch with the database and write what is new or (if asked) different.
 
     ``rows`` are the batch's values encoded (:func:`encode_rows`), in batch
-    order; ``digests`` receives the digest of every key the database now
-    holds the file's value for (see :attr:`SourceFile.stored_digests`).
+    order, and ``row_digests`` their texts' digests (empty for a dry run);
+    ``digests`` receives the digest of every key the database now holds the
+    file's value for (see :attr:`SourceFile.stored_digests`).
     """
     keys = [key for key, _ in batch]
     # Values and versions read together: the versions are those the decision
     # to write (or not) was made on, which the race check compares with.
     stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
     writes = rows
-    unchanged: list[EncodedRow] = []
+    conflicts: set[str] = set()
     if stored:
         verdicts = await asyncio.to_thread(_compare_batch, batch, rows, stored)
         values = dict(batch)
         skip: set[str] = set()
-        same: set[str] = set()
         for key, is_same, existing in verdicts:
             if is_same:
                 summary.unchanged += 1
                 skip.add(key)
-                same.add(key)
             elif overwrite:
                 summary.overwritten += 1
             else:
                 summary.conflicts.append(key)
                 skip.add(key)
+                conflicts.add(key)
                 if len(summary.diffs) < _DIFFS_KEPT:
                     summary.diffs[key] = short_diff(values[key], existing)
         writes = [row for row in rows if row[0] not in skip]
-        unchanged = [row for row in rows if row[0] in same]
     if writes and not dry_run and store is not None:
         await put_rows(store, writes)
         await _check_races(store, writes, before, summary)
-    if not dry_run:
-        # Digests are cheap next to the encoding; a validation right after
-        # the migration compares stored texts with them.
-        for row in (*writes, *unchanged):
-            digests[row[0]] = text_digest(row[3])
+    # The database now holds the file's value for every key but the conflicts
+    # left alone; a validation right after compares stored texts with these.
+    if not row_digests:
+        pass  # a dry run: the database holds nothing new
+    elif conflicts:
+        digests.update(
+            (key, digest)
+            for key, digest in zip(keys, row_digests, strict=True)
+            if key not in conflicts
+        )
+    else:
+        digests.update(zip(keys, row_digests, strict=True))
     summary.written += len(writes)
     summary.batches += 1
     if not dry_run:

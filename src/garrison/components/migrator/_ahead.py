@@ -1,0 +1,97 @@
+"""Encoding the migration's next batch while the current one is written.
+
+A batch's write is mostly SQLite stepping (entries, the history trigger, the
+index), which runs with the GIL released; encoding values to the store's
+JSON texts (the C encoder, with the pure encoder for rare kinds) and hashing
+the texts need the GIL but little time. So the migration asks
+:class:`EncodeAhead` for each batch in turn, and while it compares and writes
+that batch, the next one is already being encoded in a worker thread.
+
+Encoding is pure (it reads the parsed file, which nothing changes), so doing
+it early changes nothing but the timing: an error encoding batch *n + 1*
+surfaces when the migration asks for batch *n + 1*, after batch *n* is
+committed and recorded, exactly as without the look-ahead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from garrison.components.migrator._diff import text_digest
+from garrison.stores._sqlite_bulk import EncodedRow, encode_rows
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+__all__ = ["EncodeAhead", "EncodedBatch", "encode_batch"]
+
+#: (kind, the batch's (key, value) pairs, keys of the plan done after it,
+#: its encoded rows, and their texts' digests in the same order).
+EncodedBatch: TypeAlias = tuple[str, list[tuple[str, Any]], int, list[EncodedRow], list[bytes]]
+
+
+def encode_batch(
+    batch: list[tuple[str, Any]], kind: str, *, digests: bool
+) -> tuple[list[EncodedRow], list[bytes]]:
+    """The batch's rows for :func:`put_rows` and (if asked) their texts' digests (blocking)."""
+    rows = encode_rows(batch, kind=kind)
+    return rows, [text_digest(row[3]) for row in rows] if digests else []
+
+
+class EncodeAhead:
+    """The planned batches, each encoded in a worker thread one batch ahead of its use.
+
+    ``batches`` yields ``(kind, keys, done)`` as the migration plans them;
+    ``entries`` maps each key to its parsed value. Call :meth:`close` when
+    done (also after an error or a cancellation) so no encoding is left
+    pending.
+    """
+
+    def __init__(
+        self,
+        batches: Iterable[tuple[str, list[str], int]],
+        entries: dict[str, Any],
+        *,
+        digests: bool,
+    ) -> None:
+        self._batches: Iterator[tuple[str, list[str], int]] = iter(batches)
+        self._entries = entries
+        self._digests = digests
+        self._pending = self._start()
+
+    def _start(
+        self,
+    ) -> tuple[str, list[tuple[str, Any]], int, asyncio.Future[Any]] | None:
+        planned = next(self._batches, None)
+        if planned is None:
+            return None
+        kind, keys, done = planned
+        entries = self._entries
+        batch = [(key, entries[key]) for key in keys]
+        encoding = asyncio.ensure_future(
+            asyncio.to_thread(encode_batch, batch, kind, digests=self._digests)
+        )
+        return kind, batch, done, encoding
+
+    async def next(self) -> EncodedBatch | None:
+        """The next batch, encoded (``None`` after the last); starts encoding the one after it."""
+        pending = self._pending
+        if pending is None:
+            return None
+        kind, batch, done, encoding = pending
+        self._pending = self._start()
+        rows, digests = await encoding
+        return kind, batch, done, rows, digests
+
+    def close(self) -> None:
+        """Stop waiting for the batch encoded ahead (its worker finishes on its own)."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            return
+        encoding = pending[3]
+        if encoding.done():
+            if not encoding.cancelled():
+                encoding.exception()  # retrieved, so asyncio does not log it as lost
+        else:
+            encoding.cancel()
