@@ -342,9 +342,9 @@ def test_no_leak_over_repeated_calls() -> None:
 
 
 def test_a_large_dumps_lets_other_threads_run() -> None:
-    # About 9 MB of text: without the writer's periodic GIL release the main
+    # About 18 MB of text: without the writer's periodic GIL release the main
     # thread could not run at all until the worker's C call returned.
-    value = [{K("k"): "x" * 30, K("n"): 12345}] * 200_000
+    value = [{K("k"): "x" * 30, K("n"): 12345}] * 400_000
     started = threading.Event()
     finished = threading.Event()
     texts: list[str] = []
@@ -364,5 +364,31 @@ def test_a_large_dumps_lets_other_threads_run() -> None:
             turns += 1
         last = now
     thread.join()
-    assert len(texts[0]) > 8_000_000
-    assert turns >= 4
+    assert len(texts[0]) > 16_000_000
+    assert turns >= 4, turns
+
+
+def test_threads_writing_at_once_share_the_caches_safely() -> None:
+    # Each thread's value has its own keywords (the shared caches churn) and is
+    # large enough for the writers to hand the GIL to each other mid-value.
+    values = [
+        {
+            K(f"t{n}/k{i}"): [i, f"s{i}", K(f"v{i % 50}"), {Symbol(f"x{n}"): 1.5}]
+            for i in range(40_000)
+        }
+        for n in range(3)
+    ]
+    expected = [encode_pure(value, sort_keys=n == 1) for n, value in enumerate(values)]
+    texts: dict[int, str] = {}
+    barrier = threading.Barrier(len(values))
+
+    def worker(n: int) -> None:
+        barrier.wait()
+        texts[n] = dumps(values[n], sort_keys=n == 1)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(len(values))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [texts[n] for n in range(len(values))] == expected
