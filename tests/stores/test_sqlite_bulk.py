@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from garrison.exceptions import EdnEncodeError
+from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_bulk import encode_rows, put_rows
@@ -72,6 +72,28 @@ async def test_put_rows_writes_what_put_many_writes(tmp_path: Path) -> None:
     assert await _dump(tmp_path / "bulk.db") == expected
     assert len(expected["commits"]) == 2
     assert len(expected["history"]) == len(_ITEMS) + len(changed)
+
+
+async def test_a_setting_commits_with_the_rows_or_not_at_all(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        await put_rows(
+            store, encode_rows(_ITEMS[:2], kind="session"), meta=("progress", {"done": 2})
+        )
+        assert await store.get_meta("progress") == {"done": 2}
+        assert await store.count() == 2
+        assert len(await store.changed_since(0)) == 2  # one commit, the meta not in history
+
+        # A row SQLite refuses (no value: the column is NOT NULL) rolls the
+        # setting back with the rows before it.
+        bad = [("session/zz", None, "session", '"x"'), ("session/zy", None, "session", None)]
+        with pytest.raises(StoreError):
+            await put_rows(store, bad, meta=("progress", {"done": 4}))  # type: ignore[arg-type]
+        assert await store.get_meta("progress") == {"done": 2}
+        assert await store.count() == 2
+
+        # With no rows, the setting is stored alone.
+        await put_rows(store, [], meta=("progress", {"done": 2, "finished": True}))
+        assert await store.get_meta("progress") == {"done": 2, "finished": True}
 
 
 @pytest.mark.parametrize(("key", "value"), _ITEMS)

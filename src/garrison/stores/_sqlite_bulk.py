@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from garrison.stores._keys import key_namespace, key_text
-from garrison.stores._sqlite_sql import UPSERT
+from garrison.stores._sqlite_sql import META_SET, UPSERT
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
 
@@ -57,15 +57,25 @@ def encode_rows(items: Iterable[tuple[Any, Any]], *, kind: str) -> list[EncodedR
     return rows
 
 
-async def put_rows(store: SqliteStore, rows: Sequence[EncodedRow]) -> None:
+async def put_rows(
+    store: SqliteStore, rows: Sequence[EncodedRow], *, meta: tuple[str, Any] | None = None
+) -> None:
     """Write ``rows`` (from :func:`encode_rows`) to ``store`` in one transaction.
 
     All of them or, on error, none; the history and the commit record are
-    those of a ``put_many`` of the same pairs. Raises :class:`StoreError`
-    naming the file and statement when SQLite fails.
+    those of a ``put_many`` of the same pairs. ``meta`` is a setting
+    ``(name, value)`` stored in the same transaction, as
+    :meth:`SqliteStore.set_meta` would store it: a bulk load's progress
+    record then commits with the batch it counts (and costs no commit of its
+    own). Raises :class:`StoreError` naming the file and statement when
+    SQLite fails, :class:`EdnEncodeError` (nothing written) when the
+    setting's value cannot be stored.
     """
     if not rows:
+        if meta is not None:
+            await store.set_meta(*meta)
         return
+    setting = () if meta is None else ((META_SET, (meta[0], encode_value(meta[1])), False),)
 
     def build(now: int) -> tuple[Statement, ...]:
         # Called on the connection's thread with the commit time; the
@@ -73,7 +83,7 @@ async def put_rows(store: SqliteStore, rows: Sequence[EncodedRow]) -> None:
         timed: Iterator[tuple[Any, ...]] = (
             (text, namespace, kind, value, now) for text, namespace, kind, value in rows
         )
-        return ((UPSERT, timed, True),)
+        return ((UPSERT, timed, True), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         # The store's one write path (lock, clock, commit record, rollback on

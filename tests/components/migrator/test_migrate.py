@@ -322,10 +322,10 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
     raced_key = "session/k000001"
     put_rows = _sqlite_bulk.put_rows
 
-    async def application_writes_first(store: SqliteStore, rows: Any) -> None:
+    async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> None:
         if any(row[0] == raced_key for row in rows):
             await store.put(raced_key, "the application's newer value")
-        await put_rows(store, rows)
+        await put_rows(store, rows, **options)
 
     monkeypatch.setattr(_migrate_module, "put_rows", application_writes_first)
     path = tmp_path / "memory.edn"
@@ -349,8 +349,8 @@ async def test_overwritten_and_deleted_keys_touched_around_the_write_are_raced(
     write_sessions(path, 20)
     put_rows = _sqlite_bulk.put_rows
 
-    async def application_writes_after(store: SqliteStore, rows: Any) -> None:
-        await put_rows(store, rows)
+    async def application_writes_after(store: SqliteStore, rows: Any, **options: Any) -> None:
+        await put_rows(store, rows, **options)
         if any(row[0] == "cache/k000000" for row in rows):
             await store.put("cache/k000000", "newer")
             await store.delete("cache/k000005")

@@ -17,12 +17,13 @@
    migration again changes nothing, not even the history), a key holding
    *different* data is a conflict, reported with a short diff and left as it
    is unless ``overwrite=True``.
-4. After each committed batch a progress record is stored in the meta table
+4. Each batch's transaction also stores a progress record in the meta table
    (``garrison.migrator.progress``): the file's SHA-256, the options, and how
-   many keys of the plan are done. ``resume=True`` continues after the last
-   recorded batch when the file and options are the same. A kill between a
-   batch's commit and its progress record only means that batch is read
-   again on resume and found unchanged (step 3), so nothing is written twice.
+   many keys of the plan are done, so a batch and its record commit together
+   (a batch with nothing to write stores the record alone). ``resume=True``
+   continues after the last recorded batch when the file and options are the
+   same. Keys written again anyway (a record from an older version, a run
+   started over) are found unchanged (step 3), so nothing is written twice.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime
+from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
@@ -55,7 +57,7 @@ from garrison.stores._sqlite_bulk import EncodedRow, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
@@ -258,13 +260,10 @@ async def migrate(
                     summary,
                     source.stored_digests,
                     row_digests=row_digests,
+                    record=partial(_record, identity, summary, done, finished=False),
                     dry_run=dry_run,
                     overwrite=overwrite,
                 )
-                if store is not None and not dry_run:
-                    await store.set_meta(
-                        PROGRESS_META, _record(identity, summary, done, finished=False)
-                    )
                 instruments.migration_remaining.add(-len(batch))
                 state.done = done
                 notify(state)
@@ -322,6 +321,7 @@ async def _one_batch(
     digests: dict[str, bytes],
     *,
     row_digests: list[bytes],
+    record: Callable[[], dict[str, Any]],
     dry_run: bool,
     overwrite: bool,
 ) -> None:
@@ -330,7 +330,9 @@ async def _one_batch(
     ``rows`` are the batch's values encoded (:func:`encode_rows`), in batch
     order, and ``row_digests`` their texts' digests (empty for a dry run);
     ``digests`` receives the digest of every key the database now holds the
-    file's value for (see :attr:`SourceFile.stored_digests`).
+    file's value for (see :attr:`SourceFile.stored_digests`). ``record()``
+    is the progress record after this batch, committed in the batch's own
+    transaction.
     """
     keys = [key for key, _ in batch]
     # Values and versions read together: the versions are those the decision
@@ -355,9 +357,14 @@ async def _one_batch(
                 if len(summary.diffs) < _DIFFS_KEPT:
                     summary.diffs[key] = short_diff(values[key], existing)
         writes = [row for row in rows if row[0] not in skip]
-    if writes and not dry_run and store is not None:
-        await put_rows(store, writes)
-        await _check_races(store, writes, before, summary)
+    summary.written += len(writes)
+    summary.batches += 1
+    if not dry_run and store is not None:
+        # The progress record (counts included) commits with the batch it
+        # counts: a resume never finds a batch committed but not recorded.
+        await put_rows(store, writes, meta=(PROGRESS_META, record()))
+        if writes:
+            await _check_races(store, writes, before, summary)
     # The database now holds the file's value for every key but the conflicts
     # left alone; a validation right after compares stored texts with these.
     if not row_digests:
@@ -370,8 +377,6 @@ async def _one_batch(
         )
     else:
         digests.update(zip(keys, row_digests, strict=True))
-    summary.written += len(writes)
-    summary.batches += 1
     if not dry_run:
         outcome = metrics().migration_keys
         outcome.add(len(writes), {"garrison.migration.outcome": "migrated"})
