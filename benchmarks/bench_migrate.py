@@ -172,6 +172,18 @@ def _run(case: str, edn: Path, db: Path, *, memory: bool = False) -> dict[str, A
     return result
 
 
+def _accelerators() -> str:
+    """Which optional C accelerators this run uses (GARRISON_NO_EXTENSIONS=1 turns all off)."""
+    from garrison.stores import _values
+    from garrison.stores.edn import _accel
+
+    used = {
+        "EDN reader": _accel.reader is not None,
+        "value encoder": _values.accelerator is not None,
+    }
+    return ", ".join(f"{name} {'C' if on else 'pure Python'}" for name, on in used.items())
+
+
 def main() -> None:
     """Generate the file, run both sides, print the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -193,6 +205,7 @@ def main() -> None:
         mb = edn.stat().st_size / 1e6
         print(machine())
         print(f"file: {mb:.1f} MB, {args.keys} keys; each run in a fresh interpreter")
+        print(f"accelerators: {_accelerators()}")
 
         runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
         phases: dict[str, list[float]] = {}
