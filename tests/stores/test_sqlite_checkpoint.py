@@ -13,6 +13,12 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
+def checkpointer_of(store: SqliteStore) -> Checkpointer:
+    checkpointer = store._checkpointer
+    assert checkpointer is not None
+    return checkpointer
+
+
 def _connection_threads() -> set[threading.Thread]:
     # aiosqlite runs each connection on a (non-daemon) thread of its own.
     return {
@@ -26,8 +32,7 @@ async def test_background_checkpoints_keep_the_log_small_and_lose_nothing(tmp_pa
     path = tmp_path / "c.db"
     value = {"pad": "x" * 2000}  # each put dirties at least a page of entries and of history
     async with SqliteStore(path, checkpoint_every=5) as store:
-        checkpointer = store._checkpointer
-        assert checkpointer is not None
+        checkpointer = checkpointer_of(store)
         for i in range(200):
             await store.put(f"k/{i:04}", {**value, "i": i})
             if i % 5 == 4:  # the fifth write since the last one started a checkpoint
@@ -58,12 +63,21 @@ async def test_the_writer_only_checkpoints_as_a_safety_net(tmp_path: Path) -> No
         assert rows == [(1000,)]  # SQLite's own default, in the committing write
 
 
-async def test_closing_the_store_ends_both_connection_threads(tmp_path: Path) -> None:
+async def test_the_second_connection_opens_at_the_first_checkpoint_and_closes_with_the_store(
+    tmp_path: Path,
+) -> None:
     before = _connection_threads()
-    store = await SqliteStore(tmp_path / "t.db", checkpoint_every=1).open()
+    store = await SqliteStore(tmp_path / "t.db", checkpoint_every=2).open()
+    assert checkpointer_of(store).checkpoints == 0
+    await store.put("a/1", 1)
+    assert len(_connection_threads() - before) == 1  # a store that writes little: one thread
+    await store.put("a/2", 2)  # the second write starts the first checkpoint
+    await checkpointer_of(store).wait_idle()
     opened = _connection_threads() - before
     assert len(opened) == 2
-    await store.put("a/1", 1)  # starts a checkpoint that may still run at close
+    assert checkpointer_of(store).checkpoints == 1
+    await store.put("a/3", 3)
+    await store.put("a/4", 4)  # a checkpoint that may still be running at close
     await store.aclose()
     await store.aclose()  # idempotent
     for thread in opened:
@@ -71,19 +85,24 @@ async def test_closing_the_store_ends_both_connection_threads(tmp_path: Path) ->
         assert not thread.is_alive()
 
 
-async def test_a_failing_checkpoint_is_counted_and_never_fails_a_write(tmp_path: Path) -> None:
+async def test_a_failing_checkpoint_is_counted_never_fails_a_write_and_recovers(
+    tmp_path: Path,
+) -> None:
     async with SqliteStore(tmp_path / "f.db", checkpoint_every=1) as store:
-        checkpointer = store._checkpointer
-        assert checkpointer is not None
-        assert checkpointer._conn is not None
-        await checkpointer._conn.close()  # its connection is gone underneath it
+        checkpointer = checkpointer_of(store)
         await store.put("a/1", 1)
         await checkpointer.wait_idle()
+        assert checkpointer.checkpoints == 1
+        assert checkpointer._conn is not None
+        await checkpointer._conn.close()  # its connection is gone underneath it
         await store.put("a/2", 2)
         await checkpointer.wait_idle()
-        assert checkpointer.failures == 2
+        assert checkpointer.failures == 1
         assert isinstance(checkpointer.last_error, ValueError)
-        assert await store.count("a/") == 2
+        await store.put("a/3", 3)  # the next checkpoint opens a new connection
+        await checkpointer.wait_idle()
+        assert (checkpointer.checkpoints, checkpointer.failures) == (2, 1)
+        assert await store.count("a/") == 3
 
 
 async def test_an_in_memory_store_has_no_checkpointer(tmp_path: Path) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -86,8 +85,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = ["SqliteStore"]
-
-log = logging.getLogger(__name__)
 
 _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
@@ -192,6 +189,7 @@ class SqliteStore:
         )
         try:
             await self._after_schema(conn)
+            await self._start_checkpointer(conn)
         except aiosqlite.DatabaseError as exc:
             await close(conn)
             raise StoreLoadError(f"{self.path}: cannot open the database: {exc}") from exc
@@ -199,24 +197,16 @@ class SqliteStore:
             await close(conn)
             raise
         self._conn = conn
-        await self._start_checkpointer(conn)
         return self
 
     async def _start_checkpointer(self, conn: aiosqlite.Connection) -> None:
         """Checkpoint from a second connection (see Checkpointer); without it, as SQLite does."""
         if not self.checkpoint_every or self.path == ":memory:" or self.path.startswith("file:"):
             return  # no WAL to move, or a URI that a second connect may not reach alike
-        checkpointer = Checkpointer(
+        await conn.execute(f"PRAGMA wal_autocheckpoint = {Checkpointer.SAFETY_NET_PAGES}")
+        self._checkpointer = Checkpointer(
             self.path, busy_timeout=self.busy_timeout, every=self.checkpoint_every
         )
-        try:
-            await checkpointer.open()
-            await conn.execute(f"PRAGMA wal_autocheckpoint = {Checkpointer.SAFETY_NET_PAGES}")
-        except Exception as exc:  # SQLite's own checkpoints still work without it
-            await checkpointer.aclose()
-            log.warning("%s: no background checkpointer: %s", self.path, exc, exc_info=exc)
-            return
-        self._checkpointer = checkpointer
 
     async def _after_schema(self, conn: aiosqlite.Connection) -> None:
         """Check the value format, create declared indexes, and resume the clock."""

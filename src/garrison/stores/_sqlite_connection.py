@@ -159,8 +159,9 @@ class Checkpointer:
     makes the writer copy the little the last background checkpoint left,
     so the file stays under about 40 MiB. A failing checkpoint is logged and
     counted (:attr:`failures`), never raised into a write: the safety net
-    still bounds the log. ``every`` is
-    how many write transactions trigger one; ``checkpoints`` counts those run.
+    still bounds the log; a connection that died is opened again at the next
+    checkpoint. ``every`` is how many write transactions trigger one;
+    ``checkpoints`` counts those run.
     """
 
     #: The writer's own automatic checkpoint threshold, in pages, once a
@@ -180,11 +181,29 @@ class Checkpointer:
         self.failures = 0
         self.last_error: BaseException | None = None
         self._writes = 0
+        self._closed = False
         self._conn: aiosqlite.Connection | None = None
         self._running: asyncio.Future[Any] | None = None
 
-    async def open(self) -> None:
-        """Open the checkpointing connection (its thread starts here)."""
+    def note_commit(self) -> None:
+        """A write transaction committed: start a checkpoint every ``every`` of them.
+
+        Called on the event loop after each commit; never waits, never raises.
+        The connection is opened by the first checkpoint, so a store that
+        writes little never starts its thread.
+        """
+        self._writes += 1
+        if self._writes < self.every or self._closed:
+            return
+        running = self._running
+        if running is not None and not running.done():
+            return  # the next commit will ask again
+        self._writes = 0
+        future = asyncio.ensure_future(self._checkpoint())
+        future.add_done_callback(_collect_outcome)
+        self._running = future
+
+    async def _connect(self) -> aiosqlite.Connection:
         conn = aiosqlite.connect(self.path, isolation_level=None)
         try:
             await conn
@@ -195,26 +214,13 @@ class Checkpointer:
         except BaseException:
             await _abandon(conn, connected=conn._connection is not None)
             raise
-        self._conn = conn
+        return conn
 
-    def note_commit(self) -> None:
-        """A write transaction committed: start a checkpoint every ``every`` of them.
-
-        Called on the event loop after each commit; never waits, never raises.
-        """
-        self._writes += 1
-        if self._writes < self.every or self._conn is None:
-            return
-        running = self._running
-        if running is not None and not running.done():
-            return  # the next commit will ask again
-        self._writes = 0
-        future = asyncio.ensure_future(self._checkpoint(self._conn))
-        future.add_done_callback(_collect_outcome)
-        self._running = future
-
-    async def _checkpoint(self, conn: aiosqlite.Connection) -> None:
+    async def _checkpoint(self) -> None:
         try:
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = await self._connect()
             # Fetched to the end: a statement left open would keep a read lock,
             # and with it the writer from starting the log over.
             rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
@@ -222,6 +228,8 @@ class Checkpointer:
             self.failures += 1
             self.last_error = exc
             log.warning("sqlite.checkpoint_failed", path=self.path, exc_info=exc)
+            if isinstance(exc, ValueError):  # aiosqlite: the connection is gone; reopen next time
+                self._conn = None
         else:
             self.checkpoints += 1
             if rows:
@@ -234,15 +242,27 @@ class Checkpointer:
             await asyncio.wait((running,))
 
     async def aclose(self) -> None:
-        """Close the connection and its thread (after a running checkpoint). Idempotent.
+        """Stop checkpointing; close the connection and its thread. Idempotent.
 
-        Completes even if the caller is cancelled meanwhile (see :func:`close`).
+        Completes even if the caller is cancelled meanwhile (see :func:`close`):
+        a checkpoint still opening its connection is waited for, so no thread
+        is left behind.
         """
-        conn, self._conn = self._conn, None
-        self._running = None
-        if conn is not None:
-            # Queued behind a running checkpoint on the connection's thread.
-            await close(conn)
+        self._closed = True
+
+        async def shutdown() -> None:
+            running = self._running
+            if running is not None and not running.done():
+                await asyncio.wait((running,))
+            conn, self._conn = self._conn, None
+            self._running = None
+            if conn is not None:
+                await close(conn)
+
+        task = asyncio.ensure_future(shutdown())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+        await asyncio.shield(task)
 
 
 def _collect_outcome(future: asyncio.Future[Any]) -> None:
