@@ -366,8 +366,10 @@ def test_no_leak_over_repeated_calls() -> None:
 
 
 def test_a_large_dumps_lets_other_threads_run() -> None:
-    # About 18 MB of text: without the writer's periodic GIL release the main
-    # thread could not run at all until the worker's C call returned.
+    # About 18 MB of text (70-200 ms). Without the writer's periodic GIL
+    # release the main thread could not run until the worker's C call
+    # returned: one turn, the wait for the whole call. With it: 2-12 turns
+    # seen, none more than ~25 ms apart at the default switch interval.
     value = [{K("k"): "x" * 30, K("n"): 12345}] * 400_000
     started = threading.Event()
     finished = threading.Event()
@@ -389,7 +391,7 @@ def test_a_large_dumps_lets_other_threads_run() -> None:
         last = now
     thread.join()
     assert len(texts[0]) > 16_000_000
-    assert turns >= 4, turns
+    assert turns >= 2, turns
 
 
 def test_threads_writing_at_once_share_the_caches_safely() -> None:
