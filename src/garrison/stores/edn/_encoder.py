@@ -49,7 +49,7 @@ from garrison.stores.edn._writer import (
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["encode", "encode_key"]
+__all__ = ["encode", "encode_key", "encode_pure"]
 
 
 class _NamedTexts(dict[Any, str]):
