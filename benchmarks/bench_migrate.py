@@ -23,6 +23,7 @@ peaks include reading the file.
 
     .venv-test/bin/python benchmarks/bench_migrate.py               # 100k keys, 3 runs
     .venv-test/bin/python benchmarks/bench_migrate.py --keys 10000  # a quick look
+    .venv-test/bin/python benchmarks/bench_migrate.py --encode-only # value encoding, C vs pure
 """
 
 from __future__ import annotations
@@ -172,6 +173,26 @@ def _run(case: str, edn: Path, db: Path, *, memory: bool = False) -> dict[str, A
     return result
 
 
+def _encoders(edn: Path, repeat: int) -> None:
+    """Value encoding alone: the C encoder against the pure one, on every value of the file."""
+    from garrison.stores._values import encode_value, encode_value_pure
+
+    values = list(read_source(edn).entries.values())
+    runs: dict[str, list[float]] = {"C": [], "pure": []}
+    for _ in range(repeat):  # alternating, so load changes hit both alike
+        for name, encode in (("C", encode_value), ("pure", encode_value_pure)):
+            start = time.perf_counter()
+            texts = [encode(value) for value in values]
+            runs[name].append(time.perf_counter() - start)
+            assert texts[-1] == encode_value_pure(values[-1])
+    for name, times in runs.items():
+        print(f"  encode {name:<5} runs: " + ", ".join(f"{t:.2f}s" for t in times))
+    ratios = [pure / c for c, pure in zip(runs["C"], runs["pure"], strict=True)]
+    report("encode every value (s)", statistics.median(runs["C"]),
+           statistics.median(runs["pure"]), unit="s", higher_is_better=False)  # fmt: skip
+    print("    per-round speed-up: " + ", ".join(f"{r:.1f}x" for r in ratios))
+
+
 def _accelerators() -> str:
     """Which optional C accelerators this run uses (GARRISON_NO_EXTENSIONS=1 turns all off)."""
     from garrison.stores import _values
@@ -193,6 +214,11 @@ def main() -> None:
     parser.add_argument("--edn", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--encode-only",
+        action="store_true",
+        help="time only the value encoding, C encoder against the pure one (both in-process)",
+    )
     args = parser.parse_args()
     if args.case:
         print(json.dumps(_child(args.case, args.edn, args.db, memory=args.memory)))
@@ -206,6 +232,9 @@ def main() -> None:
         print(machine())
         print(f"file: {mb:.1f} MB, {args.keys} keys; each run in a fresh interpreter")
         print(f"accelerators: {_accelerators()}")
+        if args.encode_only:
+            _encoders(edn, args.repeat)
+            return
 
         runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
         phases: dict[str, list[float]] = {}

@@ -125,6 +125,8 @@ def test_floats_around_every_notation_switch() -> None:
         Decimal("1.50"),
         Fraction(22, 7),
         dt.datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+        dt.datetime(2024, 5, 1, 12, 0),  # naive
+        dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC),
         dt.date(2024, 5, 1),
         dt.time(12, 0),
         uuid.UUID(int=12345),

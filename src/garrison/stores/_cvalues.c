@@ -10,7 +10,9 @@
  * everything this file does not write itself.
  *
  * Written natively (exact types only): None, bool, str, int, float, dict,
- * list, tuple, set, frozenset, Keyword, Symbol, Vector. Every other part
+ * list, tuple, set, frozenset, Keyword, Symbol, Vector, and (through their
+ * str() and isoformat(), as the tag function does) UUID, datetime and date.
+ * Every other part
  * (subclasses, Decimal, datetime, UUID, BigInt, Char, FrozenMap, Tagged, ...)
  * is handed to the pure tag function, whose JSON-ready result is then written
  * as plain JSON: tagging is compositional, so this is the same text.
@@ -45,11 +47,15 @@ typedef struct {
     PyObject *keyword_type;
     PyObject *symbol_type;
     PyObject *vector_type;
+    PyObject *uuid_type;
+    PyObject *datetime_type;
+    PyObject *date_type;
     PyObject *tag; /* the pure encoder's _tag(value) -> JSON-ready structure */
     PyObject *text_name; /* "text": a Keyword's or Symbol's attribute */
+    PyObject *isoformat_name;
 } State;
 
-static State state = {NULL, NULL, NULL, NULL, NULL};
+static State state = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
 
 typedef struct {
     char *data;
@@ -212,11 +218,11 @@ put_float(Buffer *b, double v)
 static int put_tagged(Buffer *b, PyObject *value, int depth);
 static int put_plain(Buffer *b, PyObject *node, int depth);
 
-/* {"<marker>":<text>} for a Keyword or Symbol's text. */
+/* {"<marker>":<text>} for a marker whose payload is one string: text is a
+ * new reference (or NULL with an error set), consumed here. */
 static int
-put_named(Buffer *b, const char *opening, Py_ssize_t n, PyObject *value)
+put_marked_text(Buffer *b, const char *opening, Py_ssize_t n, PyObject *text)
 {
-    PyObject *text = PyObject_GetAttr(value, state.text_name);
     if (text == NULL) {
         return E_ERROR;
     }
@@ -487,10 +493,22 @@ put_tagged(Buffer *b, PyObject *value, int depth)
         return put_items(b, value, depth + 1);
     }
     if ((PyObject *)type == state.keyword_type) {
-        return put_named(b, "{\"#k\":", 6, value);
+        return put_marked_text(b, "{\"#k\":", 6, PyObject_GetAttr(value, state.text_name));
     }
     if ((PyObject *)type == state.symbol_type) {
-        return put_named(b, "{\"#sym\":", 8, value);
+        return put_marked_text(b, "{\"#sym\":", 8, PyObject_GetAttr(value, state.text_name));
+    }
+    /* As the pure tag function writes them: str() and isoformat(). */
+    if ((PyObject *)type == state.uuid_type) {
+        return put_marked_text(b, "{\"#uuid\":", 9, PyObject_Str(value));
+    }
+    if ((PyObject *)type == state.datetime_type) {
+        return put_marked_text(
+            b, "{\"#inst\":", 9, PyObject_CallMethodNoArgs(value, state.isoformat_name));
+    }
+    if ((PyObject *)type == state.date_type) {
+        return put_marked_text(
+            b, "{\"#date\":", 9, PyObject_CallMethodNoArgs(value, state.isoformat_name));
     }
     const char *opening = NULL;
     if ((PyObject *)type == state.vector_type) {
@@ -549,27 +567,32 @@ encode(PyObject *module, PyObject *value)
 static PyObject *
 configure(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"keyword", "symbol", "vector", "tag", NULL};
-    PyObject *keyword, *symbol, *vector, *tag;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOO:configure", names, &keyword, &symbol,
-                                     &vector, &tag)) {
+    static char *names[] = {"keyword", "symbol", "vector", "uuid", "datetime", "date", "tag", NULL};
+    PyObject *keyword, *symbol, *vector, *uuid, *datetime, *date, *tag;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$OOOOOOO:configure", names, &keyword,
+                                     &symbol, &vector, &uuid, &datetime, &date, &tag)) {
         return NULL;
     }
     if (!PyType_Check(keyword) || !PyType_Check(symbol) || !PyType_Check(vector)
+        || !PyType_Check(uuid) || !PyType_Check(datetime) || !PyType_Check(date)
         || !PyCallable_Check(tag)) {
-        PyErr_SetString(PyExc_TypeError, "configure() wants three types and a callable");
+        PyErr_SetString(PyExc_TypeError, "configure() wants six types and a callable");
         return NULL;
     }
     Py_XSETREF(state.keyword_type, Py_NewRef(keyword));
     Py_XSETREF(state.symbol_type, Py_NewRef(symbol));
     Py_XSETREF(state.vector_type, Py_NewRef(vector));
+    Py_XSETREF(state.uuid_type, Py_NewRef(uuid));
+    Py_XSETREF(state.datetime_type, Py_NewRef(datetime));
+    Py_XSETREF(state.date_type, Py_NewRef(date));
     Py_XSETREF(state.tag, Py_NewRef(tag));
     Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)(void (*)(void))configure, METH_VARARGS | METH_KEYWORDS,
-     "configure(*, keyword, symbol, vector, tag): the types and the pure tag function."},
+     "configure(*, keyword, symbol, vector, uuid, datetime, date, tag): the types written "
+     "natively and the pure tag function."},
     {"encode", encode, METH_O,
      "encode(value): the stored text of value, or None to leave it to the pure encoder."},
     {NULL, NULL, 0, NULL},
@@ -592,7 +615,8 @@ PyInit__cvalues(void)
     }
     if (state.text_name == NULL) {
         state.text_name = PyUnicode_InternFromString("text");
-        if (state.text_name == NULL) {
+        state.isoformat_name = PyUnicode_InternFromString("isoformat");
+        if (state.text_name == NULL || state.isoformat_name == NULL) {
             Py_DECREF(module);
             return NULL;
         }

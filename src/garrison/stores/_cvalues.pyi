@@ -9,8 +9,17 @@ from typing import Any, Final
 #: JSON nesting deeper than this is left to the pure encoder.
 MAX_DEPTH: Final[int]
 
-def configure(*, keyword: type, symbol: type, vector: type, tag: Callable[[Any], Any]) -> None:
-    """Give the encoder the EDN types and the pure tag function (before the first encode)."""
+def configure(
+    *,
+    keyword: type,
+    symbol: type,
+    vector: type,
+    uuid: type,
+    datetime: type,
+    date: type,
+    tag: Callable[[Any], Any],
+) -> None:
+    """Give the encoder the types it writes itself and the pure tag function (before encoding)."""
 
 def encode(value: Any, /) -> str | None:
     """The stored text of ``value``, or ``None`` to leave it to the pure encoder."""

@@ -233,7 +233,15 @@ def _load_accelerator() -> ModuleType | None:
         module = importlib.import_module("garrison.stores._cvalues")
     except ImportError:
         return None
-    module.configure(keyword=Keyword, symbol=Symbol, vector=Vector, tag=_tag)
+    module.configure(
+        keyword=Keyword,
+        symbol=Symbol,
+        vector=Vector,
+        uuid=uuid.UUID,
+        datetime=dt.datetime,
+        date=dt.date,
+        tag=_tag,
+    )
     return module
 
 
