@@ -10,6 +10,7 @@ import contextlib
 import gc
 import io
 import threading
+import time
 import tracemalloc
 import uuid
 from typing import Any
@@ -300,3 +301,31 @@ def test_threads_read_concurrently() -> None:
     for thread in threads:
         thread.join()
     assert results == [True] * 4
+
+
+def test_a_large_loads_lets_other_threads_run() -> None:
+    # About 18 MB of text (a few hundred ms), of kinds the reader builds
+    # without running any Python code (a keyword's __hash__ would give other
+    # threads their turns anyway). Without the reader's periodic GIL release
+    # the main thread could not run while the worker is inside the C call: its
+    # longest wait would be nearly the whole call. With it, the main thread
+    # gets a turn every couple of switch intervals.
+    text = "[" + '["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" 12345 "yyyyyyyyyyyyy"] ' * 400_000 + "]"
+    values: list[Any] = []
+    call: list[float] = []
+
+    def worker() -> None:
+        began = time.perf_counter()
+        values.append(creader.loads(text, False))
+        call.append(time.perf_counter() - began)
+
+    thread = threading.Thread(target=worker)
+    longest, last = 0.0, time.perf_counter()
+    thread.start()
+    while thread.is_alive():
+        now = time.perf_counter()
+        longest = max(longest, now - last)
+        last = now
+    thread.join()
+    assert len(values[0]) == 400_000
+    assert longest < call[0] / 2, (longest, call[0])
