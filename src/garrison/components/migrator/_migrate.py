@@ -43,6 +43,7 @@ from garrison.components.migrator._diff import (
     short_diff,
     unexpected_versions,
 )
+from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
     DEFAULT_ORDER,
@@ -243,40 +244,42 @@ async def migrate(
         # Batch n + 1 is encoded in a worker thread while batch n is compared
         # and written: SQLite releases the GIL while it steps (most of a
         # write), and the C value encoder is quick enough to fit beside it.
-        ahead = _EncodeAhead(_batches(plan, skip, batch_size), entries, digests=not dry_run)
-        try:
-            while (encoded := await ahead.next()) is not None:
-                kind, batch, done, rows, row_digests = encoded
-                if kind != current_kind:
-                    current_kind = state.kind = kind
-                    span.add_event(
-                        "migrator.kind",
-                        {"garrison.migration.kind": kind, "keys": summary.by_kind[kind]},
+        # The parsed file is left out of the collector's passes (see _heap).
+        with heap_frozen():
+            ahead = _EncodeAhead(_batches(plan, skip, batch_size), entries, digests=not dry_run)
+            try:
+                while (encoded := await ahead.next()) is not None:
+                    kind, batch, done, rows, row_digests = encoded
+                    if kind != current_kind:
+                        current_kind = state.kind = kind
+                        span.add_event(
+                            "migrator.kind",
+                            {"garrison.migration.kind": kind, "keys": summary.by_kind[kind]},
+                        )
+                    await _one_batch(
+                        store,
+                        batch,
+                        rows,
+                        summary,
+                        source.stored_digests,
+                        row_digests=row_digests,
+                        record=partial(_record, identity, summary, done, finished=False),
+                        dry_run=dry_run,
+                        overwrite=overwrite,
                     )
-                await _one_batch(
-                    store,
-                    batch,
-                    rows,
-                    summary,
-                    source.stored_digests,
-                    row_digests=row_digests,
-                    record=partial(_record, identity, summary, done, finished=False),
-                    dry_run=dry_run,
-                    overwrite=overwrite,
-                )
-                instruments.migration_remaining.add(-len(batch))
-                state.done = done
-                notify(state)
-            if store is not None and not dry_run:
-                await store.set_meta(
-                    PROGRESS_META, _record(identity, summary, total, finished=True)
-                )
-        except BaseException:
-            # Keys not processed are no longer "remaining" for this (ended) run.
-            instruments.migration_remaining.add(-(total - state.done))
-            raise
-        finally:
-            ahead.close()
+                    instruments.migration_remaining.add(-len(batch))
+                    state.done = done
+                    notify(state)
+                if store is not None and not dry_run:
+                    await store.set_meta(
+                        PROGRESS_META, _record(identity, summary, total, finished=True)
+                    )
+            except BaseException:
+                # Keys not processed are no longer "remaining" for this (ended) run.
+                instruments.migration_remaining.add(-(total - state.done))
+                raise
+            finally:
+                ahead.close()
         summary.seconds = time.perf_counter() - started
         state.set_phase("done", total=total, done=total)
         notify(state)

@@ -24,6 +24,7 @@ from garrison.components.migrator._diff import (
     short_diff,
     text_digest,
 )
+from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
@@ -135,24 +136,25 @@ async def validate(
         common = 0
         different: list[str] = []
         diffs: dict[str, str] = {}
-        for prefix in _disjoint(prefixes):
-            after: str | None = None
-            while True:
-                page = await scan_stored(store, prefix, after, _PAGE)
-                if not page:
-                    break
-                after = page[-1][0]
-                sqlite_keys.update(key for key, _ in page)
-                page_common, page_different, page_diffs = await asyncio.to_thread(
-                    _compare_page, page, entries, _DIFFS_SHOWN - len(diffs), digests
-                )
-                common += page_common
-                different += page_different
-                diffs.update(page_diffs)
-                state.done = common
-                notify(state)
-                if len(page) < _PAGE:
-                    break
+        with heap_frozen():  # the parsed file is left out of the collector's passes
+            for prefix in _disjoint(prefixes):
+                after: str | None = None
+                while True:
+                    page = await scan_stored(store, prefix, after, _PAGE)
+                    if not page:
+                        break
+                    after = page[-1][0]
+                    sqlite_keys.update(key for key, _ in page)
+                    page_common, page_different, page_diffs = await asyncio.to_thread(
+                        _compare_page, page, entries, _DIFFS_SHOWN - len(diffs), digests
+                    )
+                    common += page_common
+                    different += page_different
+                    diffs.update(page_diffs)
+                    state.done = common
+                    notify(state)
+                    if len(page) < _PAGE:
+                        break
         comparison = Comparison(
             only_left=tuple(sorted(entries.keys() - sqlite_keys)),
             only_right=tuple(sorted(sqlite_keys - entries.keys())),
