@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, NoReturn, TypeVar
 
 from garrison.exceptions import ActorStoppedError, MailboxFullError
 
@@ -49,9 +49,7 @@ class Mailbox(Generic[T]):
     def put_nowait(self, item: T) -> None:
         """Append ``item`` or raise :class:`MailboxFullError` / :class:`ActorStoppedError`."""
         if self.closed:
-            raise ActorStoppedError(
-                f"actor {self.owner!r} is stopped and takes no messages", actor=self.owner
-            )
+            self.refuse()
         if len(self._items) >= self.capacity:
             raise MailboxFullError(
                 f"mailbox of actor {self.owner!r} is full ({self.capacity} messages)",
@@ -61,6 +59,12 @@ class Mailbox(Generic[T]):
         getter = self._getter
         if getter is not None and not getter.done():
             getter.set_result(None)
+
+    def refuse(self) -> NoReturn:
+        """Raise the :class:`ActorStoppedError` of a put into this closed mailbox."""
+        raise ActorStoppedError(
+            f"actor {self.owner!r} is stopped and takes no messages", actor=self.owner
+        )
 
     async def put(self, item: T) -> None:
         """Append ``item``, waiting while the mailbox is full (backpressure)."""

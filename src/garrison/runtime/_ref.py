@@ -83,6 +83,44 @@ class ActorRef:
         _, sender_span = capture_sender() if tracing_active() else (None, None)
         self._cell.mailbox.put_nowait(Envelope(message, None, (), None, sender_span))
 
+    def _send(self, message: object) -> asyncio.Future[Any] | None:
+        """Queue ``message`` as an ask and return its reply future, without a coroutine.
+
+        The fast path of :meth:`ask` without a timeout, for facades that await
+        the future themselves (one coroutine frame fewer per call, on every
+        suspension and resumption). Makes the same checks as :meth:`ask` and
+        raises the same errors; returns ``None`` when the mailbox is full, and
+        the caller then uses :meth:`ask`, which waits for space. Cancelling the
+        caller cancels the future, as it does in :meth:`ask`.
+        """
+        cell = self._cell
+        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
+            self._check(message)
+        chain = ASK_CHAIN.get()
+        if chain and cell.ident in chain:
+            raise DeadlockError(
+                f"ask to actor {cell.name!r} with {type(message).__qualname__} would wait on "
+                "itself (the actor is already waiting on this caller)",
+                actor=cell.name,
+            )
+        mailbox = cell.mailbox
+        items = mailbox._items
+        if mailbox.closed:
+            mailbox.refuse()
+        if len(items) >= mailbox.capacity:
+            return None
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if _trace_api._TRACER_PROVIDER is not None and tracing_active():
+            context, sender_span = capture_sender()
+            items.append(Envelope(message, future, chain, context, sender_span))
+        else:
+            items.append(Envelope(message, future, chain))
+        # Mailbox.put_nowait's wake-up of the reader, inlined.
+        getter = mailbox._getter
+        if getter is not None and not getter.done():
+            getter.set_result(None)
+        return future
+
     async def ask(self, message: object, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the documented ask API
         """Send ``message`` and return the handler's reply.
 

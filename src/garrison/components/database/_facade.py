@@ -102,13 +102,20 @@ class Store:
 
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` (pass ``MISSING`` to tell nil from absent)."""
-        # The hot paths ask the ref directly: one coroutine frame fewer per call.
-        result: Any = await self._ref.ask(Get(_text(key), default), timeout=self.timeout)
-        return result
+        # The hot paths queue the ask themselves (ActorRef._send) and await its
+        # future: no coroutine frame of ask() to pass through on every
+        # suspension and resumption. ask() still serves timeouts and a full mailbox.
+        message = Get(key if type(key) is str and key else key_text(key), default)
+        if self.timeout is None and (future := self._ref._send(message)) is not None:
+            return await future
+        return await self._ref.ask(message, timeout=self.timeout)
 
     async def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
         """``{key_text: value}`` for those of ``keys`` that exist."""
         message = GetMany(tuple(_text(k) for k in keys))
+        if self.timeout is None and (future := self._ref._send(message)) is not None:
+            found: dict[str, Any] = await future
+            return found
         result: dict[str, Any] = await self._ref.ask(message, timeout=self.timeout)
         return result
 
@@ -165,16 +172,28 @@ class Store:
 
     async def put(self, key: Any, value: Any) -> None:
         """Set ``key`` to ``value``; returns once the write is committed."""
-        await self._ref.ask(Put(_text(key), value), timeout=self.timeout)
+        message = Put(key if type(key) is str and key else key_text(key), value)
+        if self.timeout is None and (future := self._ref._send(message)) is not None:
+            await future
+        else:
+            await self._ref.ask(message, timeout=self.timeout)
 
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         """Set several keys in one transaction (all or none); returns once committed."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        await self._ref.ask(PutMany(tuple((_text(k), v) for k, v in pairs)), timeout=self.timeout)
+        message = PutMany(tuple((_text(k), v) for k, v in pairs))
+        if self.timeout is None and (future := self._ref._send(message)) is not None:
+            await future
+        else:
+            await self._ref.ask(message, timeout=self.timeout)
 
     async def delete(self, key: Any) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        result: bool = await self._ref.ask(Delete(_text(key)), timeout=self.timeout)
+        message = Delete(_text(key))
+        if self.timeout is None and (future := self._ref._send(message)) is not None:
+            existed: bool = await future
+            return existed
+        result: bool = await self._ref.ask(message, timeout=self.timeout)
         return result
 
     async def delete_many(self, keys: Iterable[Any]) -> int:
