@@ -206,10 +206,16 @@ class ActorCell:
 
     async def _run_batch(self, actor: Actor, batch: list[Envelope]) -> None:
         custom = type(actor).receive_batch is not Actor.receive_batch
-        chain: set[int] = {self.ident}
-        for envelope in batch:
-            chain.update(envelope.chain)
-        token = ASK_CHAIN.set(tuple(chain))
+        # Most envelopes come from callers outside any actor (an empty chain):
+        # skip them without a set update each.
+        chains = [chain for envelope in batch if (chain := envelope.chain)]
+        if chains:
+            waiting: set[int] = {self.ident}
+            for chain in chains:
+                waiting.update(chain)
+            token = ASK_CHAIN.set(tuple(waiting))
+        else:
+            token = ASK_CHAIN.set((self.ident,))
         try:
             await actor.receive_batch(batch)
         except asyncio.CancelledError:
@@ -225,17 +231,23 @@ class ActorCell:
                     envelope.fail(exc)
         finally:
             ASK_CHAIN.reset(token)
+        # One pass: fail the asks left unanswered, count the failed messages
+        # (Envelope.done and .failed, inlined: this runs once per message).
+        failed = 0
         for envelope in batch:
-            if not envelope.done:
+            future = envelope.future
+            if future is not None and not future.done():
                 envelope.fail(
                     ActorError(
                         f"actor {self.name!r} did not answer {envelope.message!r}",
                         actor=self.name,
                     )
                 )
+            if envelope._failed:
+                failed += 1
         if custom:
             self.processed += len(batch)
-            self.failed += sum(1 for envelope in batch if envelope.failed)
+            self.failed += failed
 
     def _unknown(self, message: object) -> UnknownMessageError:
         return UnknownMessageError(
