@@ -226,3 +226,20 @@ def test_no_extensions_environment_turns_the_accelerator_off() -> None:
 )
 def test_ci_builds_the_value_accelerator() -> None:
     assert _values.accelerator is not None, "garrison.stores._cvalues was not built"
+
+
+@needs_accelerator
+def test_a_map_changed_while_it_is_written_is_left_to_the_pure_encoder() -> None:
+    # A pathological value whose text conversion changes the map holding it:
+    # the accelerator hands over rather than write a map it did not see whole.
+    record: dict[Any, Any] = {}
+
+    class Sneaky(Decimal):
+        def __str__(self) -> str:
+            record[len(record)] = "added"
+            return "1"
+
+    record.update({"a": Sneaky(1), "b": 2})
+    assert _c(record) is None
+    with pytest.raises(RuntimeError, match="changed size"):
+        encode_value(record)

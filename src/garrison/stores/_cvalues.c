@@ -300,6 +300,7 @@ put_dict(Buffer *b, PyObject *dict, int depth)
 {
     PyObject *key, *item;
     Py_ssize_t pos = 0;
+    Py_ssize_t size = PyDict_GET_SIZE(dict);
     int string_keys = 1;
     while (PyDict_Next(dict, &pos, &key, &item)) {
         if (!PyUnicode_CheckExact(key)) {
@@ -339,6 +340,9 @@ put_dict(Buffer *b, PyObject *dict, int depth)
                 return E_ERROR;
             }
         }
+        if (PyDict_GET_SIZE(dict) != size) {
+            return E_FALLBACK; /* changed by a tag call while written */
+        }
         return PUT_LITERAL(b, "]}");
     }
     /* A one-key dict whose key starts with '#' looks like a marker: escaped. */
@@ -360,6 +364,9 @@ put_dict(Buffer *b, PyObject *dict, int depth)
             return E_ERROR;
         }
         first = 0;
+        if (!PyUnicode_CheckExact(key)) {
+            return E_FALLBACK; /* changed by a tag call while written */
+        }
         Py_INCREF(key);
         Py_INCREF(item);
         rc = put_str(b, key);
@@ -374,6 +381,9 @@ put_dict(Buffer *b, PyObject *dict, int depth)
         if (rc < 0) {
             return rc;
         }
+    }
+    if (PyDict_GET_SIZE(dict) != size) {
+        return E_FALLBACK; /* changed by a tag call while written */
     }
     if (PUT_LITERAL(b, "}") < 0) {
         return E_ERROR;
