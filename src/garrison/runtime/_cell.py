@@ -71,6 +71,8 @@ class ActorCell:
         self.actor_class = actor_class
         #: message type -> handler; the send-time check reads it directly.
         self.dispatch = actor_class.handler_table()
+        #: Message types the send-time check let through (see admit()).
+        self.accepted: set[type] = set(self.dispatch)
         self.actor: Actor | None = None
         self.task: asyncio.Task[None] | None = None
         self.on_exit = on_exit
@@ -96,11 +98,24 @@ class ActorCell:
         self.actor = actor
         self.actor_class = type(actor)
         self.dispatch = self.actor_class.handler_table()
+        self.accepted = set(self.dispatch)
         actor._cell = self
         self.crash_error = None
         self._halting = False
         self._owner_stopping = False
         self.mailbox.reopen()
+
+    def admit(self, message_type: type) -> bool:
+        """Whether the current actor class accepts ``message_type`` (remembered once true).
+
+        ``Actor.accepts`` is asked once per message type per actor class:
+        without this, a batching actor whose messages have no ``@handler``
+        (the database's grouped operations) paid a class-method call on every send.
+        """
+        if self.actor_class.accepts(message_type):
+            self.accepted.add(message_type)
+            return True
+        return False
 
     def run(self) -> None:
         """Start the loop of the attached instance."""

@@ -52,7 +52,7 @@ class ActorRef:
 
     def _check(self, message: object) -> tuple[int, ...]:
         cell = self._cell
-        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
+        if type(message) not in cell.accepted and not cell.admit(type(message)):
             raise UnknownMessageError(
                 f"actor {cell.name!r} has no handler for {type(message).__qualname__}",
                 actor=cell.name,
@@ -94,7 +94,7 @@ class ActorRef:
         caller cancels the future, as it does in :meth:`ask`.
         """
         cell = self._cell
-        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
+        if type(message) not in cell.accepted and not cell.admit(type(message)):
             self._check(message)
         chain = ASK_CHAIN.get()
         if chain and cell.ident in chain:
@@ -133,7 +133,7 @@ class ActorRef:
         """
         cell = self._cell
         # The send-time checks of _check(), inlined: this is the hot path.
-        if type(message) not in cell.dispatch and not cell.actor_class.accepts(type(message)):
+        if type(message) not in cell.accepted and not cell.admit(type(message)):
             self._check(message)
         chain = ASK_CHAIN.get()
         if chain and cell.ident in chain:
