@@ -52,12 +52,13 @@ def _run_ddl(db: Path, statements: list[str]) -> None:
 class Sides:
     """Both stores and a router over them, reopened on demand like a restart."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, *, repair_interval: float = 0.01) -> None:
         self.edn_path = folder / "memory.edn"
         self.db_path = folder / "garrison.db"
+        self.repair_interval = repair_interval
         self.edn = EdnFileStore(self.edn_path)
         self.sqlite = SqliteStore(self.db_path)
-        self.router = ModeRouter(self.edn, self.sqlite, repair_interval=0.01)
+        self.router = ModeRouter(self.edn, self.sqlite, repair_interval=repair_interval)
 
     async def open(self) -> ModeRouter:
         await self.edn.open()
@@ -73,7 +74,7 @@ class Sides:
         await self.close()
         self.edn = EdnFileStore(self.edn_path)
         self.sqlite = SqliteStore(self.db_path)
-        self.router = ModeRouter(self.edn, self.sqlite, repair_interval=0.01)
+        self.router = ModeRouter(self.edn, self.sqlite, repair_interval=self.repair_interval)
         return await self.open()
 
 

@@ -313,11 +313,13 @@ def test_a_large_loads_lets_other_threads_run() -> None:
     text = "[" + '["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" 12345 "yyyyyyyyyyyyy"] ' * 400_000 + "]"
     values: list[Any] = []
     call: list[float] = []
+    ended: list[float] = []
 
     def worker() -> None:
         began = time.perf_counter()
         values.append(creader.loads(text, False))
-        call.append(time.perf_counter() - began)
+        ended.append(time.perf_counter())
+        call.append(ended[0] - began)
 
     thread = threading.Thread(target=worker)
     longest, last = 0.0, time.perf_counter()
@@ -327,5 +329,8 @@ def test_a_large_loads_lets_other_threads_run() -> None:
         longest = max(longest, now - last)
         last = now
     thread.join()
+    # The wait from the main thread's last turn to the end of the call counts
+    # too (if the main thread never ran during the call, that is all of it).
+    longest = max(longest, ended[0] - last)
     assert len(values[0]) == 400_000
     assert longest < call[0] / 2, (longest, call[0])
