@@ -16,7 +16,8 @@
  * surrogates, which UTF-8 cannot hold, are written \uXXXX as the pure writer's
  * final pass writes them.
  *
- * Public C API only (CPython 3.11-3.13); the GIL is held throughout.
+ * Public C API only (CPython 3.11-3.13); the GIL is held except for the
+ * periodic releases described below.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
