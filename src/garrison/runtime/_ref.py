@@ -83,15 +83,12 @@ class ActorRef:
         _, sender_span = capture_sender() if tracing_active() else (None, None)
         self._cell.mailbox.put_nowait(Envelope(message, None, (), None, sender_span))
 
-    def _send(self, message: object) -> asyncio.Future[Any] | None:
-        """Queue ``message`` as an ask and return its reply future, without a coroutine.
+    def _ask_chain(self, message: object) -> tuple[int, ...]:
+        """The send-time checks of an ask; return the caller's ask chain.
 
-        The fast path of :meth:`ask` without a timeout, for facades that await
-        the future themselves (one coroutine frame fewer per call, on every
-        suspension and resumption). Makes the same checks as :meth:`ask` and
-        raises the same errors; returns ``None`` when the mailbox is full, and
-        the caller then uses :meth:`ask`, which waits for space. Cancelling the
-        caller cancels the future, as it does in :meth:`ask`.
+        The checks of :meth:`_check` for a message type the actor has not
+        accepted before, and the deadlock check: the target already waits
+        on this caller (a self-ask or an ask cycle).
         """
         cell = self._cell
         if type(message) not in cell.accepted and not cell.admit(type(message)):
@@ -103,6 +100,20 @@ class ActorRef:
                 "itself (the actor is already waiting on this caller)",
                 actor=cell.name,
             )
+        return chain
+
+    def _send(self, message: object) -> asyncio.Future[Any] | None:
+        """Queue ``message`` as an ask and return its reply future, without a coroutine.
+
+        The fast path of :meth:`ask` without a timeout, for facades that await
+        the future themselves (one coroutine frame fewer per call, on every
+        suspension and resumption). Makes the same checks as :meth:`ask` and
+        raises the same errors; returns ``None`` when the mailbox is full, and
+        the caller then uses :meth:`ask`, which waits for space. Cancelling the
+        caller cancels the future, as it does in :meth:`ask`.
+        """
+        cell = self._cell
+        chain = self._ask_chain(message)
         mailbox = cell.mailbox
         items = mailbox._items
         if mailbox.closed:
@@ -132,16 +143,7 @@ class ActorRef:
         :class:`~garrison.UnknownMessageError` for a type it does not handle.
         """
         cell = self._cell
-        # The send-time checks of _check(), inlined: this is the hot path.
-        if type(message) not in cell.accepted and not cell.admit(type(message)):
-            self._check(message)
-        chain = ASK_CHAIN.get()
-        if chain and cell.ident in chain:
-            raise DeadlockError(
-                f"ask to actor {cell.name!r} with {type(message).__qualname__} would wait on "
-                "itself (the actor is already waiting on this caller)",
-                actor=cell.name,
-            )
+        chain = self._ask_chain(message)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if _trace_api._TRACER_PROVIDER is not None and tracing_active():
             context, sender_span = capture_sender()

@@ -10,7 +10,6 @@ import contextlib
 import gc
 import io
 import threading
-import time
 import tracemalloc
 import uuid
 from typing import Any
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 
 from garrison.stores.edn import Keyword, Symbol, _accel, dumps, iter_values, loads
 from tests.stores.edn._edn_same import explain, same
+from tests.stores.edn._threads import longest_main_thread_wait
 from tests.stores.edn.edn_strategies import values
 
 creader = pytest.importorskip("garrison.stores.edn._creader", reason="the C reader is not built")
@@ -311,26 +311,6 @@ def test_a_large_loads_lets_other_threads_run() -> None:
     # longest wait would be nearly the whole call. With it, the main thread
     # gets a turn every couple of switch intervals.
     text = "[" + '["xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" 12345 "yyyyyyyyyyyyy"] ' * 400_000 + "]"
-    values: list[Any] = []
-    call: list[float] = []
-    ended: list[float] = []
-
-    def worker() -> None:
-        began = time.perf_counter()
-        values.append(creader.loads(text, False))
-        ended.append(time.perf_counter())
-        call.append(ended[0] - began)
-
-    thread = threading.Thread(target=worker)
-    longest, last = 0.0, time.perf_counter()
-    thread.start()
-    while thread.is_alive():
-        now = time.perf_counter()
-        longest = max(longest, now - last)
-        last = now
-    thread.join()
-    # The wait from the main thread's last turn to the end of the call counts
-    # too (if the main thread never ran during the call, that is all of it).
-    longest = max(longest, ended[0] - last)
-    assert len(values[0]) == 400_000
-    assert longest < call[0] / 2, (longest, call[0])
+    value, longest, call = longest_main_thread_wait(lambda: creader.loads(text, False))
+    assert len(value) == 400_000
+    assert longest < call / 2, (longest, call)

@@ -15,7 +15,6 @@ import random
 import struct
 import sys
 import threading
-import time
 import tracemalloc
 import uuid
 from collections import OrderedDict
@@ -42,6 +41,7 @@ from garrison.stores.edn import (
 )
 from garrison.stores.edn._encoder import _COERCE, _configure, encode_pure
 from garrison.stores.edn._writer import Writer
+from tests.stores.edn._threads import longest_main_thread_wait
 
 K = Keyword
 
@@ -371,29 +371,9 @@ def test_a_large_dumps_lets_other_threads_run() -> None:
     # call: its longest wait would be nearly the whole call. With it, the main
     # thread gets a turn every couple of switch intervals.
     value = [{K("k"): "x" * 30, K("n"): 12345}] * 400_000
-    texts: list[str] = []
-    call: list[float] = []
-    ended: list[float] = []
-
-    def worker() -> None:
-        began = time.perf_counter()
-        texts.append(dumps(value))
-        ended.append(time.perf_counter())
-        call.append(ended[0] - began)
-
-    thread = threading.Thread(target=worker)
-    longest, last = 0.0, time.perf_counter()
-    thread.start()
-    while thread.is_alive():
-        now = time.perf_counter()
-        longest = max(longest, now - last)
-        last = now
-    thread.join()
-    # The wait from the main thread's last turn to the end of the call counts
-    # too (if the main thread never ran during the call, that is all of it).
-    longest = max(longest, ended[0] - last)
-    assert len(texts[0]) > 16_000_000
-    assert longest < call[0] / 2, (longest, call[0])
+    text, longest, call = longest_main_thread_wait(lambda: dumps(value))
+    assert len(text) > 16_000_000
+    assert longest < call / 2, (longest, call)
 
 
 def test_threads_writing_at_once_share_the_caches_safely() -> None:
