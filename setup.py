@@ -15,7 +15,8 @@ from setuptools import Extension, setup
 
 _HERE = Path(__file__).parent
 _SRC = Path("src")
-#: Extension modules, each built from the C file of the same name beside it.
+#: Extension modules, each built from the C file of the same name beside it
+#: (and the headers in its folder).
 _ACCELERATORS = (
     "garrison.stores.edn._creader",
     "garrison.stores.edn._cwriter",
@@ -31,6 +32,8 @@ def _extensions() -> list[Extension]:
         Extension(
             name,
             [str(source)],
+            # The headers beside a C file are its own (rebuilt when they change).
+            depends=sorted(str(h.relative_to(_HERE)) for h in (_HERE / source).parent.glob("*.h")),
             optional=True,
             extra_compile_args=["-O2", "-std=c11"] if os.name == "posix" else [],
         )

@@ -23,6 +23,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "_gil_turns.h"
+
 #ifndef Py_T_PYSSIZET /* before 3.12, the member types live in structmember.h */
 #include <structmember.h>
 #define Py_T_PYSSIZET T_PYSSIZET
@@ -323,61 +325,16 @@ typedef struct {
     Py_ssize_t cap;
     NameTable keywords;
     NameTable symbols;
-    Py_ssize_t next_check; /* text position of the next look at the clock */
-    double yield_period;   /* seconds between GIL releases; 0 until first needed */
-    double last_yield;     /* when the GIL was last released (or the period set) */
+    GilTurns turns; /* other threads' turns during a large text */
 } Parser;
 
-/* A large loads in a worker thread (the EDN file store reads memory.edn in
- * one) must not stall the event loop's thread for its whole duration: every
- * YIELD_CHECK_CHARS of text the reader looks at the clock, and once per two
- * switch intervals (sys.getswitchinterval()) it releases and retakes the GIL,
- * as the C writer does. Not more often: each release wakes a waiting thread,
- * which then waits a whole switch interval before asking for the GIL again.
- * Safe: the parser's state is its own, and the text is an immutable str it
- * holds a reference to. */
-#define YIELD_CHECK_CHARS (64 * 1024)
-
-static double
-seconds_now(void)
-{
-    struct timespec ts;
-    if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
-        return 0.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void
-yield_gil(Parser *p)
-{
-    double now = seconds_now();
-    if (p->yield_period == 0.0) {
-        /* Only large texts get here: ask for the interval once per call. */
-        double interval = 0.005;
-        PyObject *getter = PySys_GetObject("getswitchinterval"); /* borrowed */
-        PyObject *result = getter ? PyObject_CallNoArgs(getter) : NULL;
-        if (result != NULL && PyFloat_Check(result))
-            interval = PyFloat_AS_DOUBLE(result);
-        Py_XDECREF(result);
-        PyErr_Clear(); /* no exception is pending here (callers check first) */
-        p->yield_period = 2.0 * interval + 0.001;
-        p->last_yield = now;
-        return;
-    }
-    if (now - p->last_yield < p->yield_period && now >= p->last_yield)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    Py_END_ALLOW_THREADS
-    p->last_yield = seconds_now();
-}
-
+/* Other threads get their turns during a large loads (_gil_turns.h). Safe:
+ * the parser's state is its own, and the text is an immutable str it holds a
+ * reference to. */
 static inline void
 maybe_yield(Parser *p)
 {
-    if (p->pos >= p->next_check) {
-        p->next_check = p->pos + YIELD_CHECK_CHARS;
-        yield_gil(p);
-    }
+    gil_turns_maybe(&p->turns, p->pos);
 }
 
 #define CH(p, i) PyUnicode_READ((p)->kind, (p)->data, (i))
@@ -1583,7 +1540,7 @@ parser_init(Parser *p, PyObject *text, int strict)
     p->strict = strict;
     p->keywords.mask = -1;
     p->symbols.mask = -1;
-    p->next_check = YIELD_CHECK_CHARS;
+    p->turns = (GilTurns)GIL_TURNS_INIT;
     return 0;
 }
 

@@ -28,16 +28,11 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "_gil_turns.h"
+
 /* Deeper than this, the pure writer (iterative, any depth) writes the text. A
  * level costs about 320 bytes of C stack, so 512 levels fit in small thread stacks. */
 #define MAX_DEPTH 512
-/* A large dumps in a worker thread must not stall the event loop's thread for
- * its whole duration: every YIELD_CHECK_BYTES of output the writer looks at
- * the clock, and once per two switch intervals (sys.getswitchinterval()) it
- * releases and retakes the GIL. Not more often: each release wakes a waiting
- * thread, which then waits a whole switch interval again before it asks for
- * the GIL, so frequent releases would keep it waiting for ever. */
-#define YIELD_CHECK_BYTES (64 * 1024)
 /* Keyword, symbol and tag caches are emptied when they reach this size. */
 #define CACHE_LIMIT 65536
 
@@ -87,9 +82,7 @@ typedef struct {
     PyObject *coerce;
     Py_ssize_t surrogates; /* lone surrogates written so far */
     int depth;
-    Py_ssize_t next_check; /* output length at which to look at the clock */
-    double yield_period;   /* seconds between GIL releases; 0 until first needed */
-    double last_yield;     /* when the GIL was last released (or the period set) */
+    GilTurns turns;        /* other threads' turns during a large output */
 } Writer;
 
 /* ------------------------------------------------------------------ buffer */
@@ -146,46 +139,10 @@ put1(Writer *w, char c)
 /* Called between elements, where every object the writer is in holds a strong
  * reference; a container another thread changes meanwhile is caught by the
  * size checks (maps) or the iterator (sets), and lists are re-read per index. */
-static double
-seconds_now(void)
-{
-    struct timespec ts;
-    if (timespec_get(&ts, TIME_UTC) != TIME_UTC)
-        return 0.0;
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void
-yield_gil(Writer *w)
-{
-    double now = seconds_now();
-    if (w->yield_period == 0.0) {
-        /* Only large outputs get here: ask for the interval once per call. */
-        double interval = 0.005;
-        PyObject *value = PySys_GetObject("getswitchinterval"); /* borrowed */
-        PyObject *result = value ? PyObject_CallNoArgs(value) : NULL;
-        if (result != NULL && PyFloat_Check(result))
-            interval = PyFloat_AS_DOUBLE(result);
-        Py_XDECREF(result);
-        PyErr_Clear(); /* no exception is pending here (callers check rc first) */
-        w->yield_period = 2.0 * interval + 0.001;
-        w->last_yield = now;
-        return;
-    }
-    if (now - w->last_yield < w->yield_period && now >= w->last_yield)
-        return;
-    Py_BEGIN_ALLOW_THREADS
-    Py_END_ALLOW_THREADS
-    w->last_yield = seconds_now();
-}
-
 static inline void
 maybe_yield(Writer *w)
 {
-    if (w->len >= w->next_check) {
-        w->next_check = w->len + YIELD_CHECK_BYTES;
-        yield_gil(w);
-    }
+    gil_turns_maybe(&w->turns, w->len);
 }
 
 static int
@@ -1069,7 +1026,7 @@ encode(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int strict = PyObject_IsTrue(args[2]);
     if (sort_keys < 0 || strict < 0)
         return NULL;
-    Writer w = {st, NULL, 0, 0, sort_keys, strict, args[3], 0, 0, YIELD_CHECK_BYTES, 0.0, 0.0};
+    Writer w = {st, NULL, 0, 0, sort_keys, strict, args[3], 0, 0, GIL_TURNS_INIT};
     PyObject *result = NULL;
     if (write_value(&w, args[0]) == 0)
         result = PyUnicode_DecodeUTF8(w.buf ? w.buf : "", w.len, "strict");
