@@ -126,3 +126,29 @@ async def test_put_rows_makes_the_put_many_span(
     assert len(spans) == 1
     assert spans[0].attributes is not None
     assert spans[0].attributes.get("db.operation.batch.size") == 2
+
+
+async def test_each_bulk_write_starts_a_background_checkpoint(tmp_path: Path) -> None:
+    # A bulk load's transactions are few and big: the log is copied into the
+    # database file after each of them (by the store's second connection),
+    # not only after checkpoint_every transactions or inside a later commit.
+    items = [(f"session/k{i:04}", {"pad": "x" * 500, "i": i}) for i in range(200)]
+    rows = encode_rows(items, kind="session")
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        checkpointer = store._checkpointer
+        assert checkpointer is not None
+        assert checkpointer.every == 256
+        await put_rows(store, rows[:100], meta=("progress", {"done": 100}))
+        await checkpointer.wait_idle()
+        assert checkpointer.checkpoints == 1
+        assert checkpointer.copied_pages == checkpointer.log_pages > 0  # all of the log
+        await put_rows(store, rows[100:])
+        await checkpointer.wait_idle()
+        assert checkpointer.checkpoints == 2
+        assert checkpointer.copied_pages == checkpointer.log_pages
+        assert checkpointer.failures == 0
+        assert await store.count("session/") == 200
+    async with SqliteStore(tmp_path / "off.db", checkpoint_every=0) as store:
+        await put_rows(store, rows)  # checkpoints left to SQLite, as the option says
+        assert store._checkpointer is None
+        assert await store.count("session/") == 200

@@ -89,3 +89,12 @@ async def put_rows(
         # The store's one write path (lock, clock, commit record, rollback on
         # cancellation), which is private to the stores package this module is in.
         await store._write(build)
+    checkpointer = store._checkpointer
+    if checkpointer is not None:
+        # A bulk load's transactions are big (a thousand rows make megabytes
+        # of log): counted one by one (checkpoint_every), they would leave the
+        # log to the writer's safety net, which copies tens of megabytes inside
+        # a commit and at close. A background checkpoint after each of them
+        # (when the last one is done) copies the log as it grows, beside the
+        # writes.
+        checkpointer.request()

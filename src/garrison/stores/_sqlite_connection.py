@@ -193,7 +193,17 @@ class Checkpointer:
         writes little never starts its thread.
         """
         self._writes += 1
-        if self._writes < self.every or self._closed:
+        if self._writes >= self.every:
+            self.request()
+
+    def request(self) -> None:
+        """Start a checkpoint now, unless one is running (then this does nothing).
+
+        Called on the event loop; never waits, never raises. A bulk load calls
+        it after its big transactions, whose log would otherwise wait for
+        ``every`` of them (or for the writer's safety net, inside a commit).
+        """
+        if self._closed:
             return
         running = self._running
         if running is not None and not running.done():
