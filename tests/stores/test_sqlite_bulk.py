@@ -12,7 +12,7 @@ import pytest
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
 from garrison.stores._keys import key_namespace, key_text
-from garrison.stores._sqlite_bulk import encode_rows, put_rows
+from garrison.stores._sqlite_bulk import encode_rows, put_new_rows, put_rows
 from garrison.stores._values import encode_value
 from garrison.stores.edn import BigInt, Keyword, Tagged, Vector
 
@@ -152,3 +152,73 @@ async def test_each_bulk_write_starts_a_background_checkpoint(tmp_path: Path) ->
         await put_rows(store, rows)  # checkpoints left to SQLite, as the option says
         assert store._checkpointer is None
         assert await store.count("session/") == 200
+
+
+# Texts the one-statement write reads back from JSON (escapes, every control
+# character, beyond the BMP) and those it leaves to put_many's statement: a
+# key holding a NUL (SQLite's JSON reader would end it there), a value text
+# holding an escaped NUL (only seems to), a key orjson refuses (a lone
+# surrogate: the same error as put_many).
+_AWKWARD: list[tuple[Any, Any]] = [
+    ("text/controls", "".join(chr(i) for i in range(1, 32)) + '"\\/\x7f\u2028'),
+    ("text/wide", "😀 \U0010ffff \ufeff 日本語"),
+    ('text/"quoted\\key\n', 1),
+]
+
+
+@pytest.mark.parametrize(
+    "items",
+    [_AWKWARD, [*_AWKWARD, ("text/nul", "a\x00b")], [*_AWKWARD, ("text/nul\x00key", 2)]],
+    ids=["json", "escaped-nul", "nul"],
+)
+async def test_awkward_texts_are_stored_as_put_many_stores_them(
+    tmp_path: Path, items: list[tuple[Any, Any]]
+) -> None:
+    async with SqliteStore(tmp_path / "put_many.db") as store:
+        await store.put_many(items, kind="text")
+    async with SqliteStore(tmp_path / "bulk.db") as store:
+        await put_rows(store, encode_rows(items, kind="text"))
+        for key, value in items:
+            assert await store.get(key) == value
+    assert await _dump(tmp_path / "bulk.db") == await _dump(tmp_path / "put_many.db")
+
+
+async def test_a_key_orjson_refuses_fails_as_in_put_many(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        with pytest.raises(UnicodeEncodeError):
+            await store.put_many([("k/\ud800", 1)])
+        with pytest.raises(UnicodeEncodeError):
+            await put_rows(store, encode_rows([("k/\ud800", 1)], kind="k"))
+        assert await store.count() == 0
+
+
+async def _commits(store: SqliteStore) -> int:
+    rows = await store.connection.execute_fetchall("SELECT count(*) FROM commits")
+    return int(next(iter(rows))[0])
+
+
+async def test_put_new_rows_writes_only_when_no_key_exists(tmp_path: Path) -> None:
+    rows = encode_rows(_ITEMS, kind="session")
+    async with SqliteStore(tmp_path / "put_rows.db") as store:
+        await put_rows(store, rows, meta=("progress", {"done": 8}))
+    async with SqliteStore(tmp_path / "new.db") as store:
+        assert await put_new_rows(store, rows, meta=("progress", {"done": 8})) is None
+        assert await store.get_meta("progress") == {"done": 8}
+        await store.put("other/x", 1)
+        commits = await _commits(store)
+
+        # Two keys exist (one changed since): nothing is written, not even the
+        # setting or a commit record, and their stored texts and versions come back.
+        await store.put("session/abc", "changed")
+        again = [*encode_rows([("new/1", 1)], kind="new"), rows[0], rows[2]]
+        found = await put_new_rows(store, again, meta=("progress", {"done": 11}))
+        assert found == (
+            {"session/abc": encode_value("changed"), "project/p1": rows[2][3]},
+            {"session/abc": 2, "project/p1": 1},
+        )
+        assert await store.get("new/1") is None
+        assert await store.get_meta("progress") == {"done": 8}
+        assert await _commits(store) == commits + 1  # the put of "changed" only
+    dump = await _dump(tmp_path / "new.db")
+    expected = await _dump(tmp_path / "put_rows.db")
+    assert dump["history"][: len(_ITEMS)] == expected["history"]

@@ -11,11 +11,15 @@ thread, and neither overlaps the other. Here the two halves are separate:
   blocking: run it in a worker thread, for batch *n + 1* while batch *n* is
   being written (SQLite releases the GIL while it steps, so the two overlap).
 - :func:`put_rows` writes such rows in one transaction through the store's
-  own write path: the same ``UPSERT``, the same write lock and commit clock,
-  the same ``commits`` record, history by the same triggers, the same
-  rollback on error or cancellation, the same ``put_many`` span. The database
-  afterwards is exactly what ``put_many`` of the same pairs would have made
-  (tests compare the two).
+  own write path: the same upsert (its rows read from one JSON array, so the
+  whole batch is one SQLite statement that runs without the GIL), the same
+  write lock and commit clock, the same ``commits`` record, history by the
+  same triggers, the same rollback on error or cancellation, the same
+  ``put_many`` span. The database afterwards is exactly what ``put_many`` of
+  the same pairs would have made (tests compare the two).
+- :func:`put_new_rows` does the same when none of the rows' keys exists yet,
+  checked in the same transaction; otherwise it writes nothing and returns
+  what is stored.
 
 The caller keeps the encoded texts, which a bulk load can use to compare
 with what a database already holds without encoding the values again.
@@ -23,9 +27,12 @@ with what a database already holds without encoding the values again.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import orjson
 
 from garrison.stores._keys import key_namespace, key_text
+from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
@@ -36,7 +43,29 @@ if TYPE_CHECKING:
     from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_transaction import Statement
 
-__all__ = ["EncodedRow", "encode_rows", "put_rows"]
+__all__ = ["EncodedRow", "encode_rows", "put_new_rows", "put_rows"]
+
+# UPSERT with its rows taken from one JSON array of [key, namespace, kind,
+# value] arrays: one statement, so SQLite steps through the whole batch
+# without taking the GIL back after each row as executemany does, and the
+# next batch's encoding (Python, in another thread) runs beside it. Rows are
+# inserted in array order, so the history's order is put_many's. ("WHERE
+# true": SQLite's rule for an upsert whose rows come from a SELECT.)
+_UPSERT_JSON: Final = (
+    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
+    "SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), ?2, ?2, 1 "
+    "FROM json_each(?1) WHERE true "
+    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
+    "value = excluded.value, updated_at = excluded.updated_at, version = version + 1"
+)
+# The stored texts and versions of a list of keys (a JSON array), as the
+# migrator's fetch_stored_versions reads them.
+_STORED_VERSIONS: Final = (
+    "SELECT key, value, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
+)
+# What orjson writes for a NUL character, at which SQLite's JSON reader ends a string.
+_ESCAPED_NUL: Final = b"\\u0000"
 
 #: One row for :func:`put_rows`: (key text, namespace or None, kind, stored JSON text).
 EncodedRow: TypeAlias = tuple[str, str | None, str, str]
@@ -78,17 +107,18 @@ async def put_rows(
     setting = () if meta is None else ((META_SET, (meta[0], encode_value(meta[1])), False),)
 
     def build(now: int) -> tuple[Statement, ...]:
-        # Called on the connection's thread with the commit time; the
-        # generator is consumed there by executemany.
-        timed: Iterator[tuple[Any, ...]] = (
-            (text, namespace, kind, value, now) for text, namespace, kind, value in rows
-        )
-        return ((UPSERT, timed, True), *setting)
+        # Called on the connection's thread with the commit time.
+        return (_upsert(rows, now), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         # The store's one write path (lock, clock, commit record, rollback on
         # cancellation), which is private to the stores package this module is in.
         await store._write(build)
+    _checkpoint(store)
+
+
+def _checkpoint(store: SqliteStore) -> None:
+    """After a bulk write's commit: a background checkpoint, unless one is running."""
     checkpointer = store._checkpointer
     if checkpointer is not None:
         # A bulk load's transactions are big (a thousand rows make megabytes
@@ -98,3 +128,64 @@ async def put_rows(
         # (when the last one is done) copies the log as it grows, beside the
         # writes.
         checkpointer.request()
+
+
+def _upsert(rows: Sequence[EncodedRow], now: int) -> Statement:
+    """The statement writing ``rows`` at ``now`` (built on the connection's thread)."""
+    try:
+        payload = orjson.dumps(rows)
+    except TypeError:  # not JSON (a lone surrogate): put_many's statement, and its error
+        payload = _ESCAPED_NUL
+    # A text holding a NUL (or only seeming to: a value text holding the six
+    # characters \u0000 of an escaped one) is written the slow way, as is
+    # anything orjson refused: put_many's own statement, row by row.
+    if _ESCAPED_NUL not in payload:
+        return (_UPSERT_JSON, (payload.decode(), now), False)
+    timed: Iterator[tuple[Any, ...]] = (
+        (text, namespace, kind, value, now) for text, namespace, kind, value in rows
+    )
+    return (UPSERT, timed, True)
+
+
+class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
+    """Raised on the connection's thread: keys of the rows exist; roll back, hand them over."""
+
+    def __init__(self, found: list[Any]) -> None:
+        super().__init__(f"{len(found)} keys exist")
+        self.found = found
+
+
+async def put_new_rows(
+    store: SqliteStore, rows: Sequence[EncodedRow], *, meta: tuple[str, Any] | None = None
+) -> tuple[dict[str, str], dict[str, int]] | None:
+    """:func:`put_rows`, if none of the rows' keys is in ``store`` yet; else nothing.
+
+    The check and the write are one transaction (``BEGIN IMMEDIATE``: no
+    other writer in between, so nobody can write one of the keys after the
+    check). Returns ``None`` once the rows (and ``meta``) are committed;
+    otherwise the stored value texts and versions of the keys that exist
+    (as ``fetch_stored_versions`` gives them), with nothing written: the
+    transaction rolled back, no commit recorded.
+    """
+    if not rows:
+        await put_rows(store, rows, meta=meta)
+        return None
+    setting = () if meta is None else ((META_SET, (meta[0], encode_value(meta[1])), False),)
+    keys = orjson.dumps([row[0] for row in rows]).decode()
+    db = raw_connection(store.connection)
+
+    def build(now: int) -> tuple[Statement, ...]:
+        # On the connection's thread, inside the transaction, before any row.
+        found = db.execute(_STORED_VERSIONS, (keys,)).fetchall()
+        if found:
+            raise _Present(found)
+        return (_upsert(rows, now), *setting)
+
+    with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
+        try:
+            await store._write(build)
+        except _Present as present:
+            found = present.found
+            return {str(r[0]): str(r[1]) for r in found}, {str(r[0]): int(r[2]) for r in found}
+    _checkpoint(store)
+    return None

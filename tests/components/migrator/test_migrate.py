@@ -318,8 +318,10 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # "The application" writes a key on the real store just before the write
-    # transaction of the batch holding it (after the migrator's check).
-    raced_key = "session/k000001"
+    # transaction of the batch holding it (after the migrator's check). That
+    # window exists for a batch some of whose keys the database holds already
+    # (compared first, then written): here session/k000006, with the file's value.
+    raced_key = "session/k000011"
     put_rows = _sqlite_bulk.put_rows
 
     async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> None:
@@ -331,13 +333,45 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
     path = tmp_path / "memory.edn"
     write_sessions(path, 20)
     async with SqliteStore(tmp_path / "garrison.db") as store:
+        await store.put("session/k000006", {Keyword("id"): 6, Keyword("pad"): ""})
         summary = await migrate(store, path, batch_size=5)
+        assert summary.unchanged == 1
 
-        assert summary.raced == ["session/k000001"]
+        assert summary.raced == [raced_key]
         assert not summary.ok
         assert "changed while they were migrated" in summary.render()
         report = await validate(store, path)
         assert report.agree  # here the file's value won; validation is the judge
+
+
+async def test_a_write_just_before_a_new_batch_is_a_conflict_never_overwritten(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A batch of keys the database does not hold yet is checked and written in
+    # one transaction: a key the application writes just before that
+    # transaction is found there (a conflict, left as it is), and none written
+    # after the check can be overwritten (nothing is raced).
+    written_first = "session/k000001"
+    put_new_rows = _sqlite_bulk.put_new_rows
+
+    async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> Any:
+        if any(row[0] == written_first for row in rows):
+            await store.put(written_first, "the application's newer value")
+        return await put_new_rows(store, rows, **options)
+
+    monkeypatch.setattr(_migrate_module, "put_new_rows", application_writes_first)
+    path = tmp_path / "memory.edn"
+    write_sessions(path, 20)
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        summary = await migrate(store, path, batch_size=5)
+
+        assert summary.conflicts == [written_first]
+        assert summary.raced == []
+        assert summary.written == 19
+        assert await store.get(written_first) == "the application's newer value"
+        assert [c.version for c in await store.history(written_first)] == [1]
+        record: Any = await store.get_meta(PROGRESS_META)
+        assert (record["written"], record["conflicts"], record["finished"]) == (19, 1, True)
 
 
 async def test_overwritten_and_deleted_keys_touched_around_the_write_are_raced(

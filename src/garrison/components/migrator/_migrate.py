@@ -16,7 +16,10 @@
    read: a key already holding the same value is left alone (so running the
    migration again changes nothing, not even the history), a key holding
    *different* data is a conflict, reported with a short diff and left as it
-   is unless ``overwrite=True``.
+   is unless ``overwrite=True``. When none of the keys exists (a first
+   migration), that read and the write are one transaction
+   (:func:`~garrison.stores._sqlite_bulk.put_new_rows`): no thread hop
+   between them, and no other writer either.
 4. Each batch's transaction also stores a progress record in the meta table
    (``garrison.migrator.progress``): the file's SHA-256, the options, and how
    many keys of the plan are done, so a batch and its record commit together
@@ -54,7 +57,7 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
 from garrison.exceptions import StoreError
-from garrison.stores._sqlite_bulk import EncodedRow, put_rows
+from garrison.stores._sqlite_bulk import EncodedRow, put_new_rows, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -338,9 +341,28 @@ async def _one_batch(
     transaction.
     """
     keys = [key for key, _ in batch]
-    # Values and versions read together: the versions are those the decision
-    # to write (or not) was made on, which the race check compares with.
-    stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
+    if store is not None and not dry_run:
+        # A batch none of whose keys the database holds yet (a first
+        # migration) is checked and written in one transaction: nothing to
+        # compare, and no other writer between the check and the write, so
+        # no race to look for afterwards.
+        present = await put_new_rows(
+            store,
+            rows,
+            meta=(PROGRESS_META, {**record(), "written": summary.written + len(rows)}),
+        )
+        if present is None:
+            summary.written += len(rows)
+            summary.batches += 1
+            digests.update(zip(keys, row_digests, strict=True))
+            metrics().migration_keys.add(len(rows), {"garrison.migration.outcome": "migrated"})
+            return
+        # Some keys exist (nothing was written): compare, then write what is new.
+        stored, before = present
+    else:
+        # Values and versions read together: the versions are those the decision
+        # to write (or not) was made on, which the race check compares with.
+        stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
     writes = rows
     conflicts: set[str] = set()
     if stored:
