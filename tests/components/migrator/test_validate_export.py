@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import TYPE_CHECKING
 
 import pytest
@@ -9,15 +10,15 @@ import pytest
 from garrison.components.migrator import export, migrate, validate
 from garrison.components.migrator._source import read_source
 from garrison.exceptions import StoreError
+from garrison.stores import SqliteStore
 from garrison.stores._compare import same_value
+from garrison.stores._schema import APPLICATION_ID, MIGRATIONS
 from garrison.stores.edn import Keyword, loads
 
 from .conftest import MEMORY_EDN, write_sessions
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from garrison.stores import SqliteStore
 
 
 async def test_validate_reports_missing_keys_on_each_side_and_short_diffs(
@@ -168,3 +169,44 @@ async def test_validate_walks_many_pages_and_overlapping_prefixes_once(
     assert report.comparison.only_right == ("session/zz-extra",)
     assert report.comparison.different == ("session/k000011", "session/k011996")
     assert report.sqlite_keys == sessions
+
+
+async def test_a_stored_text_that_is_not_utf8_is_reported_with_its_key(
+    store: SqliteStore, memory_edn: Path
+) -> None:
+    # Stored texts are read as SQLite holds them and decoded only when their
+    # digest does not match; bytes that are no UTF-8 text name their key.
+    await migrate(store, memory_edn)
+    await store.connection.execute(
+        "UPDATE entries SET value = CAST(X'22FF22' AS TEXT) WHERE key = 'project/p1'"
+    )
+    with pytest.raises(StoreError, match="cannot decode the stored value") as caught:
+        await validate(store, memory_edn)
+    assert caught.value.key == "project/p1"
+
+
+async def test_a_utf16_database_is_compared_by_its_texts(tmp_path: Path) -> None:
+    # SQLite may hold texts as UTF-16 (a garrison database made by hand with
+    # another tool): the stored bytes are then decoded as such, never hashed
+    # against the migration's digests of UTF-8 texts.
+    db = tmp_path / "utf16.db"
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA encoding = 'UTF-16le'")
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+    conn.commit()
+    conn.close()
+    path = tmp_path / "memory.edn"
+    path.write_text(MEMORY_EDN, encoding="utf-8")
+    async with SqliteStore(db) as utf16:
+        rows = list(await utf16.connection.execute_fetchall("PRAGMA encoding"))
+        assert rows == [("UTF-16le",)]
+        source = read_source(path)
+        await migrate(utf16, path, source=source)
+        assert (await validate(utf16, path, source=source)).agree
+        await utf16.put("project/p1", {Keyword("name"): "Genève"})
+        report = await validate(utf16, path, source=source)
+        assert report.comparison.different == ("project/p1",)
+        assert 'sqlite "Genève"' in report.diffs["project/p1"]

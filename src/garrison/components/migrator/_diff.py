@@ -31,7 +31,10 @@ __all__ = [
     "same_as_stored",
     "scan_stored",
     "short_diff",
+    "stored_digest",
+    "stored_text",
     "text_digest",
+    "text_encoding",
     "unexpected_versions",
 ]
 
@@ -48,23 +51,46 @@ _UNEXPECTED_VERSIONS: Final = (
     "WHERE entries.version IS NOT expected.value"
 )
 _TEXT_LIMIT: Final = 60
+_CODECS: Final = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}
 
 
 async def scan_stored(
     store: SqliteStore, prefix: str, after: str | None, limit: int
-) -> list[tuple[str, str]]:
-    """Up to ``limit`` (key, stored text) pairs under ``prefix`` after key ``after``, in key order.
+) -> list[tuple[str, bytes]]:
+    """Up to ``limit`` (key, stored text's bytes) under ``prefix`` after ``after``, in key order.
 
     One walk of the primary key index a page at a time (the store's own key
     range for a prefix), instead of listing the keys and then looking each up.
+    The texts come as SQLite holds them (UTF-8 in a garrison database, see
+    :func:`text_encoding`), neither decoded nor encoded again: most are only
+    hashed (:func:`stored_digest`), and :func:`stored_text` decodes the rest.
     """
     # The clause holds only placeholders; prefix and page start are bound.
     where, params = range_clause(prefix, after)
     rows = await store.connection.execute_fetchall(
-        f"SELECT key, value FROM entries{where} ORDER BY key LIMIT ?",
+        f"SELECT key, CAST(value AS BLOB) FROM entries{where} ORDER BY key LIMIT ?",
         (*params, limit),
     )
-    return [(str(row[0]), str(row[1])) for row in rows]
+    return [(str(row[0]), bytes(row[1])) for row in rows]
+
+
+async def text_encoding(store: SqliteStore) -> str:
+    """The Python codec of ``store``'s texts: ``"utf-8"`` (SQLite's default, garrison's)."""
+    rows = list(await store.connection.execute_fetchall("PRAGMA encoding"))
+    return _CODECS.get(str(rows[0][0]).upper(), "utf-8")
+
+
+def stored_digest(data: bytes) -> bytes:
+    """:func:`text_digest` of a stored text, from its UTF-8 bytes (see :func:`scan_stored`)."""
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def stored_text(data: bytes, key: str, encoding: str = "utf-8") -> str:
+    """The stored text of ``key`` from its bytes; :class:`StoreError` if they are not text."""
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise StoreError(f"cannot decode the stored value: {exc}", key=key) from exc
 
 
 async def fetch_stored_versions(

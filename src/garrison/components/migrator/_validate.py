@@ -22,7 +22,9 @@ from garrison.components.migrator._diff import (
     same_as_stored,
     scan_stored,
     short_diff,
-    text_digest,
+    stored_digest,
+    stored_text,
+    text_encoding,
 )
 from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._progress import MigrationProgress
@@ -47,32 +49,34 @@ _tracer = trace.get_tracer("garrison.migrator")
 
 
 def _compare_page(
-    page: list[tuple[str, str]],
+    page: list[tuple[str, bytes]],
     entries: dict[str, Any],
     want_diffs: int,
     digests: dict[str, bytes],
+    encoding: str,
 ) -> tuple[int, list[str], dict[str, str]]:
     """How many keys of ``page`` the file has, those whose values differ, and diffs (a thread).
 
-    ``page`` holds (key, stored text) pairs from the database; keys the file
-    does not have are counted elsewhere. ``digests`` holds the digests of the
-    stored texts a migration of this very parse wrote: a stored text with the
-    same digest is the encoding of the file's value, so that value need not
-    be encoded again.
+    ``page`` holds (key, stored text as UTF-8) pairs from the database; keys
+    the file does not have are counted elsewhere. ``digests`` holds the
+    digests of the stored texts a migration of this very parse wrote: a
+    stored text with the same digest is the encoding of the file's value, so
+    that value need not be encoded again (nor the text decoded). ``encoding``
+    is the database's (see :func:`text_encoding`).
     """
     common = 0
     different: list[str] = []
     diffs: dict[str, str] = {}
     expected_digests = digests.get
-    for key, text in page:
+    for key, data in page:
         if key not in entries:
             continue
         common += 1
         expected = expected_digests(key)
-        if expected is not None and text_digest(text) == expected:
+        if expected is not None and stored_digest(data) == expected:
             continue
         value = entries[key]
-        same, existing = same_as_stored(value, text, key)
+        same, existing = same_as_stored(value, stored_text(data, key, encoding), key)
         if not same:
             different.append(key)
             if len(diffs) < want_diffs:
@@ -125,7 +129,10 @@ async def validate(
             notify(state)
             source = await asyncio.to_thread(read_source, path, prefixes=prefixes, lenient=False)
         entries = source.entries
-        digests = source.stored_digests
+        # Digests are of UTF-8 texts, what a garrison database holds and
+        # scan_stored reads undecoded; in any other they would never match.
+        encoding = await text_encoding(store)
+        digests = source.stored_digests if encoding == "utf-8" else {}
         # One walk over the database's keys under the prefixes, a page of
         # (key, stored text) at a time, compared in a worker thread. Until the
         # walk ends, the number of keys both sides have is not known: progress
@@ -146,7 +153,7 @@ async def validate(
                     after = page[-1][0]
                     sqlite_keys.update(key for key, _ in page)
                     page_common, page_different, page_diffs = await asyncio.to_thread(
-                        _compare_page, page, entries, _DIFFS_SHOWN - len(diffs), digests
+                        _compare_page, page, entries, _DIFFS_SHOWN - len(diffs), digests, encoding
                     )
                     common += page_common
                     different += page_different
