@@ -7,7 +7,8 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from garrison.components.migrator import MigrationProgress, migrate, validate
-from garrison.components.migrator._heap import heap_frozen
+from garrison.components.migrator._heap import heap_frozen, promote_young_objects
+from garrison.components.migrator._source import read_source
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,3 +63,34 @@ def test_a_freeze_made_by_someone_else_is_left_alone() -> None:
         assert gc.get_freeze_count() == frozen
     finally:
         gc.unfreeze()
+
+
+def _generation_of(obj: object) -> int | None:
+    for generation in range(3):
+        if any(o is obj for o in gc.get_objects(generation)):
+            return generation
+    return None
+
+
+def test_a_parsed_file_is_left_in_the_oldest_generation(memory_edn: Path) -> None:
+    # The parse runs with the collector paused; what it made is then moved to
+    # the oldest generation, so the next young collection does not walk it.
+    entries = read_source(memory_edn).entries
+    assert _generation_of(entries) == 2
+    assert gc.get_freeze_count() == 0
+
+
+def test_promoting_young_objects_leaves_a_freeze_alone() -> None:
+    young = [[]]
+    with heap_frozen():
+        promote_young_objects()  # a freeze is in place: nothing is done
+        assert gc.get_freeze_count() > 0
+    assert _generation_of(young) == 2  # unfrozen: into the oldest generation
+    newer = [[]]
+    promote_young_objects()
+    assert _generation_of(newer) == 2
+    assert gc.get_freeze_count() == 0
+    ref = _cycle()
+    promote_young_objects()
+    gc.collect()  # garbage moved there is still collected
+    assert ref() is None

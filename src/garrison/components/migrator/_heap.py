@@ -16,6 +16,13 @@ so is garbage among the frozen ones once the block ends (it is only
 deferred). Nested and concurrent uses share one freeze, undone when the last
 one ends. When something else (a pre-fork server, say) has already frozen
 the heap, nothing is done, so its freeze is never undone by a migration.
+
+:func:`promote_young_objects` is for the end of the parse itself, which runs
+with the collector paused: every object it made is still in the youngest
+generation then, so the first allocations after it would start a collection
+of that generation that walks the whole parsed file, finding nothing (~0.19 s
+for the 100 000-key benchmark file). It moves them to the oldest generation
+instead, where only a full collection looks at them.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["heap_frozen"]
+__all__ = ["heap_frozen", "promote_young_objects"]
 
 _lock = threading.Lock()
 _users = 0
@@ -53,3 +60,16 @@ def heap_frozen() -> Iterator[None]:
             if _users == 0 and _ours:
                 _ours = False
                 gc.unfreeze()
+
+
+def promote_young_objects() -> None:
+    """Move every object the collector tracks into its oldest generation (in O(1)).
+
+    ``gc.freeze()`` then ``gc.unfreeze()``: all generations into the
+    permanent one, then all of it into the oldest. Nothing is done while a
+    freeze is in place (a migration's, or another's), which this would undo.
+    """
+    with _lock:
+        if _users == 0 and gc.get_freeze_count() == 0:
+            gc.freeze()
+            gc.unfreeze()

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from garrison.components.migrator._heap import promote_young_objects
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
 from garrison.stores._keys import StringKey, key_text
 from garrison.stores.edn import Keyword, dumps, iter_values, loads
@@ -208,6 +209,9 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
                 if name in entries:
                     duplicates.append(name)
                 entries[name] = value
+            # Before the collector runs again, so that it does not take the
+            # whole file for young objects (see promote_young_objects).
+            promote_young_objects()
     except EdnSyntaxError as exc:
         if not blanked:
             raise _located(exc, path) from exc.__cause__
