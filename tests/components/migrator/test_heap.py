@@ -81,12 +81,12 @@ def test_a_parsed_file_is_left_in_the_oldest_generation(memory_edn: Path) -> Non
 
 
 def test_promoting_young_objects_leaves_a_freeze_alone() -> None:
-    young = [[]]
+    young: list[list[int]] = [[]]
     with heap_frozen():
         promote_young_objects()  # a freeze is in place: nothing is done
         assert gc.get_freeze_count() > 0
     assert _generation_of(young) == 2  # unfrozen: into the oldest generation
-    newer = [[]]
+    newer: list[list[int]] = [[]]
     promote_young_objects()
     assert _generation_of(newer) == 2
     assert gc.get_freeze_count() == 0
