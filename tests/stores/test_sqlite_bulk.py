@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import uuid
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -202,7 +203,19 @@ async def test_put_new_rows_writes_only_when_no_key_exists(tmp_path: Path) -> No
     async with SqliteStore(tmp_path / "put_rows.db") as store:
         await put_rows(store, rows, meta=("progress", {"done": 8}))
     async with SqliteStore(tmp_path / "new.db") as store:
-        assert await put_new_rows(store, rows, meta=("progress", {"done": 8})) is None
+        writing: list[threading.Thread] = []
+        assert (
+            await put_new_rows(
+                store,
+                rows,
+                meta=("progress", {"done": 8}),
+                writing=lambda: writing.append(threading.current_thread()),
+            )
+            is None
+        )
+        # Told on the connection's thread, as the rows went to SQLite.
+        assert len(writing) == 1
+        assert writing[0] is not threading.current_thread()
         assert await store.get_meta("progress") == {"done": 8}
         await store.put("other/x", 1)
         commits = await _commits(store)
@@ -211,7 +224,13 @@ async def test_put_new_rows_writes_only_when_no_key_exists(tmp_path: Path) -> No
         # setting or a commit record, and their stored texts and versions come back.
         await store.put("session/abc", "changed")
         again = [*encode_rows([("new/1", 1)], kind="new"), rows[0], rows[2]]
-        found = await put_new_rows(store, again, meta=("progress", {"done": 11}))
+        found = await put_new_rows(
+            store,
+            again,
+            meta=("progress", {"done": 11}),
+            writing=lambda: writing.append(threading.current_thread()),
+        )
+        assert len(writing) == 1  # nothing went to SQLite
         assert found == (
             {"session/abc": encode_value("changed"), "project/p1": rows[2][3]},
             {"session/abc": 2, "project/p1": 1},

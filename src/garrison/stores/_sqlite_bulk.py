@@ -38,7 +38,7 @@ from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_transaction import Statement
@@ -156,7 +156,11 @@ class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
 
 
 async def put_new_rows(
-    store: SqliteStore, rows: Sequence[EncodedRow], *, meta: tuple[str, Any] | None = None
+    store: SqliteStore,
+    rows: Sequence[EncodedRow],
+    *,
+    meta: tuple[str, Any] | None = None,
+    writing: Callable[[], object] | None = None,
 ) -> tuple[dict[str, str], dict[str, int]] | None:
     """:func:`put_rows`, if none of the rows' keys is in ``store`` yet; else nothing.
 
@@ -165,7 +169,10 @@ async def put_new_rows(
     check). Returns ``None`` once the rows (and ``meta``) are committed;
     otherwise the stored value texts and versions of the keys that exist
     (as ``fetch_stored_versions`` gives them), with nothing written: the
-    transaction rolled back, no commit recorded.
+    transaction rolled back, no commit recorded. ``writing()`` is called on
+    the connection's thread once the check found none of the keys, as the
+    rows go to SQLite (a bulk load starts its next batch's Python work then,
+    while SQLite writes without the GIL); it must not block.
     """
     if not rows:
         await put_rows(store, rows, meta=meta)
@@ -179,7 +186,10 @@ async def put_new_rows(
         found = db.execute(_STORED_VERSIONS, (keys,)).fetchall()
         if found:
             raise _Present(found)
-        return (_upsert(rows, now), *setting)
+        statement = _upsert(rows, now)
+        if writing is not None:
+            writing()
+        return (statement, *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:

@@ -43,9 +43,13 @@ class EncodeAhead:
     """The planned batches, each encoded in a worker thread one batch ahead of its use.
 
     ``batches`` yields ``(kind, keys, done)`` as the migration plans them;
-    ``entries`` maps each key to its parsed value. Call :meth:`close` when
-    done (also after an error or a cancellation) so no encoding is left
-    pending.
+    ``entries`` maps each key to its parsed value. The first batch's encoding
+    starts at once; the next one's when :meth:`start` is called (the
+    migration calls it, from any thread through the loop, when the current
+    batch's rows go to SQLite: the encoding then runs while SQLite writes
+    without the GIL, and not while the write's own Python needs it), or at
+    the latest when :meth:`next` asks for it. Call :meth:`close` when done
+    (also after an error or a cancellation) so no encoding is left pending.
     """
 
     def __init__(
@@ -58,36 +62,43 @@ class EncodeAhead:
         self._batches: Iterator[tuple[str, list[str], int]] = iter(batches)
         self._entries = entries
         self._digests = digests
-        self._pending = self._start()
+        self._pending = self._plan()
+        self.start()
 
-    def _start(
-        self,
-    ) -> tuple[str, list[tuple[str, Any]], int, asyncio.Future[Any]] | None:
+    def _plan(self) -> list[Any] | None:
         planned = next(self._batches, None)
         if planned is None:
             return None
         kind, keys, done = planned
         entries = self._entries
-        batch = [(key, entries[key]) for key in keys]
-        encoding = asyncio.ensure_future(
+        # [kind, batch, done, encoding (None until started)]
+        return [kind, [(key, entries[key]) for key in keys], done, None]
+
+    def start(self) -> None:
+        """Start encoding the next batch, unless it has started (or there is none). On the loop."""
+        pending = self._pending
+        if pending is None or pending[3] is not None:
+            return
+        kind, batch = pending[0], pending[1]
+        pending[3] = asyncio.ensure_future(
             asyncio.to_thread(encode_batch, batch, kind, digests=self._digests)
         )
-        return kind, batch, done, encoding
 
     async def next(self) -> EncodedBatch | None:
-        """The next batch, encoded (``None`` after the last); starts encoding the one after it."""
+        """The next batch, encoded (``None`` after the last)."""
+        self.start()
         pending = self._pending
         if pending is None:
             return None
         kind, batch, done, encoding = pending
-        self._pending = self._start()
+        self._pending = self._plan()
         rows, digests = await encoding
         return kind, batch, done, rows, digests
 
     def close(self) -> None:
         """Stop waiting for the batch encoded ahead (its worker finishes on its own)."""
         pending, self._pending = self._pending, None
-        if pending is None:
+        if pending is None or pending[3] is None:
             return
         encoding = pending[3]
         if encoding.done():

@@ -266,6 +266,7 @@ async def migrate(
                         summary,
                         source.stored_digests,
                         row_digests=row_digests,
+                        encode_next=ahead.start,
                         record=partial(_record, identity, summary, done, finished=False),
                         dry_run=dry_run,
                         overwrite=overwrite,
@@ -327,6 +328,7 @@ async def _one_batch(
     digests: dict[str, bytes],
     *,
     row_digests: list[bytes],
+    encode_next: Callable[[], None],
     record: Callable[[], dict[str, Any]],
     dry_run: bool,
     overwrite: bool,
@@ -338,10 +340,13 @@ async def _one_batch(
     ``digests`` receives the digest of every key the database now holds the
     file's value for (see :attr:`SourceFile.stored_digests`). ``record()``
     is the progress record after this batch, committed in the batch's own
-    transaction.
+    transaction. ``encode_next()`` starts encoding the next batch (on the
+    loop); it is called as soon as this batch's Python work leaves the GIL
+    to SQLite, so that the two do not wait on each other for it.
     """
     keys = [key for key, _ in batch]
     if store is not None and not dry_run:
+        loop = asyncio.get_running_loop()
         # A batch none of whose keys the database holds yet (a first
         # migration) is checked and written in one transaction: nothing to
         # compare, and no other writer between the check and the write, so
@@ -350,6 +355,7 @@ async def _one_batch(
             store,
             rows,
             meta=(PROGRESS_META, {**record(), "written": summary.written + len(rows)}),
+            writing=partial(loop.call_soon_threadsafe, encode_next),
         )
         if present is None:
             summary.written += len(rows)
@@ -358,8 +364,10 @@ async def _one_batch(
             metrics().migration_keys.add(len(rows), {"garrison.migration.outcome": "migrated"})
             return
         # Some keys exist (nothing was written): compare, then write what is new.
+        encode_next()
         stored, before = present
     else:
+        encode_next()
         # Values and versions read together: the versions are those the decision
         # to write (or not) was made on, which the race check compares with.
         stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
