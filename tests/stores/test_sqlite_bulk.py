@@ -13,7 +13,7 @@ import pytest
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
 from garrison.stores._keys import key_namespace, key_text
-from garrison.stores._sqlite_bulk import encode_rows, put_new_rows, put_rows
+from garrison.stores._sqlite_bulk import encode_rows, put_new_rows, put_rows, rows_json
 from garrison.stores._values import encode_value
 from garrison.stores.edn import BigInt, Keyword, Tagged, Vector
 
@@ -241,3 +241,19 @@ async def test_put_new_rows_writes_only_when_no_key_exists(tmp_path: Path) -> No
     dump = await _dump(tmp_path / "new.db")
     expected = await _dump(tmp_path / "put_rows.db")
     assert dump["history"][: len(_ITEMS)] == expected["history"]
+
+
+async def test_put_new_rows_with_the_json_made_ahead_writes_what_put_many_writes(
+    tmp_path: Path,
+) -> None:
+    items = [*_AWKWARD, *_ITEMS]
+    rows = encode_rows(items, kind="text")
+    with_nul = encode_rows([("text/nul", "a\x00b")], kind="text")
+    assert rows_json(with_nul) is None  # SQLite's JSON reader cannot carry it
+    async with SqliteStore(tmp_path / "put_many.db") as store:
+        await store.put_many(items, kind="text")
+        await store.put_many([("text/nul", "a\x00b")], kind="text")
+    async with SqliteStore(tmp_path / "bulk.db") as store:
+        assert await put_new_rows(store, rows, payload=rows_json(rows)) is None
+        assert await put_new_rows(store, with_nul, payload=rows_json(with_nul)) is None
+    assert await _dump(tmp_path / "bulk.db") == await _dump(tmp_path / "put_many.db")

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_transaction import Statement
 
-__all__ = ["EncodedRow", "encode_rows", "put_new_rows", "put_rows"]
+__all__ = ["EncodedRow", "encode_rows", "put_new_rows", "put_rows", "rows_json"]
 
 # UPSERT with its rows taken from one JSON array of [key, namespace, kind,
 # value] arrays: one statement, so SQLite steps through the whole batch
@@ -130,17 +130,29 @@ def _checkpoint(store: SqliteStore) -> None:
         checkpointer.request()
 
 
-def _upsert(rows: Sequence[EncodedRow], now: int) -> Statement:
-    """The statement writing ``rows`` at ``now`` (built on the connection's thread)."""
+def rows_json(rows: Sequence[EncodedRow]) -> str | None:
+    """``rows`` as the JSON array the one-statement upsert reads, or ``None`` (blocking).
+
+    ``None`` for rows it cannot carry: a text holding a NUL (or only seeming
+    to: a value text holding the six characters \\u0000 of an escaped one),
+    at which SQLite's JSON reader would end the string, or anything orjson
+    refuses (a lone surrogate); those are written by put_many's own
+    statement, row by row (and fail as it fails). A bulk load makes it in
+    its encoding thread, off the write's path (:func:`put_new_rows`).
+    """
     try:
         payload = orjson.dumps(rows)
-    except TypeError:  # not JSON (a lone surrogate): put_many's statement, and its error
-        payload = _ESCAPED_NUL
-    # A text holding a NUL (or only seeming to: a value text holding the six
-    # characters \u0000 of an escaped one) is written the slow way, as is
-    # anything orjson refused: put_many's own statement, row by row.
-    if _ESCAPED_NUL not in payload:
-        return (_UPSERT_JSON, (payload.decode(), now), False)
+    except TypeError:
+        return None
+    return None if _ESCAPED_NUL in payload else payload.decode()
+
+
+def _upsert(rows: Sequence[EncodedRow], now: int, payload: str | bool | None = True) -> Statement:
+    """The statement writing ``rows`` at ``now``; ``payload`` their :func:`rows_json` if made."""
+    if payload is True:
+        payload = rows_json(rows)
+    if isinstance(payload, str):
+        return (_UPSERT_JSON, (payload, now), False)
     timed: Iterator[tuple[Any, ...]] = (
         (text, namespace, kind, value, now) for text, namespace, kind, value in rows
     )
@@ -161,6 +173,7 @@ async def put_new_rows(
     *,
     meta: tuple[str, Any] | None = None,
     writing: Callable[[], object] | None = None,
+    payload: str | bool | None = True,
 ) -> tuple[dict[str, str], dict[str, int]] | None:
     """:func:`put_rows`, if none of the rows' keys is in ``store`` yet; else nothing.
 
@@ -172,7 +185,9 @@ async def put_new_rows(
     transaction rolled back, no commit recorded. ``writing()`` is called on
     the connection's thread once the check found none of the keys, as the
     rows go to SQLite (a bulk load starts its next batch's Python work then,
-    while SQLite writes without the GIL); it must not block.
+    while SQLite writes without the GIL); it must not block. ``payload`` is
+    :func:`rows_json` of ``rows`` when the caller made it already (``True``,
+    the default: not made, made here).
     """
     if not rows:
         await put_rows(store, rows, meta=meta)
@@ -186,7 +201,7 @@ async def put_new_rows(
         found = db.execute(_STORED_VERSIONS, (keys,)).fetchall()
         if found:
             raise _Present(found)
-        statement = _upsert(rows, now)
+        statement = _upsert(rows, now, payload)
         if writing is not None:
             writing()
         return (statement, *setting)

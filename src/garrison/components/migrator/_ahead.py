@@ -19,7 +19,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from garrison.components.migrator._diff import text_digest
-from garrison.stores._sqlite_bulk import EncodedRow, encode_rows
+from garrison.stores._sqlite_bulk import EncodedRow, encode_rows, rows_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -27,16 +27,21 @@ if TYPE_CHECKING:
 __all__ = ["EncodeAhead", "EncodedBatch", "encode_batch"]
 
 #: (kind, the batch's (key, value) pairs, keys of the plan done after it,
-#: its encoded rows, and their texts' digests in the same order).
-EncodedBatch: TypeAlias = tuple[str, list[tuple[str, Any]], int, list[EncodedRow], list[bytes]]
+#: its encoded rows, their texts' digests in the same order, and the rows'
+#: rows_json, or True when not made).
+EncodedBatch: TypeAlias = tuple[
+    str, list[tuple[str, Any]], int, list[EncodedRow], list[bytes], str | bool | None
+]
 
 
 def encode_batch(
     batch: list[tuple[str, Any]], kind: str, *, digests: bool
-) -> tuple[list[EncodedRow], list[bytes]]:
-    """The batch's rows for :func:`put_rows` and (if asked) their texts' digests (blocking)."""
+) -> tuple[list[EncodedRow], list[bytes], str | bool | None]:
+    """The batch's rows, and for a write their texts' digests and rows_json (blocking)."""
     rows = encode_rows(batch, kind=kind)
-    return rows, [text_digest(row[3]) for row in rows] if digests else []
+    if not digests:
+        return rows, [], True
+    return rows, [text_digest(row[3]) for row in rows], rows_json(rows)
 
 
 class EncodeAhead:
@@ -92,8 +97,8 @@ class EncodeAhead:
             return None
         kind, batch, done, encoding = pending
         self._pending = self._plan()
-        rows, digests = await encoding
-        return kind, batch, done, rows, digests
+        rows, digests, payload = await encoding
+        return kind, batch, done, rows, digests, payload
 
     def close(self) -> None:
         """Stop waiting for the batch encoded ahead (its worker finishes on its own)."""

@@ -252,7 +252,7 @@ async def migrate(
             ahead = _EncodeAhead(_batches(plan, skip, batch_size), entries, digests=not dry_run)
             try:
                 while (encoded := await ahead.next()) is not None:
-                    kind, batch, done, rows, row_digests = encoded
+                    kind, batch, done, rows, row_digests, payload = encoded
                     if kind != current_kind:
                         current_kind = state.kind = kind
                         span.add_event(
@@ -266,6 +266,7 @@ async def migrate(
                         summary,
                         source.stored_digests,
                         row_digests=row_digests,
+                        payload=payload,
                         encode_next=ahead.start,
                         record=partial(_record, identity, summary, done, finished=False),
                         dry_run=dry_run,
@@ -328,6 +329,7 @@ async def _one_batch(
     digests: dict[str, bytes],
     *,
     row_digests: list[bytes],
+    payload: str | bool | None,
     encode_next: Callable[[], None],
     record: Callable[[], dict[str, Any]],
     dry_run: bool,
@@ -336,7 +338,8 @@ async def _one_batch(
     """Compare one batch with the database and write what is new or (if asked) different.
 
     ``rows`` are the batch's values encoded (:func:`encode_rows`), in batch
-    order, and ``row_digests`` their texts' digests (empty for a dry run);
+    order, ``row_digests`` their texts' digests (empty for a dry run) and
+    ``payload`` their rows_json (made while encoding, see EncodeAhead);
     ``digests`` receives the digest of every key the database now holds the
     file's value for (see :attr:`SourceFile.stored_digests`). ``record()``
     is the progress record after this batch, committed in the batch's own
@@ -356,6 +359,7 @@ async def _one_batch(
             rows,
             meta=(PROGRESS_META, {**record(), "written": summary.written + len(rows)}),
             writing=partial(loop.call_soon_threadsafe, encode_next),
+            payload=payload,
         )
         if present is None:
             summary.written += len(rows)
