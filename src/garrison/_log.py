@@ -21,9 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["get_logger"]
 
 
-def _to_stdlib(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> tuple[Any, ...]:
+def _to_stdlib(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> tuple[Any, ...]:
     event = event_dict.pop("event", "")
     exc_info = event_dict.pop("exc_info", None)
     fields = " ".join(f"{key}={value!r}" for key, value in event_dict.items())
