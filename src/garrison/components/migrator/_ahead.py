@@ -16,6 +16,7 @@ committed and recorded, exactly as without the look-ahead.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from garrison.components.migrator._diff import text_digest
@@ -44,6 +45,16 @@ def encode_batch(
     return rows, [text_digest(row[3]) for row in rows], rows_json(rows)
 
 
+@dataclass(slots=True)
+class _Planned:
+    """A planned batch: its kind, (key, value) pairs, keys done after it, and its encoding."""
+
+    kind: str
+    batch: list[tuple[str, Any]]
+    done: int
+    encoding: asyncio.Future[tuple[list[EncodedRow], list[bytes], str | bool | None]] | None = None
+
+
 class EncodeAhead:
     """The planned batches, each encoded in a worker thread one batch ahead of its use.
 
@@ -70,23 +81,21 @@ class EncodeAhead:
         self._pending = self._plan()
         self.start()
 
-    def _plan(self) -> list[Any] | None:
+    def _plan(self) -> _Planned | None:
         planned = next(self._batches, None)
         if planned is None:
             return None
         kind, keys, done = planned
         entries = self._entries
-        # [kind, batch, done, encoding (None until started)]
-        return [kind, [(key, entries[key]) for key in keys], done, None]
+        return _Planned(kind, [(key, entries[key]) for key in keys], done)
 
     def start(self) -> None:
         """Start encoding the next batch, unless it has started (or there is none). On the loop."""
         pending = self._pending
-        if pending is None or pending[3] is not None:
+        if pending is None or pending.encoding is not None:
             return
-        kind, batch = pending[0], pending[1]
-        pending[3] = asyncio.ensure_future(
-            asyncio.to_thread(encode_batch, batch, kind, digests=self._digests)
+        pending.encoding = asyncio.ensure_future(
+            asyncio.to_thread(encode_batch, pending.batch, pending.kind, digests=self._digests)
         )
 
     async def next(self) -> EncodedBatch | None:
@@ -95,17 +104,17 @@ class EncodeAhead:
         pending = self._pending
         if pending is None:
             return None
-        kind, batch, done, encoding = pending
         self._pending = self._plan()
-        rows, digests, payload = await encoding
-        return kind, batch, done, rows, digests, payload
+        assert pending.encoding is not None  # started above
+        rows, digests, payload = await pending.encoding
+        return pending.kind, pending.batch, pending.done, rows, digests, payload
 
     def close(self) -> None:
         """Stop waiting for the batch encoded ahead (its worker finishes on its own)."""
         pending, self._pending = self._pending, None
-        if pending is None or pending[3] is None:
+        if pending is None or pending.encoding is None:
             return
-        encoding = pending[3]
+        encoding = pending.encoding
         if encoding.done():
             if not encoding.cancelled():
                 encoding.exception()  # retrieved, so asyncio does not log it as lost

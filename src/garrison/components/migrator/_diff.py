@@ -147,7 +147,7 @@ def text_digest(text: str) -> bytes:
     tell equal texts apart from different ones without encoding each value
     of the file again; a collision is as likely as a random 128-bit match.
     """
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+    return stored_digest(text.encode("utf-8", "surrogatepass"))
 
 
 def _text(value: Any) -> str:
