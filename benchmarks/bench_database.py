@@ -40,6 +40,14 @@ for N/10 and N keys to show it does not grow with the data.
 ``--garrison-only``: one garrison round, wall and CPU time per op, to compare
 two checkouts run alternately (``PYTHONPATH=<other checkout>/src``).
 
+``--floor``: garrison, a lean actor and the issue's aiosqlite baselines,
+alternated in rounds. The lean actor is the least any asyncio batching actor
+can do per operation (a list for a mailbox, one future per caller, one
+dedicated ``sqlite3`` thread, group commit into garrison's schema with
+SQLite's checkpoints off, one ``GET_MANY`` per batch, and nothing else); it
+prints what the 15x / 10x targets allow per operation against what that
+floor takes.
+
 ``--checkpoint-cost``: raw ``sqlite3``, ``--ops`` rows in 64-row transactions
 into garrison's schema, with SQLite's in-commit WAL checkpoints and without:
 what they cost a writer, and why SqliteStore checkpoints in the background.
@@ -48,7 +56,7 @@ Rounds interleave garrison and its baselines so background load hits them
 alike; each figure is a median, and the spread (max-min over median) is printed.
 
     .venv-test/bin/python benchmarks/bench_database.py [--ops 200000] [--repeat 3]
-        [--tracing] [--memory-keys 1000000] [--garrison-only]
+        [--tracing] [--memory-keys 1000000] [--garrison-only] [--floor]
 """
 
 from __future__ import annotations
@@ -57,12 +65,14 @@ import argparse
 import asyncio
 import json
 import os
+import queue
 import random
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -77,7 +87,7 @@ import garrison
 from _common import machine, report
 from garrison import open_runtime
 from garrison.stores._schema import MIGRATIONS
-from garrison.stores._sqlite_sql import RECORD_COMMIT, UPSERT
+from garrison.stores._sqlite_sql import GET_MANY, RECORD_COMMIT, UPSERT
 from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
@@ -367,6 +377,182 @@ def diskcache_writes(folder: Path, rows: list[Row]) -> float:
         return time.perf_counter() - start
 
 
+# -- the floor: the least any asyncio batching actor can do -------------------------
+
+
+class _LeanActor:
+    """The least an asyncio actor can do per operation: no garrison, nothing optional.
+
+    Callers append ``(item, future)`` to a list and await the future; one task
+    takes the whole list at once and hands it to one dedicated ``sqlite3``
+    thread, which answers by ``call_soon_threadsafe``. Writes are one
+    ``BEGIN IMMEDIATE`` + commit record + ``executemany`` upsert into garrison's
+    schema + ``COMMIT`` per batch, with SQLite's checkpoints off (cheaper than
+    any real store can be); reads are one ``GET_MANY`` per batch, decoded with
+    ``orjson.loads``. No messages, supervision, key checks, value format,
+    cache, feed, tracing or error handling: a lower bound on garrison's cost
+    per ``await store.put/get`` on this machine, not a design.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "wal_autocheckpoint = 0"):
+            self.conn.execute(f"PRAGMA {pragma}")
+        for statement in MIGRATIONS[0]:
+            self.conn.execute(statement)
+        self.loop = asyncio.get_running_loop()
+        self.box: list[tuple[Any, asyncio.Future[Any]]] = []
+        self.wake: asyncio.Future[None] | None = None
+        self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread = threading.Thread(target=self._work)
+        self.thread.start()
+        self.task = asyncio.ensure_future(self._run())
+        self.now = time.time_ns() // 1000
+
+    def _work(self) -> None:
+        conn, call = self.conn, self.loop.call_soon_threadsafe
+        while (job := self.jobs.get()) is not None:
+            batch, future = job
+            try:
+                if type(batch[0]) is tuple:
+                    self.now += 1
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(RECORD_COMMIT, (self.now,))
+                    conn.executemany(
+                        UPSERT,
+                        [(k, "user", "user", orjson.dumps(v).decode(), self.now) for k, v in batch],
+                    )
+                    conn.execute("COMMIT")
+                    call(future.set_result, None)
+                else:
+                    rows = conn.execute(GET_MANY, (orjson.dumps(batch).decode(),)).fetchall()
+                    call(future.set_result, rows)
+            except BaseException as exc:
+                call(future.set_exception, exc)
+
+    async def _run(self) -> None:
+        loop = self.loop
+        while True:
+            if not self.box:
+                self.wake = loop.create_future()
+                await self.wake
+                self.wake = None
+            batch, self.box = self.box, []
+            if batch[-1][0] is None:
+                return
+            done = loop.create_future()
+            self.jobs.put(([item for item, _ in batch], done))
+            result = await done
+            if result is None:
+                for _, future in batch:
+                    future.set_result(None)
+            else:
+                values = dict(result)
+                for key, future in batch:
+                    future.set_result(orjson.loads(values[key]))
+
+    def ask(self, item: Any) -> asyncio.Future[Any]:
+        future = self.loop.create_future()
+        self.box.append((item, future))
+        wake = self.wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+        return future
+
+    async def close(self) -> None:
+        self.ask(None)
+        await self.task
+        self.jobs.put(None)
+        await asyncio.to_thread(self.thread.join)
+        self.conn.close()
+
+
+async def floor_round(
+    path: Path, rows: list[Row], keys: list[str], tasks: int
+) -> tuple[float, float]:
+    """(put, get) seconds per op of :class:`_LeanActor` with ``tasks`` writers, then readers."""
+    actor = _LeanActor(path)
+    try:
+
+        async def writer(part: list[Row]) -> None:
+            for row in part:
+                await actor.ask(row)
+
+        async def reader(part: list[str]) -> None:
+            for key in part:
+                if await actor.ask(key) is None:
+                    raise AssertionError(key)
+
+        start = time.perf_counter()
+        await asyncio.gather(*(writer(rows[i::tasks]) for i in range(tasks)))
+        puts = time.perf_counter() - start
+        start = time.perf_counter()
+        await asyncio.gather(*(reader(keys[i::tasks]) for i in range(tasks)))
+        gets = time.perf_counter() - start
+    finally:
+        await actor.close()
+    return puts / len(rows), gets / len(keys)
+
+
+def run_floor(args: argparse.Namespace) -> None:
+    """Garrison, the lean actor and the issue's aiosqlite baselines, alternated in rounds.
+
+    Prints what each 15x / 10x target allows per operation and what the lean
+    actor, the floor of any asyncio actor design on this machine, takes.
+    """
+    rows = make_rows(args.ops)
+    keys = [key for key, _ in rows]
+    random.Random(11).shuffle(keys)
+    single = rows[: args.single_task_rows]
+    runs: dict[str, list[float]] = {
+        name: []
+        for name in (
+            "garrison put",
+            "lean actor put",
+            "aiosqlite 1-task put",
+            "garrison get",
+            "lean actor get",
+            "aiosqlite 1-task get",
+        )
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp)
+        for i in range(args.repeat):
+            writes, reads = asyncio.run(
+                garrison_round(base / f"g{i}", rows, keys, args.writers, args.readers)
+            )
+            runs["garrison put"].append(writes / len(rows))
+            runs["garrison get"].append(reads / len(keys))
+            put, get = asyncio.run(floor_round(base / f"lean{i}.db", rows, keys, args.writers))
+            runs["lean actor put"].append(put)
+            runs["lean actor get"].append(get)
+            kv = base / f"aio{i}.db"
+            runs["aiosqlite 1-task put"].append(
+                asyncio.run(aiosqlite_writes(kv, single, 1)) / len(single)
+            )
+            one_keys = [key for key, _ in single]
+            random.Random(i).shuffle(one_keys)
+            runs["aiosqlite 1-task get"].append(
+                asyncio.run(aiosqlite_reads(kv, one_keys, 1)) / len(one_keys)
+            )
+    print(
+        f"{args.ops} ops, {args.writers} writers then readers, median of {args.repeat} rounds "
+        f"(aiosqlite on {len(single)} rows), per op:"
+    )
+    median = {name: statistics.median(values) for name, values in runs.items()}
+    for name, values in runs.items():
+        print(f"  {name:<22} {median[name] * 1e6:8.2f} us  spread {_spread(values)}")
+    for op, factor in (("put", 15), ("get", 10)):
+        budget = median[f"aiosqlite 1-task {op}"] / factor
+        print(
+            f"{op}: {factor}x aiosqlite allows {budget * 1e6:.2f} us; the lean actor takes "
+            f"{median[f'lean actor {op}'] * 1e6:.2f} us "
+            f"({median[f'aiosqlite 1-task {op}'] / median[f'lean actor {op}']:.1f}x aiosqlite), "
+            f"garrison {median[f'garrison {op}'] * 1e6:.2f} us "
+            f"({median[f'aiosqlite 1-task {op}'] / median[f'garrison {op}']:.1f}x)"
+        )
+
+
 # -- the comparison run ----------------------------------------------------------
 
 
@@ -619,6 +805,11 @@ def main() -> None:
         "--garrison-only", action="store_true", help="one garrison round, wall and CPU per op"
     )
     parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="garrison vs a minimal asyncio batching actor vs the aiosqlite baselines",
+    )
+    parser.add_argument(
         "--checkpoint-cost",
         action="store_true",
         help="raw sqlite3 group commits with and without SQLite's in-commit checkpoints",
@@ -634,6 +825,10 @@ def main() -> None:
         return
     if args.garrison_only:
         run_garrison_only(args)
+        return
+    if args.floor:
+        print(machine())
+        run_floor(args)
         return
     if args.checkpoint_cost:
         print(machine())
