@@ -388,15 +388,18 @@ class _LeanActor:
     thread, which answers by ``call_soon_threadsafe``. Writes are one
     ``BEGIN IMMEDIATE`` + commit record + ``executemany`` upsert into garrison's
     schema + ``COMMIT`` per batch, with SQLite's checkpoints off (cheaper than
-    any real store can be); reads are one ``GET_MANY`` per batch, decoded with
-    ``orjson.loads``. No messages, supervision, key checks, value format,
-    cache, feed, tracing or error handling: a lower bound on garrison's cost
-    per ``await store.put/get`` on this machine, not a design.
+    any real store can be) or, with ``autocheckpoint=1000``, as plain SQLite
+    makes them (inside the commit that takes the log past 1000 pages); reads
+    are one ``GET_MANY`` per batch, decoded with ``orjson.loads``. No
+    messages, supervision, key checks, value format, cache, feed, tracing or
+    error handling: a lower bound on garrison's cost per ``await
+    store.put/get`` on this machine, not a design.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, autocheckpoint: int = 0) -> None:
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "wal_autocheckpoint = 0"):
+        pragmas = ("journal_mode = WAL", "synchronous = NORMAL")
+        for pragma in (*pragmas, f"wal_autocheckpoint = {autocheckpoint}"):
             self.conn.execute(f"PRAGMA {pragma}")
         for statement in MIGRATIONS[0]:
             self.conn.execute(statement)
@@ -468,10 +471,10 @@ class _LeanActor:
 
 
 async def floor_round(
-    path: Path, rows: list[Row], keys: list[str], tasks: int
+    path: Path, rows: list[Row], keys: list[str], tasks: int, autocheckpoint: int = 0
 ) -> tuple[float, float]:
     """(put, get) seconds per op of :class:`_LeanActor` with ``tasks`` writers, then readers."""
-    actor = _LeanActor(path)
+    actor = _LeanActor(path, autocheckpoint)
     try:
 
         async def writer(part: list[Row]) -> None:
@@ -509,9 +512,12 @@ def run_floor(args: argparse.Namespace) -> None:
         for name in (
             "garrison put",
             "lean actor put",
+            "lean, checkpoints put",
             "aiosqlite 1-task put",
+            "diskcache put",
             "garrison get",
             "lean actor get",
+            "lean, checkpoints get",
             "aiosqlite 1-task get",
         )
     }
@@ -526,6 +532,11 @@ def run_floor(args: argparse.Namespace) -> None:
             put, get = asyncio.run(floor_round(base / f"lean{i}.db", rows, keys, args.writers))
             runs["lean actor put"].append(put)
             runs["lean actor get"].append(get)
+            put, get = asyncio.run(floor_round(base / f"ck{i}.db", rows, keys, args.writers, 1000))
+            runs["lean, checkpoints put"].append(put)
+            runs["lean, checkpoints get"].append(get)
+            cached = rows[: args.diskcache_rows]
+            runs["diskcache put"].append(diskcache_writes(base / f"dc{i}", cached) / len(cached))
             kv = base / f"aio{i}.db"
             runs["aiosqlite 1-task put"].append(
                 asyncio.run(aiosqlite_writes(kv, single, 1)) / len(single)
@@ -537,20 +548,23 @@ def run_floor(args: argparse.Namespace) -> None:
             )
     print(
         f"{args.ops} ops, {args.writers} writers then readers, median of {args.repeat} rounds "
-        f"(aiosqlite on {len(single)} rows), per op:"
+        f"(aiosqlite on {len(single)} rows, diskcache on {args.diskcache_rows}), per op; "
+        "the lean actor without checkpoints, and with SQLite's own:"
     )
     median = {name: statistics.median(values) for name, values in runs.items()}
     for name, values in runs.items():
         print(f"  {name:<22} {median[name] * 1e6:8.2f} us  spread {_spread(values)}")
-    for op, factor in (("put", 15), ("get", 10)):
-        budget = median[f"aiosqlite 1-task {op}"] / factor
-        print(
-            f"{op}: {factor}x aiosqlite allows {budget * 1e6:.2f} us; the lean actor takes "
-            f"{median[f'lean actor {op}'] * 1e6:.2f} us "
-            f"({median[f'aiosqlite 1-task {op}'] / median[f'lean actor {op}']:.1f}x aiosqlite), "
-            f"garrison {median[f'garrison {op}'] * 1e6:.2f} us "
-            f"({median[f'aiosqlite 1-task {op}'] / median[f'garrison {op}']:.1f}x)"
+    for op, baseline, factor in (
+        ("put", "aiosqlite 1-task", 15),
+        ("put", "diskcache", 10),
+        ("get", "aiosqlite 1-task", 10),
+    ):
+        base_time = median[f"{baseline} {op}"]
+        ratios = ", ".join(
+            f"{who} {median[f'{who} {op}'] * 1e6:.2f} us ({base_time / median[f'{who} {op}']:.1f}x)"
+            for who in ("lean actor", "lean, checkpoints", "garrison")
         )
+        print(f"{op}: {factor}x {baseline} allows {base_time / factor * 1e6:.2f} us; {ratios}")
 
 
 # -- the comparison run ----------------------------------------------------------
