@@ -377,6 +377,14 @@ def diskcache_writes(folder: Path, rows: list[Row]) -> float:
         return time.perf_counter() - start
 
 
+def _workload(args: argparse.Namespace) -> tuple[list[Row], list[str], list[Row]]:
+    """(rows, their keys in random order, the rows the one-task aiosqlite baselines use)."""
+    rows = make_rows(args.ops)
+    keys = [key for key, _ in rows]
+    random.Random(11).shuffle(keys)
+    return rows, keys, rows[: args.single_task_rows]
+
+
 # -- the floor: the least any asyncio batching actor can do -------------------------
 
 
@@ -503,10 +511,8 @@ def run_floor(args: argparse.Namespace) -> None:
     Prints what each 15x / 10x target allows per operation and what the lean
     actor, the floor of any asyncio actor design on this machine, takes.
     """
-    rows = make_rows(args.ops)
-    keys = [key for key, _ in rows]
-    random.Random(11).shuffle(keys)
-    single = rows[: args.single_task_rows]
+    rows, keys, single = _workload(args)
+    cached = rows[: args.diskcache_rows]
     runs: dict[str, list[float]] = {
         name: []
         for name in (
@@ -535,7 +541,6 @@ def run_floor(args: argparse.Namespace) -> None:
             put, get = asyncio.run(floor_round(base / f"ck{i}.db", rows, keys, args.writers, 1000))
             runs["lean, checkpoints put"].append(put)
             runs["lean, checkpoints get"].append(get)
-            cached = rows[: args.diskcache_rows]
             runs["diskcache put"].append(diskcache_writes(base / f"dc{i}", cached) / len(cached))
             kv = base / f"aio{i}.db"
             runs["aiosqlite 1-task put"].append(
@@ -571,10 +576,7 @@ def run_floor(args: argparse.Namespace) -> None:
 
 
 def run_throughput(args: argparse.Namespace) -> None:
-    rows = make_rows(args.ops)
-    keys = [key for key, _ in rows]
-    random.Random(11).shuffle(keys)
-    single = rows[: args.single_task_rows]
+    rows, keys, single = _workload(args)
     cached = rows[: args.diskcache_rows]
     runs: dict[str, list[float]] = {
         name: []

@@ -314,6 +314,22 @@ async def test_conflicts_found_before_an_interruption_are_still_reported_after_r
     assert await store.get("session/k000001") == "someone else's data"
 
 
+def _application_writes_before(monkeypatch: pytest.MonkeyPatch, writer: str, key: str) -> None:
+    """Make "the application" put ``key`` just before the migrator's ``writer`` writes it.
+
+    ``writer`` is the bulk write the migrator calls (``put_rows`` or
+    ``put_new_rows``); the application's value is "the application's newer value".
+    """
+    original = getattr(_sqlite_bulk, writer)
+
+    async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> Any:
+        if any(row[0] == key for row in rows):
+            await store.put(key, "the application's newer value")
+        return await original(store, rows, **options)
+
+    monkeypatch.setattr(_migrate_module, writer, application_writes_first)
+
+
 async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -322,14 +338,7 @@ async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
     # window exists for a batch some of whose keys the database holds already
     # (compared first, then written): here session/k000006, with the file's value.
     raced_key = "session/k000011"
-    put_rows = _sqlite_bulk.put_rows
-
-    async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> None:
-        if any(row[0] == raced_key for row in rows):
-            await store.put(raced_key, "the application's newer value")
-        await put_rows(store, rows, **options)
-
-    monkeypatch.setattr(_migrate_module, "put_rows", application_writes_first)
+    _application_writes_before(monkeypatch, "put_rows", raced_key)
     path = tmp_path / "memory.edn"
     write_sessions(path, 20)
     async with SqliteStore(tmp_path / "garrison.db") as store:
@@ -352,14 +361,7 @@ async def test_a_write_just_before_a_new_batch_is_a_conflict_never_overwritten(
     # transaction is found there (a conflict, left as it is), and none written
     # after the check can be overwritten (nothing is raced).
     written_first = "session/k000001"
-    put_new_rows = _sqlite_bulk.put_new_rows
-
-    async def application_writes_first(store: SqliteStore, rows: Any, **options: Any) -> Any:
-        if any(row[0] == written_first for row in rows):
-            await store.put(written_first, "the application's newer value")
-        return await put_new_rows(store, rows, **options)
-
-    monkeypatch.setattr(_migrate_module, "put_new_rows", application_writes_first)
+    _application_writes_before(monkeypatch, "put_new_rows", written_first)
     path = tmp_path / "memory.edn"
     write_sessions(path, 20)
     async with SqliteStore(tmp_path / "garrison.db") as store:
