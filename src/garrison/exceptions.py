@@ -27,6 +27,7 @@ attributes as well as in its message, and wraps its cause with ``raise … from`
         ├── StoreLoadError       a store file that cannot be read; nothing was overwritten
         ├── SchemaVersionError   a database written by a newer garrison
         ├── FlushError           the EDN writer could not write the file (data kept in memory)
+        ├── RefusedWriteError    a key or value a store of the mode cannot hold; nothing written
         ├── ValidationError      the two sides of a migration disagree
         └── ChangesLostError     a change-feed subscriber lost changes and must resync
 """
@@ -54,6 +55,7 @@ __all__ = [
     "GarrisonError",
     "LifecycleError",
     "MailboxFullError",
+    "RefusedWriteError",
     "SchemaVersionError",
     "ShutdownError",
     "StartupError",
@@ -226,6 +228,11 @@ class SchemaVersionError(StoreError):
 
 class FlushError(StoreError):
     """The EDN writer failed to write the file. The data is still held in memory."""
+
+
+class RefusedWriteError(StoreError):
+    """A write refused before anything was written: a store the current mode writes
+    cannot hold its key or value. ``key`` names the key; the cause says why."""
 
 
 class ValidationError(StoreError):

@@ -6,26 +6,43 @@ as ``:presence/s-1``. Every store in garrison names an entry by a *key text*:
 - a keyword ``:ns/name`` is the text ``"ns/name"`` (its namespace is ``"ns"``);
 - a Python ``str`` given as a key means the keyword with that text, so
   ``store.put("session/abc", …)`` and ``store.put(Keyword("session/abc"), …)``
-  are the same entry;
+  are the same entry. The keyword may be spelt with its colon as well:
+  ``":session/abc"`` is the same key (the colon is dropped), everywhere a key
+  is taken (the Python API and every CLI command);
 - any other EDN key (a string, number, vector, map, symbol, …) is the text
   ``"#edn "`` followed by its EDN form, so it stays distinct and lossless. An
   EDN *string* used as a key is written :class:`StringKey` on the Python side.
 
 The SQLite ``key`` column holds the key text; the EDN file gets the EDN key back
 with :func:`edn_key`.
+
+A key that has no EDN form is refused with a :class:`~garrison.exceptions.StoreError`
+naming it: a keyword text with a character the EDN writer cannot put in a
+keyword (whitespace, ``,()[]{}"\\;``), ``"::x"``, an empty text, or a ``"#edn "``
+text that is not the canonical form of an EDN key. Every text :func:`key_text`
+returns is written to the EDN file and read back as the same key.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Final
 
+from garrison.exceptions import EdnError, StoreError
 from garrison.stores.edn import dumps, loads
 from garrison.stores.edn._types import Keyword
 
-__all__ = ["EDN_KEY_PREFIX", "StringKey", "edn_key", "key_namespace", "key_text"]
+__all__ = ["EDN_KEY_PREFIX", "StringKey", "edn_key", "key_namespace", "key_prefix", "key_text"]
 
 #: Marks a key text that holds the EDN form of a key that is not a keyword.
 EDN_KEY_PREFIX: Final = "#edn "
+
+# The EDN writer's rule for the text of a keyword (without its colon), plus no
+# leading colon: exactly the texts it writes and the reader reads back as the
+# same keyword. tests/stores/test_keys.py keeps this in step with the writer.
+_KEYWORD_TEXT: Final = re.compile(
+    r'[^\s,()\[\]{}"\\;\ud800-\udfff:][^\s,()\[\]{}"\\;\ud800-\udfff]*'
+)
 
 
 class StringKey(str):
@@ -38,22 +55,74 @@ class StringKey(str):
 
 
 def key_text(key: Any) -> str:
-    """The canonical text of ``key``.
+    """The canonical text of ``key``; raises :class:`StoreError` for a key with no EDN form.
 
-    >>> key_text("presence/s-1"), key_text(Keyword("presence/s-1"))
-    ('presence/s-1', 'presence/s-1')
+    >>> key_text("presence/s-1"), key_text(":presence/s-1"), key_text(Keyword("presence/s-1"))
+    ('presence/s-1', 'presence/s-1', 'presence/s-1')
     >>> key_text(StringKey("x"))
     '#edn "x"'
     """
     if type(key) is str:
-        if not key:
-            raise ValueError("a store key must not be empty")
-        return key
+        # The hot path of every operation: a plain keyword text.
+        if _KEYWORD_TEXT.fullmatch(key) is not None:
+            return key
+        return _unusual_text(key)
     if isinstance(key, Keyword):
-        return key.text
+        text = key.text
+        if _KEYWORD_TEXT.fullmatch(text) is None:
+            raise StoreError(f"the keyword :{text} {_why_not_keyword(text)}", key=text)
+        return text
     raw = str(key) if isinstance(key, StringKey) else key
-    # Sorted, so a map or set used as a key has exactly one text.
-    return EDN_KEY_PREFIX + dumps(raw, sort_keys=True)
+    try:
+        # Sorted, so a map or set used as a key has exactly one text.
+        return EDN_KEY_PREFIX + dumps(raw, sort_keys=True)
+    except EdnError as exc:
+        raise StoreError(f"the key {raw!r} has no EDN form: {exc}") from exc
+
+
+def _unusual_text(text: str) -> str:
+    """A ``str`` key that is not a plain keyword text: the colon form, a ``#edn`` text, or bad."""
+    if text.startswith(EDN_KEY_PREFIX):
+        try:
+            parsed = loads(text[len(EDN_KEY_PREFIX) :])
+            canonical = key_text(StringKey(parsed) if type(parsed) is str else parsed)
+        except (EdnError, StoreError) as exc:
+            raise StoreError(
+                f"the {EDN_KEY_PREFIX!r} key text is not EDN: {exc}", key=text
+            ) from exc
+        if canonical != text:
+            raise StoreError(
+                f"the {EDN_KEY_PREFIX!r} key text is not in its canonical form {canonical!r}",
+                key=text,
+            )
+        return text
+    if text.startswith(":") and _KEYWORD_TEXT.fullmatch(text, 1) is not None:
+        return text[1:]  # ":session/abc" spells the keyword with its colon
+    raise StoreError(f"a str key names a keyword, and this one {_why_not_keyword(text)}", key=text)
+
+
+def _why_not_keyword(text: str) -> str:
+    if not text or text == ":":
+        return "is empty"
+    if text.startswith("::"):
+        return "starts with '::' (an auto-resolved keyword, which EDN does not have)"
+    start = 1 if text.startswith(":") else 0
+    bad = next(
+        (i for i, c in enumerate(text) if i >= start and _KEYWORD_TEXT.fullmatch("a" + c) is None),
+        start,
+    )
+    return f"contains {text[bad]!r} at position {bad + 1}, which cannot appear in an EDN keyword"
+
+
+def key_prefix(prefix: str) -> str:
+    """The key-text prefix a scan, count or watch of ``prefix`` matches.
+
+    The colon of a keyword is dropped, as :func:`key_text` drops it:
+
+    >>> key_prefix(":session/"), key_prefix("session/")
+    ('session/', 'session/')
+    """
+    return prefix[1:] if prefix.startswith(":") else prefix
 
 
 def edn_key(text: str) -> Any:

@@ -52,13 +52,21 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from opentelemetry import trace
 
-from garrison.exceptions import StoreError, ValidationError
+from garrison.exceptions import (
+    EdnEncodeError,
+    EdnError,
+    RefusedWriteError,
+    StoreError,
+    ValidationError,
+)
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
+from garrison.stores._edn_file_format import entry_text
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
+from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -502,31 +510,83 @@ class ModeRouter:
 
     # ------------------------------------------------------------------ writes
 
+    def admit(self, key: Any, value: Any) -> str:
+        """The key text of ``key``, if every store the current mode writes can hold the entry.
+
+        Raises :class:`~garrison.exceptions.RefusedWriteError` naming the key
+        and the reason otherwise: a key with no EDN form, a value the EDN
+        writer refuses (a naive ``datetime``, ``bytes``, …) in the modes that
+        write the EDN file, a value SQLite's value format refuses in the modes
+        that write SQLite. :meth:`put_many` admits every entry before it writes
+        any, so a refused write leaves both sides untouched.
+        """
+        mode = self._mode
+        text = self._key(key)
+        if mode.writes_edn:
+            try:
+                entry_text(text, value)
+            except EdnError as exc:
+                raise RefusedWriteError(
+                    f"refused in {mode} mode: the EDN file cannot hold the value: {exc}", key=text
+                ) from exc
+        if mode.writes_sqlite:
+            try:
+                encode_value(value)
+            except (EdnError, StoreError) as exc:
+                raise RefusedWriteError(
+                    f"refused in {mode} mode: SQLite cannot hold the value: {exc}", key=text
+                ) from exc
+        return text
+
     async def put(self, key: Any, value: Any) -> None:
-        """Set ``key`` on the side(s) the mode writes."""
+        """Set ``key`` on the side(s) the mode writes (admitted first: see :meth:`admit`)."""
         await self.put_many([(key, value)])
 
-    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
-        """Set many keys; in the dual modes EDN always succeeds and SQLite is repaired later."""
+    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> list[tuple[str, Any]]:
+        """Set many keys; returns the ``(key text, value)`` pairs written.
+
+        All or none: every entry is admitted (:meth:`admit`) before any is
+        written, and a refused one raises
+        :class:`~garrison.exceptions.RefusedWriteError`. In the dual modes EDN
+        always succeeds and SQLite is repaired later.
+        """
         batch = items if isinstance(items, list | tuple) else list(items)
         if not batch:
-            return
+            return []
         async with self._lock:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
-                # The hot path: SqliteStore makes the key texts itself, on its thread.
-                await self.sqlite.put_many(batch)
-                return
-            pairs = [(key_text(k), v) for k, v in batch]
+                # The hot path: SQLite encodes every value in its transaction
+                # anyway (and rolls it back when one has no form), so only the
+                # keys are checked here, and admit() names a refused value.
+                pairs = [(self._key(k), v) for k, v in batch]
+                try:
+                    await self.sqlite.put_many(pairs)
+                except EdnEncodeError:
+                    for key, value in pairs:
+                        self.admit(key, value)
+                    raise
+                return pairs
+            pairs = [(self.admit(k, v), v) for k, v in batch]
             await self.edn.put_many(pairs)
             if mode is Mode.EDN_ONLY:
-                return
+                return pairs
             try:
                 await self.sqlite.put_many(pairs)
             except SQLITE_FAILURES as exc:
                 await self._sqlite_failed([k for k, _ in pairs], exc)
             else:
                 await self._repaired_by_write(k for k, _ in pairs)
+            return pairs
+
+    @staticmethod
+    def _key(key: Any) -> str:
+        try:
+            return key_text(key)
+        except StoreError as exc:
+            refused = RefusedWriteError(f"refused: {exc}")
+            refused.key = exc.key
+            raise refused from exc
 
     async def delete(self, key: Any) -> bool:
         """Remove ``key``; ``True`` if it existed (on the side the mode reads)."""

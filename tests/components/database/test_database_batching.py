@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison import EdnEncodeError
+from garrison import RefusedWriteError
 from garrison.components.database import Get, Put
 from garrison.stores._protocol import MISSING
 from tests.components.database.conftest import database_runtime
@@ -86,8 +86,10 @@ async def test_one_unstorable_value_fails_only_its_caller(tmp_path: Path, mode: 
             return_exceptions=True,
         )
         assert results[0] is None
-        assert isinstance(results[1], EdnEncodeError)
-        assert isinstance(results[2], EdnEncodeError)
+        assert isinstance(results[1], RefusedWriteError)
+        assert results[1].key == "a/2"
+        assert isinstance(results[2], RefusedWriteError)
+        assert results[2].key == "a/4"
         assert results[3] is None
         assert await store.get_many(["a/1", "a/2", "a/3", "a/4", "a/5"]) == {"a/1": 1, "a/5": 5}
         assert await store.get("a/3", MISSING) is MISSING  # put_many is all or nothing

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison import EdnEncodeError
+from garrison import RefusedWriteError
 from garrison.components.database import Delete, Get, GetMany, Put, PutMany
 from tests.components.database.conftest import database_runtime
 
@@ -55,7 +55,7 @@ async def test_a_group_left_with_only_empty_put_manys_after_a_bad_value_is_answe
         ref.ask(PutMany(())), ref.ask(Put("a/bad", object())), return_exceptions=True
     )
     assert results[0] is None
-    assert isinstance(results[1], EdnEncodeError)
+    assert isinstance(results[1], RefusedWriteError)
     assert await runtime.store.count() == 0
 
 

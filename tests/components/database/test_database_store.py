@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison import EdnEncodeError, StoreError
+from garrison import RefusedWriteError, StoreError
 from garrison.components.database import DatabaseStatistics, Put, Store, store_of
 from garrison.edn import Keyword
 from garrison.stores import Mode
@@ -46,8 +46,68 @@ async def test_keyword_and_other_edn_keys_name_entries(runtime: Runtime) -> None
     assert await store.get(StringKey("plain")) == 1
     assert await store.get("plain") is None  # the keyword :plain is another entry
     assert await store.get(42) == "int key"
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(RefusedWriteError, match="empty"):
         await store.put("", 1)
+
+
+@pytest.mark.parametrize("mode", ["edn-only", "dual-write", "sqlite-first", "sqlite-only"])
+async def test_a_keyword_spelt_with_its_colon_is_the_same_key_everywhere(
+    tmp_path: Path, mode: str
+) -> None:
+    async with database_runtime(tmp_path, mode=mode) as rt:
+        store = rt.store
+        await store.put(":session/x", 1)
+        assert await store.get("session/x") == 1
+        await store.put("session/x", 2)
+        assert await store.get(":session/x") == 2
+        assert await store.get_many([":session/x"]) == {"session/x": 2}
+        assert await store.scan(":session/") == [("session/x", 2)]
+        assert await store.count(":session/") == 1
+        assert await store.delete(":session/x") is True
+        assert await store.count() == 0
+        await store.flush()
+    if mode != "sqlite-only":
+        assert (tmp_path / "memory.edn").read_text() == "{}"
+
+
+@pytest.mark.parametrize("mode", ["edn-only", "dual-write", "sqlite-first"])
+async def test_a_naive_datetime_is_refused_while_the_edn_file_is_written(
+    tmp_path: Path, mode: str
+) -> None:
+    naive = datetime(2024, 5, 1, 12, 0)  # noqa: DTZ001 - the value under test
+    async with database_runtime(tmp_path, mode=mode) as rt:
+        with pytest.raises(RefusedWriteError, match="EDN file cannot hold.*time zone") as refused:
+            await rt.store.put("event/1", {"at": naive})
+        assert refused.value.key == "event/1"
+        await rt.store.put("event/2", {"at": naive.replace(tzinfo=UTC)})
+        await rt.store.flush()
+        assert await rt.store.count() == 1
+        assert (await rt.health("ready")).status == "pass"
+
+
+@pytest.mark.parametrize("mode", ["edn-only", "dual-write", "sqlite-first", "sqlite-only"])
+@pytest.mark.parametrize(
+    ("key", "reason"),
+    [
+        ("ns/na me", "contains ' ' at position 6"),
+        ("::session/x", "starts with '::'"),
+        ("a,b", "contains ','"),
+        (Keyword("k w"), "contains ' '"),
+    ],
+)
+async def test_a_key_with_no_edn_form_is_refused_and_nothing_is_written(
+    tmp_path: Path, mode: str, key: object, reason: str
+) -> None:
+    async with database_runtime(tmp_path, mode=mode) as rt:
+        store = rt.store
+        with pytest.raises(RefusedWriteError, match=reason):
+            await store.put(key, 1)
+        with pytest.raises(RefusedWriteError, match=reason):
+            await store.put_many([("ok/1", 1), (key, 2)])  # all or none
+        await store.put("ok/2", 2)
+        await store.flush()
+        assert await store.scan() == [("ok/2", 2)]
+        assert (await rt.health("ready")).status == "pass"
 
 
 async def test_many_at_once_scan_count_and_pagination(runtime: Runtime) -> None:
@@ -142,6 +202,7 @@ async def test_backup_and_restore_through_the_store(runtime: Runtime, tmp_path: 
 
 
 async def test_unstorable_values_fail_the_call(runtime: Runtime) -> None:
-    with pytest.raises(EdnEncodeError):
+    with pytest.raises(RefusedWriteError, match="no EDN form") as refused:
         await runtime.store.put("a/bad", object())
+    assert refused.value.key == "a/bad"
     assert await runtime.store.get("a/bad", MISSING) is MISSING

@@ -14,11 +14,11 @@ Batching
     caller reads its own writes (and everyone else's that came first). A write
     is answered only after its transaction committed.
 
-    A put whose value cannot be stored fails that caller alone: in modes that
-    write the EDN file values are checked before the group is written; in
-    ``sqlite-only`` the group is written optimistically and, if a value turns
-    out unencodable (the transaction rolls back: nothing was written), the
-    bad callers are failed and the rest written again.
+    A put whose key or value a store of the mode cannot hold fails that caller
+    alone: the mode router admits every entry of the group before it writes
+    any (see ``ModeRouter.admit``); when it refuses one, nothing was written,
+    each caller is admitted on its own, the refused ones fail with
+    :class:`~garrison.RefusedWriteError` and the rest are written again.
 
 Tracing
     Each message gets its own handler span (an ask's is a child of the
@@ -70,7 +70,7 @@ from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.runtime._tracing import tracing_active
-from garrison.stores._keys import key_text
+from garrison.stores._keys import key_prefix, key_text
 from garrison.stores._mode import Mode, ModeSwitch
 
 if TYPE_CHECKING:
@@ -85,10 +85,6 @@ if TYPE_CHECKING:
 __all__ = ["DatabaseComponent"]
 
 _GROUPED_TYPES = tuple(GROUPED)
-
-
-def _text(key: Any) -> str:
-    return key if type(key) is str and key else key_text(key)
 
 
 class DatabaseComponent(Component):
@@ -354,12 +350,13 @@ class DatabaseComponent(Component):
     @handler(Scan)
     async def scan(self, message: Scan) -> list[tuple[str, Any]]:
         """Entries under a prefix, paginated."""
-        return await self.router.scan(message.prefix, after=message.after, limit=message.limit)
+        after = None if message.after is None else key_text(message.after)
+        return await self.router.scan(key_prefix(message.prefix), after=after, limit=message.limit)
 
     @handler(Count)
     async def count(self, message: Count) -> int:
         """How many keys start with a prefix."""
-        return await self.router.count(message.prefix)
+        return await self.router.count(key_prefix(message.prefix))
 
     @handler(Find)
     async def find(self, message: Find) -> list[tuple[str, Any]]:
@@ -373,7 +370,7 @@ class DatabaseComponent(Component):
             le=m.le,
             gt=m.gt,
             ge=m.ge,
-            prefix=m.prefix,
+            prefix=key_prefix(m.prefix),
             kind=m.kind,
             after=m.after,
             limit=m.limit,
@@ -383,13 +380,13 @@ class DatabaseComponent(Component):
     async def history(self, message: History) -> list[Change]:
         """Every recorded change of a key (SQLite side)."""
         store = self._sqlite_side("history")
-        return await store.history(_text(message.key), limit=message.limit)
+        return await store.history(key_text(message.key), limit=message.limit)
 
     @handler(GetAsOf)
     async def get_as_of(self, message: GetAsOf) -> Any:
         """The value a key had at a moment (SQLite history)."""
         store = self._sqlite_side("an as-of read")
-        return await store.get(_text(message.key), message.default, as_of=message.at)
+        return await store.get(key_text(message.key), message.default, as_of=message.at)
 
     @handler(SetMode)
     async def set_mode(self, message: SetMode) -> ModeSwitch:
@@ -429,7 +426,7 @@ class DatabaseComponent(Component):
     @handler(Subscribe)
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
-        return self._feed.subscribe(message.prefix, message.buffer)
+        return self._feed.subscribe(key_prefix(message.prefix), message.buffer)
 
 
 @contextlib.contextmanager

@@ -42,7 +42,6 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.runtime._ref import ActorRef
-from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode
 from garrison.stores._protocol import MISSING
 
@@ -60,10 +59,6 @@ if TYPE_CHECKING:
 __all__ = ["Store", "Watch", "store_of"]
 
 
-def _text(key: Any) -> str:
-    return key if type(key) is str and key else key_text(key)
-
-
 class Store:
     """Typed access to the ``database`` component of a runtime.
 
@@ -73,10 +68,13 @@ class Store:
     takes); it raises :class:`~garrison.AskTimeoutError`.
 
     Keys are key texts (a ``str`` is the keyword with that text:
-    ``"session/abc"`` is ``:session/abc``) or any EDN key. Values are EDN or
-    plain Python values. Store errors raise :class:`~garrison.StoreError` and
-    its subclasses; an unstorable value raises
-    :class:`~garrison.EdnEncodeError` (and fails that call only).
+    ``"session/abc"`` and ``":session/abc"`` are ``:session/abc``) or any EDN
+    key. Values are EDN or plain Python values. Store errors raise
+    :class:`~garrison.StoreError` and its subclasses; a write whose key or
+    value a store of the current mode cannot hold (a key with no EDN form, a
+    naive ``datetime`` while the EDN file is written, ``bytes``) raises
+    :class:`~garrison.RefusedWriteError` naming the key, writes nothing and
+    fails that call only.
     """
 
     __slots__ = ("_ref", "timeout")
@@ -105,14 +103,14 @@ class Store:
         # The hot paths queue the ask themselves (ActorRef._send) and await its
         # future: no coroutine frame of ask() to pass through on every
         # suspension and resumption. ask() still serves timeouts and a full mailbox.
-        message = Get(key if type(key) is str and key else key_text(key), default)
+        message = Get(key, default)
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             return await future
         return await self._ref.ask(message, timeout=self.timeout)
 
     async def get_many(self, keys: Iterable[Any]) -> dict[str, Any]:
         """``{key_text: value}`` for those of ``keys`` that exist."""
-        message = GetMany(tuple(_text(k) for k in keys))
+        message = GetMany(tuple(keys))
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             found: dict[str, Any] = await future
             return found
@@ -160,19 +158,19 @@ class Store:
 
     async def history(self, key: Any, *, limit: int | None = None) -> list[Change]:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
-        result: list[Change] = await self._ask(History(_text(key), limit))
+        result: list[Change] = await self._ask(History(key, limit))
         return result
 
     async def get_as_of(self, key: Any, at: Any, default: Any = None) -> Any:
         """The value ``key`` had at ``at`` (an aware datetime or POSIX seconds)."""
-        result: Any = await self._ask(GetAsOf(_text(key), at, default))
+        result: Any = await self._ask(GetAsOf(key, at, default))
         return result
 
     # -- writes ------------------------------------------------------------------
 
     async def put(self, key: Any, value: Any) -> None:
         """Set ``key`` to ``value``; returns once the write is committed."""
-        message = Put(key if type(key) is str and key else key_text(key), value)
+        message = Put(key, value)
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             await future
         else:
@@ -181,7 +179,7 @@ class Store:
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         """Set several keys in one transaction (all or none); returns once committed."""
         pairs = items.items() if isinstance(items, Mapping) else items
-        message = PutMany(tuple((_text(k), v) for k, v in pairs))
+        message = PutMany(tuple(pairs))
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             await future
         else:
@@ -189,7 +187,7 @@ class Store:
 
     async def delete(self, key: Any) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        message = Delete(_text(key))
+        message = Delete(key)
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             existed: bool = await future
             return existed
@@ -198,7 +196,7 @@ class Store:
 
     async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove several keys; how many existed."""
-        result: int = await self._ask(DeleteMany(tuple(_text(k) for k in keys)))
+        result: int = await self._ask(DeleteMany(tuple(keys)))
         return result
 
     async def flush(self) -> None:

@@ -23,11 +23,10 @@ from garrison.components.database._messages import (
     Put,
     PutMany,
 )
-from garrison.exceptions import EdnEncodeError
+from garrison.exceptions import RefusedWriteError
 from garrison.runtime._tracing import tracer, tracing_active
 from garrison.stores._keys import key_text
 from garrison.stores._protocol import MISSING
-from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -52,10 +51,6 @@ GROUPED: Final[dict[type, str]] = {
     Get: READ,
     GetMany: READ,
 }
-
-
-def _text(key: Any) -> str:
-    return key if type(key) is str and key else key_text(key)
 
 
 class GroupRunner:
@@ -143,44 +138,33 @@ class GroupRunner:
 
     async def _put_group(self, group: list[Envelope]) -> None:
         router = self.router
-        check_values = router.mode.writes_edn
-        # The hot path of every write: the group's (key text, value) pairs in one
-        # list, built without a list per message.
+        # The hot path of every write: the group's (key, value) pairs in one
+        # list, built without a list per message. The router admits them all
+        # (see ModeRouter.admit) before it writes any: a refused entry fails
+        # the whole call with nothing written, and then each caller is
+        # admitted on its own (below), so a bad entry fails its caller only.
         accepted: list[Envelope] = []
-        items: list[tuple[str, Any]] = []
+        items: list[tuple[Any, Any]] = []
         append = items.append
         for envelope in group:
             message = envelope.message
-            try:
-                if type(message) is Put:
-                    key = message.key
-                    value = message.value
-                    if check_values:
-                        encode_value(value)
-                    append((key if type(key) is str and key else key_text(key), value))
-                else:
-                    pairs = _put_pairs(message)
-                    if check_values:
-                        for _, value in pairs:
-                            encode_value(value)
-                    items.extend(pairs)
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
+            if type(message) is Put:
+                append((message.key, message.value))
+            else:
+                try:
+                    items.extend(_put_pairs(message))
+                except Exception as exc:  # noqa: BLE001 - a malformed message fails its own caller
+                    envelope.fail(exc)
+                    continue
             accepted.append(envelope)
         if not accepted:
             return
         try:
-            await router.put_many(items)
-        except EdnEncodeError:
-            # sqlite-only: nothing was written (the transaction rolled back).
-            accepted, items = _drop_unencodable(accepted)
-            if not items:
-                for envelope in accepted:  # only empty PutMany messages are left
-                    envelope.reply(None)
-                return
+            written = await router.put_many(items)
+        except RefusedWriteError:
+            accepted, items = _drop_refused(router, accepted)
             try:
-                await router.put_many(items)
+                written = await router.put_many(items)
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed(accepted, exc)
                 return
@@ -189,12 +173,12 @@ class GroupRunner:
             return
         self.write_batches += 1
         self.batched_writes += len(accepted)
-        self.cache.invalidate(key for key, _ in items)
+        self.cache.invalidate(key for key, _ in written)
         feed = self.feed
         if feed.listening:
-            feed.publish((key, "put", value) for key, value in items)
+            feed.publish((key, "put", value) for key, value in written)
         else:
-            feed.skip(len(items))
+            feed.skip(len(written))
         # Envelope.reply, inlined: once per write.
         for envelope in accepted:
             future = envelope.future
@@ -210,9 +194,9 @@ class GroupRunner:
             message = envelope.message
             try:
                 if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
-                    texts = [_text(message.key)]
+                    texts = [key_text(message.key)]
                 else:
-                    texts = list(dict.fromkeys(_text(k) for k in cast("DeleteMany", message).keys))
+                    texts = list(dict.fromkeys(key_text(k) for k in cast("DeleteMany", message).keys))
             except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
                 envelope.fail(exc)
                 continue
@@ -253,11 +237,11 @@ class GroupRunner:
             try:
                 if isinstance(message, Get):
                     key = message.key
-                    text = key if type(key) is str and key else key_text(key)
+                    text = key_text(key)
                     wanted.append(text)
                     accepted.append((envelope, text))
                 else:
-                    texts = [_text(k) for k in cast("GetMany", message).keys]
+                    texts = [key_text(k) for k in cast("GetMany", message).keys]
                     wanted.extend(texts)
                     accepted.append((envelope, texts))
             except Exception as exc:  # noqa: BLE001 - a bad key fails its own caller only
@@ -320,25 +304,25 @@ class GroupRunner:
         return misses
 
 
-def _put_pairs(message: Any) -> list[tuple[str, Any]]:
-    """The (key text, value) pairs a :class:`Put` or :class:`PutMany` writes."""
+def _put_pairs(message: Any) -> list[tuple[Any, Any]]:
+    """The (key, value) pairs a :class:`Put` or :class:`PutMany` writes."""
     if isinstance(message, Put):  # a subclass too (it comes as a group of one)
-        return [(_text(message.key), message.value)]
-    return [(_text(k), v) for k, v in cast("PutMany", message).items]
+        return [(message.key, message.value)]
+    return [(k, v) for k, v in cast("PutMany", message).items]
 
 
-def _drop_unencodable(
-    accepted: list[Envelope],
-) -> tuple[list[Envelope], list[tuple[str, Any]]]:
-    """Fail the callers whose values cannot be stored; return the others and their pairs."""
+def _drop_refused(
+    router: ModeRouter, accepted: list[Envelope]
+) -> tuple[list[Envelope], list[tuple[Any, Any]]]:
+    """Fail the callers with an entry the router refuses; return the others and their pairs."""
     kept: list[Envelope] = []
-    items: list[tuple[str, Any]] = []
+    items: list[tuple[Any, Any]] = []
     for envelope in accepted:
         pairs = _put_pairs(envelope.message)
         try:
-            for _, value in pairs:
-                encode_value(value)
-        except Exception as exc:  # noqa: BLE001 - a bad value fails its own caller only
+            for key, value in pairs:
+                router.admit(key, value)
+        except RefusedWriteError as exc:
             envelope.fail(exc)
             continue
         kept.append(envelope)
