@@ -217,20 +217,6 @@ async def test_close_reports_a_final_flush_that_fails(tmp_path: Path) -> None:
     await store.aclose()  # idempotent
 
 
-async def test_a_value_with_no_edn_form_fails_the_flush_but_not_the_others(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "memory.edn"
-    async with EdnFileStore(path) as store:
-        await store.put("good/1", 1)
-        await store.put("bad/1", object())
-        with pytest.raises(FlushError, match="no EDN form"):
-            await store.flush()
-        await store.delete("bad/1")
-        await store.flush()
-    assert read_file(path) == {Keyword("good/1"): 1}
-
-
 async def test_concurrent_writers_and_flushes_lose_nothing(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
     async with EdnFileStore(path, quiet_period=0.001, max_delay=0.005) as store:
@@ -298,3 +284,41 @@ async def test_an_incremental_file_is_byte_for_byte_a_whole_dump(tmp_path: Path)
         await store.flush()
         expected = {edn_key(k): v for k, v in store.snapshot().items()}
     assert path.read_text(encoding="utf-8") == dumps(expected)
+
+
+async def test_an_entry_the_file_cannot_hold_is_kept_aside_and_never_holds_the_others(
+    tmp_path: Path,
+) -> None:
+    # The router refuses such entries before they are written; the store itself
+    # still defends the file against one (a value mutated after its put).
+    path = tmp_path / "memory.edn"
+    store = await EdnFileStore(path, quiet_period=0.01).open()
+    await store.put_many([("a/1", 1), ("a/2", [2])])
+    await store.flush()
+    await store.put("a/1", {"at": object()})  # no EDN form: the file keeps a/1 = 1
+    await store.put("a/3", 3)
+    with pytest.raises(FlushError, match=r"a/1 \(EdnEncodeError.*every other entry is on disk"):
+        await store.flush()
+    assert read_file(path) == {Keyword("a/1"): 1, Keyword("a/2"): [2], Keyword("a/3"): 3}
+    assert list(store.unwritable) == ["a/1"]
+    assert store.statistics().unwritable == 1
+    assert store.last_flush_error is None  # the writer is not stuck: later writes land
+    await store.put("a/4", 4)
+    await store.wait_flushed()
+    assert read_file(path)[Keyword("a/4")] == 4  # type: ignore[index]
+    with pytest.raises(FlushError, match="a/1"):
+        await store.aclose()  # the kept-aside entry is lost at close, and says so
+    async with EdnFileStore(path) as again:
+        assert await again.scan() == [("a/1", 1), ("a/2", [2]), ("a/3", 3), ("a/4", 4)]
+
+
+async def test_writing_or_deleting_an_unwritable_key_again_clears_it(tmp_path: Path) -> None:
+    async with EdnFileStore(tmp_path / "memory.edn", quiet_period=0.01) as store:
+        await store.put_many([("a/1", b"bytes"), ("a/2", b"bytes")])
+        with pytest.raises(FlushError, match="2 entries have no EDN form"):
+            await store.flush()
+        await store.put("a/1", 1)
+        await store.delete("a/2")
+        await store.flush()
+        assert store.unwritable == {}
+        assert read_file(tmp_path / "memory.edn") == {Keyword("a/1"): 1}

@@ -28,13 +28,22 @@ Off the event loop
     because a flush may serialise it at any later moment.
 
 Failures
-    A failed flush (disk full, permission denied, a value with no EDN form)
-    never loses data: the changes stay in memory and marked dirty, the writer
-    retries with exponential backoff (capped at ``max_backoff``), the error is
-    visible as :attr:`EdnFileStore.last_flush_error` and
-    :attr:`EdnFileStore.writer_lag`, an explicit :meth:`flush` raises
-    :class:`~garrison.exceptions.FlushError`, and so does :meth:`aclose` when
-    its final flush fails.
+    A failed flush (disk full, permission denied) never loses data: the
+    changes stay in memory and marked dirty, the writer retries with
+    exponential backoff (capped at ``max_backoff``), the error is visible as
+    :attr:`EdnFileStore.last_flush_error` and :attr:`EdnFileStore.writer_lag`,
+    an explicit :meth:`flush` raises :class:`~garrison.exceptions.FlushError`,
+    and so does :meth:`aclose` when its final flush fails.
+
+    One entry never holds the rest of the file hostage. The mode router
+    refuses what the file cannot hold before it is written, but a value
+    mutated after its put, or a caller that bypasses the router, can still
+    hand the writer an entry with no EDN form. A flush then writes every other
+    entry, keeps that one aside in memory (the file keeps its previous value
+    of the key, if it had one) and lists it in :attr:`EdnFileStore.unwritable`,
+    which fails the database's health check; :meth:`flush` and :meth:`aclose`
+    raise :class:`~garrison.exceptions.FlushError` naming it once the others
+    are on disk. Writing or deleting the key again clears it.
 
 Loading
     A missing file is an empty store. A file that does not parse (or whose top
@@ -69,7 +78,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from types import TracebackType
 
-__all__ = ["EdnFileStore", "EdnFileStoreStatistics"]
+__all__ = ["EdnFileStore", "EdnFileStoreStatistics", "describe_unwritable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +103,8 @@ class EdnFileStoreStatistics:
     last_flush_bytes: int
     #: Entries the last successful flush had to serialise (the rest reused cached text).
     last_flush_encoded: int
+    #: Entries the file cannot hold, kept in memory only (see :attr:`EdnFileStore.unwritable`).
+    unwritable: int
 
 
 class EdnFileStore:
@@ -147,6 +158,8 @@ class EdnFileStore:
         self._last_flush_seconds = 0.0
         self._last_flush_bytes = 0
         self._last_flush_encoded = 0
+        # Key text -> why the file cannot hold its entry (kept in memory only).
+        self._unwritable: dict[str, str] = {}
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -199,6 +212,7 @@ class EdnFileStore:
         if self._opened:
             try:
                 await self._flush_to(self._generation)
+                self._raise_unwritable()
             finally:
                 self._signal_progress()
 
@@ -211,6 +225,19 @@ class EdnFileStore:
         if not oldest:
             return 0.0
         return max(0.0, time.monotonic() - min(oldest))
+
+    @property
+    def unwritable(self) -> dict[str, str]:
+        """Entries the file cannot hold, kept in memory only: ``{key text: reason}``."""
+        return dict(self._unwritable)
+
+    def _raise_unwritable(self) -> None:
+        if self._unwritable:
+            detail = describe_unwritable(self._unwritable)
+            raise FlushError(
+                f"could not write {str(self.path)!r} entirely: {detail}; "
+                "every other entry is on disk"
+            )
 
     @property
     def last_flush_error(self) -> FlushError | None:
@@ -229,6 +256,7 @@ class EdnFileStore:
             last_flush_seconds=self._last_flush_seconds,
             last_flush_bytes=self._last_flush_bytes,
             last_flush_encoded=self._last_flush_encoded,
+            unwritable=len(self._unwritable),
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -353,6 +381,7 @@ class EdnFileStore:
         """
         self._check_open()
         await self._flush_to(self._generation)
+        self._raise_unwritable()
 
     async def _flush_to(self, target: int) -> None:
         """Make sure generation ``target`` is on disk, starting a flush if needed.
@@ -386,7 +415,9 @@ class EdnFileStore:
         started = time.perf_counter()
         try:
             with store_span(DB_SYSTEM_EDN_FILE, "flush", self._collection, batch_size=len(dirty)):
-                size = await asyncio.to_thread(self._write_snapshot, changed, deleted, order)
+                size, rejected = await asyncio.to_thread(
+                    self._write_snapshot, changed, deleted, order
+                )
         except Exception as exc:
             self._restore_dirty(dirty)
             self._failed_flushes += 1
@@ -399,6 +430,10 @@ class EdnFileStore:
             self._restore_dirty(dirty)
             raise
         self._uncached.clear()
+        unwritable = self._unwritable
+        for text in dirty:
+            unwritable.pop(text, None)  # written or deleted since: judged afresh below
+        unwritable.update(rejected)
         self._inflight = set()
         self._inflight_first = None
         self._flushed_generation = max(self._flushed_generation, generation)
@@ -439,7 +474,7 @@ class EdnFileStore:
 
     def _write_snapshot(
         self, changed: list[tuple[str, Any]], deleted: list[str], order: list[str]
-    ) -> int:
+    ) -> tuple[int, dict[str, str]]:
         """Serialise what changed, join every entry's text and replace the file.
 
         Runs in a worker thread, one at a time; it alone touches ``_texts``.
@@ -449,13 +484,18 @@ class EdnFileStore:
         texts = self._texts
         for text in deleted:
             texts.pop(text, None)
-        # Encode everything before touching the cache, so a value with no EDN
-        # form leaves the cache as it was.
-        fresh = {text: entry_text(text, value) for text, value in changed}
+        fresh: dict[str, bytes] = {}
+        rejected: dict[str, str] = {}
+        for text, value in changed:
+            try:
+                fresh[text] = entry_text(text, value)
+            except Exception as exc:  # noqa: BLE001 - one entry must not stop the others
+                # Kept aside: the cache (and so the file) keeps its previous text, if any.
+                rejected[text] = f"{type(exc).__name__}: {exc}"
         texts.update(fresh)
-        payload = b"".join(file_pieces([texts[t] for t in order]))
+        payload = b"".join(file_pieces([texts[t] for t in order if t in texts]))
         replace_file(self.path, payload)
-        return len(payload)
+        return len(payload), rejected
 
     async def _write_loop(self) -> None:
         """The writer task: debounce, flush, back off after failures."""
@@ -491,6 +531,16 @@ class EdnFileStore:
                 return
             # A timer, not synchronisation: the quiet period is the point.
             await asyncio.sleep(remaining)
+
+
+def describe_unwritable(unwritable: dict[str, str], shown: int = 3) -> str:
+    """``"2 entries have no EDN form and are kept in memory only: a/1 (reason), …"``."""
+    items = sorted(unwritable.items())
+    listed = ", ".join(f"{key} ({reason})" for key, reason in items[:shown])
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    if len(items) == 1:
+        return f"1 entry has no EDN form and is kept in memory only: {listed}"
+    return f"{len(items)} entries have no EDN form and are kept in memory only: {listed}{more}"
 
 
 def _retrieve_result(task: asyncio.Task[None]) -> None:

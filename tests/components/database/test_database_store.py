@@ -206,3 +206,27 @@ async def test_unstorable_values_fail_the_call(runtime: Runtime) -> None:
         await runtime.store.put("a/bad", object())
     assert refused.value.key == "a/bad"
     assert await runtime.store.get("a/bad", MISSING) is MISSING
+
+
+async def test_readiness_fails_naming_an_entry_the_edn_file_cannot_hold(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path, mode="dual-write") as rt:
+        value: dict[str, object] = {"ok": 1}
+        await rt.store.put("doc/1", value)
+        await rt.store.put("doc/2", 2)
+        value["oops"] = object()  # mutated after its put: the writer meets it at the flush
+        await rt.store.put("doc/3", 3)
+        with pytest.raises(StoreError, match="doc/1"):
+            await rt.store.flush()
+        ready = await rt.health("ready")
+        assert ready.status == "fail"
+        assert "doc/1" in str(ready.to_dict(verbose=True))
+        assert (await rt.store.statistics()).edn_unwritable == ("doc/1",)
+        await rt.store.put("doc/1", {"ok": 2})  # written again: the file can hold it now
+        await rt.store.flush()
+        assert (await rt.store.statistics()).edn_unwritable == ()
+    async with database_runtime(tmp_path) as rt:
+        assert await rt.store.get_many(["doc/1", "doc/2", "doc/3"]) == {
+            "doc/1": {"ok": 2},
+            "doc/2": 2,
+            "doc/3": 3,
+        }

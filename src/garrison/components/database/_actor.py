@@ -70,6 +70,7 @@ from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.runtime._tracing import tracing_active
+from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, key_text
 from garrison.stores._mode import Mode, ModeSwitch
 
@@ -188,6 +189,7 @@ class DatabaseComponent(Component):
             watch_overflows=self._feed.overflows,
             edn_writer_lag=edn.writer_lag,
             edn_last_flush_error=None if error is None else str(error),
+            edn_unwritable=tuple(sorted(edn.unwritable)),
             repair_backlog=stats.repair_backlog,
             full_repair_pending=stats.full_repair_pending,
             sqlite_path=str(router.sqlite.path),
@@ -199,8 +201,9 @@ class DatabaseComponent(Component):
     async def check_health(self) -> CheckResult:
         """``SELECT 1`` within ``health_timeout``, EDN writer lag and errors, mode, backlog.
 
-        ``fail`` when SQLite does not answer in time or at all, or the EDN
-        writer is more than ``max_writer_lag`` seconds behind; ``warn`` on an
+        ``fail`` when SQLite does not answer in time or at all, the EDN
+        writer is more than ``max_writer_lag`` seconds behind, or the EDN file
+        cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``); ``warn`` on an
         EDN flush error or a repair backlog. A broken connection also crashes
         the actor, so the supervisor replaces it.
         """
@@ -236,6 +239,8 @@ class DatabaseComponent(Component):
             )
         if edn.last_flush_error is not None:
             warnings.append(f"EDN flush failing: {edn.last_flush_error}")
+        if unwritable := edn.unwritable:
+            failures.append(f"the EDN file {edn.path} lacks {describe_unwritable(unwritable)}")
         if stats.repair_backlog or stats.full_repair_pending:
             detail = ", full repair pending" if stats.full_repair_pending else ""
             warnings.append(f"SQLite repair backlog of {stats.repair_backlog} keys{detail}")

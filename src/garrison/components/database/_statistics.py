@@ -36,6 +36,8 @@ class DatabaseStatistics:
     edn_writer_lag: float
     #: The EDN writer's last flush error, or ``None``.
     edn_last_flush_error: str | None
+    #: Key texts the EDN file cannot hold, kept in memory only (health fails meanwhile).
+    edn_unwritable: tuple[str, ...]
     #: Keys whose SQLite side is behind EDN, and whether a full repair is pending.
     repair_backlog: int
     full_repair_pending: bool
