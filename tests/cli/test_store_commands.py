@@ -1,4 +1,4 @@
-"""``garrison get/put/scan/mode/backup/restore/stats`` on a real database."""
+"""``garrison get/put/delete/scan/mode/backup/restore/stats`` on a real database."""
 
 from __future__ import annotations
 
@@ -54,7 +54,15 @@ def test_errors_have_exit_statuses(capsys: pytest.CaptureFixture[str], config: P
     assert "no database" in err
     run(capsys, config, "put", "a/1", "1")
     status, _, err = run(capsys, config, "get", "a/none")
-    assert (status, err) == (1, "garrison: no such key: a/none\n")
+    assert (status, err) == (1, "garrison: no such key: a/none (in sqlite-only mode)\n")
+    status, _, err = run(capsys, config, "put", "a/na me", "1")
+    assert status == 2
+    assert err == (
+        "garrison: this key is not an EDN keyword: it contains ' ' at position 5, "
+        "which cannot appear in a keyword (key 'a/na me')\n"
+    )
+    status, _, err = run(capsys, config, "put", "a/3", '"2024-05-01T12:00:00"')  # a plain string
+    assert status == 0
     status, _, err = run(capsys, config, "put", "a/2", "{:unclosed", "--edn")
     assert status == 2
     assert "neither JSON nor EDN" in err
@@ -91,7 +99,11 @@ def test_backup_and_guarded_restore(
     assert "--force" in err
     assert run(capsys, config, "get", "a/1")[1] == '"after"\n'
     status, out, _ = run(capsys, config, "restore", str(tmp_path / "backups" / "b.db"), "--force")
-    assert (status, out) == (0, f"restored 1 entries from {tmp_path / 'backups' / 'b.db'}\n")
+    assert status == 0
+    assert out.splitlines() == [
+        f"restored 1 entries from {tmp_path / 'backups' / 'b.db'}",
+        "mode: sqlite-only (kept)",
+    ]
     assert run(capsys, config, "get", "a/1")[1] == '"before"\n'
     stats = json.loads(run(capsys, config, "stats")[1])
     assert stats["mode"] == "sqlite-only"
@@ -120,3 +132,64 @@ def test_the_installed_command_runs(config: Path) -> None:
     get = [sys.executable, "-m", "garrison.cli", "get", "k/1", "--config", str(config)]
     done = subprocess.run(get, check=True, timeout=30, capture_output=True, text=True)
     assert done.stdout == "[1 2]\n"
+
+
+def test_restore_keeps_the_installations_mode_unless_told(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    backup = str(tmp_path / "b.db")
+    run(capsys, config, "put", "a/1", '"in the backup"')
+    run(capsys, config, "backup", backup)  # records sqlite-only
+    run(capsys, config, "mode", "set", "dual-write", "--force")
+    run(capsys, config, "put", "a/1", '"newer"')
+    status, out, _ = run(capsys, config, "restore", backup, "--force")
+    assert status == 0
+    assert "mode: dual-write (kept; the backup had recorded sqlite-only)" in out
+    assert run(capsys, config, "mode", "get")[1] == "dual-write\n"
+    # The EDN file is still written, and read: it holds every write.
+    run(capsys, config, "put", "a/2", "2")
+    assert run(capsys, config, "get", "a/1")[1] == '"newer"\n'
+    assert run(capsys, config, "get", "a/2")[1] == "2\n"
+    status, out, _ = run(capsys, config, "restore", backup, "--force", "--mode", "edn-only")
+    assert status == 0
+    assert out.splitlines()[-1] == "mode: dual-write -> edn-only"
+    assert run(capsys, config, "mode", "get")[1] == "edn-only\n"
+
+
+def test_delete_removes_keys_and_reports_the_missing_ones(
+    capsys: pytest.CaptureFixture[str], config: Path
+) -> None:
+    run(capsys, config, "mode", "get")
+    run(capsys, config, "put", "a/1", "1")
+    run(capsys, config, "put", "a/2", "2")
+    status, out, err = run(capsys, config, "delete", ":a/1", "a/none", "--json")
+    assert status == 1
+    assert json.loads(out) == {"deleted": ["a/1"], "missing": ["a/none"]}
+    assert err == "garrison: no such key: a/none (in sqlite-only mode)\n"
+    assert run(capsys, config, "delete", "a/2") == (0, "deleted a/2\n", "")
+    assert run(capsys, config, "scan")[1] == ""
+    assert run(capsys, config, "delete", "a/na me")[0] == 2
+
+
+def test_after_migrate_every_command_uses_the_mode_the_runtime_starts_in(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "memory.edn").write_text('{:session/a 1, :session/b "two"}', encoding="utf-8")
+    assert main(["migrate", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert run(capsys, config, "mode", "get")[1] == "edn-only\n"
+    assert json.loads(run(capsys, config, "stats")[1])["edn_entries"] == 2
+    run(capsys, config, "put", ":session/a", "10")  # edn-only: the EDN file only
+    assert run(capsys, config, "get", "session/a")[1] == "10\n"
+    assert run(capsys, config, "scan", ":session/")[1].splitlines() == [
+        "session/a\t10",
+        'session/b\t"two"',
+    ]
+
+    async def runtime_view() -> tuple[str, object]:
+        async with open_runtime(config, environ={}) as rt:
+            return str(await rt.store.mode()), await rt.store.get("session/a")
+
+    assert asyncio.run(runtime_view()) == ("edn-only", 10)

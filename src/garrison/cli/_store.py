@@ -1,29 +1,38 @@
-"""Operator commands on the database: get, put, scan, mode, backup, restore, stats.
+"""Operator commands on the database: get, put, delete, scan, mode, backup, restore, stats.
 
 ::
 
     garrison get KEY [--json]                 print one value (EDN, or --json)
     garrison put KEY VALUE [--edn | --json]   VALUE is JSON or EDN text (JSON tried first)
+    garrison delete KEY... [--json]           remove keys
     garrison scan [PREFIX] [--limit N] [--after KEY] [--json]
     garrison mode [get]                       print the store mode
     garrison mode set MODE [--force] [--reason TEXT]
     garrison backup PATH                      online copy of the SQLite database
-    garrison restore PATH [--force]           replace the SQLite data with a backup
+    garrison restore PATH [--force] [--mode MODE]   replace the SQLite data with a backup
     garrison stats                            counts, mode, backlog and file sizes (JSON)
 
 Every command takes ``--config`` like ``garrison run`` and opens the database
-that config describes directly: no running runtime is needed. Reads
-(``get``, ``scan``, ``mode get``, ``stats``, ``backup``) are safe while a
-runtime is running (SQLite's WAL gives them a consistent snapshot; in the EDN
-modes they read the EDN file, which lags memory by at most the flush delay).
-Writes (``put``, ``mode set``, ``restore``) take the database's owner lock and
-refuse to run while a runtime holds it, because the runtime's cache, mode and
-EDN map would not see them. ``restore`` also refuses to replace a database
-that holds data unless ``--force`` is given.
+that config describes directly: no running runtime is needed. Every command
+works in the mode the runtime would start in (``decide_mode``: the mode the
+database records, else the configured one, else ``edn-only`` when the EDN file
+exists) and reads the side that mode reads. Reads (``get``, ``scan``, ``mode
+get``, ``stats``, ``backup``) are safe while a runtime is running (SQLite's
+WAL gives them a consistent snapshot; in the EDN modes they read the EDN file,
+which lags memory by at most the flush delay). Writes (``put``, ``delete``,
+``mode set``, ``restore``) take the database's owner lock and refuse to run
+while a runtime holds it, because the runtime's cache, mode and EDN map would
+not see them. ``restore`` also refuses to replace a database that holds data
+unless ``--force`` is given.
+
+A write in a mode that writes the EDN file reaches the file first: when the
+file cannot be written, nothing is written anywhere. When SQLite then fails,
+the keys join the mode router's repair backlog (``stats`` and the health check
+show it) and the next runtime copies them from the EDN file.
 
 A KEY is a key text: ``session/abc`` (or ``:session/abc``) is the keyword
 ``:session/abc``. Exit status: 0 done, 1 failed (or key not found), 2 bad
-config or arguments.
+config or arguments (a KEY that is not an EDN keyword among them).
 """
 
 from __future__ import annotations
@@ -37,11 +46,12 @@ import orjson
 
 from garrison.cli._run import default_config_path
 from garrison.components.database._config import DatabaseConfig
-from garrison.components.database._open import open_stack
+from garrison.components.database._open import StoreStack, open_stack
 from garrison.config import load_config, parse_section
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.stores._edn_file_format import load_file
-from garrison.stores._mode import Mode
+from garrison.stores._keys import key_prefix, key_text
+from garrison.stores._mode import Mode, decide_mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META
 from garrison.stores._sqlite import SqliteStore
@@ -50,7 +60,7 @@ from garrison.stores.edn import dumps, loads
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Coroutine
+    from collections.abc import Callable, Coroutine, Sequence
 
 __all__ = ["register"]
 
@@ -72,6 +82,12 @@ def register(subparsers: Any) -> None:
     syntax.add_argument("--json", dest="syntax", action="store_const", const="json")
     syntax.add_argument("--edn", dest="syntax", action="store_const", const="edn")
 
+    delete = _add(subparsers, "delete", "remove KEY (and any further KEYs)", _delete)
+    delete.add_argument("keys", metavar="KEY", nargs="+")
+    delete.add_argument(
+        "--json", action="store_true", help='print {"deleted": [...], "missing": [...]}'
+    )
+
     scan = _add(subparsers, "scan", "print the entries whose key starts with PREFIX", _scan)
     scan.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
     scan.add_argument("--limit", type=int, default=None)
@@ -90,6 +106,12 @@ def register(subparsers: Any) -> None:
     restore = _add(subparsers, "restore", "replace the SQLite data with the backup PATH", _restore)
     restore.add_argument("path", type=Path, metavar="PATH")
     restore.add_argument("--force", action="store_true", help="replace a database holding data")
+    restore.add_argument(
+        "--mode",
+        choices=[str(m) for m in Mode],
+        default=None,
+        help="switch to MODE after the restore (default: keep the current mode)",
+    )
 
     _add(subparsers, "stats", "print counts, mode, backlog and file sizes as JSON", _stats)
 
@@ -148,52 +170,117 @@ def _main(
 # -- reads (no lock) -------------------------------------------------------------
 
 
-async def _open_sqlite(settings: DatabaseConfig, data_dir: Path) -> SqliteStore:
-    sqlite_path, _ = settings.resolve_paths(data_dir)
-    if not await asyncio.to_thread(sqlite_path.exists):
-        raise StoreError(f"no database at {sqlite_path} (start garrison once to create it)")
-    return await SqliteStore(sqlite_path, busy_timeout=settings.busy_timeout).open()
+class _ReadSide:
+    """What a read command needs: the mode the runtime would start in and the stores it reads.
+
+    Opens SQLite only if the database exists (a legacy installation with just
+    its EDN file reads that file), and never writes anything.
+    """
+
+    def __init__(self, settings: DatabaseConfig, data_dir: Path) -> None:
+        self.sqlite_path, self.edn_path = settings.resolve_paths(data_dir)
+        self.settings = settings
+        self.sqlite: SqliteStore | None = None
+        self.mode = Mode.SQLITE_ONLY
+        self._edn: dict[str, Any] | None = None
+        self._backlog: tuple[frozenset[str], bool] | None = None
+
+    async def __aenter__(self) -> _ReadSide:
+        exists = await asyncio.to_thread(
+            lambda: (self.sqlite_path.exists(), self.edn_path.exists())
+        )
+        recorded: str | None = None
+        if exists[0]:
+            self.sqlite = await SqliteStore(
+                self.sqlite_path, busy_timeout=self.settings.busy_timeout
+            ).open()
+            recorded = await self.sqlite.get_meta(MODE_META)
+        self.mode = decide_mode(recorded, configured=self.settings.mode, edn_file_exists=exists[1])
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.sqlite is not None:
+            await self.sqlite.aclose()
+
+    def need_sqlite(self) -> SqliteStore:
+        if self.sqlite is None:
+            raise StoreError(
+                f"the store is in {self.mode} mode, which reads SQLite, and there is no "
+                f"database at {self.sqlite_path} (start garrison once to create it)"
+            )
+        return self.sqlite
+
+    async def edn(self) -> dict[str, Any]:
+        if self._edn is None:
+            self._edn = await asyncio.to_thread(load_file, self.edn_path)
+        return self._edn
+
+    async def stale_in_sqlite(self) -> tuple[frozenset[str], bool]:
+        """sqlite-first: the repair backlog's keys (read from EDN) and its full flag."""
+        if self._backlog is None:
+            path = _backlog_path(self.edn_path)
+            data = await asyncio.to_thread(_read_json, path)
+            self._backlog = (frozenset(data.get("keys", ())), bool(data.get("full")))
+        return self._backlog
+
+    async def get(self, key: str) -> Any:
+        """The value the runtime would read for ``key``, or MISSING (as ModeRouter.get)."""
+        if self.mode is Mode.SQLITE_ONLY:
+            return await self.need_sqlite().get(key, MISSING)
+        if self.mode is Mode.SQLITE_FIRST:
+            stale, full = await self.stale_in_sqlite()
+            if not full and key not in stale:
+                value = await self.need_sqlite().get(key, MISSING)
+                if value is not MISSING:
+                    return value
+        return (await self.edn()).get(key, MISSING)
+
+    async def scan(
+        self, prefix: str, after: str | None, limit: int | None
+    ) -> list[tuple[str, Any]]:
+        """The entries the runtime would scan (as ModeRouter.scan)."""
+        if self.mode is Mode.SQLITE_ONLY:
+            return await self.need_sqlite().scan(prefix, after=after, limit=limit)
+        data = await self.edn()
+        merged = dict.fromkeys(k for k in data if k.startswith(prefix))
+        from_sqlite: dict[str, Any] = {}
+        if self.mode is Mode.SQLITE_FIRST:
+            stale, full = await self.stale_in_sqlite()
+            if not full:
+                entries = await self.need_sqlite().scan(prefix)
+                from_sqlite = {k: v for k, v in entries if k not in stale}
+                merged.update(dict.fromkeys(from_sqlite))
+        keys = sorted(k for k in merged if after is None or k > after)
+        keys = keys if limit is None else keys[:limit]
+        return [(k, from_sqlite[k] if k in from_sqlite else data[k]) for k in keys]
 
 
-async def _current_mode(store: SqliteStore, settings: DatabaseConfig) -> Mode:
-    stored = await store.get_meta(MODE_META)
-    return Mode(stored) if stored is not None else Mode(settings.mode or Mode.SQLITE_ONLY)
+def _backlog_path(edn_path: Path) -> Path:
+    return edn_path.with_name(edn_path.name + ".sqlite-backlog.json")
 
 
-async def _edn_map(settings: DatabaseConfig, data_dir: Path) -> dict[str, Any]:
-    _, edn_path = settings.resolve_paths(data_dir)
-    return await asyncio.to_thread(load_file, edn_path)
+def _read_json(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    data: dict[str, Any] = orjson.loads(path.read_bytes())
+    return data
 
 
 async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     key = _key(args.key)
-    async with await _open_sqlite(settings, data_dir) as store:
-        mode = await _current_mode(store, settings)
-        value: Any = MISSING
-        if mode in (Mode.SQLITE_FIRST, Mode.SQLITE_ONLY):
-            value = await store.get(key, MISSING)
-    if value is MISSING and mode is not Mode.SQLITE_ONLY:
-        value = (await _edn_map(settings, data_dir)).get(key, MISSING)
+    async with _ReadSide(settings, data_dir) as side:
+        value = await side.get(key)
     if value is MISSING:
-        _error(f"no such key: {key}")
+        _error(f"no such key: {key} (in {side.mode} mode)")
         return EXIT_FAILED
     _print(_render(value, json=args.json))
     return EXIT_OK
 
 
 async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
-    entries: list[tuple[str, Any]] = []
-    async with await _open_sqlite(settings, data_dir) as store:
-        mode = await _current_mode(store, settings)
-        if mode in (Mode.SQLITE_FIRST, Mode.SQLITE_ONLY):
-            entries = await store.scan(args.prefix, after=args.after, limit=args.limit)
-    if mode in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
-        data = await _edn_map(settings, data_dir)
-        keys = sorted(k for k in data if k.startswith(args.prefix))
-        if args.after is not None:
-            keys = [k for k in keys if k > args.after]
-        keys = keys if args.limit is None else keys[: args.limit]
-        entries = [(k, data[k]) for k in keys]
+    after = None if args.after is None else _key(args.after)
+    async with _ReadSide(settings, data_dir) as side:
+        entries = await side.scan(key_prefix(args.prefix), after, args.limit)
     for key, value in entries:
         _print(f"{key}\t{_render(value, json=args.json)}")
     return EXIT_OK
@@ -201,23 +288,22 @@ async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
 
 async def _stats(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     del args
-    sqlite_path, edn_path = settings.resolve_paths(data_dir)
-    async with await _open_sqlite(settings, data_dir) as store:
-        mode = await _current_mode(store, settings)
-        entries = await store.count()
-        rows = await store.connection.execute_fetchall("SELECT count(*) FROM history")
-        history = int(next(iter(rows))[0])
-    backlog_path = edn_path.with_name(edn_path.name + ".sqlite-backlog.json")
-    sizes = await asyncio.to_thread(_sizes, sqlite_path, edn_path, backlog_path)
-    report = {
-        "mode": str(mode),
-        "sqlite_path": str(sqlite_path),
-        "edn_path": str(edn_path),
-        "sqlite_entries": entries,
-        "sqlite_history_rows": history,
-        **sizes,
-    }
-    _print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+    async with _ReadSide(settings, data_dir) as side:
+        report: dict[str, Any] = {
+            "mode": str(side.mode),
+            "sqlite_path": str(side.sqlite_path),
+            "edn_path": str(side.edn_path),
+        }
+        if side.mode is not Mode.EDN_ONLY or side.sqlite is not None:
+            store = side.need_sqlite()
+            rows = await store.connection.execute_fetchall("SELECT count(*) FROM history")
+            report["sqlite_entries"] = await store.count()
+            report["sqlite_history_rows"] = int(next(iter(rows))[0])
+        if side.mode is not Mode.SQLITE_ONLY:
+            report["edn_entries"] = len(await side.edn())
+    backlog_path = _backlog_path(side.edn_path)
+    sizes = await asyncio.to_thread(_sizes, side.sqlite_path, side.edn_path, backlog_path)
+    _print(orjson.dumps({**report, **sizes}, option=orjson.OPT_INDENT_2).decode())
     return EXIT_OK
 
 
@@ -240,8 +326,8 @@ def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, A
 async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     target: Path = args.path
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-    async with await _open_sqlite(settings, data_dir) as store:
-        written = await store.backup(target)
+    async with _ReadSide(settings, data_dir) as side:
+        written = await side.need_sqlite().backup(target)
     _print(str(written))
     return EXIT_OK
 
@@ -249,24 +335,75 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
 # -- writes (owner lock) ---------------------------------------------------------
 
 
+async def _edn_first(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
+    """Write ``changes`` (a value, or MISSING to delete) to the EDN file and wait for the disk.
+
+    In the modes that write the EDN file it is written first, so a write the
+    file cannot take leaves both sides untouched: the in-memory map is put
+    back as it was and the error raised. The router's write that follows
+    reaches SQLite (or records the keys for repair when SQLite fails).
+    """
+    if not stack.router.mode.writes_edn:
+        return
+    edn = stack.edn
+    before = await edn.get_many([k for k, _ in changes])
+    await _apply(stack, changes)
+    try:
+        await edn.flush()
+    except StoreError as exc:
+        await _apply(stack, [(k, before.get(k, MISSING)) for k, _ in changes])
+        raise StoreError(f"nothing was written: the EDN side failed: {exc}") from exc
+
+
+async def _apply(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
+    gone = [k for k, v in changes if v is MISSING]
+    if gone:
+        await stack.edn.delete_many(gone)
+    kept = [(k, v) for k, v in changes if v is not MISSING]
+    if kept:
+        await stack.edn.put_many(kept)
+
+
 async def _put(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     key = _key(args.key)
     value = _parse_value(args.value, args.syntax)
-    encode_value(value)  # refuse an unstorable value before touching anything
     stack = await open_stack(settings, data_dir)
     try:
+        stack.router.admit(key, value)  # refused: nothing is touched
+        await _edn_first(stack, [(key, value)])
         await stack.router.put(key, value)
     finally:
         await stack.aclose()  # flushes the EDN file in the modes that write it
     return EXIT_OK
 
 
+async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+    keys = list(dict.fromkeys(_key(k) for k in args.keys))
+    stack = await open_stack(settings, data_dir)
+    try:
+        existing = await stack.router.get_many(keys)
+        await _edn_first(stack, [(k, MISSING) for k in keys])
+        await stack.router.delete_many(keys)
+    finally:
+        await stack.aclose()
+    deleted = [k for k in keys if k in existing]
+    missing = [k for k in keys if k not in existing]
+    if args.json:
+        _print(orjson.dumps({"deleted": deleted, "missing": missing}).decode())
+    else:
+        for key in deleted:
+            _print(f"deleted {key}")
+    for key in missing:
+        _error(f"no such key: {key} (in {stack.router.mode} mode)")
+    return EXIT_FAILED if missing else EXIT_OK
+
+
 async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     if args.action == "get":
         if args.mode is not None:
             raise ConfigError("'mode get' takes no MODE (did you mean 'mode set MODE'?)")
-        async with await _open_sqlite(settings, data_dir) as store:
-            _print(str(await _current_mode(store, settings)))
+        async with _ReadSide(settings, data_dir) as side:
+            _print(str(side.mode))
         return EXIT_OK
     if args.mode is None:
         raise ConfigError("'mode set' needs a MODE: " + ", ".join(str(m) for m in Mode))
@@ -293,11 +430,20 @@ async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
                 "(pass --force to do it)"
             )
             return EXIT_FAILED
-        await stack.sqlite.restore(source)
+        mode = stack.router.mode
+        recorded = await stack.router.restore_sqlite(source)
         restored = await stack.sqlite.count()
+        had = "" if recorded in (None, str(mode)) else f"; the backup had recorded {recorded}"
+        _print(f"restored {restored} entries from {source}")
+        _print(f"mode: {mode} (kept{had})")
+        if mode.writes_sqlite and mode.writes_edn:
+            _print("SQLite will be levelled with the EDN file (a full repair is pending)")
+        if args.mode is not None and args.mode != str(mode):
+            switch = await stack.router.switch_mode(args.mode, reason="garrison restore --mode")
+            detail = f" ({switch.validation})" if switch.validation else ""
+            _print(f"mode: {switch.previous} -> {switch.mode}{detail}")
     finally:
         await stack.aclose()
-    _print(f"restored {restored} entries from {source}")
     return EXIT_OK
 
 
@@ -305,11 +451,11 @@ async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
 
 
 def _key(text: str) -> str:
-    """``:ns/name`` and ``ns/name`` both name the keyword ``:ns/name``."""
-    key = text[1:] if text.startswith(":") else text
-    if not key:
-        raise ConfigError("a KEY must not be empty")
-    return key
+    """The key text of a KEY argument (``:ns/name`` and ``ns/name`` are the same key)."""
+    try:
+        return key_text(text)
+    except StoreError as exc:
+        raise ConfigError(str(exc)) from exc
 
 
 def _parse_value(text: str, syntax: str | None) -> Any:

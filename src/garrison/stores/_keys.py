@@ -70,7 +70,9 @@ def key_text(key: Any) -> str:
     if isinstance(key, Keyword):
         text = key.text
         if _KEYWORD_TEXT.fullmatch(text) is None:
-            raise StoreError(f"the keyword :{text} {_why_not_keyword(text)}", key=text)
+            raise StoreError(
+                f"this key is not an EDN keyword: it {_why_not_keyword(text)}", key=text
+            )
         return text
     raw = str(key) if isinstance(key, StringKey) else key
     try:
@@ -98,7 +100,7 @@ def _unusual_text(text: str) -> str:
         return text
     if text.startswith(":") and _KEYWORD_TEXT.fullmatch(text, 1) is not None:
         return text[1:]  # ":session/abc" spells the keyword with its colon
-    raise StoreError(f"a str key names a keyword, and this one {_why_not_keyword(text)}", key=text)
+    raise StoreError(f"this key is not an EDN keyword: it {_why_not_keyword(text)}", key=text)
 
 
 def _why_not_keyword(text: str) -> str:
@@ -111,7 +113,7 @@ def _why_not_keyword(text: str) -> str:
         (i for i, c in enumerate(text) if i >= start and _KEYWORD_TEXT.fullmatch("a" + c) is None),
         start,
     )
-    return f"contains {text[bad]!r} at position {bad + 1}, which cannot appear in an EDN keyword"
+    return f"contains {text[bad]!r} at position {bad + 1}, which cannot appear in a keyword"
 
 
 def key_prefix(prefix: str) -> str:

@@ -1,4 +1,5 @@
-"""The mode router's vocabulary: the four modes, a recorded switch, its statistics."""
+"""The mode router's vocabulary: the four modes, how the current one is decided,
+a recorded switch, its statistics."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from garrison.exceptions import StoreError
+
 if TYPE_CHECKING:
     from datetime import datetime
 
-__all__ = ["Mode", "ModeSwitch", "RouterStatistics"]
+__all__ = ["Mode", "ModeSwitch", "RouterStatistics", "decide_mode"]
 
 
 class Mode(enum.StrEnum):
@@ -29,6 +32,34 @@ class Mode(enum.StrEnum):
     def writes_sqlite(self) -> bool:
         """Whether writes in this mode go to SQLite."""
         return self is not Mode.EDN_ONLY
+
+
+def decide_mode(recorded: str | None, *, configured: str | None, edn_file_exists: bool) -> Mode:
+    """The mode a database is in: the one place that decides it.
+
+    The mode ``recorded`` in the database (its meta table) wins; a database
+    with none recorded yet starts in the ``configured`` mode, or, with none
+    configured, in ``edn-only`` when the EDN file exists (a legacy
+    installation) and ``sqlite-only`` otherwise. The runtime, when it opens
+    the database, and every CLI command decide it here, so ``garrison mode
+    get`` prints the mode the runtime starts in.
+
+    >>> decide_mode(None, configured=None, edn_file_exists=True)
+    <Mode.EDN_ONLY: 'edn-only'>
+    >>> decide_mode("dual-write", configured="sqlite-only", edn_file_exists=False)
+    <Mode.DUAL_WRITE: 'dual-write'>
+    """
+    if recorded is not None:
+        try:
+            return Mode(recorded)
+        except ValueError:
+            known = ", ".join(str(m) for m in Mode)
+            raise StoreError(
+                f"the database records an unknown store mode {recorded!r} (known: {known})"
+            ) from None
+    if configured is not None:
+        return Mode(configured)
+    return Mode.EDN_ONLY if edn_file_exists else Mode.SQLITE_ONLY
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,7 +63,7 @@ from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_file_format import entry_text
 from garrison.stores._keys import key_text
-from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
+from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
@@ -149,13 +149,9 @@ class ModeRouter:
             raise StoreError(
                 f"cannot read the store mode from {self.sqlite.path}: {_describe(exc)}"
             ) from exc
-        if stored is None:
-            self._mode = self.default_mode
-        else:
-            try:
-                self._mode = Mode(stored)
-            except ValueError as exc:
-                raise StoreError(f"unknown store mode {stored!r} in {MODE_META}") from exc
+        # The configured default stands in for the rest of the decision (open_stack
+        # made it with the same function).
+        self._mode = decide_mode(stored, configured=self.default_mode, edn_file_exists=False)
         await self._backlog.load()
         self._opened = True
         self._repairer = asyncio.get_running_loop().create_task(
@@ -273,6 +269,44 @@ class ModeRouter:
                 if target.writes_sqlite and target.writes_edn and self.needs_repair:
                     self._repair_wakeup.set()
                 return switch
+
+    async def restore_sqlite(self, backup: Path) -> str | None:
+        """Replace SQLite's data with the backup at ``backup``, keeping the current mode.
+
+        A backup carries the mode recorded when it was made; the installation's
+        mode stays what it is (switch afterwards with :meth:`switch_mode`), and
+        a differing one is recorded as a switch back in the mode history. In
+        the modes that write both sides the EDN file stays the complete side, so
+        a full repair levels SQLite with it. Returns the mode the backup had
+        recorded (``None``: none).
+        """
+        async with self._lock:
+            await self.sqlite.restore(backup)
+            recorded = await self.sqlite.get_meta(MODE_META)
+            mode = self._mode
+            if recorded != str(mode):
+                restored = decide_mode(recorded, configured=mode, edn_file_exists=False)
+                switch = ModeSwitch(
+                    restored,
+                    mode,
+                    datetime.now(UTC),
+                    forced=False,
+                    reason="restore keeps the current mode",
+                )
+                try:
+                    history = await self.history()
+                    await self.sqlite.set_meta_many(
+                        {HISTORY_META: [*history, switch.to_record()], MODE_META: str(mode)}
+                    )
+                except SQLITE_FAILURES as exc:
+                    raise StoreError(
+                        f"restored {backup}, but SQLite could not record the mode {mode} "
+                        f"({_describe(exc)}); the database now records {recorded}"
+                    ) from exc
+            if mode.writes_sqlite and mode.writes_edn:
+                await self._backlog.add((), full=True)
+                self._repair_wakeup.set()
+            return None if recorded is None else str(recorded)
 
     # ------------------------------------------------------------------ repair
 
@@ -542,7 +576,11 @@ class ModeRouter:
         """Set ``key`` on the side(s) the mode writes (admitted first: see :meth:`admit`)."""
         await self.put_many([(key, value)])
 
-    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> list[tuple[str, Any]]:
+    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+        """Set many keys: all or none (see :meth:`write_many`)."""
+        await self.write_many(items)
+
+    async def write_many(self, items: Iterable[tuple[Any, Any]]) -> list[tuple[str, Any]]:
         """Set many keys; returns the ``(key text, value)`` pairs written.
 
         All or none: every entry is admitted (:meth:`admit`) before any is

@@ -74,9 +74,9 @@ async def test_a_keyword_spelt_with_its_colon_is_the_same_key_everywhere(
 async def test_a_naive_datetime_is_refused_while_the_edn_file_is_written(
     tmp_path: Path, mode: str
 ) -> None:
-    naive = datetime(2024, 5, 1, 12, 0)  # noqa: DTZ001 - the value under test
+    naive = datetime(2024, 5, 1, 12, 0)
     async with database_runtime(tmp_path, mode=mode) as rt:
-        with pytest.raises(RefusedWriteError, match="EDN file cannot hold.*time zone") as refused:
+        with pytest.raises(RefusedWriteError, match=r"EDN file cannot hold.*time zone") as refused:
             await rt.store.put("event/1", {"at": naive})
         assert refused.value.key == "event/1"
         await rt.store.put("event/2", {"at": naive.replace(tzinfo=UTC)})

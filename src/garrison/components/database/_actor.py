@@ -417,8 +417,8 @@ class DatabaseComponent(Component):
 
     @handler(Restore)
     async def restore(self, message: Restore) -> None:
-        """Replace the SQLite data with a checked backup; watchers must resync."""
-        await self.router.sqlite.restore(message.path)
+        """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
+        await self.router.restore_sqlite(message.path)
         self._cache.clear()
         self._feed.lose_all("restore")
 

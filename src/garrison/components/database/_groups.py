@@ -160,11 +160,11 @@ class GroupRunner:
         if not accepted:
             return
         try:
-            written = await router.put_many(items)
+            written = await router.write_many(items)
         except RefusedWriteError:
             accepted, items = _drop_refused(router, accepted)
             try:
-                written = await router.put_many(items)
+                written = await router.write_many(items)
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed(accepted, exc)
                 return
@@ -196,7 +196,9 @@ class GroupRunner:
                 if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
                     texts = [key_text(message.key)]
                 else:
-                    texts = list(dict.fromkeys(key_text(k) for k in cast("DeleteMany", message).keys))
+                    texts = list(
+                        dict.fromkeys(key_text(k) for k in cast("DeleteMany", message).keys)
+                    )
             except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
                 envelope.fail(exc)
                 continue

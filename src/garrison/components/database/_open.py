@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from garrison.components.database._lock import DatabaseLock
 from garrison.stores._edn_file import EdnFileStore
-from garrison.stores._mode import Mode
+from garrison.stores._mode import decide_mode
 from garrison.stores._router import ModeRouter
 from garrison.stores._sqlite import SqliteStore
 
@@ -48,7 +48,7 @@ async def open_stack(settings: DatabaseConfig, data_dir: Path) -> StoreStack:
     """Take the owner lock, open SQLite, the EDN file and the router (undone on failure)."""
     sqlite_path, edn_path = settings.resolve_paths(data_dir)
     legacy = await asyncio.to_thread(_prepare_directories, sqlite_path, edn_path)
-    initial = settings.mode or (Mode.EDN_ONLY if legacy else Mode.SQLITE_ONLY)
+    initial = decide_mode(None, configured=settings.mode, edn_file_exists=legacy)
     sqlite = SqliteStore(
         sqlite_path,
         synchronous=settings.synchronous,
