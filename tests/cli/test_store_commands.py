@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import resource
+import sqlite3
 import subprocess
 import sys
 from typing import TYPE_CHECKING
@@ -193,3 +195,34 @@ def test_after_migrate_every_command_uses_the_mode_the_runtime_starts_in(
             return str(await rt.store.mode()), await rt.store.get("session/a")
 
     assert asyncio.run(runtime_view()) == ("edn-only", 10)
+
+
+def test_a_put_whose_edn_side_fails_writes_nothing_in_dual_write(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    config = tmp_path / "garrison.toml"
+    config.write_text(
+        f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "dual-write"\n',
+        encoding="utf-8",
+    )
+
+    def cli(*args: str, file_limit: int | None = None) -> subprocess.CompletedProcess[str]:
+        def limit() -> None:  # in the child: files past the limit fail with EFBIG
+            if file_limit is not None:
+                resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+
+        argv = [sys.executable, "-m", "garrison.cli", *args, "--config", str(config)]
+        return subprocess.run(
+            argv, preexec_fn=limit, capture_output=True, text=True, timeout=60, check=False
+        )
+
+    assert cli("put", "a/1", "1").returncode == 0
+    # A file the writer cannot rewrite under a 256 KiB limit (SQLite stays far below it).
+    (data / "memory.edn").write_text('{:a/1 1, :big/1 "' + "x" * 400_000 + '"}', encoding="utf-8")
+    failed = cli("put", "a/2", "2", file_limit=256 * 1024)
+    assert failed.returncode == 1
+    assert "nothing was written: the EDN side failed" in failed.stderr
+    assert cli("get", "a/2").returncode == 1
+    with sqlite3.connect(data / "garrison.db") as db:
+        assert db.execute("SELECT key FROM entries ORDER BY key").fetchall() == [("a/1",)]
+    assert cli("put", "a/2", "2").returncode == 0  # the disk has room again
+    assert cli("get", "a/2").stdout == "2\n"

@@ -38,6 +38,7 @@ config or arguments (a KEY that is not an EDN keyword among them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,7 +47,7 @@ import orjson
 
 from garrison.cli._run import default_config_path
 from garrison.components.database._config import DatabaseConfig
-from garrison.components.database._open import StoreStack, open_stack
+from garrison.components.database._open import open_stack
 from garrison.config import load_config, parse_section
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.stores._edn_file_format import load_file
@@ -60,7 +61,9 @@ from garrison.stores.edn import dumps, loads
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Callable, Coroutine, Sequence
+    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+
+    from garrison.components.database._open import StoreStack
 
 __all__ = ["register"]
 
@@ -335,6 +338,23 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
 # -- writes (owner lock) ---------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def _writing(settings: DatabaseConfig, data_dir: Path) -> AsyncIterator[StoreStack]:
+    """The opened stores under the owner lock; closed (the EDN file flushed) at the end.
+
+    When the command failed, its error is the one reported, not a second one
+    from closing (a final flush that fails for the same reason).
+    """
+    stack = await open_stack(settings, data_dir)
+    try:
+        yield stack
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await stack.aclose()
+        raise
+    await stack.aclose()
+
+
 async def _edn_first(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
     """Write ``changes`` (a value, or MISSING to delete) to the EDN file and wait for the disk.
 
@@ -367,25 +387,20 @@ async def _apply(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
 async def _put(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     key = _key(args.key)
     value = _parse_value(args.value, args.syntax)
-    stack = await open_stack(settings, data_dir)
-    try:
+    async with _writing(settings, data_dir) as stack:
         stack.router.admit(key, value)  # refused: nothing is touched
         await _edn_first(stack, [(key, value)])
         await stack.router.put(key, value)
-    finally:
-        await stack.aclose()  # flushes the EDN file in the modes that write it
     return EXIT_OK
 
 
 async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     keys = list(dict.fromkeys(_key(k) for k in args.keys))
-    stack = await open_stack(settings, data_dir)
-    try:
+    async with _writing(settings, data_dir) as stack:
+        mode = stack.router.mode
         existing = await stack.router.get_many(keys)
         await _edn_first(stack, [(k, MISSING) for k in keys])
         await stack.router.delete_many(keys)
-    finally:
-        await stack.aclose()
     deleted = [k for k in keys if k in existing]
     missing = [k for k in keys if k not in existing]
     if args.json:
@@ -394,7 +409,7 @@ async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
         for key in deleted:
             _print(f"deleted {key}")
     for key in missing:
-        _error(f"no such key: {key} (in {stack.router.mode} mode)")
+        _error(f"no such key: {key} (in {mode} mode)")
     return EXIT_FAILED if missing else EXIT_OK
 
 
@@ -407,11 +422,8 @@ async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
         return EXIT_OK
     if args.mode is None:
         raise ConfigError("'mode set' needs a MODE: " + ", ".join(str(m) for m in Mode))
-    stack = await open_stack(settings, data_dir)
-    try:
+    async with _writing(settings, data_dir) as stack:
         switch = await stack.router.switch_mode(args.mode, force=args.force, reason=args.reason)
-    finally:
-        await stack.aclose()
     detail = f" ({switch.validation})" if switch.validation else ""
     _print(f"{switch.previous} -> {switch.mode}{detail}")
     return EXIT_OK
@@ -421,8 +433,7 @@ async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
     source: Path = args.path
     if not await asyncio.to_thread(source.is_file):
         raise StoreError(f"no backup file at {source}")
-    stack = await open_stack(settings, data_dir)
-    try:
+    async with _writing(settings, data_dir) as stack:
         present = await stack.sqlite.count()
         if present and not args.force:
             _error(
@@ -442,8 +453,6 @@ async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
             switch = await stack.router.switch_mode(args.mode, reason="garrison restore --mode")
             detail = f" ({switch.validation})" if switch.validation else ""
             _print(f"mode: {switch.previous} -> {switch.mode}{detail}")
-    finally:
-        await stack.aclose()
     return EXIT_OK
 
 
