@@ -33,7 +33,7 @@ MAX_DELAY = 0.05
 
 def refused_writes(n: int) -> list[list[tuple[str, object]]]:
     """Writes (each a put_many) that every mode writing the EDN file refuses."""
-    naive = datetime.datetime(2024, 5, 1, 12, 0)  # noqa: DTZ001 - no time zone on purpose
+    naive = datetime.datetime(2024, 5, 1, 12, 0)  # no time zone: refused
     return [
         [(f"bad/na me {n}", n)],
         [(f"::bad/{n}", n)],
