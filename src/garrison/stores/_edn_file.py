@@ -69,7 +69,7 @@ from typing import TYPE_CHECKING, Any, Self
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, file_pieces, load_file
-from garrison.stores._keys import key_text
+from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
 
@@ -267,13 +267,13 @@ class EdnFileStore:
 
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` (pass :data:`MISSING` to tell nil from absent)."""
-        text = key_text(key)
+        text = lookup_text(key)
         with store_span(DB_SYSTEM_EDN_FILE, "get", self._collection):
             return self._data.get(text, default)
 
     async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, keyed by key text."""
-        texts = [key_text(k) for k in keys]
+        texts = [lookup_text(k) for k in keys]
         with store_span(DB_SYSTEM_EDN_FILE, "get_many", self._collection, batch_size=len(texts)):
             data = self._data
             return {t: data[t] for t in texts if t in data}
@@ -312,7 +312,7 @@ class EdnFileStore:
 
     async def put(self, key: Any, value: Any) -> None:
         """Set ``key`` to ``value`` in memory; the writer saves it shortly."""
-        text = key_text(key)
+        text = lookup_text(key)
         with store_span(DB_SYSTEM_EDN_FILE, "put", self._collection):
             self._check_open()
             self._data[text] = value
@@ -320,7 +320,7 @@ class EdnFileStore:
 
     async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
         """Set many keys at once (all in memory before any flush can see them)."""
-        pairs = [(key_text(k), v) for k, v in items]
+        pairs = [(lookup_text(k), v) for k, v in items]
         with store_span(DB_SYSTEM_EDN_FILE, "put_many", self._collection, batch_size=len(pairs)):
             self._check_open()
             self._data.update(pairs)
@@ -328,7 +328,7 @@ class EdnFileStore:
 
     async def delete(self, key: Any) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        text = key_text(key)
+        text = lookup_text(key)
         with store_span(DB_SYSTEM_EDN_FILE, "delete", self._collection):
             self._check_open()
             if self._data.pop(text, MISSING) is MISSING:
@@ -338,7 +338,7 @@ class EdnFileStore:
 
     async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove many keys; the number that existed."""
-        texts = [key_text(k) for k in keys]
+        texts = [lookup_text(k) for k in keys]
         with store_span(DB_SYSTEM_EDN_FILE, "delete_many", self._collection, batch_size=len(texts)):
             self._check_open()
             data = self._data

@@ -32,7 +32,15 @@ from garrison.exceptions import EdnError, StoreError
 from garrison.stores.edn import dumps, loads
 from garrison.stores.edn._types import Keyword
 
-__all__ = ["EDN_KEY_PREFIX", "StringKey", "edn_key", "key_namespace", "key_prefix", "key_text"]
+__all__ = [
+    "EDN_KEY_PREFIX",
+    "StringKey",
+    "edn_key",
+    "key_namespace",
+    "key_prefix",
+    "key_text",
+    "lookup_text",
+]
 
 #: Marks a key text that holds the EDN form of a key that is not a keyword.
 EDN_KEY_PREFIX: Final = "#edn "
@@ -43,6 +51,7 @@ EDN_KEY_PREFIX: Final = "#edn "
 _KEYWORD_TEXT: Final = re.compile(
     r'[^\s,()\[\]{}"\\;\ud800-\udfff:][^\s,()\[\]{}"\\;\ud800-\udfff]*'
 )
+_is_keyword_text: Final = _KEYWORD_TEXT.fullmatch
 
 
 class StringKey(str):
@@ -64,12 +73,12 @@ def key_text(key: Any) -> str:
     """
     if type(key) is str:
         # The hot path of every operation: a plain keyword text.
-        if _KEYWORD_TEXT.fullmatch(key) is not None:
+        if _is_keyword_text(key) is not None:
             return key
         return _unusual_text(key)
     if isinstance(key, Keyword):
         text = key.text
-        if _KEYWORD_TEXT.fullmatch(text) is None:
+        if _is_keyword_text(text) is None:
             raise StoreError(
                 f"this key is not an EDN keyword: it {_why_not_keyword(text)}", key=text
             )
@@ -80,6 +89,22 @@ def key_text(key: Any) -> str:
         return EDN_KEY_PREFIX + dumps(raw, sort_keys=True)
     except EdnError as exc:
         raise StoreError(f"the key {raw!r} has no EDN form: {exc}") from exc
+
+
+def lookup_text(key: Any) -> str:
+    """The key text a read or delete of ``key`` looks for: :func:`key_text`'s
+    spelling, without its check of a plain ``str``.
+
+    A write is checked (``key_text``) where it enters the stores, so a key with
+    no EDN form is never stored; a read of one finds nothing, as for any absent
+    key, and costs no check on the hot path of every read.
+
+    >>> lookup_text(":presence/s-1"), lookup_text("presence/s-1")
+    ('presence/s-1', 'presence/s-1')
+    """
+    if type(key) is str and key and key[0] != ":":
+        return key
+    return key_text(key)
 
 
 def _unusual_text(text: str) -> str:

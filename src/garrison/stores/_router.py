@@ -62,7 +62,7 @@ from garrison.exceptions import (
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_file_format import entry_text
-from garrison.stores._keys import key_text
+from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
@@ -428,7 +428,7 @@ class ModeRouter:
 
     async def get(self, key: Any, default: Any = None) -> Any:
         """The value of ``key`` from the side the mode reads, or ``default``."""
-        text = key_text(key)
+        text = lookup_text(key)
         if self._edn_reads((text,)):
             return await self.edn.get(text, default)
         if self._mode is Mode.SQLITE_ONLY:
@@ -448,9 +448,9 @@ class ModeRouter:
 
     async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, by key text."""
+        texts = [lookup_text(k) for k in keys]
         if self._mode is Mode.SQLITE_ONLY:
-            return await self.sqlite.get_many(keys)  # which takes key texts of its own
-        texts = [key_text(k) for k in keys]
+            return await self.sqlite.get_many(texts)
         if self._mode is not Mode.SQLITE_FIRST or self._backlog.full:
             return await self.edn.get_many(texts)
         from_edn = [t for t in texts if t in self._backlog]
@@ -632,7 +632,7 @@ class ModeRouter:
 
     async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove many keys; the number that existed."""
-        texts = list(dict.fromkeys(key_text(k) for k in keys))
+        texts = list(dict.fromkeys(lookup_text(k) for k in keys))
         if not texts:
             return 0
         async with self._lock:

@@ -71,7 +71,7 @@ from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.runtime._tracing import tracing_active
 from garrison.stores._edn_file import describe_unwritable
-from garrison.stores._keys import key_prefix, key_text
+from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
 
 if TYPE_CHECKING:
@@ -355,7 +355,7 @@ class DatabaseComponent(Component):
     @handler(Scan)
     async def scan(self, message: Scan) -> list[tuple[str, Any]]:
         """Entries under a prefix, paginated."""
-        after = None if message.after is None else key_text(message.after)
+        after = None if message.after is None else lookup_text(message.after)
         return await self.router.scan(key_prefix(message.prefix), after=after, limit=message.limit)
 
     @handler(Count)
@@ -385,13 +385,13 @@ class DatabaseComponent(Component):
     async def history(self, message: History) -> list[Change]:
         """Every recorded change of a key (SQLite side)."""
         store = self._sqlite_side("history")
-        return await store.history(key_text(message.key), limit=message.limit)
+        return await store.history(lookup_text(message.key), limit=message.limit)
 
     @handler(GetAsOf)
     async def get_as_of(self, message: GetAsOf) -> Any:
         """The value a key had at a moment (SQLite history)."""
         store = self._sqlite_side("an as-of read")
-        return await store.get(key_text(message.key), message.default, as_of=message.at)
+        return await store.get(lookup_text(message.key), message.default, as_of=message.at)
 
     @handler(SetMode)
     async def set_mode(self, message: SetMode) -> ModeSwitch:

@@ -25,7 +25,7 @@ from garrison.components.database._messages import (
 )
 from garrison.exceptions import RefusedWriteError
 from garrison.runtime._tracing import tracer, tracing_active
-from garrison.stores._keys import key_text
+from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
 
 if TYPE_CHECKING:
@@ -194,10 +194,10 @@ class GroupRunner:
             message = envelope.message
             try:
                 if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
-                    texts = [key_text(message.key)]
+                    texts = [lookup_text(message.key)]
                 else:
                     texts = list(
-                        dict.fromkeys(key_text(k) for k in cast("DeleteMany", message).keys)
+                        dict.fromkeys(lookup_text(k) for k in cast("DeleteMany", message).keys)
                     )
             except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
                 envelope.fail(exc)
@@ -239,11 +239,11 @@ class GroupRunner:
             try:
                 if isinstance(message, Get):
                     key = message.key
-                    text = key_text(key)
+                    text = lookup_text(key)
                     wanted.append(text)
                     accepted.append((envelope, text))
                 else:
-                    texts = [key_text(k) for k in cast("GetMany", message).keys]
+                    texts = [lookup_text(k) for k in cast("GetMany", message).keys]
                     wanted.extend(texts)
                     accepted.append((envelope, texts))
             except Exception as exc:  # noqa: BLE001 - a bad key fails its own caller only
