@@ -125,17 +125,18 @@ def _unusual_text(text: str) -> str:
         return text
     if text.startswith(":") and _KEYWORD_TEXT.fullmatch(text, 1) is not None:
         return text[1:]  # ":session/abc" spells the keyword with its colon
-    raise StoreError(f"this key is not an EDN keyword: it {_why_not_keyword(text)}", key=text)
+    why = _why_not_keyword(text, spelt_with_colon=True)
+    raise StoreError(f"this key is not an EDN keyword: it {why}", key=text)
 
 
-def _why_not_keyword(text: str) -> str:
-    if not text or text == ":":
+def _why_not_keyword(text: str, *, spelt_with_colon: bool = False) -> str:
+    if not text or (text == ":" and spelt_with_colon):
         return "is empty"
     if text.startswith("::"):
         return "starts with '::' (an auto-resolved keyword, which EDN does not have)"
-    start = 1 if text.startswith(":") else 0
+    start = 1 if spelt_with_colon and text.startswith(":") else 0
     bad = next(
-        (i for i, c in enumerate(text) if i >= start and _KEYWORD_TEXT.fullmatch("a" + c) is None),
+        (i for i in range(start, len(text)) if _is_keyword_text("a" + text[i]) is None),
         start,
     )
     return f"contains {text[bad]!r} at position {bad + 1}, which cannot appear in a keyword"
