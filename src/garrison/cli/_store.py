@@ -330,7 +330,9 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     target: Path = args.path
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     async with _ReadSide(settings, data_dir) as side:
-        written = await side.need_sqlite().backup(target)
+        if side.sqlite is None:
+            raise StoreError(f"no database at {side.sqlite_path} to back up")
+        written = await side.sqlite.backup(target)
     _print(str(written))
     return EXIT_OK
 

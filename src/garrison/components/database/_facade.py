@@ -223,7 +223,12 @@ class Store:
         return result
 
     async def restore(self, path: str | os.PathLike[str]) -> None:
-        """Replace the SQLite data with the backup at ``path`` (checked before anything changes)."""
+        """Replace the SQLite data with the backup at ``path`` (checked before anything changes).
+
+        The store's mode stays what it is, whatever mode the backup recorded;
+        in ``dual-write`` and ``sqlite-first`` SQLite is then repaired from
+        the EDN file, which holds every write.
+        """
         await self._ask(Restore(Path(path)))
 
     async def statistics(self) -> DatabaseStatistics:
