@@ -156,7 +156,7 @@ def test_a_transaction_cancelled_before_it_runs_touches_nothing(tmp_path: Path) 
 async def test_bad_values_and_keys_fail_the_call_with_nothing_written(store: SqliteStore) -> None:
     with pytest.raises(EdnEncodeError):
         await store.put_many([("a/1", 1), ("a/2", object())])
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(StoreError, match="empty"):
         await store.put_many([("a/1", 1), ("", 2)])
     assert await store.count() == 0
     await store.put("a/1", 1)
