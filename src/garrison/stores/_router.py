@@ -61,12 +61,12 @@ from garrison.exceptions import (
 )
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
-from garrison.stores._edn_file_format import entry_text
 from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
+from garrison.stores.edn import dumps as edn_dumps
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -558,7 +558,8 @@ class ModeRouter:
         text = self._key(key)
         if mode.writes_edn:
             try:
-                entry_text(text, value)
+                # The file writes the value exactly so (key_text checked the key).
+                edn_dumps(value)
             except EdnError as exc:
                 raise RefusedWriteError(
                     f"refused in {mode} mode: the EDN file cannot hold the value: {exc}", key=text
