@@ -38,7 +38,8 @@ store with the configured read cache, and report resident memory (VmRSS); run
 for N/10 and N keys to show it does not grow with the data.
 
 ``--garrison-only``: one garrison round, wall and CPU time per op, to compare
-two checkouts run alternately (``PYTHONPATH=<other checkout>/src``).
+two checkouts run alternately (``PYTHONPATH=<other checkout>/src``); ``--mode``
+picks the store mode (``sqlite-only`` by default).
 
 ``--floor``: garrison, a lean actor and the issue's aiosqlite baselines,
 alternated in rounds. The lean actor is the least any asyncio batching actor
@@ -127,11 +128,11 @@ def _spread(values: list[float]) -> str:
 # -- garrison --------------------------------------------------------------------
 
 
-def _config(folder: Path, cache_size: int = 0) -> dict[str, Any]:
+def _config(folder: Path, cache_size: int = 0, mode: str = "sqlite-only") -> dict[str, Any]:
     return {
         "runtime": {"data_dir": str(folder), "mailbox_capacity": 1000},
         "components": {
-            "database": {"mode": "sqlite-only", "cache_size": cache_size, "synchronous": "NORMAL"}
+            "database": {"mode": mode, "cache_size": cache_size, "synchronous": "NORMAL"}
         },
     }
 
@@ -175,12 +176,12 @@ async def garrison_round(
     return writes, reads
 
 
-async def _garrison_only(ops: int, writers: int, readers: int) -> dict[str, float]:
+async def _garrison_only(ops: int, writers: int, readers: int, mode: str) -> dict[str, float]:
     rows = make_rows(ops)
     keys = [key for key, _ in rows]
     random.Random(11).shuffle(keys)
     with tempfile.TemporaryDirectory() as tmp:
-        async with open_runtime(_config(Path(tmp)), environ={}) as rt:
+        async with open_runtime(_config(Path(tmp), mode=mode), environ={}) as rt:
             cpu, loop = time.process_time(), time.thread_time()
             writes = await _garrison_writes(rt, rows, writers)
             write_cpu, write_loop = time.process_time() - cpu, time.thread_time() - loop
@@ -205,9 +206,9 @@ def run_garrison_only(args: argparse.Namespace) -> None:
     loop's thread alone (the benchmark's own caller tasks included), where
     the per-operation Python of the actor path runs.
     """
-    f = asyncio.run(_garrison_only(args.ops, args.writers, args.readers))
+    f = asyncio.run(_garrison_only(args.ops, args.writers, args.readers, args.mode))
     print(
-        f"{Path(garrison.__file__).parent}: put {f['write'] * 1e6:.2f} us/op "
+        f"{Path(garrison.__file__).parent} ({args.mode}): put {f['write'] * 1e6:.2f} us/op "
         f"(CPU {f['write_cpu'] * 1e6:.2f}, loop {f['write_loop'] * 1e6:.2f}), "
         f"get {f['read'] * 1e6:.2f} us/op "
         f"(CPU {f['read_cpu'] * 1e6:.2f}, loop {f['read_loop'] * 1e6:.2f})"
@@ -819,6 +820,12 @@ def main() -> None:
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
         "--garrison-only", action="store_true", help="one garrison round, wall and CPU per op"
+    )
+    parser.add_argument(
+        "--mode",
+        default="sqlite-only",
+        choices=["edn-only", "dual-write", "sqlite-first", "sqlite-only"],
+        help="the store mode of --garrison-only (the writes' admission differs by mode)",
     )
     parser.add_argument(
         "--floor",
