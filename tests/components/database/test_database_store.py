@@ -230,3 +230,21 @@ async def test_readiness_fails_naming_an_entry_the_edn_file_cannot_hold(tmp_path
             "doc/2": 2,
             "doc/3": 3,
         }
+
+
+async def test_a_restore_keeps_the_stores_mode_whatever_the_backup_recorded(
+    tmp_path: Path,
+) -> None:
+    backup = tmp_path / "backups" / "b.db"
+    async with database_runtime(tmp_path / "data") as rt:
+        await rt.store.put("a/1", "in the backup")
+        await rt.store.backup(backup)  # records sqlite-only
+        await rt.store.set_mode("dual-write", force=True, reason="test")
+        await rt.store.put("a/1", "newer")
+        await rt.store.restore(backup)
+        assert await rt.store.mode() is Mode.DUAL_WRITE
+        assert await rt.store.get("a/1") == "newer"  # the EDN side holds every write
+        assert (await rt.store.statistics()).full_repair_pending
+    async with database_runtime(tmp_path / "data") as rt:
+        assert await rt.store.mode() is Mode.DUAL_WRITE
+        assert await rt.store.get("a/1") == "newer"
