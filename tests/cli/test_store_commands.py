@@ -226,3 +226,23 @@ def test_a_put_whose_edn_side_fails_writes_nothing_in_dual_write(tmp_path: Path)
         assert db.execute("SELECT key FROM entries ORDER BY key").fetchall() == [("a/1",)]
     assert cli("put", "a/2", "2").returncode == 0  # the disk has room again
     assert cli("get", "a/2").stdout == "2\n"
+
+
+def test_in_sqlite_first_the_cli_reads_what_the_runtime_reads(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    run(capsys, config, "put", "a/1", "1")  # sqlite-only: SQLite alone holds a/1
+    run(capsys, config, "mode", "set", "dual-write", "--force")
+    run(capsys, config, "put", "a/2", "2")
+    run(capsys, config, "mode", "set", "sqlite-first")
+    edn = tmp_path / "data" / "memory.edn"
+    edn.write_text(edn.read_text(encoding="utf-8")[:-1] + ", :a/3 3}", encoding="utf-8")
+    assert run(capsys, config, "get", "a/3")[1] == "3\n"  # SQLite lacks it: the EDN fallback
+    cli_scan = run(capsys, config, "scan", "a/")[1].splitlines()
+    assert cli_scan == ["a/1\t1", "a/2\t2", "a/3\t3"]
+
+    async def runtime_scan() -> list[tuple[str, object]]:
+        async with open_runtime(config, environ={}) as rt:
+            return await rt.store.scan("a/")
+
+    assert asyncio.run(runtime_scan()) == [("a/1", 1), ("a/2", 2), ("a/3", 3)]

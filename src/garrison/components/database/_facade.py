@@ -123,6 +123,7 @@ class Store:
         """``(key_text, value)`` of keys starting with ``prefix``, in key order.
 
         Paginate with ``limit`` and ``after`` (the last key of the previous page).
+        A leading colon of ``prefix`` is dropped, as for keys (``":session/"``).
         """
         result: list[tuple[str, Any]] = await self._ask(Scan(prefix, after, limit))
         return result

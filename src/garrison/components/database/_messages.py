@@ -5,8 +5,9 @@ facade, which sends these with ``ask``. Sending them directly works too::
 
     await rt.ref("database").ask(Put("session/abc", {"user": 42}))
 
-Keys are key texts (a ``str`` means the keyword with that text) or any EDN key
-(see :func:`garrison.stores._keys.key_text`). Replies are given per message.
+Keys are key texts (a ``str`` means the keyword with that text, with or
+without its colon) or any EDN key (see :func:`garrison.stores._keys.key_text`).
+Replies are given per message; replies name keys by their key text.
 
 :class:`Put`, :class:`PutMany`, :class:`Delete` and :class:`DeleteMany` are
 *writes*; :class:`Get` and :class:`GetMany` are *point reads*. The actor groups
