@@ -112,6 +112,19 @@ def test_backup_and_guarded_restore(
     assert stats["sqlite_entries"] == 1
 
 
+def test_a_read_leaves_the_temporary_file_of_a_running_flush_alone(
+    capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "memory.edn").write_text("{:a/1 1}", encoding="utf-8")
+    flushing = data / ".memory.edn.garrison-tmp-4242-0a0b0c0d"  # a running writer's
+    flushing.write_text("{:a/1 2", encoding="utf-8")
+    assert run(capsys, config, "get", "a/1")[1] == "1\n"
+    assert run(capsys, config, "scan")[1] == "a/1\t1\n"
+    assert flushing.exists()
+
+
 async def test_writes_refuse_while_a_runtime_owns_the_database(
     capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
 ) -> None:

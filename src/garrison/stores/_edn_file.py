@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
-from garrison.stores._edn_file_format import entry_text, file_pieces, load_file
+from garrison.stores._edn_file_format import entry_text, file_pieces, open_file
 from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
@@ -175,7 +175,7 @@ class EdnFileStore:
         if self._closed:
             raise StoreError(f"{self.path}: the store was closed; make a new EdnFileStore")
         with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
-            self._data = await asyncio.to_thread(load_file, self.path)
+            self._data = await asyncio.to_thread(open_file, self.path)
         self._uncached = set(self._data)
         self._opened = True
         self._writer = asyncio.get_running_loop().create_task(

@@ -19,7 +19,7 @@ from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry, loads
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["entry_text", "file_pieces", "load_file"]
+__all__ = ["entry_text", "file_pieces", "load_file", "open_file"]
 
 _SEPARATOR: Final = MAP_ENTRY_SEPARATOR.encode()
 
@@ -54,9 +54,19 @@ def file_pieces(entries: list[bytes]) -> list[bytes]:
     return pieces
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Read and parse the store file into a map keyed by key text (in a thread)."""
+def open_file(path: Path) -> dict[str, Any]:
+    """As the file's one owner: remove what a crashed writer left behind, then load it."""
     remove_stale_temp_files(path)
+    return load_file(path)
+
+
+def load_file(path: Path) -> dict[str, Any]:
+    """Read and parse the store file into a map keyed by key text (in a thread).
+
+    It only reads: a reader beside a running store (the CLI) must not touch
+    the temporary file that store's flush is writing. The store's owner
+    removes stale ones when it opens (:func:`open_file`).
+    """
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
