@@ -210,35 +210,33 @@ def test_after_migrate_every_command_uses_the_mode_the_runtime_starts_in(
     assert asyncio.run(runtime_view()) == ("edn-only", 10)
 
 
-def test_a_put_whose_edn_side_fails_writes_nothing_in_dual_write(tmp_path: Path) -> None:
+def test_a_put_whose_edn_side_fails_writes_nothing_in_dual_write(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     data = tmp_path / "data"
     config = tmp_path / "garrison.toml"
     config.write_text(
         f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "dual-write"\n',
         encoding="utf-8",
     )
-
-    def cli(*args: str, file_limit: int | None = None) -> subprocess.CompletedProcess[str]:
-        def limit() -> None:  # in the child: files past the limit fail with EFBIG
-            if file_limit is not None:
-                resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
-
-        argv = [sys.executable, "-m", "garrison.cli", *args, "--config", str(config)]
-        return subprocess.run(
-            argv, preexec_fn=limit, capture_output=True, text=True, timeout=60, check=False
-        )
-
-    assert cli("put", "a/1", "1").returncode == 0
+    assert run(capsys, config, "put", "a/1", "1")[0] == 0
     # A file the writer cannot rewrite under a 256 KiB limit (SQLite stays far below it).
     (data / "memory.edn").write_text('{:a/1 1, :big/1 "' + "x" * 400_000 + '"}', encoding="utf-8")
-    failed = cli("put", "a/2", "2", file_limit=256 * 1024)
+
+    def limit() -> None:  # in the child: writing a file past the limit fails with EFBIG
+        resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, 256 * 1024))
+
+    argv = [sys.executable, "-m", "garrison.cli", "put", "a/2", "2", "--config", str(config)]
+    failed = subprocess.run(
+        argv, preexec_fn=limit, capture_output=True, text=True, timeout=60, check=False
+    )
     assert failed.returncode == 1
     assert "nothing was written: the EDN side failed" in failed.stderr
-    assert cli("get", "a/2").returncode == 1
+    assert run(capsys, config, "get", "a/2")[0] == 1
     with sqlite3.connect(data / "garrison.db") as db:
         assert db.execute("SELECT key FROM entries ORDER BY key").fetchall() == [("a/1",)]
-    assert cli("put", "a/2", "2").returncode == 0  # the disk has room again
-    assert cli("get", "a/2").stdout == "2\n"
+    assert run(capsys, config, "put", "a/2", "2")[0] == 0  # the disk has room again
+    assert run(capsys, config, "get", "a/2")[1] == "2\n"
 
 
 def test_in_sqlite_first_the_cli_reads_what_the_runtime_reads(
