@@ -37,6 +37,26 @@ Decisions the issue leaves open, made here:
 - **The mode lives in SQLite's meta table** (``garrison.router.mode``), each
   switch is appended to ``garrison.router.mode_history`` and recorded as a span
   event. A switch whose record cannot be written does not happen.
+- **The older side never answers.** In the modes that write both sides, a
+  write is acknowledged once SQLite committed it, while the EDN file receives
+  it at its next flush: after a crash SQLite is the newer side, except for
+  the keys in the backlog (where SQLite failed and EDN is newer). The meta
+  table keeps the *EDN level* (``garrison.router.edn_level``): a history
+  ``seq`` through which the EDN file is at least as new as SQLite. It is
+  recorded after the EDN file was flushed: at a clean close, on entering a
+  mode that writes both sides from ``edn-only`` (or from ``sqlite-only``
+  with a clean validation), and after a repair of the EDN side. At open in
+  ``dual-write`` or ``sqlite-first`` the router gives the EDN file SQLite's
+  state (value or absence) for every key SQLite changed after the level,
+  except the backlog's keys, flushes it, and only then serves (see
+  :meth:`ModeRouter.level_edn`). A database with no level yet (new, or
+  from a garrison that kept none) gets one at its first open in such a mode,
+  with the file taken as it is: nothing says SQLite is newer than it then.
+- **A switch toward EDN reads checks the EDN side.** From ``sqlite-first``
+  to ``dual-write`` or ``edn-only``, the EDN side is levelled first, then
+  compared with SQLite; any difference outside the backlog refuses the
+  switch with :class:`~garrison.exceptions.ValidationError` naming the first
+  keys, unless forced.
 - The router does not own the two stores: closing them is the caller's job,
   after :meth:`ModeRouter.aclose`.
 """
@@ -52,9 +72,9 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from opentelemetry import trace
 
-from garrison.exceptions import StoreError, ValidationError
+from garrison.exceptions import FlushError, StoreError, ValidationError
 from garrison.stores._backlog import RepairBacklog
-from garrison.stores._compare import Comparison, compare_stores
+from garrison.stores._compare import Comparison, compare_stores, same_value
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
 from garrison.stores._protocol import MISSING
@@ -74,6 +94,8 @@ log = logging.getLogger(__name__)
 
 MODE_META: Final = "garrison.router.mode"
 HISTORY_META: Final = "garrison.router.mode_history"
+#: The history seq through which the EDN file is at least as new as SQLite.
+EDN_LEVEL_META: Final = "garrison.router.edn_level"
 _REPAIR_PAGE: Final = 500
 
 #: What a failing SQLite side raises: SQLite's own errors, garrison's store
@@ -149,6 +171,8 @@ class ModeRouter:
             except ValueError as exc:
                 raise StoreError(f"unknown store mode {stored!r} in {MODE_META}") from exc
         await self._backlog.load()
+        if self._mode.writes_sqlite and self._mode.writes_edn:
+            await self._level_edn_at_open()
         self._opened = True
         self._repairer = asyncio.get_running_loop().create_task(
             self._repair_loop(), name="garrison-router-repair"
@@ -180,6 +204,13 @@ class ModeRouter:
         if repairer is not None:
             repairer.cancel()
             await asyncio.gather(repairer, return_exceptions=True)
+        if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
+            async with self._lock:
+                try:
+                    await self._record_edn_level()
+                except (FlushError, *SQLITE_FAILURES) as exc:
+                    # The next open levels the EDN side from the last recorded level.
+                    log.warning("could not record the EDN level at close: %s", _describe(exc))
 
     # ------------------------------------------------------------------ mode
 
@@ -231,24 +262,47 @@ class ModeRouter:
             async with self._lock:
                 previous = self._mode
                 validation: str | None = None
+                clean = False
                 if Mode.SQLITE_ONLY in (previous, target) and previous is not target:
                     comparison = await self.validate()
                     validation = comparison.summary()
                     pending = len(self._backlog) + self._backlog.full
-                    if (pending or not comparison.clean) and not force:
+                    clean = not pending and comparison.clean
+                    if not clean and not force:
+                        hint = (
+                            "export the database to the EDN file first (garrison export)"
+                            if previous is Mode.SQLITE_ONLY
+                            else "repair() first"
+                        )
                         raise ValidationError(
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
                             + (", full repair pending" if self._backlog.full else "")
-                            + " (repair() first, or force=True)"
+                            + f" ({hint}, or force=True)"
                         )
+                elif previous is Mode.SQLITE_FIRST and target in (Mode.DUAL_WRITE, Mode.EDN_ONLY):
+                    validation = await self._check_edn_side(previous, target, force=force)
+                records: dict[str, Any] = {MODE_META: str(target)}
+                both = target.writes_sqlite and target.writes_edn
+                if both and (previous is Mode.EDN_ONLY or clean):
+                    # From here on SQLite's changes are newer than the file's
+                    # only if they come later: record that level, once the
+                    # file holds everything EDN has.
+                    try:
+                        await self.edn.flush()
+                        records[EDN_LEVEL_META] = await self.sqlite.last_seq()
+                    except (FlushError, *SQLITE_FAILURES) as exc:
+                        raise StoreError(
+                            f"cannot switch from {previous} to {target}: the EDN file could "
+                            f"not be saved first ({_describe(exc)}); the mode is unchanged"
+                        ) from exc
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
                 try:
                     history = await self.history()
                     # One transaction: the record of a switch never exists
                     # without the switch, nor the switch without its record.
                     await self.sqlite.set_meta_many(
-                        {HISTORY_META: [*history, switch.to_record()], MODE_META: str(target)}
+                        {HISTORY_META: [*history, switch.to_record()], **records}
                     )
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
@@ -265,6 +319,97 @@ class ModeRouter:
                 if target.writes_sqlite and target.writes_edn and self.needs_repair:
                     self._repair_wakeup.set()
                 return switch
+
+    # ------------------------------------------------------------------ EDN level
+
+    async def _level_edn_at_open(self) -> None:
+        """Before serving in a mode that writes both sides: level the EDN file with SQLite."""
+        try:
+            level = await self.sqlite.get_meta(EDN_LEVEL_META)
+            last = await self.sqlite.last_seq()
+        except SQLITE_FAILURES as exc:
+            raise StoreError(
+                f"cannot read the EDN level from {self.sqlite.path}: {_describe(exc)}"
+            ) from exc
+        if level is None:
+            # The first open in this mode (a new database, or one from a garrison
+            # that kept no level): nothing says SQLite is newer, and an EDN file
+            # SQLite has not received yet must not be emptied. Level from now on.
+            try:
+                await self._record_edn_level()
+            except (FlushError, *SQLITE_FAILURES) as exc:
+                raise StoreError(f"cannot record the EDN level: {_describe(exc)}") from exc
+            return
+        if level >= last:
+            return  # a clean stop: the file holds every change
+        levelled = await self.level_edn(after=level)
+        if levelled:
+            log.warning(
+                "gave the EDN file SQLite's state for %d keys it missed (an unclean stop "
+                "before its last flush): %s",
+                len(levelled),
+                ", ".join(levelled[:5]) + (", …" if len(levelled) > 5 else ""),
+            )
+
+    async def level_edn(self, *, after: int) -> list[str]:
+        """Give the EDN side SQLite's state for the keys SQLite changed after seq ``after``.
+
+        Keys in the repair backlog keep their EDN value (SQLite is the stale
+        side for them).
+        Writes the differing keys to EDN (a put, or a delete where SQLite has
+        no entry), flushes the file and records the new EDN level. Returns the
+        keys it changed, sorted. The caller holds the router's lock or has not
+        started serving yet.
+        """
+        try:
+            last = await self.sqlite.last_seq()
+            keys = await self.sqlite.keys_changed_after(after)
+            keys = [k for k in keys if k not in self._backlog]
+            changed: list[str] = []
+            for start in range(0, len(keys), _REPAIR_PAGE):
+                page = keys[start : start + _REPAIR_PAGE]
+                theirs = await self.sqlite.get_many(page)
+                ours = await self.edn.get_many(page)
+                differ = await asyncio.to_thread(_differing, page, ours, theirs)
+                puts = [(k, theirs[k]) for k in differ if k in theirs]
+                gone = [k for k in differ if k not in theirs]
+                if puts:
+                    await self.edn.put_many(puts)
+                if gone:
+                    await self.edn.delete_many(gone)
+                changed.extend(differ)
+            await self.edn.flush()
+            await self.sqlite.set_meta(EDN_LEVEL_META, last)
+        except (FlushError, *SQLITE_FAILURES) as exc:
+            raise StoreError(
+                f"cannot level the EDN file {str(self.edn.path)!r} with SQLite "
+                f"{str(self.sqlite.path)!r}: {_describe(exc)}"
+            ) from exc
+        return changed
+
+    async def _record_edn_level(self) -> None:
+        """Flush the EDN file, then record that it holds every change SQLite has."""
+        await self.edn.flush()
+        await self.sqlite.set_meta(EDN_LEVEL_META, await self.sqlite.last_seq())
+
+    async def _check_edn_side(self, previous: Mode, target: Mode, *, force: bool) -> str:
+        """Level the EDN side and compare it with SQLite before EDN answers reads again."""
+        # Recorded when this mode was entered or opened, so always there.
+        await self.level_edn(after=await self.sqlite.get_meta(EDN_LEVEL_META, 0))
+        comparison = await self.validate()
+        summary = comparison.summary()
+        if self._backlog.full:
+            return summary  # SQLite is the side behind: EDN already answers every read
+        stale = [k for k in comparison.mismatched_keys if k not in self._backlog]
+        if stale and not force:
+            shown = ", ".join(stale[:5]) + (", …" if len(stale) > 5 else "")
+            raise ValidationError(
+                f"cannot switch from {previous} to {target}: the EDN file and SQLite differ "
+                f"on {len(stale)} keys outside the repair backlog ({shown}): {summary}. "
+                "The EDN side would answer with stale values; find out why (garrison "
+                "validate), or force=True"
+            )
+        return summary
 
     # ------------------------------------------------------------------ repair
 
@@ -560,6 +705,7 @@ class ModeRouter:
             if mode is Mode.SQLITE_ONLY:
                 await self.sqlite.clear()
                 return
+            gone = await self.edn.keys()
             await self.edn.clear()
             if mode is Mode.EDN_ONLY:
                 return
@@ -567,9 +713,20 @@ class ModeRouter:
                 await self.sqlite.clear()
             except SQLITE_FAILURES as exc:
                 # Which keys SQLite still holds is unknown here: repair them all.
-                await self._sqlite_failed((), exc, full=True)
+                # The cleared keys are named too, so that no crash can let
+                # SQLite's stale values count as newer than EDN's deletion.
+                await self._sqlite_failed(gone, exc, full=True)
             else:
                 await self._backlog.reset()
+
+
+def _differing(keys: list[str], ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
+    """The keys whose EDN state (``ours``) is not SQLite's (``theirs``); in a worker thread."""
+    return [
+        k
+        for k in keys
+        if (k in ours) != (k in theirs) or (k in ours and not same_value(ours[k], theirs[k]))
+    ]
 
 
 def _describe(exc: Exception) -> str:
