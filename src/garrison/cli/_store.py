@@ -7,7 +7,7 @@
     garrison scan [PREFIX] [--limit N] [--after KEY] [--json]
     garrison mode [get]                       print the store mode
     garrison mode set MODE [--force] [--reason TEXT]
-    garrison backup PATH                      online copy of the SQLite database
+    garrison backup PATH [--force]            online copy of the SQLite database
     garrison restore PATH [--force]           replace the SQLite data with a backup
     garrison stats                            counts, mode, backlog and file sizes (JSON)
 
@@ -19,7 +19,7 @@ modes they read the EDN file, which lags memory by at most the flush delay).
 Writes (``put``, ``mode set``, ``restore``) take the database's owner lock and
 refuse to run while a runtime holds it, because the runtime's cache, mode and
 EDN map would not see them. ``restore`` also refuses to replace a database
-that holds data unless ``--force`` is given.
+that holds data, and ``backup`` an existing file, unless ``--force`` is given.
 
 A KEY is a key text: ``session/abc`` (or ``:session/abc``) is the keyword
 ``:session/abc``. Exit status: 0 done, 1 failed (or key not found), 2 bad
@@ -86,6 +86,7 @@ def register(subparsers: Any) -> None:
 
     backup = _add(subparsers, "backup", "copy the SQLite database to PATH while in use", _backup)
     backup.add_argument("path", type=Path, metavar="PATH")
+    backup.add_argument("--force", action="store_true", help="replace an existing file at PATH")
 
     restore = _add(subparsers, "restore", "replace the SQLite data with the backup PATH", _restore)
     restore.add_argument("path", type=Path, metavar="PATH")
@@ -241,7 +242,7 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     target: Path = args.path
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     async with await _open_sqlite(settings, data_dir) as store:
-        written = await store.backup(target)
+        written = await store.backup(target, overwrite=args.force)
     _print(str(written))
     return EXIT_OK
 

@@ -571,15 +571,16 @@ class SqliteStore:
 
     # -- backup and restore ----------------------------------------------------
 
-    async def backup(self, target: str | PathLike[str]) -> Path:
+    async def backup(self, target: str | PathLike[str], *, overwrite: bool = False) -> Path:
         """Copy the database to the file ``target`` while the store stays in use.
 
         Uses SQLite's online backup API; ``target`` only ever holds a complete
         backup (written beside it, fsynced, renamed). Returns the absolute path.
+        An existing ``target`` raises :class:`StoreError` unless ``overwrite``.
         """
         from garrison.stores._sqlite_backup import backup_store  # noqa: PLC0415 - cycle
 
-        return await backup_store(self, target)
+        return await backup_store(self, target, overwrite=overwrite)
 
     async def restore(self, source: str | PathLike[str]) -> None:
         """Replace the store's data with the backup file ``source``.

@@ -411,7 +411,7 @@ class DatabaseComponent(Component):
         """Online backup of the SQLite database to a file (its directory is created)."""
         target = Path(message.path)
         await asyncio.to_thread(_make_parent, target)
-        return await self.router.sqlite.backup(target)
+        return await self.router.sqlite.backup(target, overwrite=message.overwrite)
 
     @handler(Restore)
     async def restore(self, message: Restore) -> None:

@@ -267,7 +267,7 @@ class MigratorComponent(Component):
 
         async def work(progress: MigrationProgress) -> Any:
             async with self._store(own) as store:
-                return await export(store, target, progress=progress)
+                return await export(store, target, progress=progress, overwrite=msg.overwrite)
 
         return self._start("export", work)
 
