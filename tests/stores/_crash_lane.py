@@ -25,7 +25,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 WRITER = Path(__file__).with_name("_crash_writer.py")
 ROOT = Path(__file__).parents[2]
@@ -77,12 +80,15 @@ def kill_lane(
     quiet: float = 0.05,
     window: tuple[float, float] = (0.05, 0.6),
     switches: tuple[str, ...] = (),
+    after_kill: Callable[[], None] | None = None,
 ) -> LaneResult:
     """Kill ``kills`` writers in ``folder`` (a database first made in ``mode``).
 
     Each writer lives a random time within ``window`` seconds after it has
     reported ready; ``switches`` are the modes each writer switches to, in
-    order, at random moments. Returns every lost write with its age.
+    order, at random moments. ``after_kill`` runs after each kill, before the
+    next writer starts (an operator's step: a rollback, say). Returns every
+    lost write with its age.
     """
     rng = random.Random(seed)
     result = LaneResult()
@@ -135,6 +141,8 @@ def kill_lane(
                     result.refused_switches += 1
             assert line.split() == ["exited", str(pid), str(-signal.SIGKILL)], line
             result.acknowledged += len(acks)
+            if after_kill is not None:
+                after_kill()
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=30)
