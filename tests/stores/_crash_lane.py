@@ -43,6 +43,10 @@ class LostWrite:
     mode: str
     #: Seconds from its acknowledgement to the kill.
     age: float
+    #: Which kill of the lane lost it (0 for the first).
+    kill: int
+    #: Seconds from the killed writer's first acknowledgement to the kill.
+    run: float
 
 
 @dataclass(slots=True)
@@ -52,6 +56,8 @@ class LaneResult:
     kills: int = 0
     acknowledged: int = 0
     lost: list[LostWrite] = field(default_factory=list)
+    #: Kills after which at least one acknowledged write was missing.
+    losing_kills: int = 0
     switches: int = 0
     refused_switches: int = 0
     #: The mode each restart came up in, in order.
@@ -114,9 +120,12 @@ def kill_lane(
                                "switches": list(switches), "check_only": last})  # fmt: skip
             pid, current, found = _ready(zygote.stdout)
             result.modes.append(current)
+            lost_before = len(result.lost)
             for number, acked_at, acked_mode in acks:
                 if found.get(keys[number % len(keys)], -1) < number:
-                    result.lost.append(LostWrite(number, acked_mode, killed_at - acked_at))
+                    age, ran = killed_at - acked_at, killed_at - acks[0][1]
+                    result.lost.append(LostWrite(number, acked_mode, age, run - 1, ran))
+            result.losing_kills += len(result.lost) > lost_before
             acks = []
             if last:
                 assert zygote.stdout.readline().split() == ["exited", str(pid), "0"]

@@ -42,6 +42,13 @@ KEYS = 40
 PAD = "p" * 300  # makes the file big enough (~15 KB) that kills land mid-write
 
 
+def say(line: str) -> None:
+    """Write one line to stdout in one system call, so a kill never leaves half of it."""
+    data = (line + "\n").encode()
+    while data:  # lines under PIPE_BUF (4 KiB) go in one atomic write
+        data = data[os.write(1, data) :]
+
+
 def expected_state(n: int) -> dict[str, Any]:
     """The map (by key text) after step ``n``; empty before the first step."""
     if n == 0:
@@ -59,14 +66,14 @@ async def run(path: str) -> None:
     """One writer: load, report, then step forever."""
     store = await EdnFileStore(path, quiet_period=0.001, max_delay=0.004).open()
     n = await store.get("state/n", 0)
-    print(f"ready {os.getpid()} {n}", flush=True)
+    say(f"ready {os.getpid()} {n}")
     while True:
         n += 1
         await store.put_many([(f"k/{n % KEYS}", [n, PAD]), (f"tmp/{n}", n), ("state/n", n)])
         await store.delete(f"tmp/{n - 1}")
         if n % 20 == 0:
             await store.flush()
-            print(f"flushed {n}", flush=True)
+            say(f"flushed {n}")
         else:
             await asyncio.sleep(0)  # lets the debounced writer run between steps
 
@@ -108,7 +115,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
         keys = [f"k/{i}" for i in range(RUNTIME_KEYS)]
         found = {key: value[0] for key, value in (await store.get_many(keys)).items()}
         mode = await store.mode()
-        print(f"ready {os.getpid()} {mode} {json.dumps(found)}", flush=True)
+        say(f"ready {os.getpid()} {mode} {json.dumps(found)}")
         if spec.get("check_only"):
             return
         if await store.get("ballast/all") is None:
@@ -118,15 +125,15 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
         while True:
             n += 1
             await store.put(f"k/{n % RUNTIME_KEYS}", [n, "p" * 200])
-            print(f"a {n} {time.monotonic()!r}", flush=True)
+            say(f"a {n} {time.monotonic()!r}")
             if switches and rng.random() < 0.01:
                 target = switches.pop(0)
                 try:
                     await store.set_mode(target, reason="crash test")
                 except Exception as exc:
-                    print(f"r {target} {type(exc).__name__}", flush=True)
+                    say(f"r {target} {type(exc).__name__}")
                 else:
-                    print(f"m {target} {time.monotonic()!r}", flush=True)
+                    say(f"m {target} {time.monotonic()!r}")
             # A paced writer: the acknowledgements stay well below the pipe's buffer.
             await asyncio.sleep(rng.uniform(0, 0.002))
 
@@ -149,7 +156,6 @@ def zygote(kind: str, path: str) -> None:
                 else:
                     asyncio.run(run(path))
             finally:
-                sys.stdout.flush()
                 os._exit(code)
         _, status = os.waitpid(pid, 0)
         print(f"exited {pid} {os.waitstatus_to_exitcode(status)}", flush=True)

@@ -12,7 +12,8 @@ Flush timing: the durability bound
     reaches disk in time. A flush takes time, so the writer starts it early:
     at ``max_delay`` minus :attr:`EdnFileStore.flush_reserve` (twice the recent
     flush duration, a decaying maximum of the measured flushes seeded by how
-    long the file took to load, plus a tenth of ``max_delay``). A write that
+    long the file took to load, plus a tenth of ``max_delay``; the first flush
+    after open starts at the first write, to measure). A write that
     arrives while a flush runs waits for that flush and its own, so the bound
     holds as long as one flush takes at most about half of ``max_delay`` (and
     the event loop is not blocked); a flush that finishes later than the bound is counted in
@@ -517,7 +518,12 @@ class EdnFileStore:
         Twice the recent flush duration (the flush that saves a write may first
         have to wait for one already running) plus a tenth of ``max_delay``
         (at least 10 ms) for timer and thread-start latency on a busy machine.
+        Until a flush has been measured, all of ``max_delay``: the first flush
+        after open starts at the first write, since it also serialises every
+        loaded entry and its cost is not known yet.
         """
+        if not self._flushes:
+            return self.max_delay
         slack = max(_MIN_SLACK, self.max_delay * _SLACK_SHARE)
         return min(self.max_delay, 2 * self._flush_estimate + slack)
 

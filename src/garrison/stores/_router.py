@@ -284,13 +284,18 @@ class ModeRouter:
                     validation = await self._check_edn_side(previous, target, force=force)
                 records: dict[str, Any] = {MODE_META: str(target)}
                 both = target.writes_sqlite and target.writes_edn
-                if both and (previous is Mode.EDN_ONLY or clean):
-                    # From here on SQLite's changes are newer than the file's
-                    # only if they come later: record that level, once the
-                    # file holds everything EDN has.
+                level = both and (previous is Mode.EDN_ONLY or clean)
+                # Entering edn-only from a mode that commits to SQLite: writes
+                # acknowledged before the switch must be in the file first, or
+                # a crash would lose them with nothing left to level from.
+                saved = target is Mode.EDN_ONLY and previous.writes_sqlite
+                if level or saved:
                     try:
                         await self.edn.flush()
-                        records[EDN_LEVEL_META] = await self.sqlite.last_seq()
+                        if level:
+                            # From here on SQLite's changes are newer than the
+                            # file's only if they come later.
+                            records[EDN_LEVEL_META] = await self.sqlite.last_seq()
                     except (FlushError, *SQLITE_FAILURES) as exc:
                         raise StoreError(
                             f"cannot switch from {previous} to {target}: the EDN file could "
