@@ -2,7 +2,7 @@
 
 Each lane forks runtimes from a warm parent (``tests/stores/_crash_writer.py``)
 that write through ``rt.store`` and report every acknowledgement with its time;
-the lane SIGKILLs each one after a random 0.05-0.6 s, and the next runtime
+the lane SIGKILLs each one after a random 0.05 s to 2.4 bounds, and the next runtime
 reads every key back through ``rt.store`` (see ``tests/stores/_crash_lane.py``).
 A write is *lost* when an acknowledged value is missing after the restart; its
 *age* is the time from its acknowledgement to the kill.
@@ -50,6 +50,7 @@ def run_mode(mode: str, kills: int, lanes: int, bound: float, seed: int) -> bool
                 kills=n,
                 seed=seed + i,
                 max_delay=bound,
+                window=(0.05, bound * 2.4),
             )
             for i, n in enumerate(per_lane)
         ]
