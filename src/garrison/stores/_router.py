@@ -45,11 +45,11 @@ Decisions the issue leaves open, made here:
   ``seq`` through which the EDN file is at least as new as SQLite. It is
   recorded after the EDN file was flushed: at a clean close, on entering a
   mode that writes both sides from ``edn-only`` (or from ``sqlite-only``
-  with a clean validation), and after a repair of the EDN side. At open in
+  with a clean validation), and after every levelling. At open in
   ``dual-write`` or ``sqlite-first`` the router gives the EDN file SQLite's
   state (value or absence) for every key SQLite changed after the level,
   except the backlog's keys, flushes it, and only then serves (see
-  :meth:`ModeRouter.level_edn`). A database with no level yet (new, or
+  :mod:`garrison.stores._edn_level`). A database with no level yet (new, or
   from a garrison that kept none) gets one at its first open in such a mode,
   with the file taken as it is: nothing says SQLite is newer than it then.
 - **A switch toward EDN reads checks the EDN side.** From ``sqlite-first``
@@ -74,7 +74,8 @@ from opentelemetry import trace
 
 from garrison.exceptions import FlushError, StoreError, ValidationError
 from garrison.stores._backlog import RepairBacklog
-from garrison.stores._compare import Comparison, compare_stores, same_value
+from garrison.stores._compare import Comparison, compare_stores
+from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
 from garrison.stores._keys import key_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics
 from garrison.stores._protocol import MISSING
@@ -94,8 +95,6 @@ log = logging.getLogger(__name__)
 
 MODE_META: Final = "garrison.router.mode"
 HISTORY_META: Final = "garrison.router.mode_history"
-#: The history seq through which the EDN file is at least as new as SQLite.
-EDN_LEVEL_META: Final = "garrison.router.edn_level"
 _REPAIR_PAGE: Final = 500
 
 #: What a failing SQLite side raises: SQLite's own errors, garrison's store
@@ -207,7 +206,7 @@ class ModeRouter:
         if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
             async with self._lock:
                 try:
-                    await self._record_edn_level()
+                    await record_edn_level(self.edn, self.sqlite)
                 except (FlushError, *SQLITE_FAILURES) as exc:
                     # The next open levels the EDN side from the last recorded level.
                     log.warning("could not record the EDN level at close: %s", _describe(exc))
@@ -341,13 +340,13 @@ class ModeRouter:
             # that kept no level): nothing says SQLite is newer, and an EDN file
             # SQLite has not received yet must not be emptied. Level from now on.
             try:
-                await self._record_edn_level()
+                await record_edn_level(self.edn, self.sqlite)
             except (FlushError, *SQLITE_FAILURES) as exc:
                 raise StoreError(f"cannot record the EDN level: {_describe(exc)}") from exc
             return
         if level >= last:
             return  # a clean stop: the file holds every change
-        levelled = await self.level_edn(after=level)
+        levelled = await level_edn(self.edn, self.sqlite, self._backlog, after=level)
         if levelled:
             log.warning(
                 "gave the EDN file SQLite's state for %d keys it missed (an unclean stop "
@@ -356,51 +355,11 @@ class ModeRouter:
                 ", ".join(levelled[:5]) + (", …" if len(levelled) > 5 else ""),
             )
 
-    async def level_edn(self, *, after: int) -> list[str]:
-        """Give the EDN side SQLite's state for the keys SQLite changed after seq ``after``.
-
-        Keys in the repair backlog keep their EDN value (SQLite is the stale
-        side for them).
-        Writes the differing keys to EDN (a put, or a delete where SQLite has
-        no entry), flushes the file and records the new EDN level. Returns the
-        keys it changed, sorted. The caller holds the router's lock or has not
-        started serving yet.
-        """
-        try:
-            last = await self.sqlite.last_seq()
-            keys = await self.sqlite.keys_changed_after(after)
-            keys = [k for k in keys if k not in self._backlog]
-            changed: list[str] = []
-            for start in range(0, len(keys), _REPAIR_PAGE):
-                page = keys[start : start + _REPAIR_PAGE]
-                theirs = await self.sqlite.get_many(page)
-                ours = await self.edn.get_many(page)
-                differ = await asyncio.to_thread(_differing, page, ours, theirs)
-                puts = [(k, theirs[k]) for k in differ if k in theirs]
-                gone = [k for k in differ if k not in theirs]
-                if puts:
-                    await self.edn.put_many(puts)
-                if gone:
-                    await self.edn.delete_many(gone)
-                changed.extend(differ)
-            await self.edn.flush()
-            await self.sqlite.set_meta(EDN_LEVEL_META, last)
-        except (FlushError, *SQLITE_FAILURES) as exc:
-            raise StoreError(
-                f"cannot level the EDN file {str(self.edn.path)!r} with SQLite "
-                f"{str(self.sqlite.path)!r}: {_describe(exc)}"
-            ) from exc
-        return changed
-
-    async def _record_edn_level(self) -> None:
-        """Flush the EDN file, then record that it holds every change SQLite has."""
-        await self.edn.flush()
-        await self.sqlite.set_meta(EDN_LEVEL_META, await self.sqlite.last_seq())
-
     async def _check_edn_side(self, previous: Mode, target: Mode, *, force: bool) -> str:
         """Level the EDN side and compare it with SQLite before EDN answers reads again."""
         # Recorded when this mode was entered or opened, so always there.
-        await self.level_edn(after=await self.sqlite.get_meta(EDN_LEVEL_META, 0))
+        level = await self.sqlite.get_meta(EDN_LEVEL_META, 0)
+        await level_edn(self.edn, self.sqlite, self._backlog, after=level)
         comparison = await self.validate()
         summary = comparison.summary()
         if self._backlog.full:
@@ -723,15 +682,6 @@ class ModeRouter:
                 await self._sqlite_failed(gone, exc, full=True)
             else:
                 await self._backlog.reset()
-
-
-def _differing(keys: list[str], ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
-    """The keys whose EDN state (``ours``) is not SQLite's (``theirs``); in a worker thread."""
-    return [
-        k
-        for k in keys
-        if (k in ours) != (k in theirs) or (k in ours and not same_value(ours[k], theirs[k]))
-    ]
 
 
 def _describe(exc: Exception) -> str:
