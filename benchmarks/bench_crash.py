@@ -10,6 +10,9 @@ A write is *lost* when an acknowledged value is missing after the restart; its
 The EDN store promises that a write is on disk ``flush_max_delay`` after its
 acknowledgement (``docs/storage.md``), so in ``edn-only`` every lost write must
 be younger than that bound; the modes that commit to SQLite must lose nothing.
+The promise holds while a flush takes at most about half the bound, so the
+script first times 150 flushes of a store shaped like the lanes' (50 changed
+keys each) and prints their median and maximum.
 The test suite runs the same lanes with fewer kills (``tests/stores/test_crash.py``).
 
     .venv-test/bin/python benchmarks/bench_crash.py                  # 220 kills in edn-only
@@ -19,6 +22,7 @@ The test suite runs the same lanes with fewer kills (``tests/stores/test_crash.p
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import sys
@@ -31,8 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the lanes live with the tests
 
 from tests.stores._crash_lane import LaneResult, kill_lane
+from tests.stores._crash_writer import BALLAST, RUNTIME_KEYS
 
 from _common import machine
+from garrison.stores import EdnFileStore
 
 MODES = ("edn-only", "dual-write", "sqlite-first", "sqlite-only")
 
@@ -72,6 +78,23 @@ def run_mode(mode: str, kills: int, lanes: int, bound: float, seed: int) -> bool
     return not too_old
 
 
+async def flush_times(folder: Path, rounds: int = 150) -> list[float]:
+    """Seconds each of ``rounds`` flushes of a lane-shaped store took (50 keys changed each)."""
+    times: list[float] = []
+    async with EdnFileStore(folder / "memory.edn") as store:
+        await store.put("ballast/all", BALLAST)
+        await store.put_many([(f"k/{i}", [i, "p" * 200]) for i in range(RUNTIME_KEYS)])
+        await store.flush()
+        for r in range(rounds):
+            changed = [(f"k/{(r * 50 + j) % RUNTIME_KEYS}", [r, "p" * 200]) for j in range(50)]
+            await store.put_many(changed)
+            started = time.perf_counter()
+            await store.flush()
+            times.append(time.perf_counter() - started)
+            await asyncio.sleep(0.02)  # the pace of the lanes' flushes, not synchronisation
+    return sorted(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=220, help="kills per mode (default 220)")
@@ -83,6 +106,10 @@ def main() -> None:
     modes = MODES if args.modes == "all" else tuple(args.modes.split(","))
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     print(f"{machine()}; seed {seed}; flush_max_delay {args.bound}s")
+    with tempfile.TemporaryDirectory() as folder:
+        times = asyncio.run(flush_times(Path(folder)))
+    median, worst = statistics.median(times) * 1000, times[-1] * 1000
+    print(f"one flush (~0.5 MB file, fsynced): median {median:.1f} ms, max {worst:.1f} ms")
     kept = [run_mode(mode, args.kills, args.lanes, args.bound, seed) for mode in modes]
     sys.exit(0 if all(kept) else 1)
 
