@@ -303,3 +303,15 @@ async def test_an_incremental_file_is_byte_for_byte_a_whole_dump(tmp_path: Path)
         await store.flush()
         expected = {edn_key(k): v for k, v in store.snapshot().items()}
     assert path.read_text(encoding="utf-8") == dumps(expected)
+
+
+async def test_a_flush_that_finishes_after_the_bound_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with EdnFileStore(path, max_delay=0.0) as store:  # no flush finishes within 0 s
+        await store.put("a/b", 1)
+        await store.flush()
+        assert store.statistics().late_flushes == 1
+    async with EdnFileStore(path, max_delay=30.0) as store:
+        await store.put("a/b", 2)
+        await store.flush()
+        assert store.statistics().late_flushes == 0

@@ -192,6 +192,7 @@ class DatabaseComponent(Component):
             watch_overflows=self._feed.overflows,
             edn_writer_lag=edn.writer_lag,
             edn_last_flush_error=None if error is None else str(error),
+            edn_late_flushes=edn.statistics().late_flushes,
             repair_backlog=stats.repair_backlog,
             full_repair_pending=stats.full_repair_pending,
             sqlite_path=str(router.sqlite.path),

@@ -36,6 +36,9 @@ class DatabaseStatistics:
     edn_writer_lag: float
     #: The EDN writer's last flush error, or ``None``.
     edn_last_flush_error: str | None
+    #: EDN flushes that finished later than ``flush_max_delay`` after the oldest
+    #: write they saved: the durability bound was missed (see docs/storage.md).
+    edn_late_flushes: int
     #: Keys whose SQLite side is behind EDN, and whether a full repair is pending.
     repair_backlog: int
     full_repair_pending: bool
