@@ -15,7 +15,9 @@ Every command takes ``--config`` like ``garrison run`` and opens the database
 that config describes directly: no running runtime is needed. Reads
 (``get``, ``scan``, ``mode get``, ``stats``, ``backup``) are safe while a
 runtime is running (SQLite's WAL gives them a consistent snapshot; in the EDN
-modes they read the EDN file, which lags memory by at most the flush delay).
+modes they read the EDN file, which lags memory by at most the flush delay; in
+``dual-write`` with SQLite's committed state for the keys the file has not
+received yet, as the runtime would serve them after levelling).
 Writes (``put``, ``mode set``, ``restore``) take the database's owner lock and
 refuse to run while a runtime holds it, because the runtime's cache, mode and
 EDN map would not see them. ``restore`` also refuses to replace a database
@@ -40,7 +42,9 @@ from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._open import open_stack
 from garrison.config import load_config, parse_section
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
+from garrison.stores._backlog import RepairBacklog
 from garrison.stores._edn_file_format import load_file
+from garrison.stores._edn_level import levelled_view
 from garrison.stores._mode import Mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META
@@ -161,9 +165,18 @@ async def _current_mode(store: SqliteStore, settings: DatabaseConfig) -> Mode:
     return Mode(stored) if stored is not None else Mode(settings.mode or Mode.SQLITE_ONLY)
 
 
-async def _edn_map(settings: DatabaseConfig, data_dir: Path) -> dict[str, Any]:
+async def _edn_map(
+    settings: DatabaseConfig, data_dir: Path, store: SqliteStore, mode: Mode
+) -> dict[str, Any]:
+    """The EDN file's map; in the modes that write both sides, as the runtime would
+    serve it (SQLite's committed state for the keys the file has not received yet)."""
     _, edn_path = settings.resolve_paths(data_dir)
-    return await asyncio.to_thread(load_file, edn_path)
+    data = await asyncio.to_thread(load_file, edn_path)
+    if mode.writes_sqlite and mode.writes_edn:
+        backlog = RepairBacklog(edn_path.with_name(edn_path.name + ".sqlite-backlog.json"))
+        await backlog.load()
+        data = await levelled_view(data, store, backlog)
+    return data
 
 
 async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
@@ -173,8 +186,8 @@ async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pat
         value: Any = MISSING
         if mode in (Mode.SQLITE_FIRST, Mode.SQLITE_ONLY):
             value = await store.get(key, MISSING)
-    if value is MISSING and mode is not Mode.SQLITE_ONLY:
-        value = (await _edn_map(settings, data_dir)).get(key, MISSING)
+        if value is MISSING and mode is not Mode.SQLITE_ONLY:
+            value = (await _edn_map(settings, data_dir, store, mode)).get(key, MISSING)
     if value is MISSING:
         _error(f"no such key: {key}")
         return EXIT_FAILED
@@ -188,13 +201,13 @@ async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
         mode = await _current_mode(store, settings)
         if mode in (Mode.SQLITE_FIRST, Mode.SQLITE_ONLY):
             entries = await store.scan(args.prefix, after=args.after, limit=args.limit)
-    if mode in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
-        data = await _edn_map(settings, data_dir)
-        keys = sorted(k for k in data if k.startswith(args.prefix))
-        if args.after is not None:
-            keys = [k for k in keys if k > args.after]
-        keys = keys if args.limit is None else keys[: args.limit]
-        entries = [(k, data[k]) for k in keys]
+        if mode in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
+            data = await _edn_map(settings, data_dir, store, mode)
+            keys = sorted(k for k in data if k.startswith(args.prefix))
+            if args.after is not None:
+                keys = [k for k in keys if k > args.after]
+            keys = keys if args.limit is None else keys[: args.limit]
+            entries = [(k, data[k]) for k in keys]
     for key, value in entries:
         _print(f"{key}\t{_render(value, json=args.json)}")
     return EXIT_OK

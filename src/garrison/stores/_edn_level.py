@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from garrison.stores._edn_file import EdnFileStore
     from garrison.stores._sqlite import SqliteStore
 
-__all__ = ["EDN_LEVEL_META", "level_edn", "record_edn_level"]
+__all__ = ["EDN_LEVEL_META", "level_edn", "levelled_view", "record_edn_level"]
 
 #: The meta name of the history seq through which the EDN file is at least as new as SQLite.
 EDN_LEVEL_META: Final = "garrison.router.edn_level"
@@ -79,6 +79,31 @@ async def level_edn(
             f"{type(exc).__name__}: {exc}"
         ) from exc
     return changed
+
+
+async def levelled_view(
+    data: dict[str, Any], sqlite: SqliteStore, backlog: RepairBacklog
+) -> dict[str, Any]:
+    """``data`` (the EDN file's map) as :func:`level_edn` would leave it, without writing.
+
+    For readers that must not write, such as the operator's ``get`` and
+    ``scan`` while a runtime may own the stores: SQLite's state for every key
+    it changed after the recorded level (except backlog keys) replaces the
+    file's. Updates and returns ``data``.
+    """
+    level = await sqlite.get_meta(EDN_LEVEL_META)
+    if level is None:
+        return data
+    keys = [k for k in await sqlite.keys_changed_after(level) if k not in backlog]
+    for start in range(0, len(keys), _PAGE):
+        page = keys[start : start + _PAGE]
+        theirs = await sqlite.get_many(page)
+        for key in page:
+            if key in theirs:
+                data[key] = theirs[key]
+            else:
+                data.pop(key, None)
+    return data
 
 
 def _differing(keys: list[str], ours: dict[str, Any], theirs: dict[str, Any]) -> list[str]:
