@@ -90,7 +90,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
     ``spec``: ``mode`` (for a new database), ``max_delay`` and ``quiet``
     (the EDN writer's flush_max_delay and flush_quiet_period), ``start``
     (write numbers begin above it), ``seed``, ``switches`` (modes to switch to
-    in order, at random moments; a refused switch is reported, not retried)
+    in order, every 20-150 ms; a refused switch is reported, not retried)
     and ``check_only`` (read back, report, stop).
 
     Prints ``ready PID MODE {key: n}`` (the number each key holds, read through
@@ -122,11 +122,14 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
             await store.put("ballast/all", BALLAST)
         n = max([spec["start"], *found.values()])
         switches = list(spec.get("switches", ()))
+        # Switch moments: every 20-150 ms, however fast the writes go.
+        switch_at = time.monotonic() + rng.uniform(0.02, 0.15)
         while True:
             n += 1
             await store.put(f"k/{n % RUNTIME_KEYS}", [n, "p" * 200])
             say(f"a {n} {time.monotonic()!r}")
-            if switches and rng.random() < 0.01:
+            if switches and time.monotonic() >= switch_at:
+                switch_at = time.monotonic() + rng.uniform(0.02, 0.15)
                 target = switches.pop(0)
                 try:
                     await store.set_mode(target, reason="crash test")

@@ -125,6 +125,8 @@ def test_sigkill_at_random_moments_never_tears_or_loses_the_file(tmp_path: Path)
 
 #: flush_max_delay of the runtime lanes: the EDN store's promised bound.
 BOUND = 0.25
+#: The bound of the edn-only lane, which checks the age of every lost write.
+EDN_BOUND = 0.4
 
 
 def lanes(tmp_path: Path, count: int, **options: Any) -> list[LaneResult]:
@@ -133,7 +135,7 @@ def lanes(tmp_path: Path, count: int, **options: Any) -> list[LaneResult]:
     folders = [tmp_path / f"lane{i}" for i in range(count)]
     with ThreadPoolExecutor(count) as pool:
         futures = [
-            pool.submit(kill_lane, folder, seed=seed + i, max_delay=BOUND, **options)
+            pool.submit(kill_lane, folder, seed=seed + i, **{"max_delay": BOUND, **options})
             for i, folder in enumerate(folders)
         ]
         return [future.result() for future in futures]
@@ -143,13 +145,16 @@ def lanes(tmp_path: Path, count: int, **options: Any) -> list[LaneResult]:
 def test_edn_only_never_loses_a_write_acknowledged_longer_than_the_bound_ago(
     tmp_path: Path,
 ) -> None:
-    results = lanes(tmp_path, 2, mode="edn-only", kills=15)
+    # A bound with room for a slow fsync on a busy CI disk; kills up to 1.5 bounds late.
+    results = lanes(
+        tmp_path, 2, mode="edn-only", kills=15, max_delay=EDN_BOUND, window=(0.05, 1.5 * EDN_BOUND)
+    )
     lost = [write for result in results for write in result.lost]
     assert sum(result.kills for result in results) == 30
     assert sum(result.acknowledged for result in results) > 1000
-    too_old = sorted((w for w in lost if w.age > BOUND), key=lambda w: -w.age)
+    too_old = sorted((w for w in lost if w.age > EDN_BOUND), key=lambda w: -w.age)
     assert not too_old, (
-        f"{len(too_old)} of {len(lost)} lost writes were acknowledged more than {BOUND}s "
+        f"{len(too_old)} of {len(lost)} lost writes were acknowledged more than {EDN_BOUND}s "
         f"before the kill (oldest {too_old[0].age:.3f}s)"
     )
 
@@ -204,14 +209,14 @@ def test_the_rollback_out_of_sqlite_only_after_kills_serves_every_acknowledged_w
     result = kill_lane(
         folder,
         mode="dual-write",
-        kills=10,
+        kills=8,
         seed=random.randrange(1 << 30),
         max_delay=BOUND,
-        window=(0.3, 0.8),
+        window=(0.3, 0.6),
         switches=("sqlite-first", "sqlite-only"),
         after_kill=roll_back,
     )
-    assert rollbacks >= 2
+    assert rollbacks >= 4
     assert result.refused_switches == 0
     assert result.lost == [], [(w.number, w.mode, round(w.age, 3)) for w in result.lost]
 
