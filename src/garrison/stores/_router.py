@@ -377,6 +377,23 @@ class ModeRouter:
 
     # ------------------------------------------------------------------ repair
 
+    async def note_sqlite_behind(self, keys: Iterable[str]) -> None:
+        """Record that SQLite may hold older values than EDN for ``keys``.
+
+        For a writer that reaches SQLite around the router: the migrator, when
+        the application wrote a key between the migrator's check and its
+        batch's commit, leaves the file's older value in SQLite. Such keys are
+        read from EDN, kept by the EDN levelling after a crash, and repaired
+        (EDN's value copied to SQLite). Nothing happens in the modes that do
+        not write both sides.
+        """
+        texts = [key_text(k) for k in keys]
+        async with self._lock:
+            if not texts or not (self._mode.writes_sqlite and self._mode.writes_edn):
+                return
+            await self._backlog.add(texts)
+        self._repair_wakeup.set()
+
     @property
     def needs_repair(self) -> bool:
         """Whether SQLite is (or may be) behind EDN."""
