@@ -13,13 +13,13 @@ Flush timing: the durability bound
     at ``max_delay`` minus :attr:`EdnFileStore.flush_reserve` (twice the recent
     flush duration, a decaying maximum of the measured flushes seeded by how
     long the file took to load, plus a tenth of ``max_delay``; the first flush
-    after open starts at the first write, to measure). A write that
-    arrives while a flush runs waits for that flush and its own, so the bound
-    holds as long as one flush takes at most about half of ``max_delay`` (and
-    the event loop is not blocked); a flush that finishes later than the bound is counted in
-    :attr:`EdnFileStoreStatistics.late_flushes`. :meth:`EdnFileStore.flush`
-    returns once every write made before it is on disk;
-    :meth:`EdnFileStore.aclose` flushes a last time.
+    after open starts at the first write, to measure). A write that arrives
+    while a flush runs waits for that flush and its own, so the bound holds as
+    long as one flush takes at most about half of ``max_delay`` (and the event
+    loop is not blocked); a flush that finishes later than the bound is
+    counted in :attr:`EdnFileStoreStatistics.late_flushes`.
+    :meth:`EdnFileStore.flush` returns once every write made before it is on
+    disk; :meth:`EdnFileStore.aclose` flushes a last time.
 
 Incremental serialisation
     Each entry's text (``"<key> <value>"``) is cached. A flush serialises only
@@ -113,7 +113,7 @@ class EdnFileStoreStatistics:
     last_flush_encoded: int
     #: Successful flushes that finished more than ``max_delay`` after the oldest
     #: write they saved: the durability bound was missed (flushes too slow for it).
-    late_flushes: int = 0
+    late_flushes: int
 
 
 class EdnFileStore:
