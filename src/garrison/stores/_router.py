@@ -269,7 +269,7 @@ class ModeRouter:
                     clean = not pending and comparison.clean
                     if not clean and not force:
                         hint = (
-                            "export the database to the EDN file first (garrison export)"
+                            "export the database to the EDN file first (garrison export --force)"
                             if previous is Mode.SQLITE_ONLY
                             else "repair() first"
                         )
@@ -277,7 +277,7 @@ class ModeRouter:
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
                             + (", full repair pending" if self._backlog.full else "")
-                            + f" ({hint}, or force=True)"
+                            + f" ({hint}, or force=True (--force))"
                         )
                 elif previous is Mode.SQLITE_FIRST and target in (Mode.DUAL_WRITE, Mode.EDN_ONLY):
                     validation = await self._check_edn_side(previous, target, force=force)
@@ -371,7 +371,7 @@ class ModeRouter:
                 f"cannot switch from {previous} to {target}: the EDN file and SQLite differ "
                 f"on {len(stale)} keys outside the repair backlog ({shown}): {summary}. "
                 "The EDN side would answer with stale values; find out why (garrison "
-                "validate), or force=True"
+                "validate), or force=True (--force)"
             )
         return summary
 
