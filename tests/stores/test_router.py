@@ -359,3 +359,22 @@ async def test_switching_back_to_dual_write_refuses_a_stale_edn_side(sides: Side
     assert forced.forced
     assert forced.validation is not None
     assert "6 only in sqlite" in forced.validation
+
+
+async def test_a_restored_backup_never_levels_the_edn_file_back_after_a_crash(
+    sides: Sides, tmp_path: Path
+) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.put("a/1", "old")
+    backup = await sides.sqlite.backup(tmp_path / "backup.db")
+    await router.put("a/1", "new")
+    await sides.sqlite.restore(backup)  # what the database's Restore message does
+    await router.sqlite_restored()
+    # A crash: the stores end without the router recording the EDN level.
+    await sides.edn.aclose()
+    await sides.sqlite.aclose()
+    await router.aclose()
+    router = await sides.restart()
+    assert await router.get("a/1") == "new"

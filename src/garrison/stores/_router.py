@@ -375,6 +375,18 @@ class ModeRouter:
             )
         return summary
 
+    async def sqlite_restored(self) -> None:
+        """SQLite was just replaced by a backup: keep its older changes from levelling EDN.
+
+        The backup carries the EDN level it was taken with, and changes after
+        it that the EDN file has long overtaken; in the modes that write both
+        sides the level is recorded afresh (after a flush), so a crash never
+        gives the file the backup's older values.
+        """
+        async with self._lock:
+            if self._mode.writes_sqlite and self._mode.writes_edn:
+                await record_edn_level(self.edn, self.sqlite)
+
     # ------------------------------------------------------------------ repair
 
     async def note_sqlite_behind(self, keys: Iterable[str]) -> None:

@@ -418,6 +418,7 @@ class DatabaseComponent(Component):
     async def restore(self, message: Restore) -> None:
         """Replace the SQLite data with a checked backup; watchers must resync."""
         await self.router.sqlite.restore(message.path)
+        await self.router.sqlite_restored()
         self._cache.clear()
         self._feed.lose_all("restore")
 
