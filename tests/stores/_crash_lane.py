@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,8 +71,27 @@ def _go(stdin: IO[str], spec: dict[str, Any]) -> None:
     stdin.flush()
 
 
-def _ready(stdout: IO[str]) -> tuple[int, str, dict[str, int]]:
-    line = stdout.readline()
+def _reader(stdout: IO[str]) -> tuple[Callable[[], str], threading.Thread]:
+    """A ``readline`` over ``stdout`` that a thread keeps draining meanwhile.
+
+    While the lane waits for its kill moment the writer keeps reporting; a
+    pipe nobody reads fills up and would block the writer's event loop, and
+    with it the flushes whose timing is under test.
+    """
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+        lines.put("")  # end of file
+
+    thread = threading.Thread(target=pump, name="crash-lane-reader", daemon=True)
+    thread.start()
+    return lambda: lines.get(timeout=60), thread
+
+
+def _ready(readline: Callable[[], str]) -> tuple[int, str, dict[str, int]]:
+    line = readline()
     word, pid, mode, found = line.split(" ", 3)
     assert word == "ready", f"the writer did not start: {line!r}"
     return int(pid), mode, {key: int(n) for key, n in json.loads(found).items()}
@@ -109,6 +130,7 @@ def kill_lane(
     )
     assert zygote.stdin is not None
     assert zygote.stdout is not None
+    readline, reader = _reader(zygote.stdout)
     spec: dict[str, Any] = {"mode": mode, "max_delay": max_delay, "quiet": quiet}
     acks: list[tuple[int, float, str]] = []  # the previous writer's (number, time, mode)
     killed_at = 0.0
@@ -118,7 +140,7 @@ def kill_lane(
             last = run == kills
             _go(zygote.stdin, {**spec, "start": highest, "seed": rng.randrange(1 << 30),
                                "switches": list(switches), "check_only": last})  # fmt: skip
-            pid, current, found = _ready(zygote.stdout)
+            pid, current, found = _ready(readline)
             result.modes.append(current)
             lost_before = len(result.lost)
             for number, acked_at, acked_mode in acks:
@@ -128,7 +150,7 @@ def kill_lane(
             result.losing_kills += len(result.lost) > lost_before
             acks = []
             if last:
-                assert zygote.stdout.readline().split() == ["exited", str(pid), "0"]
+                assert readline().split() == ["exited", str(pid), "0"]
                 break
             # The kill moment: a timer, not synchronisation; any moment is fair game.
             time.sleep(rng.uniform(*window))
@@ -136,7 +158,7 @@ def kill_lane(
             os.kill(pid, signal.SIGKILL)
             result.kills += 1
             writing = current
-            while not (line := zygote.stdout.readline()).startswith("exited"):
+            while not (line := readline()).startswith("exited"):
                 word, *rest = line.split()
                 if word == "a":
                     number, acked_at = int(rest[0]), float(rest[1])
@@ -155,6 +177,7 @@ def kill_lane(
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=30)
+        reader.join(timeout=30)  # it ends at the pipe's end of file
         zygote.stdout.close()
     return result
 

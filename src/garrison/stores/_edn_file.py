@@ -12,7 +12,7 @@ Flush timing: the durability bound
     reaches disk in time. A flush takes time, so the writer starts it early:
     at ``max_delay`` minus :attr:`EdnFileStore.flush_reserve` (twice the recent
     flush duration, a decaying maximum of the measured flushes seeded by how
-    long the file took to load, plus a tenth of ``max_delay``; the first flush
+    long the file took to load, plus a fifth of ``max_delay``; the first flush
     after open starts at the first write, to measure). A write that arrives
     while a flush runs waits for that flush and its own, so the bound holds as
     long as one flush takes at most about half of ``max_delay`` (and the event
@@ -85,7 +85,7 @@ __all__ = ["EdnFileStore", "EdnFileStoreStatistics"]
 _ESTIMATE_DECAY: Final = 0.8
 #: The share of max_delay (and the least seconds) kept in the flush reserve
 #: for timer and thread-start latency.
-_SLACK_SHARE: Final = 0.1
+_SLACK_SHARE: Final = 0.2
 _MIN_SLACK: Final = 0.01
 
 
@@ -516,7 +516,7 @@ class EdnFileStore:
         """Seconds before the bound at which the writer starts a flush at the latest.
 
         Twice the recent flush duration (the flush that saves a write may first
-        have to wait for one already running) plus a tenth of ``max_delay``
+        have to wait for one already running) plus a fifth of ``max_delay``
         (at least 10 ms) for timer and thread-start latency on a busy machine.
         Until a flush has been measured, all of ``max_delay``: the first flush
         after open starts at the first write, since it also serialises every
