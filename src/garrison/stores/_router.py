@@ -698,7 +698,7 @@ class ModeRouter:
             if mode is Mode.SQLITE_ONLY:
                 await self.sqlite.clear()
                 return
-            gone = await self.edn.keys()
+            gone = await self.edn.keys() if mode.writes_sqlite else []
             await self.edn.clear()
             if mode is Mode.EDN_ONLY:
                 return
