@@ -378,3 +378,23 @@ async def test_a_restored_backup_never_levels_the_edn_file_back_after_a_crash(
     await router.aclose()
     router = await sides.restart()
     assert await router.get("a/1") == "new"
+
+
+async def test_a_clear_sqlite_missed_is_not_undone_by_a_crash(sides: Sides) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.put_many([("a/1", 1), ("a/2", 2)])
+    await break_sqlite_writes(sides.db_path)
+    await router.clear()  # EDN is cleared; SQLite fails and keeps both keys
+    await sides.edn.flush()
+    # A crash before any repair: the stores end without the router recording
+    # the EDN level, and SQLite still refuses writes when the router reopens.
+    await sides.edn.aclose()
+    await sides.sqlite.aclose()
+    await router.aclose()
+    router = await sides.restart()
+    assert await router.count() == 0  # SQLite's two keys are older than the clear
+    await heal_sqlite_writes(sides.db_path)
+    await router.wait_repaired()
+    assert await sides.sqlite.count() == 0
