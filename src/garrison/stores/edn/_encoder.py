@@ -35,6 +35,7 @@ import orjson
 
 from garrison.exceptions import EdnEncodeError
 from garrison.stores.edn import _accel
+from garrison.stores.edn._equality import EdnMap, EdnSet
 from garrison.stores.edn._types import BigInt, FrozenMap, Keyword, Symbol, Tagged, Vector
 from garrison.stores.edn._writer import (
     SCALARS,
@@ -84,8 +85,8 @@ class _Dispatch(dict[type, Callable[[Any], str]]):
 # Containers nested deeper than this are handed to the iterative writer, so the
 # recursive fast path never comes near Python's recursion limit.
 _RECURSION_DEPTH: Final = 48
-_GLUED: Final = frozenset((dict, list, tuple, Vector, FrozenMap))
-_KNOWN: Final = _GLUED | {frozenset, set, Tagged}
+_GLUED: Final = frozenset((dict, list, tuple, Vector, FrozenMap, EdnMap))
+_KNOWN: Final = _GLUED | {frozenset, set, EdnSet, Tagged}
 # What float.__repr__ writes for non-finite values (EDN needs ##Inf ##-Inf ##NaN).
 _NON_FINITE: Final = ("inf", "-inf", "nan")
 
@@ -141,7 +142,7 @@ def _encoder(
             return iterative(value)
         depth += 1
         kind = type(value)
-        if kind is dict or kind is FrozenMap:
+        if kind is dict or kind is FrozenMap or kind is EdnMap:
             if sort_keys:
                 texts = list(map(call, map(values, map(type, value)), value))
                 entries = sorted(
@@ -162,7 +163,7 @@ def _encoder(
                 else:
                     keys = map(call, map(keys_of, map(type, value)), value)
                     text = "{" + ", ".join(map(add, keys, texts)) + "}"
-        elif kind is frozenset or kind is set:
+        elif kind is frozenset or kind is set or kind is EdnSet:
             texts = list(map(call, map(values, map(type, value)), value))
             if sort_keys:
                 texts.sort()

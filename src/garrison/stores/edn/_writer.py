@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn._equality import EdnMap, EdnSet
 from garrison.stores.edn._types import (
     CHAR_NAMES,
     BigInt,
@@ -47,7 +48,16 @@ from garrison.stores.edn._types import (
     Vector,
 )
 
-__all__ = ["SCALARS", "SURROGATE", "TAG", "Default", "Raw", "Writer", "named_text"]
+__all__ = [
+    "SCALARS",
+    "SURROGATE",
+    "TAG",
+    "Default",
+    "PureWriterNeeded",
+    "Raw",
+    "Writer",
+    "named_text",
+]
 
 _encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -170,6 +180,14 @@ _SEPARATOR: Final = {_VEC: " ", _LIST: " ", _SET: " ", _MAP: ", ", _TAGGED: "", 
 _CLOSER: Final = {_VEC: "]", _LIST: ")", _SET: "}", _MAP: "}"}
 
 
+class PureWriterNeeded(Exception):  # noqa: N818 - a signal, not an error
+    """Raised by :meth:`Writer.coerce` for the C writer: this value is the pure writer's.
+
+    :class:`EdnMap` and :class:`EdnSet` are rare, and the pure writer writes
+    them; the C writer meets them only through ``coerce``.
+    """
+
+
 class Writer:
     """One ``dumps`` call's options and caches."""
 
@@ -206,6 +224,8 @@ class Writer:
 
     def coerce(self, value: Any, attempt: int = 0) -> Any:
         """Map a value of a type outside the table (a subclass, or via ``default``)."""
+        if type(value) is EdnMap or type(value) is EdnSet:
+            raise PureWriterNeeded
         for base, scalar in _SCALAR_BASES:
             if isinstance(value, base):
                 return Raw(scalar(value))
@@ -263,7 +283,7 @@ class Writer:
                     continue
                 coerced = 0
                 while True:
-                    if kind_of is dict or kind_of is FrozenMap:
+                    if kind_of is dict or kind_of is FrozenMap or kind_of is EdnMap:
                         append("{")
                         new_kind = _MAP
                         if sort_keys:
@@ -278,7 +298,7 @@ class Writer:
                     elif kind_of is tuple:
                         append("(")
                         new_kind, children = _LIST, iter(item)
-                    elif kind_of is frozenset or kind_of is set:
+                    elif kind_of is frozenset or kind_of is set or kind_of is EdnSet:
                         append("#{")
                         new_kind = _SET
                         if sort_keys:
@@ -290,7 +310,7 @@ class Writer:
                         if TAG.fullmatch(tag) is None:
                             raise EdnEncodeError(f"{item!r}: tag {tag!r} is not an EDN tag")
                         inner = type(item.value)
-                        glue = inner in (dict, list, tuple, Vector, FrozenMap)
+                        glue = inner in (dict, list, tuple, Vector, FrozenMap, EdnMap)
                         append("#" + tag + ("" if glue else " "))
                         # A one-element frame: the tagged value followed by no separator.
                         new_kind, children = _TAGGED, iter((item.value,))
