@@ -39,8 +39,7 @@ from garrison.stores.edn import (
     dumps,
     dumps_entry,
 )
-from garrison.stores.edn._encoder import _COERCE, _configure, encode_pure
-from garrison.stores.edn._writer import Writer
+from garrison.stores.edn._encoder import _configure, c_coerce_for, encode_pure
 from tests.stores.edn._threads import longest_main_thread_wait
 
 K = Keyword
@@ -67,12 +66,9 @@ def c_writer() -> ModuleType:
 def c_encode(
     value: Any, *, sort_keys: bool = False, strict: bool = False, default: Any = None
 ) -> str:
-    coerce = (
-        _COERCE[strict]
-        if default is None
-        else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
-    )
-    text: str = c_writer().encode(value, sort_keys, strict, coerce)
+    writer = c_writer()
+    coerce = c_coerce_for(writer, sort_keys=sort_keys, strict=strict, default=default)
+    text: str = writer.encode(value, sort_keys, strict, coerce)
     return text
 
 

@@ -50,7 +50,7 @@ from garrison.stores.edn._writer import (
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["encode", "encode_key", "encode_pure"]
+__all__ = ["c_coerce_for", "encode", "encode_key", "encode_pure"]
 
 
 class _NamedTexts(dict[Any, str]):
@@ -288,9 +288,9 @@ def encode(
         if writer is not _configured[0]:
             _configure(writer)
         coerce = (
-            _COERCE[strict]
+            _C_COERCE[strict]
             if default is None
-            else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+            else c_coerce_for(writer, sort_keys=sort_keys, strict=strict, default=default)
         )
         try:
             text: str = writer.encode(value, sort_keys, strict, coerce)
@@ -354,8 +354,39 @@ def _cached_encoder(sort_keys: bool, strict: bool) -> Callable[[Any], str]:
 _COERCE: Final = {
     strict: Writer(sort_keys=False, strict=strict, default=None).coerce for strict in (False, True)
 }
+
+
+def c_coerce_for(
+    writer: ModuleType, *, sort_keys: bool, strict: bool, default: Default | None
+) -> Callable[[Any, int], Any]:
+    """The ``coerce`` argument of the C writer's ``encode`` for these options."""
+    if writer is not _configured[0]:
+        _configure(writer)
+    if default is None:
+        return _C_COERCE[strict]
+    return _c_coerce(writer, Writer(sort_keys=sort_keys, strict=strict, default=default).coerce)
+
+
+def _c_coerce(writer: ModuleType, coerce: Callable[[Any, int], Any]) -> Callable[[Any, int], Any]:
+    """``coerce`` for the C writer, which leaves :class:`EdnMap` and :class:`EdnSet` to Python.
+
+    They are rare (the reader makes them only where Python's ``==`` would merge
+    keys or elements), and the C writer meets them only here: its ``Fallback``
+    hands the whole value to the pure writer.
+    """
+
+    def c_coerce(value: Any, attempt: int) -> Any:
+        if type(value) is EdnMap or type(value) is EdnSet:
+            raise writer.Fallback("an EdnMap or EdnSet: the pure writer writes it")
+        return coerce(value, attempt)
+
+    return c_coerce
+
+
 # The C writer module that _configure has set up (tests may swap modules).
 _configured: list[ModuleType | None] = [None]
+# _COERCE for that module's encode (set by _configure).
+_C_COERCE: dict[bool, Callable[[Any, int], Any]] = {}
 
 
 def _configure(writer: ModuleType) -> None:
@@ -375,6 +406,7 @@ def _configure(writer: ModuleType) -> None:
         long_int_text=_long_int_text,
         orjson_dumps=orjson.dumps,
     )
+    _C_COERCE.update({strict: _c_coerce(writer, _COERCE[strict]) for strict in (False, True)})
     _configured[0] = writer
 
 

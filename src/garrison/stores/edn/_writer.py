@@ -53,7 +53,6 @@ __all__ = [
     "SURROGATE",
     "TAG",
     "Default",
-    "PureWriterNeeded",
     "Raw",
     "Writer",
     "named_text",
@@ -180,14 +179,6 @@ _SEPARATOR: Final = {_VEC: " ", _LIST: " ", _SET: " ", _MAP: ", ", _TAGGED: "", 
 _CLOSER: Final = {_VEC: "]", _LIST: ")", _SET: "}", _MAP: "}"}
 
 
-class PureWriterNeeded(Exception):  # noqa: N818 - a signal, not an error
-    """Raised by :meth:`Writer.coerce` for the C writer: this value is the pure writer's.
-
-    :class:`EdnMap` and :class:`EdnSet` are rare, and the pure writer writes
-    them; the C writer meets them only through ``coerce``.
-    """
-
-
 class Writer:
     """One ``dumps`` call's options and caches."""
 
@@ -224,8 +215,6 @@ class Writer:
 
     def coerce(self, value: Any, attempt: int = 0) -> Any:
         """Map a value of a type outside the table (a subclass, or via ``default``)."""
-        if type(value) is EdnMap or type(value) is EdnSet:
-            raise PureWriterNeeded
         for base, scalar in _SCALAR_BASES:
             if isinstance(value, base):
                 return Raw(scalar(value))
