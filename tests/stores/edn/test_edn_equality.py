@@ -123,9 +123,9 @@ def test_edn_maps_and_sets_are_immutable_and_pickle() -> None:
     m = loads("{0 :a false :b}")
     s = loads("#{0 false}")
     with pytest.raises(AttributeError):
-        m.x = 1  # type: ignore[attr-defined]
+        m.x = 1
     with pytest.raises(AttributeError):
-        s.x = 1  # type: ignore[attr-defined]
+        s.x = 1
     assert same(pickle.loads(pickle.dumps(m)), m)
     assert same(pickle.loads(pickle.dumps(s)), s)
     assert repr(s) == "EdnSet([0, False])"
