@@ -1,0 +1,134 @@
+"""Values Python's ``==`` merges survive a migration, and ``garrison validate`` sees them change.
+
+A memory.edn holding sets and map keys like ``#{nil false 0.5M}``,
+``#{0 false 0.51}`` and ``{0 :a false :b}`` is migrated with the real
+command; then one side is changed by hand (the SQLite row with sqlite3, or
+the EDN file with an editor's worth of text replacement), and ``validate``
+must report each change as a different value, and agree again once it is
+undone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from decimal import Decimal
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import pytest
+
+from garrison.cli import main
+from garrison.stores import SqliteStore
+from garrison.stores.edn import EdnMap, EdnSet, Keyword
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MEMORY_EDN = """{:learning/scores #{nil false 0.5M},
+ :learning/flags #{0 false 0.51},
+ :learning/ones #{1 true 1.0 1M 1/2},
+ :cache/keys {0 :zero, false :no, 0.0 :double, 0M :decimal},
+ :project/nested {:rows #{[1] [true] [1.0]}, :key {#{0 false} :both, #{0} :zero}},
+ :cache/one 1,
+ :cache/zero 0,
+ :cache/vec [1],
+ :cache/neg -0.0}
+"""
+
+#: (key, stored text a hand edit puts in SQLite): each a change Python's == misses.
+SQLITE_EDITS = [
+    # a set that lost elements, as a merging reader would have stored it
+    ("learning/ones", '{"#set":[1,{"#ratio":"1/2"}]}'),
+    ("learning/flags", '{"#set":[0,0.51]}'),
+    # a map that lost keys
+    ("cache/keys", '{"#map":[[0,{"#k":"decimal"}]]}'),
+    ("cache/one", "1.0"),  # 1 against 1.0
+    ("cache/one", "true"),  # 1 against true
+    ("cache/one", '{"#N":"1"}'),  # 1 against 1N: equal in Clojure, another class
+    ("cache/zero", "false"),  # 0 against false
+    ("cache/neg", "0.0"),  # -0.0 against 0.0
+    ("cache/vec", '{"#list":[1]}'),  # a vector against a list
+]
+
+#: (text in the file, what a hand edit puts there instead, the key it changes).
+FILE_EDITS = [
+    ("#{0 false 0.51}", "#{0 0.51}", "learning/flags"),
+    ("#{nil false 0.5M}", "#{nil false 0.50M}", "learning/scores"),
+    ("1/2}", "0.5}", "learning/ones"),
+    ("0M :decimal", "0N :decimal", "cache/keys"),
+    ("[true] [1.0]", "[true] [1]", "project/nested"),
+    (":cache/zero 0,", ":cache/zero false,", "cache/zero"),
+]
+
+
+def _validate(edn: Path, db: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    status = main(["validate", "--edn", str(edn), "--db", str(db)])
+    return status, capsys.readouterr().out
+
+
+@pytest.fixture
+def migrated(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[Path, Path]:
+    edn = tmp_path / "memory.edn"
+    edn.write_text(MEMORY_EDN, encoding="utf-8")
+    db = tmp_path / "garrison.db"
+    assert main(["migrate", "--edn", str(edn), "--db", str(db), "--validate"]) == 0
+    assert "\nAGREE: " in capsys.readouterr().out
+    return edn, db
+
+
+def test_the_migration_keeps_every_member_python_would_merge(migrated: tuple[Path, Path]) -> None:
+    _, db = migrated
+
+    async def read() -> dict[str, object]:
+        async with SqliteStore(db) as store:
+            return await store.get_many(["learning/ones", "cache/keys", "learning/scores"])
+
+    got = asyncio.run(read())
+    ones = got["learning/ones"]
+    assert type(ones) is EdnSet
+    assert list(ones) == [1, True, 1.0, Decimal(1), Fraction(1, 2)]
+    keys = got["cache/keys"]
+    assert type(keys) is EdnMap
+    assert [keys[0], keys[False], keys[0.0], keys[Decimal(0)]] == [
+        Keyword("zero"),
+        Keyword("no"),
+        Keyword("double"),
+        Keyword("decimal"),
+    ]
+    assert got["learning/scores"] == frozenset({None, False, Decimal("0.5")})
+
+
+def test_validate_sees_each_hand_edit_of_a_sqlite_row(
+    migrated: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    edn, db = migrated
+    with sqlite3.connect(db) as connection:
+        originals = dict(connection.execute("SELECT key, value FROM entries"))
+    for key, edited in SQLITE_EDITS:
+        with sqlite3.connect(db) as connection:
+            connection.execute("UPDATE entries SET value = ? WHERE key = ?", (edited, key))
+        status, report = _validate(edn, db, capsys)
+        assert status == 1, f"validate missed {key} := {edited}"
+        assert report.startswith("DISAGREE")
+        assert f"different values: 1\n  {key}: " in report, report
+        with sqlite3.connect(db) as connection:
+            connection.execute("UPDATE entries SET value = ? WHERE key = ?", (originals[key], key))
+        # Undone, the two sides agree again.
+        status, report = _validate(edn, db, capsys)
+        assert (status, report[:5]) == (0, "AGREE"), report
+
+
+def test_validate_sees_each_hand_edit_of_the_edn_file(
+    migrated: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    edn, db = migrated
+    for before, after, key in FILE_EDITS:
+        assert MEMORY_EDN.count(before) == 1
+        edn.write_text(MEMORY_EDN.replace(before, after), encoding="utf-8")
+        status, report = _validate(edn, db, capsys)
+        assert status == 1, f"validate missed {before} -> {after}"
+        assert f"different values: 1\n  {key}: " in report, report
+    edn.write_text(MEMORY_EDN, encoding="utf-8")
+    status, report = _validate(edn, db, capsys)
+    assert (status, report[:5]) == (0, "AGREE")
