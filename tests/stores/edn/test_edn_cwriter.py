@@ -38,6 +38,7 @@ from garrison.stores.edn import (
     _accel,
     dumps,
     dumps_entry,
+    loads,
 )
 from garrison.stores.edn._encoder import _configure, c_coerce_for, encode_pure
 from tests.stores.edn._threads import longest_main_thread_wait
@@ -67,7 +68,7 @@ def c_encode(
     value: Any, *, sort_keys: bool = False, strict: bool = False, default: Any = None
 ) -> str:
     writer = c_writer()
-    coerce = c_coerce_for(writer, sort_keys=sort_keys, strict=strict, default=default)
+    coerce = c_coerce_for(sort_keys=sort_keys, strict=strict, default=default)
     text: str = writer.encode(value, sort_keys, strict, coerce)
     return text
 
@@ -396,3 +397,17 @@ def test_threads_writing_at_once_share_the_caches_safely() -> None:
     for thread in threads:
         thread.join()
     assert [texts[n] for n in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+@pytest.mark.parametrize("strict", [False, True])
+def test_edn_maps_and_sets_inside_a_value_are_written_without_a_hand_over(
+    sort_keys: bool, strict: bool
+) -> None:
+    # The pure writer writes just the EdnMap/EdnSet; the C writer the rest.
+    inner = loads("[#{0 false 0.51} {0 :a, false :b} {#{1 true} :k}]")
+    value = {Keyword(f"k{i}"): [i, "x", inner] for i in range(20)}
+    text = c_encode(value, sort_keys=sort_keys, strict=strict)
+    assert text == encode_pure(value, sort_keys=sort_keys, strict=strict)
+    assert "#{0 false 0.51}" in text or "#{0 0.51 false}" in text
+    assert loads(text, strict=True) == value

@@ -8,7 +8,9 @@ faster, in two ways:
   :mod:`garrison.stores.edn._accel`). It writes the codec's own kinds and
   Python's built-in ones itself, calls the pure writer's scalar functions
   for the rest (``Decimal``, ``Fraction``, ``Char``, non-UTC ``datetime``) and
-  ``Writer.coerce`` for subclasses and ``default``. Where it cannot be sure of
+  ``Writer.coerce`` for subclasses and ``default``, and this module's
+  :func:`encode_pure` for the rare ``EdnMap`` and ``EdnSet`` (its text then
+  stands in their place). Where it cannot be sure of
   the pure text (map keys with equal texts under ``sort_keys``, lone
   surrogates in texts it must sort, nesting past its ``MAX_DEPTH``) and on
   any error, :func:`encode_pure` writes the whole value instead, so the text
@@ -288,9 +290,9 @@ def encode(
         if writer is not _configured[0]:
             _configure(writer)
         coerce = (
-            _C_COERCE[strict]
+            _C_COERCE[sort_keys, strict]
             if default is None
-            else c_coerce_for(writer, sort_keys=sort_keys, strict=strict, default=default)
+            else c_coerce_for(sort_keys=sort_keys, strict=strict, default=default)
         )
         try:
             text: str = writer.encode(value, sort_keys, strict, coerce)
@@ -357,36 +359,44 @@ _COERCE: Final = {
 
 
 def c_coerce_for(
-    writer: ModuleType, *, sort_keys: bool, strict: bool, default: Default | None
+    *, sort_keys: bool, strict: bool, default: Default | None
 ) -> Callable[[Any, int], Any]:
     """The ``coerce`` argument of the C writer's ``encode`` for these options."""
-    if writer is not _configured[0]:
-        _configure(writer)
     if default is None:
-        return _C_COERCE[strict]
-    return _c_coerce(writer, Writer(sort_keys=sort_keys, strict=strict, default=default).coerce)
+        return _C_COERCE[sort_keys, strict]
+    coerce = Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+    return _c_coerce(coerce, sort_keys=sort_keys, strict=strict, default=default)
 
 
-def _c_coerce(writer: ModuleType, coerce: Callable[[Any, int], Any]) -> Callable[[Any, int], Any]:
+def _c_coerce(
+    coerce: Callable[[Any, int], Any], *, sort_keys: bool, strict: bool, default: Default | None
+) -> Callable[[Any, int], Any]:
     """``coerce`` for the C writer, which leaves :class:`EdnMap` and :class:`EdnSet` to Python.
 
     They are rare (the reader makes them only where Python's ``==`` would merge
-    keys or elements), and the C writer meets them only here: its ``Fallback``
-    hands the whole value to the pure writer.
+    keys or elements), and the C writer meets them only here: the pure
+    encoder writes that part, with the same options, and the C writer puts
+    its text in place (a :class:`Raw`), so the rest is still written in C.
     """
 
     def c_coerce(value: Any, attempt: int) -> Any:
         if type(value) is EdnMap or type(value) is EdnSet:
-            raise writer.Fallback("an EdnMap or EdnSet: the pure writer writes it")
+            return Raw(encode_pure(value, sort_keys=sort_keys, strict=strict, default=default))
         return coerce(value, attempt)
 
     return c_coerce
 
 
+# What the C writer calls, per (sort_keys, strict), when there is no ``default``.
+_C_COERCE: Final = {
+    (sort_keys, strict): _c_coerce(
+        _COERCE[strict], sort_keys=sort_keys, strict=strict, default=None
+    )
+    for sort_keys in (False, True)
+    for strict in (False, True)
+}
 # The C writer module that _configure has set up (tests may swap modules).
 _configured: list[ModuleType | None] = [None]
-# _COERCE for that module's encode (set by _configure).
-_C_COERCE: dict[bool, Callable[[Any, int], Any]] = {}
 
 
 def _configure(writer: ModuleType) -> None:
@@ -406,7 +416,6 @@ def _configure(writer: ModuleType) -> None:
         long_int_text=_long_int_text,
         orjson_dumps=orjson.dumps,
     )
-    _C_COERCE.update({strict: _c_coerce(writer, _COERCE[strict]) for strict in (False, True)})
     _configured[0] = writer
 
 
