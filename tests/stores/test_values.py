@@ -25,6 +25,7 @@ from garrison.stores.edn import (
     Symbol,
     Tagged,
     Vector,
+    equal,
     loads,
 )
 from tests.stores.value_strategies import json_values, same, values
@@ -36,7 +37,9 @@ from tests.stores.value_strategies import json_values, same, values
 @given(values)
 @settings(max_examples=200)
 def test_every_value_round_trips_exactly(value: Any) -> None:
-    assert same(decode_value(encode_value(value)), value)
+    back = decode_value(encode_value(value))
+    assert same(back, value)
+    assert equal(back, value)  # Clojure's =, as well as the same types
 
 
 @given(json_values)

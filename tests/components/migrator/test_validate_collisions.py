@@ -20,7 +20,8 @@ import pytest
 
 from garrison.cli import main
 from garrison.stores import SqliteStore
-from garrison.stores.edn import EdnMap, EdnSet, Keyword
+from garrison.stores.edn import EdnMap, EdnSet, Keyword, loads
+from tests.stores.edn._edn_same import explain, same
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -132,3 +133,16 @@ def test_validate_sees_each_hand_edit_of_the_edn_file(
     edn.write_text(MEMORY_EDN, encoding="utf-8")
     status, report = _validate(edn, db, capsys)
     assert (status, report[:5]) == (0, "AGREE")
+
+
+def test_export_writes_back_every_member(
+    migrated: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, db = migrated
+    target = tmp_path / "exported.edn"
+    assert main(["export", "--db", str(db), "--edn", str(target)]) == 0
+    capsys.readouterr()
+    exported = loads(target.read_text(encoding="utf-8"), strict=True)
+    original = loads(MEMORY_EDN, strict=True)
+    assert same(exported, original), explain(exported, original)
+    assert main(["validate", "--edn", str(target), "--db", str(db)]) == 0

@@ -57,6 +57,8 @@ def _number_key(value: Any, kind: type, exact: bool) -> Any:
     if kind is BigInt:
         return (_BIGINT if exact else _INT, int(value))
     if kind is Decimal:
+        if value.is_nan():  # not an EDN value; a key that equals itself all the same
+            return (_DECIMAL, "NaN")
         if exact:
             # Java's BigDecimal.equals: value and scale; it has no negative zero.
             sign, digits, exponent = value.as_tuple()
