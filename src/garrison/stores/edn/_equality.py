@@ -146,8 +146,9 @@ class EdnSet(Set[Any]):
     Membership and equality follow Clojure's ``=`` (:func:`equal`): ``1.0 in
     s`` is true only when ``s`` holds a double equal to 1.0, and an
     ``EdnSet`` equals any set with the same elements by that rule. Immutable
-    and hashable (when its elements are). Iteration gives the elements in the
-    order they were read.
+    and hashable. Iteration gives the elements in the order they were read.
+    As in a ``frozenset``, elements are hashable values (:class:`Vector`,
+    :class:`FrozenMap` for vectors and maps), as the reader makes them.
 
     >>> s = EdnSet([1, True, 1.0])
     >>> len(s), 1.0 in s, 2 in s
@@ -261,8 +262,8 @@ class EdnMap(Mapping[Any, Any]):
     The reader returns it only for such maps (all others are ``dict``).
     Lookups and equality follow Clojure's ``=`` (:func:`equal`): ``m[0]`` and
     ``m[False]`` are different entries, and ``m[0.0]`` is a ``KeyError``.
-    Immutable, and hashable when its keys and values are. Iteration gives the
-    keys in the order they were read.
+    Immutable, and hashable when its values are (keys are hashable values,
+    as in a ``dict``). Iteration gives the keys in the order they were read.
 
     >>> m = EdnMap([(0, "a"), (False, "b")])
     >>> m[0], m[False], len(m)
@@ -314,7 +315,12 @@ class EdnMap(Mapping[Any, Any]):
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Mapping):
             return NotImplemented
-        return len(other) == len(self) and _key(self, _EQUIV) == _key(other, _EQUIV)
+        if len(other) != len(self):
+            return False
+        try:
+            return bool(_key(self, _EQUIV) == _key(other, _EQUIV))
+        except TypeError:  # the other mapping holds a value of no EDN kind, unhashable
+            return False
 
     def __hash__(self) -> int:
         # As for EdnSet: Python's hash of the entries agrees with Clojure's =.
