@@ -14,14 +14,19 @@ import asyncio
 import sqlite3
 from decimal import Decimal
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from garrison.cli import main
+from garrison.components.migrator._diff import same_as_stored
 from garrison.stores import SqliteStore
-from garrison.stores.edn import EdnMap, EdnSet, Keyword, loads
+from garrison.stores._values import encode_value
+from garrison.stores.edn import EdnMap, EdnSet, Keyword, Vector, dumps, loads
 from tests.stores.edn._edn_same import explain, same
+from tests.stores.edn.edn_strategies import COLLIDING, colliding, edn_map, edn_set
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -146,3 +151,32 @@ def test_export_writes_back_every_member(
     original = loads(MEMORY_EDN, strict=True)
     assert same(exported, original), explain(exported, original)
     assert main(["validate", "--edn", str(target), "--db", str(db)]) == 0
+
+
+_members = st.one_of(
+    colliding,
+    st.lists(colliding, min_size=1, max_size=2).map(Vector),
+    st.lists(colliding, min_size=1, max_size=2).map(tuple),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_members, min_size=1, max_size=6), st.booleans(), st.data())
+def test_validate_compares_like_clojure_reads_the_texts(
+    members: list[Any], as_map: bool, data: st.DataObject
+) -> None:
+    # One member swapped for one Python's == calls equal (1 for true, 1.0,
+    # 1M, 1N...) or dropped: validate's comparison of the file's value with
+    # the stored text says "same" exactly when the two EDN texts are the same.
+    i = data.draw(st.integers(0, len(members) - 1))
+    swap = data.draw(st.sampled_from([m for m in COLLIDING if m == members[i]] or [None]))
+    changed = [*members[:i], *([] if swap is None else [swap]), *members[i + 1 :]]
+
+    def build(items: list[Any]) -> Any:
+        return edn_map([(m, n) for n, m in enumerate(items)]) if as_map else edn_set(items)
+
+    file_value, stored_value = build(members), build(changed)
+    texts_equal = dumps(file_value, sort_keys=True) == dumps(stored_value, sort_keys=True)
+    assert same_as_stored(file_value, encode_value(stored_value), "k")[0] is texts_equal
+    # The file as garrison reads it back agrees with what a migration stored.
+    assert same_as_stored(loads(dumps(file_value)), encode_value(file_value), "k")[0]

@@ -54,29 +54,28 @@ scalars: st.SearchStrategy[Any] = st.one_of(
 #: BigInts, doubles with -0.0, ratios, decimals), and some Clojure calls equal
 #: (1 and 1N, 0.0 and -0.0, 1M and 1.0M): sets and map keys drawn from them
 #: need Clojure's equality to keep what they hold.
-colliding: st.SearchStrategy[Any] = st.sampled_from(
-    [
-        None,
-        False,
-        True,
-        0,
-        1,
-        -1,
-        BigInt(0),
-        BigInt(1),
-        0.0,
-        -0.0,
-        1.0,
-        0.5,
-        Fraction(1, 2),
-        Fraction(-1, 2),
-        Decimal("0"),
-        Decimal("1"),
-        Decimal("1.0"),
-        Decimal("0.5"),
-        Decimal("0.50"),
-    ]
-)
+COLLIDING: list[Any] = [
+    None,
+    False,
+    True,
+    0,
+    1,
+    -1,
+    BigInt(0),
+    BigInt(1),
+    0.0,
+    -0.0,
+    1.0,
+    0.5,
+    Fraction(1, 2),
+    Fraction(-1, 2),
+    Decimal("0"),
+    Decimal("1"),
+    Decimal("1.0"),
+    Decimal("0.5"),
+    Decimal("0.50"),
+]
+colliding: st.SearchStrategy[Any] = st.sampled_from(COLLIDING)
 _colliding_members = st.one_of(
     colliding,
     st.lists(colliding, min_size=1, max_size=2).map(Vector),
