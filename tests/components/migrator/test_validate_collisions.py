@@ -24,9 +24,14 @@ from garrison.cli import main
 from garrison.components.migrator._diff import same_as_stored
 from garrison.stores import SqliteStore
 from garrison.stores._values import encode_value
-from garrison.stores.edn import EdnMap, EdnSet, Keyword, Vector, dumps, loads
+from garrison.stores.edn import EdnMap, EdnSet, Keyword, dumps, loads
 from tests.stores.edn._edn_same import explain, same
-from tests.stores.edn.edn_strategies import COLLIDING, colliding, edn_map, edn_set
+from tests.stores.edn.edn_strategies import (
+    COLLIDING,
+    colliding_members,
+    edn_map,
+    edn_set,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,15 +158,8 @@ def test_export_writes_back_every_member(
     assert main(["validate", "--edn", str(target), "--db", str(db)]) == 0
 
 
-_members = st.one_of(
-    colliding,
-    st.lists(colliding, min_size=1, max_size=2).map(Vector),
-    st.lists(colliding, min_size=1, max_size=2).map(tuple),
-)
-
-
 @settings(max_examples=200, deadline=None)
-@given(st.lists(_members, min_size=1, max_size=6), st.booleans(), st.data())
+@given(st.lists(colliding_members, min_size=1, max_size=6), st.booleans(), st.data())
 def test_validate_compares_like_clojure_reads_the_texts(
     members: list[Any], as_map: bool, data: st.DataObject
 ) -> None:

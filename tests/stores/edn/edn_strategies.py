@@ -76,7 +76,8 @@ COLLIDING: list[Any] = [
     Decimal("0.50"),
 ]
 colliding: st.SearchStrategy[Any] = st.sampled_from(COLLIDING)
-_colliding_members = st.one_of(
+#: A colliding value, or a vector or list of one or two of them.
+colliding_members: st.SearchStrategy[Any] = st.one_of(
     colliding,
     st.lists(colliding, min_size=1, max_size=2).map(Vector),
     st.lists(colliding, min_size=1, max_size=2).map(tuple),
@@ -119,7 +120,7 @@ def _extend(nested: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     # draws retry through a filter whose repr of this strategy is tens of kB.
     children = nested
     hashable = children.map(_freeze)
-    members = st.one_of(hashable, _colliding_members)
+    members = st.one_of(hashable, colliding_members)
     return st.one_of(
         st.lists(children, max_size=5),
         st.lists(children, max_size=5).map(tuple),

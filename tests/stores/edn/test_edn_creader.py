@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from garrison.stores.edn import Keyword, Symbol, Vector, _accel, dumps, iter_values, loads
+from garrison.stores.edn import Keyword, Symbol, _accel, dumps, iter_values, loads
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn._threads import longest_main_thread_wait
-from tests.stores.edn.edn_strategies import colliding, values
+from tests.stores.edn.edn_strategies import colliding_members, values
 
 creader = pytest.importorskip("garrison.stores.edn._creader", reason="the C reader is not built")
 
@@ -107,15 +107,8 @@ def test_the_c_reader_reads_written_values_itself(value: Any) -> None:
     assert same(got, value), explain(got, value)
 
 
-_member = st.one_of(
-    colliding,
-    st.lists(colliding, min_size=1, max_size=2).map(Vector),
-    st.lists(colliding, min_size=1, max_size=2).map(tuple),
-)
-
-
 @_fast
-@given(st.lists(_member, max_size=7), st.booleans(), st.booleans())
+@given(st.lists(colliding_members, max_size=7), st.booleans(), st.booleans())
 def test_colliding_sets_and_maps_read_identically(
     members: list[Any], as_map: bool, strict: bool
 ) -> None:

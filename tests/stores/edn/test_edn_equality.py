@@ -26,7 +26,7 @@ from garrison.stores.edn import (
 from garrison.stores.edn._equality import clojure_key
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn.clojure_equality_cases import CASES, DUPLICATE, EQUAL_CASES
-from tests.stores.edn.edn_strategies import colliding, edn_map, edn_set
+from tests.stores.edn.edn_strategies import colliding_members, edn_map, edn_set
 
 K = Keyword
 
@@ -162,16 +162,11 @@ def test_duplicate_messages_name_the_duplicate_as_clojure_does() -> None:
     assert (info.value.line, info.value.column) == (2, 5)
 
 
-_members = st.one_of(
-    colliding,
-    st.lists(colliding, min_size=1, max_size=2).map(Vector),
-    st.lists(colliding, min_size=1, max_size=2).map(tuple),
-)
 _fast = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @_fast
-@given(st.lists(_members, max_size=8), st.booleans())
+@given(st.lists(colliding_members, max_size=8), st.booleans())
 def test_sets_of_colliding_members_round_trip(members: list[Any], sort_keys: bool) -> None:
     value = edn_set(members)
     text = dumps(value, sort_keys=sort_keys)
@@ -183,7 +178,10 @@ def test_sets_of_colliding_members_round_trip(members: list[Any], sort_keys: boo
 
 
 @_fast
-@given(st.lists(st.tuples(_members, _members | st.integers()), max_size=8), st.booleans())
+@given(
+    st.lists(st.tuples(colliding_members, colliding_members | st.integers()), max_size=8),
+    st.booleans(),
+)
 def test_maps_with_colliding_keys_round_trip(entries: list[Any], sort_keys: bool) -> None:
     value = edn_map(entries)
     text = dumps(value, sort_keys=sort_keys)
@@ -196,7 +194,7 @@ def test_maps_with_colliding_keys_round_trip(entries: list[Any], sort_keys: bool
 
 
 @_fast
-@given(st.lists(_members, max_size=8))
+@given(st.lists(colliding_members, max_size=8))
 def test_a_set_text_with_duplicates_is_refused_strictly_and_collapsed_leniently(
     members: list[Any],
 ) -> None:
