@@ -178,3 +178,24 @@ def test_validate_compares_like_clojure_reads_the_texts(
     assert same_as_stored(file_value, encode_value(stored_value), "k")[0] is texts_equal
     # The file as garrison reads it back agrees with what a migration stored.
     assert same_as_stored(loads(dumps(file_value)), encode_value(file_value), "k")[0]
+
+
+@pytest.mark.parametrize("tail", ["", " ; a comment after the map"])
+def test_top_level_keys_python_would_merge_migrate_as_separate_keys(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], tail: str
+) -> None:
+    edn = tmp_path / "memory.edn"
+    edn.write_text("{0 :int, false :bool, 0.0 :double}\n" + tail, encoding="utf-8")
+    db = tmp_path / "garrison.db"
+    assert main(["migrate", "--edn", str(edn), "--db", str(db), "--validate"]) == 0
+    assert "\nAGREE: " in capsys.readouterr().out
+
+    async def read() -> dict[str, object]:
+        async with SqliteStore(db) as store:
+            return await store.get_many(["#edn 0", "#edn false", "#edn 0.0"])
+
+    assert asyncio.run(read()) == {
+        "#edn 0": Keyword("int"),
+        "#edn false": Keyword("bool"),
+        "#edn 0.0": Keyword("double"),
+    }
