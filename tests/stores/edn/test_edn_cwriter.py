@@ -30,6 +30,7 @@ from garrison.exceptions import EdnEncodeError
 from garrison.stores.edn import (
     BigInt,
     Char,
+    EdnSet,
     FrozenMap,
     Keyword,
     Symbol,
@@ -411,3 +412,12 @@ def test_edn_maps_and_sets_inside_a_value_are_written_without_a_hand_over(
     assert text == encode_pure(value, sort_keys=sort_keys, strict=strict)
     assert "#{0 false 0.51}" in text or "#{0 0.51 false}" in text
     assert loads(text, strict=True) == value
+
+
+def test_a_lone_surrogate_inside_a_sorted_edn_set_gets_the_pure_text() -> None:
+    inner = EdnSet(["\ud800", "a", 0, False])
+    value = frozenset({inner, "\ud7ff", "\ue000"})
+    assert dumps(value, sort_keys=True) == encode_pure(value, sort_keys=True)
+    with pytest.raises(c_writer().Fallback):
+        c_encode(value, sort_keys=True)
+    assert c_encode(value) == encode_pure(value)

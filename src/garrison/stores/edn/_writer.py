@@ -48,15 +48,7 @@ from garrison.stores.edn._types import (
     Vector,
 )
 
-__all__ = [
-    "SCALARS",
-    "SURROGATE",
-    "TAG",
-    "Default",
-    "Raw",
-    "Writer",
-    "named_text",
-]
+__all__ = ["SCALARS", "SURROGATE", "TAG", "Default", "Raw", "Writer", "named_text"]
 
 _encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 SURROGATE: Final = re.compile("[\ud800-\udfff]")
