@@ -40,9 +40,9 @@ from garrison.stores.edn._atoms import (
     unescape,
     where,
 )
-from garrison.stores.edn._encoder import encode
 from garrison.stores.edn._equality import NO_DUPLICATE, EdnMap, distinct_map, distinct_set
 from garrison.stores.edn._types import FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn._writer import Writer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -171,9 +171,15 @@ def _frozen(items: list[Any], text: str, start: int, what: str) -> list[Any]:
 
 
 def _shown(value: Any) -> str:
-    """A duplicate's EDN text for an error message (as Clojure's "Duplicate key: …")."""
+    """A duplicate's EDN text for an error message (as Clojure's "Duplicate key: …").
+
+    Written by a writer of its own: an error path need not fill, nor churn,
+    the caches of ``dumps``.
+    """
+    out: list[str] = []
     try:
-        shown = encode(value)
+        Writer(sort_keys=False, strict=False, default=None).write(value, out)
+        shown = "".join(out)
     except (EdnError, RecursionError):
         shown = repr(value)
     return shown if len(shown) <= 60 else shown[:59] + "…"
