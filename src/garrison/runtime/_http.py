@@ -12,15 +12,17 @@ share of the server, for a bounded time:
   cannot park the server on a full socket);
 - a connection serves at most ``max_requests`` requests, then closes;
 - at most ``max_connections`` connections are open. When a new one arrives at
-  the cap, the connection open longest is dropped to make room: slow, idle or
-  non-reading clients cannot lock a real probe out (a probe is answered within
-  milliseconds of connecting, long before it is the oldest).
+  the cap, one is dropped to make room: a client pipelining requests first,
+  else the one that has waited longest for its client to send; one answering
+  its first request (a probe) never is. Slow, idle and pipelining clients
+  cannot lock a real probe out, however fast they come back.
 
 Responses are buffered (a probe answer is a few hundred bytes) and sent with
 a ``content-length``. Lifespan events are not sent: the runtime that owns the
 server starts and stops it. ``aclose()`` stops accepting, aborts every
-connection that waits on its client, lets answers being computed finish for
-up to ``grace`` seconds, then aborts the rest: a stop never waits on clients.
+connection that waits for its client to send, lets answers in progress finish
+for up to ``grace`` seconds, then aborts the rest: a stop never waits on
+clients.
 """
 
 from __future__ import annotations
@@ -124,7 +126,7 @@ class ProbeServer:
         self._closing = True
         self._server.close()
         for connection in list(self._connections):
-            if not connection.busy:
+            if not connection.answering:
                 connection.abort()
         tasks = {c.task for c in self._connections if c.task is not None}
         if tasks:
@@ -153,39 +155,55 @@ class ProbeServer:
         if self._closing:
             writer.transport.abort()
             return
-        if len(self._connections) >= self.max_connections:
-            # Make room by dropping the connection open longest: a client that
-            # holds its slot (slow, idle, not reading) loses it to the next
-            # probe instead of locking probes out.
-            oldest = min(self._connections, key=lambda c: c.opened)
-            oldest.abort()
-            self._connections.discard(oldest)
+        if len(self._connections) >= self.max_connections and not self._make_room():
+            writer.transport.abort()
+            return
         connection = _Connection(writer)
         task = asyncio.get_running_loop().create_task(self._serve_connection(connection, reader))
         connection.task = task
         self._connections.add(connection)
         task.add_done_callback(lambda _: self._connections.discard(connection))
 
+    def _make_room(self) -> bool:
+        """Drop one connection for a new one; False when every one is answering a first request.
+
+        First to go: a connection past its first request whose answer is in
+        progress (a client pipelining requests), the longest in that answer;
+        then the one that has waited longest for its client to send (slow,
+        idle, idle keep-alive). A connection answering its first request (a
+        probe) is never dropped: it ends on its own within the app's and the
+        write's bounds. A probe that has just connected has waited least, so
+        attackers lose their slots to it however fast they come back.
+        """
+        candidates = [c for c in self._connections if not c.answering or c.requests > 1]
+        if not candidates:
+            return False
+        victim = min(candidates, key=lambda c: (not c.answering, c.since))
+        victim.abort()
+        self._connections.discard(victim)
+        return True
+
     async def _serve_connection(
         self, connection: _Connection, reader: asyncio.StreamReader
     ) -> None:
         writer = connection.writer
         try:
-            served = 0
-            while not self._closing and served < self.max_requests:
-                timeout = self.header_timeout if served == 0 else self.idle_timeout
+            while not self._closing and connection.requests < self.max_requests:
+                timeout = self.header_timeout if connection.requests == 0 else self.idle_timeout
+                connection.wait_for_request()
                 try:
                     async with asyncio.timeout(timeout):
                         request = await self._read_request(reader)
                 except TimeoutError:
                     return
                 except _BadRequestError as exc:
+                    connection.answer()
                     await self._send(writer, *_error(exc.status, str(exc)), keep_alive=False)
                     return
                 if request is None:
                     return
-                served += 1
-                last = served >= self.max_requests
+                connection.answer()
+                last = connection.requests >= self.max_requests
                 if not await self._handle(connection, request, last=last):
                     return
         except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
@@ -310,7 +328,6 @@ class ProbeServer:
                 if not message.get("more_body", False):
                     done.set()
 
-        connection.busy = True
         try:
             await self.app(scope, receive, send)
         except Exception:
@@ -320,7 +337,6 @@ class ProbeServer:
             return False
         finally:
             done.set()
-            connection.busy = False
         if start is None:
             await self._send(writer, *_error(500, "the app sent no response"), keep_alive=False)
             return False
@@ -336,17 +352,29 @@ class ProbeServer:
 
 
 class _Connection:
-    """One client connection: its writer, its task, and what it is waiting on."""
+    """One client connection: its writer, its task, and what it is doing."""
 
-    __slots__ = ("busy", "opened", "task", "writer")
+    __slots__ = ("answering", "requests", "since", "task", "writer")
 
     def __init__(self, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.task: asyncio.Task[None] | None = None
-        #: True while the app computes an answer (a stop lets it finish, within grace).
-        self.busy = False
-        #: When it was accepted: at the cap, the oldest connection makes room.
-        self.opened = time.monotonic()
+        #: Requests read so far.
+        self.requests = 0
+        #: True from a request's arrival until the connection waits for the next:
+        #: the server, not the client, has the next move.
+        self.answering = False
+        #: When it began its current wait or answer.
+        self.since = time.monotonic()
+
+    def wait_for_request(self) -> None:
+        self.answering = False
+        self.since = time.monotonic()
+
+    def answer(self) -> None:
+        self.requests += 1
+        self.answering = True
+        self.since = time.monotonic()
 
     def abort(self) -> None:
         """Drop the connection now, unsent data and all, and end its task."""
