@@ -20,9 +20,8 @@ share of the server, for a bounded time:
 Responses are buffered (a probe answer is a few hundred bytes) and sent with
 a ``content-length``. Lifespan events are not sent: the runtime that owns the
 server starts and stops it. ``aclose()`` stops accepting, aborts every
-connection that waits for its client to send, lets answers in progress finish
-for up to ``grace`` seconds, then aborts the rest: a stop never waits on
-clients.
+connection but those answering their first request, lets those finish for up
+to ``grace`` seconds, then aborts them too: a stop never waits on clients.
 """
 
 from __future__ import annotations
@@ -126,7 +125,7 @@ class ProbeServer:
         self._closing = True
         self._server.close()
         for connection in list(self._connections):
-            if not connection.answering:
+            if not connection.answering_a_probe:
                 connection.abort()
         tasks = {c.task for c in self._connections if c.task is not None}
         if tasks:
@@ -175,7 +174,7 @@ class ProbeServer:
         write's bounds. A probe that has just connected has waited least, so
         attackers lose their slots to it however fast they come back.
         """
-        candidates = [c for c in self._connections if not c.answering or c.requests > 1]
+        candidates = [c for c in self._connections if not c.answering_a_probe]
         if not candidates:
             return False
         victim = min(candidates, key=lambda c: (not c.answering, c.since))
@@ -366,6 +365,11 @@ class _Connection:
         self.answering = False
         #: When it began its current wait or answer.
         self.since = time.monotonic()
+
+    @property
+    def answering_a_probe(self) -> bool:
+        """Answering its first request: never dropped to make room, finished at a stop."""
+        return self.answering and self.requests == 1
 
     def wait_for_request(self) -> None:
         self.answering = False
