@@ -119,6 +119,7 @@ def _run_to_exit(main: Coroutine[Any, Any, int]) -> int:
     been stopped or reported, so nothing of garrison's is lost.
     """
     loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     threads_before = set(threading.enumerate())
     status = EXIT_FAILED
     try:
@@ -130,6 +131,7 @@ def _run_to_exit(main: Coroutine[Any, Any, int]) -> int:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
+        asyncio.set_event_loop(None)
         loop.close()
     return status
 
