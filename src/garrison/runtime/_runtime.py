@@ -81,7 +81,10 @@ class Runtime:
         """Stop every component in reverse dependency order. Idempotent.
 
         Raises :class:`~garrison.ShutdownError` naming the components that did
-        not stop cleanly (all the others were still stopped).
+        not stop cleanly (all the others were still stopped). A hook or loop
+        that ignores its cancellation is abandoned and named in the error: it
+        keeps running, and ``asyncio.run`` would wait for it at exit, so end
+        the process yourself then (``garrison run`` exits with ``os._exit``).
         """
         failures = await self._supervisor.stop()
         self._notify()
