@@ -151,8 +151,8 @@ async def test_sigterm_stops_the_process_in_time_while_hostile_clients_hold_the_
             *(asyncio.create_task(hostile.slowloris(port, attack, pace=0.5)) for _ in range(100)),
         ]
         await asyncio.sleep(0.3)  # the attack's head start, not synchronisation
-        answers = await hostile.probe_during(port, 1.5)
-        assert answers.count(200) == len(answers) >= 3, answers
+        answers = await hostile.probes(port, 10)
+        assert answers == [200] * 10
 
         process.proc.send_signal(signal.SIGTERM)
         status, took = await asyncio.to_thread(_exit_within, process)

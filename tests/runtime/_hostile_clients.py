@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import resource
+import socket
 import time
 from dataclasses import dataclass, field
 
@@ -108,27 +109,33 @@ async def close_all(writers: list[asyncio.StreamWriter]) -> None:
             await writer.wait_closed()
 
 
-async def probe(port: int) -> int | None:
-    """One real probe on a fresh connection: its status code, ``None`` without one within 1 s."""
+def probe(port: int) -> int | None:
+    """One real probe on a fresh connection: its status code, ``None`` without one within 1 s.
+
+    Blocking, for a thread of its own: the probe stands for a kubelet, which
+    does not share the attackers' event loop.
+    """
+    deadline = time.monotonic() + 1.0  # a kubelet's default probe timeout
     try:
-        async with asyncio.timeout(1.0):  # a kubelet's default probe timeout
-            reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            try:
-                writer.write(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                line = await reader.readline()
-            finally:
-                await _close(writer)
-    except (OSError, TimeoutError):
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as sock:
+            sock.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            reply = b""
+            while b"\r\n" not in reply:
+                sock.settimeout(max(deadline - time.monotonic(), 0.001))
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+    except OSError:  # refused, reset or timed out
         return None
-    parts = line.split(b" ")
+    parts = reply.split(b"\r\n", 1)[0].split(b" ")
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
 
 
-async def probe_during(port: int, seconds: float, *, every: float = 0.1) -> list[int | None]:
-    """Probe every ``every`` seconds for ``seconds``; every answer's status (None: none)."""
+async def probes(port: int, count: int) -> list[int | None]:
+    """``count`` probes, one every 0.1 s, each in a thread; every answer's status (None: none)."""
     answers = []
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        answers.append(await probe(port))
-        await asyncio.sleep(every)  # the probe period, as a kubelet's periodSeconds
+    for _ in range(count):
+        answers.append(await asyncio.to_thread(probe, port))
+        await asyncio.sleep(0.1)  # the probe period, as a kubelet's periodSeconds
     return answers
