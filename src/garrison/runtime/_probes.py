@@ -47,6 +47,8 @@ PROBES: tuple[ProbeKind, ...] = ("live", "ready", "startup")
 _RUNNING = "running"
 _FAILED = "failed"
 _STARTED_STATES = frozenset({"running", "restarting"})
+# How long past check_timeout a probe waits for a check that ignores its cancellation.
+_CHECK_GRACE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,8 @@ class HealthProbes:
         for fut in pending:
             fut.cancel()
         if pending:
-            await asyncio.wait(pending)
+            # A check that ignores its cancellation is left behind, not awaited.
+            await asyncio.wait(pending, timeout=_CHECK_GRACE)
         self._inflight.clear()
 
     async def evaluate(self, probe: ProbeKind = "ready") -> HealthReport:
@@ -321,8 +324,23 @@ class HealthProbes:
             fut = asyncio.ensure_future(self._run_check(view))
             self._inflight[view.name] = fut
         # Shielded: a probe that gives up (client gone) must not cancel the
-        # check other probes are waiting on; the check is bounded anyway.
-        health = await asyncio.shield(fut)
+        # check other probes are waiting on. Bounded here as well: a check
+        # that ignores the cancellation of its timeout never ends, and every
+        # probe after it would wait on it.
+        try:
+            async with asyncio.timeout(self.settings.check_timeout + _CHECK_GRACE):
+                health = await asyncio.shield(fut)
+        except TimeoutError:
+            return ComponentHealth(
+                view.name,
+                HealthStatus.FAIL,
+                view.critical,
+                view.state,
+                view.observed,
+                output=f"health check did not answer within {self.settings.check_timeout:g}s "
+                "and ignores its cancellation",
+                reason="check_timeout",
+            )
         return _replace_meta(health, view, cached=False)
 
     async def _run_check(self, view: ComponentView) -> ComponentHealth:
