@@ -10,6 +10,8 @@ The exported file must read back exactly as the migrated one does, and
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import itertools
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -20,6 +22,7 @@ from hypothesis import strategies as st
 
 from garrison.components.migrator import export, migrate, validate
 from garrison.edn import BigInt, EdnMap, EdnSet, Keyword, dumps, equal, load, loads
+from garrison.exceptions import EdnEncodeError
 from garrison.stores import SqliteStore
 from tests.stores.edn import _edn_same, edn_strategies
 from tests.stores.edn.edn_strategies import COLLIDING, edn_map
@@ -81,3 +84,13 @@ async def test_migrate_then_export_gives_back_the_same_map(tmp_path: Path, memor
         back = load(fp, strict=True)  # no duplicate key or element either
     assert same(back, original), _edn_same.explain(back, original)
     assert equal(back, memory)
+
+
+async def test_an_export_names_the_key_of_a_value_with_no_edn_form(tmp_path: Path) -> None:
+    # sqlite-only admits what only SQLite can hold; the rollback export must say where it is.
+    async with SqliteStore(tmp_path / "garrison.db") as store:
+        await store.put_many([("a/ok", 1), ("a/day", dt.date(2024, 5, 1))])
+        with pytest.raises(EdnEncodeError, match=r"cannot export key 'a/day': datetime.date"):
+            await export(store, tmp_path / "exported.edn")
+    left = await asyncio.to_thread(lambda: [p.name for p in tmp_path.iterdir() if "edn" in p.name])
+    assert left == []  # neither the file nor its temporary file
