@@ -41,6 +41,7 @@ _entries = st.dictionaries(edn_strategies.names, _values, min_size=1, max_size=4
 
 #: Each mode, what it writes and what answers a read after a restart.
 _WRITES_EDN = {Mode.EDN_ONLY, Mode.DUAL_WRITE, Mode.SQLITE_FIRST}
+_WRITES_SQLITE = {Mode.DUAL_WRITE, Mode.SQLITE_FIRST, Mode.SQLITE_ONLY}
 _READS_SQLITE = {Mode.SQLITE_FIRST, Mode.SQLITE_ONLY}
 _BOTH_SIDES = {Mode.DUAL_WRITE, Mode.SQLITE_FIRST}
 #: The switches that lead from a new installation into each mode.
@@ -94,14 +95,13 @@ async def _enter(router: ModeRouter, mode: Mode) -> None:
     assert router.mode is mode
 
 
-def _check(mode: Mode, key: str, back: Any, value: Any, *, restarted: bool) -> None:
-    where = f"{mode}, {'after' if restarted else 'before'} a restart, key {key!r}"
+def _check(where: str, back: Any, value: Any, *, through_file: bool) -> None:
     assert equal(back, value), f"{where}: {back!r:.300} is not = {value!r:.300}"
-    if restarted and mode not in _READS_SQLITE:
+    if through_file:
         # Through the EDN file: exactly what the codec reads, the same EDN kinds.
         expected = through_edn(value)
         assert same(back, expected), f"{where}: {back!r:.300} != {expected!r:.300}"
-        assert _edn_same.same(back, value), _edn_same.explain(back, value)
+        assert _edn_same.same(back, value), f"{where}: {_edn_same.explain(back, value)}"
     else:
         assert same(back, value), f"{where}: {back!r:.300} != {value!r:.300}"
 
@@ -150,14 +150,29 @@ async def test_every_value_reads_back_the_same_through_the_router(
             if restarted:
                 router = await sides.restart()
                 assert router.mode is mode
+            when = "after" if restarted else "before"
+            # The router, and each side the mode writes (the other stays empty).
+            file_read = restarted and mode not in _READS_SQLITE
             read = await router.get_many(list(entries))
             assert sorted(read) == sorted(kept)
-            for key, value in kept.items():
-                _check(mode, key, read[key], value, restarted=restarted)
-                _check(mode, key, await router.get(key), value, restarted=restarted)
+            scanned = await router.scan()
+            assert [k for k, _ in scanned] == sorted(kept)
+            edn_side = await sides.edn.get_many(list(kept)) if mode in _WRITES_EDN else {}
+            sqlite_side = await sides.sqlite.get_many(list(kept)) if mode in _WRITES_SQLITE else {}
+            assert await sides.edn.count() == len(edn_side)
+            assert await sides.sqlite.count() == len(sqlite_side)
+            for (key, value), (_, in_scan) in zip(sorted(kept.items()), scanned, strict=True):
+                where = f"{mode}, {when} a restart, key {key!r}"
+                _check(f"{where}, get_many", read[key], value, through_file=file_read)
+                _check(f"{where}, get", await router.get(key), value, through_file=file_read)
+                _check(f"{where}, scan", in_scan, value, through_file=file_read)
+                if key in edn_side:
+                    _check(f"{where}, EDN side", edn_side[key], value, through_file=restarted)
+                if key in sqlite_side:
+                    _check(f"{where}, SQLite side", sqlite_side[key], value, through_file=False)
             if mode in _BOTH_SIDES:
                 comparison = await router.validate()
-                assert comparison.clean, comparison.summary()
+                assert comparison.clean, f"{mode}, {when} a restart: {comparison.summary()}"
                 assert comparison.common == len(kept)
     finally:
         await sides.close()
