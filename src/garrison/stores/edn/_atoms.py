@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "MAX_DIGITS",
+    "MIN_MAX_DIGITS",
     "apply_tag",
+    "check_digits",
     "check_named",
     "long_int",
     "parse_inst",
@@ -142,15 +145,54 @@ def read_char(token: str, text: str, pos: int) -> Char:
     raise syntax_error(text, pos, f"unsupported character \\{token}")
 
 
+#: The reader's default limit on the digits of one number (``max_digits``).
+MAX_DIGITS: Final = 10_000
+#: The lowest ``max_digits``: CPython's own ``int(str)`` limit, which the
+#: reader's fast path for plain integers relies on.
+MIN_MAX_DIGITS: Final = 4300
+# long_int converts pieces this short with int(str): below the lowest value
+# sys.set_int_max_str_digits accepts (640), so the application's setting never
+# matters.
+_INT_PIECE: Final = 600
+
+
 def long_int(digits: str) -> int:
     """``int(digits)`` for decimal integers past Python's ``int(str)`` digit limit.
 
-    Decimal parses any length, and its conversion to int is arithmetic.
+    Divide and conquer: each half is converted on its own and joined with one
+    multiplication, so a long number costs what CPython's multiplication costs,
+    not the quadratic time of ``int(str)`` or ``int(Decimal(str))``.
     """
-    return int(Decimal(digits))
+    if digits[:1] in "+-":
+        value = long_int(digits[1:])
+        return -value if digits[0] == "-" else value
+    if len(digits) <= _INT_PIECE:
+        return int(digits)
+    low = len(digits) // 2
+    scale: int = 10**low
+    return long_int(digits[:-low]) * scale + long_int(digits[-low:])
 
 
-def read_number(token: str, text: str, pos: int) -> Any:
+def check_digits(token: str, text: str, pos: int, max_digits: int) -> None:
+    """Refuse a number literal with more than ``max_digits`` digits.
+
+    Digits are the literal's letters and digits (an ``N``, ``M``, exponent
+    ``e``, ``x`` or ``r`` counts too); only a literal longer than the limit is
+    counted.
+    """
+    if len(token) > max_digits:
+        count = sum(map(str.isalnum, token))
+        if count > max_digits:
+            raise syntax_error(
+                text,
+                pos,
+                f"number with {count} digits: more than the reader's limit of {max_digits}"
+                " (max_digits= raises it)",
+            )
+
+
+def read_number(token: str, text: str, pos: int, max_digits: int = MAX_DIGITS) -> Any:
+    check_digits(token, text, pos, max_digits)
     try:
         return _number_form(token, text, pos)
     except EdnSyntaxError:
