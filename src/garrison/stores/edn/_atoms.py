@@ -176,12 +176,12 @@ def long_int(digits: str) -> int:
 def check_digits(token: str, text: str, pos: int, max_digits: int) -> None:
     """Refuse a number literal with more than ``max_digits`` digits.
 
-    Digits are the literal's letters and digits (an ``N``, ``M``, exponent
-    ``e``, ``x`` or ``r`` counts too); only a literal longer than the limit is
-    counted.
+    Digits are the literal's digits and letters (those of hex and radix
+    numbers, and an exponent's ``e``), not counting a final ``N`` or ``M``;
+    only a literal longer than the limit is counted.
     """
     if len(token) > max_digits:
-        count = sum(map(str.isalnum, token))
+        count = sum(map(str.isalnum, token)) - (token[-1] in "NM")
         if count > max_digits:
             raise syntax_error(
                 text,

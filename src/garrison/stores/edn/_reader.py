@@ -48,7 +48,7 @@ from garrison.stores.edn._types import FrozenMap, Keyword, Symbol, Tagged, Vecto
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["MAX_DEPTH", "MAX_SAME_HASH", "iter_text_values"]
+__all__ = ["MAX_DEPTH", "MAX_SAME_HASH", "SYMBOL_TEXT", "iter_text_values"]
 
 #: Deepest nesting the reader accepts, counting every collection, tag and
 #: ``#_`` in any position. Clojure's own reader overflows its stack at about
@@ -87,6 +87,8 @@ _OPENER_KINDS: Final = {"{": 1, "[": 2, "(": 3, "#{": 4}
 # the fast alternative fail and the collection is read token by token.
 # At most 4300 digits (CPython's default int(str) limit, whatever the
 # application set): longer ones are read by read_number, under max_digits.
+# A symbol (or nil, true, false): a sign followed by a digit starts a number.
+SYMBOL_TEXT: Final = rf"(?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*"
 _INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]{{0,4299}})(?!{_TOKEN_CHAR})"
 _FLOAT_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
 # At most 18 digits: longer ints take the token path (``int(str)`` has a limit).
@@ -123,8 +125,7 @@ _MASTER: Final = re.compile(
     rf"|:({_TOKEN_CHAR}*)"  # 11 keyword text
     rf"|({_INT_TOKEN})"  # 12 plain int
     rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 13 float
-    # 14 symbol, nil, true, false (a sign followed by a digit starts a number)
-    rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
+    rf"|({SYMBOL_TEXT})"  # 14 symbol, nil, true, false
     rf"|\[((?:[\s,]*+{_FLOAT_TEXT}(?=[\s,\]]))++)[\s,]*+\]"  # 15 [floats]
     rf"|\[((?:[\s,]*+{_SHORT_INT}(?=[\s,\]]))++)[\s,]*+\]"  # 16 [ints]
     rf"|#\{{((?:[\s,]*+{_SHORT_INT}(?=[\s,}}]))++)[\s,]*+\}}"  # 17 #{{ints}}
@@ -290,6 +291,7 @@ def iter_text_values(
     """
     count = 0
     closed_at = 0
+    failed: EdnSyntaxError | None = None  # a pair's bad value, raised after its key
     keywords: dict[str, Keyword] = {}
     symbols: dict[str, Any] = dict(_CONSTANTS)
     stack: list[tuple[int, int, list[Any], str]] = []
@@ -311,52 +313,61 @@ def iter_text_values(
             if key is None:
                 check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
                 key = keywords[body] = Keyword(body)
-            if group == 10:  # the key, then a collection opens
+            # The top level or a prefix form: the key is given before an error in
+            # its value is raised (iter_values yields the values before an error).
+            try:
+                if group == 10:  # the key, then a collection opens
+                    if kind < 8:
+                        append(key)
+                        if len(stack) >= MAX_DEPTH:
+                            raise _too_deep(text, m.start(10))
+                        stack.append((kind, start, items, extra))
+                        kind = _OPENER_KINDS[m[10]]
+                        start = m.start(10)
+                        items = []
+                        append = items.append
+                        continue
+                    # The opener is handled after the slow path has taken the key.
+                    pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1),)
+                elif group == 7:
+                    body = m[7]
+                    value = keywords.get(body)
+                    if value is None:
+                        check_named(text, body, m.start(7) - 1, keyword=True, strict=strict)
+                        value = keywords[body] = Keyword(body)
+                elif group == 4:
+                    try:
+                        value = int(m[4])
+                    except ValueError:  # over the application's lower int(str) limit
+                        value = read_number(m[4], text, m.start(4), max_digits)
+                elif group == 6:
+                    try:
+                        value = fromisoformat(m[6])
+                    except ValueError:
+                        value = apply_tag("inst", m[6], text, m.start(6))
+                elif group == 3:
+                    value = m[3]
+                    if "\\" in value:
+                        value = unescape(value, text, m.start(3))
+                elif group == 5:
+                    value = float(m[5])
+                elif group == 8:
+                    value = _CONSTANTS[m[8]]
+                else:  # a canonical #uuid: always valid
+                    value = uuid.UUID(m[9])
+            except EdnSyntaxError as exc:
                 if kind < 8:
-                    append(key)
-                    if len(stack) >= MAX_DEPTH:
-                        raise _too_deep(text, m.start(10))
-                    stack.append((kind, start, items, extra))
-                    kind = _OPENER_KINDS[m[10]]
-                    start = m.start(10)
-                    items = []
-                    append = items.append
-                    continue
-                # The opener is handled after the slow path has taken the key.
-                pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1),)
-            elif group == 7:
-                body = m[7]
-                value = keywords.get(body)
-                if value is None:
-                    check_named(text, body, m.start(7) - 1, keyword=True, strict=strict)
-                    value = keywords[body] = Keyword(body)
-            elif group == 4:
-                try:
-                    value = int(m[4])
-                except ValueError:  # over the application's lower int(str) limit
-                    value = read_number(m[4], text, m.start(4), max_digits)
-            elif group == 6:
-                try:
-                    value = fromisoformat(m[6])
-                except ValueError:
-                    value = apply_tag("inst", m[6], text, m.start(6))
-            elif group == 3:
-                value = m[3]
-                if "\\" in value:
-                    value = unescape(value, text, m.start(3))
-            elif group == 5:
-                value = float(m[5])
-            elif group == 8:
-                value = _CONSTANTS[m[8]]
-            else:  # a canonical #uuid: always valid
-                value = uuid.UUID(m[9])
-            if group != 10:
-                if kind < 8:  # inside a collection: the common case
-                    append(key)
-                    append(value)
-                    continue
-                # A prefix form or the top level waits: the two values go one at a time.
-                pending = ((key, m.start(2) - 1), (value, m.start(group)))
+                    raise
+                failed = exc
+                pending = ((key, m.start(2) - 1),)
+            else:
+                if group != 10:
+                    if kind < 8:  # inside a collection: the common case
+                        append(key)
+                        append(value)
+                        continue
+                    # A prefix form or the top level waits: the two values go one at a time.
+                    pending = ((key, m.start(2) - 1), (value, m.start(group)))
         else:
             if group == 11:  # keyword
                 body = m[11]
@@ -443,7 +454,7 @@ def iter_text_values(
                         text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
                     )
                 if len(stack) >= MAX_DEPTH:
-                    raise _too_deep(text, m.start())
+                    raise _too_deep(text, m.start(25) - 2)
                 stack.append((kind, start, items, extra))
                 kind, start, items, extra = _NSMAP, m.start(), [], namespace
                 append = items.append
@@ -500,6 +511,8 @@ def iter_text_values(
                     yield value
                 else:
                     append(value)
+        if failed is not None:
+            raise failed
         if group == 10:  # the opener that followed the key
             if len(stack) >= MAX_DEPTH:
                 raise _too_deep(text, m.start(10))

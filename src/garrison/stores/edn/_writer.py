@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn._reader import SYMBOL_TEXT
 from garrison.stores.edn._types import (
     CHAR_NAMES,
     BigInt,
@@ -60,6 +61,7 @@ _CHAR_NAMES_BY_CHAR: Final = {v: k for k, v in CHAR_NAMES.items()}
 # plus no character that would end the token early.
 _CLOJURE_SYMBOL: Final = re.compile(r":?([^0-9/].*/)?(/|[^0-9/][^/]*)", re.DOTALL)
 _TOKEN: Final = re.compile(r'[^\s,()\[\]{}"\\;\ud800-\udfff]+')
+_SYMBOL: Final = re.compile(SYMBOL_TEXT)
 TAG: Final = re.compile(r'[A-Za-z][^\s,()\[\]{}"\\;\ud800-\udfff]*')
 
 Default = Callable[[Any], Any]
@@ -133,6 +135,8 @@ def named_text(value: Keyword | Symbol, strict: bool) -> str:
     prefix = ":" if type(value) is Keyword else ""
     if _TOKEN.fullmatch(text) is None or (prefix and text.startswith(":")):
         raise EdnEncodeError(f"{value!r} contains characters that cannot appear in EDN")
+    if not prefix and (_SYMBOL.fullmatch(text) is None or text in ("nil", "true", "false")):
+        raise EdnEncodeError(f"{value!r} would read back as another value, not a symbol")
     if strict:
         m = _CLOJURE_SYMBOL.fullmatch(prefix + text)
         if m is None or m.group(2).endswith(":") or (m.group(1) or "").endswith(":/"):
