@@ -227,7 +227,10 @@ def dumps(
     >>> dumps({Keyword("user/id"): 1, Keyword("tags"): ["a", 2.5]})
     '{:user/id 1, :tags ["a" 2.5]}'
 
-    Any nesting depth is written (the writer does not recurse).
+    Any depth the reader reads (10,000 levels) is written (the writer does
+    not recurse); deeper nesting, a value that contains itself and a
+    ``default`` hook whose results keep needing it raise
+    :class:`~garrison.exceptions.EdnEncodeError` (``docs/edn.md``, "Limits").
     """
     return encode(value, sort_keys=sort_keys, strict=strict, default=default)
 

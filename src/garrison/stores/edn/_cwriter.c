@@ -118,6 +118,8 @@ grow(Writer *w, Py_ssize_t extra)
 static inline int
 put(Writer *w, const char *s, Py_ssize_t n)
 {
+    if (n == 0)
+        return 0; /* w->buf may still be NULL: memcpy must not see it */
     if (RESERVE(w, n) < 0)
         return -1;
     memcpy(w->buf + w->len, s, (size_t)n);
