@@ -42,6 +42,7 @@ from garrison.components.migrator._validate import validate
 from garrison.config import load_config, parse_section
 from garrison.exceptions import EdnSyntaxError, GarrisonError, StoreLoadError
 from garrison.stores import SqliteStore
+from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     import argparse
@@ -124,9 +125,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return migrate_parser
 
 
-def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
-    """The EDN path, database path and migrator settings: arguments over the config."""
+def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
+    """The EDN path, database path, migrator settings and the database's ``edn_max_digits``.
+
+    Arguments win over the config, which is read when a path is left out or
+    ``--config`` is given.
+    """
     settings = MigratorConfig()
+    max_digits = MAX_DIGITS
     edn, db = args.edn, args.db
     if edn is None or db is None or args.config is not None:
         from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
@@ -141,6 +147,7 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
             path="components.database",
         )
         sqlite_default, edn_default = db_config.resolve_paths(config.runtime.data_dir)
+        max_digits = db_config.edn_max_digits
         migrator = config.components.get("migrator")
         options = dict(migrator.options) if migrator is not None else {}
         settings = parse_section(MigratorConfig, options, path="components.migrator")
@@ -151,7 +158,7 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
             sqlite_default = data_dir / settings.sqlite_path
         edn = edn if edn is not None else edn_default
         db = db if db is not None else sqlite_default
-    return edn, db, settings
+    return edn, db, settings, max_digits
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -192,7 +199,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """``garrison migrate``; returns the exit status."""
 
     async def body() -> int:
-        edn, db, settings = _settings(args)
+        edn, db, settings, max_digits = _settings(args)
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         reporter = _reporter(args)
@@ -206,13 +213,14 @@ def run_migrate(args: argparse.Namespace) -> int:
             "kinds": settings.kind_mapping(),
             "order": settings.order,
             "listener": reporter,
+            "max_digits": max_digits,
         }
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
             reporter(MigrationProgress("migrate"))
             options["source"] = await asyncio.to_thread(
-                read_source, absolute_path(edn), prefixes=prefixes
+                read_source, absolute_path(edn), prefixes=prefixes, max_digits=max_digits
             )
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)
@@ -222,7 +230,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                     if args.validate and not args.dry_run:
                         report = await validate(
                             store, edn, prefixes=prefixes, source=options["source"],
-                            listener=reporter,
+                            listener=reporter, max_digits=max_digits,
                         )  # fmt: skip
         finally:
             reporter.close()
@@ -264,12 +272,16 @@ def run_validate(args: argparse.Namespace) -> int:
     """``garrison validate``; returns 0 when both sides agree, 1 when not."""
 
     async def body() -> int:
-        edn, db, settings = _settings(args)
+        edn, db, settings, max_digits = _settings(args)
         reporter = _reporter(args)
         store = await _existing_store(db)
         try:
             report = await validate(
-                store, edn, prefixes=_prefixes(args, settings), listener=reporter
+                store,
+                edn,
+                prefixes=_prefixes(args, settings),
+                listener=reporter,
+                max_digits=max_digits,
             )
         finally:
             reporter.close()
@@ -284,7 +296,7 @@ def run_export(args: argparse.Namespace) -> int:
     """``garrison export``; returns 0 when the file was written."""
 
     async def body() -> int:
-        edn, db, _ = _settings(args)
+        edn, db, _, _ = _settings(args)
         reporter = _reporter(args)
         async with _owner_lock(db, needed=True):
             store = await _existing_store(db)

@@ -162,7 +162,7 @@ async def _current_mode(store: SqliteStore, settings: DatabaseConfig) -> Mode:
 
 async def _edn_map(settings: DatabaseConfig, data_dir: Path) -> dict[str, Any]:
     _, edn_path = settings.resolve_paths(data_dir)
-    return await asyncio.to_thread(load_file, edn_path)
+    return await asyncio.to_thread(load_file, edn_path, max_digits=settings.edn_max_digits)
 
 
 async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:

@@ -63,6 +63,7 @@ from garrison.stores._edn_file_format import entry_text, file_pieces, load_file
 from garrison.stores._keys import key_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
+from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     import os
@@ -116,6 +117,7 @@ class EdnFileStore:
         quiet_period: float = 0.1,
         max_delay: float = 1.0,
         max_backoff: float = 30.0,
+        max_digits: int = MAX_DIGITS,
     ) -> None:
         if quiet_period < 0 or max_delay < 0:
             raise ValueError("quiet_period and max_delay must not be negative")
@@ -123,6 +125,7 @@ class EdnFileStore:
         self.quiet_period = quiet_period
         self.max_delay = max_delay
         self.max_backoff = max_backoff
+        self.max_digits = max_digits
         self._collection = self.path.name
         self._data: dict[str, Any] = {}
         # Only the running flush reads and writes _texts, in its worker thread.
@@ -162,7 +165,7 @@ class EdnFileStore:
         if self._closed:
             raise StoreError(f"{self.path}: the store was closed; make a new EdnFileStore")
         with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
-            self._data = await asyncio.to_thread(load_file, self.path)
+            self._data = await asyncio.to_thread(load_file, self.path, max_digits=self.max_digits)
         self._uncached = set(self._data)
         self._opened = True
         self._writer = asyncio.get_running_loop().create_task(

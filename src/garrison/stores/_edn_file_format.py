@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from garrison.exceptions import EdnSyntaxError, StoreLoadError
 from garrison.stores._atomic import remove_stale_temp_files
 from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
-from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry, loads
+from garrison.stores.edn import MAP_ENTRY_SEPARATOR, MAX_DIGITS, Keyword, dumps_entry, loads
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,8 +54,11 @@ def file_pieces(entries: list[bytes]) -> list[bytes]:
     return pieces
 
 
-def load_file(path: Path) -> dict[str, Any]:
-    """Read and parse the store file into a map keyed by key text (in a thread)."""
+def load_file(path: Path, *, max_digits: int = MAX_DIGITS) -> dict[str, Any]:
+    """Read and parse the store file into a map keyed by key text (in a thread).
+
+    ``max_digits``: the codec's limit on the digits of one number.
+    """
     remove_stale_temp_files(path)
     try:
         raw = path.read_bytes()
@@ -72,7 +75,7 @@ def load_file(path: Path) -> dict[str, Any]:
             f"{path}:{line}:{column}: not UTF-8 text; the file was left untouched"
         ) from exc
     try:
-        parsed = loads(source)
+        parsed = loads(source, max_digits=max_digits)
     except EdnSyntaxError as exc:
         located = exc.with_source(str(path))
         raise StoreLoadError(

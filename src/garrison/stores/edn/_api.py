@@ -17,7 +17,16 @@ from garrison.stores.edn._reader import iter_text_values
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["MAP_ENTRY_SEPARATOR", "dump", "dumps", "dumps_entry", "iter_values", "load", "loads"]
+__all__ = [
+    "MAP_ENTRY_SEPARATOR",
+    "MAX_DIGITS",
+    "dump",
+    "dumps",
+    "dumps_entry",
+    "iter_values",
+    "load",
+    "loads",
+]
 
 #: What :func:`dumps` writes between two map entries, as Clojure's printer does.
 #: ``"{" + MAP_ENTRY_SEPARATOR.join(entry_texts) + "}"`` equals ``dumps`` of the map.

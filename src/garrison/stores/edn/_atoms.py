@@ -145,7 +145,8 @@ def read_char(token: str, text: str, pos: int) -> Char:
     raise syntax_error(text, pos, f"unsupported character \\{token}")
 
 
-#: The reader's default limit on the digits of one number (``max_digits``).
+#: The reader's default limit on the digits of one number (``max_digits=`` of
+#: ``loads``, ``load`` and ``iter_values``; see ``docs/edn.md``, "Limits").
 MAX_DIGITS: Final = 10_000
 #: The lowest ``max_digits``: CPython's own ``int(str)`` limit, which the
 #: reader's fast path for plain integers relies on.
