@@ -274,3 +274,10 @@ def test_symbols_that_would_read_back_as_something_else_are_refused() -> None:
     for symbol in (key, Symbol("nil"), Symbol("true"), Symbol("+1"), Symbol("#a"), Symbol(":a")):
         with pytest.raises(EdnEncodeError, match="would read back as another value"):
             dumps(symbol)
+
+
+def test_a_decimal_exponent_past_what_decimal_holds_is_a_syntax_error() -> None:
+    # Found by the fuzzer: it raised decimal.InvalidOperation.
+    with pytest.raises(EdnSyntaxError, match="invalid number 1e3333") as info:
+        loads("[1\n 1e333333333333333333333333333333333M]")
+    assert (info.value.line, info.value.column) == (2, 2)

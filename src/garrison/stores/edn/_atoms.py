@@ -11,7 +11,7 @@ import json.decoder
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
@@ -217,7 +217,10 @@ def _number_form(token: str, text: str, pos: int) -> Any:
     sign = -1 if m["sign"] == "-" else 1
     if m["float"] is not None:
         if m["decimal"]:
-            return Decimal(m["sign"] + m["float"])
+            try:
+                return Decimal(m["sign"] + m["float"])
+            except InvalidOperation:  # an exponent past what Decimal holds
+                raise syntax_error(text, pos, f"invalid number {token[:40]}") from None
         return float(m["sign"] + m["float"])
     if m["numerator"] is not None:
         denominator = int(m["denominator"])
