@@ -64,6 +64,10 @@ _SALTED: Final = frozenset({str, Keyword, Symbol})
 # macro characters Clojure's reader stops at).
 _TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a password
 
+# A symbol (or nil, true, false): a sign followed by a digit starts a number.
+# The writer refuses symbols that do not read back as this.
+SYMBOL_TEXT: Final = rf"(?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*"
+
 # Group numbers of the master pattern; ``match.lastindex`` names the token kind.
 # The reader loop spells them as literals (a constant is cheaper than a global
 # on this path); the names here document them. Openers are 18..21 so that the
@@ -87,8 +91,6 @@ _OPENER_KINDS: Final = {"{": 1, "[": 2, "(": 3, "#{": 4}
 # the fast alternative fail and the collection is read token by token.
 # At most 4300 digits (CPython's default int(str) limit, whatever the
 # application set): longer ones are read by read_number, under max_digits.
-# A symbol (or nil, true, false): a sign followed by a digit starts a number.
-SYMBOL_TEXT: Final = rf"(?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*"
 _INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]{{0,4299}})(?!{_TOKEN_CHAR})"
 _FLOAT_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
 # At most 18 digits: longer ints take the token path (``int(str)`` has a limit).
