@@ -1250,9 +1250,12 @@ build_in_python(Parser *p, int kind, Py_ssize_t mark, PyObject *extra, Py_ssize_
 }
 
 /* A map or set of more than this many keys, not all strings, keywords or
- * symbols (whose hashes are salted), is built by _reader._build, which
- * refuses hash-flooding input (_reader.MAX_SAME_HASH keys of one hash). */
+ * symbols (whose hashes are salted) or ints small enough to be their own
+ * hash, is built by _reader._build, which refuses hash-flooding input
+ * (_reader.MAX_SAME_HASH keys of one hash). */
 #define CHECK_HASHES_FROM 100
+/* CPython's hash of an int is the int modulo this (2**61 - 1). */
+#define HASH_MODULUS 2305843009213693951LL
 
 static int
 needs_hash_check(Parser *p, Py_ssize_t mark, Py_ssize_t step)
@@ -1261,7 +1264,16 @@ needs_hash_check(Parser *p, Py_ssize_t mark, Py_ssize_t step)
         return 0;
     }
     for (Py_ssize_t i = mark; i < p->sp; i += step) {
-        PyObject *type = (PyObject *)Py_TYPE(p->stack[i]);
+        PyObject *key = p->stack[i];
+        PyObject *type = (PyObject *)Py_TYPE(key);
+        if (type == (PyObject *)&PyLong_Type) {
+            int overflow;
+            long long n = PyLong_AsLongLongAndOverflow(key, &overflow);
+            if (!overflow && n > -HASH_MODULUS && n < HASH_MODULUS) {
+                continue;
+            }
+            return 1;
+        }
         if (type != (PyObject *)&PyUnicode_Type && type != Keyword_type && type != Symbol_type) {
             return 1;
         }

@@ -59,6 +59,8 @@ MAX_DEPTH: Final = 10_000
 MAX_SAME_HASH: Final = 100
 # Keys of these types hash through a randomized str hash: never checked.
 _SALTED: Final = frozenset({str, Keyword, Symbol})
+_INT_ONLY: Final = frozenset({int})
+_HASH_MODULUS: Final = 2**61 - 1  # CPython's hash of an int is the int modulo this
 
 # Characters that end a token (EDN whitespace, commas, delimiters, and the
 # macro characters Clojure's reader stops at).
@@ -191,8 +193,11 @@ def _check_hashes(keys: Iterable[Any], text: str, start: int, what: str) -> None
     ``Counter``, whose int keys never collide this way.
     """
     keys = list(keys)
-    if all(type(key) in _SALTED for key in keys):
+    types = set(map(type, keys))
+    if types <= _SALTED:
         return
+    if types == _INT_ONLY and min(keys) > -_HASH_MODULUS and max(keys) < _HASH_MODULUS:
+        return  # an int that small is its own hash: none collide (but -1 and -2)
     try:
         counts = Counter(map(hash, keys))
     except TypeError:  # lists and dicts: count the hashes of their hashable twins
