@@ -14,6 +14,6 @@ while [ "$(date +%s)" -lt "$END" ]; do
     LEFT=$((END - $(date +%s)))
     LD_PRELOAD="$PWD/build/libfuzzer.so" nice -n 10 ../.venv-test/bin/python fuzz_edn.py \
         -timeout=20 -rss_limit_mb=3000 -max_len=4096 -max_total_time="$LEFT" \
-        -print_final_stats=1 -artifact_prefix=crashes/ "$@" corpus 2>&1 \
+        -print_final_stats=1 -dict=edn.dict -artifact_prefix=crashes/ "$@" corpus 2>&1 \
         | grep -v '^INFO: Instrumenting'
 done

@@ -185,12 +185,14 @@ def _too_deep(text: str, pos: int) -> EdnDepthError:
 
 
 def _check_hashes(keys: Iterable[Any], text: str, start: int, what: str) -> None:
-    """Refuse more than :data:`MAX_SAME_HASH` keys with one hash value.
+    """Refuse more than :data:`MAX_SAME_HASH` different keys with one hash value.
 
     Python's hashes of numbers are not randomized (``n`` and ``n + 2**61 - 1``
     collide), nor those of tuples of them: a crafted map of such keys would
     take quadratic time to build. The hash values themselves are counted in a
-    ``Counter``, whose int keys never collide this way.
+    ``Counter``, whose int keys never collide this way. A key repeated (a
+    duplicate, which lenient mode reads) shares its hash too, so the keys of
+    a crowded hash are compared, at most :data:`MAX_SAME_HASH` times each.
     """
     keys = list(keys)
     types = set(map(type, keys))
@@ -199,15 +201,24 @@ def _check_hashes(keys: Iterable[Any], text: str, start: int, what: str) -> None
     if types == _INT_ONLY and min(keys) > -_HASH_MODULUS and max(keys) < _HASH_MODULUS:
         return  # an int that small is its own hash: none collide (but -1 and -2)
     try:
-        counts = Counter(map(hash, keys))
-    except TypeError:  # lists and dicts: count the hashes of their hashable twins
-        counts = Counter(hash(_freeze(key)) for key in keys)
-    if max(counts.values()) > MAX_SAME_HASH:
-        raise syntax_error(
-            text,
-            start,
-            f"too many {what} with the same hash (more than {MAX_SAME_HASH}: hash flooding)",
-        )
+        hashes = list(map(hash, keys))
+    except TypeError:  # lists and dicts: the hashes of their hashable twins
+        keys = list(map(_freeze, keys))
+        hashes = list(map(hash, keys))
+    for crowded, count in Counter(hashes).items():
+        if count <= MAX_SAME_HASH:
+            continue
+        different: list[Any] = []
+        for key, key_hash in zip(keys, hashes, strict=True):
+            if key_hash == crowded and all(key != seen for seen in different):
+                different.append(key)
+                if len(different) > MAX_SAME_HASH:
+                    raise syntax_error(
+                        text,
+                        start,
+                        f"too many {what} with the same hash"
+                        f" (more than {MAX_SAME_HASH}: hash flooding)",
+                    )
 
 
 def _guarded(
