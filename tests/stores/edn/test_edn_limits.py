@@ -182,10 +182,11 @@ def test_keys_with_colliding_hashes_are_refused_fast(shape: str) -> None:
     assert (info.value.line, info.value.column) == (2, 1)
     refused = time.perf_counter() - start
     # Against as many ordinary numbers: 20,000 colliding keys took 300 to 800
-    # times as long to read (4.1 s against 5 ms).
+    # times as long to read (4.1 s against 5 ms). A refused text is read twice
+    # (the C reader hands its errors to the pure reader), hence the margin.
     start = time.perf_counter()
     loads(text(list(range(20_000))))
-    assert refused < 5 * (time.perf_counter() - start) + 0.2
+    assert refused < 20 * (time.perf_counter() - start) + 0.5
 
 
 def test_a_key_repeated_more_often_than_the_limit_is_a_duplicate_not_flooding() -> None:
