@@ -294,3 +294,10 @@ def test_a_decimal_exponent_past_what_decimal_holds_is_a_syntax_error() -> None:
     with pytest.raises(EdnSyntaxError, match="invalid number 1e3333") as info:
         loads("[1\n 1e333333333333333333333333333333333M]")
     assert (info.value.line, info.value.column) == (2, 2)
+
+
+def test_a_char_outside_the_bmp_is_refused_as_clojure_refuses_it() -> None:
+    # Found by the fuzzer: read as a Char, which dumps then refused.
+    with pytest.raises(EdnSyntaxError, match="unsupported character") as info:
+        loads("[1\n \\\U0001f600]")
+    assert (info.value.line, info.value.column) == (2, 2)

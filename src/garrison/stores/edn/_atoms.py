@@ -126,6 +126,8 @@ def _bad_escape(body: str, text: str, pos: int) -> EdnSyntaxError:
 
 def read_char(token: str, text: str, pos: int) -> Char:
     if len(token) == 1:
+        if ord(token) > 0xFFFF:  # as Clojure: a char is one UTF-16 unit, and dumps refuses it
+            raise syntax_error(text, pos, f"unsupported character \\{token} (use a string)")
         return Char(token)
     named = CHAR_NAMES.get(token)
     if named is not None:
