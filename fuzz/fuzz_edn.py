@@ -54,7 +54,8 @@ assert _accel.writer is sys.modules["garrison.stores.edn._cwriter"], (
 
 
 def main() -> None:
-    atheris.Setup(sys.argv, check)
+    # libFuzzer runs argv[0] again for -merge=1: the wrapper, an executable.
+    atheris.Setup([str(Path(__file__).with_name("fuzz_edn.sh")), *sys.argv[1:]], check)
     atheris.Fuzz()
 
 
