@@ -422,3 +422,14 @@ def test_a_lone_surrogate_inside_a_sorted_edn_set_gets_the_pure_text() -> None:
     with pytest.raises(c_writer().Fallback):
         c_encode(value, sort_keys=True)
     assert c_encode(value) == encode_pure(value)
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+def test_a_tag_before_an_edn_map_is_glued_to_it_as_to_a_map(sort_keys: bool) -> None:
+    # Clojure prints a record as #my.Rec{...}: no space after the tag, for an
+    # EdnMap as for a dict (the C writer hands the map itself to the pure writer).
+    value = [Tagged("my.ns/Rec", loads("{0 :a, false :b}")), Tagged("t", EdnSet([1, True]))]
+    text = c_encode(value, sort_keys=sort_keys, strict=False)
+    assert text == encode_pure(value, sort_keys=sort_keys, strict=False)
+    assert text.startswith("[#my.ns/Rec{")
+    assert loads(text, strict=True) == value

@@ -52,6 +52,7 @@ typedef struct {
     PyObject *bigint_type;
     PyObject *vector_type;
     PyObject *frozen_map_type;
+    PyObject *edn_map_type; /* written by the pure writer, glued to a tag like a map */
     PyObject *tagged_type;
     PyObject *raw_type;
     PyObject *uuid_type;
@@ -845,7 +846,7 @@ write_tagged(Writer *w, PyObject *v)
     PyObject *kind = (PyObject *)Py_TYPE(inner);
     int glued = kind == (PyObject *)&PyDict_Type || kind == (PyObject *)&PyList_Type ||
                 kind == (PyObject *)&PyTuple_Type || kind == st->vector_type ||
-                kind == st->frozen_map_type;
+                kind == st->frozen_map_type || kind == st->edn_map_type;
     if (put1(w, '#') < 0 || write_chars(w, tag, 0) < 0 || (!glued && put1(w, ' ') < 0))
         rc = -1;
     else
@@ -1063,6 +1064,7 @@ state_clear_refs(State *st)
     Py_CLEAR(st->bigint_type);
     Py_CLEAR(st->vector_type);
     Py_CLEAR(st->frozen_map_type);
+    Py_CLEAR(st->edn_map_type);
     Py_CLEAR(st->tagged_type);
     Py_CLEAR(st->raw_type);
     Py_CLEAR(st->uuid_type);
@@ -1078,21 +1080,23 @@ configure(PyObject *module, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"keyword", "symbol", "bigint", "vector", "frozen_map", "tagged",
                             "raw", "uuid", "scalars", "tag_match", "named_text",
-                            "long_int_text", "orjson_dumps", NULL};
-    PyObject *o[13];
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$O!O!O!O!O!O!O!O!O!OOOO:configure", names,
+                            "long_int_text", "orjson_dumps", "edn_map", NULL};
+    PyObject *o[14];
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$O!O!O!O!O!O!O!O!O!OOOOO!:configure", names,
                                      &PyType_Type, &o[0], &PyType_Type, &o[1], &PyType_Type,
                                      &o[2], &PyType_Type, &o[3], &PyType_Type, &o[4],
                                      &PyType_Type, &o[5], &PyType_Type, &o[6], &PyType_Type,
-                                     &o[7], &PyDict_Type, &o[8], &o[9], &o[10], &o[11], &o[12]))
+                                     &o[7], &PyDict_Type, &o[8], &o[9], &o[10], &o[11], &o[12],
+                                     &PyType_Type, &o[13]))
         return NULL;
     State *st = get_state(module);
     state_clear_refs(st);
-    PyObject **slots[13] = {&st->keyword_type, &st->symbol_type, &st->bigint_type,
+    PyObject **slots[14] = {&st->keyword_type, &st->symbol_type, &st->bigint_type,
                             &st->vector_type, &st->frozen_map_type, &st->tagged_type,
                             &st->raw_type, &st->uuid_type, &st->scalars, &st->tag_match,
-                            &st->named_text, &st->long_int_text, &st->orjson_dumps};
-    for (int i = 0; i < 13; i++)
+                            &st->named_text, &st->long_int_text, &st->orjson_dumps,
+                            &st->edn_map_type};
+    for (int i = 0; i < 14; i++)
         *slots[i] = Py_NewRef(o[i]);
     for (int s = 0; s < 2; s++)
         for (int k = 0; k < 2; k++)
@@ -1120,6 +1124,7 @@ module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->bigint_type);
     Py_VISIT(st->vector_type);
     Py_VISIT(st->frozen_map_type);
+    Py_VISIT(st->edn_map_type);
     Py_VISIT(st->tagged_type);
     Py_VISIT(st->raw_type);
     Py_VISIT(st->uuid_type);

@@ -27,6 +27,7 @@ def configure(
     named_text: Callable[[Any, bool], str],
     long_int_text: Callable[[int], str],
     orjson_dumps: Callable[[Any], bytes] | None,
+    edn_map: type,
 ) -> None:
     """Give the writer the codec's types and helpers (before the first :func:`encode`)."""
 

@@ -425,6 +425,7 @@ def _configure(writer: ModuleType) -> None:
         named_text=named_text,
         long_int_text=_long_int_text,
         orjson_dumps=orjson.dumps,
+        edn_map=EdnMap,
     )
     _configured[0] = writer
 
