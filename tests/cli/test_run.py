@@ -16,6 +16,8 @@ import pytest
 
 from garrison.cli import _run as run_module
 from garrison.cli import build_parser, main
+from garrison.cli._common import default_config_path
+from garrison.config import load_config
 
 APP = '''
 from __future__ import annotations
@@ -194,15 +196,26 @@ def test_bad_config_exits_2(app_dir: Path, capsys: pytest.CaptureFixture[str]) -
 
 def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    assert run_module.default_config_path(repo) == repo / "config" / "garrison.toml"
-    packaged = run_module.default_config_path(tmp_path)
+    assert default_config_path(repo) == repo / "config" / "garrison.toml"
+    packaged = default_config_path(tmp_path)
     assert packaged.name == "default.toml"
-    # The packaged copy is the embedded default, byte for byte.
-    assert packaged.read_bytes() == (repo / "config" / "garrison.toml").read_bytes()
+    # The packaged copy is the embedded default; only data_dir is spelt differently
+    # (a config file's data_dir is relative to the file, the packaged one's to the
+    # working directory), and both name ./data from the repository's root.
+    ours = (repo / "config" / "garrison.toml").read_text(encoding="utf-8").splitlines()
+    theirs = packaged.read_text(encoding="utf-8").splitlines()
+    assert [a for a, b in zip(ours, theirs, strict=True) if a != b] == [
+        'data_dir = "../data"       # relative to this file: the repository\'s data/; created at start'
+    ]
+    assert load_config(repo / "config" / "garrison.toml", environ={}).runtime.data_dir == (
+        repo / "data"
+    )
 
 
 def test_commands_are_registered_from_their_modules() -> None:
-    parser = build_parser()
+    parser, _ = build_parser("run")
     args = parser.parse_args(["run", "--config", "x.toml"])
     assert args.func is run_module.run
     assert args.config == Path("x.toml")
+    # global options go before or after the command
+    assert parser.parse_args(["--config", "y.toml", "run"]).config == Path("y.toml")

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from garrison._status_format import PROBES
 from garrison.runtime._health import (
     CheckResult,
     ComponentHealth,
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ComponentView", "HealthProbes", "ProbeSettings", "ProbeTarget"]
 
-PROBES: tuple[ProbeKind, ...] = ("live", "ready", "startup")
 
 # Lifecycle states (the values of the runtime's state enum) the probes care about.
 _RUNNING = "running"

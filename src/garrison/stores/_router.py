@@ -244,7 +244,7 @@ class ModeRouter:
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
                             + (", full repair pending" if self._backlog.full else "")
-                            + " (repair() first, or force=True)"
+                            + " (repair first, or force the switch)"
                         )
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
                 try:
