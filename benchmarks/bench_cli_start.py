@@ -67,7 +67,7 @@ def main() -> None:
                 "ready",
                 "--config",
                 str(config),
-            ],  # fmt: skip
+            ],
             "garrison --help": [*garrison, "--help"],
             "garrison version": [*garrison, "version"],
         }

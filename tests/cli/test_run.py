@@ -205,7 +205,7 @@ def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Pa
     ours = (repo / "config" / "garrison.toml").read_text(encoding="utf-8").splitlines()
     theirs = packaged.read_text(encoding="utf-8").splitlines()
     assert [a for a, b in zip(ours, theirs, strict=True) if a != b] == [
-        'data_dir = "../data"       # relative to this file: the repository\'s data/; created at start'
+        'data_dir = "../data"       # relative to this file: ./data from the repository root'
     ]
     assert load_config(repo / "config" / "garrison.toml", environ={}).runtime.data_dir == (
         repo / "data"
