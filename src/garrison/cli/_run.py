@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from garrison.cli._common import config_path, load
-from garrison.exceptions import ConfigError, GarrisonError
+from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
+from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.runtime import Runtime, add_health_arguments, serving_health
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     except GarrisonError as exc:
         _report(exc, "garrison stopped")
-        return EXIT_FAILED
+        return _failure_status(exc)
 
 
 async def serve(
@@ -134,6 +134,17 @@ def _configure_logging(log_format: str | None) -> None:
     except ImportError:  # telemetry not installed in this build: structlog defaults
         return
     configure_logging(json=json)
+
+
+def _failure_status(exc: BaseException) -> int:
+    """3 when the data was unavailable (e.g. a database in use, an EDN file that does not
+    parse), else 1."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, StoreError | EdnError):
+            return EXIT_UNAVAILABLE
+        cause = cause.__cause__
+    return EXIT_FAILED
 
 
 def _report(exc: BaseException, headline: str) -> None:

@@ -429,6 +429,9 @@ async def _put(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pat
 
 async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     keys = list(dict.fromkeys(_key(k) for k in args.keys))
+    async with _ReadSide(settings, data_dir) as side:  # a delete creates no database
+        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
+            side.need_sqlite()
     async with _writing(settings, data_dir) as stack:
         mode = stack.router.mode
         existing = await stack.router.get_many(keys)
