@@ -22,9 +22,10 @@ def test_every_command_and_option_is_described_for_the_terminal() -> None:
     assert set(commands) == set(COMMANDS)
     for name, parser in commands.items():
         text = parser.format_help()
-        assert "``" not in text and ":class:" not in text, name  # no reStructuredText
-        for action in parser._actions:  # noqa: SLF001 - argparse has no public list
-            if isinstance(action, argparse._HelpAction):  # noqa: SLF001 - ditto
+        assert "``" not in text, name  # no reStructuredText
+        assert ":class:" not in text, name
+        for action in parser._actions:  # argparse has no public list of them
+            if isinstance(action, argparse._HelpAction):
                 continue
             assert action.help, f"garrison {name} {action.option_strings or action.dest}"
     for name in ("migrate", "mode", "probe", "run", "validate", "export"):
