@@ -106,6 +106,8 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
         """
         [components.worker]
         factory = "cli_test_app:Worker"
+
+        [components.database]
         """,
     )
     log = app_dir / "run.log"
@@ -143,6 +145,10 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
     assert started["component"] == "worker"
     assert "duration_ms" in started
     assert (app_dir / "data").is_dir()
+    # A clean stop leaves the database, and no lock file, behind.
+    assert sorted(p.name for p in (app_dir / "data").iterdir() if "garrison.db" in p.name) == [
+        "garrison.db"
+    ]
 
 
 def test_failed_start_exits_1_with_one_paragraph(

@@ -46,6 +46,7 @@ __all__ = [
     "add_global_options",
     "config_path",
     "default_config_path",
+    "describe_error",
     "emit",
     "exit_status",
     "load",
@@ -196,7 +197,7 @@ def exit_status(exc: BaseException) -> int:
 def report_error(exc: BaseException, *, command: str | None, as_json: bool) -> int:
     """Write ``exc`` to stderr (a line, or a JSON document) and return its exit status."""
     status = exit_status(exc)
-    message = _message(exc)
+    message = describe_error(exc)
     hint = exc.hint if isinstance(exc, CommandError) else None
     if as_json:
         doc: dict[str, Any] = {"error": message, "status": status}
@@ -215,7 +216,8 @@ def report_error(exc: BaseException, *, command: str | None, as_json: bool) -> i
     return status
 
 
-def _message(exc: BaseException) -> str:
+def describe_error(exc: BaseException) -> str:
+    """The operator's line for ``exc``: an ``OSError`` as ``path: reason``, not ``[Errno …]``."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror}"
     return str(exc)

@@ -20,6 +20,7 @@ from garrison.cli._common import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     CommandError,
+    describe_error,
     emit,
     exit_status,
     load,
@@ -239,7 +240,7 @@ def _guarded(
         status = exit_status(exc)
         if isinstance(exc, ValueError) and not isinstance(exc, GarrisonError):
             status = EXIT_UNAVAILABLE  # a file that is not what it should be
-        error = CommandError(str(exc), status, hint=hint)
+        error = CommandError(describe_error(exc), status, hint=hint)
         return report_error(error, command=command, as_json=args.json)
 
 
@@ -288,6 +289,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
+            await asyncio.to_thread(absolute_path(edn).stat)  # a missing file: only the error
             reporter(MigrationProgress("migrate"))
             options["source"] = await asyncio.to_thread(
                 read_source, absolute_path(edn), prefixes=prefixes

@@ -471,12 +471,18 @@ async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
         try:
             switch = await stack.router.switch_mode(args.mode, force=args.force, reason=args.reason)
         except ValidationError as exc:
-            raise CommandError(
-                str(exc),
-                EXIT_FAILED,
-                hint="run 'garrison run' until 'garrison stats' shows no repair_backlog and "
-                "'garrison validate' agrees, then switch again; or pass --force",
-            ) from exc
+            if stack.router.mode is Mode.SQLITE_ONLY:  # leaving: the EDN file is behind
+                hint = (
+                    "'garrison export' writes the EDN file from SQLite; then "
+                    "'garrison validate' must agree before you switch again; or pass --force"
+                )
+            else:
+                hint = (
+                    "let 'garrison run' repair until 'garrison stats' shows no "
+                    "repair_backlog and 'garrison validate' agrees, then switch again; "
+                    "or pass --force"
+                )
+            raise CommandError(str(exc), EXIT_FAILED, hint=hint) from exc
     if args.json:
         emit(_switch(switch))
     elif not args.quiet:
