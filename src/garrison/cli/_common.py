@@ -160,19 +160,21 @@ def config_path(args: argparse.Namespace) -> Path:
     return given if given is not None else default_config_path()
 
 
-def load(args: argparse.Namespace) -> GarrisonConfig:
+def load(args: argparse.Namespace, *, files: bool = True) -> GarrisonConfig:
     """The config with ``--data-dir``, ``--db`` and ``--edn`` applied over it.
 
     Paths given on the command line are relative to the working directory.
+    ``files=False`` leaves ``--db`` and ``--edn`` out: the installation's own
+    files, as the config names them under ``--data-dir``.
     """
     from garrison.config import load_config  # noqa: PLC0415 - not every command reads config
 
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["runtime.data_dir"] = str(_absolute(args.data_dir))
-    if getattr(args, "db", None) is not None:
+    if files and getattr(args, "db", None) is not None:
         overrides["components.database.sqlite_path"] = str(_absolute(args.db))
-    if getattr(args, "edn", None) is not None:
+    if files and getattr(args, "edn", None) is not None:
         overrides["components.database.edn_path"] = str(_absolute(args.edn))
     return load_config(config_path(args), overrides=overrides)
 

@@ -7,11 +7,14 @@ mode the database records, else the configured one, else ``edn-only`` when
 the EDN file exists) and reads the side that mode reads. Reads (``get``,
 ``scan``, ``mode get``, ``stats``, ``backup``) are safe while a runtime is
 running (SQLite's WAL gives them a consistent snapshot; in the EDN modes they
-read the EDN file, which lags memory by at most the flush delay). Writes
+read the EDN file, which lags memory by at most the flush delay; in the modes
+that write both sides with SQLite's committed state for the keys the file has
+not received yet, as the runtime serves them after levelling). Writes
 (``put``, ``delete``, ``mode set``, ``restore``) take the database's owner
 lock and refuse to run while a runtime holds it, because the runtime's cache,
 mode and EDN map would not see them. ``restore`` also refuses to replace a
-database that holds data unless ``--force`` is given.
+database that holds data and ``backup`` an existing file, unless ``--force``
+is given.
 
 A write in a mode that writes the EDN file reaches the file first: when the
 file cannot be written, nothing is written anywhere. When SQLite then fails,
@@ -46,7 +49,9 @@ from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._open import open_stack
 from garrison.config import parse_section
 from garrison.exceptions import EdnError, StoreError, ValidationError
+from garrison.stores._backlog import RepairBacklog
 from garrison.stores._edn_file_format import load_file
+from garrison.stores._edn_level import levelled_view
 from garrison.stores._keys import key_prefix, key_text
 from garrison.stores._mode import Mode, ModeSwitch, decide_mode
 from garrison.stores._protocol import MISSING
@@ -131,6 +136,7 @@ examples:
 
     backup = _add(subparsers, "backup", "copy the SQLite database to PATH while in use", _backup)
     backup.add_argument("path", type=Path, metavar="PATH", help="the backup file to write")
+    backup.add_argument("--force", action="store_true", help="replace an existing file at PATH")
 
     restore = _add(
         subparsers, "restore", "replace the SQLite data with the backup PATH", _restore,
@@ -236,8 +242,15 @@ class _ReadSide:
         return self.sqlite
 
     async def edn(self) -> dict[str, Any]:
+        """The EDN file's map; in the modes that write both sides, as the runtime
+        serves it (SQLite's committed state for the keys the file has not received yet)."""
         if self._edn is None:
-            self._edn = await asyncio.to_thread(load_file, self.edn_path)
+            data = await asyncio.to_thread(load_file, self.edn_path)
+            if self.mode.writes_sqlite and self.mode.writes_edn and self.sqlite is not None:
+                backlog = RepairBacklog(_backlog_path(self.edn_path))
+                await backlog.load()
+                data = await levelled_view(data, self.sqlite, backlog)
+            self._edn = data
         return self._edn
 
     async def stale_in_sqlite(self) -> tuple[frozenset[str], bool]:
@@ -355,9 +368,15 @@ def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, A
 
 async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     target: Path = args.path
+    if not args.force and await asyncio.to_thread(target.exists):
+        raise CommandError(
+            f"{str(target)!r} exists; a backup replaces an existing file only when asked",
+            EXIT_FAILED,
+            hint="pass --force to replace it",
+        )
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     async with _ReadSide(settings, data_dir) as side:
-        written = await side.need_sqlite().backup(target)
+        written = await side.need_sqlite().backup(target, overwrite=args.force)
     if args.json:
         emit({"backup": str(written)})
     elif not args.quiet:
