@@ -266,16 +266,31 @@ def _verdict(
 ) -> int:
     status = doc.get("status", "pass" if ok else "fail")
     if as_json:
-        shown = doc if verbose else {k: doc[k] for k in ("status", "output") if k in doc}
-        sys.stdout.write(json.dumps({"probe": probe, **shown}, indent=2) + "\n")
+        # The document as answered: short (statuses, reason codes) or, with
+        # --verbose, the whole one.
+        sys.stdout.write(json.dumps({"probe": probe, **doc}, indent=2) + "\n")
     elif not quiet:
         line = f"{probe}: {status}"
-        if doc.get("output"):
-            line += f" ({doc['output']})"
+        detail = doc.get("output") or doc.get("reason") or _check_reasons(doc)
+        if detail:
+            line += f" ({detail})"
         sys.stdout.write(line + "\n")
         if verbose:
             sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return EXIT_OK if ok else EXIT_FAILED
+
+
+def _check_reasons(doc: dict[str, Any]) -> str:
+    """``"database: check_timeout, cache: not_running"``: the reason of each check not passing."""
+    checks = doc.get("checks")
+    if not isinstance(checks, dict):
+        return ""
+    reasons = []
+    for name, entries in checks.items():
+        entry = entries[0] if isinstance(entries, list) and entries else None
+        if isinstance(entry, dict) and entry.get("reason"):
+            reasons.append(f"{name}: {entry['reason']}")
+    return ", ".join(reasons)
 
 
 def _unknown(message: str, *, as_json: bool) -> int:
