@@ -79,6 +79,11 @@ def test_missing_data(
         assert out == ""
         assert f"garrison {command}: " in err, err
         assert "Traceback" not in err
+        # With --json: the same status, and the error as one JSON document on stderr.
+        status, out, err = run(capsys, *argv, "--config", str(config), "--json")
+        assert (status, out) == (3, "")
+        error = json.loads(err.splitlines()[-1])
+        assert (error["status"], error["command"]) == (3, command)
     # A failed or finished command leaves no lock file behind.
     assert not list(tmp_path.rglob("*.lock"))
     if command not in {"put", "mode", "version"}:
@@ -174,3 +179,14 @@ def test_the_installed_command_json_errors_and_global_options_anywhere(
     shown = garrison("get", "--db", str(tmp_path / "data" / "garrison.db"), ":a/1", "--json")
     assert json.loads(shown.stdout) == {"b": [1, 2]}
     assert not list(tmp_path.rglob("*.lock"))
+
+
+def test_migrate_creates_the_database_where_the_config_says(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edn = tmp_path / "memory.edn"
+    edn.write_text("{:session/a 1}", encoding="utf-8")
+    # data_dir is "../data" from etc/: it does not exist yet, and is not the cwd's
+    assert run(capsys, "migrate", "--edn", str(edn), "--config", str(config), "--quiet")[0] == 0
+    assert (tmp_path / "data" / "garrison.db").is_file()
+    assert run(capsys, "get", "session/a", "--config", str(config)) == (0, "1\n", "")

@@ -45,6 +45,7 @@ def test_put_get_scan_in_json_and_edn(capsys: pytest.CaptureFixture[str], config
     status, out, _ = run(capsys, config, "scan", "session/")
     assert status == 0
     assert out.splitlines() == ['session/abc\t{"user" 42}', 'session/def\t{:tags #{"a"}}']
+    assert run(capsys, config, "scan", ":session/")[1] == out  # the keyword's colon is optional
     status, out, _ = run(
         capsys, config, "scan", "session/", "--limit", "1", "--after", "session/abc"
     )
