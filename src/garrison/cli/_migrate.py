@@ -314,8 +314,12 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
-            await asyncio.to_thread(absolute_path(edn).stat)  # a missing file: only the error
-            reporter(MigrationProgress("migrate"))
+            # A missing file: only the error. Else the file's size, as the
+            # read phase's total (the parse itself reports no progress).
+            size = (await asyncio.to_thread(absolute_path(edn).stat)).st_size
+            reading = MigrationProgress("migrate")
+            reading.set_phase("read", total=size, unit="bytes")
+            reporter(reading)
             options["source"] = await asyncio.to_thread(
                 read_source, absolute_path(edn), prefixes=prefixes
             )
