@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 from garrison.cli._common import (
     EXIT_USAGE,
+    CommandError,
     Parser,
     UsageError,
     add_global_options,
+    config_path,
     report_error,
 )
+from garrison.exceptions import ConfigError
 
 if TYPE_CHECKING:
     import argparse
@@ -124,6 +127,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         words = ["version", *(w for w in words if w != "--version")]
     as_json = "--json" in words
     debug = "--debug" in words
+    args: argparse.Namespace | None = None
     try:
         parser, commands = build_parser(command)
         args, extra = parser.parse_known_args(words)
@@ -140,6 +144,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("garrison: interrupted\n")
         return 130
+    except ConfigError as exc:
+        if debug:
+            raise
+        where = config_path(args) if args is not None else None
+        if where is None:
+            hint = None
+        elif where.is_file():
+            hint = f"fix it in {where}, or in the GARRISON_* variable that sets it"
+        else:
+            hint = "give the config file with --config PATH"
+        error = CommandError(str(exc), EXIT_USAGE, hint=hint)
+        return report_error(error, command=command, as_json=as_json)
     except Exception as exc:
         if debug:
             raise
