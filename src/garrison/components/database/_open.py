@@ -56,7 +56,10 @@ async def open_stack(settings: DatabaseConfig, data_dir: Path) -> StoreStack:
         indexes=settings.indexes,
     )
     edn = EdnFileStore(
-        edn_path, quiet_period=settings.flush_quiet_period, max_delay=settings.flush_max_delay
+        edn_path,
+        quiet_period=settings.flush_quiet_period,
+        max_delay=settings.flush_max_delay,
+        max_digits=settings.edn_max_digits,
     )
     router = ModeRouter(edn, sqlite, default_mode=initial)
     stack = StoreStack(sqlite, edn, router, DatabaseLock(sqlite_path))
