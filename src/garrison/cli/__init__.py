@@ -25,6 +25,7 @@ COMMAND_MODULES: list[str] = [
     "garrison.cli._run",
     "garrison.cli._probe",
     "garrison.cli._store",
+    "garrison.cli._clear",
     "garrison.cli._migrate",
 ]
 

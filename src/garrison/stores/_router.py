@@ -652,23 +652,33 @@ class ModeRouter:
             # In sqlite-first a key may exist on the SQLite side only (forced switch).
             return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
 
-    async def clear(self) -> None:
-        """Remove every entry on the side(s) the mode writes."""
+    async def clear(self, prefix: str = "") -> int:
+        """Remove every entry whose key text starts with ``prefix`` on the side(s) the mode writes.
+
+        Returns how many existed (on the side the mode reads, as :meth:`delete_many`).
+        SQLite's part is one transaction, recorded in its history as a delete
+        per key; the EDN file loses them at its next flush.
+        """
         async with self._lock:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
-                await self.sqlite.clear()
-                return
-            await self.edn.clear()
+                return await self.sqlite.clear(prefix)
+            existed = await self.edn.clear(prefix)
             if mode is Mode.EDN_ONLY:
-                return
+                return existed
             try:
-                await self.sqlite.clear()
+                in_sqlite = await self.sqlite.clear(prefix)
             except SQLITE_FAILURES as exc:
                 # Which keys SQLite still holds is unknown here: repair them all.
                 await self._sqlite_failed((), exc, full=True)
+                return existed
+            if prefix:
+                levelled = [k for k in self._backlog.keys if k.startswith(prefix)]
+                await self._repaired_by_write(levelled)
             else:
                 await self._backlog.reset()
+            # In sqlite-first a key may exist on the SQLite side only (forced switch).
+            return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
 
 
 def _describe(exc: Exception) -> str:

@@ -52,6 +52,7 @@ from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
 from garrison.components.database._messages import (
     Backup,
+    Clear,
     Count,
     Find,
     Flush,
@@ -73,6 +74,7 @@ from garrison.runtime._tracing import tracing_active
 from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
+from garrison.stores._protocol import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -401,6 +403,19 @@ class DatabaseComponent(Component):
         )
         self._cache.clear()
         return switch
+
+    @handler(Clear)
+    async def clear(self, message: Clear) -> int:
+        """Remove the keys under a prefix; the cache and the watchers see each delete."""
+        prefix = key_prefix(message.prefix)
+        router = self.router
+        # The keys readers see (and the cache may hold); nothing writes between
+        # the two calls, this actor being the stores' only user.
+        gone = await router.keys(prefix)
+        await router.clear(prefix)
+        self._cache.invalidate(gone)
+        self._feed.publish((key, "delete", MISSING) for key in gone)
+        return len(gone)
 
     @handler(Flush)
     async def flush(self, message: Flush) -> None:

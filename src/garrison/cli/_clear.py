@@ -1,0 +1,80 @@
+"""``garrison clear [PREFIX] --yes``: remove every key (or every key under PREFIX).
+
+::
+
+    garrison clear --yes                  remove every key
+    garrison clear session/ --yes         remove the keys starting with session/
+
+Without ``--yes`` nothing is removed: the command says how many keys it would
+remove, in which mode and files, and how to confirm (exit status 2). With it,
+the keys go in the mode the runtime would start in, like ``garrison delete``:
+the EDN file first (in the modes that write it; when the file cannot be
+written nothing is removed anywhere), then SQLite in one transaction, each
+removal recorded in the history as a delete. Like the other writing commands
+it takes the database's owner lock and refuses to run while a runtime holds it
+(clear through the running application's ``store.clear()`` instead).
+
+Exit status: 0 cleared, 1 failed, 2 not confirmed or a bad config or PREFIX.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+# The database commands' shared machinery (same package).
+from garrison.cli._store import (
+    EXIT_OK,
+    EXIT_USAGE,
+    _add,
+    _edn_first,
+    _error,
+    _print,
+    _ReadSide,
+    _writing,
+)
+from garrison.stores._keys import key_prefix
+from garrison.stores._mode import Mode
+from garrison.stores._protocol import MISSING
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+    from garrison.components.database._config import DatabaseConfig
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``garrison clear`` to the ``garrison`` CLI."""
+    clear = _add(subparsers, "clear", "remove every key, or every key starting with PREFIX", _clear)
+    clear.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    clear.add_argument("--yes", action="store_true", help="confirm: remove them")
+
+
+async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+    prefix = key_prefix(args.prefix)
+    under = f" starting with {prefix!r}" if prefix else ""
+    if not args.yes:
+        async with _ReadSide(settings, data_dir) as side:
+            count = len(await side.scan(prefix, None, None))
+            files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
+        again = " ".join(["garrison clear", *([args.prefix] if prefix else []), "--yes"])
+        _error(
+            f"this would remove {_keys(count)}{under} ({side.mode} mode, {files}); "
+            f"nothing was removed. To remove them, run: {again}"
+        )
+        return EXIT_USAGE
+    async with _writing(settings, data_dir) as stack:
+        router = stack.router
+        mode = router.mode
+        removed = len(await router.keys(prefix))  # what readers see, as the runtime counts
+        if mode.writes_edn:
+            await _edn_first(stack, [(k, MISSING) for k in await stack.edn.keys(prefix)])
+        await router.clear(prefix)
+    _print(f"cleared {_keys(removed)}{under} ({mode} mode)")
+    return EXIT_OK
+
+
+def _keys(count: int) -> str:
+    return "1 key" if count == 1 else f"{count} keys"
