@@ -3,7 +3,7 @@
 ::
 
     garrison migrate --edn PATH --db PATH [--prefix P]... [--batch-size N] [--resume]
-                     [--dry-run] [--overwrite] [--validate]
+                     [--dry-run] [--overwrite] [--validate] [--no-backup]
     garrison validate --edn PATH --db PATH [--prefix P]...
     garrison export --db PATH --edn PATH
 
@@ -20,6 +20,9 @@ could not be made (a file that does not parse, a missing database, a bad
 config, a running garrison that owns the database), with nothing written.
 ``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
 lock, like the other operator commands that write; ``validate`` only reads.
+Before its first write ``migrate`` backs up the database (if it exists) and
+the EDN file next to them (``<name>.before-migrate-<UTC time>``) and names
+the copies first in its output (``--no-backup`` skips that).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from garrison.components.database._lock import DatabaseLock
+from garrison.components.migrator._backup import MigrationBackup, backup_before_migration
 from garrison.components.migrator._config import MigratorConfig
 from garrison.components.migrator._export import export
 from garrison.components.migrator._migrate import migrate
@@ -109,6 +113,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--validate",
         action="store_true",
         help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
+    )
+    migrate_parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the backup of the database and the EDN file taken before the first write",
     )
     migrate_parser.set_defaults(func=run_migrate)
     validate_parser: argparse.ArgumentParser = subparsers.add_parser(
@@ -197,6 +206,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         reporter = _reporter(args)
         report: ValidationReport | None = None
+        backup: MigrationBackup | None = None
         options: dict[str, Any] = {
             "prefixes": prefixes,
             "batch_size": batch_size,
@@ -217,16 +227,27 @@ def run_migrate(args: argparse.Namespace) -> int:
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)
             else:
-                async with _owner_lock(db, needed=not args.dry_run), SqliteStore(db) as store:
-                    summary = await migrate(store, edn, **options)
-                    if args.validate and not args.dry_run:
-                        report = await validate(
-                            store, edn, prefixes=prefixes, source=options["source"],
-                            listener=reporter,
-                        )  # fmt: skip
+                async with _owner_lock(db, needed=not args.dry_run):
+                    if not (args.dry_run or args.no_backup):
+                        backup = await backup_before_migration(
+                            db, absolute_path(edn), sha256=options["source"].sha256
+                        )
+                        if not args.json:
+                            sys.stdout.write(backup.render() + "\n")
+                    async with SqliteStore(db) as store:
+                        summary = await migrate(store, edn, **options)
+                        if args.validate and not args.dry_run:
+                            report = await validate(
+                                store, edn, prefixes=prefixes, source=options["source"],
+                                listener=reporter,
+                            )  # fmt: skip
         finally:
             reporter.close()
-        _print(summary, args.json)
+        if args.json and backup is not None:
+            document = {**summary.as_dict(), "backup": backup.as_dict()}
+            sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+        else:
+            _print(summary, args.json)
         if report is not None:
             _print(report, args.json)
             if not report.agree:

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
     from garrison.stores._sqlite import SqliteStore
 
-__all__ = ["backup_store", "check_backup", "restore_store"]
+__all__ = ["backup_closed_file", "backup_store", "check_backup", "restore_store"]
 
 _DATABASE: Final = "main"
 # How many integrity problems to name in an error before summarising.
@@ -81,6 +81,30 @@ async def backup_store(store: SqliteStore, target: str | PathLike[str]) -> Path:
             await asyncio.to_thread(temp.unlink, missing_ok=True)
             raise
     return target_path
+
+
+def backup_closed_file(source: Path, target: Path) -> Path:
+    """Copy the database file ``source``, which no store of this process has open, to ``target``.
+
+    The online backup API on a connection of its own (other processes may use
+    the database meanwhile), then the same temporary file, fsync and rename as
+    :func:`backup_store`. Blocking: run it in a worker thread.
+    """
+    target = target.resolve()
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    src = sqlite3.connect(source)
+    try:
+        dest = sqlite3.connect(temp)
+        try:
+            src.backup(dest)
+            _finish_backup(dest, temp, target)
+        except BaseException:
+            dest.close()
+            temp.unlink(missing_ok=True)
+            raise
+    finally:
+        src.close()
+    return target
 
 
 def check_backup(source: str | PathLike[str]) -> str:
