@@ -26,6 +26,7 @@ COMMAND_MODULES: list[str] = [
     "garrison.cli._probe",
     "garrison.cli._store",
     "garrison.cli._clear",
+    "garrison.cli._archive",
     "garrison.cli._migrate",
 ]
 
