@@ -63,6 +63,7 @@ from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
+from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
@@ -152,6 +153,7 @@ class ModeRouter:
         # The configured default stands in for the rest of the decision (open_stack
         # made it with the same function).
         self._mode = decide_mode(stored, configured=self.default_mode, edn_file_exists=False)
+        await self._mirror_mode(self._mode, required=False)
         await self._backlog.load()
         self._opened = True
         self._repairer = asyncio.get_running_loop().create_task(
@@ -159,6 +161,25 @@ class ModeRouter:
         )
         if self.needs_repair:
             self._repair_wakeup.set()
+        return self
+
+    async def open_without_sqlite(self, mode: Mode) -> Self:
+        """Open in ``mode`` (``edn-only`` or ``dual-write``) while SQLite cannot be opened.
+
+        Reads and writes are served by the EDN file. In ``dual-write`` the SQLite
+        side of every write fails into the repair backlog, and a full repair is
+        marked pending: SQLite may be behind on anything once it is back.
+        """
+        if mode not in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
+            raise StoreError(f"the store cannot run without SQLite in {mode} mode")
+        self._mode = mode
+        await self._backlog.load()
+        if mode is Mode.DUAL_WRITE:
+            await self._backlog.add((), full=True)
+        self._opened = True
+        self._repairer = asyncio.get_running_loop().create_task(
+            self._repair_loop(), name="garrison-router-repair"
+        )
         return self
 
     async def __aenter__(self) -> Self:
@@ -247,6 +268,10 @@ class ModeRouter:
                             + " (repair() first, or force=True)"
                         )
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
+                if target is Mode.SQLITE_ONLY:
+                    # Before the record: the mirror must never name a mode whose
+                    # EDN file is complete while the database is in sqlite-only.
+                    await self._mirror_mode(target, required=True)
                 try:
                     history = await self.history()
                     # One transaction: the record of a switch never exists
@@ -260,6 +285,8 @@ class ModeRouter:
                         f"the switch ({_describe(exc)}); the mode is unchanged"
                     ) from exc
                 self._mode = target
+                if target is not Mode.SQLITE_ONLY:
+                    await self._mirror_mode(target, required=False)
                 if previous is Mode.EDN_ONLY and target.writes_sqlite and target.writes_edn:
                     # edn-only writes never reached SQLite: compare and repair all.
                     await self._backlog.add((), full=True)
@@ -307,6 +334,18 @@ class ModeRouter:
                 await self._backlog.add((), full=True)
                 self._repair_wakeup.set()
             return None if recorded is None else str(recorded)
+
+    async def _mirror_mode(self, mode: Mode, *, required: bool) -> None:
+        """Mirror ``mode`` beside the EDN file (see :mod:`garrison.stores._mode_file`)."""
+        try:
+            await asyncio.to_thread(write_mode_file, self.edn.path, mode)
+        except OSError as exc:
+            if required:
+                raise StoreError(
+                    f"cannot switch to {mode}: the mode cannot be mirrored beside "
+                    f"{self.edn.path} ({_describe(exc)}); the mode is unchanged"
+                ) from exc
+            log.warning("cannot mirror the store mode beside %s: %s", self.edn.path, exc)
 
     # ------------------------------------------------------------------ repair
 
