@@ -37,7 +37,7 @@ def test_clear_asks_for_confirmation_then_clears_in_every_mode(
     assert (status, out) == (2, "")
     assert "would remove 2 keys starting with 'session/'" in err
     assert "nothing was removed" in err
-    assert "garrison clear session/ --yes" in err
+    assert f"garrison clear session/ --yes --config {config}" in err
     assert run(capsys, config, "scan")[1].count("\n") == 3
 
     assert run(capsys, config, "clear", ":session/", "--yes") == (
@@ -57,6 +57,6 @@ def test_clear_asks_for_confirmation_then_clears_in_every_mode(
     status, _, err = run(capsys, config, "clear")
     assert status == 2
     assert "would remove 1 key (" in err
-    assert "garrison clear --yes" in err
+    assert f"garrison clear --yes --config {config}" in err
     assert run(capsys, config, "clear", "--yes")[1] == f"cleared 1 key ({mode} mode)\n"
     assert run(capsys, config, "scan")[1] == ""

@@ -19,6 +19,7 @@ Exit status: 0 cleared, 1 failed, 2 not confirmed or a bad config or PREFIX.
 
 from __future__ import annotations
 
+import shlex
 from typing import TYPE_CHECKING, Any
 
 # The database commands' shared machinery (same package).
@@ -59,7 +60,9 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
         async with _ReadSide(settings, data_dir) as side:
             count = len(await side.scan(prefix, None, None))
             files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
-        again = " ".join(["garrison clear", *([args.prefix] if prefix else []), "--yes"])
+        config = [] if args.config is None else ["--config", shlex.quote(str(args.config))]
+        words = ["garrison clear", *([shlex.quote(args.prefix)] if prefix else []), "--yes"]
+        again = " ".join([*words, *config])
         _error(
             f"this would remove {_keys(count)}{under} ({side.mode} mode, {files}); "
             f"nothing was removed. To remove them, run: {again}"
