@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
+import shutil
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison import open_runtime
 from garrison.cli import main
 from garrison.stores._edn_file_format import load_file
 
@@ -60,3 +68,47 @@ def test_clear_asks_for_confirmation_then_clears_in_every_mode(
     assert f"garrison clear --yes --config {config}" in err
     assert run(capsys, config, "clear", "--yes")[1] == f"cleared 1 key ({mode} mode)\n"
     assert run(capsys, config, "scan")[1] == ""
+
+
+def test_a_clear_killed_midway_leaves_each_side_whole(tmp_path: Path) -> None:
+    """SIGKILL at a random moment: each side holds every key or none, never a part.
+
+    The EDN file is written before SQLite, so the one state that must never
+    be seen is the file still full while SQLite is already empty.
+    """
+    data = tmp_path / "data"
+    config = tmp_path / "garrison.toml"
+    config.write_text(
+        f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "dual-write"\n',
+        encoding="utf-8",
+    )
+    count = 20_000
+
+    async def fill() -> None:
+        settings = {
+            "runtime": {"data_dir": str(data)},
+            "components": {"database": {"mode": "dual-write"}},
+        }
+        async with open_runtime(settings, environ={}) as rt:
+            await rt.store.put_many((f"session/k{i:06}", {"i": i}) for i in range(count))
+
+    asyncio.run(fill())
+    shutil.copytree(data, tmp_path / "full")
+    for _ in range(4):
+        shutil.rmtree(data)
+        shutil.copytree(tmp_path / "full", data)
+        clear = subprocess.Popen(
+            [sys.executable, "-m", "garrison.cli", "clear", "--yes", "--config", str(config)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(random.uniform(0.1, 0.7))  # a random moment of the clear
+        clear.send_signal(signal.SIGKILL)
+        clear.wait()
+        with sqlite3.connect(data / "garrison.db") as conn:
+            (in_sqlite,) = conn.execute("SELECT count(*) FROM entries").fetchone()
+        conn.close()
+        in_edn = len(load_file(data / "memory.edn"))
+        assert in_sqlite in (0, count)
+        assert in_edn in (0, count)
+        assert (in_edn, in_sqlite) != (count, 0)
