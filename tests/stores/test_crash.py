@@ -1,13 +1,24 @@
-"""Crash safety: SIGKILL an EdnFileStore writer at random moments, 200+ times.
+"""Crash safety: SIGKILL writers at random moments, and check what survives.
 
-After every kill the file must parse and hold a complete state the writer went
-through (never a torn file, never a mix of two states), at least as new as the
-last state the writer reported flushed, and never older than the state found
-after the previous kill. Each run starts by loading what the killed run left.
+The EdnFileStore, 200+ kills: after every kill the file must parse and hold a
+complete state the writer went through (never a torn file, never a mix of two
+states), at least as new as the last state the writer reported flushed, and
+never older than the state found after the previous kill. Each run starts by
+loading what the killed run left.
+
+garrison runtimes in every mode (see ``_crash_lane.py``): every write
+acknowledged through ``rt.store`` is read back through ``rt.store`` after a
+restart. In ``edn-only`` a write may be lost only if the kill came within the
+EDN store's bound (``flush_max_delay``) of its acknowledgement; in every mode
+that commits to SQLite, no acknowledged write may be lost, including across
+mode switches and rollbacks made while writing. ``benchmarks/bench_crash.py``
+runs the same lanes with 200+ kills.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import random
 import signal
@@ -19,7 +30,9 @@ from typing import Any
 
 import pytest
 
+from garrison.cli import main
 from garrison.stores.edn import Keyword, loads
+from tests.stores._crash_lane import LaneResult, kill_lane
 from tests.stores._crash_writer import KEYS, expected_state
 
 WRITER = Path(__file__).with_name("_crash_writer.py")
@@ -45,7 +58,7 @@ def lane(folder: Path, seed: int) -> tuple[int, int, int]:
     mid_write = 0
     flushes_seen = 0
     zygote = subprocess.Popen(
-        [sys.executable, str(WRITER), str(path)],
+        [sys.executable, str(WRITER), "store", str(path)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -108,3 +121,105 @@ def test_sigkill_at_random_moments_never_tears_or_loses_the_file(tmp_path: Path)
     # Some kills must have hit a flush in progress (a temp file left behind),
     # or the test would not be testing atomicity at all.
     assert sum(mid_write for _, mid_write, _ in results) > 0, f"no kill landed mid-write ({seed})"
+
+
+#: flush_max_delay of the runtime lanes: the EDN store's promised bound (with
+#: room for a slow fsync on a busy CI disk; benchmarks/bench_crash.py uses 0.25 s).
+BOUND = 0.4
+
+
+def lanes(tmp_path: Path, count: int, **options: Any) -> list[LaneResult]:
+    """Run ``count`` kill lanes at once, each on its own data folder."""
+    seed = random.randrange(1 << 30)
+    folders = [tmp_path / f"lane{i}" for i in range(count)]
+    with ThreadPoolExecutor(count) as pool:
+        futures = [
+            pool.submit(kill_lane, folder, seed=seed + i, max_delay=BOUND, **options)
+            for i, folder in enumerate(folders)
+        ]
+        return [future.result() for future in futures]
+
+
+@pytest.mark.slow
+def test_edn_only_never_loses_a_write_acknowledged_longer_than_the_bound_ago(
+    tmp_path: Path,
+) -> None:
+    # Kills up to 1.5 bounds after a writer started.
+    results = lanes(tmp_path, 2, mode="edn-only", kills=15, window=(0.05, 1.5 * BOUND))
+    lost = [write for result in results for write in result.lost]
+    assert sum(result.kills for result in results) == 30
+    assert sum(result.acknowledged for result in results) > 1000
+    too_old = sorted((w for w in lost if w.age > BOUND), key=lambda w: -w.age)
+    assert not too_old, (
+        f"{len(too_old)} of {len(lost)} lost writes were acknowledged more than {BOUND}s "
+        f"before the kill (oldest {too_old[0].age:.3f}s)"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["dual-write", "sqlite-first", "sqlite-only"])
+def test_modes_that_commit_to_sqlite_lose_no_acknowledged_write(tmp_path: Path, mode: str) -> None:
+    (result,) = lanes(tmp_path, 1, mode=mode, kills=8)
+    assert result.acknowledged > 300
+    assert result.lost == [], f"{len(result.lost)} acknowledged writes lost in {mode}"
+    assert set(result.modes) == {mode}
+
+
+@pytest.mark.slow
+def test_switches_and_rollbacks_while_writing_lose_no_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    # Forward and back through the modes that read EDN, at random moments of
+    # every run, then killed.
+    switches: tuple[str, ...] = ("sqlite-first", "dual-write", "edn-only", "dual-write")
+    switches += ("sqlite-first", "dual-write")
+    (result,) = lanes(tmp_path, 1, mode="dual-write", kills=12, switches=switches)
+    assert result.switches > 6
+    assert result.refused_switches == 0
+    # Only edn-only's own window may lose a write; every other mode commits first.
+    unexpected = [w for w in result.lost if w.mode != "edn-only" or w.age > BOUND]
+    assert unexpected == [], [(w.number, w.mode, round(w.age, 3)) for w in unexpected]
+
+
+@pytest.mark.slow
+def test_the_rollback_out_of_sqlite_only_after_kills_serves_every_acknowledged_write(
+    tmp_path: Path,
+) -> None:
+    # Each writer moves on to sqlite-only; after each kill the operator rolls
+    # back as docs/migration.md says (export, sqlite-first, dual-write), and the
+    # next writer reads EDN again, with no acknowledged write missing.
+    folder = tmp_path / "lane"
+    config = tmp_path / "garrison.toml"
+    config.write_text(f'[runtime]\ndata_dir = "{folder}"\n', encoding="utf-8")
+    rollbacks = 0
+
+    def roll_back() -> None:
+        nonlocal rollbacks
+        if mode_of(config) != "sqlite-only":
+            return
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert main(["export", "--force", "--config", str(config)]) == 0
+            for step in ("sqlite-first", "dual-write"):
+                assert main(["mode", "set", step, "--config", str(config)]) == 0
+        rollbacks += 1
+
+    result = kill_lane(
+        folder,
+        mode="dual-write",
+        kills=8,
+        seed=random.randrange(1 << 30),
+        max_delay=BOUND,
+        window=(0.3, 0.6),
+        switches=("sqlite-first", "sqlite-only"),
+        after_kill=roll_back,
+    )
+    assert rollbacks >= 4
+    assert result.refused_switches == 0
+    assert result.lost == [], [(w.number, w.mode, round(w.age, 3)) for w in result.lost]
+
+
+def mode_of(config: Path) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["mode", "get", "--config", str(config)]) == 0
+    return out.getvalue().strip()

@@ -100,6 +100,11 @@ async def test_non_keyword_top_level_keys_stay_lossless(tmp_path: Path) -> None:
 async def test_a_write_is_saved_after_the_quiet_period(tmp_path: Path) -> None:
     path = tmp_path / "memory.edn"
     async with EdnFileStore(path, quiet_period=0.05, max_delay=1.0) as store:
+        # The first write after open is saved at once: that flush measures
+        # how long a flush takes, which the later ones are scheduled by.
+        await store.put("a/a", 0)
+        await store.wait_flushed()
+        assert store.statistics().flushes == 1
         started = time.monotonic()
         await store.put("a/b", 1)
         assert store.writer_lag >= 0.0
@@ -107,7 +112,7 @@ async def test_a_write_is_saved_after_the_quiet_period(tmp_path: Path) -> None:
         elapsed = time.monotonic() - started
         assert elapsed >= 0.05, "flushed before the quiet period ended"
         assert elapsed < 2.0, "the debounced flush never came"
-        assert read_file(path) == {Keyword("a/b"): 1}
+        assert read_file(path) == {Keyword("a/a"): 0, Keyword("a/b"): 1}
         assert store.writer_lag == 0.0
 
 
@@ -322,3 +327,15 @@ async def test_writing_or_deleting_an_unwritable_key_again_clears_it(tmp_path: P
         await store.flush()
         assert store.unwritable == {}
         assert read_file(tmp_path / "memory.edn") == {Keyword("a/1"): 1}
+
+
+async def test_a_flush_that_finishes_after_the_bound_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "memory.edn"
+    async with EdnFileStore(path, max_delay=0.0) as store:  # no flush finishes within 0 s
+        await store.put("a/b", 1)
+        await store.flush()
+        assert store.statistics().late_flushes == 1
+    async with EdnFileStore(path, max_delay=30.0) as store:
+        await store.put("a/b", 2)
+        await store.flush()
+        assert store.statistics().late_flushes == 0

@@ -289,3 +289,111 @@ async def test_a_router_that_cannot_read_its_mode_refuses_to_open(tmp_path: Path
     with pytest.raises(StoreError, match="cannot read the store mode"):
         await sides.router.open()
     await sides.close()
+
+
+@pytest.mark.parametrize("mode", [Mode.DUAL_WRITE, Mode.SQLITE_FIRST])
+async def test_a_restart_gives_the_edn_file_what_sqlite_committed_after_it(
+    sides: Sides, mode: Mode
+) -> None:
+    router = sides.router
+    await router.switch_mode(mode)
+    await router.put_many([("a/1", 1), ("a/2", 2), ("a/3", 3)])
+    await sides.close()
+    # What a kill between SQLite's commit and the EDN file's flush leaves:
+    # SQLite has changes the file never received.
+    async with SqliteStore(sides.db_path) as sqlite:
+        await sqlite.put("a/1", "newer")
+        await sqlite.delete("a/2")
+        await sqlite.put("a/4", 4)
+    router = await sides.restart()
+    expected = {"a/1": "newer", "a/3": 3, "a/4": 4}
+    assert dict(await router.edn.scan("a/")) == expected
+    assert {k.text: v for k, v in loads(sides.edn_path.read_text()).items()} == expected
+    assert (await router.validate()).clean
+
+
+async def test_a_restart_keeps_edn_values_sqlite_is_known_to_lack(sides: Sides) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.put("a/1", 1)
+    await break_sqlite_writes(sides.db_path)
+    await router.put("a/1", "only in edn")  # SQLite fails: the key joins the backlog
+    await heal_sqlite_writes(sides.db_path)
+    # A crash: the stores end without the router recording the EDN level, so
+    # SQLite's a/1 = 1 counts as a change the file may have missed.
+    await sides.edn.aclose()
+    await sides.sqlite.aclose()
+    await router.aclose()
+    router = await sides.restart()
+    assert await router.get("a/1") == "only in edn"
+    await router.wait_repaired()
+    assert await sides.sqlite.get("a/1") == "only in edn"
+
+
+async def test_a_first_open_in_dual_write_never_empties_an_edn_file_sqlite_lacks(
+    tmp_path: Path,
+) -> None:
+    edn_path = tmp_path / "memory.edn"
+    edn_path.write_text("{:a/1 1, :a/2 2}", encoding="utf-8")
+    edn, sqlite = EdnFileStore(edn_path), SqliteStore(tmp_path / "garrison.db")
+    async with edn, sqlite, ModeRouter(edn, sqlite, default_mode=Mode.DUAL_WRITE) as router:
+        assert dict(await router.scan()) == {"a/1": 1, "a/2": 2}
+
+
+async def test_switching_back_to_dual_write_refuses_a_stale_edn_side(sides: Sides) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.switch_mode(Mode.SQLITE_FIRST)
+    await router.put_many([(f"a/{i}", i) for i in range(8)])
+    await sides.close()
+    # The file loses keys behind garrison's back (an operator's edit, a restored copy).
+    sides.edn_path.write_text("{:a/0 0, :a/1 -1}", encoding="utf-8")
+    router = await sides.restart()
+    assert await router.get("a/5") == 5  # sqlite-first reads SQLite
+    with pytest.raises(ValidationError, match=r"differ on 7 keys .*\(a/1, a/2, a/3, a/4, a/5, …\)"):
+        await router.switch_mode(Mode.DUAL_WRITE)
+    assert router.mode is Mode.SQLITE_FIRST
+    forced = await router.switch_mode(Mode.DUAL_WRITE, force=True)
+    assert forced.forced
+    assert forced.validation is not None
+    assert "6 only in sqlite" in forced.validation
+
+
+async def test_a_restored_backup_never_levels_the_edn_file_back_after_a_crash(
+    sides: Sides, tmp_path: Path
+) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.put("a/1", "old")
+    backup = await sides.sqlite.backup(tmp_path / "backup.db")
+    await router.put("a/1", "new")
+    await router.restore_sqlite(backup)  # what the database's Restore message does
+    # A crash: the stores end without the router recording the EDN level.
+    await sides.edn.aclose()
+    await sides.sqlite.aclose()
+    await router.aclose()
+    router = await sides.restart()
+    assert await router.get("a/1") == "new"
+
+
+async def test_a_clear_sqlite_missed_is_not_undone_by_a_crash(sides: Sides) -> None:
+    router = sides.router
+    await router.switch_mode(Mode.DUAL_WRITE)
+    await router.wait_repaired()
+    await router.put_many([("a/1", 1), ("a/2", 2)])
+    await break_sqlite_writes(sides.db_path)
+    await router.clear()  # EDN is cleared; SQLite fails and keeps both keys
+    await sides.edn.flush()
+    # A crash before any repair: the stores end without the router recording
+    # the EDN level, and SQLite still refuses writes when the router reopens.
+    await sides.edn.aclose()
+    await sides.sqlite.aclose()
+    await router.aclose()
+    router = await sides.restart()
+    assert await router.count() == 0  # SQLite's two keys are older than the clear
+    await heal_sqlite_writes(sides.db_path)
+    await router.wait_repaired()
+    assert await sides.sqlite.count() == 0

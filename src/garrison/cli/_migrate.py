@@ -5,7 +5,7 @@
     garrison migrate --edn PATH --db PATH [--prefix P]... [--batch-size N] [--resume]
                      [--dry-run] [--overwrite] [--validate] [--no-backup]
     garrison validate --edn PATH --db PATH [--prefix P]...
-    garrison export --db PATH --edn PATH
+    garrison export --db PATH --edn PATH [--force]
 
 ``--prefix`` takes a namespace (``session``) or a key prefix (``session/abc``)
 and may repeat. Paths left out come from ``--config`` (default
@@ -23,6 +23,13 @@ lock, like the other operator commands that write; ``validate`` only reads.
 Before its first write ``migrate`` backs up the database (if it exists) and
 the EDN file next to them (``<name>.before-migrate-<UTC time>``) and names
 the copies first in its output (``--no-backup`` skips that).
+
+``export`` replaces an existing file only with ``--force``, and says what the
+file holds against what the export writes (keys it would drop, by name). It
+never replaces the EDN file of the database's own installation (the config's
+``edn_path`` for that database) while the database's mode reads that file
+(every mode but ``sqlite-only``), ``--force`` or not: that file is what
+garrison serves.
 """
 
 from __future__ import annotations
@@ -44,8 +51,11 @@ from garrison.components.migrator._progress import MigrationProgress, ProgressRe
 from garrison.components.migrator._source import absolute_path, read_source
 from garrison.components.migrator._validate import validate
 from garrison.config import load_config, parse_section
-from garrison.exceptions import EdnSyntaxError, GarrisonError, StoreLoadError
+from garrison.exceptions import EdnSyntaxError, GarrisonError, StoreError, StoreLoadError
 from garrison.stores import SqliteStore
+from garrison.stores._edn_file_format import load_file
+from garrison.stores._mode import Mode
+from garrison.stores._router import MODE_META
 
 if TYPE_CHECKING:
     import argparse
@@ -129,6 +139,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "export", help="write the SQLite data back to an EDN file, atomically (rollback)"
     )
     _common(export_parser, prefixes=False)
+    export_parser.add_argument(
+        "--force",
+        action="store_true",
+        help="replace an existing file (never the EDN file a mode that reads it serves)",
+    )
     export_parser.set_defaults(func=run_export)
     return migrate_parser
 
@@ -138,29 +153,35 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
     settings = MigratorConfig()
     edn, db = args.edn, args.db
     if edn is None or db is None or args.config is not None:
-        from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
-        from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
-
-        path = args.config if args.config is not None else default_config_path()
-        config = load_config(path)
-        database = config.components.get("database")
-        db_config = parse_section(
-            DatabaseConfig,
-            database.options if database is not None else {},
-            path="components.database",
-        )
-        sqlite_default, edn_default = db_config.resolve_paths(config.runtime.data_dir)
-        migrator = config.components.get("migrator")
-        options = dict(migrator.options) if migrator is not None else {}
-        settings = parse_section(MigratorConfig, options, path="components.migrator")
-        data_dir = config.runtime.data_dir
-        if settings.edn_path:
-            edn_default = data_dir / settings.edn_path
-        if settings.sqlite_path:
-            sqlite_default = data_dir / settings.sqlite_path
+        edn_default, sqlite_default, settings = _configured(args)
         edn = edn if edn is not None else edn_default
         db = db if db is not None else sqlite_default
     return edn, db, settings
+
+
+def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
+    """The config's EDN path, database path and migrator settings (``--config`` or default)."""
+    from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
+    from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
+
+    path = args.config if args.config is not None else default_config_path()
+    config = load_config(path)
+    database = config.components.get("database")
+    db_config = parse_section(
+        DatabaseConfig,
+        database.options if database is not None else {},
+        path="components.database",
+    )
+    sqlite_default, edn_default = db_config.resolve_paths(config.runtime.data_dir)
+    migrator = config.components.get("migrator")
+    options = dict(migrator.options) if migrator is not None else {}
+    settings = parse_section(MigratorConfig, options, path="components.migrator")
+    data_dir = config.runtime.data_dir
+    if settings.edn_path:
+        edn_default = data_dir / settings.edn_path
+    if settings.sqlite_path:
+        sqlite_default = data_dir / settings.sqlite_path
+    return edn_default, sqlite_default, settings
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -306,11 +327,14 @@ def run_export(args: argparse.Namespace) -> int:
 
     async def body() -> int:
         edn, db, _ = _settings(args)
+        configured_edn, configured_db, _ = _configured(args)
+        live = configured_edn if await asyncio.to_thread(_same_file, db, configured_db) else None
         reporter = _reporter(args)
         async with _owner_lock(db, needed=True):
             store = await _existing_store(db)
             try:
-                summary = await export(store, edn, listener=reporter)
+                await _check_export_target(store, absolute_path(edn), live, force=args.force)
+                summary = await export(store, edn, listener=reporter, overwrite=args.force)
             finally:
                 reporter.close()
                 await store.aclose()
@@ -318,3 +342,50 @@ def run_export(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     return _guarded("export", args, body)
+
+
+async def _check_export_target(
+    store: SqliteStore, target: Path, live: Path | None, *, force: bool
+) -> None:
+    """Refuse to replace the EDN file a mode still reads, or any file without ``--force``.
+
+    ``live`` is the EDN file of the database's own installation, if known.
+    """
+    if live is not None and await asyncio.to_thread(_same_file, target, live):
+        stored = await store.get_meta(MODE_META)
+        # No recorded mode: the runtime would start in edn-only on this file.
+        mode = Mode(stored) if stored is not None else Mode.EDN_ONLY
+        if mode is not Mode.SQLITE_ONLY:
+            raise StoreError(
+                f"{str(target)!r} is the EDN file {store.path} is in {mode} with: it is what "
+                "garrison reads, and exporting over it would replace that data. Export "
+                "elsewhere (--edn OTHER_PATH), or switch to sqlite-only first"
+            )
+    if not await asyncio.to_thread(target.exists):
+        return
+    held = await _describe_existing(store, target)
+    if not force:
+        raise StoreError(f"{str(target)!r} exists: {held}. Pass --force to replace it")
+    sys.stderr.write(f"garrison export: replacing {str(target)!r}: {held}\n")
+
+
+async def _describe_existing(store: SqliteStore, target: Path) -> str:
+    """What an existing export target holds, against what the export would write."""
+    writes = await store.count()
+    try:
+        existing = await asyncio.to_thread(load_file, target)
+    except StoreLoadError as exc:
+        return f"not an EDN map garrison can read: {exc}; the export writes {writes} keys"
+    dropped = sorted(set(existing) - set(await store.keys()))
+    text = f"an EDN map of {len(existing)} keys; the export writes {writes}"
+    if dropped:
+        shown = ", ".join(dropped[:5]) + (", …" if len(dropped) > 5 else "")
+        text += f" and drops {len(dropped)} keys the file holds ({shown})"
+    return text
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+    except OSError:
+        return False

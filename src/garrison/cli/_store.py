@@ -8,7 +8,7 @@
     garrison scan [PREFIX] [--limit N] [--after KEY] [--json]
     garrison mode [get]                       print the store mode
     garrison mode set MODE [--force] [--reason TEXT]
-    garrison backup PATH                      online copy of the SQLite database
+    garrison backup PATH [--force]            online copy of the SQLite database
     garrison restore PATH [--force] [--mode MODE]   replace the SQLite data with a backup
     garrison stats                            counts, mode, backlog and file sizes (JSON)
 
@@ -19,11 +19,13 @@ database records, else the configured one, else ``edn-only`` when the EDN file
 exists) and reads the side that mode reads. Reads (``get``, ``scan``, ``mode
 get``, ``stats``, ``backup``) are safe while a runtime is running (SQLite's
 WAL gives them a consistent snapshot; in the EDN modes they read the EDN file,
-which lags memory by at most the flush delay). Writes (``put``, ``delete``,
+which lags memory by at most the flush delay; in the modes that write both
+sides with SQLite's committed state for the keys the file has not received
+yet, as the runtime serves them after levelling). Writes (``put``, ``delete``,
 ``mode set``, ``restore``) take the database's owner lock and refuse to run
 while a runtime holds it, because the runtime's cache, mode and EDN map would
 not see them. ``restore`` also refuses to replace a database that holds data
-unless ``--force`` is given.
+and ``backup`` an existing file, unless ``--force`` is given.
 
 A write in a mode that writes the EDN file reaches the file first: when the
 file cannot be written, nothing is written anywhere. When SQLite then fails,
@@ -50,7 +52,9 @@ from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._open import open_stack
 from garrison.config import load_config, parse_section
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
+from garrison.stores._backlog import RepairBacklog
 from garrison.stores._edn_file_format import load_file
+from garrison.stores._edn_level import levelled_view
 from garrison.stores._keys import key_prefix, key_text
 from garrison.stores._mode import Mode, decide_mode
 from garrison.stores._protocol import MISSING
@@ -105,6 +109,7 @@ def register(subparsers: Any) -> None:
 
     backup = _add(subparsers, "backup", "copy the SQLite database to PATH while in use", _backup)
     backup.add_argument("path", type=Path, metavar="PATH")
+    backup.add_argument("--force", action="store_true", help="replace an existing file at PATH")
 
     restore = _add(subparsers, "restore", "replace the SQLite data with the backup PATH", _restore)
     restore.add_argument("path", type=Path, metavar="PATH")
@@ -214,8 +219,15 @@ class _ReadSide:
         return self.sqlite
 
     async def edn(self) -> dict[str, Any]:
+        """The EDN file's map; in the modes that write both sides, as the runtime
+        serves it (SQLite's committed state for the keys the file has not received yet)."""
         if self._edn is None:
-            self._edn = await asyncio.to_thread(load_file, self.edn_path)
+            data = await asyncio.to_thread(load_file, self.edn_path)
+            if self.mode.writes_sqlite and self.mode.writes_edn and self.sqlite is not None:
+                backlog = RepairBacklog(_backlog_path(self.edn_path))
+                await backlog.load()
+                data = await levelled_view(data, self.sqlite, backlog)
+            self._edn = data
         return self._edn
 
     async def stale_in_sqlite(self) -> tuple[frozenset[str], bool]:
@@ -332,7 +344,7 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     async with _ReadSide(settings, data_dir) as side:
         if side.sqlite is None:
             raise StoreError(f"no database at {side.sqlite_path} to back up")
-        written = await side.sqlite.backup(target)
+        written = await side.sqlite.backup(target, overwrite=args.force)
     _print(str(written))
     return EXIT_OK
 

@@ -4,13 +4,22 @@ The whole map lives in memory, as in the legacy system's atom; a writer task
 writes it back to one EDN file (``memory.edn``) with debounced, atomic, durable
 and incremental flushes.
 
-Flush timing
+Flush timing: the durability bound
     Every write marks the store dirty. The writer flushes after a quiet period
-    with no writes (``quiet_period``, 100 ms as in the legacy system) and at
-    most ``max_delay`` (1 s) after the first unflushed write, so a steady
-    stream of writes still reaches disk. :meth:`EdnFileStore.flush` returns
-    once every write made before it is on disk; :meth:`EdnFileStore.aclose`
-    flushes a last time.
+    with no writes (``quiet_period``, 100 ms as in the legacy system), and a
+    write is *on disk* (written, fsynced, renamed, folder fsynced) at most
+    ``max_delay`` (1 s) after it returned, so a steady stream of writes still
+    reaches disk in time. A flush takes time, so the writer starts it early:
+    at ``max_delay`` minus :attr:`EdnFileStore.flush_reserve` (twice the recent
+    flush duration, a decaying maximum of the measured flushes seeded by how
+    long the file took to load, plus a fifth of ``max_delay``; the first flush
+    after open starts at the first write, to measure). A write that arrives
+    while a flush runs waits for that flush and its own, so the bound holds as
+    long as one flush takes at most about half of ``max_delay`` (and the event
+    loop is not blocked); a flush that finishes later than the bound is
+    counted in :attr:`EdnFileStoreStatistics.late_flushes`.
+    :meth:`EdnFileStore.flush` returns once every write made before it is on
+    disk; :meth:`EdnFileStore.aclose` flushes a last time.
 
 Incremental serialisation
     Each entry's text (``"<key> <value>"``) is cached. A flush serialises only
@@ -64,7 +73,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Final, Self
 
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
@@ -79,6 +88,14 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 __all__ = ["EdnFileStore", "EdnFileStoreStatistics", "describe_unwritable"]
+
+#: Per flush, the estimate of the flush duration shrinks by this factor unless
+#: the flush took longer, so one slow outlier is forgotten after a few flushes.
+_ESTIMATE_DECAY: Final = 0.8
+#: The share of max_delay (and the least seconds) kept in the flush reserve
+#: for timer and thread-start latency.
+_SLACK_SHARE: Final = 0.2
+_MIN_SLACK: Final = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +122,9 @@ class EdnFileStoreStatistics:
     last_flush_encoded: int
     #: Entries the file cannot hold, kept in memory only (see :attr:`EdnFileStore.unwritable`).
     unwritable: int
+    #: Successful flushes that finished more than ``max_delay`` after the oldest
+    #: write they saved: the durability bound was missed (flushes too slow for it).
+    late_flushes: int
 
 
 class EdnFileStore:
@@ -160,6 +180,10 @@ class EdnFileStore:
         self._last_flush_encoded = 0
         # Key text -> why the file cannot hold its entry (kept in memory only).
         self._unwritable: dict[str, str] = {}
+        # A decaying maximum of recent flush durations (seconds): the writer
+        # starts a flush this long, twice over, before the bound runs out.
+        self._flush_estimate = 0.0
+        self._late_flushes = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,8 +198,11 @@ class EdnFileStore:
             return self
         if self._closed:
             raise StoreError(f"{self.path}: the store was closed; make a new EdnFileStore")
+        started = time.perf_counter()
         with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
             self._data = await asyncio.to_thread(open_file, self.path)
+        # The first flush serialises every loaded entry: about as long as parsing them.
+        self._flush_estimate = time.perf_counter() - started
         self._uncached = set(self._data)
         self._opened = True
         self._writer = asyncio.get_running_loop().create_task(
@@ -257,6 +284,7 @@ class EdnFileStore:
             last_flush_bytes=self._last_flush_bytes,
             last_flush_encoded=self._last_flush_encoded,
             unwritable=len(self._unwritable),
+            late_flushes=self._late_flushes,
         )
 
     def snapshot(self) -> dict[str, Any]:
@@ -445,11 +473,15 @@ class EdnFileStore:
             unwritable.pop(text, None)  # written or deleted since: judged afresh below
         unwritable.update(rejected)
         self._inflight = set()
+        finished = time.monotonic()
+        if self._inflight_first is not None and finished - self._inflight_first > self.max_delay:
+            self._late_flushes += 1
         self._inflight_first = None
         self._flushed_generation = max(self._flushed_generation, generation)
         self._flushes += 1
         self._last_error = None
         self._last_flush_seconds = time.perf_counter() - started
+        self._flush_estimate = max(self._last_flush_seconds, self._flush_estimate * _ESTIMATE_DECAY)
         self._last_flush_bytes = size
         self._last_flush_encoded = len(changed)
         self._signal_progress()
@@ -529,13 +561,31 @@ class EdnFileStore:
                 if self._flushed_generation < self._generation:
                     self._wakeup.set()
 
+    @property
+    def flush_reserve(self) -> float:
+        """Seconds before the bound at which the writer starts a flush at the latest.
+
+        Twice the recent flush duration (the flush that saves a write may first
+        have to wait for one already running) plus a fifth of ``max_delay``
+        (at least 10 ms) for timer and thread-start latency on a busy machine.
+        Until a flush has been measured, all of ``max_delay``: the first flush
+        after open starts at the first write, since it also serialises every
+        loaded entry and its cost is not known yet.
+        """
+        if not self._flushes:
+            return self.max_delay
+        slack = max(_MIN_SLACK, self.max_delay * _SLACK_SHARE)
+        return min(self.max_delay, 2 * self._flush_estimate + slack)
+
     async def _debounce(self) -> None:
-        """Wait for a quiet period after the last write, at most max_delay after the first."""
+        """Wait for a quiet period after the last write, and no later than the
+        moment that lets the flush finish within max_delay of the first."""
         while True:
             first = self._first_unflushed
             if first is None:
                 return
-            due = min(self._last_write + self.quiet_period, first + self.max_delay)
+            latest = first + self.max_delay - self.flush_reserve
+            due = min(self._last_write + self.quiet_period, latest)
             remaining = due - time.monotonic()
             if remaining <= 0:
                 return

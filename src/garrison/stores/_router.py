@@ -37,6 +37,26 @@ Decisions the issue leaves open, made here:
 - **The mode lives in SQLite's meta table** (``garrison.router.mode``), each
   switch is appended to ``garrison.router.mode_history`` and recorded as a span
   event. A switch whose record cannot be written does not happen.
+- **The older side never answers.** In the modes that write both sides, a
+  write is acknowledged once SQLite committed it, while the EDN file receives
+  it at its next flush: after a crash SQLite is the newer side, except for
+  the keys in the backlog (where SQLite failed and EDN is newer). The meta
+  table keeps the *EDN level* (``garrison.router.edn_level``): a history
+  ``seq`` through which the EDN file is at least as new as SQLite. It is
+  recorded after the EDN file was flushed: at a clean close, on entering a
+  mode that writes both sides from ``edn-only`` (or from ``sqlite-only``
+  with a clean validation), and after every levelling. At open in
+  ``dual-write`` or ``sqlite-first`` the router gives the EDN file SQLite's
+  state (value or absence) for every key SQLite changed after the level,
+  except the backlog's keys, flushes it, and only then serves (see
+  :mod:`garrison.stores._edn_level`). A database with no level yet (new, or
+  from a garrison that kept none) gets one at its first open in such a mode,
+  with the file taken as it is: nothing says SQLite is newer than it then.
+- **A switch toward EDN reads checks the EDN side.** From ``sqlite-first``
+  to ``dual-write`` or ``edn-only``, the EDN side is levelled first, then
+  compared with SQLite; any difference outside the backlog refuses the
+  switch with :class:`~garrison.exceptions.ValidationError` naming the first
+  keys, unless forced.
 - The router does not own the two stores: closing them is the caller's job,
   after :meth:`ModeRouter.aclose`.
 """
@@ -55,12 +75,14 @@ from opentelemetry import trace
 from garrison.exceptions import (
     EdnEncodeError,
     EdnError,
+    FlushError,
     RefusedWriteError,
     StoreError,
     ValidationError,
 )
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
+from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
 from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import write_mode_file
@@ -133,6 +155,7 @@ class ModeRouter:
         self._repaired = 0
         self._fallback_reads = 0
         self._opened = False
+        self._without_sqlite = False
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -155,6 +178,8 @@ class ModeRouter:
         self._mode = decide_mode(stored, configured=self.default_mode, edn_file_exists=False)
         await self._mirror_mode(self._mode, required=False)
         await self._backlog.load()
+        if self._mode.writes_sqlite and self._mode.writes_edn:
+            await self._level_edn_at_open()
         self._opened = True
         self._repairer = asyncio.get_running_loop().create_task(
             self._repair_loop(), name="garrison-router-repair"
@@ -173,6 +198,7 @@ class ModeRouter:
         if mode not in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
             raise StoreError(f"the store cannot run without SQLite in {mode} mode")
         self._mode = mode
+        self._without_sqlite = True
         await self._backlog.load()
         if mode is Mode.DUAL_WRITE:
             await self._backlog.add((), full=True)
@@ -205,6 +231,15 @@ class ModeRouter:
         if repairer is not None:
             repairer.cancel()
             await asyncio.gather(repairer, return_exceptions=True)
+        if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
+            if self._without_sqlite:
+                return  # SQLite was never opened: no level to record
+            async with self._lock:
+                try:
+                    await record_edn_level(self.edn, self.sqlite)
+                except (FlushError, *SQLITE_FAILURES) as exc:
+                    # The next open levels the EDN side from the last recorded level.
+                    log.warning("could not record the EDN level at close: %s", _describe(exc))
 
     # ------------------------------------------------------------------ mode
 
@@ -256,17 +291,45 @@ class ModeRouter:
             async with self._lock:
                 previous = self._mode
                 validation: str | None = None
+                clean = False
                 if Mode.SQLITE_ONLY in (previous, target) and previous is not target:
                     comparison = await self.validate()
                     validation = comparison.summary()
                     pending = len(self._backlog) + self._backlog.full
-                    if (pending or not comparison.clean) and not force:
+                    clean = not pending and comparison.clean
+                    if not clean and not force:
+                        hint = (
+                            "export the database to the EDN file first (garrison export --force)"
+                            if previous is Mode.SQLITE_ONLY
+                            else "repair() first"
+                        )
                         raise ValidationError(
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
                             + (", full repair pending" if self._backlog.full else "")
-                            + " (repair() first, or force=True)"
+                            + f" ({hint}, or force=True (--force))"
                         )
+                elif previous is Mode.SQLITE_FIRST and target in (Mode.DUAL_WRITE, Mode.EDN_ONLY):
+                    validation = await self._check_edn_side(previous, target, force=force)
+                records: dict[str, Any] = {MODE_META: str(target)}
+                both = target.writes_sqlite and target.writes_edn
+                level = both and (previous is Mode.EDN_ONLY or clean)
+                # Entering edn-only from a mode that commits to SQLite: writes
+                # acknowledged before the switch must be in the file first, or
+                # a crash would lose them with nothing left to level from.
+                saved = target is Mode.EDN_ONLY and previous.writes_sqlite
+                if level or saved:
+                    try:
+                        await self.edn.flush()
+                        if level:
+                            # From here on SQLite's changes are newer than the
+                            # file's only if they come later.
+                            records[EDN_LEVEL_META] = await self.sqlite.last_seq()
+                    except (FlushError, *SQLITE_FAILURES) as exc:
+                        raise StoreError(
+                            f"cannot switch from {previous} to {target}: the EDN file could "
+                            f"not be saved first ({_describe(exc)}); the mode is unchanged"
+                        ) from exc
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
                 if target is Mode.SQLITE_ONLY:
                     # Before the record: the mirror must never name a mode whose
@@ -277,7 +340,7 @@ class ModeRouter:
                     # One transaction: the record of a switch never exists
                     # without the switch, nor the switch without its record.
                     await self.sqlite.set_meta_many(
-                        {HISTORY_META: [*history, switch.to_record()], MODE_META: str(target)}
+                        {HISTORY_META: [*history, switch.to_record()], **records}
                     )
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
@@ -331,6 +394,10 @@ class ModeRouter:
                         f"({_describe(exc)}); the database now records {recorded}"
                     ) from exc
             if mode.writes_sqlite and mode.writes_edn:
+                # The backup carries the EDN level it was taken with, and changes
+                # after it that the EDN file has long overtaken: record the level
+                # afresh so a crash never gives the file the backup's older values.
+                await record_edn_level(self.edn, self.sqlite)
                 await self._backlog.add((), full=True)
                 self._repair_wakeup.set()
             return None if recorded is None else str(recorded)
@@ -347,7 +414,75 @@ class ModeRouter:
                 ) from exc
             log.warning("cannot mirror the store mode beside %s: %s", self.edn.path, exc)
 
+    # ------------------------------------------------------------------ EDN level
+
+    async def _level_edn_at_open(self) -> None:
+        """Before serving in a mode that writes both sides: level the EDN file with SQLite."""
+        try:
+            level = await self.sqlite.get_meta(EDN_LEVEL_META)
+            last = await self.sqlite.last_seq()
+        except SQLITE_FAILURES as exc:
+            raise StoreError(
+                f"cannot read the EDN level from {self.sqlite.path}: {_describe(exc)}"
+            ) from exc
+        if level is None:
+            # The first open in this mode (a new database, or one from a garrison
+            # that kept no level): nothing says SQLite is newer, and an EDN file
+            # SQLite has not received yet must not be emptied. Level from now on.
+            try:
+                await record_edn_level(self.edn, self.sqlite)
+            except (FlushError, *SQLITE_FAILURES) as exc:
+                raise StoreError(f"cannot record the EDN level: {_describe(exc)}") from exc
+            return
+        if level >= last:
+            return  # a clean stop: the file holds every change
+        levelled = await level_edn(self.edn, self.sqlite, self._backlog, after=level)
+        if levelled:
+            log.warning(
+                "gave the EDN file SQLite's state for %d keys it missed (an unclean stop "
+                "before its last flush): %s",
+                len(levelled),
+                ", ".join(levelled[:5]) + (", …" if len(levelled) > 5 else ""),
+            )
+
+    async def _check_edn_side(self, previous: Mode, target: Mode, *, force: bool) -> str:
+        """Level the EDN side and compare it with SQLite before EDN answers reads again."""
+        # Recorded when this mode was entered or opened, so always there.
+        level = await self.sqlite.get_meta(EDN_LEVEL_META, 0)
+        await level_edn(self.edn, self.sqlite, self._backlog, after=level)
+        comparison = await self.validate()
+        summary = comparison.summary()
+        if self._backlog.full:
+            return summary  # SQLite is the side behind: EDN already answers every read
+        stale = [k for k in comparison.mismatched_keys if k not in self._backlog]
+        if stale and not force:
+            shown = ", ".join(stale[:5]) + (", …" if len(stale) > 5 else "")
+            raise ValidationError(
+                f"cannot switch from {previous} to {target}: the EDN file and SQLite differ "
+                f"on {len(stale)} keys outside the repair backlog ({shown}): {summary}. "
+                "The EDN side would answer with stale values; find out why (garrison "
+                "validate), or force=True (--force)"
+            )
+        return summary
+
     # ------------------------------------------------------------------ repair
+
+    async def note_sqlite_behind(self, keys: Iterable[str]) -> None:
+        """Record that SQLite may hold older values than EDN for ``keys``.
+
+        For a writer that reaches SQLite around the router: the migrator, when
+        the application wrote a key between the migrator's check and its
+        batch's commit, leaves the file's older value in SQLite. Such keys are
+        read from EDN, kept by the EDN levelling after a crash, and repaired
+        (EDN's value copied to SQLite). Nothing happens in the modes that do
+        not write both sides.
+        """
+        texts = [key_text(k) for k in keys]
+        async with self._lock:
+            if not texts or not (self._mode.writes_sqlite and self._mode.writes_edn):
+                return
+            await self._backlog.add(texts)
+        self._repair_wakeup.set()
 
     @property
     def needs_repair(self) -> bool:
@@ -702,6 +837,7 @@ class ModeRouter:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
                 return await self.sqlite.clear(prefix)
+            gone = await self.edn.keys(prefix) if mode.writes_sqlite else []
             existed = await self.edn.clear(prefix)
             if mode is Mode.EDN_ONLY:
                 return existed
@@ -709,7 +845,9 @@ class ModeRouter:
                 in_sqlite = await self.sqlite.clear(prefix)
             except SQLITE_FAILURES as exc:
                 # Which keys SQLite still holds is unknown here: repair them all.
-                await self._sqlite_failed((), exc, full=True)
+                # The cleared keys are named too, so that no crash can let
+                # SQLite's stale values count as newer than EDN's deletion.
+                await self._sqlite_failed(gone, exc, full=True)
                 return existed
             if prefix:
                 levelled = [k for k in self._backlog.keys if k.startswith(prefix)]

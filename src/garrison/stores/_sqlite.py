@@ -483,6 +483,20 @@ class SqliteStore:
             rows = await self._fetch(CHANGES, (micros, after_seq, -1 if limit is None else limit))
         return [self._change(row) for row in rows]
 
+    async def last_seq(self) -> int:
+        """The ``seq`` of the newest history row (``0`` for an empty history)."""
+        sql = "SELECT coalesce(max(seq), 0) FROM history"
+        with store_span(DB_SYSTEM_SQLITE, "last_seq", _HISTORY, query=sql):
+            rows = await self._fetch(sql)
+        return int(rows[0][0])
+
+    async def keys_changed_after(self, seq: int) -> list[str]:
+        """The keys with a history row after ``seq`` (written or deleted since), sorted."""
+        sql = "SELECT DISTINCT key FROM history WHERE seq > ? ORDER BY key"
+        with store_span(DB_SYSTEM_SQLITE, "keys_changed_after", _HISTORY, query=sql):
+            rows = await self._fetch(sql, (seq,))
+        return [row[0] for row in rows]
+
     def _change(self, row: Sequence[Any]) -> Change:
         seq, key, op, text, version, at = row
         value = MISSING if text is None else self._decode(text, key)
@@ -565,15 +579,16 @@ class SqliteStore:
 
     # -- backup and restore ----------------------------------------------------
 
-    async def backup(self, target: str | PathLike[str]) -> Path:
+    async def backup(self, target: str | PathLike[str], *, overwrite: bool = False) -> Path:
         """Copy the database to the file ``target`` while the store stays in use.
 
         Uses SQLite's online backup API; ``target`` only ever holds a complete
         backup (written beside it, fsynced, renamed). Returns the absolute path.
+        An existing ``target`` raises :class:`StoreError` unless ``overwrite``.
         """
         from garrison.stores._sqlite_backup import backup_store  # noqa: PLC0415 - cycle
 
-        return await backup_store(self, target)
+        return await backup_store(self, target, overwrite=overwrite)
 
     async def restore(self, source: str | PathLike[str]) -> None:
         """Replace the store's data with the backup file ``source``.

@@ -5,7 +5,10 @@ store stays in use: the copy is made under the store's write lock (so it never
 holds half of one of the store's own transactions) and other processes may
 keep reading and writing. The copy is written to a temporary file next to the
 target, switched to a single-file journal mode, fsynced and renamed into
-place, so the backup path only ever holds a complete backup.
+place, so the backup path only ever holds a complete backup. An existing file
+at the target is replaced only when asked (``overwrite=True``): otherwise the
+backup refuses before copying, and links the finished copy into place, which
+fails rather than replace a file that appeared meanwhile.
 
 Restore first opens the backup read-only and runs ``PRAGMA integrity_check``,
 and checks that it is a garrison store of a schema version this garrison can
@@ -39,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = ["backup_closed_file", "backup_store", "check_backup", "restore_store"]
 
 _DATABASE: Final = "main"
+_EXISTS: Final = "{target!r} exists; a backup replaces an existing file only when asked (--force)"
 # How many integrity problems to name in an error before summarising.
 _PROBLEMS_SHOWN: Final = 3
 
@@ -53,7 +57,7 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path) -> None:
+def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path, overwrite: bool) -> None:
     """Make the copy one self-contained file, put it on disk, and move it into place."""
     try:
         dest.execute("PRAGMA journal_mode = DELETE")
@@ -61,13 +65,33 @@ def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path) -> None:
         dest.close()
     with temp.open("rb+") as handle:
         os.fsync(handle.fileno())
-    temp.replace(target)
+    if overwrite:
+        temp.replace(target)
+    else:
+        try:
+            os.link(temp, target)  # atomic, and never over an existing file
+        except FileExistsError as exc:
+            raise StoreError(_EXISTS.format(target=str(target))) from exc
+        except OSError:
+            # A file system without hard links: check, then rename.
+            if target.exists():
+                raise StoreError(_EXISTS.format(target=str(target))) from None
+            temp.replace(target)
+        else:
+            temp.unlink()
     _fsync_dir(target.parent)
 
 
-async def backup_store(store: SqliteStore, target: str | PathLike[str]) -> Path:
-    """Copy ``store``'s database to ``target`` while it stays in use; return the path."""
+async def backup_store(
+    store: SqliteStore, target: str | PathLike[str], *, overwrite: bool = False
+) -> Path:
+    """Copy ``store``'s database to ``target`` while it stays in use; return the path.
+
+    Raises :class:`StoreError` when ``target`` exists, unless ``overwrite``.
+    """
     target_path = await asyncio.to_thread(Path(target).resolve)
+    if not overwrite and await asyncio.to_thread(target_path.exists):
+        raise StoreError(_EXISTS.format(target=str(target_path)))
     temp = target_path.with_name(f".{target_path.name}.{uuid.uuid4().hex}.tmp")
     conn = store.connection
     with store_span(DB_SYSTEM_SQLITE, "backup", _DATABASE):
@@ -75,7 +99,7 @@ async def backup_store(store: SqliteStore, target: str | PathLike[str]) -> Path:
         try:
             async with store._write_lock:  # the backup is part of the store
                 await conn.backup(dest)
-            await asyncio.to_thread(_finish_backup, dest, temp, target_path)
+            await asyncio.to_thread(_finish_backup, dest, temp, target_path, overwrite)
         except BaseException:
             dest.close()
             await asyncio.to_thread(temp.unlink, missing_ok=True)
@@ -87,8 +111,9 @@ def backup_closed_file(source: Path, target: Path) -> Path:
     """Copy the database file ``source``, which no store of this process has open, to ``target``.
 
     The online backup API on a connection of its own (other processes may use
-    the database meanwhile), then the same temporary file, fsync and rename as
-    :func:`backup_store`. Blocking: run it in a worker thread.
+    the database meanwhile), then the same temporary file, fsync and link into
+    place as :func:`backup_store`: an existing ``target`` raises
+    :class:`StoreError` and is left as it is. Blocking: run it in a worker thread.
     """
     target = target.resolve()
     temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
@@ -97,7 +122,7 @@ def backup_closed_file(source: Path, target: Path) -> Path:
         dest = sqlite3.connect(temp)
         try:
             src.backup(dest)
-            _finish_backup(dest, temp, target)
+            _finish_backup(dest, temp, target, overwrite=False)
         except BaseException:
             dest.close()
             temp.unlink(missing_ok=True)

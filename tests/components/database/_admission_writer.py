@@ -31,6 +31,12 @@ QUIET_PERIOD = 0.002
 MAX_DELAY = 0.05
 
 
+def _report(line: str) -> None:
+    # One system call per line: a SIGKILL between the text and its newline
+    # (print writes them separately) would tear the line the parent parses.
+    os.write(1, (line + "\n").encode())
+
+
 def refused_writes(n: int) -> list[list[tuple[str, object]]]:
     """Writes (each a put_many) that every mode writing the EDN file refuses."""
     naive = datetime.datetime(2024, 5, 1, 12, 0)  # no time zone: refused
@@ -50,7 +56,7 @@ async def run(data_dir: str, mode: str) -> None:
     async with open_runtime(config, environ={}) as rt:
         store = rt.store
         n = await store.count("k/")
-        print(f"ready {os.getpid()} {n}", flush=True)
+        _report(f"ready {os.getpid()} {n}")
         while True:
             n += 1
             for items in refused_writes(n)[n % 5 : n % 5 + 1]:
@@ -59,12 +65,12 @@ async def run(data_dir: str, mode: str) -> None:
                 except RefusedWriteError:
                     pass
                 else:
-                    print(f"LEAK {items!r}", flush=True)
+                    _report(f"LEAK {items!r}")
             await store.put(f":k/{n}" if n % 2 else f"k/{n}", n)
-            print(f"acked {n} {time.monotonic()}", flush=True)
+            _report(f"acked {n} {time.monotonic()}")
             if n % 25 == 0:
                 await store.flush()
-                print(f"durable {n}", flush=True)
+                _report(f"durable {n}")
 
 
 def zygote(data_dir: str, mode: str) -> None:
@@ -79,7 +85,7 @@ def zygote(data_dir: str, mode: str) -> None:
             finally:
                 os._exit(1)
         _, status = os.waitpid(pid, 0)
-        print(f"exited {pid} {os.waitstatus_to_exitcode(status)}", flush=True)
+        _report(f"exited {pid} {os.waitstatus_to_exitcode(status)}")
 
 
 if __name__ == "__main__":

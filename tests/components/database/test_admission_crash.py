@@ -99,6 +99,8 @@ def lane(folder: Path, mode: str, seed: int) -> int:
             if mode == "dual-write":
                 in_sqlite = good_prefix(sqlite_keys(folder / "garrison.db"))
                 assert in_sqlite >= max((n for n, _ in acked), default=0)
+                # The next start levels the EDN file from SQLite, the newer side.
+                found = in_sqlite
     finally:
         zygote.stdin.close()
         zygote.wait(timeout=30)

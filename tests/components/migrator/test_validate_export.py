@@ -68,7 +68,10 @@ async def test_export_writes_the_same_data_back_atomically(
     target.parent.mkdir()
     target.write_text("{:old/data 1}", encoding="utf-8")
 
-    summary = await export(store, target)
+    with pytest.raises(StoreError, match="exists; the export replaces an existing file only"):
+        await export(store, target)
+    assert target.read_text(encoding="utf-8") == "{:old/data 1}"
+    summary = await export(store, target, overwrite=True)
 
     assert summary.keys == 11
     assert summary.bytes_written == target.stat().st_size

@@ -204,6 +204,7 @@ class DatabaseComponent(Component):
             edn_writer_lag=edn.writer_lag,
             edn_last_flush_error=None if error is None else str(error),
             edn_unwritable=tuple(sorted(edn.unwritable)),
+            edn_late_flushes=edn.statistics().late_flushes,
             repair_backlog=stats.repair_backlog,
             full_repair_pending=stats.full_repair_pending,
             sqlite_path=str(router.sqlite.path),
@@ -471,7 +472,7 @@ class DatabaseComponent(Component):
         self._require_database("a backup")
         target = Path(message.path)
         await asyncio.to_thread(_make_parent, target)
-        return await self.router.sqlite.backup(target)
+        return await self.router.sqlite.backup(target, overwrite=message.overwrite)
 
     @handler(Restore)
     async def restore(self, message: Restore) -> None:

@@ -10,7 +10,7 @@
     cache_size = 10000             # entries; 0 turns the read cache off
     batch_limit = 512              # most messages one transaction or read query groups
     flush_quiet_period = 0.1       # EDN writer debounce (seconds)
-    flush_max_delay = 1.0          # ... and the longest an EDN write waits for disk
+    flush_max_delay = 1.0          # ... and a write is on disk at most this long after it
     watch_buffer = 1000            # changes buffered per watcher before it loses them
     indexes = ["$.user.id"]        # JSON paths with expression indexes, for find()
 """
@@ -53,7 +53,9 @@ class DatabaseConfig:
         (a single ``put_many`` of many items is one message); each turn of
         the actor takes what is queued and cuts it into groups of at most this.
     ``flush_quiet_period`` / ``flush_max_delay``
-        The EDN writer's debounce and the longest a write waits for the file.
+        The EDN writer's debounce, and the bound within which an acknowledged
+        write is on disk in the EDN file (the flush finished, fsynced), while a
+        flush takes at most about half of it (docs/storage.md).
     ``watch_buffer``
         Changes buffered per :meth:`Store.watch` subscriber; past that the
         subscriber loses its place (see :class:`ChangesLostError`).

@@ -229,9 +229,12 @@ class Store:
         result: ModeSwitch = await self._ask(SetMode(str(Mode(mode)), force, reason))
         return result
 
-    async def backup(self, path: str | os.PathLike[str]) -> Path:
-        """Copy the SQLite database to ``path`` while in use; returns the absolute path."""
-        result: Path = await self._ask(Backup(Path(path)))
+    async def backup(self, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+        """Copy the SQLite database to ``path`` while in use; returns the absolute path.
+
+        An existing file at ``path`` raises :class:`StoreError` unless ``overwrite``.
+        """
+        result: Path = await self._ask(Backup(Path(path), overwrite))
         return result
 
     async def restore(self, path: str | os.PathLike[str]) -> None:

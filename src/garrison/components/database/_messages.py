@@ -175,9 +175,13 @@ class Flush:
 
 @dataclass(frozen=True, slots=True)
 class Backup:
-    """Copy the SQLite database to ``path`` while in use. Replies the absolute path."""
+    """Copy the SQLite database to ``path`` while in use. Replies the absolute path.
+
+    An existing file at ``path`` is replaced only with ``overwrite=True``.
+    """
 
     path: Path
+    overwrite: bool = False
 
 
 @dataclass(frozen=True, slots=True)

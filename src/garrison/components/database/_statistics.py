@@ -38,6 +38,9 @@ class DatabaseStatistics:
     edn_last_flush_error: str | None
     #: Key texts the EDN file cannot hold, kept in memory only (health fails meanwhile).
     edn_unwritable: tuple[str, ...]
+    #: EDN flushes that finished later than ``flush_max_delay`` after the oldest
+    #: write they saved: the durability bound was missed (see docs/storage.md).
+    edn_late_flushes: int
     #: Keys whose SQLite side is behind EDN, and whether a full repair is pending.
     repair_backlog: int
     full_repair_pending: bool

@@ -46,7 +46,7 @@ from garrison.components.migrator._source import SourceFile, read_source
 from garrison.components.migrator._validate import validate
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
-from garrison.stores import SqliteStore
+from garrison.stores import ModeRouter, SqliteStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -203,8 +203,14 @@ class MigratorComponent(Component):
     ) -> MigrationSummary:
         own, edn = self._paths()
         config = self.config
+        # Migrating into the running database: keys the application wrote
+        # while a batch was checked and written go to the router's repair
+        # backlog, so EDN's newer value wins, even across a crash.
+        database = self.runtime.component("database")
+        router = None if own is not None else getattr(database, "router", None)
+        on_raced = router.note_sqlite_behind if isinstance(router, ModeRouter) else None
         async with self._store(own) as store:
-            return await migrate(
+            summary = await migrate(
                 store,
                 edn,
                 prefixes=self._prefixes(msg.prefixes),
@@ -216,7 +222,12 @@ class MigratorComponent(Component):
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
                 source=source,
+                on_raced=on_raced,
             )
+        if summary.raced and isinstance(router, ModeRouter):
+            # A validation after the job must see the repaired keys.
+            await router.wait_repaired()
+        return summary
 
     async def _validate(
         self, progress: MigrationProgress, msg: Validate, source: SourceFile | None = None
@@ -267,7 +278,7 @@ class MigratorComponent(Component):
 
         async def work(progress: MigrationProgress) -> Any:
             async with self._store(own) as store:
-                return await export(store, target, progress=progress)
+                return await export(store, target, progress=progress, overwrite=msg.overwrite)
 
         return self._start("export", work)
 

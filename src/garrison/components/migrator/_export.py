@@ -8,6 +8,10 @@ target, and the folder fsynced. A reader (Clojure, the EDN file store, a
 process starting after a crash) sees the whole old file or the whole new one.
 The text is what the EDN file store writes (Clojure's ``pr-str`` form), keys
 turned back into the EDN keys they stand for, every value with its EDN kind.
+
+An existing file is replaced only when asked (``overwrite=True``); otherwise
+the export refuses before it starts, and the finished file is linked into
+place, which fails rather than replace a file that appeared meanwhile.
 """
 
 from __future__ import annotations
@@ -40,13 +44,16 @@ if TYPE_CHECKING:
 __all__ = ["export"]
 
 _PAGE: Final = 2000
+_EXISTS: Final = "{target!r} exists; the export replaces an existing file only when asked (--force)"
 
 _tracer = trace.get_tracer("garrison.migrator")
 
 
-def _open_temp(target: Path) -> tuple[Path, IO[bytes]]:
+def _open_temp(target: Path, overwrite: bool) -> tuple[Path, IO[bytes]]:
     if target.is_dir():
         raise StoreError(f"cannot export to {str(target)!r}: it is a folder")
+    if not overwrite and target.exists():
+        raise StoreError(_EXISTS.format(target=str(target)))
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}{TEMP_MARKER}{os.getpid()}-{secrets.token_hex(4)}")
     # Closed by _finish or _abandon: the file stays open across the awaits between pages.
@@ -66,12 +73,25 @@ def _write_page(fp: IO[bytes], rows: list[tuple[str, Any]], first: bool) -> int:
     return len(data)
 
 
-def _finish(fp: IO[bytes], tmp: Path, target: Path) -> None:
+def _finish(fp: IO[bytes], tmp: Path, target: Path, overwrite: bool) -> None:
     fp.write(b"}")
     fp.flush()
     os.fsync(fp.fileno())
     fp.close()
-    os.replace(tmp, target)
+    if overwrite:
+        os.replace(tmp, target)
+    else:
+        try:
+            os.link(tmp, target)  # atomic, and never over an existing file
+        except FileExistsError as exc:
+            raise StoreError(_EXISTS.format(target=str(target))) from exc
+        except OSError:
+            # A file system without hard links: check, then rename.
+            if target.exists():
+                raise StoreError(_EXISTS.format(target=str(target))) from None
+            os.replace(tmp, target)
+        else:
+            tmp.unlink()
     fsync_directory(target.parent)
 
 
@@ -89,8 +109,12 @@ async def export(
     prefix: str = "",
     listener: ProgressListener | None = None,
     progress: MigrationProgress | None = None,
+    overwrite: bool = False,
 ) -> ExportSummary:
     """Write every entry of ``store`` (under ``prefix``) to the EDN file ``edn``, atomically.
+
+    Raises :class:`~garrison.exceptions.StoreError` when ``edn`` exists,
+    unless ``overwrite`` is true.
 
     The store may change while an export runs (it reads page by page); pause
     writes, or export in a mode where the database is not written, when the
@@ -104,7 +128,7 @@ async def export(
         span.set_attribute("garrison.migration.target", str(target))
         state.set_phase("export", total=await store.count(prefix))
         notify(state)
-        tmp, fp = await asyncio.to_thread(_open_temp, target)
+        tmp, fp = await asyncio.to_thread(_open_temp, target, overwrite)
         written = 1
         keys = 0
         try:
@@ -119,7 +143,7 @@ async def export(
                 after = rows[-1][0]
                 state.done = keys
                 notify(state)
-            await asyncio.to_thread(_finish, fp, tmp, target)
+            await asyncio.to_thread(_finish, fp, tmp, target, overwrite)
             written += 1
         except BaseException:
             # BaseException on purpose: a cancelled export must not leave its

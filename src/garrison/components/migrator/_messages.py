@@ -53,10 +53,12 @@ class Export:
 
     Not to the database component's own EDN file while it runs (it would
     overwrite the export at its next flush): for that rollback, stop the
-    runtime and run ``garrison export``.
+    runtime and run ``garrison export``. An existing file is replaced only
+    with ``overwrite=True``.
     """
 
     path: str | None = None
+    overwrite: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,7 @@ from garrison.stores._sqlite_bulk import EncodedRow, put_new_rows, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Awaitable, Callable, Iterator, Sequence
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
@@ -185,6 +185,7 @@ async def migrate(
     progress: MigrationProgress | None = None,
     database: str | None = None,
     source: SourceFile | None = None,
+    on_raced: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> MigrationSummary:
     """Migrate the EDN file ``edn`` into ``store``; return what happened.
 
@@ -195,6 +196,9 @@ async def migrate(
     :func:`read_source` (so a caller can refuse a bad file before it opens,
     and so creates, the database). Raises :class:`EdnSyntaxError` (file, line,
     column) for a file that does not parse, with nothing written.
+    ``on_raced`` is awaited with the keys another writer touched around a
+    batch's write, right after that batch (the mode router queues them for
+    repair: their SQLite value may be the file's older one).
 
     >>> async with SqliteStore("garrison.db") as store:           # doctest: +SKIP
     ...     summary = await migrate(store, "memory.edn", prefixes=["session/"])
@@ -271,6 +275,7 @@ async def migrate(
                         record=partial(_record, identity, summary, done, finished=False),
                         dry_run=dry_run,
                         overwrite=overwrite,
+                        on_raced=on_raced,
                     )
                     instruments.migration_remaining.add(-len(batch))
                     state.done = done
@@ -305,6 +310,7 @@ async def _check_races(
     writes: Sequence[tuple[str, Any]] | Sequence[EncodedRow],
     before: dict[str, int],
     summary: MigrationSummary,
+    on_raced: Callable[[list[str]], Awaitable[None]] | None,
 ) -> None:
     """Report keys another writer touched around this batch's write.
 
@@ -316,9 +322,10 @@ async def _check_races(
     shows whether the database now holds the older value.
     """
     get = before.get
-    summary.raced += await unexpected_versions(
-        store, {write[0]: get(write[0], 0) + 1 for write in writes}
-    )
+    raced = await unexpected_versions(store, {write[0]: get(write[0], 0) + 1 for write in writes})
+    summary.raced += raced
+    if raced and on_raced is not None:
+        await on_raced(list(raced))
 
 
 async def _one_batch(
@@ -334,6 +341,7 @@ async def _one_batch(
     record: Callable[[], dict[str, Any]],
     dry_run: bool,
     overwrite: bool,
+    on_raced: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> None:
     """Compare one batch with the database and write what is new or (if asked) different.
 
@@ -401,7 +409,7 @@ async def _one_batch(
         # counts: a resume never finds a batch committed but not recorded.
         await put_rows(store, writes, meta=(PROGRESS_META, record()))
         if writes:
-            await _check_races(store, writes, before, summary)
+            await _check_races(store, writes, before, summary, on_raced)
     # The database now holds the file's value for every key but the conflicts
     # left alone; a validation right after compares stored texts with these.
     if not row_digests:

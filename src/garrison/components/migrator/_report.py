@@ -136,8 +136,9 @@ class MigrationSummary:
         if self.conflict_count > _SHOWN:
             lines.append(f"  … and {self.conflict_count - _SHOWN} more conflicts")
         lines += _listed(
-            "keys another writer changed while they were migrated (validate; in dual-write "
-            "the EDN side is right: migrate again with --overwrite)",
+            "keys another writer changed while they were migrated (in a running dual-write "
+            "or sqlite-first garrison they are repaired from the EDN side; otherwise "
+            "validate, and in dual-write the EDN side is right: migrate again with --overwrite)",
             self.raced,
         )
         lines += _listed(
