@@ -49,7 +49,13 @@ __all__ = ["register"]
 def register(subparsers: Any) -> None:
     """Add ``garrison clear`` to the ``garrison`` CLI."""
     clear = _add(subparsers, "clear", "remove every key, or every key starting with PREFIX", _clear)
-    clear.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
+    clear.add_argument(
+        "prefix",
+        metavar="PREFIX",
+        nargs="?",
+        default="",
+        help="a key prefix (session/ or :session/); every key when left out",
+    )
     clear.add_argument("--yes", action="store_true", help="confirm: remove them")
 
 
