@@ -160,3 +160,14 @@ async def test_sqlite_only_never_falls_back_to_a_stale_edn_file(tmp_path: Path) 
     assert "cannot run on the EDN file alone: its mode is sqlite-only" in str(
         failed.value.__cause__
     )
+
+
+async def test_a_database_owned_by_another_runtime_is_no_reason_to_fall_back(
+    tmp_path: Path,
+) -> None:
+    async with database_runtime(tmp_path, mode="edn-only") as rt:
+        await rt.store.put("doc/1", 1)
+        with pytest.raises(StartupError) as failed:
+            async with database_runtime(tmp_path, mode="edn-only"):
+                pass
+        assert "in use by a running garrison" in str(failed.value.__cause__)

@@ -114,11 +114,16 @@ async def open_stack(
     opened = False
     unopenable: Exception | None = None
     try:
-        await stack.lock.acquire()
         try:
+            # An OSError only: a StoreError here is another runtime owning the database.
+            await stack.lock.acquire()
             await stack.sqlite.open()
-        except SQLITE_FAILURES as exc:
+        except OSError as exc:
             if not fallback:
+                raise
+            unopenable = exc
+        except SQLITE_FAILURES as exc:
+            if not fallback or not stack.lock.held:
                 raise
             unopenable = exc
         else:
