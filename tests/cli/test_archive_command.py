@@ -12,6 +12,7 @@ from garrison.cli import main
 from garrison.exceptions import StoreLoadError
 from garrison.stores._edn_archive import read_archive
 from garrison.stores.edn import Keyword, loads
+from tests._clojure import require_clojure, run_clojure
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -69,3 +70,32 @@ def test_a_damaged_archive_fails_its_checksum(
     target.write_bytes(bytes(damaged))
     with pytest.raises(StoreLoadError, match="does not match"):
         read_archive(target)
+
+
+@pytest.mark.clojure
+def test_clojure_reads_the_archive_equal_to_the_legacy_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    require_clojure()
+    legacy = (
+        '{:session/abc {:user :user/u1, :id #uuid "6f1b2c1e-8a5f-4d1e-9f5e-2b7f1f0c9a11"},\n'
+        ' :project/p1 {:name "Zürich", :ratio 22/7, :big 12345678901234567890N, :d 1.5M},\n'
+        ' :presence/s-1 {:at #inst "2024-05-01T10:00:00.000-00:00", :tags #{:a "b" 3}},\n'
+        ' "plain" [\\x nil true 1.0 (1 2) {[1 2] "vector key"}]}\n'
+    )
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "memory.edn").write_text(legacy, encoding="utf-8")
+    config = tmp_path / "garrison.toml"
+    config.write_text(f'[runtime]\ndata_dir = "{data}"\n', encoding="utf-8")
+    target = tmp_path / "final.edn.gz"
+    assert run(capsys, config, "archive", str(target))[0] == 0
+    script = """
+    (require '[clojure.edn :as edn] '[clojure.java.io :as io])
+    (let [[original archive] *command-line-args*
+          legacy (edn/read-string (slurp original :encoding "UTF-8"))
+          archived (with-open [in (java.util.zip.GZIPInputStream. (io/input-stream archive))]
+                     (edn/read-string (slurp in :encoding "UTF-8")))]
+      (println (= legacy archived) (count archived)))
+    """
+    assert run_clojure(script, data / "memory.edn", target) == "true 4\n"
