@@ -11,7 +11,13 @@ import pytest
 
 from garrison.cli._probe import probe_file, probe_url
 from garrison.runtime._asgi import HealthApp
-from garrison.runtime._health import HealthReport, HealthStatus, ProbeKind
+from garrison.runtime._health import (
+    CheckResult,
+    ComponentHealth,
+    HealthReport,
+    HealthStatus,
+    ProbeKind,
+)
 from garrison.runtime._http import ProbeServer
 
 
@@ -22,8 +28,12 @@ class Source:
 
     async def evaluate(self, probe: ProbeKind) -> HealthReport:
         self.asked.append(probe)
-        output = "database: disk full" if self.status is HealthStatus.FAIL else ""
-        return HealthReport(probe, self.status, output=output)
+        if self.status is not HealthStatus.FAIL:
+            return HealthReport(probe, self.status)
+        database = ComponentHealth.from_result(
+            "database", CheckResult.failing("disk full at /var/lib/app/db.sqlite")
+        )
+        return HealthReport(probe, self.status, (database,), output="failing: database")
 
 
 async def test_exit_codes_follow_the_probe_status(capsys: pytest.CaptureFixture[str]) -> None:
@@ -35,8 +45,11 @@ async def test_exit_codes_follow_the_probe_status(capsys: pytest.CaptureFixture[
         assert await asyncio.to_thread(probe_url, server.url + "/", "live") == 0
         source.status = HealthStatus.FAIL
         assert await asyncio.to_thread(probe_url, server.url, "startup") == 1
-        assert capsys.readouterr().out.splitlines()[-1] == "startup: fail (database: disk full)"
-        assert source.asked == ["ready", "live", "startup"]
+        # The terse answer names the check and its reason code, never its text.
+        assert capsys.readouterr().out.splitlines()[-1] == "startup: fail (database: check_failed)"
+        assert await asyncio.to_thread(probe_url, server.url, "ready", verbose=True) == 1
+        assert "disk full at /var/lib/app/db.sqlite" in capsys.readouterr().out
+        assert source.asked == ["ready", "live", "startup", "ready"]
         # A probe's own URL is used as given (here: mounted elsewhere, /healthz).
         assert await asyncio.to_thread(probe_url, server.url + "/healthz", "live") == 1
 
@@ -75,7 +88,7 @@ def _status_file(path: Path, *, age: float, ready: str = "pass", interval: float
         "interval": interval,
         "probes": {
             "live": {"status": "pass"},
-            "ready": {"status": ready, "output": "the runtime is stopping"},
+            "ready": {"status": ready, "reason": "stopping"},
             "startup": {"status": "pass"},
         },
     }
@@ -91,7 +104,7 @@ def test_status_file_fresh_pass_and_fail(
     _status_file(path, age=0, ready="fail")
     assert probe_file(str(path), "ready") == 1
     assert probe_file(str(path), "live") == 0
-    assert "ready: fail (the runtime is stopping)" in capsys.readouterr().out
+    assert "ready: fail (stopping)" in capsys.readouterr().out
 
 
 def test_stale_missing_or_garbled_status_file_is_exit_2(

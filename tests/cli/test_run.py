@@ -192,6 +192,24 @@ def test_bad_config_exits_2(app_dir: Path, capsys: pytest.CaptureFixture[str]) -
     assert "components.worker.colour: unknown key" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("under", [False, True], ids=["a file", "under a file"])
+def test_a_data_dir_that_is_a_file_exits_2_with_one_paragraph_naming_it(
+    app_dir: Path, capsys: pytest.CaptureFixture[str], under: bool
+) -> None:
+    blocker = app_dir / "data"
+    blocker.write_text("not a directory", encoding="utf-8")
+    config = write_config(app_dir, "")
+    if under:
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("/data", "/data/inner"), encoding="utf-8")
+    assert main(["run", "--config", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("garrison: the configuration is invalid: runtime.data_dir: ")
+    assert f"{str(blocker)!r}, which is a file" in err if under else f"{str(blocker)!r} is a file"
+    assert "Traceback" not in err
+
+
 def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
     assert run_module.default_config_path(repo) == repo / "config" / "garrison.toml"

@@ -10,6 +10,7 @@ import pytest
 
 from garrison.config import RestartSettings, load_config, parse_section
 from garrison.exceptions import ConfigError
+from garrison.runtime import HealthSettings
 
 TOML = """
 [runtime]
@@ -112,6 +113,27 @@ def test_out_of_range_values_are_config_errors() -> None:
     with pytest.raises(ConfigError, match="stop_timeout must be greater than zero") as info:
         load_config(environ={}, overrides={"runtime.stop_timeout": 0})
     assert info.value.path == "runtime"
+
+
+@pytest.mark.parametrize(
+    ("variable", "raw", "path"),
+    [
+        ("GARRISON_RUNTIME__START_TIMEOUT", "nan", "runtime.start_timeout"),
+        ("GARRISON_RUNTIME__STOP_TIMEOUT", "inf", "runtime.stop_timeout"),
+        ("GARRISON_RUNTIME__RESTART__PERIOD", "-inf", "runtime.restart.period"),
+        ("GARRISON_HEALTH__CHECK_TIMEOUT", "nan", "health.check_timeout"),
+    ],
+)
+def test_nan_and_infinity_are_config_errors_naming_the_setting(
+    variable: str, raw: str, path: str
+) -> None:
+    def load() -> None:
+        config = load_config(environ={variable: raw})
+        HealthSettings.from_section(config.section("health"))
+
+    with pytest.raises(ConfigError) as info:
+        load()
+    assert str(info.value) == f"{path}: expected a finite number, got {raw}"
 
 
 def test_toml_syntax_error_names_the_file_and_line(tmp_path: Path) -> None:

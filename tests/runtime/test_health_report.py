@@ -51,18 +51,19 @@ def _report() -> HealthReport:
     return HealthReport("ready", W, (db, cache), time=moment)
 
 
-def test_terse_report_has_status_and_one_entry_per_component_with_output_only_when_not_pass() -> (
-    None
-):
+def test_terse_report_has_a_status_per_component_and_a_reason_code_but_no_text() -> None:
     doc = orjson.loads(_report().to_json())
     assert doc == {
         "status": "warn",
         "description": "garrison ready probe",
         "checks": {
             "database": [{"status": "pass"}],
-            "cache": [{"status": "fail", "output": "redis unreachable"}],
+            "cache": [{"status": "fail", "reason": "check_failed"}],
         },
     }
+    verbose = orjson.loads(_report().to_json(verbose=True))
+    assert verbose["checks"]["cache"][0]["output"] == "redis unreachable"
+    assert verbose["checks"]["cache"][0]["reason"] == "check_failed"
 
 
 def test_verbose_report_has_observed_values_units_and_times_in_draft_style() -> None:

@@ -38,7 +38,7 @@ async def test_probes_answer_before_during_and_after_the_runtime_runs(tmp_path: 
         assert (await client.get(health.url + "/livez")).status_code == 200
         startup = await client.get(health.url + "/startupz")
         assert startup.status_code == 503
-        assert startup.json()["checks"]["store"][0]["output"] == "not started (stopped)"
+        assert startup.json()["checks"]["store"][0]["reason"] == "not_started"
         assert (await client.get(health.url + "/readyz")).status_code == 503
         async with runtime:
             assert (await client.get(health.url + "/startupz")).status_code == 200
@@ -48,7 +48,7 @@ async def test_probes_answer_before_during_and_after_the_runtime_runs(tmp_path: 
             await health.drain()
             drained = await client.get(health.url + "/readyz")
             assert drained.status_code == 503
-            assert drained.json()["output"] == "the runtime is stopping"
+            assert drained.json()["reason"] == "stopping"
             assert runtime.state("store") == "running"
             assert (await client.get(health.url + "/livez")).status_code == 200
     await probes_for(runtime).aclose()
@@ -90,3 +90,44 @@ def test_bad_health_settings_are_config_errors_naming_the_key() -> None:
         HealthSettings.from_section({"port": 70000})
     with pytest.raises(ConfigError, match=r"health\.colour"):
         HealthSettings.from_section({"colour": "red"})
+
+
+class Leaky(Component):
+    """A check whose error text holds what a public port must not show."""
+
+    name = "leaky"
+
+    async def check_health(self) -> CheckResult:
+        raise KeyError("/srv/secret/app.db: key user/4242/token")
+
+
+async def test_short_bodies_carry_reason_codes_and_only_verbose_carries_error_text(
+    tmp_path: Path,
+) -> None:
+    status_file = tmp_path / "health.json"
+    config = build_config(
+        {
+            "runtime": {"data_dir": str(tmp_path / "data")},
+            "health": {"status_file": str(status_file)},
+        }
+    )
+    runtime = Runtime(config, [Leaky])
+    async with serving_health(runtime, port=0) as health, runtime, httpx.AsyncClient() as client:
+        assert health.url is not None
+        assert health.status_writer is not None
+        short = {p: await client.get(f"{health.url}/{p}") for p in ("readyz", "livez", "startupz")}
+        verbose = await client.get(health.url + "/readyz?verbose")
+        await health.status_writer.write_once()
+        written = status_file.read_text(encoding="utf-8")
+    await probes_for(runtime).aclose()
+    assert short["readyz"].status_code == 503
+    leaky = short["readyz"].json()["checks"]["leaky"]
+    assert leaky == [{"status": "fail", "reason": "check_error"}]
+    for response in short.values():
+        assert "secret" not in response.text
+        assert "user/4242" not in response.text
+    assert "secret" not in written
+    assert "check_error" in written
+    assert verbose.json()["checks"]["leaky"][0]["output"] == (
+        "health check raised KeyError: '/srv/secret/app.db: key user/4242/token'"
+    )

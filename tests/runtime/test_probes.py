@@ -7,6 +7,7 @@ run against a real runtime in test_probes_runtime.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -30,12 +31,17 @@ class Part:
     hang: asyncio.Event | None = None
     entered: asyncio.Event = field(default_factory=asyncio.Event)
     error: Exception | None = None
+    #: Until set, the check ignores its cancellation.
+    stubborn: asyncio.Event | None = None
 
     async def check(self) -> CheckResult:
         self.calls += 1
         self.entered.set()
         if self.hang is not None:
             await self.hang.wait()
+        while self.stubborn is not None and not self.stubborn.is_set():
+            with contextlib.suppress(asyncio.CancelledError):  # the bug under test
+                await self.stubborn.wait()
         if self.error is not None:
             raise self.error
         return self.result
@@ -118,6 +124,24 @@ async def test_a_hung_check_fails_within_the_timeout(probes_factory: Make) -> No
     assert time.monotonic() - start < 2.0
     assert report.status is F
     assert "did not answer within 0.2s" in report.check("database").output
+
+
+async def test_a_check_that_ignores_its_cancellation_fails_within_a_bound(
+    probes_factory: Make,
+) -> None:
+    release = asyncio.Event()
+    db = Part("database", stubborn=release)
+    probes = probes_factory(Target([db]))
+    try:
+        for _ in range(2):  # the second probe joins the stuck check, bounded the same
+            start = time.monotonic()
+            report = await probes.ready()
+            assert time.monotonic() - start < 2.0
+            assert report.status is F
+            assert report.check("database").reason == "check_timeout"
+        assert db.calls == 1
+    finally:
+        release.set()
 
 
 async def test_a_check_that_raises_is_a_failing_check(probes_factory: Make) -> None:

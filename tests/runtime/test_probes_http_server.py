@@ -113,15 +113,25 @@ async def test_an_app_that_raises_gets_a_500_and_the_server_keeps_serving() -> N
         assert (await client.get(server.url + "/fine")).status_code == 204
 
 
-async def test_connections_beyond_the_cap_are_refused_not_queued() -> None:
-    async with ProbeServer(HealthApp(Source()), port=0, max_connections=1) as server:
+async def test_at_the_cap_the_longest_waiting_connection_makes_room() -> None:
+    async with ProbeServer(HealthApp(Source()), port=0, max_connections=2) as server:
         first_reader, first = await asyncio.open_connection("127.0.0.1", server.port)
         first.write(b"GET /livez HTTP/1.1\r\n\r\n")
         assert (await first_reader.readline()).startswith(b"HTTP/1.1 200")
-        # The first connection is idle in keep-alive and still counts.
-        assert await _raw(server.port, b"GET /livez HTTP/1.1\r\n\r\n") == b""
-        first.close()
-        await first.wait_closed()
+        await first_reader.readuntil(b"\r\n\r\n")
+        await first_reader.readuntil(b"}}")
+        # Silent since it connected: a slowloris client.
+        second_reader, second = await asyncio.open_connection("127.0.0.1", server.port)
+        # Both slots are taken by clients the server waits on; a probe still gets in,
+        # and the one that waited longest (the idle keep-alive one) is dropped.
+        reply = await _raw(server.port, b"GET /livez HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert reply.startswith(b"HTTP/1.1 200")
+        assert await first_reader.read() == b""
+        second.write(b"GET /livez HTTP/1.1\r\n\r\n")
+        assert (await second_reader.readline()).startswith(b"HTTP/1.1 200")
+        for writer in (first, second):
+            writer.close()
+            await writer.wait_closed()
 
 
 async def test_aclose_closes_idle_connections_and_stops_listening() -> None:

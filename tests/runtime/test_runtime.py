@@ -218,3 +218,15 @@ def test_built_in_components_need_no_factory() -> None:
     cls = runtime.spec("telemetry").component_class
     assert f"{cls.__module__}:{cls.__qualname__}" == BUILTIN_COMPONENTS["telemetry"]
     assert runtime.graph.levels == [["telemetry"]]
+
+
+async def test_a_data_dir_under_a_file_is_a_config_error_naming_setting_and_path(
+    tmp_path: Path,
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        async with open_runtime(data_dir=str(blocker / "data")):
+            pass
+    assert info.value.path == "runtime.data_dir"
+    assert f"is under {str(blocker)!r}, which is a file, not a directory" in str(info.value)

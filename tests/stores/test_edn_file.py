@@ -339,3 +339,18 @@ async def test_a_flush_that_finishes_after_the_bound_is_counted(tmp_path: Path) 
         await store.put("a/b", 2)
         await store.flush()
         assert store.statistics().late_flushes == 0
+
+
+async def test_top_level_keys_python_would_merge_are_separate_entries(tmp_path: Path) -> None:
+    # 0, false and 0.0 are three EDN keys (Clojure's =), and three store keys.
+    path = tmp_path / "memory.edn"
+    path.write_text("{0 :int, false :bool, 0.0 :double, :k #{0 false}}", encoding="utf-8")
+    async with EdnFileStore(path) as store:
+        assert await store.count() == 4
+        assert await store.get("#edn 0") == Keyword("int")
+        assert await store.get("#edn false") == Keyword("bool")
+        assert await store.get("#edn 0.0") == Keyword("double")
+        assert len(await store.get("k")) == 2
+        await store.put("k", 1)
+        await store.flush()
+    assert read_file(path) == loads("{0 :int, false :bool, 0.0 :double, :k 1}")

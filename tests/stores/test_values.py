@@ -15,7 +15,19 @@ from hypothesis import given, settings
 
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._values import decode_value, encode_value
-from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn import (
+    BigInt,
+    Char,
+    EdnMap,
+    EdnSet,
+    FrozenMap,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+    equal,
+    loads,
+)
 from tests.stores.value_strategies import json_values, same, values
 
 
@@ -25,7 +37,9 @@ from tests.stores.value_strategies import json_values, same, values
 @given(values)
 @settings(max_examples=200)
 def test_every_value_round_trips_exactly(value: Any) -> None:
-    assert same(decode_value(encode_value(value)), value)
+    back = decode_value(encode_value(value))
+    assert same(back, value)
+    assert equal(back, value)  # Clojure's =, as well as the same types
 
 
 @given(json_values)
@@ -47,6 +61,8 @@ def test_plain_json_is_stored_as_plain_json(value: Any) -> None:
         ({1}, '{"#mutset":[1]}'),
         ({1: "a"}, '{"#map":[[1,"a"]]}'),
         (FrozenMap({"a": 1}), '{"#fmap":[["a",1]]}'),
+        (EdnSet([1, True, 1.0]), '{"#eset":[1,true,1.0]}'),
+        (EdnMap([(0, "a"), (False, "b")]), '{"#emap":[[0,"a"],[false,"b"]]}'),
         (BigInt(42), '{"#N":"42"}'),
         (2**64, '{"#int":"18446744073709551616"}'),
         (math.inf, '{"#float":"Infinity"}'),
@@ -66,6 +82,36 @@ def test_plain_json_is_stored_as_plain_json(value: Any) -> None:
 def test_documented_markers(value: Any, stored: str) -> None:
     assert encode_value(value) == stored
     assert same(decode_value(stored), value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "#{1 true 1.0 1M 1/2}",
+        "{0 :a false :b 0.0 :c 0M :d nil :e}",
+        "#{nil false 0.5M}",
+        "#{0 false 0.51}",
+        "[#{[1] [true]} {#{0 false} 1, #{0} 2} #{{0 [1] false [2]} 3}]",
+        "{:k #{-0.0 false 0N}}",
+    ],
+)
+def test_values_python_would_merge_are_stored_and_read_back_whole(text: str) -> None:
+    value = loads(text)
+    back = decode_value(encode_value(value))
+    assert same(back, value)
+    assert encode_value(back) == encode_value(value)
+
+
+def test_stored_sets_and_maps_are_never_merged_on_reading() -> None:
+    # Written by hand or by an older garrison: members Python's == merges
+    # still come back apart, as Clojure's = keeps them.
+    assert same(decode_value('{"#set":[1,true,1.0]}'), EdnSet([1, True, 1.0]))
+    assert same(decode_value('{"#mutset":[0,false]}'), EdnSet([0, False]))
+    assert same(decode_value('{"#map":[[0,"a"],[false,"b"]]}'), EdnMap([(0, "a"), (False, "b")]))
+    assert same(decode_value('{"#fmap":[[1,"a"],[1.0,"b"]]}'), EdnMap([(1, "a"), (1.0, "b")]))
+    # True duplicates (by Clojure's =) keep one member, the last value of a key.
+    assert same(decode_value('{"#set":[1,1]}'), frozenset({1}))
+    assert same(decode_value('{"#map":[[1,"a"],[1,"b"]]}'), {1: "b"})
 
 
 def test_a_user_dict_shaped_like_a_marker_is_escaped_and_comes_back() -> None:

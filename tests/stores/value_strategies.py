@@ -4,12 +4,25 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
 from hypothesis import strategies as st
 
-from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn import (
+    BigInt,
+    Char,
+    EdnMap,
+    EdnSet,
+    FrozenMap,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+)
+from garrison.stores.edn._equality import clojure_key
+from tests.stores.edn.edn_strategies import colliding, edn_map, edn_set
 
 _names = st.from_regex(r"[a-z][a-z0-9*+!_?-]{0,8}(/[a-z][a-z0-9*+!_?-]{0,8})?", fullmatch=True)
 _offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(
@@ -46,12 +59,17 @@ def _not_nan(value: Any) -> bool:
 
 hashables: st.SearchStrategy[Any] = st.recursive(
     # NaN never equals itself, so it cannot be found again as a key or element.
-    scalars.filter(_not_nan),
+    scalars.filter(_not_nan) | colliding,
     lambda inner: st.one_of(
         st.lists(inner, max_size=3).map(Vector),
         st.lists(inner, max_size=3).map(tuple),
         st.frozensets(inner, max_size=3),
         st.dictionaries(inner, inner, max_size=3).map(FrozenMap),
+        # Members Python's == merges and Clojure's = keeps apart (1, 1.0, true).
+        st.lists(inner | colliding, max_size=4).map(edn_set),
+        st.lists(st.tuples(inner | colliding, inner), max_size=4)
+        .map(edn_map)
+        .map(lambda m: FrozenMap(m) if type(m) is dict else m),
     ),
     max_leaves=8,
 )
@@ -74,6 +92,8 @@ values: st.SearchStrategy[Any] = st.recursive(
         st.dictionaries(hashables, inner, max_size=3).map(FrozenMap),
         st.frozensets(hashables, max_size=3),
         st.sets(hashables, max_size=3),
+        st.lists(hashables | colliding, max_size=4).map(edn_set),
+        st.lists(st.tuples(hashables | colliding, inner), max_size=4).map(edn_map),
         _tagged(inner),
     ),
     max_leaves=20,
@@ -108,14 +128,18 @@ def same(a: Any, b: Any) -> bool:
         return bool((a.is_nan() and b.is_nan()) or str(a) == str(b))
     if isinstance(a, list | tuple):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, dict | FrozenMap):
+    if isinstance(a, dict | FrozenMap | EdnMap | frozenset | set | EdnSet):
+        # Keys and members paired by Clojure's = (Python's == pairs 1 with true).
         if len(a) != len(b):
             return False
-        return all(k in b and same(v, b[k]) for k, v in a.items()) and all(
-            same(k, next(kb for kb in b if kb == k)) for k in a
-        )
-    if isinstance(a, frozenset | set):
-        return bool(a == b)
+        paired = {clojure_key(m): m for m in b}
+        for m in a:
+            other = paired.get(clojure_key(m), paired)
+            if other is paired or not same(m, other):
+                return False
+            if isinstance(a, Mapping) and not same(a[m], b[other]):
+                return False
+        return True
     if isinstance(a, Tagged):
         return bool(a.tag == b.tag and same(a.value, b.value))
     if isinstance(a, dt.datetime):

@@ -137,12 +137,26 @@ def probe_file(
 def _verdict(probe: str, doc: dict[str, Any], *, ok: bool, verbose: bool) -> int:
     status = doc.get("status", "pass" if ok else "fail")
     line = f"{probe}: {status}"
-    if doc.get("output"):
-        line += f" ({doc['output']})"
+    detail = doc.get("output") or doc.get("reason") or _check_reasons(doc)
+    if detail:
+        line += f" ({detail})"
     sys.stdout.write(line + "\n")
     if verbose:
         sys.stdout.write(json.dumps(doc, indent=2) + "\n")
     return EXIT_OK if ok else EXIT_FAIL
+
+
+def _check_reasons(doc: dict[str, Any]) -> str:
+    """``"database: check_timeout, cache: not_running"``: the reason of each check not passing."""
+    checks = doc.get("checks")
+    if not isinstance(checks, dict):
+        return ""
+    reasons = []
+    for name, entries in checks.items():
+        entry = entries[0] if isinstance(entries, list) and entries else None
+        if isinstance(entry, dict) and entry.get("reason"):
+            reasons.append(f"{name}: {entry['reason']}")
+    return ", ".join(reasons)
 
 
 def _unknown(message: str) -> int:

@@ -16,8 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
+import threading
+import time
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +33,7 @@ from garrison.runtime import Runtime, add_health_arguments, serving_health
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Coroutine
 
     from garrison.config import GarrisonConfig
 
@@ -38,6 +42,10 @@ __all__ = ["default_config_path", "register", "run", "serve"]
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
+
+#: Seconds that what is still running when the runtime has stopped gets to
+#: end after its cancellation, before the process exits without it.
+EXIT_GRACE = 0.5
 
 log = structlog.get_logger("garrison.cli")
 
@@ -84,16 +92,79 @@ def run(args: argparse.Namespace) -> int:
         _report(exc, "the configuration is invalid")
         return EXIT_CONFIG
     log.info("runtime.config_loaded", path=str(path))
+    return _run_to_exit(_serve_reporting(config, args))
+
+
+async def _serve_reporting(config: GarrisonConfig, args: argparse.Namespace) -> int:
     try:
-        return asyncio.run(
-            serve(config, health_host=args.health_host, health_port=args.health_port)
-        )
+        return await serve(config, health_host=args.health_host, health_port=args.health_port)
     except ConfigError as exc:
         _report(exc, "the configuration is invalid")
         return EXIT_CONFIG
     except GarrisonError as exc:
         _report(exc, "garrison stopped")
         return EXIT_FAILED
+
+
+def _run_to_exit(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)``, except that nothing left running can hold the exit.
+
+    ``asyncio.run`` cancels the tasks still pending when ``main`` returns and
+    waits for them without a bound, and the interpreter joins worker threads
+    at exit: a component hook that ignores cancellation (abandoned and
+    reported by the supervisor) or a thread that never returns would keep the
+    process alive for ever. Here they get ``EXIT_GRACE`` seconds; whatever is
+    still running then is logged (``runtime.exit_abandoning``) and the process
+    ends with ``os._exit`` and the status it had: every component has already
+    been stopped or reported, so nothing of garrison's is lost.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    threads_before = set(threading.enumerate())
+    status = EXIT_FAILED
+    try:
+        status = loop.run_until_complete(main)
+    finally:
+        left = _finish(loop, threads_before)
+        if left:
+            log.error("runtime.exit_abandoning", still_running=left, exit_status=status)
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(status)
+        asyncio.set_event_loop(None)
+        loop.close()
+    return status
+
+
+def _finish(loop: asyncio.AbstractEventLoop, threads_before: set[threading.Thread]) -> list[str]:
+    """Cancel and settle what ``main`` left behind; the names of what is still running."""
+    deadline = time.monotonic() + EXIT_GRACE
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=EXIT_GRACE))
+    for task in tasks:
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            loop.call_exception_handler(
+                {
+                    "message": "unhandled exception while garrison run was exiting",
+                    "exception": task.exception(),
+                    "task": task,
+                }
+            )
+    left = sorted(task.get_name() for task in tasks if not task.done())
+    loop.run_until_complete(loop.shutdown_asyncgens())
+    executor = loop.create_task(loop.shutdown_default_executor())
+    remaining = max(deadline - time.monotonic(), 0.05)
+    loop.run_until_complete(asyncio.wait({executor}, timeout=remaining))
+    for thread in threading.enumerate():
+        if thread in threads_before or thread.daemon:
+            continue
+        thread.join(max(deadline - time.monotonic(), 0.0))
+        if thread.is_alive():
+            left.append(f"thread {thread.name}")
+    return left
 
 
 async def serve(

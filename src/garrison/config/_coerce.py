@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -128,7 +129,12 @@ def coerce_value(tp: Any, value: Any, *, path: str) -> Any:
         return value if ok else _fail(tp, value, path)
     if tp is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
+            number = float(value)
+            if not math.isfinite(number):
+                # No setting means anything by nan or inf: a timeout of nan
+                # fails every wait, one of inf is a wait that never ends.
+                raise ConfigError(f"expected a finite number, got {value!r}", path=path)
+            return number
         return _fail(tp, value, path)
     if tp is str:
         return value if isinstance(value, str) else _fail(tp, value, path)

@@ -23,7 +23,7 @@ from garrison.runtime._tracing import _trace_api, tracing_active
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
 
-__all__ = ["ActorCell", "ExitKind", "wait_bounded"]
+__all__ = ["ActorCell", "ExitKind", "abandoned", "wait_bounded"]
 
 T = TypeVar("T")
 log = get_logger("garrison.runtime")
@@ -40,19 +40,36 @@ class ExitKind(enum.Enum):
     HALTED = "halted"  # its owner stopped it (shutdown or a sibling's restart)
 
 
-async def wait_bounded(task: asyncio.Future[Any], timeout: float) -> bool:  # noqa: ASYNC109
+async def wait_bounded(task: asyncio.Task[Any], timeout: float) -> bool:  # noqa: ASYNC109
     """Wait up to ``timeout`` for ``task``; cancel it past that. True if it finished in time.
 
     (ASYNC109: the timeout cancels *another* task, which asyncio.timeout cannot do.)
 
-    Never hangs: a task that ignores cancellation is abandoned after a short grace.
+    Never hangs: a task that ignores cancellation is abandoned after a short
+    grace, and logged as ``runtime.task_abandoned``. An abandoned task keeps
+    running, and ``asyncio.run`` waits for every task at exit: a program
+    embedding garrison ends its process itself when a stop reports one
+    (``garrison run`` does, with ``os._exit``, after reporting it).
     """
     done, _ = await asyncio.wait({task}, timeout=max(timeout, 0.0))
     if done:
         return True
     task.cancel()
     await asyncio.wait({task}, timeout=_CANCEL_GRACE)
+    if not task.done():
+        log.error(
+            "runtime.task_abandoned",
+            task=task.get_name(),
+            reason="it ignored cancellation; it keeps running and will hold asyncio.run at exit",
+        )
     return False
+
+
+def abandoned(task: asyncio.Task[Any]) -> str:
+    """``"; …abandoned…"`` for an error message when ``task`` still runs, else ``""``."""
+    if task.done():
+        return ""
+    return f"; {task.get_name()} ignored cancellation and was abandoned (it still runs)"
 
 
 class ActorCell:

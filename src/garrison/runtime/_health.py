@@ -9,10 +9,13 @@ A probe's answer is a :class:`HealthReport`, rendered in the
 ``application/health+json`` shape of the IETF draft "Health Check Response
 Format for HTTP APIs" (draft-inadarei-api-health-check): a top-level
 ``status``, and ``checks`` keyed by component. The terse form (the default)
-carries one entry per component with its status (and ``output`` when it is not
-``pass``); the verbose form adds the lifecycle state, criticality, the check's
-duration and time, and one ``"<component>:<measurement>"`` key per observed
-value with ``observedValue`` / ``observedUnit``, as the draft recommends.
+carries one entry per component with its status and, when it is not ``pass``,
+a stable ``reason`` code (``check_timeout``, ``not_running``…; the list is in
+docs/operations.md): never the text of an error, which may hold paths, keys
+or whatever a check's exception said. The verbose form adds that text as
+``output``, the lifecycle state, criticality, the check's duration and time,
+and one ``"<component>:<measurement>"`` key per observed value with
+``observedValue`` / ``observedUnit``, as the draft recommends.
 """
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class HealthStatus(enum.StrEnum):
 
 
 _RANK = {HealthStatus.PASS: 0, HealthStatus.WARN: 1, HealthStatus.FAIL: 2}
+_RESULT_REASONS = {
+    HealthStatus.PASS: "",
+    HealthStatus.WARN: "check_warned",
+    HealthStatus.FAIL: "check_failed",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +145,10 @@ def _timestamp(moment: datetime) -> str:
 class ComponentHealth:
     """One entry of a report: a component (or a runtime part) as one probe saw it.
 
-    ``status`` is the component's own status; ``critical`` says whether a
-    failure fails the probe or only warns. ``state`` is the lifecycle state
+    ``status`` is the component's own status and ``reason`` its stable code
+    when it is not ``pass`` (``output`` is the human text, shown only in the
+    verbose form); ``critical`` says whether a failure fails the probe or
+    only warns. ``state`` is the lifecycle state
     (``running``, ``restarting``…) and ``component_type`` is ``"component"``
     for application components and ``"system"`` for the runtime's own parts
     (the supervisor, the event loop). ``duration_ms`` is how long the check took
@@ -155,6 +165,7 @@ class ComponentHealth:
     duration_ms: float | None = None
     cached: bool = False
     component_type: str = "component"
+    reason: str = ""
 
     @classmethod
     def from_result(
@@ -167,8 +178,15 @@ class ComponentHealth:
         time: datetime | None = None,
         duration_ms: float | None = None,
         cached: bool = False,
+        reason: str | None = None,
     ) -> ComponentHealth:
-        """Wrap a component's :class:`CheckResult`."""
+        """Wrap a component's :class:`CheckResult`.
+
+        ``reason`` defaults to ``check_failed`` / ``check_warned`` for a
+        failing / warning result (the check's own text stays in ``output``).
+        """
+        if reason is None:
+            reason = _RESULT_REASONS[result.status]
         return cls(
             name,
             result.status,
@@ -179,12 +197,15 @@ class ComponentHealth:
             time if time is not None else datetime.now(UTC),
             duration_ms,
             cached,
+            reason=reason,
         )
 
     def entries(self, *, verbose: bool) -> dict[str, list[dict[str, Any]]]:
         """This component's ``checks`` entries in the health+json shape."""
         main: dict[str, Any] = {"status": self.status.value}
-        if self.output and (verbose or self.status is not HealthStatus.PASS):
+        if self.reason and self.status is not HealthStatus.PASS:
+            main["reason"] = self.reason
+        if self.output and verbose:
             main["output"] = self.output
         if not verbose:
             return {self.name: [main]}
@@ -215,6 +236,9 @@ class ComponentHealth:
 class HealthReport:
     """The answer of one probe: an overall status and what each part reported.
 
+    ``reason`` is a stable code for the whole report when one cause explains
+    it (``stopping``); ``output`` its human text (verbose form only).
+
     ``http_status`` is 200 for ``pass`` and ``warn`` and 503 for ``fail``, as
     Kubernetes and load balancers expect. :meth:`to_dict` / :meth:`to_json`
     render the ``application/health+json`` body.
@@ -229,6 +253,7 @@ class HealthReport:
     checks: tuple[ComponentHealth, ...] = ()
     output: str = ""
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
+    reason: str = ""
 
     @property
     def ok(self) -> bool:
@@ -248,14 +273,20 @@ class HealthReport:
         raise KeyError(name)
 
     def to_dict(self, *, verbose: bool = False) -> dict[str, Any]:
-        """The health+json document: terse by default, every detail when ``verbose``."""
+        """The health+json document: terse by default, every detail when ``verbose``.
+
+        The terse form holds statuses and reason codes only: safe to serve
+        where anyone may read it. Keep ``verbose`` off public ports.
+        """
         doc: dict[str, Any] = {
             "status": self.status.value,
             "description": f"garrison {self.probe} probe",
         }
-        if self.output:
-            doc["output"] = self.output
+        if self.reason:
+            doc["reason"] = self.reason
         if verbose:
+            if self.output:
+                doc["output"] = self.output
             doc["time"] = _timestamp(self.time)
         checks: dict[str, list[dict[str, Any]]] = {}
         for entry in self.checks:

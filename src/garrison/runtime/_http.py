@@ -1,19 +1,33 @@
 """A small asyncio HTTP/1.1 server for the probe app, so ``garrison run`` needs no uvicorn.
 
 It serves one ASGI app (normally :class:`~garrison.runtime.HealthApp`) and is
-built for probes, not for traffic: requests are bounded (request line and
-headers ``max_header_bytes``, body ``max_body_bytes``), slow clients time out,
-connections are capped at ``max_connections``, responses are buffered (a probe
-answer is a few hundred bytes) and sent with a ``content-length``, and keep-alive
-connections are closed after ``idle_timeout``. Lifespan events are not sent: the
-runtime that owns the server starts and stops it. ``aclose()`` stops accepting,
-lets requests in progress finish for up to ``grace`` seconds, then closes.
+built for probes, not for traffic. Whatever a client does, it holds a bounded
+share of the server, for a bounded time:
+
+- a request (line and headers up to ``max_header_bytes``, body up to
+  ``max_body_bytes``) must arrive within ``header_timeout`` of the
+  connection (``idle_timeout`` between keep-alive requests);
+- a response must be taken by the client within ``write_timeout``, else the
+  connection is aborted (a client that pipelines requests and never reads
+  cannot park the server on a full socket);
+- a connection serves at most ``max_requests`` requests, then closes;
+- at most ``max_connections`` connections are open. When a new one arrives at
+  the cap, one is dropped to make room: a client pipelining requests first,
+  else the one that has waited longest for its client to send; one answering
+  its first request (a probe) never is. Slow, idle and pipelining clients
+  cannot lock a real probe out, however fast they come back.
+
+Responses are buffered (a probe answer is a few hundred bytes) and sent with
+a ``content-length``. Lifespan events are not sent: the runtime that owns the
+server starts and stops it. ``aclose()`` stops accepting, aborts every
+connection but those answering their first request, lets those finish for up
+to ``grace`` seconds, then aborts them too: a stop never waits on clients.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 from urllib.parse import unquote
@@ -61,6 +75,8 @@ class ProbeServer:
         max_body_bytes: int = 64 * 1024,
         header_timeout: float = 5.0,
         idle_timeout: float = 5.0,
+        write_timeout: float = 5.0,
+        max_requests: int = 100,
         max_connections: int = 64,
         grace: float = 2.0,
     ) -> None:
@@ -71,10 +87,12 @@ class ProbeServer:
         self.max_body_bytes = max_body_bytes
         self.header_timeout = header_timeout
         self.idle_timeout = idle_timeout
+        self.write_timeout = write_timeout
+        self.max_requests = max_requests
         self.max_connections = max_connections
         self.grace = grace
         self._server: asyncio.Server | None = None
-        self._connections: set[asyncio.Task[None]] = set()
+        self._connections: set[_Connection] = set()
         self._closing = False
 
     @property
@@ -101,16 +119,21 @@ class ProbeServer:
         log.info("health.server.listening", url=self.url)
 
     async def aclose(self) -> None:
-        """Stop accepting, finish requests in progress (up to ``grace`` s), close (idempotent)."""
+        """Stop accepting, abort waiting clients, finish answers (up to ``grace`` s); idempotent."""
         if self._server is None or self._closing:
             return
         self._closing = True
         self._server.close()
-        if self._connections:
-            _, pending = await asyncio.wait(set(self._connections), timeout=self.grace)
-            for task in pending:
-                task.cancel()
+        for connection in list(self._connections):
+            if not connection.answering_a_probe:
+                connection.abort()
+        tasks = {c.task for c in self._connections if c.task is not None}
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=self.grace)
+            for connection in list(self._connections):
+                connection.abort()
             if pending:
+                # Aborted and cancelled, each ends at its next step.
                 await asyncio.wait(pending)
         await self._server.wait_closed()
         log.info("health.server.closed")
@@ -128,40 +151,89 @@ class ProbeServer:
         await self.aclose()
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._closing or len(self._connections) >= self.max_connections:
-            writer.close()
+        if self._closing:
+            writer.transport.abort()
             return
-        task = asyncio.get_running_loop().create_task(self._serve_connection(reader, writer))
-        self._connections.add(task)
-        task.add_done_callback(self._connections.discard)
+        if len(self._connections) >= self.max_connections and not self._make_room():
+            writer.transport.abort()
+            return
+        connection = _Connection(writer)
+        task = asyncio.get_running_loop().create_task(self._serve_connection(connection, reader))
+        connection.task = task
+        self._connections.add(connection)
+        task.add_done_callback(lambda _: self._connections.discard(connection))
+
+    def _make_room(self) -> bool:
+        """Drop one connection for a new one; False when every one is answering a first request.
+
+        First to go: a connection past its first request whose answer is in
+        progress (a client pipelining requests), the longest in that answer;
+        then the one that has waited longest for its client to send (slow,
+        idle, idle keep-alive). A connection answering its first request (a
+        probe) is never dropped: it ends on its own within the app's and the
+        write's bounds. A probe that has just connected has waited least, so
+        attackers lose their slots to it however fast they come back.
+        """
+        candidates = [c for c in self._connections if not c.answering_a_probe]
+        if not candidates:
+            return False
+        victim = min(candidates, key=lambda c: (not c.answering, c.since))
+        victim.abort()
+        self._connections.discard(victim)
+        return True
 
     async def _serve_connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, connection: _Connection, reader: asyncio.StreamReader
     ) -> None:
+        writer = connection.writer
         try:
-            first = True
-            while not self._closing:
-                timeout = self.header_timeout if first else self.idle_timeout
-                first = False
+            while not self._closing and connection.requests < self.max_requests:
+                timeout = self.header_timeout if connection.requests == 0 else self.idle_timeout
+                connection.wait_for_request()
                 try:
                     async with asyncio.timeout(timeout):
                         request = await self._read_request(reader)
                 except TimeoutError:
                     return
                 except _BadRequestError as exc:
-                    await _write_error(writer, exc.status, str(exc))
+                    connection.answer()
+                    await self._send(writer, *_error(exc.status, str(exc)), keep_alive=False)
                     return
                 if request is None:
                     return
-                keep_alive = await self._handle(request, reader, writer)
-                if not keep_alive:
+                connection.answer()
+                last = connection.requests >= self.max_requests
+                if not await self._handle(connection, request, last=last):
                     return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            return  # the client went away; nothing to answer
+        except (ConnectionError, asyncio.IncompleteReadError, TimeoutError):
+            # The client went away, or did not take its answer in time.
+            connection.abort()
         finally:
-            writer.close()
-            with contextlib.suppress(ConnectionError):
+            await self._close(connection)
+
+    async def _close(self, connection: _Connection) -> None:
+        """Close after the answer is flushed; abort when the client does not take it in time."""
+        writer = connection.writer
+        writer.close()
+        try:
+            async with asyncio.timeout(self.write_timeout):
                 await writer.wait_closed()
+        except (ConnectionError, TimeoutError):
+            connection.abort()
+
+    async def _send(
+        self,
+        writer: asyncio.StreamWriter,
+        start: dict[str, Any],
+        body: bytes,
+        *,
+        head: bool = False,
+        keep_alive: bool,
+    ) -> None:
+        """Write one response; ``TimeoutError`` when the client does not take it in time."""
+        writer.write(_response_bytes(start, body, head=head, keep_alive=keep_alive))
+        async with asyncio.timeout(self.write_timeout):
+            await writer.drain()
 
     async def _read_request(self, reader: asyncio.StreamReader) -> dict[str, Any] | None:
         try:
@@ -213,11 +285,10 @@ class ProbeServer:
         }
 
     async def _handle(
-        self,
-        request: dict[str, Any],
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        self, connection: _Connection, request: dict[str, Any], *, last: bool
     ) -> bool:
+        """Answer one request; True when the connection stays open for another."""
+        writer = connection.writer
         sockname = writer.get_extra_info("sockname")
         peername = writer.get_extra_info("peername")
         scope: dict[str, Any] = {
@@ -261,28 +332,62 @@ class ProbeServer:
         except Exception:
             log.exception("health.server.app_error", path=scope["path"])
             if start is None:
-                await _write_error(writer, 500, "internal error")
+                await self._send(writer, *_error(500, "internal error"), keep_alive=False)
             return False
         finally:
             done.set()
         if start is None:
-            await _write_error(writer, 500, "the app sent no response")
+            await self._send(writer, *_error(500, "the app sent no response"), keep_alive=False)
             return False
-        keep_alive = bool(request["keep_alive"]) and not self._closing
-        await _write_response(
-            writer, start, b"".join(chunks), head=request["method"] == "HEAD", keep_alive=keep_alive
+        keep_alive = bool(request["keep_alive"]) and not self._closing and not last
+        await self._send(
+            writer,
+            start,
+            b"".join(chunks),
+            head=request["method"] == "HEAD",
+            keep_alive=keep_alive,
         )
         return keep_alive
 
 
-async def _write_response(
-    writer: asyncio.StreamWriter,
-    start: dict[str, Any],
-    body: bytes,
-    *,
-    head: bool,
-    keep_alive: bool,
-) -> None:
+class _Connection:
+    """One client connection: its writer, its task, and what it is doing."""
+
+    __slots__ = ("answering", "requests", "since", "task", "writer")
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self.task: asyncio.Task[None] | None = None
+        #: Requests read so far.
+        self.requests = 0
+        #: True from a request's arrival until the connection waits for the next:
+        #: the server, not the client, has the next move.
+        self.answering = False
+        #: When it began its current wait or answer.
+        self.since = time.monotonic()
+
+    @property
+    def answering_a_probe(self) -> bool:
+        """Answering its first request: never dropped to make room, finished at a stop."""
+        return self.answering and self.requests == 1
+
+    def wait_for_request(self) -> None:
+        self.answering = False
+        self.since = time.monotonic()
+
+    def answer(self) -> None:
+        self.requests += 1
+        self.answering = True
+        self.since = time.monotonic()
+
+    def abort(self) -> None:
+        """Drop the connection now, unsent data and all, and end its task."""
+        self.writer.transport.abort()
+        if self.task is not None:
+            self.task.cancel()
+
+
+def _response_bytes(start: dict[str, Any], body: bytes, *, head: bool, keep_alive: bool) -> bytes:
     status = int(start["status"])
     reason = _reason(status)
     lines = [f"HTTP/1.1 {status} {reason}".encode("latin-1")]
@@ -294,15 +399,12 @@ async def _write_response(
     if not head:
         lines.append(b"content-length: " + str(len(body)).encode())
     lines.append(b"connection: " + (b"keep-alive" if keep_alive else b"close"))
-    writer.write(b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body))
-    await writer.drain()
+    return b"\r\n".join(lines) + b"\r\n\r\n" + (b"" if head else body)
 
 
-async def _write_error(writer: asyncio.StreamWriter, status: int, message: str) -> None:
+def _error(status: int, message: str) -> tuple[dict[str, Any], bytes]:
     body = ('{"error":"' + message.replace('"', "'") + '"}').encode()
-    start = {"status": status, "headers": [(b"content-type", b"application/json")]}
-    with contextlib.suppress(ConnectionError):
-        await _write_response(writer, start, body, head=False, keep_alive=False)
+    return {"status": status, "headers": [(b"content-type", b"application/json")]}, body
 
 
 def _reason(status: int) -> str:

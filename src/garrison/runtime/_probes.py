@@ -47,6 +47,8 @@ PROBES: tuple[ProbeKind, ...] = ("live", "ready", "startup")
 _RUNNING = "running"
 _FAILED = "failed"
 _STARTED_STATES = frozenset({"running", "restarting"})
+# How long past check_timeout a probe waits for a check that ignores its cancellation.
+_CHECK_GRACE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +163,8 @@ class HealthProbes:
         for fut in pending:
             fut.cancel()
         if pending:
-            await asyncio.wait(pending)
+            # A check that ignores its cancellation is left behind, not awaited.
+            await asyncio.wait(pending, timeout=_CHECK_GRACE)
         self._inflight.clear()
 
     async def evaluate(self, probe: ProbeKind = "ready") -> HealthReport:
@@ -200,6 +203,7 @@ class HealthProbes:
                     view.state,
                     observed=view.observed,
                     output=output,
+                    reason="component_failed" if output else "",
                 )
             )
         return _report("live", checks)
@@ -210,11 +214,22 @@ class HealthProbes:
         views = self.target.component_views()
         if self.draining:
             checks = [
-                ComponentHealth(v.name, HealthStatus.FAIL, v.critical, v.state, output="stopping")
+                ComponentHealth(
+                    v.name,
+                    HealthStatus.FAIL,
+                    v.critical,
+                    v.state,
+                    output="stopping",
+                    reason="stopping",
+                )
                 for v in views
             ]
             return HealthReport(
-                "ready", HealthStatus.FAIL, tuple(checks), output="the runtime is stopping"
+                "ready",
+                HealthStatus.FAIL,
+                tuple(checks),
+                output="the runtime is stopping",
+                reason="stopping",
             )
         results = await asyncio.gather(*(self._component_health(v) for v in views))
         return _report("ready", results)
@@ -224,15 +239,24 @@ class HealthProbes:
         checks = []
         for view in self.target.component_views():
             if view.state not in _STARTED_STATES:
-                status, output = HealthStatus.FAIL, f"not started ({view.state})"
+                status, reason = HealthStatus.FAIL, "not_started"
+                output = f"not started ({view.state})"
             elif not view.startup_complete:
-                status, output = HealthStatus.FAIL, "startup work still in progress"
+                status, reason = HealthStatus.FAIL, "startup_in_progress"
+                output = "startup work still in progress"
             else:
-                status, output = HealthStatus.PASS, ""
+                status, reason, output = HealthStatus.PASS, "", ""
             # A component that has not started holds startup back whether or
             # not it is critical: the probe means "everything is up".
             checks.append(
-                ComponentHealth(view.name, status, critical=True, state=view.state, output=output)
+                ComponentHealth(
+                    view.name,
+                    status,
+                    critical=True,
+                    state=view.state,
+                    output=output,
+                    reason=reason,
+                )
             )
         return _report("startup", checks)
 
@@ -243,11 +267,13 @@ class HealthProbes:
             async with asyncio.timeout(timeout):
                 await self.target.ping_supervisor()
         except TimeoutError:
-            status, output = HealthStatus.FAIL, f"the supervisor did not answer within {timeout:g}s"
+            status, reason = HealthStatus.FAIL, "supervisor_timeout"
+            output = f"the supervisor did not answer within {timeout:g}s"
         except Exception as exc:  # noqa: BLE001 - any failure to answer is the finding itself
-            status, output = HealthStatus.FAIL, f"the supervisor cannot answer: {exc!r}"
+            status, reason = HealthStatus.FAIL, "supervisor_down"
+            output = f"the supervisor cannot answer: {exc!r}"
         else:
-            status, output = HealthStatus.PASS, ""
+            status, reason, output = HealthStatus.PASS, "", ""
         elapsed_ms = (time.monotonic() - start) * 1000
         return ComponentHealth(
             "supervisor",
@@ -256,6 +282,7 @@ class HealthProbes:
             observed={"response_time_ms": round(elapsed_ms, 3)},
             duration_ms=elapsed_ms,
             component_type="system",
+            reason=reason,
         )
 
     async def _loop_health(self) -> ComponentHealth:
@@ -276,12 +303,18 @@ class HealthProbes:
             output=output,
             observed={"lag_ms": round(lag * 1000, 3), "current_lag_ms": round(now_lag * 1000, 3)},
             component_type="system",
+            reason="event_loop_lag" if output else "",
         )
 
     async def _component_health(self, view: ComponentView) -> ComponentHealth:
         if view.state != _RUNNING:
             return ComponentHealth(
-                view.name, HealthStatus.FAIL, view.critical, view.state, output=f"{view.state}"
+                view.name,
+                HealthStatus.FAIL,
+                view.critical,
+                view.state,
+                output=f"{view.state}",
+                reason="not_running",
             )
         entry = self._cache.get(view.name)
         if entry is not None and time.monotonic() - entry.at < self.settings.cache_ttl:
@@ -291,24 +324,43 @@ class HealthProbes:
             fut = asyncio.ensure_future(self._run_check(view))
             self._inflight[view.name] = fut
         # Shielded: a probe that gives up (client gone) must not cancel the
-        # check other probes are waiting on; the check is bounded anyway.
-        health = await asyncio.shield(fut)
+        # check other probes are waiting on. Bounded here as well: a check
+        # that ignores the cancellation of its timeout never ends, and every
+        # probe after it would wait on it.
+        try:
+            async with asyncio.timeout(self.settings.check_timeout + _CHECK_GRACE):
+                health = await asyncio.shield(fut)
+        except TimeoutError:
+            return ComponentHealth(
+                view.name,
+                HealthStatus.FAIL,
+                view.critical,
+                view.state,
+                view.observed,
+                output=f"health check did not answer within {self.settings.check_timeout:g}s "
+                "and ignores its cancellation",
+                reason="check_timeout",
+            )
         return _replace_meta(health, view, cached=False)
 
     async def _run_check(self, view: ComponentView) -> ComponentHealth:
         timeout = self.settings.check_timeout
         started_at = datetime.now(UTC)
         start = time.monotonic()
+        reason: str | None = None  # the result's own: check_failed / check_warned
         try:
             async with asyncio.timeout(timeout):
                 result = await view.check()
             if not isinstance(result, CheckResult):  # user code may ignore its annotation
-                result = CheckResult.failing(  # type: ignore[unreachable]
+                reason = "check_invalid"  # type: ignore[unreachable]
+                result = CheckResult.failing(
                     f"check_health() returned {type(result).__name__}, not a CheckResult"
                 )
         except TimeoutError:
+            reason = "check_timeout"
             result = CheckResult.failing(f"health check did not answer within {timeout:g}s")
         except Exception as exc:  # noqa: BLE001 - a crashing check is reported as a failing check
+            reason = "check_error"
             result = CheckResult.failing(f"health check raised {type(exc).__name__}: {exc}")
         finally:
             self._inflight.pop(view.name, None)
@@ -326,6 +378,7 @@ class HealthProbes:
             state=view.state,
             time=started_at,
             duration_ms=elapsed * 1000,
+            reason=reason,
         )
         self._cache[view.name] = _CacheEntry(health, time.monotonic())
         return health
@@ -343,6 +396,7 @@ def _replace_meta(health: ComponentHealth, view: ComponentView, *, cached: bool)
         health.duration_ms,
         cached,
         health.component_type,
+        health.reason,
     )
 
 

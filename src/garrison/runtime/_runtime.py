@@ -71,7 +71,7 @@ class Runtime:
         if not data_dir.is_absolute():
             data_dir = Path.cwd() / data_dir
         self.data_dir = data_dir
-        await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(_make_data_dir, data_dir)
         await self._supervisor.start()
         self._started = True
         self._notify()
@@ -81,7 +81,10 @@ class Runtime:
         """Stop every component in reverse dependency order. Idempotent.
 
         Raises :class:`~garrison.ShutdownError` naming the components that did
-        not stop cleanly (all the others were still stopped).
+        not stop cleanly (all the others were still stopped). A hook or loop
+        that ignores its cancellation is abandoned and named in the error: it
+        keeps running, and ``asyncio.run`` would wait for it at exit, so end
+        the process yourself then (``garrison run`` exits with ``os._exit``).
         """
         failures = await self._supervisor.stop()
         self._notify()
@@ -277,6 +280,23 @@ class Runtime:
         instance = spec.component_class()
         instance.bind(name=spec.name, config=spec.config, data_dir=self.data_dir, runtime=self)
         return instance
+
+
+def _make_data_dir(path: Path) -> None:
+    """Create the data directory; a path that cannot be one is a ConfigError naming it."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in (path, *path.parents) if p.exists()), None)
+        if blocker is not None and not blocker.is_dir():
+            where = "is" if blocker == path else f"is under {str(blocker)!r}, which is"
+            reason = f"{str(path)!r} {where} a file, not a directory"
+        else:
+            reason = f"cannot create {str(path)!r}: {exc.strerror or exc}"
+        raise ConfigError(
+            f"{reason}; set [runtime] data_dir (or GARRISON_RUNTIME__DATA_DIR) to a directory",
+            path="runtime.data_dir",
+        ) from exc
 
 
 @contextlib.asynccontextmanager

@@ -6,8 +6,9 @@ the file with one JSON document::
     {"status": "pass", "time": "2026-11-22T02:14:52.123Z", "interval": 5.0,
      "pid": 4242, "probes": {"live": {...}, "ready": {...}, "startup": {...}}}
 
-where each probe is its terse health+json report and the top-level ``status``
-is readiness. The file is written to a temporary file in the same directory
+where each probe is its terse health+json report (statuses and reason codes,
+no error text: see :mod:`garrison.runtime._health`) and the top-level
+``status`` is readiness. The file is written to a temporary file in the same directory
 and renamed over the old one, so a reader sees a whole old or a whole new
 document, never a torn one. There is no fsync: after a power loss the file is
 old, and an old file is exactly what ``garrison probe --file --max-age``
@@ -100,7 +101,7 @@ class StatusFileWriter:
         if final:
             doc["status"] = "fail"
             doc["probes"]["ready"]["status"] = "fail"
-            doc["probes"]["ready"]["output"] = "the runtime has stopped"
+            doc["probes"]["ready"]["reason"] = "stopped"
             doc["stopped"] = True
         await asyncio.to_thread(_atomic_write, self.path, orjson.dumps(doc, default=str))
         self.writes += 1

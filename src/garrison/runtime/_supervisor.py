@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from garrison._log import get_logger
 from garrison.exceptions import EscalationError, LifecycleError, StartupError
-from garrison.runtime._cell import ActorCell, ExitKind, wait_bounded
+from garrison.runtime._cell import ActorCell, ExitKind, abandoned, wait_bounded
 from garrison.runtime._component import ComponentState
 from garrison.runtime._tracing import tracer, tracing_active
 
@@ -164,7 +164,10 @@ class Supervisor:
         timeout = self.settings.start_timeout
         if not await wait_bounded(task, timeout):
             await cell.cancel_background()
-            msg = f"on_start of {slot.spec.name!r} did not finish within {timeout:g}s"
+            msg = (
+                f"on_start of {slot.spec.name!r} did not finish within {timeout:g}s"
+                f"{abandoned(task)}"
+            )
             raise TimeoutError(msg)
         exc = task.exception()
         if exc is None and cell.crash_error is not None:
@@ -236,7 +239,7 @@ class Supervisor:
             )
             if not await wait_bounded(hook, remaining):
                 error = error or TimeoutError(
-                    f"on_stop of {name!r} did not finish within {timeout:g}s"
+                    f"on_stop of {name!r} did not finish within {timeout:g}s{abandoned(hook)}"
                 )
             elif not hook.cancelled() and hook.exception() is not None:
                 error = error or hook.exception()

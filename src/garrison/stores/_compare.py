@@ -2,10 +2,12 @@
 
 :func:`compare_stores` reads both stores page by page and reports the keys
 missing on each side and the keys whose values differ. Values are compared
-strictly: Python's ``==`` says ``1 == 1.0 == True`` and ``[1] == (1,)``, but
-those are different EDN values (``1``, ``1.0``, ``true``; a vector and a list),
-so two values only match when they are equal *and* their EDN texts (with
-sorted keys) are the same. Values with no EDN form fall back to ``==``.
+by their EDN texts (with sorted keys): two values match when Clojure reads
+their texts as equal values of the same classes all the way down. So ``1``,
+``1.0``, ``1N`` and ``true`` differ, as do a vector and a list, ``1.0M`` and
+``1.00M``, ``0.0`` and ``-0.0``, and a set that lost an element (``#{0 false}``
+against ``#{0}``), although Python's ``==`` calls some of them equal. Values
+with no EDN form fall back to ``==``.
 """
 
 from __future__ import annotations
@@ -72,13 +74,16 @@ class Comparison:
 
 
 def same_value(a: Any, b: Any) -> bool:
-    """Whether ``a`` and ``b`` are the same EDN value (stricter than ``==``)."""
-    if a != b:
-        return False
+    """Whether ``a`` and ``b`` are the same EDN value, of the same classes throughout.
+
+    Stricter than Clojure's ``=`` (:func:`garrison.stores.edn.equal`), which
+    says ``1`` equals ``1N`` and ``[1]`` equals ``(1)``: a migration must keep
+    the kind of every value, so a change of kind is a difference.
+    """
     try:
         return dumps(a, sort_keys=True) == dumps(b, sort_keys=True)
     except EdnError:
-        return True  # no EDN form on one side: == is all there is
+        return bool(a == b)  # no EDN form on one side: == is all there is
 
 
 def _different(pairs: list[tuple[str, Any, Any]]) -> list[str]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from garrison.exceptions import EdnSyntaxError, StoreLoadError
 from garrison.stores._atomic import remove_stale_temp_files
 from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
-from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry, loads
+from garrison.stores.edn import MAP_ENTRY_SEPARATOR, EdnMap, Keyword, dumps_entry, loads
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,7 +88,8 @@ def load_file(path: Path) -> dict[str, Any]:
         raise StoreLoadError(
             f"{located}; the file was left untouched and the store did not start"
         ) from located
-    if not isinstance(parsed, dict):
+    # An EdnMap: top-level keys Python's == would merge (0 and false), each its own key.
+    if not isinstance(parsed, dict | EdnMap):
         raise StoreLoadError(
             f"{path}:1:1: the top level is {type(parsed).__name__}, not a map; "
             "the file was left untouched and the store did not start"

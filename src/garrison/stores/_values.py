@@ -27,8 +27,10 @@ Python value                        stored as
 :class:`Vector`                     ``{"#vec": [...]}``
 ``frozenset`` (an EDN set)          ``{"#set": [...]}``
 ``set``                             ``{"#mutset": [...]}``
+:class:`EdnSet`                     ``{"#eset": [...]}``
 ``dict`` with a non-``str`` key     ``{"#map": [[key, value], ...]}``
 :class:`FrozenMap`                  ``{"#fmap": [[key, value], ...]}``
+:class:`EdnMap`                     ``{"#emap": [[key, value], ...]}``
 :class:`BigInt` ``42N``             ``{"#N": "42"}``
 ``int`` beyond 64 bits              ``{"#int": "123456789012345678901234"}``
 NaN, ±infinity                      ``{"#float": "NaN"}``, ``"Infinity"``, ``"-Infinity"``
@@ -48,6 +50,15 @@ can add markers without misreading old data). A user's own ``str``-keyed dict
 that happens to have that shape is wrapped in ``#esc``; its values are still
 encoded normally. Decoding an unknown marker raises :class:`StoreError` rather
 than guessing.
+
+**Clojure's equality.** Set elements and map keys are read back by Clojure's
+``=``, as the EDN reader reads them (:mod:`garrison.stores.edn._equality`):
+an :class:`EdnSet` or :class:`EdnMap` (a set or map whose members Python's
+``==`` would merge, such as ``1``, ``1.0`` and ``true``) has its own marker, so
+it reads back as itself with every member, and a garrison that predates the
+marker refuses the value instead of merging its members. A ``#set``, ``#map``
+or ``#fmap`` whose members Python would merge reads back as an ``EdnSet`` or
+``EdnMap`` too, never with fewer members.
 
 **What is and is not kept.** Every EDN value and every plain Python value
 listed above reads back equal and of the same type. A datetime's time zone is
@@ -85,6 +96,7 @@ import orjson
 
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores.edn._accel import disabled_by_environment
+from garrison.stores.edn._equality import EdnMap, EdnSet, distinct_map, distinct_set
 from garrison.stores.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 
 if TYPE_CHECKING:
@@ -183,6 +195,10 @@ def _tag(value: Any) -> Any:
         return {"#mutset": [_tag(item) for item in value]}
     if isinstance(value, FrozenMap):
         return {"#fmap": [[_tag(key), _tag(item)] for key, item in value.items()]}
+    if isinstance(value, EdnSet):
+        return {"#eset": [_tag(item) for item in value]}
+    if isinstance(value, EdnMap):
+        return {"#emap": [[_tag(key), _tag(item)] for key, item in value.items()]}
     if isinstance(value, Decimal):
         return {"#dec": str(value)}
     if isinstance(value, Fraction):
@@ -286,8 +302,30 @@ def _hashable(value: Any) -> Any:
     return value
 
 
-def _pairs(payload: list[list[Any]]) -> list[tuple[Any, Any]]:
-    return [(_hashable(_untag(key)), _untag(item)) for key, item in payload]
+def _pairs(payload: list[list[Any]]) -> list[Any]:
+    """Alternating keys and values, the keys made hashable."""
+    items: list[Any] = []
+    for key, item in payload:
+        items.append(_hashable(_untag(key)))
+        items.append(_untag(item))
+    return items
+
+
+def _set(members: list[Any]) -> frozenset[Any] | EdnSet:
+    """A set by Clojure's ``=``: a ``frozenset`` unless Python would merge members."""
+    result = frozenset(members)
+    if len(result) != len(members):
+        return distinct_set(members)[0]
+    return result
+
+
+def _map(items: list[Any]) -> dict[Any, Any] | EdnMap:
+    """A map by Clojure's ``=``: a ``dict`` unless Python would merge keys."""
+    it = iter(items)
+    result = dict(zip(it, it, strict=True))
+    if len(result) * 2 != len(items):
+        return distinct_map(items)[0]
+    return result
 
 
 def _untag(node: Any) -> Any:
@@ -317,13 +355,20 @@ def _unmark(marker: str, payload: Any) -> Any:
     if marker == "#vec":
         return Vector(_untag(item) for item in payload)
     if marker == "#set":
-        return frozenset(_hashable(_untag(item)) for item in payload)
+        return _set([_hashable(_untag(item)) for item in payload])
     if marker == "#mutset":
-        return {_hashable(_untag(item)) for item in payload}
+        members = _set([_hashable(_untag(item)) for item in payload])
+        return set(members) if type(members) is frozenset else members
     if marker == "#map":
-        return dict(_pairs(payload))
+        return _map(_pairs(payload))
     if marker == "#fmap":
-        return FrozenMap(dict(_pairs(payload)))
+        pairs = _map(_pairs(payload))
+        return FrozenMap(pairs) if type(pairs) is dict else pairs
+    if marker == "#eset":
+        return EdnSet([_hashable(_untag(item)) for item in payload])
+    if marker == "#emap":
+        it = iter(_pairs(payload))
+        return EdnMap(zip(it, it, strict=True))
     if marker == "#sym":
         return Symbol(payload)
     if marker == "#char":

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from garrison.stores.edn import FrozenMap, Tagged, Vector, dumps
+from garrison.stores.edn import EdnMap, EdnSet, FrozenMap, Tagged, Vector, dumps
+from garrison.stores.edn._equality import clojure_key
 
 # A value and its hashable twin are the same EDN kind.
 _KIND: dict[type, type] = {Vector: list, FrozenMap: dict, set: frozenset}
@@ -29,6 +30,9 @@ def _texts(collection: Any) -> list[str]:
 def same(a: Any, b: Any) -> bool:
     """``a == b`` and every part is the same EDN kind (vector vs list, int vs BigInt, scale).
 
+    An :class:`EdnMap` or :class:`EdnSet` is a kind of its own: the reader
+    makes one exactly where Python would merge keys or elements.
+
     Iterative, so values nested deeper than the recursion limit compare too.
     """
     pending = [(a, b)]
@@ -42,6 +46,18 @@ def same(a: Any, b: Any) -> bool:
         elif isinstance(x, Decimal):
             if x.as_tuple() != y.as_tuple():
                 return False
+        elif isinstance(x, EdnMap | EdnSet):
+            # Members paired by Clojure's = (Python's == would pair 1 with true).
+            if len(x) != len(y):
+                return False
+            members = {clojure_key(m): m for m in y}
+            for m in x:
+                other = members.get(clojure_key(m), members)
+                if other is members:
+                    return False
+                pending.append((m, other))
+                if isinstance(x, EdnMap):
+                    pending.append((x[m], y[m]))
         elif isinstance(x, Mapping):
             if len(x) != len(y):
                 return False

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from hypothesis import strategies as st
 
-from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn import BigInt, Char, EdnMap, FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn._equality import distinct_map, distinct_set
 
 _RESERVED = {"nil", "true", "false"}
 names = st.from_regex(
@@ -48,6 +50,49 @@ scalars: st.SearchStrategy[Any] = st.one_of(
     st.uuids(),
 )
 
+#: Values Python's == merges and Clojure's = keeps apart (nil, booleans, longs,
+#: BigInts, doubles with -0.0, ratios, decimals), and some Clojure calls equal
+#: (1 and 1N, 0.0 and -0.0, 1M and 1.0M): sets and map keys drawn from them
+#: need Clojure's equality to keep what they hold.
+COLLIDING: list[Any] = [
+    None,
+    False,
+    True,
+    0,
+    1,
+    -1,
+    BigInt(0),
+    BigInt(1),
+    0.0,
+    -0.0,
+    1.0,
+    0.5,
+    Fraction(1, 2),
+    Fraction(-1, 2),
+    Decimal("0"),
+    Decimal("1"),
+    Decimal("1.0"),
+    Decimal("0.5"),
+    Decimal("0.50"),
+]
+colliding: st.SearchStrategy[Any] = st.sampled_from(COLLIDING)
+#: A colliding value, or a vector or list of one or two of them.
+colliding_members: st.SearchStrategy[Any] = st.one_of(
+    colliding,
+    st.lists(colliding, min_size=1, max_size=2).map(Vector),
+    st.lists(colliding, min_size=1, max_size=2).map(tuple),
+)
+
+
+def edn_set(members: list[Any]) -> Any:
+    """The set the reader makes of hashable ``members``: a frozenset, or an EdnSet."""
+    return distinct_set(members)[0]
+
+
+def edn_map(entries: list[tuple[Any, Any]]) -> Any:
+    """The map the reader makes of ``entries`` with hashable keys: a dict, or an EdnMap."""
+    return distinct_map([part for entry in entries for part in entry])[0]
+
 
 def _freeze(value: Any) -> Any:
     """The hashable twin of a generated value, for map keys and set elements.
@@ -65,6 +110,8 @@ def _freeze(value: Any) -> Any:
         return FrozenMap({k: _freeze(v) for k, v in value.items()})
     if isinstance(value, Tagged):
         return Tagged(value.tag, _freeze(value.value))
+    if isinstance(value, EdnMap):
+        return EdnMap([(k, _freeze(v)) for k, v in value.items()])
     return value
 
 
@@ -73,11 +120,14 @@ def _extend(nested: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     # draws retry through a filter whose repr of this strategy is tens of kB.
     children = nested
     hashable = children.map(_freeze)
+    members = st.one_of(hashable, colliding_members)
     return st.one_of(
         st.lists(children, max_size=5),
         st.lists(children, max_size=5).map(tuple),
         st.lists(hashable, max_size=5).map(frozenset),
         st.lists(st.tuples(hashable, children), max_size=5).map(dict),
+        st.lists(members, max_size=6).map(edn_set),
+        st.lists(st.tuples(members, children), max_size=6).map(edn_map),
         st.builds(Tagged, tags, children),
     )
 

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from garrison.stores.edn import Keyword, Symbol, _accel, dumps, iter_values, loads
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn._threads import longest_main_thread_wait
-from tests.stores.edn.edn_strategies import values
+from tests.stores.edn.edn_strategies import colliding_members, values
 
 creader = pytest.importorskip("garrison.stores.edn._creader", reason="the C reader is not built")
 
@@ -107,6 +107,21 @@ def test_the_c_reader_reads_written_values_itself(value: Any) -> None:
     assert same(got, value), explain(got, value)
 
 
+@_fast
+@given(st.lists(colliding_members, max_size=7), st.booleans(), st.booleans())
+def test_colliding_sets_and_maps_read_identically(
+    members: list[Any], as_map: bool, strict: bool
+) -> None:
+    # Python-only merges, true duplicates, or both: the readers agree on the
+    # kind (frozenset or EdnSet, dict or EdnMap), the members and the error.
+    texts = [dumps(m) for m in members]
+    if as_map:
+        text = "{" + " ".join(f"{t} {i}" for i, t in enumerate(texts)) + "}"
+    else:
+        text = "#{" + " ".join(texts) + "}"
+    _assert_same_outcome(f"[{text} {{:k {text}}}]", strict=strict)
+
+
 @st.composite
 def _mutated(draw: st.DrawFn) -> str:
     text = dumps(draw(values))
@@ -179,6 +194,11 @@ def test_streams_yield_the_same_values_then_the_same_error(
         # collections and structure
         "[1 2 3] (1 2) {} #{} {:a} [1 2)] ] ( [ {:a 1, :b [2 3], :c #{4}}",
         "{1 :a true :b} #{1 true} {##NaN 1 ##NaN 2} #{##NaN ##NaN}",
+        # Python's == merges, Clojure's = keeps apart or calls duplicates
+        "{0 :a false :b} #{1 true 1.0 1M} #{0.5 0.5M 1/2} #{0 false 0.0 0M nil}",
+        "#{[1] [true] [1.0]} {{0 1} :a {false 1} :b} #{#{0 false} #{0}} #{{0 [1] false [2]} 3}",
+        "#{1 1N} #{0.0 -0.0} #{1.0M 1.00M} #{[1] (1)} {1 :a 1N :b 1.0 :c} #{#a/b 1 #a/b 1N}",
+        "#{#a/b ##NaN #a/b ##NaN} #{#a/b 0.0 #a/b -0.0} #:u{:a 0 :u/a 1} #:u{0 :a false :b}",
         "1 2",
         "",
         "  ; only a comment",

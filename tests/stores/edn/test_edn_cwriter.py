@@ -30,6 +30,7 @@ from garrison.exceptions import EdnEncodeError
 from garrison.stores.edn import (
     BigInt,
     Char,
+    EdnSet,
     FrozenMap,
     Keyword,
     Symbol,
@@ -38,9 +39,9 @@ from garrison.stores.edn import (
     _accel,
     dumps,
     dumps_entry,
+    loads,
 )
-from garrison.stores.edn._encoder import _COERCE, _configure, encode_pure
-from garrison.stores.edn._writer import Writer
+from garrison.stores.edn._encoder import _configure, c_coerce_for, encode_pure
 from tests.stores.edn._threads import longest_main_thread_wait
 
 K = Keyword
@@ -67,12 +68,9 @@ def c_writer() -> ModuleType:
 def c_encode(
     value: Any, *, sort_keys: bool = False, strict: bool = False, default: Any = None
 ) -> str:
-    coerce = (
-        _COERCE[strict]
-        if default is None
-        else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
-    )
-    text: str = c_writer().encode(value, sort_keys, strict, coerce)
+    writer = c_writer()
+    coerce = c_coerce_for(sort_keys=sort_keys, strict=strict, default=default)
+    text: str = writer.encode(value, sort_keys, strict, coerce)
     return text
 
 
@@ -400,3 +398,26 @@ def test_threads_writing_at_once_share_the_caches_safely() -> None:
     for thread in threads:
         thread.join()
     assert [texts[n] for n in range(len(values))] == expected
+
+
+@pytest.mark.parametrize("sort_keys", [False, True])
+@pytest.mark.parametrize("strict", [False, True])
+def test_edn_maps_and_sets_inside_a_value_are_written_without_a_hand_over(
+    sort_keys: bool, strict: bool
+) -> None:
+    # The pure writer writes just the EdnMap/EdnSet; the C writer the rest.
+    inner = loads("[#{0 false 0.51} {0 :a, false :b} {#{1 true} :k}]")
+    value = {Keyword(f"k{i}"): [i, "x", inner] for i in range(20)}
+    text = c_encode(value, sort_keys=sort_keys, strict=strict)
+    assert text == encode_pure(value, sort_keys=sort_keys, strict=strict)
+    assert "#{0 false 0.51}" in text or "#{0 0.51 false}" in text
+    assert loads(text, strict=True) == value
+
+
+def test_a_lone_surrogate_inside_a_sorted_edn_set_gets_the_pure_text() -> None:
+    inner = EdnSet(["\ud800", "a", 0, False])
+    value = frozenset({inner, "\ud7ff", "\ue000"})
+    assert dumps(value, sort_keys=True) == encode_pure(value, sort_keys=True)
+    with pytest.raises(c_writer().Fallback):
+        c_encode(value, sort_keys=True)
+    assert c_encode(value) == encode_pure(value)

@@ -61,7 +61,7 @@ def test_float_vector_items_are_floats_and_int_vector_items_are_ints() -> None:
 
 
 def test_strict_mode_still_rejects_duplicate_int_set_elements() -> None:
-    with pytest.raises(EdnSyntaxError, match="duplicate set element") as info:
+    with pytest.raises(EdnSyntaxError, match=r"Duplicate key: 1 \(set element") as info:
         loads("[0 #{1 2 1}]", strict=True)
     assert info.value.column == 4
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from garrison.exceptions import EdnSyntaxError
-from garrison.stores.edn import Char, Keyword, Symbol, dumps, iter_values, loads
+from garrison.stores.edn import Char, Keyword, Symbol, dumps, equal, iter_values, loads
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn.edn_strategies import names, values
 
@@ -25,6 +25,7 @@ _fast = settings(max_examples=150, deadline=None, suppress_health_check=[HealthC
 def test_loads_of_dumps_is_the_same_value(value: Any) -> None:
     back = loads(dumps(value))
     assert same(back, value), explain(back, value)
+    assert equal(back, value)  # Clojure's =, as well as the same kinds
 
 
 @_fast

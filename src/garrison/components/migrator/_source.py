@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from garrison.components.migrator._heap import promote_young_objects
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
 from garrison.stores._keys import StringKey, key_text
-from garrison.stores.edn import Keyword, dumps, iter_values, loads
+from garrison.stores.edn import EdnMap, Keyword, dumps, iter_values, loads
 
 # The codec's pause of the collector, shared so that its count stays right.
 from garrison.stores.edn._api import _collector_paused
@@ -144,7 +144,7 @@ def _blank_braces(raw: bytearray) -> bool:
 
 def _whole_map(text: str) -> Any:
     whole = loads(text)
-    if not isinstance(whole, dict):
+    if not isinstance(whole, dict | EdnMap):  # EdnMap: keys Python's == would merge
         raise EdnSyntaxError(
             f"the top level is {type(whole).__name__}, not a map", line=1, column=1
         )

@@ -21,6 +21,7 @@ from garrison.stores.edn._api import (
     load,
     loads,
 )
+from garrison.stores.edn._equality import EdnMap, EdnSet, equal
 from garrison.stores.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 
 __all__ = [
@@ -33,9 +34,13 @@ __all__ = [
     "dump",
     "dumps_entry",
     "MAP_ENTRY_SEPARATOR",
+    # Clojure's equality
+    "equal",
     # EDN kinds
     "BigInt",
     "Char",
+    "EdnMap",
+    "EdnSet",
     "FrozenMap",
     "Keyword",
     "Symbol",

@@ -1222,7 +1222,8 @@ take_list(Parser *p, Py_ssize_t mark)
 }
 
 /* _reader._build for what this reader leaves to it (unhashable keys,
- * tagged keys, namespaced maps); its errors mean "fall back". */
+ * tagged keys, namespaced maps, keys or elements Python's == merged);
+ * its errors mean "fall back". */
 static PyObject *
 build_in_python(Parser *p, int kind, Py_ssize_t mark, PyObject *extra, Py_ssize_t at)
 {
@@ -1279,9 +1280,11 @@ build_map(Parser *p, Py_ssize_t mark, Py_ssize_t at)
             return NULL;
         }
     }
-    if (p->strict && PyDict_GET_SIZE(dict) * 2 != n) {
+    if (PyDict_GET_SIZE(dict) * 2 != n) {
+        /* Python's == merged keys: Clojure's = may keep them apart (0 and
+         * false) or call them duplicates; the pure reader's _build decides. */
         Py_DECREF(dict);
-        return NULL; /* duplicate key */
+        return build_in_python(p, KIND_MAP, mark, str_empty, at);
     }
     drop_items(p, mark);
     return dict;
@@ -1309,9 +1312,10 @@ build_set(Parser *p, Py_ssize_t mark, Py_ssize_t at)
             return NULL;
         }
     }
-    if (p->strict && PySet_GET_SIZE(set) != p->sp - mark) {
+    if (PySet_GET_SIZE(set) != p->sp - mark) {
+        /* Merged elements (1, 1.0, true): as for maps, _build decides. */
         Py_DECREF(set);
-        return NULL; /* duplicate element */
+        return build_in_python(p, KIND_SET, mark, str_empty, at);
     }
     drop_items(p, mark);
     return set;

@@ -8,7 +8,9 @@ faster, in two ways:
   :mod:`garrison.stores.edn._accel`). It writes the codec's own kinds and
   Python's built-in ones itself, calls the pure writer's scalar functions
   for the rest (``Decimal``, ``Fraction``, ``Char``, non-UTC ``datetime``) and
-  ``Writer.coerce`` for subclasses and ``default``. Where it cannot be sure of
+  ``Writer.coerce`` for subclasses and ``default``, and this module's
+  :func:`encode_pure` for the rare ``EdnMap`` and ``EdnSet`` (its text then
+  stands in their place). Where it cannot be sure of
   the pure text (map keys with equal texts under ``sort_keys``, lone
   surrogates in texts it must sort, nesting past its ``MAX_DEPTH``) and on
   any error, :func:`encode_pure` writes the whole value instead, so the text
@@ -24,6 +26,7 @@ faster, in two ways:
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -35,6 +38,7 @@ import orjson
 
 from garrison.exceptions import EdnEncodeError
 from garrison.stores.edn import _accel
+from garrison.stores.edn._equality import EdnMap, EdnSet
 from garrison.stores.edn._types import BigInt, FrozenMap, Keyword, Symbol, Tagged, Vector
 from garrison.stores.edn._writer import (
     SCALARS,
@@ -49,7 +53,7 @@ from garrison.stores.edn._writer import (
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["encode", "encode_key", "encode_pure"]
+__all__ = ["c_coerce_for", "encode", "encode_key", "encode_pure"]
 
 
 class _NamedTexts(dict[Any, str]):
@@ -84,8 +88,10 @@ class _Dispatch(dict[type, Callable[[Any], str]]):
 # Containers nested deeper than this are handed to the iterative writer, so the
 # recursive fast path never comes near Python's recursion limit.
 _RECURSION_DEPTH: Final = 48
-_GLUED: Final = frozenset((dict, list, tuple, Vector, FrozenMap))
-_KNOWN: Final = _GLUED | {frozenset, set, Tagged}
+_GLUED: Final = frozenset((dict, list, tuple, Vector, FrozenMap, EdnMap))
+_KNOWN: Final = _GLUED | {frozenset, set, EdnSet, Tagged}
+# How the pure encoder writes a lone surrogate.
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89abcdefABCDEF]")
 # What float.__repr__ writes for non-finite values (EDN needs ##Inf ##-Inf ##NaN).
 _NON_FINITE: Final = ("inf", "-inf", "nan")
 
@@ -141,7 +147,7 @@ def _encoder(
             return iterative(value)
         depth += 1
         kind = type(value)
-        if kind is dict or kind is FrozenMap:
+        if kind is dict or kind is FrozenMap or kind is EdnMap:
             if sort_keys:
                 texts = list(map(call, map(values, map(type, value)), value))
                 entries = sorted(
@@ -162,7 +168,7 @@ def _encoder(
                 else:
                     keys = map(call, map(keys_of, map(type, value)), value)
                     text = "{" + ", ".join(map(add, keys, texts)) + "}"
-        elif kind is frozenset or kind is set:
+        elif kind is frozenset or kind is set or kind is EdnSet:
             texts = list(map(call, map(values, map(type, value)), value))
             if sort_keys:
                 texts.sort()
@@ -287,9 +293,9 @@ def encode(
         if writer is not _configured[0]:
             _configure(writer)
         coerce = (
-            _COERCE[strict]
+            _C_COERCE[sort_keys, strict]
             if default is None
-            else Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+            else c_coerce_for(sort_keys=sort_keys, strict=strict, default=default)
         )
         try:
             text: str = writer.encode(value, sort_keys, strict, coerce)
@@ -352,6 +358,50 @@ def _cached_encoder(sort_keys: bool, strict: bool) -> Callable[[Any], str]:
 # writers hold no per-call state, so one each serves every call and thread.
 _COERCE: Final = {
     strict: Writer(sort_keys=False, strict=strict, default=None).coerce for strict in (False, True)
+}
+
+
+def c_coerce_for(
+    *, sort_keys: bool, strict: bool, default: Default | None
+) -> Callable[[Any, int], Any]:
+    """The ``coerce`` argument of the C writer's ``encode`` for these options."""
+    if default is None:
+        return _C_COERCE[sort_keys, strict]
+    coerce = Writer(sort_keys=sort_keys, strict=strict, default=default).coerce
+    return _c_coerce(coerce, sort_keys=sort_keys, strict=strict, default=default)
+
+
+def _c_coerce(
+    coerce: Callable[[Any, int], Any], *, sort_keys: bool, strict: bool, default: Default | None
+) -> Callable[[Any, int], Any]:
+    """``coerce`` for the C writer, which leaves :class:`EdnMap` and :class:`EdnSet` to Python.
+
+    They are rare (the reader makes them only where Python's ``==`` would merge
+    keys or elements), and the C writer meets them only here: the pure
+    encoder writes that part, with the same options, and the C writer puts
+    its text in place (a :class:`Raw`), so the rest is still written in C.
+    """
+
+    def c_coerce(value: Any, attempt: int) -> Any:
+        if type(value) is EdnMap or type(value) is EdnSet:
+            text = encode_pure(value, sort_keys=sort_keys, strict=strict, default=default)
+            if sort_keys and "\\u" in text and _SURROGATE_ESCAPE.search(text):
+                # The pure writer sorts by the text before it escapes lone
+                # surrogates; the C writer would sort by the escaped text.
+                raise _accel.writer.Fallback("a lone surrogate in a text to sort")  # type: ignore[union-attr]
+            return Raw(text)
+        return coerce(value, attempt)
+
+    return c_coerce
+
+
+# What the C writer calls, per (sort_keys, strict), when there is no ``default``.
+_C_COERCE: Final = {
+    (sort_keys, strict): _c_coerce(
+        _COERCE[strict], sort_keys=sort_keys, strict=strict, default=None
+    )
+    for sort_keys in (False, True)
+    for strict in (False, True)
 }
 # The C writer module that _configure has set up (tests may swap modules).
 _configured: list[ModuleType | None] = [None]

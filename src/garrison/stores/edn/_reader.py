@@ -7,9 +7,14 @@ limit. Nothing read is ever evaluated.
 
 Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
 
-- Duplicate map keys and set elements are an error in strict mode (as in
-  Clojure's reader). In lenient mode (the default) the last value of a key wins
-  and repeated set elements collapse, so a file is never refused for them.
+- Map keys and set elements follow Clojure's ``=``, not Python's ``==``:
+  ``{0 :a false :b}`` and ``#{1 true 1.0 1M}`` keep every entry (as an
+  :class:`EdnMap` / :class:`EdnSet`, see :mod:`garrison.stores.edn._equality`).
+  Keys Clojure calls equal (``1`` and ``1N``, ``[1]`` and ``(1)``) are
+  duplicates: an error in strict mode (as in Clojure's reader, "Duplicate
+  key"); in lenient mode (the default) the first key stays with the last
+  value, and the first of equal set elements stays, so a file is never
+  refused for them.
 - Lenient mode reads keywords and symbols Clojure prints but cannot read back,
   such as ``:embed-token/5fe3`` (a name starting with a digit); strict mode
   accepts exactly the symbols and keywords ``clojure.edn`` accepts.
@@ -24,7 +29,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
-from garrison.exceptions import EdnDepthError, EdnSyntaxError
+from garrison.exceptions import EdnDepthError, EdnError, EdnSyntaxError
 from garrison.stores.edn._atoms import (
     apply_tag,
     check_named,
@@ -35,7 +40,9 @@ from garrison.stores.edn._atoms import (
     unescape,
     where,
 )
+from garrison.stores.edn._equality import NO_DUPLICATE, EdnMap, distinct_map, distinct_set
 from garrison.stores.edn._types import FrozenMap, Keyword, Symbol, Tagged, Vector
+from garrison.stores.edn._writer import Writer
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -149,11 +156,42 @@ def _freeze(value: Any) -> Any:
         return tuple(_freeze(v) for v in value)
     if kind is Tagged:
         return Tagged(value.tag, _freeze(value.value))
+    if kind is EdnMap:
+        return EdnMap([(k, _freeze(v)) for k, v in value.items()])
     return value
 
 
+def _frozen(items: list[Any], text: str, start: int, what: str) -> list[Any]:
+    try:
+        return [_freeze(v) for v in items]
+    except RecursionError:
+        raise EdnDepthError(
+            f"{what} nested too deeply to be made hashable", **where(text, start)
+        ) from None
+
+
+def _shown(value: Any) -> str:
+    """A duplicate's EDN text for an error message (as Clojure's "Duplicate key: …").
+
+    Written by a writer of its own: an error path need not fill, nor churn,
+    the caches of ``dumps``.
+    """
+    out: list[str] = []
+    try:
+        Writer(sort_keys=False, strict=False, default=None).write(value, out)
+        shown = "".join(out)
+    except (EdnError, RecursionError):
+        shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:59] + "…"
+
+
 def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, strict: bool) -> Any:
-    """Close a collection: ``items`` holds its elements (alternating keys and values for maps)."""
+    """Close a collection: ``items`` holds its elements (alternating keys and values for maps).
+
+    Set elements and map keys follow Clojure's ``=``: when Python's ``==``
+    merges some (``1``, ``1.0``, ``true``), :func:`distinct_set` and
+    :func:`distinct_map` tell the kept-apart from the true duplicates.
+    """
     if kind == _VEC:
         return items
     if kind == _LIST:
@@ -162,17 +200,19 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
         try:
             result: Any = frozenset(items)
         except TypeError:
-            try:
-                result = frozenset(_freeze(v) for v in items)
-            except RecursionError:
-                raise EdnDepthError(
-                    "set element nested too deeply to be made hashable", **where(text, start)
-                ) from None
-        if Tagged in map(type, result):
-            # A tagged element keeps its hashable twin (Vector, FrozenMap) inside.
-            result = frozenset(_freeze(v) for v in items)
-        if len(result) != len(items) and strict:
-            raise syntax_error(text, start, "duplicate set element (strict mode)")
+            items = _frozen(items, text, start, "set element")
+            result = frozenset(items)
+        else:
+            if Tagged in map(type, result):
+                # A tagged element keeps its hashable twin (Vector, FrozenMap) inside.
+                items = _frozen(items, text, start, "set element")
+                result = frozenset(items)
+        if len(result) != len(items):
+            result, duplicate = distinct_set(items)
+            if strict and duplicate is not NO_DUPLICATE:
+                raise syntax_error(
+                    text, start, f"Duplicate key: {_shown(duplicate)} (set element; strict mode)"
+                )
         return result
     if len(items) % 2:
         raise syntax_error(text, start, "map literal must contain an even number of forms")
@@ -189,18 +229,18 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
     try:
         result = dict(zip(it, it, strict=True))
     except TypeError:
+        items[::2] = _frozen(items[::2], text, start, "map key")
         it = iter(items)
-        try:
-            result = {_freeze(k): v for k, v in zip(it, it, strict=True)}
-        except RecursionError:
-            raise EdnDepthError(
-                "map key nested too deeply to be made hashable", **where(text, start)
-            ) from None
-    if Tagged in map(type, result):
-        it = iter(items)
-        result = {_freeze(k): v for k, v in zip(it, it, strict=True)}
-    if len(result) * 2 != len(items) and strict:
-        raise syntax_error(text, start, "duplicate map key (strict mode)")
+        result = dict(zip(it, it, strict=True))
+    else:
+        if Tagged in map(type, result):
+            items[::2] = _frozen(items[::2], text, start, "map key")
+            it = iter(items)
+            result = dict(zip(it, it, strict=True))
+    if len(result) * 2 != len(items):
+        result, duplicate = distinct_map(items)
+        if strict and duplicate is not NO_DUPLICATE:
+            raise syntax_error(text, start, f"Duplicate key: {_shown(duplicate)} (strict mode)")
     return result
 
 
@@ -296,7 +336,7 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                     except TypeError:
                         value = _build(kind, items, extra, text, start, strict=strict)
                     else:
-                        if (strict and len(value) * 2 != len(items)) or Tagged in map(type, value):
+                        if len(value) * 2 != len(items) or Tagged in map(type, value):
                             value = _build(kind, items, extra, text, start, strict=strict)
                 else:
                     value = _build(kind, items, extra, text, start, strict=strict)

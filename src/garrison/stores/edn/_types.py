@@ -18,6 +18,8 @@ ns/name            :class:`Symbol`
 (1 2)              ``tuple``
 {:a 1}             ``dict`` (:class:`FrozenMap` where it must be hashable)
 #{1 2}             ``frozenset`` (a ``set`` is written the same way)
+{0 :a false :b}    :class:`EdnMap`, when Python's ``==`` would merge keys
+#{1 true 1.0}      :class:`EdnSet`, when Python's ``==`` would merge elements
 #inst "…"          timezone-aware :class:`datetime.datetime`
 #uuid "…"          :class:`uuid.UUID`
 #tag value         :class:`Tagged` (records, ``#object[…]``, any unknown tag)
@@ -25,6 +27,13 @@ ns/name            :class:`Symbol`
 
 Keywords, symbols and chars compare by value and never equal a ``str``, so a
 map may hold ``:a``, ``a`` and ``"a"`` as three different keys.
+
+Set elements and map keys follow Clojure's ``=``, where booleans are never
+numbers and integers, doubles, ratios and decimals are never equal to each
+other. A map or set whose keys or elements Python's ``==`` would merge
+(``0``, ``false``, ``0.0``) is read as an :class:`EdnMap` or :class:`EdnSet`
+(:mod:`garrison.stores.edn._equality`), which look members up by Clojure's
+``=``; every other map and set stays a ``dict`` and a ``frozenset``.
 """
 
 from __future__ import annotations
@@ -250,7 +259,14 @@ class Tagged:
         object.__setattr__(self, "value", value)
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is Tagged and other.tag == self.tag and other.value == self.value
+        # ``is`` first, as containers compare their items: the reader's one NaN
+        # object then equals itself, as Clojure's does (#a/b ##NaN twice is a
+        # duplicate set element).
+        return (
+            type(other) is Tagged
+            and other.tag == self.tag
+            and (other.value is self.value or other.value == self.value)
+        )
 
     def __hash__(self) -> int:
         # By tag alone: the value may be a list or a dict, and an equal value

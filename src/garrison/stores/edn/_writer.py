@@ -36,6 +36,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn._equality import EdnMap, EdnSet
 from garrison.stores.edn._types import (
     CHAR_NAMES,
     BigInt,
@@ -263,7 +264,7 @@ class Writer:
                     continue
                 coerced = 0
                 while True:
-                    if kind_of is dict or kind_of is FrozenMap:
+                    if kind_of is dict or kind_of is FrozenMap or kind_of is EdnMap:
                         append("{")
                         new_kind = _MAP
                         if sort_keys:
@@ -278,7 +279,7 @@ class Writer:
                     elif kind_of is tuple:
                         append("(")
                         new_kind, children = _LIST, iter(item)
-                    elif kind_of is frozenset or kind_of is set:
+                    elif kind_of is frozenset or kind_of is set or kind_of is EdnSet:
                         append("#{")
                         new_kind = _SET
                         if sort_keys:
@@ -290,7 +291,7 @@ class Writer:
                         if TAG.fullmatch(tag) is None:
                             raise EdnEncodeError(f"{item!r}: tag {tag!r} is not an EDN tag")
                         inner = type(item.value)
-                        glue = inner in (dict, list, tuple, Vector, FrozenMap)
+                        glue = inner in (dict, list, tuple, Vector, FrozenMap, EdnMap)
                         append("#" + tag + ("" if glue else " "))
                         # A one-element frame: the tagged value followed by no separator.
                         new_kind, children = _TAGGED, iter((item.value,))
