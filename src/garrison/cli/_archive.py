@@ -55,7 +55,8 @@ async def _archive(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
         write_archive, entries, await asyncio.to_thread(target.absolute)
     )
     _print(
-        f"archived {archive.keys} keys ({mode} mode) to {archive.path}: "
+        f"archived {archive.keys} {'key' if archive.keys == 1 else 'keys'} ({mode} mode) "
+        f"to {archive.path}: "
         f"{archive.size} bytes gzip ({archive.text_size} bytes EDN); "
         f"SHA-256 {archive.sha256} in {archive.checksum_path}; read back equal"
     )
