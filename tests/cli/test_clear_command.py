@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import shutil
 import signal
@@ -74,7 +75,8 @@ def test_a_clear_killed_midway_leaves_each_side_whole(tmp_path: Path) -> None:
     """SIGKILL at a random moment: each side holds every key or none, never a part.
 
     The EDN file is written before SQLite, so the one state that must never
-    be seen is the file still full while SQLite is already empty.
+    be seen is the file still full while SQLite is already empty; when the
+    file is empty and SQLite full, the repair backlog names the keys.
     """
     data = tmp_path / "data"
     config = tmp_path / "garrison.toml"
@@ -112,3 +114,7 @@ def test_a_clear_killed_midway_leaves_each_side_whole(tmp_path: Path) -> None:
         assert in_sqlite in (0, count)
         assert in_edn in (0, count)
         assert (in_edn, in_sqlite) != (count, 0)
+        if (in_edn, in_sqlite) == (0, count):
+            # Killed between the file and SQLite: the repair backlog names every key.
+            backlog = json.loads((data / "memory.edn.sqlite-backlog.json").read_bytes())
+            assert len(backlog["keys"]) == count

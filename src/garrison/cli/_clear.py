@@ -10,9 +10,12 @@ remove, in which mode and files, and how to confirm (exit status 2). With it,
 the keys go in the mode the runtime would start in, like ``garrison delete``:
 the EDN file first (in the modes that write it; when the file cannot be
 written nothing is removed anywhere), then SQLite in one transaction, each
-removal recorded in the history as a delete. Like the other writing commands
-it takes the database's owner lock and refuses to run while a runtime holds it
-(clear through the running application's ``store.clear()`` instead).
+removal recorded in the history as a delete. In the modes that write both,
+the keys join the repair backlog before the file is written and leave it once
+SQLite's transaction committed, so a kill in between is repaired from the
+file. Like the other writing commands it takes the database's owner lock and
+refuses to run while a runtime holds it (clear through the running
+application's ``store.clear()`` instead).
 
 Exit status: 0 cleared, 1 failed, 2 not confirmed or a bad config or PREFIX.
 """
@@ -79,7 +82,12 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
         mode = router.mode
         removed = len(await router.keys(prefix))  # what readers see, as the runtime counts
         if mode.writes_edn:
-            await _edn_first(stack, [(k, MISSING) for k in await stack.edn.keys(prefix)])
+            in_edn = await stack.edn.keys(prefix)
+            # Recorded before the file loses them: if this process dies between the
+            # file and SQLite's transaction, the next runtime reads them from the
+            # file (gone) and deletes them from SQLite (a no-op outside the dual modes).
+            await router.note_sqlite_behind(in_edn)
+            await _edn_first(stack, [(k, MISSING) for k in in_edn])
         await router.clear(prefix)
     _print(f"cleared {_keys(removed)}{under} ({mode} mode)")
     return EXIT_OK
