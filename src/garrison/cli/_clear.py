@@ -22,6 +22,7 @@ Exit status: 0 cleared, 1 failed, 2 not confirmed or a bad config or PREFIX.
 
 from __future__ import annotations
 
+import asyncio
 import shlex
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,9 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
             f"nothing was removed. To remove them, run: {again}"
         )
         return EXIT_USAGE
+    async with _ReadSide(settings, data_dir) as side:  # a clear creates no database
+        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
+            side.need_sqlite()
     async with _writing(settings, data_dir) as stack:
         router = stack.router
         mode = router.mode
