@@ -28,7 +28,7 @@ from opentelemetry import trace
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ExportSummary
 from garrison.components.migrator._source import absolute_path
-from garrison.exceptions import StoreError
+from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory
 from garrison.stores._keys import EDN_KEY_PREFIX, edn_key
 from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
@@ -63,7 +63,12 @@ def _open_temp(target: Path, overwrite: bool) -> tuple[Path, IO[bytes]]:
 def _entry(text: str, value: Any) -> str:
     # The key text back to the EDN key it stands for (a keyword, or the "#edn " form).
     key = edn_key(text) if text.startswith(EDN_KEY_PREFIX) else Keyword(text)
-    return dumps_entry(key, value)
+    try:
+        return dumps_entry(key, value)
+    except EdnEncodeError as exc:
+        # sqlite-only admits values the EDN file cannot hold (a date, a naive
+        # datetime): the user needs the key to change or delete the value.
+        raise EdnEncodeError(f"cannot export key {text!r}: {exc}") from exc
 
 
 def _write_page(fp: IO[bytes], rows: list[tuple[str, Any]], first: bool) -> int:
@@ -114,7 +119,10 @@ async def export(
     """Write every entry of ``store`` (under ``prefix``) to the EDN file ``edn``, atomically.
 
     Raises :class:`~garrison.exceptions.StoreError` when ``edn`` exists,
-    unless ``overwrite`` is true.
+    unless ``overwrite`` is true, and
+    :class:`~garrison.exceptions.EdnEncodeError` naming the key of the first
+    value with no EDN form (``sqlite-only`` admits a ``date`` or a naive
+    ``datetime``); either way no file is written.
 
     The store may change while an export runs (it reads page by page); pause
     writes, or export in a mode where the database is not written, when the
