@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from garrison.stores.edn import (
     MAP_ENTRY_SEPARATOR,
+    MAX_DIGITS,
     BigInt,
     Char,
     EdnMap,
@@ -35,6 +36,7 @@ __all__ = [
     "dump",
     "dumps_entry",
     "MAP_ENTRY_SEPARATOR",
+    "MAX_DIGITS",
     "equal",
     "BigInt",
     "Char",

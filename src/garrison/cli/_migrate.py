@@ -56,6 +56,7 @@ from garrison.stores import SqliteStore
 from garrison.stores._edn_file_format import load_file
 from garrison.stores._mode import Mode
 from garrison.stores._router import MODE_META
+from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     import argparse
@@ -148,19 +149,27 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return migrate_parser
 
 
-def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
-    """The EDN path, database path and migrator settings: arguments over the config."""
+def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
+    """The EDN path, database path, migrator settings and the database's ``edn_max_digits``.
+
+    Arguments win over the config, which is read when a path is left out or
+    ``--config`` is given.
+    """
     settings = MigratorConfig()
+    max_digits = MAX_DIGITS
     edn, db = args.edn, args.db
     if edn is None or db is None or args.config is not None:
-        edn_default, sqlite_default, settings = _configured(args)
+        edn_default, sqlite_default, settings, max_digits = _configured(args)
         edn = edn if edn is not None else edn_default
         db = db if db is not None else sqlite_default
-    return edn, db, settings
+    return edn, db, settings, max_digits
 
 
-def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
-    """The config's EDN path, database path and migrator settings (``--config`` or default)."""
+def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
+    """The config's EDN path, database path, migrator settings and ``edn_max_digits``.
+
+    From ``--config`` or the default config file.
+    """
     from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
     from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
 
@@ -181,7 +190,7 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig]:
         edn_default = data_dir / settings.edn_path
     if settings.sqlite_path:
         sqlite_default = data_dir / settings.sqlite_path
-    return edn_default, sqlite_default, settings
+    return edn_default, sqlite_default, settings, db_config.edn_max_digits
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -222,7 +231,7 @@ def run_migrate(args: argparse.Namespace) -> int:
     """``garrison migrate``; returns the exit status."""
 
     async def body() -> int:
-        edn, db, settings = _settings(args)
+        edn, db, settings, max_digits = _settings(args)
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         reporter = _reporter(args)
@@ -237,13 +246,14 @@ def run_migrate(args: argparse.Namespace) -> int:
             "kinds": settings.kind_mapping(),
             "order": settings.order,
             "listener": reporter,
+            "max_digits": max_digits,
         }
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
             reporter(MigrationProgress("migrate"))
             options["source"] = await asyncio.to_thread(
-                read_source, absolute_path(edn), prefixes=prefixes
+                read_source, absolute_path(edn), prefixes=prefixes, max_digits=max_digits
             )
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)
@@ -260,7 +270,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                         if args.validate and not args.dry_run:
                             report = await validate(
                                 store, edn, prefixes=prefixes, source=options["source"],
-                                listener=reporter,
+                                listener=reporter, max_digits=max_digits,
                             )  # fmt: skip
         finally:
             reporter.close()
@@ -306,12 +316,16 @@ def run_validate(args: argparse.Namespace) -> int:
     """``garrison validate``; returns 0 when both sides agree, 1 when not."""
 
     async def body() -> int:
-        edn, db, settings = _settings(args)
+        edn, db, settings, max_digits = _settings(args)
         reporter = _reporter(args)
         store = await _existing_store(db)
         try:
             report = await validate(
-                store, edn, prefixes=_prefixes(args, settings), listener=reporter
+                store,
+                edn,
+                prefixes=_prefixes(args, settings),
+                listener=reporter,
+                max_digits=max_digits,
             )
         finally:
             reporter.close()
@@ -326,14 +340,16 @@ def run_export(args: argparse.Namespace) -> int:
     """``garrison export``; returns 0 when the file was written."""
 
     async def body() -> int:
-        edn, db, _ = _settings(args)
-        configured_edn, configured_db, _ = _configured(args)
+        edn, db, _, _ = _settings(args)
+        configured_edn, configured_db, _, max_digits = _configured(args)
         live = configured_edn if await asyncio.to_thread(_same_file, db, configured_db) else None
         reporter = _reporter(args)
         async with _owner_lock(db, needed=True):
             store = await _existing_store(db)
             try:
-                await _check_export_target(store, absolute_path(edn), live, force=args.force)
+                await _check_export_target(
+                    store, absolute_path(edn), live, force=args.force, max_digits=max_digits
+                )
                 summary = await export(store, edn, listener=reporter, overwrite=args.force)
             finally:
                 reporter.close()
@@ -345,7 +361,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 async def _check_export_target(
-    store: SqliteStore, target: Path, live: Path | None, *, force: bool
+    store: SqliteStore, target: Path, live: Path | None, *, force: bool, max_digits: int
 ) -> None:
     """Refuse to replace the EDN file a mode still reads, or any file without ``--force``.
 
@@ -363,17 +379,17 @@ async def _check_export_target(
             )
     if not await asyncio.to_thread(target.exists):
         return
-    held = await _describe_existing(store, target)
+    held = await _describe_existing(store, target, max_digits)
     if not force:
         raise StoreError(f"{str(target)!r} exists: {held}. Pass --force to replace it")
     sys.stderr.write(f"garrison export: replacing {str(target)!r}: {held}\n")
 
 
-async def _describe_existing(store: SqliteStore, target: Path) -> str:
+async def _describe_existing(store: SqliteStore, target: Path, max_digits: int) -> str:
     """What an existing export target holds, against what the export would write."""
     writes = await store.count()
     try:
-        existing = await asyncio.to_thread(load_file, target)
+        existing = await asyncio.to_thread(load_file, target, max_digits=max_digits)
     except StoreLoadError as exc:
         return f"not an EDN map garrison can read: {exc}; the export writes {writes} keys"
     dropped = sorted(set(existing) - set(await store.keys()))

@@ -222,7 +222,9 @@ class _ReadSide:
         """The EDN file's map; in the modes that write both sides, as the runtime
         serves it (SQLite's committed state for the keys the file has not received yet)."""
         if self._edn is None:
-            data = await asyncio.to_thread(load_file, self.edn_path)
+            data = await asyncio.to_thread(
+                load_file, self.edn_path, max_digits=self.settings.edn_max_digits
+            )
             if self.mode.writes_sqlite and self.mode.writes_edn and self.sqlite is not None:
                 backlog = RepairBacklog(_backlog_path(self.edn_path))
                 await backlog.load()

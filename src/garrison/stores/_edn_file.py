@@ -81,6 +81,7 @@ from garrison.stores._edn_file_format import entry_text, file_pieces, open_file
 from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
+from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     import os
@@ -147,6 +148,7 @@ class EdnFileStore:
         quiet_period: float = 0.1,
         max_delay: float = 1.0,
         max_backoff: float = 30.0,
+        max_digits: int = MAX_DIGITS,
     ) -> None:
         if quiet_period < 0 or max_delay < 0:
             raise ValueError("quiet_period and max_delay must not be negative")
@@ -154,6 +156,7 @@ class EdnFileStore:
         self.quiet_period = quiet_period
         self.max_delay = max_delay
         self.max_backoff = max_backoff
+        self.max_digits = max_digits
         self._collection = self.path.name
         self._data: dict[str, Any] = {}
         # Only the running flush reads and writes _texts, in its worker thread.
@@ -200,7 +203,7 @@ class EdnFileStore:
             raise StoreError(f"{self.path}: the store was closed; make a new EdnFileStore")
         started = time.perf_counter()
         with store_span(DB_SYSTEM_EDN_FILE, "load", self._collection):
-            self._data = await asyncio.to_thread(open_file, self.path)
+            self._data = await asyncio.to_thread(open_file, self.path, max_digits=self.max_digits)
         # The first flush serialises every loaded entry: about as long as parsing them.
         self._flush_estimate = time.perf_counter() - started
         self._uncached = set(self._data)

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, Final
 from garrison.exceptions import EdnSyntaxError, StoreLoadError
 from garrison.stores._atomic import remove_stale_temp_files
 from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
-from garrison.stores.edn import MAP_ENTRY_SEPARATOR, EdnMap, Keyword, dumps_entry, loads
+from garrison.stores.edn import (
+    MAP_ENTRY_SEPARATOR,
+    MAX_DIGITS,
+    EdnMap,
+    Keyword,
+    dumps_entry,
+    loads,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,18 +61,19 @@ def file_pieces(entries: list[bytes]) -> list[bytes]:
     return pieces
 
 
-def open_file(path: Path) -> dict[str, Any]:
+def open_file(path: Path, *, max_digits: int = MAX_DIGITS) -> dict[str, Any]:
     """As the file's one owner: remove what a crashed writer left behind, then load it."""
     remove_stale_temp_files(path)
-    return load_file(path)
+    return load_file(path, max_digits=max_digits)
 
 
-def load_file(path: Path) -> dict[str, Any]:
+def load_file(path: Path, *, max_digits: int = MAX_DIGITS) -> dict[str, Any]:
     """Read and parse the store file into a map keyed by key text (in a thread).
 
     It only reads: a reader beside a running store (the CLI) must not touch
     the temporary file that store's flush is writing. The store's owner
-    removes stale ones when it opens (:func:`open_file`).
+    removes stale ones when it opens (:func:`open_file`). ``max_digits``: the
+    codec's limit on the digits of one number.
     """
     try:
         raw = path.read_bytes()
@@ -82,7 +90,7 @@ def load_file(path: Path) -> dict[str, Any]:
             f"{path}:{line}:{column}: not UTF-8 text; the file was left untouched"
         ) from exc
     try:
-        parsed = loads(source)
+        parsed = loads(source, max_digits=max_digits)
     except EdnSyntaxError as exc:
         located = exc.with_source(str(path))
         raise StoreLoadError(

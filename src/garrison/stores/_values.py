@@ -155,13 +155,29 @@ def _is_plain(value: Any) -> bool:
     return False
 
 
+def _int_text(value: int) -> str:
+    """``str(value)``, also past Python's ``int``/``str`` digit limit (EDN integers may be)."""
+    try:
+        return str(value)
+    except ValueError:
+        return str(Decimal(value))
+
+
+def _text_int(text: str) -> int:
+    """``int(text)``, also past Python's ``int``/``str`` digit limit."""
+    try:
+        return int(text)
+    except ValueError:
+        return int(Decimal(text))
+
+
 def _tag(value: Any) -> Any:
     """The JSON-ready structure of any value: plain parts as they are, the rest as markers."""
     kind = type(value)
     if kind is str or kind is bool or value is None:
         return value
     if kind is int:
-        return value if _INT64_MIN <= value <= _INT64_MAX else {"#int": str(value)}
+        return value if _INT64_MIN <= value <= _INT64_MAX else {"#int": _int_text(value)}
     if kind is float:
         if math.isfinite(value):
             return value
@@ -184,7 +200,7 @@ def _tag(value: Any) -> Any:
     if isinstance(value, Char):
         return {"#char": value.value}
     if isinstance(value, BigInt):
-        return {"#N": str(int(value))}
+        return {"#N": _int_text(int(value))}
     if isinstance(value, Vector):
         return {"#vec": [_tag(item) for item in value]}
     if isinstance(value, tuple):
@@ -202,7 +218,7 @@ def _tag(value: Any) -> Any:
     if isinstance(value, Decimal):
         return {"#dec": str(value)}
     if isinstance(value, Fraction):
-        return {"#ratio": f"{value.numerator}/{value.denominator}"}
+        return {"#ratio": f"{_int_text(value.numerator)}/{_int_text(value.denominator)}"}
     if isinstance(value, dt.datetime):
         return {"#inst": value.isoformat()}
     if isinstance(value, dt.date):
@@ -374,15 +390,16 @@ def _unmark(marker: str, payload: Any) -> Any:
     if marker == "#char":
         return Char(payload)
     if marker == "#N":
-        return BigInt(payload)
+        return BigInt(_text_int(payload))
     if marker == "#int":
-        return int(payload)
+        return _text_int(payload)
     if marker == "#float":
         return _FLOATS[payload]
     if marker == "#dec":
         return Decimal(payload)
     if marker == "#ratio":
-        return Fraction(payload)
+        numerator, _, denominator = payload.partition("/")
+        return Fraction(_text_int(numerator), _text_int(denominator))
     if marker == "#inst":
         return dt.datetime.fromisoformat(payload)
     if marker == "#date":

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from garrison.stores.edn import Keyword, Symbol, _accel, dumps, iter_values, loads
+from garrison.stores.edn._reader import MAX_DEPTH
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn._threads import longest_main_thread_wait
 from tests.stores.edn.edn_strategies import colliding_members, values
@@ -231,7 +232,7 @@ def test_nan_is_the_one_nan_object_the_pure_reader_uses() -> None:
 
 
 def test_deep_nesting_goes_to_the_pure_reader_and_still_reads() -> None:
-    depth = 100_000
+    depth = MAX_DEPTH  # the reader's limit, past the C reader's
     text = "[" * depth + "]" * depth
     with pytest.raises(creader.Unsupported):
         creader.loads(text, False)

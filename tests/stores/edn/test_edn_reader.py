@@ -25,6 +25,7 @@ from garrison.stores.edn import (
     load,
     loads,
 )
+from garrison.stores.edn._reader import MAX_DEPTH
 
 K = Keyword
 
@@ -222,8 +223,8 @@ def test_duplicates_last_wins_when_lenient_and_fail_when_strict() -> None:
         loads("#:u{:a 1, :u/a 2}", strict=True)
 
 
-def test_deep_nesting_never_hits_the_recursion_limit() -> None:
-    depth = 200_000
+def test_nesting_up_to_the_depth_limit_never_hits_the_recursion_limit() -> None:
+    depth = MAX_DEPTH
     value = loads("[" * depth + "]" * depth)
     for _ in range(depth - 1):
         value = value[0]

@@ -28,6 +28,7 @@ from garrison.stores.edn import (
     dumps_entry,
     loads,
 )
+from garrison.stores.edn._writer import MAX_DEPTH
 
 K = Keyword
 
@@ -131,7 +132,7 @@ def test_entries_joined_equal_the_whole_map() -> None:
 
 
 def test_deep_nesting_is_written_without_recursion() -> None:
-    depth = 30_000
+    depth = MAX_DEPTH - 2  # the innermost {:k (1)} is two levels deeper: the reader's limit
     value: Any = []
     for _ in range(depth):
         value = [value, {K("k"): (1,)}]

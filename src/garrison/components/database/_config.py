@@ -13,6 +13,7 @@
     flush_max_delay = 1.0          # ... and a write is on disk at most this long after it
     watch_buffer = 1000            # changes buffered per watcher before it loses them
     indexes = ["$.user.id"]        # JSON paths with expression indexes, for find()
+    edn_max_digits = 10000         # longest number the EDN file may hold, in digits
 """
 
 from __future__ import annotations
@@ -21,7 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from garrison.stores.edn import MAX_DIGITS
+
 __all__ = ["DatabaseConfig"]
+
+# The codec's lowest max_digits: CPython's own int(str) limit.
+_LOWEST_MAX_DIGITS = 4300
 
 ModeName = Literal["edn-only", "dual-write", "sqlite-first", "sqlite-only"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
@@ -65,6 +71,12 @@ class DatabaseConfig:
         Seconds the health check's ``SELECT 1`` may take before it fails.
     ``max_writer_lag``
         Seconds of unflushed EDN writes past which health fails.
+    ``edn_max_digits``
+        The most digits of one number in the EDN file (the codec's
+        ``max_digits``, at least 4300): a longer one stops the start with its
+        line and column. Reading an *n*-digit number costs time that grows
+        with *n*²; raise it for a file that holds longer numbers. The
+        migrator reads the file with the same limit.
     """
 
     sqlite_path: Path | None = None
@@ -80,6 +92,7 @@ class DatabaseConfig:
     indexes: tuple[str, ...] = ()
     health_timeout: float = 1.0
     max_writer_lag: float = 30.0
+    edn_max_digits: int = MAX_DIGITS
 
     def __post_init__(self) -> None:
         for name in ("cache_size",):
@@ -98,6 +111,12 @@ class DatabaseConfig:
             if getattr(self, name) < 0:
                 msg = f"{name} must be zero or more, got {getattr(self, name)!r}"
                 raise ValueError(msg)
+
+        if self.edn_max_digits < _LOWEST_MAX_DIGITS:
+            msg = (
+                f"edn_max_digits must be at least {_LOWEST_MAX_DIGITS}, got {self.edn_max_digits!r}"
+            )
+            raise ValueError(msg)
 
     def resolve_paths(self, data_dir: Path) -> tuple[Path, Path]:
         """``(sqlite_path, edn_path)``: defaults applied, relative paths under ``data_dir``."""

@@ -200,7 +200,10 @@ def _sqlite_store(settings: DatabaseConfig, path: Path) -> SqliteStore:
 
 def _edn_store(settings: DatabaseConfig, path: Path) -> EdnFileStore:
     return EdnFileStore(
-        path, quiet_period=settings.flush_quiet_period, max_delay=settings.flush_max_delay
+        path,
+        quiet_period=settings.flush_quiet_period,
+        max_delay=settings.flush_max_delay,
+        max_digits=settings.edn_max_digits,
     )
 
 

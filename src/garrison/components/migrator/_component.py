@@ -47,6 +47,7 @@ from garrison.components.migrator._validate import validate
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import ModeRouter, SqliteStore
+from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -172,7 +173,9 @@ class MigratorComponent(Component):
             log.info("migrator.auto_nothing_to_do", edn=str(edn))
             self.startup_complete = True
             return None, None
-        source = await asyncio.to_thread(read_source, edn, prefixes=self._prefixes(None))
+        source = await asyncio.to_thread(
+            read_source, edn, prefixes=self._prefixes(None), max_digits=self._max_digits()
+        )
         summary = await self._migrate(progress, Migrate(resume=True), source)
         if summary.conflict_count:
             shown = ", ".join(summary.conflicts[:5])
@@ -223,6 +226,7 @@ class MigratorComponent(Component):
                 progress=progress,
                 source=source,
                 on_raced=on_raced,
+                max_digits=self._max_digits(),
             )
         if summary.raced and isinstance(router, ModeRouter):
             # A validation after the job must see the repaired keys.
@@ -235,8 +239,19 @@ class MigratorComponent(Component):
         own, edn = self._paths()
         async with self._store(own) as store:
             return await validate(
-                store, edn, prefixes=self._prefixes(msg.prefixes), progress=progress, source=source
+                store,
+                edn,
+                prefixes=self._prefixes(msg.prefixes),
+                progress=progress,
+                source=source,
+                max_digits=self._max_digits(),
             )
+
+    def _max_digits(self) -> int:
+        """The database component's ``edn_max_digits``: the file is read as it reads it."""
+        database = self.runtime.component("database")
+        limit = getattr(database.config, "edn_max_digits", MAX_DIGITS)
+        return limit if isinstance(limit, int) else MAX_DIGITS
 
     def _prefixes(self, given: tuple[str, ...] | None) -> tuple[str, ...]:
         return normalize_prefixes(given) if given is not None else self.config.key_prefixes()

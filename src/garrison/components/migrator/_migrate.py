@@ -58,6 +58,7 @@ from garrison.components.migrator._report import MigrationSummary
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
 from garrison.exceptions import StoreError
 from garrison.stores._sqlite_bulk import EncodedRow, put_new_rows, put_rows
+from garrison.stores.edn import MAX_DIGITS
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -186,6 +187,7 @@ async def migrate(
     database: str | None = None,
     source: SourceFile | None = None,
     on_raced: Callable[[list[str]], Awaitable[None]] | None = None,
+    max_digits: int = MAX_DIGITS,
 ) -> MigrationSummary:
     """Migrate the EDN file ``edn`` into ``store``; return what happened.
 
@@ -194,8 +196,10 @@ async def migrate(
     against a database that does not exist yet. ``listener`` is called with
     ``progress`` after every batch. ``source`` is the file already read with
     :func:`read_source` (so a caller can refuse a bad file before it opens,
-    and so creates, the database). Raises :class:`EdnSyntaxError` (file, line,
-    column) for a file that does not parse, with nothing written.
+    and so creates, the database); ``max_digits`` is the codec's limit on the
+    digits of one number when the file is read here. Raises
+    :class:`EdnSyntaxError` (file, line, column) for a file that does not
+    parse, with nothing written.
     ``on_raced`` is awaited with the keys another writer touched around a
     batch's write, right after that batch (the mode router queues them for
     repair: their SQLite value may be the file's older one).
@@ -218,7 +222,9 @@ async def migrate(
         state.set_phase("read")
         notify(state)
         if source is None:
-            source = await asyncio.to_thread(read_source, path, prefixes=prefixes)
+            source = await asyncio.to_thread(
+                read_source, path, prefixes=prefixes, max_digits=max_digits
+            )
         plan = plan_entries(source.entries, kinds, order)
         total = len(source.entries)
         summary = MigrationSummary(

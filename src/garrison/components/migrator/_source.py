@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final
 from garrison.components.migrator._heap import promote_young_objects
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
 from garrison.stores._keys import StringKey, key_text
-from garrison.stores.edn import EdnMap, Keyword, dumps, iter_values, loads
+from garrison.stores.edn import MAX_DIGITS, EdnMap, Keyword, dumps, iter_values, loads
 
 # The codec's pause of the collector, shared so that its count stays right.
 from garrison.stores.edn._api import _collector_paused
@@ -142,8 +142,8 @@ def _blank_braces(raw: bytearray) -> bool:
     return True
 
 
-def _whole_map(text: str) -> Any:
-    whole = loads(text)
+def _whole_map(text: str, max_digits: int) -> Any:
+    whole = loads(text, max_digits=max_digits)
     if not isinstance(whole, dict | EdnMap):  # EdnMap: keys Python's == would merge
         raise EdnSyntaxError(
             f"the top level is {type(whole).__name__}, not a map", line=1, column=1
@@ -151,12 +151,12 @@ def _whole_map(text: str) -> Any:
     return whole.items()
 
 
-def _entries(text: str, blanked: bool) -> Iterator[tuple[Any, Any]]:
+def _entries(text: str, blanked: bool, max_digits: int) -> Iterator[tuple[Any, Any]]:
     """Yield (key, value) of the top-level map, one entry at a time."""
     if not blanked:
-        yield from _whole_map(text)
+        yield from _whole_map(text, max_digits)
         return
-    values = iter_values(text)
+    values = iter_values(text, max_digits=max_digits)
     missing = object()
     for key in values:
         value = next(values, missing)
@@ -165,13 +165,16 @@ def _entries(text: str, blanked: bool) -> Iterator[tuple[Any, Any]]:
         yield key, value
 
 
-def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = True) -> SourceFile:
+def read_source(
+    path: Path, *, prefixes: Sequence[str] = (), lenient: bool = True, max_digits: int = MAX_DIGITS
+) -> SourceFile:
     """Parse the whole file at ``path`` (blocking: run it in a worker thread).
 
-    ``lenient=False`` skips the search for lenient-only keywords (validation
-    does not report them). Raises :class:`EdnSyntaxError` naming the file,
-    line and column when the file is not one EDN map, :class:`StoreLoadError`
-    when it cannot be read.
+    ``max_digits`` is the codec's limit on the digits of one number (the
+    database component's ``edn_max_digits``). ``lenient=False`` skips the
+    search for lenient-only keywords (validation does not report them).
+    Raises :class:`EdnSyntaxError` naming the file, line and column when the
+    file is not one EDN map, :class:`StoreLoadError` when it cannot be read.
     """
     try:
         raw = bytearray(path.read_bytes())
@@ -197,7 +200,7 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
     pause = _collector_paused() if len(text) >= _PAUSE_GC_FROM else contextlib.nullcontext()
     try:
         with pause:
-            for key, value in _entries(text, blanked):
+            for key, value in _entries(text, blanked, max_digits):
                 if type(key) is Keyword:
                     name = key.text
                 else:
@@ -222,7 +225,8 @@ def read_source(path: Path, *, prefixes: Sequence[str] = (), lenient: bool = Tru
         original = path.read_bytes()
         try:
             _whole_map(
-                _decode(original[len(_BOM) :] if original.startswith(_BOM) else original, path)
+                _decode(original[len(_BOM) :] if original.startswith(_BOM) else original, path),
+                max_digits,
             )
         except EdnSyntaxError as exact:
             raise _located(exact, path) from exact.__cause__

@@ -31,6 +31,7 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source
 from garrison.stores import Comparison
+from garrison.stores.edn import MAX_DIGITS
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -102,12 +103,14 @@ async def validate(
     listener: ProgressListener | None = None,
     progress: MigrationProgress | None = None,
     source: SourceFile | None = None,
+    max_digits: int = MAX_DIGITS,
 ) -> ValidationReport:
     """Compare every key under ``prefixes`` (every key when empty) of the file and the store.
 
     ``source`` is the file as :func:`read_source` read it for the migration
     just made; it is used only when the file still has the same SHA-256 (and
-    the same prefixes), which proves a new parse would give the same values.
+    the same prefixes), which proves a new parse would give the same values;
+    ``max_digits`` is the codec's limit on the digits of one number.
     Raises :class:`EdnSyntaxError` (file, line, column) when the file does
     not parse. The store may change while a validation runs; validate with
     writes paused (or in a mode that writes both sides) when it must be exact.
@@ -127,7 +130,9 @@ async def validate(
         if source is None:
             state.set_phase("read")
             notify(state)
-            source = await asyncio.to_thread(read_source, path, prefixes=prefixes, lenient=False)
+            source = await asyncio.to_thread(
+                read_source, path, prefixes=prefixes, lenient=False, max_digits=max_digits
+            )
         entries = source.entries
         # Digests are of UTF-8 texts, what a garrison database holds and
         # scan_stored reads undecoded; in any other they would never match.

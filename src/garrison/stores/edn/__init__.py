@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from garrison.stores.edn._api import (
     MAP_ENTRY_SEPARATOR,
+    MAX_DIGITS,
     dump,
     dumps,
     dumps_entry,
@@ -34,6 +35,7 @@ __all__ = [
     "dump",
     "dumps_entry",
     "MAP_ENTRY_SEPARATOR",
+    "MAX_DIGITS",
     # Clojure's equality
     "equal",
     # EDN kinds

@@ -10,14 +10,23 @@ from typing import IO, TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnSyntaxError
 from garrison.stores.edn import _accel
-from garrison.stores.edn._atoms import syntax_error
+from garrison.stores.edn._atoms import MAX_DIGITS, MIN_MAX_DIGITS, syntax_error
 from garrison.stores.edn._encoder import encode, encode_key
 from garrison.stores.edn._reader import iter_text_values
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-__all__ = ["MAP_ENTRY_SEPARATOR", "dump", "dumps", "dumps_entry", "iter_values", "load", "loads"]
+__all__ = [
+    "MAP_ENTRY_SEPARATOR",
+    "MAX_DIGITS",
+    "dump",
+    "dumps",
+    "dumps_entry",
+    "iter_values",
+    "load",
+    "loads",
+]
 
 #: What :func:`dumps` writes between two map entries, as Clojure's printer does.
 #: ``"{" + MAP_ENTRY_SEPARATOR.join(entry_texts) + "}"`` equals ``dumps`` of the map.
@@ -66,7 +75,18 @@ def _text(data: str | bytes | bytearray | memoryview) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -> Any:
+def _digit_limit(max_digits: int) -> int:
+    if type(max_digits) is not int or max_digits < MIN_MAX_DIGITS:
+        raise ValueError(f"max_digits must be an int, at least {MIN_MAX_DIGITS}: {max_digits!r}")
+    return max_digits
+
+
+def loads(
+    data: str | bytes | bytearray | memoryview,
+    *,
+    strict: bool = False,
+    max_digits: int = MAX_DIGITS,
+) -> Any:
     """Read exactly one EDN value from ``data`` (text, or UTF-8 bytes).
 
     ``strict=False`` (the default) reads everything Clojure's printer writes,
@@ -79,7 +99,12 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
     {Keyword('user/id'): 1, Keyword('tags'): frozenset({'a'})}
 
     Raises :class:`~garrison.exceptions.EdnSyntaxError` (with line, column and
-    an excerpt) for anything that is not one EDN value.
+    an excerpt) for anything that is not one EDN value, and for input past
+    the reader's limits (``docs/edn.md``, "Limits"): nesting deeper than
+    10,000 levels (:class:`~garrison.exceptions.EdnDepthError`), a number
+    with more than ``max_digits`` digits (at least 4300; reading costs time
+    that grows with the square of the digits), more than 100 keys of one map
+    or set with the same hash.
 
     For texts of 64 KiB and more, Python's cyclic garbage collector is paused
     during the call (the values read contain no reference cycles, and its
@@ -91,6 +116,7 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
     so the value or the error is the same either way (``docs/edn.md``,
     "Accelerator").
     """
+    max_digits = _digit_limit(max_digits)
     text = _text(data)
     result: Any = _NOTHING
     # The reader allocates one container per collection, and every few hundred
@@ -109,27 +135,27 @@ def loads(data: str | bytes | bytearray | memoryview, *, strict: bool = False) -
             # Unsupported and the pure reader, the one definition of the
             # language, gives the value or the precise error.
             try:
-                return reader.loads(text, strict)
+                return reader.loads(text, strict, max_digits)
             except reader.Unsupported:
                 pass
         # Run the reader to the end: a second value (or a syntax error after
         # the first) must raise rather than be silently ignored.
-        for value in iter_text_values(text, strict=strict, single=True):
+        for value in iter_text_values(text, strict=strict, single=True, max_digits=max_digits):
             result = value
     if result is _NOTHING:
         raise syntax_error(text, len(text), "no value (the input is empty or only comments)")
     return result
 
 
-def load(fp: IO[str] | IO[bytes], *, strict: bool = False) -> Any:
-    """Read exactly one EDN value from an open file (text or binary mode).
+def load(fp: IO[str] | IO[bytes], *, strict: bool = False, max_digits: int = MAX_DIGITS) -> Any:
+    """Read exactly one EDN value from an open file (text or binary mode); see :func:`loads`.
 
     Errors name the file: :class:`~garrison.exceptions.EdnSyntaxError` ``source``
     is ``fp.name`` when the file has one.
     """
     data = fp.read()
     try:
-        return loads(data, strict=strict)
+        return loads(data, strict=strict, max_digits=max_digits)
     except EdnSyntaxError as exc:
         name = getattr(fp, "name", None)
         if isinstance(name, str):
@@ -138,9 +164,12 @@ def load(fp: IO[str] | IO[bytes], *, strict: bool = False) -> Any:
 
 
 def iter_values(
-    source: str | bytes | bytearray | memoryview | IO[str] | IO[bytes], *, strict: bool = False
+    source: str | bytes | bytearray | memoryview | IO[str] | IO[bytes],
+    *,
+    strict: bool = False,
+    max_digits: int = MAX_DIGITS,
 ) -> Iterator[Any]:
-    """Yield every top-level value of a text or an open file, in order.
+    """Yield every top-level value of a text or an open file, in order (options: :func:`loads`).
 
     Values are read one at a time, so a stream of many records can be consumed
     as it is parsed; the whole text is held in memory. A syntax error is raised
@@ -149,25 +178,26 @@ def iter_values(
     >>> list(iter_values("1 [2] {:a 3}"))
     [1, [2], {Keyword('a'): 3}]
     """
+    max_digits = _digit_limit(max_digits)
     if isinstance(source, str | bytes | bytearray | memoryview):
-        yield from _iter_text(_text(source), strict=strict)
+        yield from _iter_text(_text(source), strict=strict, max_digits=max_digits)
         return
     name = getattr(source, "name", None)
     try:
-        yield from _iter_text(_text(source.read()), strict=strict)
+        yield from _iter_text(_text(source.read()), strict=strict, max_digits=max_digits)
     except EdnSyntaxError as exc:
         if isinstance(name, str):
             raise exc.with_source(name) from exc.__cause__
         raise
 
 
-def _iter_text(text: str, *, strict: bool) -> Iterator[Any]:
+def _iter_text(text: str, *, strict: bool, max_digits: int) -> Iterator[Any]:
     """The top-level values of ``text``: the C reader's while it can, then the pure reader's."""
     reader = _accel.reader  # at call time, like loads
     if reader is None:
-        yield from iter_text_values(text, strict=strict)
+        yield from iter_text_values(text, strict=strict, max_digits=max_digits)
         return
-    scanner = reader.Scanner(text, strict)
+    scanner = reader.Scanner(text, strict, max_digits)
     while True:
         try:
             value = next(scanner)
@@ -179,7 +209,7 @@ def _iter_text(text: str, *, strict: bool) -> Iterator[Any]:
     # The pure reader takes over where the C reader stopped: it reads the
     # values already given again (without yielding them) so that its line and
     # column numbers, and its error, are those of the whole text.
-    values = iter_text_values(text, strict=strict)
+    values = iter_text_values(text, strict=strict, max_digits=max_digits)
     for _ in itertools.islice(values, scanner.count):
         pass
     yield from values
@@ -206,7 +236,10 @@ def dumps(
     >>> dumps({Keyword("user/id"): 1, Keyword("tags"): ["a", 2.5]})
     '{:user/id 1, :tags ["a" 2.5]}'
 
-    Any nesting depth is written (the writer does not recurse).
+    Any depth the reader reads (10,000 levels) is written (the writer does
+    not recurse); deeper nesting, a value that contains itself and a
+    ``default`` hook whose results keep needing it raise
+    :class:`~garrison.exceptions.EdnEncodeError` (``docs/edn.md``, "Limits").
     """
     return encode(value, sort_keys=sort_keys, strict=strict, default=default)
 

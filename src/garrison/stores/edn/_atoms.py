@@ -11,7 +11,7 @@ import json.decoder
 import re
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
@@ -22,7 +22,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 __all__ = [
+    "MAX_DIGITS",
+    "MIN_MAX_DIGITS",
+    "SYMBOL_TEXT",
+    "TOKEN_CHAR",
     "apply_tag",
+    "check_digits",
     "check_named",
     "long_int",
     "parse_inst",
@@ -39,6 +44,14 @@ _scanstring: Final[Callable[[str, int, bool], tuple[str, int]]] = (
     getattr(json.decoder, "c_scanstring", None) or json.decoder.scanstring  # type: ignore[attr-defined]
 )
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+
+# Characters that end a token (EDN whitespace, commas, delimiters, and the
+# macro characters Clojure's reader stops at).
+TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a password
+
+# A symbol (or nil, true, false): a sign followed by a digit starts a number.
+# The writer refuses symbols that do not read back as this.
+SYMBOL_TEXT: Final = rf"(?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){TOKEN_CHAR}*"
 
 # A string body whose escapes are all EDN's (Clojure's reader): \t \r \n \b \f \\ \"
 # \uXXXX and octal up to \377 (three digits at most, as Clojure reads them).
@@ -123,6 +136,8 @@ def _bad_escape(body: str, text: str, pos: int) -> EdnSyntaxError:
 
 def read_char(token: str, text: str, pos: int) -> Char:
     if len(token) == 1:
+        if ord(token) > 0xFFFF:  # as Clojure: a char is one UTF-16 unit, and dumps refuses it
+            raise syntax_error(text, pos, f"unsupported character \\{token} (use a string)")
         return Char(token)
     named = CHAR_NAMES.get(token)
     if named is not None:
@@ -142,15 +157,55 @@ def read_char(token: str, text: str, pos: int) -> Char:
     raise syntax_error(text, pos, f"unsupported character \\{token}")
 
 
+#: The reader's default limit on the digits of one number (``max_digits=`` of
+#: ``loads``, ``load`` and ``iter_values``; see ``docs/edn.md``, "Limits").
+MAX_DIGITS: Final = 10_000
+#: The lowest ``max_digits``: CPython's own ``int(str)`` limit, which the
+#: reader's fast path for plain integers relies on.
+MIN_MAX_DIGITS: Final = 4300
+# long_int converts pieces this short with int(str): below the lowest value
+# sys.set_int_max_str_digits accepts (640), so the application's setting never
+# matters.
+_INT_PIECE: Final = 600
+
+
 def long_int(digits: str) -> int:
     """``int(digits)`` for decimal integers past Python's ``int(str)`` digit limit.
 
-    Decimal parses any length, and its conversion to int is arithmetic.
+    Divide and conquer: each half is converted on its own and joined with one
+    multiplication, so a long number costs what CPython's multiplication costs,
+    not the quadratic time of ``int(str)`` or ``int(Decimal(str))``.
     """
-    return int(Decimal(digits))
+    if digits[:1] in "+-":
+        value = long_int(digits[1:])
+        return -value if digits[0] == "-" else value
+    if len(digits) <= _INT_PIECE:
+        return int(digits)
+    low = len(digits) // 2
+    scale: int = 10**low
+    return long_int(digits[:-low]) * scale + long_int(digits[-low:])
 
 
-def read_number(token: str, text: str, pos: int) -> Any:
+def check_digits(token: str, text: str, pos: int, max_digits: int) -> None:
+    """Refuse a number literal with more than ``max_digits`` digits.
+
+    Digits are the literal's digits and letters (those of hex and radix
+    numbers, and an exponent's ``e``), not counting a final ``N`` or ``M``;
+    only a literal longer than the limit is counted.
+    """
+    if len(token) > max_digits:
+        count = sum(map(str.isalnum, token)) - (token[-1] in "NM")
+        if count > max_digits:
+            raise syntax_error(
+                text,
+                pos,
+                f"number with {count} digits: more than the reader's limit of {max_digits}"
+                " (max_digits= raises it)",
+            )
+
+
+def read_number(token: str, text: str, pos: int, max_digits: int = MAX_DIGITS) -> Any:
+    check_digits(token, text, pos, max_digits)
     try:
         return _number_form(token, text, pos)
     except EdnSyntaxError:
@@ -174,7 +229,10 @@ def _number_form(token: str, text: str, pos: int) -> Any:
     sign = -1 if m["sign"] == "-" else 1
     if m["float"] is not None:
         if m["decimal"]:
-            return Decimal(m["sign"] + m["float"])
+            try:
+                return Decimal(m["sign"] + m["float"])
+            except InvalidOperation:  # an exponent past what Decimal holds
+                raise syntax_error(text, pos, f"invalid number {token[:40]}") from None
         return float(m["sign"] + m["float"])
     if m["numerator"] is not None:
         denominator = int(m["denominator"])

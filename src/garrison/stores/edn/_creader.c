@@ -320,6 +320,7 @@ typedef struct {
     Py_ssize_t pos;
     int strict;
     int depth;
+    Py_ssize_t max_digits; /* read_number's max_digits; -1: its default */
     PyObject **stack; /* items of the open collections (owned references) */
     Py_ssize_t sp;
     Py_ssize_t cap;
@@ -1079,7 +1080,10 @@ read_number(Parser *p)
     if (token == NULL) {
         return NULL;
     }
-    PyObject *value = PyObject_CallFunction(read_number_fn, "OOn", token, p->text, start);
+    PyObject *value =
+        p->max_digits < 0
+            ? PyObject_CallFunction(read_number_fn, "OOn", token, p->text, start)
+            : PyObject_CallFunction(read_number_fn, "OOnn", token, p->text, start, p->max_digits);
     Py_DECREF(token);
     return value == NULL ? helper_failed() : value;
 }
@@ -1246,6 +1250,38 @@ build_in_python(Parser *p, int kind, Py_ssize_t mark, PyObject *extra, Py_ssize_
     return out == NULL ? helper_failed() : out;
 }
 
+/* A map or set of more than this many keys, not all strings, keywords or
+ * symbols (whose hashes are salted) or ints small enough to be their own
+ * hash, is built by _reader._build, which refuses hash-flooding input
+ * (_reader.MAX_SAME_HASH keys of one hash). */
+#define CHECK_HASHES_FROM 100
+/* CPython's hash of an int is the int modulo this (2**61 - 1). */
+#define HASH_MODULUS 2305843009213693951LL
+
+static int
+needs_hash_check(Parser *p, Py_ssize_t mark, Py_ssize_t step)
+{
+    if ((p->sp - mark) / step <= CHECK_HASHES_FROM) {
+        return 0;
+    }
+    for (Py_ssize_t i = mark; i < p->sp; i += step) {
+        PyObject *key = p->stack[i];
+        PyObject *type = (PyObject *)Py_TYPE(key);
+        if (type == (PyObject *)&PyLong_Type) {
+            int overflow;
+            long long n = PyLong_AsLongLongAndOverflow(key, &overflow);
+            if (!overflow && n > -HASH_MODULUS && n < HASH_MODULUS) {
+                continue;
+            }
+            return 1;
+        }
+        if (type != (PyObject *)&PyUnicode_Type && type != Keyword_type && type != Symbol_type) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void
 drop_items(Parser *p, Py_ssize_t mark)
 {
@@ -1260,6 +1296,9 @@ build_map(Parser *p, Py_ssize_t mark, Py_ssize_t at)
     Py_ssize_t n = p->sp - mark;
     if (n & 1) {
         return NULL; /* odd number of forms */
+    }
+    if (needs_hash_check(p, mark, 2)) {
+        return build_in_python(p, KIND_MAP, mark, str_empty, at);
     }
     PyObject *dict = PyDict_New();
     if (dict == NULL) {
@@ -1293,6 +1332,9 @@ build_map(Parser *p, Py_ssize_t mark, Py_ssize_t at)
 static PyObject *
 build_set(Parser *p, Py_ssize_t mark, Py_ssize_t at)
 {
+    if (needs_hash_check(p, mark, 1)) {
+        return build_in_python(p, KIND_SET, mark, str_empty, at);
+    }
     PyObject *set = PyFrozenSet_New(NULL);
     if (set == NULL) {
         return NULL;
@@ -1520,7 +1562,7 @@ done:
 }
 
 static int
-parser_init(Parser *p, PyObject *text, int strict)
+parser_init(Parser *p, PyObject *text, int strict, Py_ssize_t max_digits)
 {
     if (!PyUnicode_Check(text)) {
         PyErr_Format(PyExc_TypeError, "text must be a str, not %.100s", Py_TYPE(text)->tp_name);
@@ -1542,6 +1584,7 @@ parser_init(Parser *p, PyObject *text, int strict)
     p->data = PyUnicode_DATA(text);
     p->len = PyUnicode_GET_LENGTH(text);
     p->strict = strict;
+    p->max_digits = max_digits;
     p->keywords.mask = -1;
     p->symbols.mask = -1;
     p->turns = (GilTurns)GIL_TURNS_INIT;
@@ -1560,18 +1603,21 @@ parser_clear(Parser *p)
     Py_CLEAR(p->text);
 }
 
-/* NULL without an exception set means "the pure reader must decide". */
+/* NULL without an exception set means "the pure reader must decide"; so
+ * does a RecursionError (a key too deep to hash), which the pure reader
+ * reports as an EdnDepthError with its line and column. */
 static PyObject *
 signal_unsupported(void)
 {
-    if (!PyErr_Occurred()) {
+    if (!PyErr_Occurred() || PyErr_ExceptionMatches(PyExc_RecursionError)) {
+        PyErr_Clear();
         PyErr_SetNone(Unsupported);
     }
     return NULL;
 }
 
 PyDoc_STRVAR(loads_doc,
-"loads(text, strict, /)\n--\n\n"
+"loads(text, strict, max_digits=<read_number's default>, /)\n--\n\n"
 "The one EDN value of text, or raise Unsupported when the pure reader must\n"
 "read it (any error, a construct left to it, or very deep nesting).");
 
@@ -1579,16 +1625,20 @@ static PyObject *
 creader_loads(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "loads(text, strict) takes exactly two arguments");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "loads(text, strict[, max_digits]) takes 2 or 3 arguments");
         return NULL;
     }
     int strict = PyObject_IsTrue(args[1]);
     if (strict < 0) {
         return NULL;
     }
+    Py_ssize_t max_digits = nargs == 3 ? PyLong_AsSsize_t(args[2]) : -1;
+    if (max_digits == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
     Parser p;
-    if (parser_init(&p, args[0], strict) < 0) {
+    if (parser_init(&p, args[0], strict, max_digits) < 0) {
         return NULL;
     }
     PyObject *value = NULL;
@@ -1617,14 +1667,16 @@ typedef struct {
 static int
 Scanner_init(Scanner *self, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"text", "strict", NULL};
+    static char *names[] = {"text", "strict", "max_digits", NULL};
     PyObject *text;
     int strict;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Up:Scanner", names, &text, &strict)) {
+    Py_ssize_t max_digits = -1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Up|n:Scanner", names, &text, &strict,
+                                     &max_digits)) {
         return -1;
     }
     parser_clear(&self->parser);
-    if (parser_init(&self->parser, text, strict) < 0) {
+    if (parser_init(&self->parser, text, strict, max_digits) < 0) {
         return -1;
     }
     self->count = 0;
@@ -1670,7 +1722,7 @@ static PyMemberDef Scanner_members[] = {
 };
 
 PyDoc_STRVAR(Scanner_doc,
-"Scanner(text, strict)\n--\n\n"
+"Scanner(text, strict, max_digits=<read_number's default>)\n--\n\n"
 "An iterator over the top-level EDN values of text. It raises Unsupported\n"
 "where the pure reader must take over: that reader, skipping the first\n"
 "``count`` values, gives the rest or the precise error.");

@@ -12,7 +12,7 @@ MAX_DEPTH: Final[int]
 class Unsupported(Exception):  # noqa: N818 - a private signal, not an error users see
     """The pure reader must read this text (an error, a rare construct, deep nesting)."""
 
-def loads(text: str, strict: bool, /) -> Any:
+def loads(text: str, strict: bool, max_digits: int = ..., /) -> Any:
     """The one EDN value of ``text``; raises :class:`Unsupported` to hand over."""
 
 class Scanner(Iterator[Any]):
@@ -22,5 +22,5 @@ class Scanner(Iterator[Any]):
     def count(self) -> int:
         """How many values the scanner has returned."""
 
-    def __init__(self, text: str, strict: bool) -> None: ...
+    def __init__(self, text: str, strict: bool, max_digits: int = ...) -> None: ...
     def __next__(self) -> Any: ...

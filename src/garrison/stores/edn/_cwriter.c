@@ -30,7 +30,7 @@
 
 #include "_gil_turns.h"
 
-/* Deeper than this, the pure writer (iterative, any depth) writes the text. A
+/* Deeper than this, the pure writer (iterative, to the reader's depth) writes the text. A
  * level costs about 320 bytes of C stack, so 512 levels fit in small thread stacks. */
 #define MAX_DEPTH 512
 /* Keyword, symbol and tag caches are emptied when they reach this size. */
@@ -118,6 +118,8 @@ grow(Writer *w, Py_ssize_t extra)
 static inline int
 put(Writer *w, const char *s, Py_ssize_t n)
 {
+    if (n == 0)
+        return 0; /* w->buf may still be NULL: memcpy must not see it */
     if (RESERVE(w, n) < 0)
         return -1;
     memcpy(w->buf + w->len, s, (size_t)n);

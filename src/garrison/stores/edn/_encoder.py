@@ -120,8 +120,10 @@ def _encoder(
     slow = Writer(sort_keys=sort_keys, strict=strict, default=default, scalars=scalars)
     depth = 0
 
-    def iterative(value: Any) -> str:
+    def iterative(value: Any, base: int) -> str:
+        # base: the containers around value (the writer's depth limit counts them).
         out: list[str] = []
+        slow.depth = base
         slow.write(value, out)
         return "".join(out)
 
@@ -138,13 +140,13 @@ def _encoder(
     def key_other(value: Any) -> str:
         text = values(type(value))(value)
         if text in _NON_FINITE:
-            text = iterative(value)
+            text = iterative(value, 0)
         return text + " "
 
     def container(value: Any) -> str:
         nonlocal depth
         if depth > _RECURSION_DEPTH:
-            return iterative(value)
+            return iterative(value, depth)
         depth += 1
         kind = type(value)
         if kind is dict or kind is FrozenMap or kind is EdnMap:
@@ -158,13 +160,13 @@ def _encoder(
                     )
                 )
                 if any(k in _NON_FINITE or v in _NON_FINITE for k, v in entries):
-                    text = iterative(value)
+                    text = iterative(value, depth - 1)
                 else:
                     text = "{" + ", ".join([k + " " + v for k, v in entries]) + "}"
             else:
                 texts = list(map(call, map(values, map(type, value.values())), value.values()))
                 if "inf" in texts or "nan" in texts or "-inf" in texts:
-                    text = iterative(value)
+                    text = iterative(value, depth - 1)
                 else:
                     keys = map(call, map(keys_of, map(type, value)), value)
                     text = "{" + ", ".join(map(add, keys, texts)) + "}"
@@ -174,7 +176,7 @@ def _encoder(
                 texts.sort()
             text = "#{" + " ".join(texts) + "}"
             if "inf" in texts or "nan" in texts or "-inf" in texts:
-                text = iterative(value)
+                text = iterative(value, depth - 1)
         elif kind is Tagged:
             tag: str = value.tag
             if TAG.fullmatch(tag) is None:
@@ -182,7 +184,7 @@ def _encoder(
             inner = value.value
             text = values(type(inner))(inner)
             if text in _NON_FINITE:
-                text = iterative(inner)
+                text = iterative(inner, depth)
             text = "#" + tag + ("" if type(inner) in _GLUED else " ") + text
         elif kind is list and value and type(value[0]) is float and _only_floats(value):
             fast = _float_vector(value)
@@ -191,13 +193,13 @@ def _encoder(
             else:
                 texts = list(map(float.__repr__, value))
                 if "inf" in texts or "nan" in texts or "-inf" in texts:
-                    text = iterative(value)
+                    text = iterative(value, depth - 1)
                 else:
                     text = "[" + " ".join(texts) + "]"
         else:  # list, Vector, tuple
             texts = list(map(call, map(values, map(type, value)), value))
             if "inf" in texts or "nan" in texts or "-inf" in texts:
-                text = iterative(value)
+                text = iterative(value, depth - 1)
             elif kind is tuple:
                 text = "(" + " ".join(texts) + ")"
             else:
@@ -221,7 +223,7 @@ def _encoder(
         depth = 0  # a previous call that raised may have left it raised
         text: str = values(type(value))(value)
         if text in _NON_FINITE:  # a lone non-finite float
-            text = iterative(value)
+            text = iterative(value, 0)
         return text
 
     return encode_value, [keyword_texts, symbol_texts, keyword_keys, slow.named]

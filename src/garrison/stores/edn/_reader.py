@@ -2,8 +2,14 @@
 
 One master regular expression splits the text into tokens at C speed
 (``re.finditer``); a single loop turns tokens into values with an explicit
-stack, so nesting depth is limited only by memory, never by Python's recursion
-limit. Nothing read is ever evaluated.
+stack, so Python's recursion limit never bounds the nesting depth: the
+reader's own limit, :data:`MAX_DEPTH`, does. Nothing read is ever evaluated.
+
+Hostile input is bounded (``docs/edn.md``, "Limits"): nesting deeper than
+:data:`MAX_DEPTH` in any position, numbers with more than ``max_digits``
+digits, and maps or sets with more than :data:`MAX_SAME_HASH` keys of one
+hash value are errors with a line and column, so a small text can neither
+crash the process nor keep it busy for long.
 
 Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
 
@@ -24,16 +30,20 @@ Decisions where EDN and Clojure leave room (documented in ``docs/edn.md``):
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
+from collections import Counter
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import EdnDepthError, EdnError, EdnSyntaxError
 from garrison.stores.edn._atoms import (
+    MAX_DIGITS,
+    SYMBOL_TEXT,
+    TOKEN_CHAR,
     apply_tag,
     check_named,
-    long_int,
     read_char,
     read_number,
     syntax_error,
@@ -45,13 +55,21 @@ from garrison.stores.edn._types import FrozenMap, Keyword, Symbol, Tagged, Vecto
 from garrison.stores.edn._writer import Writer
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
-__all__ = ["iter_text_values"]
+__all__ = ["MAX_DEPTH", "MAX_SAME_HASH", "iter_text_values"]
 
-# Characters that end a token (EDN whitespace, commas, delimiters, and the
-# macro characters Clojure's reader stops at).
-_TOKEN_CHAR: Final = r'[^\s,()\[\]{}"\\;]'  # noqa: S105 - a regex, not a password
+#: Deepest nesting the reader accepts, counting every collection, tag and
+#: ``#_`` in any position. Clojure's own reader overflows its stack at about
+#: 5,000 levels, and CPython hashes a nested key recursively in C.
+MAX_DEPTH: Final = 10_000
+#: Most map keys (or set elements) of one collection that may share a hash
+#: value: a dict or set of n keys with one hash costs n squared comparisons.
+MAX_SAME_HASH: Final = 100
+# Keys of these types hash through a randomized str hash: never checked.
+_SALTED: Final = frozenset({str, Keyword, Symbol})
+_INT_ONLY: Final = frozenset({int})
+_HASH_MODULUS: Final = 2**61 - 1  # CPython's hash of an int is the int modulo this
 
 # Group numbers of the master pattern; ``match.lastindex`` names the token kind.
 # The reader loop spells them as literals (a constant is cheaper than a global
@@ -74,7 +92,9 @@ _OPENER_KINDS: Final = {"{": 1, "[": 2, "(": 3, "#{": 4}
 # instead of one loop step per number. Each number must be followed by a
 # separator or the closer, so a comment, a tag or any other token inside makes
 # the fast alternative fail and the collection is read token by token.
-_INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]*)(?!{_TOKEN_CHAR})"
+# At most 4300 digits (CPython's default int(str) limit, whatever the
+# application set): longer ones are read by read_number, under max_digits.
+_INT_TOKEN: Final = rf"[+-]?(?:0|[1-9][0-9]{{0,4299}})(?!{TOKEN_CHAR})"
 _FLOAT_TEXT: Final = r"[+-]?[0-9]+(?:\.[0-9]*(?:[eE][+-]?[0-9]+)?|[eE][+-]?[0-9]+)"
 # At most 18 digits: longer ints take the token path (``int(str)`` has a limit).
 _SHORT_INT: Final = r"[+-]?(?:0|[1-9][0-9]{0,17})"
@@ -94,24 +114,23 @@ _MASTER: Final = re.compile(
     r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 1 string body
     # 2..10 a keyword, whitespace, then a string, an int, a float, an #inst,
     # a keyword, a constant, a #uuid or an opener (else: group 11 alone)
-    rf"|:({_TOKEN_CHAR}*)[\s,]++(?:"
+    rf"|:({TOKEN_CHAR}*)[\s,]++(?:"
     r'"([^"\\]*+(?:\\.[^"\\]*+)*+)"'  # 3
     rf"|({_INT_TOKEN})"  # 4
-    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 5
+    rf"|({_FLOAT_TEXT})(?!{TOKEN_CHAR})"  # 5
     rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 6
-    rf"|:({_TOKEN_CHAR}*)"  # 7
-    rf"|(nil|true|false)(?!{_TOKEN_CHAR})"  # 8
+    rf"|:({TOKEN_CHAR}*)"  # 7
+    rf"|(nil|true|false)(?!{TOKEN_CHAR})"  # 8
     rf'|#uuid[\s,]*+"({_UUID_TEXT})"'  # 9
     # 10 an opener: the key is its collection's first item. Not a vector or
     # set that starts with a number, so that the whole-vector alternatives
     # below (15..17) read those in one step.
     r"|(\{|\(|\[(?![\s,]*+[+-]?[0-9])|#\{(?![\s,]*+[+-]?[0-9]))"
     r")"
-    rf"|:({_TOKEN_CHAR}*)"  # 11 keyword text
+    rf"|:({TOKEN_CHAR}*)"  # 11 keyword text
     rf"|({_INT_TOKEN})"  # 12 plain int
-    rf"|({_FLOAT_TEXT})(?!{_TOKEN_CHAR})"  # 13 float
-    # 14 symbol, nil, true, false (a sign followed by a digit starts a number)
-    rf"|((?:[+-](?![0-9])|[^\s,()\[\]{{}}\"\\;#0-9:+-]){_TOKEN_CHAR}*)"
+    rf"|({_FLOAT_TEXT})(?!{TOKEN_CHAR})"  # 13 float
+    rf"|({SYMBOL_TEXT})"  # 14 symbol, nil, true, false
     rf"|\[((?:[\s,]*+{_FLOAT_TEXT}(?=[\s,\]]))++)[\s,]*+\]"  # 15 [floats]
     rf"|\[((?:[\s,]*+{_SHORT_INT}(?=[\s,\]]))++)[\s,]*+\]"  # 16 [ints]
     rf"|#\{{((?:[\s,]*+{_SHORT_INT}(?=[\s,}}]))++)[\s,]*+\}}"  # 17 #{{ints}}
@@ -122,11 +141,11 @@ _MASTER: Final = re.compile(
     r"|([\])}])"  # 22 any closer
     rf'|#inst[\s,]*+"({_INST_TEXT})"'  # 23 the #inst Clojure prints
     r"|(#_)"  # 24
-    rf"|#:({_TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 25 namespaced map: namespace
-    rf"|##({_TOKEN_CHAR}*)"  # 26 ##Inf ##-Inf ##NaN
-    rf"|#([A-Za-z]{_TOKEN_CHAR}*)"  # 27 tag
-    rf"|\\(.{_TOKEN_CHAR}*)"  # 28 character
-    rf"|([+-]?[0-9]{_TOKEN_CHAR}*)"  # 29 any other number (N, M, ratio, radix, bad)
+    rf"|#:({TOKEN_CHAR}*)(?:[\s,]|;[^\n]*)*\{{"  # 25 namespaced map: namespace
+    rf"|##({TOKEN_CHAR}*)"  # 26 ##Inf ##-Inf ##NaN
+    rf"|#([A-Za-z]{TOKEN_CHAR}*)"  # 27 tag
+    rf"|\\(.{TOKEN_CHAR}*)"  # 28 character
+    rf"|([+-]?[0-9]{TOKEN_CHAR}*)"  # 29 any other number (N, M, ratio, radix, bad)
     r"|([^\s,;])"  # 30 anything else: an error
     # 31 the end, after trailing whitespace and comments: without it finditer
     # would search on from inside a trailing comment.
@@ -139,6 +158,7 @@ _MASTER: Final = re.compile(
 # comparison decides "append to the open collection"; a collection's kind is
 # its opener's group number minus 5.
 _MAP, _VEC, _LIST, _SET, _NSMAP, _TOP, _TAGGED, _DISCARDED = 1, 2, 3, 4, 5, 8, 9, 10
+_HASHED: Final = frozenset({_MAP, _SET, _NSMAP})  # kinds whose keys or elements are hashed
 _CLOSERS: Final = {_VEC: "]", _LIST: ")", _MAP: "}", _SET: "}", _NSMAP: "}"}
 _KIND_NAMES: Final = {_VEC: "vector", _LIST: "list", _MAP: "map", _SET: "set", _NSMAP: "map"}
 _CONSTANTS: Final[dict[str, Any]] = {"nil": None, "true": True, "false": False}
@@ -185,6 +205,75 @@ def _shown(value: Any) -> str:
     return shown if len(shown) <= 60 else shown[:59] + "…"
 
 
+def _too_deep(text: str, pos: int) -> EdnDepthError:
+    return EdnDepthError(
+        f"nested deeper than {MAX_DEPTH} levels (the reader's depth limit)", **where(text, pos)
+    )
+
+
+def _check_hashes(keys: Iterable[Any], text: str, start: int, what: str) -> None:
+    """Refuse more than :data:`MAX_SAME_HASH` different keys with one hash value.
+
+    Python's hashes of numbers are not randomized (``n`` and ``n + 2**61 - 1``
+    collide), nor those of tuples of them: a crafted map of such keys would
+    take quadratic time to build. The hash values themselves are counted in a
+    ``Counter``, whose int keys never collide this way. A key repeated (a
+    duplicate, which lenient mode reads) shares its hash too, so the keys of
+    a crowded hash are compared, at most :data:`MAX_SAME_HASH` times each.
+    """
+    keys = list(keys)
+    types = set(map(type, keys))
+    if types <= _SALTED:
+        return
+    if types == _INT_ONLY and min(keys) > -_HASH_MODULUS and max(keys) < _HASH_MODULUS:
+        return  # an int that small is its own hash: none collide (but -1 and -2)
+    try:
+        hashes = list(map(hash, keys))
+    except TypeError:  # lists and dicts: the hashes of their hashable twins
+        keys = list(map(_freeze, keys))
+        hashes = list(map(hash, keys))
+    for crowded, count in Counter(hashes).items():
+        if count <= MAX_SAME_HASH:
+            continue
+        different: list[Any] = []
+        for key, key_hash in zip(keys, hashes, strict=True):
+            if key_hash == crowded and all(key != seen for seen in different):
+                different.append(key)
+                if len(different) > MAX_SAME_HASH:
+                    raise syntax_error(
+                        text,
+                        start,
+                        f"too many {what} with the same hash"
+                        f" (more than {MAX_SAME_HASH}: hash flooding)",
+                    )
+
+
+def _guarded(
+    build: Callable[..., Any],
+) -> Callable[..., Any]:
+    """Bound what closing a map or set may cost: colliding hashes, and keys too deep to hash."""
+
+    @functools.wraps(build)
+    def guarded(
+        kind: int, items: list[Any], extra: str, text: str, start: int, *, strict: bool
+    ) -> Any:
+        try:
+            if len(items) > MAX_SAME_HASH and kind in _HASHED:
+                if kind == _SET:
+                    _check_hashes(items, text, start, "set elements")
+                else:
+                    _check_hashes(items[::2], text, start, "map keys")
+            return build(kind, items, extra, text, start, strict=strict)
+        except RecursionError:
+            what = "set element" if kind == _SET else "map key"
+            raise EdnDepthError(
+                f"{what} nested too deeply to be hashed or compared", **where(text, start)
+            ) from None
+
+    return guarded
+
+
+@_guarded
 def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, strict: bool) -> Any:
     """Close a collection: ``items`` holds its elements (alternating keys and values for maps).
 
@@ -223,7 +312,7 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
             if key_type is Keyword or key_type is Symbol:
                 if key.namespace is None:
                     items[i] = key_type(f"{extra}/{key.text}")
-                elif key.namespace == "_":
+                elif key.namespace == "_" and key.name:
                     items[i] = key_type(key.name)
     it = iter(items)
     try:
@@ -244,13 +333,17 @@ def _build(kind: int, items: list[Any], extra: str, text: str, start: int, *, st
     return result
 
 
-def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -> Iterator[Any]:
+def iter_text_values(
+    text: str, *, strict: bool = False, single: bool = False, max_digits: int = MAX_DIGITS
+) -> Iterator[Any]:
     """Yield each top-level value of ``text`` in order (the reader's core loop).
 
     With ``single``, a second top-level value is an error (``loads``).
+    ``max_digits`` bounds the digits of one number (``docs/edn.md``, "Limits").
     """
     count = 0
     closed_at = 0
+    failed: EdnSyntaxError | None = None  # a pair's bad value, raised after its key
     keywords: dict[str, Keyword] = {}
     symbols: dict[str, Any] = dict(_CONSTANTS)
     stack: list[tuple[int, int, list[Any], str]] = []
@@ -272,50 +365,61 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             if key is None:
                 check_named(text, body, m.start(2) - 1, keyword=True, strict=strict)
                 key = keywords[body] = Keyword(body)
-            if group == 10:  # the key, then a collection opens
+            # The top level or a prefix form: the key is given before an error in
+            # its value is raised (iter_values yields the values before an error).
+            try:
+                if group == 10:  # the key, then a collection opens
+                    if kind < 8:
+                        append(key)
+                        if len(stack) >= MAX_DEPTH:
+                            raise _too_deep(text, m.start(10))
+                        stack.append((kind, start, items, extra))
+                        kind = _OPENER_KINDS[m[10]]
+                        start = m.start(10)
+                        items = []
+                        append = items.append
+                        continue
+                    # The opener is handled after the slow path has taken the key.
+                    pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1),)
+                elif group == 7:
+                    body = m[7]
+                    value = keywords.get(body)
+                    if value is None:
+                        check_named(text, body, m.start(7) - 1, keyword=True, strict=strict)
+                        value = keywords[body] = Keyword(body)
+                elif group == 4:
+                    try:
+                        value = int(m[4])
+                    except ValueError:  # over the application's lower int(str) limit
+                        value = read_number(m[4], text, m.start(4), max_digits)
+                elif group == 6:
+                    try:
+                        value = fromisoformat(m[6])
+                    except ValueError:
+                        value = apply_tag("inst", m[6], text, m.start(6))
+                elif group == 3:
+                    value = m[3]
+                    if "\\" in value:
+                        value = unescape(value, text, m.start(3))
+                elif group == 5:
+                    value = float(m[5])
+                elif group == 8:
+                    value = _CONSTANTS[m[8]]
+                else:  # a canonical #uuid: always valid
+                    value = uuid.UUID(m[9])
+            except EdnSyntaxError as exc:
                 if kind < 8:
-                    append(key)
-                    stack.append((kind, start, items, extra))
-                    kind = _OPENER_KINDS[m[10]]
-                    start = m.start(10)
-                    items = []
-                    append = items.append
-                    continue
-                # The opener is handled after the slow path has taken the key.
-                pending: tuple[tuple[Any, int], ...] = ((key, m.start(2) - 1),)
-            elif group == 7:
-                body = m[7]
-                value = keywords.get(body)
-                if value is None:
-                    check_named(text, body, m.start(7) - 1, keyword=True, strict=strict)
-                    value = keywords[body] = Keyword(body)
-            elif group == 4:
-                try:
-                    value = int(m[4])
-                except ValueError:  # over Python's 4300-digit limit for int(str)
-                    value = long_int(m[4])
-            elif group == 6:
-                try:
-                    value = fromisoformat(m[6])
-                except ValueError:
-                    value = apply_tag("inst", m[6], text, m.start(6))
-            elif group == 3:
-                value = m[3]
-                if "\\" in value:
-                    value = unescape(value, text, m.start(3))
-            elif group == 5:
-                value = float(m[5])
-            elif group == 8:
-                value = _CONSTANTS[m[8]]
-            else:  # a canonical #uuid: always valid
-                value = uuid.UUID(m[9])
-            if group != 10:
-                if kind < 8:  # inside a collection: the common case
-                    append(key)
-                    append(value)
-                    continue
-                # A prefix form or the top level waits: the two values go one at a time.
-                pending = ((key, m.start(2) - 1), (value, m.start(group)))
+                    raise
+                failed = exc
+                pending = ((key, m.start(2) - 1),)
+            else:
+                if group != 10:
+                    if kind < 8:  # inside a collection: the common case
+                        append(key)
+                        append(value)
+                        continue
+                    # A prefix form or the top level waits: the two values go one at a time.
+                    pending = ((key, m.start(2) - 1), (value, m.start(group)))
         else:
             if group == 11:  # keyword
                 body = m[11]
@@ -330,10 +434,12 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 if kind == 2:  # vector
                     value = items
                 elif kind == 1 and not len(items) & 1:  # map, the common case inline
+                    if len(items) > 2 * MAX_SAME_HASH:
+                        _check_hashes(items[::2], text, start, "map keys")
                     it = iter(items)
                     try:
                         value = dict(zip(it, it, strict=False))  # even length checked above
-                    except TypeError:
+                    except (TypeError, RecursionError):
                         value = _build(kind, items, extra, text, start, strict=strict)
                     else:
                         if len(value) * 2 != len(items) or Tagged in map(type, value):
@@ -344,6 +450,8 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                 kind, start, items, extra = stack.pop()
                 append = items.append
             elif 18 <= group <= 21:  # { [ ( #{
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(group))
                 stack.append((kind, start, items, extra))
                 kind = group - 17
                 start = m.start(group)
@@ -359,22 +467,28 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
             elif group == 12:  # int
                 try:
                     value = int(m[12])
-                except ValueError:  # over Python's 4300-digit limit for int(str)
-                    value = long_int(m[12])
+                except ValueError:  # over the application's lower int(str) limit
+                    value = read_number(m[12], text, m.start(12), max_digits)
             elif group == 23:  # #inst as Clojure prints it
                 try:
                     value = fromisoformat(m[23])
                 except ValueError:
                     value = apply_tag("inst", m[23], text, m.start())
             elif group == 15:  # a vector of floats
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(15) - 1)
                 body = m[15]
                 value = list(map(float, (body.replace(",", " ") if "," in body else body).split()))
                 closed_at = m.start(15) - 1
             elif group == 16:  # a vector of ints (at most 18 digits each)
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(16) - 1)
                 body = m[16]
                 value = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
                 closed_at = m.start(16) - 1
             elif group == 17:  # a set of ints: _build checks duplicates in strict mode
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(17) - 2)
                 body = m[17]
                 numbers = list(map(int, (body.replace(",", " ") if "," in body else body).split()))
                 closed_at = m.start(17) - 2
@@ -391,22 +505,28 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                     raise syntax_error(
                         text, m.start(), "namespaced map needs a namespace (:: aliases are not EDN)"
                     )
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(25) - 2)
                 stack.append((kind, start, items, extra))
                 kind, start, items, extra = _NSMAP, m.start(), [], namespace
                 append = items.append
                 continue
             elif group == 27:  # #tag
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(27) - 1)
                 stack.append((kind, start, items, extra))
                 kind, start, extra = _TAGGED, m.start(27) - 1, m[27]
                 continue
             elif group == 24:  # #_
+                if len(stack) >= MAX_DEPTH:
+                    raise _too_deep(text, m.start(24))
                 stack.append((kind, start, items, extra))
                 kind, start, extra = _DISCARDED, m.start(24), ""
                 continue
             elif group == 28:  # character
                 value = read_char(m[28], text, m.start(28) - 1)
             elif group == 29:  # other numbers
-                value = read_number(m[29], text, m.start(29))
+                value = read_number(m[29], text, m.start(29), max_digits)
             elif group == 26:  # ##Inf ##-Inf ##NaN
                 value = _SYMBOLIC_VALUES.get(m[26])
                 if value is None:
@@ -443,7 +563,11 @@ def iter_text_values(text: str, *, strict: bool = False, single: bool = False) -
                     yield value
                 else:
                     append(value)
+        if failed is not None:
+            raise failed
         if group == 10:  # the opener that followed the key
+            if len(stack) >= MAX_DEPTH:
+                raise _too_deep(text, m.start(10))
             stack.append((kind, start, items, extra))
             kind = _OPENER_KINDS[m[10]]
             start = m.start(10)

@@ -269,10 +269,12 @@ class Tagged:
         )
 
     def __hash__(self) -> int:
-        # By tag alone: the value may be a list or a dict, and an equal value
-        # may be its hashable twin (Vector, FrozenMap), so nothing else is
-        # guaranteed to hash alike. Tagged keys are rare; collisions are cheap.
-        return hash(("tagged", self.tag))
+        # The value may be a list or a dict, and an equal value its hashable
+        # twin (Vector, FrozenMap): both hash as the twin. By tag alone, a set
+        # of many records of one tag would take quadratic time to build.
+        from garrison.stores.edn._reader import _freeze  # noqa: PLC0415 - _reader imports this module
+
+        return hash(("tagged", self.tag, _freeze(self.value)))
 
     def __repr__(self) -> str:
         return f"Tagged({self.tag!r}, {self.value!r})"

@@ -3,7 +3,10 @@
 Output follows Clojure's printer (``pr-str``): ``{:a 1, :b 2}`` (entries
 separated by ``", "``), ``[1 2]``, ``(1 2)``, ``#{1 2}``, ``#inst "…-00:00"``.
 The writer walks the value with an explicit stack, so any depth the reader
-accepts can be written back; no recursion limit applies. ``dumps`` runs the
+accepts can be written back; no recursion limit applies. Deeper nesting (the
+reader's ``MAX_DEPTH``: 10,000 levels), a value that contains itself, and a
+``default`` hook whose results keep needing it raise ``EdnEncodeError``, so
+what is written can always be read back. ``dumps`` runs the
 faster encoder of :mod:`garrison.stores.edn._encoder`, which writes the same
 text and hands this writer whatever it cannot write exactly.
 
@@ -25,6 +28,7 @@ Mapping decisions (see also ``docs/edn.md``):
 
 from __future__ import annotations
 
+import itertools
 import json.encoder
 import math
 import re
@@ -36,6 +40,7 @@ from fractions import Fraction
 from typing import Any, Final
 
 from garrison.exceptions import EdnEncodeError
+from garrison.stores.edn._atoms import SYMBOL_TEXT
 from garrison.stores.edn._equality import EdnMap, EdnSet
 from garrison.stores.edn._types import (
     CHAR_NAMES,
@@ -48,7 +53,7 @@ from garrison.stores.edn._types import (
     Vector,
 )
 
-__all__ = ["SCALARS", "SURROGATE", "TAG", "Default", "Raw", "Writer", "named_text"]
+__all__ = ["MAX_DEPTH", "SCALARS", "SURROGATE", "TAG", "Default", "Raw", "Writer", "named_text"]
 
 _encode_str: Final[Callable[[str], str]] = json.encoder.encode_basestring
 SURROGATE: Final = re.compile("[\ud800-\udfff]")
@@ -57,6 +62,7 @@ _CHAR_NAMES_BY_CHAR: Final = {v: k for k, v in CHAR_NAMES.items()}
 # plus no character that would end the token early.
 _CLOJURE_SYMBOL: Final = re.compile(r":?([^0-9/].*/)?(/|[^0-9/][^/]*)", re.DOTALL)
 _TOKEN: Final = re.compile(r'[^\s,()\[\]{}"\\;\ud800-\udfff]+')
+_SYMBOL: Final = re.compile(SYMBOL_TEXT)
 TAG: Final = re.compile(r'[A-Za-z][^\s,()\[\]{}"\\;\ud800-\udfff]*')
 
 Default = Callable[[Any], Any]
@@ -130,6 +136,8 @@ def named_text(value: Keyword | Symbol, strict: bool) -> str:
     prefix = ":" if type(value) is Keyword else ""
     if _TOKEN.fullmatch(text) is None or (prefix and text.startswith(":")):
         raise EdnEncodeError(f"{value!r} contains characters that cannot appear in EDN")
+    if not prefix and (_SYMBOL.fullmatch(text) is None or text in ("nil", "true", "false")):
+        raise EdnEncodeError(f"{value!r} would read back as another value, not a symbol")
     if strict:
         m = _CLOJURE_SYMBOL.fullmatch(prefix + text)
         if m is None or m.group(2).endswith(":") or (m.group(1) or "").endswith(":/"):
@@ -166,15 +174,32 @@ _SCALAR_BASES: Final[tuple[tuple[type, Callable[[Any], str]], ...]] = (
     (uuid.UUID, _uuid),
 )
 
-_VEC, _LIST, _SET, _MAP, _TAGGED, _TOP = 1, 2, 3, 4, 5, 6
-_SEPARATOR: Final = {_VEC: " ", _LIST: " ", _SET: " ", _MAP: ", ", _TAGGED: "", _TOP: ""}
-_CLOSER: Final = {_VEC: "]", _LIST: ")", _SET: "}", _MAP: "}"}
+_VEC, _LIST, _SET, _TAGGED, _TOP, _MAP, _SORTED_SET, _SORTED_MAP = 1, 2, 3, 4, 5, 6, 7, 8
+# Each key and value of a map (and under sort_keys each element of a set) is
+# followed by _END in a buffer of the collection's own; the entries are then
+# joined, in the order of their texts under sort_keys. So keys are written by
+# the same loop as everything else, never by a recursive call.
+_END: Final = object()
+_SEPARATOR: Final[dict[int, Any]] = {
+    _VEC: " ",
+    _LIST: " ",
+    _SET: " ",
+    _TAGGED: "",
+    _TOP: "",
+    _MAP: _END,
+    _SORTED_SET: _END,
+    _SORTED_MAP: _END,
+}
+_CLOSER: Final = {_VEC: "]", _LIST: ")", _SET: "}"}
+#: Deepest nesting the writer writes: the reader's limit, so that every text
+#: written reads back.
+MAX_DEPTH: Final = 10_000
 
 
 class Writer:
     """One ``dumps`` call's options and caches."""
 
-    __slots__ = ("default", "named", "scalars", "sort_keys", "strict")
+    __slots__ = ("default", "depth", "named", "scalars", "sort_keys", "strict")
 
     def __init__(
         self,
@@ -187,23 +212,12 @@ class Writer:
         self.sort_keys = sort_keys
         self.strict = strict
         self.default = default
+        # How deep the value being written is nested (a key written by key()
+        # starts below its map).
+        self.depth = 0
         self.named: dict[Any, str] = {}
         # The encoder passes writers for ints past str()'s digit limit here.
         self.scalars = scalars
-
-    def key(self, key: Any) -> str:
-        """The text of one map key (keys are usually keywords: cached)."""
-        kind = type(key)
-        if kind is Raw:
-            return str(key.text)
-        if kind is Keyword:
-            text = self.named.get(key)
-            if text is None:
-                text = self.named[key] = named_text(key, self.strict)
-            return text
-        out: list[str] = []
-        self.write(key, out)
-        return "".join(out)
 
     def coerce(self, value: Any, attempt: int = 0) -> Any:
         """Map a value of a type outside the table (a subclass, or via ``default``)."""
@@ -232,23 +246,21 @@ class Writer:
         )
 
     def write(self, value: Any, out: list[str]) -> None:
-        """Append the EDN text of ``value`` to ``out`` (iteratively, any depth)."""
-        append = out.append
+        """Append the EDN text of ``value`` to ``out`` (iteratively, up to :data:`MAX_DEPTH`)."""
+        parts: list[Any] = out  # strings, and _END marks in a sorted collection's buffer
+        append = parts.append
         scalars = self.scalars
         named = self.named
         strict = self.strict
         sort_keys = self.sort_keys
-        key_text = self.key
-        stack: list[tuple[Any, int]] = []
+        base = self.depth
+        # Each frame: the parent's iterator, kind, the container, the parent's buffer.
+        stack: list[tuple[Any, int, Any, list[Any]]] = []
         it: Any = iter((value,))
         kind = _TOP
-        separator = ""
+        separator: Any = ""
         while True:
             for item in it:
-                if kind == _MAP:
-                    append(key_text(item[0]))
-                    append(" ")
-                    item = item[1]  # noqa: PLW2901 - the entry's value is the element to write
                 kind_of = type(item)
                 scalar = scalars.get(kind_of)
                 if scalar is not None:
@@ -263,16 +275,12 @@ class Writer:
                     append(separator)
                     continue
                 coerced = 0
+                buffer = parts
                 while True:
                     if kind_of is dict or kind_of is FrozenMap or kind_of is EdnMap:
-                        append("{")
-                        new_kind = _MAP
-                        if sort_keys:
-                            entries = [(Raw(self.key(k)), v) for k, v in item.items()]
-                            entries.sort(key=_entry_text)
-                            children: Any = iter(entries)
-                        else:
-                            children = iter(item.items())
+                        buffer = []
+                        new_kind = _SORTED_MAP if sort_keys else _MAP
+                        children: Any = itertools.chain.from_iterable(item.items())
                     elif kind_of is list or kind_of is Vector:
                         append("[")
                         new_kind, children = _VEC, iter(item)
@@ -280,12 +288,12 @@ class Writer:
                         append("(")
                         new_kind, children = _LIST, iter(item)
                     elif kind_of is frozenset or kind_of is set or kind_of is EdnSet:
-                        append("#{")
-                        new_kind = _SET
                         if sort_keys:
-                            children = iter([Raw(t) for t in sorted(map(self.key, item))])
+                            buffer = []
+                            new_kind, children = _SORTED_SET, iter(item)
                         else:
-                            children = iter(item)
+                            append("#{")
+                            new_kind, children = _SET, iter(item)
                     elif kind_of is Tagged:
                         tag = item.tag
                         if TAG.fullmatch(tag) is None:
@@ -315,22 +323,73 @@ class Writer:
                 if new_kind == 0:
                     append(separator)
                     continue
-                stack.append((it, kind))
+                if base + len(stack) >= MAX_DEPTH:
+                    raise self._too_deep(item, [frame[2] for frame in stack])
+                stack.append((it, kind, item, parts))
+                self.depth = base + len(stack)
+                if buffer is not parts:
+                    parts = buffer
+                    append = parts.append
                 it, kind, separator = children, new_kind, _SEPARATOR[new_kind]
                 break
             else:
                 # The current collection is finished.
                 if kind == _TOP:
+                    self.depth = base
                     return
-                if kind != _TAGGED:
+                if kind >= _MAP:
+                    text = _buffered_text(kind, parts)
+                    it, kind, _, parts = stack.pop()
+                    append = parts.append
+                    append(text)
+                elif kind != _TAGGED:
                     # Each element was followed by the separator: the last one becomes the closer.
-                    if out[-1] == separator:
-                        out[-1] = _CLOSER[kind]
+                    if parts[-1] == separator:
+                        parts[-1] = _CLOSER[kind]
                     else:
                         append(_CLOSER[kind])
-                it, kind = stack.pop()
+                    it, kind, _, _ = stack.pop()
+                else:
+                    it, kind, _, _ = stack.pop()
+                self.depth = base + len(stack)
                 separator = _SEPARATOR[kind]
                 append(separator)
+
+    def _too_deep(self, item: Any, path: list[Any]) -> EdnEncodeError:
+        """The error for nesting past :data:`MAX_DEPTH`: a cycle, a looping hook, or deep data."""
+        seen: dict[int, int] = {}
+        for level, container in enumerate([*path, item], start=self.depth - len(path) + 1):
+            first = seen.setdefault(id(container), level)
+            if first != level:
+                return EdnEncodeError(
+                    f"a {type(container).__name__} contains itself (found at depth {level}):"
+                    " a reference cycle has no EDN form"
+                )
+        hook = " (does the default= hook return values that need it again?)" if self.default else ""
+        return EdnEncodeError(
+            f"value nested deeper than {MAX_DEPTH} levels, which the reader refuses{hook}"
+        )
+
+
+def _buffered_text(kind: int, parts: list[Any]) -> str:
+    """A map's entries (in order, or sorted by key text), or a set's sorted elements."""
+    texts: list[str] = []
+    start = 0
+    for i, part in enumerate(parts):
+        if part is _END:
+            texts.append("".join(parts[start:i]))
+            start = i + 1
+    if kind == _SORTED_SET:
+        texts.sort()
+        return "#{" + " ".join(texts) + "}"
+    entries = list(zip(texts[::2], texts[1::2], strict=True))
+    if kind == _SORTED_MAP:
+        entries.sort(key=_first)  # stable: by key text only
+    return "{" + ", ".join([key + " " + value for key, value in entries]) + "}"
+
+
+def _first(entry: tuple[str, str]) -> str:
+    return entry[0]
 
 
 class Raw:
@@ -340,7 +399,3 @@ class Raw:
 
     def __init__(self, text: str) -> None:
         self.text = text
-
-
-def _entry_text(entry: tuple[Raw, Any]) -> str:
-    return entry[0].text
