@@ -93,8 +93,14 @@ def load_file(path: Path, *, max_digits: int = MAX_DIGITS) -> dict[str, Any]:
         parsed = loads(source, max_digits=max_digits)
     except EdnSyntaxError as exc:
         located = exc.with_source(str(path))
+        # The codec names its keyword argument; the file's owner sets it in config.
+        hint = (
+            " ([components.database] edn_max_digits raises the limit)"
+            if "max_digits=" in str(located)
+            else ""
+        )
         raise StoreLoadError(
-            f"{located}; the file was left untouched and the store did not start"
+            f"{located}; the file was left untouched and the store did not start{hint}"
         ) from located
     # An EdnMap: top-level keys Python's == would merge (0 and false), each its own key.
     if not isinstance(parsed, dict | EdnMap):

@@ -43,6 +43,7 @@ async def test_a_longer_number_stops_the_start_with_line_and_column(tmp_path: Pa
     assert isinstance(cause, StoreLoadError)
     assert f"{tmp_path / 'memory.edn'}:2:7" in str(cause)
     assert "more than the reader's limit of 10000" in str(cause)
+    assert "[components.database] edn_max_digits raises the limit" in str(cause)
 
 
 async def test_edn_max_digits_lets_the_store_and_the_migrator_read_it(tmp_path: Path) -> None:
