@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import sys
 from typing import TYPE_CHECKING, Any
 
 # The database commands' shared machinery (same package).
@@ -32,7 +33,6 @@ from garrison.cli._store import (
     EXIT_USAGE,
     _add,
     _edn_first,
-    _error,
     _print,
     _ReadSide,
     _writing,
@@ -73,7 +73,7 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
         config = [] if args.config is None else ["--config", shlex.quote(str(args.config))]
         words = ["garrison clear", *([shlex.quote(args.prefix)] if prefix else []), "--yes"]
         again = " ".join([*words, *config])
-        _error(
+        _refuse(
             f"this would remove {_keys(count)}{under} ({side.mode} mode, {files}); "
             f"nothing was removed. To remove them, run: {again}"
         )
@@ -95,6 +95,10 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
         await router.clear(prefix)
     _print(f"cleared {_keys(removed)}{under} ({mode} mode)")
     return EXIT_OK
+
+
+def _refuse(text: str) -> None:
+    sys.stderr.write(f"garrison: {text}\n")
 
 
 def _keys(count: int) -> str:
