@@ -55,6 +55,8 @@ MISSING = {
     "backup": (["backup", "{tmp}/b.db"], 3),
     "restore": (["restore", "{tmp}/no-such-backup.db"], 3),
     "stats": (["stats"], 3),
+    "clear": (["clear", "--yes"], 3),
+    "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),
     "export": (["export", "--edn", "{tmp}/out.edn"], 3),

@@ -48,6 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "backup": ("garrison.cli._store", "copy the SQLite database to a file, while in use"),
     "restore": ("garrison.cli._store", "replace the SQLite data with a backup"),
     "stats": ("garrison.cli._store", "print counts, mode, repair backlog and file sizes"),
+    "clear": ("garrison.cli._clear", "remove every key, or every key starting with PREFIX"),
+    "archive": ("garrison.cli._archive", "write the data as a compressed, checksummed EDN archive"),
     "migrate": ("garrison.cli._migrate", "copy memory.edn into SQLite (resumable)"),
     "validate": ("garrison.cli._migrate", "compare memory.edn and SQLite key by key"),
     "export": ("garrison.cli._migrate", "write the SQLite data back to an EDN file (rollback)"),

@@ -5,6 +5,9 @@ Paths left out come from the config: the ``database`` component's
 ``migrator`` section's prefixes, order, batch size and kind mapping.
 ``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
 lock, like the other operator commands that write; ``validate`` only reads.
+Before its first write ``migrate`` backs up the database (if it exists) and
+the EDN file next to them (``<name>.before-migrate-<UTC time>``) and names
+the copies first in its output (``--no-backup`` skips that).
 
 ``export`` replaces an existing file only with ``--force``, and says what the
 file holds against what the export writes (keys it would drop, by name). It
@@ -34,6 +37,7 @@ from garrison.cli._common import (
     report_error,
 )
 from garrison.components.database._lock import DatabaseLock
+from garrison.components.migrator._backup import MigrationBackup, backup_before_migration
 from garrison.components.migrator._config import MigratorConfig
 from garrison.components.migrator._export import export
 from garrison.components.migrator._migrate import migrate
@@ -71,7 +75,10 @@ transaction each), kinds in the configured order. Resumable (--resume
 continues after the last committed batch) and idempotent (keys the database
 already holds equal are left alone; keys it holds differently are conflicts,
 left unwritten unless --overwrite). The EDN file is read in full first: a file
-that does not parse writes nothing. Progress goes to stderr.
+that does not parse writes nothing. Before the first write the database (if
+it exists) and the EDN file are copied next to themselves
+(<name>.before-migrate-<UTC time>) and the copies named first (--no-backup
+skips that). Progress goes to stderr.
 
 examples:
   garrison migrate --edn data/memory.edn --db data/garrison.db --dry-run
@@ -157,6 +164,11 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
     )
+    migrate_parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the backup of the database and the EDN file taken before the first write",
+    )
     migrate_parser.set_defaults(func=run_migrate)
     validate_parser: argparse.ArgumentParser = subparsers.add_parser(
         "validate",
@@ -228,19 +240,25 @@ def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, 
     return normalize_prefixes(given) if given else settings.key_prefixes()
 
 
-def _show(args: argparse.Namespace, *results: Any) -> None:
-    """The results as text, or as one JSON document (``{"migration": …, "validation": …}``)."""
+def _show(args: argparse.Namespace, *results: Any, backup: MigrationBackup | None = None) -> None:
+    """The results as text, or as one JSON document (``{"migration": …, "validation": …}``).
+
+    A migration's backup is named in the text before the summary (as it is
+    taken) and goes into the JSON document as ``"backup"``.
+    """
     if args.json:
+        document: Any
         if len(results) == 1:
-            emit(results[0].as_dict() if results[0] is not None else None)
+            document = results[0].as_dict() if results[0] is not None else None
         else:
             names = ("migration", "validation")
-            emit(
-                {
-                    n: r.as_dict() if r is not None else None
-                    for n, r in zip(names, results, strict=True)
-                }
-            )
+            document = {
+                n: r.as_dict() if r is not None else None
+                for n, r in zip(names, results, strict=True)
+            }
+        if backup is not None:
+            document = {**document, "backup": backup.as_dict()}
+        emit(document)
         return
     for result in results:
         if result is not None:
@@ -307,6 +325,7 @@ def run_migrate(args: argparse.Namespace) -> int:
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         report: ValidationReport | None = None
+        backup: MigrationBackup | None = None
         options: dict[str, Any] = {
             "prefixes": prefixes,
             "batch_size": batch_size,
@@ -335,19 +354,26 @@ def run_migrate(args: argparse.Namespace) -> int:
             else:
                 if not args.dry_run:  # as `garrison run` creates its data_dir
                     await asyncio.to_thread(db.parent.mkdir, parents=True, exist_ok=True)
-                async with _owner_lock(db, needed=not args.dry_run), SqliteStore(db) as store:
-                    summary = await migrate(store, edn, **options)
-                    if args.validate and not args.dry_run:
-                        report = await validate(
-                            store, edn, prefixes=prefixes, source=options["source"],
-                            listener=reporter, max_digits=max_digits,
-                        )  # fmt: skip
+                async with _owner_lock(db, needed=not args.dry_run):
+                    if not (args.dry_run or args.no_backup):
+                        backup = await backup_before_migration(
+                            db, absolute_path(edn), sha256=options["source"].sha256
+                        )
+                        if not args.json:
+                            sys.stdout.write(backup.render() + "\n")
+                    async with SqliteStore(db) as store:
+                        summary = await migrate(store, edn, **options)
+                        if args.validate and not args.dry_run:
+                            report = await validate(
+                                store, edn, prefixes=prefixes, source=options["source"],
+                                listener=reporter, max_digits=max_digits,
+                            )  # fmt: skip
         finally:
             reporter.close()
         if args.validate:
-            _show(args, summary, report)
+            _show(args, summary, report, backup=backup)
         else:
-            _show(args, summary)
+            _show(args, summary, backup=backup)
         if report is not None and not report.agree:
             return EXIT_FAILED
         return EXIT_OK if summary.ok else EXIT_FAILED
