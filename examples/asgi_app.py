@@ -32,33 +32,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
 from garrison.config import build_config
-from garrison.runtime import (
-    HealthApp,
-    HealthReport,
-    HealthStatus,
-    ProbeKind,
-    Runtime,
-    probes_for,
-    serving_health,
-)
+from garrison.runtime import HealthApp, Runtime, RuntimeProbes, serving_health
 from garrison.telemetry import configure_logging
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from starlette.requests import Request
-
-
-class RuntimeProbes:
-    """The probe source of the mounted ``HealthApp``: the runtime once the lifespan made it."""
-
-    def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-
-    async def evaluate(self, probe: ProbeKind) -> HealthReport:
-        if self.runtime is None:
-            return HealthReport(probe, HealthStatus.FAIL, output="the runtime is not started")
-        return await probes_for(self.runtime).evaluate(probe)
 
 
 def create_app(data_dir: str, *, health_port: int = 0, drain_delay: float = 1.0) -> Starlette:

@@ -7,7 +7,8 @@ reports their health, and stops them in reverse order.
 
 from __future__ import annotations
 
-from garrison.config import GarrisonConfig, load_config
+from typing import TYPE_CHECKING
+
 from garrison.exceptions import (
     ActorError,
     ActorStoppedError,
@@ -33,18 +34,21 @@ from garrison.exceptions import (
     UnknownMessageError,
     ValidationError,
 )
-from garrison.runtime import (
-    Actor,
-    ActorRef,
-    ActorStatistics,
-    Component,
-    ComponentState,
-    Envelope,
-    Runtime,
-    handler,
-    open_actor,
-    open_runtime,
-)
+
+if TYPE_CHECKING:
+    from garrison.config import GarrisonConfig, load_config
+    from garrison.runtime import (
+        Actor,
+        ActorRef,
+        ActorStatistics,
+        Component,
+        ComponentState,
+        Envelope,
+        Runtime,
+        handler,
+        open_actor,
+        open_runtime,
+    )
 
 __version__ = "0.1.0.dev0"
 
@@ -88,3 +92,37 @@ __all__ = [
     "UnknownMessageError",
     "ValidationError",
 ]
+
+# The runtime and config names load on first use: ``garrison probe`` and
+# ``garrison --help`` import ``garrison.cli`` (and so this package) but need
+# neither, and importing the runtime costs several times the interpreter's start.
+_LAZY = {
+    "GarrisonConfig": "garrison.config",
+    "load_config": "garrison.config",
+    **dict.fromkeys(
+        (
+            "Actor",
+            "ActorRef",
+            "ActorStatistics",
+            "Component",
+            "ComponentState",
+            "Envelope",
+            "Runtime",
+            "handler",
+            "open_actor",
+            "open_runtime",
+        ),
+        "garrison.runtime",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'garrison' has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - only on first use of a lazy name
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

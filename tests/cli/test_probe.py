@@ -61,20 +61,20 @@ async def test_verbose_prints_the_whole_document(capsys: pytest.CaptureFixture[s
     assert '"description": "garrison ready probe"' in out
 
 
-def test_unreachable_server_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_server_is_exit_3(capsys: pytest.CaptureFixture[str]) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert probe_url(f"http://127.0.0.1:{port}", "live", timeout=1) == 2
+    assert probe_url(f"http://127.0.0.1:{port}", "live", timeout=1) == 3
     assert "cannot reach" in capsys.readouterr().err
 
 
-async def test_a_server_that_is_not_a_probe_endpoint_is_exit_2(
+async def test_a_server_that_is_not_a_probe_endpoint_is_exit_3(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     async with ProbeServer(HealthApp(Source()), port=0) as server:
         code = await asyncio.to_thread(probe_url, server.url + "/elsewhere/", "ready")
-    assert code == 2
+    assert code == 3
     assert "HTTP 404" in capsys.readouterr().err
 
 
@@ -107,19 +107,19 @@ def test_status_file_fresh_pass_and_fail(
     assert "ready: fail (stopping)" in capsys.readouterr().out
 
 
-def test_stale_missing_or_garbled_status_file_is_exit_2(
+def test_stale_missing_or_garbled_status_file_is_exit_3(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "health.json"
     # Default max age is three write intervals.
     _status_file(path, age=16, interval=5)
-    assert probe_file(str(path)) == 2
+    assert probe_file(str(path)) == 3
     assert "stale" in capsys.readouterr().err
     assert probe_file(str(path), max_age=60) == 0
-    assert probe_file(str(tmp_path / "missing.json")) == 2
+    assert probe_file(str(tmp_path / "missing.json")) == 3
     assert "cannot read status file" in capsys.readouterr().err
     path.write_text("{not json")
-    assert probe_file(str(path)) == 2
+    assert probe_file(str(path)) == 3
     path.write_text('{"status": "pass"}')
-    assert probe_file(str(path)) == 2
+    assert probe_file(str(path)) == 3
     assert "not a garrison status file" in capsys.readouterr().err

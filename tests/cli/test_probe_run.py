@@ -139,14 +139,14 @@ def test_garrison_run_serves_probes_and_drains_on_a_stop_signal(
     assert process.proc.wait(timeout=30) == 0, process.output()
     out = process.output()
     assert out.index("health.draining") < out.index("component.stopping")
-    # After exit: the probe server is gone (2) and the status file says stopped (1).
-    assert _probe(env, "ready", "--url", url, "--timeout", "1").returncode == 2
+    # After exit: the probe server is gone (3) and the status file says stopped (1).
+    assert _probe(env, "ready", "--url", url, "--timeout", "1").returncode == 3
     assert _probe(env, "ready", "--file", str(workdir / "health.json")).returncode == 1
 
 
-def test_garrison_probe_against_nothing_is_exit_2(env: dict[str, str], tmp_path: Path) -> None:
+def test_garrison_probe_against_nothing_is_exit_3(env: dict[str, str], tmp_path: Path) -> None:
     missing = _probe(env, "live", "--file", str(tmp_path / "nope.json"))
-    assert missing.returncode == 2
+    assert missing.returncode == 3
     assert "cannot read status file" in missing.stderr
 
 

@@ -16,6 +16,8 @@ import pytest
 
 from garrison.cli import _run as run_module
 from garrison.cli import build_parser, main
+from garrison.cli._common import default_config_path
+from garrison.config import load_config
 
 APP = '''
 from __future__ import annotations
@@ -104,6 +106,8 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
         """
         [components.worker]
         factory = "cli_test_app:Worker"
+
+        [components.database]
         """,
     )
     log = app_dir / "run.log"
@@ -141,6 +145,10 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
     assert started["component"] == "worker"
     assert "duration_ms" in started
     assert (app_dir / "data").is_dir()
+    # A clean stop leaves the database, and no lock file, behind.
+    assert sorted(p.name for p in (app_dir / "data").iterdir() if "garrison.db" in p.name) == [
+        "garrison.db"
+    ]
 
 
 def test_failed_start_exits_1_with_one_paragraph(
@@ -212,15 +220,26 @@ def test_a_data_dir_that_is_a_file_exits_2_with_one_paragraph_naming_it(
 
 def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    assert run_module.default_config_path(repo) == repo / "config" / "garrison.toml"
-    packaged = run_module.default_config_path(tmp_path)
+    assert default_config_path(repo) == repo / "config" / "garrison.toml"
+    packaged = default_config_path(tmp_path)
     assert packaged.name == "default.toml"
-    # The packaged copy is the embedded default, byte for byte.
-    assert packaged.read_bytes() == (repo / "config" / "garrison.toml").read_bytes()
+    # The packaged copy is the embedded default; only data_dir is spelt differently
+    # (a config file's data_dir is relative to the file, the packaged one's to the
+    # working directory), and both name ./data from the repository's root.
+    ours = (repo / "config" / "garrison.toml").read_text(encoding="utf-8").splitlines()
+    theirs = packaged.read_text(encoding="utf-8").splitlines()
+    assert [a for a, b in zip(ours, theirs, strict=True) if a != b] == [
+        'data_dir = "../data"       # relative to this file: ./data from the repository root'
+    ]
+    assert load_config(repo / "config" / "garrison.toml", environ={}).runtime.data_dir == (
+        repo / "data"
+    )
 
 
 def test_commands_are_registered_from_their_modules() -> None:
-    parser = build_parser()
+    parser, _ = build_parser("run")
     args = parser.parse_args(["run", "--config", "x.toml"])
     assert args.func is run_module.run
     assert args.config == Path("x.toml")
+    # global options go before or after the command
+    assert parser.parse_args(["--config", "y.toml", "run"]).config == Path("y.toml")

@@ -39,11 +39,13 @@ def test_put_get_scan_in_json_and_edn(capsys: pytest.CaptureFixture[str], config
     assert run(capsys, config, "put", "session/abc", '{"user": 42}')[0] == 0
     assert run(capsys, config, "put", ":session/def", '{:tags #{"a"}}')[0] == 0
     assert run(capsys, config, "get", "session/abc") == (0, '{"user" 42}\n', "")
-    assert run(capsys, config, "get", ":session/abc", "--json") == (0, '{"user":42}\n', "")
+    status, out, _ = run(capsys, config, "get", ":session/abc", "--json")
+    assert (status, json.loads(out)) == (0, {"user": 42})
     assert run(capsys, config, "get", "session/def")[1] == '{:tags #{"a"}}\n'
     status, out, _ = run(capsys, config, "scan", "session/")
     assert status == 0
     assert out.splitlines() == ['session/abc\t{"user" 42}', 'session/def\t{:tags #{"a"}}']
+    assert run(capsys, config, "scan", ":session/")[1] == out  # the keyword's colon is optional
     status, out, _ = run(
         capsys, config, "scan", "session/", "--limit", "1", "--after", "session/abc"
     )
@@ -52,20 +54,20 @@ def test_put_get_scan_in_json_and_edn(capsys: pytest.CaptureFixture[str], config
 
 def test_errors_have_exit_statuses(capsys: pytest.CaptureFixture[str], config: Path) -> None:
     status, _, err = run(capsys, config, "get", "session/abc")
-    assert status == 1
+    assert status == 3
     assert "no database" in err
     run(capsys, config, "put", "a/1", "1")
     status, _, err = run(capsys, config, "get", "a/none")
-    assert (status, err) == (1, "garrison: no such key: a/none (in sqlite-only mode)\n")
+    assert (status, err) == (1, "garrison get: no such key: a/none (in sqlite-only mode)\n")
     status, _, err = run(capsys, config, "put", "a/na me", "1")
     assert status == 2
     assert err == (
-        "garrison: this key is not an EDN keyword: it contains ' ' at position 5, "
+        "garrison put: this key is not an EDN keyword: it contains ' ' at position 5, "
         "which cannot appear in a keyword (key 'a/na me')\n"
     )
     status, _, err = run(capsys, config, "put", "a/3", '"2024-05-01T12:00:00"')  # a plain string
     assert status == 0
-    status, _, err = run(capsys, config, "put", "a/2", "{:unclosed", "--edn")
+    status, _, err = run(capsys, config, "put", "a/2", "{:unclosed", "--syntax", "edn")
     assert status == 2
     assert "neither JSON nor EDN" in err
     config.write_text("[components.database]\ncache_size = -1\n", encoding="utf-8")
@@ -131,7 +133,7 @@ async def test_writes_refuse_while_a_runtime_owns_the_database(
     async with open_runtime(config, environ={}) as rt:
         await rt.store.put("a/1", 1)
         status = await asyncio.to_thread(main, ["put", "a/1", "2", "--config", str(config)])
-        assert status == 1
+        assert status == 3
         assert "in use by a running garrison" in capsys.readouterr().err
         # Reads and backups work alongside the running runtime.
         status = await asyncio.to_thread(main, ["get", "a/1", "--config", str(config)])
@@ -180,7 +182,11 @@ def test_delete_removes_keys_and_reports_the_missing_ones(
     status, out, err = run(capsys, config, "delete", ":a/1", "a/none", "--json")
     assert status == 1
     assert json.loads(out) == {"deleted": ["a/1"], "missing": ["a/none"]}
-    assert err == "garrison: no such key: a/none (in sqlite-only mode)\n"
+    assert json.loads(err) == {
+        "error": "no such key: a/none (in sqlite-only mode)",
+        "status": 1,
+        "command": "delete",
+    }
     assert run(capsys, config, "delete", "a/2") == (0, "deleted a/2\n", "")
     assert run(capsys, config, "scan")[1] == ""
     assert run(capsys, config, "delete", "a/na me")[0] == 2
@@ -230,7 +236,7 @@ def test_a_put_whose_edn_side_fails_writes_nothing_in_dual_write(
     failed = subprocess.run(
         argv, preexec_fn=limit, capture_output=True, text=True, timeout=60, check=False
     )
-    assert failed.returncode == 1
+    assert failed.returncode == 3
     assert "nothing was written: the EDN side failed" in failed.stderr
     assert run(capsys, config, "get", "a/2")[0] == 1
     with sqlite3.connect(data / "garrison.db") as db:

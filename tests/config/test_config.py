@@ -42,7 +42,7 @@ def config_file(tmp_path: Path) -> Path:
 
 def test_file_values_are_typed_and_defaults_fill_the_rest(config_file: Path) -> None:
     config = load_config(config_file, environ={})
-    assert config.runtime.data_dir == Path("var/data")
+    assert config.runtime.data_dir == config_file.parent / "var/data"  # relative to the file
     assert config.runtime.stop_timeout == 4.0
     assert isinstance(config.runtime.stop_timeout, float)
     assert config.runtime.start_timeout == 30.0
@@ -190,3 +190,24 @@ def test_parse_section_errors(data: dict[str, object], path: str, fragment: str)
         parse_section(CacheConfig, data, path="components.cache")
     assert info.value.path == path
     assert fragment in str(info.value)
+
+
+def test_a_relative_data_dir_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "garrison.toml").write_text('[runtime]\ndata_dir = "data"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    # the same file names the same directory from anywhere, even given as a relative path
+    assert load_config("etc/garrison.toml", environ={}).runtime.data_dir == etc / "data"
+    # from the environment, a relative value is the working directory's
+    env = {"GARRISON_RUNTIME__DATA_DIR": '"here"'}
+    assert load_config(etc / "garrison.toml", environ=env).runtime.data_dir == Path("here")
+
+
+def test_the_packaged_default_keeps_data_relative_to_the_working_directory() -> None:
+    from importlib import resources
+
+    packaged = Path(str(resources.files("garrison.config").joinpath("default.toml")))
+    assert load_config(packaged, environ={}).runtime.data_dir == Path("data")

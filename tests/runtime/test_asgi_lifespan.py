@@ -26,10 +26,9 @@ from garrison.runtime import (
     CheckResult,
     Component,
     HealthApp,
-    HealthReport,
     HealthStatus,
-    ProbeKind,
     Runtime,
+    RuntimeProbes,
     probes_for,
     serving_health,
 )
@@ -50,20 +49,8 @@ class Worker(Component):
         type(self).seen_while_stopping.append(response.status_code)
 
 
-class LazyProbes:
-    """Answers from the runtime once the lifespan has created it."""
-
-    def __init__(self) -> None:
-        self.runtime: Runtime | None = None
-
-    async def evaluate(self, probe: ProbeKind) -> HealthReport:
-        if self.runtime is None:
-            return HealthReport(probe, HealthStatus.FAIL, output="not started")
-        return await probes_for(self.runtime).evaluate(probe)
-
-
 def make_app(data_dir: Path, drained: asyncio.Event) -> Starlette:
-    probes = LazyProbes()
+    probes = RuntimeProbes()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -128,3 +115,23 @@ async def test_starlette_lifespan_runtime_with_probes_and_a_drain_on_shutdown(
     assert drained.is_set()
     # While the worker was stopping, readiness over HTTP was already 503.
     assert Worker.seen_while_stopping == [503]
+
+
+class Idle(Component):
+    name = "idle"
+
+    async def check_health(self) -> CheckResult:
+        return CheckResult.passing(queue_depth=0)
+
+
+async def test_runtime_probes_fail_until_a_runtime_is_set(tmp_path: Path) -> None:
+    probes = RuntimeProbes()
+    before = await probes.evaluate("ready")
+    assert (before.status, before.output) == (HealthStatus.FAIL, "the runtime is not started")
+    config = build_config({"runtime": {"data_dir": str(tmp_path)}})
+    async with Runtime(config, [Idle]) as runtime:
+        probes.runtime = runtime
+        ready = await probes.evaluate("ready")
+        assert ready.status is HealthStatus.PASS
+        assert ready.check("idle").observed["queue_depth"] == 0
+        await probes_for(runtime).aclose()

@@ -124,7 +124,9 @@ async def test_readiness_fails_when_the_stop_begins_before_components_stop(
     await probes.aclose()
 
 
-async def test_startup_waits_for_startup_work_that_outlives_on_start(tmp_path: Path) -> None:
+async def test_startup_and_readiness_wait_for_startup_work_that_outlives_on_start(
+    tmp_path: Path,
+) -> None:
     Migrator.done = asyncio.Event()
     Migrator.finished = asyncio.Event()
     async with garrison.runtime.open_runtime(
@@ -135,9 +137,14 @@ async def test_startup_waits_for_startup_work_that_outlives_on_start(tmp_path: P
         assert report.status is F
         assert report.check("migrator").output == "startup work still in progress"
         assert report.check("store").status is P
+        # Not ready either: no traffic during a blocking migration.
+        ready = await probes.ready()
+        assert (ready.status, ready.http_status) == (F, 503)
+        assert ready.check("migrator").output == "startup work still in progress"
         Migrator.done.set()
         await Migrator.finished.wait()
         assert (await probes.startup()).status is P
+        assert (await probes.ready()).status is P
         await probes.aclose()
 
 

@@ -130,3 +130,29 @@ def test_importing_garrison_configures_nothing() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.split() == ["0", "False"]
+
+
+class _Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(None, True), ("1", False)])
+def test_console_colours_only_on_a_terminal_without_no_color(
+    monkeypatch: pytest.MonkeyPatch, no_color: str | None, coloured: bool
+) -> None:
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    out = _Terminal()
+    configure_logging(json=False, stream=out)
+    structlog.get_logger("app").info("hello", n=1)
+    assert ("\x1b[" in out.getvalue()) is coloured
+    plain = io.StringIO()  # not a terminal: never colour
+    configure_logging(json=False, stream=plain)
+    structlog.get_logger("app").info("hello", n=1)
+    assert "\x1b[" not in plain.getvalue()
+    assert "hello" in plain.getvalue()

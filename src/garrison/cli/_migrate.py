@@ -1,25 +1,13 @@
 """``garrison migrate``, ``garrison validate`` and ``garrison export``: the migrator on files.
 
-::
-
-    garrison migrate --edn PATH --db PATH [--prefix P]... [--batch-size N] [--resume]
-                     [--dry-run] [--overwrite] [--validate]
-    garrison validate --edn PATH --db PATH [--prefix P]...
-    garrison export --db PATH --edn PATH [--force]
-
-``--prefix`` takes a namespace (``session``) or a key prefix (``session/abc``)
-and may repeat. Paths left out come from ``--config`` (default
-``./config/garrison.toml``, else the packaged default): the ``database``
-component's ``sqlite_path``/``edn_path`` under ``[runtime] data_dir``, and
-the ``migrator`` section's prefixes, order, batch size and kind mapping.
-
-Progress goes to stderr: a bar on a terminal, ``logfmt`` lines otherwise.
-The summary or report goes to stdout. Exit status: 0 done / the two sides
-agree; 1 conflicts were left unwritten / the two sides disagree; 2 the run
-could not be made (a file that does not parse, a missing database, a bad
-config, a running garrison that owns the database), with nothing written.
+Paths left out come from the config: the ``database`` component's
+``sqlite_path``/``edn_path`` under ``[runtime] data_dir``, and the
+``migrator`` section's prefixes, order, batch size and kind mapping.
 ``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
 lock, like the other operator commands that write; ``validate`` only reads.
+Before its first write ``migrate`` backs up the database (if it exists) and
+the EDN file next to them (``<name>.before-migrate-<UTC time>``) and names
+the copies first in its output (``--no-backup`` skips that).
 
 ``export`` replaces an existing file only with ``--force``, and says what the
 file holds against what the export writes (keys it would drop, by name). It
@@ -33,12 +21,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from garrison.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    CommandError,
+    describe_error,
+    emit,
+    exit_status,
+    load,
+    report_error,
+)
 from garrison.components.database._lock import DatabaseLock
+from garrison.components.migrator._backup import MigrationBackup, backup_before_migration
 from garrison.components.migrator._config import MigratorConfig
 from garrison.components.migrator._export import export
 from garrison.components.migrator._migrate import migrate
@@ -46,8 +45,8 @@ from garrison.components.migrator._plan import normalize_prefixes
 from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
 from garrison.components.migrator._source import absolute_path, read_source
 from garrison.components.migrator._validate import validate
-from garrison.config import load_config, parse_section
-from garrison.exceptions import EdnSyntaxError, GarrisonError, StoreError, StoreLoadError
+from garrison.config import parse_section
+from garrison.exceptions import GarrisonError, StoreLoadError
 from garrison.stores import SqliteStore
 from garrison.stores._edn_file_format import load_file
 from garrison.stores._mode import Mode
@@ -62,14 +61,65 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
-EXIT_OK = 0
-EXIT_DIFFERENT = 1
-EXIT_ERROR = 2
+_EXIT = """\
+exit status: 0 done (migrate, export) or the two sides agree (validate);
+             1 conflicts left unwritten, or the two sides differ;
+             2 bad arguments or config; 3 the EDN file or the database is
+             missing, unreadable or in use by a running garrison
+"""
+
+_MIGRATE = (
+    """\
+Copy the entries of memory.edn into the SQLite database, in batches (one
+transaction each), kinds in the configured order. Resumable (--resume
+continues after the last committed batch) and idempotent (keys the database
+already holds equal are left alone; keys it holds differently are conflicts,
+left unwritten unless --overwrite). The EDN file is read in full first: a file
+that does not parse writes nothing. Before the first write the database (if
+it exists) and the EDN file are copied next to themselves
+(<name>.before-migrate-<UTC time>) and the copies named first (--no-backup
+skips that). Progress goes to stderr.
+
+examples:
+  garrison migrate --edn data/memory.edn --db data/garrison.db --dry-run
+  garrison migrate --config /etc/myapp/garrison.toml --validate
+  garrison migrate --prefix session --prefix presence --batch-size 500
+  garrison migrate --resume            # after an interrupted run
+
+"""
+    + _EXIT
+)
+
+_VALIDATE = (
+    """\
+Compare memory.edn and the SQLite database key by key, with EDN's equality
+(Clojure's: 0, false and 0.0 are three different values). Reads only.
+
+examples:
+  garrison validate --edn data/memory.edn --db data/garrison.db
+  garrison validate --prefix session --json
+
+"""
+    + _EXIT
+)
+
+_EXPORT = (
+    """\
+Write the SQLite data back to an EDN file, atomically (a rollback from
+SQLite to the legacy store). Takes the owner lock: stop garrison first.
+
+examples:
+  garrison export --db data/garrison.db --edn /tmp/memory-export.edn
+
+"""
+    + _EXIT
+)
 
 
 def _common(parser: argparse.ArgumentParser, *, prefixes: bool = True) -> None:
-    parser.add_argument("--edn", type=Path, help="the EDN file (memory.edn)")
-    parser.add_argument("--db", type=Path, help="the SQLite database")
+    parser.add_argument(
+        "--edn", type=Path, metavar="PATH", help="the EDN file (default: the config's)"
+    )
     if prefixes:
         parser.add_argument(
             "--prefix",
@@ -78,12 +128,6 @@ def _common(parser: argparse.ArgumentParser, *, prefixes: bool = True) -> None:
             metavar="P",
             help="only keys in this namespace or with this prefix (repeatable)",
         )
-    parser.add_argument(
-        "--config", type=Path, default=None, help="take paths and options left out from here"
-    )
-    parser.add_argument(
-        "--json", action="store_true", help="print the summary as JSON instead of text"
-    )
     parser.add_argument(
         "--progress-interval",
         type=float,
@@ -95,9 +139,8 @@ def _common(parser: argparse.ArgumentParser, *, prefixes: bool = True) -> None:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``migrate``, ``validate`` and ``export`` to the ``garrison`` CLI."""
-    doc = __doc__.split("::")[0].strip() if __doc__ else None
     migrate_parser: argparse.ArgumentParser = subparsers.add_parser(
-        "migrate", help="copy memory.edn into SQLite (resumable, idempotent)", description=doc
+        "migrate", help="copy memory.edn into SQLite (resumable, idempotent)", description=_MIGRATE
     )
     _common(migrate_parser)
     migrate_parser.add_argument(
@@ -121,14 +164,23 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         action="store_true",
         help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
     )
+    migrate_parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="skip the backup of the database and the EDN file taken before the first write",
+    )
     migrate_parser.set_defaults(func=run_migrate)
     validate_parser: argparse.ArgumentParser = subparsers.add_parser(
-        "validate", help="compare memory.edn and SQLite key by key (exit 1 if they differ)"
+        "validate",
+        help="compare memory.edn and SQLite key by key (exit 1 if they differ)",
+        description=_VALIDATE,
     )
     _common(validate_parser)
     validate_parser.set_defaults(func=run_validate)
     export_parser: argparse.ArgumentParser = subparsers.add_parser(
-        "export", help="write the SQLite data back to an EDN file, atomically (rollback)"
+        "export",
+        help="write the SQLite data back to an EDN file, atomically (rollback)",
+        description=_EXPORT,
     )
     _common(export_parser, prefixes=False)
     export_parser.add_argument(
@@ -159,13 +211,12 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int
 def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
     """The config's EDN path, database path, migrator settings and ``edn_max_digits``.
 
-    From ``--config`` or the default config file.
+    ``--data-dir`` applies; ``--db`` and ``--edn`` do not: this is what the
+    installation itself uses, which an export must not overwrite.
     """
-    from garrison.cli._run import default_config_path  # noqa: PLC0415 - only when needed
     from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
 
-    path = args.config if args.config is not None else default_config_path()
-    config = load_config(path)
+    config = load(args, files=False)
     database = config.components.get("database")
     db_config = parse_section(
         DatabaseConfig,
@@ -189,44 +240,92 @@ def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, 
     return normalize_prefixes(given) if given else settings.key_prefixes()
 
 
-def _print(summary: Any, as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(summary.as_dict(), indent=2, ensure_ascii=False) + "\n")
-    else:
-        sys.stdout.write(summary.render() + "\n")
+def _show(args: argparse.Namespace, *results: Any, backup: MigrationBackup | None = None) -> None:
+    """The results as text, or as one JSON document (``{"migration": …, "validation": …}``).
+
+    A migration's backup is named in the text before the summary (as it is
+    taken) and goes into the JSON document as ``"backup"``.
+    """
+    if args.json:
+        document: Any
+        if len(results) == 1:
+            document = results[0].as_dict() if results[0] is not None else None
+        else:
+            names = ("migration", "validation")
+            document = {
+                n: r.as_dict() if r is not None else None
+                for n, r in zip(names, results, strict=True)
+            }
+        if backup is not None:
+            document = {**document, "backup": backup.as_dict()}
+        emit(document)
+        return
+    for result in results:
+        if result is not None:
+            sys.stdout.write(result.render() + "\n")
 
 
 def _guarded(
-    command: str, args: argparse.Namespace, body: Callable[[], Coroutine[Any, Any, int]]
+    command: str,
+    args: argparse.Namespace,
+    body: Callable[[_Progress], Coroutine[Any, Any, int]],
 ) -> int:
+    """Run ``body``; an expected error is reported here, with what it left behind."""
+    progress = _Progress(args)
     try:
-        return asyncio.run(body())
+        return asyncio.run(body(progress))
     except (GarrisonError, OSError, ValueError) as exc:
-        sys.stderr.write(f"garrison {command}: {exc}\n")
+        if getattr(args, "debug", False):
+            raise
+        hint = None
         if command == "migrate":
-            if isinstance(exc, EdnSyntaxError | StoreLoadError):
-                sys.stderr.write(f"garrison {command}: nothing was written\n")
-            else:
-                sys.stderr.write(
-                    f"garrison {command}: batches committed before the error are kept; "
-                    "fix the cause and run again with --resume\n"
+            if progress.committed:
+                hint = (
+                    "batches committed before the error are kept; "
+                    "fix the cause and run again with --resume"
                 )
-        return EXIT_ERROR
+            else:
+                hint = "nothing was written"
+        status = exit_status(exc)
+        if isinstance(exc, ValueError) and not isinstance(exc, GarrisonError):
+            status = EXIT_UNAVAILABLE  # a file that is not what it should be
+        error = CommandError(describe_error(exc), status, hint=hint)
+        return report_error(error, command=command, as_json=args.json)
 
 
-def _reporter(args: argparse.Namespace) -> ProgressReporter:
-    return ProgressReporter(sys.stderr, interval=args.progress_interval)
+class _Progress:
+    """The progress listener: the reporter on stderr (none with ``--quiet``).
+
+    It also remembers whether a migration has committed keys, so that a
+    failure advises ``--resume`` only when there is something to resume.
+    """
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.committed = False
+        self._reporter = (
+            None if args.quiet else ProgressReporter(sys.stderr, interval=args.progress_interval)
+        )
+
+    def __call__(self, progress: MigrationProgress) -> None:
+        if progress.phase == "migrate" and progress.done > 0:
+            self.committed = True
+        if self._reporter is not None:
+            self._reporter(progress)
+
+    def close(self) -> None:
+        if self._reporter is not None:
+            self._reporter.close()
 
 
 def run_migrate(args: argparse.Namespace) -> int:
     """``garrison migrate``; returns the exit status."""
 
-    async def body() -> int:
+    async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
-        reporter = _reporter(args)
         report: ValidationReport | None = None
+        backup: MigrationBackup | None = None
         options: dict[str, Any] = {
             "prefixes": prefixes,
             "batch_size": batch_size,
@@ -241,28 +340,43 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
-            reporter(MigrationProgress("migrate"))
+            # A missing file: only the error. Else the file's size, as the
+            # read phase's total (the parse itself reports no progress).
+            size = (await asyncio.to_thread(absolute_path(edn).stat)).st_size
+            reading = MigrationProgress("migrate")
+            reading.set_phase("read", total=size, unit="bytes")
+            reporter(reading)
             options["source"] = await asyncio.to_thread(
                 read_source, absolute_path(edn), prefixes=prefixes, max_digits=max_digits
             )
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)
             else:
-                async with _owner_lock(db, needed=not args.dry_run), SqliteStore(db) as store:
-                    summary = await migrate(store, edn, **options)
-                    if args.validate and not args.dry_run:
-                        report = await validate(
-                            store, edn, prefixes=prefixes, source=options["source"],
-                            listener=reporter, max_digits=max_digits,
-                        )  # fmt: skip
+                if not args.dry_run:  # as `garrison run` creates its data_dir
+                    await asyncio.to_thread(db.parent.mkdir, parents=True, exist_ok=True)
+                async with _owner_lock(db, needed=not args.dry_run):
+                    if not (args.dry_run or args.no_backup):
+                        backup = await backup_before_migration(
+                            db, absolute_path(edn), sha256=options["source"].sha256
+                        )
+                        if not args.json:
+                            sys.stdout.write(backup.render() + "\n")
+                    async with SqliteStore(db) as store:
+                        summary = await migrate(store, edn, **options)
+                        if args.validate and not args.dry_run:
+                            report = await validate(
+                                store, edn, prefixes=prefixes, source=options["source"],
+                                listener=reporter, max_digits=max_digits,
+                            )  # fmt: skip
         finally:
             reporter.close()
-        _print(summary, args.json)
-        if report is not None:
-            _print(report, args.json)
-            if not report.agree:
-                return EXIT_DIFFERENT
-        return EXIT_OK if summary.ok else EXIT_DIFFERENT
+        if args.validate:
+            _show(args, summary, report, backup=backup)
+        else:
+            _show(args, summary, backup=backup)
+        if report is not None and not report.agree:
+            return EXIT_FAILED
+        return EXIT_OK if summary.ok else EXIT_FAILED
 
     return _guarded("migrate", args, body)
 
@@ -287,16 +401,19 @@ async def _owner_lock(db: Path, *, needed: bool) -> AsyncIterator[None]:
 
 async def _existing_store(db: Path) -> SqliteStore:
     if not await asyncio.to_thread(db.is_file):
-        raise FileNotFoundError(f"no database at {str(db)!r}")
+        raise CommandError(
+            f"no database at {db}",
+            EXIT_UNAVAILABLE,
+            hint="check --config, --data-dir or --db; 'garrison migrate' creates the database",
+        )
     return await SqliteStore(db).open()
 
 
 def run_validate(args: argparse.Namespace) -> int:
     """``garrison validate``; returns 0 when both sides agree, 1 when not."""
 
-    async def body() -> int:
+    async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
-        reporter = _reporter(args)
         store = await _existing_store(db)
         try:
             report = await validate(
@@ -309,8 +426,8 @@ def run_validate(args: argparse.Namespace) -> int:
         finally:
             reporter.close()
             await store.aclose()
-        _print(report, args.json)
-        return EXIT_OK if report.agree else EXIT_DIFFERENT
+        _show(args, report)
+        return EXIT_OK if report.agree else EXIT_FAILED
 
     return _guarded("validate", args, body)
 
@@ -318,11 +435,10 @@ def run_validate(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """``garrison export``; returns 0 when the file was written."""
 
-    async def body() -> int:
+    async def body(reporter: _Progress) -> int:
         edn, db, _, _ = _settings(args)
         configured_edn, configured_db, _, max_digits = _configured(args)
         live = configured_edn if await asyncio.to_thread(_same_file, db, configured_db) else None
-        reporter = _reporter(args)
         async with _owner_lock(db, needed=True):
             store = await _existing_store(db)
             try:
@@ -333,7 +449,7 @@ def run_export(args: argparse.Namespace) -> int:
             finally:
                 reporter.close()
                 await store.aclose()
-        _print(summary, args.json)
+        _show(args, summary)
         return EXIT_OK
 
     return _guarded("export", args, body)
@@ -351,16 +467,20 @@ async def _check_export_target(
         # No recorded mode: the runtime would start in edn-only on this file.
         mode = Mode(stored) if stored is not None else Mode.EDN_ONLY
         if mode is not Mode.SQLITE_ONLY:
-            raise StoreError(
+            raise CommandError(
                 f"{str(target)!r} is the EDN file {store.path} is in {mode} with: it is what "
-                "garrison reads, and exporting over it would replace that data. Export "
-                "elsewhere (--edn OTHER_PATH), or switch to sqlite-only first"
+                "garrison reads, and exporting over it would replace that data",
+                EXIT_FAILED,
+                hint="export elsewhere (--edn OTHER_PATH), or 'garrison mode set sqlite-only' "
+                "first",
             )
     if not await asyncio.to_thread(target.exists):
         return
     held = await _describe_existing(store, target, max_digits)
     if not force:
-        raise StoreError(f"{str(target)!r} exists: {held}. Pass --force to replace it")
+        raise CommandError(
+            f"{str(target)!r} exists: {held}", EXIT_FAILED, hint="pass --force to replace it"
+        )
     sys.stderr.write(f"garrison export: replacing {str(target)!r}: {held}\n")
 
 

@@ -1,16 +1,4 @@
-"""``garrison run``: start the runtime from a config and keep it running until a signal.
-
-::
-
-    garrison run [--config PATH] [--log-format console|json]
-
-Without ``--config`` it uses ``./config/garrison.toml`` when that exists, else
-the default config shipped inside the package (so it works from anywhere).
-Lifecycle events are logged as structlog events. SIGINT or SIGTERM stops every
-component in reverse dependency order, then the process exits 0. A bad config
-exits 2; a failed start, an escalation or an unclean stop exits 1 with a
-one-paragraph explanation on stderr.
-"""
+"""``garrison run``: start the runtime from a config and keep it running until a signal."""
 
 from __future__ import annotations
 
@@ -21,14 +9,12 @@ import signal
 import sys
 import threading
 import time
-from importlib import resources
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from garrison.config import load_config
-from garrison.exceptions import ConfigError, GarrisonError
+from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
+from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.runtime import Runtime, add_health_arguments, serving_health
 
 if TYPE_CHECKING:
@@ -37,7 +23,7 @@ if TYPE_CHECKING:
 
     from garrison.config import GarrisonConfig
 
-__all__ = ["default_config_path", "register", "run", "serve"]
+__all__ = ["register", "run", "serve"]
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -55,39 +41,41 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "run",
         help="start the runtime and keep it running until Ctrl-C or SIGTERM",
-        description=__doc__.split("::")[0].strip() if __doc__ else None,
-    )
-    parser.add_argument(
-        "--config",
-        type=Path,
-        default=None,
-        help="TOML config file (default: ./config/garrison.toml, else the packaged default)",
+        description=_DESCRIPTION,
     )
     parser.add_argument(
         "--log-format",
         choices=("console", "json"),
         default=None,
-        help="log rendering (default: console on a terminal, json otherwise)",
+        help="log rendering (default: json with --json or off a terminal, else console)",
     )
     add_health_arguments(parser)
     parser.set_defaults(func=run)
     return parser
 
 
-def default_config_path(cwd: Path | None = None) -> Path:
-    """``./config/garrison.toml`` if it exists, else the copy inside the package."""
-    local = (cwd or Path.cwd()) / "config" / "garrison.toml"
-    if local.is_file():
-        return local
-    return Path(str(resources.files("garrison.config").joinpath("default.toml")))
+_DESCRIPTION = """\
+Start the components the config declares (in dependency order), serve the
+health probes (/livez, /readyz, /startupz, /healthz) on [health] host and
+port, and keep running. SIGINT or SIGTERM stops every component in reverse
+dependency order, then the process exits 0.
+
+exit status: 0 stopped cleanly; 1 a failed start, an escalation or an
+             unclean stop (one paragraph on stderr); 2 a bad config;
+             3 the data is unavailable (e.g. the database is in use)
+
+examples:
+  garrison run --config /etc/myapp/garrison.toml
+  garrison run --data-dir /var/lib/myapp --health-port 8090 --json
+"""
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``garrison run`` with parsed arguments; returns the exit status."""
-    _configure_logging(args.log_format)
-    path = args.config if args.config is not None else default_config_path()
+    _configure_logging("json" if args.json and args.log_format is None else args.log_format)
+    path = config_path(args)
     try:
-        config = load_config(path)
+        config = load(args)
     except ConfigError as exc:
         _report(exc, "the configuration is invalid")
         return EXIT_CONFIG
@@ -103,7 +91,7 @@ async def _serve_reporting(config: GarrisonConfig, args: argparse.Namespace) -> 
         return EXIT_CONFIG
     except GarrisonError as exc:
         _report(exc, "garrison stopped")
-        return EXIT_FAILED
+        return _failure_status(exc)
 
 
 def _run_to_exit(main: Coroutine[Any, Any, int]) -> int:
@@ -217,6 +205,17 @@ def _configure_logging(log_format: str | None) -> None:
     except ImportError:  # telemetry not installed in this build: structlog defaults
         return
     configure_logging(json=json)
+
+
+def _failure_status(exc: BaseException) -> int:
+    """3 when the data was unavailable (e.g. a database in use, an EDN file that does not
+    parse), else 1."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, StoreError | EdnError):
+            return EXIT_UNAVAILABLE
+        cause = cause.__cause__
+    return EXIT_FAILED
 
 
 def _report(exc: BaseException, headline: str) -> None:

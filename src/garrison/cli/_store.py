@@ -1,31 +1,20 @@
 """Operator commands on the database: get, put, delete, scan, mode, backup, restore, stats.
 
-::
-
-    garrison get KEY [--json]                 print one value (EDN, or --json)
-    garrison put KEY VALUE [--edn | --json]   VALUE is JSON or EDN text (JSON tried first)
-    garrison delete KEY... [--json]           remove keys
-    garrison scan [PREFIX] [--limit N] [--after KEY] [--json]
-    garrison mode [get]                       print the store mode
-    garrison mode set MODE [--force] [--reason TEXT]
-    garrison backup PATH [--force]            online copy of the SQLite database
-    garrison restore PATH [--force] [--mode MODE]   replace the SQLite data with a backup
-    garrison stats                            counts, mode, backlog and file sizes (JSON)
-
-Every command takes ``--config`` like ``garrison run`` and opens the database
-that config describes directly: no running runtime is needed. Every command
-works in the mode the runtime would start in (``decide_mode``: the mode the
-database records, else the configured one, else ``edn-only`` when the EDN file
-exists) and reads the side that mode reads. Reads (``get``, ``scan``, ``mode
-get``, ``stats``, ``backup``) are safe while a runtime is running (SQLite's
-WAL gives them a consistent snapshot; in the EDN modes they read the EDN file,
-which lags memory by at most the flush delay; in the modes that write both
-sides with SQLite's committed state for the keys the file has not received
-yet, as the runtime serves them after levelling). Writes (``put``, ``delete``,
-``mode set``, ``restore``) take the database's owner lock and refuse to run
-while a runtime holds it, because the runtime's cache, mode and EDN map would
-not see them. ``restore`` also refuses to replace a database that holds data
-and ``backup`` an existing file, unless ``--force`` is given.
+Every command opens the database the config describes (``--config``,
+``--data-dir``, ``--db``) directly: no running runtime is needed. Every
+command works in the mode the runtime would start in (``decide_mode``: the
+mode the database records, else the configured one, else ``edn-only`` when
+the EDN file exists) and reads the side that mode reads. Reads (``get``,
+``scan``, ``mode get``, ``stats``, ``backup``) are safe while a runtime is
+running (SQLite's WAL gives them a consistent snapshot; in the EDN modes they
+read the EDN file, which lags memory by at most the flush delay; in the modes
+that write both sides with SQLite's committed state for the keys the file has
+not received yet, as the runtime serves them after levelling). Writes
+(``put``, ``delete``, ``mode set``, ``restore``) take the database's owner
+lock and refuse to run while a runtime holds it, because the runtime's cache,
+mode and EDN map would not see them. ``restore`` also refuses to replace a
+database that holds data and ``backup`` an existing file, unless ``--force``
+is given.
 
 A write in a mode that writes the EDN file reaches the file first: when the
 file cannot be written, nothing is written anywhere. When SQLite then fails,
@@ -33,8 +22,7 @@ the keys join the mode router's repair backlog (``stats`` and the health check
 show it) and the next runtime copies them from the EDN file.
 
 A KEY is a key text: ``session/abc`` (or ``:session/abc``) is the keyword
-``:session/abc``. Exit status: 0 done, 1 failed (or key not found), 2 bad
-config or arguments (a KEY that is not an EDN keyword among them).
+``:session/abc``. Exit statuses are those of :mod:`garrison.cli._common`.
 """
 
 from __future__ import annotations
@@ -47,20 +35,28 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from garrison.cli._run import default_config_path
+from garrison.cli._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    EXIT_USAGE,
+    CommandError,
+    emit,
+    load,
+)
+from garrison.cli._json import plain
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._open import open_stack
-from garrison.config import load_config, parse_section
-from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
+from garrison.config import parse_section
+from garrison.exceptions import EdnError, StoreError, ValidationError
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._edn_file_format import load_file
 from garrison.stores._edn_level import levelled_view
 from garrison.stores._keys import key_prefix, key_text
-from garrison.stores._mode import Mode, decide_mode
+from garrison.stores._mode import Mode, ModeSwitch, decide_mode
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META
 from garrison.stores._sqlite import SqliteStore
-from garrison.stores._values import encode_value
 from garrison.stores.edn import dumps, loads
 
 if TYPE_CHECKING:
@@ -71,48 +67,82 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+_MODES = """\
+modes (the order of a migration):
+  edn-only      read and write memory.edn only (the legacy store)
+  dual-write    write both; read memory.edn (SQLite is being filled)
+  sqlite-first  write both; read SQLite, memory.edn for keys not yet repaired
+  sqlite-only   read and write SQLite only (memory.edn is left as it was)
+"""
 
 
 def register(subparsers: Any) -> None:
     """Add the database commands to the ``garrison`` CLI."""
-    get = _add(subparsers, "get", "print the value of KEY", _get)
-    get.add_argument("key", metavar="KEY")
-    _add_format(get)
+    get = _add(subparsers, "get", "print the value of KEY", _get, epilog=_KEYS)
+    get.add_argument("key", metavar="KEY", help="the key, e.g. session/abc or :session/abc")
 
-    put = _add(subparsers, "put", "set KEY to VALUE (JSON or EDN text)", _put)
-    put.add_argument("key", metavar="KEY")
-    put.add_argument("value", metavar="VALUE")
-    syntax = put.add_mutually_exclusive_group()
-    syntax.add_argument("--json", dest="syntax", action="store_const", const="json")
-    syntax.add_argument("--edn", dest="syntax", action="store_const", const="edn")
-
-    delete = _add(subparsers, "delete", "remove KEY (and any further KEYs)", _delete)
-    delete.add_argument("keys", metavar="KEY", nargs="+")
-    delete.add_argument(
-        "--json", action="store_true", help='print {"deleted": [...], "missing": [...]}'
+    put = _add(subparsers, "put", "set KEY to VALUE (JSON or EDN text)", _put, epilog=_KEYS)
+    put.add_argument("key", metavar="KEY", help="the key, e.g. session/abc")
+    put.add_argument("value", metavar="VALUE", help="the value: JSON text, else EDN text")
+    put.add_argument(
+        "--syntax",
+        choices=("json", "edn"),
+        default=None,
+        help="read VALUE as this only (default: JSON if it parses as JSON, else EDN)",
     )
 
-    scan = _add(subparsers, "scan", "print the entries whose key starts with PREFIX", _scan)
-    scan.add_argument("prefix", metavar="PREFIX", nargs="?", default="")
-    scan.add_argument("--limit", type=int, default=None)
-    scan.add_argument("--after", default=None, metavar="KEY")
-    _add_format(scan)
+    delete = _add(subparsers, "delete", "remove KEY (and any further KEYs)", _delete)
+    delete.add_argument("keys", metavar="KEY", nargs="+", help="keys to remove")
 
-    mode = _add(subparsers, "mode", "print or switch the store mode", _mode)
-    mode.add_argument("action", nargs="?", choices=("get", "set"), default="get")
-    mode.add_argument("mode", nargs="?", choices=[str(m) for m in Mode], metavar="MODE")
+    scan = _add(
+        subparsers, "scan", "print the entries whose key starts with PREFIX", _scan, epilog=_KEYS
+    )
+    scan.add_argument(
+        "prefix",
+        metavar="PREFIX",
+        nargs="?",
+        default="",
+        help="a namespace or key prefix, e.g. session/ or :session/ (default: every key)",
+    )
+    scan.add_argument("--limit", type=int, default=None, metavar="N", help="at most N entries")
+    scan.add_argument(
+        "--after", default=None, metavar="KEY", help="only keys after KEY (to page through)"
+    )
+
+    mode = _add(
+        subparsers,
+        "mode",
+        "print or switch the store mode",
+        _mode,
+        epilog=_MODES
+        + """
+Entering or leaving sqlite-only needs the two sides to agree (a clean
+validation) and an empty repair backlog; --force switches anyway.
+
+examples:
+  garrison mode                       # print the mode
+  garrison mode set dual-write --reason "start the migration"
+  garrison mode set sqlite-only       # after garrison validate agrees
+""",
+    )
+    mode.add_argument(
+        "action", nargs="?", choices=("get", "set"), default="get", help="get (default) or set"
+    )
+    mode.add_argument(
+        "mode", nargs="?", choices=[str(m) for m in Mode], metavar="MODE", help="for set: the mode"
+    )
     mode.add_argument("--force", action="store_true", help="switch without a clean validation")
     mode.add_argument("--reason", default="garrison mode set", help="recorded with the switch")
 
     backup = _add(subparsers, "backup", "copy the SQLite database to PATH while in use", _backup)
-    backup.add_argument("path", type=Path, metavar="PATH")
+    backup.add_argument("path", type=Path, metavar="PATH", help="the backup file to write")
     backup.add_argument("--force", action="store_true", help="replace an existing file at PATH")
 
-    restore = _add(subparsers, "restore", "replace the SQLite data with the backup PATH", _restore)
-    restore.add_argument("path", type=Path, metavar="PATH")
+    restore = _add(
+        subparsers, "restore", "replace the SQLite data with the backup PATH", _restore,
+        epilog=_MODES,
+    )  # fmt: skip
+    restore.add_argument("path", type=Path, metavar="PATH", help="a file written by backup")
     restore.add_argument("--force", action="store_true", help="replace a database holding data")
     restore.add_argument(
         "--mode",
@@ -124,55 +154,45 @@ def register(subparsers: Any) -> None:
     _add(subparsers, "stats", "print counts, mode, backlog and file sizes as JSON", _stats)
 
 
+_KEYS = """\
+A KEY is the keyword's text, with or without its colon: session/abc and
+:session/abc are the same key. Values print as EDN; with --json as plain JSON
+(keywords as their text, sets as arrays; see docs/operations.md).
+"""
+
+
 def _add(
     subparsers: Any,
     name: str,
     help_text: str,
     command: Callable[[argparse.Namespace, DatabaseConfig, Path], Coroutine[Any, Any, int]],
+    *,
+    epilog: str | None = None,
 ) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        name, help=help_text, description=help_text
+        name, help=help_text, description=help_text[0].upper() + help_text[1:] + ".", epilog=epilog
     )
     parser.add_argument(
-        "--config",
+        "--edn",
         type=Path,
         default=None,
-        help="TOML config file (default: ./config/garrison.toml, else the packaged default)",
+        metavar="PATH",
+        help="the EDN file, instead of the config's",
     )
     parser.set_defaults(func=lambda args: _main(args, command))
     return parser
-
-
-def _add_format(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--json",
-        action="store_true",
-        help="print values as JSON (EDN-only kinds in garrison's tagged form)",
-    )
 
 
 def _main(
     args: argparse.Namespace,
     command: Callable[[argparse.Namespace, DatabaseConfig, Path], Coroutine[Any, Any, int]],
 ) -> int:
-    path = args.config if args.config is not None else default_config_path()
-    try:
-        config = load_config(path)
-        table = config.components.get("database")
-        options = table.options if table is not None else {}
-        settings = parse_section(DatabaseConfig, options, path="components.database")
-    except ConfigError as exc:
-        _error(f"the configuration is invalid: {exc}")
-        return EXIT_USAGE
+    config = load(args)
+    table = config.components.get("database")
+    options = table.options if table is not None else {}
+    settings = parse_section(DatabaseConfig, options, path="components.database")
     data_dir = config.runtime.data_dir.expanduser()
-    try:
-        return asyncio.run(command(args, settings, data_dir))
-    except ConfigError as exc:
-        _error(str(exc))
-        return EXIT_USAGE
-    except (GarrisonError, OSError) as exc:
-        _error(str(exc))
-        return EXIT_FAILED
+    return asyncio.run(command(args, settings, data_dir))
 
 
 # -- reads (no lock) -------------------------------------------------------------
@@ -212,9 +232,12 @@ class _ReadSide:
 
     def need_sqlite(self) -> SqliteStore:
         if self.sqlite is None:
-            raise StoreError(
-                f"the store is in {self.mode} mode, which reads SQLite, and there is no "
-                f"database at {self.sqlite_path} (start garrison once to create it)"
+            raise CommandError(
+                f"no database at {self.sqlite_path} (the store is in {self.mode} mode, "
+                "which reads SQLite)",
+                EXIT_UNAVAILABLE,
+                hint="check --config, --data-dir or --db; 'garrison run' or 'garrison migrate' "
+                "creates the database",
             )
         return self.sqlite
 
@@ -288,9 +311,11 @@ async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pat
     async with _ReadSide(settings, data_dir) as side:
         value = await side.get(key)
     if value is MISSING:
-        _error(f"no such key: {key} (in {side.mode} mode)")
-        return EXIT_FAILED
-    _print(_render(value, json=args.json))
+        raise CommandError(f"no such key: {key} (in {side.mode} mode)", EXIT_FAILED)
+    if args.json:
+        emit(plain(value))
+    else:
+        _print(dumps(value))
     return EXIT_OK
 
 
@@ -298,8 +323,11 @@ async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
     after = None if args.after is None else _key(args.after)
     async with _ReadSide(settings, data_dir) as side:
         entries = await side.scan(key_prefix(args.prefix), after, args.limit)
+    if args.json:
+        emit({key: plain(value) for key, value in entries})
+        return EXIT_OK
     for key, value in entries:
-        _print(f"{key}\t{_render(value, json=args.json)}")
+        _print(f"{key}\t{dumps(value)}")
     return EXIT_OK
 
 
@@ -320,7 +348,7 @@ async def _stats(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
             report["edn_entries"] = len(await side.edn())
     backlog_path = _backlog_path(side.edn_path)
     sizes = await asyncio.to_thread(_sizes, side.sqlite_path, side.edn_path, backlog_path)
-    _print(orjson.dumps({**report, **sizes}, option=orjson.OPT_INDENT_2).decode())
+    emit({**report, **sizes})
     return EXIT_OK
 
 
@@ -342,12 +370,19 @@ def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, A
 
 async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     target: Path = args.path
+    if not args.force and await asyncio.to_thread(target.exists):
+        raise CommandError(
+            f"{str(target)!r} exists; a backup replaces an existing file only when asked",
+            EXIT_FAILED,
+            hint="pass --force to replace it",
+        )
     await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
     async with _ReadSide(settings, data_dir) as side:
-        if side.sqlite is None:
-            raise StoreError(f"no database at {side.sqlite_path} to back up")
-        written = await side.sqlite.backup(target, overwrite=args.force)
-    _print(str(written))
+        written = await side.need_sqlite().backup(target, overwrite=args.force)
+    if args.json:
+        emit({"backup": str(written)})
+    elif not args.quiet:
+        _print(str(written))
     return EXIT_OK
 
 
@@ -407,11 +442,17 @@ async def _put(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pat
         stack.router.admit(key, value)  # refused: nothing is touched
         await _edn_first(stack, [(key, value)])
         await stack.router.put(key, value)
+        mode = stack.router.mode
+    if args.json:
+        emit({"put": key, "mode": str(mode)})
     return EXIT_OK
 
 
 async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     keys = list(dict.fromkeys(_key(k) for k in args.keys))
+    async with _ReadSide(settings, data_dir) as side:  # a delete creates no database
+        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
+            side.need_sqlite()
     async with _writing(settings, data_dir) as stack:
         mode = stack.router.mode
         existing = await stack.router.get_many(keys)
@@ -420,55 +461,102 @@ async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     deleted = [k for k in keys if k in existing]
     missing = [k for k in keys if k not in existing]
     if args.json:
-        _print(orjson.dumps({"deleted": deleted, "missing": missing}).decode())
-    else:
+        emit({"deleted": deleted, "missing": missing})
+    elif not args.quiet:
         for key in deleted:
             _print(f"deleted {key}")
-    for key in missing:
-        _error(f"no such key: {key} (in {mode} mode)")
-    return EXIT_FAILED if missing else EXIT_OK
+    if missing:
+        raise CommandError(f"no such key: {', '.join(missing)} (in {mode} mode)", EXIT_FAILED)
+    return EXIT_OK
 
 
 async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     if args.action == "get":
         if args.mode is not None:
-            raise ConfigError("'mode get' takes no MODE (did you mean 'mode set MODE'?)")
+            raise CommandError(
+                "'mode get' takes no MODE",
+                EXIT_USAGE,
+                hint=f"to switch: garrison mode set {args.mode}",
+            )
         async with _ReadSide(settings, data_dir) as side:
-            _print(str(side.mode))
+            if args.json:
+                emit({"mode": str(side.mode)})
+            else:
+                _print(str(side.mode))
         return EXIT_OK
     if args.mode is None:
-        raise ConfigError("'mode set' needs a MODE: " + ", ".join(str(m) for m in Mode))
+        raise CommandError(
+            "'mode set' needs a MODE: " + ", ".join(str(m) for m in Mode), EXIT_USAGE
+        )
     async with _writing(settings, data_dir) as stack:
-        switch = await stack.router.switch_mode(args.mode, force=args.force, reason=args.reason)
-    detail = f" ({switch.validation})" if switch.validation else ""
-    _print(f"{switch.previous} -> {switch.mode}{detail}")
+        try:
+            switch = await stack.router.switch_mode(args.mode, force=args.force, reason=args.reason)
+        except ValidationError as exc:
+            if stack.router.mode is Mode.SQLITE_ONLY:  # leaving: the EDN file is behind
+                hint = (
+                    "'garrison export' writes the EDN file from SQLite; then "
+                    "'garrison validate' must agree before you switch again; or pass --force"
+                )
+            else:
+                hint = (
+                    "let 'garrison run' repair until 'garrison stats' shows no "
+                    "repair_backlog and 'garrison validate' agrees, then switch again; "
+                    "or pass --force"
+                )
+            raise CommandError(str(exc), EXIT_FAILED, hint=hint) from exc
+    if args.json:
+        emit(_switch(switch))
+    elif not args.quiet:
+        detail = f" ({switch.validation})" if switch.validation else ""
+        _print(f"{switch.previous} -> {switch.mode}{detail}")
     return EXIT_OK
+
+
+def _switch(switch: ModeSwitch) -> dict[str, Any]:
+    return {
+        "previous": str(switch.previous),
+        "mode": str(switch.mode),
+        "forced": switch.forced,
+        "validation": switch.validation,
+    }
 
 
 async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
     source: Path = args.path
     if not await asyncio.to_thread(source.is_file):
-        raise StoreError(f"no backup file at {source}")
+        raise CommandError(f"no backup file at {source}", EXIT_UNAVAILABLE)
     async with _writing(settings, data_dir) as stack:
         present = await stack.sqlite.count()
         if present and not args.force:
-            _error(
-                f"{stack.sqlite.path} holds {present} entries; restoring would replace them "
-                "(pass --force to do it)"
+            raise CommandError(
+                f"{stack.sqlite.path} holds {present} entries; restoring would replace them",
+                EXIT_FAILED,
+                hint="pass --force to replace them (take a 'garrison backup' first)",
             )
-            return EXIT_FAILED
         mode = stack.router.mode
         recorded = await stack.router.restore_sqlite(source)
         restored = await stack.sqlite.count()
         had = "" if recorded in (None, str(mode)) else f"; the backup had recorded {recorded}"
-        _print(f"restored {restored} entries from {source}")
-        _print(f"mode: {mode} (kept{had})")
-        if mode.writes_sqlite and mode.writes_edn:
-            _print("SQLite will be levelled with the EDN file (a full repair is pending)")
+        lines = [f"restored {restored} entries from {source}", f"mode: {mode} (kept{had})"]
+        repair = mode.writes_sqlite and mode.writes_edn
+        if repair:
+            lines.append("SQLite will be levelled with the EDN file (a full repair is pending)")
+        switch = None
         if args.mode is not None and args.mode != str(mode):
             switch = await stack.router.switch_mode(args.mode, reason="garrison restore --mode")
             detail = f" ({switch.validation})" if switch.validation else ""
-            _print(f"mode: {switch.previous} -> {switch.mode}{detail}")
+            lines.append(f"mode: {switch.previous} -> {switch.mode}{detail}")
+    if args.json:
+        emit({
+            "restored": restored,
+            "source": str(source),
+            "mode": str(mode if switch is None else switch.mode),
+            "backup_recorded_mode": recorded,
+            "full_repair_pending": repair,
+            "switch": None if switch is None else _switch(switch),
+        })  # fmt: skip
+    elif not args.quiet:
+        _print("\n".join(lines))
     return EXIT_OK
 
 
@@ -480,7 +568,7 @@ def _key(text: str) -> str:
     try:
         return key_text(text)
     except StoreError as exc:
-        raise ConfigError(str(exc)) from exc
+        raise CommandError(str(exc), EXIT_USAGE) from exc
 
 
 def _parse_value(text: str, syntax: str | None) -> Any:
@@ -490,20 +578,16 @@ def _parse_value(text: str, syntax: str | None) -> Any:
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             if syntax == "json":
-                raise ConfigError(f"VALUE is not valid JSON: {exc}") from exc
+                raise CommandError(f"VALUE is not valid JSON: {exc}", EXIT_USAGE) from exc
     try:
         return loads(text)
     except EdnError as exc:
-        raise ConfigError(f"VALUE is neither JSON nor EDN: {exc}") from exc
-
-
-def _render(value: Any, *, json: bool) -> str:
-    return encode_value(value) if json else dumps(value)
+        raise CommandError(
+            f"VALUE is neither JSON nor EDN: {exc}",
+            EXIT_USAGE,
+            hint="quote it for the shell, e.g. garrison put KEY '{\"a\": 1}'",
+        ) from exc
 
 
 def _print(text: str) -> None:
     sys.stdout.write(text + "\n")
-
-
-def _error(text: str) -> None:
-    sys.stderr.write(f"garrison: {text}\n")

@@ -63,8 +63,9 @@ class RestartSettings:
 class RuntimeSettings:
     """``[runtime]``: where data lives, mailbox size, start and stop timeouts (seconds).
 
-    A relative ``data_dir`` is taken relative to the working directory when the
-    runtime starts.
+    A relative ``data_dir`` read from a config file is relative to that file's
+    directory (:func:`load_config`; the packaged default's is relative to the
+    working directory); any other relative value, to the working directory.
     """
 
     data_dir: Path = Path("data")

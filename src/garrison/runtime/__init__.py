@@ -13,6 +13,7 @@ from garrison.runtime._actor import Actor, handler
 from garrison.runtime._asgi import HealthApp
 from garrison.runtime._assembly import BUILTIN_COMPONENTS
 from garrison.runtime._component import Component, ComponentState
+from garrison.runtime._deferred import RuntimeProbes
 from garrison.runtime._envelope import Envelope
 from garrison.runtime._graph import ComponentGraph, ComponentSpec
 from garrison.runtime._health import (
@@ -55,6 +56,7 @@ __all__ = [
     "Envelope",
     "HealthStatus",
     "Runtime",
+    "RuntimeProbes",
     "StateListener",
     "handler",
     "open_actor",

@@ -5,9 +5,11 @@
   ``failed`` state. It never runs a component's health check, so it never
   touches the database: a slow disk must not get the process killed.
 - **ready**: every critical component is ``running`` and its health check
-  passes. Checks are cached briefly (``cache_ttl``) so a burst of probes runs
-  each check once, and each is bounded by ``check_timeout`` so a probe never
-  hangs. It fails as soon as a stop begins, so load balancers drain traffic
+  passes, and every component has finished its startup work (traffic must not
+  arrive during a blocking migration, while the startup probe still fails).
+  Checks are cached briefly (``cache_ttl``) so a burst of probes runs each
+  check once, and each is bounded by ``check_timeout`` so a probe never hangs.
+  It fails as soon as a stop begins, so load balancers drain traffic
   before any component stops.
 - **startup**: every component has started and has finished its startup work
   (a component whose ``startup_complete`` is false, e.g. the migrator during a
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from garrison._status_format import PROBES
 from garrison.runtime._health import (
     CheckResult,
     ComponentHealth,
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ComponentView", "HealthProbes", "ProbeSettings", "ProbeTarget"]
 
-PROBES: tuple[ProbeKind, ...] = ("live", "ready", "startup")
 
 # Lifecycle states (the values of the runtime's state enum) the probes care about.
 _RUNNING = "running"
@@ -209,7 +211,8 @@ class HealthProbes:
         return _report("live", checks)
 
     async def ready(self) -> HealthReport:
-        """The readiness probe: critical components running with passing checks, not stopping."""
+        """The readiness probe: critical components running with passing checks, each one's
+        startup work done, and not stopping."""
         self.start()
         views = self.target.component_views()
         if self.draining:
@@ -232,7 +235,18 @@ class HealthProbes:
                 reason="stopping",
             )
         results = await asyncio.gather(*(self._component_health(v) for v in views))
-        return _report("ready", results)
+        held_back = [
+            health
+            if view.startup_complete or health.status is HealthStatus.FAIL
+            else replace(
+                health,
+                status=HealthStatus.FAIL,
+                critical=True,
+                output="startup work still in progress",
+            )
+            for view, health in zip(views, results, strict=True)
+        ]
+        return _report("ready", held_back)
 
     async def startup(self) -> HealthReport:
         """The startup probe: every component started and done with its startup work."""

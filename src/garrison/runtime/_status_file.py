@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from garrison._log import get_logger
-from garrison.runtime._probes import PROBES
+from garrison._status_format import PROBES, read_status_file
 
 if TYPE_CHECKING:
     from garrison.runtime._probes import HealthProbes
@@ -138,19 +138,3 @@ def _atomic_write(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-
-
-def read_status_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a status file written by :class:`StatusFileWriter` (blocking; for CLIs and tests).
-
-    Raises ``OSError`` when it cannot be read and ``ValueError`` when it is not
-    a status document.
-    """
-    data = Path(path).read_bytes()
-    try:
-        doc = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON: {exc}") from exc
-    if not isinstance(doc, dict) or "probes" not in doc or "time" not in doc:
-        raise ValueError(f"{path}: not a garrison status file (no 'probes'/'time')")
-    return doc

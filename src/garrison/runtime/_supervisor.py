@@ -16,7 +16,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from garrison._log import get_logger
-from garrison.exceptions import EscalationError, LifecycleError, StartupError
+from garrison.exceptions import EscalationError, GarrisonError, LifecycleError, StartupError
 from garrison.runtime._cell import ActorCell, ExitKind, abandoned, wait_bounded
 from garrison.runtime._component import ComponentState
 from garrison.runtime._tracing import tracer, tracing_active
@@ -147,7 +147,12 @@ class Supervisor:
                 await self._bring_up(slot)
             except Exception as exc:
                 slot.error = exc
-                log.error("component.start_failed", component=name, exc_info=exc)
+                if isinstance(exc, GarrisonError):
+                    # An expected refusal (a locked database, a bad file) says
+                    # what is wrong in its message; a traceback would bury it.
+                    log.error("component.start_failed", component=name, error=_describe(exc))
+                else:
+                    log.error("component.start_failed", component=name, exc_info=exc)
                 raise
         slot.error = None
         self._set_state(slot, ComponentState.RUNNING)
@@ -419,3 +424,13 @@ def _span(name: str) -> Any:
     if not tracing_active():
         return _NullSpan()
     return tracer().start_as_current_span(name)
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, then each cause in the chain."""
+    parts = [f"{type(exc).__name__}: {exc}"]
+    cause = exc.__cause__
+    while cause is not None:
+        parts.append(f"caused by {type(cause).__name__}: {cause}")
+        cause = cause.__cause__
+    return "; ".join(parts)

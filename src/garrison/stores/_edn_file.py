@@ -377,13 +377,23 @@ class EdnFileStore:
             self._mark_dirty(gone)
             return len(gone)
 
-    async def clear(self) -> None:
-        """Remove every entry (the file becomes ``{}`` at the next flush)."""
+    async def clear(self, prefix: str = "") -> int:
+        """Remove every entry whose key text starts with ``prefix``; return how many.
+
+        The file loses them at the next flush (all of them: ``{}``).
+        """
         with store_span(DB_SYSTEM_EDN_FILE, "clear", self._collection):
             self._check_open()
-            gone = list(self._data)
-            self._data.clear()
+            data = self._data
+            if prefix:
+                gone = [k for k in data if k.startswith(prefix)]
+                for key in gone:
+                    del data[key]
+            else:
+                gone = list(data)
+                data.clear()
             self._mark_dirty(gone)
+            return len(gone)
 
     def _check_open(self) -> None:
         if self._closed or not self._opened:

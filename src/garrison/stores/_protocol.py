@@ -92,8 +92,8 @@ class KeyValueStore(Protocol):
         """How many keys start with ``prefix``."""
         ...
 
-    async def clear(self) -> None:
-        """Remove every entry."""
+    async def clear(self, prefix: str = "") -> int:
+        """Remove every entry whose key text starts with ``prefix``; return how many."""
         ...
 
     async def aclose(self) -> None:

@@ -85,6 +85,7 @@ from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
 from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
+from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
@@ -154,6 +155,7 @@ class ModeRouter:
         self._repaired = 0
         self._fallback_reads = 0
         self._opened = False
+        self._without_sqlite = False
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -174,6 +176,7 @@ class ModeRouter:
         # The configured default stands in for the rest of the decision (open_stack
         # made it with the same function).
         self._mode = decide_mode(stored, configured=self.default_mode, edn_file_exists=False)
+        await self._mirror_mode(self._mode, required=False)
         await self._backlog.load()
         if self._mode.writes_sqlite and self._mode.writes_edn:
             await self._level_edn_at_open()
@@ -183,6 +186,26 @@ class ModeRouter:
         )
         if self.needs_repair:
             self._repair_wakeup.set()
+        return self
+
+    async def open_without_sqlite(self, mode: Mode) -> Self:
+        """Open in ``mode`` (``edn-only`` or ``dual-write``) while SQLite cannot be opened.
+
+        Reads and writes are served by the EDN file. In ``dual-write`` the SQLite
+        side of every write fails into the repair backlog, and a full repair is
+        marked pending: SQLite may be behind on anything once it is back.
+        """
+        if mode not in (Mode.EDN_ONLY, Mode.DUAL_WRITE):
+            raise StoreError(f"the store cannot run without SQLite in {mode} mode")
+        self._mode = mode
+        self._without_sqlite = True
+        await self._backlog.load()
+        if mode is Mode.DUAL_WRITE:
+            await self._backlog.add((), full=True)
+        self._opened = True
+        self._repairer = asyncio.get_running_loop().create_task(
+            self._repair_loop(), name="garrison-router-repair"
+        )
         return self
 
     async def __aenter__(self) -> Self:
@@ -209,6 +232,8 @@ class ModeRouter:
             repairer.cancel()
             await asyncio.gather(repairer, return_exceptions=True)
         if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
+            if self._without_sqlite:
+                return  # SQLite was never opened: no level to record
             async with self._lock:
                 try:
                     await record_edn_level(self.edn, self.sqlite)
@@ -276,13 +301,13 @@ class ModeRouter:
                         hint = (
                             "export the database to the EDN file first (garrison export --force)"
                             if previous is Mode.SQLITE_ONLY
-                            else "repair() first"
+                            else "repair first"
                         )
                         raise ValidationError(
                             f"cannot switch from {previous} to {target}: {validation}; "
                             f"repair backlog {len(self._backlog)} keys"
                             + (", full repair pending" if self._backlog.full else "")
-                            + f" ({hint}, or force=True (--force))"
+                            + f" ({hint}, or force the switch)"
                         )
                 elif previous is Mode.SQLITE_FIRST and target in (Mode.DUAL_WRITE, Mode.EDN_ONLY):
                     validation = await self._check_edn_side(previous, target, force=force)
@@ -306,6 +331,10 @@ class ModeRouter:
                             f"not be saved first ({_describe(exc)}); the mode is unchanged"
                         ) from exc
                 switch = ModeSwitch(previous, target, datetime.now(UTC), force, reason, validation)
+                if target is Mode.SQLITE_ONLY:
+                    # Before the record: the mirror must never name a mode whose
+                    # EDN file is complete while the database is in sqlite-only.
+                    await self._mirror_mode(target, required=True)
                 try:
                     history = await self.history()
                     # One transaction: the record of a switch never exists
@@ -319,6 +348,8 @@ class ModeRouter:
                         f"the switch ({_describe(exc)}); the mode is unchanged"
                     ) from exc
                 self._mode = target
+                if target is not Mode.SQLITE_ONLY:
+                    await self._mirror_mode(target, required=False)
                 if previous is Mode.EDN_ONLY and target.writes_sqlite and target.writes_edn:
                     # edn-only writes never reached SQLite: compare and repair all.
                     await self._backlog.add((), full=True)
@@ -371,6 +402,18 @@ class ModeRouter:
                 self._repair_wakeup.set()
             return None if recorded is None else str(recorded)
 
+    async def _mirror_mode(self, mode: Mode, *, required: bool) -> None:
+        """Mirror ``mode`` beside the EDN file (see :mod:`garrison.stores._mode_file`)."""
+        try:
+            await asyncio.to_thread(write_mode_file, self.edn.path, mode)
+        except OSError as exc:
+            if required:
+                raise StoreError(
+                    f"cannot switch to {mode}: the mode cannot be mirrored beside "
+                    f"{self.edn.path} ({_describe(exc)}); the mode is unchanged"
+                ) from exc
+            log.warning("cannot mirror the store mode beside %s: %s", self.edn.path, exc)
+
     # ------------------------------------------------------------------ EDN level
 
     async def _level_edn_at_open(self) -> None:
@@ -418,7 +461,7 @@ class ModeRouter:
                 f"cannot switch from {previous} to {target}: the EDN file and SQLite differ "
                 f"on {len(stale)} keys outside the repair backlog ({shown}): {summary}. "
                 "The EDN side would answer with stale values; find out why (garrison "
-                "validate), or force=True (--force)"
+                "validate), or force the switch"
             )
         return summary
 
@@ -783,26 +826,36 @@ class ModeRouter:
             # In sqlite-first a key may exist on the SQLite side only (forced switch).
             return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
 
-    async def clear(self) -> None:
-        """Remove every entry on the side(s) the mode writes."""
+    async def clear(self, prefix: str = "") -> int:
+        """Remove every entry whose key text starts with ``prefix`` on the side(s) the mode writes.
+
+        Returns how many existed (on the side the mode reads, as :meth:`delete_many`).
+        SQLite's part is one transaction, recorded in its history as a delete
+        per key; the EDN file loses them at its next flush.
+        """
         async with self._lock:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
-                await self.sqlite.clear()
-                return
-            gone = await self.edn.keys() if mode.writes_sqlite else []
-            await self.edn.clear()
+                return await self.sqlite.clear(prefix)
+            gone = await self.edn.keys(prefix) if mode.writes_sqlite else []
+            existed = await self.edn.clear(prefix)
             if mode is Mode.EDN_ONLY:
-                return
+                return existed
             try:
-                await self.sqlite.clear()
+                in_sqlite = await self.sqlite.clear(prefix)
             except SQLITE_FAILURES as exc:
                 # Which keys SQLite still holds is unknown here: repair them all.
                 # The cleared keys are named too, so that no crash can let
                 # SQLite's stale values count as newer than EDN's deletion.
                 await self._sqlite_failed(gone, exc, full=True)
+                return existed
+            if prefix:
+                levelled = [k for k in self._backlog.keys if k.startswith(prefix)]
+                await self._repaired_by_write(levelled)
             else:
                 await self._backlog.reset()
+            # In sqlite-first a key may exist on the SQLite side only (forced switch).
+            return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
 
 
 def _describe(exc: Exception) -> str:

@@ -562,11 +562,19 @@ class SqliteStore:
         ):
             return await self._write(self._deletes(texts))
 
-    async def clear(self) -> None:
-        """Remove every entry (each removal is recorded in the history)."""
-        with store_span(DB_SYSTEM_SQLITE, "clear", _ENTRIES, query="DELETE FROM entries"):
-            await self._write(
-                lambda now: ((RECORD_CLEAR, (now,), False), ("DELETE FROM entries", (), False))
+    async def clear(self, prefix: str = "") -> int:
+        """Remove every entry whose key text starts with ``prefix``; return how many.
+
+        One transaction; each removal is recorded in the history as a delete.
+        """
+        where, params = range_clause(prefix, None)
+        sql = f"DELETE FROM entries{where}"
+        with store_span(DB_SYSTEM_SQLITE, "clear", _ENTRIES, query=sql):
+            return await self._write(
+                lambda now: (
+                    (RECORD_CLEAR + where, (now, *params), False),
+                    (sql, params, False),
+                )
             )
 
     # -- backup and restore ----------------------------------------------------

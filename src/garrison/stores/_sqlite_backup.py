@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from garrison.stores._sqlite import SqliteStore
 
-__all__ = ["backup_store", "check_backup", "restore_store"]
+__all__ = ["backup_closed_file", "backup_store", "check_backup", "restore_store"]
 
 _DATABASE: Final = "main"
 _EXISTS: Final = "{target!r} exists; a backup replaces an existing file only when asked (--force)"
@@ -105,6 +105,31 @@ async def backup_store(
             await asyncio.to_thread(temp.unlink, missing_ok=True)
             raise
     return target_path
+
+
+def backup_closed_file(source: Path, target: Path) -> Path:
+    """Copy the database file ``source``, which no store of this process has open, to ``target``.
+
+    The online backup API on a connection of its own (other processes may use
+    the database meanwhile), then the same temporary file, fsync and link into
+    place as :func:`backup_store`: an existing ``target`` raises
+    :class:`StoreError` and is left as it is. Blocking: run it in a worker thread.
+    """
+    target = target.resolve()
+    temp = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    src = sqlite3.connect(source)
+    try:
+        dest = sqlite3.connect(temp)
+        try:
+            src.backup(dest)
+            _finish_backup(dest, temp, target, overwrite=False)
+        except BaseException:
+            dest.close()
+            temp.unlink(missing_ok=True)
+            raise
+    finally:
+        src.close()
+    return target
 
 
 def check_backup(source: str | PathLike[str]) -> str:

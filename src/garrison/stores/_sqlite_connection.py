@@ -56,7 +56,8 @@ async def connect(path: str, *, synchronous: str, busy_timeout: float) -> aiosql
     garrison store this version can use.
     """
     # isolation_level=None: no implicit transactions; the store issues its own.
-    conn = aiosqlite.connect(path, isolation_level=None)
+    # timeout: the busy timeout holds from the first statement (check_database) on.
+    conn = aiosqlite.connect(path, isolation_level=None, timeout=busy_timeout)
     connected = False
     try:
         await conn

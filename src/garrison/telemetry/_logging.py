@@ -15,6 +15,7 @@ that span.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -93,7 +94,9 @@ def configure_logging(
         )
         renderer = structlog.processors.JSONRenderer(serializer=_orjson_dumps)
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=_is_tty(output))
+        # Colour only on a terminal, and never when NO_COLOR is set (no-color.org).
+        colors = _is_tty(output) and not os.environ.get("NO_COLOR")
+        renderer = structlog.dev.ConsoleRenderer(colors=colors)
 
     structlog.configure(
         processors=[

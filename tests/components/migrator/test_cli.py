@@ -98,7 +98,7 @@ def test_bad_edn_stops_with_file_line_column_and_creates_nothing(
     status = main(["migrate", "--edn", str(bad), "--db", str(db)])
 
     err = capsys.readouterr().err
-    assert status == 2
+    assert status == 3
     assert f"{bad}:2:19: set opened at line 2 closed by ]" in err
     assert "nothing was written" in err
     assert not db.exists()
@@ -121,9 +121,9 @@ def test_validate_and_export_need_an_existing_database(
 ) -> None:
     db = tmp_path / "missing.db"
 
-    assert main(["validate", "--edn", str(memory_edn), "--db", str(db)]) == 2
+    assert main(["validate", "--edn", str(memory_edn), "--db", str(db)]) == 3
     assert "no database at" in capsys.readouterr().err
-    assert main(["export", "--db", str(db), "--edn", str(tmp_path / "out.edn")]) == 2
+    assert main(["export", "--db", str(db), "--edn", str(tmp_path / "out.edn")]) == 3
     assert not db.exists()
     assert not (tmp_path / "out.edn").exists()
 
@@ -176,8 +176,10 @@ def test_a_running_garrison_owning_the_database_is_respected(
         finally:
             await lock.release()
 
-    assert asyncio.run(hold_and_run()) == 2
-    assert "in use by a running garrison" in capsys.readouterr().err
+    assert asyncio.run(hold_and_run()) == 3
+    err = capsys.readouterr().err
+    assert "in use by a running garrison" in err
+    assert "--resume" not in err  # nothing started: nothing to resume
 
 
 def _wait_for(path: Path, pattern: str, process: subprocess.Popen[bytes]) -> re.Match[str]:

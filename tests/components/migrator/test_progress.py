@@ -153,3 +153,13 @@ async def test_migration_metrics_count_keys_by_outcome_and_the_remaining_work(
     points = _points(metric_reader)
     assert points["garrison.migration.keys"] == {"migrated": 10, "skipped": 1, "validated": 11}
     assert points["garrison.migration.remaining"] == {"": 0}
+
+
+def test_the_read_phase_counts_the_files_bytes() -> None:
+    out = io.StringIO()
+    progress = MigrationProgress("migrate")
+    progress.set_phase("read", total=19_000_000, unit="bytes")
+    ProgressReporter(out, tty=True)(progress)
+    assert "0/19,000,000 bytes" in out.getvalue()
+    progress.set_phase("migrate", total=10)
+    assert progress.as_dict()["unit"] == "keys"

@@ -18,6 +18,7 @@ from garrison.components.database._facade import Store, Watch, store_of
 from garrison.components.database._feed import ChangeEvent, Subscription
 from garrison.components.database._messages import (
     Backup,
+    Clear,
     Count,
     Delete,
     DeleteMany,
@@ -50,6 +51,7 @@ __all__ = [
     "store_of",
     # messages
     "Backup",
+    "Clear",
     "Count",
     "Delete",
     "DeleteMany",

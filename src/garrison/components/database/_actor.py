@@ -41,17 +41,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
+from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
 from garrison.components.database._messages import (
     Backup,
+    Clear,
     Count,
     Find,
     Flush,
@@ -73,6 +76,7 @@ from garrison.runtime._tracing import tracing_active
 from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
+from garrison.stores._protocol import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -84,6 +88,8 @@ if TYPE_CHECKING:
     from garrison.stores._sqlite_types import Change
 
 __all__ = ["DatabaseComponent"]
+
+log = logging.getLogger(__name__)
 
 _GROUPED_TYPES = tuple(GROUPED)
 
@@ -111,6 +117,7 @@ class DatabaseComponent(Component):
         self._feed = ChangeFeed(1)
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
+        self._retry: RetryState | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -119,9 +126,16 @@ class DatabaseComponent(Component):
         settings = self._settings = self.config or DatabaseConfig()
         self._cache = ReadCache(settings.cache_size)
         self._feed = ChangeFeed(settings.watch_buffer)
-        self._stack = await open_stack(settings, self.data_dir)
+        self._stack = await open_stack(settings, self.data_dir, fallback=True)
         self._router = self._stack.router
         self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
+        self._retry = None
+        if self._stack.unavailable is not None:
+            self._retry = RetryState(self._stack.unavailable)
+            self.spawn(
+                retry_database(settings, self._stack.sqlite.path, self._retry, self.self_ref),
+                name=f"{self.name}-database-retry",
+            )
 
     async def on_stop(self) -> None:
         """End the feeds, stop the router, flush the EDN file a last time, close SQLite.
@@ -205,8 +219,10 @@ class DatabaseComponent(Component):
         ``fail`` when SQLite does not answer in time or at all, the EDN
         writer is more than ``max_writer_lag`` seconds behind, or the EDN file
         cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``); ``warn`` on an
-        EDN flush error or a repair backlog. A broken connection also crashes
-        the actor, so the supervisor replaces it.
+        EDN flush error or a repair backlog, and while the component runs on
+        the EDN file because the database cannot be opened (naming the cause;
+        see :mod:`._fallback`). A broken connection also crashes the actor, so
+        the supervisor replaces it.
         """
         router = self._router
         if router is None:
@@ -222,18 +238,16 @@ class DatabaseComponent(Component):
         }
         failures: list[str] = []
         warnings: list[str] = []
-        began = time.perf_counter()
-        try:
-            async with asyncio.timeout(settings.health_timeout):
-                await router.sqlite.ping()
-        except TimeoutError:
-            failures.append(f"SQLite did not answer SELECT 1 within {settings.health_timeout:g}s")
-        except Exception as exc:  # noqa: BLE001 - any failure of the ping is the health answer
-            failures.append(f"SQLite ping failed: {type(exc).__name__}: {exc}")
-            if is_fatal(exc):
-                self._break(exc)
+        if (retry := self._retry) is not None:
+            # Running on the EDN file: it serves every read and write of the mode.
+            warnings.append(
+                f"running on the EDN file {edn.path} in {stats.mode} mode: the database "
+                f"{router.sqlite.path} cannot be opened ({retry.cause}); retried "
+                f"{retry.attempts} times, next in about {retry.next_delay:g}s"
+            )
+            observed["database_unavailable"] = retry.cause
         else:
-            observed["ping_ms"] = round((time.perf_counter() - began) * 1000, 3)
+            await self._ping(router, settings, observed, failures)
         if edn.writer_lag > settings.max_writer_lag:
             failures.append(
                 f"EDN writer is {edn.writer_lag:.1f}s behind (limit {settings.max_writer_lag:g}s)"
@@ -252,6 +266,26 @@ class DatabaseComponent(Component):
         if warnings:
             return CheckResult.warning("; ".join(warnings), **observed)
         return CheckResult.passing(**observed)
+
+    async def _ping(
+        self,
+        router: ModeRouter,
+        settings: DatabaseConfig,
+        observed: dict[str, Any],
+        failures: list[str],
+    ) -> None:
+        began = time.perf_counter()
+        try:
+            async with asyncio.timeout(settings.health_timeout):
+                await router.sqlite.ping()
+        except TimeoutError:
+            failures.append(f"SQLite did not answer SELECT 1 within {settings.health_timeout:g}s")
+        except Exception as exc:  # noqa: BLE001 - any failure of the ping is the health answer
+            failures.append(f"SQLite ping failed: {type(exc).__name__}: {exc}")
+            if is_fatal(exc):
+                self._break(exc)
+        else:
+            observed["ping_ms"] = round((time.perf_counter() - began) * 1000, 3)
 
     def _break(self, exc: BaseException) -> None:
         """The connection or disk is unusable: crash, so the supervisor restarts us."""
@@ -345,8 +379,17 @@ class DatabaseComponent(Component):
             else:
                 envelope.reply(result)
 
+    def _require_database(self, operation: str) -> None:
+        """Refuse ``operation`` while the component runs on the EDN file alone."""
+        if self._retry is not None:
+            raise StoreError(
+                f"{operation} needs the database {self.router.sqlite.path}, which cannot be "
+                f"opened ({self._retry.cause}); the store runs on the EDN file until it can"
+            )
+
     def _sqlite_side(self, operation: str) -> SqliteStore:
         router = self.router
+        self._require_database(operation)
         if router.mode is Mode.EDN_ONLY:
             raise StoreError(
                 f"{operation} reads SQLite, which the store does not use in edn-only mode"
@@ -397,11 +440,25 @@ class DatabaseComponent(Component):
     @handler(SetMode)
     async def set_mode(self, message: SetMode) -> ModeSwitch:
         """Switch the router's mode; the cache starts empty in the new mode."""
+        self._require_database("a mode switch")
         switch = await self.router.switch_mode(
             message.mode, force=message.force, reason=message.reason
         )
         self._cache.clear()
         return switch
+
+    @handler(Clear)
+    async def clear(self, message: Clear) -> int:
+        """Remove the keys under a prefix; the cache and the watchers see each delete."""
+        prefix = key_prefix(message.prefix)
+        router = self.router
+        # The keys readers see (and the cache may hold); nothing writes between
+        # the two calls, this actor being the stores' only user.
+        gone = await router.keys(prefix)
+        await router.clear(prefix)
+        self._cache.invalidate(gone)
+        self._feed.publish((key, "delete", MISSING) for key in gone)
+        return len(gone)
 
     @handler(Flush)
     async def flush(self, message: Flush) -> None:
@@ -412,6 +469,7 @@ class DatabaseComponent(Component):
     @handler(Backup)
     async def backup(self, message: Backup) -> Path:
         """Online backup of the SQLite database to a file (its directory is created)."""
+        self._require_database("a backup")
         target = Path(message.path)
         await asyncio.to_thread(_make_parent, target)
         return await self.router.sqlite.backup(target, overwrite=message.overwrite)
@@ -419,9 +477,30 @@ class DatabaseComponent(Component):
     @handler(Restore)
     async def restore(self, message: Restore) -> None:
         """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
+        self._require_database("a restore")
         await self.router.restore_sqlite(message.path)
         self._cache.clear()
         self._feed.lose_all("restore")
+
+    @handler(AttachDatabase)
+    async def attach_database(self, message: AttachDatabase) -> bool:
+        """Attach SQLite after a start on the EDN file; ``False``: not yet (retried)."""
+        del message
+        stack = self._stack
+        retry = self._retry
+        if stack is None or retry is None:
+            return True
+        try:
+            await stack.attach_sqlite(self._settings)
+        except Exception as exc:  # noqa: BLE001 - reported by health; the retry loop goes on
+            retry.cause = f"{type(exc).__name__}: {exc}"
+            log.warning("cannot attach the database yet: %s", retry.cause)
+            return False
+        self._router = stack.router
+        self._group_runner.router = stack.router
+        self._retry = None
+        log.warning("the database %s is open again (%s mode)", stack.sqlite.path, stack.router.mode)
+        return True
 
     @handler(GetStatistics)
     async def get_statistics(self, message: GetStatistics) -> DatabaseStatistics:

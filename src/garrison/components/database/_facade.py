@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from garrison.components.database._messages import (
     Backup,
+    Clear,
     Count,
     Delete,
     DeleteMany,
@@ -198,6 +199,16 @@ class Store:
     async def delete_many(self, keys: Iterable[Any]) -> int:
         """Remove several keys; how many existed."""
         result: int = await self._ask(DeleteMany(tuple(keys)))
+        return result
+
+    async def clear(self, prefix: str | None = None) -> int:
+        """Remove every key starting with ``prefix`` (``None``: every key); how many there were.
+
+        One transaction on the SQLite side, recorded in the history as a
+        delete per key; the EDN file loses the keys at its next flush (await
+        :meth:`flush` to wait for it). Watchers see a delete per key.
+        """
+        result: int = await self._ask(Clear("" if prefix is None else prefix))
         return result
 
     async def flush(self) -> None:

@@ -11,7 +11,10 @@ and the operator commands that write (``garrison put``, ``mode set``,
 lock: SQLite's WAL gives other processes consistent snapshots.
 
 The lock is advisory (``fcntl.flock``) and released by the kernel when the
-process dies, so a crash never leaves a stale lock behind.
+process dies, so a crash never leaves a stale lock behind. A clean release
+removes the file too (while still holding the lock); a process that locked
+the file just before it was removed sees that the path no longer names its
+file, and takes the lock again on the new one.
 """
 
 from __future__ import annotations
@@ -48,6 +51,21 @@ class DatabaseLock:
             self._file = await asyncio.to_thread(self._acquire)
 
     def _acquire(self) -> IO[str]:
+        while True:
+            handle = self._try_acquire()
+            try:
+                if os.path.samestat(os.fstat(handle.fileno()), os.stat(self.path)):
+                    break
+            except FileNotFoundError:
+                pass
+            handle.close()  # the holder removed the file as we locked it: lock the new one
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    def _try_acquire(self) -> IO[str]:
         handle = self.path.open("a+", encoding="utf-8")
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -62,21 +80,16 @@ class DatabaseLock:
         except OSError:
             handle.close()
             raise
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
         return handle
 
     async def release(self) -> None:
-        """Release the lock (idempotent)."""
+        """Release the lock and remove its file (idempotent)."""
         handle, self._file = self._file, None
         if handle is not None:
-            await asyncio.to_thread(_release, handle)
+            await asyncio.to_thread(_release, handle, self.path)
 
 
-def _release(handle: IO[str]) -> None:
+def _release(handle: IO[str], path: Path) -> None:
     with contextlib.suppress(OSError):
-        handle.seek(0)
-        handle.truncate()
+        path.unlink()  # still holding the lock: nobody else holds this file
     handle.close()  # closing the descriptor drops the flock

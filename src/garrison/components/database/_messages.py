@@ -25,6 +25,7 @@ from garrison.stores._protocol import MISSING
 
 __all__ = [
     "Backup",
+    "Clear",
     "Count",
     "Delete",
     "DeleteMany",
@@ -71,6 +72,18 @@ class DeleteMany:
     """Remove several keys. Replies how many existed."""
 
     keys: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Clear:
+    """Remove every key starting with ``prefix`` (``""``: every key). Replies how many.
+
+    In the modes that write SQLite it is one transaction there, recorded in the
+    history as one delete per key; the EDN file loses the keys at its next
+    flush. Watchers see a delete per key, in key order; the read cache forgets them.
+    """
+
+    prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ names, unless ``edn_path`` / ``sqlite_path`` say otherwise.
   already ready; progress shows in health and in the migration metrics;
 - ``blocking``: the same, but the component reports its startup unfinished
   (``startup_complete``) until the migration *and* its validation have
-  succeeded, so the startup probe fails until then. A failed or disagreeing
+  succeeded, so the startup and readiness probes fail until then. A failed or disagreeing
   run leaves startup unfinished and health failing, with the reason.
   With no EDN file at all (a fresh installation) there is nothing to
   migrate: the automatic run succeeds at once.

@@ -25,11 +25,13 @@ _BAR_WIDTH: Final = 24
 
 @dataclass(slots=True)
 class MigrationProgress:
-    """Where a running operation is: ``done`` of ``total`` keys in the current ``phase``.
+    """Where a running operation is: ``done`` of ``total`` in the current ``phase``.
 
     ``phase`` is ``"read"``, ``"migrate"``, ``"validate"``, ``"export"`` or
-    ``"done"``. ``resumed_from`` is how many keys an earlier, interrupted run
-    had already committed (they count in ``done`` but not in the rate).
+    ``"done"``; ``unit`` is what ``done`` and ``total`` count: ``"bytes"`` of
+    the file in the read phase, ``"keys"`` in the others. ``resumed_from`` is
+    how many keys an earlier, interrupted run had already committed (they count
+    in ``done`` but not in the rate).
     """
 
     operation: str
@@ -38,12 +40,16 @@ class MigrationProgress:
     total: int = 0
     resumed_from: int = 0
     kind: str | None = None
+    unit: str = "keys"
     started: float = field(default_factory=time.monotonic)
     phase_started: float = field(default_factory=time.monotonic)
 
-    def set_phase(self, phase: str, *, total: int | None = None, done: int = 0) -> None:
+    def set_phase(
+        self, phase: str, *, total: int | None = None, done: int = 0, unit: str = "keys"
+    ) -> None:
         """Start a new phase (resets the rate clock)."""
         self.phase = phase
+        self.unit = unit
         self.done = done
         self.resumed_from = done
         if total is not None:
@@ -57,7 +63,7 @@ class MigrationProgress:
 
     @property
     def rate(self) -> float:
-        """Keys per second in this phase (keys done before a resume left out)."""
+        """Units per second in this phase (keys done before a resume left out)."""
         elapsed = self.elapsed
         return (self.done - self.resumed_from) / elapsed if elapsed > 0 else 0.0
 
@@ -83,6 +89,7 @@ class MigrationProgress:
             "done": self.done,
             "total": self.total,
             "kind": self.kind,
+            "unit": self.unit,
             "rate": round(self.rate, 1),
             "eta_s": None if eta is None else round(eta, 1),
         }
@@ -145,8 +152,8 @@ class ProgressReporter:
         eta_text = "--" if eta is None else _duration(eta)
         return (
             f"{progress.phase:<8} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] "
-            f"{progress.fraction:4.0%} {progress.done:,}/{progress.total:,} keys "
-            f"{progress.rate:,.0f} keys/s ETA {eta_text}"
+            f"{progress.fraction:4.0%} {progress.done:,}/{progress.total:,} {progress.unit} "
+            f"{progress.rate:,.0f} {progress.unit}/s ETA {eta_text}"
         )
 
     @staticmethod

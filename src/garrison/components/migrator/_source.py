@@ -165,6 +165,17 @@ def _entries(text: str, blanked: bool, max_digits: int) -> Iterator[tuple[Any, A
         yield key, value
 
 
+def file_size(path: Path) -> int:
+    """The size of the file at ``path`` in bytes, 0 when it cannot be had (blocking).
+
+    For progress only: :func:`read_source` reports a file it cannot read.
+    """
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 def read_source(
     path: Path, *, prefixes: Sequence[str] = (), lenient: bool = True, max_digits: int = MAX_DIGITS
 ) -> SourceFile:

@@ -1,0 +1,110 @@
+"""``garrison clear [PREFIX] --yes``: remove every key (or every key under PREFIX).
+
+::
+
+    garrison clear --yes                  remove every key
+    garrison clear session/ --yes         remove the keys starting with session/
+
+Without ``--yes`` nothing is removed: the command says how many keys it would
+remove, in which mode and files, and the command line that confirms it (exit
+status 2, a usage error). With it,
+the keys go in the mode the runtime would start in, like ``garrison delete``:
+the EDN file first (in the modes that write it; when the file cannot be
+written nothing is removed anywhere), then SQLite in one transaction, each
+removal recorded in the history as a delete. In the modes that write both,
+the keys join the repair backlog before the file is written and leave it once
+SQLite's transaction committed, so a kill in between is repaired from the
+file. Like the other writing commands it takes the database's owner lock and
+refuses to run while a runtime holds it (clear through the running
+application's ``store.clear()`` instead).
+
+Exit status: 0 cleared; 2 not confirmed, a bad config or PREFIX; 3 no data
+(no database or EDN file) or a database in use by a running garrison. With
+``--json`` the result is one document: ``{"cleared": N, "prefix": P, "mode": M}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+from typing import TYPE_CHECKING, Any
+
+from garrison.cli._common import EXIT_OK, EXIT_USAGE, CommandError, emit
+
+# The database commands' shared machinery (same package).
+from garrison.cli._store import _add, _edn_first, _print, _ReadSide, _writing
+from garrison.stores._keys import key_prefix
+from garrison.stores._mode import Mode
+from garrison.stores._protocol import MISSING
+
+if TYPE_CHECKING:
+    import argparse
+    from pathlib import Path
+
+    from garrison.components.database._config import DatabaseConfig
+
+__all__ = ["register"]
+
+
+def register(subparsers: Any) -> None:
+    """Add ``garrison clear`` to the ``garrison`` CLI."""
+    clear = _add(subparsers, "clear", "remove every key, or every key starting with PREFIX", _clear)
+    clear.add_argument(
+        "prefix",
+        metavar="PREFIX",
+        nargs="?",
+        default="",
+        help="a key prefix (session/ or :session/); every key when left out",
+    )
+    clear.add_argument("--yes", action="store_true", help="confirm: remove them")
+
+
+async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+    prefix = key_prefix(args.prefix)
+    under = f" starting with {prefix!r}" if prefix else ""
+    if not args.yes:
+        async with _ReadSide(settings, data_dir) as side:
+            count = len(await side.scan(prefix, None, None))
+            files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
+        raise CommandError(
+            f"this would remove {_keys(count)}{under} ({side.mode} mode, {files}); "
+            "nothing was removed",
+            EXIT_USAGE,
+            hint=f"to remove them, run: {_confirmed(args, prefix)}",
+        )
+    async with _ReadSide(settings, data_dir) as side:  # a clear creates no database
+        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
+            side.need_sqlite()
+    async with _writing(settings, data_dir) as stack:
+        router = stack.router
+        mode = router.mode
+        removed = len(await router.keys(prefix))  # what readers see, as the runtime counts
+        if mode.writes_edn:
+            in_edn = await stack.edn.keys(prefix)
+            # Recorded before the file loses them: if this process dies between the
+            # file and SQLite's transaction, the next runtime reads them from the
+            # file (gone) and deletes them from SQLite (a no-op outside the dual modes).
+            await router.note_sqlite_behind(in_edn)
+            await _edn_first(stack, [(k, MISSING) for k in in_edn])
+        await router.clear(prefix)
+    if args.json:
+        emit({"cleared": removed, "prefix": prefix, "mode": str(mode)})
+    elif not args.quiet:
+        _print(f"cleared {_keys(removed)}{under} ({mode} mode)")
+    return EXIT_OK
+
+
+def _confirmed(args: argparse.Namespace, prefix: str) -> str:
+    """The command line that confirms the clear: the same one, with ``--yes``."""
+    words = ["garrison", "clear", *([args.prefix] if prefix else []), "--yes"]
+    for option in ("config", "data_dir", "db", "edn"):
+        value = getattr(args, option, None)
+        if value is not None:
+            words += ["--" + option.replace("_", "-"), str(value)]
+    if args.json:
+        words.append("--json")
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def _keys(count: int) -> str:
+    return "1 key" if count == 1 else f"{count} keys"
