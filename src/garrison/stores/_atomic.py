@@ -18,10 +18,12 @@ import secrets
 import stat
 from typing import TYPE_CHECKING, Final
 
+from garrison.exceptions import StoreError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
-__all__ = ["TEMP_MARKER", "remove_stale_temp_files", "replace_file"]
+__all__ = ["TEMP_MARKER", "place_file", "remove_stale_temp_files", "replace_file"]
 
 #: Part of every temporary file's name, so stale ones can be recognised.
 TEMP_MARKER: Final = ".garrison-tmp-"
@@ -77,6 +79,32 @@ def fsync_directory(folder: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def place_file(temp: Path, target: Path, *, overwrite: bool, exists: str) -> None:
+    """Move the finished (fsynced) ``temp`` to ``target``, then fsync the folder.
+
+    Without ``overwrite`` an existing ``target`` is never replaced, not even
+    one that appears meanwhile: the file is hard-linked into place (atomic,
+    and refused over an existing name), or, on a file system without hard
+    links, checked and then renamed. A refusal raises :class:`StoreError`
+    with ``exists`` (formatted with ``target``) and leaves ``temp`` to the
+    caller.
+    """
+    if overwrite:
+        os.replace(temp, target)
+    else:
+        try:
+            os.link(temp, target)
+        except FileExistsError as exc:
+            raise StoreError(exists.format(target=str(target))) from exc
+        except OSError:
+            if target.exists():
+                raise StoreError(exists.format(target=str(target))) from None
+            os.replace(temp, target)
+        else:
+            temp.unlink()
+    fsync_directory(target.parent)
 
 
 def remove_stale_temp_files(target: Path) -> list[Path]:

@@ -21,7 +21,6 @@ it was.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import sqlite3
 import uuid
@@ -31,6 +30,7 @@ from typing import TYPE_CHECKING, Final
 import aiosqlite
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
+from garrison.stores._atomic import place_file
 from garrison.stores._schema import APPLICATION_ID, SCHEMA_VERSION
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 
@@ -47,16 +47,6 @@ _EXISTS: Final = "{target!r} exists; a backup replaces an existing file only whe
 _PROBLEMS_SHOWN: Final = 3
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Directories cannot be opened for fsync on every platform (Windows).
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path, overwrite: bool) -> None:
     """Make the copy one self-contained file, put it on disk, and move it into place."""
     try:
@@ -65,21 +55,7 @@ def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path, overwrite
         dest.close()
     with temp.open("rb+") as handle:
         os.fsync(handle.fileno())
-    if overwrite:
-        temp.replace(target)
-    else:
-        try:
-            os.link(temp, target)  # atomic, and never over an existing file
-        except FileExistsError as exc:
-            raise StoreError(_EXISTS.format(target=str(target))) from exc
-        except OSError:
-            # A file system without hard links: check, then rename.
-            if target.exists():
-                raise StoreError(_EXISTS.format(target=str(target))) from None
-            temp.replace(target)
-        else:
-            temp.unlink()
-    _fsync_dir(target.parent)
+    place_file(temp, target, overwrite=overwrite, exists=_EXISTS)
 
 
 async def backup_store(

@@ -29,7 +29,7 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ExportSummary
 from garrison.components.migrator._source import absolute_path
 from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores._atomic import TEMP_MARKER, fsync_directory
+from garrison.stores._atomic import TEMP_MARKER, place_file
 from garrison.stores._keys import EDN_KEY_PREFIX, edn_key
 from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 
@@ -83,21 +83,7 @@ def _finish(fp: IO[bytes], tmp: Path, target: Path, overwrite: bool) -> None:
     fp.flush()
     os.fsync(fp.fileno())
     fp.close()
-    if overwrite:
-        os.replace(tmp, target)
-    else:
-        try:
-            os.link(tmp, target)  # atomic, and never over an existing file
-        except FileExistsError as exc:
-            raise StoreError(_EXISTS.format(target=str(target))) from exc
-        except OSError:
-            # A file system without hard links: check, then rename.
-            if target.exists():
-                raise StoreError(_EXISTS.format(target=str(target))) from None
-            os.replace(tmp, target)
-        else:
-            tmp.unlink()
-    fsync_directory(target.parent)
+    place_file(tmp, target, overwrite=overwrite, exists=_EXISTS)
 
 
 def _abandon(fp: IO[bytes], tmp: Path) -> None:
