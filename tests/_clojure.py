@@ -83,3 +83,32 @@ def run_clojure(script: str, *files: Path | str, timeout: float = TIMEOUT) -> st
         stderr = done.stderr.decode("utf-8", "replace")
         raise ClojureError(f"clojure exited with {done.returncode}:\n{stderr}\n{stdout}")
     return stdout
+
+
+#: Clojure functions ``kind`` and ``same?`` for scripts that compare what they
+#: read: class for class and scale for scale (Clojure's ``=`` says ``1 = 1N``,
+#: ``1.0M = 1.00M`` and ``0.0 = -0.0``, which is not enough to say a value came
+#: back unchanged).
+SAME_CLJ = r"""
+(defn kind [x]
+  (cond (map? x) :map (set? x) :set (vector? x) :vector (seq? x) :list
+        (tagged-literal? x) :tagged (nil? x) :nil :else (class x)))
+
+(defn same? [a b]
+  (and (= (kind a) (kind b))
+       (cond
+         (map? a) (and (= (count a) (count b))
+                       (every? (fn [[k v]] (let [e (find b k)]
+                                             (boolean (and e (same? k (key e)) (same? v (val e))))))
+                               a))
+         (set? a) (and (= (count a) (count b))
+                       (every? (fn [x] (and (contains? b x) (same? x (get b x)))) a))
+         (sequential? a) (and (= (count a) (count b)) (every? true? (map same? a b)))
+         (tagged-literal? a) (and (= (:tag a) (:tag b)) (same? (:form a) (:form b)))
+         (decimal? a) (and (= (.scale ^java.math.BigDecimal a) (.scale ^java.math.BigDecimal b))
+                           (= a b))
+         (instance? Double a) (or (and (Double/isNaN a) (Double/isNaN b))
+                                  (= (Double/doubleToLongBits a) (Double/doubleToLongBits b)))
+         :else (= a b))))
+
+"""

@@ -27,7 +27,7 @@ from garrison.stores.edn import (
     dumps,
     loads,
 )
-from tests._clojure import require_clojure, run_clojure
+from tests._clojure import SAME_CLJ, require_clojure, run_clojure
 from tests.stores.edn._edn_same import explain, same
 
 if TYPE_CHECKING:
@@ -90,31 +90,15 @@ PY_VALUE: dict[Any, Any] = {
     K("t"): True,
 }
 
-SCRIPT = r"""
+SCRIPT = (
+    r"""
 (ns garrison.check (:require [clojure.edn :as edn]))
 
 (defrecord Rec [a b])
 
-(defn kind [x]
-  (cond (map? x) :map (set? x) :set (vector? x) :vector (seq? x) :list
-        (tagged-literal? x) :tagged (nil? x) :nil :else (class x)))
-
-(defn same? [a b]
-  (and (= (kind a) (kind b))
-       (cond
-         (map? a) (and (= (count a) (count b))
-                       (every? (fn [[k v]] (let [e (find b k)]
-                                             (boolean (and e (same? k (key e)) (same? v (val e))))))
-                               a))
-         (set? a) (and (= (count a) (count b))
-                       (every? (fn [x] (and (contains? b x) (same? x (get b x)))) a))
-         (sequential? a) (and (= (count a) (count b)) (every? true? (map same? a b)))
-         (tagged-literal? a) (and (= (:tag a) (:tag b)) (same? (:form a) (:form b)))
-         (decimal? a) (and (= (.scale ^java.math.BigDecimal a) (.scale ^java.math.BigDecimal b))
-                           (= a b))
-         (instance? Double a) (or (and (Double/isNaN a) (Double/isNaN b)) (= a b))
-         :else (= a b))))
-
+"""
+    + SAME_CLJ
+    + r"""
 (def expected
   {:user/id 42
    :neg -7
@@ -189,6 +173,7 @@ SCRIPT = r"""
         :encoding "UTF-8")
   (prn {:check :done}))
 """
+)
 
 #: The Python value Clojure's ``rich`` map reads as.
 RICH_EXPECTED: dict[Any, Any] = {

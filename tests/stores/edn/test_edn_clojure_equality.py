@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 
 from garrison.stores.edn import BigInt, Keyword, Vector, dumps, loads
-from tests._clojure import require_clojure, run_clojure
+from tests._clojure import SAME_CLJ, require_clojure, run_clojure
 from tests.stores.edn._edn_same import explain, same
 from tests.stores.edn.clojure_equality_cases import CASES, DUPLICATE, EQUAL_CASES
 from tests.stores.edn.edn_strategies import edn_map, edn_set
@@ -35,33 +35,13 @@ pytestmark = pytest.mark.clojure
 
 K = Keyword
 
-# Class for class, scale for scale: Clojure's = says 1 = 1N and 1.0M = 1.00M,
-# which is not enough to say a value came back unchanged.
-_SAME = r"""
-(defn kind [x]
-  (cond (map? x) :map (set? x) :set (vector? x) :vector (seq? x) :list
-        (tagged-literal? x) :tagged (nil? x) :nil :else (class x)))
-
-(defn same? [a b]
-  (and (= (kind a) (kind b))
-       (cond
-         (map? a) (and (= (count a) (count b))
-                       (every? (fn [[k v]] (let [e (find b k)]
-                                             (boolean (and e (same? k (key e)) (same? v (val e))))))
-                               a))
-         (set? a) (and (= (count a) (count b))
-                       (every? (fn [x] (and (contains? b x) (same? x (get b x)))) a))
-         (sequential? a) (and (= (count a) (count b)) (every? true? (map same? a b)))
-         (tagged-literal? a) (and (= (:tag a) (:tag b)) (same? (:form a) (:form b)))
-         (decimal? a) (and (= (.scale ^java.math.BigDecimal a) (.scale ^java.math.BigDecimal b))
-                           (= a b))
-         (instance? Double a) (or (and (Double/isNaN a) (Double/isNaN b))
-                                  (= (Double/doubleToLongBits a) (Double/doubleToLongBits b)))
-         :else (= a b))))
-
+_SAME = (
+    SAME_CLJ
+    + r"""
 (defn read-edn [s] (edn/read-string {:default tagged-literal} s))
 (defn lines [path] (clojure.string/split-lines (slurp path :encoding "UTF-8")))
 """
+)
 
 _FIRST = (
     r"""
