@@ -18,8 +18,8 @@ _SRC = Path("src")
 #: Extension modules, each built from the C file of the same name beside it
 #: (and the headers in its folder).
 _ACCELERATORS = (
-    "garrison.stores.edn._creader",
-    "garrison.stores.edn._cwriter",
+    "garrison.edn._creader",
+    "garrison.edn._cwriter",
     "garrison.stores._cvalues",
 )
 

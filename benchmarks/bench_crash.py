@@ -1,9 +1,9 @@
 """Durability under SIGKILL: garrison runtimes killed at random moments, in every mode.
 
 Each lane forks runtimes from a warm parent (``tests/stores/_crash_writer.py``)
-that write through ``rt.store`` and report every acknowledgement with its time;
+that write through ``rt.get(Store)`` and report every acknowledgement with its time;
 the lane SIGKILLs each one after a random 0.05 s to 2.4 bounds, and the next runtime
-reads every key back through ``rt.store`` (see ``tests/stores/_crash_lane.py``).
+reads every key back through ``rt.get(Store)`` (see ``tests/stores/_crash_lane.py``).
 A write is *lost* when an acknowledged value is missing after the restart; its
 *age* is the time from its acknowledgement to the kill.
 

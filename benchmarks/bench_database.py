@@ -87,6 +87,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import garrison
 from _common import machine, report
 from garrison import open_runtime
+from garrison.components.database import Store
 from garrison.stores._schema import MIGRATIONS
 from garrison.stores._sqlite_sql import GET_MANY, RECORD_COMMIT, UPSERT
 from garrison.stores._values import encode_value
@@ -138,7 +139,7 @@ def _config(folder: Path, cache_size: int = 0, mode: str = "sqlite-only") -> dic
 
 
 async def _garrison_writes(rt: Runtime, rows: list[Row], writers: int) -> float:
-    store = rt.store
+    store = rt.get(Store)
     slices = [rows[i::writers] for i in range(writers)]
 
     async def writer(part: list[Row]) -> None:
@@ -152,7 +153,7 @@ async def _garrison_writes(rt: Runtime, rows: list[Row], writers: int) -> float:
 
 
 async def _garrison_reads(rt: Runtime, keys: list[str], readers: int) -> float:
-    store = rt.store
+    store = rt.get(Store)
     slices = [keys[i::readers] for i in range(readers)]
 
     async def reader(part: list[str]) -> None:
@@ -751,7 +752,7 @@ def _rss_mib() -> float:
 async def _memory(keys_count: int, cache_size: int, gets: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         async with open_runtime(_config(Path(tmp), cache_size), environ={}) as rt:
-            store = rt.store
+            store = rt.get(Store)
             rng = random.Random(3)
             start_rss = _rss_mib()
             chunk = 10_000

@@ -28,7 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, peak_memory, report
-from garrison.stores.edn import Keyword, _accel, dumps, loads
+from garrison.edn import Keyword, _accel, dumps, loads
 
 _WORDS = [
     "alpha", "Zürich", "naïve", "日本語", "emoji 😀", "tab\tsep", "quote\"d", "back\\slash",

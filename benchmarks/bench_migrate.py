@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine, peak_memory, report
 from garrison.components.migrator import migrate, validate
 from garrison.components.migrator._source import read_source
+from garrison.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 from garrison.stores import SqliteStore
-from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 
 K = Keyword
 _WORDS = [
@@ -195,8 +195,8 @@ def _encoders(edn: Path, repeat: int) -> None:
 
 def _accelerators() -> str:
     """Which optional C accelerators this run uses (GARRISON_NO_EXTENSIONS=1 turns all off)."""
+    from garrison.edn import _accel
     from garrison.stores import _values
-    from garrison.stores.edn import _accel
 
     used = {
         "EDN reader": _accel.reader is not None,

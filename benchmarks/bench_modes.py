@@ -81,10 +81,10 @@ async def _load(folder: Path, mode: str, keys: int) -> None:
     rng = random.Random(1)
     async with open_runtime(_config(folder, mode, 0), environ={}) as rt:
         for start in range(0, keys, 1000):
-            await rt.store.put_many(
+            await rt.get(Store).put_many(
                 (f"user/{i:08}", make_value(i, rng)) for i in range(start, min(keys, start + 1000))
             )
-        await rt.store.flush()
+        await rt.get(Store).flush()
 
 
 async def _run(store: Store, workload: str, plan: list[list[tuple[str, Any]]]) -> float:
@@ -123,7 +123,7 @@ async def _measure(
     plans: dict[str, list[list[tuple[str, Any]]]],
 ) -> dict[str, float]:
     async with open_runtime(_config(folder, mode, cache_size), environ={}) as rt:
-        store = rt.store
+        store = rt.get(Store)
         # Every key read once: the cache (when on) holds them all, as in a steady state.
         await _run(store, "warm", [[(f"user/{i:08}", None) for i in range(keys)]])
         return {name: await _run(store, name, plan) for name, plan in plans.items()}

@@ -26,14 +26,8 @@ import uvicorn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, report
-from garrison.runtime import (
-    CheckResult,
-    Component,
-    HealthApp,
-    ProbeServer,
-    open_runtime,
-    probes_for,
-)
+from garrison.health import HealthApp, ProbeServer, probes_for
+from garrison.runtime import CheckResult, Component, open_runtime
 
 
 class _Part(Component):

@@ -29,11 +29,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine, report
+from garrison.edn import Keyword, dumps
 from garrison.stores import EdnFileStore
 from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, file_pieces
 from garrison.stores._keys import edn_key
-from garrison.stores.edn import Keyword, dumps
 
 _WORDS = ["alpha", "Zürich", "naïve", "plain", "session", "presence", "tag", "index", "café"]
 

@@ -48,7 +48,7 @@ from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from _common import machine, report
-from garrison.components.database import store_of
+from garrison.components.database import Store
 from garrison.runtime import Actor, handler, open_actor, open_runtime
 from garrison.stores import SqliteStore
 
@@ -129,7 +129,7 @@ async def _measure(case: str, asks: int, ops: int) -> dict[str, float]:
             "components": {"database": {"mode": "sqlite-only"}},
         }
         async with open_runtime(config, environ={}) as runtime:
-            facade = store_of(runtime)
+            facade = runtime.get(Store)
             for i in range(100):
                 await facade.put(f"warm/{i}", {"n": i})
             clock = _Clock()

@@ -31,8 +31,10 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
+from garrison.components.database import Store
 from garrison.config import build_config
-from garrison.runtime import HealthApp, Runtime, RuntimeProbes, serving_health
+from garrison.health import HealthApp, RuntimeProbes, serving_health
+from garrison.runtime import Runtime
 from garrison.telemetry import configure_logging
 
 if TYPE_CHECKING:
@@ -65,14 +67,14 @@ def create_app(data_dir: str, *, health_port: int = 0, drain_delay: float = 1.0)
         probes.runtime = None
 
     async def get_item(request: Request) -> Response:
-        store = request.app.state.runtime.store
+        store = request.app.state.runtime.get(Store)
         value: Any = await store.get(f"item/{request.path_params['key']}")
         if value is None:
             return JSONResponse({"error": "not found"}, status_code=404)
         return JSONResponse(value)
 
     async def put_item(request: Request) -> Response:
-        store = request.app.state.runtime.store
+        store = request.app.state.runtime.get(Store)
         await store.put(f"item/{request.path_params['key']}", await request.json())
         return Response(status_code=204)
 

@@ -24,9 +24,10 @@ import tempfile
 from collections import Counter
 from dataclasses import dataclass
 
-from garrison.components.database import ChangeEvent, Store, Watch, store_of
+from garrison.components.database import ChangeEvent, Store, Watch
 from garrison.config import build_config
-from garrison.runtime import CheckResult, Component, Runtime, handler, serving_health
+from garrison.health import evaluate, serving_health
+from garrison.runtime import CheckResult, Component, Runtime, handler
 from garrison.telemetry import configure_logging
 
 
@@ -49,7 +50,7 @@ class Visits(Component):
     depends_on = ("database",)
 
     async def on_start(self) -> None:
-        self.store: Store = store_of(self.runtime)
+        self.store: Store = self.runtime.get(Store)
         self.count = await self.store.count("visit/")
         self.tally: Counter[str] = Counter()
         self.seen = asyncio.Condition()
@@ -115,8 +116,8 @@ async def main(data_dir: str, *, health_port: int, visits: int, serve: bool) -> 
         assert isinstance(app, Visits)
         await app.wait_seen(visits)
         tally = await ref.ask(Tally())
-        first = await runtime.store.get("visit/000001")
-        ready = await runtime.health("ready")
+        first = await runtime.get(Store).get("visit/000001")
+        ready = await evaluate(runtime, "ready")
         print(f"tally: {json.dumps(tally, sort_keys=True)}", flush=True)
         print(f"first visit: {json.dumps(first)}", flush=True)
         print(f"ready: {ready.status}", flush=True)

@@ -1,6 +1,6 @@
 """Coverage-guided differential fuzzer of the EDN codec (atheris + libFuzzer).
 
-Each input is checked by ``tests/stores/edn/_edn_differential.py``: the C and
+Each input is checked by ``tests/edn/_edn_differential.py``: the C and
 the pure reader give the same value or the same error, the C and the pure
 writer the same text or error, and what is written reads back the same. A
 failed check raises, and libFuzzer keeps the input (see fuzz/README.md).
@@ -31,7 +31,7 @@ def _load_instrumented() -> None:
         found = sorted((_BUILD / "garrison" / "stores" / "edn").glob(f"{name}.*.so"))
         if not found:
             sys.exit(f"no {name} in {_BUILD}: run fuzz/build.sh first")
-        full = f"garrison.stores.edn.{name}"
+        full = f"garrison.edn.{name}"
         spec = importlib.util.spec_from_file_location(full, found[0])
         assert spec is not None
         assert spec.loader is not None
@@ -41,16 +41,12 @@ def _load_instrumented() -> None:
 
 
 _load_instrumented()
-with atheris.instrument_imports(include=["garrison.stores.edn"]):
-    from garrison.stores.edn import _accel
-from tests.stores.edn._edn_differential import check  # noqa: E402 - after sys.path
+with atheris.instrument_imports(include=["garrison.edn"]):
+    from garrison.edn import _accel
+from tests.edn._edn_differential import check  # noqa: E402 - after sys.path
 
-assert _accel.reader is sys.modules["garrison.stores.edn._creader"], (
-    "instrumented C reader not in use"
-)
-assert _accel.writer is sys.modules["garrison.stores.edn._cwriter"], (
-    "instrumented C writer not in use"
-)
+assert _accel.reader is sys.modules["garrison.edn._creader"], "instrumented C reader not in use"
+assert _accel.writer is sys.modules["garrison.edn._cwriter"], "instrumented C writer not in use"
 
 
 def main() -> None:

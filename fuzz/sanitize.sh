@@ -22,7 +22,7 @@ export LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=lib
 export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1
 export PYTHONPATH="$WORK/src:$WORK"
-"$PY" -c 'import garrison.stores.edn._creader as r, garrison.stores.edn._cwriter as w
+"$PY" -c 'import garrison.edn._creader as r, garrison.edn._cwriter as w
 print("sanitized build:", r.__file__, w.__file__, sep="\n  ")'
 if [ "${SANITIZE_SHELL:-}" ]; then "$PY" -c "$SANITIZE_SHELL"; exit; fi
-"$PY" -m pytest -p no:cacheprovider -q tests/stores/edn "$@"
+"$PY" -m pytest -p no:cacheprovider -q tests/edn "$@"

@@ -12,7 +12,7 @@ PUBLIC_MODULES = [
     "garrison.components.database",
     "garrison",
     "garrison.exceptions",
-    "garrison.stores.edn",
+    "garrison.edn",
     "garrison.edn",
     "garrison.telemetry",
     "garrison.stores",

@@ -2,7 +2,7 @@
 
 This module stays on the standard library so that ``garrison probe`` (run
 every few seconds by an exec probe or a Docker HEALTHCHECK) does not pay for
-importing the runtime. :mod:`garrison.runtime._status_file` writes the file.
+importing the runtime. :mod:`garrison.health._status_file` writes the file.
 """
 
 from __future__ import annotations

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison.cli import main
+from garrison.edn import Keyword, loads
 from garrison.exceptions import StoreLoadError
 from garrison.stores._edn_archive import read_archive
-from garrison.stores.edn import Keyword, loads
 from tests._clojure import require_clojure, run_clojure
 
 if TYPE_CHECKING:

@@ -17,6 +17,7 @@ import pytest
 
 from garrison import open_runtime
 from garrison.cli import main
+from garrison.components.database import Store
 from garrison.stores._edn_file_format import load_file
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ def test_a_clear_killed_midway_leaves_each_side_whole(tmp_path: Path) -> None:
             "components": {"database": {"mode": "dual-write"}},
         }
         async with open_runtime(settings, environ={}) as rt:
-            await rt.store.put_many((f"session/k{i:06}", {"i": i}) for i in range(count))
+            await rt.get(Store).put_many((f"session/k{i:06}", {"i": i}) for i in range(count))
 
     asyncio.run(fill())
     shutil.copytree(data, tmp_path / "full")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison.cli import main
-from garrison.stores.edn import Keyword, loads
+from garrison.edn import Keyword, loads
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison.cli import COMMANDS, build_parser, main
-from garrison.runtime import CheckResult, Component, HealthApp, ProbeServer, probes_for
+from garrison.health import HealthApp, ProbeServer, probes_for
+from garrison.runtime import CheckResult, Component
 from garrison.runtime import open_runtime as open_plain_runtime
 
 if TYPE_CHECKING:

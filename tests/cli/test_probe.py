@@ -10,15 +10,10 @@ import orjson
 import pytest
 
 from garrison.cli._probe import probe_file, probe_url
-from garrison.runtime._asgi import HealthApp
-from garrison.runtime._health import (
-    CheckResult,
-    ComponentHealth,
-    HealthReport,
-    HealthStatus,
-    ProbeKind,
-)
-from garrison.runtime._http import ProbeServer
+from garrison.health._asgi import HealthApp
+from garrison.health._http import ProbeServer
+from garrison.health._report import ComponentHealth, HealthReport, ProbeKind
+from garrison.runtime._check import CheckResult, HealthStatus
 
 
 class Source:

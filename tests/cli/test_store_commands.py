@@ -14,6 +14,7 @@ import pytest
 
 from garrison import open_runtime
 from garrison.cli import main
+from garrison.components.database import Store
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -131,7 +132,7 @@ async def test_writes_refuse_while_a_runtime_owns_the_database(
     capsys: pytest.CaptureFixture[str], config: Path, tmp_path: Path
 ) -> None:
     async with open_runtime(config, environ={}) as rt:
-        await rt.store.put("a/1", 1)
+        await rt.get(Store).put("a/1", 1)
         status = await asyncio.to_thread(main, ["put", "a/1", "2", "--config", str(config)])
         assert status == 3
         assert "in use by a running garrison" in capsys.readouterr().err
@@ -140,7 +141,7 @@ async def test_writes_refuse_while_a_runtime_owns_the_database(
         assert (status, capsys.readouterr().out) == (0, "1\n")
         backup = str(tmp_path / "live.db")
         assert await asyncio.to_thread(main, ["backup", backup, "--config", str(config)]) == 0
-        assert await rt.store.get("a/1") == 1
+        assert await rt.get(Store).get("a/1") == 1
 
 
 def test_the_installed_command_runs(config: Path) -> None:
@@ -211,7 +212,7 @@ def test_after_migrate_every_command_uses_the_mode_the_runtime_starts_in(
 
     async def runtime_view() -> tuple[str, object]:
         async with open_runtime(config, environ={}) as rt:
-            return str(await rt.store.mode()), await rt.store.get("session/a")
+            return str(await rt.get(Store).mode()), await rt.get(Store).get("session/a")
 
     assert asyncio.run(runtime_view()) == ("edn-only", 10)
 
@@ -260,6 +261,6 @@ def test_in_sqlite_first_the_cli_reads_what_the_runtime_reads(
 
     async def runtime_scan() -> list[tuple[str, object]]:
         async with open_runtime(config, environ={}) as rt:
-            return await rt.store.scan("a/")
+            return await rt.get(Store).scan("a/")
 
     assert asyncio.run(runtime_scan()) == [("a/1", 1), ("a/2", 2), ("a/3", 3)]

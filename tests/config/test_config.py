@@ -10,7 +10,7 @@ import pytest
 
 from garrison.config import RestartSettings, load_config, parse_section
 from garrison.exceptions import ConfigError
-from garrison.runtime import HealthSettings
+from garrison.health import HealthSettings
 
 TOML = """
 [runtime]

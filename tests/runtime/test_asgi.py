@@ -15,14 +15,9 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from garrison.runtime._asgi import HealthApp
-from garrison.runtime._health import (
-    CheckResult,
-    ComponentHealth,
-    HealthReport,
-    HealthStatus,
-    ProbeKind,
-)
+from garrison.health._asgi import HealthApp
+from garrison.health._report import ComponentHealth, HealthReport, ProbeKind
+from garrison.runtime._check import CheckResult, HealthStatus
 
 
 class Switchboard:

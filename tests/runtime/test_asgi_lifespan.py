@@ -22,16 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from garrison.config import build_config
-from garrison.runtime import (
-    CheckResult,
-    Component,
-    HealthApp,
-    HealthStatus,
-    Runtime,
-    RuntimeProbes,
-    probes_for,
-    serving_health,
-)
+from garrison.health import HealthApp, RuntimeProbes, evaluate, probes_for, serving_health
+from garrison.runtime import CheckResult, Component, HealthStatus, Runtime
 
 
 class Worker(Component):
@@ -69,7 +61,7 @@ def make_app(data_dir: Path, drained: asyncio.Event) -> Starlette:
         await probes_for(runtime).aclose()
 
     async def status(request: Request) -> JSONResponse:
-        report = await request.app.state.runtime.health("ready")
+        report = await evaluate(request.app.state.runtime, "ready")
         return JSONResponse({"ready": report.ok})
 
     return Starlette(

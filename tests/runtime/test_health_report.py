@@ -6,13 +6,8 @@ from datetime import UTC, datetime
 
 import orjson
 
-from garrison.runtime._health import (
-    CheckResult,
-    ComponentHealth,
-    HealthReport,
-    HealthStatus,
-    aggregate,
-)
+from garrison.health._report import ComponentHealth, HealthReport, aggregate
+from garrison.runtime._check import CheckResult, HealthStatus
 
 P, W, F = HealthStatus.PASS, HealthStatus.WARN, HealthStatus.FAIL
 

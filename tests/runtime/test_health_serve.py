@@ -12,10 +12,10 @@ import pytest
 
 from garrison.config import build_config
 from garrison.exceptions import ConfigError, StartupError
+from garrison.health._runtime_health import probes_for
+from garrison.health._serve import HealthSettings, serving_health
+from garrison.health._status_file import read_status_file
 from garrison.runtime import CheckResult, Component, Runtime
-from garrison.runtime._runtime_health import probes_for
-from garrison.runtime._serve import HealthSettings, serving_health
-from garrison.runtime._status_file import read_status_file
 
 
 class Store(Component):

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from garrison.cli._probe import probe_file
-from garrison.runtime._health import CheckResult
-from garrison.runtime._probes import ComponentView, HealthProbes
-from garrison.runtime._status_file import StatusFileWriter, read_status_file
+from garrison.health._probes import ComponentView, HealthProbes
+from garrison.health._status_file import StatusFileWriter, read_status_file
+from garrison.runtime._check import CheckResult
 
 
 @dataclass

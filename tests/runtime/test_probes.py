@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from garrison.runtime._health import CheckResult, HealthStatus
-from garrison.runtime._probes import ComponentView, HealthProbes, ProbeSettings
+from garrison.health._probes import ComponentView, HealthProbes, ProbeSettings
+from garrison.runtime._check import CheckResult, HealthStatus
 
 P, W, F = HealthStatus.PASS, HealthStatus.WARN, HealthStatus.FAIL
 

@@ -11,9 +11,10 @@ import asyncio
 import contextlib
 import time
 
-from garrison.runtime._asgi import HealthApp
-from garrison.runtime._health import HealthReport, HealthStatus, ProbeKind
-from garrison.runtime._http import ProbeServer
+from garrison.health._asgi import HealthApp
+from garrison.health._http import ProbeServer
+from garrison.health._report import HealthReport, ProbeKind
+from garrison.runtime._check import HealthStatus
 from tests.runtime import _hostile_clients as hostile
 
 # Short timeouts: the attacks below last several of each (at least 10 probes

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
-from garrison.runtime._asgi import HealthApp
-from garrison.runtime._health import HealthReport, HealthStatus, ProbeKind
-from garrison.runtime._http import ProbeServer
+from garrison.health._asgi import HealthApp
+from garrison.health._http import ProbeServer
+from garrison.health._report import HealthReport, ProbeKind
+from garrison.runtime._check import HealthStatus
 
 
 class Source:

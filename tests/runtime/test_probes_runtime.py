@@ -9,8 +9,9 @@ from typing import ClassVar
 import pytest
 
 import garrison
+from garrison.health import evaluate
+from garrison.health._runtime_health import probes_for
 from garrison.runtime import CheckResult, Component, HealthStatus
-from garrison.runtime._runtime_health import probes_for
 
 P, W, F = HealthStatus.PASS, HealthStatus.WARN, HealthStatus.FAIL
 
@@ -162,15 +163,15 @@ async def test_two_runtimes_have_their_own_probes(tmp_path: Path) -> None:
 
 async def test_runtime_health_returns_the_report_of_each_probe(tmp_path: Path) -> None:
     async with garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path)) as rt:
-        ready = await rt.health("ready")
+        ready = await evaluate(rt, "ready")
         assert ready.probe == "ready"
         assert ready.status is P
         assert ready.to_dict()["checks"] == {"store": [{"status": "pass"}]}
-        assert (await rt.health()).probe == "ready"
-        assert (await rt.health("live")).ok
-        assert (await rt.health("startup")).ok
+        assert (await evaluate(rt)).probe == "ready"
+        assert (await evaluate(rt, "live")).ok
+        assert (await evaluate(rt, "startup")).ok
     # After the stop: not ready, and the reason says so.
-    after = await rt.health("ready")
+    after = await evaluate(rt, "ready")
     assert after.status is F
     assert after.output == "the runtime is stopping"
     await probes_for(rt).aclose()
@@ -197,15 +198,15 @@ async def test_live_fails_once_a_critical_component_failed_for_good(tmp_path: Pa
     async with garrison.runtime.open_runtime(
         components=[Store, Crashy], data_dir=str(tmp_path)
     ) as rt:
-        assert (await rt.health("live")).status is P
+        assert (await evaluate(rt, "live")).status is P
         rt.add_state_listener(lambda name, old, new: failed.set() if new == "failed" else None)
         Crashy.go.set()
         await failed.wait()
-        live = await rt.health("live")
+        live = await evaluate(rt, "live")
         assert live.status is F
         assert live.check("crashy").output == "component failed and will not be restarted"
         assert live.check("store").status is P
-        ready = await rt.health("ready")
+        ready = await evaluate(rt, "ready")
         assert ready.status is F
         assert ready.check("crashy").state == "failed"
         await probes_for(rt).aclose()

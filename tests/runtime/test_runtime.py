@@ -211,12 +211,12 @@ async def test_keyword_overrides_win_over_environment(tmp_path: Path) -> None:
 
 
 def test_built_in_components_need_no_factory() -> None:
-    from garrison.config import build_config
-    from garrison.runtime import BUILTIN_COMPONENTS, Runtime
+    from garrison.config import BUILTIN_FACTORIES, build_config
+    from garrison.runtime import Runtime
 
     runtime = Runtime(build_config({"components": {"telemetry": {}}}))
     cls = runtime.spec("telemetry").component_class
-    assert f"{cls.__module__}:{cls.__qualname__}" == BUILTIN_COMPONENTS["telemetry"]
+    assert f"{cls.__module__}:{cls.__qualname__}" == BUILTIN_FACTORIES["telemetry"]
     assert runtime.graph.levels == [["telemetry"]]
 
 

@@ -2,8 +2,8 @@
 
 The parent side of ``_crash_writer.py runtime``: :func:`kill_lane` starts the
 zygote on one data folder, then again and again forks a writer, lets it write
-through ``rt.store`` for a random while, SIGKILLs it, and reads what the next
-writer found (through ``rt.store``, after a fresh start) against every write
+through ``rt.get(Store)`` for a random while, SIGKILLs it, and reads what the next
+writer found (through ``rt.get(Store)``, after a fresh start) against every write
 the killed one acknowledged. Shared by the crash tests and
 ``benchmarks/bench_crash.py``.
 

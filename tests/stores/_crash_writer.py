@@ -13,8 +13,8 @@ state it found, then applies step after step forever, printing ``flushed N``
 each time :meth:`EdnFileStore.flush` has returned.
 
 ``runtime`` (see :func:`run_runtime`): each writer starts a garrison runtime
-with the database component, reads every key back through ``rt.store``,
-prints what it found, then writes through ``rt.store`` and prints each
+with the database component, reads every key back through ``rt.get(Store)``,
+prints what it found, then writes through ``rt.get(Store)`` and prints each
 acknowledgement with its time, so the test can tell, after the kill, which
 acknowledged writes the next run does not find and how old they were.
 
@@ -36,6 +36,7 @@ import sys
 import time
 from typing import Any
 
+from garrison.components.database import Store
 from garrison.stores._edn_file import EdnFileStore
 
 KEYS = 40
@@ -94,7 +95,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
     and ``check_only`` (read back, report, stop).
 
     Prints ``ready PID MODE {key: n}`` (the number each key holds, read through
-    ``rt.store``), then ``a N T`` after write ``N`` was acknowledged at
+    ``rt.get(Store)``), then ``a N T`` after write ``N`` was acknowledged at
     monotonic time ``T``, ``m MODE T`` after a switch, ``r MODE REASON`` after a
     refused one. Write ``N`` sets ``k/{N % RUNTIME_KEYS}`` to ``[N, pad]``.
     """
@@ -111,7 +112,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
     }
     rng = random.Random(spec["seed"])
     async with open_runtime(config, environ={}) as rt:
-        store = rt.store
+        store = rt.get(Store)
         keys = [f"k/{i}" for i in range(RUNTIME_KEYS)]
         found = {key: value[0] for key, value in (await store.get_many(keys)).items()}
         mode = await store.mode()

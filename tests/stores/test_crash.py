@@ -7,7 +7,7 @@ never older than the state found after the previous kill. Each run starts by
 loading what the killed run left.
 
 garrison runtimes in every mode (see ``_crash_lane.py``): every write
-acknowledged through ``rt.store`` is read back through ``rt.store`` after a
+acknowledged through ``rt.get(Store)`` is read back through ``rt.get(Store)`` after a
 restart. In ``edn-only`` a write may be lost only if the kill came within the
 EDN store's bound (``flush_max_delay``) of its acknowledgement; in every mode
 that commits to SQLite, no acknowledged write may be lost, including across
@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 
 from garrison.cli import main
-from garrison.stores.edn import Keyword, loads
+from garrison.edn import Keyword, loads
 from tests.stores._crash_lane import LaneResult, kill_lane
 from tests.stores._crash_writer import KEYS, expected_state
 

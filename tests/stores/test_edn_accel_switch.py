@@ -8,10 +8,10 @@ import sys
 
 import pytest
 
-from garrison.stores.edn import _accel
+from garrison.edn import _accel
 
 _PROBE = """
-from garrison.stores.edn import _accel, dumps, loads
+from garrison.edn import _accel, dumps, loads
 print(_accel.reader is None, _accel.writer is None)
 print(dumps(loads('{:a/b [1 2.5 "x"], :c #{nil}}')))
 """
@@ -44,5 +44,5 @@ def test_zero_or_empty_leave_the_accelerators_on() -> None:
     reason="GARRISON_REQUIRE_EXTENSIONS is not set (CI sets it)",
 )
 def test_ci_builds_both_accelerators() -> None:
-    assert _accel.reader is not None, "garrison.stores.edn._creader was not built"
-    assert _accel.writer is not None, "garrison.stores.edn._cwriter was not built"
+    assert _accel.reader is not None, "garrison.edn._creader was not built"
+    assert _accel.writer is not None, "garrison.edn._cwriter was not built"

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison.edn import Keyword, dumps, loads
 from garrison.exceptions import FlushError, StoreError, StoreLoadError
 from garrison.stores._edn_file import EdnFileStore
 from garrison.stores._keys import edn_key
 from garrison.stores._protocol import MISSING, KeyValueStore
-from garrison.stores.edn import Keyword, dumps, loads
 
 if TYPE_CHECKING:
     from pathlib import Path

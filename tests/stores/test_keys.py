@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from garrison.edn import FrozenMap, Keyword, Vector, dumps, loads
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._keys import (
     StringKey,
@@ -17,7 +18,6 @@ from garrison.stores._keys import (
     key_text,
     lookup_text,
 )
-from garrison.stores.edn import FrozenMap, Keyword, Vector, dumps, loads
 
 
 def test_a_str_key_and_its_keyword_are_the_same_entry() -> None:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison.edn import Keyword, loads
 from garrison.exceptions import StoreError, ValidationError
 from garrison.stores import EdnFileStore, Mode, ModeRouter, SqliteStore, compare_stores
 from garrison.stores._protocol import MISSING, KeyValueStore
-from garrison.stores.edn import Keyword, loads
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

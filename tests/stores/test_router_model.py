@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+from garrison.edn import Keyword
 from garrison.exceptions import StoreError, ValidationError
 from garrison.stores import Mode
 from garrison.stores._compare import same_value
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import SQLITE_FAILURES
-from garrison.stores.edn import Keyword
 from tests.stores.test_router import Sides, break_sqlite_writes, heal_sqlite_writes
 
 KEYS = ["a/1", "a/2", "b/1", "b/2", '#edn "s"', "#edn 7"]

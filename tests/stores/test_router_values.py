@@ -25,8 +25,8 @@ from garrison.edn import BigInt, Char, EdnMap, EdnSet, FrozenMap, Tagged, dumps,
 from garrison.exceptions import EdnEncodeError, RefusedWriteError
 from garrison.stores import Mode, ModeRouter
 from garrison.stores._protocol import MISSING
-from tests.stores.edn import _edn_same, edn_strategies
-from tests.stores.edn.edn_strategies import COLLIDING
+from tests.edn import _edn_same, edn_strategies
+from tests.edn.edn_strategies import COLLIDING
 from tests.stores.test_router import Sides
 from tests.stores.value_strategies import same, values
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from garrison.edn import Keyword
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._protocol import MISSING, KeyValueStore
 from garrison.stores._sqlite import SqliteStore
-from garrison.stores.edn import Keyword
 from tests.stores.value_strategies import same, values
 
 if TYPE_CHECKING:

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison.edn import Keyword
 from garrison.exceptions import SchemaVersionError, StoreLoadError
 from garrison.stores import SqliteStore
 from garrison.stores._schema import SCHEMA_VERSION
-from garrison.stores.edn import Keyword
 
 if TYPE_CHECKING:
     from pathlib import Path

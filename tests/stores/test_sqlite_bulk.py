@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from garrison.edn import BigInt, Keyword, Tagged, Vector
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_bulk import encode_rows, put_new_rows, put_rows, rows_json
 from garrison.stores._values import encode_value
-from garrison.stores.edn import BigInt, Keyword, Tagged, Vector
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison.edn import Keyword
 from garrison.exceptions import StoreError
 from garrison.stores import SqliteStore
-from garrison.stores.edn import Keyword
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

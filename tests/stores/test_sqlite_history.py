@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison.edn import Keyword
 from garrison.stores import SqliteStore
 from garrison.stores._protocol import MISSING
-from garrison.stores.edn import Keyword
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -13,9 +13,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 
-from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores._values import decode_value, encode_value
-from garrison.stores.edn import (
+from garrison.edn import (
     BigInt,
     Char,
     EdnMap,
@@ -28,6 +26,8 @@ from garrison.stores.edn import (
     equal,
     loads,
 )
+from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores._values import decode_value, encode_value
 from tests.stores.value_strategies import json_values, same, values
 
 

@@ -24,10 +24,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from garrison.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 from garrison.exceptions import EdnEncodeError
 from garrison.stores import _values
 from garrison.stores._values import decode_value, encode_value, encode_value_pure
-from garrison.stores.edn import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 from tests.stores.value_strategies import json_values, same, values
 
 accelerator = _values.accelerator
@@ -202,7 +202,7 @@ def test_interrupts_from_tag_calls_are_not_swallowed() -> None:
 @needs_accelerator
 def test_no_extensions_environment_turns_the_accelerator_off() -> None:
     probe = (
-        "from garrison.stores import _values; from garrison.stores.edn import Keyword\n"
+        "from garrison.stores import _values; from garrison.edn import Keyword\n"
         "print(_values.accelerator is None, _values.encode_value({Keyword('a'): 1.5e-6}))"
     )
     env = {k: v for k, v in os.environ.items() if k != "GARRISON_NO_EXTENSIONS"}

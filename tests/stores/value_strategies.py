@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from garrison.stores.edn import (
+from garrison.edn import (
     BigInt,
     Char,
     EdnMap,
@@ -21,8 +21,8 @@ from garrison.stores.edn import (
     Tagged,
     Vector,
 )
-from garrison.stores.edn._equality import clojure_key
-from tests.stores.edn.edn_strategies import colliding, edn_map, edn_set
+from garrison.edn._equality import clojure_key
+from tests.edn.edn_strategies import colliding, edn_map, edn_set
 
 _names = st.from_regex(r"[a-z][a-z0-9*+!_?-]{0,8}(/[a-z][a-z0-9*+!_?-]{0,8})?", fullmatch=True)
 _offsets = st.integers(min_value=-23 * 60, max_value=23 * 60).map(

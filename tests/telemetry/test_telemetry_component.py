@@ -9,7 +9,7 @@ import pytest
 from opentelemetry import trace
 
 from garrison.components.telemetry import TelemetryComponent, TelemetryConfig
-from garrison.runtime._health import HealthStatus
+from garrison.runtime._check import HealthStatus
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

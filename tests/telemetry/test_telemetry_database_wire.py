@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 from opentelemetry import trace
 
-from garrison.components.database import store_of
+from garrison.components.database import Store
 from garrison.runtime import open_runtime
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ async def test_application_span_to_database_handler_to_sqlite(
         "components": {"telemetry": {}, "database": {"mode": "sqlite-only"}},
     }
     async with open_runtime(config, environ={}) as runtime:
-        store = store_of(runtime)
+        store = runtime.get(Store)
         with trace.get_tracer("app").start_as_current_span("place order") as app:
             await store.put("order/o-1", {"status": "paid"})
             assert await store.get("order/o-1") == {"status": "paid"}

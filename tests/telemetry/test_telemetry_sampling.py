@@ -28,7 +28,7 @@ from opentelemetry.sdk.trace.sampling import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, StatusCode, TraceFlags
 
-from garrison.components.database import store_of
+from garrison.components.database import Store
 from garrison.runtime import Actor, handler, open_actor, open_runtime
 from garrison.stores import SqliteStore
 
@@ -189,7 +189,7 @@ async def test_the_database_component_makes_no_spans_in_a_sampled_out_trace(
     sampler, spans = sampled_out
     config = {"runtime": {"data_dir": str(tmp_path)}, "components": {"database": {}}}
     async with open_runtime(config, environ={}) as runtime:
-        facade = store_of(runtime)
+        facade = runtime.get(Store)
         sampler.asked.clear()
         spans.clear()
         with trace.get_tracer("app").start_as_current_span("request"):

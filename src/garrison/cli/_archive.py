@@ -31,12 +31,12 @@ from garrison.cli._common import EXIT_FAILED, EXIT_OK, CommandError, emit
 # The database commands' shared machinery (same package).
 from garrison.cli._store import _add, _print, _ReadSide
 from garrison.exceptions import StoreError
-from garrison.stores._edn_archive import write_archive
+from garrison.stores import write_archive
 
 if TYPE_CHECKING:
     import argparse
 
-    from garrison.components.database._config import DatabaseConfig
+    from garrison.components.database import DatabaseConfig
 
 __all__ = ["register"]
 

@@ -33,15 +33,13 @@ from garrison.cli._common import EXIT_OK, EXIT_USAGE, CommandError, emit
 
 # The database commands' shared machinery (same package).
 from garrison.cli._store import _add, _edn_first, _print, _ReadSide, _writing
-from garrison.stores._keys import key_prefix
-from garrison.stores._mode import Mode
-from garrison.stores._protocol import MISSING
+from garrison.stores import MISSING, Mode, key_prefix
 
 if TYPE_CHECKING:
     import argparse
     from pathlib import Path
 
-    from garrison.components.database._config import DatabaseConfig
+    from garrison.components.database import DatabaseConfig
 
 __all__ = ["register"]
 

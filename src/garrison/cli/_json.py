@@ -32,7 +32,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from garrison.stores.edn import Char, Keyword, Symbol, Tagged
+from garrison.edn import Char, Keyword, Symbol, Tagged
 
 __all__ = ["plain"]
 

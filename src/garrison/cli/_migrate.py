@@ -36,28 +36,30 @@ from garrison.cli._common import (
     load,
     report_error,
 )
-from garrison.components.database._lock import DatabaseLock
-from garrison.components.migrator._backup import MigrationBackup, backup_before_migration
-from garrison.components.migrator._config import MigratorConfig
-from garrison.components.migrator._export import export
-from garrison.components.migrator._migrate import migrate
-from garrison.components.migrator._plan import normalize_prefixes
-from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
-from garrison.components.migrator._source import absolute_path, read_source
-from garrison.components.migrator._validate import validate
+from garrison.components.database import DatabaseLock
+from garrison.components.migrator import (
+    MigrationBackup,
+    MigrationProgress,
+    MigratorConfig,
+    ProgressReporter,
+    absolute_path,
+    backup_before_migration,
+    export,
+    migrate,
+    normalize_prefixes,
+    read_source,
+    validate,
+)
 from garrison.config import parse_section
+from garrison.edn import MAX_DIGITS
 from garrison.exceptions import GarrisonError, StoreLoadError
-from garrison.stores import SqliteStore
-from garrison.stores._edn_file_format import load_file
-from garrison.stores._mode import Mode
-from garrison.stores._router import MODE_META
-from garrison.stores.edn import MAX_DIGITS
+from garrison.stores import MODE_META, Mode, SqliteStore, load_file
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import AsyncIterator, Callable, Coroutine
 
-    from garrison.components.migrator._report import ValidationReport
+    from garrison.components.migrator import ValidationReport
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 

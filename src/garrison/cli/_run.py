@@ -15,7 +15,8 @@ import structlog
 
 from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
-from garrison.runtime import Runtime, add_health_arguments, serving_health
+from garrison.health import add_health_arguments, serving_health
+from garrison.runtime import Runtime
 
 if TYPE_CHECKING:
     import argparse

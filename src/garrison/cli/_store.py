@@ -45,25 +45,29 @@ from garrison.cli._common import (
     load,
 )
 from garrison.cli._json import plain
-from garrison.components.database._config import DatabaseConfig
-from garrison.components.database._open import open_stack
+from garrison.components.database import DatabaseConfig, open_stack
 from garrison.config import parse_section
+from garrison.edn import dumps, loads
 from garrison.exceptions import EdnError, StoreError, ValidationError
-from garrison.stores._backlog import RepairBacklog
-from garrison.stores._edn_file_format import load_file
-from garrison.stores._edn_level import levelled_view
-from garrison.stores._keys import key_prefix, key_text
-from garrison.stores._mode import Mode, ModeSwitch, decide_mode
-from garrison.stores._protocol import MISSING
-from garrison.stores._router import MODE_META
-from garrison.stores._sqlite import SqliteStore
-from garrison.stores.edn import dumps, loads
+from garrison.stores import (
+    MISSING,
+    MODE_META,
+    Mode,
+    ModeSwitch,
+    RepairBacklog,
+    SqliteStore,
+    decide_mode,
+    key_prefix,
+    key_text,
+    levelled_view,
+    load_file,
+)
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 
-    from garrison.components.database._open import StoreStack
+    from garrison.components.database import StoreStack
 
 __all__ = ["register"]
 

@@ -34,12 +34,12 @@ def accelerators() -> dict[str, str]:
     """Each C accelerator's status: ``"in use"``, ``"not built"`` or ``"disabled"``."""
     from importlib.util import find_spec  # noqa: PLC0415 - only this command needs it
 
+    from garrison.edn import _accel  # noqa: PLC0415 - ditto
     from garrison.stores import _values  # noqa: PLC0415 - loads the accelerators
-    from garrison.stores.edn import _accel  # noqa: PLC0415 - ditto
 
     loaded = {
-        "edn reader": ("garrison.stores.edn._creader", _accel.reader),
-        "edn writer": ("garrison.stores.edn._cwriter", _accel.writer),
+        "edn reader": ("garrison.edn._creader", _accel.reader),
+        "edn writer": ("garrison.edn._cwriter", _accel.writer),
         "value encoder": ("garrison.stores._cvalues", _values.accelerator),
     }
     status: dict[str, str] = {}

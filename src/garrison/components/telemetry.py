@@ -22,15 +22,11 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, ClassVar, Final
 
-from garrison.runtime._component import Component
-from garrison.runtime._health import CheckResult
-from garrison.telemetry._logging import configure_logging
-from garrison.telemetry._sdk import setup_telemetry
-from garrison.telemetry._settings import TelemetryConfig
+from garrison.runtime import CheckResult, Component
+from garrison.telemetry import TelemetryConfig, configure_logging, setup_telemetry
 
 if TYPE_CHECKING:
-    from garrison.telemetry._processor import SpanExportStatistics
-    from garrison.telemetry._sdk import TelemetryPipeline
+    from garrison.telemetry import SpanExportStatistics, TelemetryPipeline
 
 __all__ = ["DROP_WARNING_WINDOW", "TelemetryComponent", "TelemetryConfig"]
 

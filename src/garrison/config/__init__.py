@@ -16,6 +16,7 @@ from garrison.config._loader import (
     merge_settings,
 )
 from garrison.config._model import (
+    BUILTIN_FACTORIES,
     ComponentSettings,
     GarrisonConfig,
     RestartSettings,
@@ -25,6 +26,7 @@ from garrison.config._model import (
 )
 
 __all__ = [
+    "BUILTIN_FACTORIES",
     "ENV_PREFIX",
     "ComponentSettings",
     "GarrisonConfig",

@@ -116,3 +116,12 @@ class GarrisonConfig:
     def section(self, name: str) -> Mapping[str, Any]:
         """A top-level table other than runtime/components (empty if absent)."""
         return self.sections.get(name, {})
+
+
+#: The components garrison ships: a ``[components.<name>]`` table of one of
+#: these names needs no ``factory`` (the class is imported only when enabled).
+BUILTIN_FACTORIES: Mapping[str, str] = {
+    "database": "garrison.components.database:DatabaseComponent",
+    "telemetry": "garrison.components.telemetry:TelemetryComponent",
+    "migrator": "garrison.components.migrator:MigratorComponent",
+}

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, get_args
 
 from garrison.config import (
+    BUILTIN_FACTORIES,
     ComponentSettings,
     GarrisonConfig,
     RestartType,
@@ -24,14 +25,7 @@ from garrison.exceptions import ConfigError
 from garrison.runtime._component import Component
 from garrison.runtime._graph import ComponentSpec
 
-__all__ = ["BUILTIN_COMPONENTS", "ConfigSource", "build_specs", "resolve_config"]
-
-#: Components that need no ``factory`` in the config (imported only when used).
-BUILTIN_COMPONENTS: Mapping[str, str] = {
-    "database": "garrison.components.database:DatabaseComponent",
-    "telemetry": "garrison.components.telemetry:TelemetryComponent",
-    "migrator": "garrison.components.migrator:MigratorComponent",
-}
+__all__ = ["ConfigSource", "build_specs", "resolve_config"]
 
 ConfigSource = GarrisonConfig | Mapping[str, Any] | str | os.PathLike[str] | None
 
@@ -137,11 +131,11 @@ def build_specs(
 
 def _import_factory(name: str, factory: str | None) -> type[Component]:
     path = f"components.{name}.factory"
-    target = factory or BUILTIN_COMPONENTS.get(name)
+    target = factory or BUILTIN_FACTORIES.get(name)
     if target is None:
         raise ConfigError(
             f'component {name!r} needs a factory ("package.module:Class"); '
-            f"built-ins without one: {', '.join(BUILTIN_COMPONENTS)}",
+            f"built-ins without one: {', '.join(BUILTIN_FACTORIES)}",
             path=path,
         )
     module_name, _, attr = target.partition(":")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.runtime._actor import Actor
-from garrison.runtime._health import CheckResult
+from garrison.runtime._check import CheckResult
 
 if TYPE_CHECKING:
     from garrison.runtime._ref import ActorRef
@@ -67,6 +67,9 @@ class Component(Actor):
     ``restart``
         ``permanent`` (always restarted), ``transient`` (restarted after a
         crash, not after a normal :meth:`stop`) or ``temporary`` (never).
+    ``facade``
+        The typed facade class application code uses to reach this component
+        (``rt.get(Store)``); built as ``facade(runtime, name=component_name)``.
     """
 
     name: str = ""
@@ -75,6 +78,7 @@ class Component(Actor):
     starts_first: ClassVar[bool] = False
     restart: ClassVar[str] = "permanent"
     config_class: ClassVar[type[Any] | None] = None
+    facade: ClassVar[type[Any] | None] = None
 
     config: Any = None
     data_dir: Path = Path("data")

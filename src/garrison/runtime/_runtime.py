@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from garrison._log import get_logger
 from garrison.exceptions import ConfigError, EscalationError, LifecycleError, ShutdownError
@@ -14,18 +14,24 @@ from garrison.runtime._assembly import ConfigSource, build_specs, resolve_config
 from garrison.runtime._component import Component, ComponentState
 from garrison.runtime._graph import ComponentGraph, ComponentSpec
 from garrison.runtime._ref import ActorRef, ActorStatistics
-from garrison.runtime._runtime_health import probes_for
 from garrison.runtime._supervisor import Supervisor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from types import TracebackType
 
-    from garrison.components.database import Store
     from garrison.config import GarrisonConfig
-    from garrison.runtime._health import HealthReport, ProbeKind
 
 __all__ = ["Runtime", "StateListener", "open_runtime"]
+
+
+class Facade(Protocol):
+    """What :meth:`Runtime.get` builds: a class made from a runtime and a component name."""
+
+    def __init__(self, runtime: Runtime, *, name: str) -> None: ...
+
+
+FacadeT = TypeVar("FacadeT", bound=Facade)
 
 log = get_logger("garrison.runtime")
 
@@ -146,16 +152,39 @@ class Runtime:
             raise LifecycleError(f"component {name!r} is {state}; it has no live instance")
         return instance
 
-    @property
-    def store(self) -> Store:
-        """The typed facade of the ``database`` component (see ``garrison.components.database``).
+    def get(self, facade: type[FacadeT], name: str | None = None) -> FacadeT:
+        """The typed facade ``facade`` of the component ``name`` (or of the one that offers it).
 
-        ``await rt.store.put("session/abc", {...})``; a new, cheap
-        :class:`~garrison.components.database.Store` each time.
+        A component class offers a facade by naming its class in
+        :attr:`Component.facade`; the facade is built as ``facade(runtime,
+        name=component_name)`` each time (cheap: it holds no connection)::
+
+            from garrison.components.database import Store
+
+            store = rt.get(Store)
+            await store.put("session/abc", {...})
+
+        Without ``name`` exactly one enabled component must offer ``facade``;
+        :class:`~garrison.ConfigError` names the candidates otherwise.
         """
-        from garrison.components.database import Store  # noqa: PLC0415 - only when used
-
-        return Store(self)
+        if name is not None:
+            offered = self.spec(name).component_class.facade
+            if offered is None or not issubclass(offered, facade):
+                raise ConfigError(f"component {name!r} offers no {facade.__qualname__}", path=name)
+            return facade(self, name=name)
+        names = [
+            n
+            for n in self.graph.order
+            if (offered := self.graph.specs[n].component_class.facade) is not None
+            and issubclass(offered, facade)
+        ]
+        if len(names) != 1:
+            which = ", ".join(names) if names else "none"
+            raise ConfigError(
+                f"{len(names)} components offer {facade.__qualname__} ({which}); "
+                f"name the one you want: get({facade.__qualname__}, name=...)"
+            )
+        return facade(self, name=names[0])
 
     @property
     def component_names(self) -> list[str]:
@@ -188,14 +217,6 @@ class Runtime:
         """Why ``name`` last failed to start or was marked failed (``None`` if it did not)."""
         self.ref(name)
         return self._supervisor.slots[name].error
-
-    async def health(self, probe: ProbeKind = "ready") -> HealthReport:
-        """Evaluate the ``"live"``, ``"ready"`` or ``"startup"`` probe; never hangs.
-
-        ``report.status`` is pass/warn/fail, ``report.to_dict(verbose=True)``
-        the ``application/health+json`` document (see docs/operations.md).
-        """
-        return await probes_for(self).evaluate(probe)
 
     def statistics(self) -> dict[str, ActorStatistics]:
         """Per-component actor statistics (mailbox depth, processed, failed, restarts)."""

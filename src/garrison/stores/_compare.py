@@ -16,8 +16,8 @@ import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from garrison.edn import dumps
 from garrison.exceptions import EdnError
-from garrison.stores.edn import dumps
 
 if TYPE_CHECKING:
     from garrison.stores._protocol import KeyValueStore
@@ -76,7 +76,7 @@ class Comparison:
 def same_value(a: Any, b: Any) -> bool:
     """Whether ``a`` and ``b`` are the same EDN value, of the same classes throughout.
 
-    Stricter than Clojure's ``=`` (:func:`garrison.stores.edn.equal`), which
+    Stricter than Clojure's ``=`` (:func:`garrison.edn.equal`), which
     says ``1`` equals ``1N`` and ``[1]`` equals ``(1)``: a migration must keep
     the kind of every value, so a change of kind is a difference.
     """

@@ -28,12 +28,12 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from garrison.edn import loads
 from garrison.exceptions import EdnSyntaxError, StoreError, StoreLoadError
 from garrison.stores._atomic import fsync_directory
 from garrison.stores._compare import same_value
 from garrison.stores._edn_file_format import entry_text, file_pieces
 from garrison.stores._keys import StringKey, key_text
-from garrison.stores.edn import loads
 
 if TYPE_CHECKING:
     from collections.abc import Sequence

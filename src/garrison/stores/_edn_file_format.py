@@ -11,10 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from garrison.exceptions import EdnSyntaxError, StoreLoadError
-from garrison.stores._atomic import remove_stale_temp_files
-from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
-from garrison.stores.edn import (
+from garrison.edn import (
     MAP_ENTRY_SEPARATOR,
     MAX_DIGITS,
     EdnMap,
@@ -22,6 +19,9 @@ from garrison.stores.edn import (
     dumps_entry,
     loads,
 )
+from garrison.exceptions import EdnSyntaxError, StoreLoadError
+from garrison.stores._atomic import remove_stale_temp_files
+from garrison.stores._keys import EDN_KEY_PREFIX, StringKey, edn_key, key_text
 
 if TYPE_CHECKING:
     from pathlib import Path

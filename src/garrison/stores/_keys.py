@@ -28,9 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from garrison.edn import Keyword, dumps, loads
 from garrison.exceptions import EdnError, StoreError
-from garrison.stores.edn import dumps, loads
-from garrison.stores.edn._types import Keyword
 
 __all__ = [
     "EDN_KEY_PREFIX",

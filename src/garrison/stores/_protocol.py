@@ -6,7 +6,7 @@ and the migrator talk to any of them the same way.
 
 Keys are *key texts* (see :mod:`garrison.stores._keys`): ``"presence/s-1"``
 stands for the keyword ``:presence/s-1``. Values are any EDN value or plain
-Python value (see :mod:`garrison.stores.edn._types` for the mapping).
+Python value (see :mod:`garrison.edn._types` for the mapping).
 """
 
 from __future__ import annotations

@@ -72,6 +72,7 @@ from typing import TYPE_CHECKING, Any, Final, Self
 
 from opentelemetry import trace
 
+from garrison.edn import dumps as edn_dumps
 from garrison.exceptions import (
     EdnEncodeError,
     EdnError,
@@ -89,7 +90,6 @@ from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
-from garrison.stores.edn import dumps as edn_dumps
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence

@@ -52,7 +52,7 @@ encoded normally. Decoding an unknown marker raises :class:`StoreError` rather
 than guessing.
 
 **Clojure's equality.** Set elements and map keys are read back by Clojure's
-``=``, as the EDN reader reads them (:mod:`garrison.stores.edn._equality`):
+``=``, as the EDN reader reads them (:mod:`garrison.edn._equality`):
 an :class:`EdnSet` or :class:`EdnMap` (a set or map whose members Python's
 ``==`` would merge, such as ``1``, ``1.0`` and ``true``) has its own marker, so
 it reads back as itself with every member, and a garrison that predates the
@@ -94,10 +94,21 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from garrison.edn import (
+    BigInt,
+    Char,
+    EdnMap,
+    EdnSet,
+    FrozenMap,
+    Keyword,
+    Symbol,
+    Tagged,
+    Vector,
+    disabled_by_environment,
+    distinct_map,
+    distinct_set,
+)
 from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores.edn._accel import disabled_by_environment
-from garrison.stores.edn._equality import EdnMap, EdnSet, distinct_map, distinct_set
-from garrison.stores.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 
 if TYPE_CHECKING:
     from types import ModuleType

@@ -1,4 +1,4 @@
-"""The writer the admission crash test kills: a runtime writing through ``rt.store``.
+"""The writer the admission crash test kills: a runtime writing through ``rt.get(Store)``.
 
 Run as ``python _admission_writer.py DATA_DIR MODE``: a zygote that imports
 garrison once and forks one writer per ``go`` line read from stdin (a warm
@@ -26,6 +26,7 @@ import sys
 import time
 
 from garrison import RefusedWriteError, open_runtime
+from garrison.components.database import Store
 
 QUIET_PERIOD = 0.002
 MAX_DELAY = 0.05
@@ -54,7 +55,7 @@ async def run(data_dir: str, mode: str) -> None:
     database = {"mode": mode, "flush_quiet_period": QUIET_PERIOD, "flush_max_delay": MAX_DELAY}
     config = {"runtime": {"data_dir": data_dir}, "components": {"database": database}}
     async with open_runtime(config, environ={}) as rt:
-        store = rt.store
+        store = rt.get(Store)
         n = await store.count("k/")
         _report(f"ready {os.getpid()} {n}")
         while True:

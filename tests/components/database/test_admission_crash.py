@@ -2,7 +2,7 @@
 
 A real runtime in a forked writer process mixes writes every store of the
 mode refuses with good ones (keys spelt with and without their colon) through
-``rt.store``, and is SIGKILLed at a random moment; the next writer opens what
+``rt.get(Store)``, and is SIGKILLed at a random moment; the next writer opens what
 it left. After every kill, in ``edn-only`` and ``dual-write``:
 
 - the EDN file parses and holds the good keys ``k/1 .. k/m`` with no gap and
@@ -26,7 +26,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from garrison.stores.edn import Keyword, loads
+from garrison.edn import Keyword, loads
 from tests.components.database._admission_writer import MAX_DELAY
 
 WRITER = Path(__file__).with_name("_admission_writer.py")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison import RefusedWriteError
-from garrison.components.database import Get, Put
+from garrison.components.database import Get, Put, Store
 from garrison.stores._protocol import MISSING
 from tests.components.database.conftest import database_runtime
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 async def test_concurrent_writers_share_transactions(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
 
     async def writer(n: int) -> None:
         for i in range(20):
@@ -38,11 +38,11 @@ async def test_concurrent_writers_share_transactions(runtime: Runtime) -> None:
 
 async def test_batch_limit_caps_a_transaction(tmp_path: Path) -> None:
     async with database_runtime(tmp_path, batch_limit=8) as rt:
-        await asyncio.gather(*(rt.store.put(f"k/{i}", i) for i in range(100)))
-        stats = await rt.store.statistics()
+        await asyncio.gather(*(rt.get(Store).put(f"k/{i}", i) for i in range(100)))
+        stats = await rt.get(Store).statistics()
         assert stats.largest_batch <= 8
         assert stats.write_batches >= 100 // 8
-        assert await rt.store.count("k/") == 100
+        assert await rt.get(Store).count("k/") == 100
 
 
 async def test_reads_see_earlier_writes_in_mailbox_order(runtime: Runtime) -> None:
@@ -57,11 +57,11 @@ async def test_reads_see_earlier_writes_in_mailbox_order(runtime: Runtime) -> No
         ref.ask(Put("k/1", "third")),
     )
     assert list(results) == [None, "first", None, "second", None]
-    assert await runtime.store.get("k/1") == "third"
+    assert await runtime.get(Store).get("k/1") == "third"
 
 
 async def test_interleaved_callers_read_their_own_writes(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
 
     async def session(n: int) -> list[int]:
         seen = []
@@ -77,7 +77,7 @@ async def test_interleaved_callers_read_their_own_writes(runtime: Runtime) -> No
 @pytest.mark.parametrize("mode", ["sqlite-only", "dual-write", "edn-only"])
 async def test_one_unstorable_value_fails_only_its_caller(tmp_path: Path, mode: str) -> None:
     async with database_runtime(tmp_path, mode=mode) as rt:
-        store = rt.store
+        store = rt.get(Store)
         results = await asyncio.gather(
             store.put("a/1", 1),
             store.put("a/2", object()),
@@ -97,7 +97,7 @@ async def test_one_unstorable_value_fails_only_its_caller(tmp_path: Path, mode: 
 
 
 async def test_deletes_in_one_group_report_what_existed(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put_many([("d/1", 1), ("d/2", 2)])
     results = await asyncio.gather(
         store.delete("d/1"),
@@ -115,7 +115,7 @@ async def test_batched_ops_get_handler_spans_linked_to_one_batch_span(
     from opentelemetry import trace
 
     tracer = trace.get_tracer("test")
-    store = runtime.store
+    store = runtime.get(Store)
 
     async def request(i: int) -> None:
         with tracer.start_as_current_span(f"request {i}"):
@@ -155,7 +155,7 @@ async def test_a_batch_span_links_only_to_recorded_handler_spans(
     from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
     tracer = trace.get_tracer("test")
-    store = runtime.store
+    store = runtime.get(Store)
 
     async def sampled(i: int) -> None:
         with tracer.start_as_current_span(f"request {i}"):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison import ChangesLostError
+from garrison.components.database import Store
 from garrison.components.database._cache import ReadCache
 from garrison.stores._protocol import MISSING
 from tests.components.database.conftest import database_runtime
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 
 async def test_repeated_reads_hit_the_cache_and_writes_invalidate(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put("c/1", {"v": 1})
     assert await store.get("c/1") == {"v": 1}  # miss, now cached
     assert await store.get("c/1") == {"v": 1}  # hit
@@ -38,10 +39,10 @@ async def test_repeated_reads_hit_the_cache_and_writes_invalidate(runtime: Runti
 
 async def test_cache_size_zero_turns_it_off(tmp_path: Path) -> None:
     async with database_runtime(tmp_path, cache_size=0) as rt:
-        await rt.store.put("c/1", 1)
+        await rt.get(Store).put("c/1", 1)
         for _ in range(3):
-            assert await rt.store.get("c/1") == 1
-        stats = await rt.store.statistics()
+            assert await rt.get(Store).get("c/1") == 1
+        stats = await rt.get(Store).statistics()
         assert (stats.cache_hits, stats.cache_entries, stats.cache_hit_ratio) == (0, 0, 0.0)
 
 
@@ -58,7 +59,7 @@ def test_the_cache_evicts_the_least_recently_used() -> None:
 
 
 async def test_watch_yields_committed_changes_in_commit_order(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     async with store.watch("session/") as changes:
         await store.put("session/a", 1)
         await store.put("other/x", "not watched")
@@ -81,7 +82,7 @@ async def test_watch_yields_committed_changes_in_commit_order(runtime: Runtime) 
 
 
 async def test_changes_of_concurrent_writers_arrive_in_seq_order(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     async with store.watch("w/") as changes:
         await asyncio.gather(*(store.put(f"w/{i}", i) for i in range(50)))
         got = [await anext(changes) for _ in range(50)]
@@ -92,7 +93,7 @@ async def test_changes_of_concurrent_writers_arrive_in_seq_order(runtime: Runtim
 
 
 async def test_a_slow_watcher_loses_its_place_and_never_blocks_writers(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     slow = store.watch("k/", buffer=5)
     fast = store.watch("k/")
     await slow.start()
@@ -116,13 +117,13 @@ async def test_a_slow_watcher_loses_its_place_and_never_blocks_writers(runtime: 
 
 async def test_watching_ends_when_the_runtime_stops(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        watch = await rt.store.watch().start()
-        await rt.store.put("a/1", 1)
+        watch = await rt.get(Store).watch().start()
+        await rt.get(Store).put("a/1", 1)
     assert [c.key async for c in watch] == ["a/1"]
 
 
 async def test_a_restore_makes_watchers_resync(runtime: Runtime, tmp_path: Path) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     backup = await store.backup(tmp_path / "b.db")
     async with store.watch() as changes:
         await store.put("a/1", 1)
@@ -134,7 +135,7 @@ async def test_a_restore_makes_watchers_resync(runtime: Runtime, tmp_path: Path)
 
 
 async def test_a_dropped_watcher_unsubscribes(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     watch = await store.watch().start()
     assert (await store.statistics()).watchers == 1
     del watch
@@ -146,7 +147,7 @@ async def test_a_dropped_watcher_unsubscribes(runtime: Runtime) -> None:
 
 
 async def test_concurrent_readers_of_a_hot_key_count_as_hits(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put("hot/1", "value")
     assert await store.get("hot/1") == "value"  # one miss fills the cache
     results = await asyncio.gather(*(store.get("hot/1") for _ in range(20)))

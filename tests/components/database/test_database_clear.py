@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from garrison.components.database import Clear
+from garrison.components.database import Clear, Store
 from garrison.stores._edn_file_format import load_file
 from garrison.stores._protocol import MISSING
 from tests.components.database.conftest import database_runtime
@@ -31,7 +31,7 @@ def _sqlite_rows(path: Path) -> tuple[list[str], list[tuple[str, str, int]], int
 @pytest.mark.parametrize("mode", MODES)
 async def test_clear_a_prefix_in_every_mode(tmp_path: Path, mode: str) -> None:
     async with database_runtime(tmp_path, mode=mode, cache_size=100) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put_many({"session/a": 1, "session/b": {"user": 2}, "user/c": 3})
         assert await store.get("session/a") == 1  # now in the read cache
         async with store.watch("") as changes:
@@ -72,12 +72,12 @@ async def test_clear_reaches_the_edn_file_on_its_next_flush_and_survives_a_resta
     tmp_path: Path,
 ) -> None:
     async with database_runtime(tmp_path, mode="dual-write") as rt:
-        await rt.store.put_many({"a/1": 1, "a/2": 2, "b/1": 3})
-        await rt.store.flush()
-        await rt.store.clear("a/")
-        await rt.store.flush()
+        await rt.get(Store).put_many({"a/1": 1, "a/2": 2, "b/1": 3})
+        await rt.get(Store).flush()
+        await rt.get(Store).clear("a/")
+        await rt.get(Store).flush()
         assert load_file(tmp_path / "memory.edn") == {"b/1": 3}
     async with database_runtime(tmp_path, mode="dual-write") as rt:
-        assert await rt.store.scan() == [("b/1", 3)]
-        await rt.store.set_mode("sqlite-only")  # validates: both sides agree
-        assert await rt.store.scan() == [("b/1", 3)]
+        assert await rt.get(Store).scan() == [("b/1", 3)]
+        await rt.get(Store).set_mode("sqlite-only")  # validates: both sides agree
+        assert await rt.get(Store).scan() == [("b/1", 3)]

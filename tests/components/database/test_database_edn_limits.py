@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from garrison import ConfigError, StartupError, open_runtime
-from garrison.components.database import DatabaseConfig
+from garrison.components.database import DatabaseConfig, Store
 from garrison.components.migrator import Migrate, MigrationSummary
 from garrison.config import parse_section
 from garrison.edn import Keyword
@@ -49,7 +49,7 @@ async def test_a_longer_number_stops_the_start_with_line_and_column(tmp_path: Pa
 async def test_edn_max_digits_lets_the_store_and_the_migrator_read_it(tmp_path: Path) -> None:
     (tmp_path / "memory.edn").write_text(f"{{:a/n 1, :b/n {_BIG}}}", encoding="utf-8")
     async with _runtime(tmp_path, mode="dual-write", edn_max_digits=20_000) as rt:
-        assert await rt.store.get(Keyword("b/n")) == 7 * (10**12_000 - 1) // 9
+        assert await rt.get(Store).get(Keyword("b/n")) == 7 * (10**12_000 - 1) // 9
         job = await rt.ref("migrator").ask(Migrate(validate=True))
         summary, report = await job.result()
         assert isinstance(summary, MigrationSummary)

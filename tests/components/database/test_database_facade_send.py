@@ -24,7 +24,7 @@ async def test_many_callers_through_a_tiny_mailbox_all_commit_in_their_own_order
         "components": {"database": {}},
     }
     async with open_runtime(config, environ={}) as rt:
-        store = rt.store
+        store = rt.get(Store)
         assert store.ref.statistics().mailbox_capacity == 2
 
         async def caller(n: int) -> list[int]:
@@ -43,7 +43,7 @@ async def test_many_callers_through_a_tiny_mailbox_all_commit_in_their_own_order
 
 async def test_store_of_a_stopped_runtime_refuses_with_actor_stopped(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put("k", 1)
     with pytest.raises(ActorStoppedError):
         await store.put("k", 2)
@@ -53,7 +53,7 @@ async def test_store_of_a_stopped_runtime_refuses_with_actor_stopped(tmp_path: P
 
 async def test_a_cancelled_caller_leaves_the_store_usable(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        store = rt.store
+        store = rt.get(Store)
         task = asyncio.create_task(store.put("k", 1))
         await asyncio.sleep(0)  # one turn: the task queues its message and waits
         task.cancel()

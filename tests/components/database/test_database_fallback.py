@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison import StartupError, StoreError
+from garrison.components.database import Store
+from garrison.health import evaluate
 from garrison.stores._edn_file_format import load_file
 from tests.components.database.conftest import database_runtime
 
@@ -29,14 +31,14 @@ if TYPE_CHECKING:
 async def _prepared(tmp_path: Path, mode: str) -> Path:
     """An installation in ``mode`` holding ``doc/1``; returns a good copy of its database."""
     async with database_runtime(tmp_path, mode=mode) as rt:
-        await rt.store.put("doc/1", {"v": 1})
+        await rt.get(Store).put("doc/1", {"v": 1})
     good = tmp_path / "good.db"
     shutil.copyfile(tmp_path / "garrison.db", good)
     return good
 
 
 async def _health(rt: Runtime) -> tuple[str, str]:
-    report = (await rt.health("ready")).to_dict(verbose=True)
+    report = (await evaluate(rt, "ready")).to_dict(verbose=True)
     check = report["checks"]["database"][0]
     return str(check["status"]), str(check.get("output", ""))
 
@@ -59,17 +61,17 @@ async def test_a_corrupt_database_in_edn_only_runs_on_the_edn_file_until_it_is_f
         assert status == "warn"
         assert "running on the EDN file" in output
         assert "not a database" in output
-        assert await rt.store.get("doc/1") == {"v": 1}
-        await rt.store.put("doc/2", 2)  # edn-only writes need no database
-        await rt.store.flush()
+        assert await rt.get(Store).get("doc/1") == {"v": 1}
+        await rt.get(Store).put("doc/2", 2)  # edn-only writes need no database
+        await rt.get(Store).flush()
         assert load_file(tmp_path / "memory.edn") == {"doc/1": {"v": 1}, "doc/2": 2}
         with pytest.raises(StoreError, match=r"needs the database .* cannot be opened"):
-            await rt.store.set_mode("dual-write")
+            await rt.get(Store).set_mode("dual-write")
         shutil.copyfile(good, tmp_path / "garrison.db")
         await _until_attached(rt)
         assert (await _health(rt))[0] == "pass"
-        await rt.store.set_mode("dual-write")
-        await rt.store.put("doc/3", 3)
+        await rt.get(Store).set_mode("dual-write")
+        await rt.get(Store).put("doc/3", 3)
     with sqlite3.connect(tmp_path / "garrison.db") as conn:
         assert conn.execute("SELECT count(*) FROM entries WHERE key = 'doc/3'").fetchone() == (1,)
     conn.close()
@@ -82,21 +84,23 @@ async def test_dual_write_records_writes_for_repair_and_repairs_them_once_the_da
     (tmp_path / "garrison.db").write_bytes(b"\0garbage" * 1000)
     async with database_runtime(tmp_path, mode="dual-write") as rt:
         assert "running on the EDN file" in (await _health(rt))[1]
-        await rt.store.put("doc/2", 2)
-        await rt.store.delete("doc/1")
-        assert await rt.store.scan() == [("doc/2", 2)]
+        await rt.get(Store).put("doc/2", 2)
+        await rt.get(Store).delete("doc/1")
+        assert await rt.get(Store).scan() == [("doc/2", 2)]
         with pytest.raises(StoreError, match="needs the database"):
-            await rt.store.history("doc/2")
+            await rt.get(Store).history("doc/2")
         shutil.copyfile(good, tmp_path / "garrison.db")
         await _until_attached(rt)
         # SQLite was behind on everything written meanwhile: a full repair levels it.
-        await rt.store.set_mode("sqlite-first")
+        await rt.get(Store).set_mode("sqlite-first")
         deadline = time.monotonic() + 10
-        while (stats := await rt.store.statistics()).repair_backlog or stats.full_repair_pending:
+        while (
+            stats := await rt.get(Store).statistics()
+        ).repair_backlog or stats.full_repair_pending:
             assert time.monotonic() < deadline, "the repair did not finish"
             await asyncio.sleep(0.05)
-        await rt.store.set_mode("sqlite-only")  # validates: both sides agree
-        assert await rt.store.scan() == [("doc/2", 2)]
+        await rt.get(Store).set_mode("sqlite-only")  # validates: both sides agree
+        assert await rt.get(Store).scan() == [("doc/2", 2)]
 
 
 async def test_a_database_locked_by_another_process(tmp_path: Path) -> None:
@@ -123,10 +127,10 @@ async def test_a_database_locked_by_another_process(tmp_path: Path) -> None:
         async with database_runtime(tmp_path, mode="edn-only", busy_timeout=0.1) as rt:
             status, output = await _health(rt)
             assert (status, "locked" in output) == ("warn", True), output
-            assert await rt.store.get("doc/1") == {"v": 1}
+            assert await rt.get(Store).get("doc/1") == {"v": 1}
             holder.communicate("", timeout=10)  # the other process lets go
             await _until_attached(rt)
-            switch = await rt.store.set_mode("dual-write")  # recorded in the database
+            switch = await rt.get(Store).set_mode("dual-write")  # recorded in the database
             assert switch.previous == "edn-only"
     finally:
         if holder.poll() is None:
@@ -142,11 +146,11 @@ async def test_a_database_whose_directory_cannot_be_made(tmp_path: Path) -> None
         status, output = await _health(rt)
         assert status == "warn"
         assert "db/garrison.db cannot be opened" in output
-        assert await rt.store.get("doc/1") == 1
-        await rt.store.put("doc/2", 2)
+        assert await rt.get(Store).get("doc/1") == 1
+        await rt.get(Store).put("doc/2", 2)
         (tmp_path / "db").unlink()
         await _until_attached(rt)
-        assert await rt.store.mode() == "edn-only"
+        assert await rt.get(Store).mode() == "edn-only"
     assert (tmp_path / "db" / "garrison.db").is_file()
 
 
@@ -166,7 +170,7 @@ async def test_a_database_owned_by_another_runtime_is_no_reason_to_fall_back(
     tmp_path: Path,
 ) -> None:
     async with database_runtime(tmp_path, mode="edn-only") as rt:
-        await rt.store.put("doc/1", 1)
+        await rt.get(Store).put("doc/1", 1)
         with pytest.raises(StartupError) as failed:
             async with database_runtime(tmp_path, mode="edn-only"):
                 pass

@@ -17,8 +17,9 @@ from garrison import (
     StartupError,
     StoreError,
 )
-from garrison.components.database import DatabaseComponent, Put
+from garrison.components.database import DatabaseComponent, Put, Store
 from garrison.edn import Keyword, loads
+from garrison.health import evaluate
 from garrison.runtime import HealthStatus
 from tests.components.database.conftest import database_runtime
 
@@ -63,7 +64,7 @@ async def test_health_reports_mode_ping_lag_and_backlog(runtime: Runtime) -> Non
     assert result.observed["repair_backlog"] == 0
     assert result.observed["edn_writer_lag_s"] == 0.0
     assert result.observed["ping_ms"] >= 0
-    report = await runtime.health("ready")
+    report = await evaluate(runtime, "ready")
     assert report.status is HealthStatus.PASS
 
 
@@ -84,14 +85,14 @@ async def test_stop_drains_queued_writes_and_flushes_the_edn_file(tmp_path: Path
     assert len(edn) == 300
     assert edn[Keyword("q/299")] == 299
     async with database_runtime(tmp_path) as rt:
-        assert await rt.store.count("q/") == 300
+        assert await rt.get(Store).count("q/") == 300
 
 
 async def test_a_closed_connection_crashes_the_actor_and_the_restart_recovers(
     tmp_path: Path,
 ) -> None:
     async with database_runtime(tmp_path) as rt:
-        store = rt.store
+        store = rt.get(Store)
         watch = await store.watch("ok/").start()
         await asyncio.gather(*(store.put(f"ok/{i}", i) for i in range(50)))
         # Break the connection under the actor, as a dead connection thread would.
@@ -110,13 +111,13 @@ async def test_a_closed_connection_crashes_the_actor_and_the_restart_recovers(
         assert await store.get("after/1") == 1
         assert await store.get("lost/1") is None  # it was failed, not acknowledged
     async with database_runtime(tmp_path) as rt:
-        assert await rt.store.count("ok/") == 50
-        assert await rt.store.get("after/1") == 1
+        assert await rt.get(Store).count("ok/") == 50
+        assert await rt.get(Store).get("after/1") == 1
 
 
 async def test_a_database_refusing_writes_crashes_and_queued_writes_wait(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put("ok/1", 1)
         # SQLite now refuses every write, as with a read-only file or a failed disk.
         await _database(rt).sqlite.connection.execute("PRAGMA query_only = 1")
@@ -139,14 +140,14 @@ async def test_a_database_refusing_writes_crashes_and_queued_writes_wait(tmp_pat
 
 async def test_an_unhealthy_connection_is_replaced(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        await rt.store.put("ok/1", 1)
+        await rt.get(Store).put("ok/1", 1)
         await _database(rt).sqlite.connection.close()
         result = await _database(rt).check_health()
         assert result.status is HealthStatus.FAIL
         assert "ping failed" in result.output
         await _running_again(rt, 1)
         assert (await _database(rt).check_health()).status is HealthStatus.PASS
-        assert await rt.store.get("ok/1") == 1
+        assert await rt.get(Store).get("ok/1") == 1
 
 
 async def test_edn_flush_failures_keep_data_and_warn(tmp_path: Path) -> None:
@@ -154,7 +155,7 @@ async def test_edn_flush_failures_keep_data_and_warn(tmp_path: Path) -> None:
     async with database_runtime(
         tmp_path, mode="dual-write", edn_path=str(edn_dir / "memory.edn")
     ) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put("a/1", 1)
         await store.flush()
         # The directory is replaced by a file: every flush fails, even for root.
@@ -178,14 +179,14 @@ async def test_edn_flush_failures_keep_data_and_warn(tmp_path: Path) -> None:
 
 async def test_a_second_runtime_on_the_same_database_refuses_to_start(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
-        await rt.store.put("a/1", 1)
+        await rt.get(Store).put("a/1", 1)
         with pytest.raises(StartupError) as info:
             async with database_runtime(tmp_path):
                 pass
         assert "in use by a running garrison" in str(info.value.__cause__)
-        assert await rt.store.get("a/1") == 1
+        assert await rt.get(Store).get("a/1") == 1
     async with database_runtime(tmp_path) as rt:  # released at stop
-        assert await rt.store.get("a/1") == 1
+        assert await rt.get(Store).get("a/1") == 1
 
 
 async def test_a_ping_slower_than_the_health_timeout_fails_health(tmp_path: Path) -> None:
@@ -196,5 +197,5 @@ async def test_a_ping_slower_than_the_health_timeout_fails_health(tmp_path: Path
         assert "did not answer SELECT 1 within" in result.output
         assert "ping_ms" not in result.observed
         # A slow answer is not a broken connection: nothing restarts.
-        await rt.store.put("a/1", 1)
+        await rt.get(Store).put("a/1", 1)
         assert rt.statistics()["database"].restarts == 0

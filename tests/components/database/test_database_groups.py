@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison import RefusedWriteError
-from garrison.components.database import Delete, Get, GetMany, Put, PutMany
+from garrison.components.database import Delete, Get, GetMany, Put, PutMany, Store
 from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ async def test_subclasses_of_the_grouped_messages_are_handled_like_them(
     assert await ref.ask(AuditedGet("a/1")) == {"x": 1}
     assert await ref.ask(AuditedGet("a/2", "none")) == "none"
     assert await ref.ask(AuditedDelete("a/1")) is True
-    assert await runtime.store.get("a/1") is None
+    assert await runtime.get(Store).get("a/1") is None
 
 
 async def test_a_group_left_with_only_empty_put_manys_after_a_bad_value_is_answered(
@@ -56,13 +56,13 @@ async def test_a_group_left_with_only_empty_put_manys_after_a_bad_value_is_answe
     )
     assert results[0] is None
     assert isinstance(results[1], RefusedWriteError)
-    assert await runtime.store.count() == 0
+    assert await runtime.get(Store).count() == 0
 
 
 async def test_grouped_reads_answer_each_caller_with_its_own_keys_and_defaults(
     runtime: Runtime,
 ) -> None:
-    await runtime.store.put_many({"r/1": 1, "r/2": None})
+    await runtime.get(Store).put_many({"r/1": 1, "r/2": None})
     ref = runtime.ref("database")
     results = await asyncio.gather(
         ref.ask(Get("r/1")),
@@ -72,12 +72,12 @@ async def test_grouped_reads_answer_each_caller_with_its_own_keys_and_defaults(
         ref.ask(Get("r/1")),
     )
     assert list(results) == [1, "default", {"r/1": 1, "r/2": None}, None, 1]
-    stats = await runtime.store.statistics()
+    stats = await runtime.get(Store).statistics()
     assert stats.read_batches <= 2  # the put_many's group aside, one query for all five
 
 
 async def test_feed_numbers_count_changes_made_while_nobody_watched(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put_many({"n/1": 1, "n/2": 2, "n/3": 3})  # nobody watches: seq 1 to 3
     async with store.watch("n/") as changes:
         await store.put("n/4", 4)
@@ -91,8 +91,8 @@ async def test_reads_after_writes_in_one_drain_see_them_with_and_without_cache(
 ) -> None:
     async with database_runtime(tmp_path, cache_size=cache_size) as rt:
         ref = rt.ref("database")
-        await rt.store.put("c/1", "old")
-        assert await rt.store.get("c/1") == "old"  # cached now, when the cache is on
+        await rt.get(Store).put("c/1", "old")
+        assert await rt.get(Store).get("c/1") == "old"  # cached now, when the cache is on
         results = await asyncio.gather(
             ref.ask(Put("c/1", "new")), ref.ask(Get("c/1")), ref.ask(GetMany(("c/1",)))
         )

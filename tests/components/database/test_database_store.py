@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import pytest
 
 from garrison import RefusedWriteError, StoreError
-from garrison.components.database import DatabaseStatistics, Put, Store, store_of
+from garrison.components.database import DatabaseStatistics, Put, Store
 from garrison.edn import Keyword
+from garrison.health import evaluate
 from garrison.stores import Mode
 from garrison.stores._keys import StringKey
 from garrison.stores._protocol import MISSING
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 async def test_put_get_delete_through_rt_store(runtime: Runtime) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put("session/abc", {"user": 42, "tags": ["a", "b"]})
     assert await store.get("session/abc") == {"user": 42, "tags": ["a", "b"]}
     assert await store.get("session/none") is None
@@ -55,7 +56,7 @@ async def test_a_keyword_spelt_with_its_colon_is_the_same_key_everywhere(
     tmp_path: Path, mode: str
 ) -> None:
     async with database_runtime(tmp_path, mode=mode) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put(":session/x", 1)
         assert await store.get("session/x") == 1
         await store.put("session/x", 2)
@@ -77,12 +78,12 @@ async def test_a_naive_datetime_is_refused_while_the_edn_file_is_written(
     naive = datetime(2024, 5, 1, 12, 0)
     async with database_runtime(tmp_path, mode=mode) as rt:
         with pytest.raises(RefusedWriteError, match=r"EDN file cannot hold.*time zone") as refused:
-            await rt.store.put("event/1", {"at": naive})
+            await rt.get(Store).put("event/1", {"at": naive})
         assert refused.value.key == "event/1"
-        await rt.store.put("event/2", {"at": naive.replace(tzinfo=UTC)})
-        await rt.store.flush()
-        assert await rt.store.count() == 1
-        assert (await rt.health("ready")).status == "pass"
+        await rt.get(Store).put("event/2", {"at": naive.replace(tzinfo=UTC)})
+        await rt.get(Store).flush()
+        assert await rt.get(Store).count() == 1
+        assert (await evaluate(rt, "ready")).status == "pass"
 
 
 @pytest.mark.parametrize("mode", ["edn-only", "dual-write", "sqlite-first", "sqlite-only"])
@@ -99,7 +100,7 @@ async def test_a_key_with_no_edn_form_is_refused_and_nothing_is_written(
     tmp_path: Path, mode: str, key: object, reason: str
 ) -> None:
     async with database_runtime(tmp_path, mode=mode) as rt:
-        store = rt.store
+        store = rt.get(Store)
         with pytest.raises(RefusedWriteError, match=reason):
             await store.put(key, 1)
         with pytest.raises(RefusedWriteError, match=reason):
@@ -107,11 +108,11 @@ async def test_a_key_with_no_edn_form_is_refused_and_nothing_is_written(
         await store.put("ok/2", 2)
         await store.flush()
         assert await store.scan() == [("ok/2", 2)]
-        assert (await rt.health("ready")).status == "pass"
+        assert (await evaluate(rt, "ready")).status == "pass"
 
 
 async def test_many_at_once_scan_count_and_pagination(runtime: Runtime) -> None:
-    store = store_of(runtime)
+    store = runtime.get(Store)
     await store.put_many({f"user/{i:02}": {"n": i} for i in range(10)})
     await store.put_many([("other/x", 1)])
     found = await store.get_many(["user/01", "user/05", "user/missing"])
@@ -127,7 +128,7 @@ async def test_many_at_once_scan_count_and_pagination(runtime: Runtime) -> None:
 
 async def test_find_history_and_as_of(tmp_path: Path) -> None:
     async with database_runtime(tmp_path, indexes=["$.user"]) as rt:
-        store = rt.store
+        store = rt.get(Store)
         await store.put("session/a", {"user": 1})
         await store.put("session/b", {"user": 2})
         assert await store.find("$.user", eq=2) == [("session/b", {"user": 2})]
@@ -145,8 +146,8 @@ async def test_find_history_and_as_of(tmp_path: Path) -> None:
 
 
 async def test_a_write_is_committed_when_put_returns(runtime: Runtime) -> None:
-    await runtime.store.put("order/1", {"total": 10})
-    stats = await runtime.store.statistics()
+    await runtime.get(Store).put("order/1", {"total": 10})
+    stats = await runtime.get(Store).statistics()
     # Another connection (another process would do the same) sees it at once.
     other = sqlite3.connect(stats.sqlite_path)
     try:
@@ -159,12 +160,12 @@ async def test_a_write_is_committed_when_put_returns(runtime: Runtime) -> None:
 async def test_messages_can_be_sent_directly(runtime: Runtime) -> None:
     ref = runtime.ref("database")
     assert await ref.ask(Put("k/1", 1)) is None
-    assert await runtime.store.get("k/1") == 1
+    assert await runtime.get(Store).get("k/1") == 1
 
 
 async def test_mode_switch_and_statistics(tmp_path: Path) -> None:
     async with database_runtime(tmp_path, mode="dual-write") as rt:
-        store = rt.store
+        store = rt.get(Store)
         assert await store.mode() is Mode.DUAL_WRITE
         await store.put("a/1", 1)
         await store.flush()
@@ -178,20 +179,20 @@ async def test_mode_switch_and_statistics(tmp_path: Path) -> None:
         assert stats.mode == "sqlite-first"
     # The mode is recorded in the database: a restart keeps it whatever the config says.
     async with database_runtime(tmp_path, mode="dual-write") as rt:
-        assert await rt.store.mode() is Mode.SQLITE_FIRST
+        assert await rt.get(Store).mode() is Mode.SQLITE_FIRST
 
 
 async def test_a_legacy_edn_file_starts_in_edn_only(tmp_path: Path) -> None:
     (tmp_path / "memory.edn").write_text('{:presence/s-1 {:status "online"}}', encoding="utf-8")
     async with database_runtime(tmp_path) as rt:
-        assert await rt.store.mode() is Mode.EDN_ONLY
-        assert await rt.store.get("presence/s-1") == {Keyword("status"): "online"}
+        assert await rt.get(Store).mode() is Mode.EDN_ONLY
+        assert await rt.get(Store).get("presence/s-1") == {Keyword("status"): "online"}
         with pytest.raises(StoreError, match="edn-only"):
-            await rt.store.find("$.status", eq="online")
+            await rt.get(Store).find("$.status", eq="online")
 
 
 async def test_backup_and_restore_through_the_store(runtime: Runtime, tmp_path: Path) -> None:
-    store = runtime.store
+    store = runtime.get(Store)
     await store.put("a/1", "before")
     target = await store.backup(tmp_path / "backups" / "one.db")
     assert target.is_file()
@@ -203,31 +204,31 @@ async def test_backup_and_restore_through_the_store(runtime: Runtime, tmp_path: 
 
 async def test_unstorable_values_fail_the_call(runtime: Runtime) -> None:
     with pytest.raises(RefusedWriteError, match="no EDN form") as refused:
-        await runtime.store.put("a/bad", object())
+        await runtime.get(Store).put("a/bad", object())
     assert refused.value.key == "a/bad"
-    assert await runtime.store.get("a/bad", MISSING) is MISSING
+    assert await runtime.get(Store).get("a/bad", MISSING) is MISSING
 
 
 async def test_readiness_fails_naming_an_entry_the_edn_file_cannot_hold(tmp_path: Path) -> None:
     async with database_runtime(tmp_path, mode="dual-write") as rt:
-        await rt.store.put("doc/0", 0)
-        await rt.store.flush()  # the writer flushes the first write at once; this one is done
+        await rt.get(Store).put("doc/0", 0)
+        await rt.get(Store).flush()  # the writer flushes the first write at once; this one is done
         value: dict[str, object] = {"ok": 1}
-        await rt.store.put("doc/1", value)
-        await rt.store.put("doc/2", 2)
+        await rt.get(Store).put("doc/1", value)
+        await rt.get(Store).put("doc/2", 2)
         value["oops"] = object()  # mutated after its put: the writer meets it at the flush
-        await rt.store.put("doc/3", 3)
+        await rt.get(Store).put("doc/3", 3)
         with pytest.raises(StoreError, match="doc/1"):
-            await rt.store.flush()
-        ready = await rt.health("ready")
+            await rt.get(Store).flush()
+        ready = await evaluate(rt, "ready")
         assert ready.status == "fail"
         assert "doc/1" in str(ready.to_dict(verbose=True))
-        assert (await rt.store.statistics()).edn_unwritable == ("doc/1",)
-        await rt.store.put("doc/1", {"ok": 2})  # written again: the file can hold it now
-        await rt.store.flush()
-        assert (await rt.store.statistics()).edn_unwritable == ()
+        assert (await rt.get(Store).statistics()).edn_unwritable == ("doc/1",)
+        await rt.get(Store).put("doc/1", {"ok": 2})  # written again: the file can hold it now
+        await rt.get(Store).flush()
+        assert (await rt.get(Store).statistics()).edn_unwritable == ()
     async with database_runtime(tmp_path) as rt:
-        assert await rt.store.get_many(["doc/0", "doc/1", "doc/2", "doc/3"]) == {
+        assert await rt.get(Store).get_many(["doc/0", "doc/1", "doc/2", "doc/3"]) == {
             "doc/0": 0,
             "doc/1": {"ok": 2},
             "doc/2": 2,
@@ -240,14 +241,14 @@ async def test_a_restore_keeps_the_stores_mode_whatever_the_backup_recorded(
 ) -> None:
     backup = tmp_path / "backups" / "b.db"
     async with database_runtime(tmp_path / "data") as rt:
-        await rt.store.put("a/1", "in the backup")
-        await rt.store.backup(backup)  # records sqlite-only
-        await rt.store.set_mode("dual-write", force=True, reason="test")
-        await rt.store.put("a/1", "newer")
-        await rt.store.restore(backup)
-        assert await rt.store.mode() is Mode.DUAL_WRITE
-        assert await rt.store.get("a/1") == "newer"  # the EDN side holds every write
-        assert (await rt.store.statistics()).full_repair_pending
+        await rt.get(Store).put("a/1", "in the backup")
+        await rt.get(Store).backup(backup)  # records sqlite-only
+        await rt.get(Store).set_mode("dual-write", force=True, reason="test")
+        await rt.get(Store).put("a/1", "newer")
+        await rt.get(Store).restore(backup)
+        assert await rt.get(Store).mode() is Mode.DUAL_WRITE
+        assert await rt.get(Store).get("a/1") == "newer"  # the EDN side holds every write
+        assert (await rt.get(Store).statistics()).full_repair_pending
     async with database_runtime(tmp_path / "data") as rt:
-        assert await rt.store.mode() is Mode.DUAL_WRITE
-        assert await rt.store.get("a/1") == "newer"
+        assert await rt.get(Store).mode() is Mode.DUAL_WRITE
+        assert await rt.get(Store).get("a/1") == "newer"

@@ -17,8 +17,8 @@ import pytest
 from garrison.cli import main
 from garrison.components.database._lock import DatabaseLock
 from garrison.components.migrator import PROGRESS_META
+from garrison.edn import Keyword, loads
 from garrison.stores import SqliteStore
-from garrison.stores.edn import Keyword, loads
 
 from .conftest import MEMORY_EDN, write_sessions
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from garrison import open_runtime
-from garrison.components.database import DatabaseComponent
+from garrison.components.database import DatabaseComponent, Store
 from garrison.components.migrator import (
     Export,
     Migrate,
@@ -19,8 +19,9 @@ from garrison.components.migrator import (
     Validate,
     ValidationReport,
 )
+from garrison.edn import Keyword, loads
 from garrison.exceptions import EdnSyntaxError, StoreError
-from garrison.stores.edn import Keyword, loads
+from garrison.health import evaluate
 
 from .conftest import MEMORY_EDN, write_sessions
 
@@ -62,7 +63,7 @@ async def test_migrate_validate_export_by_message(tmp_path: Path) -> None:
         assert isinstance(report, ValidationReport)
         assert report.agree
         # The data is in the database component's store, readable through its facade.
-        assert (await rt.store.get("presence/s-1"))[Keyword("online?")] is True
+        assert (await rt.get(Store).get("presence/s-1"))[Keyword("online?")] is True
 
         everything = await (await migrator.ask(Migrate())).result()
         assert everything.written == 9
@@ -89,7 +90,7 @@ async def test_a_failed_job_is_reported_not_a_crash(tmp_path: Path) -> None:
         with pytest.raises(EdnSyntaxError, match=r"legacy\.edn:1:17"):
             await job.result()
 
-        report = await rt.health("ready")
+        report = await evaluate(rt, "ready")
         migrator_health = report.check("migrator")
         assert migrator_health.status == "warn"
         assert "last migrate failed" in migrator_health.output
@@ -117,10 +118,10 @@ async def test_auto_background_is_ready_at_once_and_shows_progress_in_health(
 ) -> None:
     write_sessions(tmp_path / "memory.edn", 5_000)
     async with migrator_runtime(tmp_path, auto="background", batch_size=50) as rt:
-        ready = await rt.health("ready")
+        ready = await evaluate(rt, "ready")
         assert ready.status != "fail"
-        assert (await rt.health("startup")).status == "pass"
-        observed = (await rt.health("ready")).check("migrator").observed
+        assert (await evaluate(rt, "startup")).status == "pass"
+        observed = (await evaluate(rt, "ready")).check("migrator").observed
         assert observed["migration_operation"] == "migrate"
 
         job = _job(rt)  # the automatic job
@@ -129,7 +130,7 @@ async def test_auto_background_is_ready_at_once_and_shows_progress_in_health(
 
         assert summary.written == 5_000
         assert report.agree
-        health = (await rt.health("ready")).check("migrator")
+        health = (await evaluate(rt, "ready")).check("migrator")
         assert health.status == "pass"
         assert job.progress.phase == "done"
 
@@ -137,30 +138,30 @@ async def test_auto_background_is_ready_at_once_and_shows_progress_in_health(
 async def test_auto_blocking_holds_startup_until_migrated_and_validated(tmp_path: Path) -> None:
     write_sessions(tmp_path / "memory.edn", 5_000)
     async with migrator_runtime(tmp_path, auto="blocking", batch_size=50) as rt:
-        assert (await rt.health("startup")).status == "fail"
+        assert (await evaluate(rt, "startup")).status == "fail"
         job = _job(rt)
         assert job is not None
         await job.result()
 
-        assert (await rt.health("startup")).status == "pass"
-        assert await rt.store.count() == 5_000
+        assert (await evaluate(rt, "startup")).status == "pass"
+        assert await rt.get(Store).count() == 5_000
 
 
 async def test_auto_blocking_with_conflicts_never_completes_startup(tmp_path: Path) -> None:
     (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
     async with migrator_runtime(tmp_path) as rt:
-        await rt.store.put("project/p1", "different")
+        await rt.get(Store).put("project/p1", "different")
     async with migrator_runtime(tmp_path, auto="blocking") as rt:
         job = _job(rt)
         assert job is not None
         with pytest.raises(Exception, match="hold different data"):
             await job.result()
 
-        assert (await rt.health("startup")).status == "fail"
-        health = (await rt.health("ready")).check("migrator")
+        assert (await evaluate(rt, "startup")).status == "fail"
+        health = (await evaluate(rt, "ready")).check("migrator")
         assert health.status == "fail"
         assert "automatic migrate failed" in health.output
-        assert await rt.store.get("project/p1") == "different"
+        assert await rt.get(Store).get("project/p1") == "different"
 
 
 async def test_export_over_the_database_components_own_file_is_refused(tmp_path: Path) -> None:
@@ -180,8 +181,8 @@ async def test_auto_blocking_without_a_legacy_file_completes_startup(tmp_path: P
         assert job is not None
         assert await job.result() == (None, None)
 
-        assert (await rt.health("startup")).status == "pass"
-        assert (await rt.health("ready")).check("migrator").status == "pass"
+        assert (await evaluate(rt, "startup")).status == "pass"
+        assert (await evaluate(rt, "ready")).check("migrator").status == "pass"
 
 
 async def test_online_migration_in_dual_write_while_the_application_writes(
@@ -200,9 +201,9 @@ async def test_online_migration_in_dual_write_while_the_application_writes(
         # The application keeps writing (to both sides) while the copy runs.
         changed = list(keys)[::50]
         for key in changed:
-            await rt.store.put(key, {Keyword("id"): -1, Keyword("pad"): "changed"})
+            await rt.get(Store).put(key, {Keyword("id"): -1, Keyword("pad"): "changed"})
         summary = await job.result()
-        await rt.store.flush()
+        await rt.get(Store).flush()
 
         assert summary.written + summary.unchanged + len(summary.conflicts) == 3_000
         # Conflicts and races are only ever keys the application changed meanwhile.
@@ -216,4 +217,4 @@ async def test_online_migration_in_dual_write_while_the_application_writes(
         await database.router.wait_repaired()
         report = await (await rt.ref("migrator").ask(Validate())).result()
         assert report.agree, report.render()
-        assert (await rt.store.get(changed[0]))[Keyword("pad")] == "changed"
+        assert (await rt.get(Store).get(changed[0]))[Keyword("pad")] == "changed"

@@ -18,9 +18,9 @@ from garrison.components.migrator import (
 )
 from garrison.components.migrator import _migrate as _migrate_module
 from garrison.components.migrator._source import clojure_readable_keyword, read_source
+from garrison.edn import Keyword, dumps, loads
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
 from garrison.stores import SqliteStore, _sqlite_bulk
-from garrison.stores.edn import Keyword, dumps, loads
 
 from .conftest import MEMORY_EDN, write_sessions
 

@@ -24,8 +24,8 @@ from garrison.components.migrator import export, migrate, validate
 from garrison.edn import BigInt, EdnMap, EdnSet, Keyword, dumps, equal, load, loads
 from garrison.exceptions import EdnEncodeError
 from garrison.stores import SqliteStore
-from tests.stores.edn import _edn_same, edn_strategies
-from tests.stores.edn.edn_strategies import COLLIDING, edn_map
+from tests.edn import _edn_same, edn_strategies
+from tests.edn.edn_strategies import COLLIDING, edn_map
 from tests.stores.test_router_values import no_edn_form
 from tests.stores.value_strategies import same, values
 

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 
 from garrison.cli import main
 from garrison.components.migrator._diff import same_as_stored
+from garrison.edn import EdnMap, EdnSet, Keyword, dumps, loads
 from garrison.stores import SqliteStore
 from garrison.stores._values import encode_value
-from garrison.stores.edn import EdnMap, EdnSet, Keyword, dumps, loads
-from tests.stores.edn._edn_same import explain, same
-from tests.stores.edn.edn_strategies import (
+from tests.edn._edn_same import explain, same
+from tests.edn.edn_strategies import (
     COLLIDING,
     colliding_members,
     edn_map,

@@ -9,11 +9,11 @@ import pytest
 
 from garrison.components.migrator import export, migrate, validate
 from garrison.components.migrator._source import read_source
+from garrison.edn import Keyword, loads
 from garrison.exceptions import StoreError
 from garrison.stores import SqliteStore
 from garrison.stores._compare import same_value
 from garrison.stores._schema import APPLICATION_ID, MIGRATIONS
-from garrison.stores.edn import Keyword, loads
 
 from .conftest import MEMORY_EDN, write_sessions
 

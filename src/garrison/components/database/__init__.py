@@ -2,8 +2,7 @@
 
 * :class:`DatabaseComponent` and its settings :class:`DatabaseConfig`
   (``[components.database]``);
-* :class:`Store` (``rt.store``, :func:`store_of`): the typed facade
-  application code uses;
+* :class:`Store` (``rt.get(Store)``): the typed facade application code uses;
 * the messages it handles, for sending them directly with ``ask``;
 * :data:`MISSING`, the ``default`` that tells an absent key from a ``None`` value;
 * the change feed's :class:`ChangeEvent`, :class:`Watch` and
@@ -14,8 +13,9 @@ from __future__ import annotations
 
 from garrison.components.database._actor import DatabaseComponent
 from garrison.components.database._config import DatabaseConfig
-from garrison.components.database._facade import Store, Watch, store_of
+from garrison.components.database._facade import Store, Watch
 from garrison.components.database._feed import ChangeEvent, Subscription
+from garrison.components.database._lock import DatabaseLock
 from garrison.components.database._messages import (
     Backup,
     Clear,
@@ -36,10 +36,14 @@ from garrison.components.database._messages import (
     SetMode,
     Subscribe,
 )
+from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
-from garrison.stores._protocol import MISSING
+from garrison.stores import MISSING
 
 __all__ = [
+    "StoreStack",
+    "open_stack",
+    "DatabaseLock",
     "MISSING",
     "ChangeEvent",
     "DatabaseComponent",
@@ -48,7 +52,6 @@ __all__ = [
     "Store",
     "Subscription",
     "Watch",
-    "store_of",
     # messages
     "Backup",
     "Clear",

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
+from garrison.components.database._facade import Store
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
@@ -69,23 +70,14 @@ from garrison.components.database._messages import (
 from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
-from garrison.runtime._actor import handler
-from garrison.runtime._component import Component
-from garrison.runtime._health import CheckResult
-from garrison.runtime._tracing import tracing_active
-from garrison.stores._edn_file import describe_unwritable
-from garrison.stores._keys import key_prefix, lookup_text
-from garrison.stores._mode import Mode, ModeSwitch
-from garrison.stores._protocol import MISSING
+from garrison.runtime import CheckResult, Component, handler, tracing_active
+from garrison.stores import MISSING, Mode, ModeSwitch, describe_unwritable, key_prefix, lookup_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from garrison.runtime._envelope import Envelope
-    from garrison.stores._edn_file import EdnFileStore
-    from garrison.stores._router import ModeRouter
-    from garrison.stores._sqlite import SqliteStore
-    from garrison.stores._sqlite_types import Change
+    from garrison.runtime import Envelope
+    from garrison.stores import Change, EdnFileStore, ModeRouter, SqliteStore
 
 __all__ = ["DatabaseComponent"]
 
@@ -98,12 +90,13 @@ class DatabaseComponent(Component):
     """The built-in ``database`` component (see the module docstring and DatabaseConfig).
 
     Talk to it through :class:`~garrison.components.database.Store`
-    (``rt.store``) or by sending the messages of
+    (``rt.get(Store)``) or by sending the messages of
     :mod:`garrison.components.database` with ``ask``.
     """
 
     name = "database"
     config_class: ClassVar[type[DatabaseConfig]] = DatabaseConfig
+    facade: ClassVar[type[Store]] = Store
     # The loop hands over everything queued; groups are cut at batch_limit here.
     max_batch: ClassVar[int] = 1 << 16
 

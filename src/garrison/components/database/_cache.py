@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
-from garrison.stores._protocol import MISSING
+from garrison.stores import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from garrison.stores.edn import MAX_DIGITS
+from garrison.edn import MAX_DIGITS
 
 __all__ = ["DatabaseConfig"]
 

@@ -3,7 +3,7 @@
 ::
 
     async with garrison.open_runtime("config/garrison.toml") as rt:
-        store = rt.store                      # or Store(rt), or store_of(rt)
+        store = rt.get(Store)
         await store.put("session/abc", {"user": 42})
         session = await store.get("session/abc")
         async with store.watch("session/") as changes:
@@ -42,9 +42,8 @@ from garrison.components.database._messages import (
     SetMode,
     Subscribe,
 )
-from garrison.runtime._ref import ActorRef
-from garrison.stores._mode import Mode
-from garrison.stores._protocol import MISSING
+from garrison.runtime import ActorRef
+from garrison.stores import MISSING, Mode
 
 if TYPE_CHECKING:
     import os
@@ -53,11 +52,10 @@ if TYPE_CHECKING:
 
     from garrison.components.database._feed import ChangeEvent, Subscription
     from garrison.components.database._statistics import DatabaseStatistics
-    from garrison.runtime._runtime import Runtime
-    from garrison.stores._mode import ModeSwitch
-    from garrison.stores._sqlite_types import Change
+    from garrison.runtime import Runtime
+    from garrison.stores import Change, ModeSwitch
 
-__all__ = ["Store", "Watch", "store_of"]
+__all__ = ["Store", "Watch"]
 
 
 class Store:
@@ -315,8 +313,3 @@ class Watch:
             subscription = self._subscription
             assert subscription is not None
         return await subscription.__anext__()
-
-
-def store_of(runtime: Runtime, name: str = "database", *, timeout: float | None = None) -> Store:
-    """The :class:`Store` of the database component ``name`` in ``runtime``."""
-    return Store(runtime, name=name, timeout=timeout)

@@ -19,12 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from garrison.stores._router import SQLITE_FAILURES
-from garrison.stores._sqlite import SqliteStore
+from garrison.stores import SQLITE_FAILURES, SqliteStore
 
 if TYPE_CHECKING:
     from garrison.components.database._config import DatabaseConfig
-    from garrison.runtime._ref import ActorRef
+    from garrison.runtime import ActorRef
 
 __all__ = ["FIRST_RETRY", "MAX_RETRY", "AttachDatabase", "RetryState", "retry_database"]
 

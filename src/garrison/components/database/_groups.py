@@ -24,9 +24,8 @@ from garrison.components.database._messages import (
     PutMany,
 )
 from garrison.exceptions import RefusedWriteError
-from garrison.runtime._tracing import tracer, tracing_active
-from garrison.stores._keys import lookup_text
-from garrison.stores._protocol import MISSING
+from garrison.runtime import tracer, tracing_active
+from garrison.stores import MISSING, lookup_text
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -34,8 +33,8 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from garrison.components.database._feed import ChangeFeed
-    from garrison.runtime._envelope import Envelope
-    from garrison.stores._router import ModeRouter
+    from garrison.runtime import Envelope
+    from garrison.stores import ModeRouter
 
 __all__ = ["GROUPED", "GroupRunner", "mark_failed"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
 from typing import Any
 
-from garrison.stores._protocol import MISSING
+from garrison.stores import MISSING
 
 __all__ = [
     "Backup",

@@ -20,11 +20,15 @@ from typing import TYPE_CHECKING
 
 from garrison.components.database._lock import DatabaseLock
 from garrison.exceptions import StoreError
-from garrison.stores._edn_file import EdnFileStore
-from garrison.stores._mode import Mode, decide_mode
-from garrison.stores._mode_file import read_mode_file
-from garrison.stores._router import SQLITE_FAILURES, ModeRouter
-from garrison.stores._sqlite import SqliteStore
+from garrison.stores import (
+    SQLITE_FAILURES,
+    EdnFileStore,
+    Mode,
+    ModeRouter,
+    SqliteStore,
+    decide_mode,
+    read_mode_file,
+)
 
 if TYPE_CHECKING:
     from garrison.components.database._config import DatabaseConfig

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from garrison.components.migrator._backup import MigrationBackup, backup_before_migration
 from garrison.components.migrator._component import MigratorComponent
 from garrison.components.migrator._config import AutoMode, MigratorConfig
 from garrison.components.migrator._export import export
@@ -29,9 +30,14 @@ from garrison.components.migrator._plan import (
 )
 from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
 from garrison.components.migrator._report import ExportSummary, MigrationSummary, ValidationReport
+from garrison.components.migrator._source import absolute_path, read_source
 from garrison.components.migrator._validate import validate
 
 __all__ = [
+    "read_source",
+    "absolute_path",
+    "backup_before_migration",
+    "MigrationBackup",
     # component
     "MigratorComponent",
     "MigratorConfig",

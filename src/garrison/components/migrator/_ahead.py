@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from garrison.components.migrator._diff import text_digest
-from garrison.stores._sqlite_bulk import EncodedRow, encode_rows, rows_json
+from garrison.stores import EncodedRow, encode_rows, rows_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator

@@ -21,8 +21,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from garrison.exceptions import StoreError
-from garrison.stores._atomic import fsync_directory
-from garrison.stores._sqlite_backup import backup_closed_file
+from garrison.stores import backup_closed_file, fsync_directory
 
 if TYPE_CHECKING:
     from pathlib import Path

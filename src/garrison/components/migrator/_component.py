@@ -44,10 +44,10 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary, ValidationReport
 from garrison.components.migrator._source import SourceFile, read_source
 from garrison.components.migrator._validate import validate
+from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import ModeRouter, SqliteStore
-from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine

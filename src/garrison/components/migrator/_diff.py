@@ -15,11 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
+from garrison.edn import dumps
 from garrison.exceptions import EdnError, StoreError
-from garrison.stores._compare import same_value
-from garrison.stores._sqlite_sql import range_clause
-from garrison.stores._values import decode_value, encode_value
-from garrison.stores.edn import dumps
+from garrison.stores import decode_value, encode_value, range_clause, same_value
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -161,7 +159,7 @@ def _text(value: Any) -> str:
 def short_diff(edn_value: Any, sqlite_value: Any, *, limit: int = 3) -> str:
     """A one-line readable difference: changed, added and removed map keys, or both values.
 
-    >>> from garrison.stores.edn import Keyword
+    >>> from garrison.edn import Keyword
     >>> short_diff({Keyword("a"): 1, Keyword("b"): 2}, {Keyword("a"): 1, Keyword("b"): 3})
     ':b edn 2 != sqlite 3'
     """

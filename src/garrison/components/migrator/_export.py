@@ -28,10 +28,9 @@ from opentelemetry import trace
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ExportSummary
 from garrison.components.migrator._source import absolute_path
+from garrison.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores._atomic import TEMP_MARKER, place_file
-from garrison.stores._keys import EDN_KEY_PREFIX, edn_key
-from garrison.stores.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
+from garrison.stores import EDN_KEY_PREFIX, TEMP_MARKER, edn_key, place_file
 
 if TYPE_CHECKING:
     from os import PathLike

@@ -56,9 +56,9 @@ from garrison.components.migrator._plan import (
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary
 from garrison.components.migrator._source import SourceFile, absolute_path, file_size, read_source
+from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
-from garrison.stores._sqlite_bulk import EncodedRow, put_new_rows, put_rows
-from garrison.stores.edn import MAX_DIGITS
+from garrison.stores import EncodedRow, put_new_rows, put_rows
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import ConfigError
-from garrison.stores._keys import key_namespace
+from garrison.stores import key_namespace
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence

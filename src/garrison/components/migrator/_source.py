@@ -29,12 +29,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.components.migrator._heap import promote_young_objects
-from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
-from garrison.stores._keys import StringKey, key_text
-from garrison.stores.edn import MAX_DIGITS, EdnMap, Keyword, dumps, iter_values, loads
 
 # The codec's pause of the collector, shared so that its count stays right.
-from garrison.stores.edn._api import _collector_paused
+from garrison.edn import MAX_DIGITS, EdnMap, Keyword, collector_paused, dumps, iter_values, loads
+from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
+from garrison.stores import StringKey, key_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -208,7 +207,7 @@ def read_source(
     # count, so concurrent loads never turn it back on early): the entries
     # hold no cycles, and its passes over the growing heap of millions of
     # parsed objects cost ~10% of the read. It runs as usual afterwards.
-    pause = _collector_paused() if len(text) >= _PAUSE_GC_FROM else contextlib.nullcontext()
+    pause = collector_paused() if len(text) >= _PAUSE_GC_FROM else contextlib.nullcontext()
     try:
         with pause:
             for key, value in _entries(text, blanked, max_digits):

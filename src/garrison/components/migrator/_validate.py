@@ -30,8 +30,8 @@ from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, file_size, read_source
+from garrison.edn import MAX_DIGITS
 from garrison.stores import Comparison
-from garrison.stores.edn import MAX_DIGITS
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
