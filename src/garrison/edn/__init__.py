@@ -28,14 +28,11 @@ from garrison.edn._equality import EdnMap, EdnSet, distinct_map, distinct_set, e
 from garrison.edn._types import BigInt, Char, FrozenMap, Keyword, Symbol, Tagged, Vector
 
 __all__ = [
-    "distinct_set",
-    "distinct_map",
-    "disabled_by_environment",
-    "collector_paused",
     # reading
     "loads",
     "load",
     "iter_values",
+    "collector_paused",
     # writing
     "dumps",
     "dump",
@@ -44,6 +41,10 @@ __all__ = [
     "MAX_DIGITS",
     # Clojure's equality
     "equal",
+    "distinct_map",
+    "distinct_set",
+    # the C accelerators
+    "disabled_by_environment",
     # EDN kinds
     "BigInt",
     "Char",

@@ -34,10 +34,6 @@ from garrison.components.migrator._source import absolute_path, read_source
 from garrison.components.migrator._validate import validate
 
 __all__ = [
-    "read_source",
-    "absolute_path",
-    "backup_before_migration",
-    "MigrationBackup",
     # component
     "MigratorComponent",
     "MigratorConfig",
@@ -52,6 +48,11 @@ __all__ = [
     "validate",
     "export",
     "PROGRESS_META",
+    "read_source",
+    "absolute_path",
+    # backups before a migration
+    "backup_before_migration",
+    "MigrationBackup",
     # plan
     "KindMapping",
     "DEFAULT_KIND_MAPPING",
