@@ -16,7 +16,7 @@ EDN values (or their absence) to SQLite once it works again. A write is never
 lost, and because every write reaches EDN first, switching back (a rollback)
 loses nothing either.
 
-Decisions the issue leaves open, made here:
+How the router keeps that promise:
 
 - **The backlog survives a restart.** It is kept in a small JSON file next to
   the EDN file (``memory.edn.sqlite-backlog.json``), written atomically

@@ -1,7 +1,7 @@
 """The ``database`` component: one actor owning the SQLite connection and the EDN file.
 
 Every read and write reaches the stores through this actor's mailbox, so one
-task owns the aiosqlite connection and the EDN writer (see DESIGN.md).
+task owns the aiosqlite connection and the EDN writer (docs/architecture.md).
 
 Batching
     Each turn of the actor's loop takes everything queued (up to the mailbox
