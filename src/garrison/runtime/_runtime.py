@@ -233,6 +233,16 @@ class Runtime:
         return self._supervisor.stopping
 
     @property
+    def supervising(self) -> bool:
+        """True while the supervisor watches the components (restarts what crashes).
+
+        False before start and after a stop; while the runtime is neither
+        stopping nor stopped, False means the supervisor itself has died and a
+        crashed component would stay down (the liveness probe fails on it).
+        """
+        return self._supervisor.watching
+
+    @property
     def escalation(self) -> EscalationError | None:
         """The escalation that stopped this runtime, if any."""
         return self._supervisor.escalation

@@ -94,6 +94,11 @@ class Supervisor:
         """True once a full stop (shutdown or escalation) has begun."""
         return self._stopping
 
+    @property
+    def watching(self) -> bool:
+        """True while the watch loop that restarts crashed components runs."""
+        return self._watcher is not None and not self._watcher.done()
+
     # -- start -------------------------------------------------------------------
 
     async def start(self) -> None:
