@@ -215,16 +215,17 @@ async def test_live_fails_once_a_critical_component_failed_for_good(tmp_path: Pa
 async def test_live_fails_when_the_supervisor_itself_has_died(tmp_path: Path) -> None:
     """Nothing would restart a crashed component: liveness says so (and the container restarts)."""
     async with garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path)) as rt:
-        assert rt.supervising
+        supervising = [rt.supervising]
         assert (await evaluate(rt, "live")).status is P
         watcher = rt._supervisor._watcher  # fault injection: the watch loop dies
         assert watcher is not None
         watcher.cancel()
         with pytest.raises(asyncio.CancelledError):
             await watcher
-        assert not rt.supervising
+        supervising.append(rt.supervising)
         live = await evaluate(rt, "live")
         assert live.status is F
         assert "watch loop has exited" in live.to_json(verbose=True).decode()
         await probes_for(rt).aclose()
-    assert not rt.supervising
+    supervising.append(rt.supervising)
+    assert supervising == [True, False, False]
