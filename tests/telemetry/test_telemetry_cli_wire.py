@@ -106,6 +106,7 @@ stop_timeout = 5.0
 
 [health]
 drain_delay = 0.0
+trace = true
 
 [components.telemetry]
 

@@ -160,11 +160,11 @@ async def test_the_sdk_is_built_from_the_environment() -> None:
 async def test_a_second_setup_reuses_the_provider_with_fresh_processors(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    env = {"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "console"}
+    env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "console"}
     first = setup_telemetry(None, environ=env)
     await first.aclose(timeout=5)
     with caplog.at_level(logging.INFO, logger="garrison.telemetry"):
-        second = setup_telemetry(None, environ={**env, "OTEL_TRACES_EXPORTER": "console"})
+        second = setup_telemetry(None, environ=env)
     assert second.state == "sdk"
     assert second.tracer_provider is first.tracer_provider
     assert trace.get_tracer_provider() is first.tracer_provider
@@ -210,3 +210,16 @@ async def test_close_is_bounded_when_the_collector_hangs() -> None:
     assert ok is False
     assert elapsed < 2.0
     exporter.release.set()
+
+
+async def test_metrics_alone_install_no_tracer_provider() -> None:
+    """OTEL_METRICS_EXPORTER on its own exports metrics; messages stay untraced (no cost)."""
+    pipeline = setup_telemetry(None, environ={"OTEL_METRICS_EXPORTER": "console"})
+    try:
+        assert pipeline.state == "sdk"
+        assert pipeline.settings.traces_exporter == ()
+        assert pipeline.tracer_provider is None
+        assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        assert metrics.get_meter_provider() is pipeline.meter_provider
+    finally:
+        assert await pipeline.aclose(timeout=5)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import aiosqlite
 import pytest
 from opentelemetry import trace
 
+import garrison
+from garrison.components.database import Store
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
-from garrison.telemetry import metrics, setup_telemetry
+from garrison.telemetry import OBSERVED, metrics, setup_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -120,3 +123,20 @@ async def test_a_failing_collector_is_visible_in_statistics(
     assert stats.last_export_ok is False
     assert stats.spans_failed == 1
     assert receiver.requests, "the exporter should have tried the receiver"
+
+
+async def test_a_runtime_s_levels_arrive_at_v1_metrics(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Mailbox depth, restarts, writer lag and subscriptions reach the collector while it runs."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_METRIC_EXPORT_INTERVAL", "100")
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"telemetry": {}, "database": {}},
+    }
+    async with garrison.open_runtime(config) as rt, rt.get(Store).watch("session/"):
+        # Not every instrument has a value yet: restarts has none before a restart.
+        wanted = set(OBSERVED) - {"garrison.component.restarts"}
+        arrived = await asyncio.to_thread(receiver.wait_for_metrics, wanted)
+    assert wanted <= arrived

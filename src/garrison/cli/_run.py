@@ -17,6 +17,7 @@ from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.health import add_health_arguments, serving_health
 from garrison.runtime import Runtime
+from garrison.telemetry import prometheus_metrics
 
 if TYPE_CHECKING:
     import argparse
@@ -182,7 +183,12 @@ async def serve(
     try:
         runtime = Runtime(config)
         async with (
-            serving_health(runtime, host=health_host, port=health_port) as health,
+            serving_health(
+                runtime,
+                host=health_host,
+                port=health_port,
+                routes={"/metrics": prometheus_metrics},
+            ) as health,
             runtime,
         ):
             log.info("runtime.running", components=runtime.component_names)

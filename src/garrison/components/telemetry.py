@@ -23,9 +23,12 @@ import asyncio
 from typing import TYPE_CHECKING, ClassVar, Final
 
 from garrison.runtime import CheckResult, Component
-from garrison.telemetry import TelemetryConfig, configure_logging, setup_telemetry
+from garrison.telemetry import TelemetryConfig, configure_logging, observe, setup_telemetry
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from garrison.runtime import Runtime
     from garrison.telemetry import SpanExportStatistics, TelemetryPipeline
 
 __all__ = ["DROP_WARNING_WINDOW", "TelemetryComponent", "TelemetryConfig"]
@@ -52,6 +55,7 @@ class TelemetryComponent(Component):
 
     config: TelemetryConfig | None = None
     _pipeline: TelemetryPipeline | None = None
+    _unobserve: tuple[Callable[[], None], ...] = ()
 
     async def on_start(self) -> None:
         """Configure logging if asked, then install the SDK (off the loop: it reads files)."""
@@ -59,13 +63,19 @@ class TelemetryComponent(Component):
         if config.log_format is not None:
             configure_logging(json=config.log_format == "json", level=config.log_level)
         self._pipeline = await asyncio.to_thread(setup_telemetry, config)
+        runtime = self._runtime
+        if runtime is not None:  # run on its own (no runtime) it has nothing to observe
+            self._unobserve = _observe_runtime(runtime)
 
     async def on_stop(self) -> None:
         """Flush and shut down what :meth:`on_start` installed, bounded by ``flush_timeout``."""
         pipeline, self._pipeline = self._pipeline, None
         if pipeline is not None:
             config = self.config or TelemetryConfig()
-            await pipeline.aclose(timeout=config.flush_timeout)
+            await pipeline.aclose(timeout=config.flush_timeout)  # the last collection included
+        for unobserve in self._unobserve:
+            unobserve()
+        self._unobserve = ()
 
     @property
     def pipeline(self) -> TelemetryPipeline | None:
@@ -101,3 +111,27 @@ class TelemetryComponent(Component):
         if problems:
             return CheckResult.warning("; ".join(problems), **observed)
         return CheckResult.passing(**observed)
+
+
+def _observe_runtime(runtime: Runtime) -> tuple[Callable[[], None], ...]:
+    """Feed the runtime's levels (mailbox depth, restarts) to the observable instruments.
+
+    The feeds run on the collector's thread; they only read counters.
+    """
+    return (
+        observe(
+            "garrison.actor.mailbox.depth",
+            lambda: [
+                (stats.mailbox_depth, {"garrison.actor": name})
+                for name, stats in runtime.statistics().items()
+            ],
+        ),
+        observe(
+            "garrison.component.restarts",
+            lambda: [
+                (count, {"garrison.component": name, "garrison.restart.reason": reason})
+                for name, reasons in runtime.restarts().items()
+                for reason, count in reasons.items()
+            ],
+        ),
+    )

@@ -5,7 +5,9 @@ Routes (relative to where it is mounted): ``/livez``, ``/readyz``,
 balancers expect). ``GET`` and ``HEAD`` only. The body is
 ``application/health+json``, terse by default and detailed with ``?verbose``
 (or ``?verbose=1``/``true``); the status code is 200 for pass and warn, 503
-for fail. Responses are never cached by intermediaries.
+for fail. Responses are never cached by intermediaries. More ``GET`` routes
+(``/metrics``) can be served beside the probes: ``routes`` maps a path to an
+async callable returning ``(status, content type, body)``.
 
 >>> from starlette.applications import Starlette          # doctest: +SKIP
 >>> from starlette.routing import Mount                   # doctest: +SKIP
@@ -20,7 +22,7 @@ from urllib.parse import parse_qs
 from garrison.health._report import HEALTH_CONTENT_TYPE, ProbeKind
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, MutableMapping
+    from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 
     from garrison.health._report import HealthReport
 
@@ -50,7 +52,12 @@ class HealthApp:
     its own under uvicorn or hypercorn.
     """
 
-    def __init__(self, source: Any) -> None:
+    def __init__(
+        self,
+        source: Any,
+        *,
+        routes: Mapping[str, Callable[[], Awaitable[tuple[int, str, bytes]]]] | None = None,
+    ) -> None:
         evaluate = getattr(source, "evaluate", source)
         if not callable(evaluate):
             raise TypeError(
@@ -58,6 +65,10 @@ class HealthApp:
                 f"callable probe -> HealthReport, got {type(source).__name__}"
             )
         self._evaluate: Callable[[ProbeKind], Awaitable[HealthReport]] = evaluate
+        clash = set(routes or ()) & set(ROUTES)
+        if clash:
+            raise ValueError(f"routes {sorted(clash)} are the probes' own")
+        self._routes = dict(routes or {})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
@@ -72,9 +83,11 @@ class HealthApp:
         if scope["type"] != "http":
             return
         path = _relative_path(scope)
-        probe = ROUTES.get(path.rstrip("/") or path)
+        path = path.rstrip("/") or path
+        probe = ROUTES.get(path)
+        route = self._routes.get(path)
         method = scope.get("method", "GET")
-        if probe is None:
+        if probe is None and route is None:
             await _respond(send, 404, b'{"error":"not found"}', method, extra=[])
             return
         if method not in {"GET", "HEAD"}:
@@ -86,6 +99,11 @@ class HealthApp:
                 extra=[(b"allow", b"GET, HEAD")],
             )
             return
+        if route is not None:
+            status, content_type, body = await route()
+            await _respond(send, status, body, method, extra=[], content_type=content_type)
+            return
+        assert probe is not None
         report = await self._evaluate(probe)
         body = report.to_json(verbose=_verbose(scope))
         await _respond(send, report.http_status, body, method, extra=[])
@@ -110,9 +128,16 @@ def _verbose(scope: Scope) -> bool:
 
 
 async def _respond(
-    send: Send, status: int, body: bytes, method: str, *, extra: list[tuple[bytes, bytes]]
+    send: Send,
+    status: int,
+    body: bytes,
+    method: str,
+    *,
+    extra: list[tuple[bytes, bytes]],
+    content_type: str | None = None,
 ) -> None:
-    content_type = HEALTH_CONTENT_TYPE if status in {200, 503} else "application/json"
+    if content_type is None:
+        content_type = HEALTH_CONTENT_TYPE if status in {200, 503} else "application/json"
     headers = [
         (b"content-type", content_type.encode()),
         (b"content-length", str(len(body)).encode()),

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+from opentelemetry import trace
+
 from garrison._status_format import PROBES
 from garrison.health._loop_lag import LoopLagMonitor, measure_lag
 from garrison.health._report import ComponentHealth, HealthReport, ProbeKind, aggregate
@@ -46,6 +48,19 @@ _STARTED_STATES = frozenset({"running", "restarting"})
 _CHECK_GRACE = 0.5
 
 
+# The parent of an untraced probe: a valid span context whose trace is not
+# sampled, which garrison's spans (and ParentBased samplers) follow by making
+# no span. It is never exported, so its fixed ids name nothing.
+_UNTRACED = trace.NonRecordingSpan(
+    trace.SpanContext(
+        trace_id=0x6761727269736F6E2070726F62657321,
+        span_id=0x70726F6265737321,
+        is_remote=False,
+        trace_flags=trace.TraceFlags(trace.TraceFlags.DEFAULT),
+    )
+)
+
+
 @dataclass(frozen=True, slots=True)
 class ProbeSettings:
     """Timing of the probes; the defaults suit Kubernetes' default probe timeouts (1 s).
@@ -55,7 +70,11 @@ class ProbeSettings:
     The event-loop monitor samples every ``lag_interval`` seconds and the live
     probe looks at the worst lag of the last ``lag_window`` seconds: at or above
     ``lag_warn`` it warns, at or above ``lag_fail`` it fails.
-    ``supervisor_timeout`` bounds the supervisor ping.
+    ``supervisor_timeout`` bounds the supervisor ping. ``trace``: each
+    evaluation is a span ``health.probe <probe>`` with the spans of the checks
+    under it; off (the default), a probe and its checks make no span at all, so
+    a kubelet probing every few seconds does not fill the collector with root
+    traces.
     """
 
     check_timeout: float = 0.8
@@ -65,6 +84,7 @@ class ProbeSettings:
     lag_warn: float = 0.5
     lag_fail: float = 5.0
     supervisor_timeout: float = 0.5
+    trace: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,15 +185,20 @@ class HealthProbes:
     async def evaluate(self, probe: ProbeKind = "ready") -> HealthReport:
         """Run one probe and return its report; never raises for an unhealthy runtime.
 
-        With tracing live, each evaluation is one span ``health.probe <probe>``
-        carrying the probe and its resulting status, so a collector shows when
-        and why a runtime was reported unready.
+        With tracing live and ``settings.trace`` on, each evaluation is one span
+        ``health.probe <probe>`` carrying the probe and its resulting status, so
+        a collector shows when and why a runtime was reported unready. With it
+        off, the evaluation runs under an unsampled parent: neither garrison nor
+        a parent-based sampler makes a span for it or for the checks it runs.
         """
         run = {"live": self.live, "ready": self.ready, "startup": self.startup}.get(probe)
         if run is None:
             raise ValueError(f"unknown probe {probe!r}; expected one of {', '.join(PROBES)}")
         if not tracing_active():
             return await run()
+        if not self.settings.trace:
+            with trace.use_span(_UNTRACED, end_on_exit=False):
+                return await run()
         with tracer().start_as_current_span(
             f"health.probe {probe}", attributes={"garrison.health.probe": probe}
         ) as span:

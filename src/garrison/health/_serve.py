@@ -16,6 +16,7 @@ The ``[health]`` table of the config::
     cache_ttl = 1.0         # how long a check result is reused (seconds)
     lag_warn = 0.5          # event-loop lag that makes live warn (seconds)
     lag_fail = 5.0          # event-loop lag that makes live fail (seconds)
+    trace = false           # a span per probe evaluation (off: probes leave no trace)
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from garrison.health._status_file import StatusFileWriter
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
     from types import TracebackType
 
     from garrison.runtime import Runtime
@@ -74,6 +75,7 @@ class HealthSettings:
     cache_ttl: float = 1.0
     lag_warn: float = 0.5
     lag_fail: float = 5.0
+    trace: bool = False
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -97,6 +99,7 @@ class HealthSettings:
             cache_ttl=self.cache_ttl,
             lag_warn=self.lag_warn,
             lag_fail=self.lag_fail,
+            trace=self.trace,
         )
 
 
@@ -110,9 +113,16 @@ class HealthService:
     naming the address.
     """
 
-    def __init__(self, probes: HealthProbes, settings: HealthSettings | None = None) -> None:
+    def __init__(
+        self,
+        probes: HealthProbes,
+        settings: HealthSettings | None = None,
+        *,
+        routes: Mapping[str, Callable[[], Awaitable[tuple[int, str, bytes]]]] | None = None,
+    ) -> None:
         self.probes = probes
         self.settings = settings or HealthSettings()
+        self.routes = dict(routes or {})
         self.server: ProbeServer | None = None
         self.status_writer: StatusFileWriter | None = None
 
@@ -139,7 +149,9 @@ class HealthService:
         settings = self.settings
         self.probes.start()
         if settings.serve:
-            server = ProbeServer(HealthApp(self.probes), settings.host, settings.port)
+            server = ProbeServer(
+                HealthApp(self.probes, routes=self.routes), settings.host, settings.port
+            )
             try:
                 await server.start()
             except OSError as exc:
@@ -207,7 +219,11 @@ def add_health_arguments(parser: argparse.ArgumentParser) -> None:
 
 @contextlib.asynccontextmanager
 async def serving_health(
-    runtime: Runtime, *, host: str | None = None, port: int | None = None
+    runtime: Runtime,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    routes: Mapping[str, Callable[[], Awaitable[tuple[int, str, bytes]]]] | None = None,
 ) -> AsyncIterator[HealthService]:
     """Serve ``runtime``'s probes (HTTP and/or status file) per its ``[health]`` table.
 
@@ -221,7 +237,8 @@ async def serving_health(
             await health.drain()   # readiness fails, drain_delay passes
         # components stopped, then the probe server closed
 
-    ``host`` / ``port`` (the command line) override the config.
+    ``host`` / ``port`` (the command line) override the config; ``routes``
+    are served beside the probes (see :class:`~garrison.health.HealthApp`).
     """
     settings = HealthSettings.from_section(runtime.config.section("health"))
     changes: dict[str, Any] = {}
@@ -235,5 +252,5 @@ async def serving_health(
         except ValueError as exc:
             raise ConfigError(str(exc), path="health") from exc
     probes = probes_for(runtime, settings.probe_settings())
-    async with HealthService(probes, settings) as service:
+    async with HealthService(probes, settings, routes=routes) as service:
         yield service

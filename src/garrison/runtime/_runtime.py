@@ -218,6 +218,16 @@ class Runtime:
         self.ref(name)
         return self._supervisor.slots[name].error
 
+    def restarts(self) -> dict[str, dict[str, int]]:
+        """Restarts of each component by reason: ``crash``, ``exit`` or ``strategy``.
+
+        ``crash``: it crashed (or a restart of it failed to start); ``exit``: a
+        ``permanent`` component returned; ``strategy``: restarted along with
+        another that crashed (``one_for_all``, ``rest_for_one``). Components
+        never restarted have an empty mapping.
+        """
+        return {name: dict(slot.restarts) for name, slot in self._supervisor.slots.items()}
+
     def statistics(self) -> dict[str, ActorStatistics]:
         """Per-component actor statistics (mailbox depth, processed, failed, restarts)."""
         return {name: ref.statistics() for name, ref in self._refs.items()}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 from garrison._log import get_logger
@@ -36,7 +36,7 @@ log = get_logger("garrison.runtime")
 class _Slot:
     """One component's place in the supervisor: its cell survives restarts."""
 
-    __slots__ = ("cell", "error", "instance", "spec", "state")
+    __slots__ = ("cell", "error", "instance", "restarts", "spec", "state")
 
     def __init__(self, spec: ComponentSpec, cell: ActorCell) -> None:
         self.spec = spec
@@ -44,6 +44,10 @@ class _Slot:
         self.instance: Component | None = None
         self.state = ComponentState.STOPPED
         self.error: BaseException | None = None
+        #: Restarts by reason: ``crash`` (it crashed, or a restart of it failed
+        #: to start), ``exit`` (a permanent component returned), ``strategy``
+        #: (restarted with another that crashed: one_for_all, rest_for_one).
+        self.restarts: Counter[str] = Counter()
 
 
 class Supervisor:
@@ -306,11 +310,13 @@ class Supervisor:
             return
         crashed: _Slot | None = slot
         cause = error
+        reason = "crash" if kind is ExitKind.CRASH else "exit"
         while crashed is not None:
             if self._over_intensity(crashed.spec.name):
                 await self._escalate(crashed, cause)
                 return
-            crashed, cause = await self._restart(crashed, cause)
+            crashed, cause = await self._restart(crashed, cause, reason)
+            reason = "crash"  # a restart that failed to start is another crash
 
     def _over_intensity(self, name: str) -> bool:
         policy = self.settings.restart
@@ -339,7 +345,7 @@ class Supervisor:
         return self.graph.sort({t for t in targets if t == name or self.slots[t].state in live})
 
     async def _restart(
-        self, crashed: _Slot, error: BaseException | None
+        self, crashed: _Slot, error: BaseException | None, reason: str
     ) -> tuple[_Slot | None, BaseException | None]:
         """Restart ``crashed`` (and siblings by strategy). Returns a slot that failed to start."""
         name = crashed.spec.name
@@ -361,6 +367,7 @@ class Supervisor:
             for target in targets:
                 slot = self.slots[target]
                 slot.cell.restarts += 1
+                slot.restarts[reason if slot is crashed else "strategy"] += 1
                 try:
                     await self._start_slot(slot)
                 except Exception as exc:  # noqa: BLE001 - any start failure is a crash to supervise

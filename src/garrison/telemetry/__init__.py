@@ -8,9 +8,9 @@ structlog configuration, and garrison's metric instruments.
 from __future__ import annotations
 
 from garrison.telemetry._logging import add_trace_context, configure_logging
-from garrison.telemetry._metrics import METER_NAME, Instruments, metrics
+from garrison.telemetry._metrics import METER_NAME, OBSERVED, Instruments, metrics, observe
 from garrison.telemetry._processor import CountingSpanProcessor, SpanExportStatistics
-from garrison.telemetry._sdk import TelemetryPipeline, setup_telemetry
+from garrison.telemetry._sdk import TelemetryPipeline, prometheus_metrics, setup_telemetry
 from garrison.telemetry._settings import (
     SAMPLERS,
     TelemetryConfig,
@@ -33,6 +33,9 @@ __all__ = [
     "SAMPLERS",
     # metrics
     "metrics",
+    "observe",
+    "OBSERVED",
+    "prometheus_metrics",
     "Instruments",
     "METER_NAME",
 ]

@@ -9,6 +9,14 @@ was installed gets instruments of that provider, and a hot path pays one
 identity check. Components that record often should fetch them in
 ``on_start`` (telemetry has started by then) and keep them.
 
+What is a level rather than an event (mailbox depth, EDN writer lag, open
+subscriptions, restarts so far) is an *observable* instrument: the SDK reads
+it at each collection from the feeds registered with :func:`observe`. The
+telemetry component feeds the runtime's (mailbox depth, restarts), the
+database component its own. Collections run on the SDK's reader thread (or a
+Prometheus scrape's): a feed reads plain attributes and never touches the
+event loop.
+
 Names and units follow the semantic conventions where one exists
 (``db.client.operation.duration`` in seconds, with ``db.system.name`` and
 ``db.operation.name`` attributes); the rest live under ``garrison.``.
@@ -16,17 +24,26 @@ Names and units follow the semantic conventions where one exists
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from itertools import count
+from typing import TYPE_CHECKING, Final
 
 from opentelemetry import metrics as otel_metrics
 
 from garrison import __version__
 
 if TYPE_CHECKING:
-    from opentelemetry.metrics import Counter, Histogram, UpDownCounter
+    from collections.abc import Callable, Iterable, Iterator, Mapping
 
-__all__ = ["METER_NAME", "Instruments", "metrics"]
+    from opentelemetry.metrics import CallbackOptions, Counter, Histogram, UpDownCounter
+
+    #: What a feed returns: ``(value, attributes)`` pairs.
+    Feed = Callable[[], Iterable[tuple[float, Mapping[str, str]]]]
+
+__all__ = ["METER_NAME", "OBSERVED", "Instruments", "metrics", "observe"]
+
+_log = logging.getLogger("garrison.telemetry")
 
 #: The instrumentation scope of every garrison instrument.
 METER_NAME = "garrison"
@@ -42,26 +59,97 @@ class Instruments:
     - ``store_operation_duration`` (histogram, s): one record per store
       operation; attributes ``db.system.name`` (``"sqlite"``,
       ``"garrison.edn"``), ``db.operation.name`` and, on failure, ``error.type``.
-    - ``mailbox_depth`` (up-down counter, messages): +1 when a message is
-      queued, -1 when the actor takes it; attribute ``garrison.actor``.
-    - ``restarts`` (counter): one per component restart; attributes
-      ``garrison.component`` and ``garrison.restart.reason``.
-    - ``edn_writer_lag`` (histogram, s): at each flush of the EDN file, how
-      long the oldest unflushed write waited; attribute ``garrison.edn.file``.
     - ``migration_keys`` (counter, keys): keys the migrator processed;
       attribute ``garrison.migration.outcome`` (``migrated``, ``skipped``,
       ``failed``, ``validated``).
     - ``migration_remaining`` (up-down counter, keys): add the total when a
       migration starts and subtract as keys are processed, so the current
       value is the remaining work.
+
+    The observable instruments are in :data:`OBSERVED`.
     """
 
     store_operation_duration: Histogram
-    mailbox_depth: UpDownCounter
-    restarts: Counter
-    edn_writer_lag: Histogram
     migration_keys: Counter
     migration_remaining: UpDownCounter
+
+
+#: The observable instruments: name -> (kind, unit, description). Feed one with
+#: :func:`observe`.
+#:
+#: - ``garrison.actor.mailbox.depth`` (gauge): messages waiting, attribute
+#:   ``garrison.actor``;
+#: - ``garrison.component.restarts`` (counter): restarts so far, attributes
+#:   ``garrison.component`` and ``garrison.restart.reason`` (``crash``,
+#:   ``exit``, ``strategy``);
+#: - ``garrison.edn.writer.lag`` (gauge, s): how long the oldest write not yet
+#:   in the EDN file has waited (0 when the file is current), attribute
+#:   ``garrison.edn.file``;
+#: - ``garrison.database.subscriptions`` (gauge): open change-feed
+#:   subscriptions, attribute ``garrison.component``.
+OBSERVED: Final[Mapping[str, tuple[str, str, str]]] = {
+    "garrison.actor.mailbox.depth": (
+        "gauge",
+        "{message}",
+        "Messages waiting in actor mailboxes.",
+    ),
+    "garrison.component.restarts": (
+        "counter",
+        "{restart}",
+        "Component restarts performed by the supervisor, by reason.",
+    ),
+    "garrison.edn.writer.lag": (
+        "gauge",
+        "s",
+        "How long the oldest write not yet in the EDN file has waited.",
+    ),
+    "garrison.database.subscriptions": (
+        "gauge",
+        "{subscription}",
+        "Open change-feed subscriptions of a database component.",
+    ),
+}
+
+# name -> token -> feed; read by the SDK's collection thread.
+_feeds: dict[str, dict[int, Feed]] = {name: {} for name in OBSERVED}
+_tokens = count()
+
+
+def observe(name: str, feed: Feed) -> Callable[[], None]:
+    """Feed the observable instrument ``name`` (see :data:`OBSERVED`) from ``feed``.
+
+    ``feed()`` returns ``(value, attributes)`` pairs; it runs at each
+    collection, on the collector's thread, so it must only read. Returns a
+    function that removes the feed (idempotent)::
+
+        stop = observe("garrison.edn.writer.lag", lambda: [(store.lag(), {...})])
+        ...
+        stop()
+    """
+    if name not in OBSERVED:
+        raise ValueError(f"no observable instrument {name!r}; expected one of {sorted(OBSERVED)}")
+    metrics()  # the observable instruments exist on the current provider from now on
+    token = next(_tokens)
+    _feeds[name][token] = feed
+
+    def remove() -> None:
+        _feeds[name].pop(token, None)
+
+    return remove
+
+
+def _callback(name: str) -> Callable[[CallbackOptions], Iterator[otel_metrics.Observation]]:
+    def collect(_options: CallbackOptions) -> Iterator[otel_metrics.Observation]:
+        for feed in list(_feeds[name].values()):
+            try:
+                pairs = list(feed())
+            except Exception:  # noqa: BLE001 - one broken feed must not cost the others theirs
+                _log.exception("metric feed for %s failed", name)
+                continue
+            for value, attributes in pairs:
+                yield otel_metrics.Observation(value, attributes)
+
+    return collect
 
 
 _cache: tuple[object, Instruments] | None = None
@@ -84,27 +172,15 @@ def metrics() -> Instruments:
 
 
 def _create(meter: otel_metrics.Meter) -> Instruments:
+    for name, (kind, unit, description) in OBSERVED.items():
+        make = meter.create_observable_gauge if kind == "gauge" else meter.create_observable_counter
+        make(name, callbacks=[_callback(name)], unit=unit, description=description)
     return Instruments(
         store_operation_duration=meter.create_histogram(
             "db.client.operation.duration",
             unit="s",
             description="Duration of garrison store operations.",
             explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        ),
-        mailbox_depth=meter.create_up_down_counter(
-            "garrison.actor.mailbox.depth",
-            unit="{message}",
-            description="Messages waiting in actor mailboxes.",
-        ),
-        restarts=meter.create_counter(
-            "garrison.component.restarts",
-            unit="{restart}",
-            description="Component restarts performed by the supervisor.",
-        ),
-        edn_writer_lag=meter.create_histogram(
-            "garrison.edn.writer.lag",
-            unit="s",
-            description="How long the oldest unflushed EDN write waited before reaching the file.",
         ),
         migration_keys=meter.create_counter(
             "garrison.migration.keys",

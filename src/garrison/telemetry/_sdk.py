@@ -53,7 +53,7 @@ from garrison.telemetry._settings import TelemetryConfig, TelemetrySettings, res
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["TelemetryPipeline", "setup_telemetry"]
+__all__ = ["TelemetryPipeline", "prometheus_metrics", "setup_telemetry"]
 
 _log = logging.getLogger("garrison.telemetry")
 
@@ -63,6 +63,8 @@ State = Literal["sdk", "application", "disabled"]
 # the application installed (see the module docstring on restarts).
 _installed: TracerProvider | None = None
 _install_lock = threading.Lock()
+# The Prometheus reader's registry while a pipeline with one is installed.
+_prometheus_registry: Any = None
 
 _BSP_DEFAULTS: Final = {
     "OTEL_BSP_MAX_QUEUE_SIZE": 2048,
@@ -111,7 +113,7 @@ class TelemetryPipeline:
         if self._closed:
             return True
         self._closed = True
-        if self.tracer_provider is None:
+        if self.tracer_provider is None and self.meter_provider is None:
             return True
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -155,6 +157,7 @@ class TelemetryPipeline:
                 processor.shutdown()
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=timeout_millis)
+                _forget_prometheus_registry()
         elif self.state == "application":
             flush = getattr(provider, "force_flush", None)
             if callable(flush):
@@ -195,29 +198,38 @@ def setup_telemetry(
     resource = Resource.create(dict(settings.resource_attributes))
     processors = _processors(settings, environ)
     readers = [_metric_reader(name, settings) for name in settings.metrics_exporter]
-    # shutdown_on_exit=False: garrison closes the provider itself, bounded by the
+    # shutdown_on_exit=False: garrison closes the providers itself, bounded by the
     # stop timeout; the SDK's atexit hook would wait up to 30 s per processor.
-    provider = TracerProvider(sampler=_sampler(settings), resource=resource, shutdown_on_exit=False)
-    for processor in processors:
-        provider.add_span_processor(processor)
+    # With no span exporter no tracer provider is installed: spans that go
+    # nowhere would cost every message for nothing.
+    provider: TracerProvider | None = None
+    if processors:
+        provider = TracerProvider(
+            sampler=_sampler(settings), resource=resource, shutdown_on_exit=False
+        )
+        for processor in processors:
+            provider.add_span_processor(processor)
     meter_provider = MeterProvider(
         resource=resource, metric_readers=readers, shutdown_on_exit=False
     )
     with _install_lock:
-        trace.set_tracer_provider(provider)
-        _installed = provider
+        if provider is not None:
+            trace.set_tracer_provider(provider)
+            _installed = provider
         if _is_default_meter_provider(metrics.get_meter_provider()):
             metrics.set_meter_provider(meter_provider)
         else:
             _log.info("using the meter provider the application installed")
     _log.info(
-        "OpenTelemetry SDK installed: service %s, traces to %s via %s (%s), sampler %s%s",
+        "OpenTelemetry SDK installed: service %s, traces to %s via %s (%s), sampler %s%s, "
+        "metrics to %s",
         settings.service_name or "unknown_service",
         ",".join(settings.traces_exporter) or "nowhere",
         settings.protocol,
         settings.traces_endpoint,
         settings.sampler,
         "" if settings.sampler_arg is None else f"({settings.sampler_arg:g})",
+        ",".join(settings.metrics_exporter) or "nowhere",
     )
     return TelemetryPipeline(
         settings,
@@ -322,6 +334,8 @@ def _span_exporter(name: str, settings: TelemetrySettings) -> SpanExporter:
 
 def _metric_reader(name: str, settings: TelemetrySettings) -> MetricReader:
     exporter: MetricExporter
+    if name == "prometheus":
+        return _prometheus_reader(settings)
     if name == "console":
         exporter = ConsoleMetricExporter()
     elif name == "otlp" and settings.protocol == "grpc":
@@ -340,6 +354,64 @@ def _metric_reader(name: str, settings: TelemetrySettings) -> MetricReader:
         )
     # The reader honours OTEL_METRIC_EXPORT_INTERVAL / _TIMEOUT itself.
     return PeriodicExportingMetricReader(exporter)
+
+
+def _prometheus_reader(settings: TelemetrySettings) -> MetricReader:
+    """A pull reader whose registry :func:`metrics_exposition` renders (no server of its own)."""
+    global _prometheus_registry
+    try:
+        from opentelemetry.exporter.prometheus import (  # noqa: PLC0415 - an optional extra
+            PrometheusMetricReader,
+        )
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415 - comes with it
+    except ImportError as exc:
+        raise ConfigError(
+            "the prometheus metrics exporter is not installed; install garrison[prometheus] "
+            "(opentelemetry-exporter-prometheus)",
+            path=settings.sources.get("metrics_exporter", "OTEL_METRICS_EXPORTER"),
+        ) from exc
+    # A registry of its own, not prometheus_client's global one: /metrics shows
+    # what this pipeline reads, and a closed pipeline leaves nothing behind.
+    registry = CollectorRegistry(auto_describe=True)
+    reader = PrometheusMetricReader(registry=registry)
+    _prometheus_registry = registry
+    return reader
+
+
+def _forget_prometheus_registry() -> None:
+    global _prometheus_registry
+    _prometheus_registry = None
+
+
+#: What ``/metrics`` answers while no Prometheus reader is installed.
+_NO_PROMETHEUS: Final = (
+    b"garrison exports no metrics in the Prometheus format here: set "
+    b'OTEL_METRICS_EXPORTER=prometheus (or metrics_exporter = ["prometheus"] in '
+    b"[components.telemetry]) and install garrison[prometheus]\n"
+)
+
+
+async def prometheus_metrics() -> tuple[int, str, bytes]:
+    """The ``/metrics`` route: ``(status, content type, body)`` in the Prometheus text format.
+
+    Serve it beside the probes (``garrison run`` does)::
+
+        HealthApp(probes, routes={"/metrics": prometheus_metrics})
+
+    404 with a line saying how to turn it on while no Prometheus reader is
+    installed. Collecting runs the instruments' callbacks: it happens off the
+    event loop.
+    """
+    registry = _prometheus_registry
+    if registry is None:
+        return 404, "text/plain; charset=utf-8", _NO_PROMETHEUS
+    from prometheus_client import (  # noqa: PLC0415 - installed with the reader
+        CONTENT_TYPE_LATEST,
+        generate_latest,
+    )
+
+    body = await asyncio.to_thread(generate_latest, registry)
+    return 200, CONTENT_TYPE_LATEST, body
 
 
 def _grpc_options(settings: TelemetrySettings, signal: str) -> dict[str, Any]:

@@ -141,8 +141,16 @@ def resolve_settings(
     disabled = env.get("OTEL_SDK_DISABLED", "").lower()
     if disabled not in ("", "true", "false"):
         raise ConfigError(f"expected true or false, got {disabled!r}", path="OTEL_SDK_DISABLED")
+    # OTEL_METRICS_EXPORTER on its own (say, prometheus) asks for metrics only:
+    # traces then go nowhere unless OTEL_TRACES_EXPORTER names an exporter.
+    metrics_only = (
+        "OTEL_METRICS_EXPORTER" in env
+        and not config.export
+        and disabled != "false"
+        and not any(v in env for v in _SWITCHES_ON)
+    )
     enabled = disabled != "true" and (
-        config.export or disabled == "false" or any(v in env for v in _SWITCHES_ON)
+        config.export or disabled == "false" or any(v in env for v in _SWITCHES_ON) or metrics_only
     )
 
     protocol = (
@@ -210,7 +218,9 @@ def resolve_settings(
         enabled=enabled,
         service_name=attributes.get("service.name"),
         resource_attributes=attributes,
-        traces_exporter=_exporters(env, "OTEL_TRACES_EXPORTER", config.traces_exporter),
+        traces_exporter=()
+        if metrics_only
+        else _exporters(env, "OTEL_TRACES_EXPORTER", config.traces_exporter),
         metrics_exporter=_exporters(env, "OTEL_METRICS_EXPORTER", config.metrics_exporter),
         protocol="grpc" if protocol == "grpc" else "http/protobuf",
         traces_endpoint=traces_endpoint,

@@ -72,9 +72,10 @@ from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler, tracing_active
 from garrison.stores import MISSING, Mode, ModeSwitch, describe_unwritable, key_prefix, lookup_text
+from garrison.telemetry import observe
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from garrison.runtime import Envelope
     from garrison.stores import Change, EdnFileStore, ModeRouter, SqliteStore
@@ -111,6 +112,7 @@ class DatabaseComponent(Component):
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
+        self._unobserve: tuple[Callable[[], None], ...] = ()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -123,6 +125,10 @@ class DatabaseComponent(Component):
         self._router = self._stack.router
         self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
         self._retry = None
+        self._unobserve = (
+            observe("garrison.edn.writer.lag", self._observe_writer_lag),
+            observe("garrison.database.subscriptions", self._observe_subscriptions),
+        )
         if self._stack.unavailable is not None:
             self._retry = RetryState(self._stack.unavailable)
             self.spawn(
@@ -136,6 +142,8 @@ class DatabaseComponent(Component):
         The mailbox is already drained (every queued write committed). Each
         step runs even if an earlier one failed; the first failure is raised.
         """
+        for unobserve in self._unobserve:
+            unobserve()
         final = self._runtime is not None and self.runtime.stopping
         if final:
             self._feed.close()
@@ -145,6 +153,17 @@ class DatabaseComponent(Component):
         self._router = None
         if stack is not None:
             await stack.aclose()
+
+    # The metric feeds run on the collector's thread: they read attributes only.
+    def _observe_writer_lag(self) -> list[tuple[float, dict[str, str]]]:
+        router = self._router
+        if router is None:
+            return []
+        edn = router.edn
+        return [(edn.writer_lag, {"garrison.edn.file": str(edn.path)})]
+
+    def _observe_subscriptions(self) -> list[tuple[float, dict[str, str]]]:
+        return [(self._feed.watchers, {"garrison.component": self.name})]
 
     # ------------------------------------------------------------------ access
 
