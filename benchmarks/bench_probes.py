@@ -85,6 +85,12 @@ async def _per_request(url: str, n: int, *, keep_alive: bool) -> float:
             assert head.startswith(b"HTTP/1.1 200"), head
             length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
             await reader.readexactly(length)
+            if b"connection: close" in head.lower():
+                # The server ends a connection after its max_requests; a client
+                # (a kubelet, a balancer) opens the next one, and so does this.
+                writer.close()
+                await writer.wait_closed()
+                reader, writer = await asyncio.open_connection(host, int(port))
         elapsed = time.perf_counter() - start
         writer.close()
         await writer.wait_closed()
