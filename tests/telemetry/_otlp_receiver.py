@@ -1,7 +1,7 @@
 """A small, real OTLP/HTTP receiver for tests: what a collector would receive.
 
 It listens on 127.0.0.1 on a free port in a daemon thread (stdlib
-``http.server``), accepts ``POST /v1/traces`` and ``POST /v1/metrics`` with
+``http.server``), accepts ``POST /v1/traces``, ``POST /v1/metrics`` and ``POST /v1/logs`` with
 protobuf bodies (plain, gzip or deflate, as ``Content-Encoding`` says), decodes
 them with the ``opentelemetry-proto`` messages and keeps what arrived. Tests
 wait on it with a deadline instead of sleeping::
@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -43,7 +47,18 @@ if TYPE_CHECKING:
     from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
     from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-__all__ = ["OtlpReceiver", "ReceivedRequest", "ReceivedSpan"]
+__all__ = ["OtlpReceiver", "ReceivedLog", "ReceivedRequest", "ReceivedSpan"]
+
+
+@dataclass(frozen=True)
+class ReceivedLog:
+    """One log record as it came over the wire."""
+
+    body: Any
+    severity: str
+    trace_id: str
+    span_id: str
+    resource: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -120,6 +135,7 @@ class OtlpReceiver:
         self._condition = threading.Condition()
         self._spans: list[ReceivedSpan] = []
         self._metrics: list[tuple[str, dict[str, Any]]] = []
+        self._logs: list[ReceivedLog] = []
         self._requests: list[ReceivedRequest] = []
         self.status = 200
         receiver = self
@@ -145,6 +161,9 @@ class OtlpReceiver:
                 elif self.path == "/v1/metrics":
                     receiver._add_metrics(body)
                     answer = ExportMetricsServiceResponse().SerializeToString()
+                elif self.path == "/v1/logs":
+                    receiver._add_logs(body)
+                    answer = ExportLogsServiceResponse().SerializeToString()
                 else:
                     self.send_response(404)
                     self.send_header("Content-Length", "0")
@@ -256,6 +275,38 @@ class OtlpReceiver:
         ]
         with self._condition:
             self._spans.extend(decoded)
+            self._condition.notify_all()
+
+    def wait_for_logs(
+        self, predicate: Callable[[list[ReceivedLog]], bool], *, timeout: float = 15.0
+    ) -> list[ReceivedLog]:
+        """Block until ``predicate(logs so far)`` holds; the logs received."""
+        deadline = time.monotonic() + timeout
+        with self._condition:
+            while not predicate(self._logs):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"logs did not arrive; got {self._logs}")
+                self._condition.wait(remaining)
+            return list(self._logs)
+
+    def _add_logs(self, body: bytes) -> None:
+        request = ExportLogsServiceRequest()
+        request.ParseFromString(body)
+        decoded = [
+            ReceivedLog(
+                body=_value(record.body),
+                severity=record.severity_text,
+                trace_id=record.trace_id.hex(),
+                span_id=record.span_id.hex(),
+                resource=_attributes(resource_logs.resource.attributes),
+            )
+            for resource_logs in request.resource_logs
+            for scope_logs in resource_logs.scope_logs
+            for record in scope_logs.log_records
+        ]
+        with self._condition:
+            self._logs.extend(decoded)
             self._condition.notify_all()
 
     def _add_metrics(self, body: bytes) -> None:

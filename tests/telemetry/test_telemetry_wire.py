@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 from typing import TYPE_CHECKING
 
 import aiosqlite
 import pytest
+import structlog
 from opentelemetry import trace
 
 import garrison
 from garrison.components.database import Store
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
-from garrison.telemetry import OBSERVED, metrics, setup_telemetry
+from garrison.telemetry import OBSERVED, configure_logging, metrics, setup_telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -140,3 +144,30 @@ async def test_a_runtime_s_levels_arrive_at_v1_metrics(
         wanted = set(OBSERVED) - {"garrison.component.restarts"}
         arrived = await asyncio.to_thread(receiver.wait_for_metrics, wanted)
     assert wanted <= arrived
+
+
+async def test_logs_arrive_with_the_trace_they_were_logged_in(
+    receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch, restore_logging: None
+) -> None:
+    """structlog stays the front end; with OTEL_LOGS_EXPORTER=otlp records reach the collector."""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
+    monkeypatch.setenv("OTEL_LOGS_EXPORTER", "otlp")
+    monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "logs-test")
+    configure_logging(json=True, stream=io.StringIO())
+    pipeline = setup_telemetry()
+    with trace.get_tracer("app").start_as_current_span("checkout") as span:
+        structlog.get_logger("shop").warning("payment.declined", order=42)
+        trace_id = f"{span.get_span_context().trace_id:032x}"
+    logging.getLogger("shop.legacy").error("stdlib %s", "too")
+    assert await pipeline.aclose(timeout=10)
+    logs = receiver.wait_for_logs(lambda got: len(got) >= 2)
+    declined = next(r for r in logs if "payment.declined" in str(r.body))
+    assert json.loads(declined.body)["order"] == 42
+    assert declined.severity == "WARN"
+    assert declined.trace_id == trace_id
+    assert declined.resource["service.name"] == "logs-test"
+    legacy = next(r for r in logs if "stdlib too" in str(r.body))
+    assert legacy.severity == "ERROR"
+    # After the close, nothing is handed to the closed provider any more.
+    assert not any(type(h).__name__ == "_OtelLogHandler" for h in logging.getLogger().handlers)

@@ -26,7 +26,7 @@ from opentelemetry import trace
 if TYPE_CHECKING:
     from structlog.typing import EventDict, Processor, WrappedLogger
 
-__all__ = ["add_trace_context", "configure_logging"]
+__all__ = ["add_trace_context", "configure_logging", "json_formatter"]
 
 
 def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -128,3 +128,21 @@ def configure_logging(
 def _is_tty(stream: IO[str]) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def json_formatter() -> logging.Formatter:
+    """A formatter rendering any record (structlog's or the stdlib's) as one JSON object."""
+    shared: list[Processor] = [
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        ),
+    ]
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(serializer=_orjson_dumps),
+        ],
+    )

@@ -28,10 +28,13 @@ import importlib
 import logging
 import os
 import threading
+import time
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -47,6 +50,7 @@ from opentelemetry.sdk.trace import TracerProvider, sampling
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
 from garrison.exceptions import ConfigError
+from garrison.telemetry._logging import json_formatter
 from garrison.telemetry._processor import CountingSpanProcessor, SpanExportStatistics
 from garrison.telemetry._settings import TelemetryConfig, TelemetrySettings, resolve_settings
 
@@ -89,11 +93,14 @@ class TelemetryPipeline:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: MeterProvider | None = None,
         processors: tuple[CountingSpanProcessor, ...] = (),
+        log_export: tuple[Any, logging.Handler] | None = None,
     ) -> None:
         self.settings = settings
         self.state: State = state
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        # (LoggerProvider, the root logger's handler feeding it) when logs are exported.
+        self._log_export = log_export
         self._processors = processors
         self._closed = False
 
@@ -113,7 +120,7 @@ class TelemetryPipeline:
         if self._closed:
             return True
         self._closed = True
-        if self.tracer_provider is None and self.meter_provider is None:
+        if self.tracer_provider is None and self.meter_provider is None and not self._log_export:
             return True
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -158,6 +165,10 @@ class TelemetryPipeline:
             if self.meter_provider is not None:
                 self.meter_provider.shutdown(timeout_millis=timeout_millis)
                 _forget_prometheus_registry()
+            if self._log_export is not None:
+                logger_provider, handler = self._log_export
+                logging.getLogger().removeHandler(handler)
+                logger_provider.shutdown()  # exports what is queued
         elif self.state == "application":
             flush = getattr(provider, "force_flush", None)
             if callable(flush):
@@ -212,6 +223,7 @@ def setup_telemetry(
     meter_provider = MeterProvider(
         resource=resource, metric_readers=readers, shutdown_on_exit=False
     )
+    log_export = _log_export(settings, resource) if settings.logs_exporter else None
     with _install_lock:
         if provider is not None:
             trace.set_tracer_provider(provider)
@@ -222,7 +234,7 @@ def setup_telemetry(
             _log.info("using the meter provider the application installed")
     _log.info(
         "OpenTelemetry SDK installed: service %s, traces to %s via %s (%s), sampler %s%s, "
-        "metrics to %s",
+        "metrics to %s, logs to %s",
         settings.service_name or "unknown_service",
         ",".join(settings.traces_exporter) or "nowhere",
         settings.protocol,
@@ -230,6 +242,7 @@ def setup_telemetry(
         settings.sampler,
         "" if settings.sampler_arg is None else f"({settings.sampler_arg:g})",
         ",".join(settings.metrics_exporter) or "nowhere",
+        ",".join(settings.logs_exporter) or "nowhere",
     )
     return TelemetryPipeline(
         settings,
@@ -237,6 +250,7 @@ def setup_telemetry(
         tracer_provider=provider,
         meter_provider=meter_provider,
         processors=processors,
+        log_export=log_export,
     )
 
 
@@ -378,6 +392,98 @@ def _prometheus_reader(settings: TelemetrySettings) -> MetricReader:
     return reader
 
 
+class _OtelLogHandler(logging.Handler):
+    """Hands each record to an OpenTelemetry logger of the same name.
+
+    The body is the record rendered as one JSON object (a structlog event keeps
+    its keys); the span current where it was logged correlates it with its
+    trace.
+    """
+
+    def __init__(self, logger_provider: Any) -> None:
+        super().__init__(logging.NOTSET)
+        self._provider = logger_provider
+        self.setFormatter(json_formatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # The SDK's own records (an export that failed) would feed themselves.
+        if record.name.startswith("opentelemetry"):
+            return
+        try:
+            number, text = next(
+                ((n, t) for level, n, t in _SEVERITY if record.levelno >= level), (1, "TRACE")
+            )
+            self._provider.get_logger(record.name).emit(
+                timestamp=int(record.created * 1e9),
+                observed_timestamp=time.time_ns(),
+                context=otel_context.get_current(),
+                severity_number=SeverityNumber(number),
+                severity_text=text,
+                body=self.format(record),
+                attributes={
+                    "code.function.name": record.funcName,
+                    "code.line.number": record.lineno,
+                },
+            )
+        except Exception:  # noqa: BLE001 - logging's contract: emit never raises
+            self.handleError(record)
+
+
+# The log data model's severity numbers for the stdlib levels.
+_SEVERITY: Final = (
+    (logging.CRITICAL, 21, "FATAL"),
+    (logging.ERROR, 17, "ERROR"),
+    (logging.WARNING, 13, "WARN"),
+    (logging.INFO, 9, "INFO"),
+    (logging.DEBUG, 5, "DEBUG"),
+)
+
+
+def _log_export(settings: TelemetrySettings, resource: Resource) -> tuple[Any, logging.Handler]:
+    """A LoggerProvider exporting every record of the root logger (structlog's included).
+
+    The logs signal lives in ``opentelemetry._logs``, ``opentelemetry.sdk._logs``
+    and the OTLP exporter's ``_log_exporter``: their documented import paths
+    (the underscore marks the signal as still evolving), used in this module
+    only. The provider is not installed globally; the handler on the root
+    logger is how records reach it, and the pipeline's close removes it.
+    """
+    from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415 - only when asked
+    from opentelemetry.sdk._logs.export import (  # noqa: PLC0415
+        BatchLogRecordProcessor,
+        ConsoleLogRecordExporter,
+    )
+
+    provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
+    for name in settings.logs_exporter:
+        exporter: Any
+        if name == "console":
+            exporter = ConsoleLogRecordExporter()
+        elif name == "otlp" and settings.protocol == "grpc":
+            exporter = _grpc_module("_log_exporter", settings).OTLPLogExporter(
+                **_grpc_options(settings, "logs")
+            )
+        elif name == "otlp":
+            from opentelemetry.exporter.otlp.proto.http._log_exporter import (  # noqa: PLC0415
+                OTLPLogExporter,
+            )
+
+            exporter = OTLPLogExporter(
+                endpoint=settings.logs_endpoint,
+                headers=dict(settings.headers),
+                compression=Compression(settings.compression),
+            )
+        else:
+            raise ConfigError(
+                f"unknown logs exporter {name!r}: expected otlp, console or none",
+                path=settings.sources.get("logs_exporter", "OTEL_LOGS_EXPORTER"),
+            )
+        provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    handler = _OtelLogHandler(provider)
+    logging.getLogger().addHandler(handler)
+    return provider, handler
+
+
 def _forget_prometheus_registry() -> None:
     global _prometheus_registry
     _prometheus_registry = None
@@ -418,7 +524,11 @@ def _grpc_options(settings: TelemetrySettings, signal: str) -> dict[str, Any]:
     # grpc is an optional dependency without type information: import it by name.
     grpc = importlib.import_module("grpc")
 
-    endpoint = settings.traces_endpoint if signal == "traces" else settings.metrics_endpoint
+    endpoint = {
+        "traces": settings.traces_endpoint,
+        "metrics": settings.metrics_endpoint,
+        "logs": settings.logs_endpoint,
+    }[signal]
     compression = {
         "gzip": grpc.Compression.Gzip,
         "deflate": grpc.Compression.Deflate,

@@ -75,6 +75,7 @@ class TelemetryConfig:
     resource_attributes: Mapping[str, str] = field(default_factory=dict)
     traces_exporter: tuple[str, ...] = ("otlp",)
     metrics_exporter: tuple[str, ...] = ("otlp",)
+    logs_exporter: tuple[str, ...] = ()
     protocol: Protocol = "http/protobuf"
     endpoint: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
@@ -95,7 +96,7 @@ class TelemetryConfig:
 class TelemetrySettings:
     """The effective telemetry settings after the environment was applied.
 
-    ``traces_endpoint`` and ``metrics_endpoint`` are full URLs for
+    ``traces_endpoint``, ``metrics_endpoint`` and ``logs_endpoint`` are full URLs for
     ``http/protobuf`` (``…/v1/traces``) and ``host:port`` URLs for ``grpc``.
     ``sources`` maps each setting to where it came from (an OTEL_* name,
     ``"config"`` or ``"default"``), for the startup log line.
@@ -106,9 +107,11 @@ class TelemetrySettings:
     resource_attributes: Mapping[str, str]
     traces_exporter: tuple[str, ...]
     metrics_exporter: tuple[str, ...]
+    logs_exporter: tuple[str, ...]
     protocol: Protocol
     traces_endpoint: str
     metrics_endpoint: str
+    logs_endpoint: str
     headers: Mapping[str, str]
     compression: Compression
     sampler: str
@@ -141,16 +144,16 @@ def resolve_settings(
     disabled = env.get("OTEL_SDK_DISABLED", "").lower()
     if disabled not in ("", "true", "false"):
         raise ConfigError(f"expected true or false, got {disabled!r}", path="OTEL_SDK_DISABLED")
-    # OTEL_METRICS_EXPORTER on its own (say, prometheus) asks for metrics only:
-    # traces then go nowhere unless OTEL_TRACES_EXPORTER names an exporter.
-    metrics_only = (
-        "OTEL_METRICS_EXPORTER" in env
+    # OTEL_METRICS_EXPORTER or OTEL_LOGS_EXPORTER on its own (say, prometheus)
+    # asks for the signals it names only: the others go nowhere.
+    named_only = (
+        ("OTEL_METRICS_EXPORTER" in env or "OTEL_LOGS_EXPORTER" in env)
         and not config.export
         and disabled != "false"
         and not any(v in env for v in _SWITCHES_ON)
     )
     enabled = disabled != "true" and (
-        config.export or disabled == "false" or any(v in env for v in _SWITCHES_ON) or metrics_only
+        config.export or disabled == "false" or any(v in env for v in _SWITCHES_ON) or named_only
     )
 
     protocol = (
@@ -183,7 +186,7 @@ def resolve_settings(
             path=_where(sources["compression"], "compression"),
         )
 
-    traces_endpoint, metrics_endpoint = _endpoints(protocol, config, env, sources)
+    traces_endpoint, metrics_endpoint, logs_endpoint = _endpoints(protocol, config, env, sources)
 
     headers = dict(config.headers)
     header_var = next(
@@ -219,12 +222,16 @@ def resolve_settings(
         service_name=attributes.get("service.name"),
         resource_attributes=attributes,
         traces_exporter=()
-        if metrics_only
+        if named_only
         else _exporters(env, "OTEL_TRACES_EXPORTER", config.traces_exporter),
-        metrics_exporter=_exporters(env, "OTEL_METRICS_EXPORTER", config.metrics_exporter),
+        metrics_exporter=_exporters(
+            env, "OTEL_METRICS_EXPORTER", () if named_only else config.metrics_exporter
+        ),
+        logs_exporter=_exporters(env, "OTEL_LOGS_EXPORTER", config.logs_exporter),
         protocol="grpc" if protocol == "grpc" else "http/protobuf",
         traces_endpoint=traces_endpoint,
         metrics_endpoint=metrics_endpoint,
+        logs_endpoint=logs_endpoint,
         headers=headers,
         compression="gzip"
         if compression == "gzip"
@@ -243,8 +250,8 @@ def _where(source: str, key: str) -> str:
 
 def _endpoints(
     protocol: str, config: TelemetryConfig, env: Mapping[str, str], sources: dict[str, str]
-) -> tuple[str, str]:
-    """The traces and metrics endpoints, following the OTLP exporter specification.
+) -> tuple[str, str, str]:
+    """The traces, metrics and logs endpoints, following the OTLP exporter specification.
 
     A signal-specific variable is used as is; the generic endpoint gets the
     signal path (``v1/traces``) appended for http/protobuf, and is used as is
@@ -271,7 +278,11 @@ def _endpoints(
     traces = signal("v1/traces", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     if "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" in env:
         sources["traces_endpoint"] = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    return traces, signal("v1/metrics", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
+    return (
+        traces,
+        signal("v1/metrics", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"),
+        signal("v1/logs", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
+    )
 
 
 def _parse_pairs(text: str, variable: str) -> dict[str, str]:
