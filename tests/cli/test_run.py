@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
+import garrison
 from garrison.cli import _run as run_module
 from garrison.cli import build_parser, main
-from garrison.cli._common import default_config_path
-from garrison.config import load_config
+from garrison.config import find_config, load_config
 
 APP = '''
 from __future__ import annotations
@@ -220,8 +220,8 @@ def test_a_data_dir_that_is_a_file_exits_2_with_one_paragraph_naming_it(
 
 def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    assert default_config_path(repo) == repo / "config" / "garrison.toml"
-    packaged = default_config_path(tmp_path)
+    assert find_config(repo) == repo / "config" / "garrison.toml"
+    packaged = find_config(tmp_path)
     assert packaged.name == "default.toml"
     # The packaged copy is the embedded default; only data_dir is spelt differently
     # (a config file's data_dir is relative to the file, the packaged one's to the
@@ -234,6 +234,33 @@ def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Pa
     assert load_config(repo / "config" / "garrison.toml", environ={}).runtime.data_dir == (
         repo / "data"
     )
+
+
+async def test_open_runtime_without_a_config_uses_the_commands_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `garrison stats` in this directory would read, open_runtime() reads:
+    # ./config/garrison.toml (its data_dir relative to the file) ...
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "garrison.toml").write_text(
+        '[runtime]\ndata_dir = "../state"\n[components.database]\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    async with garrison.open_runtime(environ={}) as rt:
+        assert rt.component_names == ["database"]
+        await rt.store.put("a/1", 1)
+    assert rt.config.source == tmp_path / "config" / "garrison.toml"
+    assert (tmp_path / "state" / "garrison.db").is_file()
+    # ... and elsewhere the packaged default, whose data_dir is ./data;
+    # {} is the built-in defaults alone (no file, no component).
+    (tmp_path / "config" / "garrison.toml").unlink()
+    async with garrison.open_runtime(environ={}) as rt:
+        assert rt.config.source == find_config()
+        assert await rt.store.get("a/1") is None
+    assert (tmp_path / "data" / "garrison.db").is_file()
+    async with garrison.open_runtime({}, environ={}) as rt:
+        assert rt.component_names == []
+        assert rt.config.source is None
 
 
 def test_commands_are_registered_from_their_modules() -> None:

@@ -45,7 +45,6 @@ __all__ = [
     "UsageError",
     "add_global_options",
     "config_path",
-    "default_config_path",
     "describe_error",
     "emit",
     "exit_status",
@@ -141,23 +140,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def default_config_path(cwd: Path | None = None) -> Path:
-    """``./config/garrison.toml`` if it exists, else the copy inside the package."""
-    local = (cwd or Path.cwd()) / "config" / "garrison.toml"
-    if local.is_file():
-        return local
-    return packaged_config_path()
-
-
-def packaged_config_path() -> Path:
-    """The default config shipped inside the package."""
-    return Path(__file__).resolve().parent.parent / "config" / "default.toml"
-
-
 def config_path(args: argparse.Namespace) -> Path:
-    """The config file the command uses: ``--config``, else :func:`default_config_path`."""
+    """The config file the command uses: ``--config``, else :func:`garrison.config.find_config`."""
     given: Path | None = getattr(args, "config", None)
-    return given if given is not None else default_config_path()
+    if given is not None:
+        return given
+    from garrison.config import find_config  # noqa: PLC0415 - not every command reads config
+
+    return find_config()
 
 
 def load(args: argparse.Namespace, *, files: bool = True) -> GarrisonConfig:

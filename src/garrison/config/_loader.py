@@ -11,14 +11,13 @@ from typing import Any
 
 from garrison.config._coerce import join_path, parse_section
 from garrison.config._model import ComponentSettings, GarrisonConfig, RuntimeSettings
+from garrison.config._search import PACKAGED_CONFIG
 from garrison.exceptions import ConfigError
 
 __all__ = ["ENV_PREFIX", "build_config", "environment_layer", "load_config", "merge_settings"]
 
 ENV_PREFIX = "GARRISON_"
 _RESERVED = ("factory", "depends_on", "enabled", "restart", "critical")
-#: The config shipped in the package, whose relative data_dir is the working directory's.
-_PACKAGED_DEFAULT = os.path.realpath(Path(__file__).with_name("default.toml"))
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -70,7 +69,7 @@ def _anchor_data_dir(data: dict[str, Any], source: Path) -> None:
     if not isinstance(runtime, dict) or not isinstance(runtime.get("data_dir"), str):
         return  # a missing or mistyped value: the defaults or build_config's error
     data_dir = Path(runtime["data_dir"]).expanduser()
-    if data_dir.is_absolute() or os.path.realpath(source) == _PACKAGED_DEFAULT:
+    if data_dir.is_absolute() or Path(os.path.realpath(source)) == PACKAGED_CONFIG:
         return
     runtime["data_dir"] = os.path.normpath(Path(os.path.abspath(source)).parent / data_dir)
 
