@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import garrison
+from garrison._status_format import read_status_file
 from garrison.cli import _run as run_module
 from garrison.cli import build_parser, main
 from garrison.config import find_config, load_config
@@ -62,7 +64,7 @@ def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "cli_test_app.py").write_text(APP, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
     # In-process runs must not reconfigure logging for the rest of the suite.
-    monkeypatch.setattr(run_module, "_configure_logging", lambda _: None)
+    monkeypatch.setattr(run_module, "_configure_logging", lambda *_, **__: None)
     yield tmp_path
     sys.modules.pop("cli_test_app", None)
 
@@ -149,6 +151,42 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
     assert sorted(p.name for p in (app_dir / "data").iterdir() if "garrison.db" in p.name) == [
         "garrison.db"
     ]
+
+
+def test_quiet_run_logs_only_warnings_and_errors(app_dir: Path) -> None:
+    status = app_dir / "health.json"
+    config = write_config(app_dir, "[components.database]\n")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[health]\n", f'[health]\nstatus_file = "{status.as_posix()}"\n'),
+        encoding="utf-8",
+    )
+    done = None
+    # --quiet before the command, as every global option may be.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "garrison.cli", "--quiet", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=app_dir,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while done is None and time.monotonic() < deadline and process.poll() is None:
+            # Observing another process: poll its status file with a deadline.
+            with contextlib.suppress(OSError, ValueError):
+                doc = read_status_file(status)
+                if doc["probes"]["ready"]["status"] == "pass":
+                    done = doc
+            time.sleep(0.05)
+        assert done is not None, "the runtime never reported ready"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert (out, err) == (b"", b"")
 
 
 def test_failed_start_exits_1_with_one_paragraph(

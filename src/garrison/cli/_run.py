@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sys
@@ -67,12 +68,15 @@ exit status: 0 stopped cleanly; 1 a failed start, an escalation or an
 examples:
   garrison run --config /etc/myapp/garrison.toml
   garrison run --data-dir /var/lib/myapp --health-port 8090 --json
+  garrison run --quiet        # warnings and errors only (no lifecycle lines)
 """
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``garrison run`` with parsed arguments; returns the exit status."""
-    _configure_logging("json" if args.json and args.log_format is None else args.log_format)
+    _configure_logging(
+        "json" if args.json and args.log_format is None else args.log_format, quiet=args.quiet
+    )
     path = config_path(args)
     try:
         config = load(args)
@@ -198,13 +202,14 @@ def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
     stop.set()
 
 
-def _configure_logging(log_format: str | None) -> None:
+def _configure_logging(log_format: str | None, *, quiet: bool) -> None:
+    """structlog on stderr; ``--quiet`` keeps warnings and errors only."""
     json = log_format == "json" or (log_format is None and not sys.stderr.isatty())
     try:
         from garrison.telemetry import configure_logging  # noqa: PLC0415 - optional part
     except ImportError:  # telemetry not installed in this build: structlog defaults
         return
-    configure_logging(json=json)
+    configure_logging(json=json, level=logging.WARNING if quiet else logging.INFO)
 
 
 def _failure_status(exc: BaseException) -> int:
