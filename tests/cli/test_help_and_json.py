@@ -87,7 +87,7 @@ def test_migrate_validate_json_is_one_document(
     assert doc["validation"]["agree"] is True
     assert "migrator.progress" in err  # progress on stderr, never on stdout
     assert main([*argv, "--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+    assert "migrator.progress" not in capsys.readouterr().err
 
 
 class _Part(Component):

@@ -63,8 +63,8 @@ class Flaky(Component):
 def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "cli_test_app.py").write_text(APP, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    # In-process runs must not reconfigure logging for the rest of the suite.
-    monkeypatch.setattr(run_module, "_configure_logging", lambda *_, **__: None)
+    # In-process runs print only their own paragraph, not log lines.
+    monkeypatch.setattr(run_module, "configured_logging", lambda *_: contextlib.nullcontext())
     yield tmp_path
     sys.modules.pop("cli_test_app", None)
 

@@ -30,6 +30,7 @@ from garrison.cli._common import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     CommandError,
+    configured_logging,
     describe_error,
     emit,
     exit_status,
@@ -273,7 +274,8 @@ def _guarded(
     """Run ``body``; an expected error is reported here, with what it left behind."""
     progress = _Progress(args)
     try:
-        return asyncio.run(body(progress))
+        with configured_logging(args):
+            return asyncio.run(body(progress))
     except (GarrisonError, OSError, ValueError) as exc:
         if getattr(args, "debug", False):
             raise

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import os
 import signal
 import sys
@@ -14,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
+from garrison.cli._common import EXIT_UNAVAILABLE, config_path, configured_logging, load
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.runtime import Runtime, add_health_arguments, serving_health
 
@@ -74,17 +73,15 @@ examples:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``garrison run`` with parsed arguments; returns the exit status."""
-    _configure_logging(
-        "json" if args.json and args.log_format is None else args.log_format, quiet=args.quiet
-    )
-    path = config_path(args)
-    try:
-        config = load(args)
-    except ConfigError as exc:
-        _report(exc, "the configuration is invalid")
-        return EXIT_CONFIG
-    log.info("runtime.config_loaded", path=str(path))
-    return _run_to_exit(_serve_reporting(config, args))
+    with configured_logging(args, args.log_format):
+        path = config_path(args)
+        try:
+            config = load(args)
+        except ConfigError as exc:
+            _report(exc, "the configuration is invalid")
+            return EXIT_CONFIG
+        log.info("runtime.config_loaded", path=str(path))
+        return _run_to_exit(_serve_reporting(config, args))
 
 
 async def _serve_reporting(config: GarrisonConfig, args: argparse.Namespace) -> int:
@@ -200,16 +197,6 @@ async def serve(
 def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
     log.info("runtime.stop_requested", signal=signum.name)
     stop.set()
-
-
-def _configure_logging(log_format: str | None, *, quiet: bool) -> None:
-    """structlog on stderr; ``--quiet`` keeps warnings and errors only."""
-    json = log_format == "json" or (log_format is None and not sys.stderr.isatty())
-    try:
-        from garrison.telemetry import configure_logging  # noqa: PLC0415 - optional part
-    except ImportError:  # telemetry not installed in this build: structlog defaults
-        return
-    configure_logging(json=json, level=logging.WARNING if quiet else logging.INFO)
 
 
 def _failure_status(exc: BaseException) -> int:

@@ -27,7 +27,11 @@ from garrison.components.migrator._plan import (
     KindMapping,
     normalize_prefixes,
 )
-from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
+from garrison.components.migrator._progress import (
+    MigrationProgress,
+    ProgressLog,
+    ProgressReporter,
+)
 from garrison.components.migrator._report import ExportSummary, MigrationSummary, ValidationReport
 from garrison.components.migrator._validate import validate
 
@@ -56,5 +60,6 @@ __all__ = [
     "ValidationReport",
     "ExportSummary",
     "MigrationProgress",
+    "ProgressLog",
     "ProgressReporter",
 ]
