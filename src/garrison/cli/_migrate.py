@@ -44,7 +44,7 @@ from garrison.components.migrator._export import export
 from garrison.components.migrator._migrate import migrate
 from garrison.components.migrator._plan import normalize_prefixes
 from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
-from garrison.components.migrator._source import absolute_path, read_source
+from garrison.components.migrator._source import absolute_path, read_source_reporting
 from garrison.components.migrator._validate import validate
 from garrison.config import parse_section
 from garrison.exceptions import GarrisonError, StoreLoadError
@@ -342,14 +342,14 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
-            # A missing file: only the error. Else the file's size, as the
-            # read phase's total (the parse itself reports no progress).
-            size = (await asyncio.to_thread(absolute_path(edn).stat)).st_size
-            reading = MigrationProgress("migrate")
-            reading.set_phase("read", total=size, unit="bytes")
-            reporter(reading)
-            options["source"] = await asyncio.to_thread(
-                read_source, absolute_path(edn), prefixes=prefixes, max_digits=max_digits
+            # A missing file: only the error, no progress.
+            await asyncio.to_thread(absolute_path(edn).stat)
+            options["source"] = await read_source_reporting(
+                absolute_path(edn),
+                MigrationProgress("migrate"),
+                reporter,
+                prefixes=prefixes,
+                max_digits=max_digits,
             )
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)

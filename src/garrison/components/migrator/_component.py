@@ -40,9 +40,9 @@ from garrison.components.migrator._messages import (
 )
 from garrison.components.migrator._migrate import migrate
 from garrison.components.migrator._plan import normalize_prefixes
-from garrison.components.migrator._progress import MigrationProgress
+from garrison.components.migrator._progress import MigrationProgress, ProgressLog
 from garrison.components.migrator._report import MigrationSummary, ValidationReport
-from garrison.components.migrator._source import SourceFile, read_source
+from garrison.components.migrator._source import SourceFile, read_source_reporting
 from garrison.components.migrator._validate import validate
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["MigratorComponent"]
 
 log = get_logger("garrison.migrator")
+#: Seconds between two ``migrator.progress`` events of a job (plus one per phase).
+PROGRESS_LOG_INTERVAL = 5.0
 
 
 class MigratorComponent(Component):
@@ -173,8 +175,12 @@ class MigratorComponent(Component):
             log.info("migrator.auto_nothing_to_do", edn=str(edn))
             self.startup_complete = True
             return None, None
-        source = await asyncio.to_thread(
-            read_source, edn, prefixes=self._prefixes(None), max_digits=self._max_digits()
+        source = await read_source_reporting(
+            edn,
+            progress,
+            ProgressLog(interval=PROGRESS_LOG_INTERVAL),
+            prefixes=self._prefixes(None),
+            max_digits=self._max_digits(),
         )
         summary = await self._migrate(progress, Migrate(resume=True), source)
         if summary.conflict_count:
@@ -224,6 +230,7 @@ class MigratorComponent(Component):
                 kinds=config.kind_mapping(),
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
+                listener=ProgressLog(interval=PROGRESS_LOG_INTERVAL),
                 source=source,
                 on_raced=on_raced,
                 max_digits=self._max_digits(),
@@ -238,14 +245,26 @@ class MigratorComponent(Component):
     ) -> ValidationReport:
         own, edn = self._paths()
         async with self._store(own) as store:
-            return await validate(
+            report = await validate(
                 store,
                 edn,
                 prefixes=self._prefixes(msg.prefixes),
                 progress=progress,
+                listener=ProgressLog(interval=PROGRESS_LOG_INTERVAL),
                 source=source,
                 max_digits=self._max_digits(),
             )
+        comparison = report.comparison
+        (log.info if report.agree else log.warning)(
+            "migrator.validated",
+            agree=report.agree,
+            edn_keys=report.edn_keys,
+            sqlite_keys=report.sqlite_keys,
+            only_in_edn=len(comparison.only_left),
+            only_in_sqlite=len(comparison.only_right),
+            different=len(comparison.different),
+        )
+        return report
 
     def _max_digits(self) -> int:
         """The database component's ``edn_max_digits``: the file is read as it reads it."""
