@@ -110,8 +110,8 @@ class ProgressLog:
     """Logs :class:`MigrationProgress` as ``migrator.progress`` events (a listener).
 
     One event at each phase change, at the end of each phase, and otherwise at
-    most every ``interval`` seconds; the fields are
-    :meth:`MigrationProgress.as_dict`'s.
+    most every ``interval`` seconds, never the same phase and count twice in a
+    row; the fields are :meth:`MigrationProgress.as_dict`'s.
     """
 
     def __init__(
@@ -120,15 +120,18 @@ class ProgressLog:
         self.interval = interval
         self._clock = clock
         self._last = float("-inf")
-        self._phase: str | None = None
+        self._logged: tuple[str, int] | None = None  # (phase, done) of the last event
 
     def __call__(self, progress: MigrationProgress) -> None:
-        """Log ``progress`` if it is due."""
+        """Log ``progress`` if it is due (and not the same as the last event)."""
         now = self._clock()
-        new_phase = progress.phase != self._phase
-        self._phase = progress.phase
+        where = (progress.phase, progress.done)
+        if where == self._logged:
+            return
+        new_phase = self._logged is None or progress.phase != self._logged[0]
         if new_phase or progress.done >= progress.total or now - self._last >= self.interval:
             self._last = now
+            self._logged = where
             fields = {k: v for k, v in progress.as_dict().items() if v is not None}
             log.info("migrator.progress", **fields)
 
