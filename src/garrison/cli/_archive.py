@@ -7,7 +7,7 @@
 Writes what the runtime would read, in the mode it would start in (in
 ``sqlite-only`` the SQLite data, in ``edn-only`` and ``dual-write`` the EDN
 file), as one gzip-compressed EDN map at PATH and its SHA-256 at
-``PATH.sha256`` (``sha256sum -c PATH.sha256`` checks it), then reads the
+``PATH.sha256`` (``sha256sum -c`` in its directory checks it), then reads the
 archive back from disk and compares it entry by entry, by EDN value, before
 reporting success. An existing PATH (or ``PATH.sha256``) is never
 overwritten. It only reads the stores; stop the application first when the
