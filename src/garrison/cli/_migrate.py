@@ -451,7 +451,8 @@ def run_export(args: argparse.Namespace) -> int:
             finally:
                 reporter.close()
                 await store.aclose()
-        _show(args, summary)
+        if args.json or not args.quiet:  # --quiet: the exit status says it was written
+            _show(args, summary)
         return EXIT_OK
 
     return _guarded("export", args, body)
