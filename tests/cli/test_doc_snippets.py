@@ -1,4 +1,5 @@
-"""Every Python snippet in docs/ runs, each as its own program in a fresh directory.
+"""Every Python snippet in docs/ runs, each as its own program in a fresh directory;
+every ``garrison`` command line in the docs names real commands and options.
 
 A snippet that is a whole program runs as printed. A fragment (one that
 awaits at the top level, or uses the application's own names such as
@@ -6,7 +7,8 @@ awaits at the top level, or uses the application's own names such as
 snippet's own imports must be enough for every garrison name it uses. A line
 ``expression  # value`` states the expression's value and is checked.
 A new snippet fails :func:`test_every_python_snippet_has_a_test` until it
-gets a test here.
+gets a test here. A line of a shell block that is a whole command (no
+``[option]`` or placeholder) must parse as the ``garrison`` command would.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import ast
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -246,3 +249,64 @@ def test_snippet_imports_every_garrison_name_it_uses(key: tuple[str, int]) -> No
     public = set(garrison.__all__) | set(garrison.runtime.__all__)
     used = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert {name for name in used & public if name not in defined} <= imported
+
+
+def _command_lines() -> list[tuple[str, str, bool]]:
+    """Every ``garrison ...`` the docs show: (page, text, whether a shell block runs it).
+
+    Inline code (```garrison probe --file```) may name a command with some of
+    its options only; a line of a shell block is a whole command.
+    """
+    found: list[tuple[str, str, bool]] = []
+    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for block in re.findall(r"^```(?:sh|bash)\n(.*?)^```", text, re.M | re.S):
+            joined = block.replace("\\\n", " ")
+            found += [(page.name, line, True) for line in joined.splitlines()]
+        found += [(page.name, span, False) for span in re.findall(r"`(garrison [^`]+)`", text)]
+    lines = []
+    for page, line, whole in found:
+        start = line.find("garrison ")
+        if start >= 0 and not line[:start].rstrip().endswith(("/", ".")):
+            command = line[start:].split("#")[0].split(" > ")[0].strip()
+            if line[:start].endswith("<("):  # source <(garrison completion bash)
+                command = command.removesuffix(")")
+            lines.append((page, command, whole))
+    return lines
+
+
+COMMAND_LINES = _command_lines()
+
+
+def test_the_docs_show_command_lines() -> None:
+    pages = {page for page, _, _ in COMMAND_LINES}
+    assert {"operations.md", "migration.md"} <= pages
+    assert len(COMMAND_LINES) > 50
+
+
+@pytest.mark.parametrize(("page", "line", "whole"), COMMAND_LINES)
+def test_every_command_line_in_the_docs_names_real_commands_and_options(
+    page: str, line: str, *, whole: bool
+) -> None:
+    from garrison.cli import COMMANDS, build_parser
+
+    try:
+        words = shlex.split(line)[1:]
+    except ValueError:  # an unbalanced quote in a synopsis
+        words = line.split()[1:]
+    # The first command named ("garrison --config X stats"; "migrate/validate" is two).
+    names = [part for w in words if not w.startswith("-") for part in w.split("/")]
+    command = next((name for name in names if name in COMMANDS), None)
+    assert command is not None or not names, f"{page}: {line!r} names no garrison command"
+    top, commands = build_parser(command)
+    parser = commands[command] if command is not None else top
+    known = {option for action in parser._actions for option in action.option_strings}
+    known |= {option for action in top._actions for option in action.option_strings}
+    for word in words:
+        flag = word.strip("[]`,.;:()").split("=")[0]
+        if flag.startswith("--") and flag != "--":
+            assert flag in known, f"{page}: {line!r}: {flag} is not an option of {command}"
+    if whole and command is not None and not re.search(r"[\[|]|\.\.\.|…|\b[A-Z]{3,}\b| / ", line):
+        # A whole command line (no synopsis brackets or placeholders): it parses.
+        args, extra = top.parse_known_args(words)
+        assert (args.command, extra) == (command, []), line
