@@ -258,12 +258,12 @@ def _command_lines() -> list[tuple[str, str, bool]]:
     its options only; a line of a shell block is a whole command.
     """
     found: list[tuple[str, str, bool]] = []
-    for page in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
-        text = page.read_text(encoding="utf-8")
+    for path in [DOCS.parent / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
         for block in re.findall(r"^```(?:sh|bash)\n(.*?)^```", text, re.M | re.S):
             joined = block.replace("\\\n", " ")
-            found += [(page.name, line, True) for line in joined.splitlines()]
-        found += [(page.name, span, False) for span in re.findall(r"`(garrison [^`]+)`", text)]
+            found += [(path.name, line, True) for line in joined.splitlines()]
+        found += [(path.name, span, False) for span in re.findall(r"`(garrison [^`]+)`", text)]
     lines = []
     for page, line, whole in found:
         start = line.find("garrison ")
