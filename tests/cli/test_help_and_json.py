@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -31,6 +32,10 @@ def test_every_command_and_option_is_described_for_the_terminal() -> None:
     for name in ("migrate", "mode", "probe", "run", "validate", "export"):
         assert "examples:" in commands[name].format_help(), name
     assert "sqlite-first" in commands["mode"].format_help()  # the modes are listed
+    for name in ("migrate", "validate", "export"):  # each help is about its own command
+        statuses = commands[name].format_help().split("exit status:")[1].split("\n\n")[0]
+        others = {"migrate", "validate", "export"} - {name}
+        assert not [o for o in others if re.search(rf"(?<!-)\b{o}\b", statuses)], name
 
 
 def test_top_level_help_lists_commands_and_exit_statuses(
