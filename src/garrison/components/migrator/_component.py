@@ -76,6 +76,7 @@ class MigratorComponent(Component):
     def __init__(self) -> None:
         super().__init__()
         self._job: MigrationJob | None = None
+        self._job_log = ProgressLog(interval=PROGRESS_LOG_INTERVAL)  # the current job's
         self._last_outcome: dict[str, Any] = {}
 
     async def on_start(self) -> None:
@@ -144,6 +145,7 @@ class MigratorComponent(Component):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         job = MigrationJob(operation, progress, future, automatic=automatic)
         self._job = job
+        self._job_log = ProgressLog(interval=PROGRESS_LOG_INTERVAL)
         self.spawn(self._run(job, work), name=f"migrator-{operation}")
         return job
 
@@ -178,7 +180,7 @@ class MigratorComponent(Component):
         source = await read_source_reporting(
             edn,
             progress,
-            ProgressLog(interval=PROGRESS_LOG_INTERVAL),
+            self._job_log,
             prefixes=self._prefixes(None),
             max_digits=self._max_digits(),
         )
@@ -230,7 +232,7 @@ class MigratorComponent(Component):
                 kinds=config.kind_mapping(),
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
-                listener=ProgressLog(interval=PROGRESS_LOG_INTERVAL),
+                listener=self._job_log,
                 source=source,
                 on_raced=on_raced,
                 max_digits=self._max_digits(),
@@ -250,7 +252,7 @@ class MigratorComponent(Component):
                 edn,
                 prefixes=self._prefixes(msg.prefixes),
                 progress=progress,
-                listener=ProgressLog(interval=PROGRESS_LOG_INTERVAL),
+                listener=self._job_log,
                 source=source,
                 max_digits=self._max_digits(),
             )
