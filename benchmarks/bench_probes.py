@@ -109,7 +109,7 @@ async def _per_request(url: str, n: int, *, keep_alive: bool) -> float:
 async def main(requests: int, repeat: int) -> None:
     print(machine())
     with tempfile.TemporaryDirectory() as data:
-        async with open_runtime(components=[A, B, C], data_dir=data) as rt:
+        async with open_runtime({}, components=[A, B, C], data_dir=data) as rt:
             app = HealthApp(probes_for(rt))
             for keep_alive in (True, False):
                 ours: list[float] = []

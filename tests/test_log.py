@@ -20,7 +20,7 @@ async def test_without_structlog_config_lifecycle_events_go_to_stdlib_logging(
     structlog.reset_defaults()
     assert not structlog.is_configured()
     with caplog.at_level(logging.INFO, logger="garrison"):
-        async with garrison.open_runtime(components=[make("alpha", events=[])]):
+        async with garrison.open_runtime({}, components=[make("alpha", events=[])]):
             pass
     assert capsys.readouterr().out == ""  # nothing on the host's stdout
     started = [r for r in caplog.records if r.getMessage().startswith("component.started")]

@@ -62,6 +62,7 @@ MISSING = {
     "export": (["export", "--edn", "{tmp}/out.edn"], 3),
     "probe": (["probe", "ready", "--timeout", "1"], 3),  # nothing listens on [health] port
     "version": (["version"], 0),
+    "completion": (["completion", "bash"], 0),
 }
 
 
@@ -88,7 +89,7 @@ def test_missing_data(
         assert (error["status"], error["command"]) == (3, command)
     # A failed or finished command leaves no lock file behind.
     assert not list(tmp_path.rglob("*.lock"))
-    if command not in {"put", "mode", "version"}:
+    if command not in {"put", "mode", "version", "completion"}:
         assert not (tmp_path / "data" / "garrison.db").exists()  # and creates no database
 
 

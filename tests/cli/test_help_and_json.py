@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from typing import TYPE_CHECKING
 
 import pytest
@@ -32,6 +33,10 @@ def test_every_command_and_option_is_described_for_the_terminal() -> None:
     for name in ("migrate", "mode", "probe", "run", "validate", "export"):
         assert "examples:" in commands[name].format_help(), name
     assert "sqlite-first" in commands["mode"].format_help()  # the modes are listed
+    for name in ("migrate", "validate", "export"):  # each help is about its own command
+        statuses = commands[name].format_help().split("exit status:")[1].split("\n\n")[0]
+        others = {"migrate", "validate", "export"} - {name}
+        assert not [o for o in others if re.search(rf"(?<!-)\b{o}\b", statuses)], name
 
 
 def test_top_level_help_lists_commands_and_exit_statuses(
@@ -88,7 +93,7 @@ def test_migrate_validate_json_is_one_document(
     assert doc["validation"]["agree"] is True
     assert "migrator.progress" in err  # progress on stderr, never on stdout
     assert main([*argv, "--quiet"]) == 0
-    assert capsys.readouterr().err == ""
+    assert "migrator.progress" not in capsys.readouterr().err
 
 
 class _Part(Component):
@@ -113,3 +118,31 @@ async def test_probe_verbose_json_prints_only_json(capsys: pytest.CaptureFixture
         assert "checks" in doc
         assert await asyncio.to_thread(main, ["probe", "live", "--url", server.url, "--quiet"]) == 0
         assert capsys.readouterr() == ("", "")
+
+
+def test_quiet_leaves_results_and_drops_confirmations(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edn, db = str(tmp_path / "memory.edn"), str(tmp_path / "g.db")
+    (tmp_path / "memory.edn").write_text("{:session/a 1}", encoding="utf-8")
+    files = ["--edn", edn, "--db", db]
+    assert main(["migrate", *files, "--no-backup", "--quiet"]) == 0
+    assert "written 1" in capsys.readouterr().out  # a summary is a result
+    confirmations = [
+        ["put", "a/1", "1"],
+        ["delete", "a/1"],
+        ["mode", "set", "dual-write"],
+        ["backup", str(tmp_path / "b.db")],
+        ["restore", str(tmp_path / "b.db"), "--force"],
+        ["archive", str(tmp_path / "a.edn.gz")],
+        ["export", "--edn", str(tmp_path / "out.edn")],
+        ["clear", "--yes"],
+    ]
+    for argv in confirmations:
+        given = files if argv[0] != "export" else ["--db", db]
+        assert main(["--quiet", *argv, *given]) == 0, argv
+        assert capsys.readouterr().out == "", argv
+    assert (tmp_path / "out.edn").is_file()
+    assert main(["put", "a/2", "2", *files, "--quiet"]) == 0
+    assert main(["get", "a/2", *files, "--quiet"]) == 0
+    assert capsys.readouterr().out == "2\n"

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from garrison.cli import main
 from garrison.cli._probe import probe_file, probe_url
 from garrison.health._asgi import HealthApp
 from garrison.health._http import ProbeServer
@@ -118,3 +119,15 @@ def test_stale_missing_or_garbled_status_file_is_exit_3(
     path.write_text('{"status": "pass"}')
     assert probe_file(str(path)) == 3
     assert "not a garrison status file" in capsys.readouterr().err
+
+
+def test_a_status_file_in_the_config_is_relative_to_the_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "etc" / "garrison.toml"
+    (tmp_path / "etc" / "run").mkdir(parents=True)
+    config.write_text('[health]\nserve = false\nstatus_file = "run/health.json"\n')
+    _status_file(tmp_path / "etc" / "run" / "health.json", age=0)
+    monkeypatch.chdir(tmp_path)  # where ./run/health.json does not exist
+    assert main(["probe", "ready", "--config", str(config)]) == 0
+    assert capsys.readouterr().out.startswith("ready: pass")

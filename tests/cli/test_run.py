@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import garrison
+from garrison._status_format import read_status_file
 from garrison.cli import _run as run_module
 from garrison.cli import build_parser, main
-from garrison.cli._common import default_config_path
-from garrison.config import load_config
+from garrison.components.database import Store
+from garrison.config import find_config, load_config
 
 APP = '''
 from __future__ import annotations
@@ -61,8 +64,8 @@ class Flaky(Component):
 def app_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     (tmp_path / "cli_test_app.py").write_text(APP, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
-    # In-process runs must not reconfigure logging for the rest of the suite.
-    monkeypatch.setattr(run_module, "_configure_logging", lambda _: None)
+    # In-process runs print only their own paragraph, not log lines.
+    monkeypatch.setattr(run_module, "configured_logging", lambda *_: contextlib.nullcontext())
     yield tmp_path
     sys.modules.pop("cli_test_app", None)
 
@@ -151,6 +154,42 @@ def test_run_starts_logs_and_stops_cleanly_on_a_signal(
     ]
 
 
+def test_quiet_run_logs_only_warnings_and_errors(app_dir: Path) -> None:
+    status = app_dir / "health.json"
+    config = write_config(app_dir, "[components.database]\n")
+    text = config.read_text(encoding="utf-8")
+    config.write_text(
+        text.replace("[health]\n", f'[health]\nstatus_file = "{status.as_posix()}"\n'),
+        encoding="utf-8",
+    )
+    done = None
+    # --quiet before the command, as every global option may be.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "garrison.cli", "--quiet", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=app_dir,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while done is None and time.monotonic() < deadline and process.poll() is None:
+            # Observing another process: poll its status file with a deadline.
+            with contextlib.suppress(OSError, ValueError):
+                doc = read_status_file(status)
+                if doc["probes"]["ready"]["status"] == "pass":
+                    done = doc
+            time.sleep(0.05)
+        assert done is not None, "the runtime never reported ready"
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0
+    assert (out, err) == (b"", b"")
+
+
 def test_failed_start_exits_1_with_one_paragraph(
     app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -220,8 +259,8 @@ def test_a_data_dir_that_is_a_file_exits_2_with_one_paragraph_naming_it(
 
 def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Path) -> None:
     repo = Path(__file__).resolve().parents[2]
-    assert default_config_path(repo) == repo / "config" / "garrison.toml"
-    packaged = default_config_path(tmp_path)
+    assert find_config(repo) == repo / "config" / "garrison.toml"
+    packaged = find_config(tmp_path)
     assert packaged.name == "default.toml"
     # The packaged copy is the embedded default; only data_dir is spelt differently
     # (a config file's data_dir is relative to the file, the packaged one's to the
@@ -234,6 +273,33 @@ def test_default_config_is_the_repository_file_or_the_packaged_copy(tmp_path: Pa
     assert load_config(repo / "config" / "garrison.toml", environ={}).runtime.data_dir == (
         repo / "data"
     )
+
+
+async def test_open_runtime_without_a_config_uses_the_commands_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What `garrison stats` in this directory would read, open_runtime() reads:
+    # ./config/garrison.toml (its data_dir relative to the file) ...
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "garrison.toml").write_text(
+        '[runtime]\ndata_dir = "../state"\n[components.database]\n', encoding="utf-8"
+    )
+    monkeypatch.chdir(tmp_path)
+    async with garrison.open_runtime(environ={}) as rt:
+        assert rt.component_names == ["database"]
+        await rt.get(Store).put("a/1", 1)
+    assert rt.config.source == tmp_path / "config" / "garrison.toml"
+    assert (tmp_path / "state" / "garrison.db").is_file()
+    # ... and elsewhere the packaged default, whose data_dir is ./data;
+    # {} is the built-in defaults alone (no file, no component).
+    (tmp_path / "config" / "garrison.toml").unlink()
+    async with garrison.open_runtime(environ={}) as rt:
+        assert rt.config.source == find_config()
+        assert await rt.get(Store).get("a/1") is None
+    assert (tmp_path / "data" / "garrison.db").is_file()
+    async with garrison.open_runtime({}, environ={}) as rt:
+        assert rt.component_names == []
+        assert rt.config.source is None
 
 
 def test_commands_are_registered_from_their_modules() -> None:

@@ -99,7 +99,9 @@ async def test_no_provider_means_no_span_work_and_a_later_provider_is_picked_up(
 
 async def test_lifecycle_spans(exporter: InMemorySpanExporter, tmp_path: Path) -> None:
     comps = [make("db", events=[])]
-    async with open_runtime(components=comps, data_dir=tmp_path, restart__backoff_initial=0) as rt:
+    async with open_runtime(
+        {}, components=comps, data_dir=tmp_path, restart__backoff_initial=0
+    ) as rt:
         seen = Transitions(rt)
         await rt.ref("db").tell(Crash())
         await seen.wait_for("db", ComponentState.RUNNING)

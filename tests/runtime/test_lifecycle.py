@@ -27,7 +27,7 @@ async def test_start_in_dependency_order_and_stop_in_reverse(tmp_path: object) -
     a = make("a", events=events)
     b = make("b", "a", events=events)
     c = make("c", "b", events=events)
-    async with open_runtime(components=[c, b, a], data_dir=tmp_path, **FAST) as rt:
+    async with open_runtime({}, components=[c, b, a], data_dir=tmp_path, **FAST) as rt:
         await rt.wait_ready()
         assert rt.states() == dict.fromkeys(["a", "b", "c"], ComponentState.RUNNING)
         assert await rt.ref("c").ask(Ping()) == ("c", id(rt.component("c")))
@@ -45,7 +45,7 @@ async def test_independent_components_of_a_level_start_concurrently(tmp_path: ob
 
     events: list[str] = []
     comps = [make(n, events=events, on_start=meet) for n in ("x", "y", "z")]
-    async with open_runtime(components=comps, data_dir=tmp_path, **FAST) as rt:
+    async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST) as rt:
         assert rt.ready
 
 
@@ -62,7 +62,7 @@ async def test_failed_start_stops_what_started_and_names_everything(tmp_path: ob
         make("web", "api", events=events),
     ]
     with pytest.raises(StartupError) as info:
-        async with open_runtime(components=comps, data_dir=tmp_path, **FAST):
+        async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST):
             pytest.fail("the body must not run after a failed start")
     err = info.value
     assert err.component == "api"
@@ -81,7 +81,7 @@ async def test_start_that_hangs_is_cancelled_after_the_start_timeout(tmp_path: o
     begun = time.monotonic()
     with pytest.raises(StartupError) as info:
         async with open_runtime(
-            components=comps, data_dir=tmp_path, start_timeout=0.2, stop_timeout=0.3
+            {}, components=comps, data_dir=tmp_path, start_timeout=0.2, stop_timeout=0.3
         ):
             pass
     assert time.monotonic() - begun < 2
@@ -101,7 +101,7 @@ async def test_stop_that_hangs_is_cancelled_reported_and_the_rest_still_stop(
     ]
     begun = time.monotonic()
     with pytest.raises(ShutdownError) as info:
-        async with open_runtime(components=comps, data_dir=tmp_path, **FAST):
+        async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST):
             pass
     assert time.monotonic() - begun < 3
     assert set(info.value.failures) == {"stuck"}
@@ -116,7 +116,7 @@ async def test_a_handler_that_hangs_cannot_hang_the_stop(tmp_path: object) -> No
     pending: list[asyncio.Task[Any]] = []
 
     async def run() -> None:
-        async with open_runtime(components=comps, data_dir=tmp_path, **FAST) as rt:
+        async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST) as rt:
             ref = rt.ref("busy")
             await ref.tell(Sleep(asyncio.Event()))  # never released
             pending.append(asyncio.create_task(ref.ask(Ping())))
@@ -136,7 +136,7 @@ async def test_stop_drains_the_mailbox_before_on_stop(tmp_path: object) -> None:
         seen["processed"] = self.self_ref.statistics().processed
 
     comps = [make("sink", events=events, on_stop=record)]
-    async with open_runtime(components=comps, data_dir=tmp_path, **FAST) as rt:
+    async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST) as rt:
         for _ in range(200):
             rt.ref("sink").tell_nowait(Ping())
     assert seen["processed"] == 200
@@ -144,7 +144,9 @@ async def test_stop_drains_the_mailbox_before_on_stop(tmp_path: object) -> None:
 
 async def test_stop_is_idempotent(tmp_path: object) -> None:
     events: list[str] = []
-    async with open_runtime(components=[make("a", events=events)], data_dir=tmp_path, **FAST) as rt:
+    async with open_runtime(
+        {}, components=[make("a", events=events)], data_dir=tmp_path, **FAST
+    ) as rt:
         await rt.aclose()
         await rt.aclose()
         assert rt.stopping
@@ -157,6 +159,7 @@ async def test_flooding_a_mailbox_pushes_back_and_still_stops_cleanly(tmp_path: 
     events: list[str] = []
     gate = asyncio.Event()
     async with open_runtime(
+        {},
         components=[make("q", events=events)],
         data_dir=tmp_path,
         mailbox_capacity=10,
@@ -191,7 +194,7 @@ async def test_starts_first_component_precedes_everything(tmp_path: object) -> N
         make("lib", events=events),
         make("telemetry", events=events, starts_first=True),
     ]
-    async with open_runtime(components=comps, data_dir=tmp_path, **FAST) as rt:
+    async with open_runtime({}, components=comps, data_dir=tmp_path, **FAST) as rt:
         assert rt.graph.levels[0] == ["telemetry"]
     assert events[0] == "start telemetry"
     assert events[-1] == "stop telemetry"

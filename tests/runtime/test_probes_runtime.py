@@ -72,7 +72,7 @@ def _reset() -> None:
 
 async def test_ready_live_and_startup_of_a_running_runtime(tmp_path: Path) -> None:
     async with garrison.runtime.open_runtime(
-        components=[Store, Cache], data_dir=str(tmp_path)
+        {}, components=[Store, Cache], data_dir=str(tmp_path)
     ) as rt:
         probes = probes_for(rt)
         assert probes is probes_for(rt)
@@ -106,7 +106,7 @@ async def test_readiness_fails_when_the_stop_begins_before_components_stop(
     tmp_path: Path,
 ) -> None:
     Store.stop_gate = asyncio.Event()
-    async with garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path)) as rt:
+    async with garrison.runtime.open_runtime({}, components=[Store], data_dir=str(tmp_path)) as rt:
         probes = probes_for(rt)
         assert (await probes.ready()).ok
         stopping = asyncio.ensure_future(rt.aclose())
@@ -131,7 +131,7 @@ async def test_startup_and_readiness_wait_for_startup_work_that_outlives_on_star
     Migrator.done = asyncio.Event()
     Migrator.finished = asyncio.Event()
     async with garrison.runtime.open_runtime(
-        components=[Store, Migrator], data_dir=str(tmp_path)
+        {}, components=[Store, Migrator], data_dir=str(tmp_path)
     ) as rt:
         probes = probes_for(rt)
         report = await probes.startup()
@@ -151,8 +151,10 @@ async def test_startup_and_readiness_wait_for_startup_work_that_outlives_on_star
 
 async def test_two_runtimes_have_their_own_probes(tmp_path: Path) -> None:
     async with (
-        garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path / "a")) as a,
-        garrison.runtime.open_runtime(components=[Cache, Store], data_dir=str(tmp_path / "b")) as b,
+        garrison.runtime.open_runtime({}, components=[Store], data_dir=str(tmp_path / "a")) as a,
+        garrison.runtime.open_runtime(
+            {}, components=[Cache, Store], data_dir=str(tmp_path / "b")
+        ) as b,
     ):
         assert probes_for(a) is not probes_for(b)
         assert (await probes_for(a).ready()).status is P
@@ -162,7 +164,7 @@ async def test_two_runtimes_have_their_own_probes(tmp_path: Path) -> None:
 
 
 async def test_runtime_health_returns_the_report_of_each_probe(tmp_path: Path) -> None:
-    async with garrison.runtime.open_runtime(components=[Store], data_dir=str(tmp_path)) as rt:
+    async with garrison.runtime.open_runtime({}, components=[Store], data_dir=str(tmp_path)) as rt:
         ready = await evaluate(rt, "ready")
         assert ready.probe == "ready"
         assert ready.status is P
@@ -196,7 +198,7 @@ async def test_live_fails_once_a_critical_component_failed_for_good(tmp_path: Pa
     failed = asyncio.Event()
     Crashy.go = asyncio.Event()
     async with garrison.runtime.open_runtime(
-        components=[Store, Crashy], data_dir=str(tmp_path)
+        {}, components=[Store, Crashy], data_dir=str(tmp_path)
     ) as rt:
         assert (await evaluate(rt, "live")).status is P
         rt.add_state_listener(lambda name, old, new: failed.set() if new == "failed" else None)

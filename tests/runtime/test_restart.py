@@ -44,7 +44,7 @@ async def instance_ids(rt: Runtime, *names: str) -> dict[str, int]:
 async def test_one_for_one_restarts_only_the_crashed_component(tmp_path: Path) -> None:
     events: list[str] = []
     comps = [make("a", events=events), make("b", "a", events=events)]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         before = await instance_ids(rt, "a", "b")
         await rt.ref("a").tell(Crash())
@@ -61,7 +61,7 @@ async def test_one_for_one_restarts_only_the_crashed_component(tmp_path: Path) -
 
 async def test_crash_of_a_spawned_background_task_restarts(tmp_path: Path) -> None:
     comps = [make("writer", events=[])]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("writer").ask(CrashInBackground())
         await seen.wait_for("writer", RUNNING)
@@ -71,7 +71,7 @@ async def test_crash_of_a_spawned_background_task_restarts(tmp_path: Path) -> No
 
 async def test_one_for_all_restarts_every_component(tmp_path: Path) -> None:
     comps = [make("a", events=[]), make("b", events=[]), make("c", "a", events=[])]
-    async with open_runtime(components=comps, **settings(tmp_path, "one_for_all")) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path, "one_for_all")) as rt:
         seen = Transitions(rt)
         before = await instance_ids(rt, "a", "b", "c")
         await rt.ref("b").tell(Crash())
@@ -91,7 +91,7 @@ async def test_rest_for_one_restarts_the_crashed_and_its_dependents_in_order(
         make("c", "b", events=events),
         make("d", "a", events=events),
     ]
-    async with open_runtime(components=comps, **settings(tmp_path, "rest_for_one")) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path, "rest_for_one")) as rt:
         seen = Transitions(rt)
         before = await instance_ids(rt, "a", "b", "c", "d")
         events.clear()
@@ -116,7 +116,7 @@ async def test_asks_during_a_restart_wait_for_the_new_instance(tmp_path: Path) -
             await release.wait()
 
     comps = [make("svc", events=[], on_start=slow_second_start)]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("svc").tell(Crash())
         await seen.wait_for("svc", ComponentState.STARTING, 1)
@@ -131,7 +131,7 @@ async def test_transient_component_that_stops_normally_is_not_restarted(
     tmp_path: Path,
 ) -> None:
     comps = [make("job", events=[], restart="transient"), make("keep", events=[])]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("job").ask(StopNormally())
         await seen.wait_for("job", ComponentState.STOPPED)
@@ -142,7 +142,7 @@ async def test_transient_component_that_stops_normally_is_not_restarted(
 
 async def test_permanent_component_that_stops_normally_is_restarted(tmp_path: Path) -> None:
     comps = [make("loop", events=[])]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("loop").ask(StopNormally())
         await seen.wait_for("loop", RUNNING)
@@ -153,7 +153,7 @@ async def test_temporary_component_that_crashes_is_failed_not_restarted(
     tmp_path: Path,
 ) -> None:
     comps = [make("once", events=[], restart="temporary", critical=False)]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("once").tell(Crash("gone"))
         await seen.wait_for("once", ComponentState.FAILED)
@@ -181,7 +181,7 @@ async def test_repeated_crashes_escalate_and_stop_everything(tmp_path: Path) -> 
 
     async def run() -> None:
         async with open_runtime(
-            components=comps, **settings(tmp_path, max_restarts=2, period=30.0)
+            {}, components=comps, **settings(tmp_path, max_restarts=2, period=30.0)
         ) as rt:
             runtimes.append(rt)
             await rt.ref("flaky").tell(Crash("first"))
@@ -203,7 +203,7 @@ async def test_restart_waits_with_backoff(tmp_path: Path) -> None:
     comps = [make("slow", events=[])]
     loop = asyncio.get_running_loop()
     async with open_runtime(
-        components=comps, **settings(tmp_path, backoff_initial=0.2, backoff_jitter=0.0)
+        {}, components=comps, **settings(tmp_path, backoff_initial=0.2, backoff_jitter=0.0)
     ) as rt:
         seen = Transitions(rt)
         begun = loop.time()
@@ -235,7 +235,7 @@ async def test_wait_ready_fails_once_a_critical_component_is_failed_for_good(
     tmp_path: Path,
 ) -> None:
     comps = [make("once", events=[], restart="temporary")]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("once").tell(Crash("gone"))
         await seen.wait_for("once", ComponentState.FAILED)
@@ -246,7 +246,7 @@ async def test_wait_ready_fails_once_a_critical_component_is_failed_for_good(
 
 async def test_transient_component_that_crashes_is_restarted(tmp_path: Path) -> None:
     comps = [make("job", events=[], restart="transient")]
-    async with open_runtime(components=comps, **settings(tmp_path)) as rt:
+    async with open_runtime({}, components=comps, **settings(tmp_path)) as rt:
         seen = Transitions(rt)
         await rt.ref("job").tell(Crash())
         await seen.wait_for("job", RUNNING)
@@ -257,7 +257,7 @@ async def test_stopping_during_a_restart_backoff_does_not_wait_for_it(tmp_path: 
     comps = [make("a", events=[]), make("b", "a", events=[])]
     loop = asyncio.get_running_loop()
     async with open_runtime(
-        components=comps, **settings(tmp_path, backoff_initial=30.0, backoff_jitter=0.0)
+        {}, components=comps, **settings(tmp_path, backoff_initial=30.0, backoff_jitter=0.0)
     ) as rt:
         seen = Transitions(rt)
         await rt.ref("a").tell(Crash())

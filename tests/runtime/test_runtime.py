@@ -159,8 +159,8 @@ async def test_config_table_overrides_class_declarations(tmp_path: Path) -> None
 async def test_two_runtimes_in_one_process_are_independent(tmp_path: Path) -> None:
     comp = make("svc", events=[])
     async with (
-        open_runtime(components=[comp], data_dir=tmp_path / "one") as one,
-        open_runtime(components=[comp], data_dir=tmp_path / "two") as two,
+        open_runtime({}, components=[comp], data_dir=tmp_path / "one") as one,
+        open_runtime({}, components=[comp], data_dir=tmp_path / "two") as two,
     ):
         _, id_one = await one.ref("svc").ask(Ping())
         name_two, id_two = await two.ref("svc").ask(Ping())
@@ -174,7 +174,7 @@ async def test_observation_api(tmp_path: Path) -> None:
     transitions: list[tuple[str, str, str]] = []
     comps = [make("a", events=[]), make("b", "a", events=[], critical=False)]
     rt_holder = []
-    async with open_runtime(components=comps, data_dir=tmp_path) as rt:
+    async with open_runtime({}, components=comps, data_dir=tmp_path) as rt:
         rt_holder.append(rt)
         remove = rt.add_state_listener(lambda n, old, new: transitions.append((n, old, new)))
         await rt.wait_ready()
@@ -200,7 +200,7 @@ async def test_observation_api(tmp_path: Path) -> None:
 async def test_keyword_overrides_win_over_environment(tmp_path: Path) -> None:
     environ = {"GARRISON_RUNTIME__MAILBOX_CAPACITY": "5", "GARRISON_RUNTIME__STOP_TIMEOUT": "3"}
     async with open_runtime(
-        None,
+        {},
         components=[make("a", events=[])],
         environ=environ,
         data_dir=tmp_path,
@@ -226,7 +226,7 @@ async def test_a_data_dir_under_a_file_is_a_config_error_naming_setting_and_path
     blocker = tmp_path / "file"
     blocker.write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        async with open_runtime(data_dir=str(blocker / "data")):
+        async with open_runtime({}, data_dir=str(blocker / "data")):
             pass
     assert info.value.path == "runtime.data_dir"
     assert f"is under {str(blocker)!r}, which is a file, not a directory" in str(info.value)

@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("garrison.cli._migrate", "compare memory.edn and SQLite key by key"),
     "export": ("garrison.cli._migrate", "write the SQLite data back to an EDN file (rollback)"),
     "version": ("garrison.cli._version", "print the version and the C accelerators' status"),
+    "completion": ("garrison.cli._completion", "print a bash or zsh completion script"),
 }
 
 _DESCRIPTION = """\

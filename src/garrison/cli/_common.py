@@ -18,6 +18,7 @@ Exit statuses, the same for every command:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -33,6 +34,8 @@ from garrison.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from garrison.config import GarrisonConfig
 
 __all__ = [
@@ -45,7 +48,7 @@ __all__ = [
     "UsageError",
     "add_global_options",
     "config_path",
-    "default_config_path",
+    "configured_logging",
     "describe_error",
     "emit",
     "exit_status",
@@ -141,23 +144,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
 
 
-def default_config_path(cwd: Path | None = None) -> Path:
-    """``./config/garrison.toml`` if it exists, else the copy inside the package."""
-    local = (cwd or Path.cwd()) / "config" / "garrison.toml"
-    if local.is_file():
-        return local
-    return packaged_config_path()
-
-
-def packaged_config_path() -> Path:
-    """The default config shipped inside the package."""
-    return Path(__file__).resolve().parent.parent / "config" / "default.toml"
-
-
 def config_path(args: argparse.Namespace) -> Path:
-    """The config file the command uses: ``--config``, else :func:`default_config_path`."""
+    """The config file the command uses: ``--config``, else :func:`garrison.config.find_config`."""
     given: Path | None = getattr(args, "config", None)
-    return given if given is not None else default_config_path()
+    if given is not None:
+        return given
+    from garrison.config import find_config  # noqa: PLC0415 - not every command reads config
+
+    return find_config()
 
 
 def load(args: argparse.Namespace, *, files: bool = True) -> GarrisonConfig:
@@ -181,6 +175,40 @@ def load(args: argparse.Namespace, *, files: bool = True) -> GarrisonConfig:
 
 def _absolute(path: Path) -> Path:
     return Path(os.path.abspath(path.expanduser()))
+
+
+@contextlib.contextmanager
+def configured_logging(args: argparse.Namespace, log_format: str | None = None) -> Iterator[None]:
+    """Log on stderr as ``garrison run`` does while the command runs; ``--quiet``: warnings only.
+
+    ``log_format`` is ``"json"`` or ``"console"``; by default JSON lines with
+    ``--json`` or off a terminal (what a log collector reads), else the console
+    renderer (coloured unless ``NO_COLOR`` is set). On the way out the earlier
+    logging set-up comes back, so that ``main()`` called from a program (or a
+    test) leaves the host's logging as it found it.
+    """
+    import logging  # noqa: PLC0415 - only the commands that log need these
+
+    import structlog  # noqa: PLC0415
+
+    from garrison import telemetry  # noqa: PLC0415
+
+    json_lines = log_format == "json" or (
+        log_format is None and (args.json or not sys.stderr.isatty())
+    )
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    earlier = structlog.get_config() if structlog.is_configured() else None
+    telemetry.configure_logging(json=json_lines, level="WARNING" if args.quiet else "INFO")
+    try:
+        yield
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        if earlier is None:
+            structlog.reset_defaults()
+        else:
+            structlog.configure(**earlier)
 
 
 def exit_status(exc: BaseException) -> int:

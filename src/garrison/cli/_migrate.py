@@ -30,6 +30,7 @@ from garrison.cli._common import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     CommandError,
+    configured_logging,
     describe_error,
     emit,
     exit_status,
@@ -47,7 +48,7 @@ from garrison.components.migrator import (
     export,
     migrate,
     normalize_prefixes,
-    read_source,
+    read_source_reporting,
     validate,
 )
 from garrison.config import parse_section
@@ -63,15 +64,11 @@ if TYPE_CHECKING:
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
-_EXIT = """\
-exit status: 0 done (migrate, export) or the two sides agree (validate);
-             1 conflicts left unwritten, or the two sides differ;
-             2 bad arguments or config; 3 the EDN file or the database is
-             missing, unreadable or in use by a running garrison
-"""
+_PROGRESS = """\
+Progress goes to stderr: a bar on a terminal, else migrator.progress events in
+JSON log lines (as garrison run logs), every --progress-interval seconds."""
 
-_MIGRATE = (
-    """\
+_MIGRATE = f"""\
 Copy the entries of memory.edn into the SQLite database, in batches (one
 transaction each), kinds in the configured order. Resumable (--resume
 continues after the last committed batch) and idempotent (keys the database
@@ -80,7 +77,7 @@ left unwritten unless --overwrite). The EDN file is read in full first: a file
 that does not parse writes nothing. Before the first write the database (if
 it exists) and the EDN file are copied next to themselves
 (<name>.before-migrate-<UTC time>) and the copies named first (--no-backup
-skips that). Progress goes to stderr.
+skips that). {_PROGRESS}
 
 examples:
   garrison migrate --edn data/memory.edn --db data/garrison.db --dry-run
@@ -88,34 +85,38 @@ examples:
   garrison migrate --prefix session --prefix presence --batch-size 500
   garrison migrate --resume            # after an interrupted run
 
+exit status: 0 done (with --validate: and the two sides agree); 1 conflicts
+             left unwritten, or the two sides differ; 2 bad arguments or
+             config; 3 the EDN file is missing or does not parse, or the
+             database is in use by a running garrison
 """
-    + _EXIT
-)
 
-_VALIDATE = (
-    """\
+_VALIDATE = f"""\
 Compare memory.edn and the SQLite database key by key, with EDN's equality
 (Clojure's: 0, false and 0.0 are three different values). Reads only.
+{_PROGRESS}
 
 examples:
   garrison validate --edn data/memory.edn --db data/garrison.db
   garrison validate --prefix session --json
 
+exit status: 0 the two sides agree; 1 they differ; 2 bad arguments or config;
+             3 the EDN file or the database is missing or unreadable
 """
-    + _EXIT
-)
 
-_EXPORT = (
-    """\
+_EXPORT = f"""\
 Write the SQLite data back to an EDN file, atomically (a rollback from
 SQLite to the legacy store). Takes the owner lock: stop garrison first.
+{_PROGRESS}
 
 examples:
   garrison export --db data/garrison.db --edn /tmp/memory-export.edn
+  garrison export --config /etc/myapp/garrison.toml --force
 
+exit status: 0 written; 1 refused (the file exists and no --force, or it is
+             the EDN file the mode reads); 2 bad arguments or config; 3 no
+             database, or it is in use by a running garrison
 """
-    + _EXIT
-)
 
 
 def _common(parser: argparse.ArgumentParser, *, prefixes: bool = True) -> None:
@@ -275,7 +276,8 @@ def _guarded(
     """Run ``body``; an expected error is reported here, with what it left behind."""
     progress = _Progress(args)
     try:
-        return asyncio.run(body(progress))
+        with configured_logging(args):
+            return asyncio.run(body(progress))
     except (GarrisonError, OSError, ValueError) as exc:
         if getattr(args, "debug", False):
             raise
@@ -342,14 +344,14 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             # Read (and so check) the file before the database is opened:
             # a file that does not parse must not even create the database.
-            # A missing file: only the error. Else the file's size, as the
-            # read phase's total (the parse itself reports no progress).
-            size = (await asyncio.to_thread(absolute_path(edn).stat)).st_size
-            reading = MigrationProgress("migrate")
-            reading.set_phase("read", total=size, unit="bytes")
-            reporter(reading)
-            options["source"] = await asyncio.to_thread(
-                read_source, absolute_path(edn), prefixes=prefixes, max_digits=max_digits
+            # A missing file: only the error, no progress.
+            await asyncio.to_thread(absolute_path(edn).stat)
+            options["source"] = await read_source_reporting(
+                absolute_path(edn),
+                MigrationProgress("migrate"),
+                reporter,
+                prefixes=prefixes,
+                max_digits=max_digits,
             )
             if args.dry_run and not await asyncio.to_thread(db.exists):
                 summary = await migrate(None, edn, database=str(db), **options)
@@ -451,7 +453,8 @@ def run_export(args: argparse.Namespace) -> int:
             finally:
                 reporter.close()
                 await store.aclose()
-        _show(args, summary)
+        if args.json or not args.quiet:  # --quiet: the exit status says it was written
+            _show(args, summary)
         return EXIT_OK
 
     return _guarded("export", args, body)

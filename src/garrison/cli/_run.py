@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from garrison.cli._common import EXIT_UNAVAILABLE, config_path, load
+from garrison.cli._common import EXIT_UNAVAILABLE, config_path, configured_logging, load
 from garrison.exceptions import ConfigError, EdnError, GarrisonError, StoreError
 from garrison.health import add_health_arguments, serving_health
 from garrison.runtime import Runtime
@@ -69,20 +69,21 @@ exit status: 0 stopped cleanly; 1 a failed start, an escalation or an
 examples:
   garrison run --config /etc/myapp/garrison.toml
   garrison run --data-dir /var/lib/myapp --health-port 8090 --json
+  garrison run --quiet        # warnings and errors only (no lifecycle lines)
 """
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``garrison run`` with parsed arguments; returns the exit status."""
-    _configure_logging("json" if args.json and args.log_format is None else args.log_format)
-    path = config_path(args)
-    try:
-        config = load(args)
-    except ConfigError as exc:
-        _report(exc, "the configuration is invalid")
-        return EXIT_CONFIG
-    log.info("runtime.config_loaded", path=str(path))
-    return _run_to_exit(_serve_reporting(config, args))
+    with configured_logging(args, args.log_format):
+        path = config_path(args)
+        try:
+            config = load(args)
+        except ConfigError as exc:
+            _report(exc, "the configuration is invalid")
+            return EXIT_CONFIG
+        log.info("runtime.config_loaded", path=str(path))
+        return _run_to_exit(_serve_reporting(config, args))
 
 
 async def _serve_reporting(config: GarrisonConfig, args: argparse.Namespace) -> int:
@@ -203,15 +204,6 @@ async def serve(
 def _request_stop(stop: asyncio.Event, signum: signal.Signals) -> None:
     log.info("runtime.stop_requested", signal=signum.name)
     stop.set()
-
-
-def _configure_logging(log_format: str | None) -> None:
-    json = log_format == "json" or (log_format is None and not sys.stderr.isatty())
-    try:
-        from garrison.telemetry import configure_logging  # noqa: PLC0415 - optional part
-    except ImportError:  # telemetry not installed in this build: structlog defaults
-        return
-    configure_logging(json=json)
 
 
 def _failure_status(exc: BaseException) -> int:

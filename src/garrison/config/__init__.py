@@ -1,7 +1,9 @@
 """Typed configuration: a TOML file plus ``GARRISON_*`` environment overrides.
 
 Precedence (later wins): built-in defaults, the TOML file, the environment,
-explicit arguments. Components validate their own section with
+explicit arguments. Without a named file, :func:`find_config` picks
+``./config/garrison.toml`` or the packaged default (the ``garrison`` command
+and ``open_runtime()`` alike). Components validate their own section with
 :func:`parse_section` against their ``config_class``.
 """
 
@@ -24,10 +26,12 @@ from garrison.config._model import (
     RestartType,
     RuntimeSettings,
 )
+from garrison.config._search import PACKAGED_CONFIG, find_config
 
 __all__ = [
     "BUILTIN_FACTORIES",
     "ENV_PREFIX",
+    "PACKAGED_CONFIG",
     "ComponentSettings",
     "GarrisonConfig",
     "RestartSettings",
@@ -36,6 +40,7 @@ __all__ = [
     "RuntimeSettings",
     "build_config",
     "environment_layer",
+    "find_config",
     "load_config",
     "merge_settings",
     "parse_section",

@@ -11,14 +11,13 @@ from typing import Any
 
 from garrison.config._coerce import join_path, parse_section
 from garrison.config._model import ComponentSettings, GarrisonConfig, RuntimeSettings
+from garrison.config._search import PACKAGED_CONFIG
 from garrison.exceptions import ConfigError
 
 __all__ = ["ENV_PREFIX", "build_config", "environment_layer", "load_config", "merge_settings"]
 
 ENV_PREFIX = "GARRISON_"
 _RESERVED = ("factory", "depends_on", "enabled", "restart", "critical")
-#: The config shipped in the package, whose relative data_dir is the working directory's.
-_PACKAGED_DEFAULT = os.path.realpath(Path(__file__).with_name("default.toml"))
 _TOML_POSITION = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
@@ -44,12 +43,13 @@ def load_config(
     ``overrides`` keys may be nested mappings or dotted paths
     (``{"runtime.stop_timeout": 2}``).
 
-    A relative ``[runtime] data_dir`` in the file is relative to the file's
-    directory, so the same file names the same data from any working
-    directory (``garrison stats --config /etc/myapp/garrison.toml``). The
-    packaged default config is the exception: its ``data_dir = "data"`` is
-    relative to the working directory, as it documents. A relative value from
-    the environment or ``overrides`` is relative to the working directory.
+    A relative ``[runtime] data_dir`` or ``[health] status_file`` in the file
+    is relative to the file's directory, so the same file names the same data
+    from any working directory (``garrison stats --config
+    /etc/myapp/garrison.toml``). The packaged default config is the
+    exception: its ``data_dir = "data"`` is relative to the working directory,
+    as it documents. A relative value from the environment or ``overrides`` is
+    relative to the working directory.
 
     This reads a file: from async code call it via ``asyncio.to_thread``.
     """
@@ -57,7 +57,7 @@ def load_config(
     source = Path(path) if path is not None else None
     if source is not None:
         data = _read_toml(source)
-        _anchor_data_dir(data, source)
+        _anchor_paths(data, source)
     env_layer = environment_layer(os.environ if environ is None else environ)
     merge_settings(data, env_layer)
     if overrides:
@@ -65,14 +65,21 @@ def load_config(
     return build_config(data, source=source)
 
 
-def _anchor_data_dir(data: dict[str, Any], source: Path) -> None:
-    runtime = data.get("runtime")
-    if not isinstance(runtime, dict) or not isinstance(runtime.get("data_dir"), str):
-        return  # a missing or mistyped value: the defaults or build_config's error
-    data_dir = Path(runtime["data_dir"]).expanduser()
-    if data_dir.is_absolute() or os.path.realpath(source) == _PACKAGED_DEFAULT:
-        return
-    runtime["data_dir"] = os.path.normpath(Path(os.path.abspath(source)).parent / data_dir)
+#: The settings that name a file or directory, as (table, key): relative values
+#: in a config file are relative to the file's directory.
+_PATH_SETTINGS = (("runtime", "data_dir"), ("health", "status_file"))
+
+
+def _anchor_paths(data: dict[str, Any], source: Path) -> None:
+    if Path(os.path.realpath(source)) == PACKAGED_CONFIG:
+        return  # its relative paths are the working directory's, as it documents
+    for table_name, key in _PATH_SETTINGS:
+        table = data.get(table_name)
+        if not isinstance(table, dict) or not isinstance(table.get(key), str) or not table[key]:
+            continue  # missing, empty ("none") or mistyped: the defaults or the owner's error
+        path = Path(table[key]).expanduser()
+        if not path.is_absolute():
+            table[key] = os.path.normpath(Path(os.path.abspath(source)).parent / path)
 
 
 def build_config(data: Mapping[str, Any], *, source: Path | None = None) -> GarrisonConfig:

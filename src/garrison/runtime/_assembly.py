@@ -17,6 +17,7 @@ from garrison.config import (
     RestartType,
     build_config,
     environment_layer,
+    find_config,
     load_config,
     merge_settings,
     parse_section,
@@ -47,11 +48,11 @@ async def resolve_config(
         if not layer:
             return config
         return build_config(merge_settings(_as_mapping(config), layer), source=config.source)
-    if config is None or isinstance(config, Mapping):
-        data = merge_settings({}, config or {})
+    if isinstance(config, Mapping):
+        data = merge_settings({}, config)
         merge_settings(data, environment_layer(os.environ if environ is None else environ))
         return build_config(merge_settings(data, layer))
-    path = Path(config)
+    path = Path(config) if config is not None else await asyncio.to_thread(find_config)
     return await asyncio.to_thread(load_config, path, environ=environ, overrides=layer)
 
 

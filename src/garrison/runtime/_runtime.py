@@ -351,7 +351,10 @@ async def open_runtime(
     """Start a runtime for the duration of the block; stop it on exit.
 
     ``config`` is a :class:`~garrison.config.GarrisonConfig`, a path to a TOML
-    file, a mapping shaped like the TOML, or ``None`` (defaults). File and
+    file, a mapping shaped like the TOML (``{}``: the built-in defaults and no
+    file), or ``None``: the file the ``garrison`` command would use
+    (:func:`~garrison.config.find_config`: ``./config/garrison.toml``, else the
+    packaged default). File and
     mapping configs take ``GARRISON_*`` variables from ``environ``
     (``os.environ`` when ``None``). ``components`` are Component classes given in
     code (their ``[components.<name>]`` table, if any, still applies).

@@ -1,4 +1,4 @@
-"""Progress output (bar on a terminal, logfmt lines otherwise) and the migration's telemetry."""
+"""Progress output (bar on a terminal, log events otherwise) and the migration's telemetry."""
 
 from __future__ import annotations
 
@@ -50,26 +50,29 @@ def test_a_terminal_gets_one_redrawn_bar_with_count_rate_and_eta() -> None:
     assert text.endswith("\n")
 
 
-def test_elsewhere_logfmt_lines_at_most_once_per_interval() -> None:
-    out = io.StringIO()
+def test_elsewhere_log_events_at_most_once_per_interval(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     clock = _Clock()
-    reporter = ProgressReporter(out, tty=False, interval=1.0, clock=clock)
+    reporter = ProgressReporter(io.StringIO(), tty=False, interval=1.0, clock=clock)
     progress = MigrationProgress("migrate")
     progress.set_phase("migrate", total=300)
 
-    for done in (100, 200):  # same instant: only the phase change and nothing else
-        progress.done = done
+    with caplog.at_level("INFO", logger="garrison.migrator"):
+        for done in (100, 200):  # same instant: only the phase change and nothing else
+            progress.done = done
+            reporter(progress)
+        clock.now = 1.5
+        progress.done = 250
         reporter(progress)
-    clock.now = 1.5
-    progress.done = 250
-    reporter(progress)
-    progress.done = 300
-    reporter(progress)  # the end is always written
+        progress.done = 300
+        reporter(progress)  # the end is always written
 
-    lines = out.getvalue().splitlines()
-    assert [line.split(" done=")[1].split(" ")[0] for line in lines] == ["100", "250", "300"]
-    assert lines[0].startswith("event=migrator.progress operation=migrate phase=migrate done=100")
-    assert "total=300" in lines[0]
+    events = [r.garrison for r in caplog.records if r.getMessage().startswith("migrator.progress")]  # type: ignore[attr-defined]
+    assert [e["done"] for e in events] == [100, 250, 300]
+    assert events[0]["operation"] == "migrate"
+    assert events[0]["total"] == 300
+    assert events[0]["unit"] == "keys"
 
 
 @pytest.fixture

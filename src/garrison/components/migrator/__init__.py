@@ -28,12 +28,17 @@ from garrison.components.migrator._plan import (
     KindMapping,
     normalize_prefixes,
 )
-from garrison.components.migrator._progress import MigrationProgress, ProgressReporter
+from garrison.components.migrator._progress import (
+    MigrationProgress,
+    ProgressLog,
+    ProgressReporter,
+)
 from garrison.components.migrator._report import ExportSummary, MigrationSummary, ValidationReport
-from garrison.components.migrator._source import absolute_path, read_source
+from garrison.components.migrator._source import absolute_path, read_source, read_source_reporting
 from garrison.components.migrator._validate import validate
 
 __all__ = [
+    "read_source_reporting",
     # component
     "MigratorComponent",
     "MigratorConfig",
@@ -63,5 +68,6 @@ __all__ = [
     "ValidationReport",
     "ExportSummary",
     "MigrationProgress",
+    "ProgressLog",
     "ProgressReporter",
 ]

@@ -40,9 +40,9 @@ from garrison.components.migrator._messages import (
 )
 from garrison.components.migrator._migrate import migrate
 from garrison.components.migrator._plan import normalize_prefixes
-from garrison.components.migrator._progress import MigrationProgress
+from garrison.components.migrator._progress import MigrationProgress, ProgressLog
 from garrison.components.migrator._report import MigrationSummary, ValidationReport
-from garrison.components.migrator._source import SourceFile, read_source
+from garrison.components.migrator._source import SourceFile, read_source_reporting
 from garrison.components.migrator._validate import validate
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError, ValidationError
@@ -56,6 +56,8 @@ if TYPE_CHECKING:
 __all__ = ["MigratorComponent"]
 
 log = get_logger("garrison.migrator")
+#: Seconds between two ``migrator.progress`` events of a job (plus one per phase).
+PROGRESS_LOG_INTERVAL = 5.0
 
 
 class MigratorComponent(Component):
@@ -74,6 +76,7 @@ class MigratorComponent(Component):
     def __init__(self) -> None:
         super().__init__()
         self._job: MigrationJob | None = None
+        self._job_log = ProgressLog(interval=PROGRESS_LOG_INTERVAL)  # the current job's
         self._last_outcome: dict[str, Any] = {}
 
     async def on_start(self) -> None:
@@ -142,6 +145,7 @@ class MigratorComponent(Component):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         job = MigrationJob(operation, progress, future, automatic=automatic)
         self._job = job
+        self._job_log = ProgressLog(interval=PROGRESS_LOG_INTERVAL)
         self.spawn(self._run(job, work), name=f"migrator-{operation}")
         return job
 
@@ -173,8 +177,12 @@ class MigratorComponent(Component):
             log.info("migrator.auto_nothing_to_do", edn=str(edn))
             self.startup_complete = True
             return None, None
-        source = await asyncio.to_thread(
-            read_source, edn, prefixes=self._prefixes(None), max_digits=self._max_digits()
+        source = await read_source_reporting(
+            edn,
+            progress,
+            self._job_log,
+            prefixes=self._prefixes(None),
+            max_digits=self._max_digits(),
         )
         summary = await self._migrate(progress, Migrate(resume=True), source)
         if summary.conflict_count:
@@ -224,6 +232,7 @@ class MigratorComponent(Component):
                 kinds=config.kind_mapping(),
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
+                listener=self._job_log,
                 source=source,
                 on_raced=on_raced,
                 max_digits=self._max_digits(),
@@ -238,14 +247,26 @@ class MigratorComponent(Component):
     ) -> ValidationReport:
         own, edn = self._paths()
         async with self._store(own) as store:
-            return await validate(
+            report = await validate(
                 store,
                 edn,
                 prefixes=self._prefixes(msg.prefixes),
                 progress=progress,
+                listener=self._job_log,
                 source=source,
                 max_digits=self._max_digits(),
             )
+        comparison = report.comparison
+        (log.info if report.agree else log.warning)(
+            "migrator.validated",
+            agree=report.agree,
+            edn_keys=report.edn_keys,
+            sqlite_keys=report.sqlite_keys,
+            only_in_edn=len(comparison.only_left),
+            only_in_sqlite=len(comparison.only_right),
+            different=len(comparison.different),
+        )
+        return report
 
     def _max_digits(self) -> int:
         """The database component's ``edn_max_digits``: the file is read as it reads it."""

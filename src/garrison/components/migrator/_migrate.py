@@ -55,7 +55,11 @@ from garrison.components.migrator._plan import (
 )
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import MigrationSummary
-from garrison.components.migrator._source import SourceFile, absolute_path, file_size, read_source
+from garrison.components.migrator._source import (
+    SourceFile,
+    absolute_path,
+    read_source_reporting,
+)
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
 from garrison.stores import EncodedRow, put_new_rows, put_rows
@@ -220,13 +224,12 @@ async def migrate(
         span.set_attribute("garrison.migration.source", str(path))
         span.set_attribute("garrison.migration.dry_run", dry_run)
         if source is None:
-            state.set_phase("read", total=await asyncio.to_thread(file_size, path), unit="bytes")
-            notify(state)
-            source = await asyncio.to_thread(
-                read_source, path, prefixes=prefixes, max_digits=max_digits
+            source = await read_source_reporting(
+                path, state, notify, prefixes=prefixes, max_digits=max_digits
             )
-        state.set_phase("read", total=source.size, done=source.size, unit="bytes")
-        notify(state)
+        else:
+            state.set_phase("read", total=source.size, done=source.size, unit="bytes")
+            notify(state)
         plan = plan_entries(source.entries, kinds, order)
         total = len(source.entries)
         summary = MigrationSummary(

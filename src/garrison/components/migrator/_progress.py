@@ -1,11 +1,14 @@
-"""Progress of a long migration: a bar on a terminal, structured log lines otherwise.
+"""Progress of a long migration: a bar on a terminal, structured log events otherwise.
 
 The engine updates one :class:`MigrationProgress` after every batch and hands
-it to its listeners. :class:`ProgressReporter` is the listener the CLI uses:
-on a TTY it redraws one line (``[#####-----] 52% 52,000/100,000 keys
-14,800 keys/s ETA 3s``); elsewhere (a log file, CI, a pipe) it writes one
-``logfmt`` line per interval, which log collectors parse and which a test can
-wait for. The component turns the same object into health details and metrics.
+it to its listeners. :class:`ProgressLog` logs it as ``migrator.progress``
+events through garrison's structlog logger, so they come out as every other
+log line does (``garrison run``'s JSON, one object per line, off a
+terminal). :class:`ProgressReporter` is the listener the CLI uses: on a TTY it
+redraws one line (``[#####-----] 52% 52,000/100,000 keys 14,800 keys/s ETA
+3s``); elsewhere (a log file, CI, a pipe) it is a :class:`ProgressLog`. The
+migrator component logs its jobs' progress with a :class:`ProgressLog` too and
+turns the same object into health details and metrics.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Final, TypeAlias
 
+from garrison._log import get_logger
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["MigrationProgress", "ProgressListener", "ProgressReporter"]
+__all__ = ["MigrationProgress", "ProgressListener", "ProgressLog", "ProgressReporter"]
+
+log = get_logger("garrison.migrator")
 
 _BAR_WIDTH: Final = 24
 
@@ -99,11 +106,44 @@ class MigrationProgress:
 ProgressListener: TypeAlias = "Callable[[MigrationProgress], None]"
 
 
-class ProgressReporter:
-    """Renders :class:`MigrationProgress` to a stream (stderr by default).
+class ProgressLog:
+    """Logs :class:`MigrationProgress` as ``migrator.progress`` events (a listener).
 
-    ``tty=None`` asks the stream (``isatty()``). Log lines are written at most
-    every ``interval`` seconds, plus one at each phase change and at the end.
+    One event at each phase change, at the end of each phase, and otherwise at
+    most every ``interval`` seconds, never the same phase and count twice in a
+    row; the fields are :meth:`MigrationProgress.as_dict`'s.
+    """
+
+    def __init__(
+        self, *, interval: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.interval = interval
+        self._clock = clock
+        self._last = float("-inf")
+        self._logged: tuple[str, int] | None = None  # (phase, done) of the last event
+
+    def __call__(self, progress: MigrationProgress) -> None:
+        """Log ``progress`` if it is due (and not the same as the last event)."""
+        now = self._clock()
+        where = (progress.phase, progress.done)
+        if where == self._logged:
+            return
+        new_phase = self._logged is None or progress.phase != self._logged[0]
+        if new_phase or progress.done >= progress.total or now - self._last >= self.interval:
+            self._last = now
+            self._logged = where
+            fields = {k: v for k, v in progress.as_dict().items() if v is not None}
+            log.info("migrator.progress", **fields)
+
+
+class ProgressReporter:
+    """Shows :class:`MigrationProgress`: a bar on a terminal, else :class:`ProgressLog` events.
+
+    ``stream`` is where the bar is drawn (stderr by default); ``tty=None`` asks
+    it (``isatty()``). Off a terminal the events go wherever logging does (the
+    ``garrison`` command configures it as ``garrison run`` does: JSON lines on
+    stderr), at most every ``interval`` seconds plus one at each phase change
+    and at the end.
     """
 
     def __init__(
@@ -119,30 +159,23 @@ class ProgressReporter:
             isatty = getattr(self.stream, "isatty", None)
             tty = bool(isatty()) if callable(isatty) else False
         self.tty = tty
-        self.interval = interval
-        self._clock = clock
-        self._last_line = float("-inf")
+        self._log = ProgressLog(interval=interval, clock=clock)
         self._phase: str | None = None
         self._drawn = False
 
     def __call__(self, progress: MigrationProgress) -> None:
         """Show ``progress`` (a listener for the engine)."""
-        now = self._clock()
-        new_phase = progress.phase != self._phase
-        if new_phase and self._drawn:
+        if not self.tty:
+            self._log(progress)
+            return
+        if progress.phase != self._phase and self._drawn:
             self.stream.write("\n")
             self._drawn = False
         self._phase = progress.phase
-        if self.tty:
-            if progress.phase != "done":
-                self.stream.write("\r" + self.bar(progress) + "\x1b[K")
-                self._drawn = True
-            self.stream.flush()
-            return
-        if new_phase or progress.done >= progress.total or now - self._last_line >= self.interval:
-            self._last_line = now
-            self.stream.write(self.log_line(progress) + "\n")
-            self.stream.flush()
+        if progress.phase != "done":
+            self.stream.write("\r" + self.bar(progress) + "\x1b[K")
+            self._drawn = True
+        self.stream.flush()
 
     @staticmethod
     def bar(progress: MigrationProgress) -> str:
@@ -155,17 +188,6 @@ class ProgressReporter:
             f"{progress.fraction:4.0%} {progress.done:,}/{progress.total:,} {progress.unit} "
             f"{progress.rate:,.0f} {progress.unit}/s ETA {eta_text}"
         )
-
-    @staticmethod
-    def log_line(progress: MigrationProgress) -> str:
-        """One ``logfmt`` line: ``event=migrator.progress operation=migrate phase=... done=...``."""
-        fields = {"event": "migrator.progress", **progress.as_dict()}
-        parts = []
-        for name, value in fields.items():
-            if value is None:
-                continue
-            parts.append(f"{name}={value}")
-        return " ".join(parts)
 
     def close(self) -> None:
         """End the bar's line (call once at the end)."""

@@ -19,6 +19,7 @@ lenient reader).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
@@ -36,15 +37,24 @@ from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreLoadError
 from garrison.stores import StringKey, key_text
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from os import PathLike
 
-__all__ = ["SourceFile", "absolute_path", "clojure_readable_keyword", "read_source"]
+    from garrison.components.migrator._progress import MigrationProgress, ProgressListener
+
+__all__ = [
+    "SourceFile",
+    "absolute_path",
+    "clojure_readable_keyword",
+    "read_source",
+    "read_source_reporting",
+]
 
 _OPEN: Final = re.compile(rb"(?:[\s,]++|;[^\n]*+)*+\{")
 _TRAILING: Final = b" \t\r\n\f\v,"
 _BOM: Final = b"\xef\xbb\xbf"
 _PAUSE_GC_FROM: Final = 1 << 16  # characters; as the codec's loads
+_READ_CHUNK: Final = 1 << 20  # bytes between two read-progress reports
 _TOKEN_END: Final = r'(?=[\s,()\[\]{}"\\;]|\Z)'  # noqa: S105 - a regex, not a password
 # Keyword bodies that strict mode might reject: a part starting with a digit
 # after "/", a trailing ":" or "/", ":/" (see clojure_readable_keyword, which
@@ -176,18 +186,25 @@ def file_size(path: Path) -> int:
 
 
 def read_source(
-    path: Path, *, prefixes: Sequence[str] = (), lenient: bool = True, max_digits: int = MAX_DIGITS
+    path: Path,
+    *,
+    prefixes: Sequence[str] = (),
+    lenient: bool = True,
+    max_digits: int = MAX_DIGITS,
+    on_read: Callable[[int], None] | None = None,
 ) -> SourceFile:
     """Parse the whole file at ``path`` (blocking: run it in a worker thread).
 
     ``max_digits`` is the codec's limit on the digits of one number (the
     database component's ``edn_max_digits``). ``lenient=False`` skips the
     search for lenient-only keywords (validation does not report them).
+    ``on_read`` is called (in this thread) with the bytes read so far, every
+    megabyte while the file is read, before the parse.
     Raises :class:`EdnSyntaxError` naming the file, line and column when the
     file is not one EDN map, :class:`StoreLoadError` when it cannot be read.
     """
     try:
-        raw = bytearray(path.read_bytes())
+        raw = _read_bytes(path, on_read)
     except OSError as exc:
         raise StoreLoadError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from exc
     digest = hashlib.sha256(raw).hexdigest()
@@ -253,6 +270,55 @@ def read_source(
         prefixes=wanted,
         filtered_out=filtered_out,
     )
+
+
+def _read_bytes(path: Path, on_read: Callable[[int], None] | None) -> bytearray:
+    with path.open("rb") as file:
+        if on_read is None:
+            return bytearray(file.read())
+        raw = bytearray()
+        while chunk := file.read(_READ_CHUNK):
+            raw += chunk
+            on_read(len(raw))
+        return raw
+
+
+async def read_source_reporting(
+    path: Path,
+    progress: MigrationProgress,
+    listener: ProgressListener,
+    *,
+    prefixes: Sequence[str] = (),
+    lenient: bool = True,
+    max_digits: int = MAX_DIGITS,
+) -> SourceFile:
+    """:func:`read_source` in a worker thread, reporting the read phase to ``listener``.
+
+    The phase counts bytes: 0 of the file's size, the bytes read so far as
+    the file is read, then all of them once it is parsed.
+    """
+    loop = asyncio.get_running_loop()
+    progress.set_phase("read", total=await asyncio.to_thread(file_size, path), unit="bytes")
+    listener(progress)
+
+    def advance(done: int) -> None:
+        progress.done = done
+        listener(progress)
+
+    def on_read(done: int) -> None:  # in the worker thread
+        loop.call_soon_threadsafe(advance, done)
+
+    source = await asyncio.to_thread(
+        read_source,
+        path,
+        prefixes=prefixes,
+        lenient=lenient,
+        max_digits=max_digits,
+        on_read=on_read,
+    )
+    progress.set_phase("read", total=source.size, done=source.size, unit="bytes")
+    listener(progress)
+    return source
 
 
 def _lenient_keys(text: str, entries: dict[str, Any]) -> list[str]:

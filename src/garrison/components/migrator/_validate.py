@@ -29,7 +29,11 @@ from garrison.components.migrator._diff import (
 from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
-from garrison.components.migrator._source import SourceFile, absolute_path, file_size, read_source
+from garrison.components.migrator._source import (
+    SourceFile,
+    absolute_path,
+    read_source_reporting,
+)
 from garrison.edn import MAX_DIGITS
 from garrison.stores import Comparison
 from garrison.telemetry import metrics
@@ -128,13 +132,9 @@ async def validate(
         ):
             source = None  # another file, other prefixes, or changed since: read it again
         if source is None:
-            state.set_phase("read", total=await asyncio.to_thread(file_size, path), unit="bytes")
-            notify(state)
-            source = await asyncio.to_thread(
-                read_source, path, prefixes=prefixes, lenient=False, max_digits=max_digits
+            source = await read_source_reporting(
+                path, state, notify, prefixes=prefixes, lenient=False, max_digits=max_digits
             )
-            state.set_phase("read", total=source.size, done=source.size, unit="bytes")
-            notify(state)
         entries = source.entries
         # Digests are of UTF-8 texts, what a garrison database holds and
         # scan_stored reads undecoded; in any other they would never match.
