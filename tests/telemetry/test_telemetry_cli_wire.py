@@ -166,3 +166,59 @@ factory = "wire_components:Greeter"
     assert probe.attributes["garrison.health.status"] == "pass"
     assert {s.resource["service.name"] for s in spans} == {"garrison-run-test"}
     assert "runtime.stop_requested" in logs.events()
+
+
+def _garrison(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "garrison.cli", *args],
+        env={"PATH": "/usr/bin:/bin", **env},
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_a_store_command_sends_one_trace_and_says_where(
+    receiver: OtlpReceiver, tmp_path: Path
+) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_METRICS_EXPORTER": "none"}
+    db = str(tmp_path / "garrison.db")
+    done = _garrison(["put", "session/a", '{"user": 1}', "--db", db], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"spans sent to otlp ({receiver.endpoint}/v1/traces)" in done.stderr
+    spans = receiver.wait_for_spans(lambda got: any(s.name == "garrison put" for s in got))
+    (root,) = [s for s in spans if s.name == "garrison put"]
+    assert root.parent_span_id is None
+    assert root.attributes["process.exit.code"] == 0
+    # The database actor's work is in the command's trace, under its span.
+    same_trace = [s for s in spans if s.trace_id == root.trace_id and s is not root]
+    assert any(s.attributes.get("db.system.name") == "sqlite" for s in same_trace)
+
+    # --json: the line is a JSON document; --quiet: no line at all.
+    done = _garrison(["get", "session/a", "--db", db, "--json"], env, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert orjson.loads(done.stderr.splitlines()[-1])["event"] == "telemetry.exported"
+    done = _garrison(["get", "session/a", "--db", db, "--quiet"], env, tmp_path)
+    assert done.returncode == 0
+    assert done.stderr == ""
+
+
+def test_without_otel_variables_a_command_loads_no_sdk(tmp_path: Path) -> None:
+    """The database actor records metrics through the API; no SDK is loaded for nothing."""
+    code = (
+        "import sys; from garrison.cli import main; "
+        f"status = main(['put', 'a/1', '1', '--db', {str(tmp_path / 'g.db')!r}]); "
+        "print(status, any(m.startswith('opentelemetry.sdk') for m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.stdout.strip().splitlines()[-1] == "0 False", done.stderr

@@ -28,6 +28,7 @@ from garrison.cli._common import (
     config_path,
     report_error,
 )
+from garrison.cli._telemetry import run_traced
 from garrison.exceptions import ConfigError
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if func is None:
             parser.print_help(sys.stderr)
             return EXIT_USAGE
-        status: int = func(args)
+        status: int = run_traced(args.command, args, func)
     except UsageError as exc:
         return report_error(exc, command=command, as_json=as_json)
     except KeyboardInterrupt:
