@@ -12,7 +12,6 @@ are never traced (a probe every few seconds is no trace worth keeping).
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
@@ -36,7 +35,9 @@ def run_traced(command: str, args: argparse.Namespace, func: Callable[[Any], int
     """``func(args)``, inside a ``garrison <command>`` span when OTEL_* asks for export."""
     if command in UNTRACED or not any(name.startswith("OTEL_") for name in os.environ):
         return func(args)
-    from opentelemetry import trace  # noqa: PLC0415 - only when asked for
+    import asyncio  # noqa: PLC0415 - only when asked for
+
+    from opentelemetry import trace  # noqa: PLC0415
 
     from garrison import __version__  # noqa: PLC0415
     from garrison.telemetry import setup_telemetry  # noqa: PLC0415
@@ -59,6 +60,7 @@ def run_traced(command: str, args: argparse.Namespace, func: Callable[[Any], int
 
 
 def _report(args: argparse.Namespace, pipeline: Any, *, flushed: bool) -> None:
+    """One line on stderr: how many spans went where (a JSON document with ``--json``)."""
     if getattr(args, "quiet", False):
         return
     stats = pipeline.statistics()
