@@ -118,16 +118,11 @@ async def put_rows(
 
 
 def _checkpoint(store: SqliteStore) -> None:
-    """After a bulk write's commit: a background checkpoint, unless one is running."""
-    checkpointer = store._checkpointer
-    if checkpointer is not None:
-        # A bulk load's transactions are big (a thousand rows make megabytes
-        # of log): counted one by one (checkpoint_every), they would leave the
-        # log to the writer's safety net, which copies tens of megabytes inside
-        # a commit and at close. A background checkpoint after each of them
-        # (when the last one is done) copies the log as it grows, beside the
-        # writes.
-        checkpointer.request()
+    """After a bulk write's commit: a background checkpoint, unless one is running.
+
+    It copies the log as it grows, beside the next batches' writes.
+    """
+    store.request_checkpoint()
 
 
 def rows_json(rows: Sequence[EncodedRow]) -> str | None:

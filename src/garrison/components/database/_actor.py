@@ -52,6 +52,7 @@ from garrison.components.database._fallback import AttachDatabase, RetryState, r
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
+from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
     Clear,
@@ -80,6 +81,8 @@ from garrison.stores._protocol import MISSING
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+    from anyio.abc import TaskGroup
 
     from garrison.runtime._envelope import Envelope
     from garrison.stores._edn_file import EdnFileStore
@@ -118,15 +121,22 @@ class DatabaseComponent(Component):
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
+        self._loops: TaskGroup | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def on_start(self) -> None:
-        """Take the owner lock, open SQLite, the EDN file and the mode router."""
+        """Take the owner lock, open SQLite, the EDN file and the mode router.
+
+        Their loops run in the actor's task group (see :mod:`._loops`).
+        """
         settings = self._settings = self.config or DatabaseConfig()
         self._cache = ReadCache(settings.cache_size)
         self._feed = ChangeFeed(settings.watch_buffer)
-        self._stack = await open_stack(settings, self.data_dir, fallback=True)
+        self._loops = await open_loop_group(self.spawn)
+        self._stack = await open_stack(
+            settings, self.data_dir, fallback=True, task_group=self._loops
+        )
         self._router = self._stack.router
         self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
         self._retry = None
@@ -491,7 +501,7 @@ class DatabaseComponent(Component):
         if stack is None or retry is None:
             return True
         try:
-            await stack.attach_sqlite(self._settings)
+            await stack.attach_sqlite(self._settings, self._loops)
         except Exception as exc:  # noqa: BLE001 - reported by health; the retry loop goes on
             retry.cause = f"{type(exc).__name__}: {exc}"
             log.warning("cannot attach the database yet: %s", retry.cause)
