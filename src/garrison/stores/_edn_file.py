@@ -1,8 +1,9 @@
 """EdnFileStore: the legacy single-file EDN memory store.
 
 The whole map lives in memory, as in the legacy system's atom; a writer loop
-(in its owner's task group, see :mod:`garrison.stores._loops`) writes it back to one EDN file (``memory.edn``) with debounced, atomic, durable
-and incremental flushes.
+(in its owner's task group, see :mod:`garrison.stores._loops`) writes it back
+to one EDN file (``memory.edn``) with debounced, atomic, durable and
+incremental flushes.
 
 Flush timing: the durability bound
     Every write marks the store dirty. The writer flushes after a quiet period

@@ -56,7 +56,7 @@ class BackgroundLoop:
         self.failure: BaseException | None = None
 
     def start(self, task_group: TaskGroup | None) -> None:
-        """Run the loop in ``task_group``; ``None``: in a task the store owns (see the module doc)."""
+        """Run the loop in ``task_group``; ``None``: in a task the store owns (see the module)."""
         if self._started:
             raise RuntimeError(f"{self.name} was started already")
         self._started = True
@@ -111,4 +111,3 @@ class BackgroundLoop:
         own, self._own_task = self._own_task, None
         if own is not None:
             self.check()
-

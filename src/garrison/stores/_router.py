@@ -197,9 +197,7 @@ class ModeRouter:
         self._repairer = BackgroundLoop(f"the repair loop of {self.sqlite.path}", self._repair_loop)
         self._repairer.start(task_group)
 
-    async def open_without_sqlite(
-        self, mode: Mode, *, task_group: TaskGroup | None = None
-    ) -> Self:
+    async def open_without_sqlite(self, mode: Mode, *, task_group: TaskGroup | None = None) -> Self:
         """Open in ``mode`` (``edn-only`` or ``dual-write``) while SQLite cannot be opened.
 
         Reads and writes are served by the EDN file. In ``dual-write`` the SQLite
@@ -245,14 +243,15 @@ class ModeRouter:
                 await repairer.stop()
             except StoreError as exc:
                 failed = exc
-        if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
-            if not self._without_sqlite:  # else SQLite was never opened: no level to record
-                async with self._lock:
-                    try:
-                        await record_edn_level(self.edn, self.sqlite)
-                    except (FlushError, *SQLITE_FAILURES) as exc:
-                        # The next open levels the EDN side from the last recorded level.
-                        log.warning("could not record the EDN level at close: %s", _describe(exc))
+        both = self._mode.writes_sqlite and self._mode.writes_edn
+        # Without SQLite (never opened) there is no level to record.
+        if self._opened and both and not self._without_sqlite:
+            async with self._lock:
+                try:
+                    await record_edn_level(self.edn, self.sqlite)
+                except (FlushError, *SQLITE_FAILURES) as exc:
+                    # The next open levels the EDN side from the last recorded level.
+                    log.warning("could not record the EDN level at close: %s", _describe(exc))
         if failed is not None:
             raise failed
 

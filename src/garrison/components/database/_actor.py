@@ -46,6 +46,17 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from garrison.components.database._bulk import (
+    BulkHandlers,
+    CountStored,
+    LoadResult,
+    LoadRows,
+    ReadMeta,
+    ReadStored,
+    ScanStored,
+    StoredEncoding,
+    WaitRepaired,
+)
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
@@ -78,6 +89,7 @@ from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
 from garrison.stores._protocol import MISSING
+from garrison.stores._sqlite_bulk import text_encoding
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -85,7 +97,6 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.runtime._envelope import Envelope
-    from garrison.stores._edn_file import EdnFileStore
     from garrison.stores._router import ModeRouter
     from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_types import Change
@@ -167,7 +178,10 @@ class DatabaseComponent(Component):
 
     @property
     def router(self) -> ModeRouter:
-        """The mode router (for the migrator and tests); raises when not running."""
+        """The mode router (statistics, fault injection in tests); raises when not running.
+
+        Owned by this actor: other tasks reach the stores by message.
+        """
         if self._router is None:
             raise StoreError(f"the {self.name!r} component is not running")
         return self._router
@@ -177,16 +191,6 @@ class DatabaseComponent(Component):
         if self._groups is None:
             raise StoreError(f"the {self.name!r} component is not running")
         return self._groups
-
-    @property
-    def sqlite(self) -> SqliteStore:
-        """The SQLite store (owned by this actor: do not use it from other tasks)."""
-        return self.router.sqlite
-
-    @property
-    def edn(self) -> EdnFileStore:
-        """The EDN file store (owned by this actor: do not use it from other tasks)."""
-        return self.router.edn
 
     def statistics(self) -> DatabaseStatistics:
         """A snapshot of the cache, batching, feed and store counters."""
@@ -511,6 +515,82 @@ class DatabaseComponent(Component):
         self._retry = None
         log.warning("the database %s is open again (%s mode)", stack.sqlite.path, stack.router.mode)
         return True
+
+    # -- bulk loads and stored texts (the migrator; see ._bulk)
+
+    @handler(LoadRows)
+    async def load_rows(self, message: LoadRows) -> LoadResult:
+        """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
+        self._require_database("a bulk load")
+        router = self.router
+        result = await BulkHandlers.load(router.sqlite, message)
+        if result.written and message.rows:
+            keys = [row[0] for row in message.rows]
+            self._cache.invalidate(keys)
+            feed = self._feed
+            if feed.listening:
+                feed.publish(
+                    (key, "put", value) for key, value in zip(keys, message.values, strict=True)
+                )
+            else:
+                feed.skip(len(keys))
+        if result.raced:
+            # Written by the application between the loader's read and this
+            # write: SQLite may now hold the file's older value (see ModeRouter).
+            await router.note_sqlite_behind(result.raced)
+        return result
+
+    @handler(WaitRepaired)
+    async def wait_repaired(self, message: WaitRepaired) -> asyncio.Future[None]:
+        """A future done once the repair backlog is empty; the wait runs in the loop group."""
+        del message
+        router = self.router
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def wait() -> None:
+            try:
+                await router.wait_repaired()
+                done.set_result(None)
+            finally:
+                if not done.done():
+                    done.set_exception(
+                        StoreError("the database stopped before its repair backlog was empty")
+                    )
+
+        assert self._loops is not None  # set by on_start, before any message
+        self._loops.start_soon(wait, name=f"{self.name}-wait-repaired")
+        return done
+
+    @handler(ReadStored)
+    async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
+        """Stored texts and versions of some keys (SQLite side, any mode)."""
+        self._require_database("a read of stored texts")
+        return await BulkHandlers.read_stored(self.router.sqlite, message)
+
+    @handler(ScanStored)
+    async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
+        """A page of stored texts (SQLite side, any mode)."""
+        self._require_database("a scan of stored texts")
+        return await BulkHandlers.scan_stored(self.router.sqlite, message)
+
+    @handler(StoredEncoding)
+    async def stored_encoding(self, message: StoredEncoding) -> str:
+        """The codec of the stored texts."""
+        del message
+        self._require_database("a read of stored texts")
+        return await text_encoding(self.router.sqlite)
+
+    @handler(CountStored)
+    async def count_stored(self, message: CountStored) -> int:
+        """How many keys the SQLite side holds under a prefix (any mode)."""
+        self._require_database("a count of stored keys")
+        return await self.router.sqlite.count(message.prefix)
+
+    @handler(ReadMeta)
+    async def read_meta(self, message: ReadMeta) -> Any:
+        """A setting of SQLite's meta table."""
+        self._require_database("a read of the meta table")
+        return await self.router.sqlite.get_meta(message.name, message.default)
 
     @handler(GetStatistics)
     async def get_statistics(self, message: GetStatistics) -> DatabaseStatistics:

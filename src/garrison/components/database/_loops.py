@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["open_loop_group"]
 
+
 async def open_loop_group(
     spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[None]],
 ) -> TaskGroup:
