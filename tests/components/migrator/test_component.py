@@ -217,3 +217,26 @@ async def test_online_migration_in_dual_write_while_the_application_writes(
         report = await (await rt.ref("migrator").ask(Validate())).result()
         assert report.agree, report.render()
         assert (await rt.store.get(changed[0]))[Keyword("pad")] == "changed"
+
+
+async def test_an_overwriting_migration_is_read_fresh_and_seen_by_watchers(
+    tmp_path: Path,
+) -> None:
+    # The database reads SQLite (sqlite-only) and caches what it read: a
+    # migration that overwrites a key must reach the cache and the watchers,
+    # since it writes through the database actor like any other writer.
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path, overwrite=True) as rt:
+        await rt.store.put("project/p1", "the database's older value")
+        assert await rt.store.get("project/p1") == "the database's older value"  # cached now
+        async with rt.store.watch("project/") as changes:
+            job = await rt.ref("migrator").ask(Migrate(prefixes=("project",)))
+            summary = await job.result()
+            assert summary.overwritten == 1
+
+            fresh = await rt.store.get("project/p1")
+            assert isinstance(fresh, dict)
+            assert fresh[Keyword("name")] == "Zürich"
+            seen = await anext(aiter(changes))
+            assert (seen.key, seen.op) == ("project/p1", "put")
+            assert seen.value == fresh
