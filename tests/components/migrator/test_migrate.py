@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from garrison.components.database import _bulk
 from garrison.components.migrator import (
     PROGRESS_META,
     KindMapping,
@@ -16,7 +17,6 @@ from garrison.components.migrator import (
     normalize_prefixes,
     validate,
 )
-from garrison.components.database import _bulk
 from garrison.components.migrator._source import clojure_readable_keyword, read_source
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
 from garrison.stores import SqliteStore, _sqlite_bulk
