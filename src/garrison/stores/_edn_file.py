@@ -218,7 +218,7 @@ class EdnFileStore:
         self._uncached = set(self._data)
         self._opened = True
         self._writer = BackgroundLoop(f"the EDN writer of {self.path}", self._write_loop)
-        self._writer.start(task_group)
+        await self._writer.start(task_group)
         return self
 
     async def __aenter__(self) -> Self:

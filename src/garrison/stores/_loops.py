@@ -28,7 +28,7 @@ from garrison.exceptions import StoreError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from anyio.abc import TaskGroup
+    from anyio.abc import TaskGroup, TaskStatus
 
 __all__ = ["BackgroundLoop"]
 
@@ -55,13 +55,17 @@ class BackgroundLoop:
         #: The unexpected error the loop ended with (``None`` while it runs or after a stop).
         self.failure: BaseException | None = None
 
-    def start(self, task_group: TaskGroup | None) -> None:
-        """Run the loop in ``task_group``; ``None``: in a task the store owns (see the module)."""
+    async def start(self, task_group: TaskGroup | None) -> None:
+        """Run the loop in ``task_group``; ``None``: in a task the store owns (see the module).
+
+        Returns once the loop runs (in a task group), so a stop never waits
+        for a loop that was cancelled before it began.
+        """
         if self._started:
             raise RuntimeError(f"{self.name} was started already")
         self._started = True
         if task_group is not None:
-            task_group.start_soon(self._run, name=self.name)
+            await task_group.start(self._run, name=self.name)
             return
         task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
         task.add_done_callback(self._own_task_done)
@@ -72,9 +76,10 @@ class BackgroundLoop:
         """Whether the loop was started and has not ended."""
         return self._started and not self._ended.is_set()
 
-    async def _run(self) -> None:
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             with self._scope:
+                task_status.started()
                 await self._body()
         except Exception as exc:
             self.failure = exc
@@ -105,9 +110,13 @@ class BackgroundLoop:
         (in an owner's task group the error went to the group already).
         """
         self._scope.cancel()
-        if self._started:
-            with anyio.move_on_after(_STOP_GRACE, shield=True):
-                await self._ended.wait()
         own, self._own_task = self._own_task, None
+        with anyio.move_on_after(_STOP_GRACE, shield=True):
+            if own is not None:
+                # Cancelling the scope before the task began still ends it at
+                # its first step (the scope is entered cancelled).
+                await asyncio.wait({own})
+            elif self._started:
+                await self._ended.wait()
         if own is not None:
             self.check()

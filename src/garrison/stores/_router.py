@@ -188,14 +188,14 @@ class ModeRouter:
         if self._mode.writes_sqlite and self._mode.writes_edn:
             await self._level_edn_at_open()
         self._opened = True
-        self._start_repairs(task_group)
+        await self._start_repairs(task_group)
         if self.needs_repair:
             self._repair_wakeup.set()
         return self
 
-    def _start_repairs(self, task_group: TaskGroup | None) -> None:
+    async def _start_repairs(self, task_group: TaskGroup | None) -> None:
         self._repairer = BackgroundLoop(f"the repair loop of {self.sqlite.path}", self._repair_loop)
-        self._repairer.start(task_group)
+        await self._repairer.start(task_group)
 
     async def open_without_sqlite(self, mode: Mode, *, task_group: TaskGroup | None = None) -> Self:
         """Open in ``mode`` (``edn-only`` or ``dual-write``) while SQLite cannot be opened.
@@ -212,7 +212,7 @@ class ModeRouter:
         if mode is Mode.DUAL_WRITE:
             await self._backlog.add((), full=True)
         self._opened = True
-        self._start_repairs(task_group)
+        await self._start_repairs(task_group)
         return self
 
     async def __aenter__(self) -> Self:

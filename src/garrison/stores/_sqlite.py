@@ -204,7 +204,7 @@ class SqliteStore:
             raise
         self._conn = conn
         if self._checkpointer is not None:
-            self._checkpointer.start(task_group)
+            await self._checkpointer.start(task_group)
         return self
 
     async def _start_checkpointer(self, conn: aiosqlite.Connection) -> None:

@@ -235,10 +235,10 @@ class Checkpointer:
         self._idle.clear()
         self._requested.set()
 
-    def start(self, task_group: TaskGroup | None) -> None:
+    async def start(self, task_group: TaskGroup | None) -> None:
         """Start :meth:`run` in ``task_group`` (``None``: a task of its own)."""
         self._loop = BackgroundLoop(f"the WAL checkpointer of {self.path}", self.run)
-        self._loop.start(task_group)
+        await self._loop.start(task_group)
 
     async def run(self) -> None:
         """Run a checkpoint whenever one is requested, until cancelled.

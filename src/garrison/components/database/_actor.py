@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from garrison.components.database._bulk import (
     BulkHandlers,
     CountStored,
+    ListStored,
     LoadResult,
     LoadRows,
     ReadMeta,
@@ -585,6 +586,12 @@ class DatabaseComponent(Component):
         """How many keys the SQLite side holds under a prefix (any mode)."""
         self._require_database("a count of stored keys")
         return await self.router.sqlite.count(message.prefix)
+
+    @handler(ListStored)
+    async def list_stored(self, message: ListStored) -> list[str]:
+        """The keys the SQLite side holds under a prefix (any mode)."""
+        self._require_database("a list of stored keys")
+        return await self.router.sqlite.keys(message.prefix)
 
     @handler(ReadMeta)
     async def read_meta(self, message: ReadMeta) -> Any:

@@ -45,6 +45,7 @@ __all__ = [
     "CountStored",
     "DatabaseLink",
     "LoadResult",
+    "ListStored",
     "LoadRows",
     "ReadMeta",
     "ReadStored",
@@ -132,6 +133,13 @@ class CountStored:
 
 
 @dataclass(frozen=True, slots=True)
+class ListStored:
+    """The keys under ``prefix`` the SQLite side holds, in key order."""
+
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ReadMeta:
     """A setting of the SQLite side's meta table, or ``default``."""
 
@@ -211,6 +219,10 @@ class _SqliteOwner(Actor):
     async def count(self, message: CountStored) -> int:
         return await self._store.count(message.prefix)
 
+    @handler(ListStored)
+    async def keys(self, message: ListStored) -> list[str]:
+        return await self._store.keys(message.prefix)
+
     @handler(ReadMeta)
     async def read_meta(self, message: ReadMeta) -> Any:
         return await self._store.get_meta(message.name, message.default)
@@ -255,6 +267,11 @@ class DatabaseLink:
         """How many keys the SQLite side holds under ``prefix``."""
         count: int = await self.ref.ask(CountStored(prefix))
         return count
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """The keys the SQLite side holds under ``prefix``, in key order."""
+        keys: list[str] = await self.ref.ask(ListStored(prefix))
+        return keys
 
     async def get_meta(self, name: str, default: Any = None) -> Any:
         """A setting of the meta table."""
