@@ -12,6 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from garrison import ComponentState
+from garrison.components.database import DatabaseLink
 from garrison.stores import EdnFileStore, ModeRouter
 from garrison.stores._sqlite_connection import Checkpointer
 from tests.components.database.conftest import database_runtime
@@ -88,10 +89,14 @@ async def test_a_failing_repair_loop_restarts_the_actor(
         await raised.wait()
         await _restart_shows_in_health(rt)
         assert await rt.store.get("a/1") == "acknowledged"
-        # The new instance's repair loop works: SQLite catches up.
-        await rt.store.put("a/2", "after")
+        # The new instance's repair loop runs the full repair: SQLite catches up.
+        await DatabaseLink(rt.ref("database"), "garrison.db").wait_repaired()
         stats = await rt.store.statistics()
-        assert stats.mode == "dual-write"
+        assert (stats.mode, stats.repair_backlog, stats.full_repair_pending) == (
+            "dual-write",
+            0,
+            False,
+        )
 
 
 async def test_a_failing_checkpointer_restarts_the_actor(
