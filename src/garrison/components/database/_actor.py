@@ -86,11 +86,11 @@ from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.runtime._tracing import tracing_active
+from garrison.stores import text_encoding
 from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
 from garrison.stores._protocol import MISSING
-from garrison.stores._sqlite_bulk import text_encoding
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from garrison.runtime import Actor, handler, open_actor
-from garrison.stores._sqlite_bulk import (
+from garrison.stores import (
     EncodedRow,
     fetch_stored_versions,
     put_new_rows,

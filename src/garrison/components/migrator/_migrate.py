@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
-    from garrison.stores._sqlite_bulk import EncodedRow
+    from garrison.stores import EncodedRow
 
 __all__ = ["PROGRESS_META", "migrate"]
 
