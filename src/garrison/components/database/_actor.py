@@ -47,7 +47,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._bulk import (
-    BulkHandlers,
     CountStored,
     ListStored,
     LoadResult,
@@ -57,6 +56,9 @@ from garrison.components.database._bulk import (
     ScanStored,
     StoredEncoding,
     WaitRepaired,
+    load_rows,
+    read_stored,
+    scan_stored_page,
 )
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
@@ -524,7 +526,7 @@ class DatabaseComponent(Component):
         """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
         self._require_database("a bulk load")
         router = self.router
-        result = await BulkHandlers.load(router.sqlite, message)
+        result = await load_rows(router.sqlite, message)
         if result.written and message.rows:
             keys = [row[0] for row in message.rows]
             self._cache.invalidate(keys)
@@ -566,13 +568,13 @@ class DatabaseComponent(Component):
     async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
         """Stored texts and versions of some keys (SQLite side, any mode)."""
         self._require_database("a read of stored texts")
-        return await BulkHandlers.read_stored(self.router.sqlite, message)
+        return await read_stored(self.router.sqlite, message)
 
     @handler(ScanStored)
     async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
         """A page of stored texts (SQLite side, any mode)."""
         self._require_database("a scan of stored texts")
-        return await BulkHandlers.scan_stored(self.router.sqlite, message)
+        return await scan_stored_page(self.router.sqlite, message)
 
     @handler(StoredEncoding)
     async def stored_encoding(self, message: StoredEncoding) -> str:

@@ -8,12 +8,13 @@ see a ``put`` per key, and the write has its handler and store spans like
 any other. The comparisons before a write and the validation after it read
 the stored texts, undecoded (:class:`ReadStored`, :class:`ScanStored`).
 
-Two actors handle these messages with the same functions
-(:class:`BulkHandlers`): the ``database`` component inside a runtime (which
-adds its cache, change feed and repair backlog), and, for the operator
-commands and other code with no runtime, :func:`open_sqlite_owner`, an actor
-owning one :class:`SqliteStore` for the length of a block. Either way the
-caller holds a :class:`DatabaseLink`, never the store.
+Two actors handle these messages with the same functions (:func:`load_rows`,
+:func:`read_stored`, :func:`scan_stored_page`): the ``database`` component
+inside a runtime (which adds its cache, change feed and repair backlog), and,
+for the operator commands and other code with no runtime,
+:func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
+length of a block. Either way the caller holds a :class:`DatabaseLink`,
+never the store.
 """
 
 from __future__ import annotations
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
     from garrison.stores import SqliteStore
 
 __all__ = [
-    "BulkHandlers",
     "CountStored",
     "DatabaseLink",
     "LoadResult",
@@ -52,7 +52,10 @@ __all__ = [
     "ScanStored",
     "StoredEncoding",
     "WaitRepaired",
+    "load_rows",
     "open_sqlite_owner",
+    "read_stored",
+    "scan_stored_page",
 ]
 
 
@@ -147,42 +150,41 @@ class ReadMeta:
     default: Any = None
 
 
-class BulkHandlers:
-    """The work behind the messages above, on the store the calling actor owns."""
+# The work behind the messages above, on the store the calling actor owns.
 
-    @staticmethod
-    async def load(store: SqliteStore, message: LoadRows) -> LoadResult:
-        """Write (or, ``only_new``, refuse) the rows; then name the raced keys."""
-        if message.only_new:
-            present = await put_new_rows(
-                store,
-                message.rows,
-                meta=message.meta,
-                writing=message.writing,
-                payload=message.payload,
-            )
-            if present is not None:
-                return LoadResult(written=False, stored=present[0], versions=present[1])
-        else:
-            await put_rows(store, message.rows, meta=message.meta)
-        raced: list[str] = []
-        if message.versions is not None and message.rows:
-            get = message.versions.get
-            expected = {row[0]: get(row[0], 0) + 1 for row in message.rows}
-            raced = await unexpected_versions(store, expected)
-        return LoadResult(written=True, raced=raced)
 
-    @staticmethod
-    async def read_stored(
-        store: SqliteStore, message: ReadStored
-    ) -> tuple[dict[str, str], dict[str, int]]:
-        """:class:`ReadStored`."""
-        return await fetch_stored_versions(store, message.keys)
+async def load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
+    """Write (or, ``only_new``, refuse) the rows; then name the raced keys."""
+    if message.only_new:
+        present = await put_new_rows(
+            store,
+            message.rows,
+            meta=message.meta,
+            writing=message.writing,
+            payload=message.payload,
+        )
+        if present is not None:
+            return LoadResult(written=False, stored=present[0], versions=present[1])
+    else:
+        await put_rows(store, message.rows, meta=message.meta)
+    raced: list[str] = []
+    if message.versions is not None and message.rows:
+        get = message.versions.get
+        expected = {row[0]: get(row[0], 0) + 1 for row in message.rows}
+        raced = await unexpected_versions(store, expected)
+    return LoadResult(written=True, raced=raced)
 
-    @staticmethod
-    async def scan_stored(store: SqliteStore, message: ScanStored) -> list[tuple[str, bytes]]:
-        """:class:`ScanStored`."""
-        return await scan_stored(store, message.prefix, message.after, message.limit)
+
+async def read_stored(
+    store: SqliteStore, message: ReadStored
+) -> tuple[dict[str, str], dict[str, int]]:
+    """:class:`ReadStored`."""
+    return await fetch_stored_versions(store, message.keys)
+
+
+async def scan_stored_page(store: SqliteStore, message: ScanStored) -> list[tuple[str, bytes]]:
+    """:class:`ScanStored`."""
+    return await scan_stored(store, message.prefix, message.after, message.limit)
 
 
 class _SqliteOwner(Actor):
@@ -193,15 +195,15 @@ class _SqliteOwner(Actor):
 
     @handler(LoadRows)
     async def load(self, message: LoadRows) -> LoadResult:
-        return await BulkHandlers.load(self._store, message)
+        return await load_rows(self._store, message)
 
     @handler(ReadStored)
     async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
-        return await BulkHandlers.read_stored(self._store, message)
+        return await read_stored(self._store, message)
 
     @handler(ScanStored)
     async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
-        return await BulkHandlers.scan_stored(self._store, message)
+        return await scan_stored_page(self._store, message)
 
     @handler(StoredEncoding)
     async def encoding(self, message: StoredEncoding) -> str:
