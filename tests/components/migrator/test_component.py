@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from garrison import open_runtime
-from garrison.components.database import DatabaseComponent
+from garrison.components.database import DatabaseLink
 from garrison.components.migrator import (
     Export,
     Migrate,
@@ -211,9 +211,7 @@ async def test_online_migration_in_dual_write_while_the_application_writes(
         # A key written between the migrator's read and its write is reported as
         # raced and queued for the router's repair, which gives SQLite EDN's
         # (newer) value: once it ran, both sides agree with nothing to settle.
-        database = rt.component("database")
-        assert isinstance(database, DatabaseComponent)
-        await database.router.wait_repaired()
+        await DatabaseLink(rt.ref("database"), "garrison.db").wait_repaired()
         report = await (await rt.ref("migrator").ask(Validate())).result()
         assert report.agree, report.render()
         assert (await rt.store.get(changed[0]))[Keyword("pad")] == "changed"
