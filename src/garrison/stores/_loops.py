@@ -39,7 +39,7 @@ _STOP_GRACE: Final = 5.0
 
 
 class BackgroundLoop:
-    """One loop of a store: started in a task group (or a task of the store's own), stopped once.
+    """One loop of a store, started in a task group (or a task of the store's own).
 
     ``body`` runs until it is cancelled by :meth:`stop`; it returns only by
     raising. ``name`` says which loop of which store, in errors and logs.
@@ -52,7 +52,7 @@ class BackgroundLoop:
         self._ended = anyio.Event()
         self._own_task: asyncio.Task[None] | None = None
         self._started = False
-        #: The unexpected error the loop ended with (``None`` while it runs or after a stop).
+        #: The unexpected error the loop ended with (``None`` unless it failed).
         self.failure: BaseException | None = None
 
     async def start(self, task_group: TaskGroup | None) -> None:
@@ -71,11 +71,6 @@ class BackgroundLoop:
         task.add_done_callback(self._own_task_done)
         self._own_task = task
 
-    @property
-    def running(self) -> bool:
-        """Whether the loop was started and has not ended."""
-        return self._started and not self._ended.is_set()
-
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         try:
             with self._scope:
@@ -92,7 +87,7 @@ class BackgroundLoop:
         # Retrieved here so that asyncio does not report it as never retrieved;
         # the store raises it from check() and aclose().
         if not task.cancelled() and (exc := task.exception()) is not None:
-            log.error("%s failed; the store refuses further work", self.name, exc_info=exc)
+            log.error("%s failed; its store raises the error from now on", self.name, exc_info=exc)
 
     def check(self) -> None:
         """Raise :class:`StoreError` (from the loop's error) when the loop failed."""
