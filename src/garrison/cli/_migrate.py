@@ -5,6 +5,9 @@ Paths left out come from the config: the ``database`` component's
 ``migrator`` section's prefixes, order, batch size and kind mapping.
 ``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
 lock, like the other operator commands that write; ``validate`` only reads.
+With no runtime, each runs an actor owning the database file for the command
+(:func:`~garrison.components.database.open_sqlite_owner`) and reaches the
+data through it, by the messages the ``database`` component handles.
 Before its first write ``migrate`` backs up the database (if it exists) and
 the EDN file next to them (``<name>.before-migrate-<UTC time>``) and names
 the copies first in its output (``--no-backup`` skips that).
@@ -37,7 +40,7 @@ from garrison.cli._common import (
     load,
     report_error,
 )
-from garrison.components.database import DatabaseLock
+from garrison.components.database import DatabaseLink, DatabaseLock, open_sqlite_owner
 from garrison.components.migrator import (
     MigrationBackup,
     MigrationProgress,
@@ -365,11 +368,11 @@ def run_migrate(args: argparse.Namespace) -> int:
                         )
                         if not args.json:
                             sys.stdout.write(backup.render() + "\n")
-                    async with SqliteStore(db) as store:
-                        summary = await migrate(store, edn, **options)
+                    async with SqliteStore(db) as store, open_sqlite_owner(store) as database:
+                        summary = await migrate(database, edn, **options)
                         if args.validate and not args.dry_run:
                             report = await validate(
-                                store, edn, prefixes=prefixes, source=options["source"],
+                                database, edn, prefixes=prefixes, source=options["source"],
                                 listener=reporter, max_digits=max_digits,
                             )  # fmt: skip
         finally:
@@ -420,13 +423,14 @@ def run_validate(args: argparse.Namespace) -> int:
         edn, db, settings, max_digits = _settings(args)
         store = await _existing_store(db)
         try:
-            report = await validate(
-                store,
-                edn,
-                prefixes=_prefixes(args, settings),
-                listener=reporter,
-                max_digits=max_digits,
-            )
+            async with open_sqlite_owner(store) as database:
+                report = await validate(
+                    database,
+                    edn,
+                    prefixes=_prefixes(args, settings),
+                    listener=reporter,
+                    max_digits=max_digits,
+                )
         finally:
             reporter.close()
             await store.aclose()
@@ -446,10 +450,11 @@ def run_export(args: argparse.Namespace) -> int:
         async with _owner_lock(db, needed=True):
             store = await _existing_store(db)
             try:
-                await _check_export_target(
-                    store, absolute_path(edn), live, force=args.force, max_digits=max_digits
-                )
-                summary = await export(store, edn, listener=reporter, overwrite=args.force)
+                async with open_sqlite_owner(store) as database:
+                    await _check_export_target(
+                        database, absolute_path(edn), live, force=args.force, max_digits=max_digits
+                    )
+                    summary = await export(database, edn, listener=reporter, overwrite=args.force)
             finally:
                 reporter.close()
                 await store.aclose()
@@ -461,7 +466,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 async def _check_export_target(
-    store: SqliteStore, target: Path, live: Path | None, *, force: bool, max_digits: int
+    store: DatabaseLink, target: Path, live: Path | None, *, force: bool, max_digits: int
 ) -> None:
     """Refuse to replace the EDN file a mode still reads, or any file without ``--force``.
 
@@ -489,7 +494,7 @@ async def _check_export_target(
     sys.stderr.write(f"garrison export: replacing {str(target)!r}: {held}\n")
 
 
-async def _describe_existing(store: SqliteStore, target: Path, max_digits: int) -> str:
+async def _describe_existing(store: DatabaseLink, target: Path, max_digits: int) -> str:
     """What an existing export target holds, against what the export would write."""
     writes = await store.count()
     try:

@@ -24,8 +24,17 @@ from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META, SQLITE_FAILURES, ModeRouter
 from garrison.stores._sqlite import SqliteStore
 from garrison.stores._sqlite_backup import backup_closed_file
-from garrison.stores._sqlite_bulk import EncodedRow, encode_rows, put_new_rows, put_rows, rows_json
-from garrison.stores._sqlite_sql import range_clause
+from garrison.stores._sqlite_bulk import (
+    EncodedRow,
+    encode_rows,
+    fetch_stored_versions,
+    put_new_rows,
+    put_rows,
+    rows_json,
+    scan_stored,
+    text_encoding,
+    unexpected_versions,
+)
 from garrison.stores._sqlite_types import Change, KindClassifier
 from garrison.stores._values import decode_value, encode_value
 
@@ -64,15 +73,19 @@ __all__ = [
     "same_value",
     # SQLite store, its bulk path and backups
     "Change",
-    "EncodedRow",
     "KindClassifier",
     "SqliteStore",
     "backup_closed_file",
+    # bulk loading and stored texts (for the store's owning actor)
+    "EncodedRow",
     "encode_rows",
+    "fetch_stored_versions",
     "put_new_rows",
     "put_rows",
-    "range_clause",
     "rows_json",
+    "scan_stored",
+    "text_encoding",
+    "unexpected_versions",
     # files
     "TEMP_MARKER",
     "fsync_directory",

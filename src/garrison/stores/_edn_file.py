@@ -1,8 +1,9 @@
 """EdnFileStore: the legacy single-file EDN memory store.
 
-The whole map lives in memory, as in the legacy system's atom; a writer task
-writes it back to one EDN file (``memory.edn``) with debounced, atomic, durable
-and incremental flushes.
+The whole map lives in memory, as in the legacy system's atom; a writer loop
+(in its owner's task group, see :mod:`garrison.stores._loops`) writes it back
+to one EDN file (``memory.edn``) with debounced, atomic, durable and
+incremental flushes.
 
 Flush timing: the durability bound
     Every write marks the store dirty. The writer flushes after a quiet period
@@ -80,6 +81,7 @@ from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, file_pieces, open_file
 from garrison.stores._keys import lookup_text
+from garrison.stores._loops import BackgroundLoop
 from garrison.stores._protocol import MISSING
 from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
 
@@ -87,6 +89,8 @@ if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Sequence
     from types import TracebackType
+
+    from anyio.abc import TaskGroup
 
 __all__ = ["EdnFileStore", "EdnFileStoreStatistics", "describe_unwritable"]
 
@@ -172,7 +176,7 @@ class EdnFileStore:
         self._flush_task: asyncio.Task[None] | None = None
         self._progress = asyncio.Event()  # set (and replaced) after each flush attempt
         self._wakeup = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._writer: BackgroundLoop | None = None
         self._opened = False
         self._closed = False
         self._flushes = 0
@@ -190,8 +194,13 @@ class EdnFileStore:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def open(self) -> Self:
+    async def open(self, *, task_group: TaskGroup | None = None) -> Self:
         """Load the file (a missing file is an empty store), start the writer; return self.
+
+        The writer runs in ``task_group``, the owner's (an unexpected error in
+        it is the owner's failure); without one, in a task of the store's own
+        (an unexpected error then fails every later write, :meth:`flush` and
+        :meth:`aclose`; see :mod:`garrison.stores._loops`).
 
         Raises :class:`~garrison.exceptions.StoreLoadError` when the file cannot
         be read or parsed; the file is left exactly as it was. Opening an open
@@ -208,9 +217,8 @@ class EdnFileStore:
         self._flush_estimate = time.perf_counter() - started
         self._uncached = set(self._data)
         self._opened = True
-        self._writer = asyncio.get_running_loop().create_task(
-            self._write_loop(), name=f"garrison-edn-writer:{self.path.name}"
-        )
+        self._writer = BackgroundLoop(f"the EDN writer of {self.path}", self._write_loop)
+        await self._writer.start(task_group)
         return self
 
     async def __aenter__(self) -> Self:
@@ -230,21 +238,27 @@ class EdnFileStore:
         Raises :class:`~garrison.exceptions.FlushError` when the final flush
         fails; the store is closed anyway and the unsaved data is lost only if
         the caller drops it (it is still readable through :meth:`snapshot`).
+        A writer of the store's own task that failed raises its error here,
+        after the final flush.
         """
         if self._closed:
             return
         self._closed = True
         writer, self._writer = self._writer, None
+        failed: StoreError | None = None
         if writer is not None:
-            writer.cancel()
-            # The writer never lets an error escape; this only waits for it to stop.
-            await asyncio.gather(writer, return_exceptions=True)
+            try:
+                await writer.stop()
+            except StoreError as exc:
+                failed = exc  # raised after the final flush: the data comes first
         if self._opened:
             try:
                 await self._flush_to(self._generation)
                 self._raise_unwritable()
             finally:
                 self._signal_progress()
+        if failed is not None:
+            raise failed
 
     # ------------------------------------------------------------------ health
 
@@ -399,6 +413,8 @@ class EdnFileStore:
         if self._closed or not self._opened:
             state = "closed" if self._closed else "not open yet"
             raise StoreError(f"{self.path}: the store is {state}")
+        if self._writer is not None:
+            self._writer.check()  # a write nobody would save is refused
 
     def _mark_dirty(self, texts: Iterable[str]) -> None:
         before = len(self._dirty)
@@ -543,7 +559,12 @@ class EdnFileStore:
         return len(payload), rejected
 
     async def _write_loop(self) -> None:
-        """The writer task: debounce, flush, back off after failures."""
+        """The writer loop: debounce, flush, back off after a failed flush.
+
+        A :class:`FlushError` (the disk, a value with no EDN form) is retried
+        with the data kept in memory; any other error ends the loop and fails
+        its owner (see :mod:`garrison.stores._loops`).
+        """
         backoff = 0.0
         while True:
             await self._wakeup.wait()

@@ -85,6 +85,7 @@ from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
 from garrison.stores._keys import key_text, lookup_text
+from garrison.stores._loops import BackgroundLoop
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
@@ -95,6 +96,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
     from pathlib import Path
     from types import TracebackType
+
+    from anyio.abc import TaskGroup
 
     from garrison.stores._edn_file import EdnFileStore
     from garrison.stores._sqlite import SqliteStore
@@ -150,7 +153,7 @@ class ModeRouter:
         self._backlog = RepairBacklog(self.backlog_path)
         self._lock = asyncio.Lock()  # orders writes against repairs and switches
         self._repair_wakeup = asyncio.Event()
-        self._repairer: asyncio.Task[None] | None = None
+        self._repairer: BackgroundLoop | None = None
         self._last_error: str | None = None
         self._repaired = 0
         self._fallback_reads = 0
@@ -160,8 +163,12 @@ class ModeRouter:
 
     # ------------------------------------------------------------------ lifecycle
 
-    async def open(self) -> Self:
-        """Read the persisted mode and backlog, and start the repair task; return self."""
+    async def open(self, *, task_group: TaskGroup | None = None) -> Self:
+        """Read the persisted mode and backlog, and start the repair loop; return self.
+
+        The repair loop runs in ``task_group``, the owner's; without one, in a
+        task of the router's own (see :mod:`garrison.stores._loops`).
+        """
         if self._opened:
             return self
         try:
@@ -181,14 +188,16 @@ class ModeRouter:
         if self._mode.writes_sqlite and self._mode.writes_edn:
             await self._level_edn_at_open()
         self._opened = True
-        self._repairer = asyncio.get_running_loop().create_task(
-            self._repair_loop(), name="garrison-router-repair"
-        )
+        await self._start_repairs(task_group)
         if self.needs_repair:
             self._repair_wakeup.set()
         return self
 
-    async def open_without_sqlite(self, mode: Mode) -> Self:
+    async def _start_repairs(self, task_group: TaskGroup | None) -> None:
+        self._repairer = BackgroundLoop(f"the repair loop of {self.sqlite.path}", self._repair_loop)
+        await self._repairer.start(task_group)
+
+    async def open_without_sqlite(self, mode: Mode, *, task_group: TaskGroup | None = None) -> Self:
         """Open in ``mode`` (``edn-only`` or ``dual-write``) while SQLite cannot be opened.
 
         Reads and writes are served by the EDN file. In ``dual-write`` the SQLite
@@ -203,9 +212,7 @@ class ModeRouter:
         if mode is Mode.DUAL_WRITE:
             await self._backlog.add((), full=True)
         self._opened = True
-        self._repairer = asyncio.get_running_loop().create_task(
-            self._repair_loop(), name="garrison-router-repair"
-        )
+        await self._start_repairs(task_group)
         return self
 
     async def __aenter__(self) -> Self:
@@ -220,26 +227,33 @@ class ModeRouter:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Stop the repair task (the backlog stays on disk for the next open). Idempotent.
+        """Stop the repair loop (the backlog stays on disk for the next open). Idempotent.
 
-        The two stores stay open: their owner closes them.
+        The two stores stay open: their owner closes them. A repair loop of
+        the router's own task that failed raises its error here, after the
+        EDN level is recorded.
         """
         if self._closed:
             return
         self._closed = True
         repairer, self._repairer = self._repairer, None
+        failed: StoreError | None = None
         if repairer is not None:
-            repairer.cancel()
-            await asyncio.gather(repairer, return_exceptions=True)
-        if self._opened and self._mode.writes_sqlite and self._mode.writes_edn:
-            if self._without_sqlite:
-                return  # SQLite was never opened: no level to record
+            try:
+                await repairer.stop()
+            except StoreError as exc:
+                failed = exc
+        both = self._mode.writes_sqlite and self._mode.writes_edn
+        # Without SQLite (never opened) there is no level to record.
+        if self._opened and both and not self._without_sqlite:
             async with self._lock:
                 try:
                     await record_edn_level(self.edn, self.sqlite)
                 except (FlushError, *SQLITE_FAILURES) as exc:
                     # The next open levels the EDN side from the last recorded level.
                     log.warning("could not record the EDN level at close: %s", _describe(exc))
+        if failed is not None:
+            raise failed
 
     # ------------------------------------------------------------------ mode
 
@@ -554,6 +568,11 @@ class ModeRouter:
             return len(entries)
 
     async def _repair_loop(self) -> None:
+        """Repair whenever the backlog fills, backing off while SQLite fails.
+
+        A failing SQLite side (:data:`SQLITE_FAILURES`) is retried; any other
+        error ends the loop and fails its owner (see :mod:`garrison.stores._loops`).
+        """
         delay = self.repair_interval
         while True:
             await self._repair_wakeup.wait()

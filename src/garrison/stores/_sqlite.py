@@ -84,6 +84,8 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
 
+    from anyio.abc import TaskGroup
+
 __all__ = ["SqliteStore"]
 
 _ENTRIES: Final = "entries"
@@ -173,8 +175,12 @@ class SqliteStore:
 
     # -- lifecycle -------------------------------------------------------------
 
-    async def open(self) -> SqliteStore:
+    async def open(self, *, task_group: TaskGroup | None = None) -> SqliteStore:
         """Open the connection, apply pending schema upgrades, create declared indexes.
+
+        The checkpoint loop (see ``checkpoint_every``) runs in ``task_group``,
+        the owner's; without one, in a task of the store's own (see
+        :mod:`garrison.stores._loops`).
 
         Raises :class:`SchemaVersionError` for a database written by a newer
         garrison, and :class:`StoreLoadError` when the file is not a usable
@@ -197,6 +203,8 @@ class SqliteStore:
             await close(conn)
             raise
         self._conn = conn
+        if self._checkpointer is not None:
+            await self._checkpointer.start(task_group)
         return self
 
     async def _start_checkpointer(self, conn: aiosqlite.Connection) -> None:
@@ -362,6 +370,18 @@ class SqliteStore:
         if self._checkpointer is not None:
             self._checkpointer.note_commit()
         return rowcount
+
+    def request_checkpoint(self) -> None:
+        """Ask for a background checkpoint now (after a big write), unless one runs.
+
+        A bulk load's transactions are big (a thousand rows make megabytes of
+        log): counted one by one (``checkpoint_every``), they would leave the
+        log to the writer's safety net, which copies tens of megabytes inside
+        a commit and at close. Never waits; does nothing without a
+        checkpointer (``checkpoint_every = 0``).
+        """
+        if self._checkpointer is not None:
+            self._checkpointer.request()
 
     # -- reads -----------------------------------------------------------------
 

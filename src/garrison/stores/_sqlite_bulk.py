@@ -20,6 +20,12 @@ thread, and neither overlaps the other. Here the two halves are separate:
 - :func:`put_new_rows` does the same when none of the rows' keys exists yet,
   checked in the same transaction; otherwise it writes nothing and returns
   what is stored.
+- :func:`fetch_stored_versions`, :func:`scan_stored`, :func:`text_encoding`
+  and :func:`unexpected_versions` read stored texts and versions undecoded.
+
+Only the actor that owns the store calls these (the database component, or
+the owner the operator commands run; see
+:mod:`garrison.components.database._bulk`).
 
 The caller keeps the encoded texts, which a bulk load can use to compare
 with what a database already holds without encoding the values again.
@@ -33,7 +39,7 @@ import orjson
 
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_connection import raw_connection
-from garrison.stores._sqlite_sql import META_SET, UPSERT
+from garrison.stores._sqlite_sql import META_SET, UPSERT, range_clause
 from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
 
@@ -43,7 +49,17 @@ if TYPE_CHECKING:
     from garrison.stores._sqlite import SqliteStore
     from garrison.stores._sqlite_transaction import Statement
 
-__all__ = ["EncodedRow", "encode_rows", "put_new_rows", "put_rows", "rows_json"]
+__all__ = [
+    "EncodedRow",
+    "encode_rows",
+    "fetch_stored_versions",
+    "put_new_rows",
+    "put_rows",
+    "rows_json",
+    "scan_stored",
+    "text_encoding",
+    "unexpected_versions",
+]
 
 # UPSERT with its rows taken from one JSON array of [key, namespace, kind,
 # value] arrays: one statement, so SQLite steps through the whole batch
@@ -59,11 +75,19 @@ _UPSERT_JSON: Final = (
     "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
     "value = excluded.value, updated_at = excluded.updated_at, version = version + 1"
 )
-# The stored texts and versions of a list of keys (a JSON array), as the
-# migrator's fetch_stored_versions reads them.
+# The stored texts and versions of a list of keys (a JSON array): read-only
+# access to many keys at once, undecoded (the store's get_many decodes every
+# value, which a comparison does not need when the texts already agree).
 _STORED_VERSIONS: Final = (
     "SELECT key, value, version FROM entries WHERE key IN (SELECT value FROM json_each(?1))"
 )
+# ?1 is a JSON object {key: expected version}; a missing key's version is NULL.
+_UNEXPECTED_VERSIONS: Final = (
+    "SELECT expected.key FROM json_each(?1) AS expected "
+    "LEFT JOIN entries ON entries.key = expected.key "
+    "WHERE entries.version IS NOT expected.value"
+)
+_CODECS: Final = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16-be"}
 # What orjson writes for a NUL character, at which SQLite's JSON reader ends a string.
 _ESCAPED_NUL: Final = b"\\u0000"
 
@@ -118,16 +142,11 @@ async def put_rows(
 
 
 def _checkpoint(store: SqliteStore) -> None:
-    """After a bulk write's commit: a background checkpoint, unless one is running."""
-    checkpointer = store._checkpointer
-    if checkpointer is not None:
-        # A bulk load's transactions are big (a thousand rows make megabytes
-        # of log): counted one by one (checkpoint_every), they would leave the
-        # log to the writer's safety net, which copies tens of megabytes inside
-        # a commit and at close. A background checkpoint after each of them
-        # (when the last one is done) copies the log as it grows, beside the
-        # writes.
-        checkpointer.request()
+    """After a bulk write's commit: a background checkpoint, unless one is running.
+
+    It copies the log as it grows, beside the next batches' writes.
+    """
+    store.request_checkpoint()
 
 
 def rows_json(rows: Sequence[EncodedRow]) -> str | None:
@@ -214,3 +233,58 @@ async def put_new_rows(
             return {str(r[0]): str(r[1]) for r in found}, {str(r[0]): int(r[2]) for r in found}
     _checkpoint(store)
     return None
+
+
+# -- stored texts, undecoded (a bulk load compares and validates with them)
+
+
+async def scan_stored(
+    store: SqliteStore, prefix: str, after: str | None, limit: int
+) -> list[tuple[str, bytes]]:
+    """Up to ``limit`` (key, stored text's bytes) under ``prefix`` after ``after``, in key order.
+
+    One walk of the primary key index a page at a time (the store's own key
+    range for a prefix), instead of listing the keys and then looking each up.
+    The texts come as SQLite holds them (UTF-8 in a garrison database, see
+    :func:`text_encoding`), neither decoded nor encoded again: most are only
+    hashed (the migrator's digest), and its text decoding decodes the rest.
+    """
+    # The clause holds only placeholders; prefix and page start are bound.
+    where, params = range_clause(prefix, after)
+    rows = await store.connection.execute_fetchall(
+        f"SELECT key, CAST(value AS BLOB) FROM entries{where} ORDER BY key LIMIT ?",
+        (*params, limit),
+    )
+    return [(str(row[0]), bytes(row[1])) for row in rows]
+
+
+async def text_encoding(store: SqliteStore) -> str:
+    """The Python codec of ``store``'s texts: ``"utf-8"`` (SQLite's default, garrison's)."""
+    rows = list(await store.connection.execute_fetchall("PRAGMA encoding"))
+    return _CODECS.get(str(rows[0][0]).upper(), "utf-8")
+
+
+async def fetch_stored_versions(
+    store: SqliteStore, keys: Sequence[str]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """The stored value texts and versions of those ``keys`` that exist, read together."""
+    if not keys:
+        return {}, {}
+    rows = await store.connection.execute_fetchall(
+        _STORED_VERSIONS, (orjson.dumps(list(keys)).decode(),)
+    )
+    return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): int(r[2]) for r in rows}
+
+
+async def unexpected_versions(store: SqliteStore, expected: dict[str, int]) -> list[str]:
+    """Those keys of ``expected`` whose version is not the one given (or that are gone).
+
+    The comparison runs in SQLite, so only the (usually no) keys that differ
+    come back: cheaper than reading the version of every key of a batch.
+    """
+    if not expected:
+        return []
+    rows = await store.connection.execute_fetchall(
+        _UNEXPECTED_VERSIONS, (orjson.dumps(expected).decode(),)
+    )
+    return [str(row[0]) for row in rows]

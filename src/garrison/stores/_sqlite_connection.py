@@ -16,15 +16,26 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, Final, TypeVar, cast
 
 import aiosqlite
+import anyio
 
 from garrison._log import get_logger
-from garrison.exceptions import StoreLoadError
+from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._loops import BackgroundLoop
 from garrison.stores._schema import check_database, ensure_schema
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-__all__ = ["Checkpointer", "close", "connect", "raw_connection", "run_in_thread"]
+    from anyio.abc import TaskGroup
+
+__all__ = [
+    "CHECKPOINT_FAILURES",
+    "Checkpointer",
+    "close",
+    "connect",
+    "raw_connection",
+    "run_in_thread",
+]
 
 T = TypeVar("T")
 
@@ -32,6 +43,9 @@ T = TypeVar("T")
 # a cancelled caller.
 _closing: set[asyncio.Future[None]] = set()
 _ANALYSIS_LIMIT: Final = 400
+#: What a failing checkpoint raises: SQLite's errors, the disk's, and
+#: aiosqlite's ValueError for a connection that died. Anything else is a bug.
+CHECKPOINT_FAILURES: Final = (sqlite3.Error, OSError, ValueError)
 log = get_logger("garrison.stores")
 
 
@@ -158,11 +172,17 @@ class Checkpointer:
     The log file is reused from its start once a checkpoint has copied all
     of it; under writes that never pause, that happens when the safety net
     makes the writer copy the little the last background checkpoint left,
-    so the file stays under about 40 MiB. A failing checkpoint is logged and
-    counted (:attr:`failures`), never raised into a write: the safety net
-    still bounds the log; a connection that died is opened again at the next
-    checkpoint. ``every`` is how many write transactions trigger one;
-    ``checkpoints`` counts those run.
+    so the file stays under about 40 MiB. A failing checkpoint (SQLite's
+    error, the disk, a connection that died) is logged and counted
+    (:attr:`failures`), never raised into a write: the safety net still
+    bounds the log; a connection that died is opened again at the next
+    checkpoint. Any other error ends the checkpoint loop and fails its owner
+    (see :mod:`garrison.stores._loops`). ``every`` is how many write
+    transactions trigger one; ``checkpoints`` counts those run.
+
+    The checkpoints run in :meth:`run`, a loop its store starts in the
+    owner's task group (:meth:`start`); requests made while none runs are
+    kept until it does.
     """
 
     #: The writer's own automatic checkpoint threshold, in pages, once a
@@ -184,7 +204,11 @@ class Checkpointer:
         self._writes = 0
         self._closed = False
         self._conn: aiosqlite.Connection | None = None
-        self._running: asyncio.Future[Any] | None = None
+        self._requested = asyncio.Event()
+        self._busy = False  # a checkpoint is requested or running
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._loop: BackgroundLoop | None = None
 
     def note_commit(self) -> None:
         """A write transaction committed: start a checkpoint every ``every`` of them.
@@ -204,15 +228,34 @@ class Checkpointer:
         it after its big transactions, whose log would otherwise wait for
         ``every`` of them (or for the writer's safety net, inside a commit).
         """
-        if self._closed:
-            return
-        running = self._running
-        if running is not None and not running.done():
-            return  # the next commit will ask again
+        if self._closed or self._busy:
+            return  # (while one is due or runs) the next commit will ask again
         self._writes = 0
-        future = asyncio.ensure_future(self._checkpoint())
-        future.add_done_callback(_collect_outcome)
-        self._running = future
+        self._busy = True
+        self._idle.clear()
+        self._requested.set()
+
+    async def start(self, task_group: TaskGroup | None) -> None:
+        """Start :meth:`run` in ``task_group`` (``None``: a task of its own)."""
+        self._loop = BackgroundLoop(f"the WAL checkpointer of {self.path}", self.run)
+        await self._loop.start(task_group)
+
+    async def run(self) -> None:
+        """Run a checkpoint whenever one is requested, until cancelled.
+
+        Each checkpoint runs shielded (it is bounded by the busy timeout):
+        its connection's thread cannot be interrupted, and a cancelled one
+        would leave that thread to race the close.
+        """
+        while True:
+            await self._requested.wait()
+            self._requested.clear()
+            try:
+                with anyio.CancelScope(shield=True):
+                    await self._checkpoint()
+            finally:
+                self._busy = False
+                self._idle.set()
 
     async def _connect(self) -> aiosqlite.Connection:
         conn = aiosqlite.connect(self.path, isolation_level=None)
@@ -235,7 +278,7 @@ class Checkpointer:
             # Fetched to the end: a statement left open would keep a read lock,
             # and with it the writer from starting the log over.
             rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
-        except Exception as exc:  # not raised: the writer's safety net still bounds the log
+        except CHECKPOINT_FAILURES as exc:  # not raised: the writer's safety net bounds the log
             self.failures += 1
             self.last_error = exc
             log.warning("sqlite.checkpoint_failed", path=self.path, exc_info=exc)
@@ -248,35 +291,32 @@ class Checkpointer:
 
     async def wait_idle(self) -> None:
         """Wait until no checkpoint is running (one started before has finished)."""
-        running = self._running
-        if running is not None and not running.done():
-            await asyncio.wait((running,))
+        await self._idle.wait()
 
     async def aclose(self) -> None:
         """Stop checkpointing; close the connection and its thread. Idempotent.
 
         Completes even if the caller is cancelled meanwhile (see :func:`close`):
-        a checkpoint still opening its connection is waited for, so no thread
-        is left behind.
+        a running checkpoint is waited for, so no thread is left behind. A
+        loop of its own task that failed raises its error here, after the close.
         """
         self._closed = True
+        loop, self._loop = self._loop, None
 
         async def shutdown() -> None:
-            running = self._running
-            if running is not None and not running.done():
-                await asyncio.wait((running,))
+            failed: StoreError | None = None
+            if loop is not None:
+                try:
+                    await loop.stop()  # waits for a running (shielded) checkpoint
+                except StoreError as exc:
+                    failed = exc
             conn, self._conn = self._conn, None
-            self._running = None
             if conn is not None:
                 await close(conn)
+            if failed is not None:
+                raise failed
 
         task = asyncio.ensure_future(shutdown())
         _closing.add(task)
         task.add_done_callback(_closing.discard)
         await asyncio.shield(task)
-
-
-def _collect_outcome(future: asyncio.Future[Any]) -> None:
-    """Retrieve an outcome nobody awaits (no "never retrieved" report)."""
-    if not future.cancelled():
-        future.exception()

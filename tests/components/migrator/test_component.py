@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from garrison import open_runtime
-from garrison.components.database import DatabaseComponent, Store
+from garrison.components.database import DatabaseLink, Store
 from garrison.components.migrator import (
     Export,
     Migrate,
@@ -212,9 +212,30 @@ async def test_online_migration_in_dual_write_while_the_application_writes(
         # A key written between the migrator's read and its write is reported as
         # raced and queued for the router's repair, which gives SQLite EDN's
         # (newer) value: once it ran, both sides agree with nothing to settle.
-        database = rt.component("database")
-        assert isinstance(database, DatabaseComponent)
-        await database.router.wait_repaired()
+        await DatabaseLink(rt.ref("database"), "garrison.db").wait_repaired()
         report = await (await rt.ref("migrator").ask(Validate())).result()
         assert report.agree, report.render()
         assert (await rt.get(Store).get(changed[0]))[Keyword("pad")] == "changed"
+
+
+async def test_an_overwriting_migration_is_read_fresh_and_seen_by_watchers(
+    tmp_path: Path,
+) -> None:
+    # The database reads SQLite (sqlite-only) and caches what it read: a
+    # migration that overwrites a key must reach the cache and the watchers,
+    # since it writes through the database actor like any other writer.
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path, overwrite=True) as rt:
+        await rt.get(Store).put("project/p1", "the database's older value")
+        assert await rt.get(Store).get("project/p1") == "the database's older value"  # cached now
+        async with rt.get(Store).watch("project/") as changes:
+            job = await rt.ref("migrator").ask(Migrate(prefixes=("project",)))
+            summary = await job.result()
+            assert summary.overwritten == 1
+
+            fresh = await rt.get(Store).get("project/p1")
+            assert isinstance(fresh, dict)
+            assert fresh[Keyword("name")] == "Zürich"
+            seen = await anext(aiter(changes))
+            assert (seen.key, seen.op) == ("project/p1", "put")
+            assert seen.value == fresh

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from garrison.components.database import _bulk
 from garrison.components.migrator import (
     PROGRESS_META,
     KindMapping,
@@ -16,7 +17,6 @@ from garrison.components.migrator import (
     normalize_prefixes,
     validate,
 )
-from garrison.components.migrator import _migrate as _migrate_module
 from garrison.components.migrator._source import clojure_readable_keyword, read_source
 from garrison.edn import Keyword, dumps, loads
 from garrison.exceptions import EdnEncodeError, EdnSyntaxError, StoreError
@@ -329,7 +329,7 @@ def _application_writes_before(monkeypatch: pytest.MonkeyPatch, writer: str, key
             await store.put(key, "the application's newer value")
         return await original(store, rows, **options)
 
-    monkeypatch.setattr(_migrate_module, writer, application_writes_first)
+    monkeypatch.setattr(_bulk, writer, application_writes_first)
 
 
 async def test_a_write_between_the_check_and_the_batch_is_reported_as_raced(
@@ -397,7 +397,7 @@ async def test_overwritten_and_deleted_keys_touched_around_the_write_are_raced(
         for key in ("cache/k000000", "cache/k000005", "cache/k000010"):
             await store.put(key, "older")
             await store.put(key, "older still")  # version 2
-        monkeypatch.setattr(_migrate_module, "put_rows", application_writes_after)
+        monkeypatch.setattr(_bulk, "put_rows", application_writes_after)
         summary = await migrate(store, path, batch_size=50, overwrite=True)
 
         assert summary.overwritten == 3

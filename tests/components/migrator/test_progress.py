@@ -107,13 +107,16 @@ async def test_migration_and_validation_spans_carry_the_counts(
     validation = finished["migrator.validate"]
     assert validation.attributes is not None
     assert validation.attributes["garrison.migration.agree"] is True
-    # The store's own spans are children of the migration's span.
+    # The batches are messages to the actor owning the store: each store span
+    # is a child of that actor's handler span, itself a child of the migration's.
+    by_id = {span.context.span_id: span for span in spans.get_finished_spans()}
     puts = [span for span in spans.get_finished_spans() if span.name.startswith("put_many")]
     assert puts
-    assert all(
-        span.parent is not None and span.parent.span_id == migration.context.span_id
-        for span in puts
-    )
+    for put in puts:
+        assert put.parent is not None
+        handling = by_id[put.parent.span_id]
+        assert handling.parent is not None
+        assert handling.parent.span_id == migration.context.span_id
 
 
 @pytest.fixture

@@ -6,12 +6,20 @@
 * the messages it handles, for sending them directly with ``ask``;
 * :data:`MISSING`, the ``default`` that tells an absent key from a ``None`` value;
 * the change feed's :class:`ChangeEvent`, :class:`Watch` and
-  :class:`Subscription`, and :class:`DatabaseStatistics`.
+  :class:`Subscription`, and :class:`DatabaseStatistics`;
+* bulk loads and stored-text reads (the migrator's way in):
+  :class:`DatabaseLink`, :class:`LoadRows` and :func:`open_sqlite_owner`.
 """
 
 from __future__ import annotations
 
 from garrison.components.database._actor import DatabaseComponent
+from garrison.components.database._bulk import (
+    DatabaseLink,
+    LoadResult,
+    LoadRows,
+    open_sqlite_owner,
+)
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._facade import Store, Watch
 from garrison.components.database._feed import ChangeEvent, Subscription
@@ -47,6 +55,10 @@ __all__ = [
     "MISSING",
     "ChangeEvent",
     "DatabaseComponent",
+    "DatabaseLink",
+    "LoadResult",
+    "LoadRows",
+    "open_sqlite_owner",
     "DatabaseConfig",
     "DatabaseStatistics",
     "Store",

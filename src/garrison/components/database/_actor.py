@@ -46,6 +46,20 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from garrison.components.database._bulk import (
+    CountStored,
+    ListStored,
+    LoadResult,
+    LoadRows,
+    ReadMeta,
+    ReadStored,
+    ScanStored,
+    StoredEncoding,
+    WaitRepaired,
+    load_rows,
+    read_stored,
+    scan_stored_page,
+)
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._facade import Store
@@ -53,6 +67,7 @@ from garrison.components.database._fallback import AttachDatabase, RetryState, r
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
+from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
     Clear,
@@ -71,14 +86,24 @@ from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler, tracing_active
-from garrison.stores import MISSING, Mode, ModeSwitch, describe_unwritable, key_prefix, lookup_text
+from garrison.stores import (
+    MISSING,
+    Mode,
+    ModeSwitch,
+    describe_unwritable,
+    key_prefix,
+    lookup_text,
+    text_encoding,
+)
 from garrison.telemetry import observe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from anyio.abc import TaskGroup
+
     from garrison.runtime import Envelope
-    from garrison.stores import Change, EdnFileStore, ModeRouter, SqliteStore
+    from garrison.stores import Change, ModeRouter, SqliteStore
 
 __all__ = ["DatabaseComponent"]
 
@@ -113,15 +138,22 @@ class DatabaseComponent(Component):
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
         self._unobserve: tuple[Callable[[], None], ...] = ()
+        self._loops: TaskGroup | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def on_start(self) -> None:
-        """Take the owner lock, open SQLite, the EDN file and the mode router."""
+        """Take the owner lock, open SQLite, the EDN file and the mode router.
+
+        Their loops run in the actor's task group (see :mod:`._loops`).
+        """
         settings = self._settings = self.config or DatabaseConfig()
         self._cache = ReadCache(settings.cache_size)
         self._feed = ChangeFeed(settings.watch_buffer)
-        self._stack = await open_stack(settings, self.data_dir, fallback=True)
+        self._loops = await open_loop_group(self.spawn)
+        self._stack = await open_stack(
+            settings, self.data_dir, fallback=True, task_group=self._loops
+        )
         self._router = self._stack.router
         self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
         self._retry = None
@@ -169,7 +201,10 @@ class DatabaseComponent(Component):
 
     @property
     def router(self) -> ModeRouter:
-        """The mode router (for the migrator and tests); raises when not running."""
+        """The mode router (statistics, fault injection in tests); raises when not running.
+
+        Owned by this actor: other tasks reach the stores by message.
+        """
         if self._router is None:
             raise StoreError(f"the {self.name!r} component is not running")
         return self._router
@@ -179,16 +214,6 @@ class DatabaseComponent(Component):
         if self._groups is None:
             raise StoreError(f"the {self.name!r} component is not running")
         return self._groups
-
-    @property
-    def sqlite(self) -> SqliteStore:
-        """The SQLite store (owned by this actor: do not use it from other tasks)."""
-        return self.router.sqlite
-
-    @property
-    def edn(self) -> EdnFileStore:
-        """The EDN file store (owned by this actor: do not use it from other tasks)."""
-        return self.router.edn
 
     def statistics(self) -> DatabaseStatistics:
         """A snapshot of the cache, batching, feed and store counters."""
@@ -503,7 +528,7 @@ class DatabaseComponent(Component):
         if stack is None or retry is None:
             return True
         try:
-            await stack.attach_sqlite(self._settings)
+            await stack.attach_sqlite(self._settings, self._loops)
         except Exception as exc:  # noqa: BLE001 - reported by health; the retry loop goes on
             retry.cause = f"{type(exc).__name__}: {exc}"
             log.warning("cannot attach the database yet: %s", retry.cause)
@@ -513,6 +538,88 @@ class DatabaseComponent(Component):
         self._retry = None
         log.warning("the database %s is open again (%s mode)", stack.sqlite.path, stack.router.mode)
         return True
+
+    # -- bulk loads and stored texts (the migrator; see ._bulk)
+
+    @handler(LoadRows)
+    async def load_rows(self, message: LoadRows) -> LoadResult:
+        """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
+        self._require_database("a bulk load")
+        router = self.router
+        result = await load_rows(router.sqlite, message)
+        if result.written and message.rows:
+            keys = [row[0] for row in message.rows]
+            self._cache.invalidate(keys)
+            feed = self._feed
+            if feed.listening:
+                feed.publish(
+                    (key, "put", value) for key, value in zip(keys, message.values, strict=True)
+                )
+            else:
+                feed.skip(len(keys))
+        if result.raced:
+            # Written by the application between the loader's read and this
+            # write: SQLite may now hold the file's older value (see ModeRouter).
+            await router.note_sqlite_behind(result.raced)
+        return result
+
+    @handler(WaitRepaired)
+    async def wait_repaired(self, message: WaitRepaired) -> asyncio.Future[None]:
+        """A future done once the repair backlog is empty; the wait runs in the loop group."""
+        del message
+        router = self.router
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def wait() -> None:
+            try:
+                await router.wait_repaired()
+                done.set_result(None)
+            finally:
+                if not done.done():
+                    done.set_exception(
+                        StoreError("the database stopped before its repair backlog was empty")
+                    )
+
+        assert self._loops is not None  # set by on_start, before any message
+        self._loops.start_soon(wait, name=f"{self.name}-wait-repaired")
+        return done
+
+    @handler(ReadStored)
+    async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
+        """Stored texts and versions of some keys (SQLite side, any mode)."""
+        self._require_database("a read of stored texts")
+        return await read_stored(self.router.sqlite, message)
+
+    @handler(ScanStored)
+    async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
+        """A page of stored texts (SQLite side, any mode)."""
+        self._require_database("a scan of stored texts")
+        return await scan_stored_page(self.router.sqlite, message)
+
+    @handler(StoredEncoding)
+    async def stored_encoding(self, message: StoredEncoding) -> str:
+        """The codec of the stored texts."""
+        del message
+        self._require_database("a read of stored texts")
+        return await text_encoding(self.router.sqlite)
+
+    @handler(CountStored)
+    async def count_stored(self, message: CountStored) -> int:
+        """How many keys the SQLite side holds under a prefix (any mode)."""
+        self._require_database("a count of stored keys")
+        return await self.router.sqlite.count(message.prefix)
+
+    @handler(ListStored)
+    async def list_stored(self, message: ListStored) -> list[str]:
+        """The keys the SQLite side holds under a prefix (any mode)."""
+        self._require_database("a list of stored keys")
+        return await self.router.sqlite.keys(message.prefix)
+
+    @handler(ReadMeta)
+    async def read_meta(self, message: ReadMeta) -> Any:
+        """A setting of SQLite's meta table."""
+        self._require_database("a read of the meta table")
+        return await self.router.sqlite.get_meta(message.name, message.default)
 
     @handler(GetStatistics)
     async def get_statistics(self, message: GetStatistics) -> DatabaseStatistics:

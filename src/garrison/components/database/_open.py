@@ -31,6 +31,8 @@ from garrison.stores import (
 )
 
 if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
     from garrison.components.database._config import DatabaseConfig
 
 __all__ = ["StoreStack", "open_stack"]
@@ -51,8 +53,12 @@ class StoreStack:
     #: Locks held besides ``lock`` (the EDN-side lock of a fallback).
     extra_locks: list[DatabaseLock] = field(default_factory=list)
 
-    async def attach_sqlite(self, settings: DatabaseConfig) -> None:
+    async def attach_sqlite(
+        self, settings: DatabaseConfig, task_group: TaskGroup | None = None
+    ) -> None:
         """Open SQLite again and put it under a new router, after a fallback start.
+
+        Their loops run in ``task_group`` (see :func:`open_stack`).
 
         Raises (and leaves the stack on the EDN file) when SQLite still cannot
         be opened, or records a mode other than the one the stack ran in.
@@ -63,8 +69,8 @@ class StoreStack:
         sqlite = _sqlite_store(settings, Path(self.sqlite.path))
         router = ModeRouter(self.edn, sqlite, default_mode=mode)
         try:
-            await sqlite.open()
-            await router.open()
+            await sqlite.open(task_group=task_group)
+            await router.open(task_group=task_group)
             if router.mode is not mode:
                 raise StoreError(
                     f"{sqlite.path} records the mode {router.mode}, but the store ran in {mode} "
@@ -96,12 +102,17 @@ class StoreStack:
 
 
 async def open_stack(
-    settings: DatabaseConfig, data_dir: Path, *, fallback: bool = False
+    settings: DatabaseConfig,
+    data_dir: Path,
+    *,
+    fallback: bool = False,
+    task_group: TaskGroup | None = None,
 ) -> StoreStack:
     """Take the owner lock, open SQLite, the EDN file and the router (undone on failure).
 
     ``fallback``: run on the EDN file when SQLite cannot be opened (see the
-    module docstring).
+    module docstring). The stores' loops (EDN writer, repairs, checkpoints)
+    run in ``task_group``, the owner's (see :mod:`garrison.stores._loops`).
     """
     sqlite_path, edn_path = settings.resolve_paths(data_dir)
     try:
@@ -109,7 +120,7 @@ async def open_stack(
     except OSError as exc:
         if not fallback:
             raise
-        return await _open_on_edn(settings, sqlite_path, edn_path, exc)
+        return await _open_on_edn(settings, sqlite_path, edn_path, exc, task_group)
     initial = decide_mode(None, configured=settings.mode, edn_file_exists=legacy)
     sqlite = _sqlite_store(settings, sqlite_path)
     edn = _edn_store(settings, edn_path)
@@ -121,7 +132,7 @@ async def open_stack(
         try:
             # An OSError only: a StoreError here is another runtime owning the database.
             await stack.lock.acquire()
-            await stack.sqlite.open()
+            await stack.sqlite.open(task_group=task_group)
         except OSError as exc:
             if not fallback:
                 raise
@@ -131,19 +142,23 @@ async def open_stack(
                 raise
             unopenable = exc
         else:
-            await stack.edn.open()
-            await stack.router.open()
+            await stack.edn.open(task_group=task_group)
+            await stack.router.open(task_group=task_group)
             opened = True
     finally:
         if not opened:
             await stack.aclose()
     if unopenable is not None:
-        return await _open_on_edn(settings, sqlite_path, edn_path, unopenable)
+        return await _open_on_edn(settings, sqlite_path, edn_path, unopenable, task_group)
     return stack
 
 
 async def _open_on_edn(
-    settings: DatabaseConfig, sqlite_path: Path, edn_path: Path, cause: Exception
+    settings: DatabaseConfig,
+    sqlite_path: Path,
+    edn_path: Path,
+    cause: Exception,
+    task_group: TaskGroup | None,
 ) -> StoreStack:
     """The stack on the EDN file alone, if the mirrored mode allows; else raise ``cause``."""
     mirrored, db_exists, legacy = await asyncio.to_thread(
@@ -177,8 +192,8 @@ async def _open_on_edn(
             edn_lock = DatabaseLock(edn_path)
             await edn_lock.acquire()
             extra.append(edn_lock)
-        await edn.open()
-        await router.open_without_sqlite(mirrored)
+        await edn.open(task_group=task_group)
+        await router.open_without_sqlite(mirrored, task_group=task_group)
         opened = True
     finally:
         if not opened:

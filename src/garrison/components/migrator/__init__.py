@@ -1,7 +1,8 @@
 """The migrator: ``memory.edn`` into SQLite, validated, resumable, and back again.
 
-* :func:`migrate` moves the EDN map into a :class:`~garrison.stores.SqliteStore`
-  in batches, one transaction each, sessions first; idempotent and resumable.
+* :func:`migrate` moves the EDN map into the database in batches, one
+  transaction each, sessions first; idempotent and resumable. It sends them to
+  the actor owning the database (:class:`~garrison.components.database.DatabaseLink`).
 * :func:`validate` compares both sides key by key.
 * :func:`export` writes the database back as EDN, atomically (the rollback).
 * :class:`MigratorComponent` does the same inside a runtime, with

@@ -1,9 +1,12 @@
-"""``MigratorComponent``: the migrator inside a runtime, on the ``database`` component's store.
+"""``MigratorComponent``: the migrator inside a runtime, talking to the ``database`` component.
 
-It works on the database component's own :class:`SqliteStore` (so no second
-connection writes the file; the store's write lock orders its transactions
-with the database actor's) and reads the EDN file the database component
-names, unless ``edn_path`` / ``sqlite_path`` say otherwise.
+It sends its batches and reads to the database actor
+(:class:`~garrison.components.database.DatabaseLink`), which writes them in
+its own transactions: the read cache forgets the keys, watchers see the
+changes, and keys the application wrote meanwhile join the repair backlog.
+It reads the EDN file the database component names, unless ``edn_path``
+says otherwise; ``sqlite_path`` migrates into another database file, owned
+for the run by an actor of its own.
 
 ``auto`` (see :class:`MigratorConfig`):
 
@@ -29,6 +32,7 @@ import contextlib
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison._log import get_logger
+from garrison.components.database import DatabaseLink, open_sqlite_owner
 from garrison.components.migrator._config import MigratorConfig
 from garrison.components.migrator._export import export
 from garrison.components.migrator._messages import (
@@ -47,7 +51,7 @@ from garrison.components.migrator._validate import validate
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
-from garrison.stores import ModeRouter, SqliteStore
+from garrison.stores import SqliteStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -104,27 +108,30 @@ class MigratorComponent(Component):
 
     def _paths(self) -> tuple[Path | None, Path]:
         """(own SQLite path or None for the database component's store, EDN path)."""
-        database = self.runtime.component("database")
-        edn_default: Path | None = None
-        resolve = getattr(database.config, "resolve_paths", None)
-        if callable(resolve):
-            _, edn_default = resolve(database.data_dir)
+        edn_default = self._database_paths()[1]
         edn = self.data_dir / self.config.edn_path if self.config.edn_path else edn_default
         if edn is None:
             raise StoreError("the migrator needs edn_path: the database component names none")
         own = self.data_dir / self.config.sqlite_path if self.config.sqlite_path else None
         return own, edn
 
+    def _database_paths(self) -> tuple[Path | None, Path | None]:
+        """The database component's (SQLite, EDN) paths, from its config (None: unknown)."""
+        database = self.runtime.component("database")
+        resolve = getattr(database.config, "resolve_paths", None)
+        if callable(resolve):
+            sqlite, edn = resolve(database.data_dir)
+            return sqlite, edn
+        return None, None
+
     @contextlib.asynccontextmanager
-    async def _store(self, own: Path | None) -> AsyncIterator[SqliteStore]:
+    async def _store(self, own: Path | None) -> AsyncIterator[DatabaseLink]:
         if own is not None:
-            async with SqliteStore(own) as store:
-                yield store
+            async with SqliteStore(own) as store, open_sqlite_owner(store) as link:
+                yield link
             return
-        shared = getattr(self.runtime.component("database"), "sqlite", None)
-        if not isinstance(shared, SqliteStore):
-            raise StoreError("the database component offers no SQLite store")
-        yield shared
+        sqlite = self._database_paths()[0]
+        yield DatabaseLink(self.ref("database"), str(sqlite) if sqlite else "database")
 
     # -- jobs ------------------------------------------------------------------
 
@@ -214,12 +221,6 @@ class MigratorComponent(Component):
     ) -> MigrationSummary:
         own, edn = self._paths()
         config = self.config
-        # Migrating into the running database: keys the application wrote
-        # while a batch was checked and written go to the router's repair
-        # backlog, so EDN's newer value wins, even across a crash.
-        database = self.runtime.component("database")
-        router = None if own is not None else getattr(database, "router", None)
-        on_raced = router.note_sqlite_behind if isinstance(router, ModeRouter) else None
         async with self._store(own) as store:
             summary = await migrate(
                 store,
@@ -234,12 +235,14 @@ class MigratorComponent(Component):
                 progress=progress,
                 listener=self._job_log,
                 source=source,
-                on_raced=on_raced,
                 max_digits=self._max_digits(),
             )
-        if summary.raced and isinstance(router, ModeRouter):
-            # A validation after the job must see the repaired keys.
-            await router.wait_repaired()
+            if summary.raced and own is None:
+                # Keys the application wrote while a batch was checked and
+                # written are in the database's repair backlog (EDN's newer
+                # value wins, even across a crash); a validation after the
+                # job must see them repaired.
+                await store.wait_repaired()
         return summary
 
     async def _validate(

@@ -25,12 +25,21 @@ from typing import IO, TYPE_CHECKING, Final
 
 from opentelemetry import trace
 
+from garrison.components.database import DatabaseLink, open_sqlite_owner
+from garrison.components.migrator._diff import stored_text
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ExportSummary
 from garrison.components.migrator._source import absolute_path
 from garrison.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores import EDN_KEY_PREFIX, TEMP_MARKER, edn_key, place_file
+from garrison.stores import (
+    EDN_KEY_PREFIX,
+    TEMP_MARKER,
+    SqliteStore,
+    decode_value,
+    edn_key,
+    place_file,
+)
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -38,7 +47,6 @@ if TYPE_CHECKING:
     from typing import Any
 
     from garrison.components.migrator._progress import ProgressListener
-    from garrison.stores import SqliteStore
 
 __all__ = ["export"]
 
@@ -70,8 +78,18 @@ def _entry(text: str, value: Any) -> str:
         raise EdnEncodeError(f"cannot export key {text!r}: {exc}") from exc
 
 
-def _write_page(fp: IO[bytes], rows: list[tuple[str, Any]], first: bool) -> int:
-    text = MAP_ENTRY_SEPARATOR.join(_entry(key, value) for key, value in rows)
+def _decoded(key: str, data: bytes, encoding: str) -> Any:
+    try:
+        return decode_value(stored_text(data, key, encoding))
+    except StoreError as exc:
+        raise StoreError(f"cannot export key {key!r}: {exc}", key=key) from exc
+
+
+def _write_page(fp: IO[bytes], rows: list[tuple[str, bytes]], first: bool, encoding: str) -> int:
+    """Decode a page of stored texts and write their entries (in a worker thread)."""
+    text = MAP_ENTRY_SEPARATOR.join(
+        _entry(key, _decoded(key, data, encoding)) for key, data in rows
+    )
     data = ((MAP_ENTRY_SEPARATOR if not first and rows else "") + text).encode()
     fp.write(data)
     return len(data)
@@ -93,7 +111,7 @@ def _abandon(fp: IO[bytes], tmp: Path) -> None:
 
 
 async def export(
-    store: SqliteStore,
+    store: DatabaseLink | SqliteStore,
     edn: str | PathLike[str],
     *,
     prefix: str = "",
@@ -101,7 +119,11 @@ async def export(
     progress: MigrationProgress | None = None,
     overwrite: bool = False,
 ) -> ExportSummary:
-    """Write every entry of ``store`` (under ``prefix``) to the EDN file ``edn``, atomically.
+    """Write every entry of the database ``store`` (under ``prefix``) to ``edn``, atomically.
+
+    ``store`` is the actor owning the database, or an open store with no
+    owner yet, which gets one for the export (see :func:`migrate`). The
+    SQLite side is what is exported, whatever the mode.
 
     Raises :class:`~garrison.exceptions.StoreError` when ``edn`` exists,
     unless ``overwrite`` is true, and
@@ -113,6 +135,12 @@ async def export(
     writes, or export in a mode where the database is not written, when the
     file must be one moment's data.
     """
+    if isinstance(store, SqliteStore):
+        async with open_sqlite_owner(store) as link:
+            return await export(
+                link, edn, prefix=prefix, listener=listener, progress=progress,
+                overwrite=overwrite,
+            )  # fmt: skip
     target = absolute_path(edn)
     state = progress if progress is not None else MigrationProgress("export")
     notify = listener if listener is not None else (lambda _progress: None)
@@ -121,6 +149,7 @@ async def export(
         span.set_attribute("garrison.migration.target", str(target))
         state.set_phase("export", total=await store.count(prefix))
         notify(state)
+        encoding = await store.text_encoding()
         tmp, fp = await asyncio.to_thread(_open_temp, target, overwrite)
         written = 1
         keys = 0
@@ -128,10 +157,10 @@ async def export(
             await asyncio.to_thread(fp.write, b"{")
             after: str | None = None
             while True:
-                rows = await store.scan(prefix, after=after, limit=_PAGE)
+                rows = await store.scan_stored(prefix, after, _PAGE)
                 if not rows:
                     break
-                written += await asyncio.to_thread(_write_page, fp, rows, keys == 0)
+                written += await asyncio.to_thread(_write_page, fp, rows, keys == 0, encoding)
                 keys += len(rows)
                 after = rows[-1][0]
                 state.done = keys

@@ -1,4 +1,11 @@
-"""The migration engine: ``memory.edn`` into a :class:`SqliteStore`, batch by batch.
+"""The migration engine: ``memory.edn`` into the database, batch by batch, by message.
+
+The engine never touches the store: it sends its batches and reads to the
+actor that owns it (:class:`~garrison.components.database.DatabaseLink`),
+inside a runtime the ``database`` component, elsewhere an owner opened for
+the run (:func:`~garrison.components.database.open_sqlite_owner`). So the
+database's read cache forgets what a batch wrote, watchers see it, and its
+writes are traced like any other.
 
 1. The whole file is parsed first (in a worker thread, see
    :func:`read_source`): a file that does not parse stops the run with file,
@@ -10,7 +17,8 @@
    before it is written (:class:`~garrison.components.migrator._ahead.EncodeAhead`,
    :func:`~garrison.stores._sqlite_bulk.encode_rows`); the texts serve the
    comparison below, the write (:func:`~garrison.stores._sqlite_bulk.put_rows`,
-   exactly what ``put_many`` writes) and the digests a validation of the same
+   exactly what ``put_many`` writes, sent as one
+   :class:`~garrison.components.database.LoadRows`) and the digests a validation of the same
    parse compares with (:attr:`SourceFile.stored_digests`).
    Before a batch is written, the database's current values of its keys are
    read: a key already holding the same value is left alone (so running the
@@ -39,13 +47,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
+from garrison.components.database import DatabaseLink, LoadRows, open_sqlite_owner
 from garrison.components.migrator._ahead import EncodeAhead as _EncodeAhead
-from garrison.components.migrator._diff import (
-    fetch_stored_versions,
-    same_as_stored,
-    short_diff,
-    unexpected_versions,
-)
+from garrison.components.migrator._diff import same_as_stored, short_diff
 from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
@@ -62,15 +66,15 @@ from garrison.components.migrator._source import (
 )
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
-from garrison.stores import EncodedRow, put_new_rows, put_rows
+from garrison.stores import SqliteStore
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
-    from garrison.stores import SqliteStore
+    from garrison.stores import EncodedRow
 
 __all__ = ["PROGRESS_META", "migrate"]
 
@@ -105,7 +109,7 @@ def _plan_identity(
 
 
 async def _resume_point(
-    store: SqliteStore | None, identity: dict[str, Any], total: int
+    store: DatabaseLink | None, identity: dict[str, Any], total: int
 ) -> tuple[int, dict[str, Any]]:
     """How many keys of the plan an earlier run committed, and its record ((0, {}): nothing)."""
     if store is None:
@@ -176,7 +180,7 @@ def _batches(
 
 
 async def migrate(
-    store: SqliteStore | None,
+    store: DatabaseLink | SqliteStore | None,
     edn: str | PathLike[str],
     *,
     prefixes: Sequence[str] = (),
@@ -190,10 +194,13 @@ async def migrate(
     progress: MigrationProgress | None = None,
     database: str | None = None,
     source: SourceFile | None = None,
-    on_raced: Callable[[list[str]], Awaitable[None]] | None = None,
     max_digits: int = MAX_DIGITS,
 ) -> MigrationSummary:
-    """Migrate the EDN file ``edn`` into ``store``; return what happened.
+    """Migrate the EDN file ``edn`` into the database ``store``; return what happened.
+
+    ``store`` is the actor owning the database (a :class:`DatabaseLink`), or
+    an open :class:`SqliteStore` with no owner yet, which gets one for the run
+    (:func:`open_sqlite_owner`).
 
     ``prefixes`` are key-text prefixes (see :func:`normalize_prefixes`);
     empty means every key. ``store`` may be ``None`` only for a dry run
@@ -204,14 +211,22 @@ async def migrate(
     digits of one number when the file is read here. Raises
     :class:`EdnSyntaxError` (file, line, column) for a file that does not
     parse, with nothing written.
-    ``on_raced`` is awaited with the keys another writer touched around a
-    batch's write, right after that batch (the mode router queues them for
-    repair: their SQLite value may be the file's older one).
+    Keys another writer touched around a batch's write are reported
+    (:attr:`MigrationSummary.raced`); the database component queues them for
+    repair (their SQLite value may be the file's older one).
 
     >>> async with SqliteStore("garrison.db") as store:           # doctest: +SKIP
     ...     summary = await migrate(store, "memory.edn", prefixes=["session/"])
     ...     print(summary.render())
     """
+    if isinstance(store, SqliteStore):
+        async with open_sqlite_owner(store) as link:
+            return await migrate(
+                link, edn, prefixes=prefixes, batch_size=batch_size, resume=resume,
+                dry_run=dry_run, overwrite=overwrite, kinds=kinds, order=order,
+                listener=listener, progress=progress, database=database, source=source,
+                max_digits=max_digits,
+            )  # fmt: skip
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
     if store is None and not dry_run:
@@ -286,7 +301,6 @@ async def migrate(
                         record=partial(_record, identity, summary, done, finished=False),
                         dry_run=dry_run,
                         overwrite=overwrite,
-                        on_raced=on_raced,
                     )
                     instruments.migration_remaining.add(-len(batch))
                     state.done = done
@@ -316,31 +330,8 @@ async def migrate(
     return summary
 
 
-async def _check_races(
-    store: SqliteStore,
-    writes: Sequence[tuple[str, Any]] | Sequence[EncodedRow],
-    before: dict[str, int],
-    summary: MigrationSummary,
-    on_raced: Callable[[list[str]], Awaitable[None]] | None,
-) -> None:
-    """Report keys another writer touched around this batch's write.
-
-    Reading a key and writing the batch are two transactions, so a write by
-    the application between them (possible in ``dual-write`` while the
-    runtime serves) would be overwritten by the file's older value. Each
-    write adds one to a key's version, so any other number than ours means
-    someone else wrote it too: reported (never silent), and a validation
-    shows whether the database now holds the older value.
-    """
-    get = before.get
-    raced = await unexpected_versions(store, {write[0]: get(write[0], 0) + 1 for write in writes})
-    summary.raced += raced
-    if raced and on_raced is not None:
-        await on_raced(list(raced))
-
-
 async def _one_batch(
-    store: SqliteStore | None,
+    store: DatabaseLink | None,
     batch: list[tuple[str, Any]],
     rows: list[EncodedRow],
     summary: MigrationSummary,
@@ -352,7 +343,6 @@ async def _one_batch(
     record: Callable[[], dict[str, Any]],
     dry_run: bool,
     overwrite: bool,
-    on_raced: Callable[[list[str]], Awaitable[None]] | None = None,
 ) -> None:
     """Compare one batch with the database and write what is new or (if asked) different.
 
@@ -373,14 +363,17 @@ async def _one_batch(
         # migration) is checked and written in one transaction: nothing to
         # compare, and no other writer between the check and the write, so
         # no race to look for afterwards.
-        present = await put_new_rows(
-            store,
-            rows,
-            meta=(PROGRESS_META, {**record(), "written": summary.written + len(rows)}),
-            writing=partial(loop.call_soon_threadsafe, encode_next),
-            payload=payload,
+        loaded = await store.load(
+            LoadRows(
+                rows,
+                [value for _, value in batch],
+                meta=(PROGRESS_META, {**record(), "written": summary.written + len(rows)}),
+                only_new=True,
+                writing=partial(loop.call_soon_threadsafe, encode_next),
+                payload=payload,
+            )
         )
-        if present is None:
+        if loaded.written:
             summary.written += len(rows)
             summary.batches += 1
             digests.update(zip(keys, row_digests, strict=True))
@@ -388,13 +381,14 @@ async def _one_batch(
             return
         # Some keys exist (nothing was written): compare, then write what is new.
         encode_next()
-        stored, before = present
+        stored, before = loaded.stored, loaded.versions
     else:
         encode_next()
         # Values and versions read together: the versions are those the decision
         # to write (or not) was made on, which the race check compares with.
-        stored, before = await fetch_stored_versions(store, keys) if store is not None else ({}, {})
+        stored, before = await store.read_stored(keys) if store is not None else ({}, {})
     writes = rows
+    written_values = [value for _, value in batch]
     conflicts: set[str] = set()
     if stored:
         verdicts = await asyncio.to_thread(_compare_batch, batch, rows, stored)
@@ -413,14 +407,22 @@ async def _one_batch(
                 if len(summary.diffs) < _DIFFS_KEPT:
                     summary.diffs[key] = short_diff(values[key], existing)
         writes = [row for row in rows if row[0] not in skip]
+        written_values = [value for key, value in batch if key not in skip]
     summary.written += len(writes)
     summary.batches += 1
     if not dry_run and store is not None:
         # The progress record (counts included) commits with the batch it
         # counts: a resume never finds a batch committed but not recorded.
-        await put_rows(store, writes, meta=(PROGRESS_META, record()))
-        if writes:
-            await _check_races(store, writes, before, summary, on_raced)
+        # Reading a key and writing the batch are two messages, so a write by
+        # the application between them (possible in dual-write while the
+        # runtime serves) would be overwritten by the file's older value. Each
+        # write adds one to a key's version, so any other number than ours
+        # means someone else wrote it too: reported (never silent), queued for
+        # repair by the database, and a validation shows what it holds.
+        loaded = await store.load(
+            LoadRows(writes, written_values, meta=(PROGRESS_META, record()), versions=before)
+        )
+        summary.raced += loaded.raced
     # The database now holds the file's value for every key but the conflicts
     # left alone; a validation right after compares stored texts with these.
     if not row_digests:

@@ -18,24 +18,19 @@ from typing import TYPE_CHECKING, Any, Final
 
 from opentelemetry import trace
 
+from garrison.components.database import DatabaseLink, open_sqlite_owner
 from garrison.components.migrator._diff import (
     same_as_stored,
-    scan_stored,
     short_diff,
     stored_digest,
     stored_text,
-    text_encoding,
 )
 from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
-from garrison.components.migrator._source import (
-    SourceFile,
-    absolute_path,
-    read_source_reporting,
-)
+from garrison.components.migrator._source import SourceFile, absolute_path, read_source_reporting
 from garrison.edn import MAX_DIGITS
-from garrison.stores import Comparison
+from garrison.stores import Comparison, SqliteStore
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -43,7 +38,6 @@ if TYPE_CHECKING:
     from os import PathLike
 
     from garrison.components.migrator._progress import ProgressListener
-    from garrison.stores import SqliteStore
 
 __all__ = ["validate"]
 
@@ -100,7 +94,7 @@ def _disjoint(prefixes: Sequence[str]) -> list[str]:
 
 
 async def validate(
-    store: SqliteStore,
+    store: DatabaseLink | SqliteStore,
     edn: str | PathLike[str],
     *,
     prefixes: Sequence[str] = (),
@@ -115,10 +109,18 @@ async def validate(
     just made; it is used only when the file still has the same SHA-256 (and
     the same prefixes), which proves a new parse would give the same values;
     ``max_digits`` is the codec's limit on the digits of one number.
+    ``store`` is the actor owning the database, or an open store with no
+    owner yet, which gets one for the run (see :func:`migrate`).
     Raises :class:`EdnSyntaxError` (file, line, column) when the file does
     not parse. The store may change while a validation runs; validate with
     writes paused (or in a mode that writes both sides) when it must be exact.
     """
+    if isinstance(store, SqliteStore):
+        async with open_sqlite_owner(store) as link:
+            return await validate(
+                link, edn, prefixes=prefixes, listener=listener, progress=progress,
+                source=source, max_digits=max_digits,
+            )  # fmt: skip
     path = absolute_path(edn)
     state = progress if progress is not None else MigrationProgress("validate")
     notify = listener if listener is not None else (lambda _progress: None)
@@ -138,7 +140,7 @@ async def validate(
         entries = source.entries
         # Digests are of UTF-8 texts, what a garrison database holds and
         # scan_stored reads undecoded; in any other they would never match.
-        encoding = await text_encoding(store)
+        encoding = await store.text_encoding()
         digests = source.stored_digests if encoding == "utf-8" else {}
         # One walk over the database's keys under the prefixes, a page of
         # (key, stored text) at a time, compared in a worker thread. Until the
@@ -154,7 +156,7 @@ async def validate(
             for prefix in _disjoint(prefixes):
                 after: str | None = None
                 while True:
-                    page = await scan_stored(store, prefix, after, _PAGE)
+                    page = await store.scan_stored(prefix, after, _PAGE)
                     if not page:
                         break
                     after = page[-1][0]

@@ -1,0 +1,301 @@
+"""Bulk loading and stored-text reads: how the migrator reaches the database, by message.
+
+The migrator moves a whole ``memory.edn`` into SQLite. It encodes each batch
+itself (in a worker thread, ahead of the write) and sends the rows to the
+actor that owns the store: :class:`LoadRows` writes them in one transaction
+on the store's own write path, so the read cache forgets the keys, watchers
+see a ``put`` per key, and the write has its handler and store spans like
+any other. The comparisons before a write and the validation after it read
+the stored texts, undecoded (:class:`ReadStored`, :class:`ScanStored`).
+
+Two actors handle these messages with the same functions (:func:`load_rows`,
+:func:`read_stored`, :func:`scan_stored_page`): the ``database`` component
+inside a runtime (which adds its cache, change feed and repair backlog), and,
+for the operator commands and other code with no runtime,
+:func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
+length of a block. Either way the caller holds a :class:`DatabaseLink`,
+never the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from garrison.runtime import Actor, handler, open_actor
+from garrison.stores import (
+    EncodedRow,
+    fetch_stored_versions,
+    put_new_rows,
+    put_rows,
+    scan_stored,
+    text_encoding,
+    unexpected_versions,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+
+    from garrison.runtime import ActorRef
+    from garrison.stores import SqliteStore
+
+__all__ = [
+    "CountStored",
+    "DatabaseLink",
+    "LoadResult",
+    "ListStored",
+    "LoadRows",
+    "ReadMeta",
+    "ReadStored",
+    "ScanStored",
+    "StoredEncoding",
+    "WaitRepaired",
+    "load_rows",
+    "open_sqlite_owner",
+    "read_stored",
+    "scan_stored_page",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LoadRows:
+    """Write already-encoded rows to SQLite in one transaction. Replies a :class:`LoadResult`.
+
+    ``rows`` come from :func:`~garrison.stores._sqlite_bulk.encode_rows`;
+    ``values`` are their values, in the same order (what watchers receive).
+    ``meta`` is a ``(name, value)`` setting committed with the rows (a
+    migration's progress record). ``only_new``: write only if none of the
+    keys exists yet, checked in the same transaction; otherwise nothing is
+    written and the reply carries the stored texts and versions.
+    ``versions`` are the versions the caller decided to write on: a key
+    whose version afterwards is not one more was written by someone else
+    in between; it is named in the reply and, in the modes that write both
+    sides, queued for repair from the EDN file. ``payload`` is the rows' JSON
+    (:func:`~garrison.stores._sqlite_bulk.rows_json`) when made ahead;
+    ``writing`` is called on the connection's thread as the rows go to
+    SQLite (it must not block).
+    """
+
+    rows: Sequence[EncodedRow]
+    values: Sequence[Any]
+    meta: tuple[str, Any] | None = None
+    only_new: bool = False
+    versions: Mapping[str, int] | None = None
+    payload: str | bool | None = True
+    writing: Callable[[], object] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What :class:`LoadRows` did: written, or (``only_new``) what is stored instead."""
+
+    written: bool
+    #: ``only_new`` refused: the stored value texts and versions of the keys that exist.
+    stored: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, int] = field(default_factory=dict)
+    #: Keys someone else wrote between the caller's read and this write.
+    raced: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStored:
+    """The stored value texts and versions of those ``keys`` that exist, read together."""
+
+    keys: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ScanStored:
+    """Up to ``limit`` ``(key, stored text's bytes)`` under ``prefix`` after ``after``."""
+
+    prefix: str
+    after: str | None
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEncoding:
+    """The Python codec of the database's texts (``"utf-8"`` for garrison's own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WaitRepaired:
+    """Replies a future done once the repair backlog is empty (at once outside the dual modes).
+
+    The wait runs beside the actor, which goes on serving meanwhile.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class CountStored:
+    """How many keys under ``prefix`` the SQLite side holds."""
+
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ListStored:
+    """The keys under ``prefix`` the SQLite side holds, in key order."""
+
+    prefix: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMeta:
+    """A setting of the SQLite side's meta table, or ``default``."""
+
+    name: str
+    default: Any = None
+
+
+# The work behind the messages above, on the store the calling actor owns.
+
+
+async def load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
+    """Write (or, ``only_new``, refuse) the rows; then name the raced keys."""
+    if message.only_new:
+        present = await put_new_rows(
+            store,
+            message.rows,
+            meta=message.meta,
+            writing=message.writing,
+            payload=message.payload,
+        )
+        if present is not None:
+            return LoadResult(written=False, stored=present[0], versions=present[1])
+    else:
+        await put_rows(store, message.rows, meta=message.meta)
+    raced: list[str] = []
+    if message.versions is not None and message.rows:
+        get = message.versions.get
+        expected = {row[0]: get(row[0], 0) + 1 for row in message.rows}
+        raced = await unexpected_versions(store, expected)
+    return LoadResult(written=True, raced=raced)
+
+
+async def read_stored(
+    store: SqliteStore, message: ReadStored
+) -> tuple[dict[str, str], dict[str, int]]:
+    """:class:`ReadStored`."""
+    return await fetch_stored_versions(store, message.keys)
+
+
+async def scan_stored_page(store: SqliteStore, message: ScanStored) -> list[tuple[str, bytes]]:
+    """:class:`ScanStored`."""
+    return await scan_stored(store, message.prefix, message.after, message.limit)
+
+
+class _SqliteOwner(Actor):
+    """The actor that owns one SQLite store when no runtime does (see open_sqlite_owner)."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    @handler(LoadRows)
+    async def load(self, message: LoadRows) -> LoadResult:
+        return await load_rows(self._store, message)
+
+    @handler(ReadStored)
+    async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
+        return await read_stored(self._store, message)
+
+    @handler(ScanStored)
+    async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
+        return await scan_stored_page(self._store, message)
+
+    @handler(StoredEncoding)
+    async def encoding(self, message: StoredEncoding) -> str:
+        del message
+        return await text_encoding(self._store)
+
+    @handler(WaitRepaired)
+    async def wait_repaired(self, message: WaitRepaired) -> asyncio.Future[None]:
+        del message  # no repair backlog: nothing to wait for
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    @handler(CountStored)
+    async def count(self, message: CountStored) -> int:
+        return await self._store.count(message.prefix)
+
+    @handler(ListStored)
+    async def keys(self, message: ListStored) -> list[str]:
+        return await self._store.keys(message.prefix)
+
+    @handler(ReadMeta)
+    async def read_meta(self, message: ReadMeta) -> Any:
+        return await self._store.get_meta(message.name, message.default)
+
+
+class DatabaseLink:
+    """The database as the migrator sees it: an actor that owns the store, and its file's path.
+
+    Every method sends one message with ``ask``.
+    """
+
+    def __init__(self, ref: ActorRef, path: str) -> None:
+        self.ref = ref
+        #: The SQLite file, for reports.
+        self.path = path
+
+    async def load(self, message: LoadRows) -> LoadResult:
+        """Send :class:`LoadRows`."""
+        result: LoadResult = await self.ref.ask(message)
+        return result
+
+    async def read_stored(self, keys: Sequence[str]) -> tuple[dict[str, str], dict[str, int]]:
+        """The stored texts and versions of those ``keys`` that exist."""
+        if not keys:
+            return {}, {}
+        found: tuple[dict[str, str], dict[str, int]] = await self.ref.ask(ReadStored(keys))
+        return found
+
+    async def scan_stored(
+        self, prefix: str, after: str | None, limit: int
+    ) -> list[tuple[str, bytes]]:
+        """A page of stored texts in key order (see :class:`ScanStored`)."""
+        page: list[tuple[str, bytes]] = await self.ref.ask(ScanStored(prefix, after, limit))
+        return page
+
+    async def text_encoding(self) -> str:
+        """The Python codec of the stored texts."""
+        encoding: str = await self.ref.ask(StoredEncoding())
+        return encoding
+
+    async def count(self, prefix: str = "") -> int:
+        """How many keys the SQLite side holds under ``prefix``."""
+        count: int = await self.ref.ask(CountStored(prefix))
+        return count
+
+    async def keys(self, prefix: str = "") -> list[str]:
+        """The keys the SQLite side holds under ``prefix``, in key order."""
+        keys: list[str] = await self.ref.ask(ListStored(prefix))
+        return keys
+
+    async def get_meta(self, name: str, default: Any = None) -> Any:
+        """A setting of the meta table."""
+        return await self.ref.ask(ReadMeta(name, default))
+
+    async def set_meta(self, name: str, value: Any) -> None:
+        """Store a setting of the meta table (a load of no rows)."""
+        await self.load(LoadRows((), (), meta=(name, value)))
+
+    async def wait_repaired(self) -> None:
+        """Wait until keys queued for repair (see :class:`LoadRows`) are repaired."""
+        repaired: asyncio.Future[None] = await self.ref.ask(WaitRepaired())
+        await repaired
+
+
+@contextlib.asynccontextmanager
+async def open_sqlite_owner(store: SqliteStore) -> AsyncIterator[DatabaseLink]:
+    """Run an actor owning the open ``store`` for the block; yield a link to it.
+
+    For code with no runtime (the operator commands, scripts, tests): the
+    store is then reached through the same messages as the ``database``
+    component's. The store stays open; its opener closes it.
+    """
+    async with open_actor(_SqliteOwner(store), name=f"sqlite:{store.path}") as ref:
+        yield DatabaseLink(ref, store.path)
