@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from garrison.runtime import Actor, ComponentState, handler, open_actor, open_runtime
-from garrison.runtime._tracing import tracing_active
+from garrison.tracing import tracing_active
 from tests.runtime._lifecycle_components import Crash, Ping, Transitions, make
 
 

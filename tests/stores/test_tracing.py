@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind, StatusCode
 
 from garrison.exceptions import StoreError
-from garrison.stores._tracing import (
+from garrison.tracing import (
     DB_SYSTEM_EDN_FILE,
     DB_SYSTEM_SQLITE,
     store_span,

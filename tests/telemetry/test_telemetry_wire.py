@@ -8,7 +8,7 @@ import aiosqlite
 import pytest
 from opentelemetry import trace
 
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.telemetry import metrics, setup_telemetry
 
 if TYPE_CHECKING:

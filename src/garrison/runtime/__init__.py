@@ -41,7 +41,7 @@ from garrison.runtime._serve import (
 )
 from garrison.runtime._standalone import open_actor
 from garrison.runtime._status_file import StatusFileWriter, read_status_file
-from garrison.runtime._tracing import tracing_active
+from garrison.tracing import tracing_active
 
 __all__ = [
     "Actor",

@@ -41,6 +41,12 @@ class Mailbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def empty(self) -> bool:
+        """True when nothing is queued."""
+        # A method, not __bool__ or __len__: the actor loop asks it per message,
+        # and a truth test of an object goes through a slow slot lookup.
+        return not self._items
+
     @property
     def full(self) -> bool:
         """True when a put would have to wait."""

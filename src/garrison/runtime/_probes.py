@@ -37,7 +37,7 @@ from garrison.runtime._health import (
     aggregate,
 )
 from garrison.runtime._loop_lag import LoopLagMonitor, measure_lag
-from garrison.runtime._tracing import tracer, tracing_active
+from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence

@@ -80,7 +80,7 @@ from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, file_pieces, open_file
 from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
-from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
+from garrison.tracing import DB_SYSTEM_EDN_FILE, store_span
 from garrison.stores.edn import MAX_DIGITS
 
 if TYPE_CHECKING:

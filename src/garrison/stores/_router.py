@@ -87,7 +87,7 @@ from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
-from garrison.stores._tracing import TRACER_NAME
+from garrison.tracing import STORES_SCOPE, tracer
 from garrison.stores._values import encode_value
 from garrison.stores.edn import dumps as edn_dumps
 
@@ -286,8 +286,7 @@ class ModeRouter:
         cannot record the switch.
         """
         target = Mode(mode)
-        tracer = trace.get_tracer(TRACER_NAME)
-        with tracer.start_as_current_span("switch_mode garrison.router") as span:
+        with tracer(STORES_SCOPE).start_as_current_span("switch_mode garrison.router") as span:
             async with self._lock:
                 previous = self._mode
                 validation: str | None = None

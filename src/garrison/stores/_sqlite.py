@@ -75,7 +75,7 @@ from garrison.stores._sqlite_types import (
     classifier_for,
     to_micros,
 )
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
 
 if TYPE_CHECKING:

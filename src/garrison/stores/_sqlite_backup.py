@@ -32,7 +32,7 @@ import aiosqlite
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
 from garrison.stores._atomic import place_file
 from garrison.stores._schema import APPLICATION_ID, SCHEMA_VERSION
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from os import PathLike

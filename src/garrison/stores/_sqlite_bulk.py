@@ -34,7 +34,7 @@ import orjson
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
 
 if TYPE_CHECKING:

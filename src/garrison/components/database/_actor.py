@@ -40,7 +40,6 @@ Faults
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -72,15 +71,12 @@ from garrison.exceptions import StoreError
 from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
-from garrison.runtime._tracing import tracing_active
 from garrison.stores._edn_file import describe_unwritable
 from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
 from garrison.stores._protocol import MISSING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from garrison.runtime._envelope import Envelope
     from garrison.stores._edn_file import EdnFileStore
     from garrison.stores._router import ModeRouter
@@ -367,14 +363,14 @@ class DatabaseComponent(Component):
         if self._broken is not None:
             envelope.fail(self._broken_error())
             return
-        with envelope.handler_span(self.name) if tracing_active() else _no_span() as span:
+        with envelope.handler_span(self.name) as span:
             try:
                 result = await fn(self, message)
             except Exception as exc:  # noqa: BLE001 - the caller's error; fatal ones crash us
                 if is_fatal(exc) and type(message) not in (Backup, Restore):
                     self._break(exc)
                 envelope.fail(exc)
-                if span is not None:
+                if span.is_recording():
                     mark_failed(span, envelope)
             else:
                 envelope.reply(result)
@@ -512,11 +508,6 @@ class DatabaseComponent(Component):
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
         return self._feed.subscribe(key_prefix(message.prefix), message.buffer)
-
-
-@contextlib.contextmanager
-def _no_span() -> Iterator[None]:
-    yield None
 
 
 def _make_parent(path: Path) -> None:

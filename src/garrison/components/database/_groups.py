@@ -24,7 +24,7 @@ from garrison.components.database._messages import (
     PutMany,
 )
 from garrison.exceptions import RefusedWriteError
-from garrison.runtime._tracing import tracer, tracing_active
+from garrison.tracing import tracer, tracing_active
 from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
 
@@ -103,19 +103,19 @@ class GroupRunner:
             (envelope,) = group
             with envelope.handler_span(name) as span:
                 await self._run_group(kind, group)
-            if span is not None and envelope.failed:
+            if envelope.failed and span.is_recording():
                 mark_failed(span, envelope)
             return
         with contextlib.ExitStack() as stack:
             spans = [stack.enter_context(e.handler_span(name)) for e in group]
             first = spans[0]
-            parent = trace.set_span_in_context(first) if first is not None else None
+            parent = trace.set_span_in_context(first)
             # Links only to spans that are recorded: at a 1% sampling ratio the
             # others are nearly all of them, and a link to them leads nowhere.
             links = [
                 trace.Link(context)
                 for s in spans[1:]
-                if s is not None and (context := s.get_span_context()).trace_flags.sampled
+                if (context := s.get_span_context()).trace_flags.sampled
             ]
             with tracer().start_as_current_span(
                 f"{name} {kind} batch",
@@ -125,7 +125,7 @@ class GroupRunner:
             ):
                 await self._run_group(kind, group)
             for envelope, span in zip(group, spans, strict=True):
-                if span is not None and envelope.failed:
+                if envelope.failed and span.is_recording():
                     mark_failed(span, envelope)
 
     def _group_failed(self, envelopes: Sequence[Envelope], exc: Exception) -> None:
