@@ -8,8 +8,8 @@ import aiosqlite
 import pytest
 from opentelemetry import trace
 
-from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.telemetry import metrics, setup_telemetry
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,7 +7,6 @@ open a per-message handler span with :meth:`Envelope.handler_span`.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from garrison.tracing import NO_SPAN, keep_parent, tracer, tracing_active
 
 if TYPE_CHECKING:
     import asyncio
+    from contextlib import AbstractContextManager
 
     from opentelemetry.trace import Span, SpanContext
 

@@ -38,7 +38,7 @@ import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
-from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace, key_text
+from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
     ensure_schema,
@@ -75,8 +75,8 @@ from garrison.stores._sqlite_types import (
     classifier_for,
     to_micros,
 )
-from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -313,8 +313,8 @@ class SqliteStore:
         except StoreError as exc:
             raise StoreError(f"{self.path}: {exc}", key=key) from exc
 
-    def _row(self, key: Any, value: Any, now: int, kind: str | None) -> tuple[Any, ...]:
-        text = key if type(key) is str and key else key_text(key)
+    def _row(self, key: str, value: Any, now: int, kind: str | None) -> tuple[Any, ...]:
+        text = key
         namespace = key_namespace(text)
         return (
             text,
@@ -371,7 +371,7 @@ class SqliteStore:
         ``as_of`` (an aware :class:`datetime.datetime`, or POSIX seconds) reads
         the value the key had at that time, from the history.
         """
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         if as_of is not None:
             micros = to_micros(as_of)
             with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=AS_OF):
@@ -385,7 +385,7 @@ class SqliteStore:
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, by key text (absent keys left out)."""
-        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        texts = list(keys)
         if not texts:
             return {}
         with store_span(
@@ -463,7 +463,7 @@ class SqliteStore:
 
     async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=HISTORY_OF):
             rows = await self._fetch(
                 HISTORY_OF, (text, -1 if limit is None else max(limit, 0)), key=text
@@ -508,7 +508,7 @@ class SqliteStore:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(
-                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=str(key)
+                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=key
             )
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
@@ -523,7 +523,7 @@ class SqliteStore:
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
             for key, value in batch:
-                text = key if type(key) is str and key else key_text(key)
+                text = key
                 slash = text.find("/")
                 namespace = (
                     text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
@@ -548,13 +548,13 @@ class SqliteStore:
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=DELETE):
             return await self._write(self._deletes([text]), key=text) > 0
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys in one transaction; return how many existed."""
-        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        texts = list(keys)
         if not texts:
             return 0
         with store_span(

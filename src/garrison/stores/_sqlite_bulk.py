@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
-from garrison.stores._keys import key_namespace, key_text
+from garrison.stores._keys import key_namespace
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT
-from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -71,18 +71,16 @@ _ESCAPED_NUL: Final = b"\\u0000"
 EncodedRow: TypeAlias = tuple[str, str | None, str, str]
 
 
-def encode_rows(items: Iterable[tuple[Any, Any]], *, kind: str) -> list[EncodedRow]:
+def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedRow]:
     """The rows ``put_many(items, kind=kind)`` would write (blocking: CPU only).
 
-    Keys are key texts or anything :func:`key_text` accepts, as for
-    ``put_many``. Raises :class:`EdnEncodeError` for a value that cannot be
-    stored, before anything is written.
+    Keys are key texts, as for ``put_many``. Raises :class:`EdnEncodeError`
+    for a value that cannot be stored, before anything is written.
     """
     rows: list[EncodedRow] = []
     append = rows.append
     for key, value in items:
-        text = key if type(key) is str and key else key_text(key)
-        append((text, key_namespace(text), kind, encode_value(value)))
+        append((key, key_namespace(key), kind, encode_value(value)))
     return rows
 
 

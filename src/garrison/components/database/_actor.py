@@ -72,7 +72,6 @@ from garrison.runtime._actor import handler
 from garrison.runtime._component import Component
 from garrison.runtime._health import CheckResult
 from garrison.stores._edn_file import describe_unwritable
-from garrison.stores._keys import key_prefix, lookup_text
 from garrison.stores._mode import Mode, ModeSwitch
 from garrison.stores._protocol import MISSING
 
@@ -395,13 +394,12 @@ class DatabaseComponent(Component):
     @handler(Scan)
     async def scan(self, message: Scan) -> list[tuple[str, Any]]:
         """Entries under a prefix, paginated."""
-        after = None if message.after is None else lookup_text(message.after)
-        return await self.router.scan(key_prefix(message.prefix), after=after, limit=message.limit)
+        return await self.router.scan(message.prefix, after=message.after, limit=message.limit)
 
     @handler(Count)
     async def count(self, message: Count) -> int:
         """How many keys start with a prefix."""
-        return await self.router.count(key_prefix(message.prefix))
+        return await self.router.count(message.prefix)
 
     @handler(Find)
     async def find(self, message: Find) -> list[tuple[str, Any]]:
@@ -415,7 +413,7 @@ class DatabaseComponent(Component):
             le=m.le,
             gt=m.gt,
             ge=m.ge,
-            prefix=key_prefix(m.prefix),
+            prefix=m.prefix,
             kind=m.kind,
             after=m.after,
             limit=m.limit,
@@ -425,13 +423,13 @@ class DatabaseComponent(Component):
     async def history(self, message: History) -> list[Change]:
         """Every recorded change of a key (SQLite side)."""
         store = self._sqlite_side("history")
-        return await store.history(lookup_text(message.key), limit=message.limit)
+        return await store.history(message.key, limit=message.limit)
 
     @handler(GetAsOf)
     async def get_as_of(self, message: GetAsOf) -> Any:
         """The value a key had at a moment (SQLite history)."""
         store = self._sqlite_side("an as-of read")
-        return await store.get(lookup_text(message.key), message.default, as_of=message.at)
+        return await store.get(message.key, message.default, as_of=message.at)
 
     @handler(SetMode)
     async def set_mode(self, message: SetMode) -> ModeSwitch:
@@ -446,7 +444,7 @@ class DatabaseComponent(Component):
     @handler(Clear)
     async def clear(self, message: Clear) -> int:
         """Remove the keys under a prefix; the cache and the watchers see each delete."""
-        prefix = key_prefix(message.prefix)
+        prefix = message.prefix
         router = self.router
         # The keys readers see (and the cache may hold); nothing writes between
         # the two calls, this actor being the stores' only user.
@@ -507,7 +505,7 @@ class DatabaseComponent(Component):
     @handler(Subscribe)
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
-        return self._feed.subscribe(key_prefix(message.prefix), message.buffer)
+        return self._feed.subscribe(message.prefix, message.buffer)
 
 
 def _make_parent(path: Path) -> None:

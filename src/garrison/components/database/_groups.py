@@ -24,9 +24,8 @@ from garrison.components.database._messages import (
     PutMany,
 )
 from garrison.exceptions import RefusedWriteError
-from garrison.tracing import tracer, tracing_active
-from garrison.stores._keys import lookup_text
 from garrison.stores._protocol import MISSING
+from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -192,16 +191,10 @@ class GroupRunner:
         accepted: list[tuple[Envelope, list[str]]] = []
         for envelope in group:
             message = envelope.message
-            try:
-                if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
-                    texts = [lookup_text(message.key)]
-                else:
-                    texts = list(
-                        dict.fromkeys(lookup_text(k) for k in cast("DeleteMany", message).keys)
-                    )
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
+            if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
+                texts = [message.key]
+            else:
+                texts = list(dict.fromkeys(cast("DeleteMany", message).keys))
             accepted.append((envelope, texts))
         if not accepted:
             return
@@ -236,20 +229,14 @@ class GroupRunner:
         wanted: list[str] = []
         for envelope in group:
             message = envelope.message
-            try:
-                if isinstance(message, Get):
-                    key = message.key
-                    text = lookup_text(key)
-                    wanted.append(text)
-                    accepted.append((envelope, text))
-                else:
-                    texts = [lookup_text(k) for k in cast("GetMany", message).keys]
-                    wanted.extend(texts)
-                    accepted.append((envelope, texts))
-            except Exception as exc:  # noqa: BLE001 - a bad key fails its own caller only
-                envelope.fail(exc)
-        if not accepted:
-            return
+            if isinstance(message, Get):
+                text: str = message.key
+                wanted.append(text)
+                accepted.append((envelope, text))
+            else:
+                texts = list(cast("GetMany", message).keys)
+                wanted.extend(texts)
+                accepted.append((envelope, texts))
         values: dict[str, Any] = {}
         misses = self._cached(wanted, values) if cache.enabled else list(dict.fromkeys(wanted))
         if misses:
