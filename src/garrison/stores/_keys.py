@@ -106,6 +106,8 @@ def write_key_text(key: Any) -> str:
     >>> write_key_text(":session/abc")
     'session/abc'
     """
+    if type(key) is str and _is_keyword_text(key) is not None:
+        return key  # the hot path of every write: a plain keyword text
     try:
         return key_text(key)
     except StoreError as exc:
