@@ -363,6 +363,22 @@ class SqliteStore:
             self._checkpointer.note_commit()
         return rowcount
 
+    async def write_statements(self, build: Callable[[int], Iterable[Statement]]) -> int:
+        """Run ``build(now)``'s statements as one write transaction, then checkpoint.
+
+        The store's own write path (:meth:`_write`: lock, commit clock,
+        ``commits`` record, rollback on error or cancellation), for the bulk
+        loader (:mod:`garrison.stores._sqlite_bulk`), whose transactions are
+        big: a background checkpoint is asked for at once after each, instead
+        of every ``checkpoint_every`` commits, so its log is copied as it grows
+        rather than by the writer's safety net inside a commit. Returns the row
+        count of the last statement.
+        """
+        rowcount = await self._write(build)
+        if self._checkpointer is not None:
+            self._checkpointer.request()
+        return rowcount
+
     # -- reads -----------------------------------------------------------------
 
     async def get(self, key: str, default: Any = None, *, as_of: Any = None) -> Any:
@@ -588,7 +604,7 @@ class SqliteStore:
         """
         from garrison.stores._sqlite_backup import backup_store  # noqa: PLC0415 - cycle
 
-        return await backup_store(self, target, overwrite=overwrite)
+        return await backup_store(self.connection, self._write_lock, target, overwrite=overwrite)
 
     async def restore(self, source: str | PathLike[str]) -> None:
         """Replace the store's data with the backup file ``source``.
@@ -601,7 +617,9 @@ class SqliteStore:
         """
         from garrison.stores._sqlite_backup import restore_store  # noqa: PLC0415 - cycle
 
-        await restore_store(self, source)
+        await restore_store(
+            self.connection, self.path, self._write_lock, source, after=self._after_restore
+        )
 
     async def _after_restore(self) -> None:
         conn = self.connection

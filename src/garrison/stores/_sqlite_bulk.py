@@ -109,23 +109,7 @@ async def put_rows(
         return (_upsert(rows, now), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
-        # The store's one write path (lock, clock, commit record, rollback on
-        # cancellation), which is private to the stores package this module is in.
-        await store._write(build)
-    _checkpoint(store)
-
-
-def _checkpoint(store: SqliteStore) -> None:
-    """After a bulk write's commit: a background checkpoint, unless one is running."""
-    checkpointer = store._checkpointer
-    if checkpointer is not None:
-        # A bulk load's transactions are big (a thousand rows make megabytes
-        # of log): counted one by one (checkpoint_every), they would leave the
-        # log to the writer's safety net, which copies tens of megabytes inside
-        # a commit and at close. A background checkpoint after each of them
-        # (when the last one is done) copies the log as it grows, beside the
-        # writes.
-        checkpointer.request()
+        await store.write_statements(build)
 
 
 def rows_json(rows: Sequence[EncodedRow]) -> str | None:
@@ -206,9 +190,8 @@ async def put_new_rows(
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:
-            await store._write(build)
+            await store.write_statements(build)
         except _Present as present:
             found = present.found
             return {str(r[0]): str(r[1]) for r in found}, {str(r[0]): int(r[2]) for r in found}
-    _checkpoint(store)
     return None
