@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
-from garrison.runtime._actor import Actor
+from garrison.runtime._actor import Actor, attach_cell
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
 from garrison.tracing import tracing_active
@@ -117,7 +117,7 @@ class ActorCell:
         self.actor_class = type(actor)
         self.dispatch = self.actor_class.handler_table()
         self.accepted = set(self.dispatch)
-        actor._cell = self
+        attach_cell(actor, self)
         self.crash_error = None
         self._halting = False
         self._owner_stopping = False
