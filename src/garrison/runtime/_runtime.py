@@ -212,6 +212,12 @@ class Runtime:
         return self._supervisor.stopping
 
     @property
+    def supervising(self) -> bool:
+        """False once the supervisor's watch loop has exited while the runtime is not
+        stopping: nothing would restart a crashed component then."""
+        return self.stopping or not self._supervisor.watch_ended
+
+    @property
     def escalation(self) -> EscalationError | None:
         """The escalation that stopped this runtime, if any."""
         return self._supervisor.escalation

@@ -98,12 +98,7 @@ class RuntimeProbeTarget:
         runtime = self.runtime
         if runtime.escalation is not None:
             raise RuntimeError(f"the supervisor gave up: {runtime.escalation}")
-        # The supervisor's watch loop reacts to crashes; if it has exited while
-        # the runtime is not stopping, nothing would restart a crashed component.
-        # (Private access: the Supervisor has no public liveness query yet.)
-        supervisor = getattr(runtime, "_supervisor", None)
-        watcher = getattr(supervisor, "_watcher", None)
-        if isinstance(watcher, asyncio.Task) and watcher.done() and not runtime.stopping:
+        if not runtime.supervising:
             raise RuntimeError("the supervisor's watch loop has exited")
         # One trip through the loop the supervisor runs on.
         await asyncio.sleep(0)

@@ -97,6 +97,12 @@ class Supervisor:
         """True once a full stop (shutdown or escalation) has begun."""
         return self._stopping
 
+    @property
+    def watch_ended(self) -> bool:
+        """True once the watch loop (which restarts crashed components) has exited."""
+        watcher = self._watcher
+        return watcher is not None and watcher.done()
+
     # -- start -------------------------------------------------------------------
 
     async def start(self) -> None:
