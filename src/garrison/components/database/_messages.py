@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
 from typing import Any
 
-from garrison.stores._keys import key_prefix, lookup_text, write_key_text
+from garrison.stores import key_prefix, lookup_text, write_key_text
 from garrison.stores._protocol import MISSING
 
 __all__ = [
