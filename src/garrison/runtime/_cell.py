@@ -148,14 +148,17 @@ class ActorCell:
         batch_size = actor.max_batch
         one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
         while not self._halting:
-            if mailbox.empty():
-                if mailbox.closed:
-                    return
-                await mailbox.wait()
-            elif one_by_one:
-                await self.handle(actor, mailbox.popleft())
-            else:
-                await self._run_batch(actor, mailbox.take(batch_size))
+            if one_by_one:
+                envelope = mailbox.pop_nowait()
+                if envelope is not None:
+                    await self.handle(actor, envelope)
+                    continue
+            elif batch := mailbox.take(batch_size):
+                await self._run_batch(actor, batch)
+                continue
+            if mailbox.closed:
+                return
+            await mailbox.wait()
 
     def _unhandled(self, envelope: Envelope) -> None:
         self.processed += 1
@@ -199,7 +202,10 @@ class ActorCell:
         except Exception as exc:  # noqa: BLE001 - a handler error goes back to its sender
             self._handler_failed(envelope, exc)
         else:
-            envelope.reply(result)
+            # Envelope.reply, inlined: this runs once per message.
+            future = envelope.future
+            if future is not None and not future.done():
+                future.set_result(result)
         finally:
             self.processed += 1
 

@@ -41,12 +41,6 @@ class Mailbox(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def empty(self) -> bool:
-        """True when nothing is queued."""
-        # A method, not __bool__ or __len__: the actor loop asks it per message,
-        # and a truth test of an object goes through a slow slot lookup.
-        return not self._items
-
     @property
     def full(self) -> bool:
         """True when a put would have to wait."""
@@ -106,9 +100,12 @@ class Mailbox(Generic[T]):
         if getter is not None and not getter.done():
             getter.set_result(None)
 
-    def popleft(self) -> T:
-        """Remove and return the oldest item (the caller checked it is there)."""
-        item = self._items.popleft()
+    def pop_nowait(self) -> T | None:
+        """Remove and return the oldest item, or ``None`` when nothing is queued."""
+        items = self._items
+        if not items:
+            return None
+        item = items.popleft()
         if self._putters:
             self._wake_putter()
         return item
