@@ -135,3 +135,30 @@ def test_no_span_is_one_shared_no_op() -> None:
     with NO_SPAN as span, NO_SPAN as nested:
         assert span is nested is trace.INVALID_SPAN
         assert not span.is_recording()
+
+
+def test_library_code_imports_the_opentelemetry_sdk_only_where_export_is_set_up() -> None:
+    # Applications choose the SDK and exporters; garrison.telemetry sets them up.
+    import ast
+    from pathlib import Path
+
+    import garrison
+
+    root = Path(garrison.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "telemetry":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(root)}:{node.lineno} {name}"
+                for name in names
+                if name.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))
+            ]
+    assert not offenders, offenders
