@@ -33,7 +33,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("garrison.stores", "garrison.telemetry", "garrison.health"),
     ("garrison.runtime",),
     ("garrison.config",),
-    ("garrison.edn", "garrison.tracing", "garrison._spans", "garrison._status_format"),
+    ("garrison.edn", "garrison.tracing", "garrison._status_format"),
     ("garrison.exceptions", "garrison._log"),
 )
 

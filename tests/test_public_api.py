@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "garrison.stores",
     "garrison.runtime",
     "garrison.config",
+    "garrison.tracing",
 ]
 
 

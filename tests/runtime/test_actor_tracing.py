@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,19 +11,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from garrison.runtime import Actor, ComponentState, handler, open_actor, open_runtime
-from garrison.runtime._tracing import tracing_active
+from garrison.tracing import tracing_active
 from tests.runtime._lifecycle_components import Crash, Ping, Transitions, make
-
-
-@pytest.fixture
-def exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """An SDK provider installed globally for this test only (the API allows one per process)."""
-    spans = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(spans))
-    monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
-    yield spans
-    provider.shutdown()
 
 
 class Echo(Actor):
@@ -40,13 +28,13 @@ def named(spans: tuple[ReadableSpan, ...], name: str) -> ReadableSpan:
 
 
 async def test_ask_handler_span_is_a_child_of_the_callers_span(
-    exporter: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
     tracer = trace.get_tracer("test")
     async with open_actor(Echo(), name="echo") as ref:
         with tracer.start_as_current_span("caller") as caller:
             assert await ref.ask(Ping()) == "pong"
-    handled = named(exporter.get_finished_spans(), "echo handle Ping")
+    handled = named(span_exporter.get_finished_spans(), "echo handle Ping")
     caller_context = caller.get_span_context()
     assert handled.context is not None
     assert handled.context.trace_id == caller_context.trace_id
@@ -57,13 +45,13 @@ async def test_ask_handler_span_is_a_child_of_the_callers_span(
 
 
 async def test_tell_handler_span_starts_a_new_trace_linked_to_the_sender(
-    exporter: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
     tracer = trace.get_tracer("test")
     async with open_actor(Echo(), name="echo") as ref:
         with tracer.start_as_current_span("sender") as sender:
             await ref.tell(Ping())
-    handled = named(exporter.get_finished_spans(), "echo handle Ping")
+    handled = named(span_exporter.get_finished_spans(), "echo handle Ping")
     sender_context = sender.get_span_context()
     assert handled.context is not None
     assert handled.context.trace_id != sender_context.trace_id
@@ -72,11 +60,11 @@ async def test_tell_handler_span_starts_a_new_trace_linked_to_the_sender(
 
 
 async def test_ask_without_a_caller_span_makes_a_root_span(
-    exporter: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
 ) -> None:
     async with open_actor(Echo(), name="echo") as ref:
         await ref.ask(Ping())
-    handled = named(exporter.get_finished_spans(), "echo handle Ping")
+    handled = named(span_exporter.get_finished_spans(), "echo handle Ping")
     assert handled.parent is None
 
 
@@ -97,7 +85,7 @@ async def test_no_provider_means_no_span_work_and_a_later_provider_is_picked_up(
     provider.shutdown()
 
 
-async def test_lifecycle_spans(exporter: InMemorySpanExporter, tmp_path: Path) -> None:
+async def test_lifecycle_spans(span_exporter: InMemorySpanExporter, tmp_path: Path) -> None:
     comps = [make("db", events=[])]
     async with open_runtime(
         {}, components=comps, data_dir=tmp_path, restart__backoff_initial=0
@@ -106,14 +94,14 @@ async def test_lifecycle_spans(exporter: InMemorySpanExporter, tmp_path: Path) -
         await rt.ref("db").tell(Crash())
         await seen.wait_for("db", ComponentState.RUNNING)
         await rt.ref("db").ask(Ping())
-    names = [s.name for s in exporter.get_finished_spans()]
+    names = [s.name for s in span_exporter.get_finished_spans()]
     assert names.count("component.start db") == 2
     assert names.count("component.stop db") == 2
     assert names.count("component.restart db") == 1
-    restart = named(exporter.get_finished_spans(), "component.restart db")
+    restart = named(span_exporter.get_finished_spans(), "component.restart db")
     inner_start = [
         s
-        for s in exporter.get_finished_spans()
+        for s in span_exporter.get_finished_spans()
         if s.name == "component.start db" and s.parent is not None
     ]
     assert restart.context is not None

@@ -16,12 +16,12 @@ async def test_a_cancelled_waiting_sender_passes_its_slot_on() -> None:
     first = asyncio.create_task(box.put(1))
     second = asyncio.create_task(box.put(2))
     await asyncio.sleep(0)  # both senders are now waiting (one loop turn, no timing)
-    assert box.popleft() == 0  # frees the slot and wakes `first`
+    assert box.pop_nowait() == 0  # frees the slot and wakes `first`
     first.cancel()
     with pytest.raises(asyncio.CancelledError):
         await first
     await asyncio.wait_for(second, 5)  # the freed slot went to `second`
-    assert box.popleft() == 2
+    assert box.pop_nowait() == 2
 
 
 async def test_take_returns_at_most_the_limit_and_wakes_waiting_senders() -> None:

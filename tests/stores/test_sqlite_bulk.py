@@ -30,8 +30,9 @@ _ITEMS: list[tuple[Any, Any]] = [
     ("learning/r1", (K("a"), Vector([1, 2.5, None]), Tagged("my/tag", [1]))),
     ("embed-token/5fe3", [0.25, -1.0, float("inf")]),
     ("plain", {"#k": "a marker lookalike"}),
-    (K("cache/k1"), None),
-    (uuid.UUID(int=7), "a non-keyword key"),
+    # Stores take key texts; the database's messages normalise keys once.
+    (key_text(K("cache/k1")), None),
+    (key_text(uuid.UUID(int=7)), "a non-keyword key"),
 ]
 
 

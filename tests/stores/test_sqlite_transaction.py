@@ -153,11 +153,10 @@ def test_a_transaction_cancelled_before_it_runs_touches_nothing(tmp_path: Path) 
     db.close()
 
 
-async def test_bad_values_and_keys_fail_the_call_with_nothing_written(store: SqliteStore) -> None:
+async def test_a_bad_value_fails_the_call_with_nothing_written(store: SqliteStore) -> None:
+    # (A key with no EDN form never gets here: the database's messages refuse it.)
     with pytest.raises(EdnEncodeError):
         await store.put_many([("a/1", 1), ("a/2", object())])
-    with pytest.raises(StoreError, match="empty"):
-        await store.put_many([("a/1", 1), ("", 2)])
     assert await store.count() == 0
     await store.put("a/1", 1)
     assert await store.get("a/1") == 1

@@ -15,8 +15,8 @@ from opentelemetry import trace
 
 import garrison
 from garrison.components.database import Store
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.telemetry import OBSERVED, configure_logging, metrics, setup_telemetry
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -32,7 +32,8 @@ from opentelemetry import trace
 from garrison._status_format import PROBES
 from garrison.health._loop_lag import LoopLagMonitor, measure_lag
 from garrison.health._report import ComponentHealth, HealthReport, ProbeKind, aggregate
-from garrison.runtime import CheckResult, HealthStatus, tracer, tracing_active
+from garrison.runtime import CheckResult, HealthStatus
+from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence

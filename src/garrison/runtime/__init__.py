@@ -19,10 +19,8 @@ from garrison.runtime._graph import ComponentGraph, ComponentSpec
 from garrison.runtime._ref import ActorRef, ActorStatistics
 from garrison.runtime._runtime import Runtime, StateListener, open_runtime
 from garrison.runtime._standalone import open_actor
-from garrison.runtime._tracing import tracer, tracing_active
 
 __all__ = [
-    "tracer",
     "Actor",
     "ActorRef",
     "ActorStatistics",
@@ -38,6 +36,5 @@ __all__ = [
     "handler",
     "open_actor",
     "open_runtime",
-    "tracing_active",
     "worst",
 ]

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from garrison.runtime._envelope import Envelope
     from garrison.runtime._ref import ActorRef
 
-__all__ = ["Actor", "handler"]
+__all__ = ["Actor", "attach_cell", "handler"]
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 T = TypeVar("T")
@@ -235,3 +235,8 @@ class Actor:
             msg = f"{type(self).__name__} is not running (start it with open_actor or a runtime)"
             raise RuntimeError(msg)
         return cell
+
+
+def attach_cell(actor: Actor, cell: ActorCell | None) -> None:
+    """Make ``cell`` the running side of ``actor`` (the runtime's call, from ActorCell)."""
+    actor._cell = cell

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
-from garrison.runtime._actor import Actor
+from garrison.runtime._actor import Actor, attach_cell
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
-from garrison.runtime._tracing import _trace_api, tracing_active
+from garrison.tracing import tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -84,6 +84,7 @@ class ActorCell:
     ) -> None:
         self.name = name
         self.ident = next(_idents)
+        self._own_chain = (self.ident,)
         self.mailbox: Mailbox[Envelope] = Mailbox(name, capacity)
         self.actor_class = actor_class
         #: message type -> handler; the send-time check reads it directly.
@@ -116,7 +117,7 @@ class ActorCell:
         self.actor_class = type(actor)
         self.dispatch = self.actor_class.handler_table()
         self.accepted = set(self.dispatch)
-        actor._cell = self
+        attach_cell(actor, self)
         self.crash_error = None
         self._halting = False
         self._owner_stopping = False
@@ -143,57 +144,21 @@ class ActorCell:
         task.add_done_callback(self._loop_done)
 
     async def _run(self, actor: Actor) -> None:
-        # The one-message-at-a-time path is the ask round trip everybody pays
-        # for, so it is written out here rather than calling handle(): one
-        # coroutine and a handful of method calls fewer per message.
         mailbox = self.mailbox
-        items = mailbox._items
-        actor_type = type(actor)
         batch_size = actor.max_batch
-        one_by_one = batch_size == 1 and actor_type.receive_batch is Actor.receive_batch
-        dispatch = actor_type.handler_table()
-        own_chain = (self.ident,)
-        current_chain: tuple[int, ...] | None = None
-        set_chain = ASK_CHAIN.set
+        one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
         while not self._halting:
-            if not items:
-                if mailbox.closed:
-                    return
-                await mailbox.wait()
+            if one_by_one:
+                envelope = mailbox.pop_nowait()
+                if envelope is not None:
+                    await self.handle(actor, envelope)
+                    continue
+            elif batch := mailbox.take(batch_size):
+                await self._run_batch(actor, batch)
                 continue
-            if not one_by_one:
-                await self._run_batch(actor, mailbox.take(batch_size))
-                current_chain = None
-                continue
-            envelope = mailbox.popleft()
-            message = envelope.message
-            fn = dispatch.get(type(message)) or actor_type.find_handler(type(message))
-            if fn is None:
-                self._unhandled(envelope)
-                continue
-            # The chain of actors waiting on this message, for deadlock
-            # detection in asks the handler makes. Set (never reset) in this
-            # task's own context, and only when it changes.
-            chain = (*envelope.chain, self.ident) if envelope.chain else own_chain
-            if chain != current_chain:
-                set_chain(chain)
-                current_chain = chain
-            try:
-                if _trace_api._TRACER_PROVIDER is not None and tracing_active():
-                    with envelope.handler_span(self.name):
-                        result = await fn(actor, message)
-                else:
-                    result = await fn(actor, message)
-            except asyncio.CancelledError:
-                envelope.fail(self._stopped_error("while handling the message"))
-                raise
-            except Exception as exc:  # noqa: BLE001 - a handler error goes back to its sender
-                self._handler_failed(envelope, exc)
-            else:
-                future = envelope.future
-                if future is not None and not future.done():
-                    future.set_result(result)
-            self.processed += 1
+            if mailbox.closed:
+                return
+            await mailbox.wait()
 
     def _unhandled(self, envelope: Envelope) -> None:
         self.processed += 1
@@ -214,11 +179,17 @@ class ActorCell:
     async def handle(self, actor: Actor, envelope: Envelope) -> None:
         """Run the handler of one envelope; count it; deliver reply or error."""
         message = envelope.message
-        fn = type(actor).find_handler(type(message))
+        fn = self.dispatch.get(type(message)) or type(actor).find_handler(type(message))
         if fn is None:
             self._unhandled(envelope)
             return
-        token = ASK_CHAIN.set((*envelope.chain, self.ident))
+        # The chain of actors waiting on this message, for deadlock detection
+        # in asks the handler makes. Set only when it changes, and left set
+        # (the next message sets its own; a batch resets it after): a context
+        # variable write copies the context, on every message otherwise.
+        chain = (*envelope.chain, self.ident) if envelope.chain else self._own_chain
+        if ASK_CHAIN.get() != chain:
+            ASK_CHAIN.set(chain)
         try:
             if tracing_active():
                 with envelope.handler_span(self.name):
@@ -231,10 +202,12 @@ class ActorCell:
         except Exception as exc:  # noqa: BLE001 - a handler error goes back to its sender
             self._handler_failed(envelope, exc)
         else:
-            envelope.reply(result)
+            # Envelope.reply, inlined: this runs once per message.
+            future = envelope.future
+            if future is not None and not future.done():
+                future.set_result(result)
         finally:
             self.processed += 1
-            ASK_CHAIN.reset(token)
 
     async def _run_batch(self, actor: Actor, batch: list[Envelope]) -> None:
         custom = type(actor).receive_batch is not Actor.receive_batch
@@ -263,8 +236,7 @@ class ActorCell:
                     envelope.fail(exc)
         finally:
             ASK_CHAIN.reset(token)
-        # One pass: fail the asks left unanswered, count the failed messages
-        # (Envelope.done and .failed, inlined: this runs once per message).
+        # One pass: fail the asks left unanswered, count the failed messages.
         failed = 0
         for envelope in batch:
             future = envelope.future
@@ -275,7 +247,7 @@ class ActorCell:
                         actor=self.name,
                     )
                 )
-            if envelope._failed:
+            if envelope.failed:
                 failed += 1
         if custom:
             self.processed += len(batch)

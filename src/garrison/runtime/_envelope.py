@@ -7,18 +7,17 @@ open a per-message handler span with :meth:`Envelope.handler_span`.
 
 from __future__ import annotations
 
-import contextlib
-from contextlib import AbstractContextManager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from garrison.runtime._tracing import keep_parent, tracer, tracing_active
+from garrison.tracing import NO_SPAN, keep_parent, tracer, tracing_active
 
 if TYPE_CHECKING:
     import asyncio
+    from contextlib import AbstractContextManager
 
     from opentelemetry.trace import Span, SpanContext
 
@@ -27,8 +26,6 @@ __all__ = ["ASK_CHAIN", "Envelope"]
 # Identities of the actors whose handlers are, in this logical call chain,
 # waiting on the current code. An ask to any of them could never complete.
 ASK_CHAIN: ContextVar[tuple[int, ...]] = ContextVar("garrison_ask_chain", default=())
-# Handed out while no SDK is installed; nullcontext is reentrant, so one will do.
-_NO_TRACING: AbstractContextManager[None] = contextlib.nullcontext()
 
 
 class Envelope:
@@ -91,8 +88,8 @@ class Envelope:
         if future is not None and not future.done():
             future.set_exception(exc)
 
-    def handler_span(self, actor: str) -> AbstractContextManager[Span | None]:
-        """Open the span of handling this message in ``actor`` (``None`` when not tracing).
+    def handler_span(self, actor: str) -> AbstractContextManager[Span]:
+        """Open the span of handling this message in ``actor``.
 
         An ask's span is a child of the asker's span; a tell's span starts a new
         trace with a link to the sender's span. Use it as ``with
@@ -100,12 +97,13 @@ class Envelope:
         raised inside it.
 
         When the asker's span is not sampled, no span is made (garrison's rule
-        for its own spans, see :mod:`garrison.runtime._tracing`): the asker's
+        for its own spans, see :mod:`garrison.tracing`): the asker's
         span becomes current for the block, so nested spans skip too, and the
-        block receives a non-recording span of it.
+        block receives a non-recording span of it. While nobody traces the
+        block receives the invalid span (:data:`garrison.tracing.NO_SPAN`).
         """
         if not tracing_active():
-            return _NO_TRACING
+            return NO_SPAN
         future = self.future
         if future is not None:
             sender = self.sender_span

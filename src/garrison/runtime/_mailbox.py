@@ -100,9 +100,12 @@ class Mailbox(Generic[T]):
         if getter is not None and not getter.done():
             getter.set_result(None)
 
-    def popleft(self) -> T:
-        """Remove and return the oldest item (the caller checked it is there)."""
-        item = self._items.popleft()
+    def pop_nowait(self) -> T | None:
+        """Remove and return the oldest item, or ``None`` when nothing is queued."""
+        items = self._items
+        if not items:
+            return None
+        item = items.popleft()
         if self._putters:
             self._wake_putter()
         return item

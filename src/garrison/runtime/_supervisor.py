@@ -19,10 +19,13 @@ from garrison._log import get_logger
 from garrison.exceptions import EscalationError, GarrisonError, LifecycleError, StartupError
 from garrison.runtime._cell import ActorCell, ExitKind, abandoned, wait_bounded
 from garrison.runtime._component import ComponentState
-from garrison.runtime._tracing import tracer, tracing_active
+from garrison.tracing import NO_SPAN, tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from contextlib import AbstractContextManager
+
+    from opentelemetry.trace import Span
 
     from garrison.config import RestartSettings, RuntimeSettings
     from garrison.runtime._component import Component
@@ -424,17 +427,9 @@ def backoff_delay(policy: RestartSettings, attempt: int, rng: random.Random | No
 _RANDOM = random.Random()
 
 
-class _NullSpan:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _span(name: str) -> Any:
+def _span(name: str) -> AbstractContextManager[Span]:
     if not tracing_active():
-        return _NullSpan()
+        return NO_SPAN
     return tracer().start_as_current_span(name)
 
 

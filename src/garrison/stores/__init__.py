@@ -17,6 +17,7 @@ from garrison.stores._keys import (
     key_prefix,
     key_text,
     lookup_text,
+    write_key_text,
 )
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import read_mode_file
@@ -58,6 +59,7 @@ __all__ = [
     "levelled_view",
     "load_file",
     "write_archive",
+    "write_key_text",
     # mode router
     "MODE_META",
     "SQLITE_FAILURES",

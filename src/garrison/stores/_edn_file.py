@@ -80,10 +80,9 @@ from garrison.edn import MAX_DIGITS
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
 from garrison.stores._edn_file_format import entry_text, file_pieces, open_file
-from garrison.stores._keys import lookup_text
 from garrison.stores._loops import BackgroundLoop
 from garrison.stores._protocol import MISSING
-from garrison.stores._tracing import DB_SYSTEM_EDN_FILE, store_span
+from garrison.tracing import DB_SYSTEM_EDN_FILE, store_span
 
 if TYPE_CHECKING:
     import os
@@ -137,7 +136,7 @@ class EdnFileStore:
 
     Use it as an async context manager, or ``await store.open()`` and
     ``await store.aclose()``; keys are key texts (``"presence/s-1"`` for
-    ``:presence/s-1``) or EDN keys.
+    ``:presence/s-1``; see :mod:`garrison.stores._keys`), normalised by the caller.
 
     >>> async def main(path):
     ...     async with EdnFileStore(path) as store:
@@ -310,15 +309,14 @@ class EdnFileStore:
 
     # ------------------------------------------------------------------ reads
 
-    async def get(self, key: Any, default: Any = None) -> Any:
+    async def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key``, or ``default`` (pass :data:`MISSING` to tell nil from absent)."""
-        text = lookup_text(key)
         with store_span(DB_SYSTEM_EDN_FILE, "get", self._collection):
-            return self._data.get(text, default)
+            return self._data.get(key, default)
 
-    async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, keyed by key text."""
-        texts = [lookup_text(k) for k in keys]
+        texts = keys
         with store_span(DB_SYSTEM_EDN_FILE, "get_many", self._collection, batch_size=len(texts)):
             data = self._data
             return {t: data[t] for t in texts if t in data}
@@ -355,25 +353,25 @@ class EdnFileStore:
 
     # ------------------------------------------------------------------ writes
 
-    async def put(self, key: Any, value: Any) -> None:
+    async def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` in memory; the writer saves it shortly."""
-        text = lookup_text(key)
+        text = key
         with store_span(DB_SYSTEM_EDN_FILE, "put", self._collection):
             self._check_open()
             self._data[text] = value
             self._mark_dirty((text,))
 
-    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+    async def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
         """Set many keys at once (all in memory before any flush can see them)."""
-        pairs = [(lookup_text(k), v) for k, v in items]
+        pairs = list(items)
         with store_span(DB_SYSTEM_EDN_FILE, "put_many", self._collection, batch_size=len(pairs)):
             self._check_open()
             self._data.update(pairs)
             self._mark_dirty(t for t, _ in pairs)
 
-    async def delete(self, key: Any) -> bool:
+    async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        text = lookup_text(key)
+        text = key
         with store_span(DB_SYSTEM_EDN_FILE, "delete", self._collection):
             self._check_open()
             if self._data.pop(text, MISSING) is MISSING:
@@ -381,9 +379,9 @@ class EdnFileStore:
             self._mark_dirty((text,))
             return True
 
-    async def delete_many(self, keys: Iterable[Any]) -> int:
+    async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys; the number that existed."""
-        texts = [lookup_text(k) for k in keys]
+        texts = list(keys)
         with store_span(DB_SYSTEM_EDN_FILE, "delete_many", self._collection, batch_size=len(texts)):
             self._check_open()
             data = self._data

@@ -16,6 +16,12 @@ as ``:presence/s-1``. Every store in garrison names an entry by a *key text*:
 The SQLite ``key`` column holds the key text; the EDN file gets the EDN key back
 with :func:`edn_key`.
 
+A key is normalised once, where it enters: the database component's messages
+do it when they are built (:func:`write_key_text` for a write,
+:func:`lookup_text` for a read or delete, :func:`key_prefix` for a prefix), and
+so do the readers of the EDN file and the CLI. The stores below (the mode
+router, SQLite, the EDN file) take key texts and trust them.
+
 A key that has no EDN form is refused with a :class:`~garrison.exceptions.StoreError`
 naming it: a keyword text with a character the EDN writer cannot put in a
 keyword (whitespace, ``,()[]{}"\\;``), ``"::x"``, an empty text, or a ``"#edn "``
@@ -29,7 +35,7 @@ import re
 from typing import Any, Final
 
 from garrison.edn import Keyword, dumps, loads
-from garrison.exceptions import EdnError, StoreError
+from garrison.exceptions import EdnError, RefusedWriteError, StoreError
 
 __all__ = [
     "EDN_KEY_PREFIX",
@@ -39,6 +45,7 @@ __all__ = [
     "key_prefix",
     "key_text",
     "lookup_text",
+    "write_key_text",
 ]
 
 #: Marks a key text that holds the EDN form of a key that is not a keyword.
@@ -88,6 +95,24 @@ def key_text(key: Any) -> str:
         return EDN_KEY_PREFIX + dumps(raw, sort_keys=True)
     except EdnError as exc:
         raise StoreError(f"the key {raw!r} has no EDN form: {exc}") from exc
+
+
+def write_key_text(key: Any) -> str:
+    """:func:`key_text` for a key about to be written: a key with no EDN form is a refused write.
+
+    Raises :class:`~garrison.exceptions.RefusedWriteError` naming the key.
+
+    >>> write_key_text(":session/abc")
+    'session/abc'
+    """
+    if type(key) is str and _is_keyword_text(key) is not None:
+        return key  # the hot path of every write: a plain keyword text
+    try:
+        return key_text(key)
+    except StoreError as exc:
+        refused = RefusedWriteError(f"refused: {exc}")
+        refused.key = exc.key
+        raise refused from exc
 
 
 def lookup_text(key: Any) -> str:

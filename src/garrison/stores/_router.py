@@ -84,13 +84,12 @@ from garrison.exceptions import (
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
-from garrison.stores._keys import key_text, lookup_text
 from garrison.stores._loops import BackgroundLoop
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
-from garrison.stores._tracing import TRACER_NAME
 from garrison.stores._values import encode_value
+from garrison.tracing import STORES_SCOPE, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -300,8 +299,7 @@ class ModeRouter:
         cannot record the switch.
         """
         target = Mode(mode)
-        tracer = trace.get_tracer(TRACER_NAME)
-        with tracer.start_as_current_span("switch_mode garrison.router") as span:
+        with tracer(STORES_SCOPE).start_as_current_span("switch_mode garrison.router") as span:
             async with self._lock:
                 previous = self._mode
                 validation: str | None = None
@@ -491,7 +489,7 @@ class ModeRouter:
         (EDN's value copied to SQLite). Nothing happens in the modes that do
         not write both sides.
         """
-        texts = [key_text(k) for k in keys]
+        texts = list(keys)
         async with self._lock:
             if not texts or not (self._mode.writes_sqlite and self._mode.writes_edn):
                 return
@@ -619,9 +617,9 @@ class ModeRouter:
             return False
         return self._backlog.full or any(k in self._backlog for k in keys)
 
-    async def get(self, key: Any, default: Any = None) -> Any:
+    async def get(self, key: str, default: Any = None) -> Any:
         """The value of ``key`` from the side the mode reads, or ``default``."""
-        text = lookup_text(key)
+        text = key
         if self._edn_reads((text,)):
             return await self.edn.get(text, default)
         if self._mode is Mode.SQLITE_ONLY:
@@ -639,9 +637,9 @@ class ModeRouter:
             await self._write_back({text: value})
         return value
 
-    async def get_many(self, keys: Sequence[Any]) -> dict[str, Any]:
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, by key text."""
-        texts = [lookup_text(k) for k in keys]
+        texts = keys
         if self._mode is Mode.SQLITE_ONLY:
             return await self.sqlite.get_many(texts)
         if self._mode is not Mode.SQLITE_FIRST or self._backlog.full:
@@ -737,44 +735,43 @@ class ModeRouter:
 
     # ------------------------------------------------------------------ writes
 
-    def admit(self, key: Any, value: Any) -> str:
-        """The key text of ``key``, if every store the current mode writes can hold the entry.
+    def admit(self, key: str, value: Any) -> None:
+        """Check that every store the current mode writes can hold the entry ``key``, ``value``.
 
+        ``key`` is a key text, checked where it entered (a message, the CLI).
         Raises :class:`~garrison.exceptions.RefusedWriteError` naming the key
-        and the reason otherwise: a key with no EDN form, a value the EDN
+        and the reason otherwise: a value the EDN
         writer refuses (a naive ``datetime``, ``bytes``, …) in the modes that
         write the EDN file, a value SQLite's value format refuses in the modes
         that write SQLite. :meth:`put_many` admits every entry before it writes
         any, so a refused write leaves both sides untouched.
         """
         mode = self._mode
-        text = self._key(key)
         if mode.writes_edn:
             try:
-                # The file writes the value exactly so (key_text checked the key).
+                # The file writes the value exactly so (the message checked the key).
                 edn_dumps(value)
             except EdnError as exc:
                 raise RefusedWriteError(
-                    f"refused in {mode} mode: the EDN file cannot hold the value: {exc}", key=text
+                    f"refused in {mode} mode: the EDN file cannot hold the value: {exc}", key=key
                 ) from exc
         if mode.writes_sqlite:
             try:
                 encode_value(value)
             except (EdnError, StoreError) as exc:
                 raise RefusedWriteError(
-                    f"refused in {mode} mode: SQLite cannot hold the value: {exc}", key=text
+                    f"refused in {mode} mode: SQLite cannot hold the value: {exc}", key=key
                 ) from exc
-        return text
 
-    async def put(self, key: Any, value: Any) -> None:
+    async def put(self, key: str, value: Any) -> None:
         """Set ``key`` on the side(s) the mode writes (admitted first: see :meth:`admit`)."""
         await self.put_many([(key, value)])
 
-    async def put_many(self, items: Iterable[tuple[Any, Any]]) -> None:
+    async def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
         """Set many keys: all or none (see :meth:`write_many`)."""
         await self.write_many(items)
 
-    async def write_many(self, items: Iterable[tuple[Any, Any]]) -> list[tuple[str, Any]]:
+    async def write_many(self, items: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
         """Set many keys; returns the ``(key text, value)`` pairs written.
 
         All or none: every entry is admitted (:meth:`admit`) before any is
@@ -789,9 +786,9 @@ class ModeRouter:
             mode = self._mode
             if mode is Mode.SQLITE_ONLY:
                 # The hot path: SQLite encodes every value in its transaction
-                # anyway (and rolls it back when one has no form), so only the
-                # keys are checked here, and admit() names a refused value.
-                pairs = [(self._key(k), v) for k, v in batch]
+                # anyway (and rolls it back when one has no form), so nothing
+                # is checked here, and admit() names a refused value.
+                pairs = list(batch)
                 try:
                     await self.sqlite.put_many(pairs)
                 except EdnEncodeError:
@@ -799,7 +796,9 @@ class ModeRouter:
                         self.admit(key, value)
                     raise
                 return pairs
-            pairs = [(self.admit(k, v), v) for k, v in batch]
+            for key, value in batch:
+                self.admit(key, value)
+            pairs = list(batch)
             await self.edn.put_many(pairs)
             if mode is Mode.EDN_ONLY:
                 return pairs
@@ -811,22 +810,13 @@ class ModeRouter:
                 await self._repaired_by_write(k for k, _ in pairs)
             return pairs
 
-    @staticmethod
-    def _key(key: Any) -> str:
-        try:
-            return key_text(key)
-        except StoreError as exc:
-            refused = RefusedWriteError(f"refused: {exc}")
-            refused.key = exc.key
-            raise refused from exc
-
-    async def delete(self, key: Any) -> bool:
+    async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed (on the side the mode reads)."""
         return await self.delete_many([key]) > 0
 
-    async def delete_many(self, keys: Iterable[Any]) -> int:
+    async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys; the number that existed."""
-        texts = list(dict.fromkeys(lookup_text(k) for k in keys))
+        texts = list(dict.fromkeys(keys))
         if not texts:
             return 0
         async with self._lock:

@@ -38,7 +38,7 @@ import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
-from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace, key_text
+from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
     ensure_schema,
@@ -75,8 +75,8 @@ from garrison.stores._sqlite_types import (
     classifier_for,
     to_micros,
 )
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -321,8 +321,8 @@ class SqliteStore:
         except StoreError as exc:
             raise StoreError(f"{self.path}: {exc}", key=key) from exc
 
-    def _row(self, key: Any, value: Any, now: int, kind: str | None) -> tuple[Any, ...]:
-        text = key if type(key) is str and key else key_text(key)
+    def _row(self, key: str, value: Any, now: int, kind: str | None) -> tuple[Any, ...]:
+        text = key
         namespace = key_namespace(text)
         return (
             text,
@@ -371,17 +371,21 @@ class SqliteStore:
             self._checkpointer.note_commit()
         return rowcount
 
-    def request_checkpoint(self) -> None:
-        """Ask for a background checkpoint now (after a big write), unless one runs.
+    async def write_statements(self, build: Callable[[int], Iterable[Statement]]) -> int:
+        """Run ``build(now)``'s statements as one write transaction, then checkpoint.
 
-        A bulk load's transactions are big (a thousand rows make megabytes of
-        log): counted one by one (``checkpoint_every``), they would leave the
-        log to the writer's safety net, which copies tens of megabytes inside
-        a commit and at close. Never waits; does nothing without a
-        checkpointer (``checkpoint_every = 0``).
+        The store's own write path (:meth:`_write`: lock, commit clock,
+        ``commits`` record, rollback on error or cancellation), for the bulk
+        loader (:mod:`garrison.stores._sqlite_bulk`), whose transactions are
+        big: a background checkpoint is asked for at once after each, instead
+        of every ``checkpoint_every`` commits, so its log is copied as it grows
+        rather than by the writer's safety net inside a commit. Returns the row
+        count of the last statement.
         """
+        rowcount = await self._write(build)
         if self._checkpointer is not None:
             self._checkpointer.request()
+        return rowcount
 
     # -- reads -----------------------------------------------------------------
 
@@ -391,7 +395,7 @@ class SqliteStore:
         ``as_of`` (an aware :class:`datetime.datetime`, or POSIX seconds) reads
         the value the key had at that time, from the history.
         """
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         if as_of is not None:
             micros = to_micros(as_of)
             with store_span(DB_SYSTEM_SQLITE, "get", _HISTORY, query=AS_OF):
@@ -405,7 +409,7 @@ class SqliteStore:
 
     async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
         """The values of those ``keys`` that exist, by key text (absent keys left out)."""
-        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        texts = list(keys)
         if not texts:
             return {}
         with store_span(
@@ -483,7 +487,7 @@ class SqliteStore:
 
     async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
         """Every recorded change of ``key``, oldest first (the newest ``limit`` if given)."""
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         with store_span(DB_SYSTEM_SQLITE, "history", _HISTORY, query=HISTORY_OF):
             rows = await self._fetch(
                 HISTORY_OF, (text, -1 if limit is None else max(limit, 0)), key=text
@@ -528,7 +532,7 @@ class SqliteStore:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(
-                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=str(key)
+                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=key
             )
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
@@ -543,7 +547,7 @@ class SqliteStore:
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
             for key, value in batch:
-                text = key if type(key) is str and key else key_text(key)
+                text = key
                 slash = text.find("/")
                 namespace = (
                     text[:slash] if slash > 0 and not text.startswith(EDN_KEY_PREFIX) else None
@@ -568,13 +572,13 @@ class SqliteStore:
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        text = key if type(key) is str and key else key_text(key)
+        text = key
         with store_span(DB_SYSTEM_SQLITE, "delete", _ENTRIES, query=DELETE):
             return await self._write(self._deletes([text]), key=text) > 0
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys in one transaction; return how many existed."""
-        texts = [key if type(key) is str and key else key_text(key) for key in keys]
+        texts = list(keys)
         if not texts:
             return 0
         with store_span(
@@ -608,7 +612,7 @@ class SqliteStore:
         """
         from garrison.stores._sqlite_backup import backup_store  # noqa: PLC0415 - cycle
 
-        return await backup_store(self, target, overwrite=overwrite)
+        return await backup_store(self.connection, self._write_lock, target, overwrite=overwrite)
 
     async def restore(self, source: str | PathLike[str]) -> None:
         """Replace the store's data with the backup file ``source``.
@@ -621,7 +625,9 @@ class SqliteStore:
         """
         from garrison.stores._sqlite_backup import restore_store  # noqa: PLC0415 - cycle
 
-        await restore_store(self, source)
+        await restore_store(
+            self.connection, self.path, self._write_lock, source, after=self._after_restore
+        )
 
     async def _after_restore(self) -> None:
         conn = self.connection

@@ -32,12 +32,12 @@ import aiosqlite
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
 from garrison.stores._atomic import place_file
 from garrison.stores._schema import APPLICATION_ID, SCHEMA_VERSION
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
     from os import PathLike
 
-    from garrison.stores._sqlite import SqliteStore
 
 __all__ = ["backup_closed_file", "backup_store", "check_backup", "restore_store"]
 
@@ -59,21 +59,26 @@ def _finish_backup(dest: sqlite3.Connection, temp: Path, target: Path, overwrite
 
 
 async def backup_store(
-    store: SqliteStore, target: str | PathLike[str], *, overwrite: bool = False
+    conn: aiosqlite.Connection,
+    write_lock: asyncio.Lock,
+    target: str | PathLike[str],
+    *,
+    overwrite: bool = False,
 ) -> Path:
-    """Copy ``store``'s database to ``target`` while it stays in use; return the path.
+    """Copy the database of a store's ``conn`` to ``target`` while it stays in use.
 
-    Raises :class:`StoreError` when ``target`` exists, unless ``overwrite``.
+    Returns the path. ``write_lock`` is the store's: the copy never holds half
+    of one of its transactions. Raises :class:`StoreError` when ``target``
+    exists, unless ``overwrite``.
     """
     target_path = await asyncio.to_thread(Path(target).resolve)
     if not overwrite and await asyncio.to_thread(target_path.exists):
         raise StoreError(_EXISTS.format(target=str(target_path)))
     temp = target_path.with_name(f".{target_path.name}.{uuid.uuid4().hex}.tmp")
-    conn = store.connection
     with store_span(DB_SYSTEM_SQLITE, "backup", _DATABASE):
         dest = await asyncio.to_thread(sqlite3.connect, temp, check_same_thread=False)
         try:
-            async with store._write_lock:  # the backup is part of the store
+            async with write_lock:
                 await conn.backup(dest)
             await asyncio.to_thread(_finish_backup, dest, temp, target_path, overwrite)
         except BaseException:
@@ -149,18 +154,28 @@ def check_backup(source: str | PathLike[str]) -> str:
     return uri
 
 
-async def restore_store(store: SqliteStore, source: str | PathLike[str]) -> None:
-    """Replace ``store``'s data with the backup at ``source`` after checking it."""
-    conn = store.connection
+async def restore_store(
+    conn: aiosqlite.Connection,
+    path: str,
+    write_lock: asyncio.Lock,
+    source: str | PathLike[str],
+    *,
+    after: Callable[[], Awaitable[None]],
+) -> None:
+    """Replace the data of a store's ``conn`` (its file ``path``) with the backup ``source``.
+
+    The backup is checked first. ``write_lock`` is the store's: no transaction
+    of the store may straddle the copy. ``after`` runs once the copy is in
+    (the store's schema upgrades, indexes and clock).
+    """
     with store_span(DB_SYSTEM_SQLITE, "restore", _DATABASE):
         uri = await asyncio.to_thread(check_backup, source)
-        # The write lock: no transaction of the store may straddle the copy.
-        async with aiosqlite.connect(uri, uri=True) as backup, store._write_lock:
+        async with aiosqlite.connect(uri, uri=True) as backup, write_lock:
             try:
                 await backup.backup(conn)
             except sqlite3.Error as exc:
                 raise StoreError(
-                    f"{store.path}: restoring from {source} failed; "
+                    f"{path}: restoring from {source} failed; "
                     f"the database was left as it was: {exc}"
                 ) from exc
-        await store._after_restore()  # upgrades, indexes, clock
+        await after()

@@ -37,11 +37,11 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
-from garrison.stores._keys import key_namespace, key_text
+from garrison.stores._keys import key_namespace
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT, range_clause
-from garrison.stores._tracing import DB_SYSTEM_SQLITE, store_span
 from garrison.stores._values import encode_value
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -95,18 +95,16 @@ _ESCAPED_NUL: Final = b"\\u0000"
 EncodedRow: TypeAlias = tuple[str, str | None, str, str]
 
 
-def encode_rows(items: Iterable[tuple[Any, Any]], *, kind: str) -> list[EncodedRow]:
+def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedRow]:
     """The rows ``put_many(items, kind=kind)`` would write (blocking: CPU only).
 
-    Keys are key texts or anything :func:`key_text` accepts, as for
-    ``put_many``. Raises :class:`EdnEncodeError` for a value that cannot be
-    stored, before anything is written.
+    Keys are key texts, as for ``put_many``. Raises :class:`EdnEncodeError`
+    for a value that cannot be stored, before anything is written.
     """
     rows: list[EncodedRow] = []
     append = rows.append
     for key, value in items:
-        text = key if type(key) is str and key else key_text(key)
-        append((text, key_namespace(text), kind, encode_value(value)))
+        append((key, key_namespace(key), kind, encode_value(value)))
     return rows
 
 
@@ -135,18 +133,7 @@ async def put_rows(
         return (_upsert(rows, now), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
-        # The store's one write path (lock, clock, commit record, rollback on
-        # cancellation), which is private to the stores package this module is in.
-        await store._write(build)
-    _checkpoint(store)
-
-
-def _checkpoint(store: SqliteStore) -> None:
-    """After a bulk write's commit: a background checkpoint, unless one is running.
-
-    It copies the log as it grows, beside the next batches' writes.
-    """
-    store.request_checkpoint()
+        await store.write_statements(build)
 
 
 def rows_json(rows: Sequence[EncodedRow]) -> str | None:
@@ -227,11 +214,10 @@ async def put_new_rows(
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:
-            await store._write(build)
+            await store.write_statements(build)
         except _Present as present:
             found = present.found
             return {str(r[0]): str(r[1]) for r in found}, {str(r[0]): int(r[2]) for r in found}
-    _checkpoint(store)
     return None
 
 

@@ -107,7 +107,7 @@ def run_in_thread(conn: aiosqlite.Connection, fn: Callable[..., T], *args: Any) 
     statements (a whole write transaction) as one, so their hop (a queue put,
     a thread wake-up and a wake-up of the event loop, tens of microseconds) is
     paid once. ``_execute`` is aiosqlite's only way in (0.20 to 0.22 have it;
-    tests/stores/test_sqlite_transaction.py fails if it goes away). Raises
+    tests/stores/test_sqlite_connection.py fails loudly if it goes away). Raises
     ``ValueError`` when the connection is closed, as aiosqlite's methods do.
     """
     execute = cast("Callable[..., Awaitable[T]]", conn._execute)

@@ -40,7 +40,6 @@ Faults
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -85,23 +84,25 @@ from garrison.components.database._messages import (
 from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
-from garrison.runtime import CheckResult, Component, handler, tracing_active
+from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
     Mode,
     ModeSwitch,
     describe_unwritable,
-    key_prefix,
-    lookup_text,
     text_encoding,
 )
 from garrison.telemetry import observe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     from anyio.abc import TaskGroup
 
+    from garrison.runtime import Envelope
+    from garrison.stores import Change, ModeRouter, SqliteStore
+
+if TYPE_CHECKING:
     from garrison.runtime import Envelope
     from garrison.stores import Change, ModeRouter, SqliteStore
 
@@ -404,14 +405,14 @@ class DatabaseComponent(Component):
         if self._broken is not None:
             envelope.fail(self._broken_error())
             return
-        with envelope.handler_span(self.name) if tracing_active() else _no_span() as span:
+        with envelope.handler_span(self.name) as span:
             try:
                 result = await fn(self, message)
             except Exception as exc:  # noqa: BLE001 - the caller's error; fatal ones crash us
                 if is_fatal(exc) and type(message) not in (Backup, Restore):
                     self._break(exc)
                 envelope.fail(exc)
-                if span is not None:
+                if span.is_recording():
                     mark_failed(span, envelope)
             else:
                 envelope.reply(result)
@@ -436,13 +437,12 @@ class DatabaseComponent(Component):
     @handler(Scan)
     async def scan(self, message: Scan) -> list[tuple[str, Any]]:
         """Entries under a prefix, paginated."""
-        after = None if message.after is None else lookup_text(message.after)
-        return await self.router.scan(key_prefix(message.prefix), after=after, limit=message.limit)
+        return await self.router.scan(message.prefix, after=message.after, limit=message.limit)
 
     @handler(Count)
     async def count(self, message: Count) -> int:
         """How many keys start with a prefix."""
-        return await self.router.count(key_prefix(message.prefix))
+        return await self.router.count(message.prefix)
 
     @handler(Find)
     async def find(self, message: Find) -> list[tuple[str, Any]]:
@@ -456,7 +456,7 @@ class DatabaseComponent(Component):
             le=m.le,
             gt=m.gt,
             ge=m.ge,
-            prefix=key_prefix(m.prefix),
+            prefix=m.prefix,
             kind=m.kind,
             after=m.after,
             limit=m.limit,
@@ -466,13 +466,13 @@ class DatabaseComponent(Component):
     async def history(self, message: History) -> list[Change]:
         """Every recorded change of a key (SQLite side)."""
         store = self._sqlite_side("history")
-        return await store.history(lookup_text(message.key), limit=message.limit)
+        return await store.history(message.key, limit=message.limit)
 
     @handler(GetAsOf)
     async def get_as_of(self, message: GetAsOf) -> Any:
         """The value a key had at a moment (SQLite history)."""
         store = self._sqlite_side("an as-of read")
-        return await store.get(lookup_text(message.key), message.default, as_of=message.at)
+        return await store.get(message.key, message.default, as_of=message.at)
 
     @handler(SetMode)
     async def set_mode(self, message: SetMode) -> ModeSwitch:
@@ -487,7 +487,7 @@ class DatabaseComponent(Component):
     @handler(Clear)
     async def clear(self, message: Clear) -> int:
         """Remove the keys under a prefix; the cache and the watchers see each delete."""
-        prefix = key_prefix(message.prefix)
+        prefix = message.prefix
         router = self.router
         # The keys readers see (and the cache may hold); nothing writes between
         # the two calls, this actor being the stores' only user.
@@ -630,12 +630,7 @@ class DatabaseComponent(Component):
     @handler(Subscribe)
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
-        return self._feed.subscribe(key_prefix(message.prefix), message.buffer)
-
-
-@contextlib.contextmanager
-def _no_span() -> Iterator[None]:
-    yield None
+        return self._feed.subscribe(message.prefix, message.buffer)
 
 
 def _make_parent(path: Path) -> None:

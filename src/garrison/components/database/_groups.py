@@ -24,8 +24,8 @@ from garrison.components.database._messages import (
     PutMany,
 )
 from garrison.exceptions import RefusedWriteError
-from garrison.runtime import tracer, tracing_active
-from garrison.stores import MISSING, lookup_text
+from garrison.stores import MISSING
+from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -102,19 +102,19 @@ class GroupRunner:
             (envelope,) = group
             with envelope.handler_span(name) as span:
                 await self._run_group(kind, group)
-            if span is not None and envelope.failed:
+            if envelope.failed and span.is_recording():
                 mark_failed(span, envelope)
             return
         with contextlib.ExitStack() as stack:
             spans = [stack.enter_context(e.handler_span(name)) for e in group]
             first = spans[0]
-            parent = trace.set_span_in_context(first) if first is not None else None
+            parent = trace.set_span_in_context(first)
             # Links only to spans that are recorded: at a 1% sampling ratio the
             # others are nearly all of them, and a link to them leads nowhere.
             links = [
                 trace.Link(context)
                 for s in spans[1:]
-                if s is not None and (context := s.get_span_context()).trace_flags.sampled
+                if (context := s.get_span_context()).trace_flags.sampled
             ]
             with tracer().start_as_current_span(
                 f"{name} {kind} batch",
@@ -124,7 +124,7 @@ class GroupRunner:
             ):
                 await self._run_group(kind, group)
             for envelope, span in zip(group, spans, strict=True):
-                if span is not None and envelope.failed:
+                if envelope.failed and span.is_recording():
                     mark_failed(span, envelope)
 
     def _group_failed(self, envelopes: Sequence[Envelope], exc: Exception) -> None:
@@ -191,16 +191,10 @@ class GroupRunner:
         accepted: list[tuple[Envelope, list[str]]] = []
         for envelope in group:
             message = envelope.message
-            try:
-                if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
-                    texts = [lookup_text(message.key)]
-                else:
-                    texts = list(
-                        dict.fromkeys(lookup_text(k) for k in cast("DeleteMany", message).keys)
-                    )
-            except Exception as exc:  # noqa: BLE001 - a bad key or value fails its own caller only
-                envelope.fail(exc)
-                continue
+            if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
+                texts = [message.key]
+            else:
+                texts = list(dict.fromkeys(cast("DeleteMany", message).keys))
             accepted.append((envelope, texts))
         if not accepted:
             return
@@ -235,20 +229,14 @@ class GroupRunner:
         wanted: list[str] = []
         for envelope in group:
             message = envelope.message
-            try:
-                if isinstance(message, Get):
-                    key = message.key
-                    text = lookup_text(key)
-                    wanted.append(text)
-                    accepted.append((envelope, text))
-                else:
-                    texts = [lookup_text(k) for k in cast("GetMany", message).keys]
-                    wanted.extend(texts)
-                    accepted.append((envelope, texts))
-            except Exception as exc:  # noqa: BLE001 - a bad key fails its own caller only
-                envelope.fail(exc)
-        if not accepted:
-            return
+            if isinstance(message, Get):
+                text: str = message.key
+                wanted.append(text)
+                accepted.append((envelope, text))
+            else:
+                texts = list(cast("GetMany", message).keys)
+                wanted.extend(texts)
+                accepted.append((envelope, texts))
         values: dict[str, Any] = {}
         misses = self._cached(wanted, values) if cache.enabled else list(dict.fromkeys(wanted))
         if misses:

@@ -7,7 +7,16 @@ facade, which sends these with ``ask``. Sending them directly works too::
 
 Keys are key texts (a ``str`` means the keyword with that text, with or
 without its colon) or any EDN key (see :func:`garrison.stores._keys.key_text`).
+A message normalises its keys and prefixes when it is built, so its fields
+hold key texts and nothing below checks them again: ``Put(":a/b", 1).key`` is
+``"a/b"``, and a write whose key has no EDN form raises
+:class:`~garrison.RefusedWriteError` naming the key as the message is built.
 Replies are given per message; replies name keys by their key text.
+
+The grouped messages below write their ``__init__`` out (the dataclass keeps
+it): one call less per operation than a generated ``__init__`` plus
+``__post_init__``, on the path of every put and get. The others normalise in
+``__post_init__``.
 
 :class:`Put`, :class:`PutMany`, :class:`Delete` and :class:`DeleteMany` are
 *writes*; :class:`Get` and :class:`GetMany` are *point reads*. The actor groups
@@ -21,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
 from typing import Any
 
-from garrison.stores import MISSING
+from garrison.stores import MISSING, key_prefix, lookup_text, write_key_text
 
 __all__ = [
     "Backup",
@@ -52,12 +61,19 @@ class Put:
     key: Any
     value: Any
 
+    def __init__(self, key: Any, value: Any) -> None:
+        object.__setattr__(self, "key", write_key_text(key))
+        object.__setattr__(self, "value", value)
+
 
 @dataclass(frozen=True, slots=True)
 class PutMany:
     """Set several keys in one transaction. Replies ``None`` once committed."""
 
     items: tuple[tuple[Any, Any], ...]
+
+    def __init__(self, items: tuple[tuple[Any, Any], ...]) -> None:
+        object.__setattr__(self, "items", tuple([(write_key_text(k), v) for k, v in items]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,12 +82,18 @@ class Delete:
 
     key: Any
 
+    def __init__(self, key: Any) -> None:
+        object.__setattr__(self, "key", lookup_text(key))
+
 
 @dataclass(frozen=True, slots=True)
 class DeleteMany:
     """Remove several keys. Replies how many existed."""
 
     keys: tuple[Any, ...]
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        object.__setattr__(self, "keys", tuple([lookup_text(k) for k in keys]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +107,9 @@ class Clear:
 
     prefix: str = ""
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
+
 
 @dataclass(frozen=True, slots=True)
 class Get:
@@ -93,12 +118,19 @@ class Get:
     key: Any
     default: Any = None
 
+    def __init__(self, key: Any, default: Any = None) -> None:
+        object.__setattr__(self, "key", lookup_text(key))
+        object.__setattr__(self, "default", default)
+
 
 @dataclass(frozen=True, slots=True)
 class GetMany:
     """Read several keys. Replies ``{key_text: value}`` for those that exist."""
 
     keys: tuple[Any, ...]
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        object.__setattr__(self, "keys", tuple([lookup_text(k) for k in keys]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +144,9 @@ class GetAsOf:
     at: Any
     default: Any = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", lookup_text(self.key))
+
 
 @dataclass(frozen=True, slots=True)
 class Scan:
@@ -124,12 +159,20 @@ class Scan:
     after: str | None = None
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
+        if self.after is not None:
+            object.__setattr__(self, "after", lookup_text(self.after))
+
 
 @dataclass(frozen=True, slots=True)
 class Count:
     """How many keys start with ``prefix``. Replies an ``int``."""
 
     prefix: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +193,11 @@ class Find:
     after: str | None = None
     limit: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
+        if self.after is not None:
+            object.__setattr__(self, "after", lookup_text(self.after))
+
 
 @dataclass(frozen=True, slots=True)
 class History:
@@ -157,6 +205,9 @@ class History:
 
     key: Any
     limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", lookup_text(self.key))
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,3 +260,6 @@ class Subscribe:
 
     prefix: str = ""
     buffer: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))

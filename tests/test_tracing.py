@@ -1,20 +1,24 @@
-"""Store spans: names, kind, database attributes, errors, and the free no-SDK path."""
+"""garrison.tracing: store spans (names, kind, database attributes, errors), the free
+no-SDK path, and the one OpenTelemetry internal it relies on."""
 
 from __future__ import annotations
 
 import asyncio
 
+import opentelemetry.trace as trace_api
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
 from garrison.exceptions import StoreError
-from garrison.stores._tracing import (
+from garrison.tracing import (
     DB_SYSTEM_EDN_FILE,
     DB_SYSTEM_SQLITE,
+    NO_SPAN,
     store_span,
-    tracing_enabled,
+    tracer,
+    tracing_active,
 )
 
 
@@ -96,8 +100,65 @@ async def test_span_is_current_around_an_await_and_parented_to_the_caller(
 
 
 def test_without_an_sdk_nothing_is_recorded() -> None:
-    assert not tracing_enabled()
+    assert not tracing_active()
     with store_span(DB_SYSTEM_SQLITE, "get", "entries", query="SELECT 1") as span:
         assert not span.is_recording()
         span.set_attribute("db.response.returned_rows", 1)  # harmless on the no-op span
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+def test_the_opentelemetry_provider_global_is_where_garrison_reads_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # garrison.tracing reads opentelemetry.trace._TRACER_PROVIDER on every
+    # message instead of calling get_tracer_provider() (which reads os.environ
+    # each time while no provider is set). If this fails, an OpenTelemetry
+    # release moved the global: update garrison.tracing and the version bound
+    # of opentelemetry-api in pyproject.toml.
+    from opentelemetry.sdk.trace import TracerProvider
+
+    assert hasattr(trace_api, "_TRACER_PROVIDER"), "opentelemetry.trace._TRACER_PROVIDER is gone"
+    assert trace_api._TRACER_PROVIDER is None
+    assert not tracing_active()
+    provider = TracerProvider()
+    # What trace.set_tracer_provider does, minus its set-once guard (a test
+    # process may set the provider only once through it).
+    monkeypatch.setattr(trace_api, "_TRACER_PROVIDER", provider)
+    assert trace.get_tracer_provider() is provider
+    assert tracing_active()
+    with tracer().start_as_current_span("probe") as span:
+        assert span.is_recording()
+    provider.shutdown()
+
+
+def test_no_span_is_one_shared_no_op() -> None:
+    with NO_SPAN as span, NO_SPAN as nested:
+        assert span is nested is trace.INVALID_SPAN
+        assert not span.is_recording()
+
+
+def test_library_code_imports_the_opentelemetry_sdk_only_where_export_is_set_up() -> None:
+    # Applications choose the SDK and exporters; garrison.telemetry sets them up.
+    import ast
+    from pathlib import Path
+
+    import garrison
+
+    root = Path(garrison.__file__).parent
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] == "telemetry":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(root)}:{node.lineno} {name}"
+                for name in names
+                if name.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))
+            ]
+    assert not offenders, offenders

@@ -1,4 +1,4 @@
-"""Fixtures shared by the store tests."""
+"""Fixtures shared by every test package."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ def span_exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExpor
     """An SDK tracer provider installed as the global one for this test only.
 
     The API lets a process set its global provider once; tests need a fresh one
-    each, so this swaps the API's module-level slot and puts it back afterwards.
+    each, so this swaps the API's module-level slot (the global that
+    garrison.tracing reads; tests/test_tracing.py checks it exists) and puts it
+    back afterwards.
     """
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

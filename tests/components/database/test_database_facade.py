@@ -1,4 +1,4 @@
-"""The Store facade's fast path (ActorRef._send) against its ask() fallback, on a real runtime."""
+"""The Store facade's asks on a real runtime: full mailbox, stopped runtime, cancel, timeout."""
 
 from __future__ import annotations
 
