@@ -14,6 +14,13 @@ Batching
     caller reads its own writes (and everyone else's that came first). A write
     is answered only after its transaction committed.
 
+    With ``durability = "debounced"`` a write in the modes that write SQLite
+    is answered once it is admitted and readable, and committed later (see
+    :mod:`._commit_loop`): point reads see the pending writes first, and every
+    message that is neither grouped nor a statistics or subscription request
+    commits them before it runs, so scans, counts, history, finds, mode
+    switches and flushes see them too.
+
     A put whose key or value a store of the mode cannot hold fails that caller
     alone: the mode router admits every entry of the group before it writes
     any (see ``ModeRouter.admit``); when it refuses one, nothing was written,
@@ -47,6 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._cache import ReadCache
+from garrison.components.database._commit_loop import CommitLoop, CommitPending
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
 from garrison.components.database._faults import is_fatal
@@ -67,6 +75,7 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._open import StoreStack, open_stack
+from garrison.components.database._pending import PendingWrites
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
 from garrison.runtime._actor import handler
@@ -92,6 +101,8 @@ __all__ = ["DatabaseComponent"]
 log = logging.getLogger(__name__)
 
 _GROUPED_TYPES = tuple(GROUPED)
+#: Messages that run without committing the pending writes first.
+_NO_COMMIT_FIRST = frozenset({CommitPending, GetStatistics, Subscribe})
 
 
 class DatabaseComponent(Component):
@@ -118,6 +129,8 @@ class DatabaseComponent(Component):
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
+        self._pending: PendingWrites | None = None
+        self._commits: CommitLoop | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -128,7 +141,26 @@ class DatabaseComponent(Component):
         self._feed = ChangeFeed(settings.watch_buffer)
         self._stack = await open_stack(settings, self.data_dir, fallback=True)
         self._router = self._stack.router
-        self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
+        self._pending = self._commits = None
+        if settings.durability == "debounced":
+            self._pending = PendingWrites()
+            self._commits = CommitLoop(
+                self._pending,
+                self._ask_commit,
+                quiet_period=settings.flush_quiet_period,
+                max_delay=settings.flush_max_delay,
+            )
+        self._groups = GroupRunner(
+            self.name,
+            self._router,
+            self._cache,
+            self._feed,
+            self._fatal,
+            pending=self._pending,
+            on_pending=self._commits.notify if self._commits is not None else lambda: None,
+        )
+        if self._commits is not None:
+            self.spawn(self._commits.run(), name=f"{self.name}-commits")
         self._retry = None
         if self._stack.unavailable is not None:
             self._retry = RetryState(self._stack.unavailable)
@@ -138,11 +170,19 @@ class DatabaseComponent(Component):
             )
 
     async def on_stop(self) -> None:
-        """End the feeds, stop the router, flush the EDN file a last time, close SQLite.
+        """Commit pending writes, end the feeds, stop the router, flush the EDN file, close SQLite.
 
-        The mailbox is already drained (every queued write committed). Each
+        The mailbox is already drained (every queued write answered). Each
         step runs even if an earlier one failed; the first failure is raised.
         """
+        errors: list[Exception] = []
+        if self._pending and self._router is not None:
+            count = len(self._pending)
+            try:
+                await self._commit_pending()
+            except Exception as exc:  # noqa: BLE001 - the stores are closed all the same
+                log.error("%d acknowledged writes could not be committed at stop: %s", count, exc)
+                errors.append(exc)
         final = self._runtime is not None and self.runtime.stopping
         if final:
             self._feed.close()
@@ -151,7 +191,12 @@ class DatabaseComponent(Component):
         stack, self._stack = self._stack, None
         self._router = None
         if stack is not None:
-            await stack.aclose()
+            try:
+                await stack.aclose()
+            except Exception as exc:  # noqa: BLE001 - the first failure is raised below
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # ------------------------------------------------------------------ access
 
@@ -207,6 +252,12 @@ class DatabaseComponent(Component):
             edn_late_flushes=edn.statistics().late_flushes,
             repair_backlog=stats.repair_backlog,
             full_repair_pending=stats.full_repair_pending,
+            durability=self._settings.durability,
+            uncommitted_writes=len(self._pending) if self._pending is not None else 0,
+            commit_lag=commits.lag if (commits := self._commits) is not None else 0.0,
+            commits=commits.commits if commits is not None else 0,
+            late_commits=commits.late_commits if commits is not None else 0,
+            last_commit_error=commits.last_error if commits is not None else None,
             sqlite_path=str(router.sqlite.path),
             edn_path=str(edn.path),
         )
@@ -218,8 +269,10 @@ class DatabaseComponent(Component):
 
         ``fail`` when SQLite does not answer in time or at all, the EDN
         writer is more than ``max_writer_lag`` seconds behind, or the EDN file
-        cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``); ``warn`` on an
-        EDN flush error or a repair backlog, and while the component runs on
+        cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``), or
+        (``durability = "debounced"``) the oldest uncommitted write is more than
+        ``max_writer_lag`` seconds old; ``warn`` on an EDN flush error, a failing
+        commit of acknowledged writes or a repair backlog, and while the component runs on
         the EDN file because the database cannot be opened (naming the cause;
         see :mod:`._fallback`). A broken connection also crashes the actor, so
         the supervisor replaces it.
@@ -256,6 +309,16 @@ class DatabaseComponent(Component):
             warnings.append(f"EDN flush failing: {edn.last_flush_error}")
         if unwritable := edn.unwritable:
             failures.append(f"the EDN file {edn.path} lacks {describe_unwritable(unwritable)}")
+        if (commits := self._commits) is not None and self._pending:
+            observed["uncommitted_writes"] = len(self._pending)
+            observed["commit_lag_s"] = round(commits.lag, 3)
+            if commits.lag > settings.max_writer_lag:
+                failures.append(
+                    f"{len(self._pending)} acknowledged writes are not committed, the oldest "
+                    f"{commits.lag:.1f}s ago (limit {settings.max_writer_lag:g}s)"
+                )
+            if commits.last_error is not None:
+                warnings.append(f"committing acknowledged writes failing: {commits.last_error}")
         if stats.repair_backlog or stats.full_repair_pending:
             detail = ", full repair pending" if stats.full_repair_pending else ""
             warnings.append(f"SQLite repair backlog of {stats.repair_backlog} keys{detail}")
@@ -351,6 +414,58 @@ class DatabaseComponent(Component):
         error.__cause__ = exc
         return error
 
+    # ------------------------------------------------------------------ debounced commits
+
+    async def _commit_pending(self) -> None:
+        """Commit every pending write, in order; raise (the rest stays pending) on failure."""
+        pending, commits = self._pending, self._commits
+        if pending is None or commits is None or (first_at := pending.first_at) is None:
+            return
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            await self._group_runner.commit(pending)
+        except Exception as exc:
+            commits.failed(exc)
+            raise
+        commits.committed(first_at, loop.time() - began)
+
+    async def _commit_first(self, message: object) -> None:
+        """Commit the pending writes before ``message`` runs, or fail it saying why."""
+        count = len(self._pending or ())
+        try:
+            await self._commit_pending()
+        except Exception as exc:
+            if is_fatal(exc):
+                raise
+            raise StoreError(
+                f"{count} acknowledged writes must be committed before "
+                f"{type(message).__qualname__} runs, and the commit failed: "
+                f"{type(exc).__name__}: {exc} (they stay pending and readable)"
+            ) from exc
+
+    async def _ask_commit(self) -> bool:
+        """The commit loop's request, through the mailbox: True once committed."""
+        done: bool = await self.self_ref.ask(CommitPending())
+        return done
+
+    @handler(CommitPending)
+    async def commit_pending(self, message: CommitPending) -> bool:
+        """Commit the pending writes; ``False`` (still pending) when the commit failed."""
+        del message
+        try:
+            await self._commit_pending()
+        except Exception as exc:
+            if is_fatal(exc):
+                raise
+            log.warning(
+                "committing %d acknowledged writes failed; retrying: %s",
+                len(self._pending or ()),
+                exc,
+            )
+            return False
+        return True
+
     # ------------------------------------------------------------------ one by one
 
     async def _handle_one(self, envelope: Envelope) -> None:
@@ -369,6 +484,8 @@ class DatabaseComponent(Component):
             return
         with envelope.handler_span(self.name) if tracing_active() else _no_span() as span:
             try:
+                if self._pending and type(message) not in _NO_COMMIT_FIRST:
+                    await self._commit_first(message)
                 result = await fn(self, message)
             except Exception as exc:  # noqa: BLE001 - the caller's error; fatal ones crash us
                 if is_fatal(exc) and type(message) not in (Backup, Restore):
