@@ -214,6 +214,11 @@ class DatabaseComponent(Component):
         return self._groups
 
     @property
+    def commit_loop(self) -> CommitLoop | None:
+        """The commit loop of ``durability = "debounced"`` (``None`` with ``commit``)."""
+        return self._commits
+
+    @property
     def sqlite(self) -> SqliteStore:
         """The SQLite store (owned by this actor: do not use it from other tasks)."""
         return self.router.sqlite
