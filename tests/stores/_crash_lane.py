@@ -114,9 +114,9 @@ def kill_lane(
 
     Each writer (with the database's ``durability`` setting) lives a random
     time within ``window`` seconds after it has reported ready; ``switches``
-    are the modes each writer switches to, in order, at random moments. ``after_kill`` runs after each kill, before the
-    next writer starts (an operator's step: a rollback, say). Returns every
-    lost write with its age.
+    are the modes each writer switches to, in order, at random moments.
+    ``after_kill`` runs after each kill, before the next writer starts (an
+    operator's step: a rollback, say). Returns every lost write with its age.
     """
     rng = random.Random(seed)
     result = LaneResult()
