@@ -302,7 +302,9 @@ class GroupRunner:
             return
         every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
         latest = pending.latest
-        existing = {t for t in every if latest.get(t, MISSING) not in (MISSING, DELETED)}
+        existing = {
+            t for t in every if (v := latest.get(t, MISSING)) is not MISSING and v is not DELETED
+        }
         stored = [t for t in every if t not in latest]
         if stored:
             try:
@@ -324,15 +326,18 @@ class GroupRunner:
         rest stays pending (and readable) and the error is raised.
         """
         router = self.router
-        while pending.segments:
-            segment = pending.segments[0]
-            if segment.kind is PENDING_PUT:
-                await router.write_many(segment.entries, admitted=True)
-            else:
-                await router.delete_many(segment.entries)
-            pending.committed_first()
-            self.write_batches += 1
-            self.largest_batch = max(self.largest_batch, len(segment.entries))
+        try:
+            while pending.segments:
+                segment = pending.segments[0]
+                if segment.kind is PENDING_PUT:
+                    await router.write_many(segment.entries, admitted=True)
+                else:
+                    await router.delete_many(segment.entries)
+                pending.committed_first()
+                self.write_batches += 1
+        except BaseException:
+            pending.recount()
+            raise
 
     # -- point reads
 

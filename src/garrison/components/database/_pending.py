@@ -112,15 +112,24 @@ class PendingWrites:
         self._count += count
 
     def committed_first(self) -> None:
-        """The oldest segment is committed: forget it (the stores answer for its keys now)."""
+        """The oldest segment is committed: drop it.
+
+        Called for each segment of a commit in turn, with no read in between
+        (the actor runs one thing at a time); :meth:`recount` puts ``latest``
+        right when a commit stops early.
+        """
         done = self.segments.pop(0)
+        self._count -= len(done.entries)
         if not self.segments:
             self.latest.clear()
             self._count = 0
-            return
-        self._count -= len(done.entries)
-        later = {text for segment in self.segments for text in segment.texts()}
-        latest = self.latest
-        for text in done.texts():
-            if text not in later:
-                latest.pop(text, None)
+
+    def recount(self) -> None:
+        """After a commit stopped early: ``latest`` from the segments still pending."""
+        latest: dict[str, Any] = {}
+        for segment in self.segments:
+            if segment.kind is PUT:
+                latest.update(segment.entries)
+            else:
+                latest.update(dict.fromkeys(segment.entries, DELETED))
+        self.latest = latest
