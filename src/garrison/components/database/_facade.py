@@ -171,7 +171,7 @@ class Store:
     # -- writes ------------------------------------------------------------------
 
     async def put(self, key: Any, value: Any) -> None:
-        """Set ``key`` to ``value``; returns once the write is committed."""
+        """Set ``key`` to ``value``; returns once committed (or readable: ``durability``)."""
         message = Put(key, value)
         if self.timeout is None and (future := self._ref._send(message)) is not None:
             await future
@@ -179,7 +179,7 @@ class Store:
             await self._ref.ask(message, timeout=self.timeout)
 
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        """Set several keys in one transaction (all or none); returns once committed."""
+        """Set several keys in one transaction (all or none); returns as :meth:`put` does."""
         pairs = items.items() if isinstance(items, Mapping) else items
         message = PutMany(tuple(pairs))
         if self.timeout is None and (future := self._ref._send(message)) is not None:
@@ -212,7 +212,7 @@ class Store:
         return result
 
     async def flush(self) -> None:
-        """Wait until every earlier write is on disk in the EDN file as well."""
+        """Wait until every earlier write is committed and on disk in the EDN file as well."""
         await self._ask(Flush())
 
     # -- operations ----------------------------------------------------------------
