@@ -54,7 +54,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from garrison.components.database._cache import ReadCache
-from garrison.components.database._commit_loop import CommitLoop, CommitPending
+from garrison.components.database._commit_loop import CommitLoop
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
 from garrison.components.database._faults import is_fatal
@@ -102,7 +102,7 @@ log = logging.getLogger(__name__)
 
 _GROUPED_TYPES = tuple(GROUPED)
 #: Messages that run without committing the pending writes first.
-_NO_COMMIT_FIRST = frozenset({CommitPending, GetStatistics, Subscribe})
+_NO_COMMIT_FIRST = frozenset({GetStatistics, Subscribe})
 
 
 class DatabaseComponent(Component):
@@ -131,6 +131,8 @@ class DatabaseComponent(Component):
         self._retry: RetryState | None = None
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
+        # One commit at a time: the loop's, or one a message or the stop needs.
+        self._commit_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -146,7 +148,7 @@ class DatabaseComponent(Component):
             self._pending = PendingWrites()
             self._commits = CommitLoop(
                 self._pending,
-                self._ask_commit,
+                self._commit_beside,
                 quiet_period=settings.flush_quiet_period,
                 max_delay=settings.flush_max_delay,
             )
@@ -422,18 +424,25 @@ class DatabaseComponent(Component):
     # ------------------------------------------------------------------ debounced commits
 
     async def _commit_pending(self) -> None:
-        """Commit every pending write, in order; raise (the rest stays pending) on failure."""
+        """Commit every pending write, in order; raise (the rest stays pending) on failure.
+
+        Waits for a commit that is already running, then commits what is left.
+        """
         pending, commits = self._pending, self._commits
-        if pending is None or commits is None or (first_at := pending.first_at) is None:
+        if pending is None or commits is None:
             return
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        try:
-            await self._group_runner.commit(pending)
-        except Exception as exc:
-            commits.failed(exc)
-            raise
-        commits.committed(first_at, loop.time() - began)
+        async with self._commit_lock:
+            first_at = pending.first_at
+            if first_at is None:
+                return
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            try:
+                await self._group_runner.commit(pending)
+            except Exception as exc:
+                commits.failed(exc)
+                raise
+            commits.committed(first_at, loop.time() - began)
 
     async def _commit_first(self, message: object) -> None:
         """Commit the pending writes before ``message`` runs, or fail it saying why."""
@@ -449,25 +458,27 @@ class DatabaseComponent(Component):
                 f"{type(exc).__name__}: {exc} (they stay pending and readable)"
             ) from exc
 
-    async def _ask_commit(self) -> bool:
-        """The commit loop's request, through the mailbox: True once committed."""
-        done: bool = await self.self_ref.ask(CommitPending())
-        return done
+    async def _commit_beside(self) -> bool:
+        """The commit loop's commit, beside the actor's turns: ``True`` once committed.
 
-    @handler(CommitPending)
-    async def commit_pending(self, message: CommitPending) -> bool:
-        """Commit the pending writes; ``False`` (still pending) when the commit failed."""
-        del message
+        The actor keeps acknowledging and reading meanwhile (reads of keys the
+        commit carries answer from the pending writes; SQLite reads wait for
+        its transaction). Shielded: a stop that cancels the loop lets the
+        commit finish, and the stop's own commit waits for it (the lock).
+        ``False``: it failed on an error that leaves the writes pending; a
+        storage failure crashes the actor.
+        """
         try:
-            await self._commit_pending()
-        except Exception as exc:
+            await asyncio.shield(self._commit_pending())
+        except Exception as exc:  # noqa: BLE001 - reported; fatal ones crash the actor
             if is_fatal(exc):
-                raise
-            log.warning(
-                "committing %d acknowledged writes failed; retrying: %s",
-                len(self._pending or ()),
-                exc,
-            )
+                self._break(exc)
+            else:
+                log.warning(
+                    "committing %d acknowledged writes failed; retrying: %s",
+                    len(self._pending or ()),
+                    exc,
+                )
             return False
         return True
 

@@ -10,11 +10,11 @@ puts or deletes, so a crash loses at most the writes of the last
 :meth:`CommitLoop.run` is the timer. It commits after ``flush_quiet_period``
 with no new write, and at the latest ``flush_max_delay`` minus a reserve
 after the oldest pending write, as the EDN writer flushes. The reserve is
-twice a decaying maximum of the recent commit durations (measured from the
-request to the answer, so the wait in the mailbox counts) plus a fifth of
-``flush_max_delay`` (at least 10 ms) for timer latency. The commit itself
-happens in the actor's task, between two messages (:class:`CommitPending`
-through its mailbox): the actor stays the one user of its stores.
+twice a decaying maximum of the recent commit durations plus a fifth of
+``flush_max_delay`` (at least 10 ms) for timer latency. The commit runs
+beside the actor's turns, one at a time with any other commit (a message that
+needs the stores current, the stop): the actor keeps acknowledging writes
+and answering reads while a window's transaction runs.
 
 A commit that fails on an error that concerns the commit alone (a lock held
 by another process past ``busy_timeout``) keeps the writes pending and
@@ -29,17 +29,14 @@ the EDN file and queues the keys for repair, as for any write.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
-
-from garrison.exceptions import ActorStoppedError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
     from garrison.components.database._pending import PendingWrites
 
-__all__ = ["CommitLoop", "CommitPending"]
+__all__ = ["CommitLoop"]
 
 #: Per commit, the estimate of the commit duration shrinks by this factor
 #: unless the commit took longer (as the EDN writer's flush estimate).
@@ -50,20 +47,13 @@ _FIRST_BACKOFF: Final = 0.05
 _MAX_BACKOFF: Final = 30.0
 
 
-@dataclass(frozen=True, slots=True)
-class CommitPending:
-    """Internal: commit the pending writes now. Replies ``True`` once they are committed.
-
-    ``False``: the commit failed on an error that leaves the writes pending.
-    """
-
-
 class CommitLoop:
     """Commits ``pending`` through ``commit`` within ``max_delay`` of each write (see the module).
 
-    The actor calls :meth:`notify` after it recorded writes, and
-    :meth:`committed` / :meth:`failed` after every commit, whoever asked
-    for it (this loop, or a message that needs the stores up to date).
+    ``commit()`` commits what is pending and answers ``False`` when it failed
+    and the writes are still pending. The actor calls :meth:`notify` after it
+    recorded writes, and :meth:`committed` / :meth:`failed` after every
+    commit, whoever asked for it (this loop, a message, the stop).
     """
 
     def __init__(
@@ -123,11 +113,7 @@ class CommitLoop:
         await self._committed.wait()
 
     async def run(self) -> None:
-        """Commit pending writes on time until the actor stops; raises on an unexpected error.
-
-        Ends when the actor takes no more messages (it is stopping: its
-        ``on_stop`` commits what is still pending).
-        """
+        """Commit pending writes on time until the owner cancels it; raises on a bug."""
         loop = asyncio.get_running_loop()
         pending = self.pending
         while True:
@@ -145,13 +131,9 @@ class CommitLoop:
                     await asyncio.sleep(due - now)
                     continue
                 began = loop.time()
-                try:
-                    done = await self._commit()
-                except ActorStoppedError:
-                    return
-                if done:
+                if await self._commit():
                     backoff = 0.0
-                    # The mailbox wait counts too: the estimate is what a commit costs us.
+                    # A wait for another commit counts too: it is what committing costs.
                     self._estimate = max(self._estimate, loop.time() - began)
                 else:
                     backoff = min(_MAX_BACKOFF, max(_FIRST_BACKOFF, backoff * 2))

@@ -320,24 +320,23 @@ class GroupRunner:
         self._answer_deletes(accepted, existing)
 
     async def commit(self, pending: PendingWrites) -> None:
-        """Replay ``pending`` into the router, oldest segment first, one transaction each.
+        """Commit the writes ``pending`` holds now, oldest segment first, one transaction each.
 
-        Each committed segment leaves ``pending`` at once; on an error the
-        rest stays pending (and readable) and the error is raised.
+        Writes acknowledged meanwhile stay pending. On an error the segments
+        not committed are pending again (and still readable), and the error
+        is raised.
         """
         router = self.router
         try:
-            while pending.segments:
-                segment = pending.segments[0]
+            for segment in list(pending.detach()):
                 if segment.kind is PENDING_PUT:
                     await router.write_many(segment.entries, admitted=True)
                 else:
                     await router.delete_many(segment.entries)
                 pending.committed_first()
                 self.write_batches += 1
-        except BaseException:
-            pending.recount()
-            raise
+        finally:
+            pending.commit_done()
 
     # -- point reads
 

@@ -56,17 +56,21 @@ class Segment:
 class PendingWrites:
     """Acknowledged writes in acknowledgement order, with the newest value per key.
 
-    ``first_at`` / ``last_at`` are the loop times of the oldest and the newest
-    pending write (``first_at`` is ``None`` when nothing is pending).
+    A commit takes the writes pending at its start (:meth:`detach`); writes
+    acknowledged meanwhile wait for the next one. Until it is done the
+    detached writes still count as pending and stay readable.
     """
 
-    __slots__ = ("_count", "last_at", "latest", "segments")
+    __slots__ = ("_count", "inflight", "last_at", "latest", "segments")
 
     def __init__(self) -> None:
-        #: The pending writes, oldest first.
+        #: Writes no commit has taken yet, oldest first.
         self.segments: list[Segment] = []
-        #: Key text -> its newest pending value, or :data:`DELETED`.
+        #: Writes the running commit has taken and not committed yet, oldest first.
+        self.inflight: list[Segment] = []
+        #: Key text -> its newest pending value (taken or not), or :data:`DELETED`.
         self.latest: dict[str, Any] = {}
+        #: Loop time of the newest write.
         self.last_at = 0.0
         self._count = 0
 
@@ -80,8 +84,8 @@ class PendingWrites:
     @property
     def first_at(self) -> float | None:
         """Loop time of the oldest pending write; ``None`` when nothing is pending."""
-        segments = self.segments
-        return segments[0].first_at if segments else None
+        oldest = self.inflight or self.segments
+        return oldest[0].first_at if oldest else None
 
     def add_puts(self, pairs: list[tuple[str, Any]], now: float) -> None:
         """Record admitted ``(key text, value)`` puts, acknowledged at loop time ``now``."""
@@ -111,21 +115,21 @@ class PendingWrites:
         self.last_at = now
         self._count += count
 
+    def detach(self) -> list[Segment]:
+        """Hand the writes no commit has taken to a commit (they stay readable)."""
+        self.inflight, self.segments = self.segments, []
+        return self.inflight
+
     def committed_first(self) -> None:
-        """The oldest segment is committed: drop it.
-
-        Called for each segment of a commit in turn, with no read in between
-        (the actor runs one thing at a time); :meth:`recount` puts ``latest``
-        right when a commit stops early.
-        """
-        done = self.segments.pop(0)
+        """The commit's oldest segment is committed: it is no longer pending."""
+        done = self.inflight.pop(0)
         self._count -= len(done.entries)
-        if not self.segments:
-            self.latest.clear()
-            self._count = 0
 
-    def recount(self) -> None:
-        """After a commit stopped early: ``latest`` from the segments still pending."""
+    def commit_done(self) -> None:
+        """The commit is over: what it did not commit is pending again, before the rest."""
+        if self.inflight:
+            self.segments[:0] = self.inflight
+            self.inflight = []
         latest: dict[str, Any] = {}
         for segment in self.segments:
             if segment.kind is PUT:
