@@ -144,8 +144,12 @@ async def test_the_loop_commits_every_write_within_flush_max_delay(tmp_path: Pat
         assert await committed_now(rt) == {}  # acknowledged before it is committed
         writing = asyncio.ensure_future(writer())
         checked = 0
-        while not writing.done():
-            await loop.wait_committed()
+        while True:
+            commit = asyncio.ensure_future(loop.wait_committed())
+            await asyncio.wait({commit, writing}, return_when=asyncio.FIRST_COMPLETED)
+            if not commit.done():  # the writer is done, and no commit is due
+                commit.cancel()
+                break
             now = clock.time()
             keys = await committed_now(rt)
             due = [key for key, at in acknowledged if at <= now - bound]
@@ -186,3 +190,34 @@ async def test_a_failing_commit_keeps_the_writes_readable_and_health_says_so(
         await rt.store.flush()
         assert await committed_now(rt) == {"user/1": 1}
         assert await health(rt) == ("pass", "")
+
+
+async def test_in_dual_write_a_commit_sqlite_refuses_queues_the_keys_for_repair(
+    tmp_path: Path,
+) -> None:
+    options = {"flush_max_delay": LONG, "flush_quiet_period": LONG, "busy_timeout": 0.05}
+    async with database_runtime(
+        tmp_path, mode="dual-write", durability="debounced", **options
+    ) as rt:
+        await rt.store.put("user/1", 1)
+        other = await asyncio.to_thread(
+            sqlite3.connect,
+            rt.data_dir / "garrison.db",
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            await asyncio.to_thread(other.execute, "BEGIN IMMEDIATE")  # another writer's lock
+            # The commit writes the EDN side, SQLite's fails into the repair backlog,
+            # and the flush saves the file: nothing acknowledged is dropped.
+            await rt.store.flush()
+            stats = await rt.store.statistics()
+            assert (stats.uncommitted_writes, stats.repair_backlog) == (0, 1)
+            on_file = loads((tmp_path / "memory.edn").read_text(encoding="utf-8"))
+            assert on_file == {Keyword("user/1"): 1}
+            assert await rt.store.get("user/1") == 1
+        finally:
+            await asyncio.to_thread(other.execute, "ROLLBACK")
+            await asyncio.to_thread(other.close)
+        await database(rt).router.wait_repaired()
+    assert committed(tmp_path / "garrison.db") == {"user/1": 1}
