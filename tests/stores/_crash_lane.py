@@ -106,16 +106,17 @@ def kill_lane(
     max_delay: float = 0.25,
     quiet: float = 0.05,
     window: tuple[float, float] = (0.05, 0.6),
+    durability: str = "commit",
     switches: tuple[str, ...] = (),
     after_kill: Callable[[], None] | None = None,
 ) -> LaneResult:
     """Kill ``kills`` writers in ``folder`` (a database first made in ``mode``).
 
-    Each writer lives a random time within ``window`` seconds after it has
-    reported ready; ``switches`` are the modes each writer switches to, in
-    order, at random moments. ``after_kill`` runs after each kill, before the
-    next writer starts (an operator's step: a rollback, say). Returns every
-    lost write with its age.
+    Each writer (with the database's ``durability`` setting) lives a random
+    time within ``window`` seconds after it has reported ready; ``switches``
+    are the modes each writer switches to, in order, at random moments.
+    ``after_kill`` runs after each kill, before the next writer starts (an
+    operator's step: a rollback, say). Returns every lost write with its age.
     """
     rng = random.Random(seed)
     result = LaneResult()
@@ -131,7 +132,12 @@ def kill_lane(
     assert zygote.stdin is not None
     assert zygote.stdout is not None
     readline, reader = _reader(zygote.stdout)
-    spec: dict[str, Any] = {"mode": mode, "max_delay": max_delay, "quiet": quiet}
+    spec: dict[str, Any] = {
+        "mode": mode,
+        "max_delay": max_delay,
+        "quiet": quiet,
+        "durability": durability,
+    }
     acks: list[tuple[int, float, str]] = []  # the previous writer's (number, time, mode)
     killed_at = 0.0
     highest = 0

@@ -89,7 +89,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
     """One runtime writer: start garrison, read back, then write and acknowledge forever.
 
     ``spec``: ``mode`` (for a new database), ``max_delay`` and ``quiet``
-    (the EDN writer's flush_max_delay and flush_quiet_period), ``start``
+    (the EDN writer's flush_max_delay and flush_quiet_period), ``durability``, ``start``
     (write numbers begin above it), ``seed``, ``switches`` (modes to switch to
     in order, every 20-150 ms; a refused switch is reported, not retried)
     and ``check_only`` (read back, report, stop).
@@ -105,6 +105,7 @@ async def run_runtime(data_dir: str, spec: dict[str, Any]) -> None:
         "mode": spec["mode"],
         "flush_max_delay": spec["max_delay"],
         "flush_quiet_period": spec["quiet"],
+        "durability": spec["durability"],
     }
     config = {
         "runtime": {"data_dir": data_dir, "stop_timeout": 5.0},

@@ -11,8 +11,10 @@ acknowledged through ``rt.get(Store)`` is read back through ``rt.get(Store)`` af
 restart. In ``edn-only`` a write may be lost only if the kill came within the
 EDN store's bound (``flush_max_delay``) of its acknowledgement; in every mode
 that commits to SQLite, no acknowledged write may be lost, including across
-mode switches and rollbacks made while writing. ``benchmarks/bench_crash.py``
-runs the same lanes with 200+ kills.
+mode switches and rollbacks made while writing; with ``durability =
+"debounced"`` they may lose what ``edn-only`` may, and only a suffix of the
+acknowledged writes. ``benchmarks/bench_crash.py`` runs the same lanes with
+200+ kills.
 """
 
 from __future__ import annotations
@@ -163,6 +165,42 @@ def test_modes_that_commit_to_sqlite_lose_no_acknowledged_write(tmp_path: Path, 
     assert result.acknowledged > 300
     assert result.lost == [], f"{len(result.lost)} acknowledged writes lost in {mode}"
     assert set(result.modes) == {mode}
+
+
+@pytest.mark.slow
+def test_debounced_durability_loses_at_most_the_bound_and_only_the_newest_writes(
+    tmp_path: Path,
+) -> None:
+    modes = ["sqlite-only", "dual-write"]
+    seed = random.randrange(1 << 30)
+    with ThreadPoolExecutor(len(modes)) as pool:
+        futures = [
+            pool.submit(
+                kill_lane,
+                tmp_path / mode,
+                mode=mode,
+                kills=8,
+                seed=seed + i,
+                max_delay=BOUND,
+                window=(0.05, 1.5 * BOUND),
+                durability="debounced",
+            )
+            for i, mode in enumerate(modes)
+        ]
+        results = [future.result() for future in futures]
+    for mode, result in zip(modes, results, strict=True):
+        assert result.acknowledged > 300, mode
+        assert set(result.modes) == {mode}
+        too_old = [round(w.age, 3) for w in result.lost if w.age > BOUND]
+        assert too_old == [], f"{mode}: lost writes acknowledged over {BOUND}s before the kill"
+        for kill in {w.kill for w in result.lost}:
+            # Commits keep the acknowledgement order: a kill loses the newest
+            # writes only, never one whose successor survived (write n goes
+            # to key n % 400, so the numbers of a kill's losses are distinct).
+            numbers = sorted(w.number for w in result.lost if w.kill == kill)
+            assert numbers == list(range(numbers[0], numbers[0] + len(numbers))), (mode, kill)
+    # Acknowledged before the commit: some kills did catch writes not committed yet.
+    assert sum(result.losing_kills for result in results) > 0, f"nothing pending at a kill ({seed})"
 
 
 @pytest.mark.slow

@@ -771,20 +771,26 @@ class ModeRouter:
         """Set many keys: all or none (see :meth:`write_many`)."""
         await self.write_many(items)
 
-    async def write_many(self, items: Iterable[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    async def write_many(
+        self, items: Iterable[tuple[str, Any]], *, admitted: bool = False
+    ) -> list[tuple[str, Any]]:
         """Set many keys; returns the ``(key text, value)`` pairs written.
 
         All or none: every entry is admitted (:meth:`admit`) before any is
         written, and a refused one raises
         :class:`~garrison.exceptions.RefusedWriteError`. In the dual modes EDN
-        always succeeds and SQLite is repaired later.
+        always succeeds and SQLite is repaired later. ``admitted``: the items
+        are ``(key text, value)`` pairs :meth:`admit` accepted in the current
+        mode already (a debounced commit), and are written as they are.
         """
         batch = items if isinstance(items, list | tuple) else list(items)
         if not batch:
             return []
         async with self._lock:
             mode = self._mode
-            if mode is Mode.SQLITE_ONLY:
+            if admitted:
+                pairs = list(batch)
+            elif mode is Mode.SQLITE_ONLY:
                 # The hot path: SQLite encodes every value in its transaction
                 # anyway (and rolls it back when one has no form), so nothing
                 # is checked here, and admit() names a refused value.
@@ -796,9 +802,13 @@ class ModeRouter:
                         self.admit(key, value)
                     raise
                 return pairs
-            for key, value in batch:
-                self.admit(key, value)
-            pairs = list(batch)
+            else:
+                for key, value in batch:
+                    self.admit(key, value)
+                pairs = list(batch)
+            if mode is Mode.SQLITE_ONLY:
+                await self.sqlite.put_many(pairs)
+                return pairs
             await self.edn.put_many(pairs)
             if mode is Mode.EDN_ONLY:
                 return pairs

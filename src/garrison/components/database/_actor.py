@@ -14,6 +14,13 @@ Batching
     caller reads its own writes (and everyone else's that came first). A write
     is answered only after its transaction committed.
 
+    With ``durability = "debounced"`` a write in the modes that write SQLite
+    is answered once it is admitted and readable, and committed later (see
+    :mod:`._commit_loop`): point reads see the pending writes first, and every
+    message that is neither grouped nor a statistics or subscription request
+    commits them before it runs, so scans, counts, history, finds, mode
+    switches and flushes see them too.
+
     A put whose key or value a store of the mode cannot hold fails that caller
     alone: the mode router admits every entry of the group before it writes
     any (see ``ModeRouter.admit``); when it refuses one, nothing was written,
@@ -60,6 +67,7 @@ from garrison.components.database._bulk import (
     scan_stored_page,
 )
 from garrison.components.database._cache import ReadCache
+from garrison.components.database._commit_loop import CommitLoop
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._facade import Store
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
@@ -82,6 +90,7 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._open import StoreStack, open_stack
+from garrison.components.database._pending import PendingWrites
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler
@@ -111,6 +120,8 @@ __all__ = ["DatabaseComponent"]
 log = logging.getLogger(__name__)
 
 _GROUPED_TYPES = tuple(GROUPED)
+#: Messages that run without committing the pending writes first.
+_NO_COMMIT_FIRST = frozenset({GetStatistics, Subscribe})
 
 
 class DatabaseComponent(Component):
@@ -140,6 +151,10 @@ class DatabaseComponent(Component):
         self._retry: RetryState | None = None
         self._unobserve: tuple[Callable[[], None], ...] = ()
         self._loops: TaskGroup | None = None
+        self._pending: PendingWrites | None = None
+        self._commits: CommitLoop | None = None
+        # One commit at a time: the loop's, or one a message or the stop needs.
+        self._commit_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -156,7 +171,26 @@ class DatabaseComponent(Component):
             settings, self.data_dir, fallback=True, task_group=self._loops
         )
         self._router = self._stack.router
-        self._groups = GroupRunner(self.name, self._router, self._cache, self._feed, self._fatal)
+        self._pending = self._commits = None
+        if settings.durability == "debounced":
+            self._pending = PendingWrites()
+            self._commits = CommitLoop(
+                self._pending,
+                self._commit_beside,
+                quiet_period=settings.flush_quiet_period,
+                max_delay=settings.flush_max_delay,
+            )
+        self._groups = GroupRunner(
+            self.name,
+            self._router,
+            self._cache,
+            self._feed,
+            self._fatal,
+            pending=self._pending,
+            on_pending=self._commits.notify if self._commits is not None else lambda: None,
+        )
+        if self._commits is not None:
+            self.spawn(self._commits.run(), name=f"{self.name}-commits")
         self._retry = None
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
@@ -170,13 +204,21 @@ class DatabaseComponent(Component):
             )
 
     async def on_stop(self) -> None:
-        """End the feeds, stop the router, flush the EDN file a last time, close SQLite.
+        """Commit pending writes, end the feeds, stop the router, flush the EDN file, close SQLite.
 
-        The mailbox is already drained (every queued write committed). Each
+        The mailbox is already drained (every queued write answered). Each
         step runs even if an earlier one failed; the first failure is raised.
         """
         for unobserve in self._unobserve:
             unobserve()
+        errors: list[Exception] = []
+        if self._pending and self._router is not None:
+            count = len(self._pending)
+            try:
+                await self._commit_pending()
+            except Exception as exc:  # noqa: BLE001 - the stores are closed all the same
+                log.error("%d acknowledged writes could not be committed at stop: %s", count, exc)
+                errors.append(exc)
         final = self._runtime is not None and self.runtime.stopping
         if final:
             self._feed.close()
@@ -185,7 +227,12 @@ class DatabaseComponent(Component):
         stack, self._stack = self._stack, None
         self._router = None
         if stack is not None:
-            await stack.aclose()
+            try:
+                await stack.aclose()
+            except Exception as exc:  # noqa: BLE001 - the first failure is raised below
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     # The metric feeds run on the collector's thread: they read attributes only.
     def _observe_writer_lag(self) -> list[tuple[float, dict[str, str]]]:
@@ -216,6 +263,11 @@ class DatabaseComponent(Component):
             raise StoreError(f"the {self.name!r} component is not running")
         return self._groups
 
+    @property
+    def commit_loop(self) -> CommitLoop | None:
+        """The commit loop of ``durability = "debounced"`` (``None`` with ``commit``)."""
+        return self._commits
+
     def statistics(self) -> DatabaseStatistics:
         """A snapshot of the cache, batching, feed and store counters."""
         router = self.router
@@ -245,6 +297,12 @@ class DatabaseComponent(Component):
             edn_late_flushes=edn.statistics().late_flushes,
             repair_backlog=stats.repair_backlog,
             full_repair_pending=stats.full_repair_pending,
+            durability=self._settings.durability,
+            uncommitted_writes=len(self._pending) if self._pending is not None else 0,
+            commit_lag=commits.lag if (commits := self._commits) is not None else 0.0,
+            commits=commits.commits if commits is not None else 0,
+            late_commits=commits.late_commits if commits is not None else 0,
+            last_commit_error=commits.last_error if commits is not None else None,
             sqlite_path=str(router.sqlite.path),
             edn_path=str(edn.path),
         )
@@ -256,8 +314,10 @@ class DatabaseComponent(Component):
 
         ``fail`` when SQLite does not answer in time or at all, the EDN
         writer is more than ``max_writer_lag`` seconds behind, or the EDN file
-        cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``); ``warn`` on an
-        EDN flush error or a repair backlog, and while the component runs on
+        cannot hold an entry (named in the output; see ``EdnFileStore.unwritable``), or
+        (``durability = "debounced"``) the oldest uncommitted write is more than
+        ``max_writer_lag`` seconds old; ``warn`` on an EDN flush error, a failing
+        commit of acknowledged writes or a repair backlog, and while the component runs on
         the EDN file because the database cannot be opened (naming the cause;
         see :mod:`._fallback`). A broken connection also crashes the actor, so
         the supervisor replaces it.
@@ -294,6 +354,16 @@ class DatabaseComponent(Component):
             warnings.append(f"EDN flush failing: {edn.last_flush_error}")
         if unwritable := edn.unwritable:
             failures.append(f"the EDN file {edn.path} lacks {describe_unwritable(unwritable)}")
+        if (commits := self._commits) is not None and self._pending:
+            observed["uncommitted_writes"] = len(self._pending)
+            observed["commit_lag_s"] = round(commits.lag, 3)
+            if commits.lag > settings.max_writer_lag:
+                failures.append(
+                    f"{len(self._pending)} acknowledged writes are not committed, the oldest "
+                    f"{commits.lag:.1f}s ago (limit {settings.max_writer_lag:g}s)"
+                )
+            if commits.last_error is not None:
+                warnings.append(f"committing acknowledged writes failing: {commits.last_error}")
         if stats.repair_backlog or stats.full_repair_pending:
             detail = ", full repair pending" if stats.full_repair_pending else ""
             warnings.append(f"SQLite repair backlog of {stats.repair_backlog} keys{detail}")
@@ -389,6 +459,67 @@ class DatabaseComponent(Component):
         error.__cause__ = exc
         return error
 
+    # ------------------------------------------------------------------ debounced commits
+
+    async def _commit_pending(self) -> None:
+        """Commit every pending write, in order; raise (the rest stays pending) on failure.
+
+        Waits for a commit that is already running, then commits what is left.
+        """
+        pending, commits = self._pending, self._commits
+        if pending is None or commits is None:
+            return
+        async with self._commit_lock:
+            first_at = pending.first_at
+            if first_at is None:
+                return
+            loop = asyncio.get_running_loop()
+            began = loop.time()
+            try:
+                await self._group_runner.commit(pending)
+            except Exception as exc:
+                commits.failed(exc)
+                raise
+            commits.committed(first_at, loop.time() - began)
+
+    async def _commit_first(self, message: object) -> None:
+        """Commit the pending writes before ``message`` runs, or fail it saying why."""
+        count = len(self._pending or ())
+        try:
+            await self._commit_pending()
+        except Exception as exc:
+            if is_fatal(exc):
+                raise
+            raise StoreError(
+                f"{count} acknowledged writes must be committed before "
+                f"{type(message).__qualname__} runs, and the commit failed: "
+                f"{type(exc).__name__}: {exc} (they stay pending and readable)"
+            ) from exc
+
+    async def _commit_beside(self) -> bool:
+        """The commit loop's commit, beside the actor's turns: ``True`` once committed.
+
+        The actor keeps acknowledging and reading meanwhile (reads of keys the
+        commit carries answer from the pending writes; SQLite reads wait for
+        its transaction). Shielded: a stop that cancels the loop lets the
+        commit finish, and the stop's own commit waits for it (the lock).
+        ``False``: it failed on an error that leaves the writes pending; a
+        storage failure crashes the actor.
+        """
+        try:
+            await asyncio.shield(self._commit_pending())
+        except Exception as exc:  # noqa: BLE001 - reported; fatal ones crash the actor
+            if is_fatal(exc):
+                self._break(exc)
+            else:
+                log.warning(
+                    "committing %d acknowledged writes failed; retrying: %s",
+                    len(self._pending or ()),
+                    exc,
+                )
+            return False
+        return True
+
     # ------------------------------------------------------------------ one by one
 
     async def _handle_one(self, envelope: Envelope) -> None:
@@ -407,6 +538,8 @@ class DatabaseComponent(Component):
             return
         with envelope.handler_span(self.name) as span:
             try:
+                if self._pending and type(message) not in _NO_COMMIT_FIRST:
+                    await self._commit_first(message)
                 result = await fn(self, message)
             except Exception as exc:  # noqa: BLE001 - the caller's error; fatal ones crash us
                 if is_fatal(exc) and type(message) not in (Backup, Restore):

@@ -7,6 +7,7 @@
     edn_path = "memory.edn"
     mode = "sqlite-only"           # only for a database that has no mode yet
     synchronous = "NORMAL"
+    durability = "commit"          # or "debounced": acknowledged before commit
     cache_size = 10000             # entries; 0 turns the read cache off
     batch_limit = 512              # most messages one transaction or read query groups
     flush_quiet_period = 0.1       # EDN writer debounce (seconds)
@@ -31,6 +32,7 @@ _LOWEST_MAX_DIGITS = 4300
 
 ModeName = Literal["edn-only", "dual-write", "sqlite-first", "sqlite-only"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
+Durability = Literal["commit", "debounced"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,17 @@ class DatabaseConfig:
     ``synchronous``
         SQLite's durability level: ``NORMAL`` survives application crashes,
         ``FULL`` also power loss (slower commits).
+    ``durability``
+        When a write is acknowledged in the modes that write SQLite.
+        ``commit``: once its SQLite transaction committed, so no crash loses
+        it. ``debounced``: the legacy EDN store's contract, once it is
+        admitted and readable; every reader sees it at once, and the actor
+        commits the pending writes to SQLite within ``flush_max_delay``, after
+        ``flush_quiet_period`` without writes (one transaction per run of puts
+        or deletes; any other message commits them first). A crash loses at
+        most the writes of the last ``flush_max_delay``, never part of one; a
+        clean stop commits them all (docs/storage.md). ``edn-only`` writes the
+        EDN file alone and is the same under both.
     ``busy_timeout``
         Seconds a write waits for another process's lock on the database.
     ``cache_size``
@@ -83,6 +96,7 @@ class DatabaseConfig:
     edn_path: Path | None = None
     mode: ModeName | None = None
     synchronous: Synchronous = "NORMAL"
+    durability: Durability = "commit"
     busy_timeout: float = 5.0
     cache_size: int = 10_000
     batch_limit: int = 512

@@ -161,11 +161,11 @@ class Store:
     # -- writes ------------------------------------------------------------------
 
     async def put(self, key: Any, value: Any) -> None:
-        """Set ``key`` to ``value``; returns once the write is committed."""
+        """Set ``key`` to ``value``; returns once committed (or readable: ``durability``)."""
         await self._ask(Put(key, value))
 
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
-        """Set several keys in one transaction (all or none); returns once committed."""
+        """Set several keys in one transaction (all or none); returns as :meth:`put` does."""
         pairs = items.items() if isinstance(items, Mapping) else items
         await self._ask(PutMany(tuple(pairs)))
 
@@ -190,7 +190,7 @@ class Store:
         return result
 
     async def flush(self) -> None:
-        """Wait until every earlier write is on disk in the EDN file as well."""
+        """Wait until every earlier write is committed and on disk in the EDN file as well."""
         await self._ask(Flush())
 
     # -- operations ----------------------------------------------------------------

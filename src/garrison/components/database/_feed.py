@@ -36,12 +36,13 @@ __all__ = ["ChangeEvent", "ChangeFeed", "Subscription"]
 
 @dataclass(frozen=True, slots=True)
 class ChangeEvent:
-    """One committed change.
+    """One committed change (``durability = "debounced"``: one acknowledged change).
 
     ``key`` is the key text, ``op`` ``"put"`` or ``"delete"``, ``value`` the
     value written (:data:`~garrison.stores._protocol.MISSING` for a delete).
     ``seq`` increases by one per change in commit order within one run of the
-    component; ``at`` is the commit time (POSIX seconds).
+    component; ``at`` is the commit time (POSIX seconds), or with
+    ``debounced`` the acknowledgement's (the order is the same).
     """
 
     seq: int

@@ -4,10 +4,16 @@
 docstring) and hands each to :meth:`GroupRunner.run`, which answers every
 envelope of the group: a put after its transaction committed, a read with its
 value, a caller whose key or value is unusable with its own error.
+
+With ``durability = "debounced"`` (in the modes that write SQLite) a write
+group is admitted and recorded in :class:`PendingWrites` instead, and answered
+at once; point reads see the pending writes first, and :meth:`GroupRunner.commit`
+replays them into the router later (see :mod:`._commit_loop`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -23,12 +29,14 @@ from garrison.components.database._messages import (
     Put,
     PutMany,
 )
+from garrison.components.database._pending import DELETED, PendingWrites
+from garrison.components.database._pending import PUT as PENDING_PUT
 from garrison.exceptions import RefusedWriteError
 from garrison.stores import MISSING
 from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from opentelemetry.trace import Span
 
@@ -57,6 +65,8 @@ class GroupRunner:
 
     ``on_fatal(exc)`` is called when the store failed in a way that breaks the
     connection (see :mod:`._faults`); it returns the error to give the callers.
+    ``pending`` (``durability = "debounced"``) receives the writes of the modes
+    that write SQLite, and ``on_pending()`` is called after each group it took.
     """
 
     def __init__(
@@ -66,8 +76,13 @@ class GroupRunner:
         cache: ReadCache,
         feed: ChangeFeed,
         on_fatal: Callable[[Exception], BaseException],
+        *,
+        pending: PendingWrites | None = None,
+        on_pending: Callable[[], None] = lambda: None,
     ) -> None:
         self.actor_name = actor_name
+        self.pending = pending
+        self._on_pending = on_pending
         self.router = router
         self.cache = cache
         self.feed = feed
@@ -87,10 +102,15 @@ class GroupRunner:
             await self._run_group(kind, group)
 
     async def _run_group(self, kind: str, group: list[Envelope]) -> None:
-        if kind == PUT:
-            await self._put_group(group)
-        elif kind == READ:
+        if kind == READ:
             await self._read_group(group)
+        elif self.pending is not None and self.router.mode.writes_sqlite:
+            if kind == PUT:
+                self._defer_puts(group, self.pending)
+            else:
+                await self._defer_deletes(group, self.pending)
+        elif kind == PUT:
+            await self._put_group(group)
         else:
             await self._delete_group(group)
 
@@ -188,14 +208,7 @@ class GroupRunner:
 
     async def _delete_group(self, group: list[Envelope]) -> None:
         router = self.router
-        accepted: list[tuple[Envelope, list[str]]] = []
-        for envelope in group:
-            message = envelope.message
-            if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
-                texts = [message.key]
-            else:
-                texts = list(dict.fromkeys(cast("DeleteMany", message).keys))
-            accepted.append((envelope, texts))
+        accepted = self._delete_texts(group)
         if not accepted:
             return
         every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
@@ -210,6 +223,25 @@ class GroupRunner:
         self.batched_writes += len(accepted)
         self.cache.invalidate(every)
         self.feed.publish((key, "delete", MISSING) for key in every if key in existing)
+        self._answer_deletes(accepted, existing)
+
+    @staticmethod
+    def _delete_texts(group: list[Envelope]) -> list[tuple[Envelope, list[str]]]:
+        """Each caller with the key texts it deletes (made when its message was built)."""
+        accepted: list[tuple[Envelope, list[str]]] = []
+        for envelope in group:
+            message = envelope.message
+            if isinstance(message, Delete):  # a subclass too (it comes as a group of one)
+                texts = [message.key]
+            else:
+                texts = list(dict.fromkeys(cast("DeleteMany", message).keys))
+            accepted.append((envelope, texts))
+        return accepted
+
+    @staticmethod
+    def _answer_deletes(
+        accepted: list[tuple[Envelope, list[str]]], existing: Collection[str]
+    ) -> None:
         removed: set[str] = set()
         for envelope, texts in accepted:
             # Within a group, a key existed for the first delete that names it only.
@@ -219,6 +251,89 @@ class GroupRunner:
                 envelope.reply(bool(gone))
             else:
                 envelope.reply(len(gone))
+
+    # -- debounced writes
+
+    def _defer_puts(self, group: list[Envelope], pending: PendingWrites) -> None:
+        """Admit each caller's entries, record them as pending, and answer at once."""
+        admit = self.router.admit
+        accepted: list[Envelope] = []
+        pairs: list[tuple[str, Any]] = []
+        append = pairs.append
+        for envelope in group:
+            message = envelope.message
+            try:
+                if type(message) is Put:
+                    admit(message.key, message.value)
+                    append((message.key, message.value))
+                else:
+                    # A caller's entries are admitted together: all of them or none.
+                    entries = _put_pairs(message)
+                    for key, value in entries:
+                        admit(key, value)
+                    pairs.extend(entries)
+            except Exception as exc:  # noqa: BLE001 - a refused or malformed write fails its caller
+                envelope.fail(exc)
+                continue
+            accepted.append(envelope)
+        if not accepted:
+            return
+        pending.add_puts(pairs, asyncio.get_running_loop().time())
+        self._on_pending()
+        self.batched_writes += len(accepted)
+        self.cache.invalidate(key for key, _ in pairs)
+        feed = self.feed
+        if feed.listening:
+            feed.publish((key, "put", value) for key, value in pairs)
+        else:
+            feed.skip(len(pairs))
+        for envelope in accepted:
+            future = envelope.future
+            if future is not None and not future.done():
+                future.set_result(None)
+
+    async def _defer_deletes(self, group: list[Envelope], pending: PendingWrites) -> None:
+        """Record the deletes as pending; answer with what existed, as readers saw it."""
+        accepted = self._delete_texts(group)
+        if not accepted:
+            return
+        every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
+        latest = pending.latest
+        existing = {
+            t for t in every if (v := latest.get(t, MISSING)) is not MISSING and v is not DELETED
+        }
+        stored = [t for t in every if t not in latest]
+        if stored:
+            try:
+                existing.update(await self.router.get_many(stored))
+            except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+                self._group_failed([e for e, _ in accepted], exc)
+                return
+        pending.add_deletes(every, asyncio.get_running_loop().time())
+        self._on_pending()
+        self.batched_writes += len(accepted)
+        self.cache.invalidate(every)
+        self.feed.publish((key, "delete", MISSING) for key in every if key in existing)
+        self._answer_deletes(accepted, existing)
+
+    async def commit(self, pending: PendingWrites) -> None:
+        """Commit the writes ``pending`` holds now, oldest segment first, one transaction each.
+
+        Writes acknowledged meanwhile stay pending. On an error the segments
+        not committed are pending again (and still readable), and the error
+        is raised.
+        """
+        router = self.router
+        try:
+            for segment in list(pending.detach()):
+                if segment.kind is PENDING_PUT:
+                    await router.write_many(segment.entries, admitted=True)
+                else:
+                    await router.delete_many(segment.entries)
+                pending.committed_first()
+                self.write_batches += 1
+        finally:
+            pending.commit_done()
 
     # -- point reads
 
@@ -238,6 +353,15 @@ class GroupRunner:
                 wanted.extend(texts)
                 accepted.append((envelope, texts))
         values: dict[str, Any] = {}
+        pending = self.pending
+        if pending:
+            # Read-your-writes: a pending write is the newest value of its key.
+            latest = pending.latest
+            for text in wanted:
+                value = latest.get(text, MISSING)
+                if value is not MISSING and value is not DELETED:
+                    values[text] = value
+            wanted = [text for text in wanted if text not in latest]
         misses = self._cached(wanted, values) if cache.enabled else list(dict.fromkeys(wanted))
         if misses:
             try:
@@ -293,7 +417,7 @@ class GroupRunner:
         return misses
 
 
-def _put_pairs(message: Any) -> list[tuple[Any, Any]]:
+def _put_pairs(message: Any) -> list[tuple[str, Any]]:
     """The (key, value) pairs a :class:`Put` or :class:`PutMany` writes."""
     if isinstance(message, Put):  # a subclass too (it comes as a group of one)
         return [(message.key, message.value)]

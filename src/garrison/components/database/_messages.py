@@ -56,7 +56,11 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Put:
-    """Set ``key`` to ``value``. Replies ``None`` once the write is committed."""
+    """Set ``key`` to ``value``. Replies ``None`` once the write is committed.
+
+    With ``durability = "debounced"``: once it is admitted and readable (it is
+    committed within ``flush_max_delay``).
+    """
 
     key: Any
     value: Any
@@ -68,7 +72,7 @@ class Put:
 
 @dataclass(frozen=True, slots=True)
 class PutMany:
-    """Set several keys in one transaction. Replies ``None`` once committed."""
+    """Set several keys in one transaction. Replies ``None`` as :class:`Put` does."""
 
     items: tuple[tuple[Any, Any], ...]
 
@@ -221,7 +225,10 @@ class SetMode:
 
 @dataclass(frozen=True, slots=True)
 class Flush:
-    """Wait until every earlier write is on disk in the EDN file too. Replies ``None``."""
+    """Wait until every earlier write is committed and on disk in the EDN file too.
+
+    Replies ``None``.
+    """
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,6 +44,16 @@ class DatabaseStatistics:
     #: Keys whose SQLite side is behind EDN, and whether a full repair is pending.
     repair_backlog: int
     full_repair_pending: bool
+    #: ``durability`` (``"commit"`` or ``"debounced"``), and with ``debounced``:
+    #: acknowledged writes not committed yet, seconds since the oldest of them,
+    #: commits made, commits that finished later than ``flush_max_delay`` after
+    #: the oldest write they carried, and the last commit's error (or ``None``).
+    durability: str
+    uncommitted_writes: int
+    commit_lag: float
+    commits: int
+    late_commits: int
+    last_commit_error: str | None
     #: The SQLite and EDN files.
     sqlite_path: str
     edn_path: str
