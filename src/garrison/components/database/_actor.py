@@ -190,7 +190,7 @@ class DatabaseComponent(Component):
             on_pending=self._commits.notify if self._commits is not None else lambda: None,
         )
         if self._commits is not None:
-            self.spawn(self._commits.run(), name=f"{self.name}-commits")
+            self._loops.start_soon(self._commits.run, name=f"{self.name}-commits")
         self._retry = None
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
