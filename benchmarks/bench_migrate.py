@@ -174,8 +174,9 @@ def _run(case: str, edn: Path, db: Path, *, memory: bool = False) -> dict[str, A
 
 
 def _encoders(edn: Path, repeat: int) -> None:
-    """Value encoding alone: the C encoder against the pure one, on every value of the file."""
-    from garrison.stores._values import encode_value, encode_value_pure
+    """Value encoding alone: the C encoder against the pure one, on every value of the
+    file; then decoding every stored text."""
+    from garrison.stores._values import decode_value, encode_value, encode_value_pure
 
     values = list(read_source(edn).entries.values())
     runs: dict[str, list[float]] = {"C": [], "pure": []}
@@ -187,6 +188,13 @@ def _encoders(edn: Path, repeat: int) -> None:
             assert texts[-1] == encode_value_pure(values[-1])
     for name, times in runs.items():
         print(f"  encode {name:<5} runs: " + ", ".join(f"{t:.2f}s" for t in times))
+    decodes = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for text in texts:
+            decode_value(text)
+        decodes.append(time.perf_counter() - start)
+    print("  decode every stored text: " + ", ".join(f"{t:.2f}s" for t in decodes))
     ratios = [pure / c for c, pure in zip(runs["C"], runs["pure"], strict=True)]
     report("encode every value (s)", statistics.median(runs["C"]),
            statistics.median(runs["pure"]), unit="s", higher_is_better=False)  # fmt: skip

@@ -12,6 +12,7 @@ from garrison.edn import Keyword
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores._protocol import MISSING, KeyValueStore
 from garrison.stores._sqlite import SqliteStore
+from garrison.stores._values import VALUE_FORMAT_VERSION
 from tests.stores.value_strategies import same, values
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ async def test_meta_round_trips_and_survives_reopen(tmp_path: Path) -> None:
     async with SqliteStore(path) as store:
         assert await store.get_meta("garrison.mode") == "dual-write"
         assert await store.get_meta("app/thing") == {"a": Keyword("b")}
-        assert await store.get_meta("garrison.value_format") == 1
+        assert await store.get_meta("garrison.value_format") == VALUE_FORMAT_VERSION
 
 
 async def test_set_meta_many_is_one_transaction(store: SqliteStore) -> None:

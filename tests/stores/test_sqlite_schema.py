@@ -3,19 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
+import shutil
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 import aiosqlite
 import pytest
 
 from garrison.exceptions import SchemaVersionError, StoreLoadError
 from garrison.stores import SqliteStore
+from garrison.stores._protocol import MISSING
 from garrison.stores._schema import APPLICATION_ID, MIGRATIONS, SCHEMA_VERSION, ensure_schema
+from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_value
+from tests.stores import _format1 as format1
+from tests.stores.value_strategies import same
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+FORMAT_1_DB: Final = pathlib.Path(__file__).parent / "data" / "format1.db"
 
 
 def _raw(path: Path, *statements: str) -> None:
@@ -82,12 +90,12 @@ async def test_upgrades_run_in_order_each_with_its_version(tmp_path: Path) -> No
     v3 = ("CREATE TABLE step3 AS SELECT * FROM step2",)
     async with aiosqlite.connect(path, isolation_level=None) as conn:
         assert await ensure_schema(conn, str(path), MIGRATIONS) == 0
-        assert await ensure_schema(conn, str(path), (*MIGRATIONS, v2, v3)) == 1
+        assert await ensure_schema(conn, str(path), (*MIGRATIONS, v2, v3)) == len(MIGRATIONS)
         rows = list(await conn.execute_fetchall("SELECT x FROM step3"))
         assert rows == [(0,)]
         version = list(await conn.execute_fetchall("PRAGMA user_version"))
-        assert version == [(3,)]
-        assert await ensure_schema(conn, str(path), (*MIGRATIONS, v2, v3)) == 3
+        assert version == [(len(MIGRATIONS) + 2,)]
+        assert await ensure_schema(conn, str(path), (*MIGRATIONS, v2, v3)) == len(MIGRATIONS) + 2
 
 
 async def test_a_failing_upgrade_leaves_the_last_complete_version(tmp_path: Path) -> None:
@@ -97,7 +105,7 @@ async def test_a_failing_upgrade_leaves_the_last_complete_version(tmp_path: Path
         await ensure_schema(conn, str(path))
         with pytest.raises(sqlite3.OperationalError):
             await ensure_schema(conn, str(path), (*MIGRATIONS, bad))
-        assert list(await conn.execute_fetchall("PRAGMA user_version")) == [(1,)]
+        assert list(await conn.execute_fetchall("PRAGMA user_version")) == [(len(MIGRATIONS),)]
         tables = list(await conn.execute_fetchall("SELECT name FROM sqlite_schema"))
         assert ("half",) not in tables
 
@@ -131,3 +139,40 @@ async def test_a_failed_open_leaves_no_thread_behind(tmp_path: Path) -> None:
     for thread in _worker_threads() - before:
         await asyncio.to_thread(thread.join, 10)
     assert not {t for t in _worker_threads() - before if t.is_alive()}
+
+
+async def test_a_format_1_database_is_upgraded_with_the_same_values(tmp_path: Path) -> None:
+    # data/format1.db was written by value format 1 (tests/stores/_format1.py):
+    # keyword-keyed maps as #map pairs, ":"-led string keys as plain object keys.
+    path = tmp_path / "format1.db"
+    shutil.copyfile(FORMAT_1_DB, path)
+    for _ in range(2):  # the upgrade once, then an ordinary open
+        async with SqliteStore(path) as store:
+            assert await store.get_meta("garrison.value_format") == VALUE_FORMAT_VERSION
+            for key, (first, current) in format1.VALUES.items():
+                changes = await store.history(key)
+                assert same(changes[0].value, first)
+                if current is None:
+                    assert await store.get(key, MISSING) is MISSING
+                    assert changes[-1].op == "delete"
+                else:
+                    assert same(await store.get(key), current)
+                    assert same(changes[-1].value, current)
+            for name, value in format1.META.items():
+                assert same(await store.get_meta(name), value)
+            # Every stored text is in this version's spelling (a set's members may
+            # come in another order), and JSON functions reach keyword-keyed attributes.
+            rows = await store.connection.execute_fetchall("SELECT key, value FROM entries")
+            for key, text in rows:
+                assert same(decode_value(text), format1.VALUES[key][1])
+                if "#set" not in text:
+                    assert text == encode_value(format1.VALUES[key][1])
+                if key in ("session/s1", "learning/l1"):
+                    assert text.startswith('{":')
+            rows = await store.connection.execute_fetchall(
+                "SELECT key FROM entries "
+                """WHERE json_extract(value, '$.":session/user-id"') = 'u1'"""
+            )
+            assert list(rows) == [("session/s1",)]
+            found = await store.find("$.:session/user-id", eq="u1")
+            assert found == [("session/s1", format1.VALUES["session/s1"][1])]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import sqlite3
 import uuid
 from decimal import Decimal
 from fractions import Fraction
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from garrison.edn import (
     BigInt,
@@ -27,8 +29,8 @@ from garrison.edn import (
     loads,
 )
 from garrison.exceptions import EdnEncodeError, StoreError
-from garrison.stores._values import decode_value, encode_value
-from tests.stores.value_strategies import json_values, same, values
+from garrison.stores._values import decode_value, encode_value, upgrade_format_1
+from tests.stores.value_strategies import json_values, object_key_lookalikes, same, values
 
 
 # Hypothesis warns when it builds the repr of a large recursive strategy; the
@@ -77,6 +79,14 @@ def test_plain_json_is_stored_as_plain_json(value: Any) -> None:
         (Tagged("my/rec", {"a": 1}), '{"#tag":["my/rec",{"a":1}]}'),
         ({"#k": "not a keyword"}, '{"#esc":{"#k":"not a keyword"}}'),
         ({"n": 1, "kw": Keyword("a")}, '{"n":1,"kw":{"#k":"a"}}'),
+        (
+            {Keyword("session/user-id"): "u1", Keyword("n"): 1},
+            '{":session/user-id":"u1",":n":1}',
+        ),
+        ({Keyword("a"): 1, "b": 2}, '{":a":1,"b":2}'),
+        ({":a": 1}, '{"#map":[[":a",1]]}'),
+        ({Keyword("a"): 1, ":b": 2}, '{"#map":[[{"#k":"a"},1],[":b",2]]}'),
+        ({Keyword("#k"): 1}, '{":#k":1}'),
     ],
 )
 def test_documented_markers(value: Any, stored: str) -> None:
@@ -140,3 +150,87 @@ def test_value_without_edn_form_is_refused() -> None:
 def test_corrupt_text_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="not valid JSON"):
         decode_value("{")
+
+
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z#:][a-z0-9./#:-]{0,8}", fullmatch=True).map(Keyword)
+        | object_key_lookalikes
+        | st.text(max_size=4),
+        values,
+        max_size=5,
+    )
+)
+@settings(max_examples=150)
+def test_maps_with_keyword_and_string_keys_round_trip_without_confusing_them(
+    value: dict[Any, Any],
+) -> None:
+    text = encode_value(value)
+    back = decode_value(text)
+    assert same(back, value)
+    node = orjson.loads(text)
+    if all(type(key) is Keyword or not key.startswith(":") for key in value):
+        # An object, each keyword key spelled with its colon, each string key as is.
+        spelled = {":" + key.text if type(key) is Keyword else key for key in value}
+        escaped = len(spelled) == 1 and next(iter(spelled)).startswith("#")
+        assert set(node["#esc"] if escaped else node) == spelled
+    else:
+        assert set(node) == {"#map"}
+
+
+def test_sqlite_json_functions_reach_keyword_keyed_attributes() -> None:
+    value = loads('{:session/id "s1" :session/user-id "u1" :session/tags [:a :b] "n" 2}')
+    conn = sqlite3.connect(":memory:")
+    row = conn.execute(
+        """SELECT json_extract(?1, '$.":session/user-id"'), json_extract(?1, '$.n'),
+                  json_extract(?1, '$.":session/tags"[1]')""",
+        (encode_value(value),),
+    ).fetchone()
+    assert row == ("u1", 2, '{"#k":"b"}')
+
+
+def _format_1(node: Any) -> Any:
+    """The format-1 JSON structure of a format-2 one: the reference the upgrade inverts.
+
+    Format 1 kept a dict as an object only when every key was a string (any
+    string), and every other dict as ``#map`` pairs.
+    """
+    if type(node) is list:
+        return [_format_1(item) for item in node]
+    if type(node) is not dict:
+        return node
+    if len(node) == 1 and next(iter(node)).startswith("#"):
+        ((marker, payload),) = node.items()
+        if marker == "#esc":
+            return {marker: {key: _format_1(item) for key, item in payload.items()}}
+        if marker == "#map" and all(type(key) is str for key, _ in payload):
+            return {key: _format_1(item) for key, item in payload}
+        return {marker: _format_1(payload)}
+    if any(key.startswith(":") for key in node):
+        return {
+            "#map": [
+                [{"#k": key[1:]} if key.startswith(":") else key, _format_1(item)]
+                for key, item in node.items()
+            ]
+        }
+    return {key: _format_1(item) for key, item in node.items()}
+
+
+@pytest.mark.filterwarnings("ignore:Generating overly large repr")
+@given(values)
+@settings(max_examples=200)
+def test_the_upgrade_turns_every_format_1_text_into_the_format_2_text(value: Any) -> None:
+    text = encode_value(value)
+    old = orjson.dumps(_format_1(orjson.loads(text))).decode()
+    upgraded = upgrade_format_1(old)
+    assert upgraded is not None
+    assert same(decode_value(upgraded), value)
+    if not any(marker in text for marker in ("#set", "#mutset", "#eset")):  # reorderable
+        assert upgraded == text
+
+
+def test_the_upgrade_reads_colon_keys_of_format_1_as_strings() -> None:
+    assert upgrade_format_1('{":a":1,"b":{":c":2}}') == encode_value({":a": 1, "b": {":c": 2}})
+    assert upgrade_format_1('{"#map":[[{"#k":"a"},{":b":1}]]}') == '{":a":{"#map":[[":b",1]]}}'
+    assert upgrade_format_1(None) is None

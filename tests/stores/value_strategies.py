@@ -75,6 +75,12 @@ hashables: st.SearchStrategy[Any] = st.recursive(
 )
 
 
+#: String keys shaped like the stored spelling of a keyword key or a marker.
+object_key_lookalikes: st.SearchStrategy[str] = st.sampled_from(
+    [":a", ":session/id", "::a", ":", "#k", "#esc", "#map", ":#k", "a"]
+) | st.text(max_size=4).map(lambda text: ":" + text)
+
+
 def _tagged(inner: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     return st.builds(Tagged, _names, inner)
 
@@ -88,6 +94,9 @@ values: st.SearchStrategy[Any] = st.recursive(
         st.dictionaries(
             st.text(max_size=6) | st.sampled_from(["#k", "#esc", "#x"]), inner, max_size=4
         ),
+        # Keyword-keyed maps (JSON objects), with string keys that look like the
+        # keyword spelling (":a") or a marker ("#k") mixed in.
+        st.dictionaries(_names.map(Keyword) | object_key_lookalikes, inner, min_size=1, max_size=4),
         st.dictionaries(hashables, inner, max_size=3),
         st.dictionaries(hashables, inner, max_size=3).map(FrozenMap),
         st.frozensets(hashables, max_size=3),
@@ -108,9 +117,9 @@ json_values: st.SearchStrategy[Any] = st.recursive(
     | st.text(max_size=12),
     lambda inner: (
         st.lists(inner, max_size=4)
-        | st.dictionaries(st.text(max_size=6), inner, max_size=4).filter(
-            lambda d: not (len(d) == 1 and next(iter(d)).startswith("#"))
-        )
+        | st.dictionaries(
+            st.text(max_size=6).filter(lambda k: not k.startswith(":")), inner, max_size=4
+        ).filter(lambda d: not (len(d) == 1 and next(iter(d)).startswith("#")))
     ),
     max_leaves=20,
 )

@@ -2,14 +2,15 @@
  * garrison.stores._cvalues: the stored-value encoder's C accelerator.
  *
  * encode(value) returns exactly the text garrison.stores._values.encode_value
- * returns for value (format 1: orjson's compact JSON of the tagged structure),
+ * returns for value (format 2: orjson's compact JSON of the tagged structure),
  * or None when it leaves the value to the pure encoder: nesting deeper than
  * MAX_DEPTH, a lone surrogate in a string, or a part whose tagged structure
  * (from the Python tag function) it cannot write. The pure encoder then makes
  * the whole text, or raises its error, so both paths agree by construction on
  * everything this file does not write itself.
  *
- * Written natively (exact types only): None, bool, str, int, float, dict,
+ * Written natively (exact types only): None, bool, str, int, float, dict
+ * (keyword keys as ":ns/name"),
  * list, tuple, set, frozenset, Keyword, Symbol, Vector, and (through their
  * str() and isoformat(), as the tag function does) UUID, datetime and date.
  * Every other part
@@ -96,8 +97,9 @@ put(Buffer *b, const char *text, Py_ssize_t n)
 
 #define PUT_LITERAL(b, s) put((b), (s), (Py_ssize_t)(sizeof(s) - 1))
 
+/* A JSON string of s, with prefix (0 for none) written first inside the quotes. */
 static int
-put_str(Buffer *b, PyObject *s)
+put_str_prefixed(Buffer *b, PyObject *s, char prefix)
 {
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(s) < 0) { /* a no-op, and deprecated, from 3.12 */
@@ -107,12 +109,15 @@ put_str(Buffer *b, PyObject *s)
     Py_ssize_t n = PyUnicode_GET_LENGTH(s);
     int kind = PyUnicode_KIND(s);
     const void *data = PyUnicode_DATA(s);
-    /* Worst case: every char a six-byte \u00xx escape; quotes around. */
-    if (grow(b, 6 * n + 2) < 0) {
+    /* Worst case: every char a six-byte \u00xx escape; quotes and prefix around. */
+    if (grow(b, 6 * n + 3) < 0) {
         return E_ERROR;
     }
     char *out = b->data + b->len;
     *out++ = '"';
+    if (prefix) {
+        *out++ = prefix;
+    }
     static const char hex[] = "0123456789abcdef";
     for (Py_ssize_t i = 0; i < n; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
@@ -160,6 +165,12 @@ put_str(Buffer *b, PyObject *s)
     *out++ = '"';
     b->len = out - b->data;
     return 0;
+}
+
+static int
+put_str(Buffer *b, PyObject *s)
+{
+    return put_str_prefixed(b, s, 0);
 }
 
 /* A finite float as orjson writes it, from Python's shortest round-trip digits. */
@@ -301,16 +312,22 @@ put_dict(Buffer *b, PyObject *dict, int depth)
     PyObject *key, *item;
     Py_ssize_t pos = 0;
     Py_ssize_t size = PyDict_GET_SIZE(dict);
-    int string_keys = 1;
+    /* An object when every key is a keyword or a string not starting with ':'
+     * (an object key starting with ':' spells a keyword). */
+    int object_keys = 1;
     while (PyDict_Next(dict, &pos, &key, &item)) {
-        if (!PyUnicode_CheckExact(key)) {
-            string_keys = 0;
+        if ((PyObject *)Py_TYPE(key) == state.keyword_type) {
+            continue;
+        }
+        if (!PyUnicode_CheckExact(key)
+            || (PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == ':')) {
+            object_keys = 0;
             break;
         }
     }
     int rc;
     pos = 0;
-    if (!string_keys) {
+    if (!object_keys) {
         /* {"#map":[[key,value],...]} */
         if (PUT_LITERAL(b, "{\"#map\":[") < 0) {
             return E_ERROR;
@@ -350,7 +367,8 @@ put_dict(Buffer *b, PyObject *dict, int depth)
     if (PyDict_GET_SIZE(dict) == 1) {
         PyDict_Next(dict, &pos, &key, &item);
         pos = 0;
-        escaped = PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == '#';
+        escaped = PyUnicode_CheckExact(key) && PyUnicode_GET_LENGTH(key) > 0
+                  && PyUnicode_READ_CHAR(key, 0) == '#';
     }
     if (escaped && PUT_LITERAL(b, "{\"#esc\":") < 0) {
         return E_ERROR;
@@ -364,12 +382,25 @@ put_dict(Buffer *b, PyObject *dict, int depth)
             return E_ERROR;
         }
         first = 0;
-        if (!PyUnicode_CheckExact(key)) {
-            return E_FALLBACK; /* changed by a tag call while written */
-        }
         Py_INCREF(key);
         Py_INCREF(item);
-        rc = put_str(b, key);
+        if ((PyObject *)Py_TYPE(key) == state.keyword_type) {
+            PyObject *text = PyObject_GetAttr(key, state.text_name);
+            if (text == NULL) {
+                rc = E_ERROR;
+            }
+            else {
+                rc = PyUnicode_CheckExact(text) ? put_str_prefixed(b, text, ':') : E_FALLBACK;
+                Py_DECREF(text);
+            }
+        }
+        else if (PyUnicode_CheckExact(key)
+                 && !(PyUnicode_GET_LENGTH(key) > 0 && PyUnicode_READ_CHAR(key, 0) == ':')) {
+            rc = put_str(b, key);
+        }
+        else {
+            rc = E_FALLBACK; /* changed by a tag call while written */
+        }
         if (rc == 0) {
             rc = PUT_LITERAL(b, ":");
         }
@@ -611,7 +642,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     "garrison.stores._cvalues",
-    "C accelerator of garrison.stores._values.encode_value (value format 1).",
+    "C accelerator of garrison.stores._values.encode_value (value format 2).",
     -1,
     methods,
 };

@@ -27,6 +27,11 @@ Schema 1:
     small named settings (``name``, JSON ``value``): the value format, the
     mode router's mode, anything an application wants to keep with the data.
 
+Schema 2 stores values in value format 2 (maps with keyword keys are JSON
+objects, see :mod:`garrison.stores._values`): upgrading from schema 1 rewrites
+every stored text of ``entries``, ``history`` and ``meta`` that format 2 spells
+differently, with the same values.
+
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the
 database from version *n-1* to *n*. At open every missing one is applied in
 order, each in its own ``BEGIN IMMEDIATE`` transaction together with the new
@@ -36,9 +41,11 @@ order, each in its own ``BEGIN IMMEDIATE`` transaction together with the new
 from __future__ import annotations
 
 import re
+import zlib
 from typing import TYPE_CHECKING, Final
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
+from garrison.stores._values import upgrade_format_1
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -57,6 +64,16 @@ __all__ = [
 
 #: ``PRAGMA application_id`` of a garrison store: the ASCII bytes "GARR".
 APPLICATION_ID: Final = 0x47415252
+
+_ENTRIES_HISTORY_UPDATE: Final = """CREATE TRIGGER entries_history_update AFTER UPDATE ON entries
+    BEGIN
+        INSERT INTO history (key, op, value, version, at)
+        VALUES (NEW.key, 'put', NEW.value, NEW.version, NEW.updated_at);
+    END"""
+_HISTORY_APPEND_ONLY_UPDATE: Final = """CREATE TRIGGER history_append_only_update
+    BEFORE UPDATE ON history BEGIN
+        SELECT RAISE(ABORT, 'history is append-only');
+    END"""
 
 _V1: Final = (
     """CREATE TABLE entries (
@@ -93,14 +110,9 @@ _V1: Final = (
         INSERT INTO history (key, op, value, version, at)
         VALUES (NEW.key, 'put', NEW.value, NEW.version, NEW.updated_at);
     END""",
-    """CREATE TRIGGER entries_history_update AFTER UPDATE ON entries BEGIN
-        INSERT INTO history (key, op, value, version, at)
-        VALUES (NEW.key, 'put', NEW.value, NEW.version, NEW.updated_at);
-    END""",
+    _ENTRIES_HISTORY_UPDATE,
     # Append-only: history rows cannot be edited or removed through SQL either.
-    """CREATE TRIGGER history_append_only_update BEFORE UPDATE ON history BEGIN
-        SELECT RAISE(ABORT, 'history is append-only');
-    END""",
+    _HISTORY_APPEND_ONLY_UPDATE,
     """CREATE TRIGGER history_append_only_delete BEFORE DELETE ON history BEGIN
         SELECT RAISE(ABORT, 'history is append-only');
     END""",
@@ -112,10 +124,47 @@ _V1: Final = (
     END""",
 )
 
+#: The SQL function the value-format upgrade runs (see :func:`upgrade_format_1`).
+_UPGRADE_FUNCTION: Final = "garrison_upgrade_format_1"
+
+
+def _may_change(column: str) -> str:
+    """Rows whose format-1 text :func:`upgrade_format_1` may change: a ``#map``
+    marker or an object key starting with ``:`` (the rest is the same text)."""
+    return (
+        f"""(instr({column}, '{{"#map"') OR instr({column}, '{{":') """
+        f"""OR instr({column}, ',":'))"""
+    )
+
+
+# Value format 2: maps with keyword keys become JSON objects. Every stored text,
+# current and past, is rewritten, so as-of reads decode by one format; the two
+# triggers that would record the rewrite as a change are set aside meanwhile.
+_V2: Final = (
+    "DROP TRIGGER entries_history_update",
+    "DROP TRIGGER history_append_only_update",
+    f"UPDATE entries SET value = {_UPGRADE_FUNCTION}(value) WHERE {_may_change('value')}",
+    f"UPDATE history SET value = {_UPGRADE_FUNCTION}(value) WHERE {_may_change('value')}",
+    f"UPDATE meta SET value = {_UPGRADE_FUNCTION}(value) WHERE {_may_change('value')}",
+    "UPDATE meta SET value = '2' WHERE name = 'garrison.value_format'",
+    _ENTRIES_HISTORY_UPDATE,
+    _HISTORY_APPEND_ONLY_UPDATE,
+)
+
 #: Migration *n* (1-based) upgrades a database from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+
+
+def _upgrade_or_keep(text: str | None) -> str | None:
+    """:func:`upgrade_format_1`, keeping a text it cannot read as it is: such a row
+    is as unreadable in either format, and raising would make the whole database
+    unopenable for it; reading it raises, naming its key."""
+    try:
+        return upgrade_format_1(text)
+    except Exception:  # noqa: BLE001 - the row is reported when it is read
+        return text
 
 
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> int:
@@ -164,6 +213,8 @@ async def ensure_schema(
     """
     newest = len(migrations)
     found = await check_database(conn, path, newest)
+    if found < newest:
+        await conn.create_function(_UPGRADE_FUNCTION, 1, _upgrade_or_keep, deterministic=True)
     for version in range(found + 1, newest + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:
@@ -179,8 +230,13 @@ async def ensure_schema(
 
 
 # A JSON path the store will put literally into SQL: only object keys made of
-# word characters and array indexes, so no quoting or injection is possible.
-_JSON_PATH: Final = re.compile(r"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|\[[0-9]+\])+")
+# word characters, keyword keys (":ns/name", no dot, quote or space) and array
+# indexes, so no quoting or injection is possible.
+_KEYWORD_SEGMENT: Final = r"\.(:[A-Za-z_*+!?<>=-][A-Za-z0-9_*+!?<>=/-]*)"
+_JSON_PATH: Final = re.compile(rf"\$(?:\.[A-Za-z_][A-Za-z0-9_]*|{_KEYWORD_SEGMENT}|\[[0-9]+\])+")
+
+
+_QUOTED_KEY: Final = r'."\1"'
 
 
 def json_path_sql(path: str) -> str:
@@ -188,18 +244,23 @@ def json_path_sql(path: str) -> str:
 
     The path is written literally (not bound) because SQLite only uses an
     expression index when the query's expression is the same text as the
-    index's. Hence the strict syntax: ``$.a.b``, ``$.items[0].id``.
+    index's. Hence the strict syntax: ``$.a.b``, ``$.items[0].id``, and
+    ``$.:session/user-id`` for a keyword key (the SQL path quotes it:
+    ``$.":session/user-id"``).
     """
     if not _JSON_PATH.fullmatch(path):
         raise StoreError(
-            f"unsupported JSON path {path!r}: use $.name segments and [index] steps, "
-            "names made of letters, digits and underscores"
+            f"unsupported JSON path {path!r}: use $.name segments, $.:ns/name for a keyword "
+            "key and [index] steps, names made of letters, digits and underscores"
         )
-    return f"json_extract(value, '{path}')"
+    sql_path = re.sub(_KEYWORD_SEGMENT, _QUOTED_KEY, path)
+    return f"json_extract(value, '{sql_path}')"
 
 
 def expression_index_sql(path: str) -> str:
     """The ``CREATE INDEX`` statement for an expression index on ``path``."""
     expression = json_path_sql(path)
     name = "entries_by_" + re.sub(r"[^A-Za-z0-9]+", "_", path[1:]).strip("_")
+    if ":" in path:  # keyword keys: told apart from the word paths that sanitise alike
+        name += f"_{zlib.crc32(path.encode()):08x}"
     return f"CREATE INDEX IF NOT EXISTS {name} ON entries ({expression})"

@@ -1,7 +1,8 @@
 """Lossless value encoding for the SQLite store: plain JSON stays plain, the rest is tagged.
 
-Format version 1 (:data:`VALUE_FORMAT_VERSION`; :class:`SqliteStore` records it
-in its meta table and refuses a database written with a newer one).
+Format version 2 (:data:`VALUE_FORMAT_VERSION`; :class:`SqliteStore` records it
+in its meta table and refuses a database written with a newer one; a format-1
+database is upgraded by a schema migration, see :func:`upgrade_format_1`).
 
 Plain JSON data is stored as the compact JSON text orjson writes, so SQLite's
 JSON functions (``json_extract(value, '$.user.id')``) query it directly:
@@ -10,8 +11,19 @@ JSON functions (``json_extract(value, '$.user.id')``) query it directly:
 - ``int`` in the signed 64-bit range (SQLite's JSON functions read those as
   exact integers);
 - finite ``float`` (``-0.0`` included);
-- ``list`` of plain values; ``dict`` whose keys are all ``str`` and whose
-  values are plain, unless the dict is a *marker lookalike* (below).
+- ``list`` of plain values; ``dict`` whose keys are all ``str`` not starting
+  with ``:`` and whose values are plain, unless the dict is a *marker
+  lookalike* (below).
+
+**Maps with keyword keys are JSON objects too.** A ``dict`` whose every key is a
+:class:`Keyword` or a ``str`` not starting with ``:`` is stored as a JSON
+object; a keyword key is spelled as EDN spells it, with its colon
+(``:session/user-id`` is the object key ``":session/user-id"``), so an object
+key starting with ``:`` is always a keyword and any other object key is a
+string. SQLite's JSON functions reach such a map's attributes
+(``json_extract(value, '$.":session/user-id"')``). A map with any other key (a
+number, a vector, ... or a ``str`` that starts with ``:``) is a ``#map``
+marker, so no string key is ever read back as a keyword.
 
 Every other value is written as a *marker*: a JSON object with exactly one key
 that starts with ``#``. The marker's payload is itself encoded the same way, so
@@ -28,7 +40,7 @@ Python value                        stored as
 ``frozenset`` (an EDN set)          ``{"#set": [...]}``
 ``set``                             ``{"#mutset": [...]}``
 :class:`EdnSet`                     ``{"#eset": [...]}``
-``dict`` with a non-``str`` key     ``{"#map": [[key, value], ...]}``
+``dict`` with another key kind      ``{"#map": [[key, value], ...]}``
 :class:`FrozenMap`                  ``{"#fmap": [[key, value], ...]}``
 :class:`EdnMap`                     ``{"#emap": [[key, value], ...]}``
 :class:`BigInt` ``42N``             ``{"#N": "42"}``
@@ -76,8 +88,9 @@ and hands anything unusual (deep nesting, lone surrogates, parts it cannot
 write) back to the pure-Python encoder below, which stays the reference: the
 two give byte-identical texts, as stored digests and comparisons require. In
 the pure encoder a plain value is checked with one tight walk and handed to
-orjson. Decoding a text that contains no ``{"#`` (which orjson writes only for
-an object whose first key starts with ``#``) is a single ``orjson.loads``.
+orjson. Decoding a text that contains neither ``{"#`` (which orjson writes only
+for an object whose first key starts with ``#``) nor ``{":`` or ``,":`` (which
+precede every keyword key) is a single ``orjson.loads``.
 """
 
 from __future__ import annotations
@@ -113,14 +126,18 @@ from garrison.exceptions import EdnEncodeError, StoreError
 if TYPE_CHECKING:
     from types import ModuleType
 
-__all__ = ["VALUE_FORMAT_VERSION", "decode_value", "encode_value"]
+__all__ = ["VALUE_FORMAT_VERSION", "decode_value", "encode_value", "upgrade_format_1"]
 
 #: The version of the stored value format described above.
-VALUE_FORMAT_VERSION: Final = 1
+VALUE_FORMAT_VERSION: Final = 2
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
 _MARKER_HINT: Final = '{"#'
+# A string starting with ":" right after "{" or "," (an object key spelling a
+# keyword; in compact JSON a quote after either is never an escaped one).
+_FIRST_KEYWORD_KEY: Final = '{":'
+_NEXT_KEYWORD_KEY: Final = ',":'
 _PLAIN_SCALARS: Final = frozenset({str, bool, type(None)})
 
 
@@ -150,7 +167,7 @@ def _is_plain(value: Any) -> bool:
     kind = type(value)
     if kind is dict:
         for key in value:
-            if type(key) is not str:
+            if type(key) is not str or key[:1] == ":":
                 return False
         if len(value) == 1 and next(iter(value)).startswith("#"):
             return False  # a marker lookalike: escaped by _tag
@@ -182,6 +199,18 @@ def _text_int(text: str) -> int:
         return int(Decimal(text))
 
 
+def _object_keys(value: dict[Any, Any]) -> bool:
+    """Whether ``value`` is stored as a JSON object: every key a keyword, or a string
+    that does not start with ``:`` (the spelling that says "keyword")."""
+    for key in value:
+        kind = type(key)
+        if kind is Keyword:
+            continue
+        if kind is not str or key[:1] == ":":
+            return False
+    return True
+
+
 def _tag(value: Any) -> Any:
     """The JSON-ready structure of any value: plain parts as they are, the rest as markers."""
     kind = type(value)
@@ -196,8 +225,11 @@ def _tag(value: Any) -> Any:
             "#float": "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
         }
     if kind is dict:
-        if all(type(key) is str for key in value):
-            tagged = {key: _tag(item) for key, item in value.items()}
+        if _object_keys(value):
+            tagged = {
+                (":" + key.text if type(key) is Keyword else key): _tag(item)
+                for key, item in value.items()
+            }
             if len(tagged) == 1 and next(iter(tagged)).startswith("#"):
                 return {"#esc": tagged}
             return tagged
@@ -366,7 +398,9 @@ def _untag(node: Any) -> Any:
         ((marker, payload),) = node.items()
         if marker.startswith("#"):
             return _unmark(marker, payload)
-    return {key: _untag(item) for key, item in node.items()}
+    return {
+        (Keyword(key[1:]) if key[:1] == ":" else key): _untag(item) for key, item in node.items()
+    }
 
 
 _FLOATS: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -440,7 +474,11 @@ def decode_value(text: str) -> Any:
         if "recursion" not in str(exc).lower():
             raise StoreError(f"stored value is not valid JSON: {exc}") from exc
         node = json.loads(text)  # deeper than orjson reads; see _dumps
-    if _MARKER_HINT not in text:
+    if (
+        _MARKER_HINT not in text
+        and _FIRST_KEYWORD_KEY not in text
+        and _NEXT_KEYWORD_KEY not in text
+    ):
         return node
     try:
         return _untag(node)
@@ -450,3 +488,32 @@ def decode_value(text: str) -> Any:
         raise
     except (ValueError, TypeError, KeyError) as exc:
         raise StoreError(f"stored value has a malformed marker: {exc}") from exc
+
+
+def _format_1_objects(node: Any) -> Any:
+    """A format-1 JSON structure with each object whose keys start with ``:`` (plain
+    strings in format 1) turned into the ``#map`` pairs format 2 keeps such maps as."""
+    kind = type(node)
+    if kind is list:
+        return [_format_1_objects(item) for item in node]
+    if kind is not dict:
+        return node
+    if any(key[:1] == ":" for key in node):
+        return {"#map": [[key, _format_1_objects(item)] for key, item in node.items()]}
+    return {key: _format_1_objects(item) for key, item in node.items()}
+
+
+def upgrade_format_1(text: str | None) -> str | None:
+    """The format-2 text of the value a format-1 text ``text`` stores (``None`` stays).
+
+    Format 1 kept every map with a keyword key as ``#map`` pairs and read an object
+    key starting with ``:`` as a string; format 2 keeps keyword keys in the object.
+    The schema migration runs this as an SQL function over every stored value.
+    """
+    if text is None:
+        return None
+    try:
+        node = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        node = json.loads(text)  # deeper than orjson reads; see _dumps
+    return encode_value(_untag(_format_1_objects(node)))
