@@ -56,6 +56,10 @@ MISSING = {
     "restore": (["restore", "{tmp}/no-such-backup.db"], 3),
     "stats": (["stats"], 3),
     "clear": (["clear", "--yes"], 3),
+    "history": (["history", "a/1"], 3),
+    "changes": (["changes"], 3),
+    "revert": (["revert", "a/", "--to", "0", "--yes"], 3),  # creates no database
+    "replay": (["replay", "{tmp}/no-such.jsonl"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),

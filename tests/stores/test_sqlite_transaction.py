@@ -103,7 +103,10 @@ async def test_cancelling_a_write_stops_it_early_and_rolls_it_back(tmp_path: Pat
 def _transaction_db(tmp_path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(tmp_path / "t.db", isolation_level=None, check_same_thread=False)
     db.execute("CREATE TABLE t (x INTEGER PRIMARY KEY)")
-    db.execute("CREATE TABLE commits (at INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL)")
+    db.execute(
+        "CREATE TABLE commits (at INTEGER PRIMARY KEY, first_seq INTEGER NOT NULL, "
+        "actor TEXT, reason TEXT, event TEXT)"
+    )
     db.execute("CREATE TABLE history (seq INTEGER PRIMARY KEY)")
     return db
 
@@ -114,7 +117,7 @@ def test_a_failing_statement_rolls_back_everything_and_is_named(tmp_path: Path) 
         ("INSERT INTO t (x) VALUES (?)", [(1,), (2,)], True),
         ("INSERT INTO t (x) VALUES (?)", (1,), False),  # duplicate key
     ]
-    job = Transaction(db, lambda _now: statements, 42, record=True)
+    job = Transaction(db, lambda _now: statements, 42, record=("test", None, None))
     with pytest.raises(sqlite3.IntegrityError):
         job.run()
     assert job.sql == "INSERT INTO t (x) VALUES (?)"
@@ -133,10 +136,10 @@ def test_a_transaction_records_its_commit_and_returns_the_last_row_count(tmp_pat
             ("DELETE FROM t WHERE x > ?", (1,), False),
         ],
         42,
-        record=True,
+        record=("test", None, None),
     )
     assert job.run() == 2
-    assert db.execute("SELECT at FROM commits").fetchall() == [(42,)]
+    assert db.execute("SELECT at, actor FROM commits").fetchall() == [(42, "test")]
     assert db.execute("SELECT x FROM t").fetchall() == [(1,)]
     db.close()
 
@@ -144,7 +147,7 @@ def test_a_transaction_records_its_commit_and_returns_the_last_row_count(tmp_pat
 def test_a_transaction_cancelled_before_it_runs_touches_nothing(tmp_path: Path) -> None:
     db = _transaction_db(tmp_path)
     statements = [("INSERT INTO t (x) VALUES (1)", (), False)]
-    job = Transaction(db, lambda _now: statements, 1, record=True)
+    job = Transaction(db, lambda _now: statements, 1, record=("test", None, None))
     job.cancel()
     with pytest.raises(Exception, match="caller was cancelled"):
         job.run()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import sys
@@ -47,6 +48,7 @@ __all__ = [
     "Parser",
     "UsageError",
     "add_global_options",
+    "cli_actor",
     "config_path",
     "configured_logging",
     "describe_error",
@@ -256,3 +258,12 @@ def describe_error(exc: BaseException) -> str:
 def emit(document: Any) -> None:
     """Print one JSON document (plain data) on stdout."""
     sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+
+
+def cli_actor() -> str:
+    """The actor the command line's writes are recorded as: ``cli:<os user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        user = str(os.getuid())
+    return f"cli:{user}"

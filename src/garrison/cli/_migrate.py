@@ -33,6 +33,7 @@ from garrison.cli._common import (
     EXIT_OK,
     EXIT_UNAVAILABLE,
     CommandError,
+    cli_actor,
     configured_logging,
     describe_error,
     emit,
@@ -57,7 +58,7 @@ from garrison.components.migrator import (
 from garrison.config import parse_section
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import GarrisonError, StoreLoadError
-from garrison.stores import MODE_META, Mode, SqliteStore, load_file
+from garrison.stores import MODE_META, Mode, SqliteStore, acting_as, load_file
 
 if TYPE_CHECKING:
     import argparse
@@ -279,7 +280,7 @@ def _guarded(
     """Run ``body``; an expected error is reported here, with what it left behind."""
     progress = _Progress(args)
     try:
-        with configured_logging(args):
+        with configured_logging(args), acting_as(cli_actor()):
             return asyncio.run(body(progress))
     except (GarrisonError, OSError, ValueError) as exc:
         if getattr(args, "debug", False):

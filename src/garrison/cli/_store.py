@@ -41,6 +41,7 @@ from garrison.cli._common import (
     EXIT_UNAVAILABLE,
     EXIT_USAGE,
     CommandError,
+    cli_actor,
     emit,
     load,
 )
@@ -56,6 +57,7 @@ from garrison.stores import (
     ModeSwitch,
     RepairBacklog,
     SqliteStore,
+    acting_as,
     decide_mode,
     key_prefix,
     key_text,
@@ -196,7 +198,8 @@ def _main(
     options = table.options if table is not None else {}
     settings = parse_section(DatabaseConfig, options, path="components.database")
     data_dir = config.runtime.data_dir.expanduser()
-    return asyncio.run(command(args, settings, data_dir))
+    with acting_as(cli_actor()):
+        return asyncio.run(command(args, settings, data_dir))
 
 
 # -- reads (no lock) -------------------------------------------------------------

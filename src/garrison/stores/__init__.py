@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
+from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
 from garrison.stores._edn_archive import write_archive
@@ -36,10 +37,18 @@ from garrison.stores._sqlite_bulk import (
     text_encoding,
     unexpected_versions,
 )
-from garrison.stores._sqlite_types import Change, KindClassifier
+from garrison.stores._sqlite_types import AuditEvent, Change, KindClassifier, Reversion
 from garrison.stores._values import decode_value, encode_value
 
 __all__ = [
+    # the audit context: who writes and why
+    "DEFAULT_ACTOR",
+    "Audit",
+    "AuditEvent",
+    "Reversion",
+    "acting_as",
+    "current_audit",
+    "running_as",
     # keys: one text per key, the colon form being the same key
     "EDN_KEY_PREFIX",
     "StringKey",

@@ -67,7 +67,7 @@ import asyncio
 import logging
 import random
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final, Self
 
 from opentelemetry import trace
@@ -88,6 +88,7 @@ from garrison.stores._loops import BackgroundLoop
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import write_mode_file
 from garrison.stores._protocol import MISSING
+from garrison.stores._sqlite_types import Reversion, to_micros
 from garrison.stores._values import encode_value
 from garrison.tracing import STORES_SCOPE, tracer
 
@@ -352,7 +353,8 @@ class ModeRouter:
                     # One transaction: the record of a switch never exists
                     # without the switch, nor the switch without its record.
                     await self.sqlite.set_meta_many(
-                        {HISTORY_META: [*history, switch.to_record()], **records}
+                        {HISTORY_META: [*history, switch.to_record()], **records},
+                        event=f"mode {previous} -> {target}" + (" (forced)" if force else ""),
                     )
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
@@ -820,6 +822,62 @@ class ModeRouter:
                 await self._repaired_by_write(k for k, _ in pairs)
             return pairs
 
+    async def revert(
+        self, keys: str | Sequence[str], to: Any, *, dry_run: bool = False
+    ) -> list[Reversion]:
+        """Give ``keys`` (a key prefix, or key texts) the values they had at ``to``.
+
+        The plan comes from SQLite's history (:meth:`SqliteStore.revert_plan`)
+        and is written with :meth:`apply` as new changes, recorded with an
+        event naming the revert. Returns the plan (``dry_run``: only that).
+        Raises :class:`~garrison.exceptions.StoreError` in ``edn-only`` mode,
+        whose writes SQLite's history does not hold.
+        """
+        mode = self._mode
+        if not mode.writes_sqlite:
+            raise StoreError(
+                f"a revert needs SQLite's history, which the store does not keep in {mode} "
+                "mode; switch to dual-write first (garrison mode set dual-write)"
+            )
+        plan = await self.sqlite.revert_plan(keys, to)
+        if dry_run or not plan:
+            return plan
+        puts = [(r.key, r.target) for r in plan if r.target is not MISSING]
+        deletes = [r.key for r in plan if r.target is MISSING]
+        scope = f"prefix {keys!r}" if isinstance(keys, str) else f"{len(keys)} keys"
+        moment = _EPOCH + timedelta(microseconds=to_micros(to))
+        await self.apply(puts, deletes, event=f"revert {scope} to {moment.isoformat()}")
+        return plan
+
+    async def apply(
+        self, puts: Sequence[tuple[str, Any]], deletes: Sequence[str], *, event: str
+    ) -> None:
+        """Set ``puts`` and remove ``deletes`` together (a revert), recording ``event``.
+
+        Every put is admitted first (nothing is written when one is refused).
+        SQLite's part is one transaction; in the dual modes the EDN file is
+        written first and SQLite is repaired later if it fails, as for
+        :meth:`write_many`. Needs a mode that writes SQLite.
+        """
+        async with self._lock:
+            mode = self._mode
+            if not mode.writes_sqlite:
+                raise StoreError(f"{event} needs SQLite, which {mode} mode does not write")
+            for key, value in puts:
+                self.admit(key, value)
+            if mode is Mode.SQLITE_ONLY:
+                await self.sqlite.apply(puts, deletes, event=event)
+                return
+            await self.edn.put_many(puts)
+            await self.edn.delete_many(deletes)
+            texts = [key for key, _ in puts] + list(deletes)
+            try:
+                await self.sqlite.apply(puts, deletes, event=event)
+            except SQLITE_FAILURES as exc:
+                await self._sqlite_failed(texts, exc)
+            else:
+                await self._repaired_by_write(texts)
+
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed (on the side the mode reads)."""
         return await self.delete_many([key]) > 0
@@ -875,6 +933,9 @@ class ModeRouter:
                 await self._backlog.reset()
             # In sqlite-first a key may exist on the SQLite side only (forced switch).
             return max(existed, in_sqlite) if mode is Mode.SQLITE_FIRST else existed
+
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _describe(exc: Exception) -> str:

@@ -38,6 +38,7 @@ import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._audit import current_audit
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
@@ -56,6 +57,7 @@ from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
     DELETE,
+    EVENTS,
     GET,
     GET_MANY,
     HISTORY_OF,
@@ -64,13 +66,17 @@ from garrison.stores._sqlite_sql import (
     RECORD_CLEAR,
     RECORD_DELETES,
     UPSERT,
+    changes_query,
     find_query,
     range_clause,
+    revert_query,
 )
 from garrison.stores._sqlite_transaction import BEGIN, Statement, Transaction
 from garrison.stores._sqlite_types import (
+    AuditEvent,
     Change,
     KindClassifier,
+    Reversion,
     by_namespace_kind,
     classifier_for,
     to_micros,
@@ -230,7 +236,8 @@ class SqliteStore:
             await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
-        rows = list(await conn.execute_fetchall("SELECT max(at) FROM history"))
+        # Every history row's time is its commit's; an event is a commit alone.
+        rows = list(await conn.execute_fetchall("SELECT max(at) FROM commits"))
         self._last_micros = max(self._last_micros, int(rows[0][0] or 0))
 
     async def __aenter__(self) -> SqliteStore:
@@ -338,6 +345,7 @@ class SqliteStore:
         *,
         history: bool = True,
         key: str | None = None,
+        event: str | None = None,
     ) -> int:
         """Run the statements ``build(now)`` yields in one transaction committed at ``now``.
 
@@ -349,12 +357,16 @@ class SqliteStore:
         :class:`EdnEncodeError` with nothing written. If the caller is
         cancelled, the transaction rolls back (unless its ``COMMIT`` had
         begun) before the lock is released. ``history`` records the
-        transaction in ``commits`` (every write of entries does). Returns
-        the row count of the last statement (triggers not included).
+        transaction in ``commits`` (every write of entries does) with the
+        actor and reason of the audit context (:func:`current_audit`), which
+        its history rows copy, and ``event`` when given. Returns the row
+        count of the last statement (triggers not included).
         """
         conn = self.connection
+        audit = current_audit()
+        record = (audit.actor, audit.reason, event) if history or event else None
         async with self._write_lock:
-            job = Transaction(self._raw(conn, key), build, self._now(), record=history)
+            job = Transaction(self._raw(conn, key), build, self._now(), record=record)
             try:
                 rowcount = await run_in_thread(conn, job.run)
             except asyncio.CancelledError:
@@ -521,10 +533,54 @@ class SqliteStore:
             rows = await self._fetch(sql, (seq,))
         return [row[0] for row in rows]
 
+    async def changes(
+        self,
+        since: Any = 0,
+        *,
+        prefix: str = "",
+        actor: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[Change]:
+        """The audit trail: changes made after ``since`` of keys under ``prefix``, by ``actor``.
+
+        As :meth:`changed_since`, narrowed to a key prefix and (when given) one
+        actor; each :class:`Change` names its actor and reason.
+        """
+        sql, params = changes_query(prefix, actor)
+        with store_span(DB_SYSTEM_SQLITE, "changes", _HISTORY, query=sql):
+            rows = await self._fetch(
+                sql, [to_micros(since), after_seq, *params, -1 if limit is None else limit]
+            )
+        return [self._change(row) for row in rows]
+
+    async def events(self, since: Any = 0, *, actor: str | None = None) -> list[AuditEvent]:
+        """The recorded events after ``since`` (mode switches, restores, reverts), oldest first."""
+        with store_span(DB_SYSTEM_SQLITE, "events", "commits", query=EVENTS):
+            rows = await self._fetch(EVENTS, (to_micros(since), actor))
+        return [
+            AuditEvent(event=event, actor=who, reason=why, at_micros=at)
+            for at, who, why, event in rows
+        ]
+
+    async def record_event(self, event: str) -> None:
+        """Record ``event`` in the audit trail, by the current actor, as a commit of its own."""
+        with store_span(DB_SYSTEM_SQLITE, "record_event", "commits", query="INSERT"):
+            await self._write(lambda _now: (), history=False, event=event)
+
     def _change(self, row: Sequence[Any]) -> Change:
-        seq, key, op, text, version, at = row
+        seq, key, op, text, version, at, actor, reason = row
         value = MISSING if text is None else self._decode(text, key)
-        return Change(seq=seq, key=key, op=op, value=value, version=version, at_micros=at)
+        return Change(
+            seq=seq,
+            key=key,
+            op=op,
+            value=value,
+            version=version,
+            at_micros=at,
+            actor=actor,
+            reason=reason,
+        )
 
     # -- writes ----------------------------------------------------------------
 
@@ -601,6 +657,52 @@ class SqliteStore:
                 )
             )
 
+    # -- revert ----------------------------------------------------------------
+
+    async def revert_plan(self, keys: str | Sequence[str], to: Any) -> list[Reversion]:
+        """What reverting ``keys`` (a key prefix, or a list of key texts) to ``to`` changes.
+
+        One :class:`Reversion` per key whose stored value now differs from the
+        one it had at ``to`` (an aware datetime or POSIX seconds), in key order.
+        Values are compared by their stored form, which is the same for
+        values Clojure calls equal.
+        """
+        micros = to_micros(to)
+        if isinstance(keys, str):
+            sql, params = revert_query(keys)
+            args = [None, micros, *params]
+        else:
+            sql, params = revert_query(None)
+            args = [encode_value(list(keys)), micros, *params]
+        with store_span(DB_SYSTEM_SQLITE, "revert_plan", _HISTORY, query=sql):
+            rows = await self._fetch(sql, args)
+        return [
+            Reversion(
+                key=key,
+                current=MISSING if now is None else self._decode(now, key),
+                target=MISSING if then is None else self._decode(then, key),
+            )
+            for key, now, then in rows
+        ]
+
+    async def apply(
+        self, puts: Sequence[tuple[str, Any]], deletes: Sequence[str], *, event: str | None = None
+    ) -> None:
+        """Set ``puts`` and remove ``deletes`` in one transaction (a revert), with ``event``."""
+        batch = list(puts)
+        texts = list(deletes)
+
+        def build(now: int) -> Iterator[Statement]:
+            if batch:
+                yield (UPSERT, [self._row(key, value, now, None) for key, value in batch], True)
+            if texts:
+                yield from self._deletes(texts)(now)
+
+        with store_span(
+            DB_SYSTEM_SQLITE, "apply", _ENTRIES, query=UPSERT, batch_size=len(batch) + len(texts)
+        ):
+            await self._write(build, event=event)
+
     # -- backup and restore ----------------------------------------------------
 
     async def backup(self, target: str | PathLike[str], *, overwrite: bool = False) -> Path:
@@ -654,11 +756,14 @@ class SqliteStore:
                 lambda _now: ((META_SET, (name, text), False),), history=False, key=name
             )
 
-    async def set_meta_many(self, items: Mapping[str, Any] | Iterable[tuple[str, Any]]) -> None:
+    async def set_meta_many(
+        self, items: Mapping[str, Any] | Iterable[tuple[str, Any]], *, event: str | None = None
+    ) -> None:
         """Store several settings in one transaction: all of them or none.
 
         For settings that must change together, such as a mode and the record
-        of the switch to it.
+        of the switch to it. ``event`` records the change in the audit trail
+        (see :meth:`events`) in the same transaction.
         """
         pairs = list(items.items() if isinstance(items, Mapping) else items)
         if not pairs:
@@ -667,7 +772,7 @@ class SqliteStore:
         with store_span(
             DB_SYSTEM_SQLITE, "set_meta_many", _META, query=META_SET, batch_size=len(rows)
         ):
-            await self._write(lambda _now: ((META_SET, rows, True),), history=False)
+            await self._write(lambda _now: ((META_SET, rows, True),), history=False, event=event)
 
     async def ping(self) -> None:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""

@@ -10,13 +10,14 @@ from __future__ import annotations
 from typing import Any, Final
 
 from garrison.stores._protocol import MISSING
-from garrison.stores._schema import json_path_sql
+from garrison.stores._schema import COMMIT_ACTOR, COMMIT_REASON, json_path_sql
 from garrison.stores._values import encode_value
 
 __all__ = [
     "AS_OF",
     "CHANGES",
     "DELETE",
+    "EVENTS",
     "GET",
     "GET_MANY",
     "HISTORY_OF",
@@ -26,9 +27,11 @@ __all__ = [
     "RECORD_COMMIT",
     "RECORD_DELETES",
     "UPSERT",
+    "changes_query",
     "find_query",
     "prefix_bounds",
     "range_clause",
+    "revert_query",
     "sql_operand",
 ]
 
@@ -51,26 +54,35 @@ GET_MANY: Final = (
     "CROSS JOIN entries ON entries.key = asked.value"
 )
 RECORD_DELETES: Final = (
-    "INSERT INTO history (key, op, value, version, at) "
-    f"SELECT key, 'delete', NULL, version + 1, ?2 FROM entries WHERE {KEYS_IN}"
+    "INSERT INTO history (key, op, value, version, at, actor, reason) "
+    f"SELECT key, 'delete', NULL, version + 1, ?2, {COMMIT_ACTOR}, {COMMIT_REASON} "
+    f"FROM entries WHERE {KEYS_IN}"
 )
 DELETE: Final = f"DELETE FROM entries WHERE {KEYS_IN}"
 RECORD_CLEAR: Final = (
-    "INSERT INTO history (key, op, value, version, at) "
-    "SELECT key, 'delete', NULL, version + 1, ?1 FROM entries"
+    "INSERT INTO history (key, op, value, version, at, actor, reason) "
+    f"SELECT key, 'delete', NULL, version + 1, ?1, {COMMIT_ACTOR}, {COMMIT_REASON} FROM entries"
 )
 AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
 # Newest first, so a limit reads only the rows it returns; the caller reverses.
 HISTORY_OF: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE key = ? ORDER BY seq DESC LIMIT ?"
+    "SELECT seq, key, op, value, version, at, actor, reason FROM history "
+    "WHERE key = ? ORDER BY seq DESC LIMIT ?"
 )
 NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
 CHANGES: Final = (
-    "SELECT seq, key, op, value, version, at FROM history WHERE seq >= coalesce("
+    "SELECT seq, key, op, value, version, at, actor, reason FROM history WHERE seq >= coalesce("
     f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {NEXT_SEQ}) "
     "AND seq > ?2 ORDER BY seq LIMIT ?3"
 )
-RECORD_COMMIT: Final = f"INSERT INTO commits (at, first_seq) VALUES (?1, {NEXT_SEQ})"
+RECORD_COMMIT: Final = (
+    f"INSERT INTO commits (at, first_seq, actor, reason, event) VALUES (?1, {NEXT_SEQ}, ?2, ?3, ?4)"
+)
+# The events (commits that record one) after ?1, of actor ?2 (NULL: any).
+EVENTS: Final = (
+    "SELECT at, actor, reason, event FROM commits WHERE at > ?1 AND event IS NOT NULL "
+    "AND (?2 IS NULL OR actor = ?2) ORDER BY at"
+)
 META_GET: Final = "SELECT value FROM meta WHERE name = ?"
 META_SET: Final = (
     "INSERT INTO meta (name, value) VALUES (?, ?) "
@@ -157,3 +169,61 @@ def find_query(
         params.append(kind)
     condition = (" WHERE " + " AND ".join(clauses)) if clauses else ""
     return f"SELECT key, value FROM entries{condition} ORDER BY key LIMIT ?", params
+
+
+def changes_query(prefix: str, actor: str | None) -> tuple[str, list[Any]]:
+    """The statement of ``SqliteStore.changes``: its parameters are since, after_seq,
+    the returned ones, then the limit.
+
+    Starts, as :data:`CHANGES` does, at the first commit after ``since``.
+    """
+    where, params = range_clause(prefix, None)
+    clauses = [where[len(" WHERE ") :]] if where else []
+    if actor is not None:
+        clauses.append("actor = ?")
+        params.append(actor)
+    extra = "".join(f" AND {clause}" for clause in clauses)
+    sql = (
+        "SELECT seq, key, op, value, version, at, actor, reason FROM history WHERE seq >= "
+        f"coalesce((SELECT first_seq FROM commits WHERE at > ? ORDER BY at LIMIT 1), {NEXT_SEQ}) "
+        f"AND seq > ?{extra} ORDER BY seq LIMIT ?"
+    )
+    return sql, params
+
+
+# For each candidate key: its stored text now and at ?2 (NULL: absent), where they
+# differ. The candidates are every key with a history row under the prefix (every
+# key that ever existed there: each write leaves one), or the keys asked for.
+_REVERT_COLUMNS: Final = (
+    "SELECT candidate.key, "
+    "(SELECT value FROM entries WHERE entries.key = candidate.key) AS current, "
+    "(SELECT value FROM history AS h WHERE h.key = candidate.key AND h.at <= ?2 "
+    "ORDER BY h.seq DESC LIMIT 1) AS target"
+)
+
+
+def revert_query(prefix: str | None) -> tuple[str, list[Any]]:
+    """The plan of a revert: ``(key, current text, target text)`` of the keys that change.
+
+    ``prefix`` ``None``: the keys are the JSON array parameter ``?1``. The
+    parameters returned follow ``?1`` (a prefix's bounds, or the key array)
+    and ``?2`` (the time, in microseconds).
+    """
+    if prefix is None:
+        candidates = "SELECT DISTINCT value AS key FROM json_each(?1)"
+        params: list[Any] = []
+    else:
+        bounds = prefix_bounds(prefix)
+        candidates = "SELECT DISTINCT key FROM history"
+        params = []
+        if bounds is not None:
+            candidates += " WHERE key >= ?3"
+            params.append(bounds[0])
+            if bounds[1] is not None:
+                candidates += " AND key < ?4"
+                params.append(bounds[1])
+    sql = (
+        f"SELECT key, current, target FROM ({_REVERT_COLUMNS} FROM ({candidates}) AS candidate) "
+        "WHERE current IS NOT target ORDER BY key"
+    )
+    return sql, params

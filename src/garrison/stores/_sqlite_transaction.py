@@ -50,15 +50,25 @@ class Transaction:
     """``BEGIN IMMEDIATE``, the statements ``build(now)`` yields, ``COMMIT``, as one call.
 
     ``db`` is the raw ``sqlite3`` connection (used only on its own thread,
-    except :meth:`cancel`). ``record`` first inserts the transaction's row
-    into ``commits`` at ``now`` (every write of entries does). :meth:`run`
+    except :meth:`cancel`). ``record`` (actor, reason, event) first inserts
+    the transaction's row into ``commits`` at ``now`` (every write of entries
+    does; its history rows take their actor and reason from it). :meth:`run`
     returns the row count of the last statement (triggers not included);
     any failure rolls the whole transaction back and is raised unchanged,
     with :attr:`sql` naming the statement that failed (``None`` if
     :meth:`run` never started).
     """
 
-    __slots__ = ("_build", "_cancelled", "_db", "_lock", "_now", "_record", "_running", "sql")
+    __slots__ = (
+        "_build",
+        "_cancelled",
+        "_db",
+        "_lock",
+        "_now",
+        "_record",
+        "_running",
+        "sql",
+    )
 
     def __init__(
         self,
@@ -66,7 +76,7 @@ class Transaction:
         build: Callable[[int], Iterable[Statement]],
         now: int,
         *,
-        record: bool,
+        record: tuple[str, str | None, str | None] | None,
     ) -> None:
         self._db = db
         self._build = build
@@ -95,9 +105,9 @@ class Transaction:
         self.sql = BEGIN
         db.execute(BEGIN)
         try:
-            if self._record:
+            if self._record is not None:
                 self.sql = RECORD_COMMIT
-                db.execute(RECORD_COMMIT, (now,))
+                db.execute(RECORD_COMMIT, (now, *self._record))
             rowcount = 0
             for sql, params, many in self._build(now):
                 self.sql = sql

@@ -9,7 +9,15 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-__all__ = ["Change", "KindClassifier", "by_namespace_kind", "classifier_for", "to_micros"]
+__all__ = [
+    "AuditEvent",
+    "Change",
+    "Reversion",
+    "KindClassifier",
+    "by_namespace_kind",
+    "classifier_for",
+    "to_micros",
+]
 
 #: Names the entity kind of a key: ``(key_text, namespace) -> kind`` (``None``: no kind).
 KindClassifier: TypeAlias = "Callable[[str, str | None], str | None]"
@@ -24,7 +32,10 @@ class Change:
     ``seq`` orders all changes of the store; ``op`` is ``"put"`` or
     ``"delete"``; ``value`` is the value written (:data:`MISSING` for a
     delete); ``version`` counts the key's writes since it was created;
-    ``at_micros`` is the commit time in microseconds since the epoch.
+    ``at_micros`` is the commit time in microseconds since the epoch;
+    ``actor`` and ``reason`` say who made it and why (see
+    :func:`~garrison.stores.acting_as`; ``None`` for changes recorded before
+    schema 3).
     """
 
     seq: int
@@ -33,11 +44,45 @@ class Change:
     value: Any
     version: int
     at_micros: int
+    actor: str | None = None
+    reason: str | None = None
 
     @property
     def at(self) -> dt.datetime:
         """The commit time as an aware UTC datetime."""
         return _EPOCH + dt.timedelta(microseconds=self.at_micros)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """A recorded write that changes no key by itself: a mode switch, a restore, a revert.
+
+    ``event`` says what happened (``"mode edn-only -> dual-write"``); the keys
+    a revert or a clear changes have their own :class:`Change` rows.
+    """
+
+    event: str
+    actor: str | None
+    reason: str | None
+    at_micros: int
+
+    @property
+    def at(self) -> dt.datetime:
+        """The commit time as an aware UTC datetime."""
+        return _EPOCH + dt.timedelta(microseconds=self.at_micros)
+
+
+@dataclass(frozen=True, slots=True)
+class Reversion:
+    """One key a revert changes: its value now and the value it gets back.
+
+    ``current`` and ``target`` are :data:`MISSING` when the key is absent
+    (now, or at the time reverted to: the revert deletes it).
+    """
+
+    key: str
+    current: Any
+    target: Any
 
 
 def to_micros(moment: Any) -> int:

@@ -77,14 +77,17 @@ from garrison.components.database._groups import GROUPED, GroupRunner, mark_fail
 from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
+    Changes,
     Clear,
     Count,
+    Events,
     Find,
     Flush,
     GetAsOf,
     GetStatistics,
     History,
     Restore,
+    Revert,
     Scan,
     SetMode,
     Subscribe,
@@ -96,9 +99,14 @@ from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
+    Audit,
+    AuditEvent,
     Mode,
     ModeSwitch,
+    Reversion,
+    current_audit,
     describe_unwritable,
+    running_as,
     text_encoding,
 )
 from garrison.telemetry import observe
@@ -435,14 +443,23 @@ class DatabaseComponent(Component):
                 await self._handle_one(envelope)
                 index += 1
             else:
+                # Writes group by audit too: a transaction records one actor and reason.
+                audit = getattr(envelope.message, "audit", None)
                 end = index + 1
                 while end < count and end - index < limit:
-                    if GROUPED.get(type(batch[end].message)) is not kind:
+                    message = batch[end].message
+                    if GROUPED.get(type(message)) is not kind:
+                        break
+                    if audit is not None and getattr(message, "audit", None) != audit:
                         break
                     end += 1
                 group = batch[index:end] if end - index < count else batch
                 index = end
-                await self._group_runner.run(kind, group)
+                if audit is None:
+                    await self._group_runner.run(kind, group)
+                else:
+                    with running_as(audit):
+                        await self._group_runner.run(kind, group)
         if self._broken is not None:
             # We crashed: let the cancellation land here, before the loop takes
             # more from the mailbox, so queued messages wait for the restarted
@@ -536,7 +553,8 @@ class DatabaseComponent(Component):
         if self._broken is not None:
             envelope.fail(self._broken_error())
             return
-        with envelope.handler_span(self.name) as span:
+        audit: Audit = getattr(message, "audit", None) or current_audit()
+        with envelope.handler_span(self.name) as span, running_as(audit):
             try:
                 if self._pending and type(message) not in _NO_COMMIT_FIRST:
                     await self._commit_first(message)
@@ -601,6 +619,37 @@ class DatabaseComponent(Component):
         store = self._sqlite_side("history")
         return await store.history(message.key, limit=message.limit)
 
+    @handler(Changes)
+    async def changes(self, message: Changes) -> list[Change]:
+        """The audit trail, narrowed by time, prefix and actor (SQLite side)."""
+        store = self._sqlite_side("the audit trail")
+        m = message
+        return await store.changes(
+            m.since, prefix=m.prefix, actor=m.actor, after_seq=m.after_seq, limit=m.limit
+        )
+
+    @handler(Events)
+    async def events(self, message: Events) -> list[AuditEvent]:
+        """The recorded events: mode switches, restores, reverts (SQLite side)."""
+        store = self._sqlite_side("the audit trail")
+        return await store.events(message.since, actor=message.actor)
+
+    @handler(Revert)
+    async def revert(self, message: Revert) -> list[Reversion]:
+        """Write back the values keys had at a time, as new changes (see :class:`Revert`)."""
+        self._require_database("a revert")
+        keys = message.keys
+        plan = await self.router.revert(
+            keys if isinstance(keys, str) else list(keys), message.to, dry_run=message.dry_run
+        )
+        if plan and not message.dry_run:
+            self._cache.invalidate([r.key for r in plan])
+            self._feed.publish(
+                (r.key, "delete", MISSING) if r.target is MISSING else (r.key, "put", r.target)
+                for r in plan
+            )
+        return plan
+
     @handler(GetAsOf)
     async def get_as_of(self, message: GetAsOf) -> Any:
         """The value a key had at a moment (SQLite history)."""
@@ -611,9 +660,11 @@ class DatabaseComponent(Component):
     async def set_mode(self, message: SetMode) -> ModeSwitch:
         """Switch the router's mode; the cache starts empty in the new mode."""
         self._require_database("a mode switch")
-        switch = await self.router.switch_mode(
-            message.mode, force=message.force, reason=message.reason
-        )
+        audit = message.audit
+        with running_as(Audit(audit.actor, message.reason or audit.reason)):
+            switch = await self.router.switch_mode(
+                message.mode, force=message.force, reason=message.reason
+            )
         self._cache.clear()
         return switch
 
@@ -648,9 +699,11 @@ class DatabaseComponent(Component):
     async def restore(self, message: Restore) -> None:
         """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
         self._require_database("a restore")
-        await self.router.restore_sqlite(message.path)
+        router = self.router
+        await router.restore_sqlite(message.path)
         self._cache.clear()
         self._feed.lose_all("restore")
+        await router.sqlite.record_event(f"restore {message.path}")
 
     @handler(AttachDatabase)
     async def attach_database(self, message: AttachDatabase) -> bool:

@@ -26,10 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from garrison.runtime import Actor, handler, open_actor
 from garrison.stores import (
+    Audit,
     EncodedRow,
+    current_audit,
     fetch_stored_versions,
     put_new_rows,
     put_rows,
+    running_as,
     scan_stored,
     text_encoding,
     unexpected_versions,
@@ -85,6 +88,8 @@ class LoadRows:
     versions: Mapping[str, int] | None = None
     payload: str | bool | None = True
     writing: Callable[[], object] | None = field(default=None, compare=False)
+    #: Who writes the rows and why (see :func:`garrison.stores.acting_as`).
+    audit: Audit = field(default_factory=current_audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +159,12 @@ class ReadMeta:
 
 
 async def load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
-    """Write (or, ``only_new``, refuse) the rows; then name the raced keys."""
+    """Write (or, ``only_new``, refuse) the rows, under the message's audit; name the raced keys."""
+    with running_as(message.audit):
+        return await _load_rows(store, message)
+
+
+async def _load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
     if message.only_new:
         present = await put_new_rows(
             store,

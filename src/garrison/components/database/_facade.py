@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from garrison.components.database._messages import (
     Backup,
+    Changes,
     Clear,
     Count,
     Delete,
     DeleteMany,
+    Events,
     Find,
     Flush,
     Get,
@@ -38,22 +40,24 @@ from garrison.components.database._messages import (
     Put,
     PutMany,
     Restore,
+    Revert,
     Scan,
     SetMode,
     Subscribe,
 )
 from garrison.runtime import ActorRef
-from garrison.stores import MISSING, Mode
+from garrison.stores import MISSING, Mode, acting_as, current_audit
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Coroutine, Iterable
+    from contextlib import AbstractContextManager
     from types import TracebackType
 
     from garrison.components.database._feed import ChangeEvent, Subscription
     from garrison.components.database._statistics import DatabaseStatistics
     from garrison.runtime import Runtime
-    from garrison.stores import Change, ModeSwitch
+    from garrison.stores import Audit, AuditEvent, Change, ModeSwitch, Reversion
 
 __all__ = ["Store", "Watch"]
 
@@ -74,6 +78,9 @@ class Store:
     naive ``datetime`` while the EDN file is written, ``bytes``) raises
     :class:`~garrison.RefusedWriteError` naming the key, writes nothing and
     fails that call only.
+
+    Every change is recorded with who made it and why: the audit context of
+    the caller (:meth:`acting_as`), carried in the message.
     """
 
     __slots__ = ("_ref", "timeout")
@@ -158,6 +165,41 @@ class Store:
         result: Any = await self._ask(GetAsOf(key, at, default))
         return result
 
+    async def changes(
+        self,
+        since: Any = 0,
+        *,
+        prefix: str = "",
+        actor: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[Change]:
+        """The audit trail: changes made after ``since`` to keys under ``prefix``, oldest first.
+
+        ``since`` is an aware datetime or POSIX seconds (``0``: all of it);
+        ``actor`` keeps one actor's changes. Each ``Change`` names its actor
+        and reason. Page with ``after_seq`` (the last ``seq`` seen) and ``limit``.
+        """
+        result: list[Change] = await self._ask(Changes(since, prefix, actor, after_seq, limit))
+        return result
+
+    async def events(self, since: Any = 0, *, actor: str | None = None) -> list[AuditEvent]:
+        """The recorded events after ``since``: mode switches, restores, reverts."""
+        result: list[AuditEvent] = await self._ask(Events(since, actor))
+        return result
+
+    @staticmethod
+    def acting_as(actor: str, *, reason: str | None = None) -> AbstractContextManager[Audit]:
+        """Record the changes made inside the block as ``actor``'s, for ``reason``::
+
+            with store.acting_as("user:42", reason="gdpr request"):
+                await store.delete("user/42")
+
+        The same as :func:`garrison.stores.acting_as`: it sets a context
+        variable, so it covers every store and every task started inside it.
+        """
+        return acting_as(actor, reason=reason)
+
     # -- writes ------------------------------------------------------------------
 
     async def put(self, key: Any, value: Any) -> None:
@@ -187,6 +229,33 @@ class Store:
         :meth:`flush` to wait for it). Watchers see a delete per key.
         """
         result: int = await self._ask(Clear("" if prefix is None else prefix))
+        return result
+
+    async def revert(
+        self,
+        keys: str | Iterable[Any],
+        *,
+        to: Any,
+        reason: str | None = None,
+        dry_run: bool = False,
+    ) -> list[Reversion]:
+        """Give ``keys`` (a key prefix, or several keys) the values they had at ``to``.
+
+        ``to`` is an aware datetime or POSIX seconds. The values are written
+        as new changes, in one SQLite transaction (nothing in the history is
+        lost): keys deleted since come back, keys created since are deleted.
+        Recorded with the caller's actor, ``reason`` (default: the audit
+        context's) and an event naming the revert. Returns what changes (or,
+        with ``dry_run``, what would: nothing is written). Needs a mode that
+        writes SQLite; ``edn-only`` raises :class:`~garrison.StoreError`.
+        """
+        target = keys if isinstance(keys, str) else tuple(keys)
+        if reason is None:
+            message = Revert(target, to, dry_run)
+        else:
+            with self.acting_as(current_audit().actor, reason=reason):
+                message = Revert(target, to, dry_run)
+        result: list[Reversion] = await self._ask(message)
         return result
 
     async def flush(self) -> None:

@@ -32,7 +32,7 @@ from garrison.components.database._messages import (
 from garrison.components.database._pending import DELETED, PendingWrites
 from garrison.components.database._pending import PUT as PENDING_PUT
 from garrison.exceptions import RefusedWriteError
-from garrison.stores import MISSING
+from garrison.stores import MISSING, current_audit, running_as
 from garrison.tracing import tracer, tracing_active
 
 if TYPE_CHECKING:
@@ -278,7 +278,7 @@ class GroupRunner:
             accepted.append(envelope)
         if not accepted:
             return
-        pending.add_puts(pairs, asyncio.get_running_loop().time())
+        pending.add_puts(pairs, asyncio.get_running_loop().time(), current_audit())
         self._on_pending()
         self.batched_writes += len(accepted)
         self.cache.invalidate(key for key, _ in pairs)
@@ -309,7 +309,7 @@ class GroupRunner:
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed([e for e, _ in accepted], exc)
                 return
-        pending.add_deletes(every, asyncio.get_running_loop().time())
+        pending.add_deletes(every, asyncio.get_running_loop().time(), current_audit())
         self._on_pending()
         self.batched_writes += len(accepted)
         self.cache.invalidate(every)
@@ -326,10 +326,11 @@ class GroupRunner:
         router = self.router
         try:
             for segment in list(pending.detach()):
-                if segment.kind is PENDING_PUT:
-                    await router.write_many(segment.entries, admitted=True)
-                else:
-                    await router.delete_many(segment.entries)
+                with running_as(segment.audit):
+                    if segment.kind is PENDING_PUT:
+                        await router.write_many(segment.entries, admitted=True)
+                    else:
+                        await router.delete_many(segment.entries)
                 pending.committed_first()
                 self.write_batches += 1
         finally:

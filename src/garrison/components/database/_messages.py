@@ -22,22 +22,36 @@ it): one call less per operation than a generated ``__init__`` plus
 *writes*; :class:`Get` and :class:`GetMany` are *point reads*. The actor groups
 consecutive writes into one transaction and consecutive point reads into one
 query; every other message is handled on its own, in mailbox order.
+
+Every message that changes data carries an ``audit`` (who and why, see
+:func:`garrison.stores.acting_as`), taken from the sender's context when the
+message is built; the database actor runs it under that audit context, and
+groups only writes of one audit into one transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
 from typing import Any
 
-from garrison.stores import MISSING, key_prefix, lookup_text, write_key_text
+from garrison.stores import (
+    MISSING,
+    Audit,
+    current_audit,
+    key_prefix,
+    lookup_text,
+    write_key_text,
+)
 
 __all__ = [
     "Backup",
+    "Changes",
     "Clear",
     "Count",
     "Delete",
     "DeleteMany",
+    "Events",
     "Find",
     "Flush",
     "Get",
@@ -48,6 +62,7 @@ __all__ = [
     "Put",
     "PutMany",
     "Restore",
+    "Revert",
     "Scan",
     "SetMode",
     "Subscribe",
@@ -64,10 +79,12 @@ class Put:
 
     key: Any
     value: Any
+    audit: Audit = field(default_factory=current_audit)
 
-    def __init__(self, key: Any, value: Any) -> None:
+    def __init__(self, key: Any, value: Any, audit: Audit | None = None) -> None:
         object.__setattr__(self, "key", write_key_text(key))
         object.__setattr__(self, "value", value)
+        object.__setattr__(self, "audit", current_audit() if audit is None else audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,9 +92,11 @@ class PutMany:
     """Set several keys in one transaction. Replies ``None`` as :class:`Put` does."""
 
     items: tuple[tuple[Any, Any], ...]
+    audit: Audit = field(default_factory=current_audit)
 
-    def __init__(self, items: tuple[tuple[Any, Any], ...]) -> None:
+    def __init__(self, items: tuple[tuple[Any, Any], ...], audit: Audit | None = None) -> None:
         object.__setattr__(self, "items", tuple([(write_key_text(k), v) for k, v in items]))
+        object.__setattr__(self, "audit", current_audit() if audit is None else audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,9 +104,11 @@ class Delete:
     """Remove ``key``. Replies ``True`` if it existed."""
 
     key: Any
+    audit: Audit = field(default_factory=current_audit)
 
-    def __init__(self, key: Any) -> None:
+    def __init__(self, key: Any, audit: Audit | None = None) -> None:
         object.__setattr__(self, "key", lookup_text(key))
+        object.__setattr__(self, "audit", current_audit() if audit is None else audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +116,11 @@ class DeleteMany:
     """Remove several keys. Replies how many existed."""
 
     keys: tuple[Any, ...]
+    audit: Audit = field(default_factory=current_audit)
 
-    def __init__(self, keys: tuple[Any, ...]) -> None:
+    def __init__(self, keys: tuple[Any, ...], audit: Audit | None = None) -> None:
         object.__setattr__(self, "keys", tuple([lookup_text(k) for k in keys]))
+        object.__setattr__(self, "audit", current_audit() if audit is None else audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +133,7 @@ class Clear:
     """
 
     prefix: str = ""
+    audit: Audit = field(default_factory=current_audit)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", key_prefix(self.prefix))
@@ -204,6 +228,32 @@ class Find:
 
 
 @dataclass(frozen=True, slots=True)
+class Changes:
+    """The audit trail: changes after ``since`` under ``prefix``, by ``actor`` (any: ``None``).
+
+    Replies a list of ``Change`` in commit order (SQLite side); page with
+    ``after_seq`` (the last change's ``seq``) and ``limit``.
+    """
+
+    since: Any = 0
+    prefix: str = ""
+    actor: str | None = None
+    after_seq: int = 0
+    limit: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
+
+
+@dataclass(frozen=True, slots=True)
+class Events:
+    """The recorded events after ``since`` (by ``actor``). Replies a list of ``AuditEvent``."""
+
+    since: Any = 0
+    actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class History:
     """Every recorded change of ``key``, oldest first. Replies a list of ``Change``."""
 
@@ -221,6 +271,7 @@ class SetMode:
     mode: str
     force: bool = False
     reason: str = ""
+    audit: Audit = field(default_factory=current_audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +302,30 @@ class Restore:
     """
 
     path: Path
+    audit: Audit = field(default_factory=current_audit)
+
+
+@dataclass(frozen=True, slots=True)
+class Revert:
+    """Give ``keys`` (a key prefix, or a tuple of keys) the values they had at ``to``.
+
+    ``to`` is an aware datetime or POSIX seconds. Replies the list of
+    :class:`~garrison.stores.Reversion` (each key that changes, its value now
+    and the value it gets back). The changes are new writes, in one SQLite
+    transaction, recorded with the audit and an event naming the revert;
+    ``dry_run`` writes nothing. Needs a mode that writes SQLite.
+    """
+
+    keys: str | tuple[Any, ...]
+    to: Any
+    dry_run: bool = False
+    audit: Audit = field(default_factory=current_audit)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.keys, str):
+            object.__setattr__(self, "keys", key_prefix(self.keys))
+        else:
+            object.__setattr__(self, "keys", tuple([lookup_text(k) for k in self.keys]))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,8 @@ here, and commits what is recorded later, in one go (see :mod:`._commit_loop`).
 and, for reads, the newest value of every key they touch, so that every
 reader sees every acknowledged write (read-your-writes) before it is committed.
 
-The order is kept as *segments*: a run of puts, or a run of deletes. A commit
+The order is kept as *segments*: a run of puts, or a run of deletes, of one
+audit (who and why: a transaction records one). A commit
 replays the segments in order, one router call (one transaction on each side
 the mode writes) per segment, so the history records every acknowledged
 version and a crash keeps a prefix of the acknowledged writes: never a later
@@ -16,7 +17,10 @@ write without an earlier one, never part of one caller's write.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from garrison.stores import Audit
 
 __all__ = ["DELETED", "PendingWrites"]
 
@@ -38,10 +42,11 @@ DELETE: Final = "delete"
 class Segment:
     """A run of puts (``(key text, value)`` entries) or of deletes (key text entries)."""
 
-    __slots__ = ("entries", "first_at", "kind")
+    __slots__ = ("audit", "entries", "first_at", "kind")
 
-    def __init__(self, kind: str, first_at: float) -> None:
+    def __init__(self, kind: str, first_at: float, audit: Audit) -> None:
         self.kind = kind
+        self.audit = audit
         self.entries: list[Any] = []
         #: Loop time of the segment's oldest write.
         self.first_at = first_at
@@ -87,27 +92,27 @@ class PendingWrites:
         oldest = self.inflight or self.segments
         return oldest[0].first_at if oldest else None
 
-    def add_puts(self, pairs: list[tuple[str, Any]], now: float) -> None:
+    def add_puts(self, pairs: list[tuple[str, Any]], now: float, audit: Audit) -> None:
         """Record admitted ``(key text, value)`` puts, acknowledged at loop time ``now``."""
-        self._segment(PUT, now).entries.extend(pairs)
+        self._segment(PUT, now, audit).entries.extend(pairs)
         latest = self.latest
         for text, value in pairs:
             latest[text] = value
         self._added(len(pairs), now)
 
-    def add_deletes(self, texts: list[str], now: float) -> None:
+    def add_deletes(self, texts: list[str], now: float, audit: Audit) -> None:
         """Record deletes of ``texts``, acknowledged at loop time ``now``."""
-        self._segment(DELETE, now).entries.extend(texts)
+        self._segment(DELETE, now, audit).entries.extend(texts)
         latest = self.latest
         for text in texts:
             latest[text] = DELETED
         self._added(len(texts), now)
 
-    def _segment(self, kind: str, now: float) -> Segment:
+    def _segment(self, kind: str, now: float, audit: Audit) -> Segment:
         segments = self.segments
-        if segments and segments[-1].kind is kind:
+        if segments and segments[-1].kind is kind and segments[-1].audit == audit:
             return segments[-1]
-        segment = Segment(kind, now)
+        segment = Segment(kind, now, audit)
         segments.append(segment)
         return segment
 

@@ -66,7 +66,7 @@ from garrison.components.migrator._source import (
 )
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
-from garrison.stores import SqliteStore
+from garrison.stores import DEFAULT_ACTOR, Audit, SqliteStore, current_audit
 from garrison.telemetry import metrics
 
 if TYPE_CHECKING:
@@ -371,6 +371,7 @@ async def _one_batch(
                 only_new=True,
                 writing=partial(loop.call_soon_threadsafe, encode_next),
                 payload=payload,
+                audit=migrator_audit(),
             )
         )
         if loaded.written:
@@ -420,7 +421,13 @@ async def _one_batch(
         # means someone else wrote it too: reported (never silent), queued for
         # repair by the database, and a validation shows what it holds.
         loaded = await store.load(
-            LoadRows(writes, written_values, meta=(PROGRESS_META, record()), versions=before)
+            LoadRows(
+                writes,
+                written_values,
+                meta=(PROGRESS_META, record()),
+                versions=before,
+                audit=migrator_audit(),
+            )
         )
         summary.raced += loaded.raced
     # The database now holds the file's value for every key but the conflicts
@@ -440,3 +447,18 @@ async def _one_batch(
         outcome.add(len(writes), {"garrison.migration.outcome": "migrated"})
         if len(writes) != len(batch):
             outcome.add(len(batch) - len(writes), {"garrison.migration.outcome": "skipped"})
+
+
+#: The actor of the migrator's writes.
+MIGRATOR_ACTOR = "migrator"
+
+
+def migrator_audit() -> Audit:
+    """The audit of the migrator's writes: actor ``migrator``; the reason given by
+    whoever runs it (an ``acting_as`` block), else who that is (``run by cli:ann``)."""
+    outer = current_audit()
+    if outer.reason is not None:
+        return Audit(MIGRATOR_ACTOR, outer.reason)
+    if outer.actor in (DEFAULT_ACTOR, MIGRATOR_ACTOR):
+        return Audit(MIGRATOR_ACTOR)
+    return Audit(MIGRATOR_ACTOR, f"run by {outer.actor}")
