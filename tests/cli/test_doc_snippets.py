@@ -100,6 +100,7 @@ COVERED = {
     ("embedding.md", 4),
     ("migration.md", 0),
     ("storage.md", 0),
+    ("storage.md", 1),
     ("telemetry.md", 0),
 }
 
@@ -231,6 +232,21 @@ def test_sqlite_store_snippet_runs_its_calls(tmp_path: Path) -> None:
     # Four sessions, one of user 42, none yesterday, four changes since.
     assert _run(code, tmp_path).strip() == "4 ['session/abc'] None 4"
     assert (tmp_path / "backups" / "garrison-2024-05-01.db").is_file()
+
+
+def test_acting_as_snippet_records_its_actor(tmp_path: Path) -> None:
+    before = """
+        from garrison.stores import SqliteStore
+    """
+    code = _async_main(
+        SNIPPETS["storage.md", 1]
+        + '    print([(c.op, c.actor, c.reason) for c in await store.history("user/42")])\n',
+        before,
+        inside='async with SqliteStore("a.db") as store:\n        await store.put("user/42", 1)',
+    )
+    assert _run(code, tmp_path).strip() == (
+        "[('put', 'app', None), ('delete', 'user:42', 'gdpr request')]"
+    )
 
 
 @pytest.mark.parametrize("key", sorted(COVERED))
