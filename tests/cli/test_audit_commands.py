@@ -12,6 +12,7 @@ import pytest
 
 from garrison.edn import loads
 from garrison.stores import SqliteStore, same_value
+from tests.cli._process import Process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -144,3 +145,23 @@ def test_replay_names_the_bad_line(tmp_path: Path, line: str) -> None:
     result = garrison(config(tmp_path, "data"), "replay", str(log))
     assert result.returncode == 2
     assert f"{log}, line 2: not an event of the log" in result.stderr
+
+
+def test_watch_prints_the_entries_each_time_a_commit_changes_them(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "data")
+    assert garrison(cfg, "put", "todo/1", '{"done": false}').returncode == 0
+    watcher = Process(
+        [sys.executable, "-m", "garrison.cli", "watch", "todo/", "--json", "--config", str(cfg)]
+    )
+    try:
+        watcher.wait_for(r'\{"todo/1":\{"done":false\}\}\n')
+        assert garrison(cfg, "put", "other/1", "1").returncode == 0  # not under the prefix
+        assert garrison(cfg, "put", "todo/2", '{"done": true}').returncode == 0
+        watcher.wait_for(r'"todo/2":\{"done":true\}\}\n')
+    finally:
+        watcher.close()
+    lines = [json.loads(line) for line in watcher.output().splitlines()]
+    assert lines == [
+        {"todo/1": {"done": False}},
+        {"todo/1": {"done": False}, "todo/2": {"done": True}},
+    ]

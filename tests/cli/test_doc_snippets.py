@@ -101,6 +101,7 @@ COVERED = {
     ("migration.md", 0),
     ("storage.md", 0),
     ("storage.md", 1),
+    ("storage.md", 2),
     ("telemetry.md", 0),
 }
 
@@ -246,6 +247,48 @@ def test_acting_as_snippet_records_its_actor(tmp_path: Path) -> None:
     )
     assert _run(code, tmp_path).strip() == (
         "[('put', 'app', None), ('delete', 'user:42', 'gdpr request')]"
+    )
+
+
+def test_live_query_snippet_renders_each_result(tmp_path: Path) -> None:
+    program = (
+        textwrap.dedent("""
+        import asyncio
+
+        from garrison import open_runtime
+        from garrison.components.database import Store
+
+        seen = []
+
+
+        class Done(Exception):
+            pass
+
+
+        async def main() -> None:
+            config = {"runtime": {"data_dir": "data"}, "components": {"database": {}}}
+            async with open_runtime(config, environ={}) as rt:
+                store = rt.get(Store)
+                await store.put("todo/1", "write docs")
+
+                def render(todos):
+                    seen.append(todos)
+                    if len(seen) == 2:
+                        raise Done
+                    asyncio.ensure_future(store.put("todo/2", "test them"))
+
+                try:
+        """)
+        + textwrap.indent(SNIPPETS["storage.md", 2], " " * 12)
+        + textwrap.dedent("""
+                except Done:
+                    print(seen)
+
+        asyncio.run(main())
+        """)
+    )
+    assert _run(program, tmp_path).strip() == (
+        "[[('todo/1', 'write docs')], [('todo/1', 'write docs'), ('todo/2', 'test them')]]"
     )
 
 

@@ -60,6 +60,7 @@ MISSING = {
     "changes": (["changes"], 3),
     "revert": (["revert", "a/", "--to", "0", "--yes"], 3),  # creates no database
     "replay": (["replay", "{tmp}/no-such.jsonl"], 3),
+    "watch": (["watch", "a/"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),

@@ -53,6 +53,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "changes": ("garrison.cli._audit", "print the audit trail after a time (--json: event log)"),
     "revert": ("garrison.cli._audit", "give keys the values they had at a time, as new changes"),
     "replay": ("garrison.cli._audit", "write an event log into the store"),
+    "watch": ("garrison.cli._watch", "print the entries under a prefix each time they change"),
     "clear": ("garrison.cli._clear", "remove every key, or every key starting with PREFIX"),
     "archive": ("garrison.cli._archive", "write the data as a compressed, checksummed EDN archive"),
     "migrate": ("garrison.cli._migrate", "copy memory.edn into SQLite (resumable)"),

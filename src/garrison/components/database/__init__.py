@@ -23,13 +23,16 @@ from garrison.components.database._bulk import (
 from garrison.components.database._config import DatabaseConfig
 from garrison.components.database._facade import Store, Watch
 from garrison.components.database._feed import ChangeEvent, Subscription
+from garrison.components.database._live import COALESCE_INTERVAL, LiveQuery
 from garrison.components.database._lock import DatabaseLock
 from garrison.components.database._messages import (
     Backup,
+    Changes,
     Clear,
     Count,
     Delete,
     DeleteMany,
+    Events,
     Find,
     Flush,
     Get,
@@ -40,6 +43,7 @@ from garrison.components.database._messages import (
     Put,
     PutMany,
     Restore,
+    Revert,
     Scan,
     SetMode,
     Subscribe,
@@ -61,15 +65,19 @@ __all__ = [
     "open_sqlite_owner",
     "DatabaseConfig",
     "DatabaseStatistics",
+    "COALESCE_INTERVAL",
+    "LiveQuery",
     "Store",
     "Subscription",
     "Watch",
     # messages
     "Backup",
+    "Changes",
     "Clear",
     "Count",
     "Delete",
     "DeleteMany",
+    "Events",
     "Find",
     "Flush",
     "Get",
@@ -80,6 +88,7 @@ __all__ = [
     "Put",
     "PutMany",
     "Restore",
+    "Revert",
     "Scan",
     "SetMode",
     "Subscribe",

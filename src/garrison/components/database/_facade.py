@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from garrison.components.database._live import LiveQuery
 from garrison.components.database._messages import (
     Backup,
     Changes,
@@ -299,6 +300,19 @@ class Store:
         return result
 
     # -- change feed ---------------------------------------------------------------
+
+    def subscribe(self, prefix: str = "", *, find: Mapping[str, Any] | None = None) -> LiveQuery:
+        """A live query: the entries under ``prefix`` now, then each time a commit changes them.
+
+        ``find`` makes it a :meth:`find` under ``prefix`` (its arguments:
+        ``{"path": "$.user", "eq": 42}``). Iterate it with ``async for``:
+        each result is a list of ``(key_text, value)`` in key order, never
+        the same twice in a row, at most one per 10 ms (bursts are
+        coalesced); a slow consumer gets the latest result and never slows
+        writers; it resyncs across a restart of the component and ends when
+        the runtime stops. See :mod:`garrison.components.database._live`.
+        """
+        return LiveQuery(self, prefix, find)
 
     def watch(self, prefix: str = "", *, buffer: int | None = None) -> Watch:
         """Committed changes of keys starting with ``prefix``, in commit order.

@@ -1,0 +1,99 @@
+"""Live queries (Store.subscribe): real writers, a real restart, the final state checked."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import TYPE_CHECKING
+
+from garrison.components.database import Store
+from garrison.edn import equal
+from tests.components.database.conftest import database_runtime
+from tests.components.database.test_database_faults import _database, _running_again
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from garrison import Runtime
+
+
+async def test_the_current_result_at_once_then_each_different_one(runtime: Runtime) -> None:
+    store = runtime.get(Store)
+    await store.put("todo/1", {"done": False})
+    live = store.subscribe("todo/")
+    assert await anext(live) == [("todo/1", {"done": False})]
+    await store.put("other/1", 1)  # outside the prefix: no new result
+    await store.put("todo/1", {"done": False})  # the same result: not yielded again
+    await store.put("todo/2", {"done": True})
+    assert await anext(live) == [("todo/1", {"done": False}), ("todo/2", {"done": True})]
+    await store.delete("todo/1")
+    assert await anext(live) == [("todo/2", {"done": True})]
+    live.close()
+
+
+async def test_a_find_subscription_follows_its_matches(runtime: Runtime) -> None:
+    store = runtime.get(Store)
+    live = store.subscribe("task/", find={"path": "$.owner", "eq": 42})
+    assert await anext(live) == []
+    await store.put("task/1", {"owner": 7})  # changes nothing the query returns
+    await store.put("task/2", {"owner": 42})
+    assert await anext(live) == [("task/2", {"owner": 42})]
+    live.close()
+
+
+async def test_a_subscriber_fed_by_64_writers_ends_at_the_final_state(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        live = store.subscribe("n/")
+        results = [await anext(live)]
+
+        async def writer(index: int) -> None:
+            for round_ in range(5):
+                await store.put(f"n/{index}", round_)
+
+        writers = asyncio.gather(*(writer(i) for i in range(64)))
+        final = [(f"n/{i}", 4) for i in range(64)]
+        final.sort()
+        while results[-1] != final:
+            results.append(await anext(live))
+        await writers
+        assert results[-1] == await store.scan("n/")
+        # Coalesced (far fewer results than the 320 commits), never twice the same.
+        assert len(results) < 320
+        assert all(not equal(a, b) for a, b in itertools.pairwise(results))
+        live.close()
+
+
+async def test_a_slow_consumer_gets_the_latest_result_and_never_slows_writers(
+    tmp_path: Path,
+) -> None:
+    async with database_runtime(tmp_path, watch_buffer=8) as rt:
+        store = rt.get(Store)
+        live = store.subscribe("s/")
+        assert await anext(live) == []
+        # Nobody reads while 100 writes commit: none of them waits for the consumer.
+        async with asyncio.timeout(10):
+            for i in range(100):
+                await store.put("s/counter", i)
+        assert await anext(live) == [("s/counter", 99)]
+        assert live.resyncs == 1  # the feed overflowed; it read the current state anew
+        live.close()
+
+
+async def test_a_live_query_resyncs_across_a_restart_and_ends_with_the_runtime(
+    tmp_path: Path,
+) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        await store.put("r/1", 1)
+        live = store.subscribe("r/")
+        assert await anext(live) == [("r/1", 1)]
+        await _database(rt).router.sqlite.connection.close()  # the actor crashes at its next use
+        await asyncio.gather(store.put("r/2", 2), return_exceptions=True)
+        await _running_again(rt, 1)
+        await store.put("r/3", 3)
+        result = await anext(live)
+        assert result in ([("r/1", 1), ("r/3", 3)], [("r/1", 1), ("r/2", 2), ("r/3", 3)])
+        assert live.resyncs == 1
+        ended = asyncio.ensure_future(anext(live, None))
+    assert await ended is None  # the runtime stopped: the live query ended
