@@ -34,10 +34,9 @@ differently, with the same values.
 
 Schema 3 records who made each change and why: ``commits`` gains ``actor``,
 ``reason`` and ``event`` (a write that changes no key, such as a mode switch or
-a restore, is a commit with an ``event`` text and no history rows), and
-``history`` gains ``actor`` and ``reason``, copied by the triggers and the
-delete statements from the transaction's own ``commits`` row (the newest one:
-each write transaction inserts it first). Rows written before the upgrade have
+a restore, is a commit with an ``event`` text and no history rows). A history
+row's actor and reason are its commit's: the ``commits`` row with the same
+``at`` (each transaction has its own). Commits made before the upgrade have
 no actor (NULL).
 
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the
@@ -62,8 +61,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "APPLICATION_ID",
-    "COMMIT_ACTOR",
-    "COMMIT_REASON",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "check_database",
@@ -161,30 +158,13 @@ _V2: Final = (
     _HISTORY_APPEND_ONLY_UPDATE,
 )
 
-#: The actor and reason of the running write transaction: its ``commits`` row,
-#: the newest (``at`` is the rowid, so this is one index step).
-COMMIT_ACTOR: Final = "(SELECT actor FROM commits ORDER BY at DESC LIMIT 1)"
-COMMIT_REASON: Final = "(SELECT reason FROM commits ORDER BY at DESC LIMIT 1)"
-
-# The audit trail: who and why, per commit and per history row.
+# The audit trail: who and why, per commit. A history row's commit is the one
+# with its time (the commit clock gives each transaction its own ``at``), so
+# the history itself stays as it is and a write pays nothing more per row.
 _V3: Final = (
     "ALTER TABLE commits ADD COLUMN actor TEXT",
     "ALTER TABLE commits ADD COLUMN reason TEXT",
     "ALTER TABLE commits ADD COLUMN event TEXT",
-    "ALTER TABLE history ADD COLUMN actor TEXT",
-    "ALTER TABLE history ADD COLUMN reason TEXT",
-    "DROP TRIGGER entries_history_insert",
-    "DROP TRIGGER entries_history_update",
-    f"""CREATE TRIGGER entries_history_insert AFTER INSERT ON entries BEGIN
-        INSERT INTO history (key, op, value, version, at, actor, reason)
-        VALUES (NEW.key, 'put', NEW.value, NEW.version, NEW.updated_at,
-                {COMMIT_ACTOR}, {COMMIT_REASON});
-    END""",
-    f"""CREATE TRIGGER entries_history_update AFTER UPDATE ON entries BEGIN
-        INSERT INTO history (key, op, value, version, at, actor, reason)
-        VALUES (NEW.key, 'put', NEW.value, NEW.version, NEW.updated_at,
-                {COMMIT_ACTOR}, {COMMIT_REASON});
-    END""",
 )
 
 #: Migration *n* (1-based) upgrades a database from version *n-1* to *n*.

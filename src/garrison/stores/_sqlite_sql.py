@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from garrison.stores._protocol import MISSING
-from garrison.stores._schema import COMMIT_ACTOR, COMMIT_REASON, json_path_sql
+from garrison.stores._schema import json_path_sql
 from garrison.stores._values import encode_value
 
 __all__ = [
@@ -54,24 +54,25 @@ GET_MANY: Final = (
     "CROSS JOIN entries ON entries.key = asked.value"
 )
 RECORD_DELETES: Final = (
-    "INSERT INTO history (key, op, value, version, at, actor, reason) "
-    f"SELECT key, 'delete', NULL, version + 1, ?2, {COMMIT_ACTOR}, {COMMIT_REASON} "
-    f"FROM entries WHERE {KEYS_IN}"
+    "INSERT INTO history (key, op, value, version, at) "
+    f"SELECT key, 'delete', NULL, version + 1, ?2 FROM entries WHERE {KEYS_IN}"
 )
 DELETE: Final = f"DELETE FROM entries WHERE {KEYS_IN}"
 RECORD_CLEAR: Final = (
-    "INSERT INTO history (key, op, value, version, at, actor, reason) "
-    f"SELECT key, 'delete', NULL, version + 1, ?1, {COMMIT_ACTOR}, {COMMIT_REASON} FROM entries"
+    "INSERT INTO history (key, op, value, version, at) "
+    "SELECT key, 'delete', NULL, version + 1, ?1 FROM entries"
 )
 AS_OF: Final = "SELECT op, value FROM history WHERE key = ? AND at <= ? ORDER BY seq DESC LIMIT 1"
 # Newest first, so a limit reads only the rows it returns; the caller reverses.
-HISTORY_OF: Final = (
-    "SELECT seq, key, op, value, version, at, actor, reason FROM history "
-    "WHERE key = ? ORDER BY seq DESC LIMIT ?"
+# A history row's actor and reason are its commit's: the one with its time.
+_AUDITED: Final = (
+    "SELECT seq, key, op, value, version, history.at, commits.actor, commits.reason "
+    "FROM history LEFT JOIN commits ON commits.at = history.at"
 )
+HISTORY_OF: Final = f"{_AUDITED} WHERE key = ? ORDER BY seq DESC LIMIT ?"
 NEXT_SEQ: Final = "(SELECT coalesce(max(seq), 0) + 1 FROM history)"
 CHANGES: Final = (
-    "SELECT seq, key, op, value, version, at, actor, reason FROM history WHERE seq >= coalesce("
+    f"{_AUDITED} WHERE seq >= coalesce("
     f"(SELECT first_seq FROM commits WHERE at > ?1 ORDER BY at LIMIT 1), {NEXT_SEQ}) "
     "AND seq > ?2 ORDER BY seq LIMIT ?3"
 )
@@ -180,13 +181,12 @@ def changes_query(prefix: str, actor: str | None) -> tuple[str, list[Any]]:
     where, params = range_clause(prefix, None)
     clauses = [where[len(" WHERE ") :]] if where else []
     if actor is not None:
-        clauses.append("actor = ?")
+        clauses.append("commits.actor = ?")
         params.append(actor)
     extra = "".join(f" AND {clause}" for clause in clauses)
     sql = (
-        "SELECT seq, key, op, value, version, at, actor, reason FROM history WHERE seq >= "
-        f"coalesce((SELECT first_seq FROM commits WHERE at > ? ORDER BY at LIMIT 1), {NEXT_SEQ}) "
-        f"AND seq > ?{extra} ORDER BY seq LIMIT ?"
+        f"{_AUDITED} WHERE seq >= coalesce((SELECT first_seq FROM commits WHERE at > ? "
+        f"ORDER BY at LIMIT 1), {NEXT_SEQ}) AND seq > ?{extra} ORDER BY seq LIMIT ?"
     )
     return sql, params
 

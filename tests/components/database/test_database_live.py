@@ -97,3 +97,23 @@ async def test_a_live_query_resyncs_across_a_restart_and_ends_with_the_runtime(
         assert live.resyncs == 1
         ended = asyncio.ensure_future(anext(live, None))
     assert await ended is None  # the runtime stopped: the live query ended
+
+
+async def test_the_feed_delivers_a_change_to_every_watcher_whose_prefix_it_has(
+    runtime: Runtime,
+) -> None:
+    store = runtime.get(Store)
+    watches = {p: await store.watch(p).start() for p in ("", "s/", "s/1", "s/12", "s/2", "t/")}
+    await store.put_many({"s/12": 1, "t/x": 2})
+    await store.put("s/x", 3)  # the last change: every watcher has it or not, in order
+    got = {
+        p: [c.key for _ in range(w.pending) if (c := await anext(w))] for p, w in watches.items()
+    }
+    assert got == {
+        "": ["s/12", "t/x", "s/x"],
+        "s/": ["s/12", "s/x"],
+        "s/1": ["s/12"],
+        "s/12": ["s/12"],
+        "s/2": [],
+        "t/": ["t/x"],
+    }

@@ -176,14 +176,23 @@ class ChangeFeed:
             for _ in changes:
                 self._seq += 1
             return
+        # Subscribers by prefix, and the prefix lengths to try: a change costs a
+        # dict lookup per distinct length, not a test per subscriber.
+        by_prefix: dict[str, list[Subscription]] = {}
+        for subscriber in subscribers:
+            by_prefix.setdefault(subscriber.prefix, []).append(subscriber)
+        lengths = sorted({len(prefix) for prefix in by_prefix})
         at = time.time()
         for key, op, value in changes:
             self._seq += 1
             event = ChangeEvent(self._seq, key, op, value, at)
             self.published += 1
-            for subscriber in subscribers:
-                if key.startswith(subscriber.prefix) and not subscriber._offer(event):
-                    self.overflows += 1
+            for length in lengths:
+                if length > len(key):
+                    break
+                for subscriber in by_prefix.get(key[:length], ()):
+                    if not subscriber._offer(event):
+                        self.overflows += 1
 
     def close(self, error: ChangesLostError | None = None) -> None:
         """End every subscription: cleanly (``error=None``) or with ``error``."""

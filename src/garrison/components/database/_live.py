@@ -1,15 +1,18 @@
 """Live queries: a result that updates itself, from :meth:`Store.subscribe`.
 
-A :class:`LiveQuery` yields the current result of its query (a ``scan`` of a
-key prefix, or a ``find`` under it) at once, then a new result each time a
-committed change under the prefix changes it. It rides on the change feed
-(:meth:`Store.watch`): the feed says *that* something under the prefix
-changed, and the query is read again.
+A :class:`LiveQuery` yields the current result of its query (the entries
+under a key prefix, or a ``find`` under it) at once, then a new result each
+time a committed change under the prefix changes it. It rides on the change
+feed (:meth:`Store.watch`), which delivers every committed change under the
+prefix in commit order: a prefix query applies those changes to the result
+it holds, so following it costs writers nothing but the feed they feed
+anyway; a ``find`` query reads its result again after changes under the
+prefix.
 
 Coalescing
     After a change it waits until :data:`COALESCE_INTERVAL` (10 ms) has passed
     since its last result, takes every change that arrived meanwhile, and
-    reads once: at most one result per 10 ms, however fast the writes come.
+    yields once: at most one result per 10 ms, however fast the writes come.
     A result equal to the previous one (Clojure's equality,
     :func:`garrison.edn.equal`) is not yielded again.
 
@@ -21,6 +24,9 @@ Slow consumers
     resync happens across a restart of the database component or a restore;
     :attr:`LiveQuery.resyncs` counts them and each is logged. Iteration ends
     when the runtime stops.
+
+The values of a prefix query's results are those the feed carries: the
+values as written (as :meth:`Store.watch` gives them), not copies read back.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from garrison.components.database._facade import Store, Watch
+    from garrison.components.database._feed import ChangeEvent
 
 __all__ = ["COALESCE_INTERVAL", "LiveQuery"]
 
@@ -50,13 +57,24 @@ Result = list[tuple[str, Any]]
 class LiveQuery:
     """The async iterator :meth:`Store.subscribe` returns (see the module docstring)."""
 
-    __slots__ = ("_find", "_last", "_last_at", "_prefix", "_store", "_watch", "resyncs")
+    __slots__ = (
+        "_entries",
+        "_find",
+        "_last",
+        "_last_at",
+        "_prefix",
+        "_store",
+        "_watch",
+        "resyncs",
+    )
 
     def __init__(self, store: Store, prefix: str, find: Mapping[str, Any] | None) -> None:
         self._store = store
         self._prefix = prefix
         self._find = dict(find) if find is not None else None
         self._watch: Watch | None = None
+        #: A prefix query's current entries, kept up to date from the feed.
+        self._entries: dict[str, Any] = {}
         self._last: Result | None = None
         self._last_at = 0.0
         #: How many times the query lost the feed (overflow, restart, restore) and read anew.
@@ -64,14 +82,17 @@ class LiveQuery:
 
     async def _read(self) -> Result:
         if self._find is None:
-            return await self._store.scan(self._prefix)
+            entries = await self._store.scan(self._prefix)
+            self._entries = dict(entries)
+            return entries
         criteria = dict(self._find)
         path = criteria.pop("path")
         return await self._store.find(path, prefix=self._prefix, **criteria)
 
-    async def _start(self) -> None:
-        # Watch first, then read: no change can fall between the read and the feed.
+    async def _start(self) -> Result:
+        """Watch, then read: no change can fall between the read and the feed."""
         self._watch = await self._store.watch(self._prefix).start()
+        return await self._read()
 
     def close(self) -> None:
         """Stop following the query; iteration ends."""
@@ -83,12 +104,11 @@ class LiveQuery:
 
     async def __anext__(self) -> Result:
         if self._watch is None:
-            await self._start()
-            return self._yield(await self._read())
+            return self._yield(await self._start())
         while True:
-            if not await self._wait_for_change():
+            result = await self._next_result()
+            if result is None:
                 raise StopAsyncIteration
-            result = await self._read()
             if not _same(result, self._last):
                 return self._yield(result)
 
@@ -97,29 +117,55 @@ class LiveQuery:
         self._last_at = asyncio.get_running_loop().time()
         return result
 
-    async def _wait_for_change(self) -> bool:
-        """Wait for changes and let a burst gather; ``False`` when the feed ended."""
+    async def _next_result(self) -> Result | None:
+        """Wait for changes, let a burst gather, and make the result (``None``: the feed ended)."""
         watch = self._watch
         assert watch is not None
         try:
-            await anext(watch)
+            dirty = self._apply(await anext(watch))
             loop = asyncio.get_running_loop()
             delay = self._last_at + COALESCE_INTERVAL - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)  # the coalescing window, not a synchronisation
             for _ in range(watch.pending):
-                await anext(watch)  # buffered: returns at once
+                dirty = self._apply(await anext(watch)) or dirty  # buffered: returns at once
         except StopAsyncIteration:
-            return False
+            return None
         except ChangesLostError as exc:
             self.resyncs += 1
             log.info("live query of %r lost its feed (%s); reading it anew", self._prefix, exc)
             watch.close()
-            await self._start()
+            return await self._start()
+        if self._find is not None:
+            return await self._read()
+        if not dirty:
+            return self._last
+        return sorted(self._entries.items(), key=_by_key)
+
+    def _apply(self, change: ChangeEvent) -> bool:
+        """Apply a change to a prefix query's entries; ``True`` if they changed."""
+        if self._find is not None:
+            return True
+        entries = self._entries
+        if change.op == "delete":
+            return entries.pop(change.key, _ABSENT) is not _ABSENT
+        held = entries.get(change.key, _ABSENT)
+        if held is not _ABSENT and equal(held, change.value):
+            return False
+        entries[change.key] = change.value
         return True
 
 
+_ABSENT: Final = object()
+
+
+def _by_key(entry: tuple[str, Any]) -> str:
+    return entry[0]
+
+
 def _same(result: Result, last: Result | None) -> bool:
+    if result is last:
+        return True
     if last is None or len(result) != len(last):
         return False
     return all(
