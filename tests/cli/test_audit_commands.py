@@ -165,3 +165,18 @@ def test_watch_prints_the_entries_each_time_a_commit_changes_them(tmp_path: Path
         {"todo/1": {"done": False}},
         {"todo/1": {"done": False}, "todo/2": {"done": True}},
     ]
+
+
+def test_cli_restores_and_mode_switches_are_events_of_the_trail(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "data", mode="dual-write")
+    assert garrison(cfg, "put", "a/1", "1").returncode == 0
+    assert garrison(cfg, "backup", str(tmp_path / "b.db")).returncode == 0
+    assert garrison(cfg, "restore", str(tmp_path / "b.db"), "--force").returncode == 0
+    switched = garrison(cfg, "mode", "set", "edn-only", "--reason", "rollback")
+    assert switched.returncode == 0, switched.stderr
+    lines = [json.loads(line) for line in garrison(cfg, "changes", "--json").stdout.splitlines()]
+    events = [(e["event"], e["actor"], e["reason"]) for e in lines if e["op"] == "event"]
+    assert events[-2:] == [
+        (f"restore {tmp_path / 'b.db'}", f"cli:{getpass.getuser()}", None),
+        ("mode dual-write -> edn-only", f"cli:{getpass.getuser()}", "rollback"),
+    ]

@@ -81,6 +81,7 @@ from garrison.exceptions import (
     StoreError,
     ValidationError,
 )
+from garrison.stores._audit import Audit, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores
 from garrison.stores._edn_level import EDN_LEVEL_META, level_edn, record_edn_level
@@ -352,10 +353,13 @@ class ModeRouter:
                     history = await self.history()
                     # One transaction: the record of a switch never exists
                     # without the switch, nor the switch without its record.
-                    await self.sqlite.set_meta_many(
-                        {HISTORY_META: [*history, switch.to_record()], **records},
-                        event=f"mode {previous} -> {target}" + (" (forced)" if force else ""),
-                    )
+                    # The event's reason is the switch's, else the audit context's.
+                    audit = current_audit()
+                    with running_as(Audit(audit.actor, reason or audit.reason)):
+                        await self.sqlite.set_meta_many(
+                            {HISTORY_META: [*history, switch.to_record()], **records},
+                            event=f"mode {previous} -> {target}" + (" (forced)" if force else ""),
+                        )
                 except SQLITE_FAILURES as exc:
                     raise StoreError(
                         f"cannot switch from {previous} to {target}: SQLite could not record "
@@ -381,11 +385,14 @@ class ModeRouter:
         mode stays what it is (switch afterwards with :meth:`switch_mode`), and
         a differing one is recorded as a switch back in the mode history. In
         the modes that write both sides the EDN file stays the complete side, so
-        a full repair levels SQLite with it. Returns the mode the backup had
+        a full repair levels SQLite with it. The restore is recorded in the
+        restored audit trail as an event. Returns the mode the backup had
         recorded (``None``: none).
         """
         async with self._lock:
             await self.sqlite.restore(backup)
+            # The backup's trail is the trail now; the restore is its newest event.
+            await self.sqlite.record_event(f"restore {backup}")
             recorded = await self.sqlite.get_meta(MODE_META)
             mode = self._mode
             if recorded != str(mode):

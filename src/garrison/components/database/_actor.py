@@ -660,11 +660,9 @@ class DatabaseComponent(Component):
     async def set_mode(self, message: SetMode) -> ModeSwitch:
         """Switch the router's mode; the cache starts empty in the new mode."""
         self._require_database("a mode switch")
-        audit = message.audit
-        with running_as(Audit(audit.actor, message.reason or audit.reason)):
-            switch = await self.router.switch_mode(
-                message.mode, force=message.force, reason=message.reason
-            )
+        switch = await self.router.switch_mode(
+            message.mode, force=message.force, reason=message.reason
+        )
         self._cache.clear()
         return switch
 
@@ -699,11 +697,9 @@ class DatabaseComponent(Component):
     async def restore(self, message: Restore) -> None:
         """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
         self._require_database("a restore")
-        router = self.router
-        await router.restore_sqlite(message.path)
+        await self.router.restore_sqlite(message.path)
         self._cache.clear()
         self._feed.lose_all("restore")
-        await router.sqlite.record_event(f"restore {message.path}")
 
     @handler(AttachDatabase)
     async def attach_database(self, message: AttachDatabase) -> bool:
