@@ -17,7 +17,7 @@ SQLite store reads it when it commits.
 from __future__ import annotations
 
 import contextlib
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -44,9 +44,10 @@ _DEFAULT: Final = Audit()
 _CURRENT: ContextVar[Audit] = ContextVar("garrison_audit", default=_DEFAULT)
 
 
-def current_audit() -> Audit:
-    """The audit context of the running code (``Audit("app")`` outside any block)."""
-    return _CURRENT.get()
+#: ``current_audit()``: the audit context of the running code (``Audit("app")``
+#: outside any block). The context variable's own ``get``: every database
+#: message that changes data calls it as it is built.
+current_audit: Final = _CURRENT.get
 
 
 @contextlib.contextmanager
@@ -65,11 +66,23 @@ def acting_as(actor: str, *, reason: str | None = None) -> Iterator[Audit]:
         yield audit
 
 
-@contextlib.contextmanager
-def running_as(audit: Audit) -> Iterator[None]:
-    """Run the block under ``audit`` as it is (the database actor, for each message)."""
-    token = _CURRENT.set(audit)
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
+class running_as:  # noqa: N801 - used as a function, like contextlib's helpers
+    """Run the block under ``audit`` as it is (the database actor, for each message).
+
+    A class rather than a generator context manager: the database actor enters
+    one per write group, on the path of every write.
+    """
+
+    __slots__ = ("_audit", "_token")
+
+    def __init__(self, audit: Audit) -> None:
+        self._audit = audit
+        self._token: Token[Audit] | None = None
+
+    def __enter__(self) -> None:
+        self._token = _CURRENT.set(self._audit)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._token is not None:
+            _CURRENT.reset(self._token)
+            self._token = None

@@ -59,16 +59,7 @@ class Transaction:
     :meth:`run` never started).
     """
 
-    __slots__ = (
-        "_build",
-        "_cancelled",
-        "_db",
-        "_lock",
-        "_now",
-        "_record",
-        "_running",
-        "sql",
-    )
+    __slots__ = ("_build", "_cancelled", "_db", "_lock", "_now", "_record", "_running", "sql")
 
     def __init__(
         self,

@@ -450,7 +450,9 @@ class DatabaseComponent(Component):
                     message = batch[end].message
                     if GROUPED.get(type(message)) is not kind:
                         break
-                    if audit is not None and getattr(message, "audit", None) != audit:
+                    if audit is not None and (
+                        (other := getattr(message, "audit", None)) is not audit and other != audit
+                    ):
                         break
                     end += 1
                 group = batch[index:end] if end - index < count else batch
