@@ -96,6 +96,7 @@ from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
+    SQLITE_FAILURES,
     Mode,
     ModeSwitch,
     describe_unwritable,
@@ -503,12 +504,14 @@ class DatabaseComponent(Component):
         commit carries answer from the pending writes; SQLite reads wait for
         its transaction). Shielded: a stop that cancels the loop lets the
         commit finish, and the stop's own commit waits for it (the lock).
-        ``False``: it failed on an error that leaves the writes pending; a
-        storage failure crashes the actor.
+        ``False``: it failed on a store error that leaves the writes pending; a
+        storage failure crashes the actor, and so does any other error (a bug):
+        it ends the loop, whose task group crashes the actor, and the stop
+        commits what is pending.
         """
         try:
             await asyncio.shield(self._commit_pending())
-        except Exception as exc:  # noqa: BLE001 - reported; fatal ones crash the actor
+        except SQLITE_FAILURES as exc:
             if is_fatal(exc):
                 self._break(exc)
             else:
