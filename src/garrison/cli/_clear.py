@@ -25,21 +25,18 @@ Exit status: 0 cleared; 2 not confirmed, a bad config or PREFIX; 3 no data
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from typing import TYPE_CHECKING, Any
 
 from garrison.cli._common import EXIT_OK, EXIT_USAGE, CommandError, emit
 
 # The database commands' shared machinery (same package).
-from garrison.cli._store import _add, _edn_first, _print, _ReadSide, _writing
-from garrison.stores import MISSING, Mode, key_prefix
+from garrison.cli._store import Database, _add, _print
+from garrison.components.database import WriteEdnFirst
+from garrison.stores import Mode, key_prefix
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
-
-    from garrison.components.database import DatabaseConfig
 
 __all__ = ["register"]
 
@@ -57,11 +54,11 @@ def register(subparsers: Any) -> None:
     clear.add_argument("--yes", action="store_true", help="confirm: remove them")
 
 
-async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _clear(args: argparse.Namespace, database: Database) -> int:
     prefix = key_prefix(args.prefix)
     under = f" starting with {prefix!r}" if prefix else ""
     if not args.yes:
-        async with _ReadSide(settings, data_dir) as side:
+        async with database.reading() as side:
             count = len(await side.scan(prefix, None, None))
             files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
         raise CommandError(
@@ -70,21 +67,15 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
             EXIT_USAGE,
             hint=f"to remove them, run: {_confirmed(args, prefix)}",
         )
-    async with _ReadSide(settings, data_dir) as side:  # a clear creates no database
-        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
-            side.need_sqlite()
-    async with _writing(settings, data_dir) as stack:
-        router = stack.router
-        mode = router.mode
-        removed = len(await router.keys(prefix))  # what readers see, as the runtime counts
-        if mode.writes_edn:
-            in_edn = await stack.edn.keys(prefix)
-            # Recorded before the file loses them: if this process dies between the
-            # file and SQLite's transaction, the next runtime reads them from the
-            # file (gone) and deletes them from SQLite (a no-op outside the dual modes).
-            await router.note_sqlite_behind(in_edn)
-            await _edn_first(stack, [(k, MISSING) for k in in_edn])
-        await router.clear(prefix)
+    await database.require_data()  # a clear creates no database
+    async with database.writing() as store:
+        mode = await store.mode()
+        removed = await store.count(prefix)  # what readers see, as the runtime counts
+        # The EDN file first (its keys recorded as behind in SQLite before it loses
+        # them: if this process dies before SQLite's transaction, the next runtime
+        # reads them from the file, gone, and deletes them from SQLite).
+        await store.ref.ask(WriteEdnFirst(clear=prefix))
+        await store.clear(prefix)
     if args.json:
         emit({"cleared": removed, "prefix": prefix, "mode": str(mode)})
     elif not args.quiet:
