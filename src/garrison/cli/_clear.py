@@ -14,8 +14,9 @@ written nothing is removed anywhere), then SQLite in one transaction, each
 removal recorded in the history as a delete. In the modes that write both,
 the keys join the repair backlog before the file is written and leave it once
 SQLite's transaction committed, so a kill in between is repaired from the
-file. Like the other writing commands it takes the database's owner lock and
-refuses to run while a runtime holds it (clear through the running
+file. Like the other writing commands it runs the ``database`` component in
+its process, which takes the database's owner lock: it refuses to run while a
+runtime holds it (clear through the running
 application's ``store.clear()`` instead).
 
 Exit status: 0 cleared; 2 not confirmed, a bad config or PREFIX; 3 no data

@@ -1,23 +1,29 @@
 """Operator commands on the database: get, put, delete, scan, mode, backup, restore, stats.
 
-Every command opens the database the config describes (``--config``,
-``--data-dir``, ``--db``) directly: no running runtime is needed. Every
-command works in the mode the runtime would start in (``decide_mode``: the
-mode the database records, else the configured one, else ``edn-only`` when
-the EDN file exists) and reads the side that mode reads. Reads (``get``,
-``scan``, ``mode get``, ``stats``, ``backup``) are safe while a runtime is
-running (SQLite's WAL gives them a consistent snapshot; in the EDN modes they
-read the EDN file, which lags memory by at most the flush delay; in the modes
-that write both sides with SQLite's committed state for the keys the file has
-not received yet, as the runtime serves them after levelling). Writes
-(``put``, ``delete``, ``mode set``, ``restore``) take the database's owner
-lock and refuse to run while a runtime holds it, because the runtime's cache,
-mode and EDN map would not see them. ``restore`` also refuses to replace a
-database that holds data and ``backup`` an existing file, unless ``--force``
-is given.
+Every command works on the database the config describes (``--config``,
+``--data-dir``, ``--db``) without a running runtime, and only through an
+actor that owns it (:class:`Database`). Every command works in the mode the
+runtime would start in (``decide_mode``: the mode the database records, else
+the configured one, else ``edn-only`` when the EDN file exists) and reads the
+side that mode reads.
 
-A write in a mode that writes the EDN file reaches the file first: when the
-file cannot be written, nothing is written anywhere. When SQLite then fails,
+Reads (``get``, ``scan``, ``mode get``, ``stats``, ``backup``) are safe while
+a runtime is running: they take no lock and read SQLite through the actor of
+:func:`~garrison.components.database.open_sqlite_owner` (SQLite's WAL gives
+them a consistent snapshot); in the EDN modes they read the EDN file, which
+lags memory by at most the flush delay; in the modes that write both sides
+with SQLite's committed state for the keys the file has not received yet, as
+the runtime serves them after levelling. Writes (``put``, ``delete``, ``mode
+set``, ``restore``) run the ``database`` component in this process and send
+it the :class:`~garrison.components.database.Store` facade's messages; the
+component takes the database's owner lock, so they refuse to run while a
+runtime holds it (the runtime's cache, mode and EDN map would not see them).
+``restore`` also refuses to replace a database that holds data and ``backup``
+an existing file, unless ``--force`` is given.
+
+A write in a mode that writes the EDN file reaches the file first
+(:class:`~garrison.components.database.WriteEdnFirst`): when the file cannot
+be written, nothing is written anywhere. When SQLite then fails,
 the keys join the mode router's repair backlog (``stats`` and the health check
 show it) and the next runtime copies them from the EDN file.
 
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -73,7 +80,7 @@ from garrison.stores import (
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import AsyncIterator, Callable, Coroutine
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
 __all__ = ["register"]
 
@@ -244,23 +251,36 @@ class Database:
             components={"database": ComponentSettings(restart="temporary", options=self.options)},
         )
         runtime = await asyncio.to_thread(Runtime, only, [_CommandDatabase])
-        try:
-            await runtime.start()
-        except StartupError as exc:  # the lock, a database that cannot be opened: its own error
-            cause = exc.__cause__
-            if cause is None:
+        with _quiet_lifecycle():
+            try:
+                await runtime.start()
+            except StartupError as exc:  # the lock, a database that cannot be opened
+                cause = exc.__cause__
+                if cause is None:
+                    raise
+                raise cause from cause.__cause__
+            try:
+                yield Store(runtime)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await runtime.aclose()
                 raise
-            raise cause from cause.__cause__
-        try:
-            yield Store(runtime)
-        except BaseException:
-            with contextlib.suppress(Exception):
+            try:
                 await runtime.aclose()
-            raise
-        try:
-            await runtime.aclose()
-        except ShutdownError as exc:
-            raise next(iter(exc.failures.values())) from None
+            except ShutdownError as exc:
+                raise next(iter(exc.failures.values())) from None
+
+
+@contextlib.contextmanager
+def _quiet_lifecycle() -> Iterator[None]:
+    """The runtime's lifecycle events unlogged: the command reports a failed start or stop."""
+    lifecycle = logging.getLogger("garrison.runtime")
+    level = lifecycle.level
+    lifecycle.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lifecycle.setLevel(level)
 
 
 class _CommandDatabase(DatabaseComponent):

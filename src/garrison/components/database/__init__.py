@@ -46,14 +46,11 @@ from garrison.components.database._messages import (
     SetMode,
     Subscribe,
 )
-from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._operator import CountHistory, LevelledEdn, WriteEdnFirst
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.stores import MISSING
 
 __all__ = [
-    "StoreStack",
-    "open_stack",
     "DatabaseLock",
     "MISSING",
     "ChangeEvent",
