@@ -14,7 +14,9 @@ inside a runtime (which adds its cache, change feed and repair backlog), and,
 for the operator commands and other code with no runtime,
 :func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
 length of a block. Either way the caller holds a :class:`DatabaseLink`,
-never the store.
+never the store. The owner also answers the operator commands' reads of
+SQLite, beside a running garrison and without its lock (:class:`GetMany`,
+:class:`Scan`, :class:`Backup`, and the messages of :mod:`._operator`).
 """
 
 from __future__ import annotations
