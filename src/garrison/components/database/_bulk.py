@@ -14,7 +14,9 @@ inside a runtime (which adds its cache, change feed and repair backlog), and,
 for the operator commands and other code with no runtime,
 :func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
 length of a block. Either way the caller holds a :class:`DatabaseLink`,
-never the store.
+never the store. The owner also answers the operator commands' reads of
+SQLite, beside a running garrison and without its lock (:class:`GetMany`,
+:class:`Scan`, :class:`Backup`, and the messages of :mod:`._operator`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from garrison.components.database._messages import Backup, GetMany, Scan
+from garrison.components.database._operator import (
+    CountHistory,
+    LevelledEdn,
+    count_history,
+    levelled_edn,
+)
 from garrison.runtime import Actor, handler, open_actor
 from garrison.stores import (
     EncodedRow,
@@ -229,6 +239,31 @@ class _SqliteOwner(Actor):
     async def read_meta(self, message: ReadMeta) -> Any:
         return await self._store.get_meta(message.name, message.default)
 
+    # The reads of the operator commands (see ._operator), on SQLite alone.
+
+    @handler(GetMany)
+    async def get_many(self, message: GetMany) -> dict[str, Any]:
+        return await self._store.get_many(message.keys)
+
+    @handler(Scan)
+    async def scan(self, message: Scan) -> list[tuple[str, Any]]:
+        return await self._store.scan(message.prefix, after=message.after, limit=message.limit)
+
+    @handler(Backup)
+    async def backup(self, message: Backup) -> Path:
+        target = Path(message.path)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        return await self._store.backup(target, overwrite=message.overwrite)
+
+    @handler(CountHistory)
+    async def count_history(self, message: CountHistory) -> int:
+        del message
+        return await count_history(self._store)
+
+    @handler(LevelledEdn)
+    async def levelled_edn(self, message: LevelledEdn) -> dict[str, Any]:
+        return await levelled_edn(self._store, message)
+
 
 class DatabaseLink:
     """The database as the migrator sees it: an actor that owns the store, and its file's path.
@@ -287,6 +322,35 @@ class DatabaseLink:
         """Wait until keys queued for repair (see :class:`LoadRows`) are repaired."""
         repaired: asyncio.Future[None] = await self.ref.ask(WaitRepaired())
         await repaired
+
+    # The reads of the operator commands (see ._operator).
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """``{key: value}`` for those ``keys`` the SQLite side holds."""
+        found: dict[str, Any] = await self.ref.ask(GetMany(tuple(keys)))
+        return found
+
+    async def scan(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """The SQLite side's entries under ``prefix``, in key order (see :class:`Scan`)."""
+        entries: list[tuple[str, Any]] = await self.ref.ask(Scan(prefix, after, limit))
+        return entries
+
+    async def backup(self, target: Path, *, overwrite: bool = False) -> Path:
+        """Copy the database to ``target`` while in use (see :class:`Backup`)."""
+        written: Path = await self.ref.ask(Backup(target, overwrite))
+        return written
+
+    async def count_history(self) -> int:
+        """How many rows the history holds."""
+        count: int = await self.ref.ask(CountHistory())
+        return count
+
+    async def levelled_edn(self, data: dict[str, Any], backlog: Path) -> dict[str, Any]:
+        """The EDN file's map as the database serves it (see :class:`LevelledEdn`)."""
+        levelled: dict[str, Any] = await self.ref.ask(LevelledEdn(data, backlog))
+        return levelled
 
 
 @contextlib.asynccontextmanager
