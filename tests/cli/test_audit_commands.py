@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import json
 import subprocess
 import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison import open_runtime
+from garrison.cli import main
+from garrison.components.database import Store
 from garrison.edn import loads
 from garrison.stores import SqliteStore, same_value
 from tests.cli._process import Process
@@ -180,3 +185,35 @@ def test_cli_restores_and_mode_switches_are_events_of_the_trail(tmp_path: Path) 
         (f"restore {tmp_path / 'b.db'}", f"cli:{getpass.getuser()}", None),
         ("mode dual-write -> edn-only", f"cli:{getpass.getuser()}", "rollback"),
     ]
+
+
+async def test_the_trail_reads_beside_a_running_runtime_and_its_writes_wait_for_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path, "data")
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        status = main([*args, "--config", str(cfg)])
+        out, err = capsys.readouterr()
+        return status, out, err
+
+    async with open_runtime(cfg, environ={}) as rt:
+        store = rt.get(Store)
+        with store.acting_as("app:billing", reason="invoice"):
+            await store.put("doc/a", 1)
+        moment = time.time()
+        await store.put("doc/a", 2)
+        history = await asyncio.to_thread(cli, "history", "doc/a")
+        assert history[0] == 0, history[2]
+        assert [line.split("\t")[1:] for line in history[1].splitlines()] == [
+            ["v1", "put", "app:billing (invoice)", "1"],
+            ["v2", "put", "app", "2"],
+        ]
+        by_actor = await asyncio.to_thread(cli, "changes", "--actor", "app:billing")
+        assert [line.split("\t")[1:3] for line in by_actor[1].splitlines()] == [["put", "doc/a"]]
+        dry = await asyncio.to_thread(cli, "revert", "doc/", "--to", str(moment), "--dry-run")
+        assert dry[:2] == (0, "put\tdoc/a\t2 -> 1\nwould change 1 keys\n")
+        refused = await asyncio.to_thread(cli, "revert", "doc/", "--to", str(moment), "--yes")
+        assert refused[0] == 3
+        assert "in use by a running garrison" in refused[2]
+        assert await store.get("doc/a") == 2

@@ -145,6 +145,12 @@ async def test_a_locked_database_is_3_for_writes_and_no_obstacle_to_reads(
         ):
             status, _, err = await asyncio.to_thread(cli, *argv)
             assert (status, "in use by a running garrison" in err) == (3, True), (argv, err)
+        # The installed command says so in one line (the runtime it runs for a write logs nothing).
+        argv = [*GARRISON, "put", "a/1", "2", "--config", str(config)]
+        done = await asyncio.to_thread(
+            subprocess.run, argv, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (done.returncode, done.stderr.count("\n")) == (3, 1), done.stderr
         assert await asyncio.to_thread(cli, "get", "a/1") == (0, "1\n", "")
         assert (await asyncio.to_thread(cli, "get", "a/2"))[0] == 1  # not found
         assert (await asyncio.to_thread(cli, "validate", "--edn", str(edn)))[0] == 0

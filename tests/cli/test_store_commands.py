@@ -264,3 +264,22 @@ def test_in_sqlite_first_the_cli_reads_what_the_runtime_reads(
             return await rt.get(Store).scan("a/")
 
     assert asyncio.run(runtime_scan()) == [("a/1", 1), ("a/2", 2), ("a/3", 3)]
+
+
+def test_a_write_refuses_a_database_it_cannot_open_and_touches_no_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # garrison run would start on the EDN file alone here (dual-write); a command must not.
+    data = tmp_path / "data"
+    config = tmp_path / "garrison.toml"
+    config.write_text(
+        f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "dual-write"\n',
+        encoding="utf-8",
+    )
+    assert run(capsys, config, "put", "a/1", "1")[0] == 0
+    edn = (data / "memory.edn").read_bytes()
+    (data / "garrison.db").write_bytes(b"not a database, " * 512)
+    status, _, err = run(capsys, config, "put", "a/2", "2")
+    assert (status, "garrison.db" in err) == (3, True), err
+    assert (data / "memory.edn").read_bytes() == edn
+    assert not (data / "garrison.db.lock").exists()

@@ -29,14 +29,12 @@ from typing import TYPE_CHECKING, Any
 from garrison.cli._common import EXIT_FAILED, EXIT_OK, CommandError, emit
 
 # The database commands' shared machinery (same package).
-from garrison.cli._store import _add, _print, _ReadSide
+from garrison.cli._store import Database, _add, _print
 from garrison.exceptions import StoreError
 from garrison.stores import write_archive
 
 if TYPE_CHECKING:
     import argparse
-
-    from garrison.components.database import DatabaseConfig
 
 __all__ = ["register"]
 
@@ -51,9 +49,9 @@ def register(subparsers: Any) -> None:
     )
 
 
-async def _archive(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _archive(args: argparse.Namespace, database: Database) -> int:
     target: Path = args.path
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         entries = await side.scan("", None, None)
         mode = side.mode
     try:

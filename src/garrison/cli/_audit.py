@@ -31,7 +31,8 @@ from garrison.cli._common import (
     emit,
 )
 from garrison.cli._json import plain
-from garrison.cli._store import _add, _edn_first, _key, _print, _ReadSide, _writing
+from garrison.cli._store import _add, _key, _print
+from garrison.components.database import WriteEdnFirst
 from garrison.edn import dumps, loads
 from garrison.exceptions import EdnError
 from garrison.stores import (
@@ -47,7 +48,7 @@ from garrison.stores import (
 if TYPE_CHECKING:
     import argparse
 
-    from garrison.components.database import DatabaseConfig
+    from garrison.cli._store import Database
     from garrison.stores import AuditEvent, Reversion
 
 __all__ = ["event_line", "register"]
@@ -154,9 +155,9 @@ def _who(actor: str | None, reason: str | None) -> str:
     return (actor or "-") + (f" ({reason})" if reason else "")
 
 
-async def _history(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _history(args: argparse.Namespace, database: Database) -> int:
     key = _key(args.key)
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         changes = await side.need_sqlite().history(key, limit=args.limit)
     if not changes:
         raise CommandError(f"no recorded change of {key}", EXIT_FAILED)
@@ -169,12 +170,12 @@ async def _history(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
     return EXIT_OK
 
 
-async def _changes(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _changes(args: argparse.Namespace, database: Database) -> int:
     since = parse_time(args.since)
-    async with _ReadSide(settings, data_dir) as side:
-        store = side.need_sqlite()
-        changes = await store.changes(since, prefix=key_prefix(args.prefix), actor=args.actor)
-        events = await store.events(since, actor=args.actor) if not args.prefix else []
+    async with database.reading() as side:
+        sqlite = side.need_sqlite()
+        changes = await sqlite.changes(since, prefix=key_prefix(args.prefix), actor=args.actor)
+        events = await sqlite.events(since, actor=args.actor) if not args.prefix else []
     # Events and changes in time order (an event sorts before changes of its commit).
     merged: list[tuple[int, int, Change | AuditEvent]] = [(e.at_micros, 0, e) for e in events]
     merged += [(c.at_micros, 1, c) for c in changes]
@@ -195,7 +196,7 @@ async def _changes(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
     return EXIT_OK
 
 
-async def _revert(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _revert(args: argparse.Namespace, database: Database) -> int:
     to = parse_time(args.to)
     if not (args.dry_run or args.yes):
         raise CommandError(
@@ -206,16 +207,16 @@ async def _revert(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     prefix = key_prefix(args.prefix)
     audit = current_audit()
     with running_as(Audit(audit.actor, args.reason or audit.reason)):
-        async with _ReadSide(settings, data_dir) as side:  # a revert creates no database
+        async with database.reading() as side:  # a revert creates no database
             if side.mode is Mode.EDN_ONLY:
                 _refuse_edn_only()
             plan = await side.need_sqlite().revert_plan(prefix, to)
         if plan and not args.dry_run:
-            async with _writing(settings, data_dir) as stack:
-                plan = await stack.router.revert(prefix, to, dry_run=True)
-                if plan:
-                    await _edn_first(stack, [(r.key, r.target) for r in plan])
-                    await stack.router.revert(prefix, to)
+            async with database.writing() as store:
+                plan = await store.revert(prefix, to=to, dry_run=True)
+                if plan:  # the EDN file first: when it cannot be written, nothing is
+                    await store.ref.ask(WriteEdnFirst([(r.key, r.target) for r in plan]))
+                    plan = await store.revert(prefix, to=to)
     _report(args, plan)
     return EXIT_OK
 
@@ -256,7 +257,7 @@ def _report(args: argparse.Namespace, plan: list[Reversion]) -> None:
     _print(f"{verb} {len(plan)} keys")
 
 
-async def _replay(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _replay(args: argparse.Namespace, database: Database) -> int:
     path: str = args.path
     if path == "-":
         text = await asyncio.to_thread(sys.stdin.read)
@@ -268,20 +269,17 @@ async def _replay(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
             raise CommandError(f"cannot read {path}: {exc}", EXIT_UNAVAILABLE) from exc
         name = path
     changes = _parse_log(text, name)
-    async with _writing(settings, data_dir) as stack:
-        router = stack.router
+    async with database.writing() as store:
         # One write per run of changes of one op, actor and reason, in log order.
         for audit, op, entries in _runs(changes):
             with running_as(audit):
                 if op == "put":
-                    for key, value in entries:
-                        router.admit(key, value)
-                    await _edn_first(stack, entries)
-                    await router.write_many(entries)
+                    await store.ref.ask(WriteEdnFirst(entries))  # refused: nothing is touched
+                    await store.put_many(entries)
                 else:
                     keys = [key for key, _ in entries]
-                    await _edn_first(stack, [(key, MISSING) for key in keys])
-                    await router.delete_many(keys)
+                    await store.ref.ask(WriteEdnFirst([(key, MISSING) for key in keys]))
+                    await store.delete_many(keys)
     if args.json:
         emit({"replayed": len(changes)})
     elif not args.quiet:

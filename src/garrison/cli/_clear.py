@@ -14,8 +14,9 @@ written nothing is removed anywhere), then SQLite in one transaction, each
 removal recorded in the history as a delete. In the modes that write both,
 the keys join the repair backlog before the file is written and leave it once
 SQLite's transaction committed, so a kill in between is repaired from the
-file. Like the other writing commands it takes the database's owner lock and
-refuses to run while a runtime holds it (clear through the running
+file. Like the other writing commands it runs the ``database`` component in
+its process, which takes the database's owner lock: it refuses to run while a
+runtime holds it (clear through the running
 application's ``store.clear()`` instead).
 
 Exit status: 0 cleared; 2 not confirmed, a bad config or PREFIX; 3 no data
@@ -25,21 +26,18 @@ Exit status: 0 cleared; 2 not confirmed, a bad config or PREFIX; 3 no data
 
 from __future__ import annotations
 
-import asyncio
 import shlex
 from typing import TYPE_CHECKING, Any
 
 from garrison.cli._common import EXIT_OK, EXIT_USAGE, CommandError, emit
 
 # The database commands' shared machinery (same package).
-from garrison.cli._store import _add, _edn_first, _print, _ReadSide, _writing
-from garrison.stores import MISSING, Mode, key_prefix
+from garrison.cli._store import Database, _add, _print
+from garrison.components.database import WriteEdnFirst
+from garrison.stores import Mode, key_prefix
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
-
-    from garrison.components.database import DatabaseConfig
 
 __all__ = ["register"]
 
@@ -57,11 +55,11 @@ def register(subparsers: Any) -> None:
     clear.add_argument("--yes", action="store_true", help="confirm: remove them")
 
 
-async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _clear(args: argparse.Namespace, database: Database) -> int:
     prefix = key_prefix(args.prefix)
     under = f" starting with {prefix!r}" if prefix else ""
     if not args.yes:
-        async with _ReadSide(settings, data_dir) as side:
+        async with database.reading() as side:
             count = len(await side.scan(prefix, None, None))
             files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
         raise CommandError(
@@ -70,21 +68,15 @@ async def _clear(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
             EXIT_USAGE,
             hint=f"to remove them, run: {_confirmed(args, prefix)}",
         )
-    async with _ReadSide(settings, data_dir) as side:  # a clear creates no database
-        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
-            side.need_sqlite()
-    async with _writing(settings, data_dir) as stack:
-        router = stack.router
-        mode = router.mode
-        removed = len(await router.keys(prefix))  # what readers see, as the runtime counts
-        if mode.writes_edn:
-            in_edn = await stack.edn.keys(prefix)
-            # Recorded before the file loses them: if this process dies between the
-            # file and SQLite's transaction, the next runtime reads them from the
-            # file (gone) and deletes them from SQLite (a no-op outside the dual modes).
-            await router.note_sqlite_behind(in_edn)
-            await _edn_first(stack, [(k, MISSING) for k in in_edn])
-        await router.clear(prefix)
+    await database.require_data()  # a clear creates no database
+    async with database.writing() as store:
+        mode = await store.mode()
+        removed = await store.count(prefix)  # what readers see, as the runtime counts
+        # The EDN file first (its keys recorded as behind in SQLite before it loses
+        # them: if this process dies before SQLite's transaction, the next runtime
+        # reads them from the file, gone, and deletes them from SQLite).
+        await store.ref.ask(WriteEdnFirst(clear=prefix))
+        await store.clear(prefix)
     if args.json:
         emit({"cleared": removed, "prefix": prefix, "mode": str(mode)})
     elif not args.quiet:

@@ -1,23 +1,29 @@
 """Operator commands on the database: get, put, delete, scan, mode, backup, restore, stats.
 
-Every command opens the database the config describes (``--config``,
-``--data-dir``, ``--db``) directly: no running runtime is needed. Every
-command works in the mode the runtime would start in (``decide_mode``: the
-mode the database records, else the configured one, else ``edn-only`` when
-the EDN file exists) and reads the side that mode reads. Reads (``get``,
-``scan``, ``mode get``, ``stats``, ``backup``) are safe while a runtime is
-running (SQLite's WAL gives them a consistent snapshot; in the EDN modes they
-read the EDN file, which lags memory by at most the flush delay; in the modes
-that write both sides with SQLite's committed state for the keys the file has
-not received yet, as the runtime serves them after levelling). Writes
-(``put``, ``delete``, ``mode set``, ``restore``) take the database's owner
-lock and refuse to run while a runtime holds it, because the runtime's cache,
-mode and EDN map would not see them. ``restore`` also refuses to replace a
-database that holds data and ``backup`` an existing file, unless ``--force``
-is given.
+Every command works on the database the config describes (``--config``,
+``--data-dir``, ``--db``) without a running runtime, and only through an
+actor that owns it (:class:`Database`). Every command works in the mode the
+runtime would start in (``decide_mode``: the mode the database records, else
+the configured one, else ``edn-only`` when the EDN file exists) and reads the
+side that mode reads.
 
-A write in a mode that writes the EDN file reaches the file first: when the
-file cannot be written, nothing is written anywhere. When SQLite then fails,
+Reads (``get``, ``scan``, ``mode get``, ``stats``, ``backup``) are safe while
+a runtime is running: they take no lock and read SQLite through the actor of
+:func:`~garrison.components.database.open_sqlite_owner` (SQLite's WAL gives
+them a consistent snapshot); in the EDN modes they read the EDN file, which
+lags memory by at most the flush delay; in the modes that write both sides
+with SQLite's committed state for the keys the file has not received yet, as
+the runtime serves them after levelling. Writes (``put``, ``delete``, ``mode
+set``, ``restore``) run the ``database`` component in this process and send
+it the :class:`~garrison.components.database.Store` facade's messages; the
+component takes the database's owner lock, so they refuse to run while a
+runtime holds it (the runtime's cache, mode and EDN map would not see them).
+``restore`` also refuses to replace a database that holds data and ``backup``
+an existing file, unless ``--force`` is given.
+
+A write in a mode that writes the EDN file reaches the file first
+(:class:`~garrison.components.database.WriteEdnFirst`): when the file cannot
+be written, nothing is written anywhere. When SQLite then fails,
 the keys join the mode router's repair backlog (``stats`` and the health check
 show it) and the next runtime copies them from the EDN file.
 
@@ -29,7 +35,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,30 +54,35 @@ from garrison.cli._common import (
     load,
 )
 from garrison.cli._json import plain
-from garrison.components.database import DatabaseConfig, open_stack
-from garrison.config import parse_section
-from garrison.edn import dumps, loads
-from garrison.exceptions import EdnError, StoreError, ValidationError
-from garrison.stores import (
+from garrison.components.database import (
     MISSING,
+    DatabaseComponent,
+    DatabaseConfig,
+    DatabaseLink,
+    Restore,
+    Store,
+    WriteEdnFirst,
+    open_sqlite_owner,
+)
+from garrison.config import ComponentSettings, GarrisonConfig, parse_section
+from garrison.edn import dumps, loads
+from garrison.exceptions import EdnError, ShutdownError, StartupError, StoreError, ValidationError
+from garrison.runtime import Runtime
+from garrison.stores import (
     MODE_META,
     Mode,
     ModeSwitch,
-    RepairBacklog,
     SqliteStore,
     acting_as,
     decide_mode,
     key_prefix,
     key_text,
-    levelled_view,
     load_file,
 )
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
-
-    from garrison.components.database import StoreStack
+    from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 
 __all__ = ["register"]
 
@@ -171,7 +184,7 @@ def _add(
     subparsers: Any,
     name: str,
     help_text: str,
-    command: Callable[[argparse.Namespace, DatabaseConfig, Path], Coroutine[Any, Any, int]],
+    command: Callable[[argparse.Namespace, Database], Coroutine[Any, Any, int]],
     *,
     epilog: str | None = None,
 ) -> argparse.ArgumentParser:
@@ -191,34 +204,126 @@ def _add(
 
 def _main(
     args: argparse.Namespace,
-    command: Callable[[argparse.Namespace, DatabaseConfig, Path], Coroutine[Any, Any, int]],
+    command: Callable[[argparse.Namespace, Database], Coroutine[Any, Any, int]],
 ) -> int:
-    config = load(args)
-    table = config.components.get("database")
-    options = table.options if table is not None else {}
-    settings = parse_section(DatabaseConfig, options, path="components.database")
-    data_dir = config.runtime.data_dir.expanduser()
+    database = Database(load(args))
     with acting_as(cli_actor()):
-        return asyncio.run(command(args, settings, data_dir))
+        return asyncio.run(command(args, database))
+
+
+class Database:
+    """The database the config describes: its settings and files, and the two ways in.
+
+    :meth:`reading` (no lock, beside a running garrison) and :meth:`writing`
+    (the ``database`` component run in this process, under the owner lock).
+    """
+
+    def __init__(self, config: GarrisonConfig) -> None:
+        table = config.components.get("database")
+        self.options = table.options if table is not None else {}
+        self.settings = parse_section(DatabaseConfig, self.options, path="components.database")
+        self.config = config
+        self.data_dir = config.runtime.data_dir.expanduser()
+        self.sqlite_path, self.edn_path = self.settings.resolve_paths(self.data_dir)
+
+    def reading(self) -> _ReadSide:
+        """The read side (see :class:`_ReadSide`)."""
+        return _ReadSide(self)
+
+    async def require_data(self) -> None:
+        """Raise (exit status 3) unless the database or the EDN file exists.
+
+        For the writes that create nothing (``delete``, ``clear``).
+        """
+        paths = (self.sqlite_path, self.edn_path)
+        if not any(await asyncio.to_thread(lambda: [p.exists() for p in paths])):
+            mode = decide_mode(None, configured=self.settings.mode, edn_file_exists=False)
+            raise _no_database(self.sqlite_path, mode)
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[Store]:
+        """The ``database`` component running in this process for the block; its facade.
+
+        It takes the owner lock as ``garrison run`` does (a runtime holding it
+        is exit status 3) and never falls back to the EDN file alone. At the
+        end it stops: pending writes committed, the EDN file flushed. When the
+        command failed, its error is the one reported, not a second one from
+        stopping (a final flush that fails for the same reason).
+        """
+        only = GarrisonConfig(
+            runtime=replace(self.config.runtime, data_dir=self.data_dir),
+            components={"database": ComponentSettings(restart="temporary", options=self.options)},
+        )
+        runtime = await asyncio.to_thread(Runtime, only, [_CommandDatabase])
+        with _quiet_lifecycle():
+            try:
+                await runtime.start()
+            except StartupError as exc:  # the lock, a database that cannot be opened
+                cause = exc.__cause__
+                if cause is None:
+                    raise
+                raise cause from cause.__cause__
+            try:
+                yield Store(runtime)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await runtime.aclose()
+                raise
+            try:
+                await runtime.aclose()
+            except ShutdownError as exc:
+                raise next(iter(exc.failures.values())) from None
+
+
+@contextlib.contextmanager
+def _quiet_lifecycle() -> Iterator[None]:
+    """The runtime's lifecycle events unlogged: the command reports a failed start or stop."""
+    lifecycle = logging.getLogger("garrison.runtime")
+    level = lifecycle.level
+    lifecycle.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        lifecycle.setLevel(level)
+
+
+class _CommandDatabase(DatabaseComponent):
+    """The ``database`` component as a writing command runs it: no EDN-file fallback."""
+
+    fallback = False
+
+
+def _no_database(path: Path, mode: Mode | str) -> CommandError:
+    return CommandError(
+        f"no database at {path} (the store is in {mode} mode, which reads SQLite)",
+        EXIT_UNAVAILABLE,
+        hint="check --config, --data-dir or --db; 'garrison run' or 'garrison migrate' "
+        "creates the database",
+    )
 
 
 # -- reads (no lock) -------------------------------------------------------------
 
 
 class _ReadSide:
-    """What a read command needs: the mode the runtime would start in and the stores it reads.
+    """What a read command needs: the mode the runtime would start in, and its data.
 
-    Opens SQLite only if the database exists (a legacy installation with just
-    its EDN file reads that file), and never writes anything.
+    SQLite is read through the actor of ``open_sqlite_owner`` (only if the
+    database exists: a legacy installation with just its EDN file reads that
+    file). Reads take no lock and write nothing, so they run beside a
+    running garrison: SQLite's WAL gives them a consistent snapshot; the EDN
+    file lags the runtime's memory by at most the flush delay.
     """
 
-    def __init__(self, settings: DatabaseConfig, data_dir: Path) -> None:
-        self.sqlite_path, self.edn_path = settings.resolve_paths(data_dir)
-        self.settings = settings
-        self.sqlite: SqliteStore | None = None
+    def __init__(self, database: Database) -> None:
+        self.sqlite_path = database.sqlite_path
+        self.edn_path = database.edn_path
+        self.settings = database.settings
+        self.link: DatabaseLink | None = None
         self.mode = Mode.SQLITE_ONLY
         self._edn: dict[str, Any] | None = None
         self._backlog: tuple[frozenset[str], bool] | None = None
+        self._open = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> _ReadSide:
         exists = await asyncio.to_thread(
@@ -226,27 +331,22 @@ class _ReadSide:
         )
         recorded: str | None = None
         if exists[0]:
-            self.sqlite = await SqliteStore(
-                self.sqlite_path, busy_timeout=self.settings.busy_timeout
-            ).open()
-            recorded = await self.sqlite.get_meta(MODE_META)
+            async with contextlib.AsyncExitStack() as opening:
+                store = SqliteStore(self.sqlite_path, busy_timeout=self.settings.busy_timeout)
+                await opening.enter_async_context(store)
+                self.link = await opening.enter_async_context(open_sqlite_owner(store))
+                recorded = await self.link.get_meta(MODE_META)
+                self._open = opening.pop_all()
         self.mode = decide_mode(recorded, configured=self.settings.mode, edn_file_exists=exists[1])
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self.sqlite is not None:
-            await self.sqlite.aclose()
+        await self._open.aclose()
 
-    def need_sqlite(self) -> SqliteStore:
-        if self.sqlite is None:
-            raise CommandError(
-                f"no database at {self.sqlite_path} (the store is in {self.mode} mode, "
-                "which reads SQLite)",
-                EXIT_UNAVAILABLE,
-                hint="check --config, --data-dir or --db; 'garrison run' or 'garrison migrate' "
-                "creates the database",
-            )
-        return self.sqlite
+    def need_sqlite(self) -> DatabaseLink:
+        if self.link is None:
+            raise _no_database(self.sqlite_path, self.mode)
+        return self.link
 
     async def edn(self) -> dict[str, Any]:
         """The EDN file's map; in the modes that write both sides, as the runtime
@@ -255,10 +355,8 @@ class _ReadSide:
             data = await asyncio.to_thread(
                 load_file, self.edn_path, max_digits=self.settings.edn_max_digits
             )
-            if self.mode.writes_sqlite and self.mode.writes_edn and self.sqlite is not None:
-                backlog = RepairBacklog(_backlog_path(self.edn_path))
-                await backlog.load()
-                data = await levelled_view(data, self.sqlite, backlog)
+            if self.mode.writes_sqlite and self.mode.writes_edn and self.link is not None:
+                data = await self.link.levelled_edn(data, _backlog_path(self.edn_path))
             self._edn = data
         return self._edn
 
@@ -273,13 +371,13 @@ class _ReadSide:
     async def get(self, key: str) -> Any:
         """The value the runtime would read for ``key``, or MISSING (as ModeRouter.get)."""
         if self.mode is Mode.SQLITE_ONLY:
-            return await self.need_sqlite().get(key, MISSING)
+            return (await self.need_sqlite().get_many([key])).get(key, MISSING)
         if self.mode is Mode.SQLITE_FIRST:
             stale, full = await self.stale_in_sqlite()
             if not full and key not in stale:
-                value = await self.need_sqlite().get(key, MISSING)
-                if value is not MISSING:
-                    return value
+                found = await self.need_sqlite().get_many([key])
+                if key in found:
+                    return found[key]
         return (await self.edn()).get(key, MISSING)
 
     async def scan(
@@ -313,9 +411,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data
 
 
-async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _get(args: argparse.Namespace, database: Database) -> int:
     key = _key(args.key)
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         value = await side.get(key)
     if value is MISSING:
         raise CommandError(f"no such key: {key} (in {side.mode} mode)", EXIT_FAILED)
@@ -326,9 +424,9 @@ async def _get(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pat
     return EXIT_OK
 
 
-async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _scan(args: argparse.Namespace, database: Database) -> int:
     after = None if args.after is None else _key(args.after)
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         entries = await side.scan(key_prefix(args.prefix), after, args.limit)
     if args.json:
         emit({key: plain(value) for key, value in entries})
@@ -338,19 +436,18 @@ async def _scan(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
     return EXIT_OK
 
 
-async def _stats(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _stats(args: argparse.Namespace, database: Database) -> int:
     del args
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         report: dict[str, Any] = {
             "mode": str(side.mode),
             "sqlite_path": str(side.sqlite_path),
             "edn_path": str(side.edn_path),
         }
-        if side.mode is not Mode.EDN_ONLY or side.sqlite is not None:
-            store = side.need_sqlite()
-            rows = await store.connection.execute_fetchall("SELECT count(*) FROM history")
-            report["sqlite_entries"] = await store.count()
-            report["sqlite_history_rows"] = int(next(iter(rows))[0])
+        if side.mode is not Mode.EDN_ONLY or side.link is not None:
+            link = side.need_sqlite()
+            report["sqlite_entries"] = await link.count()
+            report["sqlite_history_rows"] = await link.count_history()
         if side.mode is not Mode.SQLITE_ONLY:
             report["edn_entries"] = len(await side.edn())
     backlog_path = _backlog_path(side.edn_path)
@@ -375,7 +472,7 @@ def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, A
     }
 
 
-async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _backup(args: argparse.Namespace, database: Database) -> int:
     target: Path = args.path
     if not args.force and await asyncio.to_thread(target.exists):
         raise CommandError(
@@ -383,8 +480,7 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
             EXIT_FAILED,
             hint="pass --force to replace it",
         )
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
-    async with _ReadSide(settings, data_dir) as side:
+    async with database.reading() as side:
         written = await side.need_sqlite().backup(target, overwrite=args.force)
     if args.json:
         emit({"backup": str(written)})
@@ -393,78 +489,29 @@ async def _backup(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     return EXIT_OK
 
 
-# -- writes (owner lock) ---------------------------------------------------------
+# -- writes (the database component, under the owner lock) -------------------------
 
 
-@contextlib.asynccontextmanager
-async def _writing(settings: DatabaseConfig, data_dir: Path) -> AsyncIterator[StoreStack]:
-    """The opened stores under the owner lock; closed (the EDN file flushed) at the end.
-
-    When the command failed, its error is the one reported, not a second one
-    from closing (a final flush that fails for the same reason).
-    """
-    stack = await open_stack(settings, data_dir)
-    try:
-        yield stack
-    except BaseException:
-        with contextlib.suppress(Exception):
-            await stack.aclose()
-        raise
-    await stack.aclose()
-
-
-async def _edn_first(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
-    """Write ``changes`` (a value, or MISSING to delete) to the EDN file and wait for the disk.
-
-    In the modes that write the EDN file it is written first, so a write the
-    file cannot take leaves both sides untouched: the in-memory map is put
-    back as it was and the error raised. The router's write that follows
-    reaches SQLite (or records the keys for repair when SQLite fails).
-    """
-    if not stack.router.mode.writes_edn:
-        return
-    edn = stack.edn
-    before = await edn.get_many([k for k, _ in changes])
-    await _apply(stack, changes)
-    try:
-        await edn.flush()
-    except StoreError as exc:
-        await _apply(stack, [(k, before.get(k, MISSING)) for k, _ in changes])
-        raise StoreError(f"nothing was written: the EDN side failed: {exc}") from exc
-
-
-async def _apply(stack: StoreStack, changes: Sequence[tuple[str, Any]]) -> None:
-    gone = [k for k, v in changes if v is MISSING]
-    if gone:
-        await stack.edn.delete_many(gone)
-    kept = [(k, v) for k, v in changes if v is not MISSING]
-    if kept:
-        await stack.edn.put_many(kept)
-
-
-async def _put(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _put(args: argparse.Namespace, database: Database) -> int:
     key = _key(args.key)
     value = _parse_value(args.value, args.syntax)
-    async with _writing(settings, data_dir) as stack:
-        stack.router.admit(key, value)  # refused: nothing is touched
-        await _edn_first(stack, [(key, value)])
-        await stack.router.put(key, value)
-        mode = stack.router.mode
+    async with database.writing() as store:
+        await store.ref.ask(WriteEdnFirst([(key, value)]))  # refused: nothing is touched
+        await store.put(key, value)
+        mode = await store.mode()
     if args.json:
         emit({"put": key, "mode": str(mode)})
     return EXIT_OK
 
 
-async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _delete(args: argparse.Namespace, database: Database) -> int:
     keys = list(dict.fromkeys(_key(k) for k in args.keys))
-    async with _ReadSide(settings, data_dir) as side:  # a delete creates no database
-        if side.sqlite is None and not await asyncio.to_thread(side.edn_path.exists):
-            side.need_sqlite()
-    async with _writing(settings, data_dir) as stack:
-        mode = stack.router.mode
-        existing = await stack.router.get_many(keys)
-        await _edn_first(stack, [(k, MISSING) for k in keys])
-        await stack.router.delete_many(keys)
+    await database.require_data()  # a delete creates no database
+    async with database.writing() as store:
+        mode = await store.mode()
+        existing = await store.get_many(keys)
+        await store.ref.ask(WriteEdnFirst([(k, MISSING) for k in keys]))
+        await store.delete_many(keys)
     deleted = [k for k in keys if k in existing]
     missing = [k for k in keys if k not in existing]
     if args.json:
@@ -477,7 +524,7 @@ async def _delete(args: argparse.Namespace, settings: DatabaseConfig, data_dir: 
     return EXIT_OK
 
 
-async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _mode(args: argparse.Namespace, database: Database) -> int:
     if args.action == "get":
         if args.mode is not None:
             raise CommandError(
@@ -485,7 +532,7 @@ async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
                 EXIT_USAGE,
                 hint=f"to switch: garrison mode set {args.mode}",
             )
-        async with _ReadSide(settings, data_dir) as side:
+        async with database.reading() as side:
             if args.json:
                 emit({"mode": str(side.mode)})
             else:
@@ -495,11 +542,11 @@ async def _mode(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Pa
         raise CommandError(
             "'mode set' needs a MODE: " + ", ".join(str(m) for m in Mode), EXIT_USAGE
         )
-    async with _writing(settings, data_dir) as stack:
+    async with database.writing() as store:
         try:
-            switch = await stack.router.switch_mode(args.mode, force=args.force, reason=args.reason)
+            switch = await store.set_mode(args.mode, force=args.force, reason=args.reason)
         except ValidationError as exc:
-            if stack.router.mode is Mode.SQLITE_ONLY:  # leaving: the EDN file is behind
+            if await store.mode() is Mode.SQLITE_ONLY:  # leaving: the EDN file is behind
                 hint = (
                     "'garrison export' writes the EDN file from SQLite; then "
                     "'garrison validate' must agree before you switch again; or pass --force"
@@ -528,21 +575,22 @@ def _switch(switch: ModeSwitch) -> dict[str, Any]:
     }
 
 
-async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _restore(args: argparse.Namespace, database: Database) -> int:
     source: Path = args.path
     if not await asyncio.to_thread(source.is_file):
         raise CommandError(f"no backup file at {source}", EXIT_UNAVAILABLE)
-    async with _writing(settings, data_dir) as stack:
-        present = await stack.sqlite.count()
+    async with database.writing() as store:
+        sqlite = DatabaseLink(store.ref, str(database.sqlite_path))
+        present = await sqlite.count()
         if present and not args.force:
             raise CommandError(
-                f"{stack.sqlite.path} holds {present} entries; restoring would replace them",
+                f"{sqlite.path} holds {present} entries; restoring would replace them",
                 EXIT_FAILED,
                 hint="pass --force to replace them (take a 'garrison backup' first)",
             )
-        mode = stack.router.mode
-        recorded = await stack.router.restore_sqlite(source)
-        restored = await stack.sqlite.count()
+        mode = await store.mode()
+        recorded: str | None = await store.ref.ask(Restore(source))
+        restored = await sqlite.count()
         had = "" if recorded in (None, str(mode)) else f"; the backup had recorded {recorded}"
         lines = [f"restored {restored} entries from {source}", f"mode: {mode} (kept{had})"]
         repair = mode.writes_sqlite and mode.writes_edn
@@ -550,7 +598,7 @@ async def _restore(args: argparse.Namespace, settings: DatabaseConfig, data_dir:
             lines.append("SQLite will be levelled with the EDN file (a full repair is pending)")
         switch = None
         if args.mode is not None and args.mode != str(mode):
-            switch = await stack.router.switch_mode(args.mode, reason="garrison restore --mode")
+            switch = await store.set_mode(args.mode, reason="garrison restore --mode")
             detail = f" ({switch.validation})" if switch.validation else ""
             lines.append(f"mode: {switch.previous} -> {switch.mode}{detail}")
     if args.json:

@@ -20,15 +20,14 @@ import orjson
 
 from garrison.cli._common import EXIT_FAILED, CommandError
 from garrison.cli._json import plain
-from garrison.cli._store import _add, _ReadSide
+from garrison.cli._store import _add
 from garrison.edn import dumps, equal
 from garrison.stores import Mode, key_prefix
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
 
-    from garrison.components.database import DatabaseConfig
+    from garrison.cli._store import Database
 
 __all__ = ["register"]
 
@@ -51,12 +50,12 @@ def register(subparsers: Any) -> None:
     )
 
 
-async def _watch(args: argparse.Namespace, settings: DatabaseConfig, data_dir: Path) -> int:
+async def _watch(args: argparse.Namespace, database: Database) -> int:
     prefix = key_prefix(args.prefix)
     interval = max(args.interval, 0.01)
     last: list[tuple[str, Any]] | None = None
     seen = -1
-    async with _ReadSide(settings, data_dir) as follow:
+    async with database.reading() as follow:
         if follow.mode is Mode.EDN_ONLY:
             raise CommandError(
                 "watch follows SQLite's history, which the store does not keep in edn-only mode",
@@ -70,7 +69,7 @@ async def _watch(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
                 seen < 0 or await sqlite.changes(prefix=prefix, after_seq=seen, limit=1)
             ):
                 # A fresh read side: the EDN modes read the file as it is now.
-                async with _ReadSide(settings, data_dir) as side:
+                async with database.reading() as side:
                     result = await side.scan(prefix, None, None)
                 if last is None or not _same(result, last):
                     _show(args, result)

@@ -1,4 +1,4 @@
-"""An unexpected error in any loop of the database's stores crashes the actor, which restarts.
+"""An unexpected error in any loop of the database crashes the actor, which restarts.
 
 Each test makes one loop raise a RuntimeError (not an error the loop expects,
 such as a failing flush or SQLite side) the first time it runs its step, and
@@ -12,7 +12,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from garrison import ComponentState
-from garrison.components.database import DatabaseLink, Store
+from garrison.components.database import DatabaseComponent, DatabaseLink, Store
 from garrison.health import evaluate
 from garrison.stores import EdnFileStore, ModeRouter
 from garrison.stores._sqlite_connection import Checkpointer
@@ -114,3 +114,17 @@ async def test_a_failing_checkpointer_restarts_the_actor(
         await _restart_shows_in_health(rt)
         acknowledged = [f"a/{n:03}" for n in range(i + 1)]
         assert len(await rt.get(Store).get_many(acknowledged)) == i + 1
+
+
+async def test_a_failing_commit_loop_restarts_the_actor_and_loses_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raised = _fail_once(monkeypatch, DatabaseComponent, "_commit_pending")
+    async with database_runtime(
+        tmp_path, mode="sqlite-only", durability="debounced", flush_quiet_period=0.01
+    ) as rt:
+        await rt.get(Store).put("a/1", "acknowledged")  # pending: the loop commits it
+        await raised.wait()
+        await _restart_shows_in_health(rt)
+        # The crashed instance's stop committed what it had acknowledged.
+        assert await rt.get(Store).get("a/1") == "acknowledged"

@@ -8,7 +8,9 @@
 * the change feed's :class:`ChangeEvent`, :class:`Watch` and
   :class:`Subscription`, and :class:`DatabaseStatistics`;
 * bulk loads and stored-text reads (the migrator's way in):
-  :class:`DatabaseLink`, :class:`LoadRows` and :func:`open_sqlite_owner`.
+  :class:`DatabaseLink`, :class:`LoadRows` and :func:`open_sqlite_owner`;
+* the operator commands' messages: :class:`WriteEdnFirst`, :class:`CountHistory`,
+  :class:`LevelledEdn`, :class:`LastSeq`, :class:`RevertPlan`.
 """
 
 from __future__ import annotations
@@ -48,13 +50,17 @@ from garrison.components.database._messages import (
     SetMode,
     Subscribe,
 )
-from garrison.components.database._open import StoreStack, open_stack
+from garrison.components.database._operator import (
+    CountHistory,
+    LastSeq,
+    LevelledEdn,
+    RevertPlan,
+    WriteEdnFirst,
+)
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.stores import MISSING
 
 __all__ = [
-    "StoreStack",
-    "open_stack",
     "DatabaseLock",
     "MISSING",
     "ChangeEvent",
@@ -92,4 +98,10 @@ __all__ = [
     "Scan",
     "SetMode",
     "Subscribe",
+    # the operator commands' messages
+    "CountHistory",
+    "LastSeq",
+    "LevelledEdn",
+    "RevertPlan",
+    "WriteEdnFirst",
 ]

@@ -93,12 +93,14 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._open import StoreStack, open_stack
+from garrison.components.database._operator import WriteEdnFirst, write_edn_first
 from garrison.components.database._pending import PendingWrites
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
+    SQLITE_FAILURES,
     Audit,
     AuditEvent,
     Mode,
@@ -145,6 +147,9 @@ class DatabaseComponent(Component):
     facade: ClassVar[type[Store]] = Store
     # The loop hands over everything queued; groups are cut at batch_limit here.
     max_batch: ClassVar[int] = 1 << 16
+    #: Run on the EDN file when SQLite cannot be opened (see ._open); the
+    #: operator commands that write run the component without it.
+    fallback: ClassVar[bool] = True
 
     config: DatabaseConfig | None = None
     _router: ModeRouter | None = None
@@ -176,7 +181,7 @@ class DatabaseComponent(Component):
         self._feed = ChangeFeed(settings.watch_buffer)
         self._loops = await open_loop_group(self.spawn)
         self._stack = await open_stack(
-            settings, self.data_dir, fallback=True, task_group=self._loops
+            settings, self.data_dir, fallback=self.fallback, task_group=self._loops
         )
         self._router = self._stack.router
         self._pending = self._commits = None
@@ -522,12 +527,14 @@ class DatabaseComponent(Component):
         commit carries answer from the pending writes; SQLite reads wait for
         its transaction). Shielded: a stop that cancels the loop lets the
         commit finish, and the stop's own commit waits for it (the lock).
-        ``False``: it failed on an error that leaves the writes pending; a
-        storage failure crashes the actor.
+        ``False``: it failed on a store error that leaves the writes pending; a
+        storage failure crashes the actor, and so does any other error (a bug):
+        it ends the loop, whose task group crashes the actor, and the stop
+        commits what is pending.
         """
         try:
             await asyncio.shield(self._commit_pending())
-        except Exception as exc:  # noqa: BLE001 - reported; fatal ones crash the actor
+        except SQLITE_FAILURES as exc:
             if is_fatal(exc):
                 self._break(exc)
             else:
@@ -696,12 +703,18 @@ class DatabaseComponent(Component):
         return await self.router.sqlite.backup(target, overwrite=message.overwrite)
 
     @handler(Restore)
-    async def restore(self, message: Restore) -> None:
+    async def restore(self, message: Restore) -> str | None:
         """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
         self._require_database("a restore")
-        await self.router.restore_sqlite(message.path)
+        recorded = await self.router.restore_sqlite(message.path)
         self._cache.clear()
         self._feed.lose_all("restore")
+        return recorded
+
+    @handler(WriteEdnFirst)
+    async def write_edn_first(self, message: WriteEdnFirst) -> None:
+        """Write to the EDN file first, for the operator commands (see ._operator)."""
+        self._cache.invalidate(await write_edn_first(self.router, message))
 
     @handler(AttachDatabase)
     async def attach_database(self, message: AttachDatabase) -> bool:

@@ -14,7 +14,10 @@ inside a runtime (which adds its cache, change feed and repair backlog), and,
 for the operator commands and other code with no runtime,
 :func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
 length of a block. Either way the caller holds a :class:`DatabaseLink`,
-never the store.
+never the store. The owner also answers the operator commands' reads of
+SQLite, beside a running garrison and without its lock (:class:`GetMany`,
+:class:`Scan`, :class:`Backup`, the audit trail's :class:`History`,
+:class:`Changes` and :class:`Events`, and the messages of :mod:`._operator`).
 """
 
 from __future__ import annotations
@@ -22,8 +25,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from garrison.components.database._messages import (
+    Backup,
+    Changes,
+    Events,
+    GetMany,
+    History,
+    Scan,
+)
+from garrison.components.database._operator import (
+    CountHistory,
+    LastSeq,
+    LevelledEdn,
+    RevertPlan,
+    count_history,
+    levelled_edn,
+    revert_plan,
+)
 from garrison.runtime import Actor, handler, open_actor
 from garrison.stores import (
     Audit,
@@ -42,7 +63,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
     from garrison.runtime import ActorRef
-    from garrison.stores import SqliteStore
+    from garrison.stores import AuditEvent, Change, Reversion, SqliteStore
 
 __all__ = [
     "CountStored",
@@ -239,6 +260,55 @@ class _SqliteOwner(Actor):
     async def read_meta(self, message: ReadMeta) -> Any:
         return await self._store.get_meta(message.name, message.default)
 
+    # The reads of the operator commands (see ._operator), on SQLite alone.
+
+    @handler(GetMany)
+    async def get_many(self, message: GetMany) -> dict[str, Any]:
+        return await self._store.get_many(message.keys)
+
+    @handler(Scan)
+    async def scan(self, message: Scan) -> list[tuple[str, Any]]:
+        return await self._store.scan(message.prefix, after=message.after, limit=message.limit)
+
+    @handler(Backup)
+    async def backup(self, message: Backup) -> Path:
+        target = Path(message.path)
+        await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+        return await self._store.backup(target, overwrite=message.overwrite)
+
+    @handler(CountHistory)
+    async def count_history(self, message: CountHistory) -> int:
+        del message
+        return await count_history(self._store)
+
+    @handler(LevelledEdn)
+    async def levelled_edn(self, message: LevelledEdn) -> dict[str, Any]:
+        return await levelled_edn(self._store, message)
+
+    @handler(History)
+    async def history(self, message: History) -> list[Change]:
+        return await self._store.history(message.key, limit=message.limit)
+
+    @handler(Changes)
+    async def changes(self, message: Changes) -> list[Change]:
+        m = message
+        return await self._store.changes(
+            m.since, prefix=m.prefix, actor=m.actor, after_seq=m.after_seq, limit=m.limit
+        )
+
+    @handler(Events)
+    async def events(self, message: Events) -> list[AuditEvent]:
+        return await self._store.events(message.since, actor=message.actor)
+
+    @handler(RevertPlan)
+    async def revert_plan(self, message: RevertPlan) -> list[Reversion]:
+        return await revert_plan(self._store, message)
+
+    @handler(LastSeq)
+    async def last_seq(self, message: LastSeq) -> int:
+        del message
+        return await self._store.last_seq()
+
 
 class DatabaseLink:
     """The database as the migrator sees it: an actor that owns the store, and its file's path.
@@ -297,6 +367,69 @@ class DatabaseLink:
         """Wait until keys queued for repair (see :class:`LoadRows`) are repaired."""
         repaired: asyncio.Future[None] = await self.ref.ask(WaitRepaired())
         await repaired
+
+    # The reads of the operator commands (see ._operator).
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, Any]:
+        """``{key: value}`` for those ``keys`` the SQLite side holds."""
+        found: dict[str, Any] = await self.ref.ask(GetMany(tuple(keys)))
+        return found
+
+    async def scan(
+        self, prefix: str, *, after: str | None = None, limit: int | None = None
+    ) -> list[tuple[str, Any]]:
+        """The SQLite side's entries under ``prefix``, in key order (see :class:`Scan`)."""
+        entries: list[tuple[str, Any]] = await self.ref.ask(Scan(prefix, after, limit))
+        return entries
+
+    async def backup(self, target: Path, *, overwrite: bool = False) -> Path:
+        """Copy the database to ``target`` while in use (see :class:`Backup`)."""
+        written: Path = await self.ref.ask(Backup(target, overwrite))
+        return written
+
+    async def count_history(self) -> int:
+        """How many rows the history holds."""
+        count: int = await self.ref.ask(CountHistory())
+        return count
+
+    async def levelled_edn(self, data: dict[str, Any], backlog: Path) -> dict[str, Any]:
+        """The EDN file's map as the database serves it (see :class:`LevelledEdn`)."""
+        levelled: dict[str, Any] = await self.ref.ask(LevelledEdn(data, backlog))
+        return levelled
+
+    async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
+        """Every recorded change of ``key``, oldest first (see :class:`History`)."""
+        changes: list[Change] = await self.ref.ask(History(key, limit))
+        return changes
+
+    async def changes(
+        self,
+        since: Any = 0,
+        *,
+        prefix: str = "",
+        actor: str | None = None,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[Change]:
+        """The audit trail after ``since`` under ``prefix`` (see :class:`Changes`)."""
+        changes: list[Change] = await self.ref.ask(Changes(since, prefix, actor, after_seq, limit))
+        return changes
+
+    async def events(self, since: Any = 0, *, actor: str | None = None) -> list[AuditEvent]:
+        """The recorded events after ``since`` (see :class:`Events`)."""
+        events: list[AuditEvent] = await self.ref.ask(Events(since, actor))
+        return events
+
+    async def revert_plan(self, keys: str | Sequence[str], to: Any) -> list[Reversion]:
+        """What reverting ``keys`` to ``to`` would change (see :class:`RevertPlan`)."""
+        target = keys if isinstance(keys, str) else tuple(keys)
+        plan: list[Reversion] = await self.ref.ask(RevertPlan(target, to))
+        return plan
+
+    async def last_seq(self) -> int:
+        """The ``seq`` of the newest history row (see :class:`LastSeq`)."""
+        seq: int = await self.ref.ask(LastSeq())
+        return seq
 
 
 @contextlib.asynccontextmanager

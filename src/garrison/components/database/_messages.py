@@ -295,7 +295,9 @@ class Backup:
 
 @dataclass(frozen=True, slots=True)
 class Restore:
-    """Replace the SQLite data with the backup at ``path`` (checked first). Replies ``None``.
+    """Replace the SQLite data with the backup at ``path`` (checked first).
+
+    Replies the mode the backup had recorded, or ``None``.
 
     Watchers lose their place (:class:`ChangesLostError`, reason ``"restore"``)
     and the read cache is emptied.

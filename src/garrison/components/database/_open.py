@@ -1,13 +1,14 @@
-"""Opening the stores of a database: shared by the component and the operator CLI.
+"""Opening the stores of a database: the ``database`` component's start.
 
-The component opens with ``fallback=True``: when SQLite cannot be opened
+The component opens with ``fallback=True`` (the operator commands that
+write run it without): when SQLite cannot be opened
 (a corrupt file, a lock held by another process, a directory that cannot be
 made) and the mode mirrored beside the EDN file (see
 :mod:`garrison.stores._mode_file`) is ``edn-only`` or ``dual-write``, the
 stack opens on the EDN file alone (:attr:`StoreStack.unavailable` says why)
 and :meth:`StoreStack.attach_sqlite` brings the database in later. With no
 mirror, only a database that does not exist at all falls back (in the mode
-it would start in). Every other failure fails the open, as for the CLI.
+it would start in). Every other failure fails the open.
 """
 
 from __future__ import annotations
