@@ -142,7 +142,8 @@ def _points(reader: InMemoryMetricReader) -> dict[str, dict[str, int]]:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 for point in metric.data.data_points:
-                    assert isinstance(point, NumberDataPoint)  # counters only here
+                    if not isinstance(point, NumberDataPoint):
+                        continue  # the store operations' duration histogram
                     label = str(dict(point.attributes or {}).get("garrison.migration.outcome", ""))
                     found.setdefault(metric.name, {})[label] = int(point.value)
     return found
