@@ -1,4 +1,4 @@
-"""Every operation of the Store facade is traced down to its store spans, under the caller's span."""
+"""Every Store facade operation is traced down to its store spans, under the caller's span."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ async def test_a_flush_links_to_the_writes_it_saves_and_is_a_trace_of_its_own(
         router = rt.component("database").router  # type: ignore[attr-defined]
         await router.edn.wait_flushed()
     spans = span_exporter.get_finished_spans()
-    puts = [s for s in spans if s.name == "put_many memory.edn" or s.name == "put memory.edn"]
+    puts = [s for s in spans if s.name in {"put_many memory.edn", "put memory.edn"}]
     assert len(puts) == 2
     # The writer's flushes: traces of their own, not under the long-finished
     # component start, linked to the writes they saved.
