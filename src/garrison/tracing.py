@@ -30,8 +30,19 @@ no garrison spans under unsampled parents; a root span (no valid parent) is
 always left to the sampler. Application spans are never affected: the rule
 lives in garrison's tracer wrapper (:func:`tracer`), not in the provider.
 
-Store spans
------------
+Root spans
+----------
+garrison starts no trace of its own for an internal message: an ask or tell
+sent with no current span makes no handler span, and the database batches
+and store operations under it make none either (:class:`GarrisonTracer`'s
+``root=False``), so the sampler is never asked about a new root per message.
+:func:`set_trace_roots` (``[components.telemetry] trace_roots = true``)
+turns such roots back on. Lifecycle spans, probes (see ``[health] trace``),
+and background store work (an EDN flush, a WAL checkpoint, ``root=True`` in
+:func:`store_span`) start traces of their own as before.
+
+Store spans and durations
+-------------------------
 Every store (SQLite, the EDN file, the mode router's own bookkeeping) wraps
 each operation in :func:`store_span`, a CLIENT span named ``"{operation}
 {collection}"`` with the database semantic-convention attributes:
@@ -46,16 +57,23 @@ ends its span without an error. The span is made on the event-loop side and
 spans the whole ``await``: aiosqlite runs statements on its own thread, which
 does not carry the caller's context. The attributes are passed when the span
 starts (not set afterwards): the conventions mark them as sampling inputs.
+The same context manager records the operation's duration in the
+``db.client.operation.duration`` histogram (:func:`store_operation_duration`,
+defined here so the base layer can record it; :mod:`garrison.telemetry`
+hands out the same instrument) while a meter provider is installed, span or
+no span.
 
 The one reach into OpenTelemetry's internals
 --------------------------------------------
 :func:`tracing_active` reads the API's module global ``_TRACER_PROVIDER``
 instead of calling ``trace.get_tracer_provider()``, which looks up
 ``os.environ`` on every call while no provider is set: microseconds per
-message, for nothing. It is the only place in garrison that does;
-``tests/test_tracing.py`` fails loudly if an OpenTelemetry release renames
-the global, and ``pyproject.toml`` bounds the API's version. Should the
-global be missing anyway, the public getter is used (correct, slower).
+message, for nothing. :func:`metrics_active` reads the metrics API's
+``_METER_PROVIDER`` for the same reason. This module is the only place in
+garrison that does; ``tests/test_tracing.py`` fails loudly if an
+OpenTelemetry release renames either global, and ``pyproject.toml`` bounds
+the API's version. Should a global be missing anyway, the public getter is
+used (correct, slower).
 """
 
 from __future__ import annotations
