@@ -113,6 +113,7 @@ __all__ = [
     "DB_SYSTEM_EDN_FILE",
     "DB_SYSTEM_SQLITE",
     "METER_NAME",
+    "MIGRATOR_SCOPE",
     "NO_SPAN",
     "RUNTIME_SCOPE",
     "STORES_SCOPE",
@@ -135,6 +136,8 @@ __all__ = [
 RUNTIME_SCOPE: Final = "garrison.runtime"
 #: Instrumentation scope of every store span.
 STORES_SCOPE: Final = "garrison.stores"
+#: Instrumentation scope of the migrator's runs (migrate, validate, export).
+MIGRATOR_SCOPE: Final = "garrison.migrator"
 #: ``db.system.name`` of :class:`SqliteStore` (a value the conventions define).
 DB_SYSTEM_SQLITE: Final = "sqlite"
 #: ``db.system.name`` of the EDN file store: a custom, namespaced value.

@@ -9,6 +9,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from garrison.components.database import Store
+from garrison.stores import SqliteStore
 from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
@@ -144,3 +145,21 @@ async def test_a_flush_keeps_at_most_64_links(
     (flush,) = [s for s in span_exporter.get_finished_spans() if s.name.startswith("flush ")]
     assert len(flush.links) == 64
     assert dict(flush.attributes or {})["garrison.flush.links_dropped"] == count - 64
+
+
+async def test_a_wal_checkpoint_is_a_trace_of_its_own(
+    span_exporter: InMemorySpanExporter, tmp_path: Path
+) -> None:
+    tracer = trace.get_tracer("app")
+    async with SqliteStore(tmp_path / "garrison.db", checkpoint_every=2) as store:
+        with tracer.start_as_current_span("request"):
+            await store.put("user/1", {"name": "ada"})
+            await store.put("user/2", {"name": "bo"})
+        checkpointer = store._checkpointer  # the store's own loop, to wait for it
+        assert checkpointer is not None
+        await checkpointer.wait_idle()
+        assert checkpointer.checkpoints == 1
+    (checkpoint,) = [s for s in span_exporter.get_finished_spans() if s.name == "checkpoint wal"]
+    assert checkpoint.parent is None  # not under the request whose commit asked for it
+    assert checkpoint.kind is SpanKind.CLIENT
+    assert dict(checkpoint.attributes or {})["db.query.text"] == "PRAGMA wal_checkpoint(PASSIVE)"
