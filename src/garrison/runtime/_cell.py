@@ -18,7 +18,7 @@ from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageErr
 from garrison.runtime._actor import Actor, attach_cell
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
-from garrison.tracing import tracing_active
+from garrison.tracing import trace_roots, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -191,7 +191,9 @@ class ActorCell:
         if ASK_CHAIN.get() != chain:
             ASK_CHAIN.set(chain)
         try:
-            if tracing_active():
+            # Without a sender's span (and trace roots off) there is no span to
+            # make: skip the no-op context manager too, as without an SDK.
+            if tracing_active() and (envelope.sender_span is not None or trace_roots()):
                 with envelope.handler_span(self.name):
                     result = await fn(actor, message)
             else:

@@ -33,7 +33,7 @@ from garrison.components.database._pending import DELETED, PendingWrites
 from garrison.components.database._pending import PUT as PENDING_PUT
 from garrison.exceptions import RefusedWriteError
 from garrison.stores import MISSING
-from garrison.tracing import tracer, tracing_active
+from garrison.tracing import trace_roots, tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -96,7 +96,9 @@ class GroupRunner:
     async def run(self, kind: str, group: list[Envelope]) -> None:
         """Run ``group`` (messages of ``kind``) and answer each of its envelopes."""
         self.largest_batch = max(self.largest_batch, len(group))
-        if tracing_active():
+        if tracing_active() and (
+            trace_roots() or any(envelope.sender_span is not None for envelope in group)
+        ):
             await self._traced_group(kind, group)
         else:
             await self._run_group(kind, group)
