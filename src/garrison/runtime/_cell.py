@@ -13,6 +13,8 @@ import enum
 import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opentelemetry import context as otel_context
+
 from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
 from garrison.runtime._actor import Actor, attach_cell
@@ -144,6 +146,9 @@ class ActorCell:
         task.add_done_callback(self._loop_done)
 
     async def _run(self, actor: Actor) -> None:
+        # The loop outlives the span it was started under (the component's
+        # start): a message is handled under its sender's span or none.
+        otel_context.attach(otel_context.Context())
         mailbox = self.mailbox
         batch_size = actor.max_batch
         one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
@@ -275,6 +280,9 @@ class ActorCell:
         # ask its own actor without that being a deadlock.
         context = contextvars.copy_context()
         context.run(ASK_CHAIN.set, ())
+        # Nor is it part of the span current where it started (a component's
+        # start, long finished by the time the work runs).
+        context.run(otel_context.attach, otel_context.Context())
         task = asyncio.get_running_loop().create_task(
             coro, name=name or f"{self.name}:background", context=context
         )
