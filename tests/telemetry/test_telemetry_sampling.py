@@ -308,3 +308,24 @@ async def test_trace_roots_make_a_parentless_message_a_trace_of_its_own(
         assert "put_many entries" in names
         assert sampler.asked[0] == "database handle Put"
     assert not trace_roots()  # the component puts the setting back when it stops
+
+
+async def test_the_database_component_makes_no_trace_of_its_own_for_a_parentless_call(
+    sampled_in: tuple[CountingSampler, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    # The actor's loop was started under the component's (sampled) start span:
+    # its work must not hang under that long-finished span either.
+    sampler, spans = sampled_in
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"database": {"mode": "sqlite-only"}},
+    }
+    async with open_runtime(config, environ={}) as runtime:
+        facade = runtime.get(Store)
+        sampler.asked.clear()
+        spans.clear()
+        await facade.put("user/1", {"name": "ada"})
+        assert await facade.get("user/1") == {"name": "ada"}
+        assert await facade.count("user/") == 1
+        assert sampler.asked == []
+        assert spans.get_finished_spans() == ()
