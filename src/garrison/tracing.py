@@ -241,6 +241,12 @@ def metrics_active() -> bool:
     return not isinstance(provider, NoOpMeterProvider)
 
 
+# Whether both providers are read from the API's globals and left unset means
+# none (no provider named by the environment): store_span's fast path.
+_NOTHING_SET_IS_OFF: Final = (
+    _HAS_GLOBAL and not _PROVIDER_FROM_ENV and _HAS_METER_GLOBAL and not _METER_FROM_ENV
+)
+
 # Bucket boundaries of the semantic conventions for operation durations, in seconds.
 _DURATION_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
@@ -553,6 +559,12 @@ def store_span(
     ...     span.is_recording()
     False
     """
+    if (
+        _NOTHING_SET_IS_OFF
+        and _trace_api._TRACER_PROVIDER is None
+        and _metrics_api._METER_PROVIDER is None
+    ):
+        return NO_SPAN  # no SDK at all: two global reads, not two calls
     tracing = tracing_active()
     measuring = metrics_active()
     if not tracing and not measuring:
