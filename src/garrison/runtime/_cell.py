@@ -147,8 +147,11 @@ class ActorCell:
 
     async def _run(self, actor: Actor) -> None:
         # The loop outlives the span it was started under (the component's
-        # start): a message is handled under its sender's span or none.
-        otel_context.attach(otel_context.Context())
+        # start): a message is handled under its sender's span or none. Only
+        # when there is one: a context variable set in this task would make
+        # every ask about 5% slower (measured with 64 concurrent askers).
+        if otel_context.get_current():
+            otel_context.attach(otel_context.Context())
         mailbox = self.mailbox
         batch_size = actor.max_batch
         one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
@@ -282,7 +285,8 @@ class ActorCell:
         context.run(ASK_CHAIN.set, ())
         # Nor is it part of the span current where it started (a component's
         # start, long finished by the time the work runs).
-        context.run(otel_context.attach, otel_context.Context())
+        if context.run(otel_context.get_current):
+            context.run(otel_context.attach, otel_context.Context())
         task = asyncio.get_running_loop().create_task(
             coro, name=name or f"{self.name}:background", context=context
         )
