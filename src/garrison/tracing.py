@@ -570,7 +570,12 @@ def store_span(
     if not tracing and not measuring:
         return NO_SPAN
     span: AbstractContextManager[Span] = NO_SPAN
-    if tracing:
+    # garrison's rule (see GarrisonTracer), checked before the attributes are
+    # built: most operations have an unsampled parent or none.
+    parent = trace.get_current_span().get_span_context() if tracing else None
+    if parent is not None and (
+        parent.trace_flags.sampled if parent.is_valid else root or _trace_roots
+    ):
         attributes: dict[str, AttributeValue] = {
             "db.system.name": system,
             "db.operation.name": operation,
@@ -580,13 +585,13 @@ def store_span(
             attributes["db.query.text"] = query
         if batch_size is not None and batch_size > 1:
             attributes["db.operation.batch.size"] = batch_size
-        span = tracer(STORES_SCOPE).start_as_current_span(
+        span = tracer(STORES_SCOPE).start_current_unchecked(
             f"{operation} {collection}",
-            kind=SpanKind.CLIENT,
-            attributes=attributes,
-            links=links,
+            None,
+            SpanKind.CLIENT,
+            attributes,
+            links,
             error_type=True,
-            root=root,
         )
     if not measuring:
         return span
