@@ -514,10 +514,13 @@ def tracer(scope: str = RUNTIME_SCOPE) -> GarrisonTracer:
 
 
 def capture_sender() -> tuple[Context | None, SpanContext | None]:
-    """The sender's context and span context, or ``(None, None)`` without a live span."""
-    if not tracing_active():
-        return None, None
+    """The sender's context and span context, or ``(None, None)`` without a live span.
+
+    For a caller that found :func:`tracing_active` true (it runs on every send).
+    """
     ctx = otel_context.get_current()
+    if not ctx:
+        return None, None  # nothing attached: no span, and nothing to look up
     span_context = trace.get_current_span(ctx).get_span_context()
     if not span_context.is_valid:
         return None, None

@@ -20,7 +20,7 @@ from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageErr
 from garrison.runtime._actor import Actor, attach_cell
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
-from garrison.tracing import trace_roots, tracing_active
+from garrison.tracing import trace_roots
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -200,8 +200,9 @@ class ActorCell:
             ASK_CHAIN.set(chain)
         try:
             # Without a sender's span (and trace roots off) there is no span to
-            # make: skip the no-op context manager too, as without an SDK.
-            if tracing_active() and (envelope.sender_span is not None or trace_roots()):
+            # make: skip the no-op context manager too. A sender's span exists
+            # only while tracing is live; handler_span checks that again.
+            if envelope.sender_span is not None or trace_roots():
                 with envelope.handler_span(self.name):
                     result = await fn(actor, message)
             else:
