@@ -13,7 +13,7 @@ Per case it times ``ask`` round trips to a standalone actor, SqliteStore
 ``put`` + ``get`` on a real database file (WAL, synchronous=NORMAL), and the
 same operations through the database component of a runtime (the Store facade:
 ask, batch, SQLite), which is what an application's store call costs, first
-outside any trace (each operation a root the sampler decides on) and then
+outside any trace (garrison then makes no span: trace_roots is off) and then
 inside the trace of an incoming request (a remote parent as extracted from a
 ``traceparent`` header, sampled by upstream 1 request in 100 in case (c), every
 request in case (b)): the usual production shape, where garrison's spans follow

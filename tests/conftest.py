@@ -10,6 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from garrison import tracing
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -22,10 +24,15 @@ def span_exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExpor
     each, so this swaps the API's module-level slot (the global that
     garrison.tracing reads; tests/test_tracing.py checks it exists) and puts it
     back afterwards.
+
+    garrison's trace roots are on (``[components.telemetry] trace_roots``), so
+    what a test does outside any span of its own is traced as well; a test
+    of the default (no roots) turns them off with ``set_trace_roots``.
     """
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", provider)
+    monkeypatch.setattr(tracing, "_trace_roots", True)
     yield exporter
     provider.shutdown()

@@ -4,10 +4,15 @@ no-SDK path, and the one OpenTelemetry internal it relies on."""
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
+import opentelemetry.metrics._internal as metrics_api
 import opentelemetry.trace as trace_api
 import pytest
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import HistogramDataPoint, InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -16,10 +21,15 @@ from garrison.tracing import (
     DB_SYSTEM_EDN_FILE,
     DB_SYSTEM_SQLITE,
     NO_SPAN,
+    metrics_active,
+    set_trace_roots,
     store_span,
     tracer,
     tracing_active,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 def test_one_client_span_with_the_database_attributes(
@@ -162,3 +172,79 @@ def test_library_code_imports_the_opentelemetry_sdk_only_where_export_is_set_up(
                 if name.startswith(("opentelemetry.sdk", "opentelemetry.exporter"))
             ]
     assert not offenders, offenders
+
+
+@pytest.fixture
+def metric_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemoryMetricReader]:
+    """An SDK meter provider in the metrics API's global, for this test only.
+
+    Set the way set_meter_provider sets it, minus its set-once guard; if this
+    fails, an OpenTelemetry release moved the global garrison.tracing reads
+    (update it and the version bound of opentelemetry-api in pyproject.toml).
+    """
+    assert hasattr(metrics_api, "_METER_PROVIDER"), "the metrics API's _METER_PROVIDER is gone"
+    assert metrics_api._METER_PROVIDER is None
+    assert not metrics_active()
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader], shutdown_on_exit=False)
+    monkeypatch.setattr(metrics_api, "_METER_PROVIDER", provider)
+    assert otel_metrics.get_meter_provider() is provider
+    assert metrics_active()
+    yield reader
+    provider.shutdown()
+
+
+def _durations(reader: InMemoryMetricReader) -> dict[tuple[str, ...], int]:
+    """Records of db.client.operation.duration: (system, operation, error type) -> count."""
+    data = reader.get_metrics_data()
+    found: dict[tuple[str, ...], int] = {}
+    for resource in data.resource_metrics if data is not None else ():
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                if metric.name != "db.client.operation.duration":
+                    continue
+                assert metric.unit == "s"
+                for point in metric.data.data_points:
+                    assert isinstance(point, HistogramDataPoint)
+                    attrs = dict(point.attributes or {})
+                    key = tuple(
+                        str(attrs[k])
+                        for k in ("db.system.name", "db.operation.name", "error.type")
+                        if k in attrs
+                    )
+                    found[key] = point.count
+    return found
+
+
+def test_a_store_operation_is_measured_with_or_without_a_span(
+    metric_reader: InMemoryMetricReader,
+) -> None:
+    # No tracer provider: no span, but the duration is recorded.
+    with store_span(DB_SYSTEM_SQLITE, "get", "entries") as span:
+        assert not span.is_recording()
+    with pytest.raises(StoreError), store_span(DB_SYSTEM_EDN_FILE, "put", "memory.edn"):
+        raise StoreError("disk full")
+    assert _durations(metric_reader) == {
+        ("sqlite", "get"): 1,
+        ("garrison.edn", "put", "garrison.exceptions.StoreError"): 1,
+    }
+
+
+def test_a_parentless_operation_makes_a_span_only_as_a_root_or_with_trace_roots(
+    span_exporter: InMemorySpanExporter,
+) -> None:
+    set_trace_roots(False)  # the fixture turned them on, and puts its setting back
+    with store_span(DB_SYSTEM_SQLITE, "get", "entries") as span:
+        assert not span.is_recording()
+    with store_span(DB_SYSTEM_SQLITE, "checkpoint", "wal", root=True) as span:
+        assert span.is_recording()
+    with (
+        trace.get_tracer("app").start_as_current_span("request"),
+        store_span(DB_SYSTEM_SQLITE, "put", "entries") as span,
+    ):
+        assert span.is_recording()
+    assert [s.name for s in span_exporter.get_finished_spans()] == [
+        "checkpoint wal",
+        "put entries",
+        "request",
+    ]

@@ -30,8 +30,19 @@ no garrison spans under unsampled parents; a root span (no valid parent) is
 always left to the sampler. Application spans are never affected: the rule
 lives in garrison's tracer wrapper (:func:`tracer`), not in the provider.
 
-Store spans
------------
+Root spans
+----------
+garrison starts no trace of its own for an internal message: an ask or tell
+sent with no current span makes no handler span, and the database batches
+and store operations under it make none either (:class:`GarrisonTracer`'s
+``root=False``), so the sampler is never asked about a new root per message.
+:func:`set_trace_roots` (``[components.telemetry] trace_roots = true``)
+turns such roots back on. Lifecycle spans, probes (see ``[health] trace``),
+and background store work (an EDN flush, a WAL checkpoint, ``root=True`` in
+:func:`store_span`) start traces of their own as before.
+
+Store spans and durations
+-------------------------
 Every store (SQLite, the EDN file, the mode router's own bookkeeping) wraps
 each operation in :func:`store_span`, a CLIENT span named ``"{operation}
 {collection}"`` with the database semantic-convention attributes:
@@ -46,27 +57,38 @@ ends its span without an error. The span is made on the event-loop side and
 spans the whole ``await``: aiosqlite runs statements on its own thread, which
 does not carry the caller's context. The attributes are passed when the span
 starts (not set afterwards): the conventions mark them as sampling inputs.
+The same context manager records the operation's duration in the
+``db.client.operation.duration`` histogram (:func:`store_operation_duration`,
+defined here so the base layer can record it; :mod:`garrison.telemetry`
+hands out the same instrument) while a meter provider is installed, span or
+no span.
 
 The one reach into OpenTelemetry's internals
 --------------------------------------------
 :func:`tracing_active` reads the API's module global ``_TRACER_PROVIDER``
 instead of calling ``trace.get_tracer_provider()``, which looks up
 ``os.environ`` on every call while no provider is set: microseconds per
-message, for nothing. It is the only place in garrison that does;
-``tests/test_tracing.py`` fails loudly if an OpenTelemetry release renames
-the global, and ``pyproject.toml`` bounds the API's version. Should the
-global be missing anyway, the public getter is used (correct, slower).
+message, for nothing. :func:`metrics_active` reads the metrics API's
+``_METER_PROVIDER`` for the same reason. This module is the only place in
+garrison that does; ``tests/test_tracing.py`` fails loudly if an
+OpenTelemetry release renames either global, and ``pyproject.toml`` bounds
+the API's version. Should a global be missing anyway, the public getter is
+used (correct, slower).
 """
 
 from __future__ import annotations
 
 import os
+import time
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import opentelemetry.metrics._internal as _metrics_api
 import opentelemetry.trace as _trace_api
 from opentelemetry import context as otel_context
+from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
+from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.trace import (
     INVALID_SPAN,
     NonRecordingSpan,
@@ -83,12 +105,15 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from opentelemetry.context import Context
+    from opentelemetry.metrics import Histogram
     from opentelemetry.trace import Link, Span, SpanContext, Tracer, TracerProvider
     from opentelemetry.util.types import Attributes, AttributeValue
 
 __all__ = [
     "DB_SYSTEM_EDN_FILE",
     "DB_SYSTEM_SQLITE",
+    "METER_NAME",
+    "MIGRATOR_SCOPE",
     "NO_SPAN",
     "RUNTIME_SCOPE",
     "STORES_SCOPE",
@@ -96,8 +121,13 @@ __all__ = [
     "capture_sender",
     "is_unsampled",
     "keep_parent",
+    "meter",
+    "metrics_active",
     "recording_provider",
+    "set_trace_roots",
+    "store_operation_duration",
     "store_span",
+    "trace_roots",
     "tracer",
     "tracing_active",
 ]
@@ -106,10 +136,14 @@ __all__ = [
 RUNTIME_SCOPE: Final = "garrison.runtime"
 #: Instrumentation scope of every store span.
 STORES_SCOPE: Final = "garrison.stores"
+#: Instrumentation scope of the migrator's runs (migrate, validate, export).
+MIGRATOR_SCOPE: Final = "garrison.migrator"
 #: ``db.system.name`` of :class:`SqliteStore` (a value the conventions define).
 DB_SYSTEM_SQLITE: Final = "sqlite"
 #: ``db.system.name`` of the EDN file store: a custom, namespaced value.
 DB_SYSTEM_EDN_FILE: Final = "garrison.edn"
+#: The instrumentation scope of every garrison metric instrument.
+METER_NAME: Final = "garrison"
 
 # Providers that can never record: the API's default proxy (no SDK installed
 # yet) and the explicit no-op provider.
@@ -163,6 +197,98 @@ else:
     def tracing_active() -> bool:
         """True when a real (non no-op) tracer provider is installed globally."""
         return recording_provider() is not None
+
+
+# Whether garrison may start a trace of its own for a message or store
+# operation that has no parent span (see "Root spans" in the module docstring).
+_trace_roots = False
+
+
+def set_trace_roots(enabled: bool) -> None:
+    """Let garrison's per-message and per-operation spans start traces of their own (or not).
+
+    Off by default: with no current span, an ``ask``/``tell`` handler, a
+    database batch and a store operation make no span. The telemetry
+    component sets it from ``[components.telemetry] trace_roots`` at start.
+    """
+    global _trace_roots
+    _trace_roots = enabled
+
+
+def trace_roots() -> bool:
+    """Whether garrison starts traces of its own for parentless messages and operations."""
+    return _trace_roots
+
+
+# Whether this OpenTelemetry API keeps its meter provider in the global read below.
+_HAS_METER_GLOBAL: Final = hasattr(_metrics_api, "_METER_PROVIDER")
+_METER_FROM_ENV: Final = "OTEL_PYTHON_METER_PROVIDER" in os.environ
+
+
+def metrics_active() -> bool:
+    """True when a real (non no-op) meter provider is installed globally."""
+    # One global read while nobody measures: this runs on every store operation.
+    if _HAS_METER_GLOBAL:
+        provider = _metrics_api._METER_PROVIDER
+        if provider is None:
+            if not _METER_FROM_ENV:
+                return False
+            provider = otel_metrics.get_meter_provider()  # loads and installs it
+    else:
+        # Correct, slower: the API's proxy provider then counts as active, and
+        # its instruments record nothing until a provider is installed.
+        provider = otel_metrics.get_meter_provider()
+    return not isinstance(provider, NoOpMeterProvider)
+
+
+# Whether both providers are read from the API's globals and left unset means
+# none (no provider named by the environment): store_span's fast path.
+_NOTHING_SET_IS_OFF: Final = (
+    _HAS_GLOBAL and not _PROVIDER_FROM_ENV and _HAS_METER_GLOBAL and not _METER_FROM_ENV
+)
+
+# Bucket boundaries of the semantic conventions for operation durations, in seconds.
+_DURATION_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
+)  # fmt: skip
+
+_meter_cache: tuple[object, otel_metrics.Meter, Histogram] | None = None
+
+
+def _meter_and_duration() -> tuple[otel_metrics.Meter, Histogram]:
+    global _meter_cache
+    provider = otel_metrics.get_meter_provider()
+    cached = _meter_cache
+    if cached is not None and cached[0] is provider:
+        return cached[1], cached[2]
+    # Imported here: the package's __init__ imports this module while it loads.
+    from garrison import __version__  # noqa: PLC0415
+
+    meter = otel_metrics.get_meter(METER_NAME, __version__, provider)
+    duration = meter.create_histogram(
+        "db.client.operation.duration",
+        unit="s",
+        description="Duration of garrison store operations.",
+        explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+    )
+    _meter_cache = (provider, meter, duration)
+    return meter, duration
+
+
+def meter() -> otel_metrics.Meter:
+    """garrison's meter (scope :data:`METER_NAME`) of the current global meter provider."""
+    return _meter_and_duration()[0]
+
+
+def store_operation_duration() -> Histogram:
+    """The ``db.client.operation.duration`` histogram (s) that :func:`store_span` records.
+
+    Defined here, with the store spans, because every store records it;
+    :func:`garrison.telemetry.metrics` hands out the same instrument. One
+    record per store operation, attributes ``db.system.name``,
+    ``db.operation.name`` and, on failure, ``error.type``.
+    """
+    return _meter_and_duration()[1]
 
 
 def is_unsampled(span_context: SpanContext) -> bool:
@@ -323,15 +449,20 @@ class GarrisonTracer:
         links: Sequence[Link] | None = None,
         *,
         error_type: bool = False,
+        root: bool = True,
     ) -> AbstractContextManager[Span]:
         """A span current for a ``with`` block; records an exception raised inside it.
 
         Under an unsampled parent no span is made: the parent stays (or, for
-        an explicit ``context``, becomes) current for the block.
+        an explicit ``context``, becomes) current for the block. With no
+        parent, ``root=False`` (garrison's per-message and per-operation
+        spans) makes no span unless :func:`trace_roots` is on.
         """
         parent = trace.get_current_span(context).get_span_context()
         if is_unsampled(parent):
             return NO_SPAN if context is None else _KeepParent(parent)
+        if not root and not parent.is_valid and not _trace_roots:
+            return NO_SPAN
         return self.start_current_unchecked(
             name, context, kind, attributes, links, error_type=error_type
         )
@@ -383,10 +514,13 @@ def tracer(scope: str = RUNTIME_SCOPE) -> GarrisonTracer:
 
 
 def capture_sender() -> tuple[Context | None, SpanContext | None]:
-    """The sender's context and span context, or ``(None, None)`` without a live span."""
-    if not tracing_active():
-        return None, None
+    """The sender's context and span context, or ``(None, None)`` without a live span.
+
+    For a caller that found :func:`tracing_active` true (it runs on every send).
+    """
     ctx = otel_context.get_current()
+    if not ctx:
+        return None, None  # nothing attached: no span, and nothing to look up
     span_context = trace.get_current_span(ctx).get_span_context()
     if not span_context.is_valid:
         return None, None
@@ -400,14 +534,24 @@ def store_span(
     *,
     query: str | None = None,
     batch_size: int | None = None,
+    links: Sequence[Link] | None = None,
+    root: bool = False,
 ) -> AbstractContextManager[Span]:
-    """A context manager making one CLIENT span for one store operation.
+    """A context manager for one store operation: its CLIENT span and its duration.
 
     ``system`` is :data:`DB_SYSTEM_SQLITE` or :data:`DB_SYSTEM_EDN_FILE`;
     ``operation`` a short verb (``"get"``, ``"put_many"``, ``"scan"``);
     ``collection`` the table or file name; ``query`` the parameterised statement
     (placeholders only, never values); ``batch_size`` the number of items of a
-    batch operation (recorded only when greater than one).
+    batch operation (recorded only when greater than one); ``links`` span
+    links (the writes an EDN flush persists). ``root=True`` lets a background
+    operation (a flush, a checkpoint) with no parent start a trace of its
+    own; otherwise a parentless operation makes a span only when
+    :func:`trace_roots` is on.
+
+    While a meter provider is installed, the operation's duration is
+    recorded in :func:`store_operation_duration` whether or not a span is
+    made.
 
     The ``with`` block receives the span, so a caller may add attributes such
     as ``db.response.returned_rows``; when no span is made (tracing off, or an
@@ -418,20 +562,80 @@ def store_span(
     ...     span.is_recording()
     False
     """
-    if not tracing_active():
+    if (
+        _NOTHING_SET_IS_OFF
+        and _trace_api._TRACER_PROVIDER is None
+        and _metrics_api._METER_PROVIDER is None
+    ):
+        return NO_SPAN  # no SDK at all: two global reads, not two calls
+    tracing = tracing_active()
+    measuring = metrics_active()
+    if not tracing and not measuring:
         return NO_SPAN
-    attributes: dict[str, AttributeValue] = {
-        "db.system.name": system,
-        "db.operation.name": operation,
-        "db.collection.name": collection,
-    }
-    if query is not None:
-        attributes["db.query.text"] = query
-    if batch_size is not None and batch_size > 1:
-        attributes["db.operation.batch.size"] = batch_size
-    return tracer(STORES_SCOPE).start_as_current_span(
-        f"{operation} {collection}",
-        kind=SpanKind.CLIENT,
-        attributes=attributes,
-        error_type=True,
-    )
+    span: AbstractContextManager[Span] = NO_SPAN
+    # garrison's rule (see GarrisonTracer), checked before the attributes are
+    # built: most operations have an unsampled parent or none.
+    parent = trace.get_current_span().get_span_context() if tracing else None
+    if parent is not None and (
+        parent.trace_flags.sampled if parent.is_valid else root or _trace_roots
+    ):
+        attributes: dict[str, AttributeValue] = {
+            "db.system.name": system,
+            "db.operation.name": operation,
+            "db.collection.name": collection,
+        }
+        if query is not None:
+            attributes["db.query.text"] = query
+        if batch_size is not None and batch_size > 1:
+            attributes["db.operation.batch.size"] = batch_size
+        span = tracer(STORES_SCOPE).start_current_unchecked(
+            f"{operation} {collection}",
+            None,
+            SpanKind.CLIENT,
+            attributes,
+            links,
+            error_type=True,
+        )
+    if not measuring:
+        return span
+    return _MeasuredOperation(span, store_operation_duration(), system, operation)
+
+
+class _MeasuredOperation(AbstractContextManager["Span"]):
+    """A store operation's span (maybe :data:`NO_SPAN`) plus a record of its duration."""
+
+    __slots__ = ("_duration", "_operation", "_span", "_started", "_system")
+
+    def __init__(
+        self, span: AbstractContextManager[Span], duration: Histogram, system: str, operation: str
+    ) -> None:
+        self._span = span
+        self._duration = duration
+        self._system = system
+        self._operation = operation
+        self._started = 0.0
+
+    def __enter__(self) -> Span:
+        span = self._span.__enter__()
+        self._started = time.perf_counter()
+        return span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = time.perf_counter() - self._started
+        try:
+            self._span.__exit__(exc_type, exc, tb)
+        finally:
+            attributes: dict[str, AttributeValue] = {
+                "db.system.name": self._system,
+                "db.operation.name": self._operation,
+            }
+            # As on the span: only an Exception is a failure (not a cancellation).
+            if isinstance(exc, Exception):
+                cls = type(exc)
+                attributes["error.type"] = f"{cls.__module__}.{cls.__qualname__}"
+            self._duration.record(elapsed, attributes)

@@ -10,6 +10,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from garrison import tracing
 from garrison.runtime import Actor, ComponentState, handler, open_actor, open_runtime
 from garrison.tracing import tracing_active
 from tests.runtime._lifecycle_components import Crash, Ping, Transitions, make
@@ -72,6 +73,7 @@ async def test_no_provider_means_no_span_work_and_a_later_provider_is_picked_up(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(trace, "_TRACER_PROVIDER", None)
+    monkeypatch.setattr(tracing, "_trace_roots", True)  # a parentless ask is traced
     assert not tracing_active()
     async with open_actor(Echo(), name="echo") as ref:
         assert await ref.ask(Ping()) == "pong"

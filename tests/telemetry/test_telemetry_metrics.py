@@ -150,3 +150,27 @@ async def test_a_running_runtime_feeds_every_observable_instrument(
     # A stopped runtime feeds nothing any more.
     points, _ = _collected(reader)
     assert not points.get("garrison.actor.mailbox.depth")
+
+
+async def test_store_operations_and_cache_lookups_are_measured(
+    reader: InMemoryMetricReader, tmp_path: Path
+) -> None:
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"database": {"mode": "sqlite-only", "cache_size": 16}},
+    }
+    async with garrison.open_runtime(config, environ={}) as rt:
+        store = rt.get(Store)
+        await store.put("user/1", {"name": "ada"})
+        await store.get("user/1")  # a miss: read from SQLite
+        await store.get("user/1")  # a hit
+        points, units = _collected(reader)
+    assert units["db.client.operation.duration"] == "s"
+    durations = {
+        (attrs["db.system.name"], attrs["db.operation.name"], attrs.get("error.type"))
+        for attrs, _ in points["db.client.operation.duration"]
+    }
+    assert ("sqlite", "get", None) in durations
+    assert ("sqlite", "put_many", None) in durations
+    assert points["garrison.database.cache.hits"] == [({"garrison.component": "database"}, 1)]
+    assert points["garrison.database.cache.misses"] == [({"garrison.component": "database"}, 1)]

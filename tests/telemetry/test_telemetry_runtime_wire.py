@@ -143,7 +143,10 @@ async def test_a_runtime_opened_again_in_the_same_process_exports_again(
 ) -> None:
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint)
     monkeypatch.setenv("OTEL_METRICS_EXPORTER", "none")
-    config = {"runtime": {"data_dir": str(tmp_path)}, "components": {"telemetry": {}}}
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"telemetry": {"trace_roots": True}},
+    }
     for run in (1, 2):
         async with open_runtime(config, components=[Shop], environ={}) as runtime:
             await runtime.ref("shop").ask(Checkout(f"o-{run}"))

@@ -31,6 +31,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, StatusCode, Trace
 from garrison.components.database import Store
 from garrison.runtime import Actor, handler, open_actor, open_runtime
 from garrison.stores import SqliteStore
+from garrison.tracing import trace_roots
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -251,10 +252,11 @@ async def test_a_failing_handler_marks_its_span_and_a_cancelled_one_does_not(
 ) -> None:
     _, spans = sampled_in
     async with open_actor(Boom(), name="boom", stop_timeout=0.05) as boom:
-        with pytest.raises(ValueError, match="bad input"):
-            await boom.ask("bad input")
-        with pytest.raises(TimeoutError):
-            await boom.ask(0.1, timeout=0.05)
+        with trace.get_tracer("app").start_as_current_span("request"):
+            with pytest.raises(ValueError, match="bad input"):
+                await boom.ask("bad input")
+            with pytest.raises(TimeoutError):
+                await boom.ask(0.1, timeout=0.05)
     by_name = {s.name: s for s in spans.get_finished_spans()}
     failed = by_name["boom handle str"]
     assert failed.status.status_code is StatusCode.ERROR
@@ -264,3 +266,66 @@ async def test_a_failing_handler_marks_its_span_and_a_cancelled_one_does_not(
     cancelled = by_name["boom handle float"]
     assert cancelled.status.status_code is StatusCode.UNSET
     assert cancelled.events == ()
+
+
+async def test_a_message_outside_any_span_asks_the_sampler_nothing(
+    sampled_in: tuple[CountingSampler, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    """By default garrison starts no trace of its own for a message or its store work."""
+    sampler, spans = sampled_in
+    seen = Seen()
+    async with (
+        SqliteStore(tmp_path / "jobs.sqlite3") as store,
+        open_actor(Echo(), name="echo") as echo,
+        open_actor(Worker(store, echo, seen), name="worker") as worker,
+    ):
+        sampler.asked.clear()
+        spans.clear()
+        assert await worker.ask(Job(1)) == 1
+        await echo.tell(2)
+        assert await echo.ask(3) == 3  # FIFO: the tell was handled
+        assert sampler.asked == []
+        assert spans.get_finished_spans() == ()
+        assert seen.recording is False
+
+
+async def test_trace_roots_make_a_parentless_message_a_trace_of_its_own(
+    sampled_in: tuple[CountingSampler, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    sampler, spans = sampled_in
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"telemetry": {"trace_roots": True}, "database": {}},
+    }
+    async with open_runtime(config, environ={}) as runtime:
+        assert trace_roots()
+        facade = runtime.get(Store)
+        sampler.asked.clear()
+        spans.clear()
+        await facade.put("user/1", {"name": "ada"})
+        names = {s.name for s in spans.get_finished_spans()}
+        assert "database handle Put" in names
+        assert "put_many entries" in names
+        assert sampler.asked[0] == "database handle Put"
+    assert not trace_roots()  # the component puts the setting back when it stops
+
+
+async def test_the_database_component_makes_no_trace_of_its_own_for_a_parentless_call(
+    sampled_in: tuple[CountingSampler, InMemorySpanExporter], tmp_path: Path
+) -> None:
+    # The actor's loop was started under the component's (sampled) start span:
+    # its work must not hang under that long-finished span either.
+    sampler, spans = sampled_in
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"database": {"mode": "sqlite-only"}},
+    }
+    async with open_runtime(config, environ={}) as runtime:
+        facade = runtime.get(Store)
+        sampler.asked.clear()
+        spans.clear()
+        await facade.put("user/1", {"name": "ada"})
+        assert await facade.get("user/1") == {"name": "ada"}
+        assert await facade.count("user/") == 1
+        assert sampler.asked == []
+        assert spans.get_finished_spans() == ()

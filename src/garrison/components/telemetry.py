@@ -8,6 +8,7 @@ queued. Configure it in ``garrison.toml``::
     export = false          # OTEL_* variables switch it on without editing the file
     log_format = "json"     # or "console"; leave it out to keep your own logging
     log_level = "INFO"
+    trace_roots = false     # true: a message sent outside any span starts a trace
 
 or with the standard variables only (they win over the file)::
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 
 from garrison.runtime import CheckResult, Component
 from garrison.telemetry import TelemetryConfig, configure_logging, observe, setup_telemetry
+from garrison.tracing import set_trace_roots, trace_roots
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -56,10 +58,13 @@ class TelemetryComponent(Component):
     config: TelemetryConfig | None = None
     _pipeline: TelemetryPipeline | None = None
     _unobserve: tuple[Callable[[], None], ...] = ()
+    _roots_before: bool | None = None
 
     async def on_start(self) -> None:
         """Configure logging if asked, then install the SDK (off the loop: it reads files)."""
         config = self.config or TelemetryConfig()
+        self._roots_before = trace_roots()
+        set_trace_roots(config.trace_roots)
         if config.log_format is not None:
             configure_logging(json=config.log_format == "json", level=config.log_level)
         self._pipeline = await asyncio.to_thread(setup_telemetry, config)
@@ -76,6 +81,9 @@ class TelemetryComponent(Component):
         for unobserve in self._unobserve:
             unobserve()
         self._unobserve = ()
+        roots_before, self._roots_before = self._roots_before, None
+        if roots_before is not None:
+            set_trace_roots(roots_before)
 
     @property
     def pipeline(self) -> TelemetryPipeline | None:

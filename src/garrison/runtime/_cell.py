@@ -13,12 +13,14 @@ import enum
 import itertools
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from opentelemetry import context as otel_context
+
 from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
 from garrison.runtime._actor import Actor, attach_cell
 from garrison.runtime._envelope import ASK_CHAIN, Envelope
 from garrison.runtime._mailbox import Mailbox
-from garrison.tracing import tracing_active
+from garrison.tracing import trace_roots
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine
@@ -144,6 +146,12 @@ class ActorCell:
         task.add_done_callback(self._loop_done)
 
     async def _run(self, actor: Actor) -> None:
+        # The loop outlives the span it was started under (the component's
+        # start): a message is handled under its sender's span or none. Only
+        # when there is one: a context variable set in this task would make
+        # every ask about 5% slower (measured with 64 concurrent askers).
+        if otel_context.get_current():
+            otel_context.attach(otel_context.Context())
         mailbox = self.mailbox
         batch_size = actor.max_batch
         one_by_one = batch_size == 1 and type(actor).receive_batch is Actor.receive_batch
@@ -191,7 +199,10 @@ class ActorCell:
         if ASK_CHAIN.get() != chain:
             ASK_CHAIN.set(chain)
         try:
-            if tracing_active():
+            # Without a sender's span (and trace roots off) there is no span to
+            # make: skip the no-op context manager too. A sender's span exists
+            # only while tracing is live; handler_span checks that again.
+            if envelope.sender_span is not None or trace_roots():
                 with envelope.handler_span(self.name):
                     result = await fn(actor, message)
             else:
@@ -273,6 +284,10 @@ class ActorCell:
         # ask its own actor without that being a deadlock.
         context = contextvars.copy_context()
         context.run(ASK_CHAIN.set, ())
+        # Nor is it part of the span current where it started (a component's
+        # start, long finished by the time the work runs).
+        if context.run(otel_context.get_current):
+            context.run(otel_context.attach, otel_context.Context())
         task = asyncio.get_running_loop().create_task(
             coro, name=name or f"{self.name}:background", context=context
         )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.context import Context
 
-from garrison.tracing import NO_SPAN, keep_parent, tracer, tracing_active
+from garrison.tracing import NO_SPAN, keep_parent, trace_roots, tracer, tracing_active
 
 if TYPE_CHECKING:
     import asyncio
@@ -92,7 +92,9 @@ class Envelope:
         """Open the span of handling this message in ``actor``.
 
         An ask's span is a child of the asker's span; a tell's span starts a new
-        trace with a link to the sender's span. Use it as ``with
+        trace with a link to the sender's span. A message sent outside any span
+        gets no span, unless :func:`garrison.tracing.trace_roots` is on (then
+        it starts a trace of its own). Use it as ``with
         envelope.handler_span(name): ...``; the span records an exception
         raised inside it.
 
@@ -112,13 +114,22 @@ class Envelope:
                 # sampling ratio this is nearly every ask in a sampled-out trace.
                 return keep_parent(sender)
             context = self.context
-            parent = context if context is not None else Context()
+            if context is None:
+                if not trace_roots():
+                    return NO_SPAN
+                context = Context()
+            parent = context
             links = None
             kind = "ask"
         else:
             parent = Context()
             sender = self.sender_span
-            links = [trace.Link(sender)] if sender is not None else None
+            if sender is None:
+                if not trace_roots():
+                    return NO_SPAN
+                links = None
+            else:
+                links = [trace.Link(sender)]
             kind = "tell"
         message_type = type(self.message)
         return tracer().start_current_unchecked(

@@ -76,6 +76,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Self
 
+from opentelemetry.trace import Link
+
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import EdnError, FlushError, StoreError
 from garrison.stores._atomic import replace_file
@@ -90,12 +92,16 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from anyio.abc import TaskGroup
+    from opentelemetry.trace import Span
 
 __all__ = ["EdnFileStore", "EdnFileStoreStatistics", "describe_unwritable"]
 
 #: Per flush, the estimate of the flush duration shrinks by this factor unless
 #: the flush took longer, so one slow outlier is forgotten after a few flushes.
 _ESTIMATE_DECAY: Final = 0.8
+#: At most this many span links on a flush span (to the writes it saves); the
+#: rest are counted in its ``garrison.flush.links_dropped`` attribute.
+MAX_FLUSH_LINKS: Final = 64
 #: The share of max_delay (and the least seconds) kept in the flush reserve
 #: for timer and thread-start latency.
 _SLACK_SHARE: Final = 0.2
@@ -190,6 +196,9 @@ class EdnFileStore:
         # starts a flush this long, twice over, before the bound runs out.
         self._flush_estimate = 0.0
         self._late_flushes = 0
+        # Links to the spans of the writes the next flush saves (bounded).
+        self._write_links: list[Link] = []
+        self._links_dropped = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -356,37 +365,41 @@ class EdnFileStore:
     async def put(self, key: str, value: Any) -> None:
         """Set ``key`` to ``value`` in memory; the writer saves it shortly."""
         text = key
-        with store_span(DB_SYSTEM_EDN_FILE, "put", self._collection):
+        with store_span(DB_SYSTEM_EDN_FILE, "put", self._collection) as span:
             self._check_open()
             self._data[text] = value
-            self._mark_dirty((text,))
+            self._mark_dirty((text,), span)
 
     async def put_many(self, items: Iterable[tuple[str, Any]]) -> None:
         """Set many keys at once (all in memory before any flush can see them)."""
         pairs = list(items)
-        with store_span(DB_SYSTEM_EDN_FILE, "put_many", self._collection, batch_size=len(pairs)):
+        with store_span(
+            DB_SYSTEM_EDN_FILE, "put_many", self._collection, batch_size=len(pairs)
+        ) as span:
             self._check_open()
             self._data.update(pairs)
-            self._mark_dirty(t for t, _ in pairs)
+            self._mark_dirty((t for t, _ in pairs), span)
 
     async def delete(self, key: str) -> bool:
         """Remove ``key``; ``True`` if it existed."""
         text = key
-        with store_span(DB_SYSTEM_EDN_FILE, "delete", self._collection):
+        with store_span(DB_SYSTEM_EDN_FILE, "delete", self._collection) as span:
             self._check_open()
             if self._data.pop(text, MISSING) is MISSING:
                 return False
-            self._mark_dirty((text,))
+            self._mark_dirty((text,), span)
             return True
 
     async def delete_many(self, keys: Iterable[str]) -> int:
         """Remove many keys; the number that existed."""
         texts = list(keys)
-        with store_span(DB_SYSTEM_EDN_FILE, "delete_many", self._collection, batch_size=len(texts)):
+        with store_span(
+            DB_SYSTEM_EDN_FILE, "delete_many", self._collection, batch_size=len(texts)
+        ) as span:
             self._check_open()
             data = self._data
             gone = [t for t in texts if data.pop(t, MISSING) is not MISSING]
-            self._mark_dirty(gone)
+            self._mark_dirty(gone, span)
             return len(gone)
 
     async def clear(self, prefix: str = "") -> int:
@@ -394,7 +407,7 @@ class EdnFileStore:
 
         The file loses them at the next flush (all of them: ``{}``).
         """
-        with store_span(DB_SYSTEM_EDN_FILE, "clear", self._collection):
+        with store_span(DB_SYSTEM_EDN_FILE, "clear", self._collection) as span:
             self._check_open()
             data = self._data
             if prefix:
@@ -404,7 +417,7 @@ class EdnFileStore:
             else:
                 gone = list(data)
                 data.clear()
-            self._mark_dirty(gone)
+            self._mark_dirty(gone, span)
             return len(gone)
 
     def _check_open(self) -> None:
@@ -414,11 +427,17 @@ class EdnFileStore:
         if self._writer is not None:
             self._writer.check()  # a write nobody would save is refused
 
-    def _mark_dirty(self, texts: Iterable[str]) -> None:
+    def _mark_dirty(self, texts: Iterable[str], span: Span) -> None:
+        """Note ``texts`` as unsaved; ``span`` is the write's (the next flush links to it)."""
         before = len(self._dirty)
         self._dirty.update(texts)
         if len(self._dirty) == before and self._flushed_generation == self._generation:
             return  # nothing changed (e.g. deleting absent keys)
+        if span.is_recording():
+            if len(self._write_links) < MAX_FLUSH_LINKS:
+                self._write_links.append(Link(span.get_span_context()))
+            else:
+                self._links_dropped += 1
         now = time.monotonic()
         self._generation += 1
         self._last_write = now
@@ -468,8 +487,19 @@ class EdnFileStore:
         deleted = [k for k in dirty if k not in data]
         order = list(data)
         started = time.perf_counter()
+        links, self._write_links = self._write_links, []
+        dropped, self._links_dropped = self._links_dropped, 0
         try:
-            with store_span(DB_SYSTEM_EDN_FILE, "flush", self._collection, batch_size=len(dirty)):
+            with store_span(
+                DB_SYSTEM_EDN_FILE,
+                "flush",
+                self._collection,
+                batch_size=len(dirty),
+                links=links,
+                root=True,
+            ) as span:
+                if dropped:
+                    span.set_attribute("garrison.flush.links_dropped", dropped)
                 size, rejected = await asyncio.to_thread(
                     self._write_snapshot, changed, deleted, order
                 )

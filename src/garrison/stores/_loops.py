@@ -22,6 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Final
 
 import anyio
+from opentelemetry import context as otel_context
 
 from garrison.exceptions import StoreError
 
@@ -72,6 +73,10 @@ class BackgroundLoop:
         self._own_task = task
 
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        # The loop outlives whatever span was current when it started (the
+        # component's start): its spans (flushes, checkpoints) start traces
+        # of their own instead of hanging under that long-finished span.
+        otel_context.attach(otel_context.Context())
         try:
             with self._scope:
                 task_status.started()

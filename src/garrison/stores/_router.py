@@ -301,7 +301,9 @@ class ModeRouter:
         cannot record the switch.
         """
         target = Mode(mode)
-        with tracer(STORES_SCOPE).start_as_current_span("switch_mode garrison.router") as span:
+        with tracer(STORES_SCOPE).start_as_current_span(
+            "switch_mode garrison.router", root=False
+        ) as span:
             async with self._lock:
                 previous = self._mode
                 validation: str | None = None

@@ -237,16 +237,16 @@ async def scan_stored(
     """
     # The clause holds only placeholders; prefix and page start are bound.
     where, params = range_clause(prefix, after)
-    rows = await store.connection.execute_fetchall(
-        f"SELECT key, CAST(value AS BLOB) FROM entries{where} ORDER BY key LIMIT ?",
-        (*params, limit),
-    )
+    sql = f"SELECT key, CAST(value AS BLOB) FROM entries{where} ORDER BY key LIMIT ?"
+    with store_span(DB_SYSTEM_SQLITE, "scan", "entries", query=sql):
+        rows = await store.connection.execute_fetchall(sql, (*params, limit))
     return [(str(row[0]), bytes(row[1])) for row in rows]
 
 
 async def text_encoding(store: SqliteStore) -> str:
     """The Python codec of ``store``'s texts: ``"utf-8"`` (SQLite's default, garrison's)."""
-    rows = list(await store.connection.execute_fetchall("PRAGMA encoding"))
+    with store_span(DB_SYSTEM_SQLITE, "encoding", "main", query="PRAGMA encoding"):
+        rows = list(await store.connection.execute_fetchall("PRAGMA encoding"))
     return _CODECS.get(str(rows[0][0]).upper(), "utf-8")
 
 
@@ -256,9 +256,13 @@ async def fetch_stored_versions(
     """The stored value texts and versions of those ``keys`` that exist, read together."""
     if not keys:
         return {}, {}
-    rows = await store.connection.execute_fetchall(
-        _STORED_VERSIONS, (orjson.dumps(list(keys)).decode(),)
-    )
+    batch = len(keys)
+    with store_span(
+        DB_SYSTEM_SQLITE, "get_many", "entries", query=_STORED_VERSIONS, batch_size=batch
+    ):
+        rows = await store.connection.execute_fetchall(
+            _STORED_VERSIONS, (orjson.dumps(list(keys)).decode(),)
+        )
     return {str(r[0]): str(r[1]) for r in rows}, {str(r[0]): int(r[2]) for r in rows}
 
 
@@ -270,7 +274,11 @@ async def unexpected_versions(store: SqliteStore, expected: dict[str, int]) -> l
     """
     if not expected:
         return []
-    rows = await store.connection.execute_fetchall(
-        _UNEXPECTED_VERSIONS, (orjson.dumps(expected).decode(),)
-    )
+    batch = len(expected)
+    with store_span(
+        DB_SYSTEM_SQLITE, "check_versions", "entries", query=_UNEXPECTED_VERSIONS, batch_size=batch
+    ):
+        rows = await store.connection.execute_fetchall(
+            _UNEXPECTED_VERSIONS, (orjson.dumps(expected).decode(),)
+        )
     return [str(row[0]) for row in rows]

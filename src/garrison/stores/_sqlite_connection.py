@@ -22,6 +22,7 @@ from garrison._log import get_logger
 from garrison.exceptions import StoreError, StoreLoadError
 from garrison.stores._loops import BackgroundLoop
 from garrison.stores._schema import check_database, ensure_schema
+from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -152,6 +153,10 @@ async def close(conn: aiosqlite.Connection, *, optimize: bool = False) -> None:
     await asyncio.shield(task)
 
 
+#: What a checkpoint runs: copy what the log holds, without waiting on readers or writers.
+_CHECKPOINT: Final = "PRAGMA wal_checkpoint(PASSIVE)"
+
+
 class Checkpointer:
     """Moves the WAL into the database file from a second connection, off the writer's path.
 
@@ -277,7 +282,8 @@ class Checkpointer:
                 conn = self._conn = await self._connect()
             # Fetched to the end: a statement left open would keep a read lock,
             # and with it the writer from starting the log over.
-            rows = list(await conn.execute_fetchall("PRAGMA wal_checkpoint(PASSIVE)"))
+            with store_span(DB_SYSTEM_SQLITE, "checkpoint", "wal", query=_CHECKPOINT, root=True):
+                rows = list(await conn.execute_fetchall(_CHECKPOINT))
         except CHECKPOINT_FAILURES as exc:  # not raised: the writer's safety net bounds the log
             self.failures += 1
             self.last_error = exc

@@ -31,7 +31,8 @@ from typing import TYPE_CHECKING, Final
 
 from opentelemetry import metrics as otel_metrics
 
-from garrison import __version__
+from garrison.tracing import METER_NAME, store_operation_duration
+from garrison.tracing import meter as garrison_meter
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -45,12 +46,6 @@ __all__ = ["METER_NAME", "OBSERVED", "Instruments", "metrics", "observe"]
 
 _log = logging.getLogger("garrison.telemetry")
 
-#: The instrumentation scope of every garrison instrument.
-METER_NAME = "garrison"
-
-# Bucket boundaries of the semantic conventions for operation durations, in seconds.
-_DURATION_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-
 
 @dataclass(frozen=True, slots=True)
 class Instruments:
@@ -59,6 +54,8 @@ class Instruments:
     - ``store_operation_duration`` (histogram, s): one record per store
       operation; attributes ``db.system.name`` (``"sqlite"``,
       ``"garrison.edn"``), ``db.operation.name`` and, on failure, ``error.type``.
+      Every store records it through :func:`garrison.tracing.store_span`
+      (the base layer defines it, with the store spans).
     - ``migration_keys`` (counter, keys): keys the migrator processed;
       attribute ``garrison.migration.outcome`` (``migrated``, ``skipped``,
       ``failed``, ``validated``).
@@ -86,7 +83,11 @@ class Instruments:
 #:   in the EDN file has waited (0 when the file is current), attribute
 #:   ``garrison.edn.file``;
 #: - ``garrison.database.subscriptions`` (gauge): open change-feed
-#:   subscriptions, attribute ``garrison.component``.
+#:   subscriptions, attribute ``garrison.component``;
+#: - ``garrison.database.cache.hits`` / ``garrison.database.cache.misses``
+#:   (counters): point reads of a database component answered from its read
+#:   cache / that had to read the store (counted per key, since the component
+#:   started), attribute ``garrison.component``.
 OBSERVED: Final[Mapping[str, tuple[str, str, str]]] = {
     "garrison.actor.mailbox.depth": (
         "gauge",
@@ -107,6 +108,16 @@ OBSERVED: Final[Mapping[str, tuple[str, str, str]]] = {
         "gauge",
         "{subscription}",
         "Open change-feed subscriptions of a database component.",
+    ),
+    "garrison.database.cache.hits": (
+        "counter",
+        "{key}",
+        "Keys a database component's point reads found in its read cache.",
+    ),
+    "garrison.database.cache.misses": (
+        "counter",
+        "{key}",
+        "Keys a database component's point reads had to read from the store.",
     ),
 }
 
@@ -166,7 +177,7 @@ def metrics() -> Instruments:
     cached = _cache
     if cached is not None and cached[0] is provider:
         return cached[1]
-    instruments = _create(otel_metrics.get_meter(METER_NAME, __version__, provider))
+    instruments = _create(garrison_meter())
     _cache = (provider, instruments)
     return instruments
 
@@ -176,12 +187,7 @@ def _create(meter: otel_metrics.Meter) -> Instruments:
         make = meter.create_observable_gauge if kind == "gauge" else meter.create_observable_counter
         make(name, callbacks=[_callback(name)], unit=unit, description=description)
     return Instruments(
-        store_operation_duration=meter.create_histogram(
-            "db.client.operation.duration",
-            unit="s",
-            description="Duration of garrison store operations.",
-            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
-        ),
+        store_operation_duration=store_operation_duration(),
         migration_keys=meter.create_counter(
             "garrison.migration.keys",
             unit="{key}",

@@ -68,6 +68,9 @@ class TelemetryConfig:
     ``log_format`` is ``"json"``, ``"console"`` or ``None`` (leave logging to
     the application); ``log_level`` is a stdlib level name. ``flush_timeout``
     bounds the flush on stop (seconds; the runtime's stop timeout bounds it too).
+    ``trace_roots`` lets garrison start a trace of its own for a message or a
+    store operation that has no current span (off: those make no span, so
+    the sampler is never asked about them; see :func:`garrison.tracing.set_trace_roots`).
     """
 
     export: bool = False
@@ -85,6 +88,7 @@ class TelemetryConfig:
     log_format: Literal["json", "console"] | None = None
     log_level: str = "INFO"
     flush_timeout: float = 5.0
+    trace_roots: bool = False
 
     def __post_init__(self) -> None:
         if self.flush_timeout <= 0:

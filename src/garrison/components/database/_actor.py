@@ -208,6 +208,8 @@ class DatabaseComponent(Component):
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
             observe("garrison.database.subscriptions", self._observe_subscriptions),
+            observe("garrison.database.cache.hits", self._observe_cache_hits),
+            observe("garrison.database.cache.misses", self._observe_cache_misses),
         )
         if self._stack.unavailable is not None:
             self._retry = RetryState(self._stack.unavailable)
@@ -257,6 +259,12 @@ class DatabaseComponent(Component):
 
     def _observe_subscriptions(self) -> list[tuple[float, dict[str, str]]]:
         return [(self._feed.watchers, {"garrison.component": self.name})]
+
+    def _observe_cache_hits(self) -> list[tuple[float, dict[str, str]]]:
+        return [(self._cache.hits, {"garrison.component": self.name})]
+
+    def _observe_cache_misses(self) -> list[tuple[float, dict[str, str]]]:
+        return [(self._cache.misses, {"garrison.component": self.name})]
 
     # ------------------------------------------------------------------ access
 

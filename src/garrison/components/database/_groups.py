@@ -33,7 +33,7 @@ from garrison.components.database._pending import DELETED, PendingWrites
 from garrison.components.database._pending import PUT as PENDING_PUT
 from garrison.exceptions import RefusedWriteError
 from garrison.stores import MISSING, current_audit, running_as
-from garrison.tracing import tracer, tracing_active
+from garrison.tracing import trace_roots, tracer, tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Sequence
@@ -96,14 +96,18 @@ class GroupRunner:
     async def run(self, kind: str, group: list[Envelope]) -> None:
         """Run ``group`` (messages of ``kind``) and answer each of its envelopes."""
         self.largest_batch = max(self.largest_batch, len(group))
-        if tracing_active():
+        if tracing_active() and (
+            trace_roots() or any(envelope.sender_span is not None for envelope in group)
+        ):
             await self._traced_group(kind, group)
         else:
             await self._run_group(kind, group)
 
-    async def _run_group(self, kind: str, group: list[Envelope]) -> None:
+    async def _run_group(
+        self, kind: str, group: list[Envelope], spans: Sequence[Span] | None = None
+    ) -> None:
         if kind == READ:
-            await self._read_group(group)
+            await self._read_group(group, spans)
         elif self.pending is not None and self.router.mode.writes_sqlite:
             if kind == PUT:
                 self._defer_puts(group, self.pending)
@@ -121,13 +125,15 @@ class GroupRunner:
             # under the message's handler span (one SDK span less per lone op).
             (envelope,) = group
             with envelope.handler_span(name) as span:
-                await self._run_group(kind, group)
+                await self._run_group(kind, group, (span,))
             if envelope.failed and span.is_recording():
                 mark_failed(span, envelope)
             return
         with contextlib.ExitStack() as stack:
             spans = [stack.enter_context(e.handler_span(name)) for e in group]
-            first = spans[0]
+            # The first message that has a span is the batch's parent: the
+            # others may have none (no application span, see trace_roots).
+            first = next((s for s in spans if s.get_span_context().is_valid), spans[0])
             parent = trace.set_span_in_context(first)
             # Links only to spans that are recorded: at a 1% sampling ratio the
             # others are nearly all of them, and a link to them leads nowhere.
@@ -141,8 +147,9 @@ class GroupRunner:
                 context=parent,
                 links=links,
                 attributes={"garrison.batch.size": len(group), "garrison.batch.kind": kind},
+                root=False,
             ):
-                await self._run_group(kind, group)
+                await self._run_group(kind, group, spans)
             for envelope, span in zip(group, spans, strict=True):
                 if envelope.failed and span.is_recording():
                     mark_failed(span, envelope)
@@ -338,7 +345,8 @@ class GroupRunner:
 
     # -- point reads
 
-    async def _read_group(self, group: list[Envelope]) -> None:
+    async def _read_group(self, group: list[Envelope], spans: Sequence[Span] | None) -> None:
+        """Answer the point reads of ``group``; ``spans`` are their handler spans when traced."""
         cache = self.cache
         # Per accepted envelope: the key text of a Get, or the key texts of a GetMany.
         accepted: list[tuple[Envelope, str | list[str]]] = []
@@ -381,6 +389,8 @@ class GroupRunner:
             else:
                 values = found
         self.batched_reads += len(accepted)
+        if spans is not None:
+            _mark_cache_hits(accepted, spans, misses)
         get = values.get
         for envelope, wanted_texts in accepted:
             if type(wanted_texts) is str:
@@ -442,6 +452,21 @@ def _drop_refused(
         kept.append(envelope)
         items.extend(pairs)
     return kept, items
+
+
+def _mark_cache_hits(
+    accepted: list[tuple[Envelope, str | list[str]]], spans: Sequence[Span], misses: list[str]
+) -> None:
+    """Say on each read's span whether it was answered without reading the store.
+
+    ``garrison.cache.hit`` is true when none of the read's keys had to be read
+    from the store (the read cache, or a write not committed yet, held them).
+    """
+    read = set(misses)
+    for (_, texts), span in zip(accepted, spans, strict=True):
+        if span.is_recording():
+            hit = texts not in read if type(texts) is str else read.isdisjoint(texts)
+            span.set_attribute("garrison.cache.hit", hit)
 
 
 def mark_failed(span: Span, envelope: Envelope) -> None:

@@ -23,8 +23,6 @@ import secrets
 import time
 from typing import IO, TYPE_CHECKING, Final
 
-from opentelemetry import trace
-
 from garrison.components.database import DatabaseLink, open_sqlite_owner
 from garrison.components.migrator._diff import stored_text
 from garrison.components.migrator._progress import MigrationProgress
@@ -40,6 +38,7 @@ from garrison.stores import (
     edn_key,
     place_file,
 )
+from garrison.tracing import MIGRATOR_SCOPE, tracer
 
 if TYPE_CHECKING:
     from os import PathLike
@@ -52,8 +51,6 @@ __all__ = ["export"]
 
 _PAGE: Final = 2000
 _EXISTS: Final = "{target!r} exists; the export replaces an existing file only when asked (--force)"
-
-_tracer = trace.get_tracer("garrison.migrator")
 
 
 def _open_temp(target: Path, overwrite: bool) -> tuple[Path, IO[bytes]]:
@@ -145,7 +142,7 @@ async def export(
     state = progress if progress is not None else MigrationProgress("export")
     notify = listener if listener is not None else (lambda _progress: None)
     started = time.perf_counter()
-    with _tracer.start_as_current_span("migrator.export") as span:
+    with tracer(MIGRATOR_SCOPE).start_as_current_span("migrator.export") as span:
         span.set_attribute("garrison.migration.target", str(target))
         state.set_phase("export", total=await store.count(prefix))
         notify(state)

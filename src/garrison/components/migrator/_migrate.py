@@ -45,8 +45,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import trace
-
 from garrison.components.database import DatabaseLink, LoadRows, open_sqlite_owner
 from garrison.components.migrator._ahead import EncodeAhead as _EncodeAhead
 from garrison.components.migrator._diff import same_as_stored, short_diff
@@ -68,6 +66,7 @@ from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
 from garrison.stores import DEFAULT_ACTOR, Audit, SqliteStore, current_audit
 from garrison.telemetry import metrics
+from garrison.tracing import MIGRATOR_SCOPE, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -86,8 +85,6 @@ PROGRESS_META: Final = "garrison.migrator.progress"
 _RECORD_VERSION: Final = 2
 _DIFFS_KEPT: Final = 50
 _CONFLICTS_KEPT: Final = 1000
-
-_tracer = trace.get_tracer("garrison.migrator")
 
 
 def _plan_identity(
@@ -235,7 +232,7 @@ async def migrate(
     state = progress if progress is not None else MigrationProgress("migrate")
     notify = listener if listener is not None else (lambda _progress: None)
     started = time.perf_counter()
-    with _tracer.start_as_current_span("migrator.migrate") as span:
+    with tracer(MIGRATOR_SCOPE).start_as_current_span("migrator.migrate") as span:
         span.set_attribute("garrison.migration.source", str(path))
         span.set_attribute("garrison.migration.dry_run", dry_run)
         if source is None:

@@ -16,8 +16,6 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from opentelemetry import trace
-
 from garrison.components.database import DatabaseLink, open_sqlite_owner
 from garrison.components.migrator._diff import (
     same_as_stored,
@@ -32,6 +30,7 @@ from garrison.components.migrator._source import SourceFile, absolute_path, read
 from garrison.edn import MAX_DIGITS
 from garrison.stores import Comparison, SqliteStore
 from garrison.telemetry import metrics
+from garrison.tracing import MIGRATOR_SCOPE, tracer
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,8 +42,6 @@ __all__ = ["validate"]
 
 _PAGE: Final = 2000
 _DIFFS_SHOWN: Final = 20
-
-_tracer = trace.get_tracer("garrison.migrator")
 
 
 def _compare_page(
@@ -125,7 +122,7 @@ async def validate(
     state = progress if progress is not None else MigrationProgress("validate")
     notify = listener if listener is not None else (lambda _progress: None)
     started = time.perf_counter()
-    with _tracer.start_as_current_span("migrator.validate") as span:
+    with tracer(MIGRATOR_SCOPE).start_as_current_span("migrator.validate") as span:
         span.set_attribute("garrison.migration.source", str(path))
         if source is not None and (
             source.path != str(path)
