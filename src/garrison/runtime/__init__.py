@@ -14,7 +14,7 @@ from __future__ import annotations
 from garrison.runtime._actor import Actor, handler
 from garrison.runtime._check import CheckResult, HealthStatus, worst
 from garrison.runtime._component import Component, ComponentState
-from garrison.runtime._envelope import Envelope
+from garrison.runtime._envelope import Envelope, carry
 from garrison.runtime._graph import ComponentGraph, ComponentSpec
 from garrison.runtime._ref import ActorRef, ActorStatistics
 from garrison.runtime._runtime import Runtime, StateListener, open_runtime
@@ -30,6 +30,7 @@ __all__ = [
     "ComponentSpec",
     "ComponentState",
     "Envelope",
+    "carry",
     "HealthStatus",
     "Runtime",
     "StateListener",

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import enum
 import itertools
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry import context as otel_context
@@ -18,7 +19,7 @@ from opentelemetry import context as otel_context
 from garrison._log import get_logger
 from garrison.exceptions import ActorError, ActorStoppedError, UnknownMessageError
 from garrison.runtime._actor import Actor, attach_cell
-from garrison.runtime._envelope import ASK_CHAIN, Envelope
+from garrison.runtime._envelope import ASK_CHAIN, CARRIED, NOT_SET, Envelope
 from garrison.runtime._mailbox import Mailbox
 from garrison.tracing import trace_roots
 
@@ -198,6 +199,16 @@ class ActorCell:
         chain = (*envelope.chain, self.ident) if envelope.chain else self._own_chain
         if ASK_CHAIN.get() != chain:
             ASK_CHAIN.set(chain)
+        # The sender's carried context variables, set for the handler where
+        # they differ from what this task has (usually they do not: no write).
+        restore: list[tuple[ContextVar[Any], Token[Any]]] | None = None
+        carried = envelope.carried
+        if carried is not None:
+            for var, value in zip(CARRIED, carried, strict=False):
+                if value is not NOT_SET and var.get(NOT_SET) is not value:
+                    if restore is None:
+                        restore = []
+                    restore.append((var, var.set(value)))
         try:
             # Without a sender's span (and trace roots off) there is no span to
             # make: skip the no-op context manager too. A sender's span exists
@@ -219,6 +230,9 @@ class ActorCell:
                 future.set_result(result)
         finally:
             self.processed += 1
+            if restore is not None:
+                for var, token in reversed(restore):
+                    var.reset(token)
 
     async def _run_batch(self, actor: Actor, batch: list[Envelope]) -> None:
         custom = type(actor).receive_batch is not Actor.receive_batch

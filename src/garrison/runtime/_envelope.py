@@ -28,6 +28,35 @@ __all__ = ["ASK_CHAIN", "Envelope"]
 ASK_CHAIN: ContextVar[tuple[int, ...]] = ContextVar("garrison_ask_chain", default=())
 
 
+#: The context variables whose values travel with messages (see :func:`carry`).
+CARRIED: list[ContextVar[Any]] = []
+
+
+def carry(var: ContextVar[Any]) -> None:
+    """Make ``var``'s value travel with every message to the handler that runs it.
+
+    An actor's handler runs in the actor's own task, not in the sender's
+    context; a carried variable is set to the sender's value while the handler
+    runs (and put back after), so what the sender's context says (who acts, on
+    whose behalf) holds through any chain of asks and tells. Messages handled
+    by an actor's own ``receive_batch`` are not set: they carry what they need
+    in their fields. Idempotent.
+    """
+    if var not in CARRIED:
+        CARRIED.append(var)
+
+
+def carried_values() -> tuple[Any, ...] | None:
+    """The current values of the carried variables, for an envelope (``None``: none)."""
+    if not CARRIED:
+        return None
+    return tuple([var.get(NOT_SET) for var in CARRIED])
+
+
+#: A carried variable the sender had no value for.
+NOT_SET: Any = object()
+
+
 class Envelope:
     """One queued message: the message, where its reply goes, and who sent it.
 
@@ -41,23 +70,28 @@ class Envelope:
         tracing is live and the sender was inside a valid span (else ``None``).
     ``chain``
         The actors waiting on this message (deadlock detection).
+    ``carried``
+        The sender's values of the :func:`carried <carry>` context variables,
+        in registration order (``None`` while none is registered).
     """
 
-    __slots__ = ("_failed", "chain", "context", "future", "message", "sender_span")
+    __slots__ = ("_failed", "carried", "chain", "context", "future", "message", "sender_span")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional: one envelope per message, keywords cost more
         self,
         message: object,
         future: asyncio.Future[Any] | None,
         chain: tuple[int, ...] = (),
         context: Context | None = None,
         sender_span: SpanContext | None = None,
+        carried: tuple[Any, ...] | None = None,
     ) -> None:
         self.message = message
         self.future = future
         self.chain = chain
         self.context = context
         self.sender_span = sender_span
+        self.carried = carried
         self._failed = False
 
     @property

@@ -12,7 +12,7 @@ from garrison.exceptions import (
     MailboxFullError,
     UnknownMessageError,
 )
-from garrison.runtime._envelope import ASK_CHAIN, Envelope
+from garrison.runtime._envelope import ASK_CHAIN, CARRIED, NOT_SET, Envelope, carried_values
 from garrison.tracing import capture_sender, tracing_active
 
 if TYPE_CHECKING:
@@ -90,8 +90,8 @@ class ActorRef:
     def _tell_envelope(message: object) -> Envelope:
         if tracing_active():
             _, sender_span = capture_sender()
-            return Envelope(message, None, (), None, sender_span)
-        return Envelope(message, None)
+            return Envelope(message, None, (), None, sender_span, carried_values())
+        return Envelope(message, None, (), None, None, carried_values())
 
     async def ask(self, message: object, *, timeout: float | None = None) -> Any:  # noqa: ASYNC109 - the documented ask API
         """Send ``message`` and return the handler's reply.
@@ -116,11 +116,13 @@ class ActorRef:
                 actor=cell.name,
             )
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # carried_values(), inlined: this runs once per ask.
+        carried = tuple([var.get(NOT_SET) for var in CARRIED]) if CARRIED else None
         if tracing_active():
             context, sender_span = capture_sender()
-            envelope = Envelope(message, future, chain, context, sender_span)
+            envelope = Envelope(message, future, chain, context, sender_span, carried)
         else:
-            envelope = Envelope(message, future, chain)
+            envelope = Envelope(message, future, chain, None, None, carried)
         mailbox = cell.mailbox
         if timeout is None:
             try:

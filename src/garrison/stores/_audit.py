@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from garrison.exceptions import StoreError
+from garrison.runtime import carry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,6 +43,9 @@ class Audit:
 
 _DEFAULT: Final = Audit()
 _CURRENT: ContextVar[Audit] = ContextVar("garrison_audit", default=_DEFAULT)
+# Who acts travels with messages: a component writing on a caller's behalf
+# writes as that caller.
+carry(_CURRENT)
 
 
 #: ``current_audit()``: the audit context of the running code (``Audit("app")``

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison import open_runtime
 from garrison.components.database import Put, Store
 from garrison.components.migrator import migrate
 from garrison.edn import Keyword
 from garrison.exceptions import StoreError
+from garrison.runtime import Component, handler
 from garrison.stores import MISSING, Audit, SqliteStore, acting_as, load_file
 from tests.components.database.conftest import database_runtime
 
@@ -127,3 +130,38 @@ async def test_the_migrator_writes_as_migrator(tmp_path: Path) -> None:
         ("user/a", "migrator", "run by cli:ann"),
         ("user/b", "migrator", "run by cli:ann"),
     ]
+
+
+@dataclass(frozen=True)
+class Record:
+    key: str
+
+
+class Recorder(Component):
+    """An application component that writes on its caller's behalf."""
+
+    name = "recorder"
+    depends_on = ("database",)
+
+    @handler
+    async def record(self, message: Record) -> None:
+        await self.runtime.get(Store).put(message.key, "recorded")
+
+
+async def test_the_actor_travels_through_nested_asks_and_tells(tmp_path: Path) -> None:
+    """The caller acting as user:42 asks a component, which writes: the write is user:42's."""
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"database": {}},
+    }
+    async with open_runtime(config, components=[Recorder], environ={}) as rt:
+        store = rt.get(Store)
+        recorder = rt.ref("recorder")
+        with store.acting_as("user:42", reason="gdpr request"):
+            await recorder.ask(Record("by/ask"))
+            await recorder.tell(Record("by/tell"))
+        await recorder.ask(Record("by/app"))  # outside the block: the default actor
+        history = {k: await store.history(k) for k in ("by/ask", "by/tell", "by/app")}
+    assert [(c.actor, c.reason) for c in history["by/ask"]] == [("user:42", "gdpr request")]
+    assert [(c.actor, c.reason) for c in history["by/tell"]] == [("user:42", "gdpr request")]
+    assert [(c.actor, c.reason) for c in history["by/app"]] == [("app", None)]
