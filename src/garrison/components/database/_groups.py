@@ -198,6 +198,10 @@ class GroupRunner:
             self._group_failed(accepted, exc)
             return
         self.write_batches += 1
+        self._puts_done(accepted, written)
+
+    def _puts_done(self, accepted: list[Envelope], written: list[tuple[str, Any]]) -> None:
+        """After a write (or its acknowledgement): cache, watchers, and every caller's answer."""
         self.batched_writes += len(accepted)
         self.cache.invalidate(key for key, _ in written)
         feed = self.feed
@@ -287,17 +291,7 @@ class GroupRunner:
             return
         pending.add_puts(pairs, asyncio.get_running_loop().time(), current_audit())
         self._on_pending()
-        self.batched_writes += len(accepted)
-        self.cache.invalidate(key for key, _ in pairs)
-        feed = self.feed
-        if feed.listening:
-            feed.publish((key, "put", value) for key, value in pairs)
-        else:
-            feed.skip(len(pairs))
-        for envelope in accepted:
-            future = envelope.future
-            if future is not None and not future.done():
-                future.set_result(None)
+        self._puts_done(accepted, pairs)
 
     async def _defer_deletes(self, group: list[Envelope], pending: PendingWrites) -> None:
         """Record the deletes as pending; answer with what existed, as readers saw it."""
