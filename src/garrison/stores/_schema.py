@@ -32,6 +32,11 @@ objects, see :mod:`garrison.stores._values`): upgrading from schema 1 rewrites
 every stored text of ``entries``, ``history`` and ``meta`` that format 2 spells
 differently, with the same values.
 
+Schema 3 adds the attribute index (``attributes``, kept by the store's write
+statements in the write's transaction; see :mod:`garrison.stores._attributes`)
+and fills it from the entries already stored. A put now records history when
+it changes the value (``UPDATE OF value``), so re-classifying kinds records none.
+
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the
 database from version *n-1* to *n*. At open every missing one is applied in
 order, each in its own ``BEGIN IMMEDIATE`` transaction together with the new
@@ -42,15 +47,21 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA, fill_attributes
 from garrison.stores._values import upgrade_format_1
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import sqlite3
+    from collections.abc import Callable, Sequence
 
     import aiosqlite
+
+#: One step of a migration: an SQL statement, or a function run on the
+#: connection's thread with the raw ``sqlite3`` connection, in the transaction.
+Step: TypeAlias = "str | Callable[[sqlite3.Connection], None]"
 
 __all__ = [
     "APPLICATION_ID",
@@ -151,8 +162,17 @@ _V2: Final = (
     _HISTORY_APPEND_ONLY_UPDATE,
 )
 
+# The attribute index, filled from the stored entries; history records a change of
+# the value only (reindexing kinds changes none).
+_V3: Final[tuple[Step, ...]] = (
+    *ATTRIBUTE_SCHEMA,
+    fill_attributes,
+    "DROP TRIGGER entries_history_update",
+    _ENTRIES_HISTORY_UPDATE.replace("AFTER UPDATE ON entries", "AFTER UPDATE OF value ON entries"),
+)
+
 #: Migration *n* (1-based) upgrades a database from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
+MIGRATIONS: Final[tuple[tuple[str, ...], tuple[str, ...], tuple[Step, ...]]] = (_V1, _V2, _V3)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -170,6 +190,16 @@ def _upgrade_or_keep(text: str | None) -> str | None:
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> int:
     rows = list(await conn.execute_fetchall(sql))
     return int(rows[0][0])
+
+
+async def _run_step(conn: aiosqlite.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+    """Run a Python migration step on the connection's thread (one hop, in the transaction)."""
+    from garrison.stores._sqlite_connection import (  # noqa: PLC0415 - it imports this module
+        raw_connection,
+        run_in_thread,
+    )
+
+    await run_in_thread(conn, step, raw_connection(conn))
 
 
 async def check_database(
@@ -205,7 +235,7 @@ async def check_database(
 async def ensure_schema(
     conn: aiosqlite.Connection,
     path: str,
-    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+    migrations: Sequence[Sequence[Step]] = MIGRATIONS,
 ) -> int:
     """Bring the database on ``conn`` to the newest schema; return the version found.
 
@@ -218,8 +248,11 @@ async def ensure_schema(
     for version in range(found + 1, newest + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in migrations[version - 1]:
-                await conn.execute(statement)
+            for step in migrations[version - 1]:
+                if isinstance(step, str):
+                    await conn.execute(step)
+                else:
+                    await _run_step(conn, step)
             await conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             await conn.execute(f"PRAGMA user_version = {version}")
             await conn.execute("COMMIT")

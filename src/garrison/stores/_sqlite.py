@@ -38,6 +38,12 @@ import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._attributes import (
+    DELETE_ENTITIES,
+    AttributeRow,
+    entity_attributes,
+    index_statements,
+)
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
@@ -94,6 +100,12 @@ _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+# The attribute rows of deleted keys (a JSON array of key texts).
+_DELETE_ATTRIBUTES: Final = (
+    "DELETE FROM attributes WHERE entity IN (SELECT value FROM json_each(?1))"
+)
+# The attribute rows of the entries a clear removes (its key range appended, and ")").
+_CLEAR_ATTRIBUTES: Final = "DELETE FROM attributes WHERE entity IN (SELECT key FROM entries"
 
 
 async def _settled(conn: aiosqlite.Connection) -> None:
@@ -530,16 +542,24 @@ class SqliteStore:
 
     async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
+
+        def build(now: int) -> tuple[Statement, ...]:
+            # On the connection's thread: the value is encoded and its attributes
+            # indexed there, in the write's transaction.
+            row = self._row(key, value, now, kind)
+            return ((UPSERT, row, False), *index_statements({key: entity_attributes(value)}))
+
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
-            await self._write(
-                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=key
-            )
+            await self._write(build, key=key)
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
         """Set many keys in one transaction: all of them or, on error, none."""
         batch = items if isinstance(items, list | tuple) else list(items)
         if not batch:
             return
+
+        # The attribute rows of each key's last value, filled as rows() encodes them.
+        indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
 
         def rows(now: int) -> Iterator[tuple[Any, ...]]:
             # The hot loop of bulk writes, consumed by executemany on the connection's
@@ -556,18 +576,26 @@ class SqliteStore:
                     entity = namespace
                 else:
                     entity = kind if kind is not None else classify(text, namespace)
-                yield (text, namespace, entity, encode_value(value), now)
+                stored = encode_value(value)
+                indexed[text] = entity_attributes(value)
+                yield (text, namespace, entity, stored, now)
+
+        def build(now: int) -> Iterator[Statement]:
+            yield (UPSERT, rows(now), True)
+            # rows() has run: indexed holds every key, once, with its last value's rows.
+            yield from index_statements(indexed)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
-            await self._write(lambda now: ((UPSERT, rows(now), True),))
+            await self._write(build)
 
-    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, Statement]]:
+    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)
         return lambda now: (
             (RECORD_DELETES, (param, now), False),
-            (DELETE, (param,), False),
+            (DELETE_ENTITIES, (param,), False),
+            (DELETE, (param,), False),  # last: its row count is the result
         )
 
     async def delete(self, key: str) -> bool:
@@ -597,7 +625,8 @@ class SqliteStore:
             return await self._write(
                 lambda now: (
                     (RECORD_CLEAR + where, (now, *params), False),
-                    (sql, params, False),
+                    (_CLEAR_ATTRIBUTES + where + ")", params, False),
+                    (sql, params, False),  # last: its row count is the result
                 )
             )
 

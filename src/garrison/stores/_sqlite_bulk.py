@@ -13,10 +13,11 @@ thread, and neither overlaps the other. Here the two halves are separate:
 - :func:`put_rows` writes such rows in one transaction through the store's
   own write path: the same upsert (its rows read from one JSON array, so the
   whole batch is one SQLite statement that runs without the GIL), the same
-  write lock and commit clock, the same ``commits`` record, history by the
-  same triggers, the same rollback on error or cancellation, the same
-  ``put_many`` span. The database afterwards is exactly what ``put_many`` of
-  the same pairs would have made (tests compare the two).
+  attribute rows (computed by :func:`encode_rows`), the same write lock and
+  commit clock, the same ``commits`` record, history by the same triggers,
+  the same rollback on error or cancellation, the same ``put_many`` span.
+  The database afterwards is exactly what ``put_many`` of the same pairs
+  would have made (tests compare the two).
 - :func:`put_new_rows` does the same when none of the rows' keys exists yet,
   checked in the same transaction; otherwise it writes nothing and returns
   what is stored.
@@ -37,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
+from garrison.stores._attributes import AttributeRow, entity_attributes, index_statements
 from garrison.stores._keys import key_namespace
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT, range_clause
@@ -91,8 +93,9 @@ _CODECS: Final = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16
 # What orjson writes for a NUL character, at which SQLite's JSON reader ends a string.
 _ESCAPED_NUL: Final = b"\\u0000"
 
-#: One row for :func:`put_rows`: (key text, namespace or None, kind, stored JSON text).
-EncodedRow: TypeAlias = tuple[str, str | None, str, str]
+#: One row for :func:`put_rows`: (key text, namespace or None, kind, stored JSON text,
+#: the value's attribute rows or None when it is no entity; see garrison.stores._attributes).
+EncodedRow: TypeAlias = tuple[str, str | None, str, str, tuple[AttributeRow, ...] | None]
 
 
 def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedRow]:
@@ -104,7 +107,8 @@ def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedR
     rows: list[EncodedRow] = []
     append = rows.append
     for key, value in items:
-        append((key, key_namespace(key), kind, encode_value(value)))
+        text = encode_value(value)
+        append((key, key_namespace(key), kind, text, entity_attributes(value)))
     return rows
 
 
@@ -130,7 +134,7 @@ async def put_rows(
 
     def build(now: int) -> tuple[Statement, ...]:
         # Called on the connection's thread with the commit time.
-        return (_upsert(rows, now), *setting)
+        return (_upsert(rows, now), *_index(rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         await store.write_statements(build)
@@ -147,7 +151,7 @@ def rows_json(rows: Sequence[EncodedRow]) -> str | None:
     its encoding thread, off the write's path (:func:`put_new_rows`).
     """
     try:
-        payload = orjson.dumps(rows)
+        payload = orjson.dumps([row[:4] for row in rows])  # the attributes go by executemany
     except TypeError:
         return None
     return None if _ESCAPED_NUL in payload else payload.decode()
@@ -159,10 +163,13 @@ def _upsert(rows: Sequence[EncodedRow], now: int, payload: str | bool | None = T
         payload = rows_json(rows)
     if isinstance(payload, str):
         return (_UPSERT_JSON, (payload, now), False)
-    timed: Iterator[tuple[Any, ...]] = (
-        (text, namespace, kind, value, now) for text, namespace, kind, value in rows
-    )
+    timed: Iterator[tuple[Any, ...]] = ((row[0], row[1], row[2], row[3], now) for row in rows)
     return (UPSERT, timed, True)
+
+
+def _index(rows: Sequence[EncodedRow]) -> tuple[Statement, ...]:
+    """The statements replacing the attribute rows of ``rows``' entities (a key's last row)."""
+    return index_statements({row[0]: row[4] for row in rows})
 
 
 class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
@@ -210,7 +217,7 @@ async def put_new_rows(
         statement = _upsert(rows, now, payload)
         if writing is not None:
             writing()
-        return (statement, *setting)
+        return (statement, *_index(rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:
