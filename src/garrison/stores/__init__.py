@@ -19,6 +19,7 @@ from garrison.stores._keys import (
     lookup_text,
     write_key_text,
 )
+from garrison.stores._kinds import DEFAULT_KIND_MAPPING, KindMapping
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import read_mode_file
 from garrison.stores._protocol import MISSING
@@ -73,7 +74,9 @@ __all__ = [
     "decide_mode",
     "read_mode_file",
     "same_value",
-    # SQLite store, its bulk path and backups
+    # SQLite store, its kinds, its bulk path and backups
+    "DEFAULT_KIND_MAPPING",
+    "KindMapping",
     "Change",
     "KindClassifier",
     "SqliteStore",

@@ -45,6 +45,7 @@ from garrison.stores._attributes import (
     index_statements,
 )
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
+from garrison.stores._kinds import KindMapping
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
     ensure_schema,
@@ -69,6 +70,7 @@ from garrison.stores._sqlite_sql import (
     META_SET,
     RECORD_CLEAR,
     RECORD_DELETES,
+    REINDEX_KINDS,
     UPSERT,
     find_query,
     range_clause,
@@ -589,6 +591,28 @@ class SqliteStore:
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
             await self._write(build)
+
+    async def reindex_kinds(self, mapping: KindMapping | None = None) -> int:
+        """Apply a kind mapping to every stored row; return how many rows changed kind.
+
+        ``mapping`` defaults to the store's own (its ``kinds``, which must then
+        be a :class:`KindMapping`). One transaction; values, versions and
+        history are untouched (a kind is how a key is classified, not data).
+        """
+        if mapping is None:
+            if not isinstance(self._classify, KindMapping):
+                raise StoreError(
+                    f"{self.path}: reindex_kinds needs a KindMapping; this store classifies "
+                    "keys with a function, so pass the mapping to apply"
+                )
+            mapping = self._classify
+        params = (
+            orjson.dumps(dict(mapping.keys)).decode(),
+            orjson.dumps(dict(mapping.namespaces)).decode(),
+            mapping.default,
+        )
+        with store_span(DB_SYSTEM_SQLITE, "reindex_kinds", _ENTRIES, query=REINDEX_KINDS):
+            return await self._write(lambda _now: ((REINDEX_KINDS, params, False),), history=False)
 
     def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)
