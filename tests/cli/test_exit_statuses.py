@@ -56,6 +56,7 @@ MISSING = {
     "restore": (["restore", "{tmp}/no-such-backup.db"], 3),
     "stats": (["stats"], 3),
     "clear": (["clear", "--yes"], 3),
+    "reindex": (["reindex"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),
