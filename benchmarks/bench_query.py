@@ -1,9 +1,22 @@
-"""The attribute index's cost on writes: puts with it against the same store without it.
+"""Datalog over the attribute index against the legacy way, and the index's cost on writes.
+
+Queries (default): ``--entities`` learning records and their sessions (a
+session every tenth record; each record refers to its session, has a score
+and two tags) are written as a ``memory.edn`` file, migrated into SQLite with
+the migrator, and served by a runtime in sqlite-only mode. Timed, ``--queries``
+times each, p50 and p99:
+
+- legacy: a Python filter over the parsed EDN map (what an application did
+  with ``memory.edn``): the sessions of one user;
+- garrison: the same question as a one-pattern query through the actor
+  (``store.query``; at most ~10 results);
+- garrison: a three-clause join (records of a tag with a score above 0.5,
+  their sessions, the sessions' user).
 
 Writes (``--writes``): writes ``--rows`` legacy-shaped learning records (six
 keyword attributes: a string id, a reference to a session, a float score, a
-set of one or two keyword tags, a text, a nested map: five or six index rows) into a
-fresh database each round, two ways:
+set of one or two keyword tags, a text, a nested map: five or six index rows)
+into a fresh database each round, two ways:
 
 - ``put_many`` in transactions of 64 rows (what the database actor's mailbox
   drains look like);
@@ -17,6 +30,7 @@ ratio of the medians.
 
 Run::
 
+    .venv-test/bin/python benchmarks/bench_query.py [--entities N] [--queries Q]
     .venv-test/bin/python benchmarks/bench_query.py --writes [--rows N] [--repeat R]
 """
 
@@ -36,7 +50,10 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import machine
-from garrison.edn import Keyword
+from garrison import open_runtime
+from garrison.components.database import Store
+from garrison.components.migrator import migrate
+from garrison.edn import Keyword, dumps, loads
 from garrison.stores import SqliteStore
 from garrison.stores import _sqlite as sqlite_module
 
@@ -98,6 +115,83 @@ async def put_rate(rows: list[tuple[str, Any]], *, index: bool, batch: int) -> f
             return len(rows) / elapsed
 
 
+def legacy_file(entities: int, seed: int = 3) -> str:
+    """A memory.edn with ``entities`` learning records and a session per ten of them."""
+    rng = random.Random(seed)
+    data: dict[Any, Any] = {}
+    for i in range(entities // 10):
+        data[Keyword(f"session/s{i}")] = {
+            Keyword("session/id"): f"s{i}",
+            Keyword("session/user-id"): f"u{i % (entities // 100 or 1)}",
+        }
+    for i in range(entities - len(data)):
+        data[Keyword(f"learning/l{i}")] = {
+            Keyword("learning/session"): Keyword(f"session/s{i % (entities // 10)}"),
+            Keyword("learning/score"): rng.random(),
+            Keyword("learning/tags"): frozenset(
+                {Keyword(f"tag/t{rng.randrange(200)}"), Keyword(f"tag/t{rng.randrange(200)}")}
+            ),
+            Keyword("learning/text"): "a learning record " * 2,
+        }
+    return dumps(data)
+
+
+def _percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p50 = ordered[len(ordered) // 2]
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {p50 * 1e3:8.3f} ms   p99 {p99 * 1e3:8.3f} ms"
+
+
+async def run_queries(entities: int, queries: int) -> None:
+    text = legacy_file(entities)
+    parsed = loads(text)
+    user_id, session_user = Keyword("session/user-id"), "u7"
+    legacy: list[float] = []
+    for _ in range(queries):
+        start = time.perf_counter()
+        found = [k for k, v in parsed.items() if type(v) is dict and v.get(user_id) == session_user]
+        legacy.append(time.perf_counter() - start)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        (path / "memory.edn").write_text(text, encoding="utf-8")
+        async with SqliteStore(path / "garrison.db") as store:
+            await migrate(store, path / "memory.edn")
+        config = {
+            "runtime": {"data_dir": folder},
+            "components": {"database": {"mode": "sqlite-only", "cache_size": 0}},
+        }
+        async with open_runtime(config, environ={}) as rt:
+            db = rt.get(Store)
+            selective = "[:find ?s :in $ ?u :where [?s :session/user-id ?u]]"
+            join = (
+                "[:find ?s ?user :in $ ?tag :where [?l :learning/tags ?tag] "
+                "[?l :learning/session ?s] [?l :learning/score ?score] [(> ?score 0.5)] "
+                "[?s :session/user-id ?user]]"
+            )
+            answer = await db.query(selective, session_user)
+            assert sorted(key for (key,) in answer) == sorted(k.text for k in found)
+            timings: dict[str, list[float]] = {"selective": [], "join": []}
+            for i in range(queries):
+                start = time.perf_counter()
+                await db.query(selective, f"u{i % 100}")
+                timings["selective"].append(time.perf_counter() - start)
+                start = time.perf_counter()
+                await db.query(join, Keyword(f"tag/t{i % 200}"))
+                timings["join"].append(time.perf_counter() - start)
+            plan = await db.query(join, Keyword("tag/t1"), explain=True)
+    print(machine())
+    print(f"{entities} entities migrated from memory.edn; {queries} queries each")
+    print(
+        f"  legacy Python filter over the parsed map ({len(found)} results)  {_percentiles(legacy)}"
+    )
+    print(f"  garrison one-pattern query via the actor        {_percentiles(timings['selective'])}")
+    print(f"  garrison three-clause join via the actor        {_percentiles(timings['join'])}")
+    ratio = statistics.median(legacy) / statistics.median(timings["selective"])
+    print(f"  selective query vs the Python filter (p50): {ratio:.0f}x faster")
+    print(f"  join plan: {'; '.join(plan['plan'])}")
+
+
 async def main(rows_count: int, repeat: int) -> None:
     rows = make_records(rows_count)
     print(machine())
@@ -121,8 +215,13 @@ async def main(rows_count: int, repeat: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--writes", action="store_true", help="the write figures")
+    parser.add_argument("--writes", action="store_true", help="the write figures instead")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--entities", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
-    asyncio.run(main(args.rows, args.repeat))
+    if args.writes:
+        asyncio.run(main(args.rows, args.repeat))
+    else:
+        asyncio.run(run_queries(args.entities, args.queries))

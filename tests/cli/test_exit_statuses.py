@@ -57,6 +57,7 @@ MISSING = {
     "stats": (["stats"], 3),
     "clear": (["clear", "--yes"], 3),
     "reindex": (["reindex"], 3),
+    "query": (["query", "[:find ?s :where [?s :a 1]]"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),

@@ -50,6 +50,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "restore": ("garrison.cli._store", "replace the SQLite data with a backup"),
     "stats": ("garrison.cli._store", "print counts, mode, repair backlog and file sizes"),
     "reindex": ("garrison.cli._reindex", "apply the configured kind mapping to every stored row"),
+    "query": ("garrison.cli._query", "answer a Datalog query (Datomic's form) from the database"),
     "clear": ("garrison.cli._clear", "remove every key, or every key starting with PREFIX"),
     "archive": ("garrison.cli._archive", "write the data as a compressed, checksummed EDN archive"),
     "migrate": ("garrison.cli._migrate", "copy memory.edn into SQLite (resumable)"),

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -44,6 +45,7 @@ from garrison.stores._attributes import (
     entity_attributes,
     index_statements,
 )
+from garrison.stores._datalog import compile_query
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._kinds import KindMapping
 from garrison.stores._protocol import MISSING
@@ -102,12 +104,11 @@ _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
-# The attribute rows of deleted keys (a JSON array of key texts).
-_DELETE_ATTRIBUTES: Final = (
-    "DELETE FROM attributes WHERE entity IN (SELECT value FROM json_each(?1))"
-)
 # The attribute rows of the entries a clear removes (its key range appended, and ")").
 _CLEAR_ATTRIBUTES: Final = "DELETE FROM attributes WHERE entity IN (SELECT key FROM entries"
+# A plan step reading a whole table (an alias of attributes, or entries), not a
+# search of an index or a scan of the query's own subquery.
+_TABLE_SCAN: Final = re.compile(r"SCAN (a\d+|entries)\b")
 
 
 async def _settled(conn: aiosqlite.Connection) -> None:
@@ -613,6 +614,33 @@ class SqliteStore:
         )
         with store_span(DB_SYSTEM_SQLITE, "reindex_kinds", _ENTRIES, query=REINDEX_KINDS):
             return await self._write(lambda _now: ((REINDEX_KINDS, params, False),), history=False)
+
+    async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
+        """Answer a Datalog query over the attribute index (:mod:`garrison.stores._datalog`).
+
+        ``query`` is EDN text or Python data in Datomic's form; ``inputs`` bind
+        its ``:in`` after ``$``. Returns the result tuples (each once). With
+        ``explain=True`` nothing is answered: returns the one SQL statement,
+        its parameters, SQLite's plan, and ``scans`` (whether it reads a whole
+        table). Raises :class:`QueryError` naming the clause at fault.
+
+        >>> await store.query('[:find ?s :in $ ?u :where [?s :session/user-id ?u]]', "u1")
+        ... # doctest: +SKIP
+        [('session/s1',)]
+        """
+        compiled = compile_query(query, inputs)
+        with store_span(DB_SYSTEM_SQLITE, "query", "attributes", query=compiled.sql):
+            if explain:
+                plan = await self._fetch("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params)
+                details = [str(row[3]) for row in plan]
+                return {
+                    "sql": compiled.sql,
+                    "params": list(compiled.params),
+                    "plan": details,
+                    "scans": any(_TABLE_SCAN.match(detail) for detail in details),
+                }
+            rows = await self._fetch(compiled.sql, compiled.params)
+        return compiled.rows(rows)
 
     def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)

@@ -84,6 +84,7 @@ from garrison.components.database._messages import (
     GetAsOf,
     GetStatistics,
     History,
+    Query,
     Restore,
     Scan,
     SetMode,
@@ -593,6 +594,20 @@ class DatabaseComponent(Component):
             kind=m.kind,
             after=m.after,
             limit=m.limit,
+        )
+
+    @handler(Query)
+    async def query(self, message: Query) -> Any:
+        """A Datalog query, answered from SQLite in every mode that writes it."""
+        self._require_database("a query")
+        if self.router.mode is Mode.EDN_ONLY:
+            raise StoreError(
+                "a query needs the database, which the store does not use in edn-only mode: "
+                "switch to dual-write (`garrison mode set dual-write`, or "
+                "store.set_mode('dual-write')) so the database holds the data"
+            )
+        return await self.router.sqlite.query(
+            message.query, *message.inputs, explain=message.explain
         )
 
     @handler(History)

@@ -47,6 +47,7 @@ __all__ = [
     "History",
     "Put",
     "PutMany",
+    "Query",
     "Restore",
     "Scan",
     "SetMode",
@@ -201,6 +202,19 @@ class Find:
         object.__setattr__(self, "prefix", key_prefix(self.prefix))
         if self.after is not None:
             object.__setattr__(self, "after", lookup_text(self.after))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A Datalog query over the attribute index (see ``SqliteStore.query``).
+
+    Replies the result tuples, or with ``explain`` the SQL statement and its
+    plan. Needs the SQLite side.
+    """
+
+    query: Any
+    inputs: tuple[Any, ...] = ()
+    explain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
