@@ -13,13 +13,13 @@ aggregates ``count``, ``count-distinct``, ``sum``, ``avg``, ``min``, ``max``;
 ``:in $`` then scalars ``?x`` and collections ``[?x ...]``; ``:where`` data
 patterns ``[e a v]`` (``v`` optional, ``_`` for "any"), predicates
 ``[(op a b)]`` with ``= not= < <= > >= starts-with?``, ``(not ...)`` and
-``(or ...)`` / ``(and ...)`` over variables bound elsewhere. A pattern whose
-attribute is a variable reads the whole index: the query runs, and
-:meth:`CompiledQuery.scans` says so.
+``(or ...)`` / ``(and ...)`` over variables bound elsewhere. A pattern with
+no attribute (``_`` or a variable) reads the whole index: the query runs, and
+``SqliteStore.query(..., explain=True)`` says so (``"scans": True``).
 
-Results follow Datomic: a set of tuples (a list here, each tuple once). An
-entity variable comes back as the entry's key text; a value as its value
-(a keyword value naming an entity as a :class:`Keyword`).
+Results follow Datomic: a set of tuples (a list here, each tuple once). A
+variable that stands in an entity position comes back as the entry's key
+text; any other as its value (a keyword as a :class:`Keyword`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from garrison.edn import Keyword, Symbol, Vector, loads
+from garrison.edn import Keyword, Symbol, Vector, dumps, loads
 from garrison.exceptions import QueryError
 from garrison.stores._values import decode_value, encode_value
 
@@ -355,8 +355,7 @@ class _Compiler:
 
 
 def _show(clause: Any) -> str:
-    from garrison.edn import dumps  # noqa: PLC0415 - only for messages
-
+    """A clause as EDN text, for messages."""
     try:
         return dumps(clause)
     except Exception:  # noqa: BLE001 - a message only
