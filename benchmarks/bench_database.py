@@ -10,8 +10,9 @@ Writes: ``--writers`` concurrent tasks share ``--ops`` puts. Baselines in the
 same run, on the same rows and serialising with orjson in the timed region:
 raw ``sqlite3`` ``executemany`` in one transaction, into a bare
 ``(key PRIMARY KEY, value)`` table ("raw kv") and into garrison's own schema
-with its history ("raw schema"); aiosqlite with one ``await execute`` and one
-``await commit`` per row into the bare table, from one task
+with its history and its attribute index rows ("raw schema"); aiosqlite with
+one ``await execute`` and one ``await commit`` per row into the bare table,
+from one task
 (``--single-task-rows`` rows): the issue's "one await and one commit per
 row", where every commit carries exactly one row; this is the compared
 baseline. For reference only, the same from as many concurrent tasks sharing
@@ -88,6 +89,7 @@ import garrison
 from _common import machine, report
 from garrison import open_runtime
 from garrison.components.database import Store
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA, entity_attributes
 from garrison.stores._schema import MIGRATIONS
 from garrison.stores._sqlite_sql import GET_MANY, RECORD_COMMIT, UPSERT
 from garrison.stores._values import encode_value
@@ -242,10 +244,28 @@ def raw_kv_writes(path: Path, rows: list[Row]) -> float:
     return elapsed
 
 
+# garrison's attribute index rows, as its write path makes them (computed from
+# each value, inserted beside the entry): the raw schema baselines write them too.
+_INSERT_ATTRIBUTES = "INSERT INTO attributes (attr, value, tag, entity) VALUES (?, ?, ?, ?)"
+
+
+def _schema(conn: sqlite3.Connection) -> None:
+    """garrison's tables: schema 1's and the attribute index."""
+    for statement in (*MIGRATIONS[0], *ATTRIBUTE_SCHEMA):
+        conn.execute(statement)
+
+
+def _attribute_params(rows: list[Row]) -> list[tuple[Any, ...]]:
+    return [
+        (attr, value, tag, key)
+        for key, item in rows
+        for attr, value, tag in entity_attributes(item) or ()
+    ]
+
+
 def raw_schema_writes(path: Path, rows: list[Row]) -> float:
     conn = _connect(path)
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
+    _schema(conn)
     start = time.perf_counter()
     now = time.time_ns() // 1000
     conn.execute("BEGIN IMMEDIATE")
@@ -256,6 +276,7 @@ def raw_schema_writes(path: Path, rows: list[Row]) -> float:
         "value = excluded.value, updated_at = excluded.updated_at, version = version + 1",
         [(key, "user", orjson.dumps(value).decode(), now) for key, value in rows],
     )
+    conn.executemany(_INSERT_ATTRIBUTES, _attribute_params(rows))
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -272,8 +293,7 @@ def raw_schema_group_commits(
     """
     conn = _connect(path)
     conn.execute(f"PRAGMA wal_autocheckpoint = {autocheckpoint}")
-    for statement in MIGRATIONS[0]:
-        conn.execute(statement)
+    _schema(conn)
     start, cpu = time.perf_counter(), time.thread_time()
     now = time.time_ns() // 1000
     for first in range(0, len(rows), 64):
@@ -287,6 +307,7 @@ def raw_schema_group_commits(
                 for key, value in rows[first : first + 64]
             ],
         )
+        conn.executemany(_INSERT_ATTRIBUTES, _attribute_params(rows[first : first + 64]))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start, time.thread_time() - cpu
     conn.close()

@@ -84,7 +84,8 @@ ATTRIBUTE_SCHEMA: Final = (
         entity TEXT NOT NULL,
         PRIMARY KEY (attr, value, tag, entity)
     ) WITHOUT ROWID""",
-    "CREATE INDEX attributes_by_entity ON attributes (entity)",
+    # An entity's rows: deleted on each write of it, and the joins of a query.
+    "CREATE INDEX attributes_by_entity ON attributes (entity, attr)",
 )
 
 

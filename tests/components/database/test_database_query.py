@@ -43,3 +43,18 @@ async def test_edn_only_names_the_mode_to_switch_to(tmp_path: Path) -> None:
         await store.put_many(SESSIONS)
         with pytest.raises(StoreError, match="edn-only mode: switch to dual-write"):
             await store.query(WHO_IS_PRESENT, "u1")
+
+
+async def test_a_query_sees_acknowledged_writes_not_yet_committed(tmp_path: Path) -> None:
+    # durability = "debounced": the query commits the pending writes first, in order.
+    long = {"flush_max_delay": 60.0, "flush_quiet_period": 60.0}
+    async with database_runtime(tmp_path, durability="debounced", **long) as rt:
+        store = rt.get(Store)
+        await store.put_many(SESSIONS)
+        await store.put("session/s2", loads('{:session/user-id "u1"}'))
+        assert (await store.statistics()).uncommitted_writes == 4  # one per key written
+        assert sorted(await store.query('[:find ?s :where [?s :session/user-id "u1"]]')) == [
+            ("session/s1",),
+            ("session/s2",),
+        ]
+        assert (await store.statistics()).uncommitted_writes == 0
