@@ -89,7 +89,7 @@ import garrison
 from _common import machine, report
 from garrison import open_runtime
 from garrison.components.database import Store
-from garrison.stores._attributes import ATTRIBUTE_SCHEMA, entity_attributes
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA
 from garrison.stores._schema import MIGRATIONS
 from garrison.stores._sqlite_sql import GET_MANY, RECORD_COMMIT, UPSERT
 from garrison.stores._values import encode_value
@@ -244,23 +244,11 @@ def raw_kv_writes(path: Path, rows: list[Row]) -> float:
     return elapsed
 
 
-# garrison's attribute index rows, as its write path makes them (computed from
-# each value, inserted beside the entry): the raw schema baselines write them too.
-_INSERT_ATTRIBUTES = "INSERT INTO attributes (attr, value, tag, entity) VALUES (?, ?, ?, ?)"
-
-
 def _schema(conn: sqlite3.Connection) -> None:
-    """garrison's tables: schema 1's and the attribute index."""
+    """garrison's tables: schema 1's and the attribute index (which these writes, declaring
+    no indexed attribute as garrison's default, leave empty)."""
     for statement in (*MIGRATIONS[0], *ATTRIBUTE_SCHEMA):
         conn.execute(statement)
-
-
-def _attribute_params(rows: list[Row]) -> list[tuple[Any, ...]]:
-    return [
-        (attr, value, tag, key)
-        for key, item in rows
-        for attr, value, tag in entity_attributes(item) or ()
-    ]
 
 
 def raw_schema_writes(path: Path, rows: list[Row]) -> float:
@@ -276,7 +264,6 @@ def raw_schema_writes(path: Path, rows: list[Row]) -> float:
         "value = excluded.value, updated_at = excluded.updated_at, version = version + 1",
         [(key, "user", orjson.dumps(value).decode(), now) for key, value in rows],
     )
-    conn.executemany(_INSERT_ATTRIBUTES, _attribute_params(rows))
     conn.execute("COMMIT")
     elapsed = time.perf_counter() - start
     conn.close()
@@ -307,7 +294,6 @@ def raw_schema_group_commits(
                 for key, value in rows[first : first + 64]
             ],
         )
-        conn.executemany(_INSERT_ATTRIBUTES, _attribute_params(rows[first : first + 64]))
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - start, time.thread_time() - cpu
     conn.close()

@@ -1,10 +1,11 @@
-"""The attribute index: after any writes, exactly the rows the entities' values give."""
+"""The attribute index: after any writes, exactly the rows of the declared attributes."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import math
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from hypothesis import strategies as st
 
 from garrison.edn import EdnMap, EdnSet, FrozenMap, Keyword, Vector, loads
 from garrison.stores import SqliteStore
+from garrison.stores._attributes import declared_index
 from garrison.stores._values import encode_value
 from tests.stores.test_sqlite_schema import FORMAT_1_DB
 from tests.stores.value_strategies import object_key_lookalikes, values
@@ -29,6 +31,14 @@ _COLLECTIONS = (list, Vector, tuple, frozenset, set, EdnSet)
 _MAPS = (dict, FrozenMap, EdnMap, Mapping)
 
 Row = tuple[str, Any, str, str]
+
+# What the stores below declare indexed: kind -> attribute spellings. An attribute
+# declared by any kind is indexed on every entity.
+DECLARED = {
+    "session": {":session/user-id", ":a", ":learning/tags"},
+    "learning": {":learning/tags", ":learning/session"},
+    "cache": {":a", ":t"},
+}
 
 
 def _scalar(value: Any) -> tuple[Any, str] | None:
@@ -49,8 +59,8 @@ def _scalar(value: Any) -> tuple[Any, str] | None:
     return (encode_value(value), "x")  # another tagged scalar: its stored text
 
 
-def expected_rows(key: str, value: Any) -> set[Row]:
-    """The rows an entity gives, computed from its Python value (the reference)."""
+def expected_rows(key: str, value: Any, declared: frozenset[str]) -> set[Row]:
+    """The rows an entity gives of the ``declared`` attributes, from its Python value."""
     if type(value) is not dict:
         return set()
     if not all(type(k) is Keyword or (type(k) is str and not k.startswith(":")) for k in value):
@@ -60,6 +70,8 @@ def expected_rows(key: str, value: Any) -> set[Row]:
     rows: set[Row] = set()
     for attr_key, item in value.items():
         attr = ":" + attr_key.text if type(attr_key) is Keyword else attr_key
+        if attr not in declared:
+            continue
         members: Iterable[Any] = item if isinstance(item, _COLLECTIONS) else (item,)
         for member in members:
             if isinstance(item, _COLLECTIONS) and isinstance(member, _COLLECTIONS):
@@ -86,7 +98,7 @@ async def assert_index_exact(store: SqliteStore) -> None:
     everything = dict(await store.scan(""))
     expected: set[Row] = set()
     for key, value in everything.items():
-        expected |= expected_rows(key, value)
+        expected |= expected_rows(key, value, store.indexed)
     assert _typed(await rows_of(store)) == _typed(expected)
 
 
@@ -130,7 +142,7 @@ def test_after_any_writes_the_index_is_what_the_values_give(steps: list[tuple[An
     try:
 
         async def run() -> None:
-            async with SqliteStore(folder / "a.db") as store:
+            async with SqliteStore(folder / "a.db", indexed=DECLARED) as store:
                 await _apply(store, steps)
 
         asyncio.run(run())
@@ -139,7 +151,7 @@ def test_after_any_writes_the_index_is_what_the_values_give(steps: list[tuple[An
 
 
 async def test_references_join_to_the_entity_they_name(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "r.db") as store:
+    async with SqliteStore(tmp_path / "r.db", indexed=DECLARED) as store:
         await store.put("session/s1", loads('{:session/user-id "u1"}'))
         await store.put(
             "learning/l1", loads("{:learning/session :session/s1 :learning/tags #{:x :y}}")
@@ -160,14 +172,14 @@ async def test_references_join_to_the_entity_they_name(tmp_path: Path) -> None:
 async def test_a_format_1_database_gets_its_index_when_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "format1.db"
     shutil.copyfile(FORMAT_1_DB, path)
-    async with SqliteStore(path) as store:
+    async with SqliteStore(path, indexed=DECLARED) as store:
         rows = await rows_of(store)
         assert (":session/user-id", "u1", "s", "session/s1") in rows
         await assert_index_exact(store)
 
 
 async def test_a_restored_backup_brings_its_own_exact_index(tmp_path: Path) -> None:
-    async with SqliteStore(tmp_path / "live.db") as live:
+    async with SqliteStore(tmp_path / "live.db", indexed=DECLARED) as live:
         await live.put("session/s1", {Keyword("session/user-id"): "u1"})
         await live.backup(tmp_path / "backup.db")
         await live.put("session/s1", {Keyword("session/user-id"): "u2"})
@@ -180,7 +192,7 @@ async def test_a_restored_backup_brings_its_own_exact_index(tmp_path: Path) -> N
 async def test_a_value_held_twice_is_one_row_on_every_write_path(tmp_path: Path) -> None:
     # The rows are a set; a put's upsert must not trip over a repeated member.
     twice = {Keyword("a"): [1, 1], Keyword("t"): Vector([Keyword("x"), Keyword("x")])}
-    async with SqliteStore(tmp_path / "d.db") as store:
+    async with SqliteStore(tmp_path / "d.db", indexed=DECLARED) as store:
         await store.put("k/1", twice)
         await store.put("k/1", twice)
         await store.put_many([("k/2", twice), ("k/2", twice)])
@@ -191,3 +203,47 @@ async def test_a_value_held_twice_is_one_row_on_every_write_path(tmp_path: Path)
             (":a", 1, "i", "k/2"),
             (":t", "x", "k", "k/2"),
         }
+
+
+async def test_only_declared_attributes_are_indexed_and_a_change_rebuilds(tmp_path: Path) -> None:
+    path = tmp_path / "c.db"
+    session = loads('{:session/user-id "u1" :session/status :open}')
+    async with SqliteStore(path) as store:  # nothing declared: writes keep no rows
+        await store.put("session/s1", session)
+        await store.put_many([("session/s2", session)])
+        assert await rows_of(store) == set()
+    declared = {"session": {":session/status"}}
+    async with SqliteStore(path, indexed=declared) as store:  # declared: rebuilt at open
+        assert await rows_of(store) == {
+            (":session/status", "open", "k", "session/s1"),
+            (":session/status", "open", "k", "session/s2"),
+        }
+        await store.put("session/s3", session)
+        await store.put("project/p1", session)  # another kind: indexed all the same
+        assert len(await rows_of(store)) == 4
+    async with SqliteStore(path) as store:  # indexed not given: the recorded ones, kept
+        assert store.indexed == {":session/status"}
+        await store.put("session/s1", loads("{:session/status :closed}"))
+        await assert_index_exact(store)
+    async with SqliteStore(path, indexed={}) as store:  # the declaration dropped: rows go
+        assert await rows_of(store) == set()
+
+
+@pytest.mark.parametrize(
+    ("schema", "message"),
+    [
+        (
+            {"session": {":session/user-id": {"unique": True}}},
+            "schema.session.':session/user-id': unknown rule 'unique'",
+        ),
+        ({"session": {":session/user-id": {"indexed": "yes"}}}, "rule 'indexed' is true or false"),
+        (
+            {"session": {":session/user-id": True}},
+            "schema.session.':session/user-id': a table of rules",
+        ),
+        ({"session": ["x"]}, "schema.session: a table of attributes"),
+    ],
+)
+def test_schema_errors_name_kind_attribute_and_rule(schema: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        declared_index(schema)

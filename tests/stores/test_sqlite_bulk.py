@@ -13,7 +13,6 @@ import pytest
 from garrison.edn import BigInt, Keyword, Tagged, Vector
 from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import SqliteStore
-from garrison.stores._attributes import entity_attributes
 from garrison.stores._keys import key_namespace, key_text
 from garrison.stores._sqlite_bulk import encode_rows, put_new_rows, put_rows, rows_json
 from garrison.stores._values import encode_value
@@ -104,12 +103,11 @@ async def test_a_setting_commits_with_the_rows_or_not_at_all(tmp_path: Path) -> 
 
 @pytest.mark.parametrize(("key", "value"), _ITEMS)
 def test_encode_rows_stores_the_text_put_many_stores(key: Any, value: Any) -> None:
-    ((text, namespace, kind, stored, attributes),) = encode_rows([(key, value)], kind="cache")
+    ((text, namespace, kind, stored),) = encode_rows([(key, value)], kind="cache")
     assert text == key_text(key)
     assert namespace == key_namespace(text)
     assert kind == "cache"
     assert stored == encode_value(value)
-    assert attributes == entity_attributes(value)
 
 
 async def test_a_value_with_no_stored_form_fails_before_anything_is_written(

@@ -11,8 +11,9 @@ Each INPUT is EDN text bound to the query's ``:in`` after ``$`` in order
 Prints one result tuple per line as an EDN vector (``--json``: one document,
 ``{"rows": [[...], ...]}``); ``--explain`` prints the one SQL statement the
 query compiles to, its parameters and SQLite's plan, and says whether it
-scans a table. A read: it takes no lock and reads the database while a
-runtime runs. Queries need the database: in ``edn-only`` mode the command
+scans a table and which attributes it reads from the stored JSON (those no
+kind's schema declares indexed). A read: it takes no lock and reads the
+database while a runtime runs. Queries need the database: in ``edn-only`` mode the command
 says which mode to switch to (see docs/queries.md).
 
 Exit status: 0 answered; 2 a query or input that is not valid (the message
@@ -82,6 +83,8 @@ async def _query(args: argparse.Namespace, settings: DatabaseConfig, data_dir: P
             for step in result["plan"]:
                 _print(f"plan: {step}")
             _print("scans a table" if result["scans"] else "uses indexes only")
+            if result["unindexed"]:
+                _print(f"read from the stored JSON: {' '.join(result['unindexed'])}")
         return EXIT_OK
     rows: list[tuple[Any, ...]] = result
     if args.json:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
+from garrison.stores._attributes import declared_index
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
 from garrison.stores._edn_archive import write_archive
@@ -83,6 +84,7 @@ __all__ = [
     "backup_closed_file",
     # bulk loading and stored texts (for the store's owning actor)
     "EncodedRow",
+    "declared_index",
     "encode_rows",
     "fetch_stored_versions",
     "put_new_rows",

@@ -1,9 +1,19 @@
-"""The attribute index: one row per indexed attribute value of every entity.
+"""The attribute index: one row per value of a declared attribute of every entity.
+
+Only the attributes some kind's schema declares ``indexed`` are in the table
+(as Datomic's ``:db/index``), and then for every entity that has them, whatever
+its kind (so a pattern on a declared attribute reads the table alone and
+misses nothing). The store's ``indexed`` option maps each kind to its declared
+attribute spellings (:func:`declared_index` reads the configuration's
+``[components.database.schema.<kind>]`` tables). With nothing declared a write
+touches no attribute row at all; a query pattern on an attribute that is not
+indexed reads the stored objects with SQLite's JSON functions instead
+(:mod:`garrison.stores._datalog`).
 
 An *entity* is an entry whose value is a map stored as a JSON object (see
 :mod:`garrison.stores._values`: every key a keyword, or a string not starting
-with ``:``); its entity id is the entry's key text. Each top-level attribute of
-an entity gives rows ``(attr, value, tag, entity)`` of ``attributes``; ``attr``
+with ``:``); its entity id is the entry's key text. Each declared top-level attribute
+of an entity gives rows ``(attr, value, tag, entity)`` of ``attributes``; ``attr``
 is the attribute's object key as stored (``:session/user-id`` for a keyword):
 
 - a scalar (string, integer, float, boolean) gives one row;
@@ -28,8 +38,10 @@ own write statements in the same transaction as the entry: the entity's old
 rows deleted, its new rows inserted (:mod:`garrison.stores._sqlite`,
 :mod:`garrison.stores._sqlite_bulk`). Every garrison write path keeps the
 table exact; a write by plain SQL to ``entries`` does not (see
-``docs/storage.md``). The schema migration that creates the table fills it
-from the entries already stored (:func:`fill_attributes`).
+``docs/storage.md``). The schema migration creates the table empty; opening a store whose
+declarations differ from those the table was built for (recorded in ``meta``)
+rebuilds it from the entries stored (:func:`fill_attributes`), in one
+transaction.
 """
 
 from __future__ import annotations
@@ -52,6 +64,7 @@ __all__ = [
     "ATTRIBUTE_SCHEMA",
     "DELETE_ENTITIES",
     "AttributeRow",
+    "declared_index",
     "entity_attributes",
     "fill_attributes",
     "index_statements",
@@ -59,6 +72,9 @@ __all__ = [
 
 #: One indexed attribute value of an entity: (attr, value, tag).
 AttributeRow: TypeAlias = tuple[str, Any, str]
+
+#: The rules an attribute's declaration may hold; only ``indexed`` exists so far.
+_RULES: Final = ("indexed",)
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -87,6 +103,44 @@ ATTRIBUTE_SCHEMA: Final = (
     # An entity's rows: deleted on each write of it, and the joins of a query.
     "CREATE INDEX attributes_by_entity ON attributes (entity, attr)",
 )
+
+
+def declared_index(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """The :data:`DeclaredIndex` of a ``schema`` table: kind -> attribute -> rules.
+
+    Each attribute is spelled as stored: ``":session/user-id"`` for a keyword
+    key, ``"title"`` for a string key; its rules are a table, of which
+    ``indexed`` (a boolean) is the one known so far. Raises :class:`ValueError`
+    naming the kind, the attribute and the rule at fault.
+
+    >>> declared_index({"session": {":session/user-id": {"indexed": True}}})
+    {'session': frozenset({':session/user-id'})}
+    """
+    if not isinstance(schema, Mapping):
+        raise ValueError(f"schema must be a table of kinds, got {schema!r}")
+    declared: dict[str, frozenset[str]] = {}
+    for kind, attributes in schema.items():
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"schema: a kind is non-empty text, got {kind!r}")
+        if not isinstance(attributes, Mapping):
+            raise ValueError(f"schema.{kind}: a table of attributes, got {attributes!r}")
+        indexed: set[str] = set()
+        for attr, rules in attributes.items():
+            where = f"schema.{kind}.{attr!r}"
+            if not isinstance(attr, str) or not attr or attr == ":":
+                raise ValueError(f"schema.{kind}: an attribute is non-empty text, got {attr!r}")
+            if not isinstance(rules, Mapping):
+                raise ValueError(f"{where}: a table of rules, got {rules!r}")
+            for rule, setting in rules.items():
+                if rule not in _RULES:
+                    raise ValueError(f"{where}: unknown rule {rule!r} (known: {', '.join(_RULES)})")
+                if type(setting) is not bool:
+                    raise ValueError(f"{where}: rule {rule!r} is true or false, got {setting!r}")
+            if rules.get("indexed", False):
+                indexed.add(attr)
+        if indexed:
+            declared[kind] = frozenset(indexed)
+    return declared
 
 
 def _entity_map(value: Any) -> Mapping[Any, Any] | None:
@@ -155,14 +209,19 @@ def _scalar(member: Any) -> tuple[Any, str] | None:
     return _fallback(member)
 
 
-def entity_attributes(value: Any) -> tuple[AttributeRow, ...] | None:
-    """The (attr, value, tag) rows of ``value``, ``None`` when it is no entity (a set)."""
+def entity_attributes(value: Any, declared: frozenset[str]) -> tuple[AttributeRow, ...] | None:
+    """The (attr, value, tag) rows of ``value``'s ``declared`` attributes.
+
+    ``None`` when ``value`` is no entity (a set, a number, ...).
+    """
     attributes = _entity_map(value)
     if attributes is None:
         return None
     rows: dict[AttributeRow, None] = {}
     for key, item in attributes.items():
         attr = ":" + key.text if type(key) is Keyword else key
+        if attr not in declared:
+            continue
         if isinstance(item, _COLLECTIONS):
             for member in item:
                 part = _scalar(member)
@@ -206,17 +265,21 @@ def index_statements(
     return (delete, (_INSERT, _all_rows(indexed), True))
 
 
-def fill_attributes(db: sqlite3.Connection) -> None:
-    """Add the rows of every stored entity (the schema migration; blocking, in its transaction).
+def fill_attributes(db: sqlite3.Connection, declared: frozenset[str]) -> None:
+    """Rebuild ``attributes`` for ``declared`` from every stored entity (blocking).
 
-    A value that cannot be read is left out: reading it raises, naming its key.
+    Run in the caller's transaction. A value that cannot be read is left out:
+    reading it raises, naming its key.
     """
+    db.execute("DELETE FROM attributes")
+    if not declared:
+        return
     cursor = db.execute("SELECT key, value FROM entries WHERE value GLOB '{*'")
     while batch := cursor.fetchmany(1024):
         rows: list[Any] = []
         for key, text in batch:
             try:
-                attributes = entity_attributes(decode_value(text))
+                attributes = entity_attributes(decode_value(text), declared)
             except Exception:  # noqa: BLE001, S112 - the row is reported when it is read
                 continue
             rows.extend(_rows(key, attributes))

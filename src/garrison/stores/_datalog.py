@@ -1,12 +1,18 @@
-"""Datalog queries over the attribute index: parse the Datomic query form, compile to one SQL.
+"""Datalog queries over the stored entities: parse the Datomic query form, compile to one SQL.
 
 A query is the vector form ``[:find ... :in ... :where ...]`` or the map form
 ``{:find [...] :in [...] :where [...]}``, as EDN text or as Python data
 (:class:`Keyword` and :class:`Symbol` from :mod:`garrison.edn`). It compiles
-to ONE ``SELECT`` over ``attributes`` (see :mod:`garrison.stores._attributes`):
-each data pattern ``[?e :attr ?v]`` is one alias of the table, a variable
-shared by two patterns is a join, a keyword value joined to an entity position
-is a reference, predicates and ``not``/``or`` are SQL conditions.
+to ONE ``SELECT``: each data pattern ``[?e :attr ?v]`` is one source of rows
+``(attr, value, tag, entity)``, a variable shared by two patterns is a join, a
+keyword value joined to an entity position is a reference, predicates and
+``not``/``or`` are SQL conditions. A pattern on an attribute the store indexes
+(declared ``indexed`` in some kind's schema) reads the attribute table (see
+:mod:`garrison.stores._attributes`); a pattern on any other attribute reads the
+stored JSON objects of ``entries`` with SQLite's ``json_each``, giving the same
+rows the index would hold (:data:`_JSON_ROWS`): the query answers the same,
+but scans ``entries``, and ``explain`` says so (``"scans": True``, and the
+attribute under ``"unindexed"``).
 
 Supported: ``:find`` variables, ``(pull ?e [*])`` / ``(pull ?e [:a :b])``,
 aggregates ``count``, ``count-distinct``, ``sum``, ``avg``, ``min``, ``max``;
@@ -14,8 +20,8 @@ aggregates ``count``, ``count-distinct``, ``sum``, ``avg``, ``min``, ``max``;
 patterns ``[e a v]`` (``v`` optional, ``_`` for "any"), predicates
 ``[(op a b)]`` with ``= not= < <= > >= starts-with?``, ``(not ...)`` and
 ``(or ...)`` / ``(and ...)`` over variables bound elsewhere. A pattern with
-no attribute (``_`` or a variable) reads the whole index: the query runs, and
-``SqliteStore.query(..., explain=True)`` says so (``"scans": True``).
+no attribute (``_`` or a variable) reads the stored JSON too, every attribute
+of every entity (``"unindexed"`` holds ``"*"``).
 
 Results follow Datomic: a set of tuples (a list here, each tuple once). A
 variable that stands in an entity position comes back as the entry's key
@@ -46,6 +52,48 @@ _AGGREGATES: Final = {
 }
 _COMPARISONS: Final = {"=": "=", "not=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 _NUMERIC: Final = "('i','f')"
+
+# Markers (garrison.stores._values) of collections, whose scalar members are
+# indexed one by one, and of maps, which are not indexed.
+_COLLECTION_MARKERS: Final = "('#list','#vec','#set','#mutset','#eset')"
+_MAP_MARKERS: Final = "('#map','#fmap','#emap','#esc')"
+
+
+def _marker(json: str) -> str:
+    """SQL: the key of the JSON object ``json`` if it is a marker (one key, ``#...``), else NULL."""
+    return (
+        f"(SELECT CASE WHEN count(*) = 1 AND min(key) GLOB '#*' THEN min(key) END "
+        f"FROM json_each({json}))"
+    )
+
+
+#: The rows ``(attr, value, tag, entity)`` the attribute index would hold for the
+#: attribute ``{attr}`` (a parameter), read from the stored JSON objects: the
+#: attribute's value, or each member of a collection, when it is a scalar
+#: (string, number, boolean, keyword, or another tagged scalar kept as its JSON
+#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them.
+_JSON_ROWS: Final = (
+    "(SELECT entries.key AS entity, t.key AS attr, "
+    "CASE m.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 "
+    f"WHEN 'object' THEN CASE {_marker('m.value')} WHEN '#k' "
+    "THEN (SELECT value FROM json_each(m.value)) "
+    "ELSE m.value END ELSE m.atom END AS value, "
+    "CASE m.type WHEN 'text' THEN 's' WHEN 'integer' THEN 'i' WHEN 'real' THEN 'f' "
+    "WHEN 'true' THEN 'b' WHEN 'false' THEN 'b' "
+    f"ELSE CASE {_marker('m.value')} WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    "FROM entries, json_each(entries.value) AS t, json_each("
+    "CASE WHEN t.type = 'array' THEN t.value "
+    f"WHEN t.type = 'object' AND {_marker('t.value')} IN {_COLLECTION_MARKERS} "
+    "THEN (SELECT value FROM json_each(t.value)) "
+    "WHEN t.type = 'true' THEN '[true]' WHEN t.type = 'false' THEN '[false]' "
+    "ELSE json_array(t.value) END) AS m "
+    "WHERE entries.value GLOB '{{*' AND {attr_check} "
+    "AND m.type IN ('text', 'integer', 'real', 'true', 'false', 'object') "
+    f"AND (m.type <> 'object' OR ({_marker('m.value')} NOT IN {_COLLECTION_MARKERS} "
+    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS})))"
+)
+# Any attribute, or one spelled "#...": the stored object must not be a marker.
+_NOT_A_MARKER: Final = f"{_marker('entries.value')} IS NULL"
 
 
 def _is_var(node: Any) -> bool:
@@ -157,6 +205,7 @@ class CompiledQuery:
     sql: str
     params: list[Any]
     columns: list[tuple[str, Any]]  # ("entity"|"value"|"pull"|"aggregate", detail)
+    unindexed: list[str] = field(default_factory=list)  # attributes read from the JSON
 
     def rows(self, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The query's result from the statement's rows."""
@@ -183,6 +232,8 @@ class CompiledQuery:
 
 @dataclass
 class _Compiler:
+    indexed: frozenset[str] = frozenset()
+    unindexed: list[str] = field(default_factory=list)
     params: list[Any] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
@@ -194,15 +245,35 @@ class _Compiler:
         self.params.append(value)
         return f"?{len(self.params)}"
 
-    def alias(self) -> str:
+    def alias(self, attr: str | None) -> str:
+        """A new source of attribute rows for ``attr`` (``None``: any attribute).
+
+        The attribute table for an indexed ``attr``; otherwise the stored JSON,
+        which holds every attribute.
+        """
         self.counter[0] += 1
         name = f"a{self.counter[0]}"
-        self.aliases.append(f"attributes AS {name}")
+        if attr is not None and attr in self.indexed:
+            self.aliases.append(f"attributes AS {name}")
+            return name
+        if attr is None:
+            check = _NOT_A_MARKER
+            if "*" not in self.unindexed:
+                self.unindexed.append("*")
+        else:
+            check = f"t.key = {self.param(attr)}"
+            if attr.startswith("#"):
+                check += f" AND {_NOT_A_MARKER}"
+            if attr not in self.unindexed:
+                self.unindexed.append(attr)
+        self.aliases.append(f"{_JSON_ROWS.format(attr_check=check)} AS {name}")
         return name
 
     def child(self) -> _Compiler:
         """A compiler for a nested clause: sees these bindings, adds its own."""
         return _Compiler(
+            indexed=self.indexed,
+            unindexed=self.unindexed,
             params=self.params,
             bindings=dict(self.bindings),
             counter=self.counter,
@@ -234,15 +305,16 @@ class _Compiler:
     def pattern(self, clause: Sequence[Any], text: str) -> None:
         if not 2 <= len(clause) <= 3:
             raise QueryError("a data pattern is [entity attribute value?]", clause=text)
-        name = self.alias()
         entity, attribute = clause[0], clause[1]
+        constant = None if _is_var(attribute) or _is_blank(attribute) else attribute
+        name = self.alias(None if constant is None else _attr_text(constant, text))
         if _is_var(entity):
             self.bind_entity(entity.text, f"{name}.entity")
         elif not _is_blank(entity):
             self.conditions.append(f"{name}.entity = {self.param(_entity_text(entity, text))}")
         if _is_var(attribute):
             self.bind_value(attribute.text, f"{name}.attr", "'a'")
-        elif not _is_blank(attribute):
+        elif constant is not None and _attr_text(constant, text) in self.indexed:
             self.conditions.append(f"{name}.attr = {self.param(_attr_text(attribute, text))}")
         if len(clause) == 3:
             value = clause[2]
@@ -362,10 +434,16 @@ def _show(clause: Any) -> str:
         return repr(clause)
 
 
-def compile_query(query: Any, inputs: Sequence[Any] = ()) -> CompiledQuery:
-    """The one SQL statement answering ``query`` with ``inputs`` bound to its ``:in``."""
+def compile_query(
+    query: Any, inputs: Sequence[Any] = (), indexed: frozenset[str] = frozenset()
+) -> CompiledQuery:
+    """The one SQL statement answering ``query`` with ``inputs`` bound to its ``:in``.
+
+    ``indexed`` names the attributes the attribute table holds; a pattern on
+    another attribute reads the stored JSON objects.
+    """
     parsed = parse_query(query)
-    compiler = _Compiler()
+    compiler = _Compiler(indexed=indexed)
     in_specs = parsed.inputs
     if in_specs and in_specs[0] == Symbol("$"):
         in_specs = in_specs[1:]
@@ -480,4 +558,4 @@ def compile_query(query: Any, inputs: Sequence[Any] = ()) -> CompiledQuery:
         sql = f"SELECT {', '.join(outer)} FROM ({sql})"
         if group:
             sql += " GROUP BY " + ", ".join(group)
-    return CompiledQuery(sql, compiler.params, readers)
+    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed)

@@ -50,7 +50,7 @@ import zlib
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
-from garrison.stores._attributes import ATTRIBUTE_SCHEMA, fill_attributes
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA
 from garrison.stores._values import upgrade_format_1
 
 if TYPE_CHECKING:
@@ -162,11 +162,10 @@ _V2: Final = (
     _HISTORY_APPEND_ONLY_UPDATE,
 )
 
-# The attribute index, filled from the stored entries; history records a change of
-# the value only (reindexing kinds changes none).
+# The attribute index, empty (the store fills it for its declared attributes when
+# it opens); history records a change of the value only (reindexing kinds changes none).
 _V3: Final[tuple[Step, ...]] = (
     *ATTRIBUTE_SCHEMA,
-    fill_attributes,
     "DROP TRIGGER entries_history_update",
     _ENTRIES_HISTORY_UPDATE.replace("AFTER UPDATE ON entries", "AFTER UPDATE OF value ON entries"),
 )

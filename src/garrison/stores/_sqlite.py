@@ -43,6 +43,7 @@ from garrison.stores._attributes import (
     DELETE_ENTITIES,
     AttributeRow,
     entity_attributes,
+    fill_attributes,
     index_statements,
 )
 from garrison.stores._datalog import compile_query
@@ -102,6 +103,8 @@ _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
+# The indexed attributes (sorted) the attribute table was last built for.
+_INDEXED_META: Final = "garrison.indexed_attributes"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 # The attribute rows of the entries a clear removes (its key range appended, and ")").
@@ -142,6 +145,14 @@ class SqliteStore:
     kind`` (called on the connection's thread, so it must be a pure function);
     by default the kind is the key's namespace. ``indexes`` lists JSON
     paths (``"$.user.id"``) to keep expression indexes on, for :meth:`find`.
+    ``indexed`` maps kinds to the attribute spellings (``":session/user-id"``)
+    their schema declares indexed: every entity's values of those attributes
+    are kept in the attribute index, which :meth:`query` reads (see
+    :mod:`garrison.stores._attributes`); with none a write keeps no attribute
+    rows. The database records the attributes its table holds: opening with
+    other ``indexed`` attributes rebuilds the table (in one transaction), and
+    a store opened without ``indexed`` (a CLI command, a backup check) keeps
+    and maintains the recorded ones.
     ``checkpoint_every`` is how many write transactions pass between two
     checkpoints of the write-ahead log, made by a second connection in the
     background so that no write waits for one (see
@@ -164,6 +175,7 @@ class SqliteStore:
         busy_timeout: float = 5.0,
         kinds: Mapping[str, str] | KindClassifier | None = None,
         indexes: Sequence[str] = (),
+        indexed: Mapping[str, Iterable[str]] | None = None,
         checkpoint_every: int = 256,
     ) -> None:
         if synchronous not in _SYNCHRONOUS:
@@ -178,6 +190,8 @@ class SqliteStore:
         for index_path in self.indexes:
             json_path_sql(index_path)  # refuse a bad path now, not at open
         self._classify = classifier_for(kinds)
+        self._indexed_given = indexed is not None
+        self._indexed = frozenset(attr for attrs in (indexed or {}).values() for attr in attrs)
         self._conn: aiosqlite.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._write_lock = asyncio.Lock()
@@ -245,8 +259,37 @@ class SqliteStore:
             await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
+        await self._rebuild_attributes(conn)
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM history"))
         self._last_micros = max(self._last_micros, int(rows[0][0] or 0))
+
+    async def _rebuild_attributes(self, conn: aiosqlite.Connection) -> None:
+        """Adopt the recorded indexed attributes, or rebuild the table for the given ones."""
+        rows = list(await conn.execute_fetchall(META_GET, (_INDEXED_META,)))
+        if rows and not self._indexed_given:
+            self._indexed = frozenset(decode_value(rows[0][0]))
+            return
+        wanted = encode_value(sorted(self._indexed))
+        if rows and rows[0][0] == wanted:
+            return
+        declared = self._indexed
+
+        def rebuild(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                fill_attributes(db, declared)
+                db.execute(META_SET, (_INDEXED_META, wanted))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await run_in_thread(conn, rebuild, raw_connection(conn))
+
+    @property
+    def indexed(self) -> frozenset[str]:
+        """The attributes kept in the attribute index (those the ``indexed`` option names)."""
+        return self._indexed
 
     async def __aenter__(self) -> SqliteStore:
         return await self.open()
@@ -550,7 +593,10 @@ class SqliteStore:
             # On the connection's thread: the value is encoded and its attributes
             # indexed there, in the write's transaction.
             row = self._row(key, value, now, kind)
-            return ((UPSERT, row, False), *index_statements({key: entity_attributes(value)}))
+            if not self._indexed:
+                return ((UPSERT, row, False),)
+            rows = entity_attributes(value, self._indexed)
+            return ((UPSERT, row, False), *index_statements({key: rows}))
 
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(build, key=key)
@@ -569,6 +615,7 @@ class SqliteStore:
             # thread: _row inlined, the default classifier skipped.
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
+            declared_of = self._indexed
             for key, value in batch:
                 text = key
                 slash = text.find("/")
@@ -580,13 +627,15 @@ class SqliteStore:
                 else:
                     entity = kind if kind is not None else classify(text, namespace)
                 stored = encode_value(value)
-                indexed[text] = entity_attributes(value)
+                if declared_of:
+                    indexed[text] = entity_attributes(value, declared_of)
                 yield (text, namespace, entity, stored, now)
 
         def build(now: int) -> Iterator[Statement]:
             yield (UPSERT, rows(now), True)
             # rows() has run: indexed holds every key, once, with its last value's rows.
-            yield from index_statements(indexed)
+            if self._indexed:
+                yield from index_statements(indexed)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
@@ -616,19 +665,22 @@ class SqliteStore:
             return await self._write(lambda _now: ((REINDEX_KINDS, params, False),), history=False)
 
     async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
-        """Answer a Datalog query over the attribute index (:mod:`garrison.stores._datalog`).
+        """Answer a Datalog query over the stored entities (:mod:`garrison.stores._datalog`).
 
         ``query`` is EDN text or Python data in Datomic's form; ``inputs`` bind
-        its ``:in`` after ``$``. Returns the result tuples (each once). With
+        its ``:in`` after ``$``. Returns the result tuples (each once). A
+        pattern on an indexed attribute (see ``indexed``) reads the attribute
+        index; one on another attribute reads the stored JSON (a scan). With
         ``explain=True`` nothing is answered: returns the one SQL statement,
-        its parameters, SQLite's plan, and ``scans`` (whether it reads a whole
-        table). Raises :class:`QueryError` naming the clause at fault.
+        its parameters, SQLite's plan, ``scans`` (whether it reads a whole
+        table) and ``unindexed`` (the attributes read from the JSON). Raises
+        :class:`QueryError` naming the clause at fault.
 
         >>> await store.query('[:find ?s :in $ ?u :where [?s :session/user-id ?u]]', "u1")
         ... # doctest: +SKIP
         [('session/s1',)]
         """
-        compiled = compile_query(query, inputs)
+        compiled = compile_query(query, inputs, self._indexed)
         with store_span(DB_SYSTEM_SQLITE, "query", "attributes", query=compiled.sql):
             if explain:
                 plan = await self._fetch("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params)
@@ -638,6 +690,7 @@ class SqliteStore:
                     "params": list(compiled.params),
                     "plan": details,
                     "scans": any(_TABLE_SCAN.match(detail) for detail in details),
+                    "unindexed": list(compiled.unindexed),
                 }
             rows = await self._fetch(compiled.sql, compiled.params)
         return compiled.rows(rows)

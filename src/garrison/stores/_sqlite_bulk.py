@@ -42,7 +42,7 @@ from garrison.stores._attributes import AttributeRow, entity_attributes, index_s
 from garrison.stores._keys import key_namespace
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT, range_clause
-from garrison.stores._values import encode_value
+from garrison.stores._values import decode_value, encode_value
 from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
@@ -93,9 +93,8 @@ _CODECS: Final = {"UTF-8": "utf-8", "UTF-16LE": "utf-16-le", "UTF-16BE": "utf-16
 # What orjson writes for a NUL character, at which SQLite's JSON reader ends a string.
 _ESCAPED_NUL: Final = b"\\u0000"
 
-#: One row for :func:`put_rows`: (key text, namespace or None, kind, stored JSON text,
-#: the value's attribute rows or None when it is no entity; see garrison.stores._attributes).
-EncodedRow: TypeAlias = tuple[str, str | None, str, str, tuple[AttributeRow, ...] | None]
+#: One row for :func:`put_rows`: (key text, namespace or None, kind, stored JSON text).
+EncodedRow: TypeAlias = tuple[str, str | None, str, str]
 
 
 def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedRow]:
@@ -108,7 +107,7 @@ def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedR
     append = rows.append
     for key, value in items:
         text = encode_value(value)
-        append((key, key_namespace(key), kind, text, entity_attributes(value)))
+        append((key, key_namespace(key), kind, text))
     return rows
 
 
@@ -134,7 +133,7 @@ async def put_rows(
 
     def build(now: int) -> tuple[Statement, ...]:
         # Called on the connection's thread with the commit time.
-        return (_upsert(rows, now), *_index(rows), *setting)
+        return (_upsert(rows, now), *_index(store, rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         await store.write_statements(build)
@@ -151,7 +150,7 @@ def rows_json(rows: Sequence[EncodedRow]) -> str | None:
     its encoding thread, off the write's path (:func:`put_new_rows`).
     """
     try:
-        payload = orjson.dumps([row[:4] for row in rows])  # the attributes go by executemany
+        payload = orjson.dumps(rows)
     except TypeError:
         return None
     return None if _ESCAPED_NUL in payload else payload.decode()
@@ -167,9 +166,19 @@ def _upsert(rows: Sequence[EncodedRow], now: int, payload: str | bool | None = T
     return (UPSERT, timed, True)
 
 
-def _index(rows: Sequence[EncodedRow]) -> tuple[Statement, ...]:
-    """The statements replacing the attribute rows of ``rows``' entities (a key's last row)."""
-    return index_statements({row[0]: row[4] for row in rows})
+def _index(store: SqliteStore, rows: Sequence[EncodedRow]) -> tuple[Statement, ...]:
+    """The statements replacing the attribute rows of ``rows``' entities (a key's last row).
+
+    None when the store indexes no attribute; otherwise the entities' values
+    are read back from their stored text (only then is that paid).
+    """
+    declared = store.indexed
+    if not declared:
+        return ()
+    indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
+    for key, _namespace, _kind, text in rows:
+        indexed[key] = entity_attributes(decode_value(text), declared) if text[:1] == "{" else None
+    return index_statements(indexed)
 
 
 class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
@@ -217,7 +226,7 @@ async def put_new_rows(
         statement = _upsert(rows, now, payload)
         if writing is not None:
             writing()
-        return (statement, *_index(rows), *setting)
+        return (statement, *_index(store, rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:

@@ -5,17 +5,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from garrison.components.migrator import migrate
+from garrison.stores import SqliteStore
 from tests.stores.test_attributes import assert_index_exact, rows_of
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from garrison.stores import SqliteStore
+# Declared indexed by one kind, indexed on every entity that has them.
+INDEXED = {"cache": [":events", ":members", ":tags", ":nested", ":a"]}
 
 
 async def test_a_migrated_file_is_indexed_as_live_writes_are(
-    store: SqliteStore, memory_edn: Path
+    tmp_path: Path, memory_edn: Path
 ) -> None:
+    async with SqliteStore(tmp_path / "indexed.db", indexed=INDEXED) as store:
+        await _check(store, memory_edn)
+
+
+async def _check(store: SqliteStore, memory_edn: Path) -> None:
     await migrate(store, memory_edn)
     await assert_index_exact(store)
     rows = await rows_of(store)
