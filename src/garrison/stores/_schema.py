@@ -33,8 +33,8 @@ every stored text of ``entries``, ``history`` and ``meta`` that format 2 spells
 differently, with the same values.
 
 Schema 3 adds the attribute index (``attributes``, kept by the store's write
-statements in the write's transaction; see :mod:`garrison.stores._attributes`)
-and fills it from the entries already stored. A put now records history when
+statements in the write's transaction; see :mod:`garrison.stores._attributes`),
+empty: the store fills it for its indexed attributes when it opens. A put now records history when
 it changes the value (``UPDATE OF value``), so re-classifying kinds records none.
 
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the

@@ -13,7 +13,8 @@ thread, and neither overlaps the other. Here the two halves are separate:
 - :func:`put_rows` writes such rows in one transaction through the store's
   own write path: the same upsert (its rows read from one JSON array, so the
   whole batch is one SQLite statement that runs without the GIL), the same
-  attribute rows (computed by :func:`encode_rows`), the same write lock and
+  attribute rows (of the store's indexed attributes, read back from the
+  rows' texts, only when it has some), the same write lock and
   commit clock, the same ``commits`` record, history by the same triggers,
   the same rollback on error or cancellation, the same ``put_many`` span.
   The database afterwards is exactly what ``put_many`` of the same pairs
