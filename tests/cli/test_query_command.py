@@ -23,7 +23,10 @@ def _setup(tmp_path: Path, mode: str) -> Path:
     data.mkdir()
     (data / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
     config = tmp_path / "garrison.toml"
-    config.write_text(f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "{mode}"\n')
+    config.write_text(
+        f'[runtime]\ndata_dir = "{data}"\n\n[components.database]\nmode = "{mode}"\n\n'
+        '[components.database.schema.learning]\n":learning/tags" = { indexed = true }\n'
+    )
     assert main(["migrate", "--config", str(config), "--quiet"]) == 0
     return config
 
@@ -44,9 +47,12 @@ def test_query_prints_tuples_json_and_the_plan(
     assert main(["query", "--explain", count, "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert out.startswith("SELECT count(")
-    # No attribute is indexed (garrison migrate records none): the JSON is read.
+    assert "uses indexes only" in out  # garrison migrate indexed the configured attribute
+    undeclared = "[:find ?s :where [?s :session/user-id _]]"
+    assert main(["query", "--explain", undeclared, "--config", str(config)]) == 0
+    out = capsys.readouterr().out
     assert "scans a table" in out
-    assert "read from the stored JSON: :learning/tags" in out
+    assert "read from the stored JSON: :session/user-id" in out
 
 
 def test_a_bad_query_names_the_clause_and_edn_only_names_the_mode(

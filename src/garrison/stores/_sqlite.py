@@ -151,7 +151,7 @@ class SqliteStore:
     :mod:`garrison.stores._attributes`); with none a write keeps no attribute
     rows. The database records the attributes its table holds: opening with
     other ``indexed`` attributes rebuilds the table (in one transaction), and
-    a store opened without ``indexed`` (a CLI command, a backup check) keeps
+    a store opened without ``indexed`` (most CLI commands, a trial open) keeps
     and maintains the recorded ones.
     ``checkpoint_every`` is how many write transactions pass between two
     checkpoints of the write-ahead log, made by a second connection in the
