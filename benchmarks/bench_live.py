@@ -52,7 +52,10 @@ def _schema_writes(version: int) -> float:
         db.create_function("garrison_upgrade_format_1", 1, lambda text: text)
         for migration in MIGRATIONS[:version]:
             for statement in migration:
-                db.execute(statement)
+                if isinstance(statement, str):
+                    db.execute(statement)
+                else:
+                    statement(db)
         commit = (
             "INSERT INTO commits (at, first_seq, actor, reason, event) "
             "VALUES (?, 1, 'app', NULL, NULL)"

@@ -29,7 +29,8 @@ attributes as well as in its message, and wraps its cause with ``raise … from`
         ├── FlushError           the EDN writer could not write the file (data kept in memory)
         ├── RefusedWriteError    a key or value a store of the mode cannot hold; nothing written
         ├── ValidationError      the two sides of a migration disagree
-        └── ChangesLostError     a change-feed subscriber lost changes and must resync
+        ├── ChangesLostError     a change-feed subscriber lost changes and must resync
+        └── QueryError           a Datalog query that cannot be answered (names the clause)
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ __all__ = [
     "GarrisonError",
     "LifecycleError",
     "MailboxFullError",
+    "QueryError",
     "RefusedWriteError",
     "SchemaVersionError",
     "ShutdownError",
@@ -251,3 +253,12 @@ class ChangesLostError(StoreError):
         super().__init__(message)
         self.prefix = prefix
         self.reason = reason
+
+
+class QueryError(StoreError):
+    """A Datalog query that cannot be answered: ``clause`` names the part at fault
+    (``":find"``, ``":in"``, a ``:where`` clause as EDN text, or ``"query"``)."""
+
+    def __init__(self, message: str, *, clause: str) -> None:
+        super().__init__(f"{clause}: {message}")
+        self.clause = clause

@@ -99,6 +99,7 @@ COVERED = {
     ("embedding.md", 3),
     ("embedding.md", 4),
     ("migration.md", 0),
+    ("queries.md", 0),
     ("storage.md", 0),
     ("storage.md", 1),
     ("storage.md", 2),
@@ -290,6 +291,28 @@ def test_live_query_snippet_renders_each_result(tmp_path: Path) -> None:
     assert _run(program, tmp_path).strip() == (
         "[[('todo/1', 'write docs')], [('todo/1', 'write docs'), ('todo/2', 'test them')]]"
     )
+
+
+def test_query_snippet_answers_the_join(tmp_path: Path) -> None:
+    before = """
+        from garrison.edn import loads
+        from garrison.stores import SqliteStore
+
+        DATA = loads(
+            '{:session/s1 {:session/user-id "u1"} :session/s2 {:session/user-id "u2"} '
+            ':learning/l1 {:learning/session :session/s1 :learning/score 0.9 '
+            ':learning/tags #{:clojure}} '
+            ':learning/l2 {:learning/session :session/s2 :learning/score 0.1 '
+            ':learning/tags #{:clojure}}}'
+        )
+    """
+    inside = (
+        'async with SqliteStore("g.db") as store:\n'
+        "        await store.put_many([(k.text, v) for k, v in DATA.items()])"
+    )
+    code = _async_main(SNIPPETS["queries.md", 0] + "print(rows)\n", before, inside)
+    # Only l1 scores above 0.5: its session and that session's user.
+    assert _run(code, tmp_path).strip() == "[('session/s1', 'u1')]"
 
 
 @pytest.mark.parametrize("key", sorted(COVERED))

@@ -61,6 +61,8 @@ MISSING = {
     "revert": (["revert", "a/", "--to", "0", "--yes"], 3),  # creates no database
     "replay": (["replay", "{tmp}/no-such.jsonl"], 3),
     "watch": (["watch", "a/"], 3),
+    "reindex": (["reindex"], 3),
+    "query": (["query", "[:find ?s :where [?s :a 1]]"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from garrison.edn import Keyword
 from garrison.exceptions import EdnEncodeError, StoreError
+from garrison.stores import DEFAULT_KIND_MAPPING, KindMapping
 from garrison.stores._protocol import MISSING, KeyValueStore
 from garrison.stores._sqlite import SqliteStore
 from garrison.stores._values import VALUE_FORMAT_VERSION
@@ -124,7 +125,8 @@ async def test_plain_json_is_queryable_with_sql(store: SqliteStore, tmp_path: Pa
         "SELECT json_extract(value, '$.name'), json_extract(value, '$.tags[0]'), "
         "namespace, kind, version FROM entries"
     )
-    assert [tuple(r) for r in rows] == [("ada", "x", "user", "user", 1)]
+    # "user" is not in the default kind mapping: its default kind.
+    assert [tuple(r) for r in rows] == [("ada", "x", "user", "cache", 1)]
 
 
 @settings(
@@ -311,3 +313,43 @@ async def test_non_keyword_keys_stay_distinct_and_lossless(store: SqliteStore) -
     assert await store.get("a/b") == "keyword key"
     rows = await store.connection.execute_fetchall("SELECT key, namespace FROM entries")
     assert {row[0]: row[1] for row in rows}['#edn "a/b"'] is None
+
+
+async def test_every_write_gets_the_one_kind_mapping(tmp_path: Path) -> None:
+    # The live put and the migrator's default mapping agree: presence is a session.
+    async with SqliteStore(tmp_path / "k.db") as store:
+        await store.put("presence/s1", {Keyword("online?"): True})
+        await store.put_many([("learning/tag-index", {}), ("learning/r1", 1), ("bare", 1)])
+        rows = await store.connection.execute_fetchall("SELECT key, kind FROM entries")
+        assert dict(rows) == {  # type: ignore[arg-type]
+            "presence/s1": DEFAULT_KIND_MAPPING.kind_of("presence/s1"),
+            "learning/tag-index": "index",
+            "learning/r1": "learning",
+            "bare": "cache",
+        }
+        assert DEFAULT_KIND_MAPPING.kind_of("presence/s1") == "session"
+
+
+async def test_reindex_applies_a_changed_mapping_to_stored_rows_only(tmp_path: Path) -> None:
+    path = tmp_path / "r.db"
+    async with SqliteStore(path) as store:
+        await store.put_many([("presence/s1", 1), ("webhook/w1", 2), ("learning/index", 3)])
+        await store.put("presence/s1", 4)
+        before = await store.history("presence/s1")
+    changed = KindMapping.from_config(namespaces={"webhook": "hook"}, keys={"presence/s1": "p"})
+    async with SqliteStore(path, kinds=changed) as store:
+        assert await store.reindex_kinds() == 2
+        assert await store.reindex_kinds() == 0  # nothing left to change
+        rows = await store.connection.execute_fetchall("SELECT key, kind FROM entries")
+        assert dict(rows) == {  # type: ignore[arg-type]
+            "presence/s1": "p",
+            "webhook/w1": "hook",
+            "learning/index": "index",
+        }
+        # A kind is a classification, not a change of the data: no history row.
+        assert await store.history("presence/s1") == before
+        assert await store.get("presence/s1") == 4
+        assert await store.reindex_kinds(DEFAULT_KIND_MAPPING) == 2
+    async with SqliteStore(path, kinds=lambda key, ns: ns) as store:
+        with pytest.raises(StoreError, match="needs a KindMapping"):
+            await store.reindex_kinds()

@@ -87,7 +87,10 @@ async def test_a_setting_commits_with_the_rows_or_not_at_all(tmp_path: Path) -> 
 
         # A row SQLite refuses (no value: the column is NOT NULL) rolls the
         # setting back with the rows before it.
-        bad = [("session/zz", None, "session", '"x"'), ("session/zy", None, "session", None)]
+        bad = [
+            ("session/zz", None, "session", '"x"', None),
+            ("session/zy", None, "session", None, None),
+        ]
         with pytest.raises(StoreError):
             await put_rows(store, bad, meta=("progress", {"done": 4}))  # type: ignore[arg-type]
         assert await store.get_meta("progress") == {"done": 2}

@@ -8,7 +8,7 @@ import pytest
 
 from garrison.edn import Keyword
 from garrison.exceptions import StoreError
-from garrison.stores import SqliteStore
+from garrison.stores import KindMapping, SqliteStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -26,7 +26,8 @@ USERS = [
 
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
-    async with SqliteStore(tmp_path / "f.db", indexes=["$.age"]) as opened:
+    kinds = KindMapping.from_config(namespaces={"team": "team", "user": "user"})
+    async with SqliteStore(tmp_path / "f.db", indexes=["$.age"], kinds=kinds) as opened:
         await opened.put_many(USERS)
         yield opened
 

@@ -54,6 +54,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "revert": ("garrison.cli._audit", "give keys the values they had at a time, as new changes"),
     "replay": ("garrison.cli._audit", "write an event log into the store"),
     "watch": ("garrison.cli._watch", "print the entries under a prefix each time they change"),
+    "reindex": ("garrison.cli._reindex", "apply the configured kind mapping to every stored row"),
+    "query": ("garrison.cli._query", "answer a Datalog query (Datomic's form) from the database"),
     "clear": ("garrison.cli._clear", "remove every key, or every key starting with PREFIX"),
     "archive": ("garrison.cli._archive", "write the data as a compressed, checksummed EDN archive"),
     "migrate": ("garrison.cli._migrate", "copy memory.edn into SQLite (resumable)"),

@@ -242,6 +242,24 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, i
     return edn_default, sqlite_default, settings, db_config.edn_max_digits
 
 
+def _indexed(args: argparse.Namespace) -> dict[str, frozenset[str]] | None:
+    """The configured indexed attributes (``[components.database.schema]``), for a migration.
+
+    ``None`` (the database keeps what it records) when ``--edn`` and ``--db``
+    are given without ``--config``: no config is read then.
+    """
+    from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
+
+    if args.edn is not None and args.db is not None and args.config is None:
+        return None
+    database = load(args, files=False).components.get("database")
+    return parse_section(
+        DatabaseConfig,
+        database.options if database is not None else {},
+        path="components.database",
+    ).indexed
+
+
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
     given = getattr(args, "prefix", None)
     return normalize_prefixes(given) if given else settings.key_prefixes()
@@ -330,6 +348,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
+        indexed = _indexed(args)
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         report: ValidationReport | None = None
@@ -369,7 +388,10 @@ def run_migrate(args: argparse.Namespace) -> int:
                         )
                         if not args.json:
                             sys.stdout.write(backup.render() + "\n")
-                    async with SqliteStore(db) as store, open_sqlite_owner(store) as database:
+                    async with (
+                        SqliteStore(db, indexed=indexed) as store,
+                        open_sqlite_owner(store) as database,
+                    ):
                         summary = await migrate(database, edn, **options)
                         if args.validate and not args.dry_run:
                             report = await validate(

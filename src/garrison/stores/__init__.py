@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
+from garrison.stores._attributes import declared_index
 from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
@@ -20,6 +21,7 @@ from garrison.stores._keys import (
     lookup_text,
     write_key_text,
 )
+from garrison.stores._kinds import DEFAULT_KIND_MAPPING, KindMapping
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import read_mode_file
 from garrison.stores._protocol import MISSING
@@ -82,13 +84,16 @@ __all__ = [
     "decide_mode",
     "read_mode_file",
     "same_value",
-    # SQLite store, its bulk path and backups
+    # SQLite store, its kinds, its bulk path and backups
+    "DEFAULT_KIND_MAPPING",
+    "KindMapping",
     "Change",
     "KindClassifier",
     "SqliteStore",
     "backup_closed_file",
     # bulk loading and stored texts (for the store's owning actor)
     "EncodedRow",
+    "declared_index",
     "encode_rows",
     "fetch_stored_versions",
     "put_new_rows",

@@ -39,6 +39,11 @@ row's actor and reason are its commit's: the ``commits`` row with the same
 ``at`` (each transaction has its own). Commits made before the upgrade have
 no actor (NULL).
 
+Schema 4 adds the attribute index (``attributes``, kept by the store's write
+statements in the write's transaction; see :mod:`garrison.stores._attributes`),
+empty: the store fills it for its indexed attributes when it opens. A put now records history when
+it changes the value (``UPDATE OF value``), so re-classifying kinds records none.
+
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the
 database from version *n-1* to *n*. At open every missing one is applied in
 order, each in its own ``BEGIN IMMEDIATE`` transaction together with the new
@@ -49,15 +54,21 @@ from __future__ import annotations
 
 import re
 import zlib
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, TypeAlias
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA
 from garrison.stores._values import upgrade_format_1
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    import sqlite3
+    from collections.abc import Callable, Sequence
 
     import aiosqlite
+
+#: One step of a migration: an SQL statement, or a function run on the
+#: connection's thread with the raw ``sqlite3`` connection, in the transaction.
+Step: TypeAlias = "str | Callable[[sqlite3.Connection], None]"
 
 __all__ = [
     "APPLICATION_ID",
@@ -167,8 +178,21 @@ _V3: Final = (
     "ALTER TABLE commits ADD COLUMN event TEXT",
 )
 
+# The attribute index, empty (the store fills it for its declared attributes when
+# it opens); history records a change of the value only (reindexing kinds changes none).
+_V4: Final[tuple[Step, ...]] = (
+    *ATTRIBUTE_SCHEMA,
+    "DROP TRIGGER entries_history_update",
+    _ENTRIES_HISTORY_UPDATE.replace("AFTER UPDATE ON entries", "AFTER UPDATE OF value ON entries"),
+)
+
 #: Migration *n* (1-based) upgrades a database from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2, _V3)
+MIGRATIONS: Final[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[Step, ...]]] = (
+    _V1,
+    _V2,
+    _V3,
+    _V4,
+)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 
@@ -186,6 +210,16 @@ def _upgrade_or_keep(text: str | None) -> str | None:
 async def _scalar(conn: aiosqlite.Connection, sql: str) -> int:
     rows = list(await conn.execute_fetchall(sql))
     return int(rows[0][0])
+
+
+async def _run_step(conn: aiosqlite.Connection, step: Callable[[sqlite3.Connection], None]) -> None:
+    """Run a Python migration step on the connection's thread (one hop, in the transaction)."""
+    from garrison.stores._sqlite_connection import (  # noqa: PLC0415 - it imports this module
+        raw_connection,
+        run_in_thread,
+    )
+
+    await run_in_thread(conn, step, raw_connection(conn))
 
 
 async def check_database(
@@ -221,7 +255,7 @@ async def check_database(
 async def ensure_schema(
     conn: aiosqlite.Connection,
     path: str,
-    migrations: Sequence[Sequence[str]] = MIGRATIONS,
+    migrations: Sequence[Sequence[Step]] = MIGRATIONS,
 ) -> int:
     """Bring the database on ``conn`` to the newest schema; return the version found.
 
@@ -234,8 +268,11 @@ async def ensure_schema(
     for version in range(found + 1, newest + 1):
         await conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in migrations[version - 1]:
-                await conn.execute(statement)
+            for step in migrations[version - 1]:
+                if isinstance(step, str):
+                    await conn.execute(step)
+                else:
+                    await _run_step(conn, step)
             await conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             await conn.execute(f"PRAGMA user_version = {version}")
             await conn.execute("COMMIT")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import sqlite3
 import time
 from collections.abc import Mapping
@@ -38,8 +39,17 @@ import orjson
 from opentelemetry import trace
 
 from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._attributes import (
+    DELETE_ENTITIES,
+    AttributeRow,
+    entity_attributes,
+    fill_attributes,
+    index_statements,
+)
 from garrison.stores._audit import current_audit
+from garrison.stores._datalog import compile_query
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
+from garrison.stores._kinds import KindMapping
 from garrison.stores._protocol import MISSING
 from garrison.stores._schema import (
     ensure_schema,
@@ -65,6 +75,7 @@ from garrison.stores._sqlite_sql import (
     META_SET,
     RECORD_CLEAR,
     RECORD_DELETES,
+    REINDEX_KINDS,
     UPSERT,
     changes_query,
     find_query,
@@ -98,8 +109,15 @@ _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
+# The indexed attributes (sorted) the attribute table was last built for.
+_INDEXED_META: Final = "garrison.indexed_attributes"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
+# The attribute rows of the entries a clear removes (its key range appended, and ")").
+_CLEAR_ATTRIBUTES: Final = "DELETE FROM attributes WHERE entity IN (SELECT key FROM entries"
+# A plan step reading a whole table (an alias of attributes, or entries), not a
+# search of an index or a scan of the query's own subquery.
+_TABLE_SCAN: Final = re.compile(r"SCAN (a\d+|entries)\b")
 
 
 async def _settled(conn: aiosqlite.Connection) -> None:
@@ -133,6 +151,14 @@ class SqliteStore:
     kind`` (called on the connection's thread, so it must be a pure function);
     by default the kind is the key's namespace. ``indexes`` lists JSON
     paths (``"$.user.id"``) to keep expression indexes on, for :meth:`find`.
+    ``indexed`` maps kinds to the attribute spellings (``":session/user-id"``)
+    their schema declares indexed: every entity's values of those attributes
+    are kept in the attribute index, which :meth:`query` reads (see
+    :mod:`garrison.stores._attributes`); with none a write keeps no attribute
+    rows. The database records the attributes its table holds: opening with
+    other ``indexed`` attributes rebuilds the table (in one transaction), and
+    a store opened without ``indexed`` (most CLI commands, a trial open) keeps
+    and maintains the recorded ones.
     ``checkpoint_every`` is how many write transactions pass between two
     checkpoints of the write-ahead log, made by a second connection in the
     background so that no write waits for one (see
@@ -155,6 +181,7 @@ class SqliteStore:
         busy_timeout: float = 5.0,
         kinds: Mapping[str, str] | KindClassifier | None = None,
         indexes: Sequence[str] = (),
+        indexed: Mapping[str, Iterable[str]] | None = None,
         checkpoint_every: int = 256,
     ) -> None:
         if synchronous not in _SYNCHRONOUS:
@@ -169,6 +196,8 @@ class SqliteStore:
         for index_path in self.indexes:
             json_path_sql(index_path)  # refuse a bad path now, not at open
         self._classify = classifier_for(kinds)
+        self._indexed_given = indexed is not None
+        self._indexed = frozenset(attr for attrs in (indexed or {}).values() for attr in attrs)
         self._conn: aiosqlite.Connection | None = None
         self._checkpointer: Checkpointer | None = None
         self._write_lock = asyncio.Lock()
@@ -236,9 +265,38 @@ class SqliteStore:
             await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
+        await self._rebuild_attributes(conn)
         # Every history row's time is its commit's; an event is a commit alone.
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM commits"))
         self._last_micros = max(self._last_micros, int(rows[0][0] or 0))
+
+    async def _rebuild_attributes(self, conn: aiosqlite.Connection) -> None:
+        """Adopt the recorded indexed attributes, or rebuild the table for the given ones."""
+        rows = list(await conn.execute_fetchall(META_GET, (_INDEXED_META,)))
+        if rows and not self._indexed_given:
+            self._indexed = frozenset(decode_value(rows[0][0]))
+            return
+        wanted = encode_value(sorted(self._indexed))
+        if rows and rows[0][0] == wanted:
+            return
+        declared = self._indexed
+
+        def rebuild(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                fill_attributes(db, declared)
+                db.execute(META_SET, (_INDEXED_META, wanted))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await run_in_thread(conn, rebuild, raw_connection(conn))
+
+    @property
+    def indexed(self) -> frozenset[str]:
+        """The attributes kept in the attribute index (those the ``indexed`` option names)."""
+        return self._indexed
 
     async def __aenter__(self) -> SqliteStore:
         return await self.open()
@@ -586,10 +644,18 @@ class SqliteStore:
 
     async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
+
+        def build(now: int) -> tuple[Statement, ...]:
+            # On the connection's thread: the value is encoded and its attributes
+            # indexed there, in the write's transaction.
+            row = self._row(key, value, now, kind)
+            if not self._indexed:
+                return ((UPSERT, row, False),)
+            rows = entity_attributes(value, self._indexed)
+            return ((UPSERT, row, False), *index_statements({key: rows}))
+
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
-            await self._write(
-                lambda now: ((UPSERT, self._row(key, value, now, kind), False),), key=key
-            )
+            await self._write(build, key=key)
 
     async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
         """Set many keys in one transaction: all of them or, on error, none."""
@@ -597,11 +663,15 @@ class SqliteStore:
         if not batch:
             return
 
+        # The attribute rows of each key's last value, filled as rows() encodes them.
+        indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
+
         def rows(now: int) -> Iterator[tuple[Any, ...]]:
             # The hot loop of bulk writes, consumed by executemany on the connection's
             # thread: _row inlined, the default classifier skipped.
             classify = self._classify
             by_namespace = kind is None and classify is by_namespace_kind
+            declared_of = self._indexed
             for key, value in batch:
                 text = key
                 slash = text.find("/")
@@ -612,18 +682,81 @@ class SqliteStore:
                     entity = namespace
                 else:
                     entity = kind if kind is not None else classify(text, namespace)
-                yield (text, namespace, entity, encode_value(value), now)
+                stored = encode_value(value)
+                if declared_of:
+                    indexed[text] = entity_attributes(value, declared_of)
+                yield (text, namespace, entity, stored, now)
+
+        def build(now: int) -> Iterator[Statement]:
+            yield (UPSERT, rows(now), True)
+            # rows() has run: indexed holds every key, once, with its last value's rows.
+            if self._indexed:
+                yield from index_statements(indexed)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
-            await self._write(lambda now: ((UPSERT, rows(now), True),))
+            await self._write(build)
 
-    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, Statement]]:
+    async def reindex_kinds(self, mapping: KindMapping | None = None) -> int:
+        """Apply a kind mapping to every stored row; return how many rows changed kind.
+
+        ``mapping`` defaults to the store's own (its ``kinds``, which must then
+        be a :class:`KindMapping`). One transaction; values, versions and
+        history are untouched (a kind is how a key is classified, not data).
+        """
+        if mapping is None:
+            if not isinstance(self._classify, KindMapping):
+                raise StoreError(
+                    f"{self.path}: reindex_kinds needs a KindMapping; this store classifies "
+                    "keys with a function, so pass the mapping to apply"
+                )
+            mapping = self._classify
+        params = (
+            orjson.dumps(dict(mapping.keys)).decode(),
+            orjson.dumps(dict(mapping.namespaces)).decode(),
+            mapping.default,
+        )
+        with store_span(DB_SYSTEM_SQLITE, "reindex_kinds", _ENTRIES, query=REINDEX_KINDS):
+            return await self._write(lambda _now: ((REINDEX_KINDS, params, False),), history=False)
+
+    async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
+        """Answer a Datalog query over the stored entities (:mod:`garrison.stores._datalog`).
+
+        ``query`` is EDN text or Python data in Datomic's form; ``inputs`` bind
+        its ``:in`` after ``$``. Returns the result tuples (each once). A
+        pattern on an indexed attribute (see ``indexed``) reads the attribute
+        index; one on another attribute reads the stored JSON (a scan). With
+        ``explain=True`` nothing is answered: returns the one SQL statement,
+        its parameters, SQLite's plan, ``scans`` (whether it reads a whole
+        table) and ``unindexed`` (the attributes read from the JSON). Raises
+        :class:`QueryError` naming the clause at fault.
+
+        >>> await store.query('[:find ?s :in $ ?u :where [?s :session/user-id ?u]]', "u1")
+        ... # doctest: +SKIP
+        [('session/s1',)]
+        """
+        compiled = compile_query(query, inputs, self._indexed)
+        with store_span(DB_SYSTEM_SQLITE, "query", "attributes", query=compiled.sql):
+            if explain:
+                plan = await self._fetch("EXPLAIN QUERY PLAN " + compiled.sql, compiled.params)
+                details = [str(row[3]) for row in plan]
+                return {
+                    "sql": compiled.sql,
+                    "params": list(compiled.params),
+                    "plan": details,
+                    "scans": any(_TABLE_SCAN.match(detail) for detail in details),
+                    "unindexed": list(compiled.unindexed),
+                }
+            rows = await self._fetch(compiled.sql, compiled.params)
+        return compiled.rows(rows)
+
+    def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)
         return lambda now: (
             (RECORD_DELETES, (param, now), False),
-            (DELETE, (param,), False),
+            (DELETE_ENTITIES, (param,), False),
+            (DELETE, (param,), False),  # last: its row count is the result
         )
 
     async def delete(self, key: str) -> bool:
@@ -653,7 +786,8 @@ class SqliteStore:
             return await self._write(
                 lambda now: (
                     (RECORD_CLEAR + where, (now, *params), False),
-                    (sql, params, False),
+                    (_CLEAR_ATTRIBUTES + where + ")", params, False),
+                    (sql, params, False),  # last: its row count is the result
                 )
             )
 

@@ -13,10 +13,12 @@ thread, and neither overlaps the other. Here the two halves are separate:
 - :func:`put_rows` writes such rows in one transaction through the store's
   own write path: the same upsert (its rows read from one JSON array, so the
   whole batch is one SQLite statement that runs without the GIL), the same
-  write lock and commit clock, the same ``commits`` record, history by the
-  same triggers, the same rollback on error or cancellation, the same
-  ``put_many`` span. The database afterwards is exactly what ``put_many`` of
-  the same pairs would have made (tests compare the two).
+  attribute rows (of the store's indexed attributes, read back from the
+  rows' texts, only when it has some), the same write lock and
+  commit clock, the same ``commits`` record, history by the same triggers,
+  the same rollback on error or cancellation, the same ``put_many`` span.
+  The database afterwards is exactly what ``put_many`` of the same pairs
+  would have made (tests compare the two).
 - :func:`put_new_rows` does the same when none of the rows' keys exists yet,
   checked in the same transaction; otherwise it writes nothing and returns
   what is stored.
@@ -37,10 +39,11 @@ from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
+from garrison.stores._attributes import AttributeRow, entity_attributes, index_statements
 from garrison.stores._keys import key_namespace
 from garrison.stores._sqlite_connection import raw_connection
 from garrison.stores._sqlite_sql import META_SET, UPSERT, range_clause
-from garrison.stores._values import encode_value
+from garrison.stores._values import decode_value, encode_value
 from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
@@ -104,7 +107,8 @@ def encode_rows(items: Iterable[tuple[str, Any]], *, kind: str) -> list[EncodedR
     rows: list[EncodedRow] = []
     append = rows.append
     for key, value in items:
-        append((key, key_namespace(key), kind, encode_value(value)))
+        text = encode_value(value)
+        append((key, key_namespace(key), kind, text))
     return rows
 
 
@@ -130,7 +134,7 @@ async def put_rows(
 
     def build(now: int) -> tuple[Statement, ...]:
         # Called on the connection's thread with the commit time.
-        return (_upsert(rows, now), *setting)
+        return (_upsert(rows, now), *_index(store, rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         await store.write_statements(build)
@@ -159,10 +163,23 @@ def _upsert(rows: Sequence[EncodedRow], now: int, payload: str | bool | None = T
         payload = rows_json(rows)
     if isinstance(payload, str):
         return (_UPSERT_JSON, (payload, now), False)
-    timed: Iterator[tuple[Any, ...]] = (
-        (text, namespace, kind, value, now) for text, namespace, kind, value in rows
-    )
+    timed: Iterator[tuple[Any, ...]] = ((row[0], row[1], row[2], row[3], now) for row in rows)
     return (UPSERT, timed, True)
+
+
+def _index(store: SqliteStore, rows: Sequence[EncodedRow]) -> tuple[Statement, ...]:
+    """The statements replacing the attribute rows of ``rows``' entities (a key's last row).
+
+    None when the store indexes no attribute; otherwise the entities' values
+    are read back from their stored text (only then is that paid).
+    """
+    declared = store.indexed
+    if not declared:
+        return ()
+    indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
+    for key, _namespace, _kind, text in rows:
+        indexed[key] = entity_attributes(decode_value(text), declared) if text[:1] == "{" else None
+    return index_statements(indexed)
 
 
 class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
@@ -210,7 +227,7 @@ async def put_new_rows(
         statement = _upsert(rows, now, payload)
         if writing is not None:
             writing()
-        return (statement, *setting)
+        return (statement, *_index(store, rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
         try:

@@ -26,6 +26,7 @@ __all__ = [
     "RECORD_CLEAR",
     "RECORD_COMMIT",
     "RECORD_DELETES",
+    "REINDEX_KINDS",
     "UPSERT",
     "changes_query",
     "find_query",
@@ -89,6 +90,16 @@ META_SET: Final = (
     "INSERT INTO meta (name, value) VALUES (?, ?) "
     "ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
+
+
+# The kind a KindMapping gives each row (?1 exact keys, ?2 namespaces, both JSON
+# objects, ?3 the default), set where it differs. The key and namespace columns
+# are the ones every write stores.
+_MAPPED_KIND: Final = (
+    "coalesce((SELECT k.value FROM json_each(?1) AS k WHERE k.key = entries.key), "
+    "(SELECT n.value FROM json_each(?2) AS n WHERE n.key = entries.namespace), ?3)"
+)
+REINDEX_KINDS: Final = f"UPDATE entries SET kind = {_MAPPED_KIND} WHERE kind IS NOT {_MAPPED_KIND}"
 
 
 def prefix_bounds(prefix: str) -> tuple[str, str | None] | None:

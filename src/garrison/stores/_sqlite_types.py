@@ -6,6 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from garrison.stores._kinds import DEFAULT_KIND_MAPPING
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
@@ -109,10 +111,12 @@ def by_namespace_kind(_key: str, namespace: str | None) -> str | None:
 def classifier_for(kinds: Mapping[str, str] | KindClassifier | None) -> KindClassifier:
     """The classifier for a ``kinds`` option: default, mapping namespace → kind, or a callable.
 
-    With a mapping, a namespace it does not list is its own kind.
+    The default is the one kind mapping, :data:`DEFAULT_KIND_MAPPING` (the
+    migrator's too, so a key gets the same kind however it is written). With
+    a plain mapping, a namespace it does not list is its own kind.
     """
     if kinds is None:
-        return by_namespace_kind
+        return DEFAULT_KIND_MAPPING
     if callable(kinds):
         return kinds
     table = dict(kinds)

@@ -44,6 +44,7 @@ from garrison.components.database._messages import (
     History,
     Put,
     PutMany,
+    Query,
     Restore,
     Revert,
     Scan,
@@ -54,6 +55,7 @@ from garrison.components.database._operator import (
     CountHistory,
     LastSeq,
     LevelledEdn,
+    ReindexKinds,
     RevertPlan,
     WriteEdnFirst,
 )
@@ -84,6 +86,7 @@ __all__ = [
     "Delete",
     "DeleteMany",
     "Events",
+    "Query",
     "Find",
     "Flush",
     "Get",
@@ -102,6 +105,7 @@ __all__ = [
     "CountHistory",
     "LastSeq",
     "LevelledEdn",
+    "ReindexKinds",
     "RevertPlan",
     "WriteEdnFirst",
 ]

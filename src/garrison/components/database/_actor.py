@@ -86,6 +86,7 @@ from garrison.components.database._messages import (
     GetAsOf,
     GetStatistics,
     History,
+    Query,
     Restore,
     Revert,
     Scan,
@@ -93,7 +94,7 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._open import StoreStack, open_stack
-from garrison.components.database._operator import WriteEdnFirst, write_edn_first
+from garrison.components.database._operator import ReindexKinds, WriteEdnFirst, write_edn_first
 from garrison.components.database._pending import PendingWrites
 from garrison.components.database._statistics import DatabaseStatistics
 from garrison.exceptions import StoreError
@@ -629,6 +630,26 @@ class DatabaseComponent(Component):
             after=m.after,
             limit=m.limit,
         )
+
+    @handler(Query)
+    async def query(self, message: Query) -> Any:
+        """A Datalog query, answered from SQLite in every mode that writes it."""
+        self._require_database("a query")
+        if self.router.mode is Mode.EDN_ONLY:
+            raise StoreError(
+                "a query needs the database, which the store does not use in edn-only mode: "
+                "switch to dual-write (`garrison mode set dual-write`, or "
+                "store.set_mode('dual-write')) so the database holds the data"
+            )
+        return await self.router.sqlite.query(
+            message.query, *message.inputs, explain=message.explain
+        )
+
+    @handler(ReindexKinds)
+    async def reindex_kinds(self, message: ReindexKinds) -> int:
+        """Apply a kind mapping to every stored row (SQLite side; values and history untouched)."""
+        self._require_database("a reindex")
+        return await self.router.sqlite.reindex_kinds(message.mapping)
 
     @handler(History)
     async def history(self, message: History) -> list[Change]:

@@ -34,6 +34,7 @@ from garrison.components.database._messages import (
     Events,
     GetMany,
     History,
+    Query,
     Scan,
 )
 from garrison.components.database._operator import (
@@ -304,6 +305,10 @@ class _SqliteOwner(Actor):
     async def revert_plan(self, message: RevertPlan) -> list[Reversion]:
         return await revert_plan(self._store, message)
 
+    @handler(Query)
+    async def query(self, message: Query) -> Any:
+        return await self._store.query(message.query, *message.inputs, explain=message.explain)
+
     @handler(LastSeq)
     async def last_seq(self, message: LastSeq) -> int:
         del message
@@ -396,6 +401,10 @@ class DatabaseLink:
         """The EDN file's map as the database serves it (see :class:`LevelledEdn`)."""
         levelled: dict[str, Any] = await self.ref.ask(LevelledEdn(data, backlog))
         return levelled
+
+    async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
+        """A Datalog query over the SQLite side (see :class:`Query`)."""
+        return await self.ref.ask(Query(query, tuple(inputs), explain))
 
     async def history(self, key: str, *, limit: int | None = None) -> list[Change]:
         """Every recorded change of ``key``, oldest first (see :class:`History`)."""

@@ -15,15 +15,19 @@
     watch_buffer = 1000            # changes buffered per watcher before it loses them
     indexes = ["$.user.id"]        # JSON paths with expression indexes, for find()
     edn_max_digits = 10000         # longest number the EDN file may hold, in digits
+
+    [components.database.schema.session]   # a kind's schema: attribute -> rules
+    ":session/user-id" = { indexed = true }  # kept in the attribute index for queries
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from garrison.edn import MAX_DIGITS
+from garrison.stores import declared_index
 
 __all__ = ["DatabaseConfig"]
 
@@ -80,6 +84,15 @@ class DatabaseConfig:
         subscriber loses its place (see :class:`ChangesLostError`).
     ``indexes``
         JSON paths (``"$.user.id"``) with expression indexes, for ``find``.
+    ``schema``
+        Per kind (as the kind mapping names them), its attributes' rules:
+        ``schema.<kind>."<attribute>" = { indexed = true }``, the attribute
+        spelled as stored (``":session/user-id"`` for a keyword). ``indexed``
+        is the one rule so far: the attribute's values, on every entity that
+        has it, are kept in the attribute index, which Datalog queries read;
+        a query on any other attribute reads the stored values with SQLite's
+        JSON functions (a scan). Writes pay for the index only for what is
+        declared (docs/queries.md).
     ``health_timeout``
         Seconds the health check's ``SELECT 1`` may take before it fails.
     ``max_writer_lag``
@@ -104,6 +117,7 @@ class DatabaseConfig:
     flush_max_delay: float = 1.0
     watch_buffer: int = 1000
     indexes: tuple[str, ...] = ()
+    schema: dict[str, dict[str, dict[str, bool]]] = field(default_factory=dict)
     health_timeout: float = 1.0
     max_writer_lag: float = 30.0
     edn_max_digits: int = MAX_DIGITS
@@ -131,6 +145,12 @@ class DatabaseConfig:
                 f"edn_max_digits must be at least {_LOWEST_MAX_DIGITS}, got {self.edn_max_digits!r}"
             )
             raise ValueError(msg)
+        declared_index(self.schema)  # a bad rule stops the start, named
+
+    @property
+    def indexed(self) -> dict[str, frozenset[str]]:
+        """Kind -> the attributes its schema declares indexed."""
+        return declared_index(self.schema)
 
     def resolve_paths(self, data_dir: Path) -> tuple[Path, Path]:
         """``(sqlite_path, edn_path)``: defaults applied, relative paths under ``data_dir``."""

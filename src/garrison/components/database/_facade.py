@@ -40,6 +40,7 @@ from garrison.components.database._messages import (
     History,
     Put,
     PutMany,
+    Query,
     Restore,
     Revert,
     Scan,
@@ -154,6 +155,17 @@ class Store:
         result: list[tuple[str, Any]] = await self._ask(
             Find(path, eq, lt, le, gt, ge, prefix, kind, after, limit)
         )
+        return result
+
+    async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
+        """Answer a Datalog query (Datomic's form, EDN text or Python data) over the
+        attribute index; ``inputs`` bind its ``:in`` after ``$``.
+
+        Runs on SQLite (``edn-only`` refuses it, naming the mode to switch to).
+        ``explain=True`` returns the one SQL statement and its plan instead.
+        See ``docs/queries.md``.
+        """
+        result: Any = await self._ask(Query(query, tuple(inputs), explain))
         return result
 
     async def history(self, key: Any, *, limit: int | None = None) -> list[Change]:

@@ -61,6 +61,7 @@ __all__ = [
     "History",
     "Put",
     "PutMany",
+    "Query",
     "Restore",
     "Revert",
     "Scan",
@@ -251,6 +252,19 @@ class Events:
 
     since: Any = 0
     actor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A Datalog query over the attribute index (see ``SqliteStore.query``).
+
+    Replies the result tuples, or with ``explain`` the SQL statement and its
+    plan. Needs the SQLite side.
+    """
+
+    query: Any
+    inputs: tuple[Any, ...] = ()
+    explain: bool = False
 
 
 @dataclass(frozen=True, slots=True)

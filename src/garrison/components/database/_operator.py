@@ -35,12 +35,13 @@ from garrison.stores import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from garrison.stores import EdnFileStore, ModeRouter, Reversion, SqliteStore
+    from garrison.stores import EdnFileStore, KindMapping, ModeRouter, Reversion, SqliteStore
 
 __all__ = [
     "CountHistory",
     "LastSeq",
     "LevelledEdn",
+    "ReindexKinds",
     "RevertPlan",
     "WriteEdnFirst",
     "count_history",
@@ -77,6 +78,16 @@ class WriteEdnFirst:
         object.__setattr__(self, "changes", changes)
         if self.clear is not None:
             object.__setattr__(self, "clear", key_prefix(self.clear))
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexKinds:
+    """Apply ``mapping`` to every stored row's kind (see ``SqliteStore.reindex_kinds``).
+
+    Replies how many rows changed kind.
+    """
+
+    mapping: KindMapping
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """Which entity kind each key is, and in which order the kinds are migrated.
 
 The legacy plan moved operational data out of ``memory.edn`` sessions first.
-:class:`KindMapping` classifies a key text by exact key first, then by its
-keyword namespace, then falls back to a default kind; :func:`plan_entries`
+:class:`KindMapping` (the stores' one kind mapping, re-exported here) classifies
+a key text by exact key first, then by its keyword namespace, then falls back
+to a default kind; :func:`plan_entries`
 orders the entries kind by kind (the configured order first, the remaining
 kinds after them by name), and by key text within a kind, so a plan is the
 same every time for the same file and options (resumption relies on that).
@@ -17,11 +18,10 @@ checkpoints grew with them (about 2.5x slower for a 100k-key file).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.exceptions import ConfigError
-from garrison.stores import key_namespace
+from garrison.stores import DEFAULT_KIND_MAPPING, KindMapping
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -36,78 +36,6 @@ __all__ = [
 
 #: The legacy plan's order: sessions, projects, learning records, then the rest.
 DEFAULT_ORDER: Final = ("session", "project", "learning")
-
-
-@dataclass(frozen=True, slots=True)
-class KindMapping:
-    """Classifies key texts into entity kinds.
-
-    ``keys`` maps exact key texts (``"learning/tag-index"``) to a kind and wins
-    over ``namespaces``, which maps keyword namespaces (``"presence"``) to a
-    kind; every other key (another namespace, no namespace, a non-keyword key)
-    is ``default``.
-
-    >>> DEFAULT_KIND_MAPPING.kind_of("presence/s-1"), DEFAULT_KIND_MAPPING.kind_of("learning/index")
-    ('session', 'index')
-    """
-
-    namespaces: Mapping[str, str] = field(default_factory=dict)
-    keys: Mapping[str, str] = field(default_factory=dict)
-    default: str = "cache"
-
-    def __post_init__(self) -> None:
-        for table, what in ((self.namespaces, "namespace"), (self.keys, "key")):
-            for name, kind in table.items():
-                if not isinstance(name, str) or not name or not isinstance(kind, str) or not kind:
-                    raise ConfigError(
-                        f"kind mapping needs non-empty text for each {what} and kind, "
-                        f"got {name!r} = {kind!r}"
-                    )
-        if not self.default:
-            raise ConfigError("the default kind must not be empty")
-
-    def kind_of(self, text: str) -> str:
-        """The entity kind of the key text ``text``."""
-        exact = self.keys.get(text)
-        if exact is not None:
-            return exact
-        namespace = key_namespace(text)
-        if namespace is not None:
-            return self.namespaces.get(namespace, self.default)
-        return self.default
-
-    @classmethod
-    def from_config(
-        cls,
-        namespaces: Mapping[str, str] | None = None,
-        keys: Mapping[str, str] | None = None,
-        default: str | None = None,
-    ) -> KindMapping:
-        """The default mapping with the given tables merged over it (config overrides)."""
-        base = DEFAULT_KIND_MAPPING
-        return cls(
-            namespaces={**base.namespaces, **(namespaces or {})},
-            keys={**base.keys, **(keys or {})},
-            default=default or base.default,
-        )
-
-
-#: The legacy plan's mapping: presence, collab sessions and sessions are
-#: sessions; projects; learning records, whose two index keys are indexes;
-#: embed tokens, webhooks and everything else are cache entries.
-DEFAULT_KIND_MAPPING: Final = KindMapping(
-    namespaces={
-        "presence": "session",
-        "collab-session": "session",
-        "session": "session",
-        "project": "project",
-        "learning": "learning",
-        "embed-token": "cache",
-        "webhook": "cache",
-    },
-    keys={"learning/tag-index": "index", "learning/index": "index"},
-    default="cache",
-)
 
 
 def normalize_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:

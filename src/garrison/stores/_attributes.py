@@ -1,0 +1,286 @@
+"""The attribute index: one row per value of a declared attribute of every entity.
+
+Only the attributes some kind's schema declares ``indexed`` are in the table
+(as Datomic's ``:db/index``), and then for every entity that has them, whatever
+its kind (so a pattern on a declared attribute reads the table alone and
+misses nothing). The store's ``indexed`` option maps each kind to its declared
+attribute spellings (:func:`declared_index` reads the configuration's
+``[components.database.schema.<kind>]`` tables). With nothing declared a write
+touches no attribute row at all; a query pattern on an attribute that is not
+indexed reads the stored objects with SQLite's JSON functions instead
+(:mod:`garrison.stores._datalog`).
+
+An *entity* is an entry whose value is a map stored as a JSON object (see
+:mod:`garrison.stores._values`: every key a keyword, or a string not starting
+with ``:``); its entity id is the entry's key text. Each declared top-level attribute
+of an entity gives rows ``(attr, value, tag, entity)`` of ``attributes``; ``attr``
+is the attribute's object key as stored (``:session/user-id`` for a keyword):
+
+- a scalar (string, integer, float, boolean) gives one row;
+- a keyword gives one row with its text (``:session/s1`` -> ``session/s1``,
+  tag ``k``): when that text is another entry's key, the attribute is a
+  *reference* to that entity, and joins on ``attributes.value = entity``;
+- another tagged scalar (a UUID, an instant, a BigInt, a symbol, ...) gives one
+  row with its stored JSON text (tag ``x``);
+- a vector, list or set gives one row per member that is one of the above;
+  members that are collections or maps are not indexed;
+- a nested map and ``nil`` are not indexed (a nested map stays JSON, reachable
+  with SQLite's JSON functions).
+
+``tag`` tells the kinds apart, so Clojure's ``=`` holds in SQL: ``1``, ``1.0``,
+``true``, ``"a"`` and ``:a`` are different values (``s`` string, ``i``
+integer, ``f`` float, ``b`` boolean, ``k`` keyword, ``x`` other). The rows of
+an entity are a set: a vector holding a value twice gives one row.
+
+The rows are computed here, in Python, from the value being written (which the
+write path holds in memory anyway to encode it), and written by the store's
+own write statements in the same transaction as the entry: the entity's old
+rows deleted, its new rows inserted (:mod:`garrison.stores._sqlite`,
+:mod:`garrison.stores._sqlite_bulk`). Every garrison write path keeps the
+table exact; a write by plain SQL to ``entries`` does not (see
+``docs/storage.md``). The schema migration creates the table empty; opening a store whose
+declarations differ from those the table was built for (recorded in ``meta``)
+rebuilds it from the entries stored (:func:`fill_attributes`), in one
+transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
+
+import orjson
+
+from garrison.edn import EdnMap, EdnSet, FrozenMap, Keyword
+from garrison.stores._values import decode_value, encode_value
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Iterable, Iterator
+
+    from garrison.stores._sqlite_transaction import Statement
+
+__all__ = [
+    "ATTRIBUTE_SCHEMA",
+    "DELETE_ENTITIES",
+    "AttributeRow",
+    "declared_index",
+    "entity_attributes",
+    "fill_attributes",
+    "index_statements",
+]
+
+#: One indexed attribute value of an entity: (attr, value, tag).
+AttributeRow: TypeAlias = tuple[str, Any, str]
+
+#: The rules an attribute's declaration may hold; only ``indexed`` exists so far.
+_RULES: Final = ("indexed",)
+
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+# Stored as JSON arrays or collection markers: their scalar members are indexed.
+_COLLECTIONS: Final = (list, tuple, frozenset, set, EdnSet)  # Vector is a tuple
+# Neither scalars nor collections of scalars: never indexed.
+_NOT_INDEXED: Final = (Mapping, *_COLLECTIONS)
+
+_INSERT: Final = "INSERT INTO attributes (attr, value, tag, entity) VALUES (?, ?, ?, ?)"
+_DELETE_ONE: Final = "DELETE FROM attributes WHERE entity = ?"
+#: The attribute rows of the keys of a JSON array of key texts.
+DELETE_ENTITIES: Final = "DELETE FROM attributes WHERE entity IN (SELECT value FROM json_each(?1))"
+
+#: The statements of the schema migration that adds the attribute index (the rows
+#: of the entries already stored are added by :func:`fill_attributes`).
+ATTRIBUTE_SCHEMA: Final = (
+    # Clustered by (attr, value): a selective pattern is one range of the table.
+    # No declared type on value: no affinity, so "1" stays text and 1 an integer.
+    """CREATE TABLE attributes (
+        attr   TEXT NOT NULL,
+        value  NOT NULL,
+        tag    TEXT NOT NULL,
+        entity TEXT NOT NULL,
+        PRIMARY KEY (attr, value, tag, entity)
+    ) WITHOUT ROWID""",
+    # An entity's rows: deleted on each write of it, and the joins of a query.
+    "CREATE INDEX attributes_by_entity ON attributes (entity, attr)",
+)
+
+
+def declared_index(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """The :data:`DeclaredIndex` of a ``schema`` table: kind -> attribute -> rules.
+
+    Each attribute is spelled as stored: ``":session/user-id"`` for a keyword
+    key, ``"title"`` for a string key; its rules are a table, of which
+    ``indexed`` (a boolean) is the one known so far. Raises :class:`ValueError`
+    naming the kind, the attribute and the rule at fault.
+
+    >>> declared_index({"session": {":session/user-id": {"indexed": True}}})
+    {'session': frozenset({':session/user-id'})}
+    """
+    if not isinstance(schema, Mapping):
+        raise ValueError(f"schema must be a table of kinds, got {schema!r}")
+    declared: dict[str, frozenset[str]] = {}
+    for kind, attributes in schema.items():
+        if not isinstance(kind, str) or not kind:
+            raise ValueError(f"schema: a kind is non-empty text, got {kind!r}")
+        if not isinstance(attributes, Mapping):
+            raise ValueError(f"schema.{kind}: a table of attributes, got {attributes!r}")
+        indexed: set[str] = set()
+        for attr, rules in attributes.items():
+            where = f"schema.{kind}.{attr!r}"
+            if not isinstance(attr, str) or not attr or attr == ":":
+                raise ValueError(f"schema.{kind}: an attribute is non-empty text, got {attr!r}")
+            if not isinstance(rules, Mapping):
+                raise ValueError(f"{where}: a table of rules, got {rules!r}")
+            for rule, setting in rules.items():
+                if rule not in _RULES:
+                    raise ValueError(f"{where}: unknown rule {rule!r} (known: {', '.join(_RULES)})")
+                if type(setting) is not bool:
+                    raise ValueError(f"{where}: rule {rule!r} is true or false, got {setting!r}")
+            if rules.get("indexed", False):
+                indexed.add(attr)
+        if indexed:
+            declared[kind] = frozenset(indexed)
+    return declared
+
+
+def _entity_map(value: Any) -> Mapping[Any, Any] | None:
+    """``value`` as the dict the encoder writes as a JSON object, or ``None``."""
+    attributes: Mapping[Any, Any]
+    if type(value) is dict:
+        attributes = value
+    elif isinstance(value, FrozenMap | EdnMap) or not isinstance(value, Mapping):
+        return None
+    else:
+        attributes = dict(value)  # another mapping is stored as the dict of its items
+    for key in attributes:
+        kind = type(key)
+        if kind is Keyword:
+            continue
+        if kind is not str or key[:1] == ":":
+            return None  # a #map marker
+    if len(attributes) == 1:
+        (only,) = attributes
+        if type(only) is str and only[:1] == "#":
+            return None  # escaped (#esc): a map, but not an object of attributes
+    return attributes
+
+
+def _fallback(member: Any) -> tuple[Any, str] | None:
+    """The (value, tag) of a member of an unusual type, read from its stored form."""
+    if isinstance(member, _NOT_INDEXED):
+        return None
+    text = encode_value(member)
+    node = orjson.loads(text)
+    kind = type(node)
+    if kind is str:
+        return (node, "s")
+    if kind is bool:
+        return (int(node), "b")
+    if kind is int:
+        return (node, "i")
+    if kind is float:
+        return (node, "f")
+    if node is None:
+        return None
+    if kind is dict and len(node) == 1 and "#k" in node:
+        return (node["#k"], "k")
+    return (text, "x")
+
+
+def _scalar(member: Any) -> tuple[Any, str] | None:
+    """The (value, tag) of an indexable scalar, ``None`` for what is not indexed."""
+    kind = type(member)
+    if kind is str:
+        return (member, "s")
+    if kind is Keyword:
+        return (member.text, "k")
+    if kind is int:
+        if _INT64_MIN <= member <= _INT64_MAX:
+            return (member, "i")
+        return (encode_value(member), "x")
+    if kind is float:
+        if member - member == 0.0:  # finite
+            return (member, "f")
+        return (encode_value(member), "x")
+    if kind is bool:
+        return (int(member), "b")
+    if member is None:
+        return None
+    return _fallback(member)
+
+
+def entity_attributes(value: Any, declared: frozenset[str]) -> tuple[AttributeRow, ...] | None:
+    """The (attr, value, tag) rows of ``value``'s ``declared`` attributes.
+
+    ``None`` when ``value`` is no entity (a set, a number, ...).
+    """
+    attributes = _entity_map(value)
+    if attributes is None:
+        return None
+    rows: dict[AttributeRow, None] = {}
+    for key, item in attributes.items():
+        attr = ":" + key.text if type(key) is Keyword else key
+        if attr not in declared:
+            continue
+        if isinstance(item, _COLLECTIONS):
+            for member in item:
+                part = _scalar(member)
+                if part is not None:
+                    rows[(attr, *part)] = None
+        else:
+            part = _scalar(item)
+            if part is not None:
+                rows[(attr, *part)] = None
+    return tuple(rows)
+
+
+def _rows(entity: str, attributes: Iterable[AttributeRow] | None) -> Iterator[tuple[Any, ...]]:
+    """The ``_INSERT`` parameters of an entity's rows."""
+    if attributes:
+        for attr, value, tag in attributes:
+            yield (attr, value, tag, entity)
+
+
+def _all_rows(
+    indexed: Mapping[str, tuple[AttributeRow, ...] | None],
+) -> Iterator[tuple[Any, ...]]:
+    for entity, attributes in indexed.items():
+        yield from _rows(entity, attributes)
+
+
+def index_statements(
+    indexed: Mapping[str, tuple[AttributeRow, ...] | None],
+) -> tuple[Statement, ...]:
+    """The write statements that make ``attributes`` hold ``indexed``'s rows for its entities.
+
+    ``indexed`` maps each key a write sets to its value's :func:`entity_attributes`
+    (the last value, for a key written twice): the keys' old rows are deleted
+    and the new ones inserted, in the write's transaction.
+    """
+    if len(indexed) == 1:
+        (entity,) = indexed
+        delete: Statement = (_DELETE_ONE, (entity,), False)
+    else:
+        delete = (DELETE_ENTITIES, (orjson.dumps(list(indexed)).decode(),), False)
+    return (delete, (_INSERT, _all_rows(indexed), True))
+
+
+def fill_attributes(db: sqlite3.Connection, declared: frozenset[str]) -> None:
+    """Rebuild ``attributes`` for ``declared`` from every stored entity (blocking).
+
+    Run in the caller's transaction. A value that cannot be read is left out:
+    reading it raises, naming its key.
+    """
+    db.execute("DELETE FROM attributes")
+    if not declared:
+        return
+    cursor = db.execute("SELECT key, value FROM entries WHERE value GLOB '{*'")
+    while batch := cursor.fetchmany(1024):
+        rows: list[Any] = []
+        for key, text in batch:
+            try:
+                attributes = entity_attributes(decode_value(text), declared)
+            except Exception:  # noqa: BLE001, S112 - the row is reported when it is read
+                continue
+            rows.extend(_rows(key, attributes))
+        db.executemany(_INSERT, rows)

@@ -1,0 +1,561 @@
+"""Datalog queries over the stored entities: parse the Datomic query form, compile to one SQL.
+
+A query is the vector form ``[:find ... :in ... :where ...]`` or the map form
+``{:find [...] :in [...] :where [...]}``, as EDN text or as Python data
+(:class:`Keyword` and :class:`Symbol` from :mod:`garrison.edn`). It compiles
+to ONE ``SELECT``: each data pattern ``[?e :attr ?v]`` is one source of rows
+``(attr, value, tag, entity)``, a variable shared by two patterns is a join, a
+keyword value joined to an entity position is a reference, predicates and
+``not``/``or`` are SQL conditions. A pattern on an attribute the store indexes
+(declared ``indexed`` in some kind's schema) reads the attribute table (see
+:mod:`garrison.stores._attributes`); a pattern on any other attribute reads the
+stored JSON objects of ``entries`` with SQLite's ``json_each``, giving the same
+rows the index would hold (:data:`_JSON_ROWS`): the query answers the same,
+but scans ``entries``, and ``explain`` says so (``"scans": True``, and the
+attribute under ``"unindexed"``).
+
+Supported: ``:find`` variables, ``(pull ?e [*])`` / ``(pull ?e [:a :b])``,
+aggregates ``count``, ``count-distinct``, ``sum``, ``avg``, ``min``, ``max``;
+``:in $`` then scalars ``?x`` and collections ``[?x ...]``; ``:where`` data
+patterns ``[e a v]`` (``v`` optional, ``_`` for "any"), predicates
+``[(op a b)]`` with ``= not= < <= > >= starts-with?``, ``(not ...)`` and
+``(or ...)`` / ``(and ...)`` over variables bound elsewhere. A pattern with
+no attribute (``_`` or a variable) reads the stored JSON too, every attribute
+of every entity (``"unindexed"`` holds ``"*"``).
+
+Results follow Datomic: a set of tuples (a list here, each tuple once). A
+variable that stands in an entity position comes back as the entry's key
+text; any other as its value (a keyword as a :class:`Keyword`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from garrison.edn import Keyword, Symbol, Vector, dumps, loads
+from garrison.exceptions import QueryError
+from garrison.stores._values import decode_value, encode_value
+
+__all__ = ["CompiledQuery", "compile_query", "parse_query"]
+
+_INT64: Final = range(-(2**63), 2**63)
+_AGGREGATES: Final = {
+    "count": "count({})",
+    "count-distinct": "count(DISTINCT {})",
+    "sum": "sum({})",
+    "avg": "avg({})",
+    "min": "min({})",
+    "max": "max({})",
+}
+_COMPARISONS: Final = {"=": "=", "not=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+_NUMERIC: Final = "('i','f')"
+
+# Markers (garrison.stores._values) of collections, whose scalar members are
+# indexed one by one, and of maps, which are not indexed.
+_COLLECTION_MARKERS: Final = "('#list','#vec','#set','#mutset','#eset')"
+_MAP_MARKERS: Final = "('#map','#fmap','#emap','#esc')"
+
+
+def _marker(json: str) -> str:
+    """SQL: the key of the JSON object ``json`` if it is a marker (one key, ``#...``), else NULL."""
+    return (
+        f"(SELECT CASE WHEN count(*) = 1 AND min(key) GLOB '#*' THEN min(key) END "
+        f"FROM json_each({json}))"
+    )
+
+
+#: The rows ``(attr, value, tag, entity)`` the attribute index would hold for the
+#: attribute ``{attr}`` (a parameter), read from the stored JSON objects: the
+#: attribute's value, or each member of a collection, when it is a scalar
+#: (string, number, boolean, keyword, or another tagged scalar kept as its JSON
+#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them.
+_JSON_ROWS: Final = (
+    "(SELECT entries.key AS entity, t.key AS attr, "
+    "CASE m.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 "
+    f"WHEN 'object' THEN CASE {_marker('m.value')} WHEN '#k' "
+    "THEN (SELECT value FROM json_each(m.value)) "
+    "ELSE m.value END ELSE m.atom END AS value, "
+    "CASE m.type WHEN 'text' THEN 's' WHEN 'integer' THEN 'i' WHEN 'real' THEN 'f' "
+    "WHEN 'true' THEN 'b' WHEN 'false' THEN 'b' "
+    f"ELSE CASE {_marker('m.value')} WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    "FROM entries, json_each(entries.value) AS t, json_each("
+    "CASE WHEN t.type = 'array' THEN t.value "
+    f"WHEN t.type = 'object' AND {_marker('t.value')} IN {_COLLECTION_MARKERS} "
+    "THEN (SELECT value FROM json_each(t.value)) "
+    "WHEN t.type = 'true' THEN '[true]' WHEN t.type = 'false' THEN '[false]' "
+    "ELSE json_array(t.value) END) AS m "
+    "WHERE entries.value GLOB '{{*' AND {attr_check} "
+    "AND m.type IN ('text', 'integer', 'real', 'true', 'false', 'object') "
+    f"AND (m.type <> 'object' OR ({_marker('m.value')} NOT IN {_COLLECTION_MARKERS} "
+    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS})))"
+)
+# Any attribute, or one spelled "#...": the stored object must not be a marker.
+_NOT_A_MARKER: Final = f"{_marker('entries.value')} IS NULL"
+
+
+def _is_var(node: Any) -> bool:
+    return type(node) is Symbol and node.text.startswith("?")
+
+
+def _is_blank(node: Any) -> bool:
+    return type(node) is Symbol and node.text == "_"
+
+
+def scalar_row(value: Any, clause: str) -> tuple[Any, str]:
+    """The ``(value, tag)`` an attribute row holds for the Python value ``value``."""
+    kind = type(value)
+    if kind is str:
+        return (value, "s")
+    if kind is bool:
+        return (int(value), "b")
+    if kind is int and value in _INT64:
+        return (value, "i")
+    if kind is float and math.isfinite(value):
+        return (value, "f")
+    if kind is Keyword:
+        return (value.text, "k")
+    if value is None or isinstance(value, (list, tuple, set, frozenset, Mapping)):
+        raise QueryError(f"{value!r} is not a value the attribute index holds", clause=clause)
+    return (encode_value(value), "x")
+
+
+def _from_row(value: Any, tag: str) -> Any:
+    if tag == "a":  # an attribute's spelling: a keyword key or a string key
+        return Keyword(value[1:]) if value.startswith(":") else value
+    if tag == "k":
+        return Keyword(value)
+    if tag == "b":
+        return bool(value)
+    if tag == "x":
+        return decode_value(value)
+    return value
+
+
+def _attr_text(node: Any, clause: str) -> str:
+    if type(node) is Keyword:
+        return ":" + node.text
+    if type(node) is str:
+        return node
+    raise QueryError(f"an attribute is a keyword or a string, not {node!r}", clause=clause)
+
+
+def _entity_text(node: Any, clause: str) -> str:
+    if type(node) is Keyword:
+        return node.text
+    if type(node) is str:
+        return node.removeprefix(":")
+    raise QueryError(f"an entity is a key (keyword or string), not {node!r}", clause=clause)
+
+
+@dataclass
+class _Query:
+    find: list[Any]
+    inputs: list[Any]
+    where: list[Any]
+
+
+def parse_query(query: Any) -> _Query:
+    """The parts of a query given as EDN text, a vector (list) form or a map form."""
+    if isinstance(query, str):
+        try:
+            query = loads(query)
+        except Exception as exc:
+            raise QueryError(f"the query is not EDN: {exc}", clause="query") from exc
+    parts: dict[str, list[Any]] = {}
+    if isinstance(query, Mapping):
+        for key, items in query.items():
+            name = key.text if type(key) is Keyword else str(key)
+            parts[name] = list(items)
+    elif isinstance(query, Sequence):
+        current: str | None = None
+        for item in query:
+            if type(item) is Keyword:
+                current = item.text
+                parts.setdefault(current, [])
+            elif current is None:
+                raise QueryError(f"{item!r} comes before any :find", clause="query")
+            else:
+                parts[current].append(item)
+    else:
+        raise QueryError("a query is EDN text, a vector or a map", clause="query")
+    unknown = set(parts) - {"find", "in", "where"}
+    if unknown:
+        raise QueryError(f"unknown query part :{sorted(unknown)[0]}", clause="query")
+    if not parts.get("find"):
+        raise QueryError("the query has no :find", clause=":find")
+    return _Query(parts["find"], parts.get("in", [Symbol("$")]), parts.get("where", []))
+
+
+@dataclass
+class _Binding:
+    """Where a variable's value is: an entity column, or a value and its tag."""
+
+    entity: str | None = None  # SQL of an entity (key text)
+    value: str | None = None  # SQL of a value
+    tag: str | None = None  # SQL of its tag
+
+
+@dataclass
+class CompiledQuery:
+    """One SQL statement and its parameters, and how to read its rows back."""
+
+    sql: str
+    params: list[Any]
+    columns: list[tuple[str, Any]]  # ("entity"|"value"|"pull"|"aggregate", detail)
+    unindexed: list[str] = field(default_factory=list)  # attributes read from the JSON
+
+    def rows(self, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        """The query's result from the statement's rows."""
+        out = []
+        for record in records:
+            values: list[Any] = []
+            i = 0
+            for kind, detail in self.columns:
+                if kind == "value":
+                    values.append(_from_row(record[i], record[i + 1]))
+                    i += 2
+                elif kind == "pull":
+                    pulled = decode_value(record[i])
+                    if detail is not None and isinstance(pulled, Mapping):
+                        pulled = {k: v for k, v in pulled.items() if k in detail}
+                    values.append(pulled)
+                    i += 1
+                else:
+                    values.append(record[i])
+                    i += 1
+            out.append(tuple(values))
+        return out
+
+
+@dataclass
+class _Compiler:
+    indexed: frozenset[str] = frozenset()
+    unindexed: list[str] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    conditions: list[str] = field(default_factory=list)
+    bindings: dict[str, _Binding] = field(default_factory=dict)
+    counter: list[int] = field(default_factory=lambda: [0])
+
+    def param(self, value: Any) -> str:
+        # Numbered: a binding's parameter may appear in several conditions.
+        self.params.append(value)
+        return f"?{len(self.params)}"
+
+    def alias(self, attr: str | None) -> str:
+        """A new source of attribute rows for ``attr`` (``None``: any attribute).
+
+        The attribute table for an indexed ``attr``; otherwise the stored JSON,
+        which holds every attribute.
+        """
+        self.counter[0] += 1
+        name = f"a{self.counter[0]}"
+        if attr is not None and attr in self.indexed:
+            self.aliases.append(f"attributes AS {name}")
+            return name
+        if attr is None:
+            check = _NOT_A_MARKER
+            if "*" not in self.unindexed:
+                self.unindexed.append("*")
+        else:
+            check = f"t.key = {self.param(attr)}"
+            if attr.startswith("#"):
+                check += f" AND {_NOT_A_MARKER}"
+            if attr not in self.unindexed:
+                self.unindexed.append(attr)
+        self.aliases.append(f"{_JSON_ROWS.format(attr_check=check)} AS {name}")
+        return name
+
+    def child(self) -> _Compiler:
+        """A compiler for a nested clause: sees these bindings, adds its own."""
+        return _Compiler(
+            indexed=self.indexed,
+            unindexed=self.unindexed,
+            params=self.params,
+            bindings=dict(self.bindings),
+            counter=self.counter,
+        )
+
+    # -- binding places ----------------------------------------------------
+
+    def bind_entity(self, var: str, column: str) -> None:
+        bound = self.bindings.get(var)
+        if bound is None:
+            self.bindings[var] = _Binding(entity=column)
+        elif bound.entity is not None:
+            self.conditions.append(f"{column} = {bound.entity}")
+        else:
+            self.conditions.append(f"{column} = {bound.value} AND {bound.tag} = 'k'")
+            bound.entity = column  # an entity after all: found as its key text
+
+    def bind_value(self, var: str, value: str, tag: str) -> None:
+        bound = self.bindings.get(var)
+        if bound is None:
+            self.bindings[var] = _Binding(value=value, tag=tag)
+        elif bound.value is not None:
+            self.conditions.append(f"{value} = {bound.value} AND {tag} = {bound.tag}")
+        else:
+            self.conditions.append(f"{value} = {bound.entity} AND {tag} = 'k'")
+
+    # -- clauses -----------------------------------------------------------
+
+    def pattern(self, clause: Sequence[Any], text: str) -> None:
+        if not 2 <= len(clause) <= 3:
+            raise QueryError("a data pattern is [entity attribute value?]", clause=text)
+        entity, attribute = clause[0], clause[1]
+        constant = None if _is_var(attribute) or _is_blank(attribute) else attribute
+        name = self.alias(None if constant is None else _attr_text(constant, text))
+        if _is_var(entity):
+            self.bind_entity(entity.text, f"{name}.entity")
+        elif not _is_blank(entity):
+            self.conditions.append(f"{name}.entity = {self.param(_entity_text(entity, text))}")
+        if _is_var(attribute):
+            self.bind_value(attribute.text, f"{name}.attr", "'a'")
+        elif constant is not None and _attr_text(constant, text) in self.indexed:
+            self.conditions.append(f"{name}.attr = {self.param(_attr_text(attribute, text))}")
+        if len(clause) == 3:
+            value = clause[2]
+            if _is_var(value):
+                self.bind_value(value.text, f"{name}.value", f"{name}.tag")
+            elif not _is_blank(value):
+                sql_value, tag = scalar_row(value, text)
+                self.conditions.append(
+                    f"{name}.value = {self.param(sql_value)} AND {name}.tag = {self.param(tag)}"
+                )
+
+    def operand(self, node: Any, text: str) -> tuple[str, str | None]:
+        """SQL of a predicate argument and of its tag (``None``: an entity, a key text)."""
+        if _is_var(node):
+            bound = self.bindings.get(node.text)
+            if bound is None:
+                raise QueryError(f"{node.text} is not bound by any pattern", clause=text)
+            if bound.value is not None:
+                return bound.value, bound.tag
+            return bound.entity or "NULL", None
+        sql_value, tag = scalar_row(node, text)
+        return self.param(sql_value), f"'{tag}'"
+
+    def predicate(self, call: tuple[Any, ...], text: str) -> None:
+        if not call or type(call[0]) is not Symbol:
+            raise QueryError("a predicate is [(op arg ...)]", clause=text)
+        op = call[0].text
+        if len(call) != 3:
+            raise QueryError(f"{op} takes two arguments here", clause=text)
+        left, left_tag = self.operand(call[1], text)
+        right, right_tag = self.operand(call[2], text)
+        if op == "starts-with?":
+            self.conditions.append(
+                f"({left_tag} = 's' AND substr({left}, 1, length({right})) = {right})"
+            )
+            return
+        if op not in _COMPARISONS:
+            raise QueryError(
+                f"unknown predicate {op}: use one of {', '.join(_COMPARISONS)}, starts-with?",
+                clause=text,
+            )
+        sql_op = _COMPARISONS[op]
+        if op in ("=", "not="):
+            same_tag = (
+                f"{left_tag} = {right_tag}"
+                if left_tag is not None and right_tag is not None
+                else "1"
+            )
+            condition = f"({left} = {right} AND {same_tag})"
+            self.conditions.append(condition if op == "=" else f"NOT {condition}")
+            return
+        # Ordering compares numbers with numbers and strings with strings, as Clojure's
+        # compare does; other kinds never satisfy it.
+        kinds = (
+            f"(({left_tag} IN {_NUMERIC} AND {right_tag} IN {_NUMERIC}) "
+            f"OR ({left_tag} = 's' AND {right_tag} = 's'))"
+        )
+        self.conditions.append(f"({kinds} AND {left} {sql_op} {right})")
+
+    def clause(self, clause: Any) -> None:
+        text = _show(clause)
+        if isinstance(clause, Vector | list):
+            if clause and isinstance(clause[0], tuple):
+                self.predicate(clause[0], text)
+            else:
+                self.pattern(clause, text)
+        elif isinstance(clause, tuple) and clause and type(clause[0]) is Symbol:
+            head = clause[0].text
+            if head == "not":
+                inner = self.child()
+                inner.clauses(list(clause[1:]))
+                self.conditions.append(f"NOT EXISTS ({inner.select('1')})")
+            elif head == "or":
+                branches = []
+                for branch in clause[1:]:
+                    inner = self.child()
+                    body = (
+                        list(branch[1:])
+                        if isinstance(branch, tuple) and branch and branch[0] == Symbol("and")
+                        else [branch]
+                    )
+                    inner.clauses(body)
+                    branches.append(f"EXISTS ({inner.select('1')})")
+                self.conditions.append("(" + " OR ".join(branches) + ")")
+            else:
+                raise QueryError(f"unknown clause ({head} ...): use not, or, and", clause=text)
+        else:
+            raise QueryError(
+                "a clause is a pattern [...], a predicate [(...)], (not ...) or (or ...)",
+                clause=text,
+            )
+
+    def clauses(self, clauses: list[Any]) -> None:
+        # Patterns first, so predicates, not and or see every variable bound.
+        patterns = [
+            c
+            for c in clauses
+            if isinstance(c, Vector | list) and not (c and isinstance(c[0], tuple))
+        ]
+        for clause in patterns:
+            self.clause(clause)
+        for clause in clauses:
+            if not any(clause is p for p in patterns):
+                self.clause(clause)
+
+    def select(self, columns: str) -> str:
+        source = " CROSS JOIN ".join(self.aliases) if self.aliases else "(SELECT 1)"
+        where = (" WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
+        return f"SELECT {columns} FROM {source}{where}"
+
+
+def _show(clause: Any) -> str:
+    """A clause as EDN text, for messages."""
+    try:
+        return dumps(clause)
+    except Exception:  # noqa: BLE001 - a message only
+        return repr(clause)
+
+
+def compile_query(
+    query: Any, inputs: Sequence[Any] = (), indexed: frozenset[str] = frozenset()
+) -> CompiledQuery:
+    """The one SQL statement answering ``query`` with ``inputs`` bound to its ``:in``.
+
+    ``indexed`` names the attributes the attribute table holds; a pattern on
+    another attribute reads the stored JSON objects.
+    """
+    parsed = parse_query(query)
+    compiler = _Compiler(indexed=indexed)
+    in_specs = parsed.inputs
+    if in_specs and in_specs[0] == Symbol("$"):
+        in_specs = in_specs[1:]
+    if len(in_specs) != len(inputs):
+        raise QueryError(
+            f"the query takes {len(in_specs)} inputs after $, {len(inputs)} were given",
+            clause=":in",
+        )
+    membership: list[tuple[str, list[Any], str]] = []
+    for spec, given in zip(in_specs, inputs, strict=True):
+        text = _show(spec)
+        if _is_var(spec):
+            sql_value, tag = scalar_row(given, text)
+            compiler.bindings[spec.text] = _Binding(
+                # A keyword or string input can also stand for an entity (a key).
+                entity=compiler.param(sql_value) if tag in ("k", "s") else None,
+                value=compiler.param(sql_value),
+                tag=f"'{tag}'",
+            )
+        elif (
+            isinstance(spec, Vector | list)
+            and len(spec) == 2
+            and _is_var(spec[0])
+            and spec[1] == Symbol("...")
+        ):
+            membership.append((spec[0].text, list(given), text))
+        else:
+            raise QueryError("an input is ?scalar or [?collection ...]", clause=text)
+    compiler.clauses(parsed.where)
+    for var, items, text in membership:
+        bound = compiler.bindings.get(var)
+        if bound is None:
+            raise QueryError(f"{var} is not used by any pattern", clause=":in")
+        if not items:
+            compiler.conditions.append("0")
+            continue
+        if bound.tag == "'a'":  # an attribute variable: the attributes' spellings
+            spellings = ", ".join(compiler.param(_attr_text(item, text)) for item in items)
+            compiler.conditions.append(f"{bound.value} IN ({spellings})")
+            continue
+        rows = [scalar_row(item, text) for item in items]
+        if bound.value is not None:
+            pairs = ", ".join(f"({compiler.param(v)}, {compiler.param(t)})" for v, t in rows)
+            compiler.conditions.append(f"({bound.value}, {bound.tag}) IN (VALUES {pairs})")
+        else:
+            keys = ", ".join(compiler.param(v) for v, t in rows if t in ("k", "s"))
+            compiler.conditions.append(f"{bound.entity} IN ({keys or 'NULL'})")
+    # Each find element's columns in the distinct bindings; aggregates then run over
+    # that set, as Datomic's do (a value bound twice by a join counts once).
+    columns: list[str] = []
+    readers: list[tuple[str, Any]] = []
+    outer: list[str] = []
+    group: list[str] = []
+    aggregates = False
+
+    def column(expression: str) -> str:
+        columns.append(f"{expression} AS c{len(columns)}")
+        return f"c{len(columns) - 1}"
+
+    for element in parsed.find:
+        text = _show(element)
+        if _is_var(element):
+            bound = compiler.bindings.get(element.text)
+            if bound is None:
+                raise QueryError(f"{element.text} is not bound by any clause", clause=":find")
+            if bound.entity is not None:
+                names = [column(bound.entity)]
+                readers.append(("entity", None))
+            else:
+                names = [column(str(bound.value)), column(str(bound.tag))]
+                readers.append(("value", None))
+            outer += names
+            group += names
+        elif isinstance(element, tuple) and element and type(element[0]) is Symbol:
+            head = element[0].text
+            if head == "pull":
+                if len(element) != 3 or not _is_var(element[1]):
+                    raise QueryError("pull is (pull ?e [*]) or (pull ?e [:a ...])", clause=text)
+                bound = compiler.bindings.get(element[1].text)
+                if bound is None or bound.entity is None:
+                    raise QueryError(
+                        f"{element[1].text} is not an entity of any pattern", clause=text
+                    )
+                pattern = list(element[2])
+                wanted = None if pattern == [Symbol("*")] else set(pattern)
+                name = column(f"(SELECT value FROM entries WHERE key = {bound.entity})")
+                readers.append(("pull", wanted))
+                outer.append(name)
+                group.append(name)
+            elif head in _AGGREGATES:
+                if len(element) != 2 or not _is_var(element[1]):
+                    raise QueryError(f"an aggregate is ({head} ?var)", clause=text)
+                bound = compiler.bindings.get(element[1].text)
+                if bound is None:
+                    raise QueryError(f"{element[1].text} is not bound by any clause", clause=text)
+                if bound.value is not None:
+                    name = column(bound.value)
+                    column(str(bound.tag))  # keeps 1 and 1.0 apart in the distinct set
+                else:
+                    name = column(str(bound.entity))
+                outer.append(_AGGREGATES[head].format(name))
+                readers.append(("aggregate", None))
+                aggregates = True
+            else:
+                raise QueryError(f"unknown find element ({head} ...)", clause=text)
+        else:
+            raise QueryError(
+                "a find element is ?var, (pull ?e [*]) or (aggregate ?var)", clause=text
+            )
+    sql = compiler.select("DISTINCT " + ", ".join(columns))
+    if aggregates:
+        sql = f"SELECT {', '.join(outer)} FROM ({sql})"
+        if group:
+            sql += " GROUP BY " + ", ".join(group)
+    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed)
