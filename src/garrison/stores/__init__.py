@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
-from garrison.stores._attributes import declared_index
 from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
@@ -26,6 +25,7 @@ from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mod
 from garrison.stores._mode_file import read_mode_file
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META, SQLITE_FAILURES, ModeRouter
+from garrison.stores._rules import TYPES, EntitySchema, Violation, declared_index, find_violations
 from garrison.stores._sqlite import SqliteStore
 from garrison.stores._sqlite_backup import backup_closed_file
 from garrison.stores._sqlite_bulk import (
@@ -87,6 +87,10 @@ __all__ = [
     # SQLite store, its kinds, its bulk path and backups
     "DEFAULT_KIND_MAPPING",
     "KindMapping",
+    "EntitySchema",
+    "TYPES",
+    "Violation",
+    "find_violations",
     "Change",
     "KindClassifier",
     "SqliteStore",

@@ -52,6 +52,7 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._operator import (
+    CheckSchema,
     CountHistory,
     LastSeq,
     LevelledEdn,
@@ -106,6 +107,7 @@ __all__ = [
     "LastSeq",
     "LevelledEdn",
     "ReindexKinds",
+    "CheckSchema",
     "RevertPlan",
     "WriteEdnFirst",
 ]

@@ -215,7 +215,7 @@ def _sqlite_store(settings: DatabaseConfig, path: Path) -> SqliteStore:
         synchronous=settings.synchronous,
         busy_timeout=settings.busy_timeout,
         indexes=settings.indexes,
-        indexed=settings.indexed,
+        schema=settings.entity_schema,
     )
 
 
