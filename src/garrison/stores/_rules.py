@@ -208,9 +208,7 @@ class EntitySchema:
             parsed: dict[str, AttributeRules] = {}
             for attr, rules in attributes.items():
                 if not isinstance(attr, str) or not attr or attr == ":":
-                    raise ValueError(
-                        f"schema.{kind}: an attribute is non-empty text, got {attr!r}"
-                    )
+                    raise ValueError(f"schema.{kind}: an attribute is non-empty text, got {attr!r}")
                 parsed[attr] = _parse_rules(f"schema.{kind}.{attr!r}", rules)
             kinds[kind] = parsed
         return cls(kinds)
@@ -301,12 +299,10 @@ def _parse_rules(where: str, rules: Any) -> AttributeRules:
             raise ValueError(f"{where}: rule {rule!r} is true or false, got {setting!r}")
     type_name = rules.get("type")
     if type_name is not None and type_name not in TYPES:
-        raise ValueError(
-            f"{where}: unknown type {type_name!r} (known: {', '.join(sorted(TYPES))})"
-        )
+        raise ValueError(f"{where}: unknown type {type_name!r} (known: {', '.join(sorted(TYPES))})")
     cardinality = rules.get("cardinality", "one")
     if cardinality not in _CARDINALITIES:
-        raise ValueError(f"{where}: cardinality is \"one\" or \"many\", got {cardinality!r}")
+        raise ValueError(f'{where}: cardinality is "one" or "many", got {cardinality!r}')
     if rules.get("reference") and type_name not in (None, "keyword"):
         raise ValueError(f"{where}: a reference is a keyword, not type {type_name!r}")
     return AttributeRules(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from garrison.components.database._lock import DatabaseLock
-from garrison.exceptions import StoreError
+from garrison.exceptions import SchemaError, StoreError
 from garrison.stores import (
     SQLITE_FAILURES,
     EdnFileStore,
@@ -138,6 +138,8 @@ async def open_stack(
             if not fallback:
                 raise
             unopenable = exc
+        except SchemaError:
+            raise  # the database opens; its data breaks the configured schema
         except SQLITE_FAILURES as exc:
             if not fallback or not stack.lock.held:
                 raise
