@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import sqlite3
 import time
@@ -111,6 +112,8 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
 __all__ = ["SqliteStore"]
+
+log = logging.getLogger(__name__)
 
 _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
@@ -276,8 +279,12 @@ class SqliteStore:
             self.path, busy_timeout=self.busy_timeout, every=self.checkpoint_every
         )
 
-    async def _after_schema(self, conn: aiosqlite.Connection) -> None:
-        """Check the value format, create declared indexes, and resume the clock."""
+    async def _after_schema(self, conn: aiosqlite.Connection, *, restored: bool = False) -> None:
+        """Check the value format and the schema, create declared indexes, resume the clock.
+
+        ``restored``: after a restore, whose data is kept even if it breaks the
+        schema (a warning says so; the next open refuses it until fixed).
+        """
         rows = list(await conn.execute_fetchall(META_GET, (_FORMAT_META,)))
         if rows:
             stored = int(decode_value(rows[0][0]))
@@ -290,7 +297,12 @@ class SqliteStore:
             await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
-        await self._adopt_schema(conn)
+        try:
+            await self._adopt_schema(conn)
+        except SchemaError as exc:
+            if not restored:
+                raise
+            log.warning("the restored data breaks the schema: %s", exc)
         await self._rebuild_attributes(conn)
         # Every history row's time is its commit's; an event is a commit alone.
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM commits"))
@@ -1048,7 +1060,7 @@ class SqliteStore:
     async def _after_restore(self) -> None:
         conn = self.connection
         await ensure_schema(conn, self.path)
-        await self._after_schema(conn)
+        await self._after_schema(conn, restored=True)
 
     # -- meta and health -------------------------------------------------------
 
