@@ -97,6 +97,14 @@ TYPES: Final[dict[str, Callable[[Any], bool]]] = {
     "set": lambda v: isinstance(v, frozenset | set | EdnSet),
 }
 
+#: (type, reference) -> the test a value (or member) must pass: a reference is a keyword.
+_TESTS: Final[dict[tuple[str | None, bool], Callable[[Any], bool] | None]] = {
+    **{(name, False): test for name, test in TYPES.items()},
+    (None, False): None,
+    (None, True): TYPES["keyword"],
+    ("keyword", True): TYPES["keyword"],
+}
+
 _RULES: Final = ("type", "cardinality", "unique", "required", "reference", "indexed")
 _FLAGS: Final = ("unique", "required", "reference", "indexed")
 _CARDINALITIES: Final = ("one", "many")
@@ -229,9 +237,10 @@ class EntitySchema:
 
     def check(self, key: str, kind: str | None, value: Any) -> Violation | None:
         """The first rule the entry breaks that needs no stored data, or ``None``."""
-        if kind not in self._checked or not isinstance(value, Mapping):
+        attributes = self._checked.get(kind)  # type: ignore[arg-type]  # None: no kind
+        if attributes is None or not isinstance(value, Mapping) or _keeps(attributes, value):
             return None
-        return next(self._broken(key, self._checked[kind], value), None)
+        return next(self._broken(key, attributes, value), None)
 
     def violations(self, key: str, kind: str | None, value: Any) -> list[Violation]:
         """Every rule the entry breaks that needs no stored data."""
@@ -278,6 +287,32 @@ class EntitySchema:
 
     def __repr__(self) -> str:
         return f"EntitySchema({self.table!r})"
+
+
+def _keeps(attributes: Sequence[_Attribute], value: Mapping[Any, Any]) -> bool:
+    """Whether ``value`` keeps the rules that need no stored data (the write path's test).
+
+    The same rules as :meth:`EntitySchema._broken`, answered without making
+    a violation: most writes keep them.
+    """
+    get = value.get
+    for _attr, lookup, rules in attributes:
+        item = get(lookup)
+        if item is None:
+            if rules.required:
+                return False
+            continue
+        test = _TESTS[rules.type, rules.reference]
+        if rules.many:
+            if not isinstance(item, _MANY):
+                return False
+            if test is not None:
+                for member in item:
+                    if not test(member):
+                        return False
+        elif test is not None and not test(item):
+            return False
+    return True
 
 
 def _a(type_name: str | None) -> str:
