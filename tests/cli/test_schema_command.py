@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING
 
 import pytest
 
 from garrison.cli import main
+from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,3 +99,15 @@ def test_writes_are_refused_until_the_data_keeps_the_schema(
     err = capsys.readouterr().err
     assert "project/p3: :project/owner breaks rule required" in err
     assert main(["get", "project/p3", "--config", str(config)]) == 1  # not written
+
+
+async def test_schema_check_runs_beside_a_running_garrison(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    config = await asyncio.to_thread(_setup, tmp_path, "sqlite-only")
+    capsys.readouterr()
+    # A runtime without the schema holds the database (and its lock) meanwhile.
+    async with database_runtime(tmp_path / "data"):
+        status = await asyncio.to_thread(main, ["schema", "check", "--config", str(config)])
+    assert status == 1
+    assert capsys.readouterr().out.endswith("4 violations\n")

@@ -280,11 +280,6 @@ class EntitySchema:
         """The attributes of ``kind`` whose rules read the stored data."""
         return self._lookups.get(kind, ()) if kind is not None else ()
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, EntitySchema) and self.table == other.table
-
-    __hash__ = None  # type: ignore[assignment]  # mutable-looking; compared by table
-
     def __repr__(self) -> str:
         return f"EntitySchema({self.table!r})"
 

@@ -166,3 +166,30 @@ def test_unique_and_reference_need_commit_durability(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match='need durability = "commit"'):
         asyncio.run(start())
+
+
+async def test_a_revert_to_values_the_schema_refuses_writes_nothing(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        await store.put("session/s1", {K("session/id"): 1})
+        moment = (await store.history("session/s1"))[-1].at
+        await store.put("session/s1", {K("session/id"): "one"})
+    async with database_runtime(tmp_path, schema=SCHEMA) as rt:
+        store = rt.get(Store)
+        with pytest.raises(SchemaError, match="session/s1: :session/id breaks rule type"):
+            await store.revert("session/", to=moment)
+        assert await store.get("session/s1") == {K("session/id"): "one"}
+        assert len(await store.history("session/s1")) == 2
+
+
+async def test_debounced_writes_are_refused_before_they_are_acknowledged(tmp_path: Path) -> None:
+    typed = {"session": {":session/id": {"type": "string", "required": True}}}
+    async with database_runtime(tmp_path, durability="debounced", schema=typed) as rt:
+        store = rt.get(Store)
+        with pytest.raises(SchemaError, match="breaks rule required"):
+            await store.put("session/s1", {K("session/user"): "u1"})
+        await store.put("session/s2", {K("session/id"): "two"})
+        await store.flush()
+        assert await store.get_many(["session/s1", "session/s2"]) == {
+            "session/s2": {K("session/id"): "two"}
+        }
