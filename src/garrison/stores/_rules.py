@@ -60,6 +60,7 @@ __all__ = [
     "find_violations",
     "lookup_violations",
     "refused",
+    "stored_data_breaks",
     "stored_violations",
 ]
 
@@ -495,4 +496,17 @@ def refused(violations: Sequence[Violation], *, shown: int = 5) -> SchemaError:
     return SchemaError(
         f"{len(violations)} schema rules broken, nothing was written: {listed}{more}",
         violations=violations,
+    )
+
+
+def stored_data_breaks(path: str, found: Sequence[Violation], *, shown: int = 5) -> SchemaError:
+    """The error of an open whose given schema the stored data of ``path`` breaks."""
+    listed = "; ".join(str(v) for v in found[:shown])
+    more = f" (and {len(found) - shown} more)" if len(found) > shown else ""
+    return SchemaError(
+        f"{path}: the stored data breaks the configured schema in {len(found)} "
+        f"{'place' if len(found) == 1 else 'places'}: {listed}{more}. The schema was not "
+        "applied; list every violation with 'garrison schema check', then fix the data "
+        "or the schema",
+        violations=found,
     )

@@ -57,6 +57,7 @@ from garrison.stores._rules import (
     Violation,
     lookup_violations,
     refused,
+    stored_data_breaks,
     stored_violations,
 )
 from garrison.stores._schema import (
@@ -352,7 +353,7 @@ class SqliteStore:
             try:
                 found = stored_violations(db, given)
                 if found:
-                    raise _breaking(path, found)
+                    raise stored_data_breaks(path, found)
                 db.execute(META_SET, (_SCHEMA_META, wanted))
                 db.execute("COMMIT")
             except BaseException:
@@ -1104,16 +1105,3 @@ class SqliteStore:
         """A cheap round trip through the connection's thread (``SELECT 1``), for health checks."""
         with store_span(DB_SYSTEM_SQLITE, "ping", _ENTRIES, query="SELECT 1"):
             await self._fetch("SELECT 1")
-
-
-def _breaking(path: str, found: list[Violation], shown: int = 5) -> SchemaError:
-    """The error of a start whose configured schema the stored data breaks."""
-    listed = "; ".join(str(v) for v in found[:shown])
-    more = f" (and {len(found) - shown} more)" if len(found) > shown else ""
-    return SchemaError(
-        f"{path}: the stored data breaks the configured schema in {len(found)} "
-        f"{'place' if len(found) == 1 else 'places'}: {listed}{more}. The schema was not "
-        "applied; list every violation with 'garrison schema check', then fix the data "
-        "or the schema",
-        violations=found,
-    )
