@@ -82,8 +82,10 @@ async def _schema(args: argparse.Namespace, database: Database) -> int:
 
 
 def _line(violation: Violation) -> str:
-    value = "" if violation.value is MISSING else f" {dumps(violation.value)}"
-    return f"{violation.key} {violation.attribute} {violation.rule}:{value} ({violation.detail})"
+    where = f"{violation.key} {violation.attribute} {violation.rule}"
+    if violation.value is MISSING:
+        return f"{where} ({violation.detail})"
+    return f"{where}: {dumps(violation.value)} ({violation.detail})"
 
 
 def _json(violation: Violation) -> dict[str, Any]:
