@@ -68,6 +68,7 @@ def test_schema_check_reports_every_violation_and_exits_1(
     assert main(["schema", "check", "--config", str(config)]) == 1
     out = capsys.readouterr().out
     assert "session/s2 :session/user-id type: 2 (must be a string)" in out
+    assert "project/p2 :project/owner required (the entity has no value)\n" in out
     assert out.endswith("4 violations\n")
 
 
