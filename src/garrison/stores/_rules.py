@@ -157,8 +157,8 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-# (attribute spelling, its key in a decoded map, its rules)
-_Attribute = tuple[str, Any, AttributeRules]
+# (attribute spelling, its key in a decoded map, its rules, the test of a value or member)
+_Attribute = tuple[str, Any, AttributeRules, "Callable[[Any], bool] | None"]
 
 
 class EntitySchema:
@@ -183,7 +183,7 @@ class EntitySchema:
         lookups: dict[str, tuple[_Attribute, ...]] = {}
         for kind, attrs in self.kinds.items():
             entries = [
-                (attr, _lookup_key(attr), rules)
+                (attr, _lookup_key(attr), rules, _TESTS[rules.type, rules.reference])
                 for attr, rules in sorted(attrs.items())
                 if rules != AttributeRules(indexed=rules.indexed)
             ]
@@ -253,7 +253,7 @@ class EntitySchema:
     def _broken(
         key: str, attributes: Sequence[_Attribute], value: Mapping[Any, Any]
     ) -> Iterator[Violation]:
-        for attr, lookup, rules in attributes:
+        for attr, lookup, rules, _test in attributes:
             item = value.get(lookup)
             if item is None:
                 if rules.required:
@@ -292,13 +292,12 @@ def _keeps(attributes: Sequence[_Attribute], value: Mapping[Any, Any]) -> bool:
     a violation: most writes keep them.
     """
     get = value.get
-    for _attr, lookup, rules in attributes:
+    for _attr, lookup, rules, test in attributes:
         item = get(lookup)
         if item is None:
             if rules.required:
                 return False
             continue
-        test = _TESTS[rules.type, rules.reference]
         if rules.many:
             if not isinstance(item, _MANY):
                 return False
@@ -412,7 +411,7 @@ def lookup_violations(
     for key, kind, value in batch:
         if not isinstance(value, Mapping):
             continue
-        for attr, lookup, rules in schema.lookups(kind):
+        for attr, lookup, rules, _test in schema.lookups(kind):
             for member in _members(value.get(lookup), rules):
                 if rules.reference and type(member) is Keyword:
                     target = member.text
@@ -459,7 +458,7 @@ def find_violations(
         if not schema.rules_for(kind) or not isinstance(value, Mapping):
             continue
         found.extend(schema.violations(key, kind, value))
-        for attr, lookup, rules in schema.lookups(kind):
+        for attr, lookup, rules, _test in schema.lookups(kind):
             for member in _members(value.get(lookup), rules):
                 if rules.reference and type(member) is Keyword:
                     references.append((key, attr, member))

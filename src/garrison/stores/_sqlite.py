@@ -395,9 +395,10 @@ class SqliteStore:
         """Raise :class:`SchemaError` when ``(key, kind, value)`` entries break the schema.
 
         Blocking: on the connection's thread, inside the write's transaction
-        (the bulk loader's too), before its statements. ``entries`` hold each
-        key of the write once, with its last value; ``written`` every key the
-        write sets, when ``entries`` leaves some out.
+        (the bulk loader's too), before its statements. ``entries`` are the
+        write's (a key written twice is checked with each value, and compared
+        with the others by its last); ``written`` every key the write sets,
+        when ``entries`` leaves some out.
         """
         rules = self._rules
         if rules is None:
@@ -409,8 +410,9 @@ class SqliteStore:
             if (violation := rules.check(key, kind, value)) is not None
         ]
         if not found and rules.needs_lookups:
-            keys = written if written is not None else {key for key, _, _ in batch}
-            found = lookup_violations(db, rules, batch, keys)
+            latest = {key: (key, kind, value) for key, kind, value in batch}
+            keys = written if written is not None else latest
+            found = lookup_violations(db, rules, latest.values(), keys)
         if found:
             raise refused(found)
 
@@ -857,9 +859,14 @@ class SqliteStore:
                 yield (text, namespace, entity, stored, now)
 
         def build(now: int) -> Iterator[Statement]:
-            if db is not None:
-                self.enforce(db, self._entries(batch, kind))
-            yield (UPSERT, rows(now), True)
+            if db is None:
+                yield (UPSERT, rows(now), True)
+            else:
+                # Encoded first: the rows carry each key's kind, which the rules need.
+                encoded = list(rows(now))
+                pairs = zip(encoded, batch, strict=True)
+                self.enforce(db, [(row[0], row[2], value) for row, (_, value) in pairs])
+                yield (UPSERT, encoded, True)
             # rows() has run: indexed holds every key, once, with its last value's rows.
             if self._indexed:
                 yield from index_statements(indexed)
