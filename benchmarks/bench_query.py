@@ -42,11 +42,17 @@ and required rules with ``:learning/id`` also ``unique`` (its lookup in the
 index, in the write's transaction). Prints each median and its ratio to the
 median with no schema.
 
+The schema check (``--schema-check``): ``--rows`` records written with no
+schema, then timed: the open of the store with each schema (which checks every
+stored entry first, and builds the index rows of a ``unique`` attribute), and
+``SqliteStore.schema_violations`` (what ``garrison schema check`` runs).
+
 Run::
 
     .venv-test/bin/python benchmarks/bench_query.py [--entities N] [--queries Q]
     .venv-test/bin/python benchmarks/bench_query.py --writes [--rows N] [--repeat R]
     .venv-test/bin/python benchmarks/bench_query.py --writes --schema [--rows N] [--repeat R]
+    .venv-test/bin/python benchmarks/bench_query.py --schema-check [--rows N]
 """
 
 from __future__ import annotations
@@ -126,6 +132,30 @@ async def schema_put_rate(rows: list[tuple[str, Any]], *, side: str, batch: int)
     with tempfile.TemporaryDirectory() as folder:
         async with SqliteStore(Path(folder) / "bench.db", schema=schema) as store:
             return await _timed_puts(store, rows, batch)
+
+
+async def schema_check(rows_count: int) -> None:
+    """Time the open that applies each schema to ``rows_count`` stored records, and the check."""
+    rows = make_records(rows_count)
+    print(machine())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        async with SqliteStore(path) as store:
+            for first in range(0, len(rows), 1000):
+                await store.put_many(rows[first : first + 1000])
+        for side in ("type + required", "type + required + unique"):
+            schema = EntitySchema.parse(SCHEMAS[side])
+            start = time.perf_counter()
+            async with SqliteStore(path, schema=schema):
+                opened = time.perf_counter() - start
+            async with SqliteStore(path) as store:
+                start = time.perf_counter()
+                found = await store.schema_violations(schema)
+                checked = time.perf_counter() - start
+            print(
+                f"{side:<24} {rows_count} records: open applying it {opened:.2f} s, "
+                f"schema_violations {checked:.2f} s ({len(found)} found)"
+            )
 
 
 async def _timed_puts(store: SqliteStore, rows: list[tuple[str, Any]], batch: int) -> float:
@@ -275,12 +305,17 @@ if __name__ == "__main__":
     parser.add_argument(
         "--schema", action="store_true", help="with --writes: the cost of schema rules"
     )
+    parser.add_argument(
+        "--schema-check", action="store_true", help="time the check of stored data by a schema"
+    )
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
-    if args.writes:
+    if args.schema_check:
+        asyncio.run(schema_check(args.rows))
+    elif args.writes:
         asyncio.run(main(args.rows, args.repeat, schema=args.schema))
     else:
         asyncio.run(run_queries(args.entities, args.queries))

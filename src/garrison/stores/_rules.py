@@ -245,9 +245,10 @@ class EntitySchema:
 
     def violations(self, key: str, kind: str | None, value: Any) -> list[Violation]:
         """Every rule the entry breaks that needs no stored data."""
-        if kind not in self._checked or not isinstance(value, Mapping):
+        attributes = self._checked.get(kind)  # type: ignore[arg-type]  # None: no kind
+        if attributes is None or not isinstance(value, Mapping) or _keeps(attributes, value):
             return []
-        return list(self._broken(key, self._checked[kind], value))
+        return list(self._broken(key, attributes, value))
 
     @staticmethod
     def _broken(
