@@ -1,0 +1,198 @@
+"""Which attributes a commit touched, and what follows from it: the query cache.
+
+A commit *touches* the top-level attributes of the old and the new value of
+each key it writes (:func:`garrison.stores.attribute_names`: an entity's
+attribute spellings, ``":session/user-id"`` or ``"title"``; a value that is no
+entity has none). A Datalog query reads the attributes of its patterns
+(``CompiledQuery.reads``: ``"*"`` when a pattern's attribute is a variable,
+``None`` when it pulls an entry no pattern binds, so any commit may change
+it). Its answer can change only when a commit touched an attribute it reads:
+that is the one rule by which the :class:`QueryCache` forgets answers and the
+attribute subscriptions of live queries (:mod:`._attribute_feed`) wake.
+:class:`Touches` computes a commit's touched attributes once and applies the
+rule to both.
+
+Writes that do not know the values they replace (a bulk load, a clear, a mode
+switch, a restore, the operator's EDN-first writes), and every write while
+SQLite is behind the EDN file (its repair backlog: the values read before the
+write may not be SQLite's), touch *everything*: the cache is emptied and
+every attribute subscription wakes.
+
+The cache is an LRU of ``query_cache_size`` answers, keyed by the query (its
+EDN text) and its inputs (their EDN text, so ``1`` and ``1.0`` stay apart, as
+Clojure's equality keeps them). It holds the statement's rows, not the
+answer: each hit builds the answer anew (values decoded afresh), so no caller
+can change what another one gets. Only the actor touches it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from garrison.edn import dumps
+from garrison.stores import attribute_names
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Hashable, Iterable, Sequence
+
+    from garrison.components.database._attribute_feed import AttributeFeed
+    from garrison.stores import CompiledQuery
+
+__all__ = ["CacheKey", "QueryCache", "Touches", "cache_key"]
+
+CacheKey: TypeAlias = "tuple[str, str]"
+
+
+def cache_key(query: Any, inputs: Sequence[Any]) -> CacheKey | None:
+    """The cache key of ``query`` with ``inputs``; ``None``: not cacheable (no EDN text)."""
+    try:
+        text = query if isinstance(query, str) else dumps(query)
+        return (text, dumps(list(inputs)) if inputs else "")
+    except Exception:  # noqa: BLE001 - such a query is answered, just not cached
+        return None
+
+
+class QueryCache:
+    """A bounded LRU of Datalog answers, forgotten by the attributes commits touch."""
+
+    __slots__ = (
+        "_any",
+        "_by_attribute",
+        "_entries",
+        "capacity",
+        "evictions",
+        "generation",
+        "hits",
+        "invalidations",
+        "misses",
+    )
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._entries: OrderedDict[Hashable, tuple[CompiledQuery, list[Any]]] = OrderedDict()
+        # attribute spelling (or "*") -> the keys of the answers that read it
+        self._by_attribute: dict[str, set[Hashable]] = {}
+        # the answers any commit may change (reads None)
+        self._any: set[Hashable] = set()
+        self.hits = 0
+        self.misses = 0
+        self.evictions = 0
+        self.invalidations = 0
+        #: Increases at each invalidation: an answer read across one is not stored.
+        self.generation = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def hit_ratio(self) -> float:
+        """Hits over lookups since the component started (0.0 before any)."""
+        total = self.hits + self.misses
+        return self.hits / total if total else 0.0
+
+    def lookup(self, key: Hashable) -> tuple[CompiledQuery, list[Any]] | None:
+        """The compiled query and its rows, or ``None``; counts a hit or a miss."""
+        entry = self._entries.get(key)
+        if entry is None:
+            self.misses += 1
+            return None
+        self._entries.move_to_end(key)
+        self.hits += 1
+        return entry
+
+    def store(
+        self, key: Hashable, compiled: CompiledQuery, rows: list[Any], generation: int
+    ) -> None:
+        """Keep ``rows`` unless an invalidation came after ``generation`` was read."""
+        if self.capacity <= 0 or generation != self.generation:
+            return
+        entries = self._entries
+        if key in entries:
+            self._forget(key)
+        entries[key] = (compiled, rows)
+        reads = compiled.reads
+        if reads is None:
+            self._any.add(key)
+        else:
+            for attribute in reads:
+                self._by_attribute.setdefault(attribute, set()).add(key)
+        while len(entries) > self.capacity:
+            self._forget(next(iter(entries)))
+            self.evictions += 1
+
+    def _forget(self, key: Hashable) -> None:
+        compiled, _ = self._entries.pop(key)
+        reads = compiled.reads
+        if reads is None:
+            self._any.discard(key)
+            return
+        by_attribute = self._by_attribute
+        for attribute in reads:
+            keys = by_attribute.get(attribute)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del by_attribute[attribute]
+
+    def invalidate(self, touched: frozenset[str] | None) -> None:
+        """Forget the answers that read an attribute in ``touched`` (``None``: all)."""
+        self.generation += 1
+        entries = self._entries
+        if not entries:
+            return
+        if touched is None:
+            self.invalidations += len(entries)
+            entries.clear()
+            self._by_attribute.clear()
+            self._any.clear()
+            return
+        victims = set(self._any)
+        by_attribute = self._by_attribute
+        for attribute in touched:
+            victims.update(by_attribute.get(attribute, ()))
+        if touched:
+            victims.update(by_attribute.get("*", ()))
+        for key in victims:
+            self._forget(key)
+        self.invalidations += len(victims)
+
+
+class Touches:
+    """Computes what each commit touched, for the query cache and the attribute feed.
+
+    ``write(changes)`` takes ``(key, old, new)`` per key written (``MISSING``
+    for an absent value); ``everything()`` is a commit whose touched
+    attributes are not known. ``wanted`` is false when nothing would follow
+    (no cached answer, no attribute subscription): writers then skip reading
+    the values they replace.
+    """
+
+    __slots__ = ("_behind", "cache", "feed")
+
+    def __init__(self, cache: QueryCache, feed: AttributeFeed, behind: Callable[[], bool]) -> None:
+        self.cache = cache
+        self.feed = feed
+        # Whether SQLite may be behind the EDN file: the old values a writer
+        # read may then not be SQLite's, so a write touches everything.
+        self._behind = behind
+
+    @property
+    def wanted(self) -> bool:
+        """Whether a commit's touched attributes matter to anyone now."""
+        return len(self.cache) > 0 or self.feed.listening
+
+    def write(self, changes: Iterable[tuple[str, Any, Any]]) -> None:
+        """A commit wrote these ``(key, old, new)``: invalidate and wake by its attributes."""
+        if self._behind():
+            self.everything()
+            return
+        per_key = [(key, attribute_names(old) | attribute_names(new)) for key, old, new in changes]
+        touched: frozenset[str] = frozenset().union(*(attrs for _, attrs in per_key))
+        self.cache.invalidate(touched)
+        self.feed.touch(per_key)
+
+    def everything(self) -> None:
+        """A commit whose touched attributes are unknown: forget every answer, wake everyone."""
+        self.cache.invalidate(None)
+        self.feed.touch_all()
