@@ -466,10 +466,12 @@ def compile_query(
         text = _show(spec)
         if _is_var(spec):
             sql_value, tag = scalar_row(given, text)
+            # One parameter for both places: SQLite wants the highest-numbered one used.
+            param = compiler.param(sql_value)
             compiler.bindings[spec.text] = _Binding(
                 # A keyword or string input can also stand for an entity (a key).
-                entity=compiler.param(sql_value) if tag in ("k", "s") else None,
-                value=compiler.param(sql_value),
+                entity=param if tag in ("k", "s") else None,
+                value=param,
                 tag=f"'{tag}'",
             )
         elif (
