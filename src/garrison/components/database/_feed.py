@@ -94,7 +94,6 @@ class Subscription:
             self._wake()
             return False
         self._buffer.append(event)
-        self._wake()
         return True
 
     def _end(self, error: ChangesLostError | None) -> None:
@@ -141,6 +140,10 @@ class ChangeFeed:
     def __init__(self, default_capacity: int) -> None:
         self.default_capacity = default_capacity
         self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        # Open subscribers by prefix, and the prefix lengths to try, kept between
+        # publishes (weakly: a dropped watcher still unsubscribes itself); None
+        # after a subscribe, or once a publish met a closed or dropped one.
+        self._index: tuple[dict[str, list[weakref.ref[Subscription]]], list[int]] | None = None
         self._seq = 0
         self.published = 0
         self.overflows = 0
@@ -166,23 +169,30 @@ class ChangeFeed:
             raise ValueError(f"a watch buffer must hold at least 1 change, got {size}")
         subscription = Subscription(prefix, size)
         self._subscribers.add(subscription)
+        self._index = None
         return subscription
+
+    def _built(self) -> tuple[dict[str, list[weakref.ref[Subscription]]], list[int]]:
+        by_prefix: dict[str, list[weakref.ref[Subscription]]] = {}
+        for subscriber in self._subscribers:
+            if not subscriber.closed:
+                by_prefix.setdefault(subscriber.prefix, []).append(weakref.ref(subscriber))
+        self._index = (by_prefix, sorted({len(prefix) for prefix in by_prefix}))
+        return self._index
 
     def publish(self, changes: Iterable[tuple[str, Literal["put", "delete"], Any]]) -> None:
         """Deliver committed ``(key, op, value)`` changes, in order, to matching watchers."""
-        subscribers = [s for s in self._subscribers if not s.closed]
-        if not subscribers:
+        # Subscribers by prefix, and the prefix lengths to try: a change costs a
+        # dict lookup per distinct length, not a test per subscriber.
+        by_prefix, lengths = self._index if self._index is not None else self._built()
+        if not by_prefix:
             # Nobody listens: still number the changes so seq counts commits.
             for _ in changes:
                 self._seq += 1
             return
-        # Subscribers by prefix, and the prefix lengths to try: a change costs a
-        # dict lookup per distinct length, not a test per subscriber.
-        by_prefix: dict[str, list[Subscription]] = {}
-        for subscriber in subscribers:
-            by_prefix.setdefault(subscriber.prefix, []).append(subscriber)
-        lengths = sorted({len(prefix) for prefix in by_prefix})
         at = time.time()
+        stale = False
+        offered: dict[Subscription, None] = {}
         for key, op, value in changes:
             self._seq += 1
             event = ChangeEvent(self._seq, key, op, value, at)
@@ -190,15 +200,29 @@ class ChangeFeed:
             for length in lengths:
                 if length > len(key):
                     break
-                for subscriber in by_prefix.get(key[:length], ()):
-                    if not subscriber._offer(event):
+                for ref in by_prefix.get(key[:length], ()):
+                    subscriber = ref()
+                    if subscriber is None or subscriber.closed:
+                        stale = True
+                    elif subscriber._offer(event):
+                        offered[subscriber] = None
+                    else:
                         self.overflows += 1
+                        stale = True
+        if stale:
+            self._index = None
+        if offered:
+            # Woken from the loop's next turn: the writers this commit answers send
+            # their next writes, and the actor starts committing them, before the
+            # watchers' tasks run, so their work overlaps that commit.
+            asyncio.get_running_loop().call_later(0, _wake_all, offered)
 
     def close(self, error: ChangesLostError | None = None) -> None:
         """End every subscription: cleanly (``error=None``) or with ``error``."""
         for subscriber in list(self._subscribers):
             subscriber._end(error)
         self._subscribers = weakref.WeakSet()
+        self._index = None
 
     def lose_all(self, reason: str) -> None:
         """Make every current subscriber lose its place (e.g. after a restore)."""
@@ -212,3 +236,9 @@ class ChangeFeed:
                 )
             )
         self._subscribers = weakref.WeakSet()
+        self._index = None
+
+
+def _wake_all(subscriptions: dict[Subscription, None]) -> None:
+    for subscription in subscriptions:
+        subscription._wake()
