@@ -695,8 +695,8 @@ class DatabaseComponent(Component):
         cache = self._touches.cache
         key = cache_key(message.query, message.inputs) if cache.capacity > 0 else None
         entry = cache.lookup(key) if key is not None else None
-        if key is not None:
-            trace.get_current_span().set_attribute("garrison.cache.hit", entry is not None)
+        if key is not None and (span := trace.get_current_span()).is_recording():
+            span.set_attribute("garrison.cache.hit", entry is not None)
         if entry is not None:
             compiled, rows = entry
             return compiled.rows(rows)
