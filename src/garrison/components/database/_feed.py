@@ -129,6 +129,39 @@ class Subscription:
             finally:
                 self._waiter = None
 
+    async def wait(self) -> bool:
+        """Wait until a change is buffered: ``True``; ``False`` once the feed ended.
+
+        Raises :class:`~garrison.ChangesLostError` once the subscriber lost its
+        place and nothing is buffered. With :meth:`take`, the way to read a
+        burst at once (a live query) instead of a change at a time.
+        """
+        while not self._buffer:
+            if self._lost is not None:
+                raise self._lost
+            if self._ended:
+                return False
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return True
+
+    def take(self) -> list[ChangeEvent]:
+        """Every change buffered, in commit order, and none left.
+
+        Raises :class:`~garrison.ChangesLostError` when the subscriber lost its
+        place: the changes it holds are then not all there were.
+        """
+        if self._lost is not None:
+            self._buffer.clear()
+            raise self._lost
+        taken = list(self._buffer)
+        self._buffer.clear()
+        return taken
+
     def close(self) -> None:
         """Stop receiving changes (iteration ends after what is buffered)."""
         self._end(None)

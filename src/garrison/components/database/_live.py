@@ -44,7 +44,7 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any, Final
 
-from garrison.components.database._messages import WatchAttributes
+from garrison.components.database._messages import Subscribe, WatchAttributes
 from garrison.edn import dumps, equal
 from garrison.exceptions import ChangesLostError
 from garrison.stores import compile_query
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from garrison.components.database._attribute_feed import AttributeWatch
-    from garrison.components.database._facade import Store, Watch
-    from garrison.components.database._feed import ChangeEvent
+    from garrison.components.database._facade import Store
+    from garrison.components.database._feed import ChangeEvent, Subscription
 
 __all__ = ["COALESCE_INTERVAL", "LiveQuery", "find_reads"]
 
@@ -114,7 +114,7 @@ class LiveQuery:
             self._reads = compile_query(query, self._inputs).reads
         elif self._find is not None:
             self._reads = find_reads(str(self._find.get("path", "")))
-        self._watch: Watch | None = None
+        self._watch: Subscription | None = None
         self._attributes: AttributeWatch | None = None
         #: A prefix query's current entries, kept up to date from the feed.
         self._entries: dict[str, Any] = {}
@@ -148,7 +148,7 @@ class LiveQuery:
         if self._follows_attributes:
             self._attributes = await self._store._ask(WatchAttributes(self._prefix, self._reads))
         else:
-            self._watch = await self._store.watch(self._prefix).start()
+            self._watch = await self._store._ask(Subscribe(self._prefix))
         return await self._read()
 
     def close(self) -> None:
@@ -168,10 +168,12 @@ class LiveQuery:
             if self._attributes is not None:
                 result = await self._next_answer(self._attributes)
             else:
-                result = await self._next_result()
+                result = await self._next_result(self._watch)
             if result is None:
                 raise StopAsyncIteration
-            if not self._same(result):
+            if result is _CHANGED:  # a prefix query's entries, known to differ from the last
+                return self._yield(sorted(self._entries.items()))
+            if result is not _UNCHANGED and not self._same(result):
                 return self._yield(result)
 
     def _same(self, result: Result) -> bool:
@@ -216,24 +218,39 @@ class LiveQuery:
         watch.take()  # commits from here on wake it again
         return await self._read()
 
-    async def _next_result(self) -> Result | None:
-        """Wait for changes, let a burst gather, and make the result (``None``: the feed ended)."""
-        watch = self._watch
+    async def _next_result(self, watch: Subscription | None) -> Any:
+        """Wait for changes, let a burst gather, apply them to the entries.
+
+        Returns :data:`_CHANGED` or :data:`_UNCHANGED` (the burst changed the
+        entries or not), a result read anew after the feed was lost, or
+        ``None`` once the feed ended.
+        """
         assert watch is not None
         try:
-            dirty = self._apply(await anext(watch))
+            if not await watch.wait():
+                return None
             await self._coalesce()
-            for _ in range(watch.pending):
-                dirty = self._apply(await anext(watch)) or dirty  # buffered: returns at once
-        except StopAsyncIteration:
-            return None
+            changes = watch.take()
         except ChangesLostError as exc:
             self._lost(exc)
             watch.close()
             return await self._start()
-        if not dirty:
-            return self._last
-        return sorted(self._entries.items(), key=_by_key)
+        entries = self._entries
+        if len(changes) == 1:
+            return _CHANGED if self._apply(changes[0]) else _UNCHANGED
+        # Several: the entries differ from the last result if some key ends the burst
+        # with another value than it had before it (a change and its undo cancel).
+        before: dict[str, Any] = {}
+        for change in changes:
+            before.setdefault(change.key, entries.get(change.key, _ABSENT))
+            self._apply(change)
+        for key, value in before.items():
+            now = entries.get(key, _ABSENT)
+            if (now is _ABSENT) is not (value is _ABSENT) or (
+                now is not _ABSENT and not equal(now, value)
+            ):
+                return _CHANGED
+        return _UNCHANGED
 
     def _apply(self, change: ChangeEvent) -> bool:
         """Apply a change to a prefix query's entries; ``True`` if they changed."""
@@ -248,7 +265,6 @@ class LiveQuery:
 
 
 _ABSENT: Final = object()
-
-
-def _by_key(entry: tuple[str, Any]) -> str:
-    return entry[0]
+#: What a prefix query's burst did to its entries.
+_CHANGED: Final = object()
+_UNCHANGED: Final = object()
