@@ -698,10 +698,11 @@ class DatabaseComponent(Component):
         if key is not None and (span := trace.get_current_span()).is_recording():
             span.set_attribute("garrison.cache.hit", entry is not None)
         if entry is not None:
-            compiled, rows = entry
-            return compiled.rows(rows)
+            held, rows = entry
+            return held.rows(rows)
         generation = cache.generation
-        compiled = sqlite.compile_query(message.query, message.inputs)
+        known = cache.compiled(key) if key is not None else None
+        compiled = known or sqlite.compile_query(message.query, message.inputs)
         rows = await sqlite.query_records(compiled)
         # Not while SQLite is behind: its repair would change the answer unseen.
         if key is not None and not self._sqlite_behind():

@@ -59,6 +59,7 @@ class QueryCache:
     __slots__ = (
         "_any",
         "_by_attribute",
+        "_compiled",
         "_entries",
         "capacity",
         "evictions",
@@ -71,6 +72,9 @@ class QueryCache:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self._entries: OrderedDict[Hashable, tuple[CompiledQuery, list[Any]]] = OrderedDict()
+        # The compiled queries of recent keys, kept when their answers are forgotten:
+        # a live query's query, answered anew after each commit it reads, is compiled once.
+        self._compiled: OrderedDict[Hashable, CompiledQuery] = OrderedDict()
         # attribute spelling (or "*") -> the keys of the answers that read it
         self._by_attribute: dict[str, set[Hashable]] = {}
         # the answers any commit may change (reads None)
@@ -101,11 +105,25 @@ class QueryCache:
         self.hits += 1
         return entry
 
+    def compiled(self, key: Hashable) -> CompiledQuery | None:
+        """The compiled query of ``key`` if it was compiled recently (its answer may be gone)."""
+        compiled = self._compiled.get(key)
+        if compiled is not None:
+            self._compiled.move_to_end(key)
+        return compiled
+
     def store(
         self, key: Hashable, compiled: CompiledQuery, rows: list[Any], generation: int
     ) -> None:
         """Keep ``rows`` unless an invalidation came after ``generation`` was read."""
-        if self.capacity <= 0 or generation != self.generation:
+        if self.capacity <= 0:
+            return
+        held = self._compiled
+        held[key] = compiled
+        held.move_to_end(key)
+        if len(held) > self.capacity:
+            held.popitem(last=False)
+        if generation != self.generation:
             return
         entries = self._entries
         if key in entries:
@@ -144,6 +162,7 @@ class QueryCache:
         if touched is None:
             self.invalidations += len(entries)
             entries.clear()
+            self._compiled.clear()  # a reindex or a restart of the index may change them
             self._by_attribute.clear()
             self._any.clear()
             return
