@@ -196,3 +196,27 @@ async def test_a_malformed_datalog_subscription_fails_at_once(runtime: Runtime) 
     assert caught.value.clause == ":find"
     with pytest.raises(TypeError, match="find= narrows a key prefix"):
         store.subscribe(PRESENT, "u1", find={"path": "$.a"})
+
+
+async def test_a_datalog_subscriber_fed_by_64_writers_ends_at_the_final_answer(
+    tmp_path: Path,
+) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        query = "[:find ?n ?round :where [?n :n/round ?round]]"
+        live = store.subscribe(query)
+        answers = [await anext(live)]
+
+        async def writer(index: int) -> None:
+            for round_ in range(5):
+                await store.put(f"n/{index}", {Keyword("n/round"): round_})
+
+        writers = asyncio.gather(*(writer(i) for i in range(64)))
+        final = sorted((f"n/{i}", 4) for i in range(64))
+        while sorted(answers[-1]) != final:
+            answers.append(await anext(live))
+        await writers
+        assert sorted(await store.query(query)) == final
+        assert len(answers) < 320
+        assert all(sorted(a) != sorted(b) for a, b in itertools.pairwise(answers))
+        live.close()
