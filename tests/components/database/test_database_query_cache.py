@@ -145,3 +145,24 @@ async def test_the_cache_is_bounded_and_can_be_turned_off(tmp_path: Path) -> Non
             assert await sessions_of(store, "u1") == ["session/s1"]
         stats = await store.statistics()
         assert (stats.query_cache_entries, stats.query_cache_hits) == (0, 0)
+
+
+async def test_what_a_rewritten_key_held_is_remembered_only_while_it_is_followed(
+    tmp_path: Path,
+) -> None:
+    titled = loads('{:session/title "t"}')
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        assert await sessions_of(store, "u1") == []  # cached: writes now find what they replace
+        await store.put("session/s1", titled)  # remembered: s1 holds :session/title
+        await store.put("session/s9", session("u9"))  # forgets the answer: nothing is followed
+        await store.put("session/s1", session("u1"))  # written unfollowed: s1 is not remembered
+        assert await sessions_of(store, "u1") == ["session/s1"]
+        # s1 holds :session/user-id now; a stale memory would say :session/title only.
+        await store.put("session/s1", titled)
+        assert await sessions_of(store, "u1") == []
+        # A hot key rewritten while followed: what it replaces comes from memory, and counts.
+        await store.put("session/s1", session("u1"))
+        assert await sessions_of(store, "u1") == ["session/s1"]
+        await store.put("session/s1", titled)
+        assert await sessions_of(store, "u1") == []

@@ -749,7 +749,8 @@ class DatabaseComponent(Component):
         )
         if plan and not message.dry_run:
             self._cache.invalidate([r.key for r in plan])
-            self._touches.write((r.key, r.current, r.target) for r in plan)
+            attributes = self._touches.attributes
+            self._touches.write((r.key, attributes(r.current), r.target) for r in plan)
             self._feed.publish(
                 (r.key, "delete", MISSING) if r.target is MISSING else (r.key, "put", r.target)
                 for r in plan
@@ -810,7 +811,7 @@ class DatabaseComponent(Component):
         try:
             recorded = await self.router.restore_sqlite(message.path)
         finally:
-            self._touches.cache.invalidate(None)
+            self._touches.everything()
         self._cache.clear()
         self._feed.lose_all("restore")
         self._touches.feed.lose_all("restore")

@@ -113,10 +113,10 @@ class GroupRunner:
             await self._read_group(group, spans)
         elif kind == PUT:
             # The values the puts replace, when a commit's touched attributes matter.
-            replaced: dict[str, Any] | None = None
+            replaced: dict[str, frozenset[str]] | None = None
             if self.touches.wanted:
                 try:
-                    replaced = await self._current(_put_keys(group))
+                    replaced = await self._replaced(_put_keys(group))
                 except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                     self._group_failed(group, exc)
                     return
@@ -128,6 +128,17 @@ class GroupRunner:
             await self._defer_deletes(group, self.pending)
         else:
             await self._delete_group(group)
+
+    async def _replaced(self, keys: list[str]) -> dict[str, frozenset[str]]:
+        """The attributes of the values ``keys`` have now (remembered, or read)."""
+        touches = self.touches
+        found, unknown = touches.known(keys)
+        if unknown:
+            attributes = touches.attributes
+            current = await self._current(unknown)
+            for key in unknown:
+                found[key] = attributes(current.get(key, MISSING))
+        return found
 
     async def _current(self, keys: list[str]) -> dict[str, Any]:
         """The values ``keys`` have now, as readers see them (absent keys left out)."""
@@ -193,7 +204,9 @@ class GroupRunner:
 
     # -- puts
 
-    async def _put_group(self, group: list[Envelope], replaced: dict[str, Any] | None) -> None:
+    async def _put_group(
+        self, group: list[Envelope], replaced: dict[str, frozenset[str]] | None
+    ) -> None:
         router = self.router
         # The hot path of every write: the group's (key, value) pairs in one
         # list, built without a list per message. The router admits them all
@@ -235,14 +248,16 @@ class GroupRunner:
         self,
         accepted: list[Envelope],
         written: list[tuple[str, Any]],
-        replaced: dict[str, Any] | None,
+        replaced: dict[str, frozenset[str]] | None,
     ) -> None:
         """After a write (or its acknowledgement): caches, watchers, and every caller's answer."""
         self.batched_writes += len(accepted)
         self.cache.invalidate(key for key, _ in written)
         if replaced is not None:
             old = replaced.get
-            self.touches.write((key, old(key, MISSING), value) for key, value in written)
+            self.touches.write((key, old(key, _NONE), value) for key, value in written)
+        else:
+            self.touches.forget(key for key, _ in written)
         feed = self.feed
         if feed.listening:
             feed.publish((key, "put", value) for key, value in written)
@@ -277,8 +292,14 @@ class GroupRunner:
         self._answer_deletes(accepted, existing)
 
     def _deleted(self, every: list[str], existing: dict[str, Any]) -> None:
-        if self.touches.wanted:
-            self.touches.write((key, existing[key], MISSING) for key in every if key in existing)
+        touches = self.touches
+        if touches.wanted:
+            attributes = touches.attributes
+            touches.write(
+                (key, attributes(existing[key]), MISSING) for key in every if key in existing
+            )
+        else:
+            touches.forget(every)
 
     @staticmethod
     def _delete_texts(group: list[Envelope]) -> list[tuple[Envelope, list[str]]]:
@@ -310,7 +331,10 @@ class GroupRunner:
     # -- debounced writes
 
     def _defer_puts(
-        self, group: list[Envelope], pending: PendingWrites, replaced: dict[str, Any] | None
+        self,
+        group: list[Envelope],
+        pending: PendingWrites,
+        replaced: dict[str, frozenset[str]] | None,
     ) -> None:
         """Admit each caller's entries, record them as pending, and answer at once."""
         admit = self.router.admit
@@ -467,6 +491,9 @@ class GroupRunner:
             else:
                 values[text] = value
         return misses
+
+
+_NONE: Final[frozenset[str]] = frozenset()
 
 
 def _put_keys(group: list[Envelope]) -> list[str]:

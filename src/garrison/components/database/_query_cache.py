@@ -180,14 +180,19 @@ class QueryCache:
 class Touches:
     """Computes what each commit touched, for the query cache and the attribute feed.
 
-    ``write(changes)`` takes ``(key, old, new)`` per key written (``MISSING``
-    for an absent value); ``everything()`` is a commit whose touched
-    attributes are not known. ``wanted`` is false when nothing would follow
-    (no cached answer, no attribute subscription): writers then skip reading
-    the values they replace.
+    ``write(changes)`` takes ``(key, old, new)`` per key written: the
+    attributes of the value it replaced (:meth:`attributes`; :meth:`known`
+    remembers those of recent writes) and the value written (``MISSING`` for
+    a delete); ``everything()`` is a commit whose touched attributes are not
+    known. ``wanted`` is false when nothing would follow (no cached answer, no
+    attribute subscription): writers then skip finding the values they
+    replace, and call :meth:`forget` instead.
     """
 
-    __slots__ = ("_behind", "cache", "feed")
+    __slots__ = ("_behind", "_known", "cache", "feed")
+
+    #: How many keys' attributes :meth:`known` remembers (the most recently written).
+    REMEMBERED = 16_384
 
     def __init__(self, cache: QueryCache, feed: AttributeFeed, behind: Callable[[], bool]) -> None:
         self.cache = cache
@@ -195,23 +200,59 @@ class Touches:
         # Whether SQLite may be behind the EDN file: the old values a writer
         # read may then not be SQLite's, so a write touches everything.
         self._behind = behind
+        # key -> the attributes of the value it holds, for keys written lately:
+        # rewriting a hot key needs no read of the value it replaces.
+        self._known: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     @property
     def wanted(self) -> bool:
         """Whether a commit's touched attributes matter to anyone now."""
         return len(self.cache) > 0 or self.feed.listening
 
-    def write(self, changes: Iterable[tuple[str, Any, Any]]) -> None:
-        """A commit wrote these ``(key, old, new)``: invalidate and wake by its attributes."""
+    attributes = staticmethod(attribute_names)
+
+    def known(self, keys: Iterable[str]) -> tuple[dict[str, frozenset[str]], list[str]]:
+        """The attributes the values of ``keys`` have, where remembered; and the other keys."""
+        remembered = self._known
+        found: dict[str, frozenset[str]] = {}
+        unknown: list[str] = []
+        for key in dict.fromkeys(keys):
+            attributes = remembered.get(key)
+            if attributes is None:
+                unknown.append(key)
+            else:
+                found[key] = attributes
+        return found, unknown
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """Keys written while nothing wanted their attributes: no longer remembered."""
+        remembered = self._known
+        if remembered:
+            for key in keys:
+                remembered.pop(key, None)
+
+    def write(self, changes: Iterable[tuple[str, frozenset[str], Any]]) -> None:
+        """A commit replaced values with these attributes by these values: invalidate, wake."""
         if self._behind():
             self.everything()
             return
-        per_key = [(key, attribute_names(old) | attribute_names(new)) for key, old, new in changes]
-        touched: frozenset[str] = frozenset().union(*(attrs for _, attrs in per_key))
-        self.cache.invalidate(touched)
+        remembered = self._known
+        per_key: list[tuple[str, frozenset[str]]] = []
+        touched: set[str] = set()
+        for key, old, new in changes:
+            attributes = attribute_names(new)
+            remembered[key] = attributes
+            remembered.move_to_end(key)
+            both = old | attributes
+            touched.update(both)
+            per_key.append((key, both))
+        while len(remembered) > self.REMEMBERED:
+            remembered.popitem(last=False)
+        self.cache.invalidate(frozenset(touched))
         self.feed.touch(per_key)
 
     def everything(self) -> None:
         """A commit whose touched attributes are unknown: forget every answer, wake everyone."""
+        self._known.clear()
         self.cache.invalidate(None)
         self.feed.touch_all()
