@@ -2,7 +2,10 @@
 
 The actor publishes each write group right after it commits, synchronously and
 without awaiting, so subscribers see changes in exactly the order they were
-committed, and only committed ones.
+committed, and only committed ones. The changes are in the subscribers'
+buffers at once; their waiting tasks are woken at the event loop's next turn,
+after the writers the commit answered have sent their next writes, so the
+actor starts the next commit before the watchers' own work runs.
 
 Backpressure, by design, never reaches writers: each subscriber has a bounded
 buffer (``watch_buffer``). A subscriber that falls further behind than that
