@@ -764,6 +764,27 @@ class SqliteStore:
         with store_span(DB_SYSTEM_SQLITE, "query", "attributes", query=compiled.sql):
             return await self._fetch(compiled.sql, compiled.params)
 
+    async def query_records_many(
+        self, compiled: Sequence[CompiledQuery]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of several compiled queries, in one call on the connection's thread."""
+        statements = [(query.sql, query.params) for query in compiled]
+
+        def run(db: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:
+            return [db.execute(sql, params).fetchall() for sql, params in statements]
+
+        conn = self.connection
+        first = statements[0][0] if statements else ""
+        with store_span(
+            DB_SYSTEM_SQLITE, "query", "attributes", query=first, batch_size=len(statements)
+        ):
+            try:
+                # As _fetch: never inside another task's open transaction.
+                async with self._write_lock:
+                    return await run_in_thread(conn, run, self._raw(conn, None))
+            except (sqlite3.Error, ValueError) as exc:
+                raise self._failure(first, exc, None) from exc
+
     def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)
         return lambda now: (

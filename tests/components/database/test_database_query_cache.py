@@ -6,12 +6,14 @@ answer after an acknowledged write is the new one, whatever way it wrote.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from garrison.components.database import DatabaseLink, LoadRows, Store
 from garrison.edn import Keyword, loads
+from garrison.exceptions import QueryError
 from garrison.stores._sqlite_bulk import encode_rows
 from tests.components.database.conftest import database_runtime
 
@@ -166,3 +168,21 @@ async def test_what_a_rewritten_key_held_is_remembered_only_while_it_is_followed
         assert await sessions_of(store, "u1") == ["session/s1"]
         await store.put("session/s1", titled)
         assert await sessions_of(store, "u1") == []
+
+
+async def test_queries_asked_at_once_are_read_together_and_answered_each(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        await store.put_many({f"session/s{i}": session(f"u{i % 5}") for i in range(20)})
+        users = [f"u{i % 7}" for i in range(30)]  # repeats, and users nobody is
+        asked = [sessions_of(store, user) for user in users]
+        asked.append(store.query("[:find ?s :where [?s :no/such ?x"))  # not EDN: its own error
+        *answers, bad = await asyncio.gather(*asked, return_exceptions=True)
+        assert isinstance(bad, QueryError)
+        for user, answer in zip(users, answers, strict=True):
+            expected = sorted(f"session/s{i}" for i in range(20) if f"u{i % 5}" == user)
+            assert answer == expected
+        stats = await store.statistics()
+        assert stats.query_cache_entries == 7
+        assert stats.query_cache_misses == 8  # 7 users and the query that is not EDN
+        assert stats.query_cache_hits == 23

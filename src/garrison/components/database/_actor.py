@@ -50,7 +50,7 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from opentelemetry import trace
 
@@ -102,7 +102,7 @@ from garrison.components.database._operator import ReindexKinds, WriteEdnFirst, 
 from garrison.components.database._pending import PendingWrites
 from garrison.components.database._query_cache import QueryCache, Touches, cache_key
 from garrison.components.database._statistics import DatabaseStatistics
-from garrison.exceptions import StoreError
+from garrison.exceptions import QueryError, StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
@@ -118,6 +118,7 @@ from garrison.stores import (
     text_encoding,
 )
 from garrison.telemetry import observe
+from garrison.tracing import tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -125,7 +126,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.runtime import Envelope
-    from garrison.stores import Change, ModeRouter, SqliteStore
+    from garrison.stores import Change, CompiledQuery, ModeRouter, SqliteStore
 
 __all__ = ["DatabaseComponent"]
 
@@ -162,6 +163,8 @@ class DatabaseComponent(Component):
         self._cache = ReadCache(0)
         self._feed = ChangeFeed(1)
         self._touches = Touches(QueryCache(0), AttributeFeed(), self._sqlite_behind)
+        # Answers read ahead for a run of queries, by id(message) (see _read_queries).
+        self._read_ahead: dict[int, tuple[CompiledQuery, list[Any], int]] = {}
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
@@ -498,10 +501,13 @@ class DatabaseComponent(Component):
         limit = self._settings.batch_limit
         count = len(batch)
         index = 0
+        read_to = 0  # the queries before this index were read ahead, or tried
         while index < count and self._broken is None:
             envelope = batch[index]
             kind = GROUPED.get(type(envelope.message))
             if kind is None:
+                if index >= read_to and type(envelope.message) is Query:
+                    read_to = await self._read_queries(batch, index)
                 await self._handle_one(envelope)
                 index += 1
             else:
@@ -524,6 +530,7 @@ class DatabaseComponent(Component):
                 else:
                     with running_as(audit):
                         await self._group_runner.run(kind, group)
+        self._read_ahead.clear()
         if self._broken is not None:
             # We crashed: let the cancellation land here, before the loop takes
             # more from the mailbox, so queued messages wait for the restarted
@@ -532,6 +539,63 @@ class DatabaseComponent(Component):
             await asyncio.sleep(0)
             for envelope in batch[index:]:
                 envelope.fail(self._broken_error())
+
+    async def _read_queries(self, batch: list[Envelope], index: int) -> int:
+        """Read the answers of a run of queries from ``index`` in one SQLite call.
+
+        Many live queries woken by one commit ask at once: one thread hop for
+        the run instead of one per query. Each query's handler then takes its
+        rows (and caches them) as if it had read them itself; a query that
+        fails to compile is left to its handler, which reports it. Not with
+        pending writes (each handler commits them first) nor while tracing (a
+        query's store span belongs under its own handler span). Returns the
+        index after the run.
+        """
+        end = index + 1
+        while end < len(batch) and type(batch[end].message) is Query:
+            end += 1
+        router = self._router
+        if (
+            end - index < 2
+            or router is None
+            or self._retry is not None
+            or router.mode is Mode.EDN_ONLY
+            or self._pending
+            or tracing_active()
+        ):
+            return end
+        sqlite = router.sqlite
+        cache = self._touches.cache
+        wanted: dict[Any, tuple[list[int], CompiledQuery]] = {}
+        for envelope in batch[index:end]:
+            message = cast("Query", envelope.message)
+            if message.explain:
+                continue
+            key = cache_key(message.query, message.inputs) if cache.capacity > 0 else None
+            if key is not None and key in cache:
+                continue  # its handler finds the answer
+            group = key if key is not None else id(message)
+            if group in wanted:
+                wanted[group][0].append(id(message))
+                continue
+            try:
+                compiled = (cache.compiled(key) if key is not None else None) or (
+                    sqlite.compile_query(message.query, message.inputs)
+                )
+            except QueryError:
+                continue
+            wanted[group] = ([id(message)], compiled)
+        if len(wanted) < 2:
+            return end
+        generation = cache.generation
+        try:
+            answers = await sqlite.query_records_many([c for _, c in wanted.values()])
+        except Exception:  # noqa: BLE001 - each handler reads on its own and reports
+            return end
+        for (ids, compiled), rows in zip(wanted.values(), answers, strict=True):
+            for ident in ids:
+                self._read_ahead[ident] = (compiled, rows, generation)
+        return end
 
     def _fatal(self, exc: Exception) -> BaseException:
         """A group hit a storage failure: crash, and tell its callers why."""
@@ -700,10 +764,14 @@ class DatabaseComponent(Component):
         if entry is not None:
             held, rows = entry
             return held.rows(rows)
-        generation = cache.generation
-        known = cache.compiled(key) if key is not None else None
-        compiled = known or sqlite.compile_query(message.query, message.inputs)
-        rows = await sqlite.query_records(compiled)
+        ahead = self._read_ahead.pop(id(message), None)
+        if ahead is not None:
+            compiled, rows, generation = ahead
+        else:
+            generation = cache.generation
+            known = cache.compiled(key) if key is not None else None
+            compiled = known or sqlite.compile_query(message.query, message.inputs)
+            rows = await sqlite.query_records(compiled)
         # Not while SQLite is behind: its repair would change the answer unseen.
         if key is not None and not self._sqlite_behind():
             cache.store(key, compiled, rows, generation)

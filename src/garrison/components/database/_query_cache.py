@@ -95,6 +95,9 @@ class QueryCache:
         total = self.hits + self.misses
         return self.hits / total if total else 0.0
 
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
     def lookup(self, key: Hashable) -> tuple[CompiledQuery, list[Any]] | None:
         """The compiled query and its rows, or ``None``; counts a hit or a miss."""
         entry = self._entries.get(key)
