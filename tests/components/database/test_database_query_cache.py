@@ -7,6 +7,7 @@ answer after an acknowledged write is the new one, whatever way it wrote.
 from __future__ import annotations
 
 import asyncio
+import enum
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -186,3 +187,20 @@ async def test_queries_asked_at_once_are_read_together_and_answered_each(tmp_pat
         assert stats.query_cache_entries == 7
         assert stats.query_cache_misses == 8  # 7 users and the query that is not EDN
         assert stats.query_cache_hits == 23
+
+
+async def test_an_input_that_only_prints_like_another_is_not_its_cached_answer(
+    tmp_path: Path,
+) -> None:
+    class Level(enum.IntEnum):
+        ONE = 1
+
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        await store.put("item/a", loads("{:item/level 1}"))
+        query = "[:find ?e :in $ ?l :where [?e :item/level ?l]]"
+        assert await store.query(query, 1) == [("item/a",)]
+        # Printed as 1, but bound as another value than the integer 1: never its answer.
+        assert await store.query(query, Level.ONE) == []
+        stats = await store.statistics()
+        assert (stats.query_cache_hits, stats.query_cache_entries) == (0, 1)

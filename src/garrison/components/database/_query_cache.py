@@ -28,7 +28,7 @@ can change what another one gets. Only the actor touches it.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 from garrison.edn import dumps
 from garrison.stores import attribute_names
@@ -45,12 +45,30 @@ CacheKey: TypeAlias = "tuple[str, str]"
 
 
 def cache_key(query: Any, inputs: Sequence[Any]) -> CacheKey | None:
-    """The cache key of ``query`` with ``inputs``; ``None``: not cacheable (no EDN text)."""
+    """The cache key of ``query`` with ``inputs``; ``None``: not cacheable.
+
+    Not cacheable: an input with no EDN text, or of a subclass of ``str``,
+    ``int`` or ``float`` (an ``IntEnum``, a ``StringKey``): its text is its
+    base type's, but the query binds it otherwise.
+    """
+    if not all(_plain(given) for given in inputs):
+        return None
     try:
         text = query if isinstance(query, str) else dumps(query)
         return (text, dumps(list(inputs)) if inputs else "")
     except Exception:  # noqa: BLE001 - such a query is answered, just not cached
         return None
+
+
+_SCALARS: Final = (str, int, float)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, list | tuple | set | frozenset):
+        return all(_plain(member) for member in value)
+    if isinstance(value, _SCALARS):
+        return type(value) in (str, int, float, bool)
+    return True
 
 
 class QueryCache:
