@@ -6,7 +6,12 @@
   a subscriber receives gives one latency (receive time minus the send time
   of the newest value it holds). p50 and p99.
 - write throughput with those subscriptions against none: 64 concurrent
-  writers, ``--writes`` puts in all.
+  writers, ``--writes`` puts in all, ``--rounds`` alternated rounds (none,
+  then the subscriptions), medians and the median of the rounds' ratios.
+- the same with ``--subscriptions`` Datalog live queries instead, each over
+  an attribute of its own (``[:find ?e ?v :where [?e :s7/v ?v]]``, the
+  attributes declared indexed), each put writing one of those attributes: a
+  put wakes one live query, which runs its query again.
 - revert of ``--revert-keys`` keys through the component (plan + one
   transaction), and its dry run.
 - what recording the actor and reason costs a write: 200 transactions of 50
@@ -35,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import machine
 from garrison import open_runtime
 from garrison.components.database import Store
+from garrison.edn import Keyword
 from garrison.stores._schema import MIGRATIONS
 
 _UPSERT = (
@@ -74,8 +80,9 @@ def _schema_writes(version: int) -> float:
     return took
 
 
-def _config(data_dir: str) -> dict[str, Any]:
-    return {"runtime": {"data_dir": data_dir}, "components": {"database": {"watch_buffer": 64}}}
+def _config(data_dir: str, **options: Any) -> dict[str, Any]:
+    database = {"watch_buffer": 64, **options}
+    return {"runtime": {"data_dir": data_dir}, "components": {"database": database}}
 
 
 async def _latency(subscriptions: int, rate: int, seconds: float) -> tuple[list[float], int]:
@@ -130,6 +137,34 @@ async def _throughput(subscriptions: int, writes: int) -> float:
     return (writes // 64 * 64) / took
 
 
+async def _datalog_throughput(subscriptions: int, writes: int) -> float:
+    slots = max(subscriptions, 1)
+    schema = {"d": {f":s{i}/v": {"indexed": True} for i in range(slots)}}
+    with tempfile.TemporaryDirectory() as data_dir:
+        async with open_runtime(_config(data_dir, schema=schema), environ={}) as rt:
+            store = rt.get(Store)
+            lives = [
+                store.subscribe(f"[:find ?e ?v :where [?e :s{i}/v ?v]]")
+                for i in range(subscriptions)
+            ]
+            for live in lives:
+                await anext(live)
+            consumers = [asyncio.ensure_future(_drain(live)) for live in lives]
+
+            async def writer(index: int) -> None:
+                for n in range(writes // 64):
+                    slot = (index * 31 + n) % slots
+                    await store.put(f"d/{slot}", {Keyword(f"s{slot}/v"): n})
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(i) for i in range(64)))
+            took = time.perf_counter() - start
+            for live in lives:
+                live.close()
+            await asyncio.gather(*consumers)
+    return (writes // 64 * 64) / took
+
+
 async def _drain(live: Any) -> None:
     async for _ in live:
         pass
@@ -159,6 +194,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--writes", type=int, default=6400)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--revert-keys", type=int, default=10_000)
     args = parser.parse_args()
     print(machine())
@@ -170,12 +206,19 @@ async def main() -> None:
         f"commit to subscriber, {args.subscriptions} live queries, {args.rate} writes/s: "
         f"p50 {p50:.2f} ms, p99 {p99:.2f} ms ({len(latencies)} results, {resyncs} resyncs)"
     )
-    alone = await _throughput(0, args.writes)
-    watched = await _throughput(args.subscriptions, args.writes)
-    print(
-        f"write throughput, 64 writers: {alone:,.0f}/s alone, {watched:,.0f}/s with "
-        f"{args.subscriptions} live queries ({watched / alone:.2f}x)"
-    )
+    for label, measure in (("prefix", _throughput), ("Datalog", _datalog_throughput)):
+        alone, watched, ratios = [], [], []
+        for _ in range(args.rounds):
+            alone.append(await measure(0, args.writes))
+            watched.append(await measure(args.subscriptions, args.writes))
+            ratios.append(watched[-1] / alone[-1])
+        spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+        print(
+            f"write throughput, 64 writers, {label}: {statistics.median(alone):,.0f}/s alone, "
+            f"{statistics.median(watched):,.0f}/s with {args.subscriptions} live queries "
+            f"(medians of {args.rounds} rounds; ratio median "
+            f"{statistics.median(ratios):.2f}x, rounds {spread})"
+        )
     v2, v3 = [], []
     for _ in range(7):
         v2.append(_schema_writes(2))

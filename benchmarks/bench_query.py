@@ -17,6 +17,15 @@ The garrison queries run twice: with the four attributes they read declared
 ``indexed`` in ``[components.database.schema]`` (patterns read the attribute
 table), then with nothing declared (patterns read the stored JSON: a scan).
 
+The query cache (``--cache``): the same migrated data with the attributes
+indexed, served twice in alternated rounds, with ``query_cache_size = 0`` and
+with the default cache; each round asks the one-pattern query and the join
+``--queries`` times with the same inputs (a repeated query: after the first
+ask, each is a hit). Prints p50 and p99 of each side and the ratio of the
+medians. Then what a cached answer costs writers: 64 concurrent writers put
+6,400 maps (attributes the query does not read) into a fresh runtime, with no
+answer cached and with one, ``--repeat`` alternated rounds, medians.
+
 Writes (``--writes``): writes ``--rows`` legacy-shaped learning records (six
 keyword attributes: a string id, a reference to a session, a float score, a
 set of one or two keyword tags, a text, a nested map: five or six index rows)
@@ -50,6 +59,7 @@ stored entry first, and builds the index rows of a ``unique`` attribute), and
 Run::
 
     .venv-test/bin/python benchmarks/bench_query.py [--entities N] [--queries Q]
+    .venv-test/bin/python benchmarks/bench_query.py --cache [--entities N] [--queries Q]
     .venv-test/bin/python benchmarks/bench_query.py --writes [--rows N] [--repeat R]
     .venv-test/bin/python benchmarks/bench_query.py --writes --schema [--rows N] [--repeat R]
     .venv-test/bin/python benchmarks/bench_query.py --schema-check [--rows N]
@@ -212,6 +222,21 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {p50 * 1e3:8.3f} ms   p99 {p99 * 1e3:8.3f} ms"
 
 
+SCHEMA = {
+    "session": {":session/user-id": {"indexed": True}},
+    "learning": {
+        name: {"indexed": True}
+        for name in (":learning/tags", ":learning/session", ":learning/score")
+    },
+}
+SELECTIVE = "[:find ?s :in $ ?u :where [?s :session/user-id ?u]]"
+JOIN = (
+    "[:find ?s ?user :in $ ?tag :where [?l :learning/tags ?tag] "
+    "[?l :learning/session ?s] [?l :learning/score ?score] [(> ?score 0.5)] "
+    "[?s :session/user-id ?user]]"
+)
+
+
 async def run_queries(entities: int, queries: int) -> None:
     text = legacy_file(entities)
     parsed = loads(text)
@@ -226,23 +251,16 @@ async def run_queries(entities: int, queries: int) -> None:
         (path / "memory.edn").write_text(text, encoding="utf-8")
         async with SqliteStore(path / "garrison.db") as store:
             await migrate(store, path / "memory.edn")
-        schema = {
-            "session": {":session/user-id": {"indexed": True}},
-            "learning": {
-                name: {"indexed": True}
-                for name in (":learning/tags", ":learning/session", ":learning/score")
-            },
-        }
-        selective = "[:find ?s :in $ ?u :where [?s :session/user-id ?u]]"
-        join = (
-            "[:find ?s ?user :in $ ?tag :where [?l :learning/tags ?tag] "
-            "[?l :learning/session ?s] [?l :learning/score ?score] [(> ?score 0.5)] "
-            "[?s :session/user-id ?user]]"
-        )
+        schema, selective, join = SCHEMA, SELECTIVE, JOIN
         timings: dict[str, list[float]] = {}
         plans: dict[str, Any] = {}
         for side, declared in (("indexed", schema), ("JSON", {})):
-            options = {"mode": "sqlite-only", "cache_size": 0, "schema": declared}
+            options = {
+                "mode": "sqlite-only",
+                "cache_size": 0,
+                "query_cache_size": 0,
+                "schema": declared,
+            }
             config = {"runtime": {"data_dir": folder}, "components": {"database": options}}
             async with open_runtime(config, environ={}) as rt:  # rebuilds the index
                 db = rt.get(Store)
@@ -273,6 +291,77 @@ async def run_queries(entities: int, queries: int) -> None:
         ratio = statistics.median(legacy) / statistics.median(timings["selective " + side])
         print(f"    selective query vs the Python filter (p50): {ratio:.2f}x as fast")
         print(f"    join scans: {plans[side]['scans']}; plan: {'; '.join(plans[side]['plan'])}")
+
+
+async def run_cache(entities: int, queries: int, repeat: int) -> None:
+    """A repeated query with the query cache off and on, alternated rounds."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        (path / "memory.edn").write_text(legacy_file(entities), encoding="utf-8")
+        async with SqliteStore(path / "garrison.db") as store:
+            await migrate(store, path / "memory.edn")
+        timings: dict[str, list[float]] = {}
+        hits: dict[str, int] = {}
+        for _ in range(repeat):
+            for side, size in (("uncached", 0), ("cached", 1000)):
+                options = {"mode": "sqlite-only", "query_cache_size": size, "schema": SCHEMA}
+                config = {"runtime": {"data_dir": folder}, "components": {"database": options}}
+                async with open_runtime(config, environ={}) as rt:
+                    db = rt.get(Store)
+                    for name, query, given in (
+                        ("one-pattern query", SELECTIVE, "u7"),
+                        ("three-clause join", JOIN, Keyword("tag/t1")),
+                    ):
+                        samples = timings.setdefault(f"{name} {side}", [])
+                        for _ in range(queries):
+                            start = time.perf_counter()
+                            await db.query(query, given)
+                            samples.append(time.perf_counter() - start)
+                    hits[side] = (await db.statistics()).query_cache_hits
+    print(machine())
+    print(f"{entities} entities, attributes indexed; {repeat} alternated rounds of {queries}")
+    for name in ("one-pattern query", "three-clause join"):
+        for side in ("uncached", "cached"):
+            print(f"  {name}, {side:<9} {_percentiles(timings[f'{name} {side}'])}")
+        ratio = statistics.median(timings[f"{name} uncached"]) / statistics.median(
+            timings[f"{name} cached"]
+        )
+        print(f"    cached vs uncached (p50): {ratio:.1f}x as fast")
+    print(f"  cache hits in the last round: {hits['cached']} (uncached: {hits['uncached']})")
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for cached in (False, True):  # a warm-up pair, not counted: the first runs stall on GC
+        await cached_write_rate(cached=cached)
+    for _ in range(repeat):
+        for cached in (False, True):
+            rates[cached].append(await cached_write_rate(cached=cached))
+    none, one = statistics.median(rates[False]), statistics.median(rates[True])
+    ratios = [b / a for a, b in zip(rates[False], rates[True], strict=True)]
+    spread = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    print(
+        f"  64 writers, 6,400 puts: {none:,.0f}/s with no answer cached, {one:,.0f}/s with one "
+        f"(medians; the rounds' ratios {spread}, median {statistics.median(ratios):.2f}x)"
+    )
+
+
+async def cached_write_rate(*, cached: bool) -> float:
+    """Puts per second of 64 writers, with or without one answer in the query cache."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = {"runtime": {"data_dir": folder}, "components": {"database": {}}}
+        async with open_runtime(config, environ={}) as rt:
+            store = rt.get(Store)
+            await store.put("session/s1", {Keyword("session/user-id"): "u1"})
+            if cached:
+                await store.query(SELECTIVE, "u1")
+
+            async def writer(index: int) -> None:
+                for n in range(100):
+                    await store.put(f"doc/{index}/{n % 10}", {Keyword("doc/n"): n})
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(i) for i in range(64)))
+            took = time.perf_counter() - start
+            assert (await store.statistics()).query_cache_entries == int(cached)
+            return 6400 / took
 
 
 async def main(rows_count: int, repeat: int, *, schema: bool) -> None:
@@ -308,6 +397,7 @@ if __name__ == "__main__":
     parser.add_argument(
         "--schema-check", action="store_true", help="time the check of stored data by a schema"
     )
+    parser.add_argument("--cache", action="store_true", help="the query cache's figures instead")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--entities", type=int, default=100_000)
@@ -317,5 +407,7 @@ if __name__ == "__main__":
         asyncio.run(schema_check(args.rows))
     elif args.writes:
         asyncio.run(main(args.rows, args.repeat, schema=args.schema))
+    elif args.cache:
+        asyncio.run(run_cache(args.entities, args.queries, args.repeat))
     else:
         asyncio.run(run_queries(args.entities, args.queries))

@@ -217,3 +217,26 @@ async def test_the_trail_reads_beside_a_running_runtime_and_its_writes_wait_for_
         assert refused[0] == 3
         assert "in use by a running garrison" in refused[2]
         assert await store.get("doc/a") == 2
+
+
+def test_watch_prints_a_datalog_answer_each_time_a_commit_changes_it(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "data")
+    assert garrison(cfg, "put", "session/s1", '{:session/user-id "u1"}').returncode == 0
+    query = "[:find ?s :in $ ?u :where [?s :session/user-id ?u]]"
+    command = ["watch", query, '"u1"', "--json", "--config", str(cfg)]
+    watcher = Process([sys.executable, "-m", "garrison.cli", *command])
+    try:
+        watcher.wait_for(r'\{"rows":\[\["session/s1"\]\]\}\n')
+        assert garrison(cfg, "put", "other/1", "1").returncode == 0  # the same answer
+        assert garrison(cfg, "put", "session/s2", '{:session/user-id "u1"}').returncode == 0
+        watcher.wait_for(r'"session/s2"\]\]\}\n')
+    finally:
+        watcher.close()
+    lines = [json.loads(line) for line in watcher.output().splitlines()]
+    assert lines == [
+        {"rows": [["session/s1"]]},
+        {"rows": [["session/s1"], ["session/s2"]]},
+    ]
+    bad = garrison(cfg, "watch", "[:find ?x :where [?s :a ?u]]")
+    assert bad.returncode == 2
+    assert ":find" in bad.stderr

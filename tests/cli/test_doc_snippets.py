@@ -100,6 +100,7 @@ COVERED = {
     ("embedding.md", 4),
     ("migration.md", 0),
     ("queries.md", 0),
+    ("queries.md", 1),
     ("storage.md", 0),
     ("storage.md", 1),
     ("storage.md", 2),
@@ -313,6 +314,48 @@ def test_query_snippet_answers_the_join(tmp_path: Path) -> None:
     code = _async_main(SNIPPETS["queries.md", 0] + "print(rows)\n", before, inside)
     # Only l1 scores above 0.5: its session and that session's user.
     assert _run(code, tmp_path).strip() == "[('session/s1', 'u1')]"
+
+
+def test_datalog_live_query_snippet_yields_each_new_answer(tmp_path: Path) -> None:
+    program = (
+        textwrap.dedent("""
+        import asyncio
+
+        from garrison import open_runtime
+        from garrison.components.database import Store
+        from garrison.edn import loads
+
+        seen = []
+
+
+        class Done(Exception):
+            pass
+
+
+        async def main() -> None:
+            config = {"runtime": {"data_dir": "data"}, "components": {"database": {}}}
+            async with open_runtime(config, environ={}) as rt:
+                store = rt.get(Store)
+                await store.put("session/s1", loads('{:session/user-id "u1"}'))
+
+                def show_present(rows):
+                    seen.append(rows)
+                    if len(seen) == 2:
+                        raise Done
+                    here = loads("{:presence/session :session/s1}")
+                    asyncio.ensure_future(store.put("presence/p1", here))
+
+                try:
+        """)
+        + textwrap.indent(SNIPPETS["queries.md", 1], " " * 12)
+        + textwrap.dedent("""
+                except Done:
+                    print(seen)
+
+        asyncio.run(main())
+        """)
+    )
+    assert _run(program, tmp_path).strip() == "[[], [('presence/p1',)]]"
 
 
 @pytest.mark.parametrize("key", sorted(COVERED))

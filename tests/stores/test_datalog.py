@@ -13,7 +13,7 @@ import pytest
 
 from garrison.edn import Keyword, Symbol, loads
 from garrison.exceptions import QueryError
-from garrison.stores import SqliteStore
+from garrison.stores import SqliteStore, compile_query
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -182,3 +182,26 @@ async def test_errors_name_the_clause_and_the_reason(
 async def test_inputs_must_match_in(store: SqliteStore) -> None:
     with pytest.raises(QueryError, match="takes 1 inputs"):
         await store.query("[:find ?e :in $ ?v :where [?e :a ?v]]")
+
+
+@pytest.mark.parametrize(
+    ("query", "inputs", "reads"),
+    [
+        (
+            '[:find ?s :in $ ?u :where [?s :session/user-id ?u] (not [?s :session/id "x"])]',
+            ("u1",),
+            {":session/user-id", ":session/id"},
+        ),
+        ('[:find ?e :where [?e ?a "u1"]]', (), {"*"}),
+        ("[:find (pull ?s [*]) :where [?s :session/id _]]", (), {":session/id", "*"}),
+        ("[:find (pull ?e [*]) :in $ ?e]", ("session/s1",), None),
+    ],
+    ids=["patterns", "any-attribute", "pull-of-a-pattern", "pull-of-an-input"],
+)
+def test_a_compiled_query_knows_the_attributes_it_reads(
+    query: str, inputs: tuple[str, ...], reads: set[str] | None
+) -> None:
+    # What the query cache and the live queries follow: a commit touching none
+    # of them cannot change the answer; None: any commit may.
+    compiled = compile_query(query, inputs)
+    assert compiled.reads == (None if reads is None else frozenset(reads))

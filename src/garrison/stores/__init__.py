@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
+from garrison.stores._attributes import attribute_names
 from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
+from garrison.stores._datalog import CompiledQuery, compile_query
 from garrison.stores._edn_archive import write_archive
 from garrison.stores._edn_file import EdnFileStore, EdnFileStoreStatistics, describe_unwritable
 from garrison.stores._edn_file_format import load_file
@@ -49,6 +51,9 @@ __all__ = [
     "AuditEvent",
     "Reversion",
     "acting_as",
+    "attribute_names",
+    "compile_query",
+    "CompiledQuery",
     "current_audit",
     "running_as",
     # keys: one text per key, the colon form being the same key

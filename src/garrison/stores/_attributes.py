@@ -65,6 +65,7 @@ __all__ = [
     "ATTRIBUTE_SCHEMA",
     "DELETE_ENTITIES",
     "AttributeRow",
+    "attribute_names",
     "attribute_value",
     "entity_attributes",
     "fill_attributes",
@@ -123,6 +124,18 @@ def _entity_map(value: Any) -> Mapping[Any, Any] | None:
         if type(only) is str and only[:1] == "#":
             return None  # escaped (#esc): a map, but not an object of attributes
     return attributes
+
+
+def attribute_names(value: Any) -> frozenset[str]:
+    """The top-level attribute spellings of ``value`` as stored (empty: no entity).
+
+    ``{:session/id "s1" "title" "t"}`` -> ``{":session/id", "title"}``: the
+    attributes a write of the value adds or removes, whether declared or not.
+    """
+    attributes = _entity_map(value)
+    if not attributes:
+        return frozenset()
+    return frozenset(":" + key.text if type(key) is Keyword else key for key in attributes)
 
 
 def _fallback(member: Any) -> tuple[Any, str] | None:

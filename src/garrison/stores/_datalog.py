@@ -206,6 +206,10 @@ class CompiledQuery:
     params: list[Any]
     columns: list[tuple[str, Any]]  # ("entity"|"value"|"pull"|"aggregate", detail)
     unindexed: list[str] = field(default_factory=list)  # attributes read from the JSON
+    #: The attribute spellings whose values the answer depends on (``"*"``: any
+    #: attribute of any entity); ``None``: any entry at all (a pull of an entity
+    #: no pattern binds reads its stored value, whatever it is).
+    reads: frozenset[str] | None = frozenset()
 
     def rows(self, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The query's result from the statement's rows."""
@@ -234,6 +238,8 @@ class CompiledQuery:
 class _Compiler:
     indexed: frozenset[str] = frozenset()
     unindexed: list[str] = field(default_factory=list)
+    reads: set[str] = field(default_factory=set)
+    entities: set[str] = field(default_factory=set)  # variables a pattern binds as entities
     params: list[Any] = field(default_factory=list)
     aliases: list[str] = field(default_factory=list)
     conditions: list[str] = field(default_factory=list)
@@ -253,6 +259,7 @@ class _Compiler:
         """
         self.counter[0] += 1
         name = f"a{self.counter[0]}"
+        self.reads.add("*" if attr is None else attr)
         if attr is not None and attr in self.indexed:
             self.aliases.append(f"attributes AS {name}")
             return name
@@ -274,6 +281,7 @@ class _Compiler:
         return _Compiler(
             indexed=self.indexed,
             unindexed=self.unindexed,
+            reads=self.reads,
             params=self.params,
             bindings=dict(self.bindings),
             counter=self.counter,
@@ -309,6 +317,7 @@ class _Compiler:
         constant = None if _is_var(attribute) or _is_blank(attribute) else attribute
         name = self.alias(None if constant is None else _attr_text(constant, text))
         if _is_var(entity):
+            self.entities.add(entity.text)
             self.bind_entity(entity.text, f"{name}.entity")
         elif not _is_blank(entity):
             self.conditions.append(f"{name}.entity = {self.param(_entity_text(entity, text))}")
@@ -457,10 +466,12 @@ def compile_query(
         text = _show(spec)
         if _is_var(spec):
             sql_value, tag = scalar_row(given, text)
+            # One parameter for both places: SQLite wants the highest-numbered one used.
+            param = compiler.param(sql_value)
             compiler.bindings[spec.text] = _Binding(
                 # A keyword or string input can also stand for an entity (a key).
-                entity=compiler.param(sql_value) if tag in ("k", "s") else None,
-                value=compiler.param(sql_value),
+                entity=param if tag in ("k", "s") else None,
+                value=param,
                 tag=f"'{tag}'",
             )
         elif (
@@ -498,6 +509,7 @@ def compile_query(
     outer: list[str] = []
     group: list[str] = []
     aggregates = False
+    everything = False
 
     def column(expression: str) -> str:
         columns.append(f"{expression} AS c{len(columns)}")
@@ -527,6 +539,12 @@ def compile_query(
                     raise QueryError(
                         f"{element[1].text} is not an entity of any pattern", clause=text
                     )
+                # The whole stored value: any attribute of an entity a pattern
+                # binds; any entry at all when only an input names it.
+                if element[1].text in compiler.entities:
+                    compiler.reads.add("*")
+                else:
+                    everything = True
                 pattern = list(element[2])
                 wanted = None if pattern == [Symbol("*")] else set(pattern)
                 name = column(f"(SELECT value FROM entries WHERE key = {bound.entity})")
@@ -558,4 +576,5 @@ def compile_query(
         sql = f"SELECT {', '.join(outer)} FROM ({sql})"
         if group:
             sql += " GROUP BY " + ", ".join(group)
-    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed)
+    reads = None if everything else frozenset(compiler.reads)
+    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed, reads)

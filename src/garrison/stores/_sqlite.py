@@ -48,7 +48,7 @@ from garrison.stores._attributes import (
     index_statements,
 )
 from garrison.stores._audit import current_audit
-from garrison.stores._datalog import compile_query
+from garrison.stores._datalog import CompiledQuery, compile_query
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._kinds import KindMapping
 from garrison.stores._protocol import MISSING
@@ -938,6 +938,40 @@ class SqliteStore:
                 }
             rows = await self._fetch(compiled.sql, compiled.params)
         return compiled.rows(rows)
+
+    def compile_query(self, query: Any, inputs: Sequence[Any] = ()) -> CompiledQuery:
+        """``query`` with ``inputs`` compiled for this store's attribute index.
+
+        With :meth:`query_records`, for a caller that keeps compiled queries
+        (the database component's query cache): :meth:`query` is both.
+        """
+        return compile_query(query, inputs, self._indexed)
+
+    async def query_records(self, compiled: CompiledQuery) -> list[tuple[Any, ...]]:
+        """The rows of ``compiled``'s statement (``compiled.rows`` makes them the answer)."""
+        with store_span(DB_SYSTEM_SQLITE, "query", "attributes", query=compiled.sql):
+            return await self._fetch(compiled.sql, compiled.params)
+
+    async def query_records_many(
+        self, compiled: Sequence[CompiledQuery]
+    ) -> list[list[tuple[Any, ...]]]:
+        """The rows of several compiled queries, in one call on the connection's thread."""
+        statements = [(query.sql, query.params) for query in compiled]
+
+        def run(db: sqlite3.Connection) -> list[list[tuple[Any, ...]]]:
+            return [db.execute(sql, params).fetchall() for sql, params in statements]
+
+        conn = self.connection
+        first = statements[0][0] if statements else ""
+        with store_span(
+            DB_SYSTEM_SQLITE, "query", "attributes", query=first, batch_size=len(statements)
+        ):
+            try:
+                # As _fetch: never inside another task's open transaction.
+                async with self._write_lock:
+                    return await run_in_thread(conn, run, self._raw(conn, None))
+            except (sqlite3.Error, ValueError) as exc:
+                raise self._failure(first, exc, None) from exc
 
     def _deletes(self, texts: list[str]) -> Callable[[int], tuple[Statement, ...]]:
         param = encode_value(texts)

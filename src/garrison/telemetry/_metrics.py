@@ -87,7 +87,15 @@ class Instruments:
 #: - ``garrison.database.cache.hits`` / ``garrison.database.cache.misses``
 #:   (counters): point reads of a database component answered from its read
 #:   cache / that had to read the store (counted per key, since the component
-#:   started), attribute ``garrison.component``.
+#:   started), attribute ``garrison.component``;
+#: - ``garrison.database.query_cache.lookups`` (counter): Datalog queries
+#:   looked up in a database component's query cache, attributes
+#:   ``garrison.component`` and ``garrison.query_cache.outcome`` (``hit``,
+#:   ``miss``);
+#: - ``garrison.database.query_cache.removals`` (counter): answers the query
+#:   cache dropped, attributes ``garrison.component`` and
+#:   ``garrison.query_cache.reason`` (``eviction``: for room; ``invalidation``:
+#:   a commit touched an attribute the query reads).
 OBSERVED: Final[Mapping[str, tuple[str, str, str]]] = {
     "garrison.actor.mailbox.depth": (
         "gauge",
@@ -118,6 +126,16 @@ OBSERVED: Final[Mapping[str, tuple[str, str, str]]] = {
         "counter",
         "{key}",
         "Keys a database component's point reads had to read from the store.",
+    ),
+    "garrison.database.query_cache.lookups": (
+        "counter",
+        "{query}",
+        "Datalog queries looked up in a database component's query cache, by outcome.",
+    ),
+    "garrison.database.query_cache.removals": (
+        "counter",
+        "{query}",
+        "Answers a database component's query cache dropped, by reason.",
     ),
 }
 

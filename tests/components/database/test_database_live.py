@@ -6,8 +6,11 @@ import asyncio
 import itertools
 from typing import TYPE_CHECKING
 
+import pytest
+
 from garrison.components.database import Store
-from garrison.edn import equal
+from garrison.edn import Keyword, Symbol, equal, loads
+from garrison.exceptions import QueryError
 from tests.components.database.conftest import database_runtime
 from tests.components.database.test_database_faults import _database, _running_again
 
@@ -117,3 +120,103 @@ async def test_the_feed_delivers_a_change_to_every_watcher_whose_prefix_it_has(
         "s/2": [],
         "t/": ["t/x"],
     }
+
+
+PRESENT = "[:find ?p :in $ ?u :where [?s :session/user-id ?u] [?p :presence/session ?s]]"
+
+
+async def test_a_datalog_subscription_runs_again_only_for_attributes_it_reads(
+    runtime: Runtime,
+) -> None:
+    store = runtime.get(Store)
+    await store.put("session/s1", loads('{:session/user-id "u1"}'))
+    live = store.subscribe(PRESENT, "u1")
+    assert await anext(live) == []
+    base = await store.statistics()
+    assert base.attribute_watches == 1
+    # Acknowledged writes of other attributes (and a value that is no entity): not woken.
+    await store.put("project/p1", loads('{:project/owner "u1"}'))
+    await store.put("counter", 1)
+    assert (await store.statistics()).attribute_wakeups == base.attribute_wakeups
+    await store.put("presence/p1", loads("{:presence/session :session/s1}"))
+    assert (await store.statistics()).attribute_wakeups == base.attribute_wakeups + 1
+    assert await anext(live) == [("presence/p1",)]
+    assert live.evaluations == 2  # the first result and the one after the touching write
+    # Python data, and the query cache shared by two subscriptions of one query.
+    data = [
+        Keyword("find"),
+        Symbol("?p"),
+        Keyword("where"),
+        [Symbol("?p"), Keyword("presence/session"), Symbol("_")],
+    ]
+    other = store.subscribe(data)
+    assert await anext(other) == [("presence/p1",)]
+    await store.delete("presence/p1")
+    assert await anext(live) == []
+    assert await anext(other) == []
+    live.close()
+    other.close()
+
+
+async def test_a_find_subscription_wakes_for_its_top_attribute_under_its_prefix(
+    runtime: Runtime,
+) -> None:
+    store = runtime.get(Store)
+    live = store.subscribe("task/", find={"path": "$.owner", "eq": 42})
+    assert await anext(live) == []
+    base = (await store.statistics()).attribute_wakeups
+    await store.put("task/1", {"title": "x"})  # not its attribute
+    await store.put("other/1", {"owner": 42})  # not its prefix
+    assert (await store.statistics()).attribute_wakeups == base
+    await store.put("task/1", {"owner": 42})
+    assert await anext(live) == [("task/1", {"owner": 42})]
+    assert live.evaluations == 2
+    live.close()
+
+
+async def test_a_datalog_subscription_resyncs_across_a_restart(tmp_path: Path) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        live = store.subscribe('[:find ?s :where [?s :session/user-id "u1"]]')
+        assert await anext(live) == []
+        await _database(rt).router.sqlite.connection.close()  # the actor crashes at its next use
+        await asyncio.gather(store.put("x/1", 1), return_exceptions=True)
+        await _running_again(rt, 1)
+        await store.put("session/s1", loads('{:session/user-id "u1"}'))
+        assert await anext(live) == [("session/s1",)]
+        assert live.resyncs == 1
+        ended = asyncio.ensure_future(anext(live, None))
+    assert await ended is None
+
+
+async def test_a_malformed_datalog_subscription_fails_at_once(runtime: Runtime) -> None:
+    store = runtime.get(Store)
+    with pytest.raises(QueryError) as caught:
+        store.subscribe("[:find ?x :where [?s :session/user-id ?u]]")
+    assert caught.value.clause == ":find"
+    with pytest.raises(TypeError, match="find= narrows a key prefix"):
+        store.subscribe(PRESENT, "u1", find={"path": "$.a"})
+
+
+async def test_a_datalog_subscriber_fed_by_64_writers_ends_at_the_final_answer(
+    tmp_path: Path,
+) -> None:
+    async with database_runtime(tmp_path) as rt:
+        store = rt.get(Store)
+        query = "[:find ?n ?round :where [?n :n/round ?round]]"
+        live = store.subscribe(query)
+        answers = [await anext(live)]
+
+        async def writer(index: int) -> None:
+            for round_ in range(5):
+                await store.put(f"n/{index}", {Keyword("n/round"): round_})
+
+        writers = asyncio.gather(*(writer(i) for i in range(64)))
+        final = sorted((f"n/{i}", 4) for i in range(64))
+        while sorted(answers[-1]) != final:
+            answers.append(await anext(live))
+        await writers
+        assert sorted(await store.query(query)) == final
+        assert len(answers) < 320
+        assert all(sorted(a) != sorted(b) for a, b in itertools.pairwise(answers))
+        live.close()

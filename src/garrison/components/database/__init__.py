@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 from garrison.components.database._actor import DatabaseComponent
+from garrison.components.database._attribute_feed import AttributeWatch
 from garrison.components.database._bulk import (
     DatabaseLink,
     LoadResult,
@@ -50,6 +51,7 @@ from garrison.components.database._messages import (
     Scan,
     SetMode,
     Subscribe,
+    WatchAttributes,
 )
 from garrison.components.database._operator import (
     CheckSchema,
@@ -64,6 +66,7 @@ from garrison.components.database._statistics import DatabaseStatistics
 from garrison.stores import MISSING
 
 __all__ = [
+    "AttributeWatch",
     "DatabaseLock",
     "MISSING",
     "ChangeEvent",
@@ -102,6 +105,7 @@ __all__ = [
     "Scan",
     "SetMode",
     "Subscribe",
+    "WatchAttributes",
     # the operator commands' messages
     "CountHistory",
     "LastSeq",

@@ -50,8 +50,11 @@ import asyncio
 import logging
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
+from opentelemetry import trace
+
+from garrison.components.database._attribute_feed import AttributeFeed, AttributeWatch
 from garrison.components.database._bulk import (
     CountStored,
     ListStored,
@@ -92,12 +95,14 @@ from garrison.components.database._messages import (
     Scan,
     SetMode,
     Subscribe,
+    WatchAttributes,
 )
 from garrison.components.database._open import StoreStack, open_stack
 from garrison.components.database._operator import ReindexKinds, WriteEdnFirst, write_edn_first
 from garrison.components.database._pending import PendingWrites
+from garrison.components.database._query_cache import QueryCache, Touches, cache_key
 from garrison.components.database._statistics import DatabaseStatistics
-from garrison.exceptions import StoreError
+from garrison.exceptions import QueryError, StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
@@ -113,6 +118,7 @@ from garrison.stores import (
     text_encoding,
 )
 from garrison.telemetry import observe
+from garrison.tracing import tracing_active
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -120,11 +126,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.runtime import Envelope
-    from garrison.stores import Change, ModeRouter, SqliteStore
-
-if TYPE_CHECKING:
-    from garrison.runtime import Envelope
-    from garrison.stores import Change, ModeRouter, SqliteStore
+    from garrison.stores import Change, CompiledQuery, ModeRouter, SqliteStore
 
 __all__ = ["DatabaseComponent"]
 
@@ -132,7 +134,7 @@ log = logging.getLogger(__name__)
 
 _GROUPED_TYPES = tuple(GROUPED)
 #: Messages that run without committing the pending writes first.
-_NO_COMMIT_FIRST = frozenset({GetStatistics, Subscribe})
+_NO_COMMIT_FIRST = frozenset({GetStatistics, Subscribe, WatchAttributes})
 
 
 class DatabaseComponent(Component):
@@ -160,6 +162,9 @@ class DatabaseComponent(Component):
         self._settings = DatabaseConfig()
         self._cache = ReadCache(0)
         self._feed = ChangeFeed(1)
+        self._touches = Touches(QueryCache(0), AttributeFeed(), self._sqlite_behind)
+        # Answers read ahead for a run of queries, by id(message) (see _read_queries).
+        self._read_ahead: dict[int, tuple[CompiledQuery, list[Any], int]] = {}
         self._broken: BaseException | None = None
         self._groups: GroupRunner | None = None
         self._retry: RetryState | None = None
@@ -180,6 +185,9 @@ class DatabaseComponent(Component):
         settings = self._settings = self.config or DatabaseConfig()
         self._cache = ReadCache(settings.cache_size)
         self._feed = ChangeFeed(settings.watch_buffer)
+        self._touches = Touches(
+            QueryCache(settings.query_cache_size), AttributeFeed(), self._sqlite_behind
+        )
         self._loops = await open_loop_group(self.spawn)
         self._stack = await open_stack(
             settings, self.data_dir, fallback=self.fallback, task_group=self._loops
@@ -200,6 +208,7 @@ class DatabaseComponent(Component):
             self._cache,
             self._feed,
             self._fatal,
+            touches=self._touches,
             pending=self._pending,
             on_pending=self._commits.notify if self._commits is not None else lambda: None,
         )
@@ -211,6 +220,8 @@ class DatabaseComponent(Component):
             observe("garrison.database.subscriptions", self._observe_subscriptions),
             observe("garrison.database.cache.hits", self._observe_cache_hits),
             observe("garrison.database.cache.misses", self._observe_cache_misses),
+            observe("garrison.database.query_cache.lookups", self._observe_query_lookups),
+            observe("garrison.database.query_cache.removals", self._observe_query_removals),
         )
         if self._stack.unavailable is not None:
             self._retry = RetryState(self._stack.unavailable)
@@ -238,8 +249,10 @@ class DatabaseComponent(Component):
         final = self._runtime is not None and self.runtime.stopping
         if final:
             self._feed.close()
+            self._touches.feed.close()
         else:
             self._feed.lose_all("restart")
+            self._touches.feed.lose_all("restart")
         stack, self._stack = self._stack, None
         self._router = None
         if stack is not None:
@@ -266,6 +279,34 @@ class DatabaseComponent(Component):
 
     def _observe_cache_misses(self) -> list[tuple[float, dict[str, str]]]:
         return [(self._cache.misses, {"garrison.component": self.name})]
+
+    def _observe_query_lookups(self) -> list[tuple[float, dict[str, str]]]:
+        cache = self._touches.cache
+        return [
+            (cache.hits, {"garrison.component": self.name, "garrison.query_cache.outcome": "hit"}),
+            (
+                cache.misses,
+                {"garrison.component": self.name, "garrison.query_cache.outcome": "miss"},
+            ),
+        ]
+
+    def _observe_query_removals(self) -> list[tuple[float, dict[str, str]]]:
+        cache = self._touches.cache
+        return [
+            (
+                cache.evictions,
+                {"garrison.component": self.name, "garrison.query_cache.reason": "eviction"},
+            ),
+            (
+                cache.invalidations,
+                {"garrison.component": self.name, "garrison.query_cache.reason": "invalidation"},
+            ),
+        ]
+
+    def _sqlite_behind(self) -> bool:
+        """Whether SQLite may be behind the EDN file (a repair backlog): queries may be stale."""
+        router = self._router
+        return router is not None and router.needs_repair
 
     # ------------------------------------------------------------------ access
 
@@ -298,6 +339,7 @@ class DatabaseComponent(Component):
         edn = router.edn
         error = edn.last_flush_error
         cache = self._cache
+        queries = self._touches.cache
         return DatabaseStatistics(
             mode=str(stats.mode),
             cache_capacity=cache.capacity,
@@ -305,6 +347,15 @@ class DatabaseComponent(Component):
             cache_hits=cache.hits,
             cache_misses=cache.misses,
             cache_hit_ratio=cache.hit_ratio,
+            query_cache_capacity=queries.capacity,
+            query_cache_entries=len(queries),
+            query_cache_hits=queries.hits,
+            query_cache_misses=queries.misses,
+            query_cache_hit_ratio=queries.hit_ratio,
+            query_cache_evictions=queries.evictions,
+            query_cache_invalidations=queries.invalidations,
+            attribute_watches=self._touches.feed.watches,
+            attribute_wakeups=self._touches.feed.wakeups,
             write_batches=groups.write_batches,
             read_batches=groups.read_batches,
             batched_writes=groups.batched_writes,
@@ -450,10 +501,13 @@ class DatabaseComponent(Component):
         limit = self._settings.batch_limit
         count = len(batch)
         index = 0
+        read_to = 0  # the queries before this index were read ahead, or tried
         while index < count and self._broken is None:
             envelope = batch[index]
             kind = GROUPED.get(type(envelope.message))
             if kind is None:
+                if index >= read_to and type(envelope.message) is Query:
+                    read_to = await self._read_queries(batch, index)
                 await self._handle_one(envelope)
                 index += 1
             else:
@@ -476,6 +530,7 @@ class DatabaseComponent(Component):
                 else:
                     with running_as(audit):
                         await self._group_runner.run(kind, group)
+        self._read_ahead.clear()
         if self._broken is not None:
             # We crashed: let the cancellation land here, before the loop takes
             # more from the mailbox, so queued messages wait for the restarted
@@ -484,6 +539,63 @@ class DatabaseComponent(Component):
             await asyncio.sleep(0)
             for envelope in batch[index:]:
                 envelope.fail(self._broken_error())
+
+    async def _read_queries(self, batch: list[Envelope], index: int) -> int:
+        """Read the answers of a run of queries from ``index`` in one SQLite call.
+
+        Many live queries woken by one commit ask at once: one thread hop for
+        the run instead of one per query. Each query's handler then takes its
+        rows (and caches them) as if it had read them itself; a query that
+        fails to compile is left to its handler, which reports it. Not with
+        pending writes (each handler commits them first) nor while tracing (a
+        query's store span belongs under its own handler span). Returns the
+        index after the run.
+        """
+        end = index + 1
+        while end < len(batch) and type(batch[end].message) is Query:
+            end += 1
+        router = self._router
+        if (
+            end - index < 2
+            or router is None
+            or self._retry is not None
+            or router.mode is Mode.EDN_ONLY
+            or self._pending
+            or tracing_active()
+        ):
+            return end
+        sqlite = router.sqlite
+        cache = self._touches.cache
+        wanted: dict[Any, tuple[list[int], CompiledQuery]] = {}
+        for envelope in batch[index:end]:
+            message = cast("Query", envelope.message)
+            if message.explain:
+                continue
+            key = cache_key(message.query, message.inputs) if cache.capacity > 0 else None
+            if key is not None and key in cache:
+                continue  # its handler finds the answer
+            group = key if key is not None else id(message)
+            if group in wanted:
+                wanted[group][0].append(id(message))
+                continue
+            try:
+                compiled = (cache.compiled(key) if key is not None else None) or (
+                    sqlite.compile_query(message.query, message.inputs)
+                )
+            except QueryError:
+                continue
+            wanted[group] = ([id(message)], compiled)
+        if len(wanted) < 2:
+            return end
+        generation = cache.generation
+        try:
+            answers = await sqlite.query_records_many([c for _, c in wanted.values()])
+        except Exception:  # noqa: BLE001 - each handler reads on its own and reports
+            return end
+        for (ids, compiled), rows in zip(wanted.values(), answers, strict=True):
+            for ident in ids:
+                self._read_ahead[ident] = (compiled, rows, generation)
+        return end
 
     def _fatal(self, exc: Exception) -> BaseException:
         """A group hit a storage failure: crash, and tell its callers why."""
@@ -641,15 +753,38 @@ class DatabaseComponent(Component):
                 "switch to dual-write (`garrison mode set dual-write`, or "
                 "store.set_mode('dual-write')) so the database holds the data"
             )
-        return await self.router.sqlite.query(
-            message.query, *message.inputs, explain=message.explain
-        )
+        sqlite = self.router.sqlite
+        if message.explain:
+            return await sqlite.query(message.query, *message.inputs, explain=True)
+        cache = self._touches.cache
+        key = cache_key(message.query, message.inputs) if cache.capacity > 0 else None
+        entry = cache.lookup(key) if key is not None else None
+        if key is not None and (span := trace.get_current_span()).is_recording():
+            span.set_attribute("garrison.cache.hit", entry is not None)
+        if entry is not None:
+            held, rows = entry
+            return held.rows(rows)
+        ahead = self._read_ahead.pop(id(message), None)
+        if ahead is not None:
+            compiled, rows, generation = ahead
+        else:
+            generation = cache.generation
+            known = cache.compiled(key) if key is not None else None
+            compiled = known or sqlite.compile_query(message.query, message.inputs)
+            rows = await sqlite.query_records(compiled)
+        # Not while SQLite is behind: its repair would change the answer unseen.
+        if key is not None and not self._sqlite_behind():
+            cache.store(key, compiled, rows, generation)
+        return compiled.rows(rows)
 
     @handler(ReindexKinds)
     async def reindex_kinds(self, message: ReindexKinds) -> int:
         """Apply a kind mapping to every stored row (SQLite side; values and history untouched)."""
         self._require_database("a reindex")
-        return await self.router.sqlite.reindex_kinds(message.mapping)
+        try:
+            return await self.router.sqlite.reindex_kinds(message.mapping)
+        finally:
+            self._touches.everything()
 
     @handler(History)
     async def history(self, message: History) -> list[Change]:
@@ -682,6 +817,8 @@ class DatabaseComponent(Component):
         )
         if plan and not message.dry_run:
             self._cache.invalidate([r.key for r in plan])
+            attributes = self._touches.attributes
+            self._touches.write((r.key, attributes(r.current), r.target) for r in plan)
             self._feed.publish(
                 (r.key, "delete", MISSING) if r.target is MISSING else (r.key, "put", r.target)
                 for r in plan
@@ -702,6 +839,7 @@ class DatabaseComponent(Component):
             message.mode, force=message.force, reason=message.reason
         )
         self._cache.clear()
+        self._touches.everything()
         return switch
 
     @handler(Clear)
@@ -712,7 +850,10 @@ class DatabaseComponent(Component):
         # The keys readers see (and the cache may hold); nothing writes between
         # the two calls, this actor being the stores' only user.
         gone = await router.keys(prefix)
-        await router.clear(prefix)
+        try:
+            await router.clear(prefix)
+        finally:
+            self._touches.everything()
         self._cache.invalidate(gone)
         self._feed.publish((key, "delete", MISSING) for key in gone)
         return len(gone)
@@ -735,15 +876,22 @@ class DatabaseComponent(Component):
     async def restore(self, message: Restore) -> str | None:
         """Replace the SQLite data with a checked backup (the mode stays); watchers must resync."""
         self._require_database("a restore")
-        recorded = await self.router.restore_sqlite(message.path)
+        try:
+            recorded = await self.router.restore_sqlite(message.path)
+        finally:
+            self._touches.everything()
         self._cache.clear()
         self._feed.lose_all("restore")
+        self._touches.feed.lose_all("restore")
         return recorded
 
     @handler(WriteEdnFirst)
     async def write_edn_first(self, message: WriteEdnFirst) -> None:
         """Write to the EDN file first, for the operator commands (see ._operator)."""
-        self._cache.invalidate(await write_edn_first(self.router, message))
+        try:
+            self._cache.invalidate(await write_edn_first(self.router, message))
+        finally:
+            self._touches.everything()
 
     @handler(AttachDatabase)
     async def attach_database(self, message: AttachDatabase) -> bool:
@@ -761,6 +909,7 @@ class DatabaseComponent(Component):
             return False
         self._router = stack.router
         self._group_runner.router = stack.router
+        self._touches.everything()
         self._retry = None
         log.warning("the database %s is open again (%s mode)", stack.sqlite.path, stack.router.mode)
         return True
@@ -772,7 +921,11 @@ class DatabaseComponent(Component):
         """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
         self._require_database("a bulk load")
         router = self.router
-        result = await load_rows(router.sqlite, message)
+        try:
+            result = await load_rows(router.sqlite, message)
+        finally:
+            # The rows' old values are not read: every answer may have changed.
+            self._touches.everything()
         if result.written and message.rows:
             keys = [row[0] for row in message.rows]
             self._cache.invalidate(keys)
@@ -857,6 +1010,11 @@ class DatabaseComponent(Component):
     async def subscribe(self, message: Subscribe) -> Subscription:
         """A change-feed subscription from this point in commit order."""
         return self._feed.subscribe(message.prefix, message.buffer)
+
+    @handler(WatchAttributes)
+    async def watch_attributes(self, message: WatchAttributes) -> AttributeWatch:
+        """An attribute watch (a Datalog or find live query's wake-up) from this point on."""
+        return self._touches.feed.watch(message.prefix, message.reads)
 
 
 def _make_parent(path: Path) -> None:

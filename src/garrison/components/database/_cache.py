@@ -66,6 +66,10 @@ class ReadCache:
         self.hits += 1
         return value
 
+    def peek(self, key: str) -> Any:
+        """The cached value (maybe :data:`MISSING`), or :attr:`UNCACHED`; counts nothing."""
+        return self._entries.get(key, _UNCACHED)
+
     def store(self, key: str, value: Any) -> None:
         """Remember ``value`` (or :data:`MISSING`) for ``key``, evicting the least recent."""
         if self.capacity <= 0:

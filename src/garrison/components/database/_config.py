@@ -9,6 +9,7 @@
     synchronous = "NORMAL"
     durability = "commit"          # or "debounced": acknowledged before commit
     cache_size = 10000             # entries; 0 turns the read cache off
+    query_cache_size = 1000        # Datalog answers kept; 0 turns the query cache off
     batch_limit = 512              # most messages one transaction or read query groups
     flush_quiet_period = 0.1       # EDN writer debounce (seconds)
     flush_max_delay = 1.0          # ... and a write is on disk at most this long after it
@@ -74,6 +75,10 @@ class DatabaseConfig:
         Seconds a write waits for another process's lock on the database.
     ``cache_size``
         Entries in the LRU read cache; ``0`` disables it.
+    ``query_cache_size``
+        Datalog answers kept, per query and inputs, in an LRU; a commit
+        forgets the answers that read an attribute it touched (docs/queries.md).
+        ``0`` disables it.
     ``batch_limit``
         The most messages one write transaction or one read query groups
         (a single ``put_many`` of many items is one message); each turn of
@@ -121,6 +126,7 @@ class DatabaseConfig:
     durability: Durability = "commit"
     busy_timeout: float = 5.0
     cache_size: int = 10_000
+    query_cache_size: int = 1000
     batch_limit: int = 512
     flush_quiet_period: float = 0.1
     flush_max_delay: float = 1.0
@@ -132,7 +138,7 @@ class DatabaseConfig:
     edn_max_digits: int = MAX_DIGITS
 
     def __post_init__(self) -> None:
-        for name in ("cache_size",):
+        for name in ("cache_size", "query_cache_size"):
             if getattr(self, name) < 0:
                 msg = f"{name} must be zero or more, got {getattr(self, name)!r}"
                 raise ValueError(msg)

@@ -313,18 +313,33 @@ class Store:
 
     # -- change feed ---------------------------------------------------------------
 
-    def subscribe(self, prefix: str = "", *, find: Mapping[str, Any] | None = None) -> LiveQuery:
-        """A live query: the entries under ``prefix`` now, then each time a commit changes them.
+    def subscribe(
+        self, query: Any = "", *inputs: Any, find: Mapping[str, Any] | None = None
+    ) -> LiveQuery:
+        """A live query: its result now, then each time a commit changes it.
 
-        ``find`` makes it a :meth:`find` under ``prefix`` (its arguments:
-        ``{"path": "$.user", "eq": 42}``). Iterate it with ``async for``:
-        each result is a list of ``(key_text, value)`` in key order, never
-        the same twice in a row, at most one per 10 ms (bursts are
-        coalesced); a slow consumer gets the latest result and never slows
+        ``query`` is a key prefix (the entries under it), or a Datalog query:
+        EDN text starting with ``[`` or ``{``, or the query as Python data
+        (see :meth:`query`), with ``inputs`` binding its ``:in``. ``find``
+        makes a prefix query a :meth:`find` under the prefix (its arguments:
+        ``{"path": "$.user", "eq": 42}``). Iterate it with ``async for``: a
+        prefix or find result is a list of ``(key_text, value)`` in key order,
+        a Datalog result what :meth:`query` answers; never the same twice in
+        a row, at most one per 10 ms (bursts are coalesced). A Datalog or
+        find query runs again only after a commit that touched an attribute
+        it reads. A slow consumer gets the latest result and never slows
         writers; it resyncs across a restart of the component and ends when
-        the runtime stops. See :mod:`garrison.components.database._live`.
+        the runtime stops. A malformed query raises
+        :class:`~garrison.QueryError` here. See
+        :mod:`garrison.components.database._live`.
         """
-        return LiveQuery(self, prefix, find)
+        if isinstance(query, str) and not query.lstrip().startswith(("[", "{")):
+            if inputs:
+                raise TypeError("inputs bind a Datalog query's :in; a key prefix takes none")
+            return LiveQuery(self, query, find)
+        if find is not None:
+            raise TypeError("find= narrows a key prefix, not a Datalog query")
+        return LiveQuery(self, "", query=query, inputs=inputs)
 
     def watch(self, prefix: str = "", *, buffer: int | None = None) -> Watch:
         """Committed changes of keys starting with ``prefix``, in commit order.

@@ -2,7 +2,10 @@
 
 The actor publishes each write group right after it commits, synchronously and
 without awaiting, so subscribers see changes in exactly the order they were
-committed, and only committed ones.
+committed, and only committed ones. The changes are in the subscribers'
+buffers at once; their waiting tasks are woken at the event loop's next turn,
+after the writers the commit answered have sent their next writes, so the
+actor starts the next commit before the watchers' own work runs.
 
 Backpressure, by design, never reaches writers: each subscriber has a bounded
 buffer (``watch_buffer``). A subscriber that falls further behind than that
@@ -94,7 +97,6 @@ class Subscription:
             self._wake()
             return False
         self._buffer.append(event)
-        self._wake()
         return True
 
     def _end(self, error: ChangesLostError | None) -> None:
@@ -130,6 +132,39 @@ class Subscription:
             finally:
                 self._waiter = None
 
+    async def wait(self) -> bool:
+        """Wait until a change is buffered: ``True``; ``False`` once the feed ended.
+
+        Raises :class:`~garrison.ChangesLostError` once the subscriber lost its
+        place and nothing is buffered. With :meth:`take`, the way to read a
+        burst at once (a live query) instead of a change at a time.
+        """
+        while not self._buffer:
+            if self._lost is not None:
+                raise self._lost
+            if self._ended:
+                return False
+            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+        return True
+
+    def take(self) -> list[ChangeEvent]:
+        """Every change buffered, in commit order, and none left.
+
+        Raises :class:`~garrison.ChangesLostError` when the subscriber lost its
+        place: the changes it holds are then not all there were.
+        """
+        if self._lost is not None:
+            self._buffer.clear()
+            raise self._lost
+        taken = list(self._buffer)
+        self._buffer.clear()
+        return taken
+
     def close(self) -> None:
         """Stop receiving changes (iteration ends after what is buffered)."""
         self._end(None)
@@ -141,6 +176,10 @@ class ChangeFeed:
     def __init__(self, default_capacity: int) -> None:
         self.default_capacity = default_capacity
         self._subscribers: weakref.WeakSet[Subscription] = weakref.WeakSet()
+        # Open subscribers by prefix, and the prefix lengths to try, kept between
+        # publishes (weakly: a dropped watcher still unsubscribes itself); None
+        # after a subscribe, or once a publish met a closed or dropped one.
+        self._index: tuple[dict[str, list[weakref.ref[Subscription]]], list[int]] | None = None
         self._seq = 0
         self.published = 0
         self.overflows = 0
@@ -166,23 +205,30 @@ class ChangeFeed:
             raise ValueError(f"a watch buffer must hold at least 1 change, got {size}")
         subscription = Subscription(prefix, size)
         self._subscribers.add(subscription)
+        self._index = None
         return subscription
+
+    def _built(self) -> tuple[dict[str, list[weakref.ref[Subscription]]], list[int]]:
+        by_prefix: dict[str, list[weakref.ref[Subscription]]] = {}
+        for subscriber in self._subscribers:
+            if not subscriber.closed:
+                by_prefix.setdefault(subscriber.prefix, []).append(weakref.ref(subscriber))
+        self._index = (by_prefix, sorted({len(prefix) for prefix in by_prefix}))
+        return self._index
 
     def publish(self, changes: Iterable[tuple[str, Literal["put", "delete"], Any]]) -> None:
         """Deliver committed ``(key, op, value)`` changes, in order, to matching watchers."""
-        subscribers = [s for s in self._subscribers if not s.closed]
-        if not subscribers:
+        # Subscribers by prefix, and the prefix lengths to try: a change costs a
+        # dict lookup per distinct length, not a test per subscriber.
+        by_prefix, lengths = self._index if self._index is not None else self._built()
+        if not by_prefix:
             # Nobody listens: still number the changes so seq counts commits.
             for _ in changes:
                 self._seq += 1
             return
-        # Subscribers by prefix, and the prefix lengths to try: a change costs a
-        # dict lookup per distinct length, not a test per subscriber.
-        by_prefix: dict[str, list[Subscription]] = {}
-        for subscriber in subscribers:
-            by_prefix.setdefault(subscriber.prefix, []).append(subscriber)
-        lengths = sorted({len(prefix) for prefix in by_prefix})
         at = time.time()
+        stale = False
+        offered: dict[Subscription, None] = {}
         for key, op, value in changes:
             self._seq += 1
             event = ChangeEvent(self._seq, key, op, value, at)
@@ -190,15 +236,29 @@ class ChangeFeed:
             for length in lengths:
                 if length > len(key):
                     break
-                for subscriber in by_prefix.get(key[:length], ()):
-                    if not subscriber._offer(event):
+                for ref in by_prefix.get(key[:length], ()):
+                    subscriber = ref()
+                    if subscriber is None or subscriber.closed:
+                        stale = True
+                    elif subscriber._offer(event):
+                        offered[subscriber] = None
+                    else:
                         self.overflows += 1
+                        stale = True
+        if stale:
+            self._index = None
+        if offered:
+            # Woken from the loop's next turn: the writers this commit answers send
+            # their next writes, and the actor starts committing them, before the
+            # watchers' tasks run, so their work overlaps that commit.
+            asyncio.get_running_loop().call_later(0, _wake_all, offered)
 
     def close(self, error: ChangesLostError | None = None) -> None:
         """End every subscription: cleanly (``error=None``) or with ``error``."""
         for subscriber in list(self._subscribers):
             subscriber._end(error)
         self._subscribers = weakref.WeakSet()
+        self._index = None
 
     def lose_all(self, reason: str) -> None:
         """Make every current subscriber lose its place (e.g. after a restore)."""
@@ -212,3 +272,9 @@ class ChangeFeed:
                 )
             )
         self._subscribers = weakref.WeakSet()
+        self._index = None
+
+
+def _wake_all(subscriptions: dict[Subscription, None]) -> None:
+    for subscription in subscriptions:
+        subscription._wake()

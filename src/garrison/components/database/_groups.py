@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from opentelemetry.trace import Span
 
     from garrison.components.database._feed import ChangeFeed
+    from garrison.components.database._query_cache import Touches
     from garrison.runtime import Envelope
     from garrison.stores import ModeRouter
 
@@ -77,6 +78,7 @@ class GroupRunner:
         feed: ChangeFeed,
         on_fatal: Callable[[Exception], BaseException],
         *,
+        touches: Touches,
         pending: PendingWrites | None = None,
         on_pending: Callable[[], None] = lambda: None,
     ) -> None:
@@ -87,6 +89,7 @@ class GroupRunner:
         self.cache = cache
         self.feed = feed
         self._on_fatal = on_fatal
+        self.touches = touches
         self.write_batches = 0
         self.read_batches = 0
         self.batched_writes = 0
@@ -108,15 +111,54 @@ class GroupRunner:
     ) -> None:
         if kind == READ:
             await self._read_group(group, spans)
-        elif self.pending is not None and self.router.mode.writes_sqlite:
-            if kind == PUT:
-                self._defer_puts(group, self.pending)
-            else:
-                await self._defer_deletes(group, self.pending)
         elif kind == PUT:
-            await self._put_group(group)
+            # The values the puts replace, when a commit's touched attributes matter.
+            replaced: dict[str, frozenset[str]] | None = None
+            if self.touches.wanted:
+                try:
+                    replaced = await self._replaced(_put_keys(group))
+                except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
+                    self._group_failed(group, exc)
+                    return
+            if self.pending is not None and self.router.mode.writes_sqlite:
+                self._defer_puts(group, self.pending, replaced)
+            else:
+                await self._put_group(group, replaced)
+        elif self.pending is not None and self.router.mode.writes_sqlite:
+            await self._defer_deletes(group, self.pending)
         else:
             await self._delete_group(group)
+
+    async def _replaced(self, keys: list[str]) -> dict[str, frozenset[str]]:
+        """The attributes of the values ``keys`` have now (remembered, or read)."""
+        touches = self.touches
+        found, unknown = touches.known(keys)
+        if unknown:
+            attributes = touches.attributes
+            current = await self._current(unknown)
+            for key in unknown:
+                found[key] = attributes(current.get(key, MISSING))
+        return found
+
+    async def _current(self, keys: list[str]) -> dict[str, Any]:
+        """The values ``keys`` have now, as readers see them (absent keys left out)."""
+        found: dict[str, Any] = {}
+        latest = self.pending.latest if self.pending is not None else {}
+        cache = self.cache
+        uncached = ReadCache.UNCACHED
+        rest: list[str] = []
+        for key in dict.fromkeys(keys):
+            value = latest.get(key, MISSING)
+            if value is MISSING:
+                value = cache.peek(key)
+                if value is uncached:
+                    rest.append(key)
+                    continue
+            if value is not MISSING and value is not DELETED:
+                found[key] = value
+        if rest:
+            found.update(await self.router.get_many(rest))
+        return found
 
     async def _traced_group(self, kind: str, group: list[Envelope]) -> None:
         name = self.actor_name
@@ -162,7 +204,9 @@ class GroupRunner:
 
     # -- puts
 
-    async def _put_group(self, group: list[Envelope]) -> None:
+    async def _put_group(
+        self, group: list[Envelope], replaced: dict[str, frozenset[str]] | None
+    ) -> None:
         router = self.router
         # The hot path of every write: the group's (key, value) pairs in one
         # list, built without a list per message. The router admits them all
@@ -194,7 +238,7 @@ class GroupRunner:
             except SchemaError:
                 # A unique or reference rule, which admit() cannot see: the
                 # callers one by one, so that each answer is its own.
-                await self._put_each(accepted)
+                await self._put_each(accepted, replaced)
                 return
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed(accepted, exc)
@@ -203,9 +247,11 @@ class GroupRunner:
             self._group_failed(accepted, exc)
             return
         self.write_batches += 1
-        self._puts_done(accepted, written)
+        self._puts_done(accepted, written, replaced)
 
-    async def _put_each(self, accepted: list[Envelope]) -> None:
+    async def _put_each(
+        self, accepted: list[Envelope], replaced: dict[str, frozenset[str]] | None
+    ) -> None:
         """Write each caller's entries in a transaction of its own; answer each."""
         done: list[Envelope] = []
         written: list[tuple[str, Any]] = []
@@ -218,12 +264,22 @@ class GroupRunner:
             done.append(envelope)
         if done:
             self.write_batches += 1
-            self._puts_done(done, written)
+            self._puts_done(done, written, replaced)
 
-    def _puts_done(self, accepted: list[Envelope], written: list[tuple[str, Any]]) -> None:
-        """After a write (or its acknowledgement): cache, watchers, and every caller's answer."""
+    def _puts_done(
+        self,
+        accepted: list[Envelope],
+        written: list[tuple[str, Any]],
+        replaced: dict[str, frozenset[str]] | None,
+    ) -> None:
+        """After a write (or its acknowledgement): caches, watchers, and every caller's answer."""
         self.batched_writes += len(accepted)
         self.cache.invalidate(key for key, _ in written)
+        if replaced is not None:
+            old = replaced.get
+            self.touches.write((key, old(key, _NONE), value) for key, value in written)
+        else:
+            self.touches.forget(key for key, _ in written)
         feed = self.feed
         if feed.listening:
             feed.publish((key, "put", value) for key, value in written)
@@ -253,8 +309,19 @@ class GroupRunner:
         self.write_batches += 1
         self.batched_writes += len(accepted)
         self.cache.invalidate(every)
+        self._deleted(every, existing)
         self.feed.publish((key, "delete", MISSING) for key in every if key in existing)
         self._answer_deletes(accepted, existing)
+
+    def _deleted(self, every: list[str], existing: dict[str, Any]) -> None:
+        touches = self.touches
+        if touches.wanted:
+            attributes = touches.attributes
+            touches.write(
+                (key, attributes(existing[key]), MISSING) for key in every if key in existing
+            )
+        else:
+            touches.forget(every)
 
     @staticmethod
     def _delete_texts(group: list[Envelope]) -> list[tuple[Envelope, list[str]]]:
@@ -285,7 +352,12 @@ class GroupRunner:
 
     # -- debounced writes
 
-    def _defer_puts(self, group: list[Envelope], pending: PendingWrites) -> None:
+    def _defer_puts(
+        self,
+        group: list[Envelope],
+        pending: PendingWrites,
+        replaced: dict[str, frozenset[str]] | None,
+    ) -> None:
         """Admit each caller's entries, record them as pending, and answer at once."""
         admit = self.router.admit
         accepted: list[Envelope] = []
@@ -311,7 +383,7 @@ class GroupRunner:
             return
         pending.add_puts(pairs, asyncio.get_running_loop().time(), current_audit())
         self._on_pending()
-        self._puts_done(accepted, pairs)
+        self._puts_done(accepted, pairs, replaced)
 
     async def _defer_deletes(self, group: list[Envelope], pending: PendingWrites) -> None:
         """Record the deletes as pending; answer with what existed, as readers saw it."""
@@ -321,7 +393,7 @@ class GroupRunner:
         every = list(dict.fromkeys(t for _, texts in accepted for t in texts))
         latest = pending.latest
         existing = {
-            t for t in every if (v := latest.get(t, MISSING)) is not MISSING and v is not DELETED
+            t: v for t in every if (v := latest.get(t, MISSING)) is not MISSING and v is not DELETED
         }
         stored = [t for t in every if t not in latest]
         if stored:
@@ -334,6 +406,7 @@ class GroupRunner:
         self._on_pending()
         self.batched_writes += len(accepted)
         self.cache.invalidate(every)
+        self._deleted(every, existing)
         self.feed.publish((key, "delete", MISSING) for key in every if key in existing)
         self._answer_deletes(accepted, existing)
 
@@ -440,6 +513,24 @@ class GroupRunner:
             else:
                 values[text] = value
         return misses
+
+
+_NONE: Final[frozenset[str]] = frozenset()
+
+
+def _put_keys(group: list[Envelope]) -> list[str]:
+    """The keys the puts of ``group`` write (a malformed message's are left out)."""
+    keys: list[str] = []
+    for envelope in group:
+        message = envelope.message
+        if type(message) is Put:
+            keys.append(message.key)
+            continue
+        try:
+            keys.extend(key for key, _ in _put_pairs(message))
+        except Exception:  # noqa: BLE001, S112 - it fails its own caller when written
+            continue
+    return keys
 
 
 def _put_pairs(message: Any) -> list[tuple[str, Any]]:

@@ -67,6 +67,7 @@ __all__ = [
     "Scan",
     "SetMode",
     "Subscribe",
+    "WatchAttributes",
 ]
 
 
@@ -358,6 +359,21 @@ class Subscribe:
 
     prefix: str = ""
     buffer: int | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prefix", key_prefix(self.prefix))
+
+
+@dataclass(frozen=True, slots=True)
+class WatchAttributes:
+    """Follow the commits that touch ``reads`` under ``prefix``. Replies an ``AttributeWatch``.
+
+    ``reads`` are attribute spellings (``"*"``: any attribute); ``None``: any
+    change under the prefix. What a Datalog or ``find`` live query rides on.
+    """
+
+    prefix: str = ""
+    reads: frozenset[str] | None = frozenset()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prefix", key_prefix(self.prefix))

@@ -20,6 +20,20 @@ class DatabaseStatistics:
     cache_misses: int
     #: ``cache_hits / (cache_hits + cache_misses)``; 0.0 before any cached read.
     cache_hit_ratio: float
+    #: The Datalog query cache: capacity in answers (0: off), answers held,
+    #: hits, misses, ``hits / (hits + misses)``, answers evicted for room and
+    #: answers forgotten because a commit touched an attribute they read.
+    query_cache_capacity: int
+    query_cache_entries: int
+    query_cache_hits: int
+    query_cache_misses: int
+    query_cache_hit_ratio: float
+    query_cache_evictions: int
+    query_cache_invalidations: int
+    #: Open attribute watches (Datalog and find live queries), and how many
+    #: times a commit woke one because it touched an attribute it reads.
+    attribute_watches: int
+    attribute_wakeups: int
     #: Write transactions / read queries the actor ran for grouped operations.
     write_batches: int
     read_batches: int
