@@ -34,9 +34,12 @@ def test_reindex_applies_the_configured_mapping(
     assert _kinds(db) == {"webhook/w1": "cache", "presence/p1": "session", "user/u1": "cache"}
     assert main(["reindex", "--config", str(config), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"changed": 0}  # the same mapping
-    config.write_text(
-        base + '\n[components.migrator]\nnamespaces = { webhook = "hook", user = "user" }\n'
-    )
+    config.write_text(base + 'kinds = { namespaces = { webhook = "hook", user = "user" } }\n')
     assert main(["reindex", "--config", str(config)]) == 0
     assert capsys.readouterr().out == "2 rows changed kind\n"
     assert _kinds(db) == {"webhook/w1": "hook", "presence/p1": "session", "user/u1": "user"}
+    # Live writes classify by the same mapping: a rewrite does not flip a kind back.
+    assert main(["put", "webhook/w1", "{:a 2}", "--config", str(config), "--quiet"]) == 0
+    assert main(["put", "webhook/w2", "{:a 3}", "--config", str(config), "--quiet"]) == 0
+    assert _kinds(db)["webhook/w1"] == "hook"
+    assert _kinds(db)["webhook/w2"] == "hook"

@@ -2,7 +2,8 @@
 
 Paths left out come from the config: the ``database`` component's
 ``sqlite_path``/``edn_path`` under ``[runtime] data_dir``, and the
-``migrator`` section's prefixes, order, batch size and kind mapping.
+``migrator`` section's prefixes, order and batch size, and the ``database``
+section's kind mapping and schema.
 ``migrate`` (unless ``--dry-run``) and ``export`` take the database's owner
 lock, like the other operator commands that write; ``validate`` only reads.
 With no runtime, each runs an actor owning the database file for the command
@@ -58,14 +59,21 @@ from garrison.components.migrator import (
 from garrison.config import parse_section
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import GarrisonError, StoreLoadError
-from garrison.stores import MODE_META, Mode, SqliteStore, acting_as, load_file
+from garrison.stores import (
+    DEFAULT_KIND_MAPPING,
+    MODE_META,
+    Mode,
+    SqliteStore,
+    acting_as,
+    load_file,
+)
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import AsyncIterator, Callable, Coroutine
 
+    from garrison.components.database import DatabaseConfig
     from garrison.components.migrator import ValidationReport
-    from garrison.stores import EntitySchema
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
@@ -243,12 +251,13 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, i
     return edn_default, sqlite_default, settings, db_config.edn_max_digits
 
 
-def _schema(args: argparse.Namespace) -> EntitySchema | None:
-    """The configured schema (``[components.database.schema]``), for a migration.
+def _database_settings(args: argparse.Namespace) -> DatabaseConfig | None:
+    """The configured ``[components.database]``, for a migration: its schema and kinds.
 
-    Its rules are checked on every batch, and its indexed attributes kept.
-    ``None`` (the database keeps what it records) when ``--edn`` and ``--db``
-    are given without ``--config``: no config is read then.
+    The schema's rules are checked on every batch, and its indexed attributes
+    kept; its kind mapping classifies the keys. ``None`` (the database keeps
+    the schema it records; the legacy plan's kinds) when ``--edn`` and
+    ``--db`` are given without ``--config``: no config is read then.
     """
     from garrison.components.database import DatabaseConfig  # noqa: PLC0415 - heavy import
 
@@ -259,7 +268,7 @@ def _schema(args: argparse.Namespace) -> EntitySchema | None:
         DatabaseConfig,
         database.options if database is not None else {},
         path="components.database",
-    ).entity_schema
+    )
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -350,7 +359,8 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
-        schema = _schema(args)
+        configured = _database_settings(args)
+        schema = configured.entity_schema if configured is not None else None
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         report: ValidationReport | None = None
@@ -361,7 +371,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             "resume": args.resume,
             "dry_run": args.dry_run,
             "overwrite": args.overwrite or settings.overwrite,
-            "kinds": settings.kind_mapping(),
+            "kinds": configured.kind_mapping if configured is not None else DEFAULT_KIND_MAPPING,
             "order": settings.order,
             "listener": reporter,
             "max_digits": max_digits,

@@ -4,9 +4,9 @@
 
     garrison reindex          set each row's kind by the mapping; print how many changed
 
-The mapping is the one the migrator classifies with (the legacy plan's, with
-``[components.migrator]`` ``namespaces``, ``keys`` and ``default_kind`` merged
-over it); live writes use the legacy plan's mapping. One transaction; values,
+The mapping is the one every write classifies with: the legacy plan's, with
+``[components.database.kinds]`` (``namespaces``, ``keys``, ``default``) merged
+over it. Run it after changing that table. One transaction; values,
 versions and history are untouched. Like the other writing commands it takes
 the database's owner lock and refuses to run while a runtime holds it.
 
@@ -23,8 +23,6 @@ from garrison.cli._common import EXIT_OK, emit
 # The database commands' shared machinery (same package).
 from garrison.cli._store import Database, _add, _print
 from garrison.components.database import ReindexKinds
-from garrison.components.migrator import MigratorConfig
-from garrison.config import parse_section
 
 if TYPE_CHECKING:
     import argparse
@@ -38,9 +36,7 @@ def register(subparsers: Any) -> None:
 
 
 async def _reindex(args: argparse.Namespace, database: Database) -> int:
-    migrator = database.config.components.get("migrator")
-    options = dict(migrator.options) if migrator is not None else {}
-    mapping = parse_section(MigratorConfig, options, path="components.migrator").kind_mapping()
+    mapping = database.settings.kind_mapping
     async with database.reading() as side:  # no database: say so, create none
         side.need_sqlite()
     async with database.writing() as store:

@@ -147,11 +147,11 @@ data_dir = "{data}"
 [components.database]
 sqlite_path = "ops.db"
 edn_path = "legacy.edn"
+kinds = {{ namespaces = {{ presence = "presence" }} }}
 
 [components.migrator]
 prefixes = ["session", "presence"]
 batch_size = 1
-namespaces = {{ presence = "presence" }}
 """,
         encoding="utf-8",
     )

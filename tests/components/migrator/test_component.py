@@ -239,3 +239,39 @@ async def test_an_overwriting_migration_is_read_fresh_and_seen_by_watchers(
             seen = await anext(aiter(changes))
             assert (seen.key, seen.op) == ("project/p1", "put")
             assert seen.value == fresh
+
+
+async def test_migrated_and_live_writes_take_the_databases_one_kind_mapping(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    kinds = {"namespaces": {"presence": "presence"}, "default": "misc"}
+    config = {
+        "runtime": {"data_dir": str(tmp_path), "stop_timeout": 10.0},
+        "components": {"database": {"mode": "sqlite-only", "kinds": kinds}, "migrator": {}},
+    }
+    async with open_runtime(config, environ={}) as rt:
+        summary = await (await rt.ref("migrator").ask(Migrate())).result()
+        assert summary.by_kind["presence"] == 1
+        store = rt.get(Store)
+        await store.put("presence/s-1", {Keyword("online?"): False})  # a live rewrite
+        await store.put("presence/s-2", {Keyword("online?"): True})
+        await store.put("other/x", 1)
+    with contextlib.closing(sqlite3.connect(tmp_path / "garrison.db")) as conn:
+        stored = dict(conn.execute("SELECT key, kind FROM entries"))
+    assert stored["presence/s-1"] == stored["presence/s-2"] == "presence"
+    assert stored["other/x"] == "misc"
+    assert stored["session/abc"] == "session"  # the legacy plan's, merged under the change
+
+
+async def test_a_bad_kind_mapping_stops_the_start_naming_it(tmp_path: Path) -> None:
+    config = {
+        "runtime": {"data_dir": str(tmp_path)},
+        "components": {"database": {"kinds": {"namespaces": {"presence": ""}}}},
+    }
+    with pytest.raises(Exception, match="kind") as info:
+        async with open_runtime(config, environ={}):
+            pass
+    assert "components.database.kinds" in str(info.value)

@@ -31,9 +31,36 @@ from pathlib import Path
 from typing import Literal
 
 from garrison.edn import MAX_DIGITS
-from garrison.stores import EntitySchema
+from garrison.exceptions import ConfigError
+from garrison.stores import EntitySchema, KindMapping
 
-__all__ = ["DatabaseConfig"]
+__all__ = ["DatabaseConfig", "KindsConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class KindsConfig:
+    """``[components.database.kinds]``: changes to the kind mapping every write uses.
+
+    ``namespaces`` maps a keyword namespace to a kind, ``keys`` an exact key
+    text to a kind, and ``default`` is the kind of everything else; both
+    tables are merged over the legacy plan's mapping
+    (:data:`~garrison.stores.DEFAULT_KIND_MAPPING`).
+    """
+
+    namespaces: dict[str, str] = field(default_factory=dict)
+    keys: dict[str, str] = field(default_factory=dict)
+    default: str = "cache"
+
+    def __post_init__(self) -> None:
+        try:
+            self.mapping()
+        except ConfigError as exc:  # said again as a setting's error, which names its path
+            raise ValueError(exc.args[0]) from None
+
+    def mapping(self) -> KindMapping:
+        """The kind mapping these settings describe."""
+        return KindMapping.from_config(self.namespaces, self.keys, self.default)
+
 
 # The codec's lowest max_digits: CPython's own int(str) limit.
 _LOWEST_MAX_DIGITS = 4300
@@ -92,6 +119,13 @@ class DatabaseConfig:
         subscriber loses its place (see :class:`ChangesLostError`).
     ``indexes``
         JSON paths (``"$.user.id"``) with expression indexes, for ``find``.
+    ``kinds``
+        Changes to the one kind mapping that classifies every write (live,
+        migrated, from the CLI; ``garrison reindex`` applies a changed one to
+        the stored rows): ``kinds.namespaces`` (namespace → kind),
+        ``kinds.keys`` (exact key → kind) and ``kinds.default`` (the kind of
+        everything else), merged over the legacy plan's mapping (see
+        :class:`KindsConfig`).
     ``schema``
         Per kind (as the kind mapping names them), its attributes' rules:
         ``schema.<kind>."<attribute>" = { type = "string", required = true }``,
@@ -132,6 +166,7 @@ class DatabaseConfig:
     flush_max_delay: float = 1.0
     watch_buffer: int = 1000
     indexes: tuple[str, ...] = ()
+    kinds: KindsConfig = field(default_factory=KindsConfig)
     schema: dict[str, dict[str, dict[str, bool | str]]] = field(default_factory=dict)
     health_timeout: float = 1.0
     max_writer_lag: float = 30.0
@@ -168,6 +203,11 @@ class DatabaseConfig:
                 "before it is committed)"
             )
             raise ValueError(msg)
+
+    @property
+    def kind_mapping(self) -> KindMapping:
+        """The kind mapping every write uses: ``kinds`` merged over the legacy plan's."""
+        return self.kinds.mapping()
 
     @property
     def entity_schema(self) -> EntitySchema:

@@ -217,6 +217,7 @@ def _sqlite_store(settings: DatabaseConfig, path: Path) -> SqliteStore:
         synchronous=settings.synchronous,
         busy_timeout=settings.busy_timeout,
         indexes=settings.indexes,
+        kinds=settings.kind_mapping,
         schema=settings.entity_schema,
     )
 

@@ -51,7 +51,7 @@ from garrison.components.migrator._validate import validate
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError, ValidationError
 from garrison.runtime import CheckResult, Component, handler
-from garrison.stores import SqliteStore
+from garrison.stores import DEFAULT_KIND_MAPPING, KindMapping, SqliteStore
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
@@ -123,6 +123,12 @@ class MigratorComponent(Component):
             sqlite, edn = resolve(database.data_dir)
             return sqlite, edn
         return None, None
+
+    def _kind_mapping(self) -> KindMapping:
+        """The ``database`` component's kind mapping (the one every write uses)."""
+        database = self.runtime.component("database")
+        mapping = getattr(database.config, "kind_mapping", None)
+        return mapping if isinstance(mapping, KindMapping) else DEFAULT_KIND_MAPPING
 
     @contextlib.asynccontextmanager
     async def _store(self, own: Path | None) -> AsyncIterator[DatabaseLink]:
@@ -230,7 +236,7 @@ class MigratorComponent(Component):
                 resume=msg.resume,
                 dry_run=msg.dry_run,
                 overwrite=config.overwrite if msg.overwrite is None else msg.overwrite,
-                kinds=config.kind_mapping(),
+                kinds=self._kind_mapping(),
                 order=msg.order if msg.order is not None else config.order,
                 progress=progress,
                 listener=self._job_log,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
-from garrison.components.migrator._plan import DEFAULT_ORDER, KindMapping, normalize_prefixes
+from garrison.components.migrator._plan import DEFAULT_ORDER, normalize_prefixes
 
 __all__ = ["AutoMode", "MigratorConfig"]
 
@@ -30,13 +30,12 @@ class MigratorConfig:
         empty means every key.
     ``order``
         Entity kinds migrated first, in this order; the rest follow by name.
+        The kinds are those of the ``database`` component's kind mapping
+        (``[components.database.kinds]``), the one every write uses.
     ``batch_size``
         Keys per transaction.
     ``overwrite``
         Replace keys the database holds with different data (default: report them).
-    ``namespaces`` / ``keys`` / ``default_kind``
-        Changes to the kind mapping: namespace → kind, exact key → kind, and
-        the kind of everything else (merged over the legacy plan's mapping).
     ``validate``
         Validate after an automatic migration (a blocking start fails when the
         two sides disagree).
@@ -49,20 +48,12 @@ class MigratorConfig:
     order: tuple[str, ...] = DEFAULT_ORDER
     batch_size: int = 1000
     overwrite: bool = False
-    namespaces: dict[str, str] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=dict)
-    default_kind: str = "cache"
     validate: bool = True
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
         normalize_prefixes(self.prefixes)
-        self.kind_mapping()
-
-    def kind_mapping(self) -> KindMapping:
-        """The kind mapping these settings describe."""
-        return KindMapping.from_config(self.namespaces, self.keys, self.default_kind)
 
     def key_prefixes(self) -> tuple[str, ...]:
         """``prefixes`` as key-text prefixes (``session`` → ``session/``)."""
