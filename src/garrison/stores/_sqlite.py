@@ -38,7 +38,7 @@ import aiosqlite
 import orjson
 from opentelemetry import trace
 
-from garrison.exceptions import StoreError, StoreLoadError
+from garrison.exceptions import StoreError, StoreLoadError, VersionConflictError
 from garrison.stores._attributes import (
     DELETE_ENTITIES,
     AttributeRow,
@@ -66,6 +66,7 @@ from garrison.stores._sqlite_connection import (
 from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
+    CURRENT_VERSION,
     DELETE,
     EVENTS,
     GET,
@@ -642,12 +643,26 @@ class SqliteStore:
 
     # -- writes ----------------------------------------------------------------
 
-    async def put(self, key: str, value: Any, *, kind: str | None = None) -> None:
-        """Set ``key`` to ``value`` (``kind`` overrides the store's classifier)."""
+    async def put(
+        self, key: str, value: Any, *, kind: str | None = None, if_version: int | None = None
+    ) -> None:
+        """Set ``key`` to ``value`` (``kind`` overrides the store's classifier).
+
+        ``if_version``: write only if the key is at that version (``0``: only
+        if it does not exist); otherwise raise :class:`VersionConflictError`
+        naming the current version, having written nothing.
+        """
+        raw = None if if_version is None else self._raw(self.connection, key)
 
         def build(now: int) -> tuple[Statement, ...]:
             # On the connection's thread: the value is encoded and its attributes
-            # indexed there, in the write's transaction.
+            # indexed there, in the write's transaction (which also reads the
+            # version a compare-and-set compares).
+            if raw is not None and if_version is not None:
+                found = raw.execute(CURRENT_VERSION, (key,)).fetchone()
+                current = 0 if found is None else int(found[0])
+                if current != if_version:
+                    raise VersionConflictError(key, expected=if_version, current=current)
             row = self._row(key, value, now, kind)
             if not self._indexed:
                 return ((UPSERT, row, False),)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from garrison.components.database import Store
 from garrison.edn import equal
 from tests.components.database.conftest import database_runtime
-from tests.components.database.test_database_faults import _database, _running_again
+from tests.components.database.test_database_faults import _running_again, _sqlite_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -88,7 +88,7 @@ async def test_a_live_query_resyncs_across_a_restart_and_ends_with_the_runtime(
         await store.put("r/1", 1)
         live = store.subscribe("r/")
         assert await anext(live) == [("r/1", 1)]
-        await _database(rt).router.sqlite.connection.close()  # the actor crashes at its next use
+        await _sqlite_of(rt).connection.close()  # the actor crashes at its next use
         await asyncio.gather(store.put("r/2", 2), return_exceptions=True)
         await _running_again(rt, 1)
         await store.put("r/3", 3)
@@ -117,3 +117,4 @@ async def test_the_feed_delivers_a_change_to_every_watcher_whose_prefix_it_has(
         "s/2": [],
         "t/": ["t/x"],
     }
+

@@ -86,6 +86,7 @@ from garrison.components.database._messages import (
     GetAsOf,
     GetStatistics,
     History,
+    PutIfVersion,
     Query,
     Restore,
     Revert,
@@ -107,6 +108,7 @@ from garrison.stores import (
     Mode,
     ModeSwitch,
     Reversion,
+    SqliteStore,
     current_audit,
     describe_unwritable,
     running_as,
@@ -120,11 +122,11 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.runtime import Envelope
-    from garrison.stores import Change, ModeRouter, SqliteStore
+    from garrison.stores import Change, DatabaseStore, ModeRouter
 
 if TYPE_CHECKING:
     from garrison.runtime import Envelope
-    from garrison.stores import Change, ModeRouter, SqliteStore
+    from garrison.stores import Change, DatabaseStore, ModeRouter
 
 __all__ = ["DatabaseComponent"]
 
@@ -594,7 +596,15 @@ class DatabaseComponent(Component):
                 f"opened ({self._retry.cause}); the store runs on the EDN file until it can"
             )
 
-    def _sqlite_side(self, operation: str) -> SqliteStore:
+    def _sqlite_file(self, operation: str) -> SqliteStore:
+        """The SQLite store, for what only it offers (the migrator's bulk path)."""
+        self._require_database(operation)
+        store = self.router.sqlite
+        if not isinstance(store, SqliteStore):
+            raise StoreError(f"{operation} is not supported on PostgreSQL yet ({store.path})")
+        return store
+
+    def _sqlite_side(self, operation: str) -> DatabaseStore:
         router = self.router
         self._require_database(operation)
         if router.mode is Mode.EDN_ONLY:
@@ -704,6 +714,19 @@ class DatabaseComponent(Component):
         self._cache.clear()
         return switch
 
+    @handler(PutIfVersion)
+    async def put_if_version(self, message: PutIfVersion) -> None:
+        """A compare-and-set put on the database alone (sqlite-only), then cache and watchers."""
+        self._require_database("a compare-and-set put")
+        if self.router.mode is not Mode.SQLITE_ONLY:
+            raise StoreError(
+                f"a compare-and-set put needs the sqlite-only mode (the database the only store "
+                f"written), not {self.router.mode}"
+            )
+        await self.router.sqlite.put(message.key, message.value, if_version=message.expected)
+        self._cache.invalidate([message.key])
+        self._feed.publish([(message.key, "put", message.value)])
+
     @handler(Clear)
     async def clear(self, message: Clear) -> int:
         """Remove the keys under a prefix; the cache and the watchers see each delete."""
@@ -770,9 +793,9 @@ class DatabaseComponent(Component):
     @handler(LoadRows)
     async def load_rows(self, message: LoadRows) -> LoadResult:
         """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
-        self._require_database("a bulk load")
+        store = self._sqlite_file("a bulk load")
         router = self.router
-        result = await load_rows(router.sqlite, message)
+        result = await load_rows(store, message)
         if result.written and message.rows:
             keys = [row[0] for row in message.rows]
             self._cache.invalidate(keys)
@@ -813,21 +836,18 @@ class DatabaseComponent(Component):
     @handler(ReadStored)
     async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
         """Stored texts and versions of some keys (SQLite side, any mode)."""
-        self._require_database("a read of stored texts")
-        return await read_stored(self.router.sqlite, message)
+        return await read_stored(self._sqlite_file("a read of stored texts"), message)
 
     @handler(ScanStored)
     async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
         """A page of stored texts (SQLite side, any mode)."""
-        self._require_database("a scan of stored texts")
-        return await scan_stored_page(self.router.sqlite, message)
+        return await scan_stored_page(self._sqlite_file("a scan of stored texts"), message)
 
     @handler(StoredEncoding)
     async def stored_encoding(self, message: StoredEncoding) -> str:
         """The codec of the stored texts."""
         del message
-        self._require_database("a read of stored texts")
-        return await text_encoding(self.router.sqlite)
+        return await text_encoding(self._sqlite_file("a read of stored texts"))
 
     @handler(CountStored)
     async def count_stored(self, message: CountStored) -> int:
