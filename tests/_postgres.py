@@ -152,6 +152,25 @@ class PostgresServer:
         parts = urllib.parse.urlsplit(self.dsn)
         return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
-    def new_database_name(self) -> str:
-        """A database name no test of this session used yet."""
-        return f"garrison_test_{os.getpid()}_{next(self._counter)}"
+    async def create_database(self) -> str:
+        """A new, empty database no test of this session used yet; returns its DSN."""
+        import asyncpg
+
+        name = f"garrison_test_{os.getpid()}_{next(self._counter)}"
+        admin = await asyncpg.connect(self.dsn)
+        try:
+            await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
+        finally:
+            await admin.close()
+        return self.database_dsn(name)
+
+    async def drop_database(self, dsn: str) -> None:
+        """Drop the database of ``dsn`` (made by :meth:`create_database`), connected or not."""
+        import asyncpg
+
+        name = urllib.parse.urlsplit(dsn).path.lstrip("/")
+        admin = await asyncpg.connect(self.dsn)
+        try:
+            await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        finally:
+            await admin.close()

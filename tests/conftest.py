@@ -54,13 +54,8 @@ def postgres_server() -> Iterator[PostgresServer]:
 @pytest.fixture
 async def postgres_dsn(postgres_server: PostgresServer) -> AsyncIterator[str]:
     """The DSN of a new, empty database of its own for this test (dropped afterwards)."""
-    import asyncpg
-
-    name = postgres_server.new_database_name()
-    admin = await asyncpg.connect(postgres_server.dsn)
+    dsn = await postgres_server.create_database()
     try:
-        await admin.execute(f"CREATE DATABASE {name} TEMPLATE template0")
-        yield postgres_server.database_dsn(name)
+        yield dsn
     finally:
-        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        await admin.close()
+        await postgres_server.drop_database(dsn)

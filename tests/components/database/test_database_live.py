@@ -117,4 +117,3 @@ async def test_the_feed_delivers_a_change_to_every_watcher_whose_prefix_it_has(
         "s/2": [],
         "t/": ["t/x"],
     }
-
