@@ -1,0 +1,114 @@
+"""The database component on PostgreSQL: the same runtime, facade and messages.
+
+Runs on the real server the suite starts (tests/_postgres.py); skipped without
+one unless ``GARRISON_REQUIRE_POSTGRES=1``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from garrison import ConfigError, StoreError, VersionConflictError, open_runtime
+from garrison.components.database import DatabaseComponent, Store
+from garrison.health import evaluate
+from garrison.runtime import HealthStatus
+from garrison.stores import MISSING, PostgresStore, acting_as
+from tests.components.database.conftest import database_runtime
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+async def test_the_component_runs_on_postgresql_through_the_facade(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    async with database_runtime(
+        tmp_path, backend="postgresql", dsn=postgres_dsn, mode="sqlite-only"
+    ) as rt:
+        component = rt.component("database")
+        assert isinstance(component, DatabaseComponent)
+        assert isinstance(component.router.sqlite, PostgresStore)
+        store = rt.get(Store)
+        async with store.watch("s/") as changes:
+            await store.put("s/1", {"n": 1})
+            with acting_as("user:7", reason="edit"):
+                await store.put("s/1", {"n": 2}, if_version=1)
+            with pytest.raises(VersionConflictError, match="at version 2"):
+                await store.put("s/1", {"n": 3}, if_version=1)
+            await store.put_many([("s/2", 2), ("s/3", 3)])
+            assert await store.delete("s/3") is True
+            seen = []
+            async for change in changes:
+                seen.append((change.op, change.key, change.value))
+                if change.op == "delete":
+                    break
+        assert seen == [
+            ("put", "s/1", {"n": 1}),
+            ("put", "s/1", {"n": 2}),
+            ("put", "s/2", 2),
+            ("put", "s/3", 3),
+            ("delete", "s/3", MISSING),
+        ]
+        assert await store.get("s/1") == {"n": 2}
+        assert await store.scan("s/") == [("s/1", {"n": 2}), ("s/2", 2)]
+        history = await store.history("s/1")
+        assert [(c.version, c.actor, c.reason) for c in history] == [
+            (1, "app", None),
+            (2, "user:7", "edit"),
+        ]
+        assert await store.get_as_of("s/1", history[0].at) == {"n": 1}
+        with pytest.raises(StoreError, match="not supported on PostgreSQL yet"):
+            await store.query("[:find ?e :where [?e :a 1]]")
+        health = await component.check_health()
+        assert health.status is HealthStatus.PASS, health
+        assert health.observed["ping_ms"] >= 0
+        assert (await evaluate(rt, "ready")).status is HealthStatus.PASS
+    # db-only on PostgreSQL takes no lock: no lock file was ever made.
+    assert not list(tmp_path.glob("*.lock"))
+
+
+async def test_instances_share_the_database_in_sqlite_only_mode(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        await first.get(Store).put("shared/k", "from a")
+        assert await second.get(Store).get("shared/k") == "from a"
+        await second.get(Store).put("shared/k", "from b", if_version=1)
+        with pytest.raises(VersionConflictError, match="at version 2"):
+            await first.get(Store).put("shared/k", "lost", if_version=1)
+
+
+async def test_a_second_instance_cannot_write_the_same_edn_file(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "dual-write"}
+    async with database_runtime(tmp_path, **options) as rt:
+        await rt.get(Store).put("k", 1)
+        with pytest.raises(Exception, match="another garrison instance writes this EDN file"):
+            async with database_runtime(tmp_path, **options):
+                pass
+
+
+async def test_the_dsn_comes_from_the_environment_and_needs_the_backend(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    config = {"runtime": {"data_dir": str(tmp_path)}, "components": {"database": {}}}
+    environ = {
+        "GARRISON_COMPONENTS__DATABASE__BACKEND": "postgresql",
+        "GARRISON_COMPONENTS__DATABASE__DSN": postgres_dsn,
+        "GARRISON_COMPONENTS__DATABASE__MODE": "sqlite-only",
+    }
+    async with open_runtime(config, environ=environ) as rt:
+        await rt.get(Store).put("env/k", 1)
+        component = rt.component("database")
+        assert isinstance(component, DatabaseComponent)
+        assert isinstance(component.router.sqlite, PostgresStore)
+    with pytest.raises(ConfigError, match='dsn is for backend = "postgresql"'):
+        async with open_runtime({"components": {"database": {"dsn": postgres_dsn}}}, environ={}):
+            pass
