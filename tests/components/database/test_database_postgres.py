@@ -6,6 +6,7 @@ one unless ``GARRISON_REQUIRE_POSTGRES=1``.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
@@ -65,8 +66,8 @@ async def test_the_component_runs_on_postgresql_through_the_facade(
         assert health.status is HealthStatus.PASS, health
         assert health.observed["ping_ms"] >= 0
         assert (await evaluate(rt, "ready")).status is HealthStatus.PASS
-    # db-only on PostgreSQL takes no lock: no lock file was ever made.
-    assert not list(tmp_path.glob("*.lock"))
+        # db-only on PostgreSQL takes no lock (a held lock is a file beside its target).
+        assert not await asyncio.to_thread(lambda: list(tmp_path.glob("*.lock")))
 
 
 async def test_instances_share_the_database_in_sqlite_only_mode(
@@ -90,6 +91,9 @@ async def test_a_second_instance_cannot_write_the_same_edn_file(
     options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "dual-write"}
     async with database_runtime(tmp_path, **options) as rt:
         await rt.get(Store).put("k", 1)
+        assert await asyncio.to_thread(lambda: [p.name for p in tmp_path.glob("*.lock")]) == [
+            "memory.edn.lock"
+        ]
         with pytest.raises(Exception, match="another garrison instance writes this EDN file"):
             async with database_runtime(tmp_path, **options):
                 pass
