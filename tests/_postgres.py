@@ -78,8 +78,12 @@ class PostgresServer:
         self._bin: Path | None = None
         self._counter = itertools.count(1)
 
-    def start(self) -> None:
-        """Start a server in a temporary directory (unless a DSN was given)."""
+    def start(self, *, durable: bool = False) -> None:
+        """Start a server in a temporary directory (unless a DSN was given).
+
+        Tests run it with ``fsync`` and synchronous commits off; ``durable``
+        keeps PostgreSQL's defaults (the benchmarks: every commit flushed).
+        """
         if self.dsn:
             return
         binaries = find_binaries()
@@ -98,10 +102,9 @@ class PostgresServer:
             capture_output=True,
             timeout=START_TIMEOUT,
         )
-        options = (
-            f"-k {directory} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
-            "-c full_page_writes=off -c max_connections=200"
-        )
+        options = f"-k {directory} -c listen_addresses='' -c max_connections=200"
+        if not durable:
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         subprocess.run(
             [
                 *prefix,

@@ -1,0 +1,210 @@
+"""The database component on PostgreSQL: group commit and grouped reads vs asyncpg.
+
+Every garrison figure is an application's view: ``await store.put(...)`` /
+``await store.get(...)`` through the Store facade (an ask to the database
+actor, which batches, writes one PostgreSQL transaction per group through
+:class:`PostgresStore`, and answers a put only after its commit), in
+``sqlite-only`` mode with ``backend = "postgresql"``, read cache off. Values
+are ~100-byte JSON maps (benchmarks/bench_database.py's rows).
+
+Writes: ``--writers`` concurrent tasks share ``--ops`` puts. Baselines in the
+same run, into garrison's own schema (its history trigger included), with
+orjson in the timed region: asyncpg ``executemany`` of garrison's upsert in
+one transaction; asyncpg with one ``await execute`` per row, each its own
+transaction and commit, from one task (``--single-rows`` rows).
+
+Reads: ``--readers`` tasks share ``--ops`` point gets of existing keys in
+random order, vs asyncpg reading the same keys in batches of ``--readers``
+(``key = ANY($1)``, one round trip per batch, plus ``orjson.loads``).
+
+The server is the one ``GARRISON_TEST_POSTGRES_DSN`` names, else one started
+from the installed binaries in a temporary directory with PostgreSQL's
+default durability (``fsync`` and synchronous commits on), as the test suite
+does (tests/_postgres.py). Rounds interleave garrison and the baselines; each
+figure is a median.
+
+    .venv-test/bin/python benchmarks/bench_postgres.py [--ops 20000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from tests._postgres import PostgresServer, find_binaries
+
+from _common import machine
+from bench_database import make_rows
+from garrison import open_runtime
+from garrison.components.database import Store
+from garrison.stores import PostgresStore
+from garrison.stores._postgres_sql import GET_MANY, UPSERT
+
+
+async def _fresh_database(server: PostgresServer) -> str:
+    """A new database with garrison's schema, made by opening a store on it."""
+    dsn = await server.create_database()
+    async with PostgresStore(dsn):
+        pass
+    return dsn
+
+
+def _config(folder: str, dsn: str) -> dict[str, Any]:
+    return {
+        "runtime": {"data_dir": folder, "mailbox_capacity": 1000},
+        "components": {
+            "database": {
+                "backend": "postgresql",
+                "dsn": dsn,
+                "mode": "sqlite-only",
+                "cache_size": 0,
+            }
+        },
+    }
+
+
+async def garrison_puts(dsn: str, rows: list[tuple[str, Any]], writers: int) -> float:
+    """Seconds for ``writers`` tasks to put ``rows`` through the facade."""
+    with tempfile.TemporaryDirectory() as folder:
+        async with open_runtime(_config(folder, dsn), environ={}) as rt:
+            store = rt.get(Store)
+            share = [rows[i::writers] for i in range(writers)]
+
+            async def writer(mine: list[tuple[str, Any]]) -> None:
+                for key, value in mine:
+                    await store.put(key, value)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(mine) for mine in share))
+            return time.perf_counter() - start
+
+
+async def garrison_gets(dsn: str, keys: list[str], readers: int) -> float:
+    """Seconds for ``readers`` tasks to get ``keys`` through the facade (cache off)."""
+    with tempfile.TemporaryDirectory() as folder:
+        async with open_runtime(_config(folder, dsn), environ={}) as rt:
+            store = rt.get(Store)
+            share = [keys[i::readers] for i in range(readers)]
+
+            async def reader(mine: list[str]) -> None:
+                for key in mine:
+                    await store.get(key)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(reader(mine) for mine in share))
+            return time.perf_counter() - start
+
+
+def _params(rows: list[tuple[str, Any]], now: int) -> list[tuple[Any, ...]]:
+    return [(key, "user", "cache", orjson.dumps(value).decode(), now) for key, value in rows]
+
+
+async def executemany_puts(dsn: str, rows: list[tuple[str, Any]]) -> float:
+    """Seconds for asyncpg ``executemany`` of the rows in one transaction."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        start = time.perf_counter()
+        params = _params(rows, time.time_ns() // 1000)
+        async with conn.transaction():
+            await conn.executemany(UPSERT, params)
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+async def row_by_row_puts(dsn: str, rows: list[tuple[str, Any]]) -> float:
+    """Seconds for one task to write the rows with one await and one commit each."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        start = time.perf_counter()
+        for key, value in rows:
+            await conn.execute(
+                UPSERT, key, "user", "cache", orjson.dumps(value).decode(), time.time_ns() // 1000
+            )
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+async def batched_gets(dsn: str, keys: list[str], batch: int) -> float:
+    """Seconds for asyncpg to read the keys in batches of ``batch`` (one query each)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        start = time.perf_counter()
+        for i in range(0, len(keys), batch):
+            for _key, text in await conn.fetch(GET_MANY, keys[i : i + batch]):
+                orjson.loads(text)
+        return time.perf_counter() - start
+    finally:
+        await conn.close()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--ops", type=int, default=20_000)
+    parser.add_argument("--single-rows", type=int, default=2_000)
+    parser.add_argument("--writers", type=int, default=64)
+    parser.add_argument("--readers", type=int, default=64)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    server = PostgresServer()
+    if not server.dsn and find_binaries() is None:
+        sys.exit("no PostgreSQL: set GARRISON_TEST_POSTGRES_DSN or install the server")
+    server.start(durable=True)
+    try:
+        rows = make_rows(args.ops)
+        single = rows[: args.single_rows]
+        keys = [key for key, _ in rows]
+        random.Random(3).shuffle(keys)
+        results: dict[str, list[float]] = {
+            name: [] for name in ("put", "executemany", "row", "get", "batched")
+        }
+        for _ in range(args.repeat):
+            dsn = await _fresh_database(server)
+            results["put"].append(await garrison_puts(dsn, rows, args.writers) / len(rows))
+            results["get"].append(await garrison_gets(dsn, keys, args.readers) / len(keys))
+            results["batched"].append(await batched_gets(dsn, keys, args.readers) / len(keys))
+            await server.drop_database(dsn)
+            dsn = await _fresh_database(server)
+            results["executemany"].append(await executemany_puts(dsn, rows) / len(rows))
+            await server.drop_database(dsn)
+            dsn = await _fresh_database(server)
+            results["row"].append(await row_by_row_puts(dsn, single) / len(single))
+            await server.drop_database(dsn)
+    finally:
+        server.stop()
+    us = {name: statistics.median(values) * 1e6 for name, values in results.items()}
+    load = os.getloadavg()[0]
+    print(f"{machine()}; load average {load:.1f}; {args.ops} ops, median of {args.repeat}")
+    print(f"garrison put, {args.writers} writers            {us['put']:8.1f} us/op")
+    print(
+        f"asyncpg executemany, one transaction   {us['executemany']:8.1f} us/op"
+        f"   garrison {us['executemany'] / us['put']:.2f}x (target >= 0.5x)"
+    )
+    print(
+        f"asyncpg one await + commit per row     {us['row']:8.1f} us/op"
+        f"   garrison {us['row'] / us['put']:.2f}x (target >= 10x)"
+    )
+    print(f"garrison get, {args.readers} readers            {us['get']:8.1f} us/op")
+    print(
+        f"asyncpg batched reads ({args.readers} keys/query)   {us['batched']:8.1f} us/op"
+        f"   garrison {us['batched'] / us['get']:.2f}x (target >= 0.5x)"
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
