@@ -22,9 +22,12 @@ Datalog queries (:meth:`query`), :meth:`backup` and :meth:`restore` (use
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import time
 import urllib.parse
+import uuid
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
@@ -39,6 +42,7 @@ from garrison.stores._keys import key_namespace
 from garrison.stores._kinds import KindMapping
 from garrison.stores._postgres_schema import (
     APPLICATION,
+    CHANGES_CHANNEL,
     GARRISON_TABLES,
     MIGRATIONS,
     SCHEMA_VERSION,
@@ -46,6 +50,7 @@ from garrison.stores._postgres_schema import (
 )
 from garrison.stores._postgres_sql import (
     AS_OF,
+    CATCH_UP,
     CHANGES,
     CLEAR_ATTRIBUTES,
     CURRENT_VERSION,
@@ -83,7 +88,7 @@ from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_v
 from garrison.tracing import DB_SYSTEM_POSTGRESQL, store_span
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable, Sequence
+    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -165,6 +170,9 @@ class PostgresStore:
         self._pool: asyncpg.Pool[Any] | None = None
         self._closed = False
         self._server: dict[str, Any] = {}
+        #: Names this store's commits (``commits.origin``), so that :meth:`catch_up`
+        #: tells the other instances' changes from its own.
+        self.origin = uuid.uuid4().hex
 
     def __repr__(self) -> str:
         state = "open" if self._pool is not None else ("closed" if self._closed else "new")
@@ -407,7 +415,9 @@ class PostgresStore:
                 if history or event:
                     now = time.time_ns() // 1000
                     at = int(
-                        await conn.fetchval(RECORD_COMMIT, now, audit.actor, audit.reason, event)
+                        await conn.fetchval(
+                            RECORD_COMMIT, now, audit.actor, audit.reason, event, self.origin
+                        )
                     )
                 return await work(conn, at)
         except _DRIVER_ERRORS as exc:
@@ -539,6 +549,44 @@ class PostgresStore:
         with self._span("changes", _HISTORY, sql):
             rows = await self._fetch(sql, to_micros(since), after_seq, *params, limit)
         return [self._change(row) for row in rows]
+
+    async def catch_up(self, after_seq: int, *, limit: int = 1000) -> tuple[list[Change], int]:
+        """The other instances' changes after ``after_seq`` (the first ``limit``), and the
+        ``seq`` to pass next time.
+
+        Changes are in commit order; every change after ``after_seq`` committed
+        before the read is counted (the write lock orders ``seq`` by commit),
+        so following the returned ``seq`` misses none and repeats none. This
+        store's own changes are skipped (its owner published them when it
+        wrote them) but advance the ``seq``.
+        """
+        with self._span("catch_up", _HISTORY, CATCH_UP):
+            rows = await self._fetch(CATCH_UP, after_seq, limit)
+        if not rows:
+            return [], after_seq
+        others = [self._change(row[:8]) for row in rows if row[8] != self.origin]
+        return others, int(rows[-1][0])
+
+    @contextlib.asynccontextmanager
+    async def notifications(self) -> AsyncIterator[Notifications]:
+        """A connection of its own listening for commits (every instance's), for the block.
+
+        ``await notifications.wait()`` returns after one or more commits since
+        the last call, and raises :class:`StoreError` once the connection is
+        lost (a server restart): open a new one, then catch up.
+        """
+        try:
+            conn = await asyncpg.connect(self.dsn or None, timeout=self.connect_timeout)
+        except (*_DRIVER_ERRORS, TimeoutError) as exc:
+            raise StoreError(f"{self.path}: cannot connect the listener: {exc}") from exc
+        notifications = Notifications(self.path)
+        try:
+            conn.add_termination_listener(notifications.lost)
+            await conn.add_listener(CHANGES_CHANNEL, notifications.notified)
+            yield notifications
+        finally:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await conn.close(timeout=self.connect_timeout)
 
     async def events(self, since: Any = 0, *, actor: str | None = None) -> list[AuditEvent]:
         """The recorded events after ``since`` (mode switches, reverts), oldest first."""
@@ -784,6 +832,31 @@ class PostgresStore:
         """A round trip to the server on a pooled connection (``SELECT 1``), for health."""
         with self._span("ping", _ENTRIES, "SELECT 1"):
             await self._fetch("SELECT 1")
+
+
+class Notifications:
+    """Commit notifications on one listening connection (:meth:`PostgresStore.notifications`)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._woken = asyncio.Event()
+        self._lost = False
+
+    def notified(self, *_args: object) -> None:
+        """asyncpg's listener callback: a commit happened."""
+        self._woken.set()
+
+    def lost(self, *_args: object) -> None:
+        """asyncpg's termination callback: the connection is gone."""
+        self._lost = True
+        self._woken.set()
+
+    async def wait(self) -> None:
+        """Until a commit since the last call; :class:`StoreError` once the connection is lost."""
+        await self._woken.wait()
+        self._woken.clear()
+        if self._lost:
+            raise StoreError(f"{self._path}: the listening connection was lost")
 
 
 def _attribute_params(

@@ -25,7 +25,11 @@ garrison's tables apart from an application's own):
     one row per write transaction: its time ``at`` (taken under the write
     lock from the newest commit, so increasing in commit order whatever the
     instances' clocks say), the first ``seq`` it may hold, and who made it
-    and why (``actor``, ``reason``, ``event``). Append-only too.
+    and why (``actor``, ``reason``, ``event``), and the ``origin``: a random id
+    of the store (the instance) that made it. Append-only too. Each new row
+    sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit), which
+    wakes the other instances to read the history after the last ``seq`` they
+    saw (:meth:`PostgresStore.catch_up`).
 ``meta``
     small named settings, as in SQLite.
 ``attributes``
@@ -46,6 +50,7 @@ from typing import Final
 
 __all__ = [
     "APPLICATION",
+    "CHANGES_CHANNEL",
     "GARRISON_TABLES",
     "JSON_OF_VALUE",
     "MIGRATIONS",
@@ -61,6 +66,9 @@ GARRISON_TABLES: Final = ("entries", "history", "commits", "meta", "attributes")
 #: advisory lock first: writes commit one at a time, in ``seq`` order. The
 #: number is "GARR" in ASCII, as SQLite's ``application_id``.
 WRITE_LOCK: Final = "SELECT pg_advisory_xact_lock(1195463250)"
+
+#: The channel every commit notifies (``LISTEN garrison_changes``).
+CHANGES_CHANNEL: Final = "garrison_changes"
 
 #: The ``jsonb`` of a stored text, for queries. ``jsonb`` refuses the escape
 #: ``\u0000``; a text holding one is read with U+FFFD in its place (the stored
@@ -100,7 +108,8 @@ _V1: Final = (
         first_seq bigint NOT NULL,
         actor     text,
         reason    text,
-        event     text
+        event     text,
+        origin    text
     )""",
     """CREATE TABLE meta (
         name  text COLLATE "C" PRIMARY KEY,
@@ -131,6 +140,14 @@ _V1: Final = (
         FOR EACH ROW EXECUTE FUNCTION garrison_append_only()""",
     """CREATE TRIGGER history_no_truncate BEFORE TRUNCATE ON history
         FOR EACH STATEMENT EXECUTE FUNCTION garrison_append_only()""",
+    # Every commit wakes the instances that listen (delivered when it commits).
+    f"""CREATE FUNCTION garrison_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{CHANGES_CHANNEL}', '');
+        RETURN NULL;
+    END $$""",
+    """CREATE TRIGGER commits_notify AFTER INSERT ON commits
+        FOR EACH ROW EXECUTE FUNCTION garrison_notify()""",
     """CREATE TRIGGER commits_append_only BEFORE UPDATE OR DELETE ON commits
         FOR EACH ROW EXECUTE FUNCTION garrison_append_only()""",
     """CREATE TRIGGER commits_no_truncate BEFORE TRUNCATE ON commits

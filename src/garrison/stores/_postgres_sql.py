@@ -22,6 +22,7 @@ from garrison.stores._values import encode_value
 
 __all__ = [
     "AS_OF",
+    "CATCH_UP",
     "CHANGES",
     "CLEAR_ATTRIBUTES",
     "CURRENT_VERSION",
@@ -88,9 +89,15 @@ CHANGES: Final = (
 # clock ($1), but after the newest commit's, whichever instance made it; its
 # first seq is past every row committed before it.
 RECORD_COMMIT: Final = (
-    "INSERT INTO commits (at, first_seq, actor, reason, event) "
+    "INSERT INTO commits (at, first_seq, actor, reason, event, origin) "
     "SELECT greatest($1::bigint, coalesce(max(at), 0) + 1), "
-    f"{_NEXT_SEQ}, $2, $3, $4 FROM commits RETURNING at"
+    f"{_NEXT_SEQ}, $2, $3, $4, $5 FROM commits RETURNING at"
+)
+# The changes after seq $1 (the first $2), with the origin of their commits.
+CATCH_UP: Final = (
+    "SELECT seq, key, op, value, version, history.at, commits.actor, commits.reason, "
+    "commits.origin FROM history LEFT JOIN commits ON commits.at = history.at "
+    "WHERE seq > $1 ORDER BY seq LIMIT $2"
 )
 EVENTS: Final = (
     "SELECT at, actor, reason, event FROM commits WHERE at > $1 AND event IS NOT NULL "

@@ -7,7 +7,7 @@ one unless ``GARRISON_REQUIRE_POSTGRES=1``.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -116,3 +116,82 @@ async def test_the_dsn_comes_from_the_environment_and_needs_the_backend(
     with pytest.raises(ConfigError, match='dsn is for backend = "postgresql"'):
         async with open_runtime({"components": {"database": {"dsn": postgres_dsn}}}, environ={}):
             pass
+
+
+async def _next_changes(watch: Any, count: int) -> list[tuple[str, str, Any]]:
+    seen: list[tuple[str, str, Any]] = []
+    async with asyncio.timeout(10):
+        async for change in watch:
+            seen.append((change.op, change.key, change.value))
+            if len(seen) == count:
+                return seen
+    return seen
+
+
+async def test_changes_of_other_instances_reach_watchers_and_caches_in_commit_order(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", cache_size=100, **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        async with b.watch("x/") as changes:
+            await a.put("x/cached", "old")
+            assert await _next_changes(changes, 1) == [("put", "x/cached", "old")]
+            assert await b.get("x/cached") == "old"  # now in b's read cache
+            await a.put("x/cached", "new")
+            await a.put_many([("x/1", 1), ("x/2", 2)])
+            await b.put("x/own", "b's own")  # published once, by b itself
+            await a.delete("x/1")
+            seen = await _next_changes(changes, 5)
+        assert sorted(seen, key=repr) == sorted(
+            [
+                ("put", "x/cached", "new"),
+                ("put", "x/1", 1),
+                ("put", "x/2", 2),
+                ("put", "x/own", "b's own"),
+                ("delete", "x/1", MISSING),
+            ],
+            key=repr,
+        )
+        others = [change for change in seen if change[1] != "x/own"]
+        assert others == [
+            ("put", "x/cached", "new"),
+            ("put", "x/1", 1),
+            ("put", "x/2", 2),
+            ("delete", "x/1", MISSING),
+        ]
+        assert await b.get("x/cached") == "new"  # the cache followed the change
+
+
+async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    import asyncpg  # noqa: PLC0415 - the test's own admin connection
+
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        async with b.watch("y/") as changes:
+            await a.put("y/0", 0)
+            assert await _next_changes(changes, 1) == [("put", "y/0", 0)]
+            admin = await asyncpg.connect(postgres_dsn)
+            try:
+                # Cut every listening connection (as a server restart does), then
+                # write while nobody listens.
+                cut = await admin.fetch(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()"
+                )
+                assert len(cut) == 2  # both instances' listeners
+            finally:
+                await admin.close()
+            for i in range(1, 6):
+                await a.put(f"y/{i}", i)
+            seen = await _next_changes(changes, 5)
+        assert seen == [("put", f"y/{i}", i) for i in range(1, 6)]

@@ -74,6 +74,7 @@ from garrison.components.database._fallback import AttachDatabase, RetryState, r
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
+from garrison.components.database._listener import CatchUp, follow_changes
 from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
@@ -107,6 +108,7 @@ from garrison.stores import (
     AuditEvent,
     Mode,
     ModeSwitch,
+    PostgresStore,
     Reversion,
     SqliteStore,
     current_audit,
@@ -167,6 +169,8 @@ class DatabaseComponent(Component):
         self._retry: RetryState | None = None
         self._unobserve: tuple[Callable[[], None], ...] = ()
         self._loops: TaskGroup | None = None
+        #: The last history seq read from a shared (PostgreSQL) database (see ._listener).
+        self._remote_seq = 0
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
         # One commit at a time: the loop's, or one a message or the stop needs.
@@ -207,6 +211,13 @@ class DatabaseComponent(Component):
         )
         if self._commits is not None:
             self._loops.start_soon(self._commits.run, name=f"{self.name}-commits")
+        shared = self._stack.sqlite
+        if isinstance(shared, PostgresStore):
+            # Other instances' changes from here on reach this one's cache and watchers.
+            self._remote_seq = await shared.last_seq()
+            self._loops.start_soon(
+                follow_changes, shared, self.self_ref, name=f"{self.name}-changes"
+            )
         self._retry = None
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
@@ -726,6 +737,24 @@ class DatabaseComponent(Component):
         await self.router.sqlite.put(message.key, message.value, if_version=message.expected)
         self._cache.invalidate([message.key])
         self._feed.publish([(message.key, "put", message.value)])
+
+    @handler(CatchUp)
+    async def catch_up(self, message: CatchUp) -> int:
+        """Publish the other instances' changes since the last seen seq (see ._listener)."""
+        del message
+        store = self.router.sqlite
+        if not isinstance(store, PostgresStore):
+            return 0
+        published = 0
+        while True:
+            before = self._remote_seq
+            changes, self._remote_seq = await store.catch_up(before)
+            if changes:
+                self._cache.invalidate([change.key for change in changes])
+                self._feed.publish((c.key, c.op, c.value) for c in changes)
+                published += len(changes)
+            if self._remote_seq == before:
+                return published
 
     @handler(Clear)
     async def clear(self, message: Clear) -> int:
