@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import pytest
 
 from garrison import ConfigError, StoreError, VersionConflictError, open_runtime
@@ -169,8 +170,6 @@ async def test_changes_of_other_instances_reach_watchers_and_caches_in_commit_or
 async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
-    import asyncpg  # noqa: PLC0415 - the test's own admin connection
-
     options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
     async with (
         database_runtime(tmp_path / "a", **options) as first,
