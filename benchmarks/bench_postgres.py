@@ -17,6 +17,11 @@ Reads: ``--readers`` tasks share ``--ops`` point gets of existing keys in
 random order, vs asyncpg reading the same keys in batches of ``--readers``
 (``key = ANY($1)``, one round trip per batch, plus ``orjson.loads``).
 
+Propagation (``--propagation`` writes): two runtimes on the same database in
+one process (instances A and B, each with its own pool and listener); A puts
+one key at a time, B watches; the latency of each is from the start of A's
+``put`` (so it includes A's own commit) to the change reaching B's watcher.
+
 The server is the one ``GARRISON_TEST_POSTGRES_DSN`` names, else one started
 from the installed binaries in a temporary directory with PostgreSQL's
 default durability (``fsync`` and synchronous commits on), as the test suite
@@ -153,6 +158,39 @@ async def batched_gets(dsn: str, keys: list[str], batch: int) -> float:
         await conn.close()
 
 
+async def propagation(dsn: str, writes: int) -> list[float]:
+    """Seconds from A's put to B's watcher, for each of ``writes`` sequential puts."""
+    with tempfile.TemporaryDirectory() as folder:
+        async with (
+            open_runtime(_config(folder + "/a", dsn), environ={}) as first,
+            open_runtime(_config(folder + "/b", dsn), environ={}) as second,
+        ):
+            a, b = first.get(Store), second.get(Store)
+            started: dict[str, float] = {}
+            latencies: list[float] = []
+            async with b.watch("p/") as changes:
+
+                async def receive() -> None:
+                    async for change in changes:
+                        latencies.append(time.perf_counter() - started[change.key])
+                        if len(latencies) == writes:
+                            return
+
+                receiver = asyncio.create_task(receive())
+                for i in range(writes):
+                    key = f"p/{i}"
+                    started[key] = time.perf_counter()
+                    await a.put(key, i)
+                    await asyncio.sleep(0.002)  # ~400 writes/s, not a saturating burst
+                await asyncio.wait_for(receiver, 30)
+            return latencies
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--ops", type=int, default=20_000)
@@ -160,6 +198,7 @@ async def main() -> None:
     parser.add_argument("--writers", type=int, default=64)
     parser.add_argument("--readers", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--propagation", type=int, default=2000)
     args = parser.parse_args()
     server = PostgresServer()
     if not server.dsn and find_binaries() is None:
@@ -185,6 +224,9 @@ async def main() -> None:
             dsn = await _fresh_database(server)
             results["row"].append(await row_by_row_puts(dsn, single) / len(single))
             await server.drop_database(dsn)
+        dsn = await _fresh_database(server)
+        latencies = await propagation(dsn, args.propagation) if args.propagation else []
+        await server.drop_database(dsn)
     finally:
         server.stop()
     us = {name: statistics.median(values) * 1e6 for name, values in results.items()}
@@ -204,6 +246,12 @@ async def main() -> None:
         f"asyncpg batched reads ({args.readers} keys/query)   {us['batched']:8.1f} us/op"
         f"   garrison {us['batched'] / us['get']:.2f}x (target >= 0.5x)"
     )
+    if latencies:
+        p50, p99 = (_percentile(latencies, share) * 1e3 for share in (0.5, 0.99))
+        print(
+            f"A put -> B watch, {len(latencies)} writes: p50 {p50:.2f} ms, p99 {p99:.2f} ms, "
+            f"max {max(latencies) * 1e3:.2f} ms (aim: p99 < 50 ms)"
+        )
 
 
 if __name__ == "__main__":
