@@ -255,43 +255,52 @@ class PostgresStore:
                 )
 
     async def _after_schema(self, conn: _Connection) -> None:
-        """Check the value format, create declared indexes, adopt or rebuild the attributes."""
-        stored = await conn.fetchval(META_GET, _FORMAT_META)
-        if stored is not None:
-            version = int(decode_value(stored))
-            if version > VALUE_FORMAT_VERSION:
-                raise StoreLoadError(
-                    f"{self.path}: values use format {version}, newer than this garrison's "
-                    f"{VALUE_FORMAT_VERSION}"
-                )
-        else:
-            await conn.execute(META_SET, _FORMAT_META, encode_value(VALUE_FORMAT_VERSION))
-        for index_path in self.indexes:
-            await conn.execute(expression_index_pg(index_path))
-        recorded = await conn.fetchval(META_GET, _INDEXED_META)
-        if recorded is not None and not self._indexed_given:
-            self._indexed = frozenset(decode_value(recorded))
-            return
-        wanted = encode_value(sorted(self._indexed))
-        if recorded == wanted:
-            return
+        """Check the value format, create declared indexes, adopt or rebuild the attributes.
+
+        Under the write lock, in one transaction: instances starting at once
+        create an index or rebuild the table once.
+        """
         async with conn.transaction():
             await conn.execute(WRITE_LOCK)
-            await conn.execute("DELETE FROM attributes")
-            if self._indexed:
-                rows: list[tuple[Any, ...]] = []
-                # Only objects can be entities: the others are skipped in SQL.
-                async for key, text in conn.cursor(
-                    "SELECT key, value FROM entries WHERE value LIKE '{%'"
-                ):
-                    try:
-                        attributes = entity_attributes(decode_value(text), self._indexed)
-                    except Exception:  # noqa: BLE001, S112 - reported when it is read
-                        continue
-                    rows.extend(_attribute_params(key, attributes))
-                if rows:
-                    await conn.executemany(INSERT_ATTRIBUTE, rows)
-            await conn.execute(META_SET, _INDEXED_META, wanted)
+            stored = await conn.fetchval(META_GET, _FORMAT_META)
+            if stored is not None:
+                version = int(decode_value(stored))
+                if version > VALUE_FORMAT_VERSION:
+                    raise StoreLoadError(
+                        f"{self.path}: values use format {version}, newer than this garrison's "
+                        f"{VALUE_FORMAT_VERSION}"
+                    )
+            else:
+                await conn.execute(META_SET, _FORMAT_META, encode_value(VALUE_FORMAT_VERSION))
+            for index_path in self.indexes:
+                await conn.execute(expression_index_pg(index_path))
+            recorded = await conn.fetchval(META_GET, _INDEXED_META)
+            if recorded is not None and not self._indexed_given:
+                self._indexed = frozenset(decode_value(recorded))
+                return
+            wanted = encode_value(sorted(self._indexed))
+            if recorded != wanted:
+                await self._rebuild_attributes(conn)
+                await conn.execute(META_SET, _INDEXED_META, wanted)
+
+    async def _rebuild_attributes(self, conn: _Connection) -> None:
+        """Refill ``attributes`` for the declared attributes from every stored object."""
+        await conn.execute("DELETE FROM attributes")
+        if not self._indexed:
+            return
+        rows: list[tuple[Any, ...]] = []
+        # Only objects can be entities: the other values are skipped in SQL.
+        async for key, text in conn.cursor("SELECT key, value FROM entries WHERE value LIKE '{%'"):
+            try:
+                attributes = entity_attributes(decode_value(text), self._indexed)
+            except Exception:  # noqa: BLE001, S112 - reported when it is read
+                continue
+            rows.extend(_attribute_params(key, attributes))
+            if len(rows) >= 1024:
+                await conn.executemany(INSERT_ATTRIBUTE, rows)
+                rows.clear()
+        if rows:
+            await conn.executemany(INSERT_ATTRIBUTE, rows)
 
     async def _describe_server(self, conn: _Connection) -> dict[str, Any]:
         """The span attributes naming the server and database (semantic conventions).
