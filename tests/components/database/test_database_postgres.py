@@ -66,6 +66,7 @@ async def test_the_component_runs_on_postgresql_through_the_facade(
         health = await component.check_health()
         assert health.status is HealthStatus.PASS, health
         assert health.observed["ping_ms"] >= 0
+        assert health.observed["change_listener"] == "connected"
         assert (await evaluate(rt, "ready")).status is HealthStatus.PASS
         # db-only on PostgreSQL takes no lock (a held lock is a file beside its target).
         assert not await asyncio.to_thread(lambda: list(tmp_path.glob("*.lock")))
@@ -194,3 +195,7 @@ async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
                 await a.put(f"y/{i}", i)
             seen = await _next_changes(changes, 5)
         assert seen == [("put", f"y/{i}", i) for i in range(1, 6)]
+        component = second.component("database")
+        assert isinstance(component, DatabaseComponent)
+        health = await component.check_health()
+        assert health.observed["change_listener"] == "connected"

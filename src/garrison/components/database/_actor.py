@@ -74,7 +74,7 @@ from garrison.components.database._fallback import AttachDatabase, RetryState, r
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
-from garrison.components.database._listener import CatchUp, follow_changes
+from garrison.components.database._listener import CatchUp, ListenerState, follow_changes
 from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
@@ -171,6 +171,7 @@ class DatabaseComponent(Component):
         self._loops: TaskGroup | None = None
         #: The last history seq read from a shared (PostgreSQL) database (see ._listener).
         self._remote_seq = 0
+        self._listener: ListenerState | None = None
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
         # One commit at a time: the loop's, or one a message or the stop needs.
@@ -215,9 +216,11 @@ class DatabaseComponent(Component):
         if isinstance(shared, PostgresStore):
             # Other instances' changes from here on reach this one's cache and watchers.
             self._remote_seq = await shared.last_seq()
+            self._listener = ListenerState()
             self._loops.start_soon(
-                follow_changes, shared, self.self_ref, name=f"{self.name}-changes"
+                follow_changes, shared, self.self_ref, self._listener, name=f"{self.name}-changes"
             )
+            await self._listener.tried.wait()  # started = listening (or the reason it is not)
         self._retry = None
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
@@ -381,6 +384,13 @@ class DatabaseComponent(Component):
             observed["database_unavailable"] = retry.cause
         else:
             await self._ping(router, settings, observed, failures)
+        if (listener := self._listener) is not None:
+            observed["change_listener"] = "connected" if listener.connected else "reconnecting"
+            if not listener.connected:
+                warnings.append(
+                    f"the listener for other instances' changes is not connected "
+                    f"({listener.error}): watchers and the read cache miss them until it is"
+                )
         if edn.writer_lag > settings.max_writer_lag:
             failures.append(
                 f"EDN writer is {edn.writer_lag:.1f}s behind (limit {settings.max_writer_lag:g}s)"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from garrison.exceptions import GarrisonError
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from garrison.runtime import ActorRef
     from garrison.stores import PostgresStore
 
-__all__ = ["CatchUp", "follow_changes"]
+__all__ = ["CatchUp", "ListenerState", "follow_changes"]
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,20 @@ class CatchUp:
     """
 
 
-async def follow_changes(store: PostgresStore, database: ActorRef) -> None:
+@dataclass(slots=True)
+class ListenerState:
+    """Whether the listening connection is up, for the health check, and why not.
+
+    ``tried`` is set once the first connection attempt is over (either way):
+    the actor's start waits for it, so a started instance is listening.
+    """
+
+    connected: bool = False
+    error: str | None = "not connected yet"
+    tried: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def follow_changes(store: PostgresStore, database: ActorRef, state: ListenerState) -> None:
     """Listen for commits and ask ``database`` to catch up; reconnect when the connection drops.
 
     Runs until cancelled (the actor stopping). A failure to connect or to
@@ -54,12 +67,16 @@ async def follow_changes(store: PostgresStore, database: ActorRef) -> None:
     while True:
         try:
             async with store.notifications() as notifications:
+                state.connected, state.error = True, None
+                state.tried.set()
                 await database.ask(CatchUp())  # whatever committed while not listening
                 delay = _FIRST_RETRY
                 while True:
                     await notifications.wait()
                     await database.ask(CatchUp())
         except GarrisonError as exc:
+            state.connected, state.error = False, str(exc)
+            state.tried.set()
             log.warning(
                 "following changes of %s failed (%s); retrying in %.1fs", store.path, exc, delay
             )
