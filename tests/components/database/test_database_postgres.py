@@ -7,6 +7,8 @@ one unless ``GARRISON_REQUIRE_POSTGRES=1``.
 from __future__ import annotations
 
 import asyncio
+import getpass
+import sys
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -199,3 +201,35 @@ async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
         assert isinstance(component, DatabaseComponent)
         health = await component.check_health()
         assert health.observed["change_listener"] == "connected"
+
+
+async def test_writes_of_another_process_reach_this_instance_in_order(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    # `garrison put` runs the database component in a process of its own: a
+    # second instance, whose commits this one learns of only through PostgreSQL.
+    config = tmp_path / "garrison.toml"
+    config.write_text(
+        f'[runtime]\ndata_dir = "{tmp_path / "other"}"\n\n[components.database]\n'
+        f'backend = "postgresql"\ndsn = "{postgres_dsn}"\nmode = "sqlite-only"\n',
+        encoding="utf-8",
+    )
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with database_runtime(tmp_path / "here", **options) as rt:
+        async with rt.get(Store).watch("p/") as changes:
+            for i in range(2):
+                put = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "garrison.cli",
+                    "put",
+                    f"p/{i}",
+                    str(i),
+                    "--config",
+                    str(config),
+                )
+                assert await asyncio.wait_for(put.wait(), 60) == 0
+            seen = await _next_changes(changes, 2)
+        assert seen == [("put", f"p/{i}", i) for i in range(2)]
+        history = await rt.get(Store).changes(prefix="p/")
+        assert {change.actor for change in history} == {f"cli:{getpass.getuser()}"}
