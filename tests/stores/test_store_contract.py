@@ -496,3 +496,17 @@ async def test_postgresql_reports_an_unreachable_server_naming_it_without_the_pa
     with pytest.raises(StoreError, match=r"someone:\*\*\*@.*cannot connect") as caught:
         await PostgresStore(dsn, connect_timeout=2).open()
     assert "secret" not in str(caught.value)
+
+
+async def test_postgresql_without_a_dsn_connects_where_the_pg_variables_say(
+    postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parts = urllib.parse.urlsplit(postgres_dsn)
+    monkeypatch.setenv("PGHOST", urllib.parse.parse_qs(parts.query)["host"][0])
+    monkeypatch.setenv("PGDATABASE", parts.path[1:])
+    monkeypatch.setenv("PGUSER", "postgres")
+    async with PostgresStore() as store:
+        await store.put("env/k", 1)
+        assert store.server["db.namespace"] == parts.path[1:]
+    async with PostgresStore(postgres_dsn) as store:
+        assert await store.get("env/k") == 1
