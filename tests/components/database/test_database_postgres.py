@@ -233,3 +233,23 @@ async def test_writes_of_another_process_reach_this_instance_in_order(
         assert seen == [("put", f"p/{i}", i) for i in range(2)]
         history = await rt.get(Store).changes(prefix="p/")
         assert {change.actor for change in history} == {f"cli:{getpass.getuser()}"}
+
+
+async def test_debounced_writes_are_committed_to_postgresql_by_a_clean_stop(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {
+        "backend": "postgresql",
+        "dsn": postgres_dsn,
+        "mode": "sqlite-only",
+        "durability": "debounced",
+        "flush_quiet_period": 60.0,
+        "flush_max_delay": 60.0,
+    }
+    async with database_runtime(tmp_path, **options) as rt:
+        await rt.get(Store).put_many([("d/1", 1), ("d/2", 2)])
+        await rt.get(Store).delete("d/1")
+        async with PostgresStore(postgres_dsn) as outside:
+            assert await outside.keys("d/") == []  # acknowledged, not committed yet
+    async with PostgresStore(postgres_dsn) as outside:
+        assert await outside.scan("d/") == [("d/2", 2)]
