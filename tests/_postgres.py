@@ -77,6 +77,7 @@ class PostgresServer:
         self._directory: Path | None = None
         self._bin: Path | None = None
         self._counter = itertools.count(1)
+        self._options = ""
 
     def start(self, *, durable: bool = False) -> None:
         """Start a server in a temporary directory (unless a DSN was given).
@@ -105,6 +106,7 @@ class PostgresServer:
         options = f"-k {directory} -c listen_addresses='' -c max_connections=200"
         if not durable:
             options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+        self._options = options
         subprocess.run(
             [
                 *prefix,
@@ -125,6 +127,34 @@ class PostgresServer:
             timeout=START_TIMEOUT + 5,
         )
         self.dsn = f"postgresql://postgres@/postgres?host={urllib.parse.quote(str(directory))}"
+
+    @property
+    def restartable(self) -> bool:
+        """Whether this server is the fixture's own (one named by a DSN is left alone)."""
+        return self._directory is not None
+
+    def pg_ctl(self, *args: str) -> None:
+        """Run ``pg_ctl`` on the fixture's own server (``"stop", "-m", "fast"``, ``"start"``)."""
+        directory, binaries = self._directory, self._bin
+        assert directory is not None, "not the fixture's own server"
+        assert binaries is not None
+        subprocess.run(
+            [
+                *_as_server_user(),
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(directory / "data"),
+                "-l",
+                str(directory / "log"),
+                "-o",
+                self._options,
+                "-w",
+                *args,
+            ],
+            check=True,
+            capture_output=True,
+            timeout=START_TIMEOUT,
+        )
 
     def stop(self) -> None:
         """Stop the server the fixture started and remove its directory."""

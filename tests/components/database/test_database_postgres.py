@@ -24,6 +24,8 @@ from tests.components.database.conftest import database_runtime
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from tests._postgres import PostgresServer
+
 
 async def test_the_component_runs_on_postgresql_through_the_facade(
     tmp_path: Path, postgres_dsn: str
@@ -253,3 +255,35 @@ async def test_debounced_writes_are_committed_to_postgresql_by_a_clean_stop(
             assert await outside.keys("d/") == []  # acknowledged, not committed yet
     async with PostgresStore(postgres_dsn) as outside:
         assert await outside.scan("d/") == [("d/2", 2)]
+
+
+async def test_a_server_restart_fails_readiness_then_writes_and_watchers_resume(
+    tmp_path: Path, postgres_server: PostgresServer, postgres_dsn: str
+) -> None:
+    if not postgres_server.restartable:
+        pytest.skip("a server named by GARRISON_TEST_POSTGRES_DSN is not restarted by tests")
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        component = first.component("database")
+        assert isinstance(component, DatabaseComponent)
+        async with b.watch("f/") as changes:
+            await a.put("f/0", 0)
+            assert await _next_changes(changes, 1) == [("put", "f/0", 0)]
+            await asyncio.to_thread(postgres_server.pg_ctl, "stop", "-m", "fast")
+            try:
+                assert (await component.check_health()).status is HealthStatus.FAIL
+                assert (await evaluate(first, "ready")).status is HealthStatus.FAIL
+                with pytest.raises(StoreError, match="failed with"):
+                    await a.put("f/refused", 1)
+            finally:
+                await asyncio.to_thread(postgres_server.pg_ctl, "start")
+            await a.put("f/1", 1)  # the pool replaced its connections by itself
+            await a.put("f/2", 2)
+            assert await _next_changes(changes, 2) == [("put", "f/1", 1), ("put", "f/2", 2)]
+        # (readiness itself caches a result for its cache_ttl)
+        assert (await component.check_health()).status is not HealthStatus.FAIL
+        assert await b.get("f/refused") is None
