@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import signal
+import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
@@ -510,3 +512,37 @@ async def test_postgresql_without_a_dsn_connects_where_the_pg_variables_say(
         assert store.server["db.namespace"] == parts.path[1:]
     async with PostgresStore(postgres_dsn) as store:
         assert await store.get("env/k") == 1
+
+
+async def test_postgresql_an_instance_killed_mid_write_leaves_no_partial_transaction(
+    postgres_dsn: str,
+) -> None:
+    from tests.stores._pg_writer import BATCH
+
+    writer = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.stores._pg_writer",
+        postgres_dsn,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert writer.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            for _ in range(20):  # twenty batches committed: it is writing steadily
+                await writer.stdout.readline()
+    finally:
+        writer.send_signal(signal.SIGKILL)
+        await writer.wait()
+    async with PostgresStore(postgres_dsn) as store:
+        # The killed session's transaction (and its write lock) is gone: this
+        # instance writes at once, and every batch is there whole or not at all.
+        async with asyncio.timeout(10):
+            await store.put("after", "the kill")
+        counts: dict[str, int] = {}
+        for key in await store.keys("k/"):
+            batch = key.split("/")[1]
+            counts[batch] = counts.get(batch, 0) + 1
+        assert len(counts) >= 20
+        assert set(counts.values()) == {BATCH}
+        assert len(await store.changed_since(0)) == BATCH * len(counts) + 1
