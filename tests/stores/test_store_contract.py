@@ -17,6 +17,7 @@ import sys
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
+import asyncpg
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -546,3 +547,22 @@ async def test_postgresql_an_instance_killed_mid_write_leaves_no_partial_transac
         assert len(counts) >= 20
         assert set(counts.values()) == {BATCH}
         assert len(await store.changed_since(0)) == BATCH * len(counts) + 1
+
+
+async def test_postgresql_keeps_its_tables_in_the_schema_the_dsn_names(postgres_dsn: str) -> None:
+    conn = await asyncpg.connect(postgres_dsn)
+    try:
+        await conn.execute("CREATE SCHEMA garrison; CREATE TABLE public.entries (id int)")
+        async with PostgresStore(f"{postgres_dsn}&search_path=garrison") as store:
+            await store.put("k", 1)
+        tables = await conn.fetch(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_name IN ('entries', 'history') ORDER BY 1, 2"
+        )
+        assert [tuple(row) for row in tables] == [
+            ("garrison", "entries"),
+            ("garrison", "history"),
+            ("public", "entries"),
+        ]
+    finally:
+        await conn.close()
