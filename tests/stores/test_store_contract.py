@@ -566,3 +566,16 @@ async def test_postgresql_keeps_its_tables_in_the_schema_the_dsn_names(postgres_
         ]
     finally:
         await conn.close()
+
+
+async def test_a_bulk_put_many_is_one_commit_with_its_attribute_rows(
+    open_store: Callable[..., Coroutine[Any, Any, DatabaseStore]],
+) -> None:
+    store = await open_store(indexed={"cache": ["n"]})
+    await store.put_many([(f"bulk/{i:05}", {"n": i}) for i in range(3000)])
+    changes = await store.changed_since(0)
+    assert len(changes) == 3000
+    assert len({change.at_micros for change in changes}) == 1  # one transaction
+    (count,) = await _rows(store, "SELECT count(*) FROM attributes")
+    assert count[0] == 3000
+    assert await store.get("bulk/02999") == {"n": 2999}

@@ -106,6 +106,8 @@ _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 _INDEXED_META: Final = "garrison.indexed_attributes"
+#: The most items a put_many encodes on the event loop (~1 ms); more go to a thread.
+_ENCODE_ON_LOOP: Final = 512
 
 #: What a connection or server failure raises in asyncpg (wrapped in StoreError).
 _DRIVER_ERRORS: Final = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError)
@@ -669,11 +671,11 @@ class PostgresStore:
         batch = list(items)
         if not batch:
             return
-        rows = [self._row(key, value, 0, kind)[:4] for key, value in batch]
-        indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
-        if self._indexed:
-            for key, value in batch:
-                indexed[key] = entity_attributes(value, self._indexed)
+        if len(batch) > _ENCODE_ON_LOOP:
+            # A bulk write's encoding would hold the event loop: a worker thread does it.
+            rows, indexed = await asyncio.to_thread(self._encode, batch, kind)
+        else:
+            rows, indexed = self._encode(batch, kind)
 
         async def work(conn: _Connection, at: int) -> int:
             await conn.executemany(UPSERT, [(*row, at) for row in rows])
@@ -683,6 +685,17 @@ class PostgresStore:
 
         with self._span("put_many", _ENTRIES, UPSERT, len(batch)):
             await self._write(work, sql=UPSERT)
+
+    def _encode(
+        self, batch: list[tuple[str, Any]], kind: str | None
+    ) -> tuple[list[tuple[Any, ...]], dict[str, tuple[AttributeRow, ...] | None]]:
+        """The upsert rows of ``batch`` and the attribute rows of its keys (last value wins)."""
+        rows = [self._row(key, value, 0, kind)[:4] for key, value in batch]
+        indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
+        if self._indexed:
+            for key, value in batch:
+                indexed[key] = entity_attributes(value, self._indexed)
+        return rows, indexed
 
     async def reindex_kinds(self, mapping: KindMapping | None = None) -> int:
         """Apply a kind mapping to every stored row; return how many rows changed kind."""
