@@ -15,9 +15,10 @@ the pool and see what was committed when they started. Every public
 operation makes one span (:func:`store_span`) with ``db.system.name =
 "postgresql"``, ``server.address``, ``server.port`` and ``db.namespace``.
 
-Not supported on PostgreSQL yet (each raises :class:`StoreError` saying so):
-Datalog queries (:meth:`query`), :meth:`backup` and :meth:`restore` (use
-``pg_dump`` / ``pg_restore``, see docs/postgresql.md).
+Datalog queries (:meth:`query`) read the attribute index only (declared
+attributes; see :mod:`garrison.stores._datalog`). :meth:`backup` and
+:meth:`restore` raise :class:`StoreError`: use ``pg_dump`` / ``pg_restore``
+(docs/postgresql.md).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from opentelemetry import trace
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError, VersionConflictError
 from garrison.stores._attributes import AttributeRow, entity_attributes
 from garrison.stores._audit import current_audit
+from garrison.stores._datalog import compile_query
 from garrison.stores._keys import key_namespace
 from garrison.stores._kinds import KindMapping
 from garrison.stores._postgres_schema import (
@@ -719,12 +721,29 @@ class PostgresStore:
             return await self._write(work, history=False, sql=REINDEX_KINDS)
 
     async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
-        """Datalog queries are not supported on PostgreSQL yet: raises :class:`StoreError`."""
-        del query, inputs, explain
-        raise StoreError(
-            f"{self.path}: Datalog queries are not supported on PostgreSQL yet "
-            "(use get, scan and find, or the SQLite backend)"
-        )
+        """Answer a Datalog query from the attribute index (:mod:`garrison.stores._datalog`).
+
+        As :meth:`SqliteStore.query`, with PostgreSQL's limits: every pattern
+        names an attribute the store indexes (``indexed``), and the aggregates
+        are ``count``, ``count-distinct``, ``min`` and ``max``; anything else
+        raises :class:`QueryError` saying so. ``explain=True`` returns the
+        statement, its parameters and PostgreSQL's plan (``scans``: the plan
+        reads a whole table).
+        """
+        compiled = compile_query(query, inputs, self._indexed, dialect="postgresql")
+        with self._span("query", "attributes", compiled.sql):
+            if explain:
+                plan = await self._fetch("EXPLAIN " + compiled.sql, *compiled.params)
+                lines = [str(row[0]) for row in plan]
+                return {
+                    "sql": compiled.sql,
+                    "params": list(compiled.params),
+                    "plan": lines,
+                    "scans": any("Seq Scan" in line for line in lines),
+                    "unindexed": [],
+                }
+            rows = await self._fetch(compiled.sql, *compiled.params)
+        return compiled.rows(rows)
 
     async def _delete_texts(self, conn: _Connection, texts: list[str], at: int) -> int:
         await conn.execute(RECORD_DELETES, texts, at)
