@@ -279,7 +279,9 @@ async def test_a_server_restart_fails_readiness_then_writes_and_watchers_resume(
             assert await _next_changes(changes, 1) == [("put", "f/0", 0)]
             await asyncio.to_thread(postgres_server.pg_ctl, "stop", "-m", "fast")
             try:
-                assert (await component.check_health()).status is HealthStatus.FAIL
+                down = await component.check_health()
+                assert down.status is HealthStatus.FAIL
+                assert "PostgreSQL ping failed" in down.output
                 assert (await evaluate(first, "ready")).status is HealthStatus.FAIL
                 with pytest.raises(StoreError, match="failed with"):
                     await a.put("f/refused", 1)

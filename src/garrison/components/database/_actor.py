@@ -428,13 +428,14 @@ class DatabaseComponent(Component):
         failures: list[str],
     ) -> None:
         began = time.perf_counter()
+        system = "PostgreSQL" if isinstance(router.sqlite, PostgresStore) else "SQLite"
         try:
             async with asyncio.timeout(settings.health_timeout):
                 await router.sqlite.ping()
         except TimeoutError:
-            failures.append(f"SQLite did not answer SELECT 1 within {settings.health_timeout:g}s")
+            failures.append(f"{system} did not answer SELECT 1 within {settings.health_timeout:g}s")
         except Exception as exc:  # noqa: BLE001 - any failure of the ping is the health answer
-            failures.append(f"SQLite ping failed: {type(exc).__name__}: {exc}")
+            failures.append(f"{system} ping failed: {type(exc).__name__}: {exc}")
             if is_fatal(exc):
                 self._break(exc)
         else:
