@@ -22,6 +22,11 @@ one process (instances A and B, each with its own pool and listener); A puts
 one key at a time, B watches; the latency of each is from the start of A's
 ``put`` (so it includes A's own commit) to the change reaching B's watcher.
 
+Instances (``--instances 1,2,4``): that many ``garrison`` processes (each a
+runtime of its own, ``--instance-writers`` writers, ``--instance-puts`` puts,
+distinct keys) start, wait for one signal, and write at once into the same
+database: the total throughput and each instance's put latency (p50, p99).
+
 The server is the one ``GARRISON_TEST_POSTGRES_DSN`` names, else one started
 from the installed binaries in a temporary directory with PostgreSQL's
 default durability (``fsync`` and synchronous commits on), as the test suite
@@ -35,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -58,6 +64,9 @@ from garrison import open_runtime
 from garrison.components.database import Store
 from garrison.stores import PostgresStore
 from garrison.stores._postgres_sql import GET_MANY, UPSERT
+
+
+_SCRIPT = str(Path(__file__).resolve())
 
 
 async def _fresh_database(server: PostgresServer) -> str:
@@ -186,6 +195,65 @@ async def propagation(dsn: str, writes: int) -> list[float]:
             return latencies
 
 
+async def instance_worker(dsn: str, name: str, puts: int, writers: int) -> None:
+    """One instance (``--instance-worker``): ready, wait for a line on stdin, write, report."""
+    rows = [(f"{name}/{key}", value) for key, value in make_rows(puts)]
+    with tempfile.TemporaryDirectory() as folder:
+        async with open_runtime(_config(folder, dsn), environ={}) as rt:
+            store = rt.get(Store)
+            latencies: list[float] = []
+
+            async def writer(mine: list[tuple[str, Any]]) -> None:
+                for key, value in mine:
+                    began = time.perf_counter()
+                    await store.put(key, value)
+                    latencies.append(time.perf_counter() - began)
+
+            print("ready", flush=True)
+            await asyncio.to_thread(sys.stdin.readline)
+            start = time.perf_counter()
+            await asyncio.gather(*(writer(rows[i::writers]) for i in range(writers)))
+            elapsed = time.perf_counter() - start
+    print(json.dumps({"elapsed": elapsed, "latencies": latencies}), flush=True)
+
+
+async def instances(dsn: str, count: int, puts: int, writers: int) -> tuple[float, list[Any]]:
+    """Total puts per second of ``count`` instance processes writing at once, and each one's
+    latencies."""
+    script = _SCRIPT
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            script,
+            "--instance-worker",
+            dsn,
+            "--name",
+            f"i{n}",
+            "--instance-puts",
+            str(puts),
+            "--instance-writers",
+            str(writers),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        for n in range(count)
+    ]
+    for proc in procs:
+        assert proc.stdout is not None
+        assert (await proc.stdout.readline()).strip() == b"ready"
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    reports = []
+    for proc in procs:
+        assert proc.stdout is not None
+        reports.append(json.loads(await proc.stdout.readline()))
+        await proc.wait()
+    wall = max(report["elapsed"] for report in reports)
+    return count * puts / wall, [report["latencies"] for report in reports]
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -199,11 +267,39 @@ async def main() -> None:
     parser.add_argument("--readers", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--propagation", type=int, default=2000)
+    parser.add_argument("--instances", default="", help="e.g. 1,2,4 (only this part then)")
+    parser.add_argument("--instance-puts", type=int, default=5000)
+    parser.add_argument("--instance-writers", type=int, default=32)
+    parser.add_argument("--instance-worker", metavar="DSN", help=argparse.SUPPRESS)
+    parser.add_argument("--name", default="i0", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.instance_worker:
+        await instance_worker(
+            args.instance_worker, args.name, args.instance_puts, args.instance_writers
+        )
+        return
     server = PostgresServer()
     if not server.dsn and find_binaries() is None:
         sys.exit("no PostgreSQL: set GARRISON_TEST_POSTGRES_DSN or install the server")
     server.start(durable=True)
+    if args.instances:
+        try:
+            print(f"{machine()}; load average {os.getloadavg()[0]:.1f}")
+            for count in (int(part) for part in args.instances.split(",")):
+                dsn = await _fresh_database(server)
+                rate, latencies = await instances(
+                    dsn, count, args.instance_puts, args.instance_writers
+                )
+                await server.drop_database(dsn)
+                each = ", ".join(
+                    f"p50 {_percentile(mine, 0.5) * 1e3:.2f} / p99 "
+                    f"{_percentile(mine, 0.99) * 1e3:.2f} ms"
+                    for mine in latencies
+                )
+                print(f"{count} instance(s): {rate:,.0f} puts/s in total; put latency {each}")
+        finally:
+            server.stop()
+        return
     try:
         rows = make_rows(args.ops)
         single = rows[: args.single_rows]
