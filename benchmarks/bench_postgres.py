@@ -65,7 +65,6 @@ from garrison.components.database import Store
 from garrison.stores import PostgresStore
 from garrison.stores._postgres_sql import GET_MANY, UPSERT
 
-
 _SCRIPT = str(Path(__file__).resolve())
 
 
