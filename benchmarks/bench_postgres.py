@@ -234,6 +234,7 @@ async def instances(dsn: str, count: int, puts: int, writers: int) -> tuple[floa
             str(writers),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            limit=2**26,  # the report is one line of every latency
         )
         for n in range(count)
     ]
