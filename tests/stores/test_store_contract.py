@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import shutil
 import signal
 import sys
 import urllib.parse
@@ -33,6 +35,7 @@ from garrison.stores import (
     acting_as,
     encode_value,
 )
+from tests._postgres import find_binaries
 from tests.stores.value_strategies import same, values
 
 if TYPE_CHECKING:
@@ -579,3 +582,56 @@ async def test_a_bulk_put_many_is_one_commit_with_its_attribute_rows(
     (count,) = await _rows(store, "SELECT count(*) FROM attributes")
     assert count[0] == 3000
     assert await store.get("bulk/02999") == {"n": 2999}
+
+
+async def test_postgresql_pg_dump_and_pg_restore_keep_values_history_and_order(
+    postgres_server: PostgresServer, postgres_dsn: str, tmp_path: Path
+) -> None:
+    # The documented backup: pg_dump --format=custom, pg_restore into an empty database.
+    tools = _client_tools()
+    if tools is None:
+        pytest.skip("pg_dump / pg_restore are not installed")
+    pg_dump, pg_restore = tools
+    values = [("b/1", {"n": 1e16}), ("b/2", -0.0), ("b/3", "\x00")]
+    async with PostgresStore(postgres_dsn, indexed={"cache": ["n"]}) as store:
+        await store.put_many(values)
+        with acting_as("ops", reason="before backup"):
+            await store.put("b/1", {"n": 2})
+        history = await store.changed_since(0)
+    dump = tmp_path / "garrison.dump"
+    await _run(pg_dump, "--format=custom", f"--file={dump}", postgres_dsn)
+    restored = await postgres_server.create_database()
+    try:
+        await _run(pg_restore, f"--dbname={restored}", "--single-transaction", str(dump))
+        async with PostgresStore(restored) as store:
+            assert same(await store.get("b/2"), -0.0)
+            assert await store.get("b/3") == "\x00"
+            assert await store.changed_since(0) == history  # no change doubled or lost
+            await store.put("b/4", 4)  # the sequence goes on after the restored rows
+            (last,) = await store.history("b/4")
+            assert last.seq > history[-1].seq
+            assert [c.actor for c in await store.changes(actor="ops")] == ["ops"]
+            (rows,) = await _rows(store, "SELECT count(*) FROM attributes")
+            assert rows[0] == 1
+    finally:
+        await postgres_server.drop_database(restored)
+
+
+def _client_tools() -> tuple[str, str] | None:
+    """pg_dump and pg_restore: on PATH, or beside the server binaries (Debian)."""
+    binaries = find_binaries()
+    found = []
+    for name in ("pg_dump", "pg_restore"):
+        path = shutil.which(name) or (str(binaries / name) if binaries is not None else "")
+        if not path or not os.path.exists(path):
+            return None
+        found.append(path)
+    return found[0], found[1]
+
+
+async def _run(*command: str) -> None:
+    process = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
