@@ -33,10 +33,26 @@ and all six (five or six rows a record, as when every attribute was indexed).
 The three alternate, ``--repeat`` rounds; prints each side's median throughput
 and its ratio to the median with nothing declared.
 
+Schema rules (``--writes --schema``): the same records and the same two
+ways, four sides alternated: no schema; ``type`` and ``required`` rules
+(``:learning/id`` a required string, ``:learning/score`` a double,
+``:learning/tags`` many keywords); ``:learning/id`` declared ``indexed``
+alone (what ``unique`` adds to the index, without its check); and the type
+and required rules with ``:learning/id`` also ``unique`` (its lookup in the
+index, in the write's transaction). Prints each median and its ratio to the
+median with no schema.
+
+The schema check (``--schema-check``): ``--rows`` records written with no
+schema, then timed: the open of the store with each schema (which checks every
+stored entry first, and builds the index rows of a ``unique`` attribute), and
+``SqliteStore.schema_violations`` (what ``garrison schema check`` runs).
+
 Run::
 
     .venv-test/bin/python benchmarks/bench_query.py [--entities N] [--queries Q]
     .venv-test/bin/python benchmarks/bench_query.py --writes [--rows N] [--repeat R]
+    .venv-test/bin/python benchmarks/bench_query.py --writes --schema [--rows N] [--repeat R]
+    .venv-test/bin/python benchmarks/bench_query.py --schema-check [--rows N]
 """
 
 from __future__ import annotations
@@ -58,7 +74,7 @@ from garrison import open_runtime
 from garrison.components.database import Store
 from garrison.components.migrator import migrate
 from garrison.edn import Keyword, dumps, loads
-from garrison.stores import SqliteStore
+from garrison.stores import EntitySchema, SqliteStore
 
 
 def make_records(count: int, seed: int = 7) -> list[tuple[str, Any]]:
@@ -94,6 +110,65 @@ DECLARED: dict[str, tuple[frozenset[str], int]] = {
 }
 
 
+_TYPED: dict[str, dict[str, Any]] = {
+    ":learning/id": {"type": "string", "required": True},
+    ":learning/score": {"type": "double"},
+    ":learning/tags": {"type": "keyword", "cardinality": "many"},
+}
+#: The schema of each side of ``--schema``.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "no schema": {},
+    "type + required": {"learning": _TYPED},
+    "id indexed, no rule": {"learning": {":learning/id": {"indexed": True}}},
+    "type + required + unique": {
+        "learning": {**_TYPED, ":learning/id": {**_TYPED[":learning/id"], "unique": True}}
+    },
+}
+
+
+async def schema_put_rate(rows: list[tuple[str, Any]], *, side: str, batch: int) -> float:
+    """Puts per second into a fresh store with the schema of ``side``."""
+    schema = EntitySchema.parse(SCHEMAS[side])
+    with tempfile.TemporaryDirectory() as folder:
+        async with SqliteStore(Path(folder) / "bench.db", schema=schema) as store:
+            return await _timed_puts(store, rows, batch)
+
+
+async def schema_check(rows_count: int) -> None:
+    """Time the open that applies each schema to ``rows_count`` stored records, and the check."""
+    rows = make_records(rows_count)
+    print(machine())
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.db"
+        async with SqliteStore(path) as store:
+            for first in range(0, len(rows), 1000):
+                await store.put_many(rows[first : first + 1000])
+        for side in ("type + required", "type + required + unique"):
+            schema = EntitySchema.parse(SCHEMAS[side])
+            start = time.perf_counter()
+            async with SqliteStore(path, schema=schema):
+                opened = time.perf_counter() - start
+            async with SqliteStore(path) as store:
+                start = time.perf_counter()
+                found = await store.schema_violations(schema)
+                checked = time.perf_counter() - start
+            print(
+                f"{side:<24} {rows_count} records: open applying it {opened:.2f} s, "
+                f"schema_violations {checked:.2f} s ({len(found)} found)"
+            )
+
+
+async def _timed_puts(store: SqliteStore, rows: list[tuple[str, Any]], batch: int) -> float:
+    start = time.perf_counter()
+    if batch == 1:
+        for key, value in rows:
+            await store.put(key, value)
+    else:
+        for first in range(0, len(rows), batch):
+            await store.put_many(rows[first : first + batch])
+    return len(rows) / (time.perf_counter() - start)
+
+
 async def put_rate(rows: list[tuple[str, Any]], *, declared: str, batch: int) -> float:
     """Puts per second into a fresh store, in transactions of ``batch`` (1: put)."""
     attributes, fewest = DECLARED[declared]
@@ -101,19 +176,12 @@ async def put_rate(rows: list[tuple[str, Any]], *, declared: str, batch: int) ->
         async with SqliteStore(
             Path(folder) / "bench.db", indexed={"learning": attributes}
         ) as store:
-            start = time.perf_counter()
-            if batch == 1:
-                for key, value in rows:
-                    await store.put(key, value)
-            else:
-                for first in range(0, len(rows), batch):
-                    await store.put_many(rows[first : first + batch])
-            elapsed = time.perf_counter() - start
+            rate = await _timed_puts(store, rows, batch)
             indexed = list(
                 await store.connection.execute_fetchall("SELECT count(*) FROM attributes")
             )
             assert indexed[0][0] >= fewest * len(rows), indexed
-            return len(rows) / elapsed
+            return rate
 
 
 def legacy_file(entities: int, seed: int = 3) -> str:
@@ -207,35 +275,47 @@ async def run_queries(entities: int, queries: int) -> None:
         print(f"    join scans: {plans[side]['scans']}; plan: {'; '.join(plans[side]['plan'])}")
 
 
-async def main(rows_count: int, repeat: int) -> None:
+async def main(rows_count: int, repeat: int, *, schema: bool) -> None:
     rows = make_records(rows_count)
     print(machine())
     print(f"{rows_count} learning records (six attributes each), {repeat} alternated rounds")
+    sides = SCHEMAS if schema else DECLARED
     for label, batch, part in (
         ("put_many, 64 per transaction", 64, rows),
         ("put, one per transaction", 1, rows[: rows_count // 10]),
     ):
-        rates: dict[str, list[float]] = {side: [] for side in DECLARED}
+        rates: dict[str, list[float]] = {side: [] for side in sides}
         for _ in range(repeat):
-            for side in DECLARED:
-                rates[side].append(await put_rate(part, declared=side, batch=batch))
+            for side in sides:
+                if schema:
+                    rates[side].append(await schema_put_rate(part, side=side, batch=batch))
+                else:
+                    rates[side].append(await put_rate(part, declared=side, batch=batch))
         print(f"{label} ({len(part)} records)")
-        base = statistics.median(rates["nothing declared"])
+        base = statistics.median(next(iter(rates.values())))
         for side, values in rates.items():
             runs = ", ".join(f"{rate:,.0f}" for rate in values)
             median = statistics.median(values)
-            print(f"  {side:<22} median {median:>9,.0f} puts/s  {median / base:.2f}x  ({runs})")
+            print(f"  {side:<24} median {median:>9,.0f} puts/s  {median / base:.2f}x  ({runs})")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--writes", action="store_true", help="the write figures instead")
+    parser.add_argument(
+        "--schema", action="store_true", help="with --writes: the cost of schema rules"
+    )
+    parser.add_argument(
+        "--schema-check", action="store_true", help="time the check of stored data by a schema"
+    )
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--entities", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=500)
     args = parser.parse_args()
-    if args.writes:
-        asyncio.run(main(args.rows, args.repeat))
+    if args.schema_check:
+        asyncio.run(schema_check(args.rows))
+    elif args.writes:
+        asyncio.run(main(args.rows, args.repeat, schema=args.schema))
     else:
         asyncio.run(run_queries(args.entities, args.queries))

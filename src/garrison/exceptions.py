@@ -28,6 +28,7 @@ attributes as well as in its message, and wraps its cause with ``raise … from`
         ├── SchemaVersionError   a database written by a newer garrison
         ├── FlushError           the EDN writer could not write the file (data kept in memory)
         ├── RefusedWriteError    a key or value a store of the mode cannot hold; nothing written
+        │   └── SchemaError      an entry that breaks its kind's schema (key, attribute, rule)
         ├── ValidationError      the two sides of a migration disagree
         ├── ChangesLostError     a change-feed subscriber lost changes and must resync
         ├── VersionConflictError a compare-and-set put found another version (says which)
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from typing import Any
 
 __all__ = [
     "ActorError",
@@ -59,6 +61,7 @@ __all__ = [
     "MailboxFullError",
     "QueryError",
     "RefusedWriteError",
+    "SchemaError",
     "SchemaVersionError",
     "ShutdownError",
     "StartupError",
@@ -237,6 +240,26 @@ class FlushError(StoreError):
 class RefusedWriteError(StoreError):
     """A write refused before anything was written: a store the current mode writes
     cannot hold its key or value. ``key`` names the key; the cause says why."""
+
+
+class SchemaError(RefusedWriteError):
+    """Entries that break their kind's schema (``[components.database.schema]``).
+
+    ``violations`` lists each rule broken (a
+    :class:`~garrison.stores.Violation`: ``key``, ``attribute``, ``rule``,
+    ``value``); ``key``, ``attribute`` and ``rule`` are the first one's. A
+    refused write wrote nothing; at a start, the stored data breaks a changed
+    schema and the database was not opened.
+    """
+
+    def __init__(self, message: str, *, violations: Sequence[Any]) -> None:
+        first = violations[0] if violations else None
+        # The message names the key already: not StoreError's "(key ...)" suffix.
+        GarrisonError.__init__(self, message)
+        self.key = getattr(first, "key", None)
+        self.violations = tuple(violations)
+        self.attribute: str | None = getattr(first, "attribute", None)
+        self.rule: str | None = getattr(first, "rule", None)
 
 
 class ValidationError(StoreError):

@@ -63,6 +63,7 @@ MISSING = {
     "watch": (["watch", "a/"], 3),
     "reindex": (["reindex"], 3),
     "query": (["query", "[:find ?s :where [?s :a 1]]"], 3),
+    "schema": (["schema", "check"], 3),
     "archive": (["archive", "{tmp}/a.edn.gz"], 3),
     "migrate": (["migrate", "--edn", "{tmp}/no-such.edn"], 3),
     "validate": (["validate", "--edn", "{tmp}/no-such.edn"], 3),

@@ -18,8 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from garrison.edn import EdnMap, EdnSet, FrozenMap, Keyword, Vector, loads
-from garrison.stores import SqliteStore
-from garrison.stores._attributes import declared_index
+from garrison.stores import SqliteStore, declared_index
 from garrison.stores._datalog import _JSON_ROWS
 from garrison.stores._values import encode_value
 from tests.stores.test_sqlite_schema import FORMAT_1_DB
@@ -259,8 +258,8 @@ async def test_only_declared_attributes_are_indexed_and_a_change_rebuilds(tmp_pa
     ("schema", "message"),
     [
         (
-            {"session": {":session/user-id": {"unique": True}}},
-            "schema.session.':session/user-id': unknown rule 'unique'",
+            {"session": {":session/user-id": {"fulltext": True}}},
+            "schema.session.':session/user-id': unknown rule 'fulltext'",
         ),
         ({"session": {":session/user-id": {"indexed": "yes"}}}, "rule 'indexed' is true or false"),
         (

@@ -25,10 +25,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from garrison.edn import EdnMap, EdnSet, Keyword, loads
-from garrison.exceptions import StoreError, VersionConflictError
+from garrison.exceptions import SchemaError, StoreError, VersionConflictError
 from garrison.stores import (
     MISSING,
     DatabaseStore,
+    EntitySchema,
     KindMapping,
     PostgresStore,
     SqliteStore,
@@ -635,3 +636,29 @@ async def _run(*command: str) -> None:
     )
     _, err = await asyncio.wait_for(process.communicate(), 60)
     assert process.returncode == 0, err.decode()
+
+
+async def test_a_schema_refuses_a_breaking_write_and_a_breaking_start(
+    open_store: Callable[..., Coroutine[Any, Any, DatabaseStore]],
+) -> None:
+    rules = {"session": {":session/user-id": {"type": "string", "required": True}}}
+    store = await open_store(schema=EntitySchema.parse(rules))
+    user = Keyword("session/user-id")
+    await store.put("session/s1", {user: "u1"})
+    with pytest.raises(SchemaError, match="session/s2"):
+        await store.put_many([("session/ok", {user: "u2"}), ("session/s2", {user: 7})])
+    with pytest.raises(SchemaError, match="required"):
+        await store.put("session/s3", {"other": 1})
+    assert await store.keys() == ["session/s1"]
+    await store.put("session/s3", {"other": 1}, enforce=False)  # the router's own path
+    await store.aclose()
+    # A start with a changed schema checks the stored data first: refused, untouched.
+    changed = {"session": {**rules["session"], ":session/title": {"type": "string"}}}
+    with pytest.raises(SchemaError, match="breaks the configured schema"):
+        await open_store(schema=EntitySchema.parse(changed))
+
+
+async def test_postgresql_refuses_the_rules_it_cannot_check_yet(postgres_dsn: str) -> None:
+    rules = {"session": {":session/id": {"type": "string", "unique": True}}}
+    with pytest.raises(StoreError, match="unique and reference rules are not supported"):
+        await PostgresStore(postgres_dsn, schema=EntitySchema.parse(rules)).open()

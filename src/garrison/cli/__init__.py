@@ -56,6 +56,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watch": ("garrison.cli._watch", "print the entries under a prefix each time they change"),
     "reindex": ("garrison.cli._reindex", "apply the configured kind mapping to every stored row"),
     "query": ("garrison.cli._query", "answer a Datalog query (Datomic's form) from the database"),
+    "schema": ("garrison.cli._schema", "check the stored data against the configured schema"),
     "clear": ("garrison.cli._clear", "remove every key, or every key starting with PREFIX"),
     "archive": ("garrison.cli._archive", "write the data as a compressed, checksummed EDN archive"),
     "migrate": ("garrison.cli._migrate", "copy memory.edn into SQLite (resumable)"),

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Coroutine
 
     from garrison.components.migrator import ValidationReport
+    from garrison.stores import EntitySchema
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
@@ -253,9 +254,10 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path | None, MigratorCo
     return edn_default, sqlite_default, settings, db_config.edn_max_digits
 
 
-def _indexed(args: argparse.Namespace) -> dict[str, frozenset[str]] | None:
-    """The configured indexed attributes (``[components.database.schema]``), for a migration.
+def _schema(args: argparse.Namespace) -> EntitySchema | None:
+    """The configured schema (``[components.database.schema]``), for a migration.
 
+    Its rules are checked on every batch, and its indexed attributes kept.
     ``None`` (the database keeps what it records) when ``--edn`` and ``--db``
     are given without ``--config``: no config is read then.
     """
@@ -268,7 +270,7 @@ def _indexed(args: argparse.Namespace) -> dict[str, frozenset[str]] | None:
         DatabaseConfig,
         database.options if database is not None else {},
         path="components.database",
-    ).indexed
+    ).entity_schema
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -359,7 +361,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 
     async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
-        indexed = _indexed(args)
+        schema = _schema(args)
         prefixes = _prefixes(args, settings)
         batch_size = args.batch_size if args.batch_size is not None else settings.batch_size
         report: ValidationReport | None = None
@@ -400,7 +402,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                         if not args.json:
                             sys.stdout.write(backup.render() + "\n")
                     async with (
-                        SqliteStore(db, indexed=indexed) as store,
+                        SqliteStore(db, schema=schema) as store,
                         open_sqlite_owner(store) as database,
                     ):
                         summary = await migrate(database, edn, **options)

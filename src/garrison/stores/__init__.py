@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TypeAlias
 
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
-from garrison.stores._attributes import declared_index
 from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
 from garrison.stores._backlog import RepairBacklog
 from garrison.stores._compare import Comparison, compare_stores, same_value
@@ -29,6 +28,7 @@ from garrison.stores._mode_file import read_mode_file
 from garrison.stores._postgres import PostgresStore
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META, SQLITE_FAILURES, ModeRouter
+from garrison.stores._rules import TYPES, EntitySchema, Violation, declared_index, find_violations
 from garrison.stores._sqlite import SqliteStore
 from garrison.stores._sqlite_backup import backup_closed_file
 from garrison.stores._sqlite_bulk import (
@@ -93,6 +93,10 @@ __all__ = [
     # SQLite store, its kinds, its bulk path and backups
     "DEFAULT_KIND_MAPPING",
     "KindMapping",
+    "EntitySchema",
+    "TYPES",
+    "Violation",
+    "find_violations",
     "Change",
     "KindClassifier",
     "SqliteStore",

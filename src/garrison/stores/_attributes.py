@@ -4,8 +4,9 @@ Only the attributes some kind's schema declares ``indexed`` are in the table
 (as Datomic's ``:db/index``), and then for every entity that has them, whatever
 its kind (so a pattern on a declared attribute reads the table alone and
 misses nothing). The store's ``indexed`` option maps each kind to its declared
-attribute spellings (:func:`declared_index` reads the configuration's
-``[components.database.schema.<kind>]`` tables). With nothing declared a write
+attribute spellings (:func:`~garrison.stores._rules.declared_index` reads the
+configuration's ``[components.database.schema.<kind>]`` tables; ``unique``
+attributes are indexed too). With nothing declared a write
 touches no attribute row at all; a query pattern on an attribute that is not
 indexed reads the stored objects with SQLite's JSON functions instead
 (:mod:`garrison.stores._datalog`).
@@ -64,7 +65,7 @@ __all__ = [
     "ATTRIBUTE_SCHEMA",
     "DELETE_ENTITIES",
     "AttributeRow",
-    "declared_index",
+    "attribute_value",
     "entity_attributes",
     "fill_attributes",
     "index_statements",
@@ -72,9 +73,6 @@ __all__ = [
 
 #: One indexed attribute value of an entity: (attr, value, tag).
 AttributeRow: TypeAlias = tuple[str, Any, str]
-
-#: The rules an attribute's declaration may hold; only ``indexed`` exists so far.
-_RULES: Final = ("indexed",)
 
 _INT64_MIN: Final = -(2**63)
 _INT64_MAX: Final = 2**63 - 1
@@ -103,44 +101,6 @@ ATTRIBUTE_SCHEMA: Final = (
     # An entity's rows: deleted on each write of it, and the joins of a query.
     "CREATE INDEX attributes_by_entity ON attributes (entity, attr)",
 )
-
-
-def declared_index(schema: Mapping[str, Any]) -> dict[str, frozenset[str]]:
-    """The :data:`DeclaredIndex` of a ``schema`` table: kind -> attribute -> rules.
-
-    Each attribute is spelled as stored: ``":session/user-id"`` for a keyword
-    key, ``"title"`` for a string key; its rules are a table, of which
-    ``indexed`` (a boolean) is the one known so far. Raises :class:`ValueError`
-    naming the kind, the attribute and the rule at fault.
-
-    >>> declared_index({"session": {":session/user-id": {"indexed": True}}})
-    {'session': frozenset({':session/user-id'})}
-    """
-    if not isinstance(schema, Mapping):
-        raise ValueError(f"schema must be a table of kinds, got {schema!r}")
-    declared: dict[str, frozenset[str]] = {}
-    for kind, attributes in schema.items():
-        if not isinstance(kind, str) or not kind:
-            raise ValueError(f"schema: a kind is non-empty text, got {kind!r}")
-        if not isinstance(attributes, Mapping):
-            raise ValueError(f"schema.{kind}: a table of attributes, got {attributes!r}")
-        indexed: set[str] = set()
-        for attr, rules in attributes.items():
-            where = f"schema.{kind}.{attr!r}"
-            if not isinstance(attr, str) or not attr or attr == ":":
-                raise ValueError(f"schema.{kind}: an attribute is non-empty text, got {attr!r}")
-            if not isinstance(rules, Mapping):
-                raise ValueError(f"{where}: a table of rules, got {rules!r}")
-            for rule, setting in rules.items():
-                if rule not in _RULES:
-                    raise ValueError(f"{where}: unknown rule {rule!r} (known: {', '.join(_RULES)})")
-                if type(setting) is not bool:
-                    raise ValueError(f"{where}: rule {rule!r} is true or false, got {setting!r}")
-            if rules.get("indexed", False):
-                indexed.add(attr)
-        if indexed:
-            declared[kind] = frozenset(indexed)
-    return declared
 
 
 def _entity_map(value: Any) -> Mapping[Any, Any] | None:
@@ -207,6 +167,11 @@ def _scalar(member: Any) -> tuple[Any, str] | None:
     if member is None:
         return None
     return _fallback(member)
+
+
+def attribute_value(member: Any) -> tuple[Any, str] | None:
+    """The (value, tag) an attribute's ``member`` has in the index, ``None`` if not indexable."""
+    return _scalar(member)
 
 
 def entity_attributes(value: Any, declared: frozenset[str]) -> tuple[AttributeRow, ...] | None:

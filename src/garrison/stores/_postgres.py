@@ -36,7 +36,12 @@ import asyncpg
 import orjson
 from opentelemetry import trace
 
-from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError, VersionConflictError
+from garrison.exceptions import (
+    SchemaVersionError,
+    StoreError,
+    StoreLoadError,
+    VersionConflictError,
+)
 from garrison.stores._attributes import AttributeRow, entity_attributes
 from garrison.stores._audit import current_audit
 from garrison.stores._datalog import compile_query
@@ -78,6 +83,13 @@ from garrison.stores._postgres_sql import (
     revert_query,
 )
 from garrison.stores._protocol import MISSING
+from garrison.stores._rules import (
+    EntitySchema,
+    Violation,
+    find_violations,
+    refused,
+    stored_data_breaks,
+)
 from garrison.stores._sqlite_types import (
     AuditEvent,
     Change,
@@ -108,6 +120,8 @@ _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 _INDEXED_META: Final = "garrison.indexed_attributes"
+# The schema (its canonical config table) the stored data was last checked against.
+_SCHEMA_META: Final = "garrison.schema"
 #: The most items a put_many encodes on the event loop (~1 ms); more go to a thread.
 _ENCODE_ON_LOOP: Final = 512
 
@@ -139,8 +153,10 @@ class PostgresStore:
     ``""`` takes everything from libpq's ``PG*`` environment variables
     (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGPASSWORD``).
     ``kinds``, ``indexes`` and ``indexed`` mean what they mean for
-    :class:`SqliteStore`. ``pool_size`` is the most connections the store
-    opens.
+    :class:`SqliteStore`, and so does ``schema``, except that its ``unique``
+    and ``reference`` rules (which read the stored data inside each write)
+    are not supported on PostgreSQL yet: a schema with them is refused at
+    open. ``pool_size`` is the most connections the store opens.
 
     ::
 
@@ -156,6 +172,7 @@ class PostgresStore:
         kinds: Mapping[str, str] | KindClassifier | None = None,
         indexes: Sequence[str] = (),
         indexed: Mapping[str, Iterable[str]] | None = None,
+        schema: EntitySchema | None = None,
         pool_size: int = 4,
         connect_timeout: float = 10.0,
     ) -> None:
@@ -169,6 +186,12 @@ class PostgresStore:
         self.pool_size = pool_size
         self.connect_timeout = connect_timeout
         self._classify = classifier_for(kinds)
+        if indexed is None and schema is not None:
+            indexed = schema.indexed
+        self._schema_given = schema
+        self._schema = schema or EntitySchema({})
+        # The schema when it has rules to check: the one test on the write path.
+        self._rules: EntitySchema | None = self._schema if self._schema.enforced else None
         self._indexed_given = indexed is not None
         self._indexed = frozenset(attr for attrs in (indexed or {}).values() for attr in attrs)
         self._pool: asyncpg.Pool[Any] | None = None
@@ -278,6 +301,7 @@ class PostgresStore:
                 await conn.execute(META_SET, _FORMAT_META, encode_value(VALUE_FORMAT_VERSION))
             for index_path in self.indexes:
                 await conn.execute(expression_index_pg(index_path))
+            await self._adopt_schema(conn)
             recorded = await conn.fetchval(META_GET, _INDEXED_META)
             if recorded is not None and not self._indexed_given:
                 self._indexed = frozenset(decode_value(recorded))
@@ -286,6 +310,90 @@ class PostgresStore:
             if recorded != wanted:
                 await self._rebuild_attributes(conn)
                 await conn.execute(META_SET, _INDEXED_META, wanted)
+
+    async def _adopt_schema(self, conn: _Connection) -> None:
+        """Take the recorded schema, or check the stored data against the given one and
+        record it (in the caller's locked transaction). Raises :class:`SchemaError`."""
+        recorded = await conn.fetchval(META_GET, _SCHEMA_META)
+        given = self._schema_given
+        if given is None:
+            if recorded is not None:
+                self._set_schema(EntitySchema.parse(decode_value(recorded)))
+            return
+        if given.needs_lookups:
+            raise StoreError(
+                f"{self.path}: the schema's unique and reference rules are not supported on "
+                "PostgreSQL yet (type, cardinality, required and indexed are)"
+            )
+        wanted = encode_value(given.table)
+        if recorded == wanted or (recorded is None and not given.enforced):
+            return
+        found = await self._stored_violations(conn, given)
+        if found:
+            raise stored_data_breaks(self.path, found)
+        await conn.execute(META_SET, _SCHEMA_META, wanted)
+
+    def _set_schema(self, schema: EntitySchema) -> None:
+        if schema.needs_lookups:
+            raise StoreError(
+                f"{self.path}: the recorded schema has unique or reference rules, which are "
+                "not supported on PostgreSQL yet"
+            )
+        self._schema = schema
+        self._rules = schema if schema.enforced else None
+
+    async def _stored_violations(self, conn: _Connection, schema: EntitySchema) -> list[Violation]:
+        """Every rule the stored entries break (only kinds with rules are decoded)."""
+        entries: list[tuple[str, str | None, Any]] = []
+        async for key, kind, text in conn.cursor(
+            "SELECT key, kind, value FROM entries ORDER BY key"
+        ):
+            checked = schema.rules_for(kind) and text[:1] == "{"
+            entries.append((key, kind, decode_value(text) if checked else None))
+        return find_violations(schema, entries)
+
+    @property
+    def schema(self) -> EntitySchema:
+        """The schema writes are checked against (given, or recorded in the database)."""
+        return self._schema
+
+    def kind_of(self, key: str) -> str | None:
+        """The kind the store gives the key text ``key`` (its classifier's)."""
+        return self._classify(key, key_namespace(key))
+
+    def check_entry(self, key: str, value: Any) -> None:
+        """Raise :class:`SchemaError` when the entry breaks a rule (see SqliteStore)."""
+        rules = self._rules
+        if rules is not None and (found := rules.check(key, self.kind_of(key), value)):
+            raise refused([found])
+
+    def _enforce(self, rows: Iterable[tuple[Any, ...]], values: Iterable[Any]) -> None:
+        """Raise :class:`SchemaError` when an encoded row's entry breaks the schema."""
+        rules = self._rules
+        if rules is None:
+            return
+        found = [
+            violation
+            for row, value in zip(rows, values, strict=True)
+            if (violation := rules.check(row[0], row[2], value)) is not None
+        ]
+        if found:
+            raise refused(found)
+
+    async def check_lookups(self, items: Sequence[tuple[str, Any]]) -> None:
+        """The ``unique`` and ``reference`` check of the dual modes: such rules are refused
+        at open on PostgreSQL, so there is never anything to check."""
+        del items
+
+    async def schema_violations(self, schema: EntitySchema | None = None) -> list[Violation]:
+        """Every rule the stored entries break (``schema``, by default the store's own)."""
+        checked = schema if schema is not None else self._schema
+        with self._span("schema_violations", _ENTRIES, "SELECT"):
+            try:
+                async with self.pool.acquire() as conn, conn.transaction():
+                    return await self._stored_violations(conn, checked)
+            except _DRIVER_ERRORS as exc:
+                raise self._failure("SELECT", exc, None) from exc
 
     async def _rebuild_attributes(self, conn: _Connection) -> None:
         """Refill ``attributes`` for the declared attributes from every stored object."""
@@ -644,15 +752,25 @@ class PostgresStore:
             await conn.executemany(INSERT_ATTRIBUTE, rows)
 
     async def put(
-        self, key: str, value: Any, *, kind: str | None = None, if_version: int | None = None
+        self,
+        key: str,
+        value: Any,
+        *,
+        kind: str | None = None,
+        enforce: bool = True,
+        if_version: int | None = None,
     ) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier).
 
-        ``if_version``: write only if the key is at that version (``0``: only
-        if it does not exist); otherwise raise :class:`VersionConflictError`
-        naming the current version, having written nothing.
+        Raises :class:`SchemaError` when the entry breaks the schema (nothing
+        written; ``enforce=False`` skips the check). ``if_version``: write only
+        if the key is at that version (``0``: only if it does not exist);
+        otherwise raise :class:`VersionConflictError` naming the current
+        version, having written nothing.
         """
         stored = self._row(key, value, 0, kind)
+        if enforce:
+            self._enforce([stored], [value])
         attributes = entity_attributes(value, self._indexed) if self._indexed else None
 
         async def work(conn: _Connection, at: int) -> int:
@@ -668,8 +786,15 @@ class PostgresStore:
         with self._span("put", _ENTRIES, UPSERT):
             await self._write(work, key=key, sql=UPSERT)
 
-    async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
-        """Set many keys in one transaction: all of them or, on error, none."""
+    async def put_many(
+        self, items: Iterable[tuple[str, Any]], *, kind: str | None = None, enforce: bool = True
+    ) -> None:
+        """Set many keys in one transaction: all of them or, on error, none.
+
+        Raises :class:`SchemaError` when an entry breaks the schema, with
+        nothing written; ``enforce=False`` skips the check (the mode router's
+        own, made before it writes the EDN file).
+        """
         batch = list(items)
         if not batch:
             return
@@ -678,6 +803,8 @@ class PostgresStore:
             rows, indexed = await asyncio.to_thread(self._encode, batch, kind)
         else:
             rows, indexed = self._encode(batch, kind)
+        if enforce:
+            self._enforce(rows, (value for _, value in batch))
 
         async def work(conn: _Connection, at: int) -> int:
             await conn.executemany(UPSERT, [(*row, at) for row in rows])
@@ -800,10 +927,20 @@ class PostgresStore:
         ]
 
     async def apply(
-        self, puts: Sequence[tuple[str, Any]], deletes: Sequence[str], *, event: str | None = None
+        self,
+        puts: Sequence[tuple[str, Any]],
+        deletes: Sequence[str],
+        *,
+        event: str | None = None,
+        enforce: bool = True,
     ) -> None:
-        """Set ``puts`` and remove ``deletes`` in one transaction (a revert), with ``event``."""
+        """Set ``puts`` and remove ``deletes`` in one transaction (a revert), with ``event``.
+
+        ``enforce``: check ``puts`` against the schema first (see :meth:`put_many`).
+        """
         rows = [self._row(key, value, 0, None)[:4] for key, value in puts]
+        if enforce:
+            self._enforce(rows, (value for _, value in puts))
         texts = list(deletes)
         indexed = (
             {key: entity_attributes(value, self._indexed) for key, value in puts}

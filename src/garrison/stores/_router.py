@@ -78,6 +78,7 @@ from garrison.exceptions import (
     EdnError,
     FlushError,
     RefusedWriteError,
+    SchemaError,
     StoreError,
     ValidationError,
 )
@@ -547,7 +548,8 @@ class ModeRouter:
             gone = [key for key in page if key not in values]
             try:
                 if values:
-                    await self.sqlite.put_many(list(values.items()))
+                    # What the file holds was admitted already: copied as it is.
+                    await self.sqlite.put_many(list(values.items()), enforce=False)
                 if gone:
                     await self.sqlite.delete_many(gone)
             except SQLITE_FAILURES as exc:
@@ -755,8 +757,11 @@ class ModeRouter:
         and the reason otherwise: a value the EDN
         writer refuses (a naive ``datetime``, ``bytes``, …) in the modes that
         write the EDN file, a value SQLite's value format refuses in the modes
-        that write SQLite. :meth:`put_many` admits every entry before it writes
-        any, so a refused write leaves both sides untouched.
+        that write SQLite. An entity that breaks a rule of its kind's schema
+        that needs no stored data (``type``, ``cardinality``, ``required``)
+        raises :class:`~garrison.exceptions.SchemaError` in every mode.
+        :meth:`put_many` admits every entry before it writes any, so a
+        refused write leaves both sides untouched.
         """
         mode = self._mode
         if mode.writes_edn:
@@ -774,6 +779,7 @@ class ModeRouter:
                 raise RefusedWriteError(
                     f"refused in {mode} mode: SQLite cannot hold the value: {exc}", key=key
                 ) from exc
+        self.sqlite.check_entry(key, value)
 
     async def put(self, key: str, value: Any) -> None:
         """Set ``key`` on the side(s) the mode writes (admitted first: see :meth:`admit`)."""
@@ -790,7 +796,11 @@ class ModeRouter:
 
         All or none: every entry is admitted (:meth:`admit`) before any is
         written, and a refused one raises
-        :class:`~garrison.exceptions.RefusedWriteError`. In the dual modes EDN
+        :class:`~garrison.exceptions.RefusedWriteError`. The schema's
+        ``unique`` and ``reference`` rules read SQLite: in ``sqlite-only``
+        inside the write's transaction, in the dual modes before the EDN file
+        is written (skipped while SQLite fails); ``edn-only`` does not check
+        them. In the dual modes EDN
         always succeeds and SQLite is repaired later. ``admitted``: the items
         are ``(key text, value)`` pairs :meth:`admit` accepted in the current
         mode already (a debounced commit), and are written as they are.
@@ -818,6 +828,8 @@ class ModeRouter:
                 for key, value in batch:
                     self.admit(key, value)
                 pairs = list(batch)
+                if mode.writes_sqlite:
+                    await self._check_lookups(pairs)
             if mode is Mode.SQLITE_ONLY:
                 await self.sqlite.put_many(pairs)
                 return pairs
@@ -825,12 +837,25 @@ class ModeRouter:
             if mode is Mode.EDN_ONLY:
                 return pairs
             try:
-                await self.sqlite.put_many(pairs)
+                await self.sqlite.put_many(pairs, enforce=False)
             except SQLITE_FAILURES as exc:
                 await self._sqlite_failed([k for k, _ in pairs], exc)
             else:
                 await self._repaired_by_write(k for k, _ in pairs)
             return pairs
+
+    async def _check_lookups(self, pairs: Sequence[tuple[str, Any]]) -> None:
+        """The dual modes: check ``unique`` and ``reference`` against SQLite before writing EDN.
+
+        A SQLite that fails cannot be asked: the write goes ahead, as every
+        write of these modes does (``garrison schema check`` finds what it let through).
+        """
+        try:
+            await self.sqlite.check_lookups(pairs)
+        except SchemaError:
+            raise
+        except SQLITE_FAILURES as exc:
+            log.warning("schema rules not checked, SQLite failed: %s", _describe(exc))
 
     async def revert(
         self, keys: str | Sequence[str], to: Any, *, dry_run: bool = False
@@ -878,11 +903,12 @@ class ModeRouter:
             if mode is Mode.SQLITE_ONLY:
                 await self.sqlite.apply(puts, deletes, event=event)
                 return
+            await self._check_lookups(puts)
             await self.edn.put_many(puts)
             await self.edn.delete_many(deletes)
             texts = [key for key, _ in puts] + list(deletes)
             try:
-                await self.sqlite.apply(puts, deletes, event=event)
+                await self.sqlite.apply(puts, deletes, event=event, enforce=False)
             except SQLITE_FAILURES as exc:
                 await self._sqlite_failed(texts, exc)
             else:

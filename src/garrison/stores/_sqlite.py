@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import re
 import sqlite3
 import time
@@ -38,7 +39,7 @@ import aiosqlite
 import orjson
 from opentelemetry import trace
 
-from garrison.exceptions import StoreError, StoreLoadError, VersionConflictError
+from garrison.exceptions import SchemaError, StoreError, StoreLoadError, VersionConflictError
 from garrison.stores._attributes import (
     DELETE_ENTITIES,
     AttributeRow,
@@ -51,6 +52,14 @@ from garrison.stores._datalog import compile_query
 from garrison.stores._keys import EDN_KEY_PREFIX, key_namespace
 from garrison.stores._kinds import KindMapping
 from garrison.stores._protocol import MISSING
+from garrison.stores._rules import (
+    EntitySchema,
+    Violation,
+    lookup_violations,
+    refused,
+    stored_data_breaks,
+    stored_violations,
+)
 from garrison.stores._schema import (
     ensure_schema,
     expression_index_sql,
@@ -97,7 +106,7 @@ from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_v
 from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Iterator, Sequence
+    from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -106,12 +115,16 @@ if TYPE_CHECKING:
 
 __all__ = ["SqliteStore"]
 
+log = logging.getLogger(__name__)
+
 _ENTRIES: Final = "entries"
 _HISTORY: Final = "history"
 _META: Final = "meta"
 _FORMAT_META: Final = "garrison.value_format"
 # The indexed attributes (sorted) the attribute table was last built for.
 _INDEXED_META: Final = "garrison.indexed_attributes"
+# The schema (its canonical config table) the stored data was last checked against.
+_SCHEMA_META: Final = "garrison.schema"
 
 _SYNCHRONOUS: Final = ("OFF", "NORMAL", "FULL", "EXTRA")
 # The attribute rows of the entries a clear removes (its key range appended, and ")").
@@ -160,6 +173,15 @@ class SqliteStore:
     other ``indexed`` attributes rebuilds the table (in one transaction), and
     a store opened without ``indexed`` (most CLI commands, a trial open) keeps
     and maintains the recorded ones.
+    ``schema`` is the :class:`~garrison.stores.EntitySchema` every write is
+    checked against (:mod:`garrison.stores._rules`): a write that breaks it
+    raises :class:`~garrison.exceptions.SchemaError` with nothing written
+    (``unique`` and ``reference`` are checked inside the write's
+    transaction). Its indexed attributes are the default of ``indexed``. The
+    database records the schema its data was checked against: opening with
+    another one checks every stored entry first and raises ``SchemaError``
+    (the database left as it was) when the data breaks it; a store opened
+    without ``schema`` enforces the recorded one.
     ``checkpoint_every`` is how many write transactions pass between two
     checkpoints of the write-ahead log, made by a second connection in the
     background so that no write waits for one (see
@@ -183,6 +205,7 @@ class SqliteStore:
         kinds: Mapping[str, str] | KindClassifier | None = None,
         indexes: Sequence[str] = (),
         indexed: Mapping[str, Iterable[str]] | None = None,
+        schema: EntitySchema | None = None,
         checkpoint_every: int = 256,
     ) -> None:
         if synchronous not in _SYNCHRONOUS:
@@ -197,6 +220,12 @@ class SqliteStore:
         for index_path in self.indexes:
             json_path_sql(index_path)  # refuse a bad path now, not at open
         self._classify = classifier_for(kinds)
+        if indexed is None and schema is not None:
+            indexed = schema.indexed
+        self._schema_given = schema
+        self._schema = schema or EntitySchema({})
+        # The schema when it has rules to check: the one test on the write path.
+        self._rules: EntitySchema | None = self._schema if self._schema.enforced else None
         self._indexed_given = indexed is not None
         self._indexed = frozenset(attr for attrs in (indexed or {}).values() for attr in attrs)
         self._conn: aiosqlite.Connection | None = None
@@ -252,8 +281,12 @@ class SqliteStore:
             self.path, busy_timeout=self.busy_timeout, every=self.checkpoint_every
         )
 
-    async def _after_schema(self, conn: aiosqlite.Connection) -> None:
-        """Check the value format, create declared indexes, and resume the clock."""
+    async def _after_schema(self, conn: aiosqlite.Connection, *, restored: bool = False) -> None:
+        """Check the value format and the schema, create declared indexes, resume the clock.
+
+        ``restored``: after a restore, whose data is kept even if it breaks the
+        schema (a warning says so; the next open refuses it until fixed).
+        """
         rows = list(await conn.execute_fetchall(META_GET, (_FORMAT_META,)))
         if rows:
             stored = int(decode_value(rows[0][0]))
@@ -266,6 +299,12 @@ class SqliteStore:
             await conn.execute(META_SET, (_FORMAT_META, encode_value(VALUE_FORMAT_VERSION)))
         for index_path in self.indexes:
             await conn.execute(expression_index_sql(index_path))
+        try:
+            await self._adopt_schema(conn)
+        except SchemaError as exc:
+            if not restored:
+                raise
+            log.warning("the restored data breaks the schema: %s", exc)
         await self._rebuild_attributes(conn)
         # Every history row's time is its commit's; an event is a commit alone.
         rows = list(await conn.execute_fetchall("SELECT max(at) FROM commits"))
@@ -293,6 +332,117 @@ class SqliteStore:
                 raise
 
         await run_in_thread(conn, rebuild, raw_connection(conn))
+
+    async def _adopt_schema(self, conn: aiosqlite.Connection) -> None:
+        """Take the recorded schema, or check the stored data against the given one and record it.
+
+        Raises :class:`SchemaError` (nothing recorded) when the data breaks the given schema.
+        """
+        rows = list(await conn.execute_fetchall(META_GET, (_SCHEMA_META,)))
+        given = self._schema_given
+        if given is None:
+            if rows:
+                self._set_schema(EntitySchema.parse(decode_value(rows[0][0])))
+            return
+        wanted = encode_value(given.table)
+        if (rows and rows[0][0] == wanted) or (not rows and not given.enforced):
+            return
+        path = self.path
+
+        def check(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                found = stored_violations(db, given)
+                if found:
+                    raise stored_data_breaks(path, found)
+                db.execute(META_SET, (_SCHEMA_META, wanted))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+        await run_in_thread(conn, check, raw_connection(conn))
+
+    def _set_schema(self, schema: EntitySchema) -> None:
+        self._schema = schema
+        self._rules = schema if schema.enforced else None
+
+    @property
+    def schema(self) -> EntitySchema:
+        """The schema writes are checked against (given, or recorded in the database)."""
+        return self._schema
+
+    def kind_of(self, key: str) -> str | None:
+        """The kind the store gives the key text ``key`` (its classifier's)."""
+        return self._classify(key, key_namespace(key))
+
+    def check_entry(self, key: str, value: Any) -> None:
+        """Raise :class:`SchemaError` when the entry breaks a rule that needs no stored data.
+
+        (``type``, ``cardinality``, ``required``, a reference that is no
+        keyword.) The mode router admits a write with it before writing the EDN file.
+        """
+        rules = self._rules
+        if rules is not None and (found := rules.check(key, self.kind_of(key), value)):
+            raise refused([found])
+
+    def enforce(
+        self,
+        db: sqlite3.Connection,
+        entries: Iterable[tuple[str, str | None, Any]],
+        *,
+        written: Collection[str] | None = None,
+    ) -> None:
+        """Raise :class:`SchemaError` when ``(key, kind, value)`` entries break the schema.
+
+        Blocking: on the connection's thread, inside the write's transaction
+        (the bulk loader's too), before its statements. ``entries`` are the
+        write's (a key written twice is checked with each value, and compared
+        with the others by its last); ``written`` every key the write sets,
+        when ``entries`` leaves some out.
+        """
+        rules = self._rules
+        if rules is None:
+            return
+        batch = entries if isinstance(entries, list) else list(entries)
+        found: list[Violation] = [
+            violation
+            for key, kind, value in batch
+            if (violation := rules.check(key, kind, value)) is not None
+        ]
+        if not found and rules.needs_lookups:
+            latest = {key: (key, kind, value) for key, kind, value in batch}
+            keys = written if written is not None else latest
+            found = lookup_violations(db, rules, latest.values(), keys)
+        if found:
+            raise refused(found)
+
+    async def check_lookups(self, items: Sequence[tuple[str, Any]]) -> None:
+        """Raise :class:`SchemaError` when ``items`` break a ``unique`` or ``reference`` rule.
+
+        A read of the stored data, for the modes that write the EDN file
+        before SQLite: the mode router checks with it before either write.
+        """
+        rules = self._rules
+        if rules is None or not rules.needs_lookups:
+            return
+        latest = dict(items)
+        entries = [(key, self.kind_of(key), value) for key, value in latest.items()]
+        conn = self.connection
+        db = self._raw(conn, None)
+        async with self._write_lock:
+            found = await run_in_thread(conn, lookup_violations, db, rules, entries, latest)
+        if found:
+            raise refused(found)
+
+    async def schema_violations(self, schema: EntitySchema | None = None) -> list[Violation]:
+        """Every rule the stored entries break (``schema``, by default the store's own)."""
+        conn = self.connection
+        db = self._raw(conn, None)
+        checked = schema if schema is not None else self._schema
+        with store_span(DB_SYSTEM_SQLITE, "schema_violations", _ENTRIES, query="SELECT"):
+            async with self._write_lock:
+                return await run_in_thread(conn, stored_violations, db, checked)
 
     @property
     def indexed(self) -> frozenset[str]:
@@ -644,26 +794,39 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------
 
     async def put(
-        self, key: str, value: Any, *, kind: str | None = None, if_version: int | None = None
+        self,
+        key: str,
+        value: Any,
+        *,
+        kind: str | None = None,
+        enforce: bool = True,
+        if_version: int | None = None,
     ) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier).
 
+        Raises :class:`SchemaError` when the entry breaks the schema (nothing
+        written); ``enforce=False`` writes without checking it (see :meth:`put_many`).
         ``if_version``: write only if the key is at that version (``0``: only
         if it does not exist); otherwise raise :class:`VersionConflictError`
         naming the current version, having written nothing.
         """
-        raw = None if if_version is None else self._raw(self.connection, key)
+
+        rules = self._rules if enforce else None
+        reads = rules is not None or if_version is not None
+        db = self._raw(self.connection, key) if reads else None
 
         def build(now: int) -> tuple[Statement, ...]:
             # On the connection's thread: the value is encoded and its attributes
             # indexed there, in the write's transaction (which also reads the
-            # version a compare-and-set compares).
-            if raw is not None and if_version is not None:
-                found = raw.execute(CURRENT_VERSION, (key,)).fetchone()
+            # version a compare-and-set compares, and what the schema's rules need).
+            if db is not None and if_version is not None:
+                found = db.execute(CURRENT_VERSION, (key,)).fetchone()
                 current = 0 if found is None else int(found[0])
                 if current != if_version:
                     raise VersionConflictError(key, expected=if_version, current=current)
             row = self._row(key, value, now, kind)
+            if db is not None and rules is not None:
+                self.enforce(db, [(key, row[2], value)])
             if not self._indexed:
                 return ((UPSERT, row, False),)
             rows = entity_attributes(value, self._indexed)
@@ -672,11 +835,21 @@ class SqliteStore:
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(build, key=key)
 
-    async def put_many(self, items: Iterable[tuple[str, Any]], *, kind: str | None = None) -> None:
-        """Set many keys in one transaction: all of them or, on error, none."""
+    async def put_many(
+        self, items: Iterable[tuple[str, Any]], *, kind: str | None = None, enforce: bool = True
+    ) -> None:
+        """Set many keys in one transaction: all of them or, on error, none.
+
+        Raises :class:`SchemaError` when an entry breaks the schema, with
+        nothing written. ``enforce=False`` writes without checking it: for
+        the mode router, which checked before writing the EDN file, or
+        repairs SQLite from what the file already holds.
+        """
         batch = items if isinstance(items, list | tuple) else list(items)
         if not batch:
             return
+        rules = self._rules if enforce else None
+        db = self._raw(self.connection, None) if rules is not None else None
 
         # The attribute rows of each key's last value, filled as rows() encodes them.
         indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
@@ -703,7 +876,14 @@ class SqliteStore:
                 yield (text, namespace, entity, stored, now)
 
         def build(now: int) -> Iterator[Statement]:
-            yield (UPSERT, rows(now), True)
+            if db is None:
+                yield (UPSERT, rows(now), True)
+            else:
+                # Encoded first: the rows carry each key's kind, which the rules need.
+                encoded = list(rows(now))
+                pairs = zip(encoded, batch, strict=True)
+                self.enforce(db, [(row[0], row[2], value) for row, (_, value) in pairs])
+                yield (UPSERT, encoded, True)
             # rows() has run: indexed holds every key, once, with its last value's rows.
             if self._indexed:
                 yield from index_statements(indexed)
@@ -712,6 +892,16 @@ class SqliteStore:
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)
         ):
             await self._write(build)
+
+    def _entries(
+        self, items: Iterable[tuple[str, Any]], kind: str | None
+    ) -> list[tuple[str, str | None, Any]]:
+        """``(key, kind, value)`` of each key of ``items`` once, with its last value."""
+        latest = dict(items)
+        if kind is not None:
+            return [(key, kind, value) for key, value in latest.items()]
+        classify = self._classify
+        return [(k, classify(k, key_namespace(k)), v) for k, v in latest.items()]
 
     async def reindex_kinds(self, mapping: KindMapping | None = None) -> int:
         """Apply a kind mapping to every stored row; return how many rows changed kind.
@@ -835,13 +1025,25 @@ class SqliteStore:
         ]
 
     async def apply(
-        self, puts: Sequence[tuple[str, Any]], deletes: Sequence[str], *, event: str | None = None
+        self,
+        puts: Sequence[tuple[str, Any]],
+        deletes: Sequence[str],
+        *,
+        event: str | None = None,
+        enforce: bool = True,
     ) -> None:
-        """Set ``puts`` and remove ``deletes`` in one transaction (a revert), with ``event``."""
+        """Set ``puts`` and remove ``deletes`` in one transaction (a revert), with ``event``.
+
+        The puts are checked against the schema as :meth:`put_many`'s.
+        """
         batch = list(puts)
         texts = list(deletes)
+        rules = self._rules if enforce and batch else None
+        db = self._raw(self.connection, None) if rules is not None else None
 
         def build(now: int) -> Iterator[Statement]:
+            if db is not None:
+                self.enforce(db, self._entries(batch, None))
             if batch:
                 yield (UPSERT, [self._row(key, value, now, None) for key, value in batch], True)
             if texts:
@@ -883,7 +1085,7 @@ class SqliteStore:
     async def _after_restore(self) -> None:
         conn = self.connection
         await ensure_schema(conn, self.path)
-        await self._after_schema(conn)
+        await self._after_schema(conn, restored=True)
 
     # -- meta and health -------------------------------------------------------
 

@@ -14,9 +14,10 @@ thread, and neither overlaps the other. Here the two halves are separate:
   own write path: the same upsert (its rows read from one JSON array, so the
   whole batch is one SQLite statement that runs without the GIL), the same
   attribute rows (of the store's indexed attributes, read back from the
-  rows' texts, only when it has some), the same write lock and
-  commit clock, the same ``commits`` record, history by the same triggers,
-  the same rollback on error or cancellation, the same ``put_many`` span.
+  rows' texts, only when it has some), the same schema checks (in the
+  transaction, before any row), the same write lock and commit clock, the
+  same ``commits`` record, history by the same triggers, the same rollback
+  on error or cancellation, the same ``put_many`` span.
   The database afterwards is exactly what ``put_many`` of the same pairs
   would have made (tests compare the two).
 - :func:`put_new_rows` does the same when none of the rows' keys exists yet,
@@ -47,6 +48,7 @@ from garrison.stores._values import decode_value, encode_value
 from garrison.tracing import DB_SYSTEM_SQLITE, store_span
 
 if TYPE_CHECKING:
+    import sqlite3
     from collections.abc import Callable, Iterable, Iterator, Sequence
 
     from garrison.stores._sqlite import SqliteStore
@@ -132,8 +134,12 @@ async def put_rows(
         return
     setting = () if meta is None else ((META_SET, (meta[0], encode_value(meta[1])), False),)
 
+    db = raw_connection(store.connection) if store.schema.enforced else None
+
     def build(now: int) -> tuple[Statement, ...]:
         # Called on the connection's thread with the commit time.
+        if db is not None:
+            _enforce(store, db, rows)
         return (_upsert(rows, now), *_index(store, rows), *setting)
 
     with store_span(DB_SYSTEM_SQLITE, "put_many", "entries", query=UPSERT, batch_size=len(rows)):
@@ -182,6 +188,24 @@ def _index(store: SqliteStore, rows: Sequence[EncodedRow]) -> tuple[Statement, .
     return index_statements(indexed)
 
 
+def _enforce(store: SqliteStore, db: sqlite3.Connection, rows: Sequence[EncodedRow]) -> None:
+    """Refuse ``rows`` that break the store's schema (on the connection's thread).
+
+    Only the values of the kinds with rules are read back from their text.
+    """
+    schema = store.schema
+    latest: dict[str, tuple[str, str]] = {}
+    for key, _namespace, kind, text in rows:
+        latest[key] = (kind, text)
+    entries = [
+        (key, kind, decode_value(text))
+        for key, (kind, text) in latest.items()
+        if schema.rules_for(kind) and text[:1] == "{"
+    ]
+    if entries:
+        store.enforce(db, entries, written=latest)
+
+
 class _Present(Exception):  # noqa: N818 - private; caught in put_new_rows
     """Raised on the connection's thread: keys of the rows exist; roll back, hand them over."""
 
@@ -224,6 +248,8 @@ async def put_new_rows(
         found = db.execute(_STORED_VERSIONS, (keys,)).fetchall()
         if found:
             raise _Present(found)
+        if store.schema.enforced:
+            _enforce(store, db, rows)
         statement = _upsert(rows, now, payload)
         if writing is not None:
             writing()

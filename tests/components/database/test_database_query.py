@@ -67,9 +67,9 @@ async def test_a_query_sees_acknowledged_writes_not_yet_committed(tmp_path: Path
 
 
 async def test_a_bad_schema_rule_stops_the_start_naming_kind_and_attribute(tmp_path: Path) -> None:
-    bad = {"session": {":session/user-id": {"indexed": True, "unique": True}}}
+    bad = {"session": {":session/user-id": {"indexed": True, "type": "text"}}}
     with pytest.raises(
-        ConfigError, match=re.escape("schema.session.':session/user-id': unknown rule 'unique'")
+        ConfigError, match=re.escape("schema.session.':session/user-id': unknown type 'text'")
     ):
         async with database_runtime(tmp_path, schema=bad):
             pass

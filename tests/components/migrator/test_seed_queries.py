@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from garrison import SchemaError
 from garrison.components.migrator import migrate
 from garrison.edn import Keyword
-from garrison.stores import SqliteStore
+from garrison.stores import EntitySchema, SqliteStore
 from tests._clojure import require_clojure, run_clojure
 
 if TYPE_CHECKING:
@@ -107,3 +108,43 @@ async def test_tokens_and_webhooks_by_owner(store: SqliteStore) -> None:
                 :where [?x ?attr ?owner]]"""
     owned = await store.query(query, "u1", [Keyword("embed-token/owner"), Keyword("webhook/owner")])
     assert sorted(owned) == [("embed-token/5fe3",), ("webhook/w1",)]
+
+
+SEED_SCHEMA = {
+    "session": {  # presence records are sessions too (the kind mapping)
+        ":session/id": {"type": "string", "unique": True},
+        ":session/user-id": {"type": "string"},
+        ":presence/session": {"reference": True},
+    },
+    "learning": {
+        ":learning/tags": {"type": "keyword", "cardinality": "many", "indexed": True},
+        ":learning/session": {"reference": True, "required": True},
+    },
+    "project": {":project/owner": {"type": "string", "required": True}},
+}
+
+
+async def test_the_migration_checks_the_schema_on_clojure_written_data(
+    migrated_file: Path, tmp_path: Path
+) -> None:
+    # Clojure wrote l3's score as 0.7M: a bigdec, not a double.
+    scores = {":learning/score": {"type": "double"}}
+    strict = EntitySchema.parse({**SEED_SCHEMA, "learning": scores})
+    async with SqliteStore(tmp_path / "strict.db", schema=strict) as store:
+        with pytest.raises(SchemaError) as refused:
+            await migrate(store, migrated_file)
+        assert (refused.value.key, refused.value.attribute, refused.value.rule) == (
+            "learning/l3",
+            ":learning/score",
+            "type",
+        )
+        assert "got 0.7M" in str(refused.value)
+        assert await store.count("learning/") == 0  # the learning batch wrote nothing
+    schema = EntitySchema.parse(SEED_SCHEMA)
+    async with SqliteStore(tmp_path / "garrison.db", schema=schema) as store:
+        await migrate(store, migrated_file)
+        assert await store.schema_violations() == []
+        with pytest.raises(SchemaError, match="no entry has the key session/s9"):
+            await store.put("learning/l4", {Keyword("learning/session"): Keyword("session/s9")})
+        with pytest.raises(SchemaError, match=r"\"s1\"; nothing was written"):
+            await store.put("session/s4", {Keyword("session/id"): "s1"})

@@ -53,6 +53,7 @@ from garrison.components.database._messages import (
     Subscribe,
 )
 from garrison.components.database._operator import (
+    CheckSchema,
     CountHistory,
     LastSeq,
     LevelledEdn,
@@ -108,6 +109,7 @@ __all__ = [
     "LastSeq",
     "LevelledEdn",
     "ReindexKinds",
+    "CheckSchema",
     "RevertPlan",
     "WriteEdnFirst",
 ]

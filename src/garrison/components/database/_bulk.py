@@ -38,6 +38,7 @@ from garrison.components.database._messages import (
     Scan,
 )
 from garrison.components.database._operator import (
+    CheckSchema,
     CountHistory,
     LastSeq,
     LevelledEdn,
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
     from garrison.runtime import ActorRef
-    from garrison.stores import AuditEvent, Change, Reversion, SqliteStore
+    from garrison.stores import AuditEvent, Change, Reversion, SqliteStore, Violation
 
 __all__ = [
     "CountStored",
@@ -313,6 +314,10 @@ class _SqliteOwner(Actor):
     async def last_seq(self, message: LastSeq) -> int:
         del message
         return await self._store.last_seq()
+
+    @handler(CheckSchema)
+    async def check_schema(self, message: CheckSchema) -> list[Violation]:
+        return await self._store.schema_violations(message.schema)
 
 
 class DatabaseLink:

@@ -19,7 +19,10 @@
     edn_max_digits = 10000         # longest number the EDN file may hold, in digits
 
     [components.database.schema.session]   # a kind's schema: attribute -> rules
-    ":session/user-id" = { indexed = true }  # kept in the attribute index for queries
+    ":session/id" = { type = "string", required = true, unique = true }
+    ":session/user-id" = { type = "string", indexed = true }  # indexed: for queries
+    ":session/project" = { reference = true }  # a keyword naming an entry's key
+    ":session/tags" = { type = "keyword", cardinality = "many" }
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Literal
 
 from garrison.edn import MAX_DIGITS
-from garrison.stores import declared_index
+from garrison.stores import EntitySchema
 
 __all__ = ["DatabaseConfig"]
 
@@ -100,13 +103,19 @@ class DatabaseConfig:
         JSON paths (``"$.user.id"``) with expression indexes, for ``find``.
     ``schema``
         Per kind (as the kind mapping names them), its attributes' rules:
-        ``schema.<kind>."<attribute>" = { indexed = true }``, the attribute
-        spelled as stored (``":session/user-id"`` for a keyword). ``indexed``
-        is the one rule so far: the attribute's values, on every entity that
-        has it, are kept in the attribute index, which Datalog queries read;
-        a query on any other attribute reads the stored values with SQLite's
-        JSON functions (a scan). Writes pay for the index only for what is
-        declared (docs/queries.md).
+        ``schema.<kind>."<attribute>" = { type = "string", required = true }``,
+        the attribute spelled as stored (``":session/user-id"`` for a
+        keyword). The rules are ``type``, ``cardinality`` (``"one"`` or
+        ``"many"``), ``unique``, ``required``, ``reference`` and ``indexed``
+        (see docs/queries.md). A write that breaks them is refused with
+        :class:`~garrison.SchemaError`; a start whose changed schema the
+        stored data breaks fails, naming the violations (list them with
+        ``garrison schema check``). ``indexed`` (and ``unique``) attributes
+        are kept in the attribute index, which Datalog queries read; a query
+        on any other attribute reads the stored values with SQLite's JSON
+        functions (a scan). Writes pay for the index and the rules only for
+        what is declared. ``unique`` and ``reference`` read the stored data,
+        so they need ``durability = "commit"``.
     ``health_timeout``
         Seconds the health check's ``SELECT 1`` may take before it fails.
     ``max_writer_lag``
@@ -133,7 +142,7 @@ class DatabaseConfig:
     flush_max_delay: float = 1.0
     watch_buffer: int = 1000
     indexes: tuple[str, ...] = ()
-    schema: dict[str, dict[str, dict[str, bool]]] = field(default_factory=dict)
+    schema: dict[str, dict[str, dict[str, bool | str]]] = field(default_factory=dict)
     health_timeout: float = 1.0
     max_writer_lag: float = 30.0
     edn_max_digits: int = MAX_DIGITS
@@ -161,7 +170,14 @@ class DatabaseConfig:
                 f"edn_max_digits must be at least {_LOWEST_MAX_DIGITS}, got {self.edn_max_digits!r}"
             )
             raise ValueError(msg)
-        declared_index(self.schema)  # a bad rule stops the start, named
+        schema = self.entity_schema  # a bad rule stops the start, named
+        if schema.needs_lookups and self.durability == "debounced":
+            msg = (
+                "schema: unique and reference rules are checked against the committed data, "
+                'so they need durability = "commit" (a debounced write is acknowledged '
+                "before it is committed)"
+            )
+            raise ValueError(msg)
         if self.backend not in ("sqlite", "postgresql"):
             msg = f"backend must be 'sqlite' or 'postgresql', got {self.backend!r}"
             raise ValueError(msg)
@@ -173,9 +189,9 @@ class DatabaseConfig:
             raise ValueError(msg)
 
     @property
-    def indexed(self) -> dict[str, frozenset[str]]:
-        """Kind -> the attributes its schema declares indexed."""
-        return declared_index(self.schema)
+    def entity_schema(self) -> EntitySchema:
+        """The parsed ``schema``: every kind's rules, and the attributes it keeps indexed."""
+        return EntitySchema.parse(self.schema)
 
     def resolve_paths(self, data_dir: Path) -> tuple[Path, Path]:
         """``(sqlite_path, edn_path)``: defaults applied, relative paths under ``data_dir``."""

@@ -31,7 +31,7 @@ from garrison.components.database._messages import (
 )
 from garrison.components.database._pending import DELETED, PendingWrites
 from garrison.components.database._pending import PUT as PENDING_PUT
-from garrison.exceptions import RefusedWriteError
+from garrison.exceptions import RefusedWriteError, SchemaError
 from garrison.stores import MISSING, current_audit, running_as
 from garrison.tracing import trace_roots, tracer, tracing_active
 
@@ -191,6 +191,11 @@ class GroupRunner:
             accepted, items = _drop_refused(router, accepted)
             try:
                 written = await router.write_many(items)
+            except SchemaError:
+                # A unique or reference rule, which admit() cannot see: the
+                # callers one by one, so that each answer is its own.
+                await self._put_each(accepted)
+                return
             except Exception as exc:  # noqa: BLE001 - answered to the callers; fatal ones crash us
                 self._group_failed(accepted, exc)
                 return
@@ -199,6 +204,21 @@ class GroupRunner:
             return
         self.write_batches += 1
         self._puts_done(accepted, written)
+
+    async def _put_each(self, accepted: list[Envelope]) -> None:
+        """Write each caller's entries in a transaction of its own; answer each."""
+        done: list[Envelope] = []
+        written: list[tuple[str, Any]] = []
+        for envelope in accepted:
+            try:
+                written.extend(await self.router.write_many(_put_pairs(envelope.message)))
+            except Exception as exc:  # noqa: BLE001 - answered to the caller; fatal ones crash us
+                self._group_failed([envelope], exc)
+                continue
+            done.append(envelope)
+        if done:
+            self.write_batches += 1
+            self._puts_done(done, written)
 
     def _puts_done(self, accepted: list[Envelope], written: list[tuple[str, Any]]) -> None:
         """After a write (or its acknowledgement): cache, watchers, and every caller's answer."""

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from garrison.components.database._lock import DatabaseLock
-from garrison.exceptions import StoreError
+from garrison.exceptions import SchemaError, StoreError
 from garrison.stores import (
     MODE_META,
     SQLITE_FAILURES,
@@ -149,6 +149,8 @@ async def open_stack(
             if not fallback:
                 raise
             unopenable = exc
+        except SchemaError:
+            raise  # the database opens; its data breaks the configured schema
         except SQLITE_FAILURES as exc:
             if not fallback or not stack.lock.held:
                 raise
@@ -227,7 +229,7 @@ async def _open_on_postgres(
     _, edn_path = settings.resolve_paths(data_dir)
     legacy = await asyncio.to_thread(_prepare_directories, edn_path, edn_path)
     initial = decide_mode(None, configured=settings.mode, edn_file_exists=legacy)
-    database = PostgresStore(settings.dsn, indexes=settings.indexes, indexed=settings.indexed)
+    database = PostgresStore(settings.dsn, indexes=settings.indexes, schema=settings.entity_schema)
     edn = _edn_store(settings, edn_path)
     router = ModeRouter(edn, database, default_mode=initial)
     stack = StoreStack(database, edn, router, DatabaseLock(edn_path))
@@ -260,7 +262,7 @@ def _sqlite_store(settings: DatabaseConfig, path: Path) -> SqliteStore:
         synchronous=settings.synchronous,
         busy_timeout=settings.busy_timeout,
         indexes=settings.indexes,
-        indexed=settings.indexed,
+        schema=settings.entity_schema,
     )
 
 

@@ -35,9 +35,17 @@ from garrison.stores import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from garrison.stores import EdnFileStore, KindMapping, ModeRouter, Reversion, SqliteStore
+    from garrison.stores import (
+        EdnFileStore,
+        EntitySchema,
+        KindMapping,
+        ModeRouter,
+        Reversion,
+        SqliteStore,
+    )
 
 __all__ = [
+    "CheckSchema",
     "CountHistory",
     "LastSeq",
     "LevelledEdn",
@@ -88,6 +96,17 @@ class ReindexKinds:
     """
 
     mapping: KindMapping
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSchema:
+    """Every rule the SQLite side's entries break (see ``SqliteStore.schema_violations``).
+
+    Replies the list of :class:`~garrison.stores.Violation`, each entry
+    checked by its stored kind (``garrison schema check``).
+    """
+
+    schema: EntitySchema = field(compare=False)
 
 
 @dataclass(frozen=True, slots=True)
