@@ -658,7 +658,50 @@ async def test_a_schema_refuses_a_breaking_write_and_a_breaking_start(
         await open_store(schema=EntitySchema.parse(changed))
 
 
-async def test_postgresql_refuses_the_rules_it_cannot_check_yet(postgres_dsn: str) -> None:
-    rules = {"session": {":session/id": {"type": "string", "unique": True}}}
-    with pytest.raises(StoreError, match="unique and reference rules are not supported"):
-        await PostgresStore(postgres_dsn, schema=EntitySchema.parse(rules)).open()
+async def test_unique_and_reference_rules_read_the_stored_data_in_the_write(
+    open_store: Callable[..., Coroutine[Any, Any, DatabaseStore]],
+) -> None:
+    rules = {
+        "session": {":session/id": {"type": "string", "unique": True}},
+        "learning": {":learning/session": {"type": "keyword", "reference": True}},
+    }
+    store = await open_store(schema=EntitySchema.parse(rules))
+    sid, ref = Keyword("session/id"), Keyword("learning/session")
+    await store.put("session/s1", {sid: "a"})
+    await store.put("session/s1", {sid: "a"})  # its own value again: no conflict
+    with pytest.raises(SchemaError, match="session/s1 of the same kind has it too"):
+        await store.put("session/s2", {sid: "a"})
+    with pytest.raises(SchemaError, match="no entry has the key session/nope"):
+        await store.put("learning/l1", {ref: Keyword("session/nope")})
+    # A reference to a key the same write creates holds.
+    await store.put_many(
+        [("session/s3", {sid: "c"}), ("learning/l2", {ref: Keyword("session/s3")})]
+    )
+    with pytest.raises(SchemaError, match="of the same kind has it too"):
+        await store.put_many([("session/s4", {sid: "d"}), ("session/s5", {sid: "d"})])
+    assert await store.keys() == ["learning/l2", "session/s1", "session/s3"]
+    await store.check_lookups([("session/s9", {sid: "z"})])  # the dual modes' read-only check
+    with pytest.raises(SchemaError, match="has it too"):
+        await store.check_lookups([("session/s9", {sid: "a"})])
+
+
+async def test_postgresql_instances_racing_for_a_unique_value_let_one_win(
+    postgres_dsn: str,
+) -> None:
+    schema = EntitySchema.parse({"session": {":session/id": {"type": "string", "unique": True}}})
+    stores = [await PostgresStore(postgres_dsn, schema=schema).open() for _ in range(4)]
+    try:
+
+        async def claim(n: int, store: PostgresStore) -> bool:
+            try:
+                await store.put(f"session/s{n}", {Keyword("session/id"): "the one"})
+            except SchemaError:
+                return False
+            return True
+
+        won = await asyncio.gather(*(claim(n, store) for n, store in enumerate(stores)))
+        assert won.count(True) == 1
+        assert len(await stores[0].keys("session/")) == 1
+    finally:
+        for store in stores:
+            await store.aclose()

@@ -36,13 +36,14 @@ import asyncpg
 import orjson
 from opentelemetry import trace
 
+from garrison.edn import Keyword
 from garrison.exceptions import (
     SchemaVersionError,
     StoreError,
     StoreLoadError,
     VersionConflictError,
 )
-from garrison.stores._attributes import AttributeRow, entity_attributes
+from garrison.stores._attributes import AttributeRow, attribute_value, entity_attributes
 from garrison.stores._audit import current_audit
 from garrison.stores._datalog import compile_query
 from garrison.stores._keys import key_namespace
@@ -83,9 +84,15 @@ from garrison.stores._postgres_sql import (
     revert_query,
 )
 from garrison.stores._protocol import MISSING
+
+# The rules' own collection kinds and violation messages (its private helpers, from
+# the same package), so that both stores refuse a write alike.
 from garrison.stores._rules import (
+    _MANY,
     EntitySchema,
     Violation,
+    _dangling,
+    _shared,
     find_violations,
     refused,
     stored_data_breaks,
@@ -102,7 +109,14 @@ from garrison.stores._values import VALUE_FORMAT_VERSION, decode_value, encode_v
 from garrison.tracing import DB_SYSTEM_POSTGRESQL, store_span
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+    from collections.abc import (
+        AsyncIterator,
+        Awaitable,
+        Callable,
+        Collection,
+        Iterable,
+        Sequence,
+    )
     from os import PathLike
     from pathlib import Path
     from types import TracebackType
@@ -153,10 +167,10 @@ class PostgresStore:
     ``""`` takes everything from libpq's ``PG*`` environment variables
     (``PGHOST``, ``PGPORT``, ``PGDATABASE``, ``PGUSER``, ``PGPASSWORD``).
     ``kinds``, ``indexes`` and ``indexed`` mean what they mean for
-    :class:`SqliteStore`, and so does ``schema``, except that its ``unique``
-    and ``reference`` rules (which read the stored data inside each write)
-    are not supported on PostgreSQL yet: a schema with them is refused at
-    open. ``pool_size`` is the most connections the store opens.
+    :class:`SqliteStore`, and so does ``schema`` (``unique`` and
+    ``reference`` are checked inside the write's transaction, under the write
+    lock, so two instances cannot both pass the same check). ``pool_size`` is
+    the most connections the store opens.
 
     ::
 
@@ -320,11 +334,6 @@ class PostgresStore:
             if recorded is not None:
                 self._set_schema(EntitySchema.parse(decode_value(recorded)))
             return
-        if given.needs_lookups:
-            raise StoreError(
-                f"{self.path}: the schema's unique and reference rules are not supported on "
-                "PostgreSQL yet (type, cardinality, required and indexed are)"
-            )
         wanted = encode_value(given.table)
         if recorded == wanted or (recorded is None and not given.enforced):
             return
@@ -334,11 +343,6 @@ class PostgresStore:
         await conn.execute(META_SET, _SCHEMA_META, wanted)
 
     def _set_schema(self, schema: EntitySchema) -> None:
-        if schema.needs_lookups:
-            raise StoreError(
-                f"{self.path}: the recorded schema has unique or reference rules, which are "
-                "not supported on PostgreSQL yet"
-            )
         self._schema = schema
         self._rules = schema if schema.enforced else None
 
@@ -367,23 +371,56 @@ class PostgresStore:
         if rules is not None and (found := rules.check(key, self.kind_of(key), value)):
             raise refused([found])
 
-    def _enforce(self, rows: Iterable[tuple[Any, ...]], values: Iterable[Any]) -> None:
-        """Raise :class:`SchemaError` when an encoded row's entry breaks the schema."""
+    def _enforce(
+        self, rows: Iterable[tuple[Any, ...]], values: Iterable[Any]
+    ) -> list[tuple[str, str | None, Any]] | None:
+        """Raise :class:`SchemaError` when an encoded row's entry breaks a rule that needs
+        no stored data; return the entries the ``unique`` and ``reference`` rules must
+        still check in the write's transaction (``None``: none)."""
         rules = self._rules
         if rules is None:
-            return
+            return None
+        entries = [(row[0], row[2], value) for row, value in zip(rows, values, strict=True)]
         found = [
             violation
-            for row, value in zip(rows, values, strict=True)
-            if (violation := rules.check(row[0], row[2], value)) is not None
+            for key, kind, value in entries
+            if (violation := rules.check(key, kind, value)) is not None
         ]
+        if found:
+            raise refused(found)
+        return entries if rules.needs_lookups else None
+
+    async def _check_lookups_in(
+        self, conn: _Connection, entries: list[tuple[str, str | None, Any]] | None
+    ) -> None:
+        """Raise :class:`SchemaError` when ``entries`` break a ``unique`` or ``reference``
+        rule (in the write's transaction, under the write lock: no other instance's
+        write can pass the same check at the same time)."""
+        if entries is None or self._rules is None:
+            return
+        latest = {key: (key, kind, value) for key, kind, value in entries}
+        found = await _lookup_violations(conn, self._rules, list(latest.values()), latest)
         if found:
             raise refused(found)
 
     async def check_lookups(self, items: Sequence[tuple[str, Any]]) -> None:
-        """The ``unique`` and ``reference`` check of the dual modes: such rules are refused
-        at open on PostgreSQL, so there is never anything to check."""
-        del items
+        """Raise :class:`SchemaError` when ``items`` break a ``unique`` or ``reference`` rule.
+
+        A read of the stored data, for the modes that write the EDN file before
+        the database: the mode router checks with it before either write.
+        """
+        rules = self._rules
+        if rules is None or not rules.needs_lookups:
+            return
+        latest = dict(items)
+        entries = [(key, self.kind_of(key), value) for key, value in latest.items()]
+        try:
+            async with self.pool.acquire() as conn:
+                found = await _lookup_violations(conn, rules, entries, latest)
+        except _DRIVER_ERRORS as exc:
+            raise self._failure("SELECT", exc, None) from exc
+        if found:
+            raise refused(found)
 
     async def schema_violations(self, schema: EntitySchema | None = None) -> list[Violation]:
         """Every rule the stored entries break (``schema``, by default the store's own)."""
@@ -769,8 +806,7 @@ class PostgresStore:
         version, having written nothing.
         """
         stored = self._row(key, value, 0, kind)
-        if enforce:
-            self._enforce([stored], [value])
+        lookups = self._enforce([stored], [value]) if enforce else None
         attributes = entity_attributes(value, self._indexed) if self._indexed else None
 
         async def work(conn: _Connection, at: int) -> int:
@@ -778,6 +814,7 @@ class PostgresStore:
                 current = await conn.fetchval(CURRENT_VERSION, key)
                 if (current or 0) != if_version:
                     raise VersionConflictError(key, expected=if_version, current=current or 0)
+            await self._check_lookups_in(conn, lookups)
             await conn.execute(UPSERT, *stored[:4], at)
             if self._indexed:
                 await self._index(conn, {key: attributes})
@@ -803,10 +840,10 @@ class PostgresStore:
             rows, indexed = await asyncio.to_thread(self._encode, batch, kind)
         else:
             rows, indexed = self._encode(batch, kind)
-        if enforce:
-            self._enforce(rows, (value for _, value in batch))
+        lookups = self._enforce(rows, (value for _, value in batch)) if enforce else None
 
         async def work(conn: _Connection, at: int) -> int:
+            await self._check_lookups_in(conn, lookups)
             await conn.executemany(UPSERT, [(*row, at) for row in rows])
             if indexed:
                 await self._index(conn, indexed)
@@ -939,8 +976,7 @@ class PostgresStore:
         ``enforce``: check ``puts`` against the schema first (see :meth:`put_many`).
         """
         rows = [self._row(key, value, 0, None)[:4] for key, value in puts]
-        if enforce:
-            self._enforce(rows, (value for _, value in puts))
+        lookups = self._enforce(rows, (value for _, value in puts)) if enforce else None
         texts = list(deletes)
         indexed = (
             {key: entity_attributes(value, self._indexed) for key, value in puts}
@@ -949,6 +985,7 @@ class PostgresStore:
         )
 
         async def work(conn: _Connection, at: int) -> int:
+            await self._check_lookups_in(conn, lookups)
             if rows:
                 await conn.executemany(UPSERT, [(*row, at) for row in rows])
                 if indexed:
@@ -1010,6 +1047,60 @@ class PostgresStore:
         """A round trip to the server on a pooled connection (``SELECT 1``), for health."""
         with self._span("ping", _ENTRIES, "SELECT 1"):
             await self._fetch("SELECT 1")
+
+
+_EXISTS: Final = "SELECT 1 FROM entries WHERE key = $1"
+_HOLDERS: Final = (
+    "SELECT a.entity FROM attributes AS a JOIN entries AS e ON e.key = a.entity "
+    "WHERE a.attr = $1 AND a.value = $2::jsonb AND a.tag = $3 AND e.kind = $4"
+)
+
+
+async def _lookup_violations(
+    conn: _Connection,
+    schema: EntitySchema,
+    entries: Iterable[tuple[str, str | None, Any]],
+    written: Collection[str],
+) -> list[Violation]:
+    """The ``unique`` and ``reference`` rules the written ``entries`` break.
+
+    :func:`garrison.stores._rules.lookup_violations`, the same rules and
+    messages, with PostgreSQL's queries: ``entries`` are ``(key, kind,
+    value)``, each key once (its last value); ``written`` every key the write
+    sets (a reference may name one; an entry is compared with the batch, not
+    with its own old value).
+    """
+    found: list[Violation] = []
+    seen: dict[tuple[Any, ...], str] = {}
+    for key, kind, value in entries:
+        if not isinstance(value, Mapping):
+            continue
+        for attr, lookup, rules, _test in schema.lookups(kind):
+            item = value.get(lookup)
+            if item is None:
+                continue
+            members = item if rules.many and isinstance(item, _MANY) else (item,)
+            for member in members:
+                if rules.reference and type(member) is Keyword:
+                    target = member.text
+                    if target not in written and await conn.fetchval(_EXISTS, target) is None:
+                        found.append(_dangling(key, attr, member))
+                if rules.unique:
+                    part = attribute_value(member)
+                    if part is None:
+                        continue
+                    other = seen.setdefault((kind, attr, *part), key)
+                    if other != key:
+                        found.append(_shared(key, attr, member, other))
+                        continue
+                    stored, tag = part
+                    for (holder,) in await conn.fetch(
+                        _HOLDERS, attr, orjson.dumps(stored).decode(), tag, kind
+                    ):
+                        if holder not in written:
+                            found.append(_shared(key, attr, member, holder))
+                            break
+    return found
 
 
 class Notifications:
