@@ -11,9 +11,10 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from garrison import tracing
+from tests._postgres import PostgresServer, require_postgres
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
 
 @pytest.fixture
@@ -36,3 +37,25 @@ def span_exporter(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExpor
     monkeypatch.setattr(tracing, "_trace_roots", True)
     yield exporter
     provider.shutdown()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the session (see tests/_postgres.py); skips without one."""
+    require_postgres()
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def postgres_dsn(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The DSN of a new, empty database of its own for this test (dropped afterwards)."""
+    dsn = await postgres_server.create_database()
+    try:
+        yield dsn
+    finally:
+        await postgres_server.drop_database(dsn)

@@ -35,6 +35,7 @@ from garrison.exceptions import (
     StoreLoadError,
     UnknownMessageError,
     ValidationError,
+    VersionConflictError,
 )
 
 if TYPE_CHECKING:
@@ -95,6 +96,7 @@ __all__ = [
     "StoreLoadError",
     "UnknownMessageError",
     "ValidationError",
+    "VersionConflictError",
 ]
 
 # The runtime and config names load on first use: ``garrison probe`` and

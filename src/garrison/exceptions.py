@@ -31,6 +31,7 @@ attributes as well as in its message, and wraps its cause with ``raise … from`
         │   └── SchemaError      an entry that breaks its kind's schema (key, attribute, rule)
         ├── ValidationError      the two sides of a migration disagree
         ├── ChangesLostError     a change-feed subscriber lost changes and must resync
+        ├── VersionConflictError a compare-and-set put found another version (says which)
         └── QueryError           a Datalog query that cannot be answered (names the clause)
 """
 
@@ -68,6 +69,7 @@ __all__ = [
     "StoreLoadError",
     "UnknownMessageError",
     "ValidationError",
+    "VersionConflictError",
 ]
 
 
@@ -262,6 +264,22 @@ class SchemaError(RefusedWriteError):
 
 class ValidationError(StoreError):
     """The EDN and SQLite sides disagree."""
+
+
+class VersionConflictError(StoreError):
+    """A compare-and-set put (``put(key, value, if_version=n)``) found the key at another
+    version; nothing was written. ``expected`` is ``n``, ``current`` the version
+    stored (``0``: the key does not exist)."""
+
+    def __init__(self, key: str, *, expected: int, current: int) -> None:
+        found = "the key does not exist" if current == 0 else f"it is at version {current}"
+        super().__init__(
+            f"version conflict: the put expected version {expected}, but {found}; "
+            "nothing was written",
+            key=key,
+        )
+        self.expected = expected
+        self.current = current
 
 
 class ChangesLostError(StoreError):

@@ -100,7 +100,7 @@ from opentelemetry.trace import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
     from contextvars import Token
     from types import TracebackType
 
@@ -111,6 +111,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_SYSTEM_EDN_FILE",
+    "DB_SYSTEM_POSTGRESQL",
     "DB_SYSTEM_SQLITE",
     "METER_NAME",
     "MIGRATOR_SCOPE",
@@ -140,6 +141,8 @@ STORES_SCOPE: Final = "garrison.stores"
 MIGRATOR_SCOPE: Final = "garrison.migrator"
 #: ``db.system.name`` of :class:`SqliteStore` (a value the conventions define).
 DB_SYSTEM_SQLITE: Final = "sqlite"
+#: ``db.system.name`` of :class:`PostgresStore` (a value the conventions define).
+DB_SYSTEM_POSTGRESQL: Final = "postgresql"
 #: ``db.system.name`` of the EDN file store: a custom, namespaced value.
 DB_SYSTEM_EDN_FILE: Final = "garrison.edn"
 #: The instrumentation scope of every garrison metric instrument.
@@ -536,10 +539,13 @@ def store_span(
     batch_size: int | None = None,
     links: Sequence[Link] | None = None,
     root: bool = False,
+    attributes: Mapping[str, AttributeValue] | None = None,
 ) -> AbstractContextManager[Span]:
     """A context manager for one store operation: its CLIENT span and its duration.
 
-    ``system`` is :data:`DB_SYSTEM_SQLITE` or :data:`DB_SYSTEM_EDN_FILE`;
+    ``system`` is :data:`DB_SYSTEM_SQLITE`, :data:`DB_SYSTEM_POSTGRESQL` or
+    :data:`DB_SYSTEM_EDN_FILE`; ``attributes`` are more span attributes (a
+    server's ``server.address``, ``server.port`` and ``db.namespace``);
     ``operation`` a short verb (``"get"``, ``"put_many"``, ``"scan"``);
     ``collection`` the table or file name; ``query`` the parameterised statement
     (placeholders only, never values); ``batch_size`` the number of items of a
@@ -579,20 +585,22 @@ def store_span(
     if parent is not None and (
         parent.trace_flags.sampled if parent.is_valid else root or _trace_roots
     ):
-        attributes: dict[str, AttributeValue] = {
+        span_attributes: dict[str, AttributeValue] = {
             "db.system.name": system,
             "db.operation.name": operation,
             "db.collection.name": collection,
         }
+        if attributes:
+            span_attributes.update(attributes)
         if query is not None:
-            attributes["db.query.text"] = query
+            span_attributes["db.query.text"] = query
         if batch_size is not None and batch_size > 1:
-            attributes["db.operation.batch.size"] = batch_size
+            span_attributes["db.operation.batch.size"] = batch_size
         span = tracer(STORES_SCOPE).start_current_unchecked(
             f"{operation} {collection}",
             None,
             SpanKind.CLIENT,
-            attributes,
+            span_attributes,
             links,
             error_type=True,
         )

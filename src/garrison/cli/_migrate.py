@@ -220,12 +220,21 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int
     if edn is None or db is None or args.config is not None:
         edn_default, sqlite_default, settings, max_digits = _configured(args)
         edn = edn if edn is not None else edn_default
+        if db is None and sqlite_default is None:
+            raise CommandError(
+                'the configured database is on PostgreSQL (backend = "postgresql"): migrate, '
+                "validate and export move data between the EDN file and SQLite only so far",
+                EXIT_UNAVAILABLE,
+                hint="pass --db FILE for a SQLite database",
+            )
         db = db if db is not None else sqlite_default
     return edn, db, settings, max_digits
 
 
-def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
+def _configured(args: argparse.Namespace) -> tuple[Path, Path | None, MigratorConfig, int]:
     """The config's EDN path, database path, migrator settings and ``edn_max_digits``.
+
+    The database path is ``None`` when the configured backend is PostgreSQL.
 
     ``--data-dir`` applies; ``--db`` and ``--edn`` do not: this is what the
     installation itself uses, which an export must not overwrite.
@@ -248,6 +257,8 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, i
         edn_default = data_dir / settings.edn_path
     if settings.sqlite_path:
         sqlite_default = data_dir / settings.sqlite_path
+    if db_config.backend == "postgresql":
+        return edn_default, None, settings, db_config.edn_max_digits
     return edn_default, sqlite_default, settings, db_config.edn_max_digits
 
 
@@ -544,7 +555,9 @@ async def _describe_existing(store: DatabaseLink, target: Path, max_digits: int)
     return text
 
 
-def _same_file(a: Path, b: Path) -> bool:
+def _same_file(a: Path, b: Path | None) -> bool:
+    if b is None:
+        return False  # the configured database is not a file (PostgreSQL)
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except OSError:

@@ -326,6 +326,13 @@ class _ReadSide:
         self._open = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> _ReadSide:
+        if self.settings.backend == "postgresql":
+            raise CommandError(
+                "the read commands read SQLite, and this database is on PostgreSQL "
+                '(backend = "postgresql"): not supported yet',
+                EXIT_UNAVAILABLE,
+                hint="read through a running garrison (the Store facade), or with psql",
+            )
         exists = await asyncio.to_thread(
             lambda: (self.sqlite_path.exists(), self.edn_path.exists())
         )

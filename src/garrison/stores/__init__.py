@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from garrison.stores._atomic import TEMP_MARKER, fsync_directory, place_file
 from garrison.stores._attributes import attribute_names
 from garrison.stores._audit import DEFAULT_ACTOR, Audit, acting_as, current_audit, running_as
@@ -25,6 +27,7 @@ from garrison.stores._keys import (
 from garrison.stores._kinds import DEFAULT_KIND_MAPPING, KindMapping
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import read_mode_file
+from garrison.stores._postgres import PostgresStore
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META, SQLITE_FAILURES, ModeRouter
 from garrison.stores._rules import TYPES, EntitySchema, Violation, declared_index, find_violations
@@ -43,6 +46,9 @@ from garrison.stores._sqlite_bulk import (
 )
 from garrison.stores._sqlite_types import AuditEvent, Change, KindClassifier, Reversion
 from garrison.stores._values import decode_value, encode_value
+
+#: The database side of the mode router: SQLite on one machine, PostgreSQL shared.
+DatabaseStore: TypeAlias = SqliteStore | PostgresStore
 
 __all__ = [
     # the audit context: who writes and why
@@ -100,6 +106,9 @@ __all__ = [
     "KindClassifier",
     "SqliteStore",
     "backup_closed_file",
+    # PostgreSQL store, and the type of either database store
+    "DatabaseStore",
+    "PostgresStore",
     # bulk loading and stored texts (for the store's owning actor)
     "EncodedRow",
     "declared_index",

@@ -26,6 +26,13 @@ of every entity (``"unindexed"`` holds ``"*"``).
 Results follow Datomic: a set of tuples (a list here, each tuple once). A
 variable that stands in an entity position comes back as the entry's key
 text; any other as its value (a keyword as a :class:`Keyword`).
+
+``dialect="postgresql"`` compiles for :class:`PostgresStore`, whose attribute
+table holds ``jsonb`` values: the same forms, except that every pattern
+needs a constant attribute the store indexes (reading the stored JSON is
+SQLite's alone so far), and the aggregates are ``count``,
+``count-distinct``, ``min`` and ``max`` (numbers with numbers: ``jsonb``
+orders every number after every string).
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from garrison.edn import Keyword, Symbol, Vector, dumps, loads
 from garrison.exceptions import QueryError
 from garrison.stores._values import decode_value, encode_value
@@ -42,6 +51,14 @@ from garrison.stores._values import decode_value, encode_value
 __all__ = ["CompiledQuery", "compile_query", "parse_query"]
 
 _INT64: Final = range(-(2**63), 2**63)
+_POSTGRESQL: Final = "postgresql"
+# Aggregates over jsonb values (no min/max aggregate exists for jsonb).
+_PG_AGGREGATES: Final = {
+    "count": "count({})",
+    "count-distinct": "count(DISTINCT {})",
+    "min": "(array_agg({} ORDER BY {} ASC))[1]",
+    "max": "(array_agg({} ORDER BY {} DESC))[1]",
+}
 _AGGREGATES: Final = {
     "count": "count({})",
     "count-distinct": "count(DISTINCT {})",
@@ -210,6 +227,7 @@ class CompiledQuery:
     #: attribute of any entity); ``None``: any entry at all (a pull of an entity
     #: no pattern binds reads its stored value, whatever it is).
     reads: frozenset[str] | None = frozenset()
+    json_values: bool = False  # values come as JSON text (PostgreSQL's jsonb)
 
     def rows(self, records: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
         """The query's result from the statement's rows."""
@@ -219,13 +237,17 @@ class CompiledQuery:
             i = 0
             for kind, detail in self.columns:
                 if kind == "value":
-                    values.append(_from_row(record[i], record[i + 1]))
+                    raw = orjson.loads(record[i]) if self.json_values else record[i]
+                    values.append(_from_row(raw, record[i + 1]))
                     i += 2
                 elif kind == "pull":
                     pulled = decode_value(record[i])
                     if detail is not None and isinstance(pulled, Mapping):
                         pulled = {k: v for k, v in pulled.items() if k in detail}
                     values.append(pulled)
+                    i += 1
+                elif kind == "aggregate" and detail and self.json_values:
+                    values.append(None if record[i] is None else orjson.loads(record[i]))
                     i += 1
                 else:
                     values.append(record[i])
@@ -245,11 +267,26 @@ class _Compiler:
     conditions: list[str] = field(default_factory=list)
     bindings: dict[str, _Binding] = field(default_factory=dict)
     counter: list[int] = field(default_factory=lambda: [0])
+    dialect: str = "sqlite"
 
     def param(self, value: Any) -> str:
         # Numbered: a binding's parameter may appear in several conditions.
         self.params.append(value)
-        return f"?{len(self.params)}"
+        return f"${len(self.params)}" if self.dialect == _POSTGRESQL else f"?{len(self.params)}"
+
+    def value_param(self, value: Any) -> str:
+        """A parameter compared with attribute values (``jsonb`` on PostgreSQL)."""
+        if self.dialect == _POSTGRESQL:
+            return self.param(orjson.dumps(value).decode()) + "::jsonb"
+        return self.param(value)
+
+    def as_text(self, value: str) -> str:
+        """SQL of an attribute value as text, to compare with an entity's key text."""
+        return f"({value} #>> '{{}}')" if self.dialect == _POSTGRESQL else value
+
+    @property
+    def false(self) -> str:
+        return "false" if self.dialect == _POSTGRESQL else "0"
 
     def alias(self, attr: str | None) -> str:
         """A new source of attribute rows for ``attr`` (``None``: any attribute).
@@ -263,6 +300,13 @@ class _Compiler:
         if attr is not None and attr in self.indexed:
             self.aliases.append(f"attributes AS {name}")
             return name
+        if self.dialect == _POSTGRESQL:
+            raise QueryError(
+                f"on PostgreSQL a pattern needs an attribute the store indexes; "
+                f"{'a variable attribute' if attr is None else attr} reads the stored JSON, "
+                "which only SQLite does so far (declare it indexed in the kind's schema)",
+                clause="pattern",
+            )
         if attr is None:
             check = _NOT_A_MARKER
             if "*" not in self.unindexed:
@@ -285,6 +329,7 @@ class _Compiler:
             params=self.params,
             bindings=dict(self.bindings),
             counter=self.counter,
+            dialect=self.dialect,
         )
 
     # -- binding places ----------------------------------------------------
@@ -296,7 +341,9 @@ class _Compiler:
         elif bound.entity is not None:
             self.conditions.append(f"{column} = {bound.entity}")
         else:
-            self.conditions.append(f"{column} = {bound.value} AND {bound.tag} = 'k'")
+            self.conditions.append(
+                f"{column} = {self.as_text(str(bound.value))} AND {bound.tag} = 'k'"
+            )
             bound.entity = column  # an entity after all: found as its key text
 
     def bind_value(self, var: str, value: str, tag: str) -> None:
@@ -306,7 +353,7 @@ class _Compiler:
         elif bound.value is not None:
             self.conditions.append(f"{value} = {bound.value} AND {tag} = {bound.tag}")
         else:
-            self.conditions.append(f"{value} = {bound.entity} AND {tag} = 'k'")
+            self.conditions.append(f"{self.as_text(value)} = {bound.entity} AND {tag} = 'k'")
 
     # -- clauses -----------------------------------------------------------
 
@@ -332,7 +379,8 @@ class _Compiler:
             elif not _is_blank(value):
                 sql_value, tag = scalar_row(value, text)
                 self.conditions.append(
-                    f"{name}.value = {self.param(sql_value)} AND {name}.tag = {self.param(tag)}"
+                    f"{name}.value = {self.value_param(sql_value)} "
+                    f"AND {name}.tag = {self.param(tag)}"
                 )
 
     def operand(self, node: Any, text: str) -> tuple[str, str | None]:
@@ -345,7 +393,7 @@ class _Compiler:
                 return bound.value, bound.tag
             return bound.entity or "NULL", None
         sql_value, tag = scalar_row(node, text)
-        return self.param(sql_value), f"'{tag}'"
+        return self.value_param(sql_value), f"'{tag}'"
 
     def predicate(self, call: tuple[Any, ...], text: str) -> None:
         if not call or type(call[0]) is not Symbol:
@@ -356,6 +404,8 @@ class _Compiler:
         left, left_tag = self.operand(call[1], text)
         right, right_tag = self.operand(call[2], text)
         if op == "starts-with?":
+            if self.dialect == _POSTGRESQL:
+                left, right = self.as_text(left), self.as_text(right)
             self.conditions.append(
                 f"({left_tag} = 's' AND substr({left}, 1, length({right})) = {right})"
             )
@@ -370,8 +420,12 @@ class _Compiler:
             same_tag = (
                 f"{left_tag} = {right_tag}"
                 if left_tag is not None and right_tag is not None
-                else "1"
+                else ("true" if self.dialect == _POSTGRESQL else "1")
             )
+            if self.dialect == _POSTGRESQL and (left_tag is None) != (right_tag is None):
+                # an entity (key text) against a value: compared as text
+                left = left if left_tag is None else self.as_text(left)
+                right = right if right_tag is None else self.as_text(right)
             condition = f"({left} = {right} AND {same_tag})"
             self.conditions.append(condition if op == "=" else f"NOT {condition}")
             return
@@ -381,6 +435,14 @@ class _Compiler:
             f"(({left_tag} IN {_NUMERIC} AND {right_tag} IN {_NUMERIC}) "
             f"OR ({left_tag} = 's' AND {right_tag} = 's'))"
         )
+        if self.dialect == _POSTGRESQL:
+            # jsonb orders numbers by value; strings by code point, as SQLite does
+            ordered = (
+                f"CASE WHEN {left_tag} = 's' THEN {self.as_text(left)} COLLATE \"C\" "
+                f"{sql_op} {self.as_text(right)} ELSE {left} {sql_op} {right} END"
+            )
+            self.conditions.append(f"({kinds} AND {ordered})")
+            return
         self.conditions.append(f"({kinds} AND {left} {sql_op} {right})")
 
     def clause(self, clause: Any) -> None:
@@ -430,7 +492,8 @@ class _Compiler:
                 self.clause(clause)
 
     def select(self, columns: str) -> str:
-        source = " CROSS JOIN ".join(self.aliases) if self.aliases else "(SELECT 1)"
+        nothing = "(SELECT 1) AS one" if self.dialect == _POSTGRESQL else "(SELECT 1)"
+        source = " CROSS JOIN ".join(self.aliases) if self.aliases else nothing
         where = (" WHERE " + " AND ".join(self.conditions)) if self.conditions else ""
         return f"SELECT {columns} FROM {source}{where}"
 
@@ -444,15 +507,21 @@ def _show(clause: Any) -> str:
 
 
 def compile_query(
-    query: Any, inputs: Sequence[Any] = (), indexed: frozenset[str] = frozenset()
+    query: Any,
+    inputs: Sequence[Any] = (),
+    indexed: frozenset[str] = frozenset(),
+    *,
+    dialect: str = "sqlite",
 ) -> CompiledQuery:
     """The one SQL statement answering ``query`` with ``inputs`` bound to its ``:in``.
 
     ``indexed`` names the attributes the attribute table holds; a pattern on
-    another attribute reads the stored JSON objects.
+    another attribute reads the stored JSON objects. ``dialect`` is
+    ``"sqlite"`` or ``"postgresql"`` (see the module docstring).
     """
     parsed = parse_query(query)
-    compiler = _Compiler(indexed=indexed)
+    pg = dialect == _POSTGRESQL
+    compiler = _Compiler(indexed=indexed, dialect=dialect)
     in_specs = parsed.inputs
     if in_specs and in_specs[0] == Symbol("$"):
         in_specs = in_specs[1:]
@@ -466,12 +535,18 @@ def compile_query(
         text = _show(spec)
         if _is_var(spec):
             sql_value, tag = scalar_row(given, text)
-            # One parameter for both places: SQLite wants the highest-numbered one used.
-            param = compiler.param(sql_value)
+            if pg:
+                # One parameter (an unused one has no type): its text is the key.
+                value = compiler.value_param(sql_value)
+                entity = compiler.as_text(value) if tag in ("k", "s") else None
+            else:
+                # One parameter for both places: SQLite wants the highest-numbered one used.
+                value = compiler.param(sql_value)
+                entity = value if tag in ("k", "s") else None
             compiler.bindings[spec.text] = _Binding(
                 # A keyword or string input can also stand for an entity (a key).
-                entity=param if tag in ("k", "s") else None,
-                value=param,
+                entity=entity,
+                value=value,
                 tag=f"'{tag}'",
             )
         elif (
@@ -489,7 +564,7 @@ def compile_query(
         if bound is None:
             raise QueryError(f"{var} is not used by any pattern", clause=":in")
         if not items:
-            compiler.conditions.append("0")
+            compiler.conditions.append(compiler.false)
             continue
         if bound.tag == "'a'":  # an attribute variable: the attributes' spellings
             spellings = ", ".join(compiler.param(_attr_text(item, text)) for item in items)
@@ -497,7 +572,7 @@ def compile_query(
             continue
         rows = [scalar_row(item, text) for item in items]
         if bound.value is not None:
-            pairs = ", ".join(f"({compiler.param(v)}, {compiler.param(t)})" for v, t in rows)
+            pairs = ", ".join(f"({compiler.value_param(v)}, {compiler.param(t)})" for v, t in rows)
             compiler.conditions.append(f"({bound.value}, {bound.tag}) IN (VALUES {pairs})")
         else:
             keys = ", ".join(compiler.param(v) for v, t in rows if t in ("k", "s"))
@@ -554,6 +629,12 @@ def compile_query(
             elif head in _AGGREGATES:
                 if len(element) != 2 or not _is_var(element[1]):
                     raise QueryError(f"an aggregate is ({head} ?var)", clause=text)
+                if pg and head not in _PG_AGGREGATES:
+                    raise QueryError(
+                        f"({head} ...) is not supported on PostgreSQL yet "
+                        f"(use {', '.join(_PG_AGGREGATES)})",
+                        clause=text,
+                    )
                 bound = compiler.bindings.get(element[1].text)
                 if bound is None:
                     raise QueryError(f"{element[1].text} is not bound by any clause", clause=text)
@@ -562,8 +643,14 @@ def compile_query(
                     column(str(bound.tag))  # keeps 1 and 1.0 apart in the distinct set
                 else:
                     name = column(str(bound.entity))
-                outer.append(_AGGREGATES[head].format(name))
-                readers.append(("aggregate", None))
+                if pg:
+                    outer.append(_PG_AGGREGATES[head].format(name, name))
+                else:
+                    outer.append(_AGGREGATES[head].format(name))
+                # min and max on PostgreSQL give a jsonb value (of a value binding)
+                readers.append(
+                    ("aggregate", True if pg and head in ("min", "max") and bound.value else None)
+                )
                 aggregates = True
             else:
                 raise QueryError(f"unknown find element ({head} ...)", clause=text)
@@ -573,8 +660,8 @@ def compile_query(
             )
     sql = compiler.select("DISTINCT " + ", ".join(columns))
     if aggregates:
-        sql = f"SELECT {', '.join(outer)} FROM ({sql})"
+        sql = f"SELECT {', '.join(outer)} FROM ({sql}){' AS found' if pg else ''}"
         if group:
             sql += " GROUP BY " + ", ".join(group)
     reads = None if everything else frozenset(compiler.reads)
-    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed, reads)
+    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed, reads, json_values=pg)

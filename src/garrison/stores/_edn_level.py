@@ -28,6 +28,7 @@ from garrison.stores._compare import same_value
 if TYPE_CHECKING:
     from garrison.stores._backlog import RepairBacklog
     from garrison.stores._edn_file import EdnFileStore
+    from garrison.stores._postgres import PostgresStore
     from garrison.stores._sqlite import SqliteStore
 
 __all__ = ["EDN_LEVEL_META", "level_edn", "levelled_view", "record_edn_level"]
@@ -37,14 +38,14 @@ EDN_LEVEL_META: Final = "garrison.router.edn_level"
 _PAGE: Final = 500
 
 
-async def record_edn_level(edn: EdnFileStore, sqlite: SqliteStore) -> None:
+async def record_edn_level(edn: EdnFileStore, sqlite: SqliteStore | PostgresStore) -> None:
     """Flush the EDN file, then record that it is level with every change SQLite has."""
     await edn.flush()
     await sqlite.set_meta(EDN_LEVEL_META, await sqlite.last_seq())
 
 
 async def level_edn(
-    edn: EdnFileStore, sqlite: SqliteStore, backlog: RepairBacklog, *, after: int
+    edn: EdnFileStore, sqlite: SqliteStore | PostgresStore, backlog: RepairBacklog, *, after: int
 ) -> list[str]:
     """Give EDN SQLite's state for the keys SQLite changed after seq ``after``.
 
@@ -82,7 +83,7 @@ async def level_edn(
 
 
 async def levelled_view(
-    data: dict[str, Any], sqlite: SqliteStore, backlog: RepairBacklog
+    data: dict[str, Any], sqlite: SqliteStore | PostgresStore, backlog: RepairBacklog
 ) -> dict[str, Any]:
     """``data`` (the EDN file's map) as :func:`level_edn` would leave it, without writing.
 

@@ -102,6 +102,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.stores._edn_file import EdnFileStore
+    from garrison.stores._postgres import PostgresStore
     from garrison.stores._sqlite import SqliteStore
 
 __all__ = ["SQLITE_FAILURES", "ModeRouter"]
@@ -136,7 +137,7 @@ class ModeRouter:
     def __init__(
         self,
         edn: EdnFileStore,
-        sqlite: SqliteStore,
+        sqlite: SqliteStore | PostgresStore,
         *,
         default_mode: Mode | str = Mode.EDN_ONLY,
         repair_interval: float = 0.5,

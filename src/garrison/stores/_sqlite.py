@@ -39,7 +39,7 @@ import aiosqlite
 import orjson
 from opentelemetry import trace
 
-from garrison.exceptions import SchemaError, StoreError, StoreLoadError
+from garrison.exceptions import SchemaError, StoreError, StoreLoadError, VersionConflictError
 from garrison.stores._attributes import (
     DELETE_ENTITIES,
     AttributeRow,
@@ -75,6 +75,7 @@ from garrison.stores._sqlite_connection import (
 from garrison.stores._sqlite_sql import (
     AS_OF,
     CHANGES,
+    CURRENT_VERSION,
     DELETE,
     EVENTS,
     GET,
@@ -793,22 +794,38 @@ class SqliteStore:
     # -- writes ----------------------------------------------------------------
 
     async def put(
-        self, key: str, value: Any, *, kind: str | None = None, enforce: bool = True
+        self,
+        key: str,
+        value: Any,
+        *,
+        kind: str | None = None,
+        enforce: bool = True,
+        if_version: int | None = None,
     ) -> None:
         """Set ``key`` to ``value`` (``kind`` overrides the store's classifier).
 
         Raises :class:`SchemaError` when the entry breaks the schema (nothing
         written); ``enforce=False`` writes without checking it (see :meth:`put_many`).
+        ``if_version``: write only if the key is at that version (``0``: only
+        if it does not exist); otherwise raise :class:`VersionConflictError`
+        naming the current version, having written nothing.
         """
 
         rules = self._rules if enforce else None
-        db = self._raw(self.connection, key) if rules is not None else None
+        reads = rules is not None or if_version is not None
+        db = self._raw(self.connection, key) if reads else None
 
         def build(now: int) -> tuple[Statement, ...]:
             # On the connection's thread: the value is encoded and its attributes
-            # indexed there, in the write's transaction.
+            # indexed there, in the write's transaction (which also reads the
+            # version a compare-and-set compares, and what the schema's rules need).
+            if db is not None and if_version is not None:
+                found = db.execute(CURRENT_VERSION, (key,)).fetchone()
+                current = 0 if found is None else int(found[0])
+                if current != if_version:
+                    raise VersionConflictError(key, expected=if_version, current=current)
             row = self._row(key, value, now, kind)
-            if db is not None:
+            if db is not None and rules is not None:
                 self.enforce(db, [(key, row[2], value)])
             if not self._indexed:
                 return ((UPSERT, row, False),)

@@ -16,6 +16,7 @@ from garrison.stores._values import encode_value
 __all__ = [
     "AS_OF",
     "CHANGES",
+    "CURRENT_VERSION",
     "DELETE",
     "EVENTS",
     "GET",
@@ -46,6 +47,7 @@ UPSERT: Final = (
 # never near SQLite's bound-variable limit.
 KEYS_IN: Final = "key IN (SELECT value FROM json_each(?1))"
 GET: Final = "SELECT value FROM entries WHERE key = ?"
+CURRENT_VERSION: Final = "SELECT version FROM entries WHERE key = ?"
 # A join, not KEYS_IN: SQLite then looks each key up in turn instead of first
 # building and sorting a temporary index of them (~10% of a 64-key read). A key
 # asked twice comes back twice; callers collect the rows into a dict. CROSS JOIN

@@ -21,6 +21,7 @@ from garrison.components.database import DatabaseComponent, Put, Store
 from garrison.edn import Keyword, loads
 from garrison.health import evaluate
 from garrison.runtime import HealthStatus
+from garrison.stores import SqliteStore
 from tests.components.database.conftest import database_runtime
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ async def test_a_closed_connection_crashes_the_actor_and_the_restart_recovers(
         watch = await store.watch("ok/").start()
         await asyncio.gather(*(store.put(f"ok/{i}", i) for i in range(50)))
         # Break the connection under the actor, as a dead connection thread would.
-        await _database(rt).router.sqlite.connection.close()
+        await _sqlite_of(rt).connection.close()
         with pytest.raises(StoreError, match="restarting after a storage failure"):
             await store.put("lost/1", 1)
         await _running_again(rt, 1)
@@ -120,7 +121,7 @@ async def test_a_database_refusing_writes_crashes_and_queued_writes_wait(tmp_pat
         store = rt.get(Store)
         await store.put("ok/1", 1)
         # SQLite now refuses every write, as with a read-only file or a failed disk.
-        await _database(rt).router.sqlite.connection.execute("PRAGMA query_only = 1")
+        await _sqlite_of(rt).connection.execute("PRAGMA query_only = 1")
         results = await asyncio.gather(
             *(store.put(f"w/{i}", i) for i in range(20)), return_exceptions=True
         )
@@ -141,7 +142,7 @@ async def test_a_database_refusing_writes_crashes_and_queued_writes_wait(tmp_pat
 async def test_an_unhealthy_connection_is_replaced(tmp_path: Path) -> None:
     async with database_runtime(tmp_path) as rt:
         await rt.get(Store).put("ok/1", 1)
-        await _database(rt).router.sqlite.connection.close()
+        await _sqlite_of(rt).connection.close()
         result = await _database(rt).check_health()
         assert result.status is HealthStatus.FAIL
         assert "ping failed" in result.output
@@ -199,3 +200,10 @@ async def test_a_ping_slower_than_the_health_timeout_fails_health(tmp_path: Path
         # A slow answer is not a broken connection: nothing restarts.
         await rt.get(Store).put("a/1", 1)
         assert rt.statistics()["database"].restarts == 0
+
+
+def _sqlite_of(rt: Runtime) -> SqliteStore:
+    """The database component's SQLite store (these tests run on SQLite)."""
+    store = _database(rt).router.sqlite
+    assert isinstance(store, SqliteStore)
+    return store

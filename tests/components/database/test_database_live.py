@@ -12,7 +12,7 @@ from garrison.components.database import Store
 from garrison.edn import Keyword, Symbol, equal, loads
 from garrison.exceptions import QueryError
 from tests.components.database.conftest import database_runtime
-from tests.components.database.test_database_faults import _database, _running_again
+from tests.components.database.test_database_faults import _running_again, _sqlite_of
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -91,7 +91,7 @@ async def test_a_live_query_resyncs_across_a_restart_and_ends_with_the_runtime(
         await store.put("r/1", 1)
         live = store.subscribe("r/")
         assert await anext(live) == [("r/1", 1)]
-        await _database(rt).router.sqlite.connection.close()  # the actor crashes at its next use
+        await _sqlite_of(rt).connection.close()  # the actor crashes at its next use
         await asyncio.gather(store.put("r/2", 2), return_exceptions=True)
         await _running_again(rt, 1)
         await store.put("r/3", 3)
@@ -179,7 +179,7 @@ async def test_a_datalog_subscription_resyncs_across_a_restart(tmp_path: Path) -
         store = rt.get(Store)
         live = store.subscribe('[:find ?s :where [?s :session/user-id "u1"]]')
         assert await anext(live) == []
-        await _database(rt).router.sqlite.connection.close()  # the actor crashes at its next use
+        await _sqlite_of(rt).connection.close()  # the actor crashes at its next use
         await asyncio.gather(store.put("x/1", 1), return_exceptions=True)
         await _running_again(rt, 1)
         await store.put("session/s1", loads('{:session/user-id "u1"}'))

@@ -77,6 +77,7 @@ from garrison.components.database._fallback import AttachDatabase, RetryState, r
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
 from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
+from garrison.components.database._listener import CatchUp, ListenerState, follow_changes
 from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
     Backup,
@@ -89,6 +90,7 @@ from garrison.components.database._messages import (
     GetAsOf,
     GetStatistics,
     History,
+    PutIfVersion,
     Query,
     Restore,
     Revert,
@@ -111,7 +113,9 @@ from garrison.stores import (
     AuditEvent,
     Mode,
     ModeSwitch,
+    PostgresStore,
     Reversion,
+    SqliteStore,
     current_audit,
     describe_unwritable,
     running_as,
@@ -126,7 +130,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from garrison.runtime import Envelope
-    from garrison.stores import Change, CompiledQuery, ModeRouter, SqliteStore
+    from garrison.stores import Change, CompiledQuery, DatabaseStore, ModeRouter
 
 __all__ = ["DatabaseComponent"]
 
@@ -170,6 +174,9 @@ class DatabaseComponent(Component):
         self._retry: RetryState | None = None
         self._unobserve: tuple[Callable[[], None], ...] = ()
         self._loops: TaskGroup | None = None
+        #: The last history seq read from a shared (PostgreSQL) database (see ._listener).
+        self._remote_seq = 0
+        self._listener: ListenerState | None = None
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
         # One commit at a time: the loop's, or one a message or the stop needs.
@@ -214,6 +221,15 @@ class DatabaseComponent(Component):
         )
         if self._commits is not None:
             self._loops.start_soon(self._commits.run, name=f"{self.name}-commits")
+        shared = self._stack.sqlite
+        if isinstance(shared, PostgresStore):
+            # Other instances' changes from here on reach this one's cache and watchers.
+            self._remote_seq = await shared.last_seq()
+            self._listener = ListenerState()
+            self._loops.start_soon(
+                follow_changes, shared, self.self_ref, self._listener, name=f"{self.name}-changes"
+            )
+            await self._listener.tried.wait()  # started = listening (or the reason it is not)
         self._retry = None
         self._unobserve = (
             observe("garrison.edn.writer.lag", self._observe_writer_lag),
@@ -419,6 +435,13 @@ class DatabaseComponent(Component):
             observed["database_unavailable"] = retry.cause
         else:
             await self._ping(router, settings, observed, failures)
+        if (listener := self._listener) is not None:
+            observed["change_listener"] = "connected" if listener.connected else "reconnecting"
+            if not listener.connected:
+                warnings.append(
+                    f"the listener for other instances' changes is not connected "
+                    f"({listener.error}): watchers and the read cache miss them until it is"
+                )
         if edn.writer_lag > settings.max_writer_lag:
             failures.append(
                 f"EDN writer is {edn.writer_lag:.1f}s behind (limit {settings.max_writer_lag:g}s)"
@@ -456,13 +479,14 @@ class DatabaseComponent(Component):
         failures: list[str],
     ) -> None:
         began = time.perf_counter()
+        system = "PostgreSQL" if isinstance(router.sqlite, PostgresStore) else "SQLite"
         try:
             async with asyncio.timeout(settings.health_timeout):
                 await router.sqlite.ping()
         except TimeoutError:
-            failures.append(f"SQLite did not answer SELECT 1 within {settings.health_timeout:g}s")
+            failures.append(f"{system} did not answer SELECT 1 within {settings.health_timeout:g}s")
         except Exception as exc:  # noqa: BLE001 - any failure of the ping is the health answer
-            failures.append(f"SQLite ping failed: {type(exc).__name__}: {exc}")
+            failures.append(f"{system} ping failed: {type(exc).__name__}: {exc}")
             if is_fatal(exc):
                 self._break(exc)
         else:
@@ -706,7 +730,15 @@ class DatabaseComponent(Component):
                 f"opened ({self._retry.cause}); the store runs on the EDN file until it can"
             )
 
-    def _sqlite_side(self, operation: str) -> SqliteStore:
+    def _sqlite_file(self, operation: str) -> SqliteStore:
+        """The SQLite store, for what only it offers (the migrator's bulk path)."""
+        self._require_database(operation)
+        store = self.router.sqlite
+        if not isinstance(store, SqliteStore):
+            raise StoreError(f"{operation} is not supported on PostgreSQL yet ({store.path})")
+        return store
+
+    def _sqlite_side(self, operation: str) -> DatabaseStore:
         router = self.router
         self._require_database(operation)
         if router.mode is Mode.EDN_ONLY:
@@ -842,6 +874,43 @@ class DatabaseComponent(Component):
         self._touches.everything()
         return switch
 
+    @handler(PutIfVersion)
+    async def put_if_version(self, message: PutIfVersion) -> None:
+        """A compare-and-set put on the database alone (sqlite-only), then cache and watchers."""
+        self._require_database("a compare-and-set put")
+        if self.router.mode is not Mode.SQLITE_ONLY:
+            raise StoreError(
+                f"a compare-and-set put needs the sqlite-only mode (the database the only store "
+                f"written), not {self.router.mode}"
+            )
+        try:
+            await self.router.sqlite.put(message.key, message.value, if_version=message.expected)
+        finally:
+            # The old value is not read: every cached answer may have changed.
+            self._touches.everything()
+        self._cache.invalidate([message.key])
+        self._feed.publish([(message.key, "put", message.value)])
+
+    @handler(CatchUp)
+    async def catch_up(self, message: CatchUp) -> int:
+        """Publish the other instances' changes since the last seen seq (see ._listener)."""
+        del message
+        store = self.router.sqlite
+        if not isinstance(store, PostgresStore):
+            return 0
+        published = 0
+        while True:
+            before = self._remote_seq
+            changes, self._remote_seq = await store.catch_up(before)
+            if changes:
+                self._cache.invalidate([change.key for change in changes])
+                # Another instance's commits: their old values are not known here.
+                self._touches.everything()
+                self._feed.publish((c.key, c.op, c.value) for c in changes)
+                published += len(changes)
+            if self._remote_seq == before:
+                return published
+
     @handler(Clear)
     async def clear(self, message: Clear) -> int:
         """Remove the keys under a prefix; the cache and the watchers see each delete."""
@@ -919,10 +988,10 @@ class DatabaseComponent(Component):
     @handler(LoadRows)
     async def load_rows(self, message: LoadRows) -> LoadResult:
         """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
-        self._require_database("a bulk load")
+        store = self._sqlite_file("a bulk load")
         router = self.router
         try:
-            result = await load_rows(router.sqlite, message)
+            result = await load_rows(store, message)
         finally:
             # The rows' old values are not read: every answer may have changed.
             self._touches.everything()
@@ -966,21 +1035,18 @@ class DatabaseComponent(Component):
     @handler(ReadStored)
     async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
         """Stored texts and versions of some keys (SQLite side, any mode)."""
-        self._require_database("a read of stored texts")
-        return await read_stored(self.router.sqlite, message)
+        return await read_stored(self._sqlite_file("a read of stored texts"), message)
 
     @handler(ScanStored)
     async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
         """A page of stored texts (SQLite side, any mode)."""
-        self._require_database("a scan of stored texts")
-        return await scan_stored_page(self.router.sqlite, message)
+        return await scan_stored_page(self._sqlite_file("a scan of stored texts"), message)
 
     @handler(StoredEncoding)
     async def stored_encoding(self, message: StoredEncoding) -> str:
         """The codec of the stored texts."""
         del message
-        self._require_database("a read of stored texts")
-        return await text_encoding(self.router.sqlite)
+        return await text_encoding(self._sqlite_file("a read of stored texts"))
 
     @handler(CountStored)
     async def count_stored(self, message: CountStored) -> int:

@@ -3,6 +3,8 @@
 ::
 
     [components.database]
+    backend = "sqlite"             # or "postgresql" (then dsn, or libpq's PG* variables)
+    dsn = ""                       # "postgresql://user@host:5432/db" for backend = "postgresql"
     sqlite_path = "garrison.db"    # relative paths are under [runtime] data_dir
     edn_path = "memory.edn"
     mode = "sqlite-only"           # only for a database that has no mode yet
@@ -68,12 +70,24 @@ _LOWEST_MAX_DIGITS = 4300
 ModeName = Literal["edn-only", "dual-write", "sqlite-first", "sqlite-only"]
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 Durability = Literal["commit", "debounced"]
+Backend = Literal["sqlite", "postgresql"]
 
 
 @dataclass(frozen=True, slots=True)
 class DatabaseConfig:
     """The settings of the ``database`` component (all optional).
 
+    ``backend``
+        Where the database side lives: ``sqlite`` (the file ``sqlite_path``,
+        owned by one process) or ``postgresql`` (a server many instances
+        share; see docs/postgresql.md). The EDN file and the modes are the
+        same for both; ``sqlite_path``, ``synchronous`` and ``busy_timeout``
+        are SQLite's alone.
+    ``dsn``
+        The PostgreSQL connection URI (``postgresql://user@host:5432/db``),
+        only with ``backend = "postgresql"``; empty, libpq's ``PG*``
+        environment variables say where (``PGHOST``, ``PGDATABASE``, ...).
+        ``GARRISON_COMPONENTS__DATABASE__DSN`` sets it from the environment.
     ``sqlite_path`` / ``edn_path``
         The SQLite database and the legacy EDN file. Relative paths are taken
         relative to the runtime's ``data_dir``; the defaults are
@@ -153,6 +167,8 @@ class DatabaseConfig:
         migrator reads the file with the same limit.
     """
 
+    backend: Backend = "sqlite"
+    dsn: str = ""
     sqlite_path: Path | None = None
     edn_path: Path | None = None
     mode: ModeName | None = None
@@ -202,6 +218,15 @@ class DatabaseConfig:
                 'so they need durability = "commit" (a debounced write is acknowledged '
                 "before it is committed)"
             )
+            raise ValueError(msg)
+        if self.backend not in ("sqlite", "postgresql"):
+            msg = f"backend must be 'sqlite' or 'postgresql', got {self.backend!r}"
+            raise ValueError(msg)
+        if self.dsn and self.backend != "postgresql":
+            msg = 'dsn is for backend = "postgresql"; set the backend too (or drop the dsn)'
+            raise ValueError(msg)
+        if self.dsn and not self.dsn.startswith(("postgresql://", "postgres://")):
+            msg = "dsn must be a postgresql:// URI (password hidden here)"
             raise ValueError(msg)
 
     @property

@@ -39,6 +39,7 @@ from garrison.components.database._messages import (
     GetStatistics,
     History,
     Put,
+    PutIfVersion,
     PutMany,
     Query,
     Restore,
@@ -215,9 +216,19 @@ class Store:
 
     # -- writes ------------------------------------------------------------------
 
-    async def put(self, key: Any, value: Any) -> None:
-        """Set ``key`` to ``value``; returns once committed (or readable: ``durability``)."""
-        await self._ask(Put(key, value))
+    async def put(self, key: Any, value: Any, *, if_version: int | None = None) -> None:
+        """Set ``key`` to ``value``; returns once committed (or readable: ``durability``).
+
+        ``if_version=n`` makes it a compare-and-set: written only if the key is
+        at version ``n`` (``0``: only if absent; :meth:`history` shows each
+        change's version), else :class:`VersionConflictError` says the current
+        version and nothing is written. It needs the ``sqlite-only`` mode (the
+        database the only store written) and returns once committed.
+        """
+        if if_version is None:
+            await self._ask(Put(key, value))
+        else:
+            await self._ask(PutIfVersion(key, value, if_version))
 
     async def put_many(self, items: Mapping[Any, Any] | Iterable[tuple[Any, Any]]) -> None:
         """Set several keys in one transaction (all or none); returns as :meth:`put` does."""

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path  # noqa: TC003 - a dataclass field type, resolved at run time
 from typing import Any
 
+from garrison.exceptions import StoreError
 from garrison.stores import (
     MISSING,
     Audit,
@@ -60,6 +61,7 @@ __all__ = [
     "GetStatistics",
     "History",
     "Put",
+    "PutIfVersion",
     "PutMany",
     "Query",
     "Restore",
@@ -86,6 +88,30 @@ class Put:
     def __init__(self, key: Any, value: Any, audit: Audit | None = None) -> None:
         object.__setattr__(self, "key", write_key_text(key))
         object.__setattr__(self, "value", value)
+        object.__setattr__(self, "audit", current_audit() if audit is None else audit)
+
+
+@dataclass(frozen=True, slots=True)
+class PutIfVersion:
+    """Set ``key`` to ``value`` only if it is at version ``expected`` (``0``: absent).
+
+    Replies ``None`` once committed (in every durability setting: the version
+    is compared in the write's transaction); a key at another version raises
+    :class:`~garrison.exceptions.VersionConflictError` naming it, with
+    nothing written.
+    """
+
+    key: Any
+    value: Any
+    expected: int
+    audit: Audit = field(default_factory=current_audit)
+
+    def __init__(self, key: Any, value: Any, expected: int, audit: Audit | None = None) -> None:
+        if type(expected) is not int or expected < 0:
+            raise StoreError(f"if_version must be an integer 0 or more, not {expected!r}")
+        object.__setattr__(self, "key", write_key_text(key))
+        object.__setattr__(self, "value", value)
+        object.__setattr__(self, "expected", expected)
         object.__setattr__(self, "audit", current_audit() if audit is None else audit)
 
 

@@ -9,6 +9,12 @@ stack opens on the EDN file alone (:attr:`StoreStack.unavailable` says why)
 and :meth:`StoreStack.attach_sqlite` brings the database in later. With no
 mirror, only a database that does not exist at all falls back (in the mode
 it would start in). Every other failure fails the open.
+
+With ``backend = "postgresql"`` the database side is a :class:`PostgresStore`
+(no fallback: a server that cannot be reached fails the open). Many instances
+may share it; the owner lock then guards the EDN file instead, taken only
+when the recorded mode writes that file (every mode but ``sqlite-only``), so
+two instances can never both write it.
 """
 
 from __future__ import annotations
@@ -22,10 +28,13 @@ from typing import TYPE_CHECKING
 from garrison.components.database._lock import DatabaseLock
 from garrison.exceptions import SchemaError, StoreError
 from garrison.stores import (
+    MODE_META,
     SQLITE_FAILURES,
+    DatabaseStore,
     EdnFileStore,
     Mode,
     ModeRouter,
+    PostgresStore,
     SqliteStore,
     decide_mode,
     read_mode_file,
@@ -43,9 +52,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(slots=True)
 class StoreStack:
-    """The open SQLite store, EDN file store and mode router of one database, and its lock."""
+    """The open database store, EDN file store and mode router of one database, and its lock."""
 
-    sqlite: SqliteStore
+    sqlite: DatabaseStore
     edn: EdnFileStore
     router: ModeRouter
     lock: DatabaseLock
@@ -115,6 +124,8 @@ async def open_stack(
     module docstring). The stores' loops (EDN writer, repairs, checkpoints)
     run in ``task_group``, the owner's (see :mod:`garrison.stores._loops`).
     """
+    if settings.backend == "postgresql":
+        return await _open_on_postgres(settings, data_dir, task_group)
     sqlite_path, edn_path = settings.resolve_paths(data_dir)
     try:
         legacy = await asyncio.to_thread(_prepare_directories, sqlite_path, edn_path)
@@ -208,6 +219,40 @@ async def _open_on_edn(
         edn_path,
         mirrored,
     )
+    return stack
+
+
+async def _open_on_postgres(
+    settings: DatabaseConfig, data_dir: Path, task_group: TaskGroup | None
+) -> StoreStack:
+    """The stack on a PostgreSQL database; the EDN file's lock only if the mode writes it."""
+    _, edn_path = settings.resolve_paths(data_dir)
+    legacy = await asyncio.to_thread(_prepare_directories, edn_path, edn_path)
+    initial = decide_mode(None, configured=settings.mode, edn_file_exists=legacy)
+    database = PostgresStore(settings.dsn, indexes=settings.indexes, schema=settings.entity_schema)
+    edn = _edn_store(settings, edn_path)
+    router = ModeRouter(edn, database, default_mode=initial)
+    stack = StoreStack(database, edn, router, DatabaseLock(edn_path))
+    opened = False
+    try:
+        await database.open(task_group=task_group)
+        recorded = await database.get_meta(MODE_META)
+        mode = initial if recorded is None else Mode(recorded)
+        if mode is not Mode.SQLITE_ONLY:
+            try:
+                await stack.lock.acquire()
+            except StoreError as exc:
+                raise StoreError(
+                    f"{edn_path}: another garrison instance writes this EDN file ({exc}); "
+                    f"in {mode} mode one instance writes it: stop that one, or move the data "
+                    "to sqlite-only mode, where any number of instances share the database"
+                ) from exc
+        await edn.open(task_group=task_group)
+        await router.open(task_group=task_group)
+        opened = True
+    finally:
+        if not opened:
+            await stack.aclose()
     return stack
 
 
