@@ -16,6 +16,7 @@ import pytest
 
 from garrison import ConfigError, StoreError, VersionConflictError, open_runtime
 from garrison.components.database import DatabaseComponent, Store
+from garrison.edn import Keyword
 from garrison.health import evaluate
 from garrison.runtime import HealthStatus
 from garrison.stores import MISSING, PostgresStore, acting_as
@@ -293,3 +294,29 @@ async def test_a_server_restart_fails_readiness_then_writes_and_watchers_resume(
         # (readiness itself caches a result for its cache_ttl)
         assert (await component.check_health()).status is not HealthStatus.FAIL
         assert await b.get("f/refused") is None
+
+
+async def test_another_instances_commit_reaches_cached_answers_and_live_queries(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {
+        "backend": "postgresql",
+        "dsn": postgres_dsn,
+        "mode": "sqlite-only",
+        "schema": {"cache": {":doc/owner": {"indexed": True}}},
+    }
+    query = "[:find ?d :in $ ?o :where [?d :doc/owner ?o]]"
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        await a.put("doc/1", {Keyword("doc/owner"): "u1"})
+        live = b.subscribe(query, "u1")
+        assert await anext(live) == [("doc/1",)]
+        assert await b.query(query, "u1") == [("doc/1",)]  # now cached in b
+        async with b.watch("doc/") as changes:
+            await a.put("doc/2", {Keyword("doc/owner"): "u1"})
+            await _next_changes(changes, 1)  # the change has arrived in b
+        assert sorted(await b.query(query, "u1")) == [("doc/1",), ("doc/2",)]
+        assert sorted(await anext(live)) == [("doc/1",), ("doc/2",)]
