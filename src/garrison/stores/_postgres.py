@@ -149,6 +149,19 @@ def _status_count(status: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+async def _keep_session(_conn: asyncpg.Connection[Any]) -> None:
+    """The pool's reset on release: nothing to send.
+
+    asyncpg's default sends ``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL`` on every release, one more round trip per read and per write
+    transaction. The store leaves no session state on a pooled connection: its
+    advisory lock is transaction-level, it never ``SET``s, ``LISTEN``s
+    (:meth:`PostgresStore.notifications` has a connection of its own) or
+    declares a cursor outside a transaction, and asyncpg itself rolls back a
+    transaction left open (a cancelled caller's) before it calls this.
+    """
+
+
 def describe_dsn(dsn: str) -> str:
     """The DSN without its password, for messages and ``path`` (``""``: libpq's ``PG*``)."""
     if not dsn:
@@ -240,6 +253,7 @@ class PostgresStore:
                 min_size=1,
                 max_size=self.pool_size,
                 timeout=self.connect_timeout,
+                reset=_keep_session,
             )
         except (*_DRIVER_ERRORS, TimeoutError) as exc:
             raise StoreLoadError(f"{self.path}: cannot connect: {exc}") from exc
