@@ -40,6 +40,7 @@ __all__ = [
     "RECORD_DELETES",
     "REINDEX_KINDS",
     "UPSERT",
+    "UPSERT_ROWS",
     "changes_query",
     "expression_index_pg",
     "find_query",
@@ -51,6 +52,17 @@ __all__ = [
 UPSERT: Final = (
     "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
     "VALUES ($1, $2, $3, $4, $5, $5, 1) "
+    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
+    "value = excluded.value, updated_at = excluded.updated_at, version = entries.version + 1"
+)
+# The same upsert for many rows in one statement: keys, namespaces, kinds and
+# values as arrays ($1-$4), in their order (their history rows follow it). A
+# statement's ON CONFLICT cannot update one row twice: each key at most once.
+UPSERT_ROWS: Final = (
+    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
+    "SELECT r.key, r.namespace, r.kind, r.value, $5, $5, 1 "
+    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY "
+    "AS r(key, namespace, kind, value, n) ORDER BY r.n "
     "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
     "value = excluded.value, updated_at = excluded.updated_at, version = entries.version + 1"
 )
