@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 INDEXED = {"any": ALL_ATTRIBUTES}
+_UUID = "6ba7b810-9dad-11d1-80b4-00c04fd430c8"
 
 QUERIES: list[tuple[str, tuple[Any, ...]]] = [
     (
@@ -65,19 +66,46 @@ QUERIES: list[tuple[str, tuple[Any, ...]]] = [
     ('[:find (pull ?e [*]) :where [?e :project/owner "u2"]]', ()),
     ("[:find (pull ?e [:project/name]) :where [?e :project/status :active]]", ()),
     ("[:find ?t :where [_ :learning/tags ?t]]", ()),
+    # variable attributes, sum and avg
+    ('[:find ?a :where [_ ?a "u1"]]', ()),
+    ("[:find ?a :in $ [?a ...] :where [_ ?a :archived]]", ([Keyword("project/status")],)),
+    ('[:find ?e ?a ?v :where [?e ?a ?v] [?e :project/owner "u2"]]', ()),
+    ("[:find (sum ?s) (avg ?s) :where [_ :learning/score ?s]]", ()),
+    ("[:find ?owner (sum ?n) :where [?p :project/owner ?owner] [?p :project/rank ?n]]", ()),
+    ("[:find (sum ?v) (avg ?v) :where [_ :n ?v] [(< ?v 2)]]", ()),
+    ("[:find (sum ?v) :where [_ :n ?v] [(< ?v 0)]]", ()),
+    # tagged scalars, a nested map, a set of mixed members, a string key
+    ("[:find ?a ?v :where [:t/7 ?a ?v]]", ()),
+    ("[:find ?e :in $ ?v :where [?e :u ?v]]", (loads(f'#uuid "{_UUID}"'),)),
 ]
 
 
-@pytest.fixture
+@pytest.fixture(params=["indexed", "json"])
 async def stores(
-    tmp_path: Path, postgres_dsn: str
+    tmp_path: Path, postgres_dsn: str, request: pytest.FixtureRequest
 ) -> AsyncIterator[tuple[SqliteStore, PostgresStore]]:
+    """SQLite with every attribute indexed; PostgreSQL the same, or with nothing indexed
+    (every pattern then reads the stored JSON)."""
     rows = [(key, loads(text)) for key, text in DATA.items()]
     extra = [("t/1", {Keyword("n"): 1}), ("t/2", {Keyword("n"): 1.0})]
     extra += [("t/3", {Keyword("n"): True}), ("t/4", {Keyword("n"): "1"})]
+    extra += [("t/5", {Keyword("n"): 1e16}), ("t/6", {Keyword("n"): -7})]
+    extra += [("project/p1", {**loads(DATA["project/p1"]), Keyword("project/rank"): 2})]
+    extra += [("project/p2", {**loads(DATA["project/p2"]), Keyword("project/rank"): 2.5})]
+    extra += [
+        (
+            "t/7",
+            loads(
+                f'{{:u #uuid "{_UUID}" :at #inst "2024-01-02T03:04:05Z" '
+                ':m {:a 1} :s #{1 "a" :k [1] 2.5 false} :big 123456789012345678901234567890}'
+            )
+            | {"plain": "x"},
+        )
+    ]
+    indexed = INDEXED if request.param == "indexed" else {}
     async with (
         SqliteStore(tmp_path / "q.db", indexed=INDEXED) as sqlite,
-        PostgresStore(postgres_dsn, indexed=INDEXED) as postgres,
+        PostgresStore(postgres_dsn, indexed=indexed) as postgres,
     ):
         for store in (sqlite, postgres):
             await store.put_many(rows + extra)
@@ -95,16 +123,21 @@ async def test_postgresql_answers_every_query_as_sqlite_does(
         assert sorted(map(repr, got)) == sorted(map(repr, expected)), query
 
 
-async def test_postgresql_says_what_it_does_not_answer_yet(
+async def test_postgresql_explains_its_plan_and_what_it_reads_from_the_json(
     stores: tuple[SqliteStore, PostgresStore],
 ) -> None:
     _, postgres = stores
-    with pytest.raises(QueryError, match="needs an attribute the store indexes"):
-        await postgres.query("[:find ?e :where [?e :not/declared 1]]")
-    with pytest.raises(QueryError, match="a variable attribute"):
-        await postgres.query('[:find ?a :where [_ ?a "u1"]]')
-    with pytest.raises(QueryError, match=r"\(sum \.\.\.\) is not supported on PostgreSQL yet"):
-        await postgres.query("[:find (sum ?s) :where [_ :learning/score ?s]]")
+    unindexed = await postgres.query("[:find ?e :where [?e :not/declared 1]]", explain=True)
+    assert unindexed["unindexed"] == [":not/declared"]
+    assert unindexed["scans"]  # every stored entry is read
+    with pytest.raises(QueryError, match=r"\(sum \.\.\.\) adds numbers; \?p is an entity"):
+        await postgres.query("[:find (sum ?p) :where [?p :project/owner _]]")
+    if postgres.indexed:
+        assert not (await postgres.query('[:find ?s :where [?s :session/id "s1"]]', explain=True))[
+            "unindexed"
+        ]
+    else:
+        return
     plan = await postgres.query('[:find ?s :where [?s :session/user-id "u1"]]', explain=True)
     assert plan["sql"].count("SELECT") == 1
     assert plan["params"] == [":session/user-id", '"u1"', "s"]

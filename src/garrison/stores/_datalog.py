@@ -28,11 +28,12 @@ variable that stands in an entity position comes back as the entry's key
 text; any other as its value (a keyword as a :class:`Keyword`).
 
 ``dialect="postgresql"`` compiles for :class:`PostgresStore`, whose attribute
-table holds ``jsonb`` values: the same forms, except that every pattern
-needs a constant attribute the store indexes (reading the stored JSON is
-SQLite's alone so far), and the aggregates are ``count``,
-``count-distinct``, ``min`` and ``max`` (numbers with numbers: ``jsonb``
-orders every number after every string).
+table holds ``jsonb`` values: the same forms and answers. A pattern on an
+attribute the store does not index reads the stored texts as ``json``
+(:data:`_PG_JSON_ROWS`, the same rows as SQLite's ``json_each``). ``min`` and
+``max`` compare numbers with numbers (``jsonb`` orders every number after every
+string); ``sum`` and ``avg`` add the numbers and booleans (as 1 and 0) and
+leave strings out, where SQLite counts a string as the number it spells.
 """
 
 from __future__ import annotations
@@ -52,12 +53,23 @@ __all__ = ["CompiledQuery", "compile_query", "parse_query"]
 
 _INT64: Final = range(-(2**63), 2**63)
 _POSTGRESQL: Final = "postgresql"
-# Aggregates over jsonb values (no min/max aggregate exists for jsonb).
+# Aggregates over jsonb values ({0}) and their tags ({1}); no min/max aggregate
+# exists for jsonb. sum and avg read the numbers (booleans count as 1 and 0, as
+# in SQLite); sum gives two columns, the exact sum when every number is an
+# integer, else the float sum (SQLite's integer or real result).
+_PG_NUMBER: Final = "FILTER (WHERE jsonb_typeof({0}) = 'number')"
 _PG_AGGREGATES: Final = {
-    "count": "count({})",
-    "count-distinct": "count(DISTINCT {})",
-    "min": "(array_agg({} ORDER BY {} ASC))[1]",
-    "max": "(array_agg({} ORDER BY {} DESC))[1]",
+    "count": "count({0})",
+    "count-distinct": "count(DISTINCT {0})",
+    "sum": (
+        f"CASE WHEN bool_and({{1}} IN ('i', 'b')) {_PG_NUMBER} "
+        f"THEN sum(({{0}})::numeric) {_PG_NUMBER} END, "
+        f"CASE WHEN NOT bool_and({{1}} IN ('i', 'b')) {_PG_NUMBER} "
+        f"THEN sum(({{0}})::float8) {_PG_NUMBER} END"
+    ),
+    "avg": f"avg(({{0}})::float8) {_PG_NUMBER}",
+    "min": "(array_agg({0} ORDER BY {0} ASC))[1]",
+    "max": "(array_agg({0} ORDER BY {0} DESC))[1]",
 }
 _AGGREGATES: Final = {
     "count": "count({})",
@@ -113,6 +125,49 @@ _JSON_ROWS: Final = (
 _NOT_A_MARKER: Final = f"{_marker('entries.value')} IS NULL"
 
 
+def _pg_marker(json: str) -> str:
+    """PostgreSQL SQL: the key of the ``json`` value if it is a marker object, else NULL."""
+    return (
+        "(SELECT CASE WHEN count(*) = 1 AND min(k) LIKE '#%' THEN min(k) END "
+        f"FROM json_object_keys(CASE WHEN json_typeof({json}) = 'object' THEN {json} END) AS k)"
+    )
+
+
+#: The stored text as PostgreSQL's ``json`` (not ``jsonb``: ``json`` keeps each
+#: number's spelling, which tells a float such as ``1e16`` from an integer),
+#: with ``\u0000`` read as U+FFFD as ``garrison_json`` does (``jsonb`` refuses it).
+_PG_JSON: Final = (
+    "(CASE WHEN strpos(entries.value, '\\u0000') > 0 "
+    "THEN replace(entries.value, '\\u0000', '\\ufffd') ELSE entries.value END)::json"
+)
+#: :data:`_JSON_ROWS` for PostgreSQL: the same rows, with values as the ``jsonb``
+#: the attribute table holds (a boolean as ``1``/``0``, a keyword as its text, another
+#: tagged scalar as its stored JSON text in a ``jsonb`` string).
+_PG_JSON_ROWS: Final = (
+    "(SELECT entries.key AS entity, t.key AS attr, "
+    "CASE WHEN json_typeof(m.value) = 'boolean' "
+    "THEN (CASE WHEN m.value::text = 'true' THEN '1' ELSE '0' END)::jsonb "
+    "WHEN mk.marker = '#k' THEN (m.value -> '#k')::jsonb "
+    "WHEN mk.marker IS NOT NULL THEN to_jsonb(m.value::text) "
+    "ELSE m.value::jsonb END AS value, "
+    "CASE json_typeof(m.value) WHEN 'string' THEN 's' WHEN 'boolean' THEN 'b' "
+    "WHEN 'number' THEN CASE WHEN m.value::text ~ '[.eE]' THEN 'f' ELSE 'i' END "
+    "ELSE CASE mk.marker WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    "FROM entries CROSS JOIN LATERAL json_each(CASE WHEN entries.value LIKE '{{%' "
+    f"THEN {_PG_JSON} ELSE NULL END) AS t "
+    f"CROSS JOIN LATERAL (SELECT {_pg_marker('t.value')} AS marker) AS tk "
+    "CROSS JOIN LATERAL json_array_elements(CASE WHEN json_typeof(t.value) = 'array' "
+    f"THEN t.value WHEN tk.marker IN {_COLLECTION_MARKERS} THEN t.value -> tk.marker "
+    "ELSE json_build_array(t.value) END) AS m(value) "
+    f"CROSS JOIN LATERAL (SELECT {_pg_marker('m.value')} AS marker) AS mk "
+    "WHERE entries.value LIKE '{{%' AND {attr_check} "
+    "AND json_typeof(m.value) IN ('string', 'number', 'boolean', 'object') "
+    f"AND (json_typeof(m.value) <> 'object' OR (mk.marker NOT IN {_COLLECTION_MARKERS} "
+    f"AND mk.marker NOT IN {_MAP_MARKERS})))"
+)
+_PG_NOT_A_MARKER: Final = f"{_pg_marker(_PG_JSON)} IS NULL"
+
+
 def _is_var(node: Any) -> bool:
     return type(node) is Symbol and node.text.startswith("?")
 
@@ -148,6 +203,8 @@ def _from_row(value: Any, tag: str) -> Any:
         return bool(value)
     if tag == "x":
         return decode_value(value)
+    if tag == "f":
+        return float(value)  # jsonb writes 1e16 as 10000000000000000
     return value
 
 
@@ -246,6 +303,10 @@ class CompiledQuery:
                         pulled = {k: v for k, v in pulled.items() if k in detail}
                     values.append(pulled)
                     i += 1
+                elif kind == "aggregate" and detail == "sum":
+                    exact, inexact = record[i], record[i + 1]  # PostgreSQL's two sums
+                    values.append(int(exact) if exact is not None else inexact)
+                    i += 2
                 elif kind == "aggregate" and detail and self.json_values:
                     values.append(None if record[i] is None else orjson.loads(record[i]))
                     i += 1
@@ -300,24 +361,20 @@ class _Compiler:
         if attr is not None and attr in self.indexed:
             self.aliases.append(f"attributes AS {name}")
             return name
-        if self.dialect == _POSTGRESQL:
-            raise QueryError(
-                f"on PostgreSQL a pattern needs an attribute the store indexes; "
-                f"{'a variable attribute' if attr is None else attr} reads the stored JSON, "
-                "which only SQLite does so far (declare it indexed in the kind's schema)",
-                clause="pattern",
-            )
+        pg = self.dialect == _POSTGRESQL
+        not_a_marker = _PG_NOT_A_MARKER if pg else _NOT_A_MARKER
         if attr is None:
-            check = _NOT_A_MARKER
+            check = not_a_marker
             if "*" not in self.unindexed:
                 self.unindexed.append("*")
         else:
             check = f"t.key = {self.param(attr)}"
             if attr.startswith("#"):
-                check += f" AND {_NOT_A_MARKER}"
+                check += f" AND {not_a_marker}"
             if attr not in self.unindexed:
                 self.unindexed.append(attr)
-        self.aliases.append(f"{_JSON_ROWS.format(attr_check=check)} AS {name}")
+        rows = _PG_JSON_ROWS if pg else _JSON_ROWS
+        self.aliases.append(f"{rows.format(attr_check=check)} AS {name}")
         return name
 
     def child(self) -> _Compiler:
@@ -369,7 +426,9 @@ class _Compiler:
         elif not _is_blank(entity):
             self.conditions.append(f"{name}.entity = {self.param(_entity_text(entity, text))}")
         if _is_var(attribute):
-            self.bind_value(attribute.text, f"{name}.attr", "'a'")
+            # On PostgreSQL values are jsonb: the spelling as a jsonb string.
+            spelling = f"to_jsonb({name}.attr)" if self.dialect == _POSTGRESQL else f"{name}.attr"
+            self.bind_value(attribute.text, spelling, "'a'")
         elif constant is not None and _attr_text(constant, text) in self.indexed:
             self.conditions.append(f"{name}.attr = {self.param(_attr_text(attribute, text))}")
         if len(clause) == 3:
@@ -567,7 +626,7 @@ def compile_query(
             compiler.conditions.append(compiler.false)
             continue
         if bound.tag == "'a'":  # an attribute variable: the attributes' spellings
-            spellings = ", ".join(compiler.param(_attr_text(item, text)) for item in items)
+            spellings = ", ".join(compiler.value_param(_attr_text(item, text)) for item in items)
             compiler.conditions.append(f"{bound.value} IN ({spellings})")
             continue
         rows = [scalar_row(item, text) for item in items]
@@ -629,28 +688,31 @@ def compile_query(
             elif head in _AGGREGATES:
                 if len(element) != 2 or not _is_var(element[1]):
                     raise QueryError(f"an aggregate is ({head} ?var)", clause=text)
-                if pg and head not in _PG_AGGREGATES:
-                    raise QueryError(
-                        f"({head} ...) is not supported on PostgreSQL yet "
-                        f"(use {', '.join(_PG_AGGREGATES)})",
-                        clause=text,
-                    )
                 bound = compiler.bindings.get(element[1].text)
                 if bound is None:
                     raise QueryError(f"{element[1].text} is not bound by any clause", clause=text)
+                if pg and head in ("sum", "avg") and bound.value is None:
+                    raise QueryError(
+                        f"({head} ...) adds numbers; {element[1].text} is an entity (a key)",
+                        clause=text,
+                    )
                 if bound.value is not None:
                     name = column(bound.value)
-                    column(str(bound.tag))  # keeps 1 and 1.0 apart in the distinct set
+                    tag = column(str(bound.tag))  # keeps 1 and 1.0 apart in the distinct set
                 else:
                     name = column(str(bound.entity))
+                    tag = "'s'"  # a key text
                 if pg:
-                    outer.append(_PG_AGGREGATES[head].format(name, name))
+                    outer.append(_PG_AGGREGATES[head].format(name, tag))
                 else:
                     outer.append(_AGGREGATES[head].format(name))
                 # min and max on PostgreSQL give a jsonb value (of a value binding)
-                readers.append(
-                    ("aggregate", True if pg and head in ("min", "max") and bound.value else None)
-                )
+                detail: Any = None
+                if pg and head == "sum":
+                    detail = "sum"
+                elif pg and head in ("min", "max") and bound.value:
+                    detail = True
+                readers.append(("aggregate", detail))
                 aggregates = True
             else:
                 raise QueryError(f"unknown find element ({head} ...)", clause=text)

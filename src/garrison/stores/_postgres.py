@@ -15,8 +15,9 @@ the pool and see what was committed when they started. Every public
 operation makes one span (:func:`store_span`) with ``db.system.name =
 "postgresql"``, ``server.address``, ``server.port`` and ``db.namespace``.
 
-Datalog queries (:meth:`query`) read the attribute index only (declared
-attributes; see :mod:`garrison.stores._datalog`). :meth:`backup` and
+Datalog queries (:meth:`query`) read the attribute index for declared
+attributes and the stored values for the others (see
+:mod:`garrison.stores._datalog`). :meth:`backup` and
 :meth:`restore` raise :class:`StoreError`: use ``pg_dump`` / ``pg_restore``
 (docs/postgresql.md).
 """
@@ -911,14 +912,13 @@ class PostgresStore:
             return await self._write(work, history=False, sql=REINDEX_KINDS)
 
     async def query(self, query: Any, *inputs: Any, explain: bool = False) -> Any:
-        """Answer a Datalog query from the attribute index (:mod:`garrison.stores._datalog`).
+        """Answer a Datalog query (:mod:`garrison.stores._datalog`), as :meth:`SqliteStore.query`.
 
-        As :meth:`SqliteStore.query`, with PostgreSQL's limits: every pattern
-        names an attribute the store indexes (``indexed``), and the aggregates
-        are ``count``, ``count-distinct``, ``min`` and ``max``; anything else
-        raises :class:`QueryError` saying so. ``explain=True`` returns the
-        statement, its parameters and PostgreSQL's plan (``scans``: the plan
-        reads a whole table).
+        Declared attributes are read from the attribute index, the others from
+        the stored values (every entry read). ``explain=True`` returns the
+        statement, its parameters, PostgreSQL's plan, ``unindexed`` (the
+        attributes read from the stored values) and ``scans`` (the plan reads
+        a whole table).
         """
         compiled = compile_query(query, inputs, self._indexed, dialect="postgresql")
         with self._span("query", "attributes", compiled.sql):
@@ -929,8 +929,8 @@ class PostgresStore:
                     "sql": compiled.sql,
                     "params": list(compiled.params),
                     "plan": lines,
-                    "scans": any("Seq Scan" in line for line in lines),
-                    "unindexed": [],
+                    "scans": any("Seq Scan" in line for line in lines) or bool(compiled.unindexed),
+                    "unindexed": list(compiled.unindexed),
                 }
             rows = await self._fetch(compiled.sql, *compiled.params)
         return compiled.rows(rows)
