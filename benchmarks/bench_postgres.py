@@ -17,6 +17,12 @@ Reads: ``--readers`` tasks share ``--ops`` point gets of existing keys in
 random order, vs asyncpg reading the same keys in batches of ``--readers``
 (``key = ANY($1)``, one round trip per batch, plus ``orjson.loads``).
 
+``--floor`` adds, in the same rounds, the two parts a get cannot do without:
+:meth:`PostgresStore.get_many` alone (``--readers`` keys a call, no actor) and
+the database actor's own round trip (an ``edn-only`` component answering from
+its dict, ``--readers`` readers); their sum over the batched reads is the best
+ratio an actor that waits for each group's query can reach.
+
 Propagation (``--propagation`` writes): two runtimes on the same database in
 one process (instances A and B, each with its own pool and listener); A puts
 one key at a time, B watches; the latency of each is from the start of A's
@@ -30,8 +36,9 @@ database: the total throughput and each instance's put latency (p50, p99).
 The server is the one ``GARRISON_TEST_POSTGRES_DSN`` names, else one started
 from the installed binaries in a temporary directory with PostgreSQL's
 default durability (``fsync`` and synchronous commits on), as the test suite
-does (tests/_postgres.py). Rounds interleave garrison and the baselines; each
-figure is a median.
+does (tests/_postgres.py). Rounds interleave garrison and the baselines (odd
+rounds run the baselines first); each figure is a median, and each ratio is
+printed per round with the median of the rounds' ratios.
 
     .venv-test/bin/python benchmarks/bench_postgres.py [--ops 20000] [--repeat 3]
 """
@@ -120,6 +127,38 @@ async def garrison_gets(dsn: str, keys: list[str], readers: int) -> float:
             start = time.perf_counter()
             await asyncio.gather(*(reader(mine) for mine in share))
             return time.perf_counter() - start
+
+
+async def edn_only_gets(rows: list[tuple[str, Any]], keys: list[str], readers: int) -> float:
+    """Seconds for ``readers`` tasks to get ``keys`` from an ``edn-only`` database component
+    (the actor's round trip, the store a dict): the part of a get no database can remove."""
+    with tempfile.TemporaryDirectory() as folder:
+        config = {
+            "runtime": {"data_dir": folder, "mailbox_capacity": 1000},
+            "components": {"database": {"mode": "edn-only", "cache_size": 0}},
+        }
+        async with open_runtime(config, environ={}) as rt:
+            store = rt.get(Store)
+            await store.put_many(rows)
+            await store.flush()  # the file written now, not while the readers run
+            share = [keys[i::readers] for i in range(readers)]
+
+            async def reader(mine: list[str]) -> None:
+                for key in mine:
+                    await store.get(key)
+
+            start = time.perf_counter()
+            await asyncio.gather(*(reader(mine) for mine in share))
+            return time.perf_counter() - start
+
+
+async def store_gets(dsn: str, keys: list[str], batch: int) -> float:
+    """Seconds for ``PostgresStore.get_many`` (no actor) to read the keys, ``batch`` at a time."""
+    async with PostgresStore(dsn) as store:
+        start = time.perf_counter()
+        for i in range(0, len(keys), batch):
+            await store.get_many(keys[i : i + batch])
+        return time.perf_counter() - start
 
 
 def _params(rows: list[tuple[str, Any]], now: int) -> list[tuple[Any, ...]]:
@@ -254,6 +293,28 @@ async def instances(dsn: str, count: int, puts: int, writers: int) -> tuple[floa
     return count * puts / wall, [report["latencies"] for report in reports]
 
 
+async def _baselines(
+    server: PostgresServer,
+    rows: list[tuple[str, Any]],
+    single: list[tuple[str, Any]],
+    results: dict[str, list[float]],
+) -> None:
+    """One round of the write baselines, each into a fresh database."""
+    dsn = await _fresh_database(server)
+    results["executemany"].append(await executemany_puts(dsn, rows) / len(rows))
+    await server.drop_database(dsn)
+    dsn = await _fresh_database(server)
+    results["row"].append(await row_by_row_puts(dsn, single) / len(single))
+    await server.drop_database(dsn)
+
+
+def _ratios(results: dict[str, list[float]], baseline: str, ours: str) -> str:
+    """Each round's baseline / garrison ratio, and their median."""
+    ratios = [b / g for b, g in zip(results[baseline], results[ours], strict=True)]
+    shown = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+    return f"rounds {shown}; median {statistics.median(ratios):.2f}x"
+
+
 def _percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
@@ -267,6 +328,11 @@ async def main() -> None:
     parser.add_argument("--readers", type=int, default=64)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--propagation", type=int, default=2000)
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time the get's parts: PostgresStore.get_many alone, an edn-only actor",
+    )
     parser.add_argument("--instances", default="", help="e.g. 1,2,4 (only this part then)")
     parser.add_argument("--instance-puts", type=int, default=5000)
     parser.add_argument("--instance-writers", type=int, default=32)
@@ -306,26 +372,33 @@ async def main() -> None:
         keys = [key for key, _ in rows]
         random.Random(3).shuffle(keys)
         results: dict[str, list[float]] = {
-            name: [] for name in ("put", "executemany", "row", "get", "batched")
+            name: [] for name in ("put", "executemany", "row", "get", "batched", "store", "edn")
         }
-        for _ in range(args.repeat):
+        for round_number in range(args.repeat):
+            # Odd rounds run the baselines first: neither side always comes first.
+            first = round_number % 2 == 1
+            if first:
+                await _baselines(server, rows, single, results)
             dsn = await _fresh_database(server)
             results["put"].append(await garrison_puts(dsn, rows, args.writers) / len(rows))
-            results["get"].append(await garrison_gets(dsn, keys, args.readers) / len(keys))
-            results["batched"].append(await batched_gets(dsn, keys, args.readers) / len(keys))
+            if first:
+                results["get"].append(await garrison_gets(dsn, keys, args.readers) / len(keys))
+                results["batched"].append(await batched_gets(dsn, keys, args.readers) / len(keys))
+            else:
+                results["batched"].append(await batched_gets(dsn, keys, args.readers) / len(keys))
+                results["get"].append(await garrison_gets(dsn, keys, args.readers) / len(keys))
+            if args.floor:
+                results["store"].append(await store_gets(dsn, keys, args.readers) / len(keys))
+                results["edn"].append(await edn_only_gets(rows, keys, args.readers) / len(keys))
             await server.drop_database(dsn)
-            dsn = await _fresh_database(server)
-            results["executemany"].append(await executemany_puts(dsn, rows) / len(rows))
-            await server.drop_database(dsn)
-            dsn = await _fresh_database(server)
-            results["row"].append(await row_by_row_puts(dsn, single) / len(single))
-            await server.drop_database(dsn)
+            if not first:
+                await _baselines(server, rows, single, results)
         dsn = await _fresh_database(server)
         latencies = await propagation(dsn, args.propagation) if args.propagation else []
         await server.drop_database(dsn)
     finally:
         server.stop()
-    us = {name: statistics.median(values) * 1e6 for name, values in results.items()}
+    us = {name: statistics.median(values) * 1e6 for name, values in results.items() if values}
     load = os.getloadavg()[0]
     print(f"{machine()}; load average {load:.1f}; {args.ops} ops, median of {args.repeat}")
     print(f"garrison put, {args.writers} writers            {us['put']:8.1f} us/op")
@@ -342,6 +415,16 @@ async def main() -> None:
         f"asyncpg batched reads ({args.readers} keys/query)   {us['batched']:8.1f} us/op"
         f"   garrison {us['batched'] / us['get']:.2f}x (target >= 0.5x)"
     )
+    if args.floor:
+        floor = us["edn"] + us["store"]
+        print(f"PostgresStore.get_many, {args.readers} keys a call  {us['store']:8.1f} us/key")
+        print(f"edn-only get, {args.readers} readers (the actor)  {us['edn']:8.1f} us/op")
+        print(
+            f"floor: actor + store = {floor:.1f} us/op; best ratio to batched reads "
+            f"{us['batched'] / floor:.2f}x"
+        )
+    for baseline, ours in (("executemany", "put"), ("row", "put"), ("batched", "get")):
+        print(f"  {baseline} / {ours}: {_ratios(results, baseline, ours)}")
     if latencies:
         p50, p99 = (_percentile(latencies, share) * 1e3 for share in (0.5, 0.99))
         print(

@@ -477,6 +477,40 @@ async def test_postgresql_instances_writing_at_once_keep_one_total_order(
             await store.aclose()
 
 
+async def test_postgresql_a_write_cancelled_while_it_waits_for_the_lock_writes_nothing(
+    postgres_dsn: str,
+) -> None:
+    # Another session holds the write lock; the put waits for it, its caller
+    # gives up, and nothing of it is committed once the lock is free.
+    async with PostgresStore(postgres_dsn, pool_size=1) as store:
+        await store.put("k", 1)
+        holder = await asyncpg.connect(postgres_dsn)
+        try:
+            locked = holder.transaction()
+            await locked.start()
+            await holder.execute(_WRITE_LOCK)
+            waiting = asyncio.create_task(store.put_many([("k", 2), ("other", 3)]))
+            async with asyncio.timeout(10):
+                # The server's lock table is polled: no event says a session waits.
+                while not await holder.fetchval(_WAITING_FOR_LOCK):  # noqa: ASYNC110
+                    await asyncio.sleep(0.01)
+            waiting.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            await locked.rollback()
+        finally:
+            await holder.close()
+        # The store's one connection works, and only the first put is there.
+        await store.put("after", 4)
+        assert await store.get_many(["k", "other", "after"]) == {"k": 1, "after": 4}
+        assert [c.value for c in await store.history("k")] == [1]
+
+
+# The store's write lock ("GARR"); if it changed, the wait for a waiter times out.
+_WRITE_LOCK = "SELECT pg_advisory_xact_lock(1195463250)"
+_WAITING_FOR_LOCK = "SELECT count(*) > 0 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+
+
 async def test_postgresql_spans_name_the_server_and_database(
     postgres_dsn: str, span_exporter: InMemorySpanExporter
 ) -> None:

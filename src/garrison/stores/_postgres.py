@@ -586,8 +586,8 @@ class PostgresStore:
             async with pool.acquire() as conn:
                 # BEGIN and the lock in one round trip (asyncpg's transaction()
                 # sends BEGIN on its own); the rollback is what it would do.
-                await conn.execute(_BEGIN_LOCKED)
                 try:
+                    await conn.execute(_BEGIN_LOCKED)
                     at = 0
                     if history or event:
                         now = time.time_ns() // 1000
