@@ -74,6 +74,8 @@ QUERIES: list[tuple[str, tuple[Any, ...]]] = [
     ("[:find ?owner (sum ?n) :where [?p :project/owner ?owner] [?p :project/rank ?n]]", ()),
     ("[:find (sum ?v) (avg ?v) :where [_ :n ?v] [(< ?v 2)]]", ()),
     ("[:find (sum ?v) :where [_ :n ?v] [(< ?v 0)]]", ()),
+    ("[:find (max ?v) (min ?v) :where [_ :n ?v] [(> ?v -10)]]", ()),
+    ("[:find (min ?p) (max ?p) :where [?p :project/owner _]]", ()),
     # tagged scalars, a nested map, a set of mixed members, a string key
     ("[:find ?a ?v :where [:t/7 ?a ?v]]", ()),
     ("[:find ?e :in $ ?v :where [?e :u ?v]]", (loads(f'#uuid "{_UUID}"'),)),

@@ -68,8 +68,9 @@ _PG_AGGREGATES: Final = {
         f"THEN sum(({{0}})::float8) {_PG_NUMBER} END"
     ),
     "avg": f"avg(({{0}})::float8) {_PG_NUMBER}",
-    "min": "(array_agg({0} ORDER BY {0} ASC))[1]",
-    "max": "(array_agg({0} ORDER BY {0} DESC))[1]",
+    # the value and its tag (a float such as 1e16 is an integer in jsonb)
+    "min": "(array_agg({0} ORDER BY {0} ASC))[1], (array_agg({1} ORDER BY {0} ASC))[1]",
+    "max": "(array_agg({0} ORDER BY {0} DESC))[1], (array_agg({1} ORDER BY {0} DESC))[1]",
 }
 _AGGREGATES: Final = {
     "count": "count({})",
@@ -308,8 +309,10 @@ class CompiledQuery:
                     values.append(int(exact) if exact is not None else inexact)
                     i += 2
                 elif kind == "aggregate" and detail and self.json_values:
-                    values.append(None if record[i] is None else orjson.loads(record[i]))
-                    i += 1
+                    # PostgreSQL's min or max of values: the jsonb value and its tag
+                    found: Any = None if record[i] is None else orjson.loads(record[i])
+                    values.append(float(found) if record[i + 1] == "f" else found)
+                    i += 2
                 else:
                     values.append(record[i])
                     i += 1
@@ -702,7 +705,9 @@ def compile_query(
                 else:
                     name = column(str(bound.entity))
                     tag = "'s'"  # a key text
-                if pg:
+                if pg and head in ("min", "max") and bound.value is None:
+                    outer.append(_AGGREGATES[head].format(name))  # key texts, in "C" order
+                elif pg:
                     outer.append(_PG_AGGREGATES[head].format(name, tag))
                 else:
                     outer.append(_AGGREGATES[head].format(name))
