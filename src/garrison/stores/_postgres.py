@@ -574,11 +574,12 @@ class PostgresStore:
     ) -> int:
         """Run ``work(connection, at)`` in one write transaction committed at time ``at``.
 
-        The transaction takes the write lock first, then records itself in
-        ``commits`` (when ``history`` or ``event``) with the audit context's
-        actor and reason, which gives it its time ``at``. Any failure rolls it
-        all back; a cancelled caller's transaction rolls back too (asyncpg
-        cancels the statement and the pool resets the connection).
+        The transaction takes the write lock first (in its ``BEGIN``'s round
+        trip), then records itself in ``commits`` (when ``history`` or
+        ``event``) with the audit context's actor and reason, which gives it
+        its time ``at``. Any failure rolls it all back; a cancelled caller's
+        transaction rolls back too (asyncpg cancels the statement, and the pool
+        rolls back a transaction still open when the connection returns).
         """
         audit = current_audit()
         pool = self.pool
