@@ -196,6 +196,24 @@ async def test_put_many_is_all_or_nothing(store: DatabaseStore) -> None:
 # -- history, as-of, the change feed ----------------------------------------------
 
 
+async def test_put_many_records_every_put_in_order_even_of_one_key_twice(
+    store: DatabaseStore,
+) -> None:
+    # A group of puts in one transaction: each put is a history row, in the
+    # order given, and a key set twice ends at its last value.
+    await store.put_many([("z", 1), ("a", 2)])
+    await store.put_many([("a", 3), ("b", 4), ("a", 5)])
+    changes = await store.changed_since(0)
+    assert [(c.key, c.value, c.version) for c in changes] == [
+        ("z", 1, 1),
+        ("a", 2, 1),
+        ("a", 3, 2),
+        ("b", 4, 1),
+        ("a", 5, 3),
+    ]
+    assert await store.get("a") == 5
+
+
 async def test_history_versions_and_as_of_reads(store: DatabaseStore) -> None:
     await store.put("h/k", "one")
     await store.put("h/k", "two")
