@@ -30,18 +30,17 @@ text; any other as its value (a keyword as a :class:`Keyword`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from garrison.edn import Keyword, Symbol, Vector, dumps, loads
+from garrison.edn import EdnSet, Keyword, Symbol, Vector, dumps, loads
 from garrison.exceptions import QueryError
-from garrison.stores._values import decode_value, encode_value
+from garrison.stores._attributes import index_value
+from garrison.stores._values import decode_value
 
 __all__ = ["CompiledQuery", "compile_query", "parse_query"]
 
-_INT64: Final = range(-(2**63), 2**63)
 _AGGREGATES: Final = {
     "count": "count({})",
     "count-distinct": "count(DISTINCT {})",
@@ -70,17 +69,17 @@ def _marker(json: str) -> str:
 #: The rows ``(attr, value, tag, entity)`` the attribute index would hold for the
 #: attribute ``{attr}`` (a parameter), read from the stored JSON objects: the
 #: attribute's value, or each member of a collection, when it is a scalar
-#: (string, number, boolean, keyword, or another tagged scalar kept as its JSON
-#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them.
+#: (string, number, boolean, keyword, or another value kept as its canonical
+#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them:
+#: a marker's value and tag come from the SQL functions of
+#: garrison.stores._attributes.SQL_FUNCTIONS, registered on the store's connections.
 _JSON_ROWS: Final = (
     "(SELECT entries.key AS entity, t.key AS attr, "
     "CASE m.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 "
-    f"WHEN 'object' THEN CASE {_marker('m.value')} WHEN '#k' "
-    "THEN (SELECT value FROM json_each(m.value)) "
-    "ELSE m.value END ELSE m.atom END AS value, "
+    "WHEN 'object' THEN garrison_index_value(m.value) ELSE m.atom END AS value, "
     "CASE m.type WHEN 'text' THEN 's' WHEN 'integer' THEN 'i' WHEN 'real' THEN 'f' "
     "WHEN 'true' THEN 'b' WHEN 'false' THEN 'b' "
-    f"ELSE CASE {_marker('m.value')} WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    "ELSE garrison_index_tag(m.value) END AS tag "
     "FROM entries, json_each(entries.value) AS t, json_each("
     "CASE WHEN t.type = 'array' THEN t.value "
     f"WHEN t.type = 'object' AND {_marker('t.value')} IN {_COLLECTION_MARKERS} "
@@ -90,7 +89,8 @@ _JSON_ROWS: Final = (
     "WHERE entries.value GLOB '{{*' AND {attr_check} "
     "AND m.type IN ('text', 'integer', 'real', 'true', 'false', 'object') "
     f"AND (m.type <> 'object' OR ({_marker('m.value')} NOT IN {_COLLECTION_MARKERS} "
-    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS})))"
+    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS} "
+    "AND garrison_index_tag(m.value) IS NOT NULL)))"
 )
 # Any attribute, or one spelled "#...": the stored object must not be a marker.
 _NOT_A_MARKER: Final = f"{_marker('entries.value')} IS NULL"
@@ -106,20 +106,12 @@ def _is_blank(node: Any) -> bool:
 
 def scalar_row(value: Any, clause: str) -> tuple[Any, str]:
     """The ``(value, tag)`` an attribute row holds for the Python value ``value``."""
-    kind = type(value)
-    if kind is str:
-        return (value, "s")
-    if kind is bool:
-        return (int(value), "b")
-    if kind is int and value in _INT64:
-        return (value, "i")
-    if kind is float and math.isfinite(value):
-        return (value, "f")
-    if kind is Keyword:
-        return (value.text, "k")
-    if value is None or isinstance(value, (list, tuple, set, frozenset, Mapping)):
+    if value is None or isinstance(value, (list, tuple, set, frozenset, Mapping, EdnSet)):
         raise QueryError(f"{value!r} is not a value the attribute index holds", clause=clause)
-    return (encode_value(value), "x")
+    row = index_value(value)
+    if row is None:
+        raise QueryError(f"{value!r} is not a value the attribute index holds", clause=clause)
+    return row
 
 
 def _from_row(value: Any, tag: str) -> Any:
