@@ -43,6 +43,7 @@ from garrison.cli._common import (
 )
 from garrison.components.database import DatabaseLink, DatabaseLock, open_sqlite_owner
 from garrison.components.migrator import (
+    IndexKeys,
     MigrationBackup,
     MigrationProgress,
     MigratorConfig,
@@ -172,6 +173,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
     )
     migrate_parser.add_argument(
+        "--index-keys",
+        choices=("keep", "drop"),
+        default=None,
+        help="migrate the hand-kept index keys (kind index: learning/tag-index, "
+        "learning/index) or leave them out (default: the config's index_keys, keep)",
+    )
+    migrate_parser.add_argument(
         "--no-backup",
         action="store_true",
         help="skip the backup of the database and the EDN file taken before the first write",
@@ -183,6 +191,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=_VALIDATE,
     )
     _common(validate_parser)
+    validate_parser.add_argument(
+        "--index-keys",
+        choices=("keep", "drop"),
+        default=None,
+        help="with drop, the hand-kept index keys are expected missing from the database "
+        "(default: the config's index_keys, keep)",
+    )
     validate_parser.set_defaults(func=run_validate)
     export_parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
@@ -258,6 +273,11 @@ def _indexed(args: argparse.Namespace) -> dict[str, frozenset[str]] | None:
         database.options if database is not None else {},
         path="components.database",
     ).indexed
+
+
+def _index_keys(args: argparse.Namespace, settings: MigratorConfig) -> IndexKeys:
+    given: IndexKeys | None = args.index_keys
+    return given if given is not None else settings.index_keys
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -361,6 +381,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             "overwrite": args.overwrite or settings.overwrite,
             "kinds": settings.kind_mapping(),
             "order": settings.order,
+            "index_keys": _index_keys(args, settings),
             "listener": reporter,
             "max_digits": max_digits,
         }
@@ -396,6 +417,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                         if args.validate and not args.dry_run:
                             report = await validate(
                                 database, edn, prefixes=prefixes, source=options["source"],
+                                index_keys=options["index_keys"], kinds=options["kinds"],
                                 listener=reporter, max_digits=max_digits,
                             )  # fmt: skip
         finally:
@@ -451,6 +473,8 @@ def run_validate(args: argparse.Namespace) -> int:
                     database,
                     edn,
                     prefixes=_prefixes(args, settings),
+                    index_keys=_index_keys(args, settings),
+                    kinds=settings.kind_mapping(),
                     listener=reporter,
                     max_digits=max_digits,
                 )
