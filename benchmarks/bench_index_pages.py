@@ -18,9 +18,13 @@ Variants, alternated ``--repeat`` rounds, medians:
   delete, which would scan without it).
 
 Prints records per second, its ratio to ``no index``, and the log's pages per
-transaction. Run::
+transaction. ``--only NAME`` runs one variant once (to count its instructions:
+the variants differ only in the statements timed, so the difference of two
+counts is theirs). Run::
 
     .venv-test/bin/python benchmarks/bench_index_pages.py [--rows N] [--repeat R]
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null \
+        .venv-test/bin/python benchmarks/bench_index_pages.py --rows 4000 --only index
 """
 
 from __future__ import annotations
@@ -121,22 +125,23 @@ def run(
     return len(rows) / elapsed, frames / len(batches)
 
 
-def main(count: int, repeat: int) -> None:
+def main(count: int, repeat: int, only: str | None) -> None:
     records = make_records(count)
     declared = DECLARED["2 attributes declared"][0]
     rows = [(key, "learning", "learning", encode_value(value)) for key, value in records]
     index = {key: entity_attributes(value, declared) for key, value in records}
-    rates: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    pages: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for _ in range(repeat):
-        for name in VARIANTS:
+    variants = list(VARIANTS) if only is None else [only]
+    rates: dict[str, list[float]] = {name: [] for name in variants}
+    pages: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(repeat if only is None else 1):
+        for name in variants:
             rate, per_transaction = run(name, rows, index)
             rates[name].append(rate)
             pages[name].append(per_transaction)
     print(machine())
     print(f"{count} records, transactions of {_BATCH}, {repeat} alternated rounds (medians)")
-    base = statistics.median(rates["no index"])
-    for name in VARIANTS:
+    base = statistics.median(rates.get("no index", rates[variants[0]]))
+    for name in variants:
         rate = statistics.median(rates[name])
         print(
             f"  {name:<26} {rate:>9,.0f} records/s  {rate / base:.2f}x  "
@@ -148,5 +153,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--only", choices=list(VARIANTS), help="one variant, once")
     args = parser.parse_args()
-    main(args.rows, args.repeat)
+    main(args.rows, args.repeat, args.only)
