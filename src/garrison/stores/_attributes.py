@@ -38,8 +38,8 @@ an entity are a set: a vector holding a value twice gives one row.
 
 The rows are computed here, in Python, from the value being written (which the
 write path holds in memory anyway to encode it), and written by the store's
-own write statements in the same transaction as the entry: the entity's old
-rows deleted, its new rows inserted (:mod:`garrison.stores._sqlite`,
+own write statements in the same transaction as the entry: of the entity's
+rows, those no longer given deleted and the new ones inserted (:mod:`garrison.stores._sqlite`,
 :mod:`garrison.stores._sqlite_bulk`). Every garrison write path keeps the
 table exact; a write by plain SQL to ``entries`` does not (see
 ``docs/storage.md``). The schema migration creates the table empty; opening a store whose
@@ -93,7 +93,14 @@ _COLLECTIONS: Final = (list, tuple, frozenset, set, EdnSet)  # Vector is a tuple
 _NOT_INDEXED: Final = (Mapping, *_COLLECTIONS)
 
 _INSERT: Final = "INSERT INTO attributes (attr, value, tag, entity) VALUES (?, ?, ?, ?)"
-_DELETE_ONE: Final = "DELETE FROM attributes WHERE entity = ?"
+_OLD_ONE: Final = "SELECT attr, value, tag, entity FROM attributes WHERE entity = ?"
+_OLD_ENTITIES: Final = (
+    "SELECT attr, value, tag, entity FROM attributes "
+    "WHERE entity IN (SELECT value FROM json_each(?1))"
+)
+_DELETE_ROW: Final = (
+    "DELETE FROM attributes WHERE attr = ? AND value = ? AND tag = ? AND entity = ?"
+)
 #: The attribute rows of the keys of a JSON array of key texts.
 DELETE_ENTITIES: Final = "DELETE FROM attributes WHERE entity IN (SELECT value FROM json_each(?1))"
 
@@ -298,20 +305,34 @@ def _all_rows(
 
 
 def index_statements(
+    db: sqlite3.Connection,
     indexed: Mapping[str, tuple[AttributeRow, ...] | None],
 ) -> tuple[Statement, ...]:
     """The write statements that make ``attributes`` hold ``indexed``'s rows for its entities.
 
     ``indexed`` maps each key a write sets to its value's :func:`entity_attributes`
-    (the last value, for a key written twice): the keys' old rows are deleted
-    and the new ones inserted, in the write's transaction.
+    (the last value, for a key written twice). Run on the connection's thread,
+    in the write's transaction: the entities' rows are read from ``db`` and
+    only the difference is written (the rows no longer given deleted, the new
+    ones inserted), so an update that leaves its indexed attributes as they
+    were touches no page of the index. Rows are compared with their tag
+    (``1`` and ``1.0`` differ by it).
     """
     if len(indexed) == 1:
         (entity,) = indexed
-        delete: Statement = (_DELETE_ONE, (entity,), False)
+        found = db.execute(_OLD_ONE, (entity,)).fetchall()
     else:
-        delete = (DELETE_ENTITIES, (orjson.dumps(list(indexed)).decode(),), False)
-    return (delete, (_INSERT, _all_rows(indexed), True))
+        found = db.execute(_OLD_ENTITIES, (orjson.dumps(list(indexed)).decode(),)).fetchall()
+    old = {tuple(row) for row in found}
+    new = set(_all_rows(indexed))
+    statements: list[Statement] = []
+    gone = old - new
+    if gone:
+        statements.append((_DELETE_ROW, list(gone), True))
+    added = [row for row in new if row not in old]
+    if added:
+        statements.append((_INSERT, added, True))
+    return tuple(statements)
 
 
 def canonical_rows(db: sqlite3.Connection) -> None:
