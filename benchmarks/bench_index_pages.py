@@ -11,8 +11,9 @@ index rows are computed before the clock starts: this is SQLite's part alone.
 Variants, alternated ``--repeat`` rounds, medians:
 
 - ``no index``: the entries alone (nothing declared);
-- ``index``: garrison's statements: the old rows deleted, the new inserted;
-- ``index, no delete``: the same without the delete (every key here is new);
+- ``index``: the entities' rows deleted, then the new ones inserted;
+- ``index, no delete``: the inserts alone (every key here is new: what
+  garrison writes for new keys, which read no old row and so delete none);
 - ``integer attr``: the table keyed by an integer id of the attribute name;
 - ``no (entity, attr) index``: the table without its secondary index (and no
   delete, which would scan without it).
