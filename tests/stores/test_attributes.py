@@ -12,15 +12,17 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import orjson
+import aiosqlite
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from garrison.edn import EdnMap, EdnSet, FrozenMap, Keyword, Vector, loads
+from garrison.edn import BigInt, EdnMap, EdnSet, FrozenMap, Keyword, Vector, loads
+from garrison.edn._equality import clojure_key
 from garrison.stores import SqliteStore, declared_index
 from garrison.stores._datalog import _JSON_ROWS
-from garrison.stores._values import encode_value
+from garrison.stores._schema import MIGRATIONS, ensure_schema
+from garrison.stores._values import decode_value, encode_value
 from tests.stores.test_sqlite_schema import FORMAT_1_DB
 from tests.stores.value_strategies import object_key_lookalikes, values
 
@@ -49,15 +51,15 @@ def _scalar(value: Any) -> tuple[Any, str] | None:
         return (value, "s")
     if kind is bool:
         return (int(value), "b")
-    if kind is int and value in _INT64:
-        return (value, "i")
+    if kind in (int, BigInt) and int(value) in _INT64:
+        return (int(value), "i")  # 1N = 1 in Clojure
     if kind is float and math.isfinite(value):
         return (value, "f")
     if kind is Keyword:
         return (value.text, "k")
     if value is None or isinstance(value, (*_COLLECTIONS, *_MAPS)):
         return None
-    return (encode_value(value), "x")  # another tagged scalar: its stored text
+    return (value, "x")  # any other value: compared by Clojure's = (see _typed)
 
 
 def expected_rows(key: str, value: Any, declared: frozenset[str]) -> set[Row]:
@@ -90,28 +92,17 @@ async def rows_of(store: SqliteStore) -> set[Row]:
     return {(row[0], row[1], row[2], row[3]) for row in found}
 
 
-def _canonical(node: Any) -> Any:
-    """A stored JSON node with its sets' members in one order (their encoding order varies)."""
-    if isinstance(node, list):
-        return [_canonical(item) for item in node]
-    if isinstance(node, dict):
-        out = {key: _canonical(item) for key, item in node.items()}
-        for marker in ("#set", "#mutset", "#eset"):
-            if marker in out and len(out) == 1:
-                out[marker] = sorted(out[marker], key=orjson.dumps)
-        return out
-    return node
-
-
 def _typed(rows: set[Row]) -> set[tuple[Any, ...]]:
     # 1 and 1.0 are equal in Python and SQLite alike; the tag keeps them apart. A
-    # tagged scalar holding a set (tag x) is stored with the set's members in the
-    # order they were encoded, which differs between equal sets: compared in one order.
+    # value of tag x is compared by Clojure's = (the index holds a text for it, the
+    # expected rows the value itself).
     return {
         (
             attr,
-            type(value).__name__,
-            orjson.dumps(_canonical(orjson.loads(value))) if tag == "x" else value,
+            "x" if tag == "x" else type(value).__name__,
+            clojure_key(decode_value(value) if type(value) is str else value)
+            if tag == "x"
+            else value,
             tag,
             entity,
         )
@@ -192,6 +183,34 @@ async def test_references_join_to_the_entity_they_name(tmp_path: Path) -> None:
             "AND tag = 'k'"
         )
         assert list(tagged) == [("learning/l1",)]
+
+
+# Pairs of values Clojure's = calls equal whose stored texts differ: a set's members
+# in another order (0 and 8 share a hash slot, so the order read is kept), a
+# decimal's scale, 1 and 1N, an instant at another offset.
+EQUAL_VALUES = [
+    ("#my/tag #{0 8}", "#my/tag #{8 0}"),
+    ("#my/tag {:a #{0 8} :b 1}", "#my/tag {:b 1 :a #{8 0}}"),
+    ("1.0M", "1.00M"),
+    ("1", "1N"),
+    ('#inst "2024-05-01T12:00:00.000+02:00"', '#inst "2024-05-01T10:00:00.000-00:00"'),
+]
+
+
+@pytest.mark.parametrize("indexed", [True, False], ids=["indexed", "JSON read"])
+async def test_a_query_by_value_finds_every_value_clojure_calls_equal(
+    tmp_path: Path, indexed: bool
+) -> None:
+    declared = {"doc": {":doc/label"}} if indexed else {}
+    async with SqliteStore(tmp_path / "eq.db", indexed=declared) as store:
+        for n, (one, other) in enumerate(EQUAL_VALUES):
+            await store.put(f"doc/a{n}", {Keyword("doc/label"): loads(one)})
+            await store.put(f"doc/b{n}", {Keyword("doc/label"): loads(other)})
+        query = "[:find ?e :in $ ?v :where [?e :doc/label ?v]]"
+        for n, (one, other) in enumerate(EQUAL_VALUES):
+            for given in (one, other):
+                found = await store.query(query, loads(given))
+                assert sorted(found) == [(f"doc/a{n}",), (f"doc/b{n}",)], given
 
 
 async def test_a_format_1_database_gets_its_index_when_upgraded(tmp_path: Path) -> None:
@@ -297,3 +316,46 @@ def test_the_json_reading_of_an_attribute_gives_the_index_rows(entries: dict[str
         asyncio.run(run())
     finally:
         shutil.rmtree(folder)
+
+
+async def test_a_schema_4_index_is_rewritten_to_one_text_per_value(tmp_path: Path) -> None:
+    # A schema-4 garrison kept a tagged value's row as its stored text: the set's
+    # members in the order they were read, and 1N apart from 1.
+    path = tmp_path / "schema4.db"
+    labels = {
+        "doc/a": loads("#my/tag #{0 8}"),
+        "doc/b": loads("#my/tag #{8 0}"),
+        "doc/c": loads("1N"),
+        "doc/d": loads("#my/tag :plain"),
+    }
+    async with aiosqlite.connect(path, isolation_level=None) as conn:
+        await ensure_schema(conn, str(path), MIGRATIONS[:4])
+        await conn.execute("BEGIN")
+        for key, label in labels.items():
+            value = encode_value({Keyword("doc/label"): label})
+            await conn.execute(
+                "INSERT INTO entries VALUES (?, 'doc', 'doc', ?, 1, 1, 1)", (key, value)
+            )
+            await conn.execute(
+                "INSERT INTO attributes VALUES (':doc/label', ?, 'x', ?)",
+                (encode_value(label), key),
+            )
+        await conn.execute(
+            "INSERT INTO meta VALUES ('garrison.indexed_attributes', ?)",
+            (encode_value([":doc/label"]),),
+        )
+        await conn.execute("COMMIT")
+    async with SqliteStore(path) as store:  # adopts the recorded index: no rebuild
+        assert store.indexed == {":doc/label"}
+        assert await rows_of(store) == {
+            (":doc/label", '{"#tag":["my/tag",{"#set":[0,8]}]}', "x", "doc/a"),
+            (":doc/label", '{"#tag":["my/tag",{"#set":[0,8]}]}', "x", "doc/b"),
+            (":doc/label", 1, "i", "doc/c"),
+            (":doc/label", '{"#tag":["my/tag",{"#k":"plain"}]}', "x", "doc/d"),
+        }
+        query = "[:find ?e :in $ ?v :where [?e :doc/label ?v]]"
+        assert sorted(await store.query(query, loads("#my/tag #{8 0}"))) == [
+            ("doc/a",),
+            ("doc/b",),
+        ]
+        assert await store.query(query, 1) == [("doc/c",)]

@@ -121,6 +121,25 @@ async def test_values_keep_clojures_equality(store: SqliteStore) -> None:
         assert await store.query("[:find ?e :in $ ?v :where [?e :n ?v]]", value) == [(key,)]
 
 
+async def test_a_query_run_again_answers_for_its_new_inputs(store: SqliteStore) -> None:
+    # The statement of a query text is compiled once per kind of input and reused.
+    query = "[:find ?s :in $ ?u :where [?s :session/user-id ?u]]"
+    for user, sessions in (("u1", ["session/s1", "session/s3"]), ("u2", ["session/s2"]),
+                           ("u9", []), ("u1", ["session/s1", "session/s3"])):  # fmt: skip
+        assert sorted(await store.query(query, user)) == [(key,) for key in sessions]
+    # An input in an entity position: a key as a string or a keyword, or no key at all.
+    by_session = "[:find ?u :in $ ?s :where [?s :session/user-id ?u]]"
+    cases = [
+        ("session/s2", [("u2",)]),
+        (Keyword("session/s1"), [("u1",)]),
+        ("session/s3", [("u1",)]),
+        (1, []),
+        (Keyword("session/s2"), [("u2",)]),
+    ]
+    for given, users in cases:
+        assert await store.query(by_session, given) == users, given
+
+
 async def test_explain_shows_the_one_statement_and_whether_it_scans(store: SqliteStore) -> None:
     plan = await store.query('[:find ?s :where [?s :session/user-id "u1"]]', explain=True)
     if store.indexed:

@@ -44,6 +44,7 @@ from garrison.cli._common import (
 )
 from garrison.components.database import DatabaseLink, DatabaseLock, open_sqlite_owner
 from garrison.components.migrator import (
+    IndexKeys,
     MigrationBackup,
     MigrationProgress,
     MigratorConfig,
@@ -74,6 +75,7 @@ if TYPE_CHECKING:
 
     from garrison.components.database import DatabaseConfig
     from garrison.components.migrator import ValidationReport
+    from garrison.stores import KindMapping
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
@@ -181,6 +183,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         help="validate afterwards, reusing the parse if the file is unchanged (exit 1: differ)",
     )
     migrate_parser.add_argument(
+        "--index-keys",
+        choices=("keep", "drop"),
+        default=None,
+        help="migrate the hand-kept index keys (kind index: learning/tag-index, "
+        "learning/index) or leave them out (default: the config's index_keys, keep)",
+    )
+    migrate_parser.add_argument(
         "--no-backup",
         action="store_true",
         help="skip the backup of the database and the EDN file taken before the first write",
@@ -192,6 +201,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description=_VALIDATE,
     )
     _common(validate_parser)
+    validate_parser.add_argument(
+        "--index-keys",
+        choices=("keep", "drop"),
+        default=None,
+        help="with drop, the hand-kept index keys are expected missing from the database "
+        "(default: the config's index_keys, keep)",
+    )
     validate_parser.set_defaults(func=run_validate)
     export_parser: argparse.ArgumentParser = subparsers.add_parser(
         "export",
@@ -280,6 +296,17 @@ def _database_settings(args: argparse.Namespace) -> DatabaseConfig | None:
         database.options if database is not None else {},
         path="components.database",
     )
+
+
+def _index_keys(args: argparse.Namespace, settings: MigratorConfig) -> IndexKeys:
+    given: IndexKeys | None = args.index_keys
+    return given if given is not None else settings.index_keys
+
+
+def _kind_mapping(args: argparse.Namespace) -> KindMapping:
+    """The configured kind mapping (the legacy plan's when no config is read)."""
+    configured = _database_settings(args)
+    return configured.kind_mapping if configured is not None else DEFAULT_KIND_MAPPING
 
 
 def _prefixes(args: argparse.Namespace, settings: MigratorConfig) -> tuple[str, ...]:
@@ -382,8 +409,9 @@ def run_migrate(args: argparse.Namespace) -> int:
             "resume": args.resume,
             "dry_run": args.dry_run,
             "overwrite": args.overwrite or settings.overwrite,
-            "kinds": configured.kind_mapping if configured is not None else DEFAULT_KIND_MAPPING,
+            "kinds": _kind_mapping(args),
             "order": settings.order,
+            "index_keys": _index_keys(args, settings),
             "listener": reporter,
             "max_digits": max_digits,
         }
@@ -419,6 +447,7 @@ def run_migrate(args: argparse.Namespace) -> int:
                         if args.validate and not args.dry_run:
                             report = await validate(
                                 database, edn, prefixes=prefixes, source=options["source"],
+                                index_keys=options["index_keys"], kinds=options["kinds"],
                                 listener=reporter, max_digits=max_digits,
                             )  # fmt: skip
         finally:
@@ -474,6 +503,8 @@ def run_validate(args: argparse.Namespace) -> int:
                     database,
                     edn,
                     prefixes=_prefixes(args, settings),
+                    index_keys=_index_keys(args, settings),
+                    kinds=_kind_mapping(args),
                     listener=reporter,
                     max_digits=max_digits,
                 )

@@ -21,8 +21,12 @@ is the attribute's object key as stored (``:session/user-id`` for a keyword):
 - a keyword gives one row with its text (``:session/s1`` -> ``session/s1``,
   tag ``k``): when that text is another entry's key, the attribute is a
   *reference* to that entity, and joins on ``attributes.value = entity``;
-- another tagged scalar (a UUID, an instant, a BigInt, a symbol, ...) gives one
-  row with its stored JSON text (tag ``x``);
+- another value (a UUID, an instant, a decimal, a tagged literal, a symbol,
+  ...) gives one row with its canonical JSON text (tag ``x``,
+  :mod:`garrison.stores._canonical`): one text for all the values Clojure's
+  ``=`` calls equal (``#my/tag #{1 2}`` and ``#my/tag #{2 1}``, ``1.0M`` and
+  ``1.00M``), so a query by one finds the others; a ``BigInt`` is an integer
+  (``1N`` is ``1``);
 - a vector, list or set gives one row per member that is one of the above;
   members that are collections or maps are not indexed;
 - a nested map and ``nil`` are not indexed (a nested map stays JSON, reachable
@@ -35,8 +39,8 @@ an entity are a set: a vector holding a value twice gives one row.
 
 The rows are computed here, in Python, from the value being written (which the
 write path holds in memory anyway to encode it), and written by the store's
-own write statements in the same transaction as the entry: the entity's old
-rows deleted, its new rows inserted (:mod:`garrison.stores._sqlite`,
+own write statements in the same transaction as the entry: of the entity's
+rows, those no longer given deleted and the new ones inserted (:mod:`garrison.stores._sqlite`,
 :mod:`garrison.stores._sqlite_bulk`). Every garrison write path keeps the
 table exact; a write by plain SQL to ``entries`` does not (see
 ``docs/storage.md``). The schema migration creates the table empty; opening a store whose
@@ -47,13 +51,15 @@ transaction.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
 from garrison.edn import EdnMap, EdnSet, FrozenMap, Keyword
-from garrison.stores._values import decode_value, encode_value
+from garrison.stores._canonical import canonical, canonical_text
+from garrison.stores._values import decode_value
 
 if TYPE_CHECKING:
     import sqlite3
@@ -64,11 +70,13 @@ if TYPE_CHECKING:
 __all__ = [
     "ATTRIBUTE_SCHEMA",
     "DELETE_ENTITIES",
+    "SQL_FUNCTIONS",
     "AttributeRow",
     "attribute_names",
-    "attribute_value",
+    "canonical_rows",
     "entity_attributes",
     "fill_attributes",
+    "index_value",
     "index_statements",
 ]
 
@@ -83,7 +91,14 @@ _COLLECTIONS: Final = (list, tuple, frozenset, set, EdnSet)  # Vector is a tuple
 _NOT_INDEXED: Final = (Mapping, *_COLLECTIONS)
 
 _INSERT: Final = "INSERT INTO attributes (attr, value, tag, entity) VALUES (?, ?, ?, ?)"
-_DELETE_ONE: Final = "DELETE FROM attributes WHERE entity = ?"
+_OLD_ONE: Final = "SELECT attr, value, tag, entity FROM attributes WHERE entity = ?"
+_OLD_ENTITIES: Final = (
+    "SELECT attr, value, tag, entity FROM attributes "
+    "WHERE entity IN (SELECT value FROM json_each(?1))"
+)
+_DELETE_ROW: Final = (
+    "DELETE FROM attributes WHERE attr = ? AND value = ? AND tag = ? AND entity = ?"
+)
 #: The attribute rows of the keys of a JSON array of key texts.
 DELETE_ENTITIES: Final = "DELETE FROM attributes WHERE entity IN (SELECT value FROM json_each(?1))"
 
@@ -139,11 +154,16 @@ def attribute_names(value: Any) -> frozenset[str]:
 
 
 def _fallback(member: Any) -> tuple[Any, str] | None:
-    """The (value, tag) of a member of an unusual type, read from its stored form."""
+    """The (value, tag) of a member of an unusual type, by Clojure's ``=``.
+
+    Read from its canonical form (:mod:`garrison.stores._canonical`): ``1N``
+    is the integer ``1``, a string subclass a string, and a value of no plain
+    kind the one text every value equal to it has (``#my/tag #{1 2}`` and
+    ``#my/tag #{2 1}`` alike).
+    """
     if isinstance(member, _NOT_INDEXED):
         return None
-    text = encode_value(member)
-    node = orjson.loads(text)
+    node = canonical(member)
     kind = type(node)
     if kind is str:
         return (node, "s")
@@ -157,11 +177,11 @@ def _fallback(member: Any) -> tuple[Any, str] | None:
         return None
     if kind is dict and len(node) == 1 and "#k" in node:
         return (node["#k"], "k")
-    return (text, "x")
+    return (canonical_text(member), "x")
 
 
-def _scalar(member: Any) -> tuple[Any, str] | None:
-    """The (value, tag) of an indexable scalar, ``None`` for what is not indexed."""
+def index_value(member: Any) -> tuple[Any, str] | None:
+    """The (value, tag) an attribute row holds for ``member``; ``None`` if not indexed."""
     kind = type(member)
     if kind is str:
         return (member, "s")
@@ -170,11 +190,11 @@ def _scalar(member: Any) -> tuple[Any, str] | None:
     if kind is int:
         if _INT64_MIN <= member <= _INT64_MAX:
             return (member, "i")
-        return (encode_value(member), "x")
+        return (canonical_text(member), "x")
     if kind is float:
         if member - member == 0.0:  # finite
             return (member, "f")
-        return (encode_value(member), "x")
+        return (canonical_text(member), "x")
     if kind is bool:
         return (int(member), "b")
     if member is None:
@@ -182,9 +202,39 @@ def _scalar(member: Any) -> tuple[Any, str] | None:
     return _fallback(member)
 
 
-def attribute_value(member: Any) -> tuple[Any, str] | None:
-    """The (value, tag) an attribute's ``member`` has in the index, ``None`` if not indexable."""
-    return _scalar(member)
+@functools.lru_cache(maxsize=4096)
+def _stored_row(text: str) -> tuple[Any, str] | None:
+    try:
+        return index_value(decode_value(text))
+    except Exception:  # noqa: BLE001 - unreadable: no row (reading the entry names its key)
+        return None
+
+
+def stored_index_value(text: str) -> Any:
+    """SQL function ``garrison_index_value``: the row value of a stored member's JSON text.
+
+    With ``stored_index_tag``, what :func:`index_value` gives for a member
+    the stored JSON holds as a marker (``{"#tag": ...}``, ``{"#N": "1"}``), so
+    a query pattern that reads the stored JSON (an attribute not indexed)
+    compares the texts the attribute index would hold. ``None`` for a text
+    that is not an indexed value.
+    """
+    row = _stored_row(text)
+    return None if row is None else row[0]
+
+
+def stored_index_tag(text: str) -> str | None:
+    """SQL function ``garrison_index_tag``: the row tag of a stored member's JSON text."""
+    row = _stored_row(text)
+    return None if row is None else row[1]
+
+
+#: The SQL functions the Datalog compiler's JSON reading calls (name, function),
+#: registered on every connection of the store.
+SQL_FUNCTIONS: Final = (
+    ("garrison_index_value", stored_index_value),
+    ("garrison_index_tag", stored_index_tag),
+)
 
 
 def entity_attributes(value: Any, declared: frozenset[str]) -> tuple[AttributeRow, ...] | None:
@@ -202,11 +252,11 @@ def entity_attributes(value: Any, declared: frozenset[str]) -> tuple[AttributeRo
             continue
         if isinstance(item, _COLLECTIONS):
             for member in item:
-                part = _scalar(member)
+                part = index_value(member)
                 if part is not None:
                     rows[(attr, *part)] = None
         else:
-            part = _scalar(item)
+            part = index_value(item)
             if part is not None:
                 rows[(attr, *part)] = None
     return tuple(rows)
@@ -227,20 +277,55 @@ def _all_rows(
 
 
 def index_statements(
+    db: sqlite3.Connection,
     indexed: Mapping[str, tuple[AttributeRow, ...] | None],
 ) -> tuple[Statement, ...]:
     """The write statements that make ``attributes`` hold ``indexed``'s rows for its entities.
 
     ``indexed`` maps each key a write sets to its value's :func:`entity_attributes`
-    (the last value, for a key written twice): the keys' old rows are deleted
-    and the new ones inserted, in the write's transaction.
+    (the last value, for a key written twice). Run on the connection's thread,
+    in the write's transaction: the entities' rows are read from ``db`` and
+    only the difference is written (the rows no longer given deleted, the new
+    ones inserted), so an update that leaves its indexed attributes as they
+    were touches no page of the index. Rows are compared with their tag
+    (``1`` and ``1.0`` differ by it).
     """
     if len(indexed) == 1:
         (entity,) = indexed
-        delete: Statement = (_DELETE_ONE, (entity,), False)
+        found = db.execute(_OLD_ONE, (entity,)).fetchall()
     else:
-        delete = (DELETE_ENTITIES, (orjson.dumps(list(indexed)).decode(),), False)
-    return (delete, (_INSERT, _all_rows(indexed), True))
+        found = db.execute(_OLD_ENTITIES, (orjson.dumps(list(indexed)).decode(),)).fetchall()
+    old = {tuple(row) for row in found}
+    new = set(_all_rows(indexed))
+    statements: list[Statement] = []
+    gone = old - new
+    if gone:
+        statements.append((_DELETE_ROW, list(gone), True))
+    added = [row for row in new if row not in old]
+    if added:
+        statements.append((_INSERT, added, True))
+    return tuple(statements)
+
+
+def canonical_rows(db: sqlite3.Connection) -> None:
+    """Rewrite the ``x`` rows of ``attributes`` to their canonical text (blocking).
+
+    The schema migration to schema 5: an index built before kept a value of
+    tag ``x`` as its stored JSON text, whose set members and map entries are in
+    their iteration order (see :mod:`garrison.stores._canonical`). Each row
+    becomes the row :func:`index_value` gives its value (rows that become one
+    are one); a text that cannot be read stays as it is.
+    """
+    rows = db.execute("SELECT attr, value, entity FROM attributes WHERE tag = 'x'").fetchall()
+    for attr, text, entity in rows:
+        row = _stored_row(text)
+        if row is None or row == (text, "x"):
+            continue
+        db.execute(
+            "DELETE FROM attributes WHERE attr = ? AND value = ? AND tag = 'x' AND entity = ?",
+            (attr, text, entity),
+        )
+        db.execute(_INSERT.replace("INSERT", "INSERT OR IGNORE"), (attr, *row, entity))
 
 
 def fill_attributes(db: sqlite3.Connection, declared: frozenset[str]) -> None:

@@ -38,16 +38,18 @@ leave strings out, where SQLite counts a string as the number it spells.
 
 from __future__ import annotations
 
-import math
+import dataclasses
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
 
-from garrison.edn import Keyword, Symbol, Vector, dumps, loads
+from garrison.edn import EdnSet, Keyword, Symbol, Vector, dumps, loads
 from garrison.exceptions import QueryError
-from garrison.stores._values import decode_value, encode_value
+from garrison.stores._attributes import index_value
+from garrison.stores._values import decode_value
 
 __all__ = ["CompiledQuery", "compile_query", "parse_query"]
 
@@ -100,17 +102,17 @@ def _marker(json: str) -> str:
 #: The rows ``(attr, value, tag, entity)`` the attribute index would hold for the
 #: attribute ``{attr}`` (a parameter), read from the stored JSON objects: the
 #: attribute's value, or each member of a collection, when it is a scalar
-#: (string, number, boolean, keyword, or another tagged scalar kept as its JSON
-#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them.
+#: (string, number, boolean, keyword, or another value kept as its canonical
+#: text, tag ``x``), as garrison.stores._attributes.entity_attributes gives them:
+#: a marker's value and tag come from the SQL functions of
+#: garrison.stores._attributes.SQL_FUNCTIONS, registered on the store's connections.
 _JSON_ROWS: Final = (
     "(SELECT entries.key AS entity, t.key AS attr, "
     "CASE m.type WHEN 'true' THEN 1 WHEN 'false' THEN 0 "
-    f"WHEN 'object' THEN CASE {_marker('m.value')} WHEN '#k' "
-    "THEN (SELECT value FROM json_each(m.value)) "
-    "ELSE m.value END ELSE m.atom END AS value, "
+    "WHEN 'object' THEN garrison_index_value(m.value) ELSE m.atom END AS value, "
     "CASE m.type WHEN 'text' THEN 's' WHEN 'integer' THEN 'i' WHEN 'real' THEN 'f' "
     "WHEN 'true' THEN 'b' WHEN 'false' THEN 'b' "
-    f"ELSE CASE {_marker('m.value')} WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    "ELSE garrison_index_tag(m.value) END AS tag "
     "FROM entries, json_each(entries.value) AS t, json_each("
     "CASE WHEN t.type = 'array' THEN t.value "
     f"WHEN t.type = 'object' AND {_marker('t.value')} IN {_COLLECTION_MARKERS} "
@@ -120,7 +122,8 @@ _JSON_ROWS: Final = (
     "WHERE entries.value GLOB '{{*' AND {attr_check} "
     "AND m.type IN ('text', 'integer', 'real', 'true', 'false', 'object') "
     f"AND (m.type <> 'object' OR ({_marker('m.value')} NOT IN {_COLLECTION_MARKERS} "
-    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS})))"
+    f"AND {_marker('m.value')} NOT IN {_MAP_MARKERS} "
+    "AND garrison_index_tag(m.value) IS NOT NULL)))"
 )
 # Any attribute, or one spelled "#...": the stored object must not be a marker.
 _NOT_A_MARKER: Final = f"{_marker('entries.value')} IS NULL"
@@ -179,20 +182,12 @@ def _is_blank(node: Any) -> bool:
 
 def scalar_row(value: Any, clause: str) -> tuple[Any, str]:
     """The ``(value, tag)`` an attribute row holds for the Python value ``value``."""
-    kind = type(value)
-    if kind is str:
-        return (value, "s")
-    if kind is bool:
-        return (int(value), "b")
-    if kind is int and value in _INT64:
-        return (value, "i")
-    if kind is float and math.isfinite(value):
-        return (value, "f")
-    if kind is Keyword:
-        return (value.text, "k")
-    if value is None or isinstance(value, (list, tuple, set, frozenset, Mapping)):
+    if value is None or isinstance(value, (list, tuple, set, frozenset, Mapping, EdnSet)):
         raise QueryError(f"{value!r} is not a value the attribute index holds", clause=clause)
-    return (encode_value(value), "x")
+    row = index_value(value)
+    if row is None:
+        raise QueryError(f"{value!r} is not a value the attribute index holds", clause=clause)
+    return row
 
 
 def _from_row(value: Any, tag: str) -> Any:
@@ -295,8 +290,14 @@ class CompiledQuery:
             i = 0
             for kind, detail in self.columns:
                 if kind == "value":
-                    raw = orjson.loads(record[i]) if self.json_values else record[i]
-                    values.append(_from_row(raw, record[i + 1]))
+                    raw, tag = record[i], record[i + 1]
+                    if self.json_values:
+                        raw = orjson.loads(raw)
+                        if tag == "x":
+                            # Read from the stored JSON on PostgreSQL: its stored text,
+                            # answered as the index's text by Clojure's = (1.50M as 1.5M).
+                            raw, tag = index_value(decode_value(raw)) or (raw, tag)
+                    values.append(_from_row(raw, tag))
                     i += 2
                 elif kind == "pull":
                     pulled = decode_value(record[i])
@@ -568,6 +569,22 @@ def _show(clause: Any) -> str:
         return repr(clause)
 
 
+# Compiled statements of queries given as text whose inputs are all scalars, by
+# (text, indexed attributes, the inputs' tags): the statement depends on the
+# inputs only through their tags (each input's parameters are slots refilled
+# per call). Parsing and compiling is 50-200 µs a query; a hit is a few µs.
+_CACHE_SIZE: Final = 256
+_compiled: OrderedDict[tuple[str, frozenset[str], tuple[str, ...]], _Template] = OrderedDict()
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A compiled statement and, per scalar input, the slice of its parameters it fills."""
+
+    query: CompiledQuery
+    slots: tuple[tuple[int, int], ...]
+
+
 def compile_query(
     query: Any,
     inputs: Sequence[Any] = (),
@@ -579,10 +596,47 @@ def compile_query(
 
     ``indexed`` names the attributes the attribute table holds; a pattern on
     another attribute reads the stored JSON objects. ``dialect`` is
-    ``"sqlite"`` or ``"postgresql"`` (see the module docstring).
+    ``"sqlite"`` or ``"postgresql"`` (see the module docstring). A query
+    given as text with scalar inputs is compiled once per ``indexed``,
+    dialect and kinds of inputs (the last 256 such SQLite statements are kept).
     """
+    key = None
+    if (
+        dialect != _POSTGRESQL
+        and type(query) is str
+        and all(_is_scalar_input(given) for given in inputs)
+    ):
+        rows = [scalar_row(given, ":in") for given in inputs]
+        key = (query, indexed, tuple(tag for _, tag in rows))
+        template = _compiled.get(key)
+        if template is not None:
+            _compiled.move_to_end(key)
+            params = list(template.query.params)
+            for (start, end), (value, _tag) in zip(template.slots, rows, strict=True):
+                params[start:end] = [value] * (end - start)
+            return dataclasses.replace(template.query, params=params)
+    compiled, slots = _compile(query, inputs, indexed, dialect)
+    if key is not None and len(slots) == len(inputs):
+        _compiled[key] = _Template(compiled, tuple(slots))
+        if len(_compiled) > _CACHE_SIZE:
+            _compiled.popitem(last=False)
+        compiled = dataclasses.replace(compiled, params=list(compiled.params))
+    return compiled
+
+
+def _is_scalar_input(given: Any) -> bool:
+    return given is not None and not isinstance(
+        given, (list, tuple, set, frozenset, Mapping, EdnSet)
+    )
+
+
+def _compile(
+    query: Any, inputs: Sequence[Any], indexed: frozenset[str], dialect: str
+) -> tuple[CompiledQuery, list[tuple[int, int]]]:
+    """:func:`compile_query` uncached, and the parameter slice each scalar input filled."""
     parsed = parse_query(query)
     pg = dialect == _POSTGRESQL
+    slots: list[tuple[int, int]] = []
     compiler = _Compiler(indexed=indexed, dialect=dialect)
     in_specs = parsed.inputs
     if in_specs and in_specs[0] == Symbol("$"):
@@ -597,6 +651,7 @@ def compile_query(
         text = _show(spec)
         if _is_var(spec):
             sql_value, tag = scalar_row(given, text)
+            start = len(compiler.params)
             if pg:
                 # One parameter (an unused one has no type): its text is the key.
                 value = compiler.value_param(sql_value)
@@ -611,6 +666,7 @@ def compile_query(
                 value=value,
                 tag=f"'{tag}'",
             )
+            slots.append((start, len(compiler.params)))
         elif (
             isinstance(spec, Vector | list)
             and len(spec) == 2
@@ -731,4 +787,7 @@ def compile_query(
         if group:
             sql += " GROUP BY " + ", ".join(group)
     reads = None if everything else frozenset(compiler.reads)
-    return CompiledQuery(sql, compiler.params, readers, compiler.unindexed, reads, json_values=pg)
+    compiled = CompiledQuery(
+        sql, compiler.params, readers, compiler.unindexed, reads, json_values=pg
+    )
+    return compiled, slots

@@ -44,7 +44,7 @@ from garrison.exceptions import (
     StoreLoadError,
     VersionConflictError,
 )
-from garrison.stores._attributes import AttributeRow, attribute_value, entity_attributes
+from garrison.stores._attributes import AttributeRow, entity_attributes, index_value
 from garrison.stores._audit import current_audit
 from garrison.stores._datalog import CompiledQuery, compile_query
 from garrison.stores._keys import key_namespace
@@ -1150,7 +1150,7 @@ async def _lookup_violations(
                     if target not in written and await conn.fetchval(_EXISTS, target) is None:
                         found.append(_dangling(key, attr, member))
                 if rules.unique:
-                    part = attribute_value(member)
+                    part = index_value(member)
                     if part is None:
                         continue
                     other = seen.setdefault((kind, attr, *part), key)

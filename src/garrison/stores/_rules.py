@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from garrison.edn import BigInt, Char, EdnSet, Keyword, Symbol, Vector, dumps
 from garrison.exceptions import EdnError, SchemaError
-from garrison.stores._attributes import attribute_value
+from garrison.stores._attributes import index_value
 from garrison.stores._protocol import MISSING
 from garrison.stores._values import decode_value
 
@@ -419,7 +419,7 @@ def lookup_violations(
                     if target not in written and db.execute(_EXISTS, (target,)).fetchone() is None:
                         found.append(_dangling(key, attr, member))
                 if rules.unique:
-                    part = attribute_value(member)
+                    part = index_value(member)
                     if part is None:
                         continue
                     other = seen.setdefault((kind, attr, *part), key)
@@ -463,7 +463,7 @@ def find_violations(
             for member in _members(value.get(lookup), rules):
                 if rules.reference and type(member) is Keyword:
                     references.append((key, attr, member))
-                if rules.unique and (part := attribute_value(member)) is not None:
+                if rules.unique and (part := index_value(member)) is not None:
                     other = seen.setdefault((kind, attr, *part), key)
                     if other != key:
                         found.append(_shared(key, attr, member, other))

@@ -44,6 +44,12 @@ statements in the write's transaction; see :mod:`garrison.stores._attributes`),
 empty: the store fills it for its indexed attributes when it opens. A put now records history when
 it changes the value (``UPDATE OF value``), so re-classifying kinds records none.
 
+Schema 5 keeps one index text per value by Clojure's ``=``
+(:mod:`garrison.stores._canonical`): the rows of tag ``x`` that schema 4 kept
+as the value's stored text (a set's members in iteration order, a decimal's
+scale, ``1N`` apart from ``1``) are rewritten, in Python, to the row the value
+gives now.
+
 Upgrades: :data:`MIGRATIONS` is an ordered list; migration *n* takes the
 database from version *n-1* to *n*. At open every missing one is applied in
 order, each in its own ``BEGIN IMMEDIATE`` transaction together with the new
@@ -57,7 +63,7 @@ import zlib
 from typing import TYPE_CHECKING, Final, TypeAlias
 
 from garrison.exceptions import SchemaVersionError, StoreError, StoreLoadError
-from garrison.stores._attributes import ATTRIBUTE_SCHEMA
+from garrison.stores._attributes import ATTRIBUTE_SCHEMA, canonical_rows
 from garrison.stores._values import upgrade_format_1
 
 if TYPE_CHECKING:
@@ -186,13 +192,14 @@ _V4: Final[tuple[Step, ...]] = (
     _ENTRIES_HISTORY_UPDATE.replace("AFTER UPDATE ON entries", "AFTER UPDATE OF value ON entries"),
 )
 
+# The attribute index holds one text per value by Clojure's = (a set's members
+# sorted, ...): the rows an older index kept as the stored text are rewritten.
+_V5: Final[tuple[Step, ...]] = (canonical_rows,)
+
 #: Migration *n* (1-based) upgrades a database from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[Step, ...]]] = (
-    _V1,
-    _V2,
-    _V3,
-    _V4,
-)
+MIGRATIONS: Final[
+    tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[Step, ...], tuple[Step, ...]]
+] = (_V1, _V2, _V3, _V4, _V5)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 

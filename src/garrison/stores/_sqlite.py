@@ -830,7 +830,8 @@ class SqliteStore:
             if not self._indexed:
                 return ((UPSERT, row, False),)
             rows = entity_attributes(value, self._indexed)
-            return ((UPSERT, row, False), *index_statements({key: rows}))
+            raw = db if db is not None else self._raw(self.connection, key)
+            return ((UPSERT, row, False), *index_statements(raw, {key: rows}))
 
         with store_span(DB_SYSTEM_SQLITE, "put", _ENTRIES, query=UPSERT):
             await self._write(build, key=key)
@@ -886,7 +887,7 @@ class SqliteStore:
                 yield (UPSERT, encoded, True)
             # rows() has run: indexed holds every key, once, with its last value's rows.
             if self._indexed:
-                yield from index_statements(indexed)
+                yield from index_statements(self._raw(self.connection, None), indexed)
 
         with store_span(
             DB_SYSTEM_SQLITE, "put_many", _ENTRIES, query=UPSERT, batch_size=len(batch)

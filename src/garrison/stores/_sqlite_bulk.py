@@ -185,7 +185,7 @@ def _index(store: SqliteStore, rows: Sequence[EncodedRow]) -> tuple[Statement, .
     indexed: dict[str, tuple[AttributeRow, ...] | None] = {}
     for key, _namespace, _kind, text in rows:
         indexed[key] = entity_attributes(decode_value(text), declared) if text[:1] == "{" else None
-    return index_statements(indexed)
+    return index_statements(raw_connection(store.connection), indexed)
 
 
 def _enforce(store: SqliteStore, db: sqlite3.Connection, rows: Sequence[EncodedRow]) -> None:

@@ -20,6 +20,7 @@ import anyio
 
 from garrison._log import get_logger
 from garrison.exceptions import StoreError, StoreLoadError
+from garrison.stores._attributes import SQL_FUNCTIONS
 from garrison.stores._loops import BackgroundLoop
 from garrison.stores._schema import check_database, ensure_schema
 from garrison.tracing import DB_SYSTEM_SQLITE, store_span
@@ -60,6 +61,8 @@ async def _configure(
         raise StoreLoadError(f"{path}: could not switch the database to WAL mode")
     await conn.execute(f"PRAGMA synchronous = {synchronous}")
     await conn.execute("PRAGMA foreign_keys = ON")
+    for name, function in SQL_FUNCTIONS:
+        await conn.create_function(name, 1, function, deterministic=True)
 
 
 async def connect(path: str, *, synchronous: str, busy_timeout: float) -> aiosqlite.Connection:

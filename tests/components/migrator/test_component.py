@@ -275,3 +275,20 @@ async def test_a_bad_kind_mapping_stops_the_start_naming_it(tmp_path: Path) -> N
         async with open_runtime(config, environ={}):
             pass
     assert "components.database.kinds" in str(info.value)
+
+
+async def test_auto_blocking_drops_the_hand_kept_index_keys_when_configured(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "memory.edn").write_text(MEMORY_EDN, encoding="utf-8")
+    async with migrator_runtime(tmp_path, auto="blocking", index_keys="drop") as rt:
+        job = _job(rt)
+        assert job is not None
+        summary, report = await job.result()
+        assert summary.dropped_index_keys == ["learning/index", "learning/tag-index"]
+        assert report is not None
+        assert report.agree  # the dropped keys are expected missing
+        assert (await evaluate(rt, "startup")).status == "pass"
+        store = rt.get(Store)
+        assert await store.get("learning/tag-index", None) is None
+        assert await store.get("learning/r1") is not None

@@ -8,11 +8,13 @@ here (``docs/queries.md`` shows them).
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import pytest
 
 from garrison import SchemaError
+from garrison.cli import main
 from garrison.components.migrator import migrate
 from garrison.edn import Keyword
 from garrison.stores import EntitySchema, SqliteStore
@@ -148,3 +150,59 @@ async def test_the_migration_checks_the_schema_on_clojure_written_data(
             await store.put("learning/l4", {Keyword("learning/session"): Keyword("session/s9")})
         with pytest.raises(SchemaError, match=r"\"s1\"; nothing was written"):
             await store.put("session/s4", {Keyword("session/id"): "s1"})
+
+
+def test_the_hand_kept_index_keys_can_be_dropped_by_config(
+    migrated_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # garrison migrate / validate, as an operator runs them, on the Clojure-written file.
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "memory.edn").write_bytes(migrated_file.read_bytes())
+    config = tmp_path / "garrison.toml"
+    config.write_text(
+        f"""
+[runtime]
+data_dir = "{data}"
+
+[components.database]
+edn_path = "memory.edn"
+
+[components.database.schema.learning]
+":learning/tags" = {{ indexed = true }}
+
+[components.migrator]
+index_keys = "drop"
+""",
+        encoding="utf-8",
+    )
+    assert main(["migrate", "--config", str(config), "--no-backup", "--validate"]) == 0
+    out = capsys.readouterr().out
+    assert '1 hand-kept index keys (index_keys = "drop"): learning/tag-index' in out
+    assert "AGREE" in out
+
+    async def read(db: Path) -> tuple[list[str], list[tuple[str, ...]]]:
+        async with SqliteStore(db) as store:
+            query = "[:find ?l :in $ ?tag :where [?l :learning/tags ?tag]]"
+            return await store.keys("learning/"), await store.query(query, Keyword("clojure"))
+
+    keys, by_tag = asyncio.run(read(data / "garrison.db"))
+    assert keys == ["learning/l1", "learning/l2", "learning/l3"]  # no learning/tag-index
+    assert sorted(by_tag) == [("learning/l1",), ("learning/l2",)]  # what it held
+
+    # Validation expects the dropped keys missing, and still reports every other one.
+    async def lose_a_record(db: Path) -> None:
+        async with SqliteStore(db) as store:
+            await store.delete("learning/l2")
+
+    asyncio.run(lose_a_record(data / "garrison.db"))
+    assert main(["validate", "--config", str(config)]) == 1
+    out = capsys.readouterr().out
+    assert "missing in the database (only in the EDN file): 1" in out
+    assert "  learning/l2" in out
+    assert "learning/tag-index" not in out.split("missing in the database")[1]
+    # The same database validated as if the keys had been kept: both are missing.
+    assert main(["validate", "--config", str(config), "--index-keys", "keep"]) == 1
+    out = capsys.readouterr().out
+    assert "missing in the database (only in the EDN file): 2" in out
+    assert "  learning/tag-index" in out

@@ -26,6 +26,7 @@ from garrison.components.migrator._migrate import PROGRESS_META, migrate
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
     DEFAULT_ORDER,
+    IndexKeys,
     KindMapping,
     normalize_prefixes,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "KindMapping",
     "DEFAULT_KIND_MAPPING",
     "DEFAULT_ORDER",
+    "IndexKeys",
     "normalize_prefixes",
     # results and progress
     "MigrationSummary",

@@ -5,7 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from garrison.components.migrator._plan import DEFAULT_ORDER, normalize_prefixes
+from garrison.components.migrator._plan import (
+    DEFAULT_ORDER,
+    IndexKeys,
+    normalize_prefixes,
+)
 
 __all__ = ["AutoMode", "MigratorConfig"]
 
@@ -39,6 +43,12 @@ class MigratorConfig:
     ``validate``
         Validate after an automatic migration (a blocking start fails when the
         two sides disagree).
+    ``index_keys``
+        The legacy store's hand-kept index keys (those the kind mapping makes
+        kind ``index``: ``learning/tag-index``, ``learning/index``): ``"keep"``
+        (default) migrates them; ``"drop"`` leaves them out, as a query over
+        the attribute index answers what they held, and validation then
+        expects them missing from the database (see :data:`IndexKeys`).
     """
 
     auto: AutoMode = "off"
@@ -49,10 +59,13 @@ class MigratorConfig:
     batch_size: int = 1000
     overwrite: bool = False
     validate: bool = True
+    index_keys: IndexKeys = "keep"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.index_keys not in ("keep", "drop"):
+            raise ValueError(f'index_keys must be "keep" or "drop", got {self.index_keys!r}')
         normalize_prefixes(self.prefixes)
 
     def key_prefixes(self) -> tuple[str, ...]:

@@ -52,7 +52,10 @@ from garrison.components.migrator._heap import heap_frozen
 from garrison.components.migrator._plan import (
     DEFAULT_KIND_MAPPING,
     DEFAULT_ORDER,
+    INDEX_KIND,
+    IndexKeys,
     KindMapping,
+    dropped_index_keys,
     plan_entries,
 )
 from garrison.components.migrator._progress import MigrationProgress
@@ -88,10 +91,14 @@ _CONFLICTS_KEPT: Final = 1000
 
 
 def _plan_identity(
-    source: SourceFile, prefixes: Sequence[str], kinds: KindMapping, order: Sequence[str]
+    source: SourceFile,
+    prefixes: Sequence[str],
+    kinds: KindMapping,
+    order: Sequence[str],
+    index_keys: IndexKeys,
 ) -> dict[str, Any]:
     """What must be the same for a resume to continue where the last run stopped."""
-    return {
+    identity: dict[str, Any] = {
         "source": source.path,
         "sha256": source.sha256,
         "size": source.size,
@@ -103,6 +110,9 @@ def _plan_identity(
             "default": kinds.default,
         },
     }
+    if index_keys != "keep":  # a record of a run that kept them has no such entry
+        identity["index_keys"] = index_keys
+    return identity
 
 
 async def _resume_point(
@@ -187,6 +197,7 @@ async def migrate(
     overwrite: bool = False,
     kinds: KindMapping = DEFAULT_KIND_MAPPING,
     order: Sequence[str] = DEFAULT_ORDER,
+    index_keys: IndexKeys = "keep",
     listener: ProgressListener | None = None,
     progress: MigrationProgress | None = None,
     database: str | None = None,
@@ -200,7 +211,10 @@ async def migrate(
     (:func:`open_sqlite_owner`).
 
     ``prefixes`` are key-text prefixes (see :func:`normalize_prefixes`);
-    empty means every key. ``store`` may be ``None`` only for a dry run
+    empty means every key. ``index_keys="drop"`` leaves out the keys
+    ``kinds`` makes kind ``index`` (the legacy hand-kept index keys; see
+    :data:`IndexKeys`), listed in :attr:`MigrationSummary.dropped_index_keys`.
+    ``store`` may be ``None`` only for a dry run
     against a database that does not exist yet. ``listener`` is called with
     ``progress`` after every batch. ``source`` is the file already read with
     :func:`read_source` (so a caller can refuse a bad file before it opens,
@@ -221,8 +235,8 @@ async def migrate(
             return await migrate(
                 link, edn, prefixes=prefixes, batch_size=batch_size, resume=resume,
                 dry_run=dry_run, overwrite=overwrite, kinds=kinds, order=order,
-                listener=listener, progress=progress, database=database, source=source,
-                max_digits=max_digits,
+                index_keys=index_keys, listener=listener, progress=progress, database=database,
+                source=source, max_digits=max_digits,
             )  # fmt: skip
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, not {batch_size}")
@@ -242,8 +256,11 @@ async def migrate(
         else:
             state.set_phase("read", total=source.size, done=source.size, unit="bytes")
             notify(state)
+        dropped = dropped_index_keys(source.entries, kinds, index_keys)
         plan = plan_entries(source.entries, kinds, order)
-        total = len(source.entries)
+        if dropped:
+            plan = [(kind, keys) for kind, keys in plan if kind != INDEX_KIND]
+        total = len(source.entries) - len(dropped)
         summary = MigrationSummary(
             source=str(path),
             database=database or (store.path if store is not None else "(none)"),
@@ -256,8 +273,9 @@ async def migrate(
             filtered_out=source.filtered_out,
             lenient_keys=source.lenient_keys,
             duplicate_keys=source.duplicate_keys,
+            dropped_index_keys=sorted(dropped),
         )
-        identity = _plan_identity(source, prefixes, kinds, order)
+        identity = _plan_identity(source, prefixes, kinds, order, index_keys)
         skip, earlier = await _resume_point(store, identity, total) if resume else (0, {})
         summary.resumed = resume and skip > 0
         summary.resumed_from = skip

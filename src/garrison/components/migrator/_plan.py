@@ -18,7 +18,7 @@ checkpoints grew with them (about 2.5x slower for a 100k-key file).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from garrison.exceptions import ConfigError
 from garrison.stores import DEFAULT_KIND_MAPPING, KindMapping
@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_KIND_MAPPING",
     "DEFAULT_ORDER",
+    "INDEX_KIND",
+    "IndexKeys",
     "KindMapping",
     "normalize_prefixes",
     "plan_entries",
@@ -36,6 +38,16 @@ __all__ = [
 
 #: The legacy plan's order: sessions, projects, learning records, then the rest.
 DEFAULT_ORDER: Final = ("session", "project", "learning")
+
+#: The kind of the legacy store's hand-kept index keys (``learning/tag-index``,
+#: ``learning/index`` in the default mapping): what they held, a query over the
+#: attribute index answers.
+INDEX_KIND: Final = "index"
+
+#: What a migration does with the keys of kind :data:`INDEX_KIND`: ``keep``
+#: migrates them as any other key; ``drop`` leaves them out, and validation
+#: then expects them missing from the database.
+IndexKeys = Literal["keep", "drop"]
 
 
 def normalize_prefixes(prefixes: Iterable[str]) -> tuple[str, ...]:
@@ -80,3 +92,15 @@ def plan_entries(
             group = groups[kind] = []
         group.append(text)
     return [(kind, sorted(groups[kind])) for kind in kind_order(groups, order)]
+
+
+def dropped_index_keys(
+    keys: Iterable[str], mapping: KindMapping, index_keys: IndexKeys
+) -> frozenset[str]:
+    """The ``keys`` a migration leaves out: those of kind ``index`` when ``index_keys`` is drop."""
+    if index_keys == "keep":
+        return frozenset()
+    if index_keys != "drop":
+        raise ConfigError(f'index_keys is "keep" or "drop", not {index_keys!r}')
+    kind_of = mapping.kind_of
+    return frozenset(key for key in keys if kind_of(key) == INDEX_KIND)

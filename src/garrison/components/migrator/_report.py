@@ -36,7 +36,9 @@ class MigrationSummary:
     - ``skipped``: key → why it was not migrated (conflicts, filtered out);
     - ``lenient_keys``: keys that are, or whose values hold, keywords Clojure
       cannot read back (migrated anyway); ``duplicate_keys``: keys the file
-      holds more than once (the last value was migrated).
+      holds more than once (the last value was migrated);
+    - ``dropped_index_keys``: the legacy hand-kept index keys left out
+      (``index_keys = "drop"``).
     """
 
     source: str
@@ -63,6 +65,7 @@ class MigrationSummary:
     filtered_out: int = 0
     lenient_keys: list[str] = field(default_factory=list)
     duplicate_keys: list[str] = field(default_factory=list)
+    dropped_index_keys: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -98,6 +101,7 @@ class MigrationSummary:
             "filtered_out": self.filtered_out,
             "lenient_keys": list(self.lenient_keys),
             "duplicate_keys": list(self.duplicate_keys),
+            "dropped_index_keys": list(self.dropped_index_keys),
         }
 
     def render(self) -> str:
@@ -124,6 +128,12 @@ class MigrationSummary:
         skipped: list[str] = []
         if self.filtered_out:
             skipped.append(f"{self.filtered_out} outside the --prefix filter")
+        if self.dropped_index_keys:
+            skipped.append(
+                f'{len(self.dropped_index_keys)} hand-kept index keys (index_keys = "drop"): '
+                + ", ".join(self.dropped_index_keys[:_SHOWN])
+                + (" …" if len(self.dropped_index_keys) > _SHOWN else "")
+            )
         if self.conflict_count:
             skipped.append(
                 f"{self.conflict_count} hold different data in the database "
@@ -156,7 +166,9 @@ class ValidationReport:
 
     ``comparison`` holds the keys missing on each side and the keys whose
     values differ (``left`` is the EDN file, ``right`` the database);
-    ``diffs`` a short readable diff for the first differing keys.
+    ``diffs`` a short readable diff for the first differing keys;
+    ``dropped_index_keys`` the file's hand-kept index keys the database is
+    expected not to hold (``index_keys = "drop"``): not reported missing.
     """
 
     source: str
@@ -166,6 +178,7 @@ class ValidationReport:
     sqlite_keys: int
     diffs: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    dropped_index_keys: list[str] = field(default_factory=list)
 
     @property
     def agree(self) -> bool:
@@ -187,6 +200,7 @@ class ValidationReport:
             "different": list(c.different),
             "diffs": dict(self.diffs),
             "seconds": round(self.seconds, 3),
+            "dropped_index_keys": list(self.dropped_index_keys),
         }
 
     def render(self) -> str:
@@ -199,6 +213,11 @@ class ValidationReport:
                 f"({self.sqlite_keys} keys); {c.common} on both sides; {self.seconds:.2f}s"
             ),
         ]
+        if self.dropped_index_keys:
+            lines.append(
+                f"not expected in the database: {len(self.dropped_index_keys)} hand-kept "
+                'index keys (index_keys = "drop")'
+            )
         lines += _listed("missing in the database (only in the EDN file)", c.only_left)
         lines += _listed("missing in the EDN file (only in the database)", c.only_right)
         if c.different:

@@ -24,6 +24,7 @@ from garrison.components.migrator._diff import (
     stored_text,
 )
 from garrison.components.migrator._heap import heap_frozen
+from garrison.components.migrator._plan import DEFAULT_KIND_MAPPING, dropped_index_keys
 from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source_reporting
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from os import PathLike
 
+    from garrison.components.migrator._plan import IndexKeys, KindMapping
     from garrison.components.migrator._progress import ProgressListener
 
 __all__ = ["validate"]
@@ -95,6 +97,8 @@ async def validate(
     edn: str | PathLike[str],
     *,
     prefixes: Sequence[str] = (),
+    index_keys: IndexKeys = "keep",
+    kinds: KindMapping = DEFAULT_KIND_MAPPING,
     listener: ProgressListener | None = None,
     progress: MigrationProgress | None = None,
     source: SourceFile | None = None,
@@ -106,7 +110,10 @@ async def validate(
     just made; it is used only when the file still has the same SHA-256 (and
     the same prefixes), which proves a new parse would give the same values;
     ``max_digits`` is the codec's limit on the digits of one number.
-    ``store`` is the actor owning the database, or an open store with no
+    ``index_keys="drop"``: the keys ``kinds`` makes kind ``index`` were left
+    out by the migration (see :func:`migrate`); such a key missing from the
+    database is expected, not reported (one the database holds is compared
+    as any other). ``store`` is the actor owning the database, or an open store with no
     owner yet, which gets one for the run (see :func:`migrate`).
     Raises :class:`EdnSyntaxError` (file, line, column) when the file does
     not parse. The store may change while a validation runs; validate with
@@ -115,8 +122,8 @@ async def validate(
     if isinstance(store, SqliteStore):
         async with open_sqlite_owner(store) as link:
             return await validate(
-                link, edn, prefixes=prefixes, listener=listener, progress=progress,
-                source=source, max_digits=max_digits,
+                link, edn, prefixes=prefixes, index_keys=index_keys, kinds=kinds,
+                listener=listener, progress=progress, source=source, max_digits=max_digits,
             )  # fmt: skip
     path = absolute_path(edn)
     state = progress if progress is not None else MigrationProgress("validate")
@@ -168,8 +175,9 @@ async def validate(
                     notify(state)
                     if len(page) < _PAGE:
                         break
+        dropped = dropped_index_keys(entries, kinds, index_keys)
         comparison = Comparison(
-            only_left=tuple(sorted(entries.keys() - sqlite_keys)),
+            only_left=tuple(sorted(entries.keys() - sqlite_keys - dropped)),
             only_right=tuple(sorted(sqlite_keys - entries.keys())),
             different=tuple(sorted(different)),
             common=common,
@@ -184,6 +192,7 @@ async def validate(
             sqlite_keys=len(sqlite_keys),
             diffs=diffs,
             seconds=time.perf_counter() - started,
+            dropped_index_keys=sorted(dropped - sqlite_keys),
         )
         metrics().migration_keys.add(common, {"garrison.migration.outcome": "validated"})
         span.set_attributes(
