@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from garrison.edn import Keyword, Symbol, loads
+from garrison.edn import BigInt, Keyword, Symbol, loads
 from garrison.exceptions import QueryError
 from garrison.stores import PostgresStore, SqliteStore
 from tests.stores.test_datalog import ALL_ATTRIBUTES, DATA
@@ -78,6 +78,8 @@ QUERIES: list[tuple[str, tuple[Any, ...]]] = [
     ("[:find (min ?p) (max ?p) :where [?p :project/owner _]]", ()),
     # tagged scalars, a nested map, a set of mixed members, a string key
     ("[:find ?a ?v :where [:t/7 ?a ?v]]", ()),
+    ("[:find ?e :in $ ?v :where [?e :n ?v]]", (BigInt(1),)),
+    ("[:find ?e :in $ ?v :where [?e :big ?v]]", (123456789012345678901234567890,)),
     ("[:find ?e :in $ ?v :where [?e :u ?v]]", (loads(f'#uuid "{_UUID}"'),)),
 ]
 
@@ -92,6 +94,7 @@ async def stores(
     extra = [("t/1", {Keyword("n"): 1}), ("t/2", {Keyword("n"): 1.0})]
     extra += [("t/3", {Keyword("n"): True}), ("t/4", {Keyword("n"): "1"})]
     extra += [("t/5", {Keyword("n"): 1e16}), ("t/6", {Keyword("n"): -7})]
+    extra += [("t/8", {Keyword("n"): BigInt(1)}), ("t/9", {Keyword("big"): BigInt(2**70)})]
     extra += [("project/p1", {**loads(DATA["project/p1"]), Keyword("project/rank"): 2})]
     extra += [("project/p2", {**loads(DATA["project/p2"]), Keyword("project/rank"): 2.5})]
     extra += [

@@ -144,19 +144,31 @@ _PG_JSON: Final = (
     "(CASE WHEN strpos(entries.value, '\\u0000') > 0 "
     "THEN replace(entries.value, '\\u0000', '\\ufffd') ELSE entries.value END)::json"
 )
+# A BigInt (or an int past 64 bits) that fits 64 bits: the integer, by Clojure's =.
+_PG_INT64: Final = (
+    "CASE WHEN mk.marker IN ('#N', '#int') THEN (m.value ->> mk.marker)::numeric END "
+    "BETWEEN -9223372036854775808 AND 9223372036854775807"
+)
 #: :data:`_JSON_ROWS` for PostgreSQL: the same rows, with values as the ``jsonb``
-#: the attribute table holds (a boolean as ``1``/``0``, a keyword as its text, another
-#: tagged scalar as its stored JSON text in a ``jsonb`` string).
+#: the attribute table holds (a boolean as ``1``/``0``, a keyword as its text, an
+#: integer marker as the index has it: ``1N`` is ``1``, a bigger one ``{"#N": ...}``).
+#: Another tagged scalar is its stored JSON text in a ``jsonb`` string: the index's
+#: text for most (a UUID, an instant in UTC), not for all (``1.50M`` is ``1.5M``
+#: there; such a value is compared by its stored text, and answered by the
+#: index's text, see :meth:`CompiledQuery.rows`).
 _PG_JSON_ROWS: Final = (
     "(SELECT entries.key AS entity, t.key AS attr, "
     "CASE WHEN json_typeof(m.value) = 'boolean' "
     "THEN (CASE WHEN m.value::text = 'true' THEN '1' ELSE '0' END)::jsonb "
     "WHEN mk.marker = '#k' THEN (m.value -> '#k')::jsonb "
+    f"WHEN {_PG_INT64} THEN (m.value ->> mk.marker)::jsonb "
+    "WHEN mk.marker IN ('#N', '#int') "
+    """THEN to_jsonb('{{"#N":"' || (m.value ->> mk.marker) || '"}}') """
     "WHEN mk.marker IS NOT NULL THEN to_jsonb(m.value::text) "
     "ELSE m.value::jsonb END AS value, "
     "CASE json_typeof(m.value) WHEN 'string' THEN 's' WHEN 'boolean' THEN 'b' "
     "WHEN 'number' THEN CASE WHEN m.value::text ~ '[.eE]' THEN 'f' ELSE 'i' END "
-    "ELSE CASE mk.marker WHEN '#k' THEN 'k' ELSE 'x' END END AS tag "
+    f"ELSE CASE WHEN mk.marker = '#k' THEN 'k' WHEN {_PG_INT64} THEN 'i' ELSE 'x' END END AS tag "
     "FROM entries CROSS JOIN LATERAL json_each(CASE WHEN entries.value LIKE '{{%' "
     f"THEN {_PG_JSON} ELSE NULL END) AS t "
     f"CROSS JOIN LATERAL (SELECT {_pg_marker('t.value')} AS marker) AS tk "
