@@ -153,9 +153,10 @@ _PG_INT64: Final = (
 #: the attribute table holds (a boolean as ``1``/``0``, a keyword as its text, an
 #: integer marker as the index has it: ``1N`` is ``1``, a bigger one ``{"#N": ...}``).
 #: Another tagged scalar is its stored JSON text in a ``jsonb`` string: the index's
-#: text for most (a UUID, an instant in UTC), not for all (``1.50M`` is ``1.5M``
-#: there; such a value is compared by its stored text, and answered by the
-#: index's text, see :meth:`CompiledQuery.rows`).
+#: text for most (a UUID, an instant written in UTC), not for all (``1.50M`` is
+#: ``1.5M`` there, an instant is in UTC, a tagged literal's sets are sorted; such a
+#: value is compared by its stored text, and answered by the index's text, see
+#: :meth:`CompiledQuery.rows`).
 _PG_JSON_ROWS: Final = (
     "(SELECT entries.key AS entity, t.key AS attr, "
     "CASE WHEN json_typeof(m.value) = 'boolean' "
