@@ -514,7 +514,12 @@ class PostgresStore:
 
     @property
     def pool(self) -> asyncpg.Pool[Any]:
-        """The open pool. Raises when closed."""
+        """The open pool. Raises when closed.
+
+        Its connections are not reset when returned (see ``_keep_session``):
+        what runs on one must leave no session state (``SET``, ``LISTEN``,
+        session advisory locks).
+        """
         if self._pool is None:
             state = "closed" if self._closed else "not open yet"
             raise StoreError(f"{self.path}: the store is {state}")
