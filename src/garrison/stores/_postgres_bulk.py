@@ -23,7 +23,8 @@ The rows go to the server as four arrays in one ``INSERT ... SELECT FROM
 unnest(...)`` statement. Measured against asyncpg's ``executemany`` of the
 one-row upsert and against ``COPY`` into a temporary table followed by
 ``INSERT ... SELECT ... ON CONFLICT`` (100k rows in batches of 1000,
-``benchmarks/bench_postgres.py --bulk``), it is the fastest: one statement
+``benchmarks/bench_migrate.py --postgresql --bulk-paths``: 3.2 s against
+COPY's 3.7 s and executemany's 4.6 s), it is the fastest: one statement
 and one round trip per batch, as COPY, without COPY's temporary table.
 ``unnest`` yields the rows in array order, so the history's order is
 ``put_many``'s. A batch naming one key twice (which an upsert statement
