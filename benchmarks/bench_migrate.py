@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import statistics
@@ -325,6 +326,11 @@ _COPY_UPSERT = (
 )
 
 
+async def _with_batch(way: Any, batch: list[Any], conn: Any, at: int) -> int:
+    result: int = await way(conn, batch, at)
+    return result
+
+
 async def _bulk_paths(server: PostgresServer, edn: Path, repeat: int) -> None:
     """The file's rows into PostgreSQL in batches of 1000, three ways, under the store's
     write path (write lock, commit record, history trigger); medians of ``repeat``."""
@@ -357,7 +363,7 @@ async def _bulk_paths(server: PostgresServer, edn: Path, repeat: int) -> None:
             async with PostgresStore(dsn) as store:
                 start = time.perf_counter()
                 for batch in batches:
-                    await store._write(lambda conn, at, b=batch, w=way: w(conn, b, at))
+                    await store._write(functools.partial(_with_batch, way, batch))
                 times[name].append(time.perf_counter() - start)
                 assert await store.count() == len(rows)
             await server.drop_database(dsn)
