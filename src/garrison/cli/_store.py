@@ -15,9 +15,9 @@ PostgreSQL's transactions give them a consistent snapshot); in the EDN modes
 they read the EDN file, which lags memory by at most the flush delay; in the
 modes that write both sides with SQLite's committed state for the keys the
 file has not received yet, as the runtime serves them after levelling.
-Writes (``put``, ``delete``, ``mode
-set``, ``restore``) run the ``database`` component in this process and send
-it the :class:`~garrison.components.database.Store` facade's messages; the
+Writes (``put``, ``delete``, ``mode set``, ``restore``) run the ``database``
+component in this process and send it the
+:class:`~garrison.components.database.Store` facade's messages; the
 component takes the database's owner lock, so they refuse to run while a
 runtime holds it (the runtime's cache, mode and EDN map would not see them).
 ``restore`` also refuses to replace a database that holds data and ``backup``
