@@ -143,6 +143,7 @@ async def test_the_schema_refuses_a_breaking_batch_with_nothing_written(
         "session": {
             ":session/id": {"type": "string", "unique": True},
             ":session/user": {"type": "string"},
+            ":session/of": {"type": "keyword", "reference": True},
         }
     }
     sid, user = K("session/id"), K("session/user")
@@ -157,3 +158,12 @@ async def test_the_schema_refuses_a_breaking_batch_with_nothing_written(
             )
         assert await store.keys() == ["session/s1"]
         assert await store.get_meta("m") is None
+        # A reference to a key the same batch writes holds, whatever that key's value.
+        of = K("session/of")
+        batch = [("session/s4", {of: K("session/raw")}), ("session/raw", 1)]
+        await put_rows_pg(store, encode_rows(batch, kind="session"))
+        with pytest.raises(SchemaError, match="no entry has the key session/gone"):
+            await put_rows_pg(
+                store, encode_rows([("session/s5", {of: K("session/gone")})], kind="session")
+            )
+        assert await store.keys() == ["session/raw", "session/s1", "session/s4"]

@@ -40,7 +40,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.stores._attributes import AttributeRow, entity_attributes
+from garrison.stores._postgres import _lookup_violations
 from garrison.stores._postgres_sql import META_SET, UPSERT, range_clause
+from garrison.stores._rules import refused
 from garrison.stores._values import decode_value, encode_value
 
 if TYPE_CHECKING:
@@ -135,7 +137,8 @@ async def _write_rows(
     lookups = _enforce(store, rows)
     indexed = _indexed(store, rows)
     keys = [row[0] for row in rows]
-    unique = len(set(keys)) == len(keys)
+    written = set(keys)
+    unique = len(written) == len(keys)
     arrays = (keys, [row[1] for row in rows], [row[2] for row in rows], [row[3] for row in rows])
 
     async def work(conn: _Connection, at: int) -> int:
@@ -143,7 +146,11 @@ async def _write_rows(
             found = await conn.fetch(_STORED_VERSIONS, keys)
             if found:
                 raise _Present(found)
-        await store._check_lookups_in(conn, lookups)
+        if lookups is not None and store._rules is not None:
+            # A reference may name any key the batch writes, of any kind.
+            found = await _lookup_violations(conn, store._rules, lookups, written)
+            if found:
+                raise refused(found)
         if writing is not None:
             writing()
         if unique:
