@@ -95,6 +95,17 @@ async def test_the_migrator_component_migrates_into_postgresql(
         assert (await (await migrator.ask(Validate())).result()).agree
         rerun = await (await migrator.ask(Migrate())).result()
         assert (rerun.written, rerun.unchanged) == (0, 11)
+        # An overwriting run reaches the read cache and the watchers.
+        store = rt.get(Store)
+        await store.put("project/p1", "the database's older value")
+        assert await store.get("project/p1") == "the database's older value"  # cached now
+        async with store.watch("project/") as changes:
+            job = await migrator.ask(Migrate(prefixes=("project",), overwrite=True))
+            assert (await job.result()).overwritten == 1
+            fresh = await store.get("project/p1")
+            assert fresh[Keyword("name")] == "Zürich"
+            seen = await anext(aiter(changes))
+            assert (seen.key, seen.op, seen.value) == ("project/p1", "put", fresh)
         exported = await (await migrator.ask(Export(path="rollback.edn"))).result()
         assert exported.keys == 11
     assert loads((tmp_path / "rollback.edn").read_text("utf-8")).keys() == (
