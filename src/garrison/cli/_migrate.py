@@ -84,21 +84,23 @@ Progress goes to stderr: a bar on a terminal, else migrator.progress events in
 JSON log lines (as garrison run logs), every --progress-interval seconds."""
 
 _MIGRATE = f"""\
-Copy the entries of memory.edn into the SQLite database, in batches (one
+Copy the entries of memory.edn into the database (SQLite, or PostgreSQL with
+--db postgresql://... or backend = "postgresql"), in batches (one
 transaction each), kinds in the configured order. Resumable (--resume
 continues after the last committed batch) and idempotent (keys the database
 already holds equal are left alone; keys it holds differently are conflicts,
 left unwritten unless --overwrite). The EDN file is read in full first: a file
 that does not parse writes nothing. Before the first write the database (if
-it exists) and the EDN file are copied next to themselves
-(<name>.before-migrate-<UTC time>) and the copies named first (--no-backup
-skips that). {_PROGRESS}
+it exists; not PostgreSQL's: use pg_dump) and the EDN file are copied next to
+themselves (<name>.before-migrate-<UTC time>) and the copies named first
+(--no-backup skips that). {_PROGRESS}
 
 examples:
   garrison migrate --edn data/memory.edn --db data/garrison.db --dry-run
   garrison migrate --config /etc/myapp/garrison.toml --validate
   garrison migrate --prefix session --prefix presence --batch-size 500
   garrison migrate --resume            # after an interrupted run
+  garrison migrate --edn data/memory.edn --db postgresql://app@db/app --validate
 
 exit status: 0 done (with --validate: and the two sides agree); 1 conflicts
              left unwritten, or the two sides differ; 2 bad arguments or
@@ -107,7 +109,7 @@ exit status: 0 done (with --validate: and the two sides agree); 1 conflicts
 """
 
 _VALIDATE = f"""\
-Compare memory.edn and the SQLite database key by key, with EDN's equality
+Compare memory.edn and the database (SQLite or PostgreSQL) key by key, with EDN's equality
 (Clojure's: 0, false and 0.0 are three different values). Reads only.
 {_PROGRESS}
 
@@ -120,8 +122,8 @@ exit status: 0 the two sides agree; 1 they differ; 2 bad arguments or config;
 """
 
 _EXPORT = f"""\
-Write the SQLite data back to an EDN file, atomically (a rollback from
-SQLite to the legacy store). Takes the owner lock: stop garrison first.
+Write the database's data back to an EDN file, atomically (a rollback to the
+legacy store). On SQLite it takes the owner lock: stop garrison first.
 {_PROGRESS}
 
 examples:
