@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import getpass
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from garrison.cli import main
 from garrison.stores import PostgresStore
+from tests.cli._process import Process
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -98,6 +100,25 @@ def test_db_takes_a_dsn_for_the_reads_too(
     capsys.readouterr()
     assert main(["get", "doc/a", "--db", postgres_dsn, "--data-dir", str(tmp_path)]) == 0
     assert capsys.readouterr().out == "[1 2]\n"
+
+
+def test_watch_follows_postgresql(tmp_path: Path, postgres_dsn: str) -> None:
+    config = str(_config(tmp_path, postgres_dsn))
+    asyncio.run(_write(postgres_dsn, "todo/1", {"done": False}))
+    watcher = Process([sys.executable, "-m", "garrison.cli", "watch", "todo/", "--json",
+                       "--config", config])  # fmt: skip
+    try:
+        watcher.wait_for(r'\{"todo/1":\{"done":false\}\}\n')
+        asyncio.run(_write(postgres_dsn, "other/1", 1))  # not under the prefix
+        asyncio.run(_write(postgres_dsn, "todo/2", {"done": True}))
+        watcher.wait_for(r'"todo/2":\{"done":true\}\}\n')
+    finally:
+        watcher.close()
+    lines = [json.loads(line) for line in watcher.output().splitlines()]
+    assert lines == [
+        {"todo/1": {"done": False}},
+        {"todo/1": {"done": False}, "todo/2": {"done": True}},
+    ]
 
 
 async def _read(dsn: str, key: str) -> Any:
