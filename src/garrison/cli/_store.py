@@ -318,7 +318,9 @@ class _ReadSide:
     Reads take no lock and write nothing, so they run beside a running
     garrison: SQLite's WAL, or PostgreSQL's transactions, give each read a
     consistent snapshot; the EDN file lags the runtime's memory by at most
-    the flush delay.
+    the flush delay. (Opening a :class:`PostgresStore` checks its schema
+    under the write lock for a moment, as every instance's start does, and
+    creates it in an empty database.)
     """
 
     def __init__(self, database: Database) -> None:
