@@ -3,6 +3,7 @@ command line, resumable, and judged by Clojure on a file Clojure wrote."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -163,3 +164,25 @@ def test_a_clojure_written_file_migrated_into_postgresql_reads_back_the_same_in_
     assert run_clojure(COMPARE, original, exported) == "same 12\n"
     assert main(["migrate", "--edn", str(exported), "--db", postgres_dsn, "--no-backup"]) == 0
     assert "written 0, unchanged 12" in capsys.readouterr().out
+
+
+async def test_a_command_line_migration_reaches_a_running_instances_watchers(
+    postgres_dsn: str, tmp_path: Path
+) -> None:
+    edn = tmp_path / "memory.edn"
+    edn.write_text(MEMORY_EDN, encoding="utf-8")
+    config = {
+        "runtime": {"data_dir": str(tmp_path / "instance"), "stop_timeout": 10.0},
+        "components": {
+            "database": {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+        },
+    }
+    async with open_runtime(config, environ={}) as rt:
+        store = rt.get(Store)
+        assert await store.get("project/p1") is None  # read (and cached) before the migration
+        async with store.watch("project/") as changes:
+            command = ["migrate", "--edn", str(edn), "--db", postgres_dsn, "--quiet"]
+            assert await asyncio.to_thread(main, [*command, "--no-backup"]) == 0
+            seen = await asyncio.wait_for(anext(aiter(changes)), 30)
+            assert (seen.key, seen.op) == ("project/p1", "put")
+        assert (await store.get("project/p1"))[Keyword("name")] == "Zürich"
