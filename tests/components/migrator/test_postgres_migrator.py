@@ -112,8 +112,8 @@ async def test_the_migrator_component_migrates_into_postgresql(
     assert loads((tmp_path / "rollback.edn").read_text("utf-8")).keys() == (
         loads(MEMORY_EDN).keys()
     )
-    async with PostgresStore(postgres_dsn) as store:
-        assert await store.count() == 11
+    async with PostgresStore(postgres_dsn) as database:
+        assert await database.count() == 11
         assert not (tmp_path / "garrison.db").exists()
 
 
