@@ -131,11 +131,16 @@ def test_the_commands_take_a_postgresql_dsn_or_the_configs_backend(
     config = tmp_path / "garrison.toml"
     config.write_text(
         f'[runtime]\ndata_dir = "{tmp_path}"\n\n[components.database]\n'
-        f'backend = "postgresql"\ndsn = "{postgres_dsn}"\nmode = "sqlite-only"\n',
+        f'backend = "postgresql"\ndsn = "{postgres_dsn}"\nmode = "sqlite-only"\n\n'
+        '[components.database.schema.session]\n":user" = { indexed = true }\n',
         encoding="utf-8",
     )
     assert main(["migrate", "--config", str(config), "--json"]) == 0
     assert '"unchanged": 11' in capsys.readouterr().out
+    # The configured schema's declared attribute is indexed: Datalog reads it.
+    query = "[:find ?s :where [?s :user :user/u1]]"
+    assert main(["query", query, "--config", str(config)]) == 0
+    assert capsys.readouterr().out == '["session/abc"]\n'
     assert main(["validate", "--config", str(config)]) == 0
     exported = tmp_path / "exported.edn"
     assert main(["export", "--config", str(config), "--edn", str(exported)]) == 0
