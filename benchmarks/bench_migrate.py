@@ -24,12 +24,27 @@ peaks include reading the file.
     .venv-test/bin/python benchmarks/bench_migrate.py               # 100k keys, 3 runs
     .venv-test/bin/python benchmarks/bench_migrate.py --keys 10000  # a quick look
     .venv-test/bin/python benchmarks/bench_migrate.py --encode-only # value encoding, C vs pure
+
+``--postgresql`` adds a case in the same run: garrison B (``migrate --validate``)
+into a fresh PostgreSQL database (the server ``GARRISON_TEST_POSTGRES_DSN``
+names, else one started from the installed binaries with PostgreSQL's default
+durability, as benchmarks/bench_postgres.py does), with its ratios to the
+SQLite figure and to edn_format's parse. ``--bulk-paths`` (with
+``--postgresql``) times only the ways to write the file's rows into
+PostgreSQL in batches of 1000 under the store's write path (lock, commit
+record, history trigger): asyncpg ``executemany`` of the one-row upsert,
+``COPY`` into a temporary table then ``INSERT ... SELECT ... ON CONFLICT``,
+and one ``INSERT ... SELECT FROM unnest(arrays)`` (what garrison uses).
+
+    .venv-test/bin/python benchmarks/bench_migrate.py --postgresql
+    .venv-test/bin/python benchmarks/bench_migrate.py --postgresql --bulk-paths
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import random
 import statistics
@@ -43,12 +58,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
+
+from tests._postgres import PostgresServer, find_binaries
 
 from _common import machine, peak_memory, report
+from garrison.components.database import open_sqlite_owner
 from garrison.components.migrator import migrate, validate
 from garrison.components.migrator._source import read_source
 from garrison.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
-from garrison.stores import SqliteStore
+from garrison.stores import PostgresStore, SqliteStore, encode_rows
+from garrison.stores._postgres_bulk import UPSERT_ARRAYS
+from garrison.stores._postgres_sql import UPSERT
 
 K = Keyword
 _WORDS = [
@@ -137,7 +158,24 @@ async def _migrate_validate(
     return summary.written, result.agree
 
 
-def _child(case: str, edn: Path, db: Path, *, memory: bool) -> dict[str, Any]:
+async def _migrate_validate_pg(
+    edn: Path, dsn: str, phases: dict[str, list[float]]
+) -> tuple[int, bool]:
+    """Case PG: ``migrate --validate`` into the (fresh) PostgreSQL database ``dsn``."""
+    marks = [time.perf_counter()]
+    async with PostgresStore(dsn) as store, open_sqlite_owner(store) as link:
+        source = await asyncio.to_thread(read_source, edn)
+        marks.append(time.perf_counter())
+        summary = await migrate(link, edn, source=source)
+        marks.append(time.perf_counter())
+        result = await validate(link, edn, source=source)
+        marks.append(time.perf_counter())
+    for name, begin, end in zip(("read", "migrate", "validate"), marks, marks[1:], strict=False):
+        phases.setdefault(name, []).append(end - begin)
+    return summary.written, result.agree
+
+
+def _child(case: str, edn: Path, db: Path | str, *, memory: bool) -> dict[str, Any]:
     """One case, run in a fresh interpreter (see main); its figures as a dict."""
     if case == "edn_format":
         import edn_format
@@ -149,6 +187,13 @@ def _child(case: str, edn: Path, db: Path, *, memory: bool) -> dict[str, Any]:
         start = time.perf_counter()
         edn_format.loads(text)  # parse only: the file's text is already in memory
         return {"seconds": time.perf_counter() - start}
+    if case == "PG":
+        pg_phases: dict[str, list[float]] = {}
+        start = time.perf_counter()
+        written, agree = asyncio.run(_migrate_validate_pg(edn, str(db), pg_phases))
+        seconds = time.perf_counter() - start
+        return {"seconds": seconds, "written": written, "agree": agree, "phases": pg_phases}
+    db = Path(db)
     reuse = case == "B"
     if memory:
         _, peak = peak_memory(lambda: asyncio.run(_migrate_validate(edn, db, reuse=reuse)))
@@ -160,7 +205,7 @@ def _child(case: str, edn: Path, db: Path, *, memory: bool) -> dict[str, Any]:
     return {"seconds": seconds, "written": written, "agree": agree, "phases": phases}
 
 
-def _run(case: str, edn: Path, db: Path, *, memory: bool = False) -> dict[str, Any]:
+def _run(case: str, edn: Path, db: Path | str, *, memory: bool = False) -> dict[str, Any]:
     # Each case runs in its own interpreter: edn_format leaves ~1.8 million
     # objects alive after a parse of this file (gc.collect() frees none), and
     # every later full collection in the same process walks them, which made
@@ -220,7 +265,15 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--edn", type=Path, help=argparse.SUPPRESS)
-    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--postgresql", action="store_true", help="add migrate --validate into PostgreSQL"
+    )
+    parser.add_argument(
+        "--bulk-paths",
+        action="store_true",
+        help="with --postgresql: time only executemany, COPY and unnest for the rows",
+    )
     parser.add_argument("--memory", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--encode-only",
@@ -244,39 +297,141 @@ def main() -> None:
             _encoders(edn, args.repeat)
             return
 
-        runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
-        phases: dict[str, list[float]] = {}
-        for _ in range(args.repeat):  # alternate the cases so load changes hit all alike
-            for case, times in runs.items():
-                result = _run(case, edn, db)
-                times.append(result["seconds"])
-                if case != "edn_format":
-                    assert result["written"] == args.keys, (case, result["written"])
-                    assert result["agree"], case
-                for name, values in result.get("phases", {}).items():
-                    phases.setdefault(name, []).extend(values)
-        for name, values in runs.items():
-            spread = max(values) / min(values) - 1
-            print(f"  {name:<11} runs: " + ", ".join(f"{v:.2f}s" for v in values)
-                  + f"  (spread {spread:.0%})")  # fmt: skip
-        print(
-            "  B by phase (medians): "
-            + ", ".join(f"{name} {statistics.median(v):.2f}s" for name, v in phases.items())
-        )
-        baseline = statistics.median(runs["edn_format"])
-        for case, label in (
-            ("A", "migrate + separate validate"),
-            ("B", "migrate + validate (reuse)"),
-        ):
-            ours = statistics.median(runs[case])
-            report(f"{label} vs edn_format parse (s)", ours, baseline, unit="s",
-                   higher_is_better=False)  # fmt: skip
-            print(f"    fraction of edn_format's parse time: {ours / baseline:.2f} (target < 0.33)")
+        server = None
+        if args.postgresql:
+            server = PostgresServer()
+            if not server.dsn and find_binaries() is None:
+                sys.exit("no PostgreSQL: set GARRISON_TEST_POSTGRES_DSN or install the server")
+            server.start(durable=True)
+        try:
+            if args.bulk_paths:
+                assert server is not None, "--bulk-paths needs --postgresql"
+                asyncio.run(_bulk_paths(server, edn, args.repeat))
+                return
+            _cases(args, edn, db, server)
+        finally:
+            if server is not None:
+                server.stop()
 
-        theirs_peak = _run("edn_format", edn, db, memory=True)["peak"]
-        ours_peak = _run("A", edn, db, memory=True)["peak"]
-        report("peak memory, A vs edn_format parse (MB)", ours_peak / 1e6, theirs_peak / 1e6,
-               unit="MB", higher_is_better=False)  # fmt: skip
+
+_COPY_TABLE = (
+    "CREATE TEMP TABLE IF NOT EXISTS garrison_load (n integer, key text, namespace text, "
+    "kind text, value text) ON COMMIT DELETE ROWS"
+)
+_COPY_UPSERT = (
+    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
+    "SELECT key, namespace, kind, value, $1, $1, 1 FROM garrison_load ORDER BY n "
+    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
+    "value = excluded.value, updated_at = excluded.updated_at, version = entries.version + 1"
+)
+
+
+async def _with_batch(way: Any, batch: list[Any], conn: Any, at: int) -> int:
+    result: int = await way(conn, batch, at)
+    return result
+
+
+async def _bulk_paths(server: PostgresServer, edn: Path, repeat: int) -> None:
+    """The file's rows into PostgreSQL in batches of 1000, three ways, under the store's
+    write path (write lock, commit record, history trigger); medians of ``repeat``."""
+    source = await asyncio.to_thread(read_source, edn)
+    rows = encode_rows(source.entries.items(), kind="bench")
+    batches = [rows[i : i + 1000] for i in range(0, len(rows), 1000)]
+
+    async def executemany(conn: Any, batch: list[Any], at: int) -> int:
+        await conn.executemany(UPSERT, [(*row, at) for row in batch])
+        return len(batch)
+
+    async def copy(conn: Any, batch: list[Any], at: int) -> int:
+        await conn.execute(_COPY_TABLE)
+        await conn.copy_records_to_table(
+            "garrison_load", records=[(n, *row) for n, row in enumerate(batch)]
+        )
+        await conn.execute(_COPY_UPSERT, at)
+        return len(batch)
+
+    async def arrays(conn: Any, batch: list[Any], at: int) -> int:
+        columns = [[row[i] for row in batch] for i in range(4)]
+        await conn.execute(UPSERT_ARRAYS, *columns, at)
+        return len(batch)
+
+    ways = {"executemany": executemany, "COPY + INSERT SELECT": copy, "unnest arrays": arrays}
+    times: dict[str, list[float]] = {name: [] for name in ways}
+    for _ in range(repeat):
+        for name, way in ways.items():
+            dsn = await server.create_database()
+            async with PostgresStore(dsn) as store:
+                start = time.perf_counter()
+                for batch in batches:
+                    await store._write(functools.partial(_with_batch, way, batch))
+                times[name].append(time.perf_counter() - start)
+                assert await store.count() == len(rows)
+            await server.drop_database(dsn)
+    print(f"{len(rows)} rows in batches of 1000 into PostgreSQL (median of {repeat}):")
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(f"  {name:<22} {median:6.2f}s  {len(rows) / median:9,.0f} rows/s  "
+              + ", ".join(f"{v:.2f}" for v in values))  # fmt: skip
+
+
+def _cases(args: argparse.Namespace, edn: Path, db: Path, server: PostgresServer | None) -> None:
+    """Every case ``--repeat`` times, alternating; the medians and ratios."""
+    runs: dict[str, list[float]] = {"edn_format": [], "A": [], "B": []}
+    if server is not None:
+        runs["PG"] = []
+    phases: dict[str, list[float]] = {}
+    pg_phases: dict[str, list[float]] = {}
+    for _ in range(args.repeat):  # alternate the cases so load changes hit all alike
+        for case, times in runs.items():
+            target: Path | str = db
+            if case == "PG":
+                assert server is not None
+                target = asyncio.run(server.create_database())
+            result = _run(case, edn, target)
+            if case == "PG":
+                assert server is not None
+                asyncio.run(server.drop_database(str(target)))
+            times.append(result["seconds"])
+            if case != "edn_format":
+                assert result["written"] == args.keys, (case, result["written"])
+                assert result["agree"], case
+            into = pg_phases if case == "PG" else phases
+            for name, values in result.get("phases", {}).items():
+                into.setdefault(name, []).extend(values)
+    for name, values in runs.items():
+        spread = max(values) / min(values) - 1
+        print(f"  {name:<11} runs: " + ", ".join(f"{v:.2f}s" for v in values)
+              + f"  (spread {spread:.0%})")  # fmt: skip
+    print(
+        "  B by phase (medians): "
+        + ", ".join(f"{name} {statistics.median(v):.2f}s" for name, v in phases.items())
+    )
+    baseline = statistics.median(runs["edn_format"])
+    for case, label in (
+        ("A", "migrate + separate validate"),
+        ("B", "migrate + validate (reuse)"),
+    ):
+        ours = statistics.median(runs[case])
+        report(f"{label} vs edn_format parse (s)", ours, baseline, unit="s",
+               higher_is_better=False)  # fmt: skip
+        print(f"    fraction of edn_format's parse time: {ours / baseline:.2f} (target < 0.33)")
+    if server is not None:
+        print(
+            "  PG by phase (medians): "
+            + ", ".join(f"{name} {statistics.median(v):.2f}s" for name, v in pg_phases.items())
+        )
+        ours = statistics.median(runs["PG"])
+        sqlite = statistics.median(runs["B"])
+        print(
+            f"  PostgreSQL migrate --validate: {ours:.2f}s; "
+            f"{ours / sqlite:.2f}x SQLite's time (B, {sqlite:.2f}s); "
+            f"{ours / baseline:.2f} of edn_format's parse time ({baseline:.2f}s)"
+        )
+
+    theirs_peak = _run("edn_format", edn, db, memory=True)["peak"]
+    ours_peak = _run("A", edn, db, memory=True)["peak"]
+    report("peak memory, A vs edn_format parse (MB)", ours_peak / 1e6, theirs_peak / 1e6,
+           unit="MB", higher_is_better=False)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ async def _clear(args: argparse.Namespace, database: Database) -> int:
     if not args.yes:
         async with database.reading() as side:
             count = len(await side.scan(prefix, None, None))
-            files = side.sqlite_path if side.mode is Mode.SQLITE_ONLY else side.edn_path
+            files = side.location if side.mode is Mode.SQLITE_ONLY else side.edn_path
         raise CommandError(
             f"this would remove {_keys(count)}{under} ({side.mode} mode, {files}); "
             "nothing was removed",

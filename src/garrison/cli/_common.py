@@ -121,10 +121,10 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
     )
     group.add_argument(
         "--db",
-        type=Path,
+        type=database_argument,
         default=default(None),
-        metavar="PATH",
-        help="the SQLite database, instead of the config's (data_dir/sqlite_path)",
+        metavar="PATH|DSN",
+        help="the SQLite database, or a postgresql:// URI, instead of the config's",
     )
     group.add_argument(
         "--json",
@@ -144,6 +144,14 @@ def add_global_options(parser: argparse.ArgumentParser, *, top: bool) -> None:
         default=off,
         help="show the traceback of an error",
     )
+
+
+def database_argument(text: str) -> Path | str:
+    """``--db``: a SQLite file's path, or a PostgreSQL connection URI (a ``str``, kept as given)."""
+    return text if text.startswith(_PG_SCHEMES) else Path(text)
+
+
+_PG_SCHEMES = ("postgresql://", "postgres://")
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -168,8 +176,12 @@ def load(args: argparse.Namespace, *, files: bool = True) -> GarrisonConfig:
     overrides: dict[str, Any] = {}
     if getattr(args, "data_dir", None) is not None:
         overrides["runtime.data_dir"] = str(_absolute(args.data_dir))
-    if files and getattr(args, "db", None) is not None:
-        overrides["components.database.sqlite_path"] = str(_absolute(args.db))
+    db = getattr(args, "db", None) if files else None
+    if isinstance(db, str):
+        overrides["components.database.backend"] = "postgresql"
+        overrides["components.database.dsn"] = db
+    elif db is not None:
+        overrides["components.database.sqlite_path"] = str(_absolute(db))
     if files and getattr(args, "edn", None) is not None:
         overrides["components.database.edn_path"] = str(_absolute(args.edn))
     return load_config(config_path(args), overrides=overrides)

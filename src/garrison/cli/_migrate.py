@@ -64,6 +64,7 @@ from garrison.stores import (
     DEFAULT_KIND_MAPPING,
     MODE_META,
     Mode,
+    PostgresStore,
     SqliteStore,
     acting_as,
     load_file,
@@ -75,7 +76,7 @@ if TYPE_CHECKING:
 
     from garrison.components.database import DatabaseConfig
     from garrison.components.migrator import ValidationReport
-    from garrison.stores import KindMapping
+    from garrison.stores import EntitySchema, KindMapping
 
 __all__ = ["register", "run_export", "run_migrate", "run_validate"]
 
@@ -84,21 +85,23 @@ Progress goes to stderr: a bar on a terminal, else migrator.progress events in
 JSON log lines (as garrison run logs), every --progress-interval seconds."""
 
 _MIGRATE = f"""\
-Copy the entries of memory.edn into the SQLite database, in batches (one
+Copy the entries of memory.edn into the database (SQLite, or PostgreSQL with
+--db postgresql://... or backend = "postgresql"), in batches (one
 transaction each), kinds in the configured order. Resumable (--resume
 continues after the last committed batch) and idempotent (keys the database
 already holds equal are left alone; keys it holds differently are conflicts,
 left unwritten unless --overwrite). The EDN file is read in full first: a file
 that does not parse writes nothing. Before the first write the database (if
-it exists) and the EDN file are copied next to themselves
-(<name>.before-migrate-<UTC time>) and the copies named first (--no-backup
-skips that). {_PROGRESS}
+it exists; not PostgreSQL's: use pg_dump) and the EDN file are copied next to
+themselves (<name>.before-migrate-<UTC time>) and the copies named first
+(--no-backup skips that). {_PROGRESS}
 
 examples:
   garrison migrate --edn data/memory.edn --db data/garrison.db --dry-run
   garrison migrate --config /etc/myapp/garrison.toml --validate
   garrison migrate --prefix session --prefix presence --batch-size 500
   garrison migrate --resume            # after an interrupted run
+  garrison migrate --edn data/memory.edn --db postgresql://app@db/app --validate
 
 exit status: 0 done (with --validate: and the two sides agree); 1 conflicts
              left unwritten, or the two sides differ; 2 bad arguments or
@@ -107,7 +110,7 @@ exit status: 0 done (with --validate: and the two sides agree); 1 conflicts
 """
 
 _VALIDATE = f"""\
-Compare memory.edn and the SQLite database key by key, with EDN's equality
+Compare memory.edn and the database (SQLite or PostgreSQL) key by key, with EDN's equality
 (Clojure's: 0, false and 0.0 are three different values). Reads only.
 {_PROGRESS}
 
@@ -120,8 +123,8 @@ exit status: 0 the two sides agree; 1 they differ; 2 bad arguments or config;
 """
 
 _EXPORT = f"""\
-Write the SQLite data back to an EDN file, atomically (a rollback from
-SQLite to the legacy store). Takes the owner lock: stop garrison first.
+Write the database's data back to an EDN file, atomically (a rollback to the
+legacy store). On SQLite it takes the owner lock: stop garrison first.
 {_PROGRESS}
 
 examples:
@@ -224,8 +227,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     return migrate_parser
 
 
-def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int]:
-    """The EDN path, database path, migrator settings and the database's ``edn_max_digits``.
+def _settings(args: argparse.Namespace) -> tuple[Path, Path | str, MigratorConfig, int]:
+    """The EDN path, the database (a SQLite path or a PostgreSQL DSN), the migrator
+    settings and the database's ``edn_max_digits``.
 
     Arguments win over the config, which is read when a path is left out or
     ``--config`` is given.
@@ -234,23 +238,17 @@ def _settings(args: argparse.Namespace) -> tuple[Path, Path, MigratorConfig, int
     max_digits = MAX_DIGITS
     edn, db = args.edn, args.db
     if edn is None or db is None or args.config is not None:
-        edn_default, sqlite_default, settings, max_digits = _configured(args)
+        edn_default, db_default, settings, max_digits = _configured(args)
         edn = edn if edn is not None else edn_default
-        if db is None and sqlite_default is None:
-            raise CommandError(
-                'the configured database is on PostgreSQL (backend = "postgresql"): migrate, '
-                "validate and export move data between the EDN file and SQLite only so far",
-                EXIT_UNAVAILABLE,
-                hint="pass --db FILE for a SQLite database",
-            )
-        db = db if db is not None else sqlite_default
+        db = db if db is not None else db_default
     return edn, db, settings, max_digits
 
 
-def _configured(args: argparse.Namespace) -> tuple[Path, Path | None, MigratorConfig, int]:
-    """The config's EDN path, database path, migrator settings and ``edn_max_digits``.
+def _configured(args: argparse.Namespace) -> tuple[Path, Path | str, MigratorConfig, int]:
+    """The config's EDN path, database, migrator settings and ``edn_max_digits``.
 
-    The database path is ``None`` when the configured backend is PostgreSQL.
+    The database is the configured ``dsn`` when the backend is PostgreSQL
+    (the migrator's own ``sqlite_path`` still names a SQLite file).
 
     ``--data-dir`` applies; ``--db`` and ``--edn`` do not: this is what the
     installation itself uses, which an export must not overwrite.
@@ -265,6 +263,7 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path | None, MigratorCo
         path="components.database",
     )
     sqlite_default, edn_default = db_config.resolve_paths(config.runtime.data_dir)
+    db_default: Path | str = db_config.dsn if db_config.backend == "postgresql" else sqlite_default
     migrator = config.components.get("migrator")
     options = dict(migrator.options) if migrator is not None else {}
     settings = parse_section(MigratorConfig, options, path="components.migrator")
@@ -272,10 +271,8 @@ def _configured(args: argparse.Namespace) -> tuple[Path, Path | None, MigratorCo
     if settings.edn_path:
         edn_default = data_dir / settings.edn_path
     if settings.sqlite_path:
-        sqlite_default = data_dir / settings.sqlite_path
-    if db_config.backend == "postgresql":
-        return edn_default, None, settings, db_config.edn_max_digits
-    return edn_default, sqlite_default, settings, db_config.edn_max_digits
+        db_default = data_dir / settings.sqlite_path
+    return edn_default, db_default, settings, db_config.edn_max_digits
 
 
 def _database_settings(args: argparse.Namespace) -> DatabaseConfig | None:
@@ -427,22 +424,21 @@ def run_migrate(args: argparse.Namespace) -> int:
                 prefixes=prefixes,
                 max_digits=max_digits,
             )
-            if args.dry_run and not await asyncio.to_thread(db.exists):
-                summary = await migrate(None, edn, database=str(db), **options)
+            if args.dry_run and not await _exists(db):
+                summary = await migrate(None, edn, database=_describe(db), **options)
             else:
-                if not args.dry_run:  # as `garrison run` creates its data_dir
+                if not args.dry_run and isinstance(db, Path):  # as `garrison run` does
                     await asyncio.to_thread(db.parent.mkdir, parents=True, exist_ok=True)
                 async with _owner_lock(db, needed=not args.dry_run):
                     if not (args.dry_run or args.no_backup):
                         backup = await backup_before_migration(
-                            db, absolute_path(edn), sha256=options["source"].sha256
+                            db if isinstance(db, Path) else None,
+                            absolute_path(edn),
+                            sha256=options["source"].sha256,
                         )
                         if not args.json:
                             sys.stdout.write(backup.render() + "\n")
-                    async with (
-                        SqliteStore(db, schema=schema) as store,
-                        open_sqlite_owner(store) as database,
-                    ):
+                    async with _open_database(db, schema=schema) as database:
                         summary = await migrate(database, edn, **options)
                         if args.validate and not args.dry_run:
                             report = await validate(
@@ -464,13 +460,15 @@ def run_migrate(args: argparse.Namespace) -> int:
 
 
 @contextlib.asynccontextmanager
-async def _owner_lock(db: Path, *, needed: bool) -> AsyncIterator[None]:
-    """The database's owner lock, as the operator commands that write take it.
+async def _owner_lock(db: Path | str, *, needed: bool) -> AsyncIterator[None]:
+    """The SQLite database's owner lock, as the operator commands that write take it.
 
     A running garrison holds it: its read cache and mode router would not see
     our writes, and its EDN writer would overwrite an exported memory.edn.
+    PostgreSQL has no owner: its instances take each commit from the change
+    notifications (docs/postgresql.md), the migration's too.
     """
-    if not needed:
+    if not needed or isinstance(db, str):
         yield
         return
     lock = DatabaseLock(db)
@@ -481,14 +479,38 @@ async def _owner_lock(db: Path, *, needed: bool) -> AsyncIterator[None]:
         await lock.release()
 
 
-async def _existing_store(db: Path) -> SqliteStore:
-    if not await asyncio.to_thread(db.is_file):
-        raise CommandError(
-            f"no database at {db}",
-            EXIT_UNAVAILABLE,
-            hint="check --config, --data-dir or --db; 'garrison migrate' creates the database",
-        )
-    return await SqliteStore(db).open()
+async def _exists(db: Path | str) -> bool:
+    """Whether a SQLite file is there (a PostgreSQL database is taken to be)."""
+    return isinstance(db, str) or await asyncio.to_thread(db.exists)
+
+
+def _describe(db: Path | str) -> str:
+    """The database for reports: the SQLite path, or the DSN without its password."""
+    return str(db) if isinstance(db, Path) else PostgresStore(db).path
+
+
+@contextlib.asynccontextmanager
+async def _open_database(
+    db: Path | str, *, schema: EntitySchema | None = None, existing: bool = False
+) -> AsyncIterator[DatabaseLink]:
+    """The database open for the block, owned by an actor; a link to it.
+
+    ``existing``: a SQLite file that is not there is exit status 3 (it is
+    not created).
+    """
+    store: SqliteStore | PostgresStore
+    if isinstance(db, str):
+        store = PostgresStore(db, schema=schema)
+    else:
+        if existing and not await asyncio.to_thread(db.is_file):
+            raise CommandError(
+                f"no database at {db}",
+                EXIT_UNAVAILABLE,
+                hint="check --config, --data-dir or --db; 'garrison migrate' creates the database",
+            )
+        store = SqliteStore(db, schema=schema)
+    async with store, open_sqlite_owner(store) as link:
+        yield link
 
 
 def run_validate(args: argparse.Namespace) -> int:
@@ -496,9 +518,8 @@ def run_validate(args: argparse.Namespace) -> int:
 
     async def body(reporter: _Progress) -> int:
         edn, db, settings, max_digits = _settings(args)
-        store = await _existing_store(db)
         try:
-            async with open_sqlite_owner(store) as database:
+            async with _open_database(db, existing=True) as database:
                 report = await validate(
                     database,
                     edn,
@@ -510,7 +531,6 @@ def run_validate(args: argparse.Namespace) -> int:
                 )
         finally:
             reporter.close()
-            await store.aclose()
         _show(args, report)
         return EXIT_OK if report.agree else EXIT_FAILED
 
@@ -525,16 +545,14 @@ def run_export(args: argparse.Namespace) -> int:
         configured_edn, configured_db, _, max_digits = _configured(args)
         live = configured_edn if await asyncio.to_thread(_same_file, db, configured_db) else None
         async with _owner_lock(db, needed=True):
-            store = await _existing_store(db)
             try:
-                async with open_sqlite_owner(store) as database:
+                async with _open_database(db, existing=True) as database:
                     await _check_export_target(
                         database, absolute_path(edn), live, force=args.force, max_digits=max_digits
                     )
                     summary = await export(database, edn, listener=reporter, overwrite=args.force)
             finally:
                 reporter.close()
-                await store.aclose()
         if args.json or not args.quiet:  # --quiet: the exit status says it was written
             _show(args, summary)
         return EXIT_OK
@@ -586,9 +604,9 @@ async def _describe_existing(store: DatabaseLink, target: Path, max_digits: int)
     return text
 
 
-def _same_file(a: Path, b: Path | None) -> bool:
-    if b is None:
-        return False  # the configured database is not a file (PostgreSQL)
+def _same_file(a: Path | str, b: Path | str) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b  # PostgreSQL: the same DSN
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
     except OSError:

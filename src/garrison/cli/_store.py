@@ -8,14 +8,16 @@ the configured one, else ``edn-only`` when the EDN file exists) and reads the
 side that mode reads.
 
 Reads (``get``, ``scan``, ``mode get``, ``stats``, ``backup``) are safe while
-a runtime is running: they take no lock and read SQLite through the actor of
-:func:`~garrison.components.database.open_sqlite_owner` (SQLite's WAL gives
-them a consistent snapshot); in the EDN modes they read the EDN file, which
-lags memory by at most the flush delay; in the modes that write both sides
-with SQLite's committed state for the keys the file has not received yet, as
-the runtime serves them after levelling. Writes (``put``, ``delete``, ``mode
-set``, ``restore``) run the ``database`` component in this process and send
-it the :class:`~garrison.components.database.Store` facade's messages; the
+a runtime is running: they take no lock and read the database (a SQLite
+file, or PostgreSQL with ``backend = "postgresql"``) through the actor of
+:func:`~garrison.components.database.open_sqlite_owner` (SQLite's WAL or
+PostgreSQL's transactions give them a consistent snapshot); in the EDN modes
+they read the EDN file, which lags memory by at most the flush delay; in the
+modes that write both sides with SQLite's committed state for the keys the
+file has not received yet, as the runtime serves them after levelling.
+Writes (``put``, ``delete``, ``mode set``, ``restore``) run the ``database``
+component in this process and send it the
+:class:`~garrison.components.database.Store` facade's messages; the
 component takes the database's owner lock, so they refuse to run while a
 runtime holds it (the runtime's cache, mode and EDN map would not see them).
 ``restore`` also refuses to replace a database that holds data and ``backup``
@@ -72,6 +74,7 @@ from garrison.stores import (
     MODE_META,
     Mode,
     ModeSwitch,
+    PostgresStore,
     SqliteStore,
     acting_as,
     decide_mode,
@@ -308,17 +311,28 @@ def _no_database(path: Path, mode: Mode | str) -> CommandError:
 class _ReadSide:
     """What a read command needs: the mode the runtime would start in, and its data.
 
-    SQLite is read through the actor of ``open_sqlite_owner`` (only if the
-    database exists: a legacy installation with just its EDN file reads that
-    file). Reads take no lock and write nothing, so they run beside a
-    running garrison: SQLite's WAL gives them a consistent snapshot; the EDN
-    file lags the runtime's memory by at most the flush delay.
+    The database is read through the actor of ``open_sqlite_owner`` owning a
+    store of the configured backend: the SQLite file (only if it exists: a
+    legacy installation with just its EDN file reads that file), or the
+    PostgreSQL database (a pool of its own, beside any running instances).
+    Reads take no lock and write nothing, so they run beside a running
+    garrison: SQLite's WAL, or PostgreSQL's transactions, give each read a
+    consistent snapshot; the EDN file lags the runtime's memory by at most
+    the flush delay. (Opening a :class:`PostgresStore` checks its schema
+    under the write lock for a moment, as every instance's start does, and
+    creates it in an empty database.)
     """
 
     def __init__(self, database: Database) -> None:
         self.sqlite_path = database.sqlite_path
         self.edn_path = database.edn_path
         self.settings = database.settings
+        #: The database is PostgreSQL's (``backend = "postgresql"``), not a SQLite file.
+        self.postgresql = self.settings.backend == "postgresql"
+        #: The database, for messages: the SQLite file, or the DSN without its password.
+        self.location = (
+            PostgresStore(self.settings.dsn).path if self.postgresql else str(self.sqlite_path)
+        )
         self.link: DatabaseLink | None = None
         self.mode = Mode.SQLITE_ONLY
         self._edn: dict[str, Any] | None = None
@@ -326,20 +340,17 @@ class _ReadSide:
         self._open = contextlib.AsyncExitStack()
 
     async def __aenter__(self) -> _ReadSide:
-        if self.settings.backend == "postgresql":
-            raise CommandError(
-                "the read commands read SQLite, and this database is on PostgreSQL "
-                '(backend = "postgresql"): not supported yet',
-                EXIT_UNAVAILABLE,
-                hint="read through a running garrison (the Store facade), or with psql",
-            )
         exists = await asyncio.to_thread(
-            lambda: (self.sqlite_path.exists(), self.edn_path.exists())
+            lambda: (self.postgresql or self.sqlite_path.exists(), self.edn_path.exists())
         )
         recorded: str | None = None
         if exists[0]:
             async with contextlib.AsyncExitStack() as opening:
-                store = SqliteStore(self.sqlite_path, busy_timeout=self.settings.busy_timeout)
+                store: SqliteStore | PostgresStore
+                if self.postgresql:
+                    store = PostgresStore(self.settings.dsn, pool_size=2)
+                else:
+                    store = SqliteStore(self.sqlite_path, busy_timeout=self.settings.busy_timeout)
                 await opening.enter_async_context(store)
                 self.link = await opening.enter_async_context(open_sqlite_owner(store))
                 recorded = await self.link.get_meta(MODE_META)
@@ -351,6 +362,7 @@ class _ReadSide:
         await self._open.aclose()
 
     def need_sqlite(self) -> DatabaseLink:
+        """The link to the database's owner; exit status 3 when there is no database."""
         if self.link is None:
             raise _no_database(self.sqlite_path, self.mode)
         return self.link
@@ -446,11 +458,12 @@ async def _scan(args: argparse.Namespace, database: Database) -> int:
 async def _stats(args: argparse.Namespace, database: Database) -> int:
     del args
     async with database.reading() as side:
-        report: dict[str, Any] = {
-            "mode": str(side.mode),
-            "sqlite_path": str(side.sqlite_path),
-            "edn_path": str(side.edn_path),
-        }
+        report: dict[str, Any] = {"mode": str(side.mode)}
+        if side.postgresql:
+            report["database"] = side.location
+        else:
+            report["sqlite_path"] = str(side.sqlite_path)
+        report["edn_path"] = str(side.edn_path)
         if side.mode is not Mode.EDN_ONLY or side.link is not None:
             link = side.need_sqlite()
             report["sqlite_entries"] = await link.count()
@@ -458,12 +471,15 @@ async def _stats(args: argparse.Namespace, database: Database) -> int:
         if side.mode is not Mode.SQLITE_ONLY:
             report["edn_entries"] = len(await side.edn())
     backlog_path = _backlog_path(side.edn_path)
-    sizes = await asyncio.to_thread(_sizes, side.sqlite_path, side.edn_path, backlog_path)
+    sqlite_path = None if side.postgresql else side.sqlite_path
+    sizes = await asyncio.to_thread(_sizes, sqlite_path, side.edn_path, backlog_path)
     emit({**report, **sizes})
     return EXIT_OK
 
 
-def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, Any]:
+def _sizes(sqlite_path: Path | None, edn_path: Path, backlog_path: Path) -> dict[str, Any]:
+    """The files' sizes (PostgreSQL's database has none here: ``sqlite_path`` is ``None``)."""
+
     def size(path: Path) -> int | None:
         return path.stat().st_size if path.exists() else None
 
@@ -471,12 +487,11 @@ def _sizes(sqlite_path: Path, edn_path: Path, backlog_path: Path) -> dict[str, A
     if backlog_path.exists():
         data = orjson.loads(backlog_path.read_bytes())
         backlog = {"keys": len(data.get("keys", ())), "full_repair": bool(data.get("full"))}
-    return {
-        "sqlite_bytes": size(sqlite_path),
-        "sqlite_wal_bytes": size(sqlite_path.with_name(sqlite_path.name + "-wal")),
-        "edn_bytes": size(edn_path),
-        "repair_backlog": backlog,
-    }
+    sizes: dict[str, Any] = {}
+    if sqlite_path is not None:
+        sizes["sqlite_bytes"] = size(sqlite_path)
+        sizes["sqlite_wal_bytes"] = size(sqlite_path.with_name(sqlite_path.name + "-wal"))
+    return {**sizes, "edn_bytes": size(edn_path), "repair_backlog": backlog}
 
 
 async def _backup(args: argparse.Namespace, database: Database) -> int:

@@ -28,6 +28,14 @@ from garrison.stores._kinds import DEFAULT_KIND_MAPPING, KindMapping
 from garrison.stores._mode import Mode, ModeSwitch, RouterStatistics, decide_mode
 from garrison.stores._mode_file import read_mode_file
 from garrison.stores._postgres import PostgresStore
+from garrison.stores._postgres_bulk import (
+    count_history_pg,
+    fetch_stored_versions_pg,
+    put_new_rows_pg,
+    put_rows_pg,
+    scan_stored_pg,
+    unexpected_versions_pg,
+)
 from garrison.stores._protocol import MISSING
 from garrison.stores._router import MODE_META, SQLITE_FAILURES, ModeRouter
 from garrison.stores._rules import TYPES, EntitySchema, Violation, declared_index, find_violations
@@ -120,6 +128,12 @@ __all__ = [
     "scan_stored",
     "text_encoding",
     "unexpected_versions",
+    "count_history_pg",
+    "fetch_stored_versions_pg",
+    "put_new_rows_pg",
+    "put_rows_pg",
+    "scan_stored_pg",
+    "unexpected_versions_pg",
     # files
     "TEMP_MARKER",
     "fsync_directory",

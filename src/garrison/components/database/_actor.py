@@ -68,6 +68,7 @@ from garrison.components.database._bulk import (
     load_rows,
     read_stored,
     scan_stored_page,
+    stored_encoding,
 )
 from garrison.components.database._cache import ReadCache
 from garrison.components.database._commit_loop import CommitLoop
@@ -115,11 +116,9 @@ from garrison.stores import (
     ModeSwitch,
     PostgresStore,
     Reversion,
-    SqliteStore,
     current_audit,
     describe_unwritable,
     running_as,
-    text_encoding,
 )
 from garrison.telemetry import observe
 from garrison.tracing import tracing_active
@@ -730,13 +729,10 @@ class DatabaseComponent(Component):
                 f"opened ({self._retry.cause}); the store runs on the EDN file until it can"
             )
 
-    def _sqlite_file(self, operation: str) -> SqliteStore:
-        """The SQLite store, for what only it offers (the migrator's bulk path)."""
+    def _database(self, operation: str) -> DatabaseStore:
+        """The database store (SQLite or PostgreSQL), in any mode: the migrator's bulk path."""
         self._require_database(operation)
-        store = self.router.sqlite
-        if not isinstance(store, SqliteStore):
-            raise StoreError(f"{operation} is not supported on PostgreSQL yet ({store.path})")
-        return store
+        return self.router.sqlite
 
     def _sqlite_side(self, operation: str) -> DatabaseStore:
         router = self.router
@@ -987,8 +983,8 @@ class DatabaseComponent(Component):
 
     @handler(LoadRows)
     async def load_rows(self, message: LoadRows) -> LoadResult:
-        """Write encoded rows to SQLite; the cache, the watchers and the repair backlog follow."""
-        store = self._sqlite_file("a bulk load")
+        """Write encoded rows to the database; the cache, watchers and repair backlog follow."""
+        store = self._database("a bulk load")
         router = self.router
         try:
             result = await load_rows(store, message)
@@ -1035,18 +1031,18 @@ class DatabaseComponent(Component):
     @handler(ReadStored)
     async def read_stored(self, message: ReadStored) -> tuple[dict[str, str], dict[str, int]]:
         """Stored texts and versions of some keys (SQLite side, any mode)."""
-        return await read_stored(self._sqlite_file("a read of stored texts"), message)
+        return await read_stored(self._database("a read of stored texts"), message)
 
     @handler(ScanStored)
     async def scan_stored(self, message: ScanStored) -> list[tuple[str, bytes]]:
         """A page of stored texts (SQLite side, any mode)."""
-        return await scan_stored_page(self._sqlite_file("a scan of stored texts"), message)
+        return await scan_stored_page(self._database("a scan of stored texts"), message)
 
     @handler(StoredEncoding)
     async def stored_encoding(self, message: StoredEncoding) -> str:
         """The codec of the stored texts."""
         del message
-        return await text_encoding(self._sqlite_file("a read of stored texts"))
+        return await stored_encoding(self._database("a read of stored texts"))
 
     @handler(CountStored)
     async def count_stored(self, message: CountStored) -> int:

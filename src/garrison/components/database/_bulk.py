@@ -1,6 +1,7 @@
 """Bulk loading and stored-text reads: how the migrator reaches the database, by message.
 
-The migrator moves a whole ``memory.edn`` into SQLite. It encodes each batch
+The migrator moves a whole ``memory.edn`` into the database (SQLite or
+PostgreSQL). It encodes each batch
 itself (in a worker thread, ahead of the write) and sends the rows to the
 actor that owns the store: :class:`LoadRows` writes them in one transaction
 on the store's own write path, so the read cache forgets the keys, watchers
@@ -12,10 +13,11 @@ Two actors handle these messages with the same functions (:func:`load_rows`,
 :func:`read_stored`, :func:`scan_stored_page`): the ``database`` component
 inside a runtime (which adds its cache, change feed and repair backlog), and,
 for the operator commands and other code with no runtime,
-:func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` for the
+:func:`open_sqlite_owner`, an actor owning one :class:`SqliteStore` or
+:class:`PostgresStore` for the
 length of a block. Either way the caller holds a :class:`DatabaseLink`,
 never the store. The owner also answers the operator commands' reads of
-SQLite, beside a running garrison and without its lock (:class:`GetMany`,
+the database, beside a running garrison and without its lock (:class:`GetMany`,
 :class:`Scan`, :class:`Backup`, the audit trail's :class:`History`,
 :class:`Changes` and :class:`Events`, and the messages of :mod:`._operator`).
 """
@@ -51,21 +53,27 @@ from garrison.runtime import Actor, handler, open_actor
 from garrison.stores import (
     Audit,
     EncodedRow,
+    PostgresStore,
     current_audit,
     fetch_stored_versions,
+    fetch_stored_versions_pg,
     put_new_rows,
+    put_new_rows_pg,
     put_rows,
+    put_rows_pg,
     running_as,
     scan_stored,
+    scan_stored_pg,
     text_encoding,
     unexpected_versions,
+    unexpected_versions_pg,
 )
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 
     from garrison.runtime import ActorRef
-    from garrison.stores import AuditEvent, Change, Reversion, SqliteStore, Violation
+    from garrison.stores import AuditEvent, Change, DatabaseStore, Reversion, Violation
 
 __all__ = [
     "CountStored",
@@ -82,12 +90,13 @@ __all__ = [
     "open_sqlite_owner",
     "read_stored",
     "scan_stored_page",
+    "stored_encoding",
 ]
 
 
 @dataclass(frozen=True, slots=True)
 class LoadRows:
-    """Write already-encoded rows to SQLite in one transaction. Replies a :class:`LoadResult`.
+    """Write encoded rows to the database in one transaction. Replies a :class:`LoadResult`.
 
     ``rows`` come from :func:`~garrison.stores._sqlite_bulk.encode_rows`;
     ``values`` are their values, in the same order (what watchers receive).
@@ -99,9 +108,9 @@ class LoadRows:
     whose version afterwards is not one more was written by someone else
     in between; it is named in the reply and, in the modes that write both
     sides, queued for repair from the EDN file. ``payload`` is the rows' JSON
-    (:func:`~garrison.stores._sqlite_bulk.rows_json`) when made ahead;
-    ``writing`` is called on the connection's thread as the rows go to
-    SQLite (it must not block).
+    (:func:`~garrison.stores._sqlite_bulk.rows_json`) when made ahead (SQLite
+    reads it; PostgreSQL sends the rows as arrays); ``writing`` is called as
+    the rows go to the database (it must not block).
     """
 
     rows: Sequence[EncodedRow]
@@ -181,49 +190,71 @@ class ReadMeta:
 # The work behind the messages above, on the store the calling actor owns.
 
 
-async def load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
+async def load_rows(store: DatabaseStore, message: LoadRows) -> LoadResult:
     """Write (or, ``only_new``, refuse) the rows, under the message's audit; name the raced keys."""
     with running_as(message.audit):
         return await _load_rows(store, message)
 
 
-async def _load_rows(store: SqliteStore, message: LoadRows) -> LoadResult:
-    if message.only_new:
+async def _load_rows(store: DatabaseStore, message: LoadRows) -> LoadResult:
+    m = message
+    if isinstance(store, PostgresStore):
+        if m.only_new:
+            present = await put_new_rows_pg(store, m.rows, meta=m.meta, writing=m.writing)
+        else:
+            present = None
+            await put_rows_pg(store, m.rows, meta=m.meta)
+    elif m.only_new:
         present = await put_new_rows(
-            store,
-            message.rows,
-            meta=message.meta,
-            writing=message.writing,
-            payload=message.payload,
+            store, m.rows, meta=m.meta, writing=m.writing, payload=m.payload
         )
-        if present is not None:
-            return LoadResult(written=False, stored=present[0], versions=present[1])
     else:
-        await put_rows(store, message.rows, meta=message.meta)
+        present = None
+        await put_rows(store, m.rows, meta=m.meta)
+    if present is not None:
+        return LoadResult(written=False, stored=present[0], versions=present[1])
     raced: list[str] = []
-    if message.versions is not None and message.rows:
-        get = message.versions.get
-        expected = {row[0]: get(row[0], 0) + 1 for row in message.rows}
-        raced = await unexpected_versions(store, expected)
+    if m.versions is not None and m.rows:
+        get = m.versions.get
+        expected = {row[0]: get(row[0], 0) + 1 for row in m.rows}
+        if isinstance(store, PostgresStore):
+            raced = await unexpected_versions_pg(store, expected)
+        else:
+            raced = await unexpected_versions(store, expected)
     return LoadResult(written=True, raced=raced)
 
 
 async def read_stored(
-    store: SqliteStore, message: ReadStored
+    store: DatabaseStore, message: ReadStored
 ) -> tuple[dict[str, str], dict[str, int]]:
     """:class:`ReadStored`."""
+    if isinstance(store, PostgresStore):
+        return await fetch_stored_versions_pg(store, message.keys)
     return await fetch_stored_versions(store, message.keys)
 
 
-async def scan_stored_page(store: SqliteStore, message: ScanStored) -> list[tuple[str, bytes]]:
+async def scan_stored_page(store: DatabaseStore, message: ScanStored) -> list[tuple[str, bytes]]:
     """:class:`ScanStored`."""
+    if isinstance(store, PostgresStore):
+        return await scan_stored_pg(store, message.prefix, message.after, message.limit)
     return await scan_stored(store, message.prefix, message.after, message.limit)
 
 
-class _SqliteOwner(Actor):
-    """The actor that owns one SQLite store when no runtime does (see open_sqlite_owner)."""
+async def stored_encoding(store: DatabaseStore) -> str:
+    """:class:`StoredEncoding`: the Python codec of the texts :class:`ScanStored` sends.
 
-    def __init__(self, store: SqliteStore) -> None:
+    ``"utf-8"`` on PostgreSQL, whose scan sends the texts as UTF-8 bytes
+    whatever the database's encoding.
+    """
+    if isinstance(store, PostgresStore):
+        return "utf-8"
+    return await text_encoding(store)
+
+
+class _StoreOwner(Actor):
+    """The actor that owns one database store when no runtime does (see open_sqlite_owner)."""
+
+    def __init__(self, store: DatabaseStore) -> None:
         self._store = store
 
     @handler(LoadRows)
@@ -241,7 +272,7 @@ class _SqliteOwner(Actor):
     @handler(StoredEncoding)
     async def encoding(self, message: StoredEncoding) -> str:
         del message
-        return await text_encoding(self._store)
+        return await stored_encoding(self._store)
 
     @handler(WaitRepaired)
     async def wait_repaired(self, message: WaitRepaired) -> asyncio.Future[None]:
@@ -262,7 +293,7 @@ class _SqliteOwner(Actor):
     async def read_meta(self, message: ReadMeta) -> Any:
         return await self._store.get_meta(message.name, message.default)
 
-    # The reads of the operator commands (see ._operator), on SQLite alone.
+    # The reads of the operator commands (see ._operator), on the database alone.
 
     @handler(GetMany)
     async def get_many(self, message: GetMany) -> dict[str, Any]:
@@ -328,7 +359,7 @@ class DatabaseLink:
 
     def __init__(self, ref: ActorRef, path: str) -> None:
         self.ref = ref
-        #: The SQLite file, for reports.
+        #: The SQLite file or the PostgreSQL DSN (no password), for reports.
         self.path = path
 
     async def load(self, message: LoadRows) -> LoadResult:
@@ -447,12 +478,16 @@ class DatabaseLink:
 
 
 @contextlib.asynccontextmanager
-async def open_sqlite_owner(store: SqliteStore) -> AsyncIterator[DatabaseLink]:
+async def open_sqlite_owner(store: DatabaseStore) -> AsyncIterator[DatabaseLink]:
     """Run an actor owning the open ``store`` for the block; yield a link to it.
 
     For code with no runtime (the operator commands, scripts, tests): the
     store is then reached through the same messages as the ``database``
-    component's. The store stays open; its opener closes it.
+    component's. ``store`` is a :class:`SqliteStore` or a
+    :class:`PostgresStore` (the owner then holds a pool of its own beside any
+    running instance's; PostgreSQL orders their writes). The store stays
+    open; its opener closes it.
     """
-    async with open_actor(_SqliteOwner(store), name=f"sqlite:{store.path}") as ref:
+    system = "postgresql" if isinstance(store, PostgresStore) else "sqlite"
+    async with open_actor(_StoreOwner(store), name=f"{system}:{store.path}") as ref:
         yield DatabaseLink(ref, store.path)

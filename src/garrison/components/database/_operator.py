@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 from garrison.exceptions import StoreError
 from garrison.stores import (
     MISSING,
+    PostgresStore,
     RepairBacklog,
+    count_history_pg,
     key_prefix,
     levelled_view,
     lookup_text,
@@ -36,12 +38,12 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from garrison.stores import (
+        DatabaseStore,
         EdnFileStore,
         EntitySchema,
         KindMapping,
         ModeRouter,
         Reversion,
-        SqliteStore,
     )
 
 __all__ = [
@@ -184,20 +186,22 @@ async def _apply(edn: EdnFileStore, changes: Sequence[tuple[str, Any]]) -> None:
         await edn.put_many(kept)
 
 
-async def count_history(store: SqliteStore) -> int:
+async def count_history(store: DatabaseStore) -> int:
     """:class:`CountHistory`."""
+    if isinstance(store, PostgresStore):
+        return await count_history_pg(store)
     rows = await store.connection.execute_fetchall("SELECT count(*) FROM history")
     return int(next(iter(rows))[0])
 
 
-async def levelled_edn(store: SqliteStore, message: LevelledEdn) -> dict[str, Any]:
+async def levelled_edn(store: DatabaseStore, message: LevelledEdn) -> dict[str, Any]:
     """:class:`LevelledEdn`."""
     backlog = RepairBacklog(message.backlog)
     await backlog.load()
     return await levelled_view(message.data, store, backlog)
 
 
-async def revert_plan(store: SqliteStore, message: RevertPlan) -> list[Reversion]:
+async def revert_plan(store: DatabaseStore, message: RevertPlan) -> list[Reversion]:
     """:class:`RevertPlan`."""
     keys = message.keys
     return await store.revert_plan(keys if isinstance(keys, str) else list(keys), message.to)

@@ -33,10 +33,15 @@ SUFFIX = ".before-migrate-"
 
 @dataclass(frozen=True, slots=True)
 class MigrationBackup:
-    """The files a migration's safety backup wrote (``database`` is ``None``: it was new)."""
+    """The files a migration's safety backup wrote.
+
+    ``database`` is ``None`` when the database was new, or is on PostgreSQL
+    (``postgresql``: back it up with ``pg_dump``, docs/postgresql.md).
+    """
 
     database: Path | None
     edn: Path
+    postgresql: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """``{"database": path or None, "edn": path}`` for ``--json``."""
@@ -47,18 +52,22 @@ class MigrationBackup:
 
     def render(self) -> str:
         """The lines ``garrison migrate`` prints before its summary."""
-        database = (
-            f"backup of the database: {self.database}"
-            if self.database is not None
-            else "backup of the database: none (the database was new)"
-        )
+        if self.database is not None:
+            database = f"backup of the database: {self.database}"
+        elif self.postgresql:
+            database = "backup of the database: none (PostgreSQL: back it up with pg_dump)"
+        else:
+            database = "backup of the database: none (the database was new)"
         return f"{database}\nbackup of the EDN file: {self.edn}"
 
 
 async def backup_before_migration(
-    database: Path, edn: Path, *, sha256: str, at: datetime | None = None
+    database: Path | None, edn: Path, *, sha256: str, at: datetime | None = None
 ) -> MigrationBackup:
     """Copy the database file (if there is one) and the EDN file ``edn``; return the paths.
+
+    ``database`` is ``None`` for a PostgreSQL database: only the EDN file is
+    copied (``pg_dump`` backs up PostgreSQL).
 
     Call it before the database is opened for the migration (opening may
     upgrade its schema). ``sha256`` is the digest of the EDN bytes the
@@ -69,12 +78,12 @@ async def backup_before_migration(
     return await asyncio.to_thread(_backup, database, edn, sha256, stamp)
 
 
-def _backup(database: Path, edn: Path, sha256: str, stamp: str) -> MigrationBackup:
-    existing = database if database.is_file() else None
+def _backup(database: Path | None, edn: Path, sha256: str, stamp: str) -> MigrationBackup:
+    existing = database if database is not None and database.is_file() else None
     edn_copy, db_copy = _free_names(edn, existing, stamp)
     _copy_edn(edn, edn_copy, sha256)
     if existing is None or db_copy is None:
-        return MigrationBackup(None, edn_copy)
+        return MigrationBackup(None, edn_copy, postgresql=database is None)
     try:
         return MigrationBackup(backup_closed_file(existing, db_copy), edn_copy)
     except sqlite3.Error as exc:

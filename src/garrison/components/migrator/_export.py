@@ -33,6 +33,7 @@ from garrison.exceptions import EdnEncodeError, StoreError
 from garrison.stores import (
     EDN_KEY_PREFIX,
     TEMP_MARKER,
+    PostgresStore,
     SqliteStore,
     decode_value,
     edn_key,
@@ -108,7 +109,7 @@ def _abandon(fp: IO[bytes], tmp: Path) -> None:
 
 
 async def export(
-    store: DatabaseLink | SqliteStore,
+    store: DatabaseLink | SqliteStore | PostgresStore,
     edn: str | PathLike[str],
     *,
     prefix: str = "",
@@ -132,7 +133,7 @@ async def export(
     writes, or export in a mode where the database is not written, when the
     file must be one moment's data.
     """
-    if isinstance(store, SqliteStore):
+    if isinstance(store, (SqliteStore, PostgresStore)):
         async with open_sqlite_owner(store) as link:
             return await export(
                 link, edn, prefix=prefix, listener=listener, progress=progress,

@@ -67,7 +67,7 @@ from garrison.components.migrator._source import (
 )
 from garrison.edn import MAX_DIGITS
 from garrison.exceptions import StoreError
-from garrison.stores import DEFAULT_ACTOR, Audit, SqliteStore, current_audit
+from garrison.stores import DEFAULT_ACTOR, Audit, PostgresStore, SqliteStore, current_audit
 from garrison.telemetry import metrics
 from garrison.tracing import MIGRATOR_SCOPE, tracer
 
@@ -187,7 +187,7 @@ def _batches(
 
 
 async def migrate(
-    store: DatabaseLink | SqliteStore | None,
+    store: DatabaseLink | SqliteStore | PostgresStore | None,
     edn: str | PathLike[str],
     *,
     prefixes: Sequence[str] = (),
@@ -207,8 +207,8 @@ async def migrate(
     """Migrate the EDN file ``edn`` into the database ``store``; return what happened.
 
     ``store`` is the actor owning the database (a :class:`DatabaseLink`), or
-    an open :class:`SqliteStore` with no owner yet, which gets one for the run
-    (:func:`open_sqlite_owner`).
+    an open :class:`SqliteStore` or :class:`PostgresStore` with no owner
+    yet, which gets one for the run (:func:`open_sqlite_owner`).
 
     ``prefixes`` are key-text prefixes (see :func:`normalize_prefixes`);
     empty means every key. ``index_keys="drop"`` leaves out the keys
@@ -230,7 +230,7 @@ async def migrate(
     ...     summary = await migrate(store, "memory.edn", prefixes=["session/"])
     ...     print(summary.render())
     """
-    if isinstance(store, SqliteStore):
+    if isinstance(store, (SqliteStore, PostgresStore)):
         async with open_sqlite_owner(store) as link:
             return await migrate(
                 link, edn, prefixes=prefixes, batch_size=batch_size, resume=resume,

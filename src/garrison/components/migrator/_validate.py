@@ -29,7 +29,7 @@ from garrison.components.migrator._progress import MigrationProgress
 from garrison.components.migrator._report import ValidationReport
 from garrison.components.migrator._source import SourceFile, absolute_path, read_source_reporting
 from garrison.edn import MAX_DIGITS
-from garrison.stores import Comparison, SqliteStore
+from garrison.stores import Comparison, PostgresStore, SqliteStore
 from garrison.telemetry import metrics
 from garrison.tracing import MIGRATOR_SCOPE, tracer
 
@@ -93,7 +93,7 @@ def _disjoint(prefixes: Sequence[str]) -> list[str]:
 
 
 async def validate(
-    store: DatabaseLink | SqliteStore,
+    store: DatabaseLink | SqliteStore | PostgresStore,
     edn: str | PathLike[str],
     *,
     prefixes: Sequence[str] = (),
@@ -119,7 +119,7 @@ async def validate(
     not parse. The store may change while a validation runs; validate with
     writes paused (or in a mode that writes both sides) when it must be exact.
     """
-    if isinstance(store, SqliteStore):
+    if isinstance(store, (SqliteStore, PostgresStore)):
         async with open_sqlite_owner(store) as link:
             return await validate(
                 link, edn, prefixes=prefixes, index_keys=index_keys, kinds=kinds,
