@@ -68,8 +68,7 @@ from garrison.components.migrator import migrate, validate
 from garrison.components.migrator._source import read_source
 from garrison.edn import MAP_ENTRY_SEPARATOR, Keyword, dumps_entry
 from garrison.stores import PostgresStore, SqliteStore, encode_rows
-from garrison.stores._postgres_bulk import UPSERT_ARRAYS
-from garrison.stores._postgres_sql import UPSERT
+from garrison.stores._postgres_sql import UPSERT, UPSERT_ROWS
 
 K = Keyword
 _WORDS = [
@@ -352,7 +351,7 @@ async def _bulk_paths(server: PostgresServer, edn: Path, repeat: int) -> None:
 
     async def arrays(conn: Any, batch: list[Any], at: int) -> int:
         columns = [[row[i] for row in batch] for i in range(4)]
-        await conn.execute(UPSERT_ARRAYS, *columns, at)
+        await conn.execute(UPSERT_ROWS, *columns, at)
         return len(batch)
 
     ways = {"executemany": executemany, "COPY + INSERT SELECT": copy, "unnest arrays": arrays}

@@ -20,9 +20,10 @@ database actor's messages, :mod:`garrison.components.database._bulk`):
   :func:`unexpected_versions_pg` read stored texts and versions undecoded.
 
 The rows go to the server as four arrays in one ``INSERT ... SELECT FROM
-unnest(...)`` statement. Measured against asyncpg's ``executemany`` of the
-one-row upsert and against ``COPY`` into a temporary table followed by
-``INSERT ... SELECT ... ON CONFLICT`` (100k rows in batches of 1000,
+unnest(...)`` statement (``UPSERT_ROWS``, as ``put_many`` writes them).
+Measured against asyncpg's ``executemany`` of the one-row upsert and
+against ``COPY`` into a temporary table followed by ``INSERT ... SELECT ...
+ON CONFLICT`` (100k rows in batches of 1000,
 ``benchmarks/bench_migrate.py --postgresql --bulk-paths``: 3.2 s against
 COPY's 3.7 s and executemany's 4.6 s), it is the fastest: one statement
 and one round trip per batch, as COPY, without COPY's temporary table.
@@ -40,8 +41,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from garrison.stores._attributes import AttributeRow, entity_attributes
-from garrison.stores._postgres import _lookup_violations
-from garrison.stores._postgres_sql import META_SET, UPSERT, range_clause
+from garrison.stores._postgres import _lookup_violations, _upsert
+from garrison.stores._postgres_sql import META_SET, UPSERT_ROWS, range_clause
 from garrison.stores._rules import refused
 from garrison.stores._values import decode_value, encode_value
 
@@ -60,16 +61,6 @@ __all__ = [
     "unexpected_versions_pg",
 ]
 
-# UPSERT with its rows from four arrays (key, namespace, kind, value) and the
-# commit time $5: one statement per batch, rows inserted in array order.
-UPSERT_ARRAYS: Final = (
-    "INSERT INTO entries (key, namespace, kind, value, created_at, updated_at, version) "
-    "SELECT r.key, r.namespace, r.kind, r.value, $5, $5, 1 "
-    "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) "
-    "WITH ORDINALITY AS r (key, namespace, kind, value, n) ORDER BY r.n "
-    "ON CONFLICT (key) DO UPDATE SET namespace = excluded.namespace, kind = excluded.kind, "
-    "value = excluded.value, updated_at = excluded.updated_at, version = entries.version + 1"
-)
 _STORED_VERSIONS: Final = "SELECT key, value, version FROM entries WHERE key = ANY($1::text[])"
 # $1 keys, $2 the versions expected of them (in the same order); a missing key's is NULL.
 _UNEXPECTED_VERSIONS: Final = (
@@ -138,8 +129,6 @@ async def _write_rows(
     indexed = _indexed(store, rows)
     keys = [row[0] for row in rows]
     written = set(keys)
-    unique = len(written) == len(keys)
-    arrays = (keys, [row[1] for row in rows], [row[2] for row in rows], [row[3] for row in rows])
 
     async def work(conn: _Connection, at: int) -> int:
         if check_absent:
@@ -153,19 +142,16 @@ async def _write_rows(
                 raise refused(found)
         if writing is not None:
             writing()
-        if unique:
-            await conn.execute(UPSERT_ARRAYS, *arrays, at)
-        else:
-            await conn.executemany(UPSERT, [(*row, at) for row in rows])
+        await _upsert(conn, rows, at)
         if indexed:
             await store._index(conn, indexed)
         if setting is not None:
             await conn.execute(META_SET, *setting)
         return len(rows)
 
-    with store._span("put_many", "entries", UPSERT_ARRAYS, len(rows)):
+    with store._span("put_many", "entries", UPSERT_ROWS, len(rows)):
         try:
-            await store._write(work, sql=UPSERT_ARRAYS)
+            await store._write(work, sql=UPSERT_ROWS)
         except _Present as present:
             found = present.found
             return {str(r[0]): str(r[1]) for r in found}, {str(r[0]): int(r[2]) for r in found}
