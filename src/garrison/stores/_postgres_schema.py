@@ -27,9 +27,10 @@ garrison's tables apart from an application's own):
     instances' clocks say), the first ``seq`` it may hold, and who made it
     and why (``actor``, ``reason``, ``event``), and the ``origin``: a random id
     of the store (the instance) that made it. Append-only too. Each new row
-    sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit), which
-    wakes the other instances to read the history after the last ``seq`` they
-    saw (:meth:`PostgresStore.catch_up`).
+    sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit) whose
+    payload is ``"<origin> <first_seq>"``: it wakes the other instances to read
+    the history after the last ``seq`` they saw (:meth:`PostgresStore.catch_up`),
+    and lets the instance that made the commit ignore it without a read.
 ``meta``
     small named settings, as in SQLite.
 ``attributes``
@@ -154,7 +155,18 @@ _V1: Final = (
         FOR EACH STATEMENT EXECUTE FUNCTION garrison_append_only()""",
 )
 
+# Version 2: the notification names the commit's origin and first seq
+# (``"<origin> <first_seq>"``), so an instance ignores its own commits without
+# reading them (see :class:`Notifications` in :mod:`._postgres`).
+_V2: Final = (
+    f"""CREATE OR REPLACE FUNCTION garrison_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify('{CHANGES_CHANNEL}', coalesce(NEW.origin, '') || ' ' || NEW.first_seq);
+        RETURN NULL;
+    END $$""",
+)
+
 #: Migration *n* (1-based) upgrades a schema from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

@@ -177,6 +177,54 @@ async def test_changes_of_other_instances_reach_watchers_and_caches_in_commit_or
         assert await b.get("x/cached") == "new"  # the cache followed the change
 
 
+async def test_own_commits_cost_no_catch_up_read_and_interleaved_changes_arrive_once(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        async with b.watch("w/") as changes:
+            before = (await b.statistics()).catch_up_reads
+            for i in range(20):
+                await b.put(f"w/own{i}", i)  # 20 commits of b's own
+            assert await _next_changes(changes, 20) == [
+                ("put", f"w/own{i}", i) for i in range(20)
+            ]
+            await a.put("w/a0", "a")
+            assert await _next_changes(changes, 1) == [("put", "w/a0", "a")]
+            # Notifications arrive in commit order: b's listener has passed its
+            # own 20 commits without a read, then read once for a's (the read
+            # that finds a's change and the one that finds nothing after it).
+            assert (await b.statistics()).catch_up_reads - before == 2
+            # Interleaved: b publishes its own changes when it writes them, the
+            # catch-ups publish a's; each arrives exactly once.
+            expected = []
+            for i in range(10):
+                await a.put(f"w/a{i + 1}", i)
+                await b.put(f"w/b{i}", i)
+                await a.put_many([(f"w/m{i}", i), (f"w/n{i}", i)])
+                await b.delete(f"w/own{i}")
+                expected += [
+                    ("put", f"w/a{i + 1}", i),
+                    ("put", f"w/b{i}", i),
+                    ("put", f"w/m{i}", i),
+                    ("put", f"w/n{i}", i),
+                    ("delete", f"w/own{i}", MISSING),
+                ]
+            seen = await _next_changes(changes, len(expected))
+            await a.put("w/last", "end")  # after it nothing else may arrive
+            seen += await _next_changes(changes, 1)
+        assert sorted(seen, key=repr) == sorted([*expected, ("put", "w/last", "end")], key=repr)
+        others = [change for change in seen if change[1].startswith(("w/a", "w/m", "w/n", "w/l"))]
+        assert others == [c for c in expected if c[1].startswith(("w/a", "w/m", "w/n"))] + [
+            ("put", "w/last", "end")
+        ]
+        assert await b.get("w/a10") == 9
+
+
 async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
     tmp_path: Path, postgres_dsn: str
 ) -> None:

@@ -175,6 +175,8 @@ class DatabaseComponent(Component):
         self._loops: TaskGroup | None = None
         #: The last history seq read from a shared (PostgreSQL) database (see ._listener).
         self._remote_seq = 0
+        #: History reads made to catch up with other instances (statistics).
+        self._catch_up_reads = 0
         self._listener: ListenerState | None = None
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
@@ -200,6 +202,7 @@ class DatabaseComponent(Component):
         )
         self._router = self._stack.router
         self._pending = self._commits = None
+        self._catch_up_reads = 0
         if settings.durability == "debounced":
             self._pending = PendingWrites()
             self._commits = CommitLoop(
@@ -379,6 +382,7 @@ class DatabaseComponent(Component):
             watchers=self._feed.watchers,
             changes_published=self._feed.published,
             watch_overflows=self._feed.overflows,
+            catch_up_reads=self._catch_up_reads,
             edn_writer_lag=edn.writer_lag,
             edn_last_flush_error=None if error is None else str(error),
             edn_unwritable=tuple(sorted(edn.unwritable)),
@@ -890,13 +894,14 @@ class DatabaseComponent(Component):
     @handler(CatchUp)
     async def catch_up(self, message: CatchUp) -> int:
         """Publish the other instances' changes since the last seen seq (see ._listener)."""
-        del message
         store = self.router.sqlite
         if not isinstance(store, PostgresStore):
             return 0
+        self._remote_seq = max(self._remote_seq, message.own_through)
         published = 0
         while True:
             before = self._remote_seq
+            self._catch_up_reads += 1
             changes, self._remote_seq = await store.catch_up(before)
             if changes:
                 self._cache.invalidate([change.key for change in changes])

@@ -1,11 +1,14 @@
 """Changes from other instances on a shared PostgreSQL database: LISTEN, then catch up.
 
-Every commit notifies the channel ``garrison_changes``. :func:`follow_changes`
-runs in the database actor's task group with a connection of its own that
-listens there; on each wake-up (and once after every connect) it asks the
-actor to :class:`CatchUp`, and the actor reads the history after the last
-``seq`` it saw (:meth:`PostgresStore.catch_up`), invalidates those keys in its
-read cache and publishes the changes to its watchers and live queries. A
+Every commit notifies the channel ``garrison_changes``, naming the instance
+that made it. :func:`follow_changes` runs in the database actor's task group
+with a connection of its own that listens there; on each wake-up by another
+instance's commit (and once after every connect) it asks the actor to
+:class:`CatchUp`, and the actor reads the history after the last ``seq`` it
+saw (:meth:`PostgresStore.catch_up`), invalidates those keys in its read cache
+and publishes the changes to its watchers and live queries. This instance's
+own commits wake nothing and cost no read; they only move the ``seq`` the next
+catch-up starts after (see :meth:`PostgresStore.notifications`). A
 notification only wakes: the history is the truth, so a lost notification,
 or a listening connection lost and made again, loses nothing, and nothing
 arrives twice.
@@ -39,8 +42,12 @@ _LONGEST_RETRY: Final = 5.0
 class CatchUp:
     """Read and publish the other instances' changes since the last seen ``seq``.
 
-    Replies how many changes it published.
+    ``own_through``: every commit up to this ``seq`` not read yet is this
+    instance's own (see :meth:`PostgresStore.notifications`), so the read starts after
+    it if it is past the last seen ``seq``. Replies how many changes it published.
     """
+
+    own_through: int = 0
 
 
 @dataclass(slots=True)
@@ -72,8 +79,8 @@ async def follow_changes(store: PostgresStore, database: ActorRef, state: Listen
                 await database.ask(CatchUp())  # whatever committed while not listening
                 delay = _FIRST_RETRY
                 while True:
-                    await notifications.wait()
-                    await database.ask(CatchUp())
+                    own_through = await notifications.wait()
+                    await database.ask(CatchUp(own_through))
         except GarrisonError as exc:
             state.connected, state.error = False, str(exc)
             state.tried.set()
