@@ -190,9 +190,7 @@ async def test_own_commits_cost_no_catch_up_read_and_interleaved_changes_arrive_
             before = (await b.statistics()).catch_up_reads
             for i in range(20):
                 await b.put(f"w/own{i}", i)  # 20 commits of b's own
-            assert await _next_changes(changes, 20) == [
-                ("put", f"w/own{i}", i) for i in range(20)
-            ]
+            assert await _next_changes(changes, 20) == [("put", f"w/own{i}", i) for i in range(20)]
             await a.put("w/a0", "a")
             assert await _next_changes(changes, 1) == [("put", "w/a0", "a")]
             # Notifications arrive in commit order: b's listener has passed its
