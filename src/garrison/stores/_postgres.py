@@ -1185,6 +1185,8 @@ class Notifications:
     :meth:`wait` returns *f - 1* as the ``seq`` a catch-up may start after.
     An own commit after another instance's unread one moves nothing: that
     catch-up reads it (it is committed before the read) and skips it.
+    :meth:`wait` also says whether another instance's commit recorded an
+    event (a mode switch is one).
     """
 
     def __init__(self, path: str, origin: str) -> None:
@@ -1193,13 +1195,16 @@ class Notifications:
         self._woken = asyncio.Event()
         self._lost = False
         self._others = False  # another instance's commit not read yet
+        self._events = False  # one of them recorded an event
         self._own_through = 0
 
     def notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         """asyncpg's listener callback: a commit happened."""
-        origin, _, first_seq = str(payload).rpartition(" ")
+        origin, _, rest = str(payload).partition(" ")
+        first_seq, _, event = rest.partition(" ")
         if origin != self._origin or not first_seq.isdigit():
             self._others = True
+            self._events = self._events or event != "" or not first_seq.isdigit()
             self._woken.set()
         elif not self._others:
             self._own_through = max(self._own_through, int(first_seq) - 1)
@@ -1209,19 +1214,20 @@ class Notifications:
         self._lost = True
         self._woken.set()
 
-    async def wait(self) -> int:
+    async def wait(self) -> tuple[int, bool]:
         """Until another instance's commit since the last call; :class:`StoreError` once the
         connection is lost.
 
         Returns the ``seq`` below which every commit not read yet is this
-        store's own (0 when none is known): the next catch-up may start there.
+        store's own (0 when none is known): the next catch-up may start there;
+        and whether one of the other instances' commits recorded an event.
         """
         await self._woken.wait()
         self._woken.clear()
         if self._lost:
             raise StoreError(f"{self._path}: the listening connection was lost")
-        self._others = False
-        return self._own_through
+        events, self._others, self._events = self._events, False, False
+        return self._own_through, events
 
 
 def _attribute_params(

@@ -28,7 +28,8 @@ garrison's tables apart from an application's own):
     and why (``actor``, ``reason``, ``event``), and the ``origin``: a random id
     of the store (the instance) that made it. Append-only too. Each new row
     sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit) whose
-    payload is ``"<origin> <first_seq>"``: it wakes the other instances to read
+    payload is ``"<origin> <first_seq>"`` (`` event`` appended when the commit
+    records an event, such as a mode switch): it wakes the other instances to read
     the history after the last ``seq`` they saw (:meth:`PostgresStore.catch_up`),
     and lets the instance that made the commit ignore it without a read.
 ``meta``
@@ -155,13 +156,18 @@ _V1: Final = (
         FOR EACH STATEMENT EXECUTE FUNCTION garrison_append_only()""",
 )
 
-# Version 2: the notification names the commit's origin and first seq
-# (``"<origin> <first_seq>"``), so an instance ignores its own commits without
-# reading them (see :class:`Notifications` in :mod:`._postgres`).
+# Version 2: the notification names the commit's origin and first seq, and
+# says whether it records an event (``"<origin> <first_seq>"`` or
+# ``"<origin> <first_seq> event"``), so an instance ignores its own commits
+# without reading them, and checks the recorded mode after another's event
+# (see :class:`Notifications` in :mod:`._postgres`).
 _V2: Final = (
     f"""CREATE OR REPLACE FUNCTION garrison_notify() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        PERFORM pg_notify('{CHANGES_CHANNEL}', coalesce(NEW.origin, '') || ' ' || NEW.first_seq);
+        PERFORM pg_notify(
+            '{CHANGES_CHANNEL}',
+            coalesce(NEW.origin, '') || ' ' || NEW.first_seq
+                || CASE WHEN NEW.event IS NULL THEN '' ELSE ' event' END);
         RETURN NULL;
     END $$""",
 )

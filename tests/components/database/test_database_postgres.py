@@ -223,6 +223,39 @@ async def test_own_commits_cost_no_catch_up_read_and_interleaved_changes_arrive_
         assert await b.get("w/a10") == 9
 
 
+async def test_another_instances_mode_switch_makes_this_one_refuse_writes(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        await b.put("m/k", "before")
+        await a.set_mode("dual-write", force=True, reason="test")
+        refused = None
+        async with asyncio.timeout(10):
+            while refused is None:  # until b's listener has seen the switch
+                try:
+                    await b.put("m/other", "in the old mode")
+                except StoreError as exc:
+                    refused = exc
+                await asyncio.sleep(0.01)
+        assert "another instance switched the mode to dual-write under this instance" in str(
+            refused
+        )
+        assert "(running sqlite-only)" in str(refused)
+        for write in (b.delete("m/k"), b.clear("m/"), b.put_many([("m/x", 1)])):
+            with pytest.raises(StoreError, match="refuses writes"):
+                await write
+        assert await b.get("m/k") == "before"  # reads go on
+        async with b.watch("m/") as changes:
+            await a.put("m/k", "from a")  # the instance in the recorded mode writes
+            assert await _next_changes(changes, 1) == [("put", "m/k", "from a")]
+        assert await b.get("m/k") == "from a"
+
+
 async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
     tmp_path: Path, postgres_dsn: str
 ) -> None:

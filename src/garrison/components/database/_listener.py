@@ -44,10 +44,16 @@ class CatchUp:
 
     ``own_through``: every commit up to this ``seq`` not read yet is this
     instance's own (see :meth:`PostgresStore.notifications`), so the read starts after
-    it if it is past the last seen ``seq``. Replies how many changes it published.
+    it if it is past the last seen ``seq``. ``check_mode``: compare the mode
+    recorded in the database with this instance's (after a connect, and after
+    another instance's commit recorded an event); when another instance
+    switched it, the actor refuses writes with an error saying so (reads go
+    on) until it restarts in the recorded mode. Replies how many changes it
+    published.
     """
 
     own_through: int = 0
+    check_mode: bool = False
 
 
 @dataclass(slots=True)
@@ -76,11 +82,12 @@ async def follow_changes(store: PostgresStore, database: ActorRef, state: Listen
             async with store.notifications() as notifications:
                 state.connected, state.error = True, None
                 state.tried.set()
-                await database.ask(CatchUp())  # whatever committed while not listening
+                # Whatever committed while not listening, a mode switch included.
+                await database.ask(CatchUp(check_mode=True))
                 delay = _FIRST_RETRY
                 while True:
-                    own_through = await notifications.wait()
-                    await database.ask(CatchUp(own_through))
+                    own_through, events = await notifications.wait()
+                    await database.ask(CatchUp(own_through, check_mode=events))
         except GarrisonError as exc:
             state.connected, state.error = False, str(exc)
             state.tried.set()
