@@ -256,6 +256,36 @@ async def test_another_instances_mode_switch_makes_this_one_refuse_writes(
         assert await b.get("m/k") == "from a"
 
 
+async def test_a_schema_1_database_is_upgraded_to_notifications_naming_their_origin(
+    postgres_dsn: str,
+) -> None:
+    async with PostgresStore(postgres_dsn) as store:
+        await store.put("u/k", 1)
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        # Back to schema 1: its notifications carried nothing.
+        await admin.execute(
+            """CREATE OR REPLACE FUNCTION garrison_notify() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('garrison_changes', '');
+            RETURN NULL; END $$"""
+        )
+        await admin.execute("UPDATE garrison_store SET schema_version = 1")
+        payloads: asyncio.Queue[str] = asyncio.Queue()
+        await admin.add_listener("garrison_changes", lambda *args: payloads.put_nowait(args[3]))
+        async with PostgresStore(postgres_dsn) as store:
+            assert await admin.fetchval("SELECT schema_version FROM garrison_store") == 2
+            await store.put("u/k", 2)
+            await store.record_event("an event")
+            async with asyncio.timeout(10):
+                put, event = await payloads.get(), await payloads.get()
+            origin, first_seq = put.split(" ")
+            assert origin == store.origin
+            assert int(first_seq) == await store.last_seq()
+            assert event == f"{store.origin} {int(first_seq) + 1} event"
+    finally:
+        await admin.close()
+
+
 async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
     tmp_path: Path, postgres_dsn: str
 ) -> None:
