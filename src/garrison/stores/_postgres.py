@@ -762,15 +762,16 @@ class PostgresStore:
     async def notifications(self) -> AsyncIterator[Notifications]:
         """A connection of its own listening for commits (every instance's), for the block.
 
-        ``await notifications.wait()`` returns after one or more commits since
-        the last call, and raises :class:`StoreError` once the connection is
+        ``await notifications.wait()`` returns after one or more other
+        instances' commits since the last call (this store's own wake nothing),
+        and raises :class:`StoreError` once the connection is
         lost (a server restart): open a new one, then catch up.
         """
         try:
             conn = await asyncpg.connect(self.dsn or None, timeout=self.connect_timeout)
         except (*_DRIVER_ERRORS, TimeoutError) as exc:
             raise StoreError(f"{self.path}: cannot connect the listener: {exc}") from exc
-        notifications = Notifications(self.path)
+        notifications = Notifications(self.path, self.origin)
         try:
             conn.add_termination_listener(notifications.lost)
             await conn.add_listener(CHANGES_CHANNEL, notifications.notified)
@@ -1173,28 +1174,60 @@ async def _lookup_violations(
 
 
 class Notifications:
-    """Commit notifications on one listening connection (:meth:`PostgresStore.notifications`)."""
+    """Commit notifications on one listening connection (:meth:`PostgresStore.notifications`).
 
-    def __init__(self, path: str) -> None:
+    Each notification names its commit's origin and first ``seq``
+    (``"<origin> <first_seq>"``, see :mod:`._postgres_schema`); they arrive in
+    commit order. Only another instance's commit wakes :meth:`wait`. This
+    store's own commits wake nothing: while no other instance's commit is
+    waiting to be read, an own commit starting at ``seq`` *f* means every
+    commit below *f* is either read already or this store's own, so
+    :meth:`wait` returns *f - 1* as the ``seq`` a catch-up may start after.
+    An own commit after another instance's unread one moves nothing: that
+    catch-up reads it (it is committed before the read) and skips it.
+    :meth:`wait` also says whether another instance's commit recorded an
+    event (a mode switch is one).
+    """
+
+    def __init__(self, path: str, origin: str) -> None:
         self._path = path
+        self._origin = origin
         self._woken = asyncio.Event()
         self._lost = False
+        self._others = False  # another instance's commit not read yet
+        self._events = False  # one of them recorded an event
+        self._own_through = 0
 
-    def notified(self, *_args: object) -> None:
+    def notified(self, _conn: object, _pid: int, _channel: str, payload: object) -> None:
         """asyncpg's listener callback: a commit happened."""
-        self._woken.set()
+        origin, _, rest = str(payload).partition(" ")
+        first_seq, _, event = rest.partition(" ")
+        if origin != self._origin or not first_seq.isdigit():
+            self._others = True
+            self._events = self._events or event != "" or not first_seq.isdigit()
+            self._woken.set()
+        elif not self._others:
+            self._own_through = max(self._own_through, int(first_seq) - 1)
 
     def lost(self, *_args: object) -> None:
         """asyncpg's termination callback: the connection is gone."""
         self._lost = True
         self._woken.set()
 
-    async def wait(self) -> None:
-        """Until a commit since the last call; :class:`StoreError` once the connection is lost."""
+    async def wait(self) -> tuple[int, bool]:
+        """Until another instance's commit since the last call; :class:`StoreError` once the
+        connection is lost.
+
+        Returns the ``seq`` below which every commit not read yet is this
+        store's own (0 when none is known): the next catch-up may start there;
+        and whether one of the other instances' commits recorded an event.
+        """
         await self._woken.wait()
         self._woken.clear()
         if self._lost:
             raise StoreError(f"{self._path}: the listening connection was lost")
+        events, self._others, self._events = self._events, False, False
+        return self._own_through, events
 
 
 def _attribute_params(

@@ -27,9 +27,11 @@ garrison's tables apart from an application's own):
     instances' clocks say), the first ``seq`` it may hold, and who made it
     and why (``actor``, ``reason``, ``event``), and the ``origin``: a random id
     of the store (the instance) that made it. Append-only too. Each new row
-    sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit), which
-    wakes the other instances to read the history after the last ``seq`` they
-    saw (:meth:`PostgresStore.catch_up`).
+    sends a notification on :data:`CHANGES_CHANNEL` (delivered at commit) whose
+    payload is ``"<origin> <first_seq>"`` (`` event`` appended when the commit
+    records an event, such as a mode switch): it wakes the other instances to read
+    the history after the last ``seq`` they saw (:meth:`PostgresStore.catch_up`),
+    and lets the instance that made the commit ignore it without a read.
 ``meta``
     small named settings, as in SQLite.
 ``attributes``
@@ -154,7 +156,23 @@ _V1: Final = (
         FOR EACH STATEMENT EXECUTE FUNCTION garrison_append_only()""",
 )
 
+# Version 2: the notification names the commit's origin and first seq, and
+# says whether it records an event (``"<origin> <first_seq>"`` or
+# ``"<origin> <first_seq> event"``), so an instance ignores its own commits
+# without reading them, and checks the recorded mode after another's event
+# (see :class:`Notifications` in :mod:`._postgres`).
+_V2: Final = (
+    f"""CREATE OR REPLACE FUNCTION garrison_notify() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        PERFORM pg_notify(
+            '{CHANGES_CHANNEL}',
+            coalesce(NEW.origin, '') || ' ' || NEW.first_seq
+                || CASE WHEN NEW.event IS NULL THEN '' ELSE ' event' END);
+        RETURN NULL;
+    END $$""",
+)
+
 #: Migration *n* (1-based) upgrades a schema from version *n-1* to *n*.
-MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1,)
+MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (_V1, _V2)
 #: The schema version this garrison writes.
 SCHEMA_VERSION: Final = len(MIGRATIONS)

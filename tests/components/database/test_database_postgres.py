@@ -177,6 +177,115 @@ async def test_changes_of_other_instances_reach_watchers_and_caches_in_commit_or
         assert await b.get("x/cached") == "new"  # the cache followed the change
 
 
+async def test_own_commits_cost_no_catch_up_read_and_interleaved_changes_arrive_once(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        async with b.watch("w/") as changes:
+            before = (await b.statistics()).catch_up_reads
+            for i in range(20):
+                await b.put(f"w/own{i}", i)  # 20 commits of b's own
+            assert await _next_changes(changes, 20) == [("put", f"w/own{i}", i) for i in range(20)]
+            await a.put("w/a0", "a")
+            assert await _next_changes(changes, 1) == [("put", "w/a0", "a")]
+            # Notifications arrive in commit order: b's listener has passed its
+            # own 20 commits without a read, then read once for a's (the read
+            # that finds a's change and the one that finds nothing after it).
+            assert (await b.statistics()).catch_up_reads - before == 2
+            # Interleaved: b publishes its own changes when it writes them, the
+            # catch-ups publish a's; each arrives exactly once.
+            expected = []
+            for i in range(10):
+                await a.put(f"w/a{i + 1}", i)
+                await b.put(f"w/b{i}", i)
+                await a.put_many([(f"w/m{i}", i), (f"w/n{i}", i)])
+                await b.delete(f"w/own{i}")
+                expected += [
+                    ("put", f"w/a{i + 1}", i),
+                    ("put", f"w/b{i}", i),
+                    ("put", f"w/m{i}", i),
+                    ("put", f"w/n{i}", i),
+                    ("delete", f"w/own{i}", MISSING),
+                ]
+            seen = await _next_changes(changes, len(expected))
+            await a.put("w/last", "end")  # after it nothing else may arrive
+            seen += await _next_changes(changes, 1)
+        assert sorted(seen, key=repr) == sorted([*expected, ("put", "w/last", "end")], key=repr)
+        others = [change for change in seen if change[1].startswith(("w/a", "w/m", "w/n", "w/l"))]
+        assert others == [c for c in expected if c[1].startswith(("w/a", "w/m", "w/n"))] + [
+            ("put", "w/last", "end")
+        ]
+        assert await b.get("w/a10") == 9
+
+
+async def test_another_instances_mode_switch_makes_this_one_refuse_writes(
+    tmp_path: Path, postgres_dsn: str
+) -> None:
+    options = {"backend": "postgresql", "dsn": postgres_dsn, "mode": "sqlite-only"}
+    async with (
+        database_runtime(tmp_path / "a", **options) as first,
+        database_runtime(tmp_path / "b", **options) as second,
+    ):
+        a, b = first.get(Store), second.get(Store)
+        await b.put("m/k", "before")
+        await a.set_mode("dual-write", force=True, reason="test")
+        refused = None
+        async with asyncio.timeout(10):
+            while refused is None:  # until b's listener has seen the switch
+                try:
+                    await b.put("m/other", "in the old mode")
+                except StoreError as exc:
+                    refused = exc
+                await asyncio.sleep(0.01)
+        assert "another instance switched the mode to dual-write under this instance" in str(
+            refused
+        )
+        assert "(running sqlite-only)" in str(refused)
+        for write in (b.delete("m/k"), b.clear("m/"), b.put_many([("m/x", 1)])):
+            with pytest.raises(StoreError, match="refuses writes"):
+                await write
+        assert await b.get("m/k") == "before"  # reads go on
+        async with b.watch("m/") as changes:
+            await a.put("m/k", "from a")  # the instance in the recorded mode writes
+            assert await _next_changes(changes, 1) == [("put", "m/k", "from a")]
+        assert await b.get("m/k") == "from a"
+
+
+async def test_a_schema_1_database_is_upgraded_to_notifications_naming_their_origin(
+    postgres_dsn: str,
+) -> None:
+    async with PostgresStore(postgres_dsn) as store:
+        await store.put("u/k", 1)
+    admin = await asyncpg.connect(postgres_dsn)
+    try:
+        # Back to schema 1: its notifications carried nothing.
+        await admin.execute(
+            """CREATE OR REPLACE FUNCTION garrison_notify() RETURNS trigger
+            LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_notify('garrison_changes', '');
+            RETURN NULL; END $$"""
+        )
+        await admin.execute("UPDATE garrison_store SET schema_version = 1")
+        payloads: asyncio.Queue[str] = asyncio.Queue()
+        await admin.add_listener("garrison_changes", lambda *args: payloads.put_nowait(args[3]))
+        async with PostgresStore(postgres_dsn) as store:
+            assert await admin.fetchval("SELECT schema_version FROM garrison_store") == 2
+            await store.put("u/k", 2)
+            await store.record_event("an event")
+            async with asyncio.timeout(10):
+                put, event = await payloads.get(), await payloads.get()
+            origin, first_seq = put.split(" ")
+            assert origin == store.origin
+            assert int(first_seq) == await store.last_seq()
+            assert event == f"{store.origin} {int(first_seq) + 1} event"
+    finally:
+        await admin.close()
+
+
 async def test_a_lost_listening_connection_loses_no_change_and_repeats_none(
     tmp_path: Path, postgres_dsn: str
 ) -> None:

@@ -77,7 +77,7 @@ from garrison.components.database._facade import Store
 from garrison.components.database._fallback import AttachDatabase, RetryState, retry_database
 from garrison.components.database._faults import is_fatal
 from garrison.components.database._feed import ChangeFeed, Subscription
-from garrison.components.database._groups import GROUPED, GroupRunner, mark_failed
+from garrison.components.database._groups import GROUPED, READ, GroupRunner, mark_failed
 from garrison.components.database._listener import CatchUp, ListenerState, follow_changes
 from garrison.components.database._loops import open_loop_group
 from garrison.components.database._messages import (
@@ -109,6 +109,7 @@ from garrison.exceptions import QueryError, StoreError
 from garrison.runtime import CheckResult, Component, handler
 from garrison.stores import (
     MISSING,
+    MODE_META,
     SQLITE_FAILURES,
     Audit,
     AuditEvent,
@@ -138,6 +139,9 @@ log = logging.getLogger(__name__)
 _GROUPED_TYPES = tuple(GROUPED)
 #: Messages that run without committing the pending writes first.
 _NO_COMMIT_FIRST = frozenset({GetStatistics, Subscribe, WatchAttributes})
+# The writes (besides the grouped puts and deletes) refused once another
+# instance switched the mode under this one (see _check_recorded_mode).
+_WRITES = frozenset({Clear, LoadRows, PutIfVersion, ReindexKinds, Restore, Revert, WriteEdnFirst})
 
 
 class DatabaseComponent(Component):
@@ -175,6 +179,8 @@ class DatabaseComponent(Component):
         self._loops: TaskGroup | None = None
         #: The last history seq read from a shared (PostgreSQL) database (see ._listener).
         self._remote_seq = 0
+        #: History reads made to catch up with other instances (statistics).
+        self._catch_up_reads = 0
         self._listener: ListenerState | None = None
         self._pending: PendingWrites | None = None
         self._commits: CommitLoop | None = None
@@ -200,6 +206,8 @@ class DatabaseComponent(Component):
         )
         self._router = self._stack.router
         self._pending = self._commits = None
+        self._catch_up_reads = 0
+        self._mode_changed: str | None = None
         if settings.durability == "debounced":
             self._pending = PendingWrites()
             self._commits = CommitLoop(
@@ -379,6 +387,7 @@ class DatabaseComponent(Component):
             watchers=self._feed.watchers,
             changes_published=self._feed.published,
             watch_overflows=self._feed.overflows,
+            catch_up_reads=self._catch_up_reads,
             edn_writer_lag=edn.writer_lag,
             edn_last_flush_error=None if error is None else str(error),
             edn_unwritable=tuple(sorted(edn.unwritable)),
@@ -548,6 +557,10 @@ class DatabaseComponent(Component):
                     end += 1
                 group = batch[index:end] if end - index < count else batch
                 index = end
+                if kind != READ and self._mode_changed is not None:
+                    for refused in group:
+                        refused.fail(StoreError(self._mode_changed))
+                    continue
                 if audit is None:
                     await self._group_runner.run(kind, group)
                 else:
@@ -699,12 +712,18 @@ class DatabaseComponent(Component):
         if fn is None:
             kind = next((k for t, k in GROUPED.items() if isinstance(message, t)), None)
             if kind is not None:  # a subclass of a grouped message: a group of one
+                if kind != READ and self._mode_changed is not None:
+                    envelope.fail(StoreError(self._mode_changed))
+                    return
                 await self._group_runner.run(kind, [envelope])
                 return
             envelope.fail(StoreError(f"the database cannot handle {type(message).__qualname__}"))
             return
         if self._broken is not None:
             envelope.fail(self._broken_error())
+            return
+        if self._mode_changed is not None and type(message) in _WRITES:
+            envelope.fail(StoreError(self._mode_changed))
             return
         audit: Audit = getattr(message, "audit", None) or current_audit()
         with envelope.handler_span(self.name) as span, running_as(audit):
@@ -866,6 +885,7 @@ class DatabaseComponent(Component):
         switch = await self.router.switch_mode(
             message.mode, force=message.force, reason=message.reason
         )
+        self._mode_changed = None  # this instance's switch is the recorded mode now
         self._cache.clear()
         self._touches.everything()
         return switch
@@ -890,13 +910,14 @@ class DatabaseComponent(Component):
     @handler(CatchUp)
     async def catch_up(self, message: CatchUp) -> int:
         """Publish the other instances' changes since the last seen seq (see ._listener)."""
-        del message
         store = self.router.sqlite
         if not isinstance(store, PostgresStore):
             return 0
+        self._remote_seq = max(self._remote_seq, message.own_through)
         published = 0
         while True:
             before = self._remote_seq
+            self._catch_up_reads += 1
             changes, self._remote_seq = await store.catch_up(before)
             if changes:
                 self._cache.invalidate([change.key for change in changes])
@@ -905,7 +926,33 @@ class DatabaseComponent(Component):
                 self._feed.publish((c.key, c.op, c.value) for c in changes)
                 published += len(changes)
             if self._remote_seq == before:
-                return published
+                break
+        if message.check_mode:
+            await self._check_recorded_mode(store)
+        return published
+
+    async def _check_recorded_mode(self, store: PostgresStore) -> None:
+        """Refuse writes while the mode recorded in the shared database is not this instance's.
+
+        Another instance switched it: this instance's router would go on
+        writing in the old mode (and in a mode that writes the EDN file, the
+        file belongs to one instance). Reads go on; writes fail with an error
+        saying so until the recorded mode is this instance's again or it
+        restarts (in the recorded mode).
+        """
+        recorded = await store.get_meta(MODE_META)
+        mode = self.router.mode
+        if recorded is None or recorded == str(mode):
+            self._mode_changed = None
+            return
+        if self._mode_changed is None:
+            self._mode_changed = (
+                f"{store.path}: another instance switched the mode to {recorded} under this "
+                f"instance (running {mode}); it refuses writes until it is restarted, and "
+                "starts in the recorded mode (stop the other instances before switching "
+                "into a mode that writes the EDN file: the file belongs to one instance)"
+            )
+            log.error("%s", self._mode_changed)
 
     @handler(Clear)
     async def clear(self, message: Clear) -> int:

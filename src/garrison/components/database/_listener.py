@@ -1,11 +1,14 @@
 """Changes from other instances on a shared PostgreSQL database: LISTEN, then catch up.
 
-Every commit notifies the channel ``garrison_changes``. :func:`follow_changes`
-runs in the database actor's task group with a connection of its own that
-listens there; on each wake-up (and once after every connect) it asks the
-actor to :class:`CatchUp`, and the actor reads the history after the last
-``seq`` it saw (:meth:`PostgresStore.catch_up`), invalidates those keys in its
-read cache and publishes the changes to its watchers and live queries. A
+Every commit notifies the channel ``garrison_changes``, naming the instance
+that made it. :func:`follow_changes` runs in the database actor's task group
+with a connection of its own that listens there; on each wake-up by another
+instance's commit (and once after every connect) it asks the actor to
+:class:`CatchUp`, and the actor reads the history after the last ``seq`` it
+saw (:meth:`PostgresStore.catch_up`), invalidates those keys in its read cache
+and publishes the changes to its watchers and live queries. This instance's
+own commits wake nothing and cost no read; they only move the ``seq`` the next
+catch-up starts after (see :meth:`PostgresStore.notifications`). A
 notification only wakes: the history is the truth, so a lost notification,
 or a listening connection lost and made again, loses nothing, and nothing
 arrives twice.
@@ -39,8 +42,18 @@ _LONGEST_RETRY: Final = 5.0
 class CatchUp:
     """Read and publish the other instances' changes since the last seen ``seq``.
 
-    Replies how many changes it published.
+    ``own_through``: every commit up to this ``seq`` not read yet is this
+    instance's own (see :meth:`PostgresStore.notifications`), so the read starts after
+    it if it is past the last seen ``seq``. ``check_mode``: compare the mode
+    recorded in the database with this instance's (after a connect, and after
+    another instance's commit recorded an event); when another instance
+    switched it, the actor refuses writes with an error saying so (reads go
+    on) until it restarts in the recorded mode. Replies how many changes it
+    published.
     """
+
+    own_through: int = 0
+    check_mode: bool = False
 
 
 @dataclass(slots=True)
@@ -69,11 +82,12 @@ async def follow_changes(store: PostgresStore, database: ActorRef, state: Listen
             async with store.notifications() as notifications:
                 state.connected, state.error = True, None
                 state.tried.set()
-                await database.ask(CatchUp())  # whatever committed while not listening
+                # Whatever committed while not listening, a mode switch included.
+                await database.ask(CatchUp(check_mode=True))
                 delay = _FIRST_RETRY
                 while True:
-                    await notifications.wait()
-                    await database.ask(CatchUp())
+                    own_through, events = await notifications.wait()
+                    await database.ask(CatchUp(own_through, check_mode=events))
         except GarrisonError as exc:
             state.connected, state.error = False, str(exc)
             state.tried.set()

@@ -46,6 +46,9 @@ class DatabaseStatistics:
     watchers: int
     changes_published: int
     watch_overflows: int
+    #: History reads made to catch up with other instances' commits on a
+    #: shared (PostgreSQL) database; this instance's own commits cause none.
+    catch_up_reads: int
     #: Seconds since the oldest EDN write not yet on disk (0.0 when all is saved).
     edn_writer_lag: float
     #: The EDN writer's last flush error, or ``None``.
