@@ -129,3 +129,17 @@ async def _read(dsn: str, key: str) -> Any:
 async def _write(dsn: str, key: str, value: Any) -> None:
     async with PostgresStore(dsn) as store:
         await store.put(key, value)
+
+
+def test_a_read_of_an_empty_database_says_so_and_creates_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, postgres_dsn: str
+) -> None:
+    config = _config(tmp_path, postgres_dsn)
+    assert main(["get", "doc/a", "--config", str(config)]) == 3
+    err = capsys.readouterr().err
+    assert "no database at postgresql://" in err
+    assert main(["scan", "--config", str(config)]) == 3
+    assert not asyncio.run(PostgresStore(postgres_dsn).holds_store())  # no table was created
+    assert main(["put", "doc/a", "1", "--config", str(config), "--quiet"]) == 0
+    assert asyncio.run(PostgresStore(postgres_dsn).holds_store())
+    assert main(["get", "doc/a", "--config", str(config)]) == 0

@@ -296,9 +296,9 @@ class _CommandDatabase(DatabaseComponent):
     fallback = False
 
 
-def _no_database(path: Path, mode: Mode | str) -> CommandError:
+def _no_database(path: Path | str, mode: Mode | str) -> CommandError:
     return CommandError(
-        f"no database at {path} (the store is in {mode} mode, which reads SQLite)",
+        f"no database at {path} (the store is in {mode} mode, which reads the database)",
         EXIT_UNAVAILABLE,
         hint="check --config, --data-dir or --db; 'garrison run' or 'garrison migrate' "
         "creates the database",
@@ -318,9 +318,10 @@ class _ReadSide:
     Reads take no lock and write nothing, so they run beside a running
     garrison: SQLite's WAL, or PostgreSQL's transactions, give each read a
     consistent snapshot; the EDN file lags the runtime's memory by at most
-    the flush delay. (Opening a :class:`PostgresStore` checks its schema
-    under the write lock for a moment, as every instance's start does, and
-    creates it in an empty database.)
+    the flush delay. (A PostgreSQL database that holds no garrison store is
+    "no database", as a missing SQLite file is: a read creates nothing.
+    Opening a :class:`PostgresStore` checks its schema under the write lock
+    for a moment, as every instance's start does.)
     """
 
     def __init__(self, database: Database) -> None:
@@ -343,6 +344,8 @@ class _ReadSide:
         exists = await asyncio.to_thread(
             lambda: (self.postgresql or self.sqlite_path.exists(), self.edn_path.exists())
         )
+        if self.postgresql:
+            exists = (await PostgresStore(self.settings.dsn).holds_store(), exists[1])
         recorded: str | None = None
         if exists[0]:
             async with contextlib.AsyncExitStack() as opening:
@@ -364,7 +367,7 @@ class _ReadSide:
     def need_sqlite(self) -> DatabaseLink:
         """The link to the database's owner; exit status 3 when there is no database."""
         if self.link is None:
-            raise _no_database(self.sqlite_path, self.mode)
+            raise _no_database(self.location, self.mode)
         return self.link
 
     async def edn(self) -> dict[str, Any]:

@@ -758,6 +758,24 @@ class PostgresStore:
         others = [self._change(row[:8]) for row in rows if row[8] != self.origin]
         return others, int(rows[-1][0])
 
+    async def holds_store(self) -> bool:
+        """Whether the database already holds a garrison store; creates and writes nothing.
+
+        For readers that must not create the schema, as :meth:`open` does in an
+        empty database (the CLI's read commands). Raises :class:`StoreLoadError`
+        when the server cannot be reached.
+        """
+        try:
+            conn = await asyncpg.connect(self.dsn or None, timeout=self.connect_timeout)
+        except (*_DRIVER_ERRORS, TimeoutError) as exc:
+            raise StoreLoadError(f"{self.path}: cannot connect: {exc}") from exc
+        try:
+            marked = await conn.fetchval("SELECT to_regclass('garrison_store') IS NOT NULL")
+        finally:
+            with contextlib.suppress(*_DRIVER_ERRORS):
+                await conn.close(timeout=self.connect_timeout)
+        return bool(marked)
+
     @contextlib.asynccontextmanager
     async def notifications(self) -> AsyncIterator[Notifications]:
         """A connection of its own listening for commits (every instance's), for the block.
