@@ -300,9 +300,8 @@ def _index_keys(args: argparse.Namespace, settings: MigratorConfig) -> IndexKeys
     return given if given is not None else settings.index_keys
 
 
-def _kind_mapping(args: argparse.Namespace) -> KindMapping:
+def _kind_mapping(configured: DatabaseConfig | None) -> KindMapping:
     """The configured kind mapping (the legacy plan's when no config is read)."""
-    configured = _database_settings(args)
     return configured.kind_mapping if configured is not None else DEFAULT_KIND_MAPPING
 
 
@@ -406,7 +405,7 @@ def run_migrate(args: argparse.Namespace) -> int:
             "resume": args.resume,
             "dry_run": args.dry_run,
             "overwrite": args.overwrite or settings.overwrite,
-            "kinds": _kind_mapping(args),
+            "kinds": _kind_mapping(configured),
             "order": settings.order,
             "index_keys": _index_keys(args, settings),
             "listener": reporter,
@@ -525,7 +524,7 @@ def run_validate(args: argparse.Namespace) -> int:
                     edn,
                     prefixes=_prefixes(args, settings),
                     index_keys=_index_keys(args, settings),
-                    kinds=_kind_mapping(args),
+                    kinds=_kind_mapping(_database_settings(args)),
                     listener=reporter,
                     max_digits=max_digits,
                 )

@@ -39,7 +39,8 @@ from garrison.stores import Mode, compile_query, key_prefix
 if TYPE_CHECKING:
     import argparse
 
-    from garrison.cli._store import Database
+    from garrison.cli._store import Database, _ReadSide
+    from garrison.components.database import DatabaseLink
 
 __all__ = ["register"]
 
@@ -72,6 +73,17 @@ def register(subparsers: Any) -> None:
     )
 
 
+def _history(follow: _ReadSide) -> DatabaseLink:
+    """The database whose history ``watch`` follows (refused in edn-only mode)."""
+    if follow.mode is Mode.EDN_ONLY:
+        raise CommandError(
+            "watch follows SQLite's history, which the store does not keep in edn-only mode",
+            EXIT_FAILED,
+            hint="switch to dual-write first: garrison mode set dual-write",
+        )
+    return follow.need_sqlite()
+
+
 async def _watch(args: argparse.Namespace, database: Database) -> int:
     if args.prefix.lstrip().startswith(("[", "{")):
         return await _watch_query(args, database)
@@ -82,13 +94,7 @@ async def _watch(args: argparse.Namespace, database: Database) -> int:
     last: list[tuple[str, Any]] | None = None
     seen = -1
     async with database.reading() as follow:
-        if follow.mode is Mode.EDN_ONLY:
-            raise CommandError(
-                "watch follows SQLite's history, which the store does not keep in edn-only mode",
-                EXIT_FAILED,
-                hint="switch to dual-write first: garrison mode set dual-write",
-            )
-        sqlite = follow.need_sqlite()
+        sqlite = _history(follow)
         while True:
             newest = await sqlite.last_seq()
             if newest != seen and (
@@ -117,13 +123,7 @@ async def _watch_query(args: argparse.Namespace, database: Database) -> int:
     last: list[tuple[Any, ...]] | None = None
     seen = -1
     async with database.reading() as follow:
-        if follow.mode is Mode.EDN_ONLY:
-            raise CommandError(
-                "watch follows SQLite's history, which the store does not keep in edn-only mode",
-                EXIT_FAILED,
-                hint="switch to dual-write first: garrison mode set dual-write",
-            )
-        sqlite = follow.need_sqlite()
+        sqlite = _history(follow)
         while True:
             newest = await sqlite.last_seq()
             if newest != seen:

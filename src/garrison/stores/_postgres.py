@@ -90,10 +90,10 @@ from garrison.stores._protocol import MISSING
 # The rules' own collection kinds and violation messages (its private helpers, from
 # the same package), so that both stores refuse a write alike.
 from garrison.stores._rules import (
-    _MANY,
     EntitySchema,
     Violation,
     _dangling,
+    _members,
     _shared,
     find_violations,
     refused,
@@ -1164,11 +1164,7 @@ async def _lookup_violations(
         if not isinstance(value, Mapping):
             continue
         for attr, lookup, rules, _test in schema.lookups(kind):
-            item = value.get(lookup)
-            if item is None:
-                continue
-            members = item if rules.many and isinstance(item, _MANY) else (item,)
-            for member in members:
+            for member in _members(value.get(lookup), rules):
                 if rules.reference and type(member) is Keyword:
                     target = member.text
                     if target not in written and await conn.fetchval(_EXISTS, target) is None:

@@ -17,10 +17,10 @@ is restored, so the live query reads its result anew.
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from typing import TYPE_CHECKING
 
+from garrison.components.database._feed import Waitable
 from garrison.exceptions import ChangesLostError
 
 if TYPE_CHECKING:
@@ -29,42 +29,25 @@ if TYPE_CHECKING:
 __all__ = ["AttributeFeed", "AttributeWatch"]
 
 
-class AttributeWatch:
+class AttributeWatch(Waitable):
     """One live query's dirty flag; made by the actor for :class:`WatchAttributes`."""
 
-    __slots__ = ("__weakref__", "_dirty", "_ended", "_lost", "_waiter", "prefix", "reads")
+    __slots__ = ("_dirty", "prefix", "reads")
 
     def __init__(self, prefix: str, reads: frozenset[str] | None) -> None:
+        super().__init__()
         self.prefix = prefix
         #: The attributes it reads (``"*"``: any); ``None``: any change under the prefix.
         self.reads = reads
         self._dirty = False
-        self._ended = False
-        self._lost: ChangesLostError | None = None
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def closed(self) -> bool:
-        """True once it ended or lost its place."""
-        return self._ended or self._lost is not None
 
     def _mark(self) -> bool:
         """Mark dirty; ``True`` if it was clean (a wake-up)."""
         if self._dirty or self.closed:
             return False
         self._dirty = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
         return True
-
-    def _end(self, error: ChangesLostError | None) -> None:
-        if error is not None and self._lost is None:
-            self._lost = error
-        self._ended = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
 
     def take(self) -> bool:
         """Whether a commit touched it since the last ``take`` (and clear the mark)."""
@@ -76,18 +59,7 @@ class AttributeWatch:
 
         Raises :class:`~garrison.ChangesLostError` when it lost its place.
         """
-        while not self._dirty:
-            if self._lost is not None:
-                raise self._lost
-            if self._ended:
-                return False
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return True
+        return await self._wait_while(lambda: not self._dirty)
 
     def close(self) -> None:
         """Stop following; :meth:`wait` returns ``False``."""

@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from garrison.exceptions import ChangesLostError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
-__all__ = ["ChangeEvent", "ChangeFeed", "Subscription"]
+__all__ = ["ChangeEvent", "ChangeFeed", "Subscription", "Waitable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,32 +55,80 @@ class ChangeEvent:
     at: float
 
 
-class Subscription:
+class Waitable:
+    """What a subscriber of the actor's feeds has: an end, a lost place, a wake-up.
+
+    The actor ends it (:meth:`_end`, with the :class:`~garrison.ChangesLostError`
+    that lost its place, if any) and wakes it; its reader sleeps in
+    :meth:`_sleep` until then. :class:`Subscription` and the attribute
+    watches of the live queries are both.
+    """
+
+    __slots__ = ("__weakref__", "_ended", "_lost", "_waiter")
+
+    def __init__(self) -> None:
+        self._ended = False
+        self._lost: ChangesLostError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+
+    @property
+    def closed(self) -> bool:
+        """True once it ended or lost its place."""
+        return self._ended or self._lost is not None
+
+    def _end(self, error: ChangesLostError | None) -> None:
+        if error is not None and self._lost is None:
+            self._lost = error
+        self._ended = True
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _sleep(self) -> None:
+        """Wait for the next :meth:`_wake` (or :meth:`_end`)."""
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+
+    async def _wait_while(self, idle: Callable[[], bool]) -> bool:
+        """Sleep while ``idle()``: ``True`` once it is not; ``False`` once it ended.
+
+        Raises its :class:`~garrison.ChangesLostError` once it lost its place.
+        """
+        while idle():
+            if self._lost is not None:
+                raise self._lost
+            if self._ended:
+                return False
+            await self._sleep()
+        return True
+
+
+class Subscription(Waitable):
     """One watcher's bounded buffer; iterate it with ``async for``.
 
     Made by the actor for a :class:`~garrison.components.database.Subscribe`
     message; :meth:`Store.watch` wraps it.
     """
 
-    __slots__ = ("__weakref__", "_buffer", "_ended", "_lost", "_waiter", "capacity", "prefix")
+    __slots__ = ("_buffer", "capacity", "prefix")
 
     def __init__(self, prefix: str, capacity: int) -> None:
+        super().__init__()
         self.prefix = prefix
         self.capacity = capacity
         self._buffer: deque[ChangeEvent] = deque()
-        self._waiter: asyncio.Future[None] | None = None
-        self._lost: ChangesLostError | None = None
-        self._ended = False
 
     @property
     def pending(self) -> int:
         """Changes buffered and not read yet."""
         return len(self._buffer)
-
-    @property
-    def closed(self) -> bool:
-        """True once the feed ended or lost its place (reads drain, then end or raise)."""
-        return self._ended or self._lost is not None
 
     def _offer(self, event: ChangeEvent) -> bool:
         """Buffer ``event``; False (and the subscriber loses its place) when full."""
@@ -99,17 +147,6 @@ class Subscription:
         self._buffer.append(event)
         return True
 
-    def _end(self, error: ChangesLostError | None) -> None:
-        if error is not None and self._lost is None:
-            self._lost = error
-        self._ended = True
-        self._wake()
-
-    def _wake(self) -> None:
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
     def __aiter__(self) -> Subscription:
         return self
 
@@ -125,12 +162,7 @@ class Subscription:
                 return self._buffer.popleft()
             if self._ended:
                 raise StopAsyncIteration
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
+            await self._sleep()
 
     async def wait(self) -> bool:
         """Wait until a change is buffered: ``True``; ``False`` once the feed ended.
@@ -139,18 +171,7 @@ class Subscription:
         place and nothing is buffered. With :meth:`take`, the way to read a
         burst at once (a live query) instead of a change at a time.
         """
-        while not self._buffer:
-            if self._lost is not None:
-                raise self._lost
-            if self._ended:
-                return False
-            waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            self._waiter = waiter
-            try:
-                await waiter
-            finally:
-                self._waiter = None
-        return True
+        return await self._wait_while(lambda: not self._buffer)
 
     def take(self) -> list[ChangeEvent]:
         """Every change buffered, in commit order, and none left.
